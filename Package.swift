@@ -1,0 +1,40 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "flowspec-nft",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "FlowSpec", targets: ["FlowSpec", "FlowSpecFormats"]),
+        .library(name: "FlowSpecCompiler", targets: ["FlowSpecCompiler"]),
+        .library(name: "FlowSpecNetlink", targets: ["FlowSpecNetlink"]),
+        .executable(name: "flowspec-nft", targets: ["flowspec-nft"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // The flowspec model and the RFC 8955/8956 wire codec: pure Swift, no I/O, no C.
+        .target(name: "FlowSpec"),
+        // Readers and writers of route sets (canonical JSON, BGP messages, speakers' outputs).
+        .target(name: "FlowSpecFormats", dependencies: ["FlowSpec"]),
+        // Ordered routes -> nft IR, and the IR printed as `nft` text. Pure Swift.
+        .target(name: "FlowSpecCompiler", dependencies: ["FlowSpec"]),
+        // The system-library module over libnftnl + libmnl + the kernel's netfilter uapi.
+        .systemLibrary(name: "CNftnl", path: "Modules/CNftnl", pkgConfig: "libnftnl",
+                       providers: [.apt(["libnftnl-dev", "libmnl-dev"])]),
+        // The only target that touches C: the IR sent to the kernel in one netlink batch.
+        .target(name: "FlowSpecNetlink", dependencies: ["FlowSpecCompiler", "CNftnl"]),
+        .executableTarget(name: "flowspec-nft", dependencies: [
+            "FlowSpec", "FlowSpecFormats", "FlowSpecCompiler", "FlowSpecNetlink",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "FlowSpecTests", dependencies: ["FlowSpec"]),
+        .testTarget(name: "FlowSpecFormatsTests", dependencies: ["FlowSpec", "FlowSpecFormats"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "FlowSpecCompilerTests", dependencies: ["FlowSpec", "FlowSpecFormats", "FlowSpecCompiler"]),
+        .testTarget(name: "FlowSpecNetlinkTests", dependencies: ["FlowSpec", "FlowSpecFormats", "FlowSpecCompiler", "FlowSpecNetlink"]),
+    ]
+)

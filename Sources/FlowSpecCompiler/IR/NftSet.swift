@@ -1,0 +1,81 @@
+/// A named set or map (NFTA_SET_*).
+public struct NftSet: Sendable, Hashable {
+    public struct Flags: OptionSet, Sendable, Hashable {
+        public let rawValue: UInt32
+        public init(rawValue: UInt32) { self.rawValue = rawValue }
+        public static let anonymous = Flags(rawValue: 0x1)   // NFT_SET_ANONYMOUS
+        public static let constant = Flags(rawValue: 0x2)    // NFT_SET_CONSTANT
+        public static let interval = Flags(rawValue: 0x4)    // NFT_SET_INTERVAL
+        public static let map = Flags(rawValue: 0x8)         // NFT_SET_MAP
+        public static let timeout = Flags(rawValue: 0x10)    // NFT_SET_TIMEOUT
+        public static let eval = Flags(rawValue: 0x20)       // NFT_SET_EVAL
+        public static let object = Flags(rawValue: 0x40)     // NFT_SET_OBJECT
+        public static let concat = Flags(rawValue: 0x80)     // NFT_SET_CONCAT
+    }
+
+    public var name: String
+    public var flags: Flags
+    /// The key's fields in order: one for a plain set, several for a concatenation.
+    public var keyFields: [NftDataType]
+    /// For a map (`.map`): what each element maps to; for an object map (`.object`): nil and
+    /// `objectType` set.
+    public var dataType: NftDataType?
+    public var objectType: NftObjectType?
+    public var elements: [NftSetElement]
+
+    public init(name: String, flags: Flags, keyFields: [NftDataType], dataType: NftDataType? = nil,
+                objectType: NftObjectType? = nil, elements: [NftSetElement] = []) {
+        self.name = name; self.flags = flags; self.keyFields = keyFields
+        self.dataType = dataType; self.objectType = objectType; self.elements = elements
+    }
+
+    /// Key length in bytes as the kernel sees it: each field padded to 4 bytes (NFT_REG32_SIZE).
+    public var keyLength: UInt32 {
+        keyFields.count == 1 ? keyFields[0].length : keyFields.reduce(0) { $0 + (($1.length + 3) / 4) * 4 }
+    }
+}
+
+/// One element: a key, or for interval sets a key and a key end (inclusive, as
+/// NFTA_SET_ELEM_KEY_END), and for maps the data.
+public struct NftSetElement: Sendable, Hashable {
+    /// Raw key bytes in network order, each concatenated field padded to 4 bytes.
+    public var key: [UInt8]
+    /// Inclusive end of the interval (only for interval sets); nil for a single value.
+    public var keyEnd: [UInt8]?
+    /// Map data: a verdict.
+    public var verdict: NftVerdict?
+    /// Object map data: the name of a stateful object.
+    public var objectName: String?
+
+    public init(key: [UInt8], keyEnd: [UInt8]? = nil, verdict: NftVerdict? = nil, objectName: String? = nil) {
+        self.key = key; self.keyEnd = keyEnd; self.verdict = verdict; self.objectName = objectName
+    }
+}
+
+/// An nft data type: the id nft stores in the set's key type (so `nft list` prints values
+/// readably) and the value's length in bytes.
+public struct NftDataType: Sendable, Hashable {
+    public var id: UInt32
+    public var length: UInt32
+    /// nft's name for it, used by the printer (`ipv4_addr`, `inet_service`, ...).
+    public var name: String
+
+    public init(id: UInt32, length: UInt32, name: String) { self.id = id; self.length = length; self.name = name }
+
+    // Ids from nftables' `enum datatypes` (include/datatype.h).
+    public static let verdict = NftDataType(id: 1, length: 4, name: "verdict")
+    public static let integer = NftDataType(id: 4, length: 4, name: "integer")
+    public static let ipv4Address = NftDataType(id: 7, length: 4, name: "ipv4_addr")
+    public static let ipv6Address = NftDataType(id: 8, length: 16, name: "ipv6_addr")
+    public static let inetProto = NftDataType(id: 12, length: 1, name: "inet_proto")
+    public static let inetService = NftDataType(id: 13, length: 2, name: "inet_service")
+    public static let icmpType = NftDataType(id: 14, length: 1, name: "icmp_type")
+    public static let tcpFlag = NftDataType(id: 15, length: 1, name: "tcp_flag")
+    public static let icmpv6Type = NftDataType(id: 29, length: 1, name: "icmpv6_type")
+    public static let nfproto = NftDataType(id: 5, length: 1, name: "nf_proto")
+    public static let mark = NftDataType(id: 19, length: 4, name: "mark")
+    public static let dscp = NftDataType(id: 42, length: 1, name: "dscp")
+
+    /// A plain integer of `bytes` bytes (nft prints it as a number).
+    public static func integer(bytes: UInt32) -> NftDataType { NftDataType(id: 4, length: bytes, name: "integer") }
+}

@@ -1,0 +1,48 @@
+import FlowSpec
+
+/// A route as a reader understood it, with where it came from.
+public struct ReadRoute: Hashable, Sendable {
+    public var route: FlowRoute
+    /// True when the input withdraws the route (BGP UPDATE withdrawals, ExaBGP `withdraw`).
+    public var withdrawn: Bool
+    /// Where in the input it came from, e.g. `line 3`, `message 12, NLRI 2`, `route 7`.
+    public var position: String
+    /// Notes on how the input was read, e.g. an ambiguous FRR rendering and the reading chosen.
+    public var warnings: [String]
+
+    public init(route: FlowRoute, withdrawn: Bool = false, position: String, warnings: [String] = []) {
+        self.route = route; self.withdrawn = withdrawn; self.position = position; self.warnings = warnings
+    }
+}
+
+/// An input item a reader rejected, with its position and the reason.
+public struct ReadError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var position: String
+    public var reason: String
+
+    public init(position: String, reason: String) { self.position = position; self.reason = reason }
+
+    public var description: String { "\(position): \(reason)" }
+}
+
+/// What a reader made of one input: the routes it understood and the items it rejected.
+/// A bad item never hides the good ones.
+public struct ReadResult: Sendable {
+    public var routes: [ReadRoute]
+    public var errors: [ReadError]
+
+    public init(routes: [ReadRoute] = [], errors: [ReadError] = []) { self.routes = routes; self.errors = errors }
+
+    public mutating func append(_ other: ReadResult) {
+        routes += other.routes
+        errors += other.errors
+    }
+}
+
+/// The whole input could not be read at all (not JSON, not hex, an unreadable file): the one case
+/// where `parse` exits non-zero.
+public struct UnreadableInput: Error, Sendable, CustomStringConvertible {
+    public var reason: String
+    public init(_ reason: String) { self.reason = reason }
+    public var description: String { reason }
+}

@@ -1,0 +1,50 @@
+import Testing
+@testable import FlowSpec
+
+@Suite struct AddressTests {
+    @Test func ipv4RoundTrip() {
+        #expect(IPAddress("203.0.113.10")!.description == "203.0.113.10")
+        #expect(IPAddress("256.0.0.1") == nil)
+    }
+
+    @Test func ipv6TextIsRFC5952() {
+        #expect(IPAddress("2001:db8:113::10")!.description == "2001:db8:113::10")
+        #expect(IPAddress("2001:0db8:0:0:1:0:0:1")!.description == "2001:db8::1:0:0:1")
+        #expect(IPAddress("::")!.description == "::")
+        #expect(IPAddress("::ffff:192.0.2.1")!.description == "::ffff:c000:201")
+        #expect(IPAddress("1::2::3") == nil)
+    }
+
+    @Test func prefixClearsBitsOutsidePattern() {
+        let p = FlowPrefix("203.0.113.77/24")!
+        #expect(p.description == "203.0.113.0/24")
+        let q = FlowPrefix("::10/128 offset 64")!
+        #expect(q.offset == 64 && q.length == 128)
+        #expect(FlowPrefix("2001:db8:113::10/128/off 0")!.description == "2001:db8:113::10/128")
+    }
+}
+
+@Suite struct OperatorTests {
+    @Test func andBindsTighterThanOr() {
+        // > 1024 && < 2048 || == 80
+        let terms = [NumericTerm(gt: true, value: 1024), NumericTerm(and: true, lt: true, value: 2048),
+                     NumericTerm(eq: true, value: 80)]
+        #expect(terms.matches(80) && terms.matches(1500) && !terms.matches(1024) && !terms.matches(3000))
+        #expect(terms.intervals(max: 0xffff).intervals == [80...80, 1025...2047])
+    }
+
+    @Test func falseOperatorNeverMatches() {
+        let terms = [NumericTerm(value: 0)]
+        #expect(terms.intervals(max: 0xffff).isEmpty)
+    }
+
+    @Test func nlriEncodingOfBasicRoute() {
+        // v4-01: dst 203.0.113.10/32; proto 6; dport 80  → 0120cb00710a 038106 058150
+        let r = FlowRoute(family: .ipv4, components: [
+            .destinationPrefix(FlowPrefix("203.0.113.10/32")!),
+            .numeric(.ipProtocol, [.equal(6)]),
+            .numeric(.destinationPort, [.equal(80)]),
+        ])
+        #expect(hexString(r.nlriBytes) == "0120cb00710a038106058150")
+    }
+}
