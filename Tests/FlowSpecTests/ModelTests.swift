@@ -48,3 +48,23 @@ import Testing
         #expect(hexString(r.nlriBytes) == "0120cb00710a038106058150")
     }
 }
+
+@Suite struct RouteGeneratorTests {
+    @Test func everyGeneratedRouteIsUniqueAndDeterministic() {
+        let g = RouteGenerator()
+        let routes = g.routes(count: 200_000)
+        #expect(Set(routes.map(\.nlriBytes)).count == routes.count)
+        #expect(g.route(123_456) == routes[123_456])
+        let v6 = RouteGenerator(family: .ipv6).routes(count: 20_000)
+        #expect(Set(v6.map(\.nlriBytes)).count == v6.count)
+    }
+
+    @Test func mixFollowsTheDocumentedShares() {
+        let routes = RouteGenerator().routes(count: 1000)
+        let limited = routes.filter { r in
+            r.actions.contains { if case .trafficRateBytes(_, let v) = $0 { v > 0 } else { false } }
+        }
+        #expect(limited.count == 200)
+        #expect(routes.filter { $0.component(.icmpType) != nil }.count == 100)
+    }
+}
