@@ -36,5 +36,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "FlowSpecCompilerTests", dependencies: ["FlowSpec", "FlowSpecFormats", "FlowSpecCompiler"]),
         .testTarget(name: "FlowSpecNetlinkTests", dependencies: ["FlowSpec", "FlowSpecFormats", "FlowSpecCompiler", "FlowSpecNetlink"]),
+        // Runs the built `flowspec-nft` binary: CLI behaviour, and packets through a router namespace.
+        .testTarget(name: "FlowSpecCLITests", dependencies: ["flowspec-nft"]),
     ]
 )

@@ -46,3 +46,27 @@ public struct UnreadableInput: Error, Sendable, CustomStringConvertible {
     public init(_ reason: String) { self.reason = reason }
     public var description: String { reason }
 }
+
+extension ReadResult {
+    /// The routes the input leaves in place, in first-announcement order: a later announcement of
+    /// the same NLRI replaces the earlier one (new communities), a withdrawal removes it. This is
+    /// what a speaker would hold after the input's messages, and what gets installed.
+    public func currentRoutes() -> [ReadRoute] {
+        struct Key: Hashable { let family: AddressFamily; let nlri: [UInt8] }
+        var slot = [Key: Int]()
+        var out = [ReadRoute?]()
+        out.reserveCapacity(routes.count)
+        for r in routes {
+            let key = Key(family: r.route.family, nlri: r.route.nlriBytes)
+            if r.withdrawn {
+                if let i = slot.removeValue(forKey: key) { out[i] = nil }
+            } else if let i = slot[key] {
+                out[i] = r
+            } else {
+                slot[key] = out.count
+                out.append(r)
+            }
+        }
+        return out.compactMap { $0 }
+    }
+}

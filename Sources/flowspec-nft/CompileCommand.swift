@@ -1,0 +1,21 @@
+import ArgumentParser
+import FlowSpecCompiler
+
+struct Compile: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print the nft text of the table that `apply` would install.",
+        discussion: """
+        The text loads with `nft -f` and replaces the table atomically (it starts with \
+        `table inet NAME {}` and `delete table inet NAME`). Rejected routes are listed on standard \
+        error, as comments.
+        """)
+
+    @OptionGroup var input: InputOptions
+    @OptionGroup var table: TableOptions
+
+    func run() throws {
+        let p = try Pipeline(input: try input.read(), options: table)
+        for e in p.rejected { printError("# rejected \(e.position): \(e.reason)") }
+        print(NftPrinter.render(p.compiled.table, replace: true), terminator: "")
+    }
+}

@@ -1,0 +1,75 @@
+import ArgumentParser
+import FlowSpec
+import FlowSpecCompiler
+
+extension NftHook: ExpressibleByArgument {
+    public init?(argument: String) {
+        guard let h = NftHook.allCases.first(where: { $0.name == argument }) else { return nil }
+        self = h
+    }
+    public static var allValueStrings: [String] { ["forward", "input", "output"] }
+}
+
+enum PolicyOption: String, ExpressibleByArgument, CaseIterable { case accept, drop }
+enum OrderOption: String, ExpressibleByArgument, CaseIterable { case rfc, sequence }
+
+/// What the installed table looks like: shared by compile, apply, show and flush.
+struct TableOptions: ParsableArguments {
+    @Option(help: "Name of the tool's own inet table.")
+    var table: String = "flowspec"
+
+    @Option(help: "Netfilter hook of the base chain: forward, input or output.")
+    var hook: NftHook = .forward
+
+    @Option(help: "Priority of the base chain.")
+    var priority: Int32 = 0
+
+    @Option(help: "Chain policy when no default-policy route (0/0 → 0/0) is present: accept or drop.")
+    var policy: PolicyOption = .accept
+
+    @Option(help: "Rule order: rfc (RFC 8955 §5.1) or sequence (sequence numbers carried in traffic-marking, RFC order after them).")
+    var order: OrderOption = .rfc
+
+    @Option(name: .customLong("redirect-mark"), parsing: .singleValue,
+            help: ArgumentHelp("Map a redirect route target to a packet mark, e.g. 65309:100=0x10 (repeatable). An unmapped redirect is rejected.", valueName: "rt=mark"))
+    var redirectMarks: [String] = []
+
+    @Option(help: "nflog group for routes with the traffic-action sample bit.")
+    var logGroup: UInt16 = 0
+
+    @Flag(help: "Do not put a counter on every rule.")
+    var noCounters = false
+
+    func validate() throws {
+        _ = try parsedRedirectMarks()
+        if table.isEmpty || table.count > 255 { throw ValidationError("--table must be 1 to 255 characters") }
+    }
+
+    func parsedRedirectMarks() throws -> [RouteTarget: UInt32] {
+        var marks = [RouteTarget: UInt32]()
+        for spec in redirectMarks {
+            let parts = spec.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, let rt = RouteTarget(parts[0]) else {
+                throw ValidationError("--redirect-mark wants RT=MARK (e.g. 65309:100=0x10), not '\(spec)'")
+            }
+            let m = parts[1].hasPrefix("0x") ? UInt32(parts[1].dropFirst(2), radix: 16) : UInt32(parts[1])
+            guard let mark = m else { throw ValidationError("bad mark in --redirect-mark '\(spec)'") }
+            marks[rt] = mark
+        }
+        return marks
+    }
+
+    var routeOrder: RouteOrder { order == .rfc ? .rfc : .sequence(.trafficMarking) }
+
+    func compileOptions() throws -> CompileOptions {
+        var o = CompileOptions()
+        o.tableName = table
+        o.hook = hook
+        o.priority = priority
+        o.defaultPolicy = policy == .accept ? .accept : .drop
+        o.redirectMarks = try parsedRedirectMarks()
+        o.logGroup = logGroup
+        o.counters = !noCounters
+        return o
+    }
+}

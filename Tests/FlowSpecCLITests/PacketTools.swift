@@ -1,0 +1,84 @@
+import Foundation
+
+/// A listener in a namespace: accepts TCP connections and counts UDP datagrams per port, on IPv4
+/// and IPv6. `stop()` returns the UDP counts.
+final class PacketServer {
+    private let process = Process()
+    private let output = Pipe()
+
+    static let script = #"""
+import json, select, signal, socket, sys
+ports = [int(p) for p in sys.argv[1:]]
+socks, counts = [], {}
+for fam, addr in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
+    for p in ports:
+        for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+            s = socket.socket(fam, kind)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if fam == socket.AF_INET6:
+                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            s.bind((addr, p))
+            if kind == socket.SOCK_STREAM:
+                s.listen(64)
+            socks.append((s, kind, p))
+def stop(*_):
+    print(json.dumps(counts), flush=True)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
+print("ready", flush=True)
+while True:
+    ready, _, _ = select.select([s for s, _, _ in socks], [], [])
+    for s in ready:
+        kind, port = next((k, p) for x, k, p in socks if x is s)
+        if kind == socket.SOCK_STREAM:
+            c, _ = s.accept()
+            c.close()
+        else:
+            data = s.recv(65535)
+            c = counts.setdefault(str(port), [0, 0])
+            c[0] += 1
+            c[1] += len(data)
+"""#
+
+    init(namespace: String, ports: [Int]) throws {
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["ip", "netns", "exec", namespace, "python3", "-u", "-c", PacketServer.script] + ports.map(String.init)
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Wait for "ready".
+        var line = Data()
+        while !line.contains(UInt8(ascii: "\n")) {
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { throw ShellError(command: "packet server", status: -1, stderr: "exited early") }
+            line += chunk
+        }
+    }
+
+    /// Stops the server; returns UDP (packets, bytes) per port.
+    func stop() -> [Int: (packets: Int, bytes: Int)] {
+        process.terminate()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard let obj = try? JSONSerialization.jsonObject(with: data) as? [String: [Int]] else { return [:] }
+        var out = [Int: (Int, Int)]()
+        for (k, v) in obj where v.count == 2 { if let p = Int(k) { out[p] = (v[0], v[1]) } }
+        return out
+    }
+}
+
+/// Sends `count` UDP datagrams of `size` bytes from a namespace, `interval` seconds apart.
+func sendUDP(lab: RouterLab, to host: String, port: Int, count: Int, size: Int, interval: Double) throws {
+    let script = """
+import socket, sys, time
+host, port, count, size, gap = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+start = time.monotonic()
+for i in range(count):
+    s.sendto(b"x" * size, (host, port))
+    delay = start + (i + 1) * gap - time.monotonic()
+    if delay > 0:
+        time.sleep(delay)
+"""
+    try lab.exec(lab.h1, ["python3", "-c", script, host, "\(port)", "\(count)", "\(size)", "\(interval)"])
+}
