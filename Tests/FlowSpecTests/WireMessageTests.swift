@@ -30,6 +30,17 @@ private let marker = String(repeating: "ff", count: 16)
         #expect(throws: WireError.badMessageLength(offset: 16, length: 20)) { try BGPMessage.decode(wireBytes(marker + "0014 04 00")) }
     }
 
+    @Test func decodesFromASliceOfAStream() throws {
+        // Two messages back to back, as a TCP stream delivers them; offsets count from the slice.
+        let stream = wireBytes(marker + "0013 04" + marker + "0015 03 0309")
+        let first = try #require(try BGPMessage.frameLength(stream))
+        #expect(try BGPMessage.decode(stream[..<first]) == .keepalive)
+        let rest = stream[first...]
+        let second = try #require(try BGPMessage.frameLength(rest))
+        #expect(try BGPMessage.decode(rest.prefix(second)) == .notification(code: 3, subcode: 9, data: []))
+        #expect(throws: WireError.badMarker(offset: 15)) { try BGPMessage.decode(stream[1...]) }
+    }
+
     @Test func frameLengthForStreams() throws {
         #expect(try BGPMessage.frameLength(wireBytes(marker + "00")) == nil)
         #expect(try BGPMessage.frameLength(wireBytes(marker + "0146 02 0000")) == 0x146)
