@@ -1,0 +1,51 @@
+import FlowSpec
+
+/// Reads flowspec NLRIs written as hex, exactly as they appear inside MP_REACH_NLRI:
+///
+///     # v4-01 and v4-41, one line
+///     0c0120cb00710a038106058150
+///     0f0120cb0071610381060591138806800000
+///
+/// Each non-blank line that does not start with `#` holds one or more NLRIs, each with its
+/// length prefix (one octet below 240, else two octets `0xfnnn`, RFC 8955 §4.1). Spaces, tabs,
+/// `:` and a leading `0x` are ignored. All lines are read for one address family, given by the
+/// caller, since the octets do not say which. Routes come back without communities, at
+/// position `line N, NLRI K`; a malformed NLRI is a `ReadError` at the same kind of position and
+/// does not hide the others on the line.
+public enum NLRIHexReader {
+    /// Throws `UnreadableInput` only when the input has content lines and none looks like hex.
+    public static func read(_ text: String, family: AddressFamily, options: WireOptions = .standard) throws(UnreadableInput) -> ReadResult {
+        var result = ReadResult()
+        var contentLines = 0, hexLines = 0
+        for (n, raw) in HexText.lines(text) {
+            contentLines += 1
+            let position = "line \(n)"
+            switch HexText.decode(raw) {
+            case .notHex:
+                result.errors.append(ReadError(position: position, reason: "not hex"))
+            case .bad(let reason):
+                hexLines += 1
+                result.errors.append(ReadError(position: position, reason: reason))
+            case .bytes(let bytes):
+                hexLines += 1
+                let list = FlowNLRICodec.decodeList(bytes, family: family, options: options)
+                var index = 0
+                for e in list.entries {
+                    index += 1
+                    let pos = "\(position), NLRI \(index)"
+                    switch e.content {
+                    case .components(let c):
+                        result.routes.append(ReadRoute(route: FlowRoute(family: family, components: c), position: pos))
+                    case .malformed(_, let error):
+                        result.errors.append(ReadError(position: pos, reason: error.description))
+                    }
+                }
+                if let error = list.framingError {
+                    result.errors.append(ReadError(position: "\(position), NLRI \(index + 1)", reason: error.description))
+                }
+            }
+        }
+        if contentLines > 0 && hexLines == 0 { throw UnreadableInput("no line of the input is hex") }
+        return result
+    }
+}
