@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "FlowSpec", targets: ["FlowSpec", "FlowSpecFormats"]),
         .library(name: "FlowSpecCompiler", targets: ["FlowSpecCompiler"]),
         .library(name: "FlowSpecNetlink", targets: ["FlowSpecNetlink"]),
+        .library(name: "FlowSpecBGP", targets: ["FlowSpecBGP"]),
         .executable(name: "flowspec-nft", targets: ["flowspec-nft"]),
     ],
     dependencies: [
@@ -21,17 +22,20 @@ let package = Package(
         .target(name: "FlowSpecFormats", dependencies: ["FlowSpec"]),
         // Ordered routes -> nft IR, and the IR printed as `nft` text. Pure Swift.
         .target(name: "FlowSpecCompiler", dependencies: ["FlowSpec"]),
+        // A receive-only BGP-4 speaker for the flowspec families (RFC 4271, 4760, 6793, 2918, 7606).
+        .target(name: "FlowSpecBGP", dependencies: ["FlowSpec"]),
         // The system-library module over libnftnl + libmnl + the kernel's netfilter uapi.
         .systemLibrary(name: "CNftnl", path: "Modules/CNftnl", pkgConfig: "libnftnl",
                        providers: [.apt(["libnftnl-dev", "libmnl-dev"])]),
         // The only target that touches C: the IR sent to the kernel in one netlink batch.
         .target(name: "FlowSpecNetlink", dependencies: ["FlowSpecCompiler", "CNftnl"]),
         .executableTarget(name: "flowspec-nft", dependencies: [
-            "FlowSpec", "FlowSpecFormats", "FlowSpecCompiler", "FlowSpecNetlink",
+            "FlowSpec", "FlowSpecFormats", "FlowSpecCompiler", "FlowSpecNetlink", "FlowSpecBGP",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "FlowSpecTests", dependencies: ["FlowSpec"]),
+        .testTarget(name: "FlowSpecBGPTests", dependencies: ["FlowSpec", "FlowSpecBGP"]),
         .testTarget(name: "FlowSpecFormatsTests", dependencies: ["FlowSpec", "FlowSpecFormats"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "FlowSpecCompilerTests", dependencies: ["FlowSpec", "FlowSpecFormats", "FlowSpecCompiler"]),
