@@ -1,0 +1,235 @@
+import FlowSpec
+
+/// Reads FRR 8.4's `show bgp ipv4|ipv6 flowspec detail json`.
+///
+/// The output is not one JSON document but one pretty-printed array per route printed back to back
+/// (`[...]\n[...]`). Each array holds, per path, a match object (`to`, `from`, `proto`, `port`,
+/// `dstp`, `srcp`, `type`, `code`, `tcp`, `pktlen`, `dscp`, `pktfrag`, `flwlbl`), then
+/// `{"ecomlist": ...}` (and `{"ecom6list": ...}`) when the path has extended communities, then
+/// `{"time": ...}`. The text is lossy: numeric lists do not show AND vs OR, the traffic-action bits
+/// are not shown, the 0x8008/0x8108 redirect text is cut at 15 characters, marking shows one octet,
+/// and the traffic-rate AS is not shown. Every route whose reading depends on a guess carries a
+/// warning that says which guess; see docs/speakers.md.
+public enum FRRReader {
+    /// Reads a whole dump. Routes are numbered from 1 in the order printed (`route 7`).
+    ///
+    /// - Parameter family: the family of the command (`show bgp ipv6 …`); when nil it is taken from
+    ///   the prefixes, or from the other routes of the dump for a route without a prefix.
+    /// - Throws: `UnreadableInput` when the text is not FRR's detail JSON at all (empty text is an
+    ///   empty table, which FRR prints as nothing).
+    public static func read(_ text: String, family: AddressFamily? = nil) throws(UnreadableInput) -> ReadResult {
+        let chunks = try splitStream(text)
+        var parsed = [(position: String, paths: [Path])]()
+        var result = ReadResult()
+        for chunk in chunks {
+            let position = "route \(chunk.index)"
+            if let problem = chunk.problem {
+                result.errors.append(ReadError(position: position, reason: problem + " (line \(chunk.line))"))
+                continue
+            }
+            let value: SpeakerJSON
+            do { value = try SpeakerJSONParser.parse(chunk.text) } catch {
+                result.errors.append(ReadError(position: position, reason: "invalid JSON (line \(chunk.line)): \(error.reason)"))
+                continue
+            }
+            switch paths(of: value) {
+            case .success(let p): parsed.append((position, p))
+            case .failure(let p): result.errors.append(ReadError(position: position, reason: p.reason))
+            }
+        }
+        // The family of routes without any prefix: the hint, else what the dump's prefixes say.
+        let seen = Set(parsed.flatMap { $0.paths.compactMap(\.familyFromText) })
+        let dumpFamily = family ?? (seen.count == 1 ? seen.first : nil)
+        var ordered = [(String, Result<ReadRoute, ReadError>)]()
+        for (position, paths) in parsed {
+            for (i, path) in paths.enumerated() {
+                let pos = paths.count > 1 ? "\(position), path \(i + 1)" : position
+                ordered.append((pos, route(from: path, position: pos, family: family ?? path.familyFromText ?? dumpFamily)))
+            }
+        }
+        for (_, r) in ordered {
+            switch r {
+            case .success(let route): result.routes.append(route)
+            case .failure(let e): result.errors.append(e)
+            }
+        }
+        return result
+    }
+
+    /// One path of an FRR array: the match object and the extended-community text.
+    struct Path: Sendable {
+        var match: [(key: String, value: SpeakerJSON)]
+        var ecomlist: String?
+        var ecom6list: String?
+
+        /// ipv6 when a prefix is IPv6 or a flow label is present, ipv4 when a prefix is IPv4.
+        var familyFromText: AddressFamily? {
+            for (k, v) in match where k == "to" || k == "from" {
+                if let s = v.string { return s.contains(":") ? .ipv6 : .ipv4 }
+            }
+            if match.contains(where: { $0.key == "flwlbl" }) { return .ipv6 }
+            return nil
+        }
+    }
+
+    /// FRR's JSON keys, by component type (`bgp_flowspec_display_min` in bgpd/bgp_flowspec.c).
+    static let keys: [String: ComponentType] = [
+        "to": .destinationPrefix, "from": .sourcePrefix, "proto": .ipProtocol, "port": .port,
+        "dstp": .destinationPort, "srcp": .sourcePort, "type": .icmpType, "code": .icmpCode,
+        "tcp": .tcpFlags, "pktlen": .packetLength, "dscp": .dscp, "pktfrag": .fragment, "flwlbl": .flowLabel,
+    ]
+
+    /// Groups an array's objects into paths: each match object starts a path.
+    static func paths(of value: SpeakerJSON) -> Result<[Path], SpeakerProblem> {
+        guard let items = value.array else { return .failure("expected a JSON array") }
+        var out = [Path]()
+        for item in items {
+            guard let members = item.members else { return .failure("expected objects in the array, found \(item.brief)") }
+            if members.contains(where: { $0.key == "ecomlist" || $0.key == "ecom6list" }) {
+                guard !out.isEmpty else { return .failure("extended communities before any match") }
+                for (k, v) in members {
+                    if k == "ecomlist" { out[out.count - 1].ecomlist = v.string }
+                    if k == "ecom6list" { out[out.count - 1].ecom6list = v.string }
+                }
+            } else if members.count == 1, members[0].key == "time" || members[0].key == "installed" {
+                continue
+            } else {
+                out.append(Path(match: members))
+            }
+        }
+        guard !out.isEmpty else { return .failure("no match object in the array") }
+        return .success(out)
+    }
+
+    static func route(from path: Path, position: String, family: AddressFamily?) -> Result<ReadRoute, ReadError> {
+        func fail(_ r: String) -> Result<ReadRoute, ReadError> { .failure(ReadError(position: position, reason: r)) }
+        guard let family else { return fail("the family cannot be told (no prefix in the route); pass it to the reader") }
+        var components = [Component]()
+        var warnings = [String]()
+        for (key, value) in path.match {
+            guard let type = keys[key] else { return fail("unknown component key \"\(key)\"") }
+            guard let text = value.string else { return fail("\(key): expected a string, found \(value.brief)") }
+            switch type.kind {
+            case .prefix:
+                guard let p = FlowPrefix(text), p.family == family else {
+                    return fail("\(key): bad \(family.name) prefix \"\(text)\"")
+                }
+                components.append(type == .destinationPrefix ? .destinationPrefix(p) : .sourcePrefix(p))
+            case .numeric:
+                switch numericTerms(text) {
+                case .failure(let r): return fail("\(key): \(r.reason)")
+                case .success(let plain):
+                    let (terms, note) = resolveJoins(plain, type: type, text: text)
+                    if let note { warnings.append(note.text) }
+                    if plain.contains(where: { $0.comparisonBits == 0 }) {
+                        warnings.append("\(type.name) \"\(trimmed(text))\": a bare value is FRR's rendering of the false operator (no comparison bit set), which never matches")
+                    }
+                    components.append(.numeric(type, terms))
+                }
+            case .bitmask:
+                switch bitmaskTerms(text) {
+                case .failure(let r): return fail("\(key): \(r.reason)")
+                case .success(let terms): components.append(.bitmask(type, terms))
+                }
+            }
+        }
+        guard !components.isEmpty else { return fail("no components") }
+        if !ComponentType.flowLabel.exists(in: family), components.contains(where: { $0.type == .flowLabel }) {
+            return fail("flow label in an IPv4 route")
+        }
+        switch SpeakerText.ordered(components) {
+        case .failure(let e): return fail(e.reason)
+        case .success(let c): components = c
+        }
+        var communities = [ExtendedCommunity]()
+        if let list = path.ecomlist {
+            let (c, w) = communitiesFrom(list)
+            communities = c; warnings += w
+        }
+        if let list6 = path.ecom6list, !list6.isEmpty {
+            warnings.append("IPv6 address-specific extended communities \"\(list6)\" are not represented; ignored")
+        }
+        return .success(ReadRoute(route: FlowRoute(family: family, components: components, extendedCommunities: communities),
+                                  position: position, warnings: warnings))
+    }
+
+    /// One top-level array of the stream, or the reason it is damaged.
+    struct Chunk: Sendable {
+        var index: Int
+        var line: Int
+        var text: String
+        var problem: String?
+    }
+
+    /// Splits the stream into its top-level arrays by bracket depth (strings and escapes tracked).
+    ///
+    /// FRR starts every array with `[` at the beginning of a line, and no line inside an array
+    /// starts with `[`; so when such a line arrives while an array is still open, the open one was
+    /// truncated: it is reported and the new one is read.
+    static func splitStream(_ text: String) throws(UnreadableInput) -> [Chunk] {
+        let bytes = Array(text.utf8)
+        var chunks = [Chunk]()
+        var i = 0, line = 1
+        var depth = 0, inString = false, escaped = false
+        var start = -1, startLine = 0
+        var atLineStart = true
+        func close(_ end: Int, problem: String?) {
+            chunks.append(Chunk(index: chunks.count + 1, line: startLine,
+                                text: String(decoding: bytes[start..<end], as: UTF8.self), problem: problem))
+            start = -1
+        }
+        while i < bytes.count {
+            let c = bytes[i]
+            if inString {
+                if escaped { escaped = false }
+                else if c == 0x5c { escaped = true }
+                else if c == 0x22 { inString = false }
+                else if c == 0x0a {
+                    // JSON strings cannot hold a raw newline: the string (and its array) was cut.
+                    inString = false; depth = 0
+                    close(i, problem: "truncated JSON: a string runs past the end of its line")
+                }
+            } else if depth == 0 {
+                switch c {
+                case 0x20, 0x09, 0x0d, 0x0a: break
+                case UInt8(ascii: "["): depth = 1; start = i; startLine = line
+                default:
+                    if chunks.isEmpty {
+                        if c == UInt8(ascii: "{") {
+                            throw UnreadableInput("not FRR's `flowspec detail json` stream (a JSON object: the non-detail `show bgp … flowspec json` has no extended communities; use `detail json`)")
+                        }
+                        throw UnreadableInput("not FRR's `flowspec detail json` output (line \(line) starts with neither '[' nor whitespace)")
+                    }
+                    // Garbage between arrays: report it as a damaged route and resynchronise.
+                    start = i; startLine = line
+                    var j = i
+                    while j < bytes.count, !(bytes[j] == UInt8(ascii: "[") && (j == 0 || bytes[j - 1] == 0x0a)) { j += 1 }
+                    close(j, problem: "unexpected text between routes")
+                    for k in i..<j where bytes[k] == 0x0a { line += 1 }
+                    i = j
+                    atLineStart = true
+                    continue
+                }
+            } else {
+                if c == UInt8(ascii: "["), atLineStart {
+                    close(i, problem: "truncated JSON: the array is not closed before the next route starts")
+                    depth = 1; start = i; startLine = line
+                } else {
+                    switch c {
+                    case 0x22: inString = true
+                    case UInt8(ascii: "["), UInt8(ascii: "{"): depth += 1
+                    case UInt8(ascii: "]"), UInt8(ascii: "}"):
+                        depth -= 1
+                        if depth == 0 { close(i + 1, problem: nil) }
+                    default: break
+                    }
+                }
+            }
+            atLineStart = c == 0x0a
+            if c == 0x0a { line += 1 }
+            i += 1
+        }
+        if start >= 0 { close(bytes.count, problem: "truncated JSON: the input ends inside the array") }
+        return chunks
+    }
+}

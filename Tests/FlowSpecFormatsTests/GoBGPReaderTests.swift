@@ -1,0 +1,102 @@
+import FlowSpec
+@testable import FlowSpecFormats
+import Foundation
+import Testing
+
+@Suite("GoBGP 3.10 rib -j and monitor -j")
+struct GoBGPReaderTests {
+    @Test func ribDumpsGiveEveryRouteOfTheReadmeLosslessly() throws {
+        for (fam, ids, count) in [("ipv4", FixtureRoutes.allV4, 41), ("ipv6", FixtureRoutes.allV6, 14)] {
+            let r = GoBGPReader.read(try FixtureRoutes.text("gobgp-3.10", "\(fam)-flowspec.json"))
+            #expect(r.errors.isEmpty, "\(r.errors)")
+            #expect(r.routes.count == count)
+            #expect(r.routes.allSatisfy { $0.warnings.isEmpty && !$0.withdrawn })
+            let problems = FixtureMatch.compare(r.routes, expected: FixtureRoutes.routes(ids))
+            #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+        }
+    }
+
+    @Test func rejectSets() throws {
+        let q = GoBGPReader.read(try FixtureRoutes.text("frr-reject/gobgp-3.10", "ipv4-flowspec.json"))
+        #expect(q.errors.isEmpty)
+        #expect(FixtureMatch.compare(q.routes, expected: FixtureRoutes.routes(["q4-01", "q4-02", "q4-03"])).isEmpty)
+        let q6 = GoBGPReader.read(try FixtureRoutes.text("frr-reject/gobgp-3.10", "ipv6-flowspec.json"))
+        #expect(q6.routes.isEmpty && q6.errors.isEmpty)
+        // 0x8208 redirect printed in asdot: "1.0:100" is AS 65536.
+        let x = GoBGPReader.read(try FixtureRoutes.text("exabgp-reject/gobgp-3.10", "ipv4-flowspec.json"))
+        #expect(x.errors.isEmpty)
+        #expect(FixtureMatch.compare(x.routes, expected: FixtureRoutes.routes(["x4-01"])).isEmpty)
+    }
+
+    @Test func operatorBytesAreDecodedExactly() throws {
+        // 0xd5: end | and | 2-octet value | lt | eq.
+        let line = #"[{"nlri":{"value":[{"type":1,"value":{"prefix":"203.0.113.1/32"}},{"type":5,"value":[{"op":19,"value":1024},{"op":213,"value":2048}]},{"type":9,"value":[{"op":1,"value":2},{"op":194,"value":16}]}]},"attrs":[]}]"#
+        let r = GoBGPReader.readMonitorLine(line)
+        let route = try #require(r.routes.first).route
+        #expect(route.component(.destinationPort) == .numeric(.destinationPort, [
+            NumericTerm(gt: true, eq: true, value: 1024, valueLength: 2), NumericTerm(and: true, lt: true, eq: true, value: 2048, valueLength: 2)]))
+        #expect(route.component(.tcpFlags) == .bitmask(.tcpFlags, [BitmaskTerm(match: true, value: 2), BitmaskTerm(and: true, not: true, value: 16)]))
+    }
+
+    @Test func ipv6OffsetIsReportedNotMisread() {
+        let text = """
+        {"[destination: ::10/128/64][protocol: ==udp]": [{"nlri":{"value":[{"type":1,"value":{"prefix":"0:0:0:10:311:8111::/128"},"offset":64}]},
+          "attrs":[{"type":14,"nexthop":"::","afi":2,"safi":133,"value":[{"value":[{"type":1,"value":{"prefix":"0:0:0:10:311:8111::/128"},"offset":64}]},{"value":[{"type":1,"value":{"prefix":"2001:db8::1/128"},"offset":0}]}]}]}],
+         "[destination: 2001:db8::1/128/0]": [{"nlri":{"value":[{"type":1,"value":{"prefix":"2001:db8::1/128"},"offset":0}]},
+          "attrs":[{"type":14,"nexthop":"::","afi":2,"safi":133,"value":[{"value":[{"type":1,"value":{"prefix":"0:0:0:10:311:8111::/128"},"offset":64}]},{"value":[{"type":1,"value":{"prefix":"2001:db8::1/128"},"offset":0}]}]}]}]}
+        """
+        let r = GoBGPReader.read(text)
+        #expect(r.errors.count == 1)
+        #expect(r.errors.first?.position == "route 1")
+        #expect(r.errors.first?.reason.contains("offset 64") == true)
+        #expect(r.routes.count == 1)
+        #expect(r.routes.first?.warnings.contains { $0.contains("non-zero offset") } == true)
+    }
+
+    @Test func truncatedDumpKeepsTheRoutesBefore() throws {
+        let text = try FixtureRoutes.text("gobgp-3.10", "ipv6-flowspec.json")
+        // Cut inside the 5th key's value.
+        let keys = text.ranges(ofSubstring: "\"[destination: ")
+        let cut = String(text[..<text.index(keys[4], offsetBy: 200)])
+        let r = GoBGPReader.read(cut)
+        #expect(r.routes.count == 4)
+        #expect(r.errors.count == 1)
+        #expect(r.errors.first?.position == "route 5")
+    }
+
+    @Test func unknownComponentAndBadValueNameThePath() {
+        let text = #"""
+        {"a": [{"nlri":{"value":[{"type":1,"value":{"prefix":"203.0.113.1/32"}},{"type":14,"value":[{"op":129,"value":1}]}]},"attrs":[]}],
+         "b": [{"nlri":{"value":[{"type":1,"value":{"prefix":"203.0.113.2/32"}},{"type":3,"value":[{"op":129,"value":300}]}]},"attrs":[]}],
+         "c": [{"nlri":{"value":[{"type":1,"value":{"prefix":"203.0.113.3/32"}},{"type":3,"value":[{"op":129,"value":6}]}]},
+                "attrs":[{"type":16,"value":[{"type":128,"subtype":12,"value":"DAAARhxAAA=="},{"type":3,"subtype":11,"color":5}]}]}]}
+        """#
+        let r = GoBGPReader.read(text, family: .ipv4)
+        #expect(r.errors.map(\.position) == ["route 1", "route 2"])
+        #expect(r.errors[0].reason.contains("type 14"))
+        #expect(r.errors[1].reason.contains("does not fit"))
+        let c = r.routes.first
+        // Unknown 0x800c (traffic-rate-packets) is kept from GoBGP's raw base64 octets.
+        #expect(c?.route.actions == [.trafficRatePackets(asn: 0, packetsPerSecond: 10000)])
+        #expect(c?.warnings.count == 1)
+    }
+
+    @Test func monitorLineMarksWithdrawalsAndSkipsOtherFamilies() {
+        let line = #"[{"nlri":{"prefix":"198.51.100.0/24"},"age":1,"best":true,"attrs":[{"type":1,"value":0}]},{"nlri":{"value":[{"type":1,"value":{"prefix":"203.0.113.10/32"}},{"type":3,"value":[{"op":129,"value":6}]}]},"age":1,"best":false,"attrs":[{"type":16,"value":[{"type":128,"subtype":6,"as":0,"rate":0}]}],"stale":false,"withdrawal":true}]"#
+        let r = GoBGPReader.readMonitorLine(line, lineNumber: 3)
+        #expect(r.errors.isEmpty)
+        #expect(r.routes.count == 1)
+        #expect(r.routes.first?.withdrawn == true)
+        #expect(r.routes.first?.position == "line 3, path 2")
+        #expect(GoBGPReader.readMonitorLine("{not json", lineNumber: 4).errors.first?.position == "line 4")
+    }
+}
+
+extension String {
+    func ranges(ofSubstring s: String) -> [String.Index] {
+        var out = [String.Index]()
+        var from = startIndex
+        while let r = self[from...].range(of: s) { out.append(r.lowerBound); from = r.upperBound }
+        return out
+    }
+}
