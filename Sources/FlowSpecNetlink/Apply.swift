@@ -18,7 +18,7 @@ public struct ApplyReport: Sendable, Hashable {
 
 extension NftConnection {
     /// Replaces table `table.name` (of its family) with `table`, atomically: one batch of
-    /// NEWTABLE (create if absent) + DELTABLE + NEWTABLE + objects + sets + elements + chains +
+    /// NEWTABLE (create if absent) + DELTABLE + NEWTABLE + objects + chains + sets + elements +
     /// rules, sent with one sendmsg. Either all of it is committed or none of it: on any error
     /// the old table stays exactly as it was. No other table is touched.
     ///
@@ -27,9 +27,13 @@ extension NftConnection {
     /// "the final ack came and no message failed"; an OK ack inside a failed batch is not a
     /// commit. The batch carries the generation read just before (NFNL_BATCH_GENID), so if
     /// another writer committed in between the kernel refuses it (`generationChanged`).
+    ///
+    /// - Parameter expected: the generation the caller's decision rests on (from
+    ///   `generation()` before it read the ruleset); nil reads it now.
     @discardableResult
-    public func apply(_ table: NftTable) throws(NetlinkError) -> ApplyReport {
-        let generation = try self.generation()
+    public func apply(_ table: NftTable, basedOn expected: UInt32? = nil) throws(NetlinkError) -> ApplyReport {
+        let generation: UInt32
+        if let expected { generation = expected } else { generation = try self.generation() }
         let clock = ContinuousClock()
         let buildStart = clock.now
         let messages = 6 + table.objects.count + table.sets.count * 2 + table.chains.count + table.ruleCount
@@ -42,10 +46,12 @@ extension NftConnection {
         try encoder.tableMessage(NFT_MSG_NEWTABLE, flags: NLM_F_CREATE)
         try encoder.tableMessage(NFT_MSG_DELTABLE, flags: 0)
         try encoder.tableMessage(NFT_MSG_NEWTABLE, flags: NLM_F_CREATE)
+        // Dependencies first: verdict-map elements jump to chains, object-map elements name
+        // objects, rules use all of them.
         for i in table.objects.indices { try encoder.object(i) }
+        for i in table.chains.indices { try encoder.chain(i) }
         for i in table.sets.indices { try SetCodec.encodeSet(table.sets[i], index: i, encoder: encoder) }
         for i in table.sets.indices { try SetCodec.encodeElements(table.sets[i], index: i, encoder: encoder) }
-        for i in table.chains.indices { try encoder.chain(i) }
         for c in table.chains.indices {
             for r in table.chains[c].rules.indices { try encoder.rule(chain: c, index: r) }
         }
