@@ -126,3 +126,30 @@ struct KernelTests {
         return String(decoding: data, as: UTF8.self).contains("\"name\": \"\(name)\"")
     }
 }
+
+@Suite("Netlink encoding details (no kernel)")
+struct EncodingTests {
+    @Test func rbtreeIntervalsBecomeStartAndExclusiveEnd() {
+        let set = NftSet(name: "s", flags: [.interval], keyFields: [.ipv4Address], elements: [
+            NftSetElement(key: [192, 0, 2, 0], keyEnd: [192, 0, 2, 255]),
+            NftSetElement(key: [255, 255, 255, 0], keyEnd: [255, 255, 255, 255]),
+        ])
+        let kernel = SetCodec.kernelElements(set, 0..<2)
+        #expect(kernel.map(\.key) == [[192, 0, 2, 0], [192, 0, 3, 0], [255, 255, 255, 0]])
+        #expect(kernel.map(\.isEnd) == [false, true, false])
+        #expect(kernel.map(\.source) == [0, 0, 1])
+    }
+
+    @Test func concatenatedKeyTypeUsesSixBitsPerField() {
+        let set = NftSet(name: "s", flags: [.interval], keyFields: [.ipv4Address, .inetService])
+        #expect(SetCodec.keyType(set) == (7 << 6) | 13)
+        #expect(SetCodec.kernelFlags(set) == NftSet.Flags([.interval, .concat]).rawValue)
+        #expect(SetCodec.dataType(id: 13, length: 2) == .inetService)
+        #expect(SetCodec.dataType(id: 4, length: 3) == .integer(bytes: 3))
+    }
+
+    @Test func longCommentsAreRefusedBeforeAnythingIsSent() {
+        #expect(RuleComment.fits(String(repeating: "x", count: 254)))
+        #expect(!RuleComment.fits(String(repeating: "x", count: 255)))
+    }
+}
