@@ -5,7 +5,11 @@
 #include <sys/types.h>
 #include <unistd.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
+#include <string.h>
+#include <pthread.h>
 #include <arpa/inet.h>
 #include <linux/netlink.h>
 #include <linux/netfilter.h>
@@ -31,4 +35,19 @@ extern int unshare(int flags);
 extern int setns(int fd, int nstype);
 
 static inline int flowspec_clone_newnet(void) { return CLONE_NEWNET; }
+
+// Socket constants that Swift may import with an inconvenient type (or not at all).
+static inline int flowspec_msg_dontwait(void) { return MSG_DONTWAIT; }
+static inline int flowspec_so_sndbufforce(void) { return SO_SNDBUFFORCE; }
+static inline int flowspec_so_rcvbufforce(void) { return SO_RCVBUFFORCE; }
+
+// The kernel's batch messages carry the nfnetlink subsystem in the nfgenmsg res_id.
+static inline uint16_t flowspec_nftables_res_id(void) { return htons(NFNL_SUBSYS_NFTABLES); }
+
+// NFT_DATA_VERDICT (0xffffff00) imports as a negative enum constant on some toolchains.
+static inline uint32_t flowspec_nft_data_verdict(void) { return (uint32_t)NFT_DATA_VERDICT; }
+
+// Sizes of uapi structs (NLMSG_HDRLEN and friends are macros Swift cannot call).
+static inline size_t flowspec_nlmsghdr_len(void) { return NLMSG_HDRLEN; }
+static inline size_t flowspec_nlmsg_align(size_t len) { return NLMSG_ALIGN(len); }
 #endif

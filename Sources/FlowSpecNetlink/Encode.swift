@@ -1,0 +1,171 @@
+import CNftnl
+import FlowSpecCompiler
+import Glibc
+
+// libnftnl attribute ids as the UInt16 its setters take.
+@inline(__always) func id(_ a: nftnl_table_attr) -> UInt16 { UInt16(a.rawValue) }
+@inline(__always) func id(_ a: nftnl_chain_attr) -> UInt16 { UInt16(a.rawValue) }
+@inline(__always) func id(_ a: nftnl_rule_attr) -> UInt16 { UInt16(a.rawValue) }
+@inline(__always) func id(_ a: nftnl_set_attr) -> UInt16 { UInt16(a.rawValue) }
+@inline(__always) func id(_ a: Int) -> UInt16 { UInt16(a) }
+
+/// Writes the messages for one `NftTable` into a batch, one libnftnl object per message,
+/// freed as soon as its payload is written (so memory stays flat however many rules).
+struct TableEncoder {
+    let table: NftTable
+    let batch: BatchBuffer
+    var family: UInt8 { table.family.rawValue }
+
+    /// NEWTABLE (create if absent) or DELTABLE for this table.
+    func tableMessage(_ type: nf_tables_msg_types, flags: Int32) throws(NetlinkError) {
+        guard let t = nftnl_table_alloc() else { throw .system(call: "nftnl_table_alloc", errno: ENOMEM) }
+        defer { nftnl_table_free(t) }
+        nftnl_table_set_str(t, id(NFTNL_TABLE_NAME), table.name)
+        nftnl_table_set_u32(t, id(NFTNL_TABLE_FAMILY), UInt32(family))
+        let nlh = batch.begin(type, family: family, flags: flags, origin: .table, estimate: 256 + table.name.utf8.count)
+        nftnl_table_nlmsg_build_payload(nlh, t)
+        batch.finish(nlh)
+    }
+
+    func chain(_ index: Int) throws(NetlinkError) {
+        let chain = table.chains[index]
+        guard let c = nftnl_chain_alloc() else { throw .system(call: "nftnl_chain_alloc", errno: ENOMEM) }
+        defer { nftnl_chain_free(c) }
+        nftnl_chain_set_str(c, id(NFTNL_CHAIN_TABLE), table.name)
+        nftnl_chain_set_str(c, id(NFTNL_CHAIN_NAME), chain.name)
+        nftnl_chain_set_u32(c, id(NFTNL_CHAIN_FAMILY), UInt32(family))
+        if let base = chain.base {
+            nftnl_chain_set_u32(c, id(NFTNL_CHAIN_HOOKNUM), base.hook.rawValue)
+            nftnl_chain_set_s32(c, id(NFTNL_CHAIN_PRIO), base.priority)
+            nftnl_chain_set_u32(c, id(NFTNL_CHAIN_POLICY), base.policy.rawValue)
+            nftnl_chain_set_str(c, id(NFTNL_CHAIN_TYPE), base.type)
+        }
+        let nlh = batch.begin(NFT_MSG_NEWCHAIN, family: family, flags: NLM_F_CREATE, origin: .chain(index),
+                              estimate: 512 + table.name.utf8.count + chain.name.utf8.count)
+        nftnl_chain_nlmsg_build_payload(nlh, c)
+        batch.finish(nlh)
+    }
+
+    func object(_ index: Int) throws(NetlinkError) {
+        let object = table.objects[index]
+        guard let o = nftnl_obj_alloc() else { throw .system(call: "nftnl_obj_alloc", errno: ENOMEM) }
+        defer { nftnl_obj_free(o) }
+        nftnl_obj_set_str(o, id(NFTNL_OBJ_TABLE), table.name)
+        nftnl_obj_set_str(o, id(NFTNL_OBJ_NAME), object.name)
+        nftnl_obj_set_u32(o, id(NFTNL_OBJ_FAMILY), UInt32(family))
+        nftnl_obj_set_u32(o, id(NFTNL_OBJ_TYPE), object.type.rawValue)
+        ObjectCodec.encode(object, o)
+        let nlh = batch.begin(NFT_MSG_NEWOBJ, family: family, flags: NLM_F_CREATE, origin: .object(index),
+                              estimate: 512 + table.name.utf8.count + object.name.utf8.count)
+        nftnl_obj_nlmsg_build_payload(nlh, o)
+        batch.finish(nlh)
+    }
+
+    func rule(chain chainIndex: Int, index: Int) throws(NetlinkError) {
+        let chain = table.chains[chainIndex]
+        let rule = chain.rules[index]
+        guard let r = nftnl_rule_alloc() else { throw .system(call: "nftnl_rule_alloc", errno: ENOMEM) }
+        defer { nftnl_rule_free(r) }
+        nftnl_rule_set_str(r, id(NFTNL_RULE_TABLE), table.name)
+        nftnl_rule_set_str(r, id(NFTNL_RULE_CHAIN), chain.name)
+        nftnl_rule_set_u32(r, id(NFTNL_RULE_FAMILY), UInt32(family))
+        var estimate = 256 + table.name.utf8.count + chain.name.utf8.count
+        if let comment = rule.comment {
+            guard RuleComment.fits(comment) else {
+                throw .unencodable(object: .rule(chain: chain.name, index: index, comment: comment),
+                                   reason: "comment longer than \(RuleComment.maxBytes) bytes")
+            }
+            RuleComment.encode(comment, into: r)
+            estimate += comment.utf8.count + 8
+        }
+        for expression in rule.expressions {
+            guard let e = ExpressionCodec.encode(expression) else {
+                throw .unencodable(object: .rule(chain: chain.name, index: index, comment: rule.comment),
+                                   reason: "libnftnl could not allocate \(expression)")
+            }
+            nftnl_rule_add_expr(r, e)
+            estimate += ExpressionCodec.sizeEstimate(expression)
+        }
+        let nlh = batch.begin(NFT_MSG_NEWRULE, family: family, flags: NLM_F_CREATE | NLM_F_APPEND,
+                              origin: .rule(chain: chainIndex, index: index), estimate: estimate)
+        nftnl_rule_nlmsg_build_payload(nlh, r)
+        batch.finish(nlh)
+    }
+}
+
+/// The rule comment as nft stores it: userdata TLV NFTNL_UDATA_RULE_COMMENT (type byte,
+/// length byte, the text with its NUL), so `nft list` shows it as `comment "..."`.
+enum RuleComment {
+    /// The TLV length is one byte and includes the NUL.
+    static let maxBytes = 254
+
+    static func fits(_ comment: String) -> Bool { comment.utf8.count <= maxBytes }
+
+    static func encode(_ comment: String, into rule: OpaquePointer) {
+        let count = comment.utf8.count
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: count + 3) { tlv in
+            tlv[0] = UInt8(NFTNL_UDATA_RULE_COMMENT.rawValue)
+            tlv[1] = UInt8(count + 1)
+            _ = UnsafeMutableBufferPointer(rebasing: tlv[2...]).initialize(from: comment.utf8)
+            tlv[count + 2] = 0
+            _ = nftnl_rule_set_data(rule, id(NFTNL_RULE_USERDATA), tlv.baseAddress, UInt32(count + 3))
+        }
+    }
+
+    /// The comment in a rule's userdata, if it has one.
+    static func decode(_ rule: OpaquePointer) -> String? {
+        var length: UInt32 = 0
+        guard nftnl_rule_is_set(rule, id(NFTNL_RULE_USERDATA)),
+              let data = nftnl_rule_get_data(rule, id(NFTNL_RULE_USERDATA), &length) else { return nil }
+        let bytes = UnsafeRawBufferPointer(start: data, count: Int(length))
+        var offset = 0
+        while offset + 2 <= bytes.count {
+            let type = bytes[offset], size = Int(bytes[offset + 1])
+            guard offset + 2 + size <= bytes.count else { return nil }
+            if type == UInt8(NFTNL_UDATA_RULE_COMMENT.rawValue) {
+                var text = Array(bytes[(offset + 2)..<(offset + 2 + size)])
+                if text.last == 0 { text.removeLast() }
+                return String(decoding: text, as: UTF8.self)
+            }
+            offset += 2 + size
+        }
+        return nil
+    }
+}
+
+/// Named stateful objects: encode and decode side by side.
+enum ObjectCodec {
+    static func encode(_ object: NftObject, _ o: OpaquePointer) {
+        switch object {
+        case .counter:
+            nftnl_obj_set_u64(o, id(NFTNL_OBJ_CTR_PKTS), 0)
+            nftnl_obj_set_u64(o, id(NFTNL_OBJ_CTR_BYTES), 0)
+        case .limit(_, let limit):
+            nftnl_obj_set_u64(o, id(NFTNL_OBJ_LIMIT_RATE), limit.rate)
+            nftnl_obj_set_u64(o, id(NFTNL_OBJ_LIMIT_UNIT), limit.unit.rawValue)
+            nftnl_obj_set_u32(o, id(NFTNL_OBJ_LIMIT_BURST), limit.burst)
+            nftnl_obj_set_u32(o, id(NFTNL_OBJ_LIMIT_TYPE), limit.kind.rawValue)
+            nftnl_obj_set_u32(o, id(NFTNL_OBJ_LIMIT_FLAGS), limit.over ? NFT_LIMIT_F_INV.rawValue : 0)
+        }
+    }
+
+    /// The object, and for counters their current values.
+    static func decode(_ o: OpaquePointer) throws(NetlinkError) -> (NftObject, CounterValue?) {
+        let name = nftnl_obj_get_str(o, id(NFTNL_OBJ_NAME)).map { String(cString: $0) } ?? ""
+        let type = nftnl_obj_get_u32(o, id(NFTNL_OBJ_TYPE))
+        switch NftObjectType(rawValue: type) {
+        case .counter:
+            return (.counter(name: name), CounterValue(packets: nftnl_obj_get_u64(o, id(NFTNL_OBJ_CTR_PKTS)),
+                                                       bytes: nftnl_obj_get_u64(o, id(NFTNL_OBJ_CTR_BYTES))))
+        case .limit:
+            let limit = try NftLimit(rate: nftnl_obj_get_u64(o, id(NFTNL_OBJ_LIMIT_RATE)),
+                                     unit: nftnl_obj_get_u64(o, id(NFTNL_OBJ_LIMIT_UNIT)),
+                                     burst: nftnl_obj_get_u32(o, id(NFTNL_OBJ_LIMIT_BURST)),
+                                     type: nftnl_obj_get_u32(o, id(NFTNL_OBJ_LIMIT_TYPE)),
+                                     flags: nftnl_obj_get_u32(o, id(NFTNL_OBJ_LIMIT_FLAGS)))
+            return (.limit(name: name, limit), nil)
+        default:
+            throw .undecodable(object: "object \(name)", reason: "object type \(type) is not in the IR")
+        }
+    }
+}

@@ -1,0 +1,197 @@
+import CNftnl
+import FlowSpecCompiler
+import Glibc
+
+/// Packet and byte counts of a counter.
+public struct CounterValue: Sendable, Hashable {
+    public var packets: UInt64
+    public var bytes: UInt64
+    public init(packets: UInt64, bytes: UInt64) { self.packets = packets; self.bytes = bytes }
+}
+
+/// A table as the kernel holds it: the IR (rules in order, expressions decoded, comments, set
+/// elements sorted by key, anonymous counters' values inside their `.counter` expressions) plus
+/// what only the kernel knows: handles and named counters' values.
+public struct InstalledTable: Sendable, Hashable {
+    public var table: NftTable
+    public var handle: UInt64
+    public var chainHandles: [String: UInt64]
+    /// Per chain, the rule handles in rule order.
+    public var ruleHandles: [String: [UInt64]]
+    public var setHandles: [String: UInt64]
+    public var objectHandles: [String: UInt64]
+    /// Values of named counter objects.
+    public var counters: [String: CounterValue]
+}
+
+extension NftConnection {
+    /// Reads table `name` of `family` back through netlink, or nil if there is none.
+    public func listTable(name: String, family: NftFamily) throws(NetlinkError) -> InstalledTable? {
+        let f = UInt16(family.rawValue)
+        // The table itself (ENOENT: absent).
+        var handle: UInt64?
+        do throws(NetlinkError) {
+            try socket.request(dump: false, build: { buffer, seq in
+                let nlh = nftnl_nlmsg_build_hdr(buffer, UInt16(NFT_MSG_GETTABLE.rawValue), f, 0, seq)!
+                let t = nftnl_table_alloc()!
+                nftnl_table_set_str(t, id(NFTNL_TABLE_NAME), name)
+                nftnl_table_nlmsg_build_payload(nlh, t)
+                nftnl_table_free(t)
+                return nlh
+            }, onError: Self.readError("NFT_MSG_GETTABLE"), handle: { (nlh) throws(NetlinkError) in
+                let t = nftnl_table_alloc()!
+                defer { nftnl_table_free(t) }
+                guard nftnl_table_nlmsg_parse(nlh, t) >= 0 else { throw .undecodable(object: "table \(name)", reason: "malformed NEWTABLE") }
+                handle = nftnl_table_get_u64(t, id(NFTNL_TABLE_HANDLE))
+            })
+        } catch {
+            if case .system(_, ENOENT) = error { return nil }
+            throw error
+        }
+        guard let handle else { return nil }
+        var installed = InstalledTable(table: NftTable(name: name, family: family), handle: handle, chainHandles: [:],
+                                       ruleHandles: [:], setHandles: [:], objectHandles: [:], counters: [:])
+
+        // Objects.
+        try dump(NFT_MSG_GETOBJ, family: f, build: { nlh in
+            let o = nftnl_obj_alloc()!
+            nftnl_obj_set_str(o, id(NFTNL_OBJ_TABLE), name)
+            nftnl_obj_nlmsg_build_payload(nlh, o)
+            nftnl_obj_free(o)
+        }, each: { (nlh) throws(NetlinkError) in
+            let o = nftnl_obj_alloc()!
+            defer { nftnl_obj_free(o) }
+            guard nftnl_obj_nlmsg_parse(nlh, o) >= 0 else { throw .undecodable(object: "object", reason: "malformed NEWOBJ") }
+            guard Self.string(nftnl_obj_get_str(o, id(NFTNL_OBJ_TABLE))) == name else { return }
+            let (object, counter) = try ObjectCodec.decode(o)
+            installed.table.objects.append(object)
+            installed.objectHandles[object.name] = nftnl_obj_get_u64(o, id(NFTNL_OBJ_HANDLE))
+            if let counter { installed.counters[object.name] = counter }
+        })
+
+        // Sets, then each set's elements.
+        try dump(NFT_MSG_GETSET, family: f, build: { nlh in
+            let s = nftnl_set_alloc()!
+            nftnl_set_set_str(s, id(NFTNL_SET_TABLE), name)
+            nftnl_set_nlmsg_build_payload(nlh, s)
+            nftnl_set_free(s)
+        }, each: { (nlh) throws(NetlinkError) in
+            let s = nftnl_set_alloc()!
+            defer { nftnl_set_free(s) }
+            guard nftnl_set_nlmsg_parse(nlh, s) >= 0 else { throw .undecodable(object: "set", reason: "malformed NEWSET") }
+            guard Self.string(nftnl_set_get_str(s, id(NFTNL_SET_TABLE))) == name else { return }
+            let set = try SetCodec.decodeSet(s)
+            installed.table.sets.append(set)
+            installed.setHandles[set.name] = nftnl_set_get_u64(s, id(NFTNL_SET_HANDLE))
+        })
+        for i in installed.table.sets.indices {
+            let set = installed.table.sets[i]
+            let s = nftnl_set_alloc()!
+            defer { nftnl_set_free(s) }
+            nftnl_set_set_str(s, id(NFTNL_SET_TABLE), name)
+            nftnl_set_set_str(s, id(NFTNL_SET_NAME), set.name)
+            nftnl_set_set_u32(s, id(NFTNL_SET_FAMILY), UInt32(family.rawValue))
+            try dump(NFT_MSG_GETSETELEM, family: f, build: { nlh in
+                nftnl_set_elems_nlmsg_build_payload(nlh, s)
+            }, each: { (nlh) throws(NetlinkError) in
+                guard nftnl_set_elems_nlmsg_parse(nlh, s) >= 0 else {
+                    throw .undecodable(object: "elements of set \(set.name)", reason: "malformed NEWSETELEM")
+                }
+            })
+            installed.table.sets[i].elements = try SetCodec.decodeElements(s, as: set)
+        }
+
+        // Chains.
+        try dump(NFT_MSG_GETCHAIN, family: f, build: { nlh in
+            let c = nftnl_chain_alloc()!
+            nftnl_chain_set_str(c, id(NFTNL_CHAIN_TABLE), name)
+            nftnl_chain_nlmsg_build_payload(nlh, c)
+            nftnl_chain_free(c)
+        }, each: { (nlh) throws(NetlinkError) in
+            let c = nftnl_chain_alloc()!
+            defer { nftnl_chain_free(c) }
+            guard nftnl_chain_nlmsg_parse(nlh, c) >= 0 else { throw .undecodable(object: "chain", reason: "malformed NEWCHAIN") }
+            guard Self.string(nftnl_chain_get_str(c, id(NFTNL_CHAIN_TABLE))) == name else { return }
+            let chain = try ChainCodec.decode(c)
+            installed.table.chains.append(chain)
+            installed.chainHandles[chain.name] = nftnl_chain_get_u64(c, id(NFTNL_CHAIN_HANDLE))
+        })
+
+        // Rules, in chain order.
+        var chainIndex: [String: Int] = [:]
+        for (i, chain) in installed.table.chains.enumerated() { chainIndex[chain.name] = i }
+        try dump(NFT_MSG_GETRULE, family: f, build: { nlh in
+            let r = nftnl_rule_alloc()!
+            nftnl_rule_set_str(r, id(NFTNL_RULE_TABLE), name)
+            nftnl_rule_nlmsg_build_payload(nlh, r)
+            nftnl_rule_free(r)
+        }, each: { (nlh) throws(NetlinkError) in
+            let r = nftnl_rule_alloc()!
+            defer { nftnl_rule_free(r) }
+            guard nftnl_rule_nlmsg_parse(nlh, r) >= 0 else { throw .undecodable(object: "rule", reason: "malformed NEWRULE") }
+            guard Self.string(nftnl_rule_get_str(r, id(NFTNL_RULE_TABLE))) == name,
+                  let chainName = Self.string(nftnl_rule_get_str(r, id(NFTNL_RULE_CHAIN))),
+                  let c = chainIndex[chainName] else { return }
+            let rule = try RuleCodec.decode(r, chain: chainName, index: installed.table.chains[c].rules.count)
+            installed.table.chains[c].rules.append(rule)
+            installed.ruleHandles[chainName, default: []].append(nftnl_rule_get_u64(r, id(NFTNL_RULE_HANDLE)))
+        })
+        return installed
+    }
+
+    /// A dump request of `type` for `family`, its payload (the table filter) written by `build`.
+    private func dump(_ type: nf_tables_msg_types, family: UInt16,
+                      build: @escaping (UnsafeMutablePointer<nlmsghdr>) -> Void,
+                      each: (UnsafeMutablePointer<nlmsghdr>) throws(NetlinkError) -> Void) throws(NetlinkError) {
+        try socket.request(dump: true, build: { buffer, seq in
+            let nlh = nftnl_nlmsg_build_hdr(buffer, UInt16(type.rawValue), family, UInt16(NLM_F_DUMP), seq)!
+            build(nlh)
+            return nlh
+        }, onError: Self.readError("dump \(type.rawValue)"), handle: each)
+    }
+
+    private static func readError(_ call: String) -> (Int32) -> NetlinkError {
+        { code in code == EPERM ? .permissionDenied(operation: call) : .system(call: call, errno: code) }
+    }
+
+    private static func string(_ text: UnsafePointer<CChar>?) -> String? { text.map { String(cString: $0) } }
+}
+
+/// Chains: encode is `TableEncoder.chain`; the decode half.
+enum ChainCodec {
+    static func decode(_ c: OpaquePointer) throws(NetlinkError) -> NftChain {
+        let name = nftnl_chain_get_str(c, id(NFTNL_CHAIN_NAME)).map { String(cString: $0) } ?? ""
+        guard nftnl_chain_is_set(c, id(NFTNL_CHAIN_HOOKNUM)) else { return NftChain(name: name) }
+        let rawHook = nftnl_chain_get_u32(c, id(NFTNL_CHAIN_HOOKNUM))
+        let rawPolicy = nftnl_chain_get_u32(c, id(NFTNL_CHAIN_POLICY))
+        guard let hook = NftHook(rawValue: rawHook) else { throw .undecodable(object: "chain \(name)", reason: "hook \(rawHook)") }
+        guard let policy = NftChainPolicy(rawValue: rawPolicy) else {
+            throw .undecodable(object: "chain \(name)", reason: "policy \(rawPolicy)")
+        }
+        let type = nftnl_chain_get_str(c, id(NFTNL_CHAIN_TYPE)).map { String(cString: $0) } ?? "filter"
+        return NftChain(name: name, base: .init(type: type, hook: hook, priority: nftnl_chain_get_s32(c, id(NFTNL_CHAIN_PRIO)),
+                                                policy: policy))
+    }
+}
+
+/// Rules: encode is `TableEncoder.rule`; the decode half (expressions through `ExpressionCodec`).
+enum RuleCodec {
+    static func decode(_ r: OpaquePointer, chain: String, index: Int) throws(NetlinkError) -> NftRule {
+        let comment = RuleComment.decode(r)
+        var expressions: [NftExpression] = []
+        guard let iterator = nftnl_expr_iter_create(r) else { return NftRule(expressions: [], comment: comment) }
+        defer { nftnl_expr_iter_destroy(iterator) }
+        while let e = nftnl_expr_iter_next(iterator) {
+            do throws(NetlinkError) {
+                expressions.append(try ExpressionCodec.decode(e))
+            } catch {
+                if case .undecodable(let what, let reason) = error {
+                    throw .undecodable(object: "\(BatchObject.rule(chain: chain, index: index, comment: comment)), \(what)",
+                                       reason: reason)
+                }
+                throw error
+            }
+        }
+        return NftRule(expressions: expressions, comment: comment)
+    }
+}

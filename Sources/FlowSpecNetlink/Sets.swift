@@ -1,0 +1,251 @@
+import CNftnl
+import FlowSpecCompiler
+import Glibc
+
+/// Sets and their elements, encode and decode side by side.
+///
+/// Intervals: a concatenated interval set (pipapo, NFT_SET_INTERVAL | NFT_SET_CONCAT) takes
+/// each element as KEY plus inclusive KEY_END. A single-field interval set (rbtree) does not
+/// accept KEY_END: each interval becomes a start element plus an end element flagged
+/// NFT_SET_ELEM_INTERVAL_END holding `keyEnd + 1` (omitted when keyEnd is the largest value),
+/// the form nft itself sends. Reading back undoes this, so an rbtree element whose end equals
+/// its start reads back with `keyEnd == nil`.
+enum SetCodec {
+    /// nft's concatenated type id: 6 bits per field, first field highest (nft's TYPE_BITS).
+    static func keyType(_ set: NftSet) -> UInt32 {
+        set.keyFields.reduce(0) { ($0 << 6) | $1.id }
+    }
+
+    /// Interval sets over more than one field need NFT_SET_CONCAT for the kernel to take
+    /// KEY_END; it is added here so the compiler need not know that kernel detail.
+    static func kernelFlags(_ set: NftSet) -> UInt32 {
+        var flags = set.flags
+        if set.keyFields.count > 1 && flags.contains(.interval) { flags.insert(.concat) }
+        return flags.rawValue
+    }
+
+    static func usesKeyEnd(_ set: NftSet) -> Bool {
+        set.flags.contains(.interval) && set.keyFields.count > 1
+    }
+
+    static func usesEndElements(_ set: NftSet) -> Bool {
+        set.flags.contains(.interval) && set.keyFields.count == 1
+    }
+
+    static func encodeSet(_ set: NftSet, index: Int, encoder: TableEncoder) throws(NetlinkError) {
+        guard let s = nftnl_set_alloc() else { throw .system(call: "nftnl_set_alloc", errno: ENOMEM) }
+        defer { nftnl_set_free(s) }
+        fillIdentity(s, set: set, table: encoder.table)
+        nftnl_set_set_u32(s, id(NFTNL_SET_ID), UInt32(index + 1))
+        nftnl_set_set_u32(s, id(NFTNL_SET_FLAGS), kernelFlags(set))
+        nftnl_set_set_u32(s, id(NFTNL_SET_KEY_TYPE), keyType(set))
+        nftnl_set_set_u32(s, id(NFTNL_SET_KEY_LEN), set.keyLength)
+        if set.keyFields.count > 1 {
+            var lengths = set.keyFields.map { UInt8(truncatingIfNeeded: $0.length) }
+            _ = nftnl_set_set_data(s, id(NFTNL_SET_DESC_CONCAT), &lengths, UInt32(lengths.count))
+        }
+        if let data = set.dataType {
+            if data.id == NftDataType.verdict.id {
+                nftnl_set_set_u32(s, id(NFTNL_SET_DATA_TYPE), flowspec_nft_data_verdict())
+            } else {
+                nftnl_set_set_u32(s, id(NFTNL_SET_DATA_TYPE), data.id)
+                nftnl_set_set_u32(s, id(NFTNL_SET_DATA_LEN), data.length)
+            }
+        }
+        if let objectType = set.objectType {
+            nftnl_set_set_u32(s, id(NFTNL_SET_OBJ_TYPE), objectType.rawValue)
+        }
+        let nlh = encoder.batch.begin(NFT_MSG_NEWSET, family: encoder.family, flags: NLM_F_CREATE,
+                                      origin: .set(index), estimate: 1024 + set.name.utf8.count + encoder.table.name.utf8.count)
+        nftnl_set_nlmsg_build_payload(nlh, s)
+        encoder.batch.finish(nlh)
+    }
+
+    private static func fillIdentity(_ s: OpaquePointer, set: NftSet, table: NftTable) {
+        nftnl_set_set_str(s, id(NFTNL_SET_TABLE), table.name)
+        nftnl_set_set_str(s, id(NFTNL_SET_NAME), set.name)
+        nftnl_set_set_u32(s, id(NFTNL_SET_FAMILY), UInt32(table.family.rawValue))
+    }
+
+    /// One kernel element: the IR element it came from, and whether it is an rbtree end marker.
+    struct KernelElement {
+        var source: Int
+        var key: [UInt8]
+        var isEnd: Bool
+    }
+
+    /// The kernel elements for IR elements `range` (the same expansion serves encoding and
+    /// mapping an error's element position back to the IR element).
+    static func kernelElements(_ set: NftSet, _ range: Range<Int>) -> [KernelElement] {
+        var out: [KernelElement] = []
+        out.reserveCapacity(range.count * 2)
+        for i in range {
+            let element = set.elements[i]
+            out.append(KernelElement(source: i, key: element.key, isEnd: false))
+            if usesEndElements(set), let next = successor(element.keyEnd ?? element.key) {
+                out.append(KernelElement(source: i, key: next, isEnd: true))
+            }
+        }
+        return out
+    }
+
+    /// The elements, in messages of at most ~48 KiB (an element list is one nested attribute,
+    /// whose length field is 16 bits).
+    static func encodeElements(_ set: NftSet, index: Int, encoder: TableEncoder) throws(NetlinkError) {
+        var start = 0
+        while start < set.elements.count {
+            var end = start, bytes = 0
+            while end < set.elements.count && bytes < 48 * 1024 {
+                bytes += elementEstimate(set.elements[end])
+                end += 1
+            }
+            try encodeChunk(set, index: index, range: start..<end, encoder: encoder, estimate: bytes)
+            start = end
+        }
+    }
+
+    private static func elementEstimate(_ e: NftSetElement) -> Int {
+        2 * (96 + e.key.count + (e.keyEnd?.count ?? e.key.count) + (e.objectName?.utf8.count ?? 0)
+             + (e.verdict?.chain?.utf8.count ?? 0))
+    }
+
+    private static func encodeChunk(_ set: NftSet, index: Int, range: Range<Int>, encoder: TableEncoder,
+                                    estimate: Int) throws(NetlinkError) {
+        guard let s = nftnl_set_alloc() else { throw .system(call: "nftnl_set_alloc", errno: ENOMEM) }
+        defer { nftnl_set_free(s) }
+        fillIdentity(s, set: set, table: encoder.table)
+        for kernelElement in kernelElements(set, range) {
+            guard let e = nftnl_set_elem_alloc() else { throw .system(call: "nftnl_set_elem_alloc", errno: ENOMEM) }
+            let element = set.elements[kernelElement.source]
+            setBytes(e, NFTNL_SET_ELEM_KEY, kernelElement.key)
+            if kernelElement.isEnd {
+                nftnl_set_elem_set_u32(e, id(NFTNL_SET_ELEM_FLAGS), NFT_SET_ELEM_INTERVAL_END.rawValue)
+            } else {
+                if usesKeyEnd(set), let keyEnd = element.keyEnd { setBytes(e, NFTNL_SET_ELEM_KEY_END, keyEnd) }
+                if let verdict = element.verdict {
+                    nftnl_set_elem_set_u32(e, id(NFTNL_SET_ELEM_VERDICT), UInt32(bitPattern: verdict.code))
+                    if let chain = verdict.chain { _ = nftnl_set_elem_set_str(e, id(NFTNL_SET_ELEM_CHAIN), chain) }
+                }
+                if let objectName = element.objectName {
+                    _ = nftnl_set_elem_set_str(e, id(NFTNL_SET_ELEM_OBJREF), objectName)
+                }
+            }
+            nftnl_set_elem_add(s, e)
+        }
+        let nlh = encoder.batch.begin(NFT_MSG_NEWSETELEM, family: encoder.family, flags: NLM_F_CREATE,
+                                      origin: .elements(set: index, range: range), estimate: estimate + 1024)
+        nftnl_set_elems_nlmsg_build_payload(nlh, s)
+        encoder.batch.finish(nlh)
+    }
+
+    private static func setBytes(_ e: OpaquePointer, _ attr: Int, _ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { _ = nftnl_set_elem_set(e, id(attr), $0.baseAddress, UInt32($0.count)) }
+    }
+
+    /// `value + 1` in big-endian bytes; nil when it overflows (the interval runs to the top).
+    static func successor(_ value: [UInt8]) -> [UInt8]? {
+        var out = value
+        for i in out.indices.reversed() {
+            if out[i] == 0xff { out[i] = 0 } else { out[i] += 1; return out }
+        }
+        return nil
+    }
+
+    static func predecessor(_ value: [UInt8]) -> [UInt8] {
+        var out = value
+        for i in out.indices.reversed() {
+            if out[i] == 0 { out[i] = 0xff } else { out[i] -= 1; return out }
+        }
+        return out
+    }
+
+    // MARK: decode
+
+    /// The IR set from a kernel set (without elements).
+    static func decodeSet(_ s: OpaquePointer) throws(NetlinkError) -> NftSet {
+        let name = nftnl_set_get_str(s, id(NFTNL_SET_NAME)).map { String(cString: $0) } ?? ""
+        let flags = NftSet.Flags(rawValue: nftnl_set_get_u32(s, id(NFTNL_SET_FLAGS)))
+        let keyType = nftnl_set_get_u32(s, id(NFTNL_SET_KEY_TYPE))
+        let keyLength = nftnl_set_get_u32(s, id(NFTNL_SET_KEY_LEN))
+        var fieldLengths: [UInt32] = [keyLength]
+        var count: UInt32 = 0
+        if nftnl_set_is_set(s, id(NFTNL_SET_DESC_CONCAT)),
+           let raw = nftnl_set_get_data(s, id(NFTNL_SET_DESC_CONCAT), &count), count > 1 {
+            fieldLengths = UnsafeRawBufferPointer(start: raw, count: Int(count)).map { UInt32($0) }
+        }
+        let n = fieldLengths.count
+        let keyFields = fieldLengths.enumerated().map { i, length in
+            Self.dataType(id: (keyType >> (6 * UInt32(n - 1 - i))) & (n == 1 ? .max : 0x3f), length: length)
+        }
+        var dataType: NftDataType?
+        if nftnl_set_is_set(s, id(NFTNL_SET_DATA_TYPE)) {
+            let raw = nftnl_set_get_u32(s, id(NFTNL_SET_DATA_TYPE))
+            dataType = raw == flowspec_nft_data_verdict()
+                ? .verdict : Self.dataType(id: raw, length: nftnl_set_get_u32(s, id(NFTNL_SET_DATA_LEN)))
+        }
+        var objectType: NftObjectType?
+        if nftnl_set_is_set(s, id(NFTNL_SET_OBJ_TYPE)) {
+            let raw = nftnl_set_get_u32(s, id(NFTNL_SET_OBJ_TYPE))
+            guard let type = NftObjectType(rawValue: raw) else {
+                throw .undecodable(object: "set \(name)", reason: "object type \(raw)")
+            }
+            objectType = type
+        }
+        return NftSet(name: name, flags: flags, keyFields: keyFields, dataType: dataType, objectType: objectType)
+    }
+
+    /// The IR type with this id and length (the named constants first, so they compare equal).
+    static func dataType(id: UInt32, length: UInt32) -> NftDataType {
+        let known: [NftDataType] = [.verdict, .ipv4Address, .ipv6Address, .inetProto, .inetService, .icmpType,
+                                    .tcpFlag, .icmpv6Type, .nfproto, .mark, .dscp, .integer]
+        if let match = known.first(where: { $0.id == id && $0.length == length }) { return match }
+        if id == NftDataType.integer.id { return .integer(bytes: length) }
+        return NftDataType(id: id, length: length, name: "type \(id)")
+    }
+
+    /// The IR elements of kernel set `s` (elements parsed into it), sorted by key.
+    static func decodeElements(_ s: OpaquePointer, as set: NftSet) throws(NetlinkError) -> [NftSetElement] {
+        guard let iterator = nftnl_set_elems_iter_create(s) else { return [] }
+        defer { nftnl_set_elems_iter_destroy(iterator) }
+        var raw: [(element: NftSetElement, isEnd: Bool)] = []
+        while let e = nftnl_set_elems_iter_next(iterator) {
+            var element = NftSetElement(key: bytes(e, NFTNL_SET_ELEM_KEY))
+            if nftnl_set_elem_is_set(e, id(NFTNL_SET_ELEM_KEY_END)) { element.keyEnd = bytes(e, NFTNL_SET_ELEM_KEY_END) }
+            if nftnl_set_elem_is_set(e, id(NFTNL_SET_ELEM_VERDICT)) {
+                let chain = nftnl_set_elem_is_set(e, id(NFTNL_SET_ELEM_CHAIN))
+                    ? nftnl_set_elem_get_str(e, id(NFTNL_SET_ELEM_CHAIN)).map { String(cString: $0) } : nil
+                element.verdict = try NftVerdict(code: Int32(bitPattern: nftnl_set_elem_get_u32(e, id(NFTNL_SET_ELEM_VERDICT))),
+                                                 chain: chain)
+            }
+            if nftnl_set_elem_is_set(e, id(NFTNL_SET_ELEM_OBJREF)) {
+                element.objectName = nftnl_set_elem_get_str(e, id(NFTNL_SET_ELEM_OBJREF)).map { String(cString: $0) }
+            }
+            let flags = nftnl_set_elem_is_set(e, id(NFTNL_SET_ELEM_FLAGS)) ? nftnl_set_elem_get_u32(e, id(NFTNL_SET_ELEM_FLAGS)) : 0
+            raw.append((element, flags & NFT_SET_ELEM_INTERVAL_END.rawValue != 0))
+        }
+        raw.sort { $0.element.key.lexicographicallyPrecedes($1.element.key) }
+        guard usesEndElements(set) else { return raw.map(\.element) }
+        // rbtree: pair each start with the end marker that follows it.
+        var out: [NftSetElement] = []
+        var i = 0
+        while i < raw.count {
+            var (element, isEnd) = raw[i]
+            i += 1
+            if isEnd { continue }   // a lone end marker (nft's leading 0 interval end)
+            var last = [UInt8](repeating: 0xff, count: element.key.count)
+            if i < raw.count, raw[i].isEnd {
+                last = predecessor(raw[i].element.key)
+                i += 1
+            }
+            element.keyEnd = last == element.key ? nil : last
+            out.append(element)
+        }
+        return out
+    }
+
+    private static func bytes(_ e: OpaquePointer, _ attr: Int) -> [UInt8] {
+        var length: UInt32 = 0
+        guard let data = nftnl_set_elem_get(e, id(attr), &length) else { return [] }
+        return Array(UnsafeRawBufferPointer(start: data, count: Int(length)))
+    }
+}
