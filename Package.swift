@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "FlowSpecCompiler", targets: ["FlowSpecCompiler"]),
         .library(name: "FlowSpecNetlink", targets: ["FlowSpecNetlink"]),
         .library(name: "FlowSpecBGP", targets: ["FlowSpecBGP"]),
+        .library(name: "FlowSpecFetcher", targets: ["FlowSpecFetcher"]),
         .executable(name: "flowspec-nft", targets: ["flowspec-nft"]),
     ],
     dependencies: [
@@ -22,6 +23,8 @@ let package = Package(
         .target(name: "FlowSpecFormats", dependencies: ["FlowSpec"]),
         // Ordered routes -> nft IR, and the IR printed as `nft` text. Pure Swift.
         .target(name: "FlowSpecCompiler", dependencies: ["FlowSpec"]),
+        // The reverse direction: a firewall chain (nft IR read from the kernel, or iptables-save text) → routes.
+        .target(name: "FlowSpecFetcher", dependencies: ["FlowSpec", "FlowSpecFormats", "FlowSpecCompiler"]),
         // A receive-only BGP-4 speaker for the flowspec families (RFC 4271, 4760, 6793, 2918, 7606).
         .target(name: "FlowSpecBGP", dependencies: ["FlowSpec"]),
         // The system-library module over libnftnl + libmnl + the kernel's netfilter uapi.
@@ -30,11 +33,12 @@ let package = Package(
         // The only target that touches C: the IR sent to the kernel in one netlink batch.
         .target(name: "FlowSpecNetlink", dependencies: ["FlowSpecCompiler", "CNftnl"]),
         .executableTarget(name: "flowspec-nft", dependencies: [
-            "FlowSpec", "FlowSpecFormats", "FlowSpecCompiler", "FlowSpecNetlink", "FlowSpecBGP",
+            "FlowSpec", "FlowSpecFormats", "FlowSpecCompiler", "FlowSpecNetlink", "FlowSpecBGP", "FlowSpecFetcher",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "FlowSpecTests", dependencies: ["FlowSpec"]),
+        .testTarget(name: "FlowSpecFetcherTests", dependencies: ["FlowSpec", "FlowSpecFormats", "FlowSpecCompiler", "FlowSpecFetcher", "FlowSpecNetlink"]),
         .testTarget(name: "FlowSpecBGPTests", dependencies: ["FlowSpec", "FlowSpecBGP"]),
         .testTarget(name: "FlowSpecFormatsTests", dependencies: ["FlowSpec", "FlowSpecFormats"],
                     resources: [.copy("Fixtures")]),
