@@ -26,54 +26,116 @@ public enum CanonicalJSON {
     }
 
     static func read(buffer: UnsafeBufferPointer<UInt8>) -> Result<ReadResult, UnreadableInput> {
-        let tape: JSONTape
         do {
-            tape = try JSONTape(buffer)
+            return try stream(buffer)
         } catch {
             let (line, column) = JSONTape.lineColumn(buffer, error.offset)
             return .failure(UnreadableInput("not JSON: line \(line), column \(column): \(error.message)"))
         }
-        var routeNodes: [Int]
-        switch tape.kind(0) {
-        case .array:
-            routeNodes = Array(tape.elements(0))
-        case .object:
-            var routes: Int? = nil
-            var looksLikeRoute = false
-            for (k, v) in tape.members(0) {
-                switch tape.string(k) {
-                case "routes": routes = v
-                case "match", "family": looksLikeRoute = true
-                default: continue
-                }
-            }
-            if let r = routes {
-                guard tape.kind(r) == .array else {
-                    return .failure(UnreadableInput("\"routes\" must be an array of routes, not \(describe(tape.kind(r)))"))
-                }
-                routeNodes = Array(tape.elements(r))
-            } else if looksLikeRoute {
-                routeNodes = [0]
-            } else {
-                return .failure(UnreadableInput("a JSON object without a \"routes\" array (expected {\"routes\":[...]}, an array of routes, or one route)"))
-            }
-        case let k:
-            return .failure(UnreadableInput("the JSON document is \(describe(k)); expected {\"routes\":[...]} or an array of routes"))
-        }
+    }
+
+    /// Reads the routes array one element at a time: each route is tokenized into a small tape,
+    /// decoded, and the tape reused, so memory stays proportional to one route rather than to the
+    /// whole document (a 1M-route file is ~250 MB of JSON).
+    static func stream(_ buffer: UnsafeBufferPointer<UInt8>) throws(JSONTape.SyntaxError) -> Result<ReadResult, UnreadableInput> {
+        var p = JSONTape.Parser(b: buffer)
         var result = ReadResult()
-        result.routes.reserveCapacity(routeNodes.count)
-        for (i, node) in routeNodes.enumerated() {
-            let position = "route \(i + 1)"
-            do {
-                var decoder = RouteDecoder(tape: tape)
-                let route = try decoder.route(node)
-                result.routes.append(ReadRoute(route: route, withdrawn: decoder.withdrawn,
-                                               position: position, warnings: decoder.warnings))
-            } catch {
-                result.errors.append(ReadError(position: position, reason: error.reason))
+        p.skipWhitespace()
+        switch p.current {
+        case UInt8(ascii: "["):
+            try streamRoutes(&p, into: &result)
+        case UInt8(ascii: "{"):
+            p.i += 1
+            var sawRoutes = false
+            var looksLikeRoute = false
+            p.skipWhitespace()
+            if p.current == UInt8(ascii: "}") {
+                p.i += 1
+            } else {
+                while true {
+                    p.skipWhitespace()
+                    guard p.current == UInt8(ascii: "\"") else {
+                        throw JSONTape.SyntaxError(offset: p.i, message: p.current == nil ? "unexpected end of input" : "expected a member name in quotes")
+                    }
+                    p.nodes.removeAll(keepingCapacity: true)
+                    try p.string()
+                    let key = JSONTape(bytes: buffer, nodes: p.nodes).string(0)
+                    try p.expect(UInt8(ascii: ":"), "expected ':' after a member name")
+                    p.skipWhitespace()
+                    if key == "routes" {
+                        if sawRoutes { return .failure(UnreadableInput("\"routes\" appears twice")) }
+                        sawRoutes = true
+                        guard p.current == UInt8(ascii: "[") else {
+                            p.nodes.removeAll(keepingCapacity: true)
+                            try p.value(depth: 1)
+                            return .failure(UnreadableInput("\"routes\" must be an array of routes, not \(describe(p.nodes[0].kind))"))
+                        }
+                        try streamRoutes(&p, into: &result)
+                    } else {
+                        if key == "match" || key == "family" { looksLikeRoute = true }
+                        p.nodes.removeAll(keepingCapacity: true)
+                        try p.value(depth: 1)
+                    }
+                    p.skipWhitespace()
+                    guard let c = p.current else { throw JSONTape.SyntaxError(offset: p.i, message: "unexpected end of input") }
+                    p.i += 1
+                    if c == UInt8(ascii: ",") { continue }
+                    if c == UInt8(ascii: "}") { break }
+                    throw JSONTape.SyntaxError(offset: p.i - 1, message: "expected ',' or '}'")
+                }
             }
+            p.skipWhitespace()
+            if p.i < buffer.count { throw JSONTape.SyntaxError(offset: p.i, message: "unexpected data after the JSON value") }
+            if !sawRoutes {
+                guard looksLikeRoute else {
+                    return .failure(UnreadableInput("a JSON object without a \"routes\" array (expected {\"routes\":[...]}, an array of routes, or one route)"))
+                }
+                // One route object on its own: small, so tokenize it whole.
+                let tape = try JSONTape(buffer)
+                decode(tape, 0, position: "route 1", into: &result)
+            }
+            return .success(result)
+        default:
+            let tape = try JSONTape(buffer)   // reports syntax errors first
+            return .failure(UnreadableInput("the JSON document is \(describe(tape.kind(0))); expected {\"routes\":[...]} or an array of routes"))
         }
+        p.skipWhitespace()
+        if p.i < buffer.count { throw JSONTape.SyntaxError(offset: p.i, message: "unexpected data after the JSON value") }
         return .success(result)
+    }
+
+    /// Reads an array of routes at the parser's position (on its `[`).
+    static func streamRoutes(_ p: inout JSONTape.Parser, into result: inout ReadResult) throws(JSONTape.SyntaxError) {
+        p.i += 1
+        p.skipWhitespace()
+        if p.current == UInt8(ascii: "]") { p.i += 1; return }
+        var index = 0
+        var tape = JSONTape(bytes: p.b, nodes: [])
+        while true {
+            index += 1
+            p.nodes.removeAll(keepingCapacity: true)
+            try p.value(depth: 2)
+            swap(&tape.nodes, &p.nodes)
+            decode(tape, 0, position: "route \(index)", into: &result)
+            swap(&tape.nodes, &p.nodes)
+            p.skipWhitespace()
+            guard let c = p.current else { throw JSONTape.SyntaxError(offset: p.i, message: "unexpected end of input") }
+            p.i += 1
+            if c == UInt8(ascii: ",") { continue }
+            if c == UInt8(ascii: "]") { return }
+            throw JSONTape.SyntaxError(offset: p.i - 1, message: "expected ',' or ']'")
+        }
+    }
+
+    static func decode(_ tape: JSONTape, _ node: Int, position: String, into result: inout ReadResult) {
+        var decoder = RouteDecoder(tape: tape)
+        do {
+            let route = try decoder.route(node)
+            result.routes.append(ReadRoute(route: route, withdrawn: decoder.withdrawn,
+                                           position: position, warnings: decoder.warnings))
+        } catch {
+            result.errors.append(ReadError(position: position, reason: error.reason))
+        }
     }
 
     static func describe(_ k: JSONTape.Kind) -> String {

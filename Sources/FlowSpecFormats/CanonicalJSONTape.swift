@@ -29,6 +29,12 @@ struct JSONTape {
     let bytes: UnsafeBufferPointer<UInt8>
     var nodes: [Node]
 
+    /// A tape over `bytes` holding already-parsed nodes (the streaming reader's one route).
+    init(bytes: UnsafeBufferPointer<UInt8>, nodes: [Node]) {
+        self.bytes = bytes
+        self.nodes = nodes
+    }
+
     /// A syntax error at a byte offset; the reader turns it into line and column.
     struct SyntaxError: Error {
         var offset: Int
@@ -39,7 +45,6 @@ struct JSONTape {
     init(_ bytes: UnsafeBufferPointer<UInt8>) throws(SyntaxError) {
         self.bytes = bytes
         var p = Parser(b: bytes)
-        if bytes.count >= 3, bytes[0] == 0xef, bytes[1] == 0xbb, bytes[2] == 0xbf { p.i = 3 }
         p.nodes.reserveCapacity(max(16, bytes.count / 6))
         try p.value(depth: 0)
         p.skipWhitespace()
@@ -179,13 +184,30 @@ struct JSONTape {
 
     // MARK: - Parser
 
-    private struct Parser {
+    /// The tokenizer itself; the streaming reader drives it one array element at a time.
+    struct Parser {
         let b: UnsafeBufferPointer<UInt8>
         var i = 0
         var nodes: [Node] = []
 
         /// Nesting limit: route documents are four levels deep; this only stops stack exhaustion.
         static let maxDepth = 128
+
+        init(b: UnsafeBufferPointer<UInt8>) {
+            self.b = b
+            if b.count >= 3, b[0] == 0xef, b[1] == 0xbb, b[2] == 0xbf { i = 3 }
+        }
+
+        /// The current byte, if any.
+        var current: UInt8? { i < b.count ? b[i] : nil }
+
+        /// Consumes `c` after optional whitespace.
+        mutating func expect(_ c: UInt8, _ message: @autoclosure () -> String) throws(SyntaxError) {
+            skipWhitespace()
+            guard i < b.count else { throw SyntaxError(offset: i, message: "unexpected end of input") }
+            guard b[i] == c else { throw SyntaxError(offset: i, message: message()) }
+            i += 1
+        }
 
         mutating func skipWhitespace() {
             while i < b.count {
@@ -247,6 +269,7 @@ struct JSONTape {
             nodes[index].next = nodes.count
         }
 
+        /// Parses a string value as a node.
         mutating func string() throws(SyntaxError) {
             let open = i
             i += 1
