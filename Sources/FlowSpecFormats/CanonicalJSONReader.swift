@@ -271,11 +271,24 @@ struct RouteDecoder {
         return components
     }
 
+    /// `ComponentType.name`, plus `next-header` (IPv6's word for protocol). A switch rather than
+    /// `ComponentType(name:)`, which searches `allCases` (this runs for every component read).
     static func componentType(_ name: String) -> ComponentType? {
-        if let t = ComponentType(name: name) { return t }
         switch name {
-        case "next-header": return .ipProtocol
-        default: return nil
+        case "destination": .destinationPrefix
+        case "source": .sourcePrefix
+        case "protocol", "next-header": .ipProtocol
+        case "port": .port
+        case "destination-port": .destinationPort
+        case "source-port": .sourcePort
+        case "icmp-type": .icmpType
+        case "icmp-code": .icmpCode
+        case "tcp-flags": .tcpFlags
+        case "packet-length": .packetLength
+        case "dscp": .dscp
+        case "fragment": .fragment
+        case "flow-label": .flowLabel
+        default: nil
         }
     }
 

@@ -388,3 +388,10 @@ struct CanonicalJSONTests {
         #expect(ParseOutput.render(ReadResult()) == "{\"routes\":[],\n\"errors\":[]}\n")
     }
 }
+
+@Test("every ComponentType.name is a match key, and only those (plus next-header)")
+func componentNamesAreKeys() {
+    for t in ComponentType.allCases { #expect(RouteDecoder.componentType(t.name) == t) }
+    #expect(RouteDecoder.componentType("next-header") == .ipProtocol)
+    #expect(RouteDecoder.componentType("dport") == nil)
+}
