@@ -395,3 +395,16 @@ func componentNamesAreKeys() {
     #expect(RouteDecoder.componentType("next-header") == .ipProtocol)
     #expect(RouteDecoder.componentType("dport") == nil)
 }
+
+@Test("every ```json block of docs/format.md is a document the reader accepts without errors")
+func docsExamplesRead() throws {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let doc = try String(contentsOf: root.appendingPathComponent("docs/format.md"), encoding: .utf8)
+    let blocks = doc.components(separatedBy: "```json\n").dropFirst().map { $0.components(separatedBy: "```")[0] }
+    #expect(blocks.count >= 2)
+    for block in blocks where block.hasPrefix("{\"routes\"") {
+        let r = try CanonicalJSON.read(block)
+        #expect(r.errors.isEmpty, "\(r.errors)")
+        #expect(!r.routes.isEmpty)
+    }
+}
