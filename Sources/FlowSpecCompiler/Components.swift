@@ -7,13 +7,19 @@ extension RouteCompiler {
         let family = route.family
         var slots: [[[Match]]] = []
         var never = false
-        func single(_ l: Lowered) -> Void {
+        var transportMatched = false
+        func single(_ l: Lowered, transport: Bool = false) -> Void {
             switch l {
             case .all: break
             case .none: never = true
-            case .match(let m): slots.append([[m]])
+            case .match(let m): slots.append([[m]]); transportMatched = transportMatched || transport
             }
         }
+        // A non-first fragment has no transport header, so it never matches a port, ICMP or
+        // TCP-flags component (RFC 8955 §4.2.2), even one that accepts every value. A transport
+        // load fails on such a packet in the kernel; `th dport >= 0` is that load when no other
+        // transport match is left.
+        let presence = Match(exprs: Field.dport.load + [.cmp(op: .gte, sreg: .reg1, data: [0, 0])], merge: nil)
         func numeric(_ t: ComponentType) -> IntervalSet? {
             route.component(t)?.numericTerms.map { $0.intervals(max: t.maxValue) }
         }
@@ -64,24 +70,27 @@ extension RouteCompiler {
                     case .match(let m): alt.append(m)
                     }
                 }
-                if !dead { alts.append(alt) }
+                if !dead { alts.append(alt.isEmpty ? [presence] : alt) }
             }
             if alts.isEmpty { return nil }
             slots.append(alts)
         } else {
-            if let D { single(lower(.dport, Runs(accepted: D, max: 0xffff), pool: &pool)) }
-            if let S { single(lower(.sport, Runs(accepted: S, max: 0xffff), pool: &pool)) }
+            if let D { single(lower(.dport, Runs(accepted: D, max: 0xffff), pool: &pool), transport: true) }
+            if let S { single(lower(.sport, Runs(accepted: S, max: 0xffff), pool: &pool), transport: true) }
         }
-        if let t = numeric(.icmpType) { single(lower(.icmpType(family), Runs(accepted: t, max: 0xff), pool: &pool)) }
-        if let t = numeric(.icmpCode) { single(lower(.icmpCode(family), Runs(accepted: t, max: 0xff), pool: &pool)) }
+        if let t = numeric(.icmpType) { single(lower(.icmpType(family), Runs(accepted: t, max: 0xff), pool: &pool), transport: true) }
+        if let t = numeric(.icmpCode) { single(lower(.icmpCode(family), Runs(accepted: t, max: 0xff), pool: &pool), transport: true) }
         if never { return nil }
 
         if let terms = route.component(.tcpFlags)?.bitmaskTerms {
             let mask = terms.relevantMask
             guard mask <= 0xffff else { throw Rejection(reason: "tcp-flags value 0x\(String(mask, radix: 16)) exceeds 16 bits") }
             if mask == 0 { if !terms.matches(0) { return nil } } else {
-                single(lower(.tcpFlags(mask: mask), bitmaskRuns(terms, mask: mask), pool: &pool))
+                single(lower(.tcpFlags(mask: mask), bitmaskRuns(terms, mask: mask), pool: &pool), transport: true)
             }
+        }
+        if P == nil, !transportMatched, hasPorts || hasICMP || route.component(.tcpFlags) != nil {
+            slots.append([[presence]])
         }
 
         if let terms = route.component(.packetLength)?.numericTerms {
