@@ -1,0 +1,80 @@
+import FlowSpec
+
+/// How the compiler shapes the table. Defaults give one `inet` table `flowspec` with a base
+/// chain `filter` on the forward hook at priority 0.
+public struct CompileOptions: Sendable, Hashable {
+    public enum Policy: Sendable, Hashable { case accept, drop }
+
+    public var tableName: String
+    public var chainName: String
+    public var hook: NftHook
+    public var priority: Int32
+    /// The chain policy when no default-policy route (only 0/0 prefixes) is present.
+    public var defaultPolicy: Policy
+    /// The nflog group the sample bit (traffic-action S) logs to.
+    public var logGroup: UInt16
+    /// Route target -> fwmark for redirect (RFC 8955 §7.4); an unmapped target rejects the route.
+    public var redirectMarks: [RouteTarget: UInt32]
+    /// An anonymous counter in every rule, so that `show` can report packets and bytes per route.
+    public var counters: Bool
+
+    public init(tableName: String = "flowspec", chainName: String = "filter", hook: NftHook = .forward,
+                priority: Int32 = 0, defaultPolicy: Policy = .accept, logGroup: UInt16 = 0,
+                redirectMarks: [RouteTarget: UInt32] = [:], counters: Bool = true) {
+        self.tableName = tableName; self.chainName = chainName; self.hook = hook
+        self.priority = priority; self.defaultPolicy = defaultPolicy; self.logGroup = logGroup
+        self.redirectMarks = redirectMarks; self.counters = counters
+    }
+}
+
+/// A route the compiler refused, and why. Nothing of it is installed.
+public struct RouteRejection: Sendable, Hashable, CustomStringConvertible {
+    /// Position of the route in the input list.
+    public var index: Int
+    public var route: FlowRoute
+    public var reason: String
+
+    public init(index: Int, route: FlowRoute, reason: String) {
+        self.index = index; self.route = route; self.reason = reason
+    }
+
+    public var description: String { "route \(index) (\(route.identity)): \(reason)" }
+}
+
+/// Something worth telling the operator about a route that was compiled (or legitimately
+/// produced no rule): a route that can never match, an ignored community, a rounded rate.
+public struct CompileNote: Sendable, Hashable, CustomStringConvertible {
+    public enum Kind: Sendable, Hashable {
+        /// The route matches no packet; no rule was installed for it.
+        case neverMatches
+        /// An extended community that is not an action was ignored.
+        case ignoredCommunity
+        /// An action was adapted (rounded rate, several rates, actions of the default route).
+        case adjustedAction
+        /// The route produced no rule because it has no effect.
+        case noEffect
+    }
+
+    public var index: Int
+    public var identity: String
+    public var kind: Kind
+    public var message: String
+
+    public init(index: Int, identity: String, kind: Kind, message: String) {
+        self.index = index; self.identity = identity; self.kind = kind; self.message = message
+    }
+
+    public var description: String { "route \(index) (\(identity)): \(message)" }
+}
+
+public struct CompileResult: Sendable {
+    public var table: NftTable
+    public var rejected: [RouteRejection]
+    public var notes: [CompileNote]
+    /// For each rule of the base chain, the index of the route it came from (same order).
+    public var ruleRoutes: [Int]
+
+    public init(table: NftTable, rejected: [RouteRejection], notes: [CompileNote], ruleRoutes: [Int]) {
+        self.table = table; self.rejected = rejected; self.notes = notes; self.ruleRoutes = ruleRoutes
+    }
+}

@@ -1,0 +1,227 @@
+import FlowSpec
+
+/// Compiles ordered, validated flowspec routes into one `inet` table with one base chain.
+///
+/// Each route becomes one rule, or a few when a single rule cannot say it exactly (the `port`
+/// component, an IPv6 fragment state that includes "no Fragment header", a rate limit that both
+/// drops the excess and acts on the conforming traffic). Rules keep the routes' order; every rule
+/// carries the route identity as its comment. The work is linear in the number of routes: value
+/// sets are shared through a dictionary, never by comparing sets with each other.
+public func compile(_ routes: [FlowRoute], options: CompileOptions = CompileOptions()) -> CompileResult {
+    var c = RouteCompiler(options: options)
+    for (i, r) in routes.enumerated() { c.add(r, index: i) }
+    return c.finish()
+}
+
+struct RouteCompiler {
+    let options: CompileOptions
+    var pool = SetPool()
+    var objects: [NftObject] = []
+    var objectNames: Set<String> = []
+    var rules: [NftRule] = []
+    var ruleRoutes: [Int] = []
+    var rejected: [RouteRejection] = []
+    var notes: [CompileNote] = []
+    var policy: NftChainPolicy?
+
+    init(options: CompileOptions) { self.options = options }
+
+    /// What a route's extended communities ask for, after RFC 8955 §7 (several combine, §7.7).
+    struct ActionPlan {
+        var drop = false
+        var limit: NftLimit?
+        var sample = false
+        /// The T bit is SET: evaluation continues after this route (RFC 8955 §7.3).
+        var continues = false
+        var dscp: UInt8?
+        var mark: UInt32?
+    }
+
+    struct Rejection: Error { var reason: String }
+
+    mutating func note(_ index: Int, _ id: String, _ kind: CompileNote.Kind, _ message: String) {
+        notes.append(CompileNote(index: index, identity: id, kind: kind, message: message))
+    }
+
+    mutating func add(_ route: FlowRoute, index: Int) {
+        let id = route.identity
+        let plan: ActionPlan
+        do { plan = try actionPlan(route, index: index, id: id) } catch {
+            rejected.append(RouteRejection(index: index, route: route, reason: error.reason)); return
+        }
+        if route.isDefaultPolicy {
+            if policy != nil {
+                note(index, id, .noEffect, "a second default-policy route (only 0/0 prefixes) has no effect; the first one sets the chain policy")
+                return
+            }
+            policy = plan.drop ? .drop : .accept
+            if plan.limit != nil || plan.sample || plan.dscp != nil || plan.mark != nil {
+                note(index, id, .adjustedAction, "default-policy route: only drop or accept can be a chain policy; its other actions are not applied")
+            }
+            return
+        }
+        let slots: [[[Match]]]
+        do {
+            guard let s = try matchSlots(route) else {
+                note(index, id, .neverMatches, "the route matches no packet; no rule installed")
+                return
+            }
+            slots = s
+        } catch {
+            rejected.append(RouteRejection(index: index, route: route, reason: error.reason)); return
+        }
+        // The rule tails, shared by every alternative of the route.
+        let counter: [NftExpression] = options.counters ? [.counter(packets: 0, bytes: 0)] : []
+        let log: [NftExpression] = plan.sample ? [.log(group: options.logGroup, prefix: nil)] : []
+        var modify = [NftExpression]()
+        if let d = plan.dscp { modify += dscpSet(d, route.family) }
+        if let m = plan.mark {
+            modify += [.immediateData(dreg: .reg1, data: [UInt8(m & 0xff), UInt8((m >> 8) & 0xff),
+                                                          UInt8((m >> 16) & 0xff), UInt8(m >> 24)]),
+                       .metaSet(key: .mark, sreg: .reg1)]
+        }
+        let verdict: [NftExpression] = plan.continues ? [] : [.immediateVerdict(.accept)]
+        var tails = [[NftExpression]]()
+        if plan.drop {
+            tails = [counter + log + [.immediateVerdict(.drop)]]
+        } else if let limit = plan.limit {
+            let name = limitName(id)
+            objects.append(.limit(name: name, limit))
+            tails = [counter + log + [.objref(type: .limit, name: name), .immediateVerdict(.drop)]]
+            if !(modify.isEmpty && verdict.isEmpty) { tails.append(counter + modify + verdict) }
+        } else {
+            let t = counter + log + modify + verdict
+            if t.isEmpty {
+                note(index, id, .noEffect, "the route has no effect (evaluation continues and no action applies); no rule installed")
+                return
+            }
+            tails = [t]
+        }
+        // Cartesian product of the alternatives of every slot.
+        var combos: [[Match]] = [[]]
+        for slot in slots {
+            var next = [[Match]]()
+            next.reserveCapacity(combos.count * slot.count)
+            for c in combos { for alt in slot { next.append(c + alt) } }
+            combos = next
+        }
+        for combo in combos {
+            let matches = mergePayloadMatches(combo, pool: &pool)
+            for t in tails {
+                rules.append(NftRule(expressions: matches + t, comment: id))
+                ruleRoutes.append(index)
+            }
+        }
+    }
+
+    func finish() -> CompileResult {
+        let p: NftChainPolicy = policy ?? (options.defaultPolicy == .drop ? .drop : .accept)
+        let chain = NftChain(name: options.chainName,
+                             base: .init(type: "filter", hook: options.hook, priority: options.priority, policy: p),
+                             rules: rules)
+        let table = NftTable(name: options.tableName, family: .inet, sets: pool.sets, objects: objects, chains: [chain])
+        return CompileResult(table: table, rejected: rejected, notes: notes, ruleRoutes: ruleRoutes)
+    }
+
+    /// A stable object name from the route identity: `rate_` + identity with `:`/`#` as `_`.
+    mutating func limitName(_ id: String) -> String {
+        var base = "rate_" + String(id.map { $0 == ":" || $0 == "#" ? "_" : $0 })
+        if objectNames.contains(base) {
+            var n = 2
+            while objectNames.contains(base + "_\(n)") { n += 1 }
+            base += "_\(n)"
+        }
+        objectNames.insert(base)
+        return base
+    }
+
+    // MARK: actions
+
+    mutating func actionPlan(_ route: FlowRoute, index: Int, id: String) throws(Rejection) -> ActionPlan {
+        var plan = ActionPlan()
+        var rateSeen = false, markingSeen = false, redirectSeen = false
+        for a in route.actions {
+            switch a {
+            case .trafficRateBytes(_, let r), .trafficRatePackets(_, let r):
+                let packets: Bool = if case .trafficRatePackets = a { true } else { false }
+                if rateSeen {
+                    note(index, id, .adjustedAction, "several traffic-rate communities; only the first applies")
+                    continue
+                }
+                rateSeen = true
+                guard !r.isNaN, r >= 0 else {
+                    throw Rejection(reason: "traffic-rate \(r) is not a rate (NaN or negative)")
+                }
+                if r == 0 { plan.drop = true; continue }
+                if r.isInfinite {
+                    note(index, id, .adjustedAction, "traffic-rate is infinite: no limit applied")
+                    continue
+                }
+                let (limit, exact) = Self.limit(rate: Double(r), packets: packets)
+                if !exact {
+                    note(index, id, .adjustedAction, "traffic-rate \(r) rounded to \(limit.rate) per \(limit.unit)")
+                }
+                plan.limit = limit
+            case .trafficAction(let sample, let terminal):
+                plan.sample = plan.sample || sample
+                plan.continues = plan.continues || terminal
+            case .redirect(let rt):
+                if redirectSeen { note(index, id, .adjustedAction, "several redirect communities; only the first applies"); continue }
+                redirectSeen = true
+                guard let mark = options.redirectMarks[rt] else {
+                    throw Rejection(reason: "redirect to route target \(rt) has no fwmark (add it to the redirect marks)")
+                }
+                plan.mark = mark
+            case .redirectToIP(let ip, _):
+                throw Rejection(reason: "redirect to IP \(ip) is not supported: the nftables filter hook cannot change the next hop")
+            case .trafficMarking(let dscp, let value):
+                if markingSeen { note(index, id, .adjustedAction, "several traffic-marking communities; only the first applies"); continue }
+                markingSeen = true
+                if value > 63 {
+                    note(index, id, .adjustedAction, "traffic-marking value \(value) exceeds a DSCP (historical sequence-number use?); DSCP set to its low 6 bits, \(dscp)")
+                }
+                plan.dscp = dscp
+            case .routeTarget:
+                continue
+            case .unknown(let c):
+                note(index, id, .ignoredCommunity, "extended community 0x\(String(c.rawValue, radix: 16)) is not a flowspec action; ignored")
+            }
+        }
+        if plan.drop { plan.limit = nil }
+        return plan
+    }
+
+    /// A rate in units per second as an nft limit: per second when at least 1, else per the
+    /// smallest unit that makes it at least 1. Packet limits get nft's default burst of 5.
+    static func limit(rate: Double, packets: Bool) -> (NftLimit, exact: Bool) {
+        let units: [NftLimit.Unit] = [.second, .minute, .hour, .day, .week]
+        var unit = NftLimit.Unit.week
+        var v = rate * Double(NftLimit.Unit.week.rawValue)
+        for u in units where rate * Double(u.rawValue) >= 1 {
+            unit = u; v = rate * Double(u.rawValue); break
+        }
+        let capped = min(max(v.rounded(), 1), Double(UInt64(1) << 62))
+        let value = UInt64(capped)
+        return (NftLimit(rate: value, unit: unit, burst: packets ? 5 : 0, kind: packets ? .packets : .bytes, over: true),
+                Double(value) == v)
+    }
+
+    /// `ip dscp set V` / `ip6 dscp set V` exactly as nft emits them: read the 16 bits holding
+    /// the field, replace it, write back (IPv4 with its header checksum fixed).
+    func dscpSet(_ d: UInt8, _ family: AddressFamily) -> [NftExpression] {
+        if family == .ipv4 {
+            return [.payload(base: .network, offset: 0, length: 2, dreg: .reg1),
+                    .bitwise(sreg: .reg1, dreg: .reg1, length: 2, mask: [0xff, 0x03], xor: [0x00, d << 2]),
+                    .payloadSet(base: .network, offset: 0, length: 2, sreg: .reg1, checksumType: 1, checksumOffset: 10)]
+        }
+        return [.payload(base: .network, offset: 0, length: 2, dreg: .reg1),
+                .bitwise(sreg: .reg1, dreg: .reg1, length: 2, mask: [0xf0, 0x3f], xor: [(d >> 2) & 0x0f, (d & 0x03) << 6]),
+                .payloadSet(base: .network, offset: 0, length: 2, sreg: .reg1, checksumType: 0, checksumOffset: 0)]
+    }
+}
+
+extension NftLimit.Unit: CustomStringConvertible {
+    public var description: String {
+        switch self { case .second: "second"; case .minute: "minute"; case .hour: "hour"; case .day: "day"; case .week: "week" }
+    }
+}

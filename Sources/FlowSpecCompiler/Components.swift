@@ -1,0 +1,213 @@
+import FlowSpec
+
+extension RouteCompiler {
+    /// The route's match statements as slots in rule order; each slot lists alternatives (a rule
+    /// is made for every combination). Nil when the route matches no packet.
+    mutating func matchSlots(_ route: FlowRoute) throws(Rejection) -> [[[Match]]]? {
+        let family = route.family
+        var slots: [[[Match]]] = []
+        var never = false
+        var transportMatched = false
+        func single(_ l: Lowered, transport: Bool = false) -> Void {
+            switch l {
+            case .all: break
+            case .none: never = true
+            case .match(let m): slots.append([[m]]); transportMatched = transportMatched || transport
+            }
+        }
+        // A non-first fragment has no transport header, so it never matches a port, ICMP or
+        // TCP-flags component (RFC 8955 §4.2.2), even one that accepts every value. A transport
+        // load fails on such a packet in the kernel; `th dport >= 0` is that load when no other
+        // transport match is left.
+        let presence = Match(exprs: Field.dport.load + [.cmp(op: .gte, sreg: .reg1, data: [0, 0])], merge: nil)
+        func numeric(_ t: ComponentType) -> IntervalSet? {
+            route.component(t)?.numericTerms.map { $0.intervals(max: t.maxValue) }
+        }
+
+        // meta nfproto: the dependency nft adds itself for ip/ip6 fields in an inet table.
+        slots.append([[Match(exprs: [.meta(key: .nfproto, dreg: .reg1),
+                                     .cmp(op: .eq, sreg: .reg1, data: [family == .ipv4 ? 2 : 10])], merge: nil)]])
+
+        for c in route.components {
+            if let p = c.prefix, p.family != family {
+                throw Rejection(reason: "\(c.type.name) prefix \(p.address)/\(p.length) is not \(family.name)")
+            }
+            if !c.type.exists(in: family) { throw Rejection(reason: "\(c.type.name) does not exist in \(family.name)") }
+            if let terms = c.bitmaskTerms, terms.isEmpty { throw Rejection(reason: "\(c.type.name) has no terms") }
+            if let terms = c.numericTerms, terms.isEmpty { throw Rejection(reason: "\(c.type.name) has no terms") }
+        }
+        if let p = route.destination, let m = prefixMatch(p, source: false) { slots.append([[m]]) }
+        if let p = route.source, let m = prefixMatch(p, source: true) { slots.append([[m]]) }
+
+        // Protocol: the component intersected with what the other components imply.
+        var protocols = numeric(.ipProtocol) ?? .all(0xff)
+        let hasPorts = [ComponentType.port, .destinationPort, .sourcePort].contains { route.component($0) != nil }
+        let hasICMP = route.component(.icmpType) != nil || route.component(.icmpCode) != nil
+        if hasPorts { protocols = protocols.intersection(IntervalSet([6...6, 17...17])) }
+        if hasICMP { let v: UInt64 = family == .ipv4 ? 1 : 58; protocols = protocols.intersection(IntervalSet([v...v])) }
+        if route.component(.tcpFlags) != nil { protocols = protocols.intersection(IntervalSet([6...6])) }
+        single(lower(.l4proto, Runs(accepted: protocols, max: 0xff), pool: &pool))
+        if never { return nil }
+
+        // Ports: `port` is source OR destination; two disjoint alternatives so that one packet
+        // never runs the route's actions twice.
+        let P = numeric(.port), D = numeric(.destinationPort), S = numeric(.sourcePort)
+        if let P {
+            var alts = [[Match]]()
+            let all = IntervalSet.all(0xffff)
+            // 1: source port in P (and in S), destination port in D.
+            // 2: destination port in P (and in D), source port in S but not in P.
+            let cases: [(IntervalSet, IntervalSet)] = [
+                (D ?? all, P.intersection(S ?? all)),
+                (P.intersection(D ?? all), (S ?? all).intersection(P.complement(max: 0xffff))),
+            ]
+            for (d, s) in cases {
+                var alt = [Match](), dead = false
+                for (field, set) in [(Field.dport, d), (Field.sport, s)] {
+                    switch lower(field, Runs(accepted: set, max: 0xffff), pool: &pool) {
+                    case .all: break
+                    case .none: dead = true
+                    case .match(let m): alt.append(m)
+                    }
+                }
+                if !dead { alts.append(alt.isEmpty ? [presence] : alt) }
+            }
+            if alts.isEmpty { return nil }
+            slots.append(alts)
+        } else {
+            if let D { single(lower(.dport, Runs(accepted: D, max: 0xffff), pool: &pool), transport: true) }
+            if let S { single(lower(.sport, Runs(accepted: S, max: 0xffff), pool: &pool), transport: true) }
+        }
+        if let t = numeric(.icmpType) { single(lower(.icmpType(family), Runs(accepted: t, max: 0xff), pool: &pool), transport: true) }
+        if let t = numeric(.icmpCode) { single(lower(.icmpCode(family), Runs(accepted: t, max: 0xff), pool: &pool), transport: true) }
+        if never { return nil }
+
+        if let terms = route.component(.tcpFlags)?.bitmaskTerms {
+            let mask = terms.relevantMask
+            guard mask <= 0xffff else { throw Rejection(reason: "tcp-flags value 0x\(String(mask, radix: 16)) exceeds 16 bits") }
+            if mask == 0 { if !terms.matches(0) { return nil } } else {
+                single(lower(.tcpFlags(mask: mask), bitmaskRuns(terms, mask: mask), pool: &pool), transport: true)
+            }
+        }
+        if P == nil, !transportMatched, hasPorts || hasICMP || route.component(.tcpFlags) != nil {
+            slots.append([[presence]])
+        }
+
+        if let terms = route.component(.packetLength)?.numericTerms {
+            if family == .ipv4 {
+                single(lower(.length(.ipv4), Runs(accepted: terms.intervals(max: 0xffff), max: 0xffff), pool: &pool))
+            } else {
+                // IPv6: total length = 40 + Payload Length, and nft's `ip6 length` is the latter.
+                let total = terms.intervals(max: 0xffff + 40).intersection(IntervalSet([40...(0xffff + 40)]))
+                let payload = IntervalSet(total.intervals.map { ($0.lowerBound - 40)...($0.upperBound - 40) })
+                single(lower(.length(.ipv6), Runs(accepted: payload, max: 0xffff), pool: &pool))
+            }
+        }
+        if let t = numeric(.dscp) { single(lower(.dscp(family), Runs(accepted: t, max: 63), pool: &pool)) }
+        if let terms = route.component(.fragment)?.bitmaskTerms {
+            if family == .ipv4 {
+                single(fragment4(terms))
+            } else {
+                guard let alts = fragment6(terms) else { return nil }
+                if !alts.isEmpty { slots.append(alts) }
+            }
+        }
+        if let t = numeric(.flowLabel) { single(lower(.flowLabel, Runs(accepted: t, max: 0xfffff), pool: &pool)) }
+        return never ? nil : slots
+    }
+
+    /// Every value of `mask`'s bits, labelled by whether the list matches it.
+    func bitmaskRuns(_ terms: [BitmaskTerm], mask: UInt64) -> Runs {
+        let matching = Set(terms.matchingMaskedValues())
+        var values = [UInt64]()
+        var sub: UInt64 = 0
+        repeat { values.append(sub); sub = (sub &- mask) & mask } while sub != 0
+        values.sort()
+        return Runs(labelled: values.map { ($0...$0, matching.contains($0)) })
+    }
+
+    /// A destination or source prefix, loaded as nft loads it: whole octets without a mask when
+    /// the prefix ends on an octet, else the whole address with a mask; an IPv6 pattern with an
+    /// offset loads the octets covering bits [offset, length) (masked unless octet aligned).
+    func prefixMatch(_ p: FlowPrefix, source: Bool) -> Match? {
+        let v4 = p.family == .ipv4
+        let start: UInt32 = v4 ? (source ? 12 : 16) : (source ? 8 : 24)
+        let width = v4 ? 4 : 16
+        let o = Int(p.offset), L = Int(p.length)
+        if L == o { return nil }
+        let bytes = p.address.bytes
+        let m = IPAddress.mask(from: o, to: L)
+        let maskBytes = IPAddress(family: p.family, high: m.high, low: m.low).bytes
+        var sb = 0, eb = width, masked = false, mergeable = false
+        if o == 0 {
+            if L % 8 == 0 { eb = L / 8; mergeable = L == width * 8 } else { masked = true }
+        } else {
+            sb = o / 8; eb = (L + 7) / 8
+            masked = o % 8 != 0 || L % 8 != 0
+            mergeable = !masked
+        }
+        let off = start + UInt32(sb), len = UInt32(eb - sb)
+        let data = Array(bytes[sb..<eb])
+        var e: [NftExpression] = [.payload(base: .network, offset: off, length: len, dreg: .reg1)]
+        if masked {
+            e.append(.bitwise(sreg: .reg1, dreg: .reg1, length: len, mask: Array(maskBytes[sb..<eb]),
+                              xor: [UInt8](repeating: 0, count: eb - sb)))
+        }
+        e.append(.cmp(op: .eq, sreg: .reg1, data: data))
+        let field = Field.payload(.network, off, len, max: 0, key: .integer(bytes: len))
+        return Match(exprs: e, merge: mergeable ? .init(base: .network, offset: off, length: len, op: .eq, data: data, field: field) : nil)
+    }
+
+    /// IPv4 fragment bits over `ip frag-off`: DF is the DF flag, IsF is offset ≠ 0, FF is offset 0
+    /// with MF, LF is offset ≠ 0 without MF (RFC 8955 §4.2.2.12). Only the bits the terms need
+    /// are masked in; each (DF, MF, offset zero or not) combination is one run of values.
+    mutating func fragment4(_ terms: [BitmaskTerm]) -> Lowered {
+        let rm = terms.relevantMask
+        let useDF = rm & 0x1 != 0, useMF = rm & 0xc != 0, useOff = rm & 0xe != 0
+        let mask: UInt16 = (useDF ? 0x4000 : 0) | (useMF ? 0x2000 : 0) | (useOff ? 0x1fff : 0)
+        if mask == 0 { return terms.matches(0) ? .all : .none }
+        var labelled = [(ClosedRange<UInt64>, Bool)]()
+        for df in useDF ? [false, true] : [false] {
+            for mf in useMF ? [false, true] : [false] {
+                for nz in useOff ? [false, true] : [false] {
+                    let state: UInt64 = (df ? 1 : 0) | (nz ? 2 : 0) | (!nz && mf ? 4 : 0) | (nz && !mf ? 8 : 0)
+                    let base: UInt64 = (df ? 0x4000 : 0) | (mf ? 0x2000 : 0)
+                    labelled.append((nz ? (base + 1)...(base + 0x1fff) : base...base, terms.matches(state)))
+                }
+            }
+        }
+        labelled.sort { $0.0.lowerBound < $1.0.lowerBound }
+        return lower(.fragOff(mask: mask), Runs(labelled: labelled), pool: &pool)
+    }
+
+    /// IPv6 fragment bits from the Fragment extension header. Without the header the state is 0
+    /// (as for an atomic fragment: offset 0, M clear); FF is offset 0 with M, IsF offset ≠ 0,
+    /// LF offset ≠ 0 without M; DF never exists. Returns disjoint alternatives (no header; one
+    /// row or column of the offset × M grid; single cells), [] when all packets match, nil when
+    /// none does.
+    func fragment6(_ terms: [BitmaskTerm]) -> [[Match]]? {
+        // cells: (offset ≠ 0, M)
+        let cells: [(Bool, Bool, UInt64)] = [(false, false, 0), (false, true, 0x4), (true, false, 0xa), (true, true, 0x2)]
+        let ok = cells.map { terms.matches($0.2) }
+        if ok.allSatisfy({ $0 }) { return [] }
+        if !ok.contains(true) { return nil }
+        func m(_ f: Field, _ op: NftCmpOp, _ data: [UInt8]) -> Match {
+            Match(exprs: f.load + [.cmp(op: op, sreg: .reg1, data: data)], merge: nil)
+        }
+        func off(_ nz: Bool) -> Match { m(.fragOffset6, nz ? .neq : .eq, [0, 0]) }
+        func mf(_ set: Bool) -> Match { m(.moreFragments6, .eq, [set ? 1 : 0]) }
+        var alts = [[Match]]()
+        if ok[0] { alts.append([m(.fragPresent, .eq, [0])]) }
+        var left = Set(ok.indices.filter { ok[$0] })
+        if left.count == 4 {
+            alts.append([m(.fragPresent, .eq, [1])]); return alts
+        }
+        // One full row or column, if any, then the remaining single cells.
+        let lines: [([Int], Match)] = [([0, 1], off(false)), ([2, 3], off(true)), ([0, 2], mf(false)), ([1, 3], mf(true))]
+        if let line = lines.first(where: { $0.0.allSatisfy(left.contains) }) {
+            alts.append([line.1]); left.subtract(line.0)
+        }
+        for i in left.sorted() { alts.append([off(cells[i].0), mf(cells[i].1)]) }
+        return alts
+    }
+}

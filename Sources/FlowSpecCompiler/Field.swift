@@ -1,0 +1,118 @@
+import FlowSpec
+
+/// A packet field as the compiler loads it: where it comes from, the mask nft applies, and how a
+/// field value becomes the bytes that `cmp`, `range` and set elements compare with.
+///
+/// Every field here is loaded exactly as `nft` itself loads the matching text (see
+/// docs/lowering.md), so that the IR equals what `nft -f` makes of the printed rules.
+struct Field: Hashable {
+    enum Source: Hashable {
+        case meta(NftMetaKey)
+        case payload(NftPayloadBase, offset: UInt32, length: UInt32)
+        case exthdr(NftExthdr)
+    }
+
+    var source: Source
+    /// The `bitwise` mask after the load (network-order bytes), nil for none.
+    var mask: [UInt8]?
+    /// Values are shifted left by this many bits before encoding (DSCP inside its octet).
+    var shift: Int
+    /// The largest field value (in field units, before the shift).
+    var maxValue: UInt64
+    /// The set key type when the values go into a named set.
+    var keyType: NftDataType
+
+    var width: Int {
+        switch source {
+        case .meta: 1
+        case .payload(_, _, let l): Int(l)
+        case .exthdr(let e): Int(e.length)
+        }
+    }
+
+    /// Big-endian bytes of `v << shift` over the field width.
+    func encode(_ v: UInt64) -> [UInt8] {
+        let x = v << UInt64(shift)
+        let w = width
+        return (0..<w).map { UInt8(truncatingIfNeeded: x >> UInt64(8 * (w - 1 - $0))) }
+    }
+
+    /// The load (and mask) into register 1.
+    var load: [NftExpression] {
+        var out: [NftExpression]
+        switch source {
+        case .meta(let k): out = [.meta(key: k, dreg: .reg1)]
+        case .payload(let b, let o, let l): out = [.payload(base: b, offset: o, length: l, dreg: .reg1)]
+        case .exthdr(let e): out = [.exthdr(e, dreg: .reg1)]
+        }
+        if let m = mask {
+            out.append(.bitwise(sreg: .reg1, dreg: .reg1, length: UInt32(m.count), mask: m,
+                                xor: [UInt8](repeating: 0, count: m.count)))
+        }
+        return out
+    }
+
+    /// nft merges adjacent unmasked payload equality matches; only those take part.
+    var mergeable: Bool {
+        if case .payload = source, mask == nil { return true }
+        return false
+    }
+
+    /// Fields whose key type is a plain integer are shared only between uses of the same field
+    /// (so the set's `typeof` fits every lookup); named types are shared across fields.
+    var setScope: Field? { keyType.name == "integer" ? self : nil }
+}
+
+extension NftDataType {
+    /// nft's `icmp_code` (TYPE_ICMP_CODE = 32) and `icmpv6_code` (TYPE_ICMPV6_CODE = 33).
+    static let icmpCode = NftDataType(id: 32, length: 1, name: "icmp_code")
+    static let icmpv6Code = NftDataType(id: 33, length: 1, name: "icmpv6_code")
+}
+
+extension Field {
+    static func payload(_ base: NftPayloadBase, _ offset: UInt32, _ length: UInt32, mask: [UInt8]? = nil,
+                        shift: Int = 0, max: UInt64, key: NftDataType) -> Field {
+        Field(source: .payload(base, offset: offset, length: length), mask: mask, shift: shift,
+              maxValue: max, keyType: key)
+    }
+
+    static let l4proto = Field(source: .meta(.l4proto), mask: nil, shift: 0, maxValue: 0xff, keyType: .inetProto)
+    static let sport = payload(.transport, 0, 2, max: 0xffff, key: .inetService)
+    static let dport = payload(.transport, 2, 2, max: 0xffff, key: .inetService)
+    static func icmpType(_ f: AddressFamily) -> Field {
+        payload(.transport, 0, 1, max: 0xff, key: f == .ipv4 ? .icmpType : .icmpv6Type)
+    }
+    static func icmpCode(_ f: AddressFamily) -> Field {
+        payload(.transport, 1, 1, max: 0xff, key: f == .ipv4 ? .icmpCode : .icmpv6Code)
+    }
+    /// `tcp flags` (octet 13) or, when a value needs octet 12 too, the 16-bit form at octet 12.
+    static func tcpFlags(mask: UInt64) -> Field {
+        if mask <= 0xff {
+            return payload(.transport, 13, 1, mask: mask == 0xff ? nil : [UInt8(mask)], max: mask, key: .tcpFlag)
+        }
+        return payload(.transport, 12, 2, mask: mask == 0xffff ? nil : [UInt8(mask >> 8), UInt8(mask & 0xff)],
+                       max: mask, key: .integer(bytes: 2))
+    }
+    /// IPv4 total length / IPv6 payload length.
+    static func length(_ f: AddressFamily) -> Field {
+        f == .ipv4 ? payload(.network, 2, 2, max: 0xffff, key: .integer(bytes: 2))
+                   : payload(.network, 4, 2, max: 0xffff, key: .integer(bytes: 2))
+    }
+    static func dscp(_ f: AddressFamily) -> Field {
+        f == .ipv4 ? payload(.network, 1, 1, mask: [0xfc], shift: 2, max: 63, key: .integer(bytes: 1))
+                   : payload(.network, 0, 2, mask: [0x0f, 0xc0], shift: 6, max: 63, key: .integer(bytes: 2))
+    }
+    static let flowLabel = payload(.network, 1, 3, mask: [0x0f, 0xff, 0xff], max: 0xfffff, key: .integer(bytes: 3))
+    /// IPv4 `ip frag-off` (flags and offset) under `mask`.
+    static func fragOff(mask: UInt16) -> Field {
+        payload(.network, 6, 2, mask: mask == 0xffff ? nil : [UInt8(mask >> 8), UInt8(mask & 0xff)],
+                max: UInt64(mask), key: .integer(bytes: 2))
+    }
+    /// IPv6 Fragment header: `exthdr frag exists/missing`, `frag frag-off`, `frag more-fragments`.
+    static let fragPresent = Field(source: .exthdr(NftExthdr(type: 44, offset: 0, length: 1, presence: true)),
+                                   mask: nil, shift: 0, maxValue: 1, keyType: .integer(bytes: 1))
+    static let fragOffset6 = Field(source: .exthdr(NftExthdr(type: 44, offset: 2, length: 2, presence: false)),
+                                   mask: [0xff, 0xf8], shift: 3, maxValue: 0x1fff, keyType: .integer(bytes: 2))
+    static let moreFragments6 = Field(source: .exthdr(NftExthdr(type: 44, offset: 3, length: 1, presence: false)),
+                                      mask: [0x01], shift: 0, maxValue: 1, keyType: .integer(bytes: 1))
+}

@@ -1,0 +1,181 @@
+import FlowSpec
+
+/// One match statement of a rule: its expressions and, when nft could merge it with an adjacent
+/// payload match, what it compares.
+struct Match {
+    struct Merge {
+        var base: NftPayloadBase
+        var offset: UInt32
+        var length: UInt32
+        var op: NftCmpOp
+        var data: [UInt8]
+        var field: Field
+    }
+    var exprs: [NftExpression]
+    var merge: Merge?
+}
+
+/// The values of a field as alternating runs of accepted and rejected values that together
+/// cover every value the field can take. Values the field can never hold (holes of a mask) lie
+/// inside runs, where they do not matter; this keeps lookups and sets as small as possible.
+struct Runs {
+    var accepted: [ClosedRange<UInt64>] = []
+    var rejected: [ClosedRange<UInt64>] = []
+
+    /// From a numeric operator list's exact interval set over `0...max`.
+    init(accepted set: IntervalSet, max: UInt64) {
+        accepted = set.intervals
+        rejected = set.complement(max: max).intervals
+    }
+
+    /// From labelled value ranges (ascending, disjoint): consecutive ranges with the same label
+    /// merge into one run.
+    init(labelled: [(ClosedRange<UInt64>, Bool)]) {
+        var cur: (ClosedRange<UInt64>, Bool)? = nil
+        func flush() {
+            guard let c = cur else { return }
+            if c.1 { accepted.append(c.0) } else { rejected.append(c.0) }
+        }
+        for (r, ok) in labelled {
+            if let c = cur, c.1 == ok { cur = (c.0.lowerBound...r.upperBound, ok) }
+            else { flush(); cur = (r, ok) }
+        }
+        flush()
+    }
+
+    /// The complement: accepted and rejected swapped.
+    var negated: Runs { var r = self; swap(&r.accepted, &r.rejected); return r }
+}
+
+/// The named sets of a table, shared by content: two lookups of the same values in fields of
+/// the same key type use one set. Keyed by a dictionary, so sharing costs O(1) per lookup.
+struct SetPool {
+    struct Key: Hashable {
+        var scope: Field?
+        var type: NftDataType
+        var width: Int
+        var bounds: [UInt64]
+    }
+    private var index: [Key: Int] = [:]
+    private(set) var sets: [NftSet] = []
+
+    mutating func name(for field: Field, _ ranges: [ClosedRange<UInt64>]) -> String {
+        var bounds = [UInt64]()
+        bounds.reserveCapacity(ranges.count * 2)
+        for r in ranges { bounds.append(r.lowerBound); bounds.append(r.upperBound) }
+        let key = Key(scope: field.setScope, type: field.keyType, width: field.width, bounds: bounds)
+        if let i = index[key] { return sets[i].name }
+        let interval = ranges.contains { $0.lowerBound != $0.upperBound }
+        let elements = ranges.map { r in
+            NftSetElement(key: field.encode(r.lowerBound),
+                          keyEnd: r.lowerBound == r.upperBound ? nil : field.encode(r.upperBound))
+        }
+        var type = field.keyType
+        type.length = UInt32(field.width)
+        let set = NftSet(name: "set\(sets.count)", flags: interval ? [.interval] : [], keyFields: [type],
+                         elements: elements)
+        index[key] = sets.count
+        sets.append(set)
+        return set.name
+    }
+}
+
+enum Lowered {
+    /// Every value matches: no expression.
+    case all
+    /// No value matches: the rule can never match.
+    case none
+    case match(Match)
+}
+
+/// Lowers "the field's value is accepted" to the fewest expressions nft itself would generate
+/// for the text the printer writes: `==`, `!=`, `<=`, `>=`, `a-b` (nft emits gte + lte),
+/// `!= a-b` (range neq), or a lookup of a shared named set (inverted when the rejected values
+/// are the smaller list).
+func lower(_ field: Field, _ runs: Runs, pool: inout SetPool) -> Lowered {
+    let A = runs.accepted, R = runs.rejected
+    if R.isEmpty { return .all }
+    if A.isEmpty { return .none }
+    var e = field.load
+    func cmp(_ op: NftCmpOp, _ v: UInt64) -> Match {
+        let d = field.encode(v)
+        e.append(.cmp(op: op, sreg: .reg1, data: d))
+        var m: Match.Merge? = nil
+        if field.mergeable, op == .eq || op == .neq, case .payload(let b, let o, let l) = field.source {
+            m = Match.Merge(base: b, offset: o, length: l, op: op, data: d, field: field)
+        }
+        return Match(exprs: e, merge: m)
+    }
+    if A.count == 1 {
+        let a = A[0]
+        if a.lowerBound == a.upperBound { return .match(cmp(.eq, a.lowerBound)) }
+        if R.count == 1, R[0].lowerBound == R[0].upperBound { return .match(cmp(.neq, R[0].lowerBound)) }
+        if R.allSatisfy({ $0.lowerBound > a.upperBound }) { return .match(cmp(.lte, a.upperBound)) }
+        if R.allSatisfy({ $0.upperBound < a.lowerBound }) { return .match(cmp(.gte, a.lowerBound)) }
+        e.append(.cmp(op: .gte, sreg: .reg1, data: field.encode(a.lowerBound)))
+        e.append(.cmp(op: .lte, sreg: .reg1, data: field.encode(a.upperBound)))
+        return .match(Match(exprs: e, merge: nil))
+    }
+    if R.count == 1 {
+        let r = R[0]
+        if r.lowerBound == r.upperBound { return .match(cmp(.neq, r.lowerBound)) }
+        e.append(.range(op: .neq, sreg: .reg1, from: field.encode(r.lowerBound), to: field.encode(r.upperBound)))
+        return .match(Match(exprs: e, merge: nil))
+    }
+    let invert = R.count < A.count
+    let name = pool.name(for: field, invert ? R : A)
+    e.append(.lookup(set: name, sreg: .reg1, invert: invert))
+    return .match(Match(exprs: e, merge: nil))
+}
+
+/// nft merges adjacent payload equality (and inequality) matches into one load before it sends
+/// a rule (`payload_try_merge`): the matches are sorted by base and offset, and neighbours with
+/// the same operator are joined when byte aligned and at most 4 bytes together (or 16, when one
+/// part already exceeds 4). The merged match takes the place of the lowest-offset one. This
+/// reproduces it so the IR equals what `nft -f` loads.
+///
+/// nft 1.0.6 also merges two `!=` matches, which changes their meaning (`a != x && b != y`
+/// becomes `(a,b) != (x,y)`); such a second `!=` is turned into a lookup of a one-element set
+/// (`!= @set`), which nft never merges.
+func mergePayloadMatches(_ input: [Match], pool: inout SetPool) -> [NftExpression] {
+    var matches = input
+    let candidates = matches.indices.filter { matches[$0].merge != nil }
+    var out = [NftExpression]()
+    if candidates.count < 2 {
+        for m in matches { out += m.exprs }
+        return out
+    }
+    let sorted = candidates.sorted { a, b in
+        let x = matches[a].merge!, y = matches[b].merge!
+        return (x.base.rawValue, x.offset, a) < (y.base.rawValue, y.offset, b)
+    }
+    var removed = Set<Int>()
+    var changed = Set<Int>()
+    var last = sorted[0]
+    for i in sorted.dropFirst() {
+        let l = matches[last].merge!, t = matches[i].merge!
+        let total = l.length + t.length
+        let adjacent = l.base == t.base && l.offset + l.length == t.offset
+        let canMerge = adjacent && total <= 16 && (total <= 4 || l.base == .link || l.length > 4 || t.length > 4)
+        if !canMerge || l.op != t.op { last = i; continue }
+        if t.op == .neq {
+            let v = t.data.reduce(UInt64(0)) { $0 << 8 | UInt64($1) } >> UInt64(t.field.shift)
+            let name = pool.name(for: t.field, [v...v])
+            matches[i] = Match(exprs: t.field.load + [.lookup(set: name, sreg: .reg1, invert: true)], merge: nil)
+            continue
+        }
+        matches[last].merge!.length = total
+        matches[last].merge!.data += t.data
+        removed.insert(i)
+        changed.insert(last)
+    }
+    for (i, m) in matches.enumerated() where !removed.contains(i) {
+        if changed.contains(i), let g = m.merge {
+            out.append(.payload(base: g.base, offset: g.offset, length: g.length, dreg: .reg1))
+            out.append(.cmp(op: g.op, sreg: .reg1, data: g.data))
+        } else {
+            out += m.exprs
+        }
+    }
+    return out
+}

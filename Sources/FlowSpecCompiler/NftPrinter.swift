@@ -1,0 +1,357 @@
+import FlowSpec
+
+/// An expression list the printer cannot express as nft text, with the expression at fault.
+public struct NftDecodeError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var index: Int
+    public var reason: String
+    public init(index: Int, reason: String) { self.index = index; self.reason = reason }
+    public var description: String { "expression \(index): \(reason)" }
+}
+
+/// Renders the IR as `nft` text that `nft -f` loads.
+///
+/// Rules are decompiled from their expressions alone (a field is recognised by its base, offset,
+/// length and mask; a relation by cmp / range / lookup), never from side information, so the same
+/// code prints rules read back from the kernel. The text is chosen so that nft generates exactly
+/// the expressions it was printed from (see docs/lowering.md for the idioms and nft's quirks).
+public enum NftPrinter {
+    /// The whole table. With `replace`, the file first creates (if absent) and deletes the table,
+    /// so loading it swaps the old table for the new one in one transaction.
+    public static func render(_ table: NftTable, replace: Bool = false) -> String {
+        var out = ""
+        let fam = table.family.name
+        if replace { out += "table \(fam) \(table.name) {}\ndelete table \(fam) \(table.name)\n" }
+        out += "table \(fam) \(table.name) {\n"
+        // `typeof` for integer-keyed sets comes from a rule that looks the set up.
+        var usage = [String: String]()
+        for chain in table.chains {
+            for rule in chain.rules { setUsage(rule.expressions, into: &usage) }
+        }
+        for set in table.sets { out += renderSet(set, typeof: usage[set.name]) }
+        for obj in table.objects {
+            switch obj {
+            case .limit(let name, let l): out += "\tlimit \(name) {\n\t\t\(limitText(l))\n\t}\n"
+            case .counter(let name): out += "\tcounter \(name) {\n\t}\n"
+            }
+        }
+        for chain in table.chains {
+            out += "\tchain \(chain.name) {\n"
+            if let b = chain.base {
+                out += "\t\ttype \(b.type) hook \(b.hook.name) priority \(b.priority); policy \(b.policy == .drop ? "drop" : "accept");\n"
+            }
+            for rule in chain.rules { out += "\t\t" + ruleText(rule) + "\n" }
+            out += "\t}\n"
+        }
+        out += "}\n"
+        return out
+    }
+
+    /// One rule as a line of nft text (statements and comment); a rule that cannot be decoded
+    /// becomes an nft comment line naming the expression at fault.
+    public static func ruleText(_ rule: NftRule) -> String {
+        do {
+            var s = try statements(rule.expressions).joined(separator: " ")
+            if let c = rule.comment { s += " comment \"\(c.map { $0 == "\"" ? "'" : $0 }.map(String.init).joined())\"" }
+            return s
+        } catch {
+            return "# undecodable rule: \(error)"
+        }
+    }
+
+    /// The statements of an expression list, in nft syntax.
+    public static func statements(_ exprs: [NftExpression]) throws(NftDecodeError) -> [String] {
+        var d = Decompiler(exprs: exprs)
+        return try d.run()
+    }
+
+    static func limitText(_ l: NftLimit) -> String {
+        var s = "rate \(l.over ? "over " : "")\(l.rate)"
+        s += l.kind == .bytes ? " bytes/\(l.unit)" : "/\(l.unit)"
+        if l.kind == .packets && l.burst != 5 { s += " burst \(l.burst) packets" }
+        if l.kind == .bytes && l.burst != 0 { s += " burst \(l.burst) bytes" }
+        return s
+    }
+
+    static func renderSet(_ set: NftSet, typeof: String?) -> String {
+        var out = "\tset \(set.name) {\n"
+        let key = set.keyFields.first ?? .integer
+        if key.name == "integer" || set.keyFields.count != 1, let t = typeof {
+            out += "\t\ttypeof \(t)\n"
+        } else {
+            out += "\t\ttype \(set.keyFields.map(\.name).joined(separator: " . "))\n"
+        }
+        if set.flags.contains(.interval) { out += "\t\tflags interval\n" }
+        if !set.elements.isEmpty {
+            let decimal = ["inet_service", "inet_proto", "icmp_type", "icmpv6_type", "icmp_code", "icmpv6_code"].contains(key.name)
+            func v(_ b: [UInt8]) -> String { decimal ? String(beValue(b)) : hexText(b) }
+            let items = set.elements.map { e in e.keyEnd.map { v(e.key) + "-" + v($0) } ?? v(e.key) }
+            out += "\t\telements = { " + items.joined(separator: ", ") + " }\n"
+        }
+        out += "\t}\n"
+        return out
+    }
+
+    static func setUsage(_ exprs: [NftExpression], into usage: inout [String: String]) {
+        var d = Decompiler(exprs: exprs)
+        d.recordUsage = true
+        _ = try? d.run()
+        for (k, v) in d.usage where usage[k] == nil { usage[k] = v }
+    }
+}
+
+/// Big-endian integer of up to 8 bytes.
+func beValue(_ b: some Collection<UInt8>) -> UInt64 { b.reduce(0) { $0 << 8 | UInt64($1) } }
+
+/// `0x...` of a big-endian byte string of any length, without leading zeros.
+func hexText(_ b: [UInt8]) -> String {
+    var s = hexString(b)
+    while s.count > 1 && s.first == "0" { s.removeFirst() }
+    return "0x" + s
+}
+
+/// Shifts a big-endian byte string right by `n` bits (n < 8 per step).
+func shiftRight(_ b: [UInt8], _ n: Int) -> [UInt8] {
+    var out = b
+    var n = n
+    while n > 0 {
+        let s = min(n, 7)
+        var carry: UInt8 = 0
+        for i in out.indices {
+            let x = out[i]
+            out[i] = (x >> UInt8(s)) | carry
+            carry = x << UInt8(8 - s)
+        }
+        n -= s
+    }
+    return out
+}
+
+struct Decompiler {
+    let exprs: [NftExpression]
+    var i = 0
+    var out = [String]()
+    var nfproto: UInt8?
+    var l4proto: UInt8?
+    var recordUsage = false
+    var usage = [String: String]()
+
+    init(exprs: [NftExpression]) { self.exprs = exprs }
+
+    enum Format { case decimal, hex, nfproto, ipv4, ipv6 }
+
+    /// A recognised field: its nft name, the mask part printed after it (`& 0x12`), the value
+    /// format and the shift that turns register bytes into field values.
+    struct FieldText {
+        var name: String
+        var maskText: String = ""
+        var format: Format = .decimal
+        var shift = 0
+        var prefix: Int? = nil
+        /// Split of a merged load into its fields (name, byte length).
+        var split: [(String, Int)]? = nil
+    }
+
+    enum Loaded { case meta(NftMetaKey), payload(NftPayloadBase, UInt32, UInt32), exthdr(NftExthdr) }
+
+    func fail(_ r: String) -> NftDecodeError { NftDecodeError(index: i, reason: r) }
+
+    mutating func run() throws(NftDecodeError) -> [String] {
+        while i < exprs.count {
+            let e = exprs[i]
+            switch e {
+            case .meta(let k, _): try relation(.meta(k), mask: takeMask())
+            case .exthdr(let x, _): try relation(.exthdr(x), mask: takeMask())
+            case .payload(let b, let o, let l, _):
+                if i + 2 < exprs.count, case .bitwise(_, _, _, let m, let x) = exprs[i + 1],
+                   case .payloadSet(let b2, let o2, let l2, _, let ct, _) = exprs[i + 2], b2 == b, o2 == o, l2 == l {
+                    try dscpSet(b, o, l, mask: m, xor: x, checksum: ct)
+                    i += 3
+                    continue
+                }
+                try relation(.payload(b, o, l), mask: takeMask())
+            case .counter(let p, let b):
+                out.append(p == 0 && b == 0 ? "counter" : "counter packets \(p) bytes \(b)"); i += 1
+            case .log(let g, let p):
+                out.append((p.map { "log prefix \"\($0)\" " } ?? "log ") + "group \(g)"); i += 1
+            case .objref(let t, let n):
+                let kind = t == .limit ? "limit" : t == .counter ? "counter" : "quota"
+                out.append("\(kind) name \"\(n)\""); i += 1
+            case .limit(let l): out.append("limit " + NftPrinter.limitText(l)); i += 1
+            case .immediateVerdict(let v):
+                switch v {
+                case .accept: out.append("accept")
+                case .drop: out.append("drop")
+                case .continue: out.append("continue")
+                case .return: out.append("return")
+                case .jump(let c): out.append("jump \(c)")
+                case .goto(let c): out.append("goto \(c)")
+                }
+                i += 1
+            case .immediateData(_, let data):
+                guard i + 1 < exprs.count, case .metaSet(.mark, _) = exprs[i + 1], data.count == 4 else {
+                    throw fail("immediate data not followed by meta mark set")
+                }
+                let v = UInt32(data[0]) | UInt32(data[1]) << 8 | UInt32(data[2]) << 16 | UInt32(data[3]) << 24
+                out.append("meta mark set 0x" + String(v, radix: 16)); i += 2
+            default:
+                throw fail("no nft text for \(e)")
+            }
+        }
+        return out
+    }
+
+    /// The mask of a `bitwise` right after the load at `i` (consumed), or nil.
+    mutating func takeMask() throws(NftDecodeError) -> [UInt8]? {
+        guard i + 1 < exprs.count, case .bitwise(_, _, _, let m, let x) = exprs[i + 1] else { return nil }
+        guard x.allSatisfy({ $0 == 0 }) else { throw NftDecodeError(index: i + 1, reason: "bitwise with a non-zero xor") }
+        i += 1
+        return m
+    }
+
+    mutating func dscpSet(_ b: NftPayloadBase, _ o: UInt32, _ l: UInt32, mask: [UInt8], xor: [UInt8], checksum: UInt32) throws(NftDecodeError) {
+        guard b == .network, o == 0, l == 2, xor.count == 2 else { throw fail("payload write other than DSCP") }
+        if nfproto == 2, mask == [0xff, 0x03], checksum == 1 {
+            out.append("ip dscp set \(xor[1] >> 2)")
+        } else if nfproto == 10, mask == [0xf0, 0x3f] {
+            out.append("ip6 dscp set \((UInt16(xor[0]) << 8 | UInt16(xor[1])) >> 6)")
+        } else { throw fail("payload write other than DSCP") }
+    }
+
+    /// A load (and mask) followed by its relation: cmp, a gte/lte pair, range or lookup.
+    mutating func relation(_ load: Loaded, mask: [UInt8]?) throws(NftDecodeError) {
+        i += 1
+        guard i < exprs.count else { throw fail("load without a relation") }
+        let isLookup: Bool = if case .lookup = exprs[i] { true } else { false }
+        let f = try field(load, mask: mask, forLookup: isLookup)
+        func value(_ d: [UInt8]) -> String { format(d, f) }
+        switch exprs[i] {
+        case .cmp(let op, _, let data):
+            if case .meta(.nfproto) = load, op == .eq, let v = data.first { nfproto = v }
+            if case .meta(.l4proto) = load, op == .eq, let v = data.first { l4proto = v }
+            if case .exthdr(let x) = load, x.presence {
+                guard op == .eq, let v = data.first else { throw fail("exthdr presence with \(op)") }
+                out.append("exthdr \(x.type == 44 ? "frag" : String(x.type)) \(v == 0 ? "missing" : "exists")")
+                i += 1; return
+            }
+            if op == .gte, i + 1 < exprs.count, case .cmp(.lte, _, let hi) = exprs[i + 1] {
+                out.append("\(f.name)\(f.maskText) \(value(data))-\(value(hi))"); i += 2; return
+            }
+            if let split = f.split, op == .eq {
+                var at = 0
+                for (name, n) in split {
+                    out.append("\(name) == \(beValue(data[at..<(at + n)]))"); at += n
+                }
+                i += 1; return
+            }
+            let sym: String = switch op { case .eq: "=="; case .neq: "!="; case .lt: "<"; case .lte: "<="; case .gt: ">"; case .gte: ">=" }
+            out.append("\(f.name)\(f.maskText) \(sym) \(value(data))")
+        case .range(let op, _, let from, let to):
+            out.append("\(f.name)\(f.maskText) \(op == .neq ? "!= " : "")\(value(from))-\(value(to))")
+        case .lookup(let set, _, let invert):
+            if recordUsage { usage[set] = f.name }
+            out.append("\(f.name)\(f.maskText) \(invert ? "!= " : "")@\(set)")
+        default:
+            throw fail("load not followed by a relation")
+        }
+        i += 1
+    }
+
+    func format(_ d: [UInt8], _ f: FieldText) -> String {
+        let v = f.shift > 0 ? shiftRight(d, f.shift) : d
+        switch f.format {
+        case .nfproto: return v.first == 2 ? "ipv4" : v.first == 10 ? "ipv6" : String(beValue(v))
+        case .ipv4, .ipv6:
+            let w = f.format == .ipv4 ? 4 : 16
+            let a = IPAddress(family: f.format == .ipv4 ? .ipv4 : .ipv6, bytes: v + [UInt8](repeating: 0, count: max(0, w - v.count)))
+            if let p = f.prefix, p < w * 8 { return "\(a)/\(p)" }
+            return "\(a)"
+        case .hex: return hexText(v)
+        case .decimal: return v.count <= 8 ? String(beValue(v)) : hexText(v)
+        }
+    }
+
+    /// Recognises the field of a load (and mask), in the context of the nfproto and l4proto
+    /// matched before it; anything else prints as a raw payload (`@nh,bit,len`).
+    func field(_ load: Loaded, mask: [UInt8]?, forLookup: Bool) throws(NftDecodeError) -> FieldText {
+        switch load {
+        case .meta(let k):
+            switch k {
+            case .nfproto: return FieldText(name: "meta nfproto", format: .nfproto)
+            case .l4proto: return FieldText(name: "meta l4proto")
+            case .mark: return FieldText(name: "meta mark", format: .hex)
+            case .length: return FieldText(name: "meta length")
+            default: throw fail("meta key \(k) not printed")
+            }
+        case .exthdr(let x):
+            guard x.type == 44 else { throw fail("exthdr type \(x.type)") }
+            if x.presence { return FieldText(name: "exthdr frag") }
+            if x.offset == 2, x.length == 2, mask == [0xff, 0xf8] { return FieldText(name: "frag frag-off", shift: 3) }
+            if x.offset == 3, x.length == 1, mask == [0x01] { return FieldText(name: "frag more-fragments") }
+            throw fail("fragment header field at \(x.offset)")
+        case .payload(let b, let o, let l):
+            if let f = known(b, o, l, mask: mask, forLookup: forLookup) { return f }
+            return raw(b, o, l, mask: mask, forLookup: forLookup)
+        }
+    }
+
+    func known(_ b: NftPayloadBase, _ o: UInt32, _ l: UInt32, mask: [UInt8]?, forLookup: Bool) -> FieldText? {
+        if b == .network && (nfproto == 2 || nfproto == 10) {
+            let v4 = nfproto == 2
+            let w: UInt32 = v4 ? 4 : 16
+            let (d, s): (UInt32, UInt32) = v4 ? (16, 12) : (24, 8)
+            if o == d || o == s {
+                let name = (v4 ? "ip " : "ip6 ") + (o == d ? "daddr" : "saddr")
+                let fmt: Format = v4 ? .ipv4 : .ipv6
+                if mask == nil, l >= 1, l <= w { return FieldText(name: name, format: fmt, prefix: Int(l) * 8) }
+                if let m = mask, l == w, let p = prefixLength(m) { return FieldText(name: name, format: fmt, prefix: p) }
+                return nil
+            }
+            if v4 {
+                if o == 2, l == 2, mask == nil { return FieldText(name: "ip length") }
+                if o == 1, l == 1, mask == [0xfc], !forLookup { return FieldText(name: "ip dscp", shift: 2) }
+                if o == 6, l == 2 { return FieldText(name: "ip frag-off", maskText: mask.map { " & " + hexText($0) } ?? "", format: .hex) }
+            } else {
+                if o == 4, l == 2, mask == nil { return FieldText(name: "ip6 length") }
+                if o == 0, l == 2, mask == [0x0f, 0xc0], !forLookup { return FieldText(name: "ip6 dscp", shift: 6) }
+                if o == 1, l == 3, mask == [0x0f, 0xff, 0xff] { return FieldText(name: "ip6 flowlabel") }
+            }
+        }
+        if b == .transport {
+            if l4proto == 1 || l4proto == 58 {
+                let p = l4proto == 1 ? "icmp" : "icmpv6"
+                if mask == nil, o == 0, l == 1 { return FieldText(name: "\(p) type") }
+                if mask == nil, o == 1, l == 1 { return FieldText(name: "\(p) code") }
+                if mask == nil, o == 0, l == 2 { return FieldText(name: "@th,0,16", format: .hex, split: [("\(p) type", 1), ("\(p) code", 1)]) }
+            }
+            if mask == nil, o == 0, l == 2 { return FieldText(name: "th sport") }
+            if mask == nil, o == 2, l == 2 { return FieldText(name: "th dport") }
+            if mask == nil, o == 0, l == 4 { return FieldText(name: "@th,0,32", format: .hex, split: [("th sport", 2), ("th dport", 2)]) }
+            if l4proto == 6, o == 13, l == 1 {
+                return FieldText(name: "tcp flags", maskText: mask.map { " & " + hexText($0) } ?? "", format: .hex)
+            }
+        }
+        return nil
+    }
+
+    func raw(_ b: NftPayloadBase, _ o: UInt32, _ l: UInt32, mask: [UInt8]?, forLookup: Bool) -> FieldText {
+        let bn = switch b { case .link: "ll"; case .network: "nh"; case .transport: "th"; case .inner: "ih" }
+        let bit = Int(o) * 8, bits = Int(l) * 8
+        guard let m = mask else { return FieldText(name: "@\(bn),\(bit),\(bits)", format: .hex) }
+        return FieldText(name: "@\(bn),\(bit),\(bits)", maskText: " & " + hexText(m), format: .hex)
+    }
+}
+
+/// The prefix length of a mask of leading ones, or nil.
+func prefixLength(_ m: [UInt8]) -> Int? {
+    guard let (lead, count) = contiguous(m), lead == 0 else { return nil }
+    return count
+}
+
+/// (leading zero bits, ones) when the mask's set bits are one contiguous run.
+func contiguous(_ m: [UInt8]) -> (Int, Int)? {
+    var bits = [Bool]()
+    for b in m { for k in (0..<8).reversed() { bits.append(b >> UInt8(k) & 1 == 1) } }
+    guard let first = bits.firstIndex(of: true), let last = bits.lastIndex(of: true) else { return nil }
+    guard bits[first...last].allSatisfy({ $0 }) else { return nil }
+    return (first, last - first + 1)
+}

@@ -1,0 +1,169 @@
+import Testing
+import FlowSpec
+@testable import FlowSpecCompiler
+
+private let dst = Component.destinationPrefix(FlowPrefix("203.0.113.10/32")!)
+private let dst6 = Component.destinationPrefix(FlowPrefix("2001:db8::1/128")!)
+private func route(_ c: [Component], _ a: [FlowAction] = [], family: AddressFamily = .ipv4) -> FlowRoute {
+    FlowRoute(family: family, components: c, actions: a)
+}
+private func rules(_ r: CompileResult) -> [NftRule] { r.table.chains[0].rules }
+private func verdicts(_ rule: NftRule) -> [NftVerdict] {
+    rule.expressions.compactMap { if case .immediateVerdict(let v) = $0 { v } else { nil } }
+}
+
+@Suite struct CompilerTests {
+    // RFC 8955 §7.1: traffic-rate 0 means drop.
+    @Test func rfc8955_7_1_trafficRateZeroDrops() {
+        let r = compile([route([dst], [.trafficRateBytes(asn: 0, bytesPerSecond: 0)])])
+        #expect(rules(r).count == 1)
+        #expect(verdicts(rules(r)[0]) == [.drop])
+    }
+
+    // RFC 8955 §7.1: a positive rate polices: excess dropped through a named limit, the rest accepted.
+    @Test func rfc8955_7_1_trafficRateLimitsWithNamedObject() {
+        let r = compile([route([dst], [.trafficRateBytes(asn: 0, bytesPerSecond: 125000)])])
+        #expect(r.table.objects.count == 1)
+        guard case .limit(let name, let l) = r.table.objects[0] else { Issue.record("no limit"); return }
+        #expect(l.rate == 125000 && l.kind == .bytes && l.over && l.unit == .second)
+        #expect(rules(r).count == 2)
+        #expect(rules(r)[0].expressions.contains(.objref(type: .limit, name: name)))
+        #expect(verdicts(rules(r)[0]) == [.drop])
+        #expect(verdicts(rules(r)[1]) == [.accept])
+    }
+
+    // RFC 8955 §7.2: traffic-rate-packets.
+    @Test func rfc8955_7_2_trafficRatePackets() {
+        let r = compile([route([dst], [.trafficRatePackets(asn: 0, packetsPerSecond: 0.5)])])
+        guard case .limit(_, let l) = r.table.objects.first else { Issue.record("no limit"); return }
+        #expect(l.kind == .packets && l.rate == 30 && l.unit == .minute)
+    }
+
+    // RFC 8955 §7.3: T bit SET = evaluation continues (no verdict); clear = terminal accept.
+    @Test func rfc8955_7_3_terminalBitSetContinues() {
+        let cont = compile([route([dst], [.trafficAction(sample: false, terminal: true)])])
+        #expect(verdicts(rules(cont)[0]).isEmpty)
+        let stop = compile([route([dst], [.trafficAction(sample: false, terminal: false)])])
+        #expect(verdicts(rules(stop)[0]) == [.accept])
+        let drop = compile([route([dst], [.trafficAction(sample: false, terminal: true), .trafficRateBytes(asn: 0, bytesPerSecond: 0)])])
+        #expect(verdicts(rules(drop)[0]) == [.drop])
+    }
+
+    // RFC 8955 §7.3: the sample bit logs to the configured nflog group.
+    @Test func rfc8955_7_3_sampleLogs() {
+        let r = compile([route([dst], [.trafficAction(sample: true, terminal: false)])], options: CompileOptions(logGroup: 7))
+        #expect(rules(r)[0].expressions.contains(.log(group: 7, prefix: nil)))
+    }
+
+    // RFC 8955 §7.4: redirect becomes a fwmark; unmapped targets and redirect-to-IP are rejected.
+    @Test func rfc8955_7_4_redirectSetsMark() {
+        let rt = RouteTarget("65309:100")!
+        let ok = compile([route([dst], [.redirect(rt)])], options: CompileOptions(redirectMarks: [rt: 0x64]))
+        #expect(ok.rejected.isEmpty)
+        #expect(ok.table.chains[0].rules[0].expressions.contains(.metaSet(key: .mark, sreg: .reg1)))
+        let unmapped = compile([route([dst], [.redirect(rt)])])
+        #expect(unmapped.rejected.count == 1 && rules(unmapped).isEmpty)
+        let ip = compile([route([dst], [.redirectToIP(IPAddress("192.0.2.1")!, copy: false)])])
+        #expect(ip.rejected.count == 1 && ip.rejected[0].reason.contains("redirect to IP"))
+    }
+
+    // RFC 8955 §7.5: traffic-marking rewrites DSCP (IPv4 with checksum fix).
+    @Test func rfc8955_7_5_trafficMarkingSetsDSCP() {
+        let r4 = compile([route([dst], [.trafficMarking(dscp: 46, value: 46)])])
+        #expect(rules(r4)[0].expressions.contains { if case .payloadSet(.network, 0, 2, _, 1, 10) = $0 { true } else { false } })
+        let r6 = compile([route([dst6], [.trafficMarking(dscp: 46, value: 46)], family: .ipv6)])
+        #expect(rules(r6)[0].expressions.contains { if case .payloadSet(.network, 0, 2, _, 0, 0) = $0 { true } else { false } })
+    }
+
+    // Route targets are scoping, not actions; unknown communities are reported.
+    @Test func routeTargetsIgnoredUnknownCommunitiesNoted() {
+        let r = compile([route([dst], [.routeTarget(RouteTarget("65000:1")!), .unknown(ExtendedCommunity(rawValue: 0x4300_0000_0000_0001))])])
+        #expect(verdicts(rules(r)[0]) == [.accept])
+        #expect(r.notes.contains { $0.kind == .ignoredCommunity })
+    }
+
+    // The default-policy route becomes the chain policy.
+    @Test func defaultPolicyRouteSetsChainPolicy() {
+        let any = Component.destinationPrefix(FlowPrefix("0.0.0.0/0")!)
+        let r = compile([route([dst]), route([any], [.trafficRateBytes(asn: 0, bytesPerSecond: 0)])])
+        #expect(r.table.chains[0].base?.policy == .drop)
+        #expect(rules(r).count == 1)
+        #expect(compile([route([dst])], options: CompileOptions(defaultPolicy: .drop)).table.chains[0].base?.policy == .drop)
+    }
+
+    // RFC 8955 §4.2.2.4: port = source OR destination, as two disjoint rules sharing one set.
+    @Test func rfc8955_4_2_2_4_portIsTwoDisjointRules() {
+        let r = compile([route([dst, .numeric(.port, [.equal(80), .equal(443), .equal(8080)])])])
+        #expect(rules(r).count == 2)
+        #expect(r.table.sets.filter { $0.keyFields[0] == .inetService }.count == 1)
+        #expect(rules(r)[1].expressions.contains { if case .lookup(_, _, true) = $0 { true } else { false } })
+    }
+
+    // Ports imply TCP or UDP only, never SCTP: protocol 132 with a port matches nothing.
+    @Test func portsNeverMatchSCTP() {
+        let r = compile([route([dst, .numeric(.ipProtocol, [.equal(132)]), .numeric(.destinationPort, [.equal(80)])])])
+        #expect(rules(r).isEmpty)
+        #expect(r.notes.contains { $0.kind == .neverMatches })
+    }
+
+    // ICMP type implies ICMPv6 (58) for IPv6.
+    @Test func rfc8956_icmpImpliesICMPv6() {
+        let r = compile([route([dst6, .numeric(.icmpType, [.equal(128)])], family: .ipv6)])
+        #expect(rules(r)[0].expressions.contains(.cmp(op: .eq, sreg: .reg1, data: [58])))
+    }
+
+    // The false operator matches nothing: no rule.
+    @Test func rfc8955_falseOperatorNeverMatches() {
+        let r = compile([route([dst, .numeric(.sourcePort, [NumericTerm(value: 0)])])])
+        #expect(rules(r).isEmpty)
+    }
+
+    // IPv6 packet length is 40 + payload length: `ip6 length` compares value - 40.
+    @Test func rfc8956_packetLengthIsTotalLength() {
+        let r = compile([route([dst6, .numeric(.packetLength, [NumericTerm(gt: true, value: 1280)])], family: .ipv6)])
+        #expect(rules(r)[0].expressions.contains(.cmp(op: .gte, sreg: .reg1, data: [0x04, 0xd9])))  // payload >= 1241
+        let small = compile([route([dst6, .numeric(.packetLength, [NumericTerm(lt: true, value: 40)])], family: .ipv6)])
+        #expect(rules(small).isEmpty)
+    }
+
+    // Identical value sets are one named set across the whole table.
+    @Test func identicalValueSetsAreShared() {
+        let ports = Component.numeric(.destinationPort, [.equal(22), .equal(23), .equal(3389)])
+        let routes = (0..<50).map { i in route([.destinationPrefix(FlowPrefix(address: IPAddress(ipv4: 0xcb00_7100 + UInt32(i)), length: 32)!), ports]) }
+        let r = compile(routes)
+        #expect(r.table.sets.filter { $0.keyFields[0] == .inetService }.count == 1)
+        #expect(rules(r).count == 50)
+    }
+
+    // Every rule carries the route identity as comment; counters are optional.
+    @Test func rulesCarryIdentityAndCounters() {
+        let rt = route([dst])
+        #expect(rules(compile([rt]))[0].comment == rt.identity)
+        #expect(rules(compile([rt]))[0].expressions.contains(.counter(packets: 0, bytes: 0)))
+        #expect(!rules(compile([rt], options: CompileOptions(counters: false)))[0].expressions.contains(.counter(packets: 0, bytes: 0)))
+    }
+
+    // IPv6 fragment: "not a fragment" includes packets without a Fragment header (two rules).
+    @Test func rfc8956_fragmentWithoutHeaderIsStateZero() {
+        let r = compile([route([dst6, .bitmask(.fragment, [BitmaskTerm(not: true, match: false, value: 0x02)])], family: .ipv6)])
+        #expect(rules(r).count == 2)
+        #expect(rules(r)[0].expressions.contains(.exthdr(NftExthdr(type: 44, offset: 0, length: 1, presence: true), dreg: .reg1)))
+    }
+
+    // nft 1.0.6 quirk: TCP flags equality must print as `==`, never as a one-element set.
+    @Test func tcpFlagsPrintAsEquality() throws {
+        let r = compile([route([dst, .bitmask(.tcpFlags, [BitmaskTerm(match: true, value: 0x02), BitmaskTerm(and: true, not: true, match: true, value: 0x10)])])])
+        let text = try NftPrinter.statements(rules(r)[0].expressions).joined(separator: " ")
+        #expect(text.contains("tcp flags & 0x12 == 0x2"))
+    }
+
+    // The printer decompiles from expressions alone and refuses what it cannot say.
+    @Test func printerRejectsUnknownExpressions() {
+        #expect(throws: NftDecodeError.self) { try NftPrinter.statements([.meta(key: .iif, dreg: .reg1), .cmp(op: .eq, sreg: .reg1, data: [1, 0, 0, 0])]) }
+    }
+
+    @Test func replaceRenderingDeletesFirst() {
+        let text = NftPrinter.render(compile([route([dst])]).table, replace: true)
+        #expect(text.hasPrefix("table inet flowspec {}\ndelete table inet flowspec\ntable inet flowspec {"))
+    }
+}

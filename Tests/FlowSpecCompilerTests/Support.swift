@@ -1,0 +1,370 @@
+import Foundation
+import FlowSpec
+@testable import FlowSpecCompiler
+
+// MARK: nft --debug=netlink syntax of the IR
+
+/// Data as nft's debug output prints it: 4-byte words, each as a little-endian u32.
+func debugWords(_ d: [UInt8]) -> String {
+    var words = [String]()
+    var i = 0
+    while i < d.count {
+        var v: UInt32 = 0
+        for k in 0..<4 where i + k < d.count { v |= UInt32(d[i + k]) << UInt32(8 * k) }
+        words.append(String(format: "0x%08x", v))
+        i += 4
+    }
+    return words.joined(separator: " ")
+}
+
+func regName(_ r: NftRegister) -> String { "reg \(r.rawValue)" }
+
+/// One expression in the syntax of `nft --debug=netlink` (libnftnl's snprintf).
+func debugLine(_ e: NftExpression) -> String {
+    func base(_ b: NftPayloadBase) -> String {
+        switch b { case .link: "link layer"; case .network: "network header"; case .transport: "transport header"; case .inner: "inner header" }
+    }
+    func metaKey(_ k: NftMetaKey) -> String {
+        switch k { case .length: "len"; case .nfproto: "nfproto"; case .l4proto: "l4proto"; case .mark: "mark"
+        case .iif: "iif"; case .iifname: "iifname"; case .oifname: "oifname" }
+    }
+    let s: String
+    switch e {
+    case .meta(let k, let r): s = "meta load \(metaKey(k)) => \(regName(r))"
+    case .metaSet(let k, let r): s = "meta set \(metaKey(k)) with \(regName(r))"
+    case .payload(let b, let o, let l, let r): s = "payload load \(l)b @ \(base(b)) + \(o) => \(regName(r))"
+    case .payloadSet(let b, let o, let l, let r, let ct, let co):
+        s = "payload write \(regName(r)) => \(l)b @ \(base(b)) + \(o) csum_type \(ct) csum_off \(co) csum_flags 0x0"
+    case .exthdr(let x, let r):
+        s = "exthdr load ipv6 \(x.length)b @ \(x.type) + \(x.offset)\(x.presence ? " present" : "") => \(regName(r))"
+    case .cmp(let op, let r, let d):
+        let o = switch op { case .eq: "eq"; case .neq: "neq"; case .lt: "lt"; case .lte: "lte"; case .gt: "gt"; case .gte: "gte" }
+        s = "cmp \(o) \(regName(r)) \(debugWords(d))"
+    case .bitwise(let sr, let dr, _, let m, let x):
+        s = "bitwise \(regName(dr)) = ( \(regName(sr)) & \(debugWords(m)) ) ^ \(debugWords(x))"
+    case .range(let op, let r, let f, let t):
+        s = "range \(op == .eq ? "eq" : "neq") \(regName(r)) \(debugWords(f)) \(debugWords(t))"
+    case .lookup(let set, let r, let inv): s = "lookup \(regName(r)) set \(set)\(inv ? " 0x1" : "")"
+    case .counter(let p, let b): s = "counter pkts \(p) bytes \(b)"
+    case .log(let g, _): s = "log group \(g) snaplen 0 qthreshold 0"
+    case .objref(let t, let n): s = "objref type \(t.rawValue) name \(n)"
+    case .immediateVerdict(let v):
+        let n = switch v { case .accept: "accept"; case .drop: "drop"; case .continue: "continue"; case .return: "return"
+        case .jump(let c): "jump -> \(c)"; case .goto(let c): "goto -> \(c)" }
+        s = "immediate reg 0 \(n)"
+    case .immediateData(let r, let d): s = "immediate \(regName(r)) \(debugWords(d))"
+    default: s = "unsupported \(e)"
+    }
+    return "[ \(s) ]"
+}
+
+// MARK: running nft in a private network namespace
+
+enum NFT {
+    static var available: Bool {
+        getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/sbin/nft")
+            && FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare")
+    }
+
+    /// Runs `unshare -n nft <args>` (a fresh network namespace, so the host ruleset is never
+    /// touched) and returns (status, stdout + stderr).
+    static func run(_ args: [String], input text: String) throws -> (Int32, String) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fsc-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("rules.nft")
+        try text.write(to: file, atomically: true, encoding: .utf8)
+        let outFile = dir.appendingPathComponent("out.txt")
+        FileManager.default.createFile(atPath: outFile.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: outFile)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
+        p.arguments = ["-n", "/usr/sbin/nft"] + args + ["-f", file.path]
+        p.standardOutput = handle
+        p.standardError = handle
+        try p.run()
+        p.waitUntilExit()
+        try handle.close()
+        let out = try String(contentsOf: outFile, encoding: .utf8)
+        return (p.terminationStatus, out)
+    }
+}
+
+/// What `nft --debug=netlink -f` sent: rules (expression lines) in order, set elements, limits.
+struct NftDebugDump {
+    var rules: [[String]] = []
+    /// set name -> elements as (key bytes trimmed to nothing, interval-end flag), sorted.
+    var elements: [String: [String]] = [:]
+    var limits: [String] = []
+
+    init(_ text: String, table: String, chain: String) {
+        var current: [String]? = nil
+        var lastSet: String? = nil
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line == "inet \(table) \(chain)" {
+                if let c = current { rules.append(c) }
+                current = []
+                continue
+            }
+            if line.hasPrefix("  [ "), current != nil {
+                current!.append(String(line.dropFirst(2)))
+                continue
+            }
+            if line.hasPrefix("table (null) name (null) use 0 [ limit") {
+                limits.append(String(line.dropFirst("table (null) name (null) use 0 ".count)))
+                continue
+            }
+            let parts = line.split(separator: " ")
+            if parts.count == 3, parts[1] == Substring(table), Int(parts[2]) != nil { lastSet = String(parts[0]); continue }
+            if line.hasPrefix("\telement"), let s = lastSet {
+                var items = [String]()
+                for chunk in line.split(separator: "\t") where chunk.hasPrefix("element ") {
+                    let body = chunk.dropFirst("element ".count)
+                    let halves = body.components(separatedBy: ":")
+                    let key = halves[0].trimmingCharacters(in: .whitespaces)
+                    let flag = halves.count > 1 ? halves[1].trimmingCharacters(in: .whitespaces).split(separator: " ").first.map(String.init) ?? "0" : "0"
+                    items.append(key + "/" + flag)
+                }
+                elements[s, default: []] += items
+            }
+        }
+        if let c = current { rules.append(c) }
+        for k in elements.keys { elements[k]!.sort() }
+    }
+}
+
+/// The elements nft 1.0.6 sends for a set, in its debug syntax: plain keys, or for interval
+/// sets a start element per interval and an interval-end element one past its end (omitted at
+/// the top of the domain), plus a leading end element at 0 when the first interval starts above 0.
+func expectedDebugElements(_ set: NftSet) -> [String] {
+    func word(_ b: [UInt8]) -> String {
+        var words = [String]()
+        var i = 0
+        while i < b.count {
+            var v: UInt32 = 0
+            for k in 0..<4 where i + k < b.count { v |= UInt32(b[i + k]) << UInt32(8 * k) }
+            words.append(String(format: "%08x", v)); i += 4
+        }
+        return words.joined(separator: " ")
+    }
+    func inc(_ b: [UInt8]) -> [UInt8]? {
+        var out = b
+        for i in out.indices.reversed() { if out[i] == 0xff { out[i] = 0 } else { out[i] += 1; break } }
+        // The top of the field's domain: all ones, or 20 bits for the flow label (3-byte keys).
+        let top: [UInt8] = b.count == 3 ? [0x0f, 0xff, 0xff] : [UInt8](repeating: 0xff, count: b.count)
+        return b == top ? nil : out
+    }
+    var out = [String]()
+    if !set.flags.contains(.interval) {
+        return set.elements.map { word($0.key) + "/0" }.sorted()
+    }
+    if let first = set.elements.first, first.key.contains(where: { $0 != 0 }) {
+        out.append(word([UInt8](repeating: 0, count: first.key.count)) + "/1")
+    }
+    for e in set.elements {
+        out.append(word(e.key) + "/0")
+        if let end = inc(e.keyEnd ?? e.key) { out.append(word(end) + "/1") }
+    }
+    return out.sorted()
+}
+
+func expectedDebugLimit(_ l: NftLimit) -> String {
+    "[ limit rate \(l.rate) unit \(l.unit.rawValue) burst \(l.burst) type \(l.kind.rawValue) flags \(l.over ? 1 : 0) ]"
+}
+
+// MARK: deterministic random routes
+
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9e37_79b9_7f4a_7c15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        return z ^ (z >> 31)
+    }
+}
+
+enum RandomRoutes {
+    static let redirectTarget = RouteTarget("65309:100")!
+
+    static func numericTerms(_ r: inout SplitMix, max: UInt64, interesting: [UInt64]) -> [NumericTerm] {
+        let n = Int.random(in: 1...4, using: &r)
+        return (0..<n).map { i in
+            let v: UInt64 = Bool.random(using: &r) ? interesting.randomElement(using: &r)! : UInt64.random(in: 0...max, using: &r)
+            let bits = UInt8.random(in: 0...7, using: &r)
+            let common = Int.random(in: 0..<10, using: &r) < 6
+            let (lt, gt, eq) = common ? [(false, false, true), (false, true, true), (true, false, true), (true, false, false)].randomElement(using: &r)!
+                                      : (bits & 4 != 0, bits & 2 != 0, bits & 1 != 0)
+            return NumericTerm(and: i > 0 && Bool.random(using: &r), lt: lt, gt: gt, eq: eq, value: v)
+        }
+    }
+
+    static func bitmaskTerms(_ r: inout SplitMix, bits: [UInt64]) -> [BitmaskTerm] {
+        let n = Int.random(in: 1...3, using: &r)
+        return (0..<n).map { i in
+            var v: UInt64 = 0
+            for b in bits where Int.random(in: 0..<3, using: &r) == 0 { v |= b }
+            if v == 0 { v = bits.randomElement(using: &r)! }
+            return BitmaskTerm(and: i > 0 && Bool.random(using: &r), not: Bool.random(using: &r), match: Bool.random(using: &r), value: v)
+        }
+    }
+
+    static func route(_ r: inout SplitMix) -> FlowRoute {
+        let v4 = Bool.random(using: &r)
+        let family: AddressFamily = v4 ? .ipv4 : .ipv6
+        var comps = [Component]()
+        func pick(_ p: Int) -> Bool { Int.random(in: 0..<100, using: &r) < p }
+        func prefix() -> FlowPrefix {
+            if v4 {
+                let len = [0, 1, 8, 16, 20, 24, 25, 31, 32].randomElement(using: &r)!
+                return FlowPrefix(address: IPAddress(ipv4: 0xcb00_7100 | UInt32.random(in: 0...255, using: &r)), length: len)!
+            }
+            let len = [0, 1, 16, 32, 33, 48, 64, 100, 127, 128].randomElement(using: &r)!
+            let off = pick(30) ? Int.random(in: 0...len, using: &r) : 0
+            let a = IPAddress(family: .ipv6, high: 0x2001_0db8_0000_0000 | UInt64.random(in: 0...0xffff_ffff, using: &r),
+                              low: UInt64.random(in: 0...UInt64.max, using: &r))
+            return FlowPrefix(address: a, length: len, offset: off)!
+        }
+        if pick(85) { comps.append(.destinationPrefix(prefix())) }
+        if pick(40) { comps.append(.sourcePrefix(prefix())) }
+        let portish = pick(45), icmpish = !portish && pick(25)
+        if pick(50) { comps.append(.numeric(.ipProtocol, numericTerms(&r, max: 255, interesting: [1, 6, 17, 58, 132, 47]))) }
+        if portish {
+            let ports: [UInt64] = [0, 22, 53, 80, 443, 1023, 1024, 8080, 65535, 70000]
+            if pick(40) { comps.append(.numeric(.port, numericTerms(&r, max: 0xffff, interesting: ports))) }
+            if pick(50) { comps.append(.numeric(.destinationPort, numericTerms(&r, max: 0xffff, interesting: ports))) }
+            if pick(40) { comps.append(.numeric(.sourcePort, numericTerms(&r, max: 0xffff, interesting: ports))) }
+        }
+        if icmpish {
+            if pick(80) { comps.append(.numeric(.icmpType, numericTerms(&r, max: 255, interesting: [0, 3, 8, 128, 255]))) }
+            if pick(50) { comps.append(.numeric(.icmpCode, numericTerms(&r, max: 255, interesting: [0, 1, 4, 255]))) }
+        }
+        if pick(20) {
+            let bits: [UInt64] = pick(15) ? [0x01, 0x02, 0x100, 0x800] : [0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80]
+            comps.append(.bitmask(.tcpFlags, bitmaskTerms(&r, bits: bits)))
+        }
+        if pick(25) { comps.append(.numeric(.packetLength, numericTerms(&r, max: 0xffff, interesting: [0, 20, 39, 40, 41, 64, 1500, 65535]))) }
+        if pick(20) { comps.append(.numeric(.dscp, numericTerms(&r, max: 63, interesting: [0, 8, 46, 63]))) }
+        if pick(20) { comps.append(.bitmask(.fragment, bitmaskTerms(&r, bits: [0x01, 0x02, 0x04, 0x08]))) }
+        if !v4 && pick(20) { comps.append(.numeric(.flowLabel, numericTerms(&r, max: 0xfffff, interesting: [0, 0x8e5, 0xfffff]))) }
+        if comps.isEmpty || comps.allSatisfy({ $0.prefix?.isAny == true }) {
+            comps.append(.numeric(.ipProtocol, [.equal(17)]))
+        }
+        var actions = [FlowAction]()
+        switch Int.random(in: 0..<6, using: &r) {
+        case 0: actions.append(.trafficRateBytes(asn: 0, bytesPerSecond: 0))
+        case 1: actions.append(.trafficRateBytes(asn: 0, bytesPerSecond: 125000))
+        case 2: actions.append(.trafficRatePackets(asn: 0, packetsPerSecond: 100))
+        case 3: actions.append(.trafficRateBytes(asn: 0, bytesPerSecond: 0.5))
+        default: break
+        }
+        if pick(30) { actions.append(.trafficAction(sample: Bool.random(using: &r), terminal: Bool.random(using: &r))) }
+        if pick(20) { actions.append(.trafficMarking(dscp: UInt8.random(in: 0...63, using: &r), value: 0)) }
+        if pick(15) { actions.append(.redirect(redirectTarget)) }
+        comps.sort { $0.type < $1.type }
+        return FlowRoute(family: family, components: comps, actions: actions)
+    }
+}
+
+// MARK: the captured fixture routes (BIRD -> FRR UPDATEs), decoded here so the test depends on
+// no reader written elsewhere.
+
+enum FixtureRoutes {
+    static func load() throws -> [FlowRoute] {
+        let url = URL(fileURLWithPath: "/work/shared/fixtures/pcap/flowspec-updates.jsonl")
+        guard let text = try? String(contentsOf: url, encoding: .utf8) else { return [] }
+        var out = [FlowRoute]()
+        for line in text.split(separator: "\n") {
+            guard let obj = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  obj["type"] as? Int == 2, let hex = obj["hex"] as? String else { continue }
+            out += decodeUpdate(bytes(hex))
+        }
+        return out
+    }
+
+    static func bytes(_ hex: String) -> [UInt8] {
+        var out = [UInt8](); var it = hex.utf8.makeIterator()
+        func nib(_ c: UInt8) -> UInt8 { c <= 57 ? c - 48 : (c | 0x20) - 87 }
+        while let a = it.next(), let b = it.next() { out.append(nib(a) << 4 | nib(b)) }
+        return out
+    }
+
+    static func decodeUpdate(_ m: [UInt8]) -> [FlowRoute] {
+        var p = 19
+        let wlen = Int(m[p]) << 8 | Int(m[p + 1]); p += 2 + wlen
+        let alen = Int(m[p]) << 8 | Int(m[p + 1]); p += 2
+        let end = p + alen
+        var nlris = [(AddressFamily, [Component])]()
+        var communities = [ExtendedCommunity]()
+        while p < end {
+            let flags = m[p], type = m[p + 1]
+            let ext = flags & 0x10 != 0
+            let len = ext ? Int(m[p + 2]) << 8 | Int(m[p + 3]) : Int(m[p + 2])
+            let v = Array(m[(p + (ext ? 4 : 3))..<(p + (ext ? 4 : 3) + len)])
+            p += (ext ? 4 : 3) + len
+            if type == 16 {
+                var i = 0
+                while i + 8 <= v.count { communities.append(ExtendedCommunity(bytes: v[i..<(i + 8)])!); i += 8 }
+            } else if type == 14 {
+                let afi = UInt16(v[0]) << 8 | UInt16(v[1])
+                guard v[2] == 133, let fam = AddressFamily(rawValue: afi) else { continue }
+                var i = 3
+                i += 1 + Int(v[i])  // next hop
+                i += 1              // reserved
+                while i < v.count {
+                    var n = Int(v[i]); i += 1
+                    if n >= 0xf0 { n = (n & 0x0f) << 8 | Int(v[i]); i += 1 }
+                    nlris.append((fam, decodeNLRI(Array(v[i..<(i + n)]), fam)))
+                    i += n
+                }
+            }
+        }
+        return nlris.map { FlowRoute(family: $0.0, components: $0.1, extendedCommunities: communities) }
+    }
+
+    static func decodeNLRI(_ b: [UInt8], _ fam: AddressFamily) -> [Component] {
+        var i = 0
+        var out = [Component]()
+        while i < b.count {
+            let t = ComponentType(rawValue: b[i])!; i += 1
+            switch t.kind {
+            case .prefix:
+                let len = Int(b[i]); i += 1
+                var off = 0
+                if fam == .ipv6 { off = Int(b[i]); i += 1 }
+                let n = (len - off + 7) / 8
+                var hi: UInt64 = 0, lo: UInt64 = 0
+                for k in 0..<n { if k < 8 { hi |= UInt64(b[i + k]) << UInt64(56 - 8 * k) } else { lo |= UInt64(b[i + k]) << UInt64(56 - 8 * (k - 8)) } }
+                i += n
+                // Move the pattern from bit 0 to bit `off`.
+                if off > 0 {
+                    if off >= 64 { lo = hi >> UInt64(off - 64); hi = 0 }
+                    else { lo = lo >> UInt64(off) | hi << UInt64(64 - off); hi = hi >> UInt64(off) }
+                }
+                let p = FlowPrefix(address: IPAddress(family: fam, high: hi, low: lo), length: len, offset: off)!
+                out.append(t == .destinationPrefix ? .destinationPrefix(p) : .sourcePrefix(p))
+            case .numeric, .bitmask:
+                var nums = [NumericTerm](), masks = [BitmaskTerm]()
+                var first = true
+                while true {
+                    let op = b[i]; i += 1
+                    let n = 1 << Int((op >> 4) & 3)
+                    var v: UInt64 = 0
+                    for k in 0..<n { v = v << 8 | UInt64(b[i + k]) }
+                    i += n
+                    let and = !first && op & 0x40 != 0
+                    if t.kind == .numeric {
+                        nums.append(NumericTerm(and: and, lt: op & 4 != 0, gt: op & 2 != 0, eq: op & 1 != 0, value: v, valueLength: UInt8(n)))
+                    } else {
+                        masks.append(BitmaskTerm(and: and, not: op & 2 != 0, match: op & 1 != 0, value: v, valueLength: UInt8(n)))
+                    }
+                    first = false
+                    if op & 0x80 != 0 { break }
+                }
+                out.append(t.kind == .numeric ? .numeric(t, nums) : .bitmask(t, masks))
+            }
+        }
+        return out
+    }
+}
