@@ -1,0 +1,189 @@
+/// The RFC 8955 §5.1 / RFC 8956 §4 order of flowspec routes, turned into a byte string that sorts
+/// with a plain lexicographic comparison.
+///
+/// RFC 8955's `flow_rule_cmp` walks both routes component by component:
+/// - a component of lower type comes first; a route that has run out of components loses to one
+///   that still has some (a missing component behaves like a type "infinity");
+/// - prefixes (types 1, 2): IPv6 first compares the offset, lower first (RFC 8956 §4); then the
+///   bits both prefixes have, lowest value first; if those are equal the longer prefix comes
+///   first; if both are equal, the next component decides;
+/// - every other type: the component's octets after the type octet (operators and values as on
+///   the wire) as a memcmp string: the common part decides, lower first; when one string is a
+///   prefix of the other the longer comes first; equal strings go on to the next component.
+///
+/// The key encodes each of these so that `memcmp` of two keys gives the same answer:
+/// - the family octet first (1 for IPv4 before 2 for IPv6; the RFC orders one family at a time),
+/// - per component its type octet, then
+///   - prefix: the offset octet, then every pattern bit as a 2-bit symbol `1` (bit 0) or
+///     `2` (bit 1), closed by the symbol `3`, packed four to an octet. A longer prefix continues
+///     with 1 or 2 where the shorter has its end symbol 3, so the longer sorts first exactly
+///     when the common bits are equal;
+///   - other types: every octet `b` as the pair `00 b`, closed by `01 00`; again a longer string
+///     sorts first when the common part is equal.
+/// - after the last component the octet `ff`, above every type: the route with fewer components
+///   sorts after the one that still has a component at that place.
+/// Every component encoding ends with its own terminator, so the next component is only
+/// compared when the previous ones were equal, exactly like the pseudo-code.
+public struct RFC8955SortKey: Hashable, Comparable, Sendable {
+    public let bytes: [UInt8]
+
+    public init(_ route: FlowRoute) {
+        var b = [UInt8]()
+        b.reserveCapacity(48)
+        route.appendRFC8955Key(to: &b)
+        bytes = b
+    }
+
+    /// `a < b`: route `a` has precedence over route `b` (is evaluated first).
+    public static func < (a: Self, b: Self) -> Bool {
+        a.bytes.withUnsafeBufferPointer { pa in
+            b.bytes.withUnsafeBufferPointer { pb in compareKeys(pa, pb) < 0 }
+        }
+    }
+}
+
+/// Byte-wise three-way comparison (memcmp, then shorter first).
+@inline(__always)
+func compareKeys(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Int {
+    let n = Swift.min(a.count, b.count)
+    var i = 0
+    while i < n {
+        let x = a[i], y = b[i]
+        if x != y { return x < y ? -1 : 1 }
+        i += 1
+    }
+    return a.count == b.count ? 0 : (a.count < b.count ? -1 : 1)
+}
+
+extension FlowRoute {
+    /// RFC 8955 §5.1 (RFC 8956 §4 for IPv6): whether `a` has precedence over `b`, i.e. is
+    /// evaluated first. IPv4 routes come before IPv6 routes. Two routes with the same NLRI are
+    /// not ordered (both directions answer false).
+    ///
+    /// Each call builds both sort keys; to order many routes use `ordered(_:)` or precompute
+    /// `rfc8955SortKey` once per route.
+    public static func rfc8955Order(_ a: FlowRoute, _ b: FlowRoute) -> Bool {
+        RFC8955SortKey(a) < RFC8955SortKey(b)
+    }
+
+    /// The precomputed form of the RFC 8955 order for this route.
+    public var rfc8955SortKey: RFC8955SortKey { RFC8955SortKey(self) }
+
+    /// Appends the sort key described at `RFC8955SortKey`.
+    func appendRFC8955Key(to out: inout [UInt8]) {
+        out.append(UInt8(family.rawValue))
+        var scratch = [UInt8]()
+        for c in components {
+            out.append(c.type.rawValue)
+            switch c {
+            case .destinationPrefix(let p), .sourcePrefix(let p):
+                out.append(p.offset)
+                var acc: UInt8 = 0
+                var filled = 0
+                func put(_ symbol: UInt8) {
+                    acc = acc << 2 | symbol
+                    filled += 1
+                    if filled == 4 { out.append(acc); acc = 0; filled = 0 }
+                }
+                if p.length > p.offset {
+                    for i in Int(p.offset)..<Int(p.length) { put(p.address.bit(i) ? 2 : 1) }
+                }
+                put(3)
+                if filled > 0 { out.append(acc << UInt8(2 * (4 - filled))) }
+            case .numeric, .bitmask:
+                scratch.removeAll(keepingCapacity: true)
+                c.encode(family: family, into: &scratch)
+                for byte in scratch.dropFirst() { out.append(0); out.append(byte) }
+                out.append(1); out.append(0)
+            }
+        }
+        out.append(0xff)
+    }
+}
+
+/// How rules are ordered in the filter.
+public enum RouteOrder: Hashable, Sendable {
+    /// RFC 8955 §5.1 / RFC 8956 §4.
+    case rfc
+    /// By a sequence number carried in a community, lowest first; routes without one follow,
+    /// in RFC order among themselves.
+    case sequence(SequenceCarrier)
+}
+
+/// Where a route's rule sequence number is carried, for feeds that order rules explicitly.
+public enum SequenceCarrier: Hashable, Sendable {
+    /// The historical convention: the 6-octet value of the traffic-marking (0x8009) community is
+    /// the sequence number. Every traffic-marking community then counts as one, so use this only
+    /// for feeds that follow the convention.
+    case trafficMarking
+    /// The low 32 bits of the value of the first extended community with this type and sub-type.
+    case extendedCommunity(type: UInt8, subtype: UInt8)
+    /// `local1` of the first large community with this global administrator.
+    case largeCommunity(global: UInt32)
+
+    public static let `default`: SequenceCarrier = .trafficMarking
+
+    /// The route's sequence number, from the first matching community in received order.
+    public func sequenceNumber(of route: FlowRoute) -> UInt64? {
+        switch self {
+        case .trafficMarking:
+            return route.extendedCommunities.first { $0.type == 0x80 && $0.subtype == 0x09 }.map(\.value)
+        case .extendedCommunity(let type, let subtype):
+            return route.extendedCommunities.first { $0.type == type && $0.subtype == subtype }
+                .map { $0.value & 0xffff_ffff }
+        case .largeCommunity(let global):
+            return route.largeCommunities.first { $0.global == global }.map { UInt64($0.local1) }
+        }
+    }
+}
+
+extension Sequence where Element == FlowRoute {
+    /// The routes in evaluation order.
+    ///
+    /// - `.rfc`: RFC 8955 §5.1 / RFC 8956 §4 order (IPv4 before IPv6).
+    /// - `.sequence(c)`: sequence number ascending; routes without one after all routes with one;
+    ///   equal or missing sequence numbers fall back to the RFC order.
+    ///
+    /// In both, default-policy routes (`isDefaultPolicy`: only 0/0 prefixes) come last, in RFC
+    /// order among themselves, and routes that compare equal keep their input order.
+    ///
+    /// Sort keys are computed once per route into one buffer, so sorting a million routes costs
+    /// no allocation per comparison.
+    public func ordered(_ order: RouteOrder) -> [FlowRoute] {
+        let routes = Array(self)
+        let n = routes.count
+        if n < 2 { return routes }
+        var buffer = [UInt8]()
+        buffer.reserveCapacity(n * 40)
+        var starts = [Int](repeating: 0, count: n + 1)
+        // Rank: 0 with a sequence number, 1 without, 2 default policy.
+        var rank = [UInt8](repeating: 0, count: n)
+        var sequence = [UInt64](repeating: 0, count: n)
+        for (i, r) in routes.enumerated() {
+            starts[i] = buffer.count
+            r.appendRFC8955Key(to: &buffer)
+            if r.isDefaultPolicy {
+                rank[i] = 2
+            } else if case .sequence(let carrier) = order, let s = carrier.sequenceNumber(of: r) {
+                rank[i] = 0; sequence[i] = s
+            } else {
+                rank[i] = 1
+            }
+        }
+        starts[n] = buffer.count
+        let rank_ = rank, sequence_ = sequence, starts_ = starts
+        var index = Array(0..<n)
+        buffer.withUnsafeBufferPointer { keys in
+            let base = keys.baseAddress!
+            index.sort { a, b in
+                if rank_[a] != rank_[b] { return rank_[a] < rank_[b] }
+                if sequence_[a] != sequence_[b] { return sequence_[a] < sequence_[b] }
+                let ka = UnsafeBufferPointer(start: base + starts_[a], count: starts_[a + 1] - starts_[a])
+                let kb = UnsafeBufferPointer(start: base + starts_[b], count: starts_[b + 1] - starts_[b])
+                let c = compareKeys(ka, kb)
+                return c != 0 ? c < 0 : a < b
+            }
+        }
+        return index.map { routes[$0] }
+    }
+}
