@@ -16,20 +16,27 @@ struct Pipeline {
         rejected = input.errors
         let readerErrors = input.errors.count
         var valid = [FlowRoute]()
-        var position = [FlowRoute: String]()
+        var position = [String: String]()
         valid.reserveCapacity(read.count)
         for r in read {
             do {
                 try r.route.validate()
                 valid.append(r.route)
-                position[r.route] = r.position
+                position[r.route.identity] = r.position
             } catch {
                 rejected.append(ReadError(position: r.position, reason: "\(error)"))
             }
         }
-        compiled = compile(valid.ordered(options.routeOrder), options: try options.compileOptions())
+        var ordered = valid.ordered(options.routeOrder)
+        if case .sequence(.trafficMarking) = options.routeOrder {
+            // The convention puts the sequence number where the DSCP would be: it is not a marking.
+            for i in ordered.indices {
+                ordered[i].extendedCommunities.removeAll { $0.type == 0x80 && $0.subtype == 0x09 }
+            }
+        }
+        compiled = compile(ordered, options: try options.compileOptions())
         for r in compiled.rejected {
-            rejected.append(ReadError(position: position[r.route] ?? r.route.identity, reason: r.reason))
+            rejected.append(ReadError(position: position[r.route.identity] ?? r.route.identity, reason: r.reason))
         }
         rejectedRouteCount = rejected.count - readerErrors
     }

@@ -30,6 +30,9 @@ struct TableOptions: ParsableArguments {
     @Option(help: "Rule order: rfc (RFC 8955 §5.1) or sequence (sequence numbers carried in traffic-marking, RFC order after them).")
     var order: OrderOption = .rfc
 
+    @Option(help: ArgumentHelp("Where --order sequence finds the sequence number: traffic-marking (the historical convention; the marking is then not applied as DSCP), ext:TYPE:SUBTYPE (an extended community, low 32 bits; hex or decimal), or large:GLOBAL (a large community's first local part).", valueName: "carrier"))
+    var sequenceCarrier: String = "traffic-marking"
+
     @Option(name: .customLong("redirect-mark"), parsing: .singleValue,
             help: ArgumentHelp("Map a redirect route target to a packet mark, e.g. 65309:100=0x10 (repeatable). An unmapped redirect is rejected.", valueName: "rt=mark"))
     var redirectMarks: [String] = []
@@ -42,6 +45,7 @@ struct TableOptions: ParsableArguments {
 
     func validate() throws {
         _ = try parsedRedirectMarks()
+        _ = try parsedSequenceCarrier()
         if table.isEmpty || table.count > 255 { throw ValidationError("--table must be 1 to 255 characters") }
     }
 
@@ -59,7 +63,27 @@ struct TableOptions: ParsableArguments {
         return marks
     }
 
-    var routeOrder: RouteOrder { order == .rfc ? .rfc : .sequence(.trafficMarking) }
+    func parsedSequenceCarrier() throws -> SequenceCarrier {
+        func number(_ s: Substring) -> UInt64? {
+            s.hasPrefix("0x") ? UInt64(s.dropFirst(2), radix: 16) : UInt64(s)
+        }
+        let parts = sequenceCarrier.split(separator: ":")
+        switch parts.first {
+        case "traffic-marking" where parts.count == 1: return .trafficMarking
+        case "ext" where parts.count == 3:
+            if let t = number(parts[1]), let st = number(parts[2]), t <= 0xff, st <= 0xff {
+                return .extendedCommunity(type: UInt8(t), subtype: UInt8(st))
+            }
+        case "large" where parts.count == 2:
+            if let g = number(parts[1]), g <= UInt64(UInt32.max) { return .largeCommunity(global: UInt32(g)) }
+        default: break
+        }
+        throw ValidationError("--sequence-carrier must be traffic-marking, ext:TYPE:SUBTYPE or large:GLOBAL, not '\(sequenceCarrier)'")
+    }
+
+    var routeOrder: RouteOrder {
+        order == .rfc ? .rfc : .sequence((try? parsedSequenceCarrier()) ?? .trafficMarking)
+    }
 
     func compileOptions() throws -> CompileOptions {
         var o = CompileOptions()
