@@ -61,8 +61,14 @@ public final class Speaker: @unchecked Sendable {
 
     fileprivate enum Command { case stop, refresh }
 
-    public init(config: SpeakerConfig) {
+    private let onEvent: (@Sendable (SpeakerEvent) -> Void)?
+
+    /// `onEvent`, when given, is called on the speaker's loop thread for every event (before it
+    /// is yielded to `events`); it must return quickly. It suits programs and tests that do not
+    /// want to depend on the Swift concurrency thread pool.
+    public init(config: SpeakerConfig, onEvent: (@Sendable (SpeakerEvent) -> Void)? = nil) {
         self.config = config
+        self.onEvent = onEvent
         (events, continuation) = AsyncStream.makeStream(of: SpeakerEvent.self, bufferingPolicy: .unbounded)
         published = SpeakerStatus(localAS: config.localAS, routerID: config.routerID, listenPort: config.listenPort,
                                   peers: [], deliveredRoutes: nil)
@@ -103,7 +109,10 @@ public final class Speaker: @unchecked Sendable {
 
     fileprivate func takeCommands() -> [Command] { lock.withLock { defer { commands = [] }; return commands } }
     fileprivate func publish(_ s: SpeakerStatus) { lock.withLock { published = s } }
-    fileprivate func emit(_ e: SpeakerEvent) { continuation.yield(e) }
+    fileprivate func emit(_ e: SpeakerEvent) {
+        onEvent?(e)
+        continuation.yield(e)
+    }
     fileprivate func finish() {
         continuation.finish()
         close(wakeFDs.0); close(wakeFDs.1)
@@ -337,6 +346,7 @@ public final class Speaker: @unchecked Sendable {
         }
 
         func shutdown(now: Double) {
+            running = false
             for p in peers {
                 if let c = p.connecting { close(c.fd); p.connecting = nil }
                 p.retryAt = nil
@@ -348,7 +358,6 @@ public final class Speaker: @unchecked Sendable {
             close(listener)
             speaker.publish(status(now: now))
             speaker.finish()
-            running = false
         }
 
         func updateState(_ p: PeerRuntime, reason: String) {

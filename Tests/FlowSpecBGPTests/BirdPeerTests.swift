@@ -112,10 +112,10 @@ enum BirdLab {
                                 peers: [PeerConfig(address: IPAddress("192.0.2.1")!, peerAS: 65309)],
                                 holdTime: 9, connectRetryTime: 1, debounce: 0.2, initialSyncTimeout: 20, staleTime: 5)
         // Listener and loop thread are created inside the speaker's namespace.
-        let speaker = Speaker(config: cfg)
+        let log = EventLog()
+        let speaker = Speaker(config: cfg, onEvent: log.record)
         try startInNamespace(nsS, speaker)
         defer { speaker.stop() }
-        let log = EventLog(speaker)
 
         #expect(log.wait(30) { !log.snapshots.isEmpty })
         let first = try #require(log.snapshots.first)

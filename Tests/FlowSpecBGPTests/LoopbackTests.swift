@@ -5,15 +5,13 @@ import Testing
 import FlowSpec
 @testable import FlowSpecBGP
 
-/// Collects the speaker's events on a task; tests poll it with a deadline.
+/// Collects the speaker's events through its `onEvent` callback (on the loop thread, so the
+/// blocking tests cannot starve it); tests poll it with a deadline.
 final class EventLog: @unchecked Sendable {
     private let lock = Lock()
     private var items: [SpeakerEvent] = []
-    private var task: Task<Void, Never>?
 
-    init(_ speaker: Speaker) {
-        task = Task { for await e in speaker.events { self.lock.withLock { self.items.append(e) } } }
-    }
+    func record(_ e: SpeakerEvent) { lock.withLock { items.append(e) } }
 
     var all: [SpeakerEvent] { lock.withLock { items } }
     var snapshots: [RouteSnapshot] { all.compactMap { if case .routes(let s) = $0 { s } else { nil } } }
@@ -101,10 +99,11 @@ final class ScriptedPeer {
     func established(_ s: Speaker) -> Bool { s.status().peers.first?.state == .established }
 
     @Test func scriptedPeerRoutesGarbageResetsAndStalls() throws {
-        let speaker = Speaker(config: config(peers: [PeerConfig(address: IPAddress("127.0.0.1")!, peerAS: 65309, passive: true)]))
+        let log = EventLog()
+        let speaker = Speaker(config: config(peers: [PeerConfig(address: IPAddress("127.0.0.1")!, peerAS: 65309, passive: true)]),
+                              onEvent: log.record)
         try speaker.start()
         defer { speaker.stop() }
-        let log = EventLog(speaker)
         let a = hexBytes(nlriA), b = hexBytes(nlriB)
 
         // Session 1: OPEN carries our capabilities; two routes, End-of-RIB for both families.
@@ -168,16 +167,26 @@ final class ScriptedPeer {
         peer.close()
     }
 
+    @Test func eventsStreamEndsOnStop() async throws {
+        let speaker = Speaker(config: config(peers: [PeerConfig(address: IPAddress("127.0.0.1")!, peerAS: 65309, passive: true)]))
+        try speaker.start()
+        speaker.stop()
+        var states = [PeerState]()
+        for await e in speaker.events { if case .peerState(_, _, let to, _) = e { states.append(to) } }
+        #expect(states == [.active, .idle])
+    }
+
     @Test func collisionKeepsTheConnectionOfTheHigherIdentifier() throws {
         // The scripted peer listens; the speaker connects out to it AND the peer connects in.
         let lfd = try Sock.listen(IPAddress("127.0.0.1")!, port: 0)
         defer { close(lfd) }
         _ = fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) & ~O_NONBLOCK)
         let peerPort = Sock.localPort(lfd)
-        let speaker = Speaker(config: config(peers: [PeerConfig(address: IPAddress("127.0.0.1")!, peerAS: 65309, port: peerPort)]))
+        let log = EventLog()
+        let speaker = Speaker(config: config(peers: [PeerConfig(address: IPAddress("127.0.0.1")!, peerAS: 65309, port: peerPort)]),
+                              onEvent: log.record)
         try speaker.start()
         defer { speaker.stop() }
-        let log = EventLog(speaker)
 
         let accepted = accept(lfd, nil, nil)
         #expect(accepted >= 0)
