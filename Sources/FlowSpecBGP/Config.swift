@@ -1,0 +1,84 @@
+import FlowSpec
+
+/// What the speaker is and whom it talks to. All times are in seconds.
+public struct SpeakerConfig: Sendable {
+    /// Local AS, 4-octet (RFC 6793). Above 65535 the OPEN's 2-octet field carries AS_TRANS.
+    public var localAS: UInt32
+    /// BGP identifier, an IPv4 address (RFC 4271 §4.2; RFC 6286 allows any non-zero value).
+    public var routerID: UInt32
+    /// Address to listen on (`0.0.0.0` / `::` for all) and the port (179 unless told otherwise).
+    public var listenAddress: IPAddress
+    public var listenPort: UInt16
+    public var peers: [PeerConfig]
+    /// Proposed hold time (0 or ≥ 3); the session uses the smaller of ours and the peer's.
+    public var holdTime: UInt16
+    /// Seconds between outgoing connection attempts, and the idle time after a session error.
+    public var connectRetryTime: Double
+    /// Hold time used while waiting for the peer's OPEN (RFC 4271 §8.2.2 suggests 4 minutes).
+    public var openHoldTime: Double
+    /// Quiet time after the last change before the route set is delivered.
+    public var debounce: Double
+    /// Longest a delivery may be postponed by a stream of changes.
+    public var maxDebounceDelay: Double
+    /// Longest wait for every peer's End-of-RIB before the first delivery.
+    public var initialSyncTimeout: Double
+    /// How long a lost peer's routes stay in the delivered set (graceful-restart style) before
+    /// they are dropped. 0 drops them at once.
+    public var staleTime: Double
+
+    public init(localAS: UInt32, routerID: UInt32, listenAddress: IPAddress = .zero(.ipv4),
+                listenPort: UInt16 = 179, peers: [PeerConfig], holdTime: UInt16 = 90,
+                connectRetryTime: Double = 30, openHoldTime: Double = 240, debounce: Double = 0.2,
+                maxDebounceDelay: Double = 2, initialSyncTimeout: Double = 30, staleTime: Double = 120) {
+        self.localAS = localAS; self.routerID = routerID
+        self.listenAddress = listenAddress; self.listenPort = listenPort; self.peers = peers
+        self.holdTime = holdTime; self.connectRetryTime = connectRetryTime; self.openHoldTime = openHoldTime
+        self.debounce = debounce; self.maxDebounceDelay = maxDebounceDelay
+        self.initialSyncTimeout = initialSyncTimeout; self.staleTime = staleTime
+    }
+
+    /// The families this speaker offers: IPv4 and IPv6 flowspec.
+    public static let families: [AddressFamily] = [.ipv4, .ipv6]
+}
+
+/// One configured neighbour.
+public struct PeerConfig: Sendable, Hashable {
+    public var address: IPAddress
+    public var peerAS: UInt32
+    /// Port for outgoing connections (the peer's listening port).
+    public var port: UInt16
+    /// Passive: never connect out, only accept the peer's connection.
+    public var passive: Bool
+    /// Source address for outgoing connections; nil uses the listen address when it is not
+    /// the wildcard, else whatever the kernel picks.
+    public var localAddress: IPAddress?
+
+    public init(address: IPAddress, peerAS: UInt32, port: UInt16 = 179, passive: Bool = false,
+                localAddress: IPAddress? = nil) {
+        self.address = address; self.peerAS = peerAS; self.port = port; self.passive = passive
+        self.localAddress = localAddress
+    }
+
+    /// The name events and status use for this peer: its address.
+    public var name: String { address.description }
+}
+
+/// RFC 4271 §8.2.2 session states, plus the peer-level view (Idle/Connect/Active have no
+/// session yet).
+public enum PeerState: String, Sendable, Hashable, Comparable {
+    case idle = "Idle", connect = "Connect", active = "Active"
+    case openSent = "OpenSent", openConfirm = "OpenConfirm", established = "Established"
+
+    var rank: Int {
+        switch self {
+        case .idle: 0; case .connect: 1; case .active: 2; case .openSent: 3; case .openConfirm: 4; case .established: 5
+        }
+    }
+
+    public static func < (a: PeerState, b: PeerState) -> Bool { a.rank < b.rank }
+}
+
+extension IPAddress {
+    /// True for 0.0.0.0 and ::.
+    var isUnspecified: Bool { high == 0 && low == 0 }
+}

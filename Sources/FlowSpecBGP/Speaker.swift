@@ -1,0 +1,391 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import FlowSpec
+
+/// What the speaker tells the embedding program.
+public enum SpeakerEvent: Sendable {
+    /// A peer's state changed, with the reason (NOTIFICATION sent or received, hold timer, ...).
+    case peerState(peer: String, from: PeerState, to: PeerState, reason: String)
+    /// The merged route set changed (debounced; the first one after initial synchronisation).
+    case routes(RouteSnapshot)
+    /// RFC 7606 cases met in an UPDATE from the peer (routes treated as withdrawn, ...).
+    case updateFaults(peer: String, faults: [UpdateFault])
+}
+
+/// A `show`-style snapshot.
+public struct SpeakerStatus: Sendable {
+    public struct Peer: Sendable {
+        public var name: String
+        public var peerAS: UInt32
+        public var state: PeerState
+        public var lastReason: String
+        /// Seconds since the session became Established.
+        public var uptime: Double?
+        public var families: [AddressFamily]
+        public var routeRefresh: Bool
+        public var holdTime: Double?
+        public var routes: [AddressFamily: Int]
+        public var staleRoutes: Int
+        public var endOfRIBPending: [AddressFamily]
+    }
+
+    public var localAS: UInt32
+    public var routerID: UInt32
+    public var listenPort: UInt16
+    public var peers: [Peer]
+    /// Routes in the last delivered set (nil before the first delivery).
+    public var deliveredRoutes: Int?
+}
+
+/// A receive-only BGP-4 speaker for the flowspec families. It accepts and opens connections,
+/// runs the FSM per peer, keeps an Adj-RIB-In per peer and delivers the merged route set as
+/// `events`. It never sends an UPDATE.
+///
+/// One thread runs a poll(2) loop over every socket; all protocol state lives on that thread.
+/// Sockets are created on the thread that calls `start()` (the listener) and on the loop thread
+/// it spawns (outgoing connections), so both live in the caller's network namespace.
+public final class Speaker: @unchecked Sendable {
+    public let config: SpeakerConfig
+    public let events: AsyncStream<SpeakerEvent>
+    private let continuation: AsyncStream<SpeakerEvent>.Continuation
+    private let lock = Lock()
+    private var commands: [Command] = []
+    private var published: SpeakerStatus
+    private var wakeFDs: (Int32, Int32) = (-1, -1)
+    private var listener: Int32 = -1
+    private var thread: PThread?
+    private(set) public var boundPort: UInt16 = 0
+
+    fileprivate enum Command { case stop, refresh }
+
+    private let onEvent: (@Sendable (SpeakerEvent) -> Void)?
+
+    /// `onEvent`, when given, is called on the speaker's loop thread for every event (before it
+    /// is yielded to `events`); it must return quickly. It suits programs and tests that do not
+    /// want to depend on the Swift concurrency thread pool.
+    public init(config: SpeakerConfig, onEvent: (@Sendable (SpeakerEvent) -> Void)? = nil) {
+        self.config = config
+        self.onEvent = onEvent
+        (events, continuation) = AsyncStream.makeStream(of: SpeakerEvent.self, bufferingPolicy: .unbounded)
+        published = SpeakerStatus(localAS: config.localAS, routerID: config.routerID, listenPort: config.listenPort,
+                                  peers: [], deliveredRoutes: nil)
+    }
+
+    /// Binds the listening socket (on the calling thread) and starts the loop thread.
+    public func start() throws(SocketError) {
+        listener = try Sock.listen(config.listenAddress, port: config.listenPort)
+        boundPort = Sock.localPort(listener)
+        var p: [Int32] = [0, 0]
+        guard pipe(&p) == 0 else { throw SocketError(operation: "pipe", errno: errno) }
+        for fd in p { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+        wakeFDs = (p[0], p[1])
+        let loop = Loop(speaker: self, listener: listener, wake: p[0], now: monotonicNow())
+        lock.withLock { published = loop.status(now: monotonicNow()) }
+        thread = try PThread { loop.run() }
+    }
+
+    /// Sends Cease/Administrative Shutdown to every peer, closes all sockets, ends `events`.
+    public func stop() {
+        send(.stop)
+        thread?.join()
+        thread = nil
+    }
+
+    /// Asks every Established peer that advertised route refresh (RFC 2918) to re-send its
+    /// routes, for each negotiated family.
+    public func requestRefresh() { send(.refresh) }
+
+    public func status() -> SpeakerStatus { lock.withLock { published } }
+
+    private func send(_ c: Command) {
+        guard wakeFDs.1 >= 0 else { return }
+        lock.withLock { commands.append(c) }
+        var b: UInt8 = 1
+        _ = write(wakeFDs.1, &b, 1)
+    }
+
+    fileprivate func takeCommands() -> [Command] { lock.withLock { defer { commands = [] }; return commands } }
+    fileprivate func publish(_ s: SpeakerStatus) { lock.withLock { published = s } }
+    fileprivate func emit(_ e: SpeakerEvent) {
+        onEvent?(e)
+        continuation.yield(e)
+    }
+    fileprivate func finish() {
+        continuation.finish()
+        close(wakeFDs.0); close(wakeFDs.1)
+        wakeFDs = (-1, -1)
+    }
+
+    // MARK: - The loop (runs on its own thread only)
+
+    private final class Connection {
+        let fd: Int32
+        var session: Session
+        var outbox: [UInt8] = []
+        init(fd: Int32, session: Session) { self.fd = fd; self.session = session }
+    }
+
+    private final class PeerRuntime {
+        let config: PeerConfig
+        var connecting: (fd: Int32, since: Double)?
+        var retryAt: Double?
+        var connections: [Connection] = []
+        var state: PeerState = .idle
+        var reason = "configured"
+        var establishedSince: Double?
+        var established: Connection? { connections.first { $0.session.state == .established } }
+        init(_ c: PeerConfig) { config = c }
+    }
+
+    private final class Loop: @unchecked Sendable {
+        unowned let speaker: Speaker
+        let config: SpeakerConfig
+        let listener: Int32
+        let wake: Int32
+        var peers: [PeerRuntime]
+        var book: RouteBook
+        var running = true
+
+        init(speaker: Speaker, listener: Int32, wake: Int32, now: Double) {
+            self.speaker = speaker; config = speaker.config; self.listener = listener; self.wake = wake
+            peers = config.peers.map(PeerRuntime.init)
+            book = RouteBook(peers: config.peers.map(\.name), debounce: config.debounce, maxDelay: config.maxDebounceDelay,
+                             initialTimeout: config.initialSyncTimeout, staleTime: config.staleTime, now: now)
+            for p in peers where !p.config.passive { p.retryAt = now }
+            for p in peers { updateState(p, reason: p.config.passive ? "passive, waiting for the peer" : "starting") }
+        }
+
+        func run() {
+            while running {
+                var fds = [pollfd(fd: wake, events: Int16(POLLIN), revents: 0),
+                           pollfd(fd: listener, events: Int16(POLLIN), revents: 0)]
+                for p in peers {
+                    if let c = p.connecting { fds.append(pollfd(fd: c.fd, events: Int16(POLLOUT), revents: 0)) }
+                    for c in p.connections {
+                        fds.append(pollfd(fd: c.fd, events: Int16(POLLIN) | (c.outbox.isEmpty ? 0 : Int16(POLLOUT)), revents: 0))
+                    }
+                }
+                let now0 = monotonicNow()
+                let deadline = nextDeadline()
+                let timeout = deadline.map { max(0, min(1000, Int32((($0 - now0) * 1000).rounded(.up)))) } ?? 1000
+                _ = poll(&fds, nfds_t(fds.count), timeout)
+                let now = monotonicNow()
+                var ready = [Int32: Int16]()
+                for f in fds where f.revents != 0 { ready[f.fd] = f.revents }
+
+                if ready[wake] != nil {
+                    var buf = [UInt8](repeating: 0, count: 64)
+                    while read(wake, &buf, 64) > 0 {}
+                    for c in speaker.takeCommands() {
+                        switch c {
+                        case .stop: shutdown(now: now); return
+                        case .refresh: refresh()
+                        }
+                    }
+                }
+                if ready[listener] != nil { acceptAll(now: now) }
+                for p in peers {
+                    if let c = p.connecting, let ev = ready[c.fd] { connectDone(p, c.fd, ev, now: now) }
+                    for c in p.connections {
+                        if let ev = ready[c.fd] { serve(p, c, ev, now: now) }
+                    }
+                }
+                timers(now: now)
+                speaker.publish(status(now: now))
+            }
+        }
+
+        func nextDeadline() -> Double? {
+            var d = [Double]()
+            if let b = book.nextDeadline { d.append(b) }
+            for p in peers {
+                if let r = p.retryAt { d.append(r) }
+                if let c = p.connecting { d.append(c.since + config.connectRetryTime) }
+                for c in p.connections { if let n = c.session.nextDeadline { d.append(n) } }
+            }
+            return d.min()
+        }
+
+        // MARK: Connections
+
+        func acceptAll(now: Double) {
+            while let (fd, address, _) = Sock.accept(listener) {
+                guard let p = peers.first(where: { $0.config.address == address }) else {
+                    close(fd)   // not a configured peer
+                    continue
+                }
+                let c = Connection(fd: fd, session: Session(direction: .incoming, config: config, peer: p.config))
+                p.connections.append(c)
+                perform(p, c, c.session.start(now: now), now: now)
+            }
+        }
+
+        func startConnect(_ p: PeerRuntime, now: Double) {
+            p.retryAt = nil
+            let local = p.config.localAddress ?? (config.listenAddress.isUnspecified ? nil : config.listenAddress)
+            do {
+                let fd = try Sock.connect(to: p.config.address, port: p.config.port, from: local)
+                p.connecting = (fd, now)
+                updateState(p, reason: "connecting to port \(p.config.port)")
+            } catch {
+                p.retryAt = now + config.connectRetryTime
+                updateState(p, reason: "\(error)")
+            }
+        }
+
+        func connectDone(_ p: PeerRuntime, _ fd: Int32, _ ev: Int16, now: Double) {
+            p.connecting = nil
+            let err = Sock.connectError(fd)
+            guard err == 0 else {
+                close(fd)
+                p.retryAt = now + config.connectRetryTime
+                updateState(p, reason: "connect failed: \(String(cString: strerror(err)))")
+                return
+            }
+            let c = Connection(fd: fd, session: Session(direction: .outgoing, config: config, peer: p.config))
+            p.connections.append(c)
+            perform(p, c, c.session.start(now: now), now: now)
+        }
+
+        func serve(_ p: PeerRuntime, _ c: Connection, _ ev: Int16, now: Double) {
+            if ev & Int16(POLLOUT) != 0 { flush(c) }
+            guard ev & (Int16(POLLIN) | Int16(POLLHUP) | Int16(POLLERR)) != 0 else { return }
+            // Read what is there; a message split across reads waits in the session's buffer.
+            for _ in 0..<16 {
+                guard !c.session.isClosed else { return }
+                switch Sock.read(c.fd) {
+                case .data(let bytes): perform(p, c, c.session.receive(bytes, now: now), now: now)
+                case .wouldBlock: return
+                case .closed(let why): perform(p, c, c.session.connectionLost(why), now: now); return
+                }
+            }
+        }
+
+        func flush(_ c: Connection) {
+            guard !c.outbox.isEmpty else { return }
+            if let n = Sock.write(c.fd, c.outbox[...]) { c.outbox.removeFirst(n) } else { c.outbox = [] }
+        }
+
+        /// Carries out a session's actions: sends, state changes, routes, collisions, closing.
+        func perform(_ p: PeerRuntime, _ c: Connection, _ actions: [Session.Action], now: Double) {
+            for a in actions {
+                switch a {
+                case .send(let bytes):
+                    c.outbox += bytes
+                    flush(c)
+                case .state(let s, let reason):
+                    if s == .established, p.establishedSince == nil {
+                        p.establishedSince = now
+                        p.retryAt = nil
+                        if let fd = p.connecting?.fd { close(fd); p.connecting = nil }
+                        book.sessionUp(p.config.name, families: c.session.families, now: now)
+                    }
+                    updateState(p, reason: reason)
+                case .openReceived(let open):
+                    resolveCollision(p, c, open, now: now)
+                case .update(let r):
+                    if !r.faults.isEmpty { speaker.emit(.updateFaults(peer: p.config.name, faults: r.faults)) }
+                    if p.established === c { book.apply(p.config.name, r, now: now) }
+                case .closed(let reason):
+                    flush(c)
+                    close(c.fd)
+                    let wasEstablished = c.session.establishedAt != nil
+                    p.connections.removeAll { $0 === c }
+                    if wasEstablished {
+                        p.establishedSince = nil
+                        book.sessionDown(p.config.name, now: now)
+                    }
+                    if !p.config.passive, p.connecting == nil, p.established == nil, p.retryAt == nil {
+                        p.retryAt = now + config.connectRetryTime
+                    }
+                    updateState(p, reason: reason)
+                }
+            }
+        }
+
+        func resolveCollision(_ p: PeerRuntime, _ c: Connection, _ open: OpenMessage, now: Double) {
+            for other in p.connections where other !== c && !other.session.isClosed {
+                guard let loser = Collision.loser(localID: config.routerID, remoteID: open.identifier,
+                                                  existing: (other.session.direction, other.session.state),
+                                                  new: c.session.direction) else { continue }
+                let victim = loser == c.session.direction ? c : other
+                perform(p, victim, victim.session.close(.connectionCollision,
+                                                        reason: "connection collision: \(loser.rawValue) connection closed (6/7)"),
+                        now: now)
+            }
+        }
+
+        func timers(now: Double) {
+            for p in peers {
+                for c in p.connections { perform(p, c, c.session.tick(now: now), now: now) }
+                if let c = p.connecting, now >= c.since + config.connectRetryTime {
+                    close(c.fd)
+                    p.connecting = nil
+                    p.retryAt = now
+                    updateState(p, reason: "connect timed out")
+                }
+                if let r = p.retryAt, r <= now, p.connecting == nil, p.established == nil { startConnect(p, now: now) }
+            }
+            if let snap = book.tick(now: now) { speaker.emit(.routes(snap)) }
+        }
+
+        func refresh() {
+            for p in peers {
+                guard let c = p.established, c.session.remoteOpen?.supportsRouteRefresh == true else { continue }
+                for f in c.session.families.sorted() {
+                    let body: [UInt8] = [UInt8(f.rawValue >> 8), UInt8(f.rawValue & 0xff), 0, MPNLRIs.flowspecSAFI]
+                    if let bytes = try? BGPMessage.other(type: BGPMessage.MessageType.routeRefresh.rawValue, body: body).encode() {
+                        c.outbox += bytes
+                    }
+                }
+                flush(c)
+            }
+        }
+
+        func shutdown(now: Double) {
+            running = false
+            for p in peers {
+                if let c = p.connecting { close(c.fd); p.connecting = nil }
+                p.retryAt = nil
+                for c in p.connections {
+                    perform(p, c, c.session.close(.administrativeShutdown, reason: "speaker stopped (6/2 sent)"), now: now)
+                }
+                updateState(p, reason: "speaker stopped")
+            }
+            close(listener)
+            speaker.publish(status(now: now))
+            speaker.finish()
+        }
+
+        func updateState(_ p: PeerRuntime, reason: String) {
+            let best = p.connections.map(\.session.state).max() ?? .idle
+            let new: PeerState = best > .active ? best
+                : p.connecting != nil ? .connect
+                : (p.retryAt != nil || p.config.passive) && running ? .active : .idle
+            if new != p.state {
+                speaker.emit(.peerState(peer: p.config.name, from: p.state, to: new, reason: reason))
+                p.state = new
+            }
+            p.reason = reason
+        }
+
+        func status(now: Double) -> SpeakerStatus {
+            SpeakerStatus(localAS: config.localAS, routerID: config.routerID, listenPort: Sock.localPort(listener),
+                          peers: peers.map { p in
+                              let rib = book.peers[p.config.name]!
+                              let s = p.established?.session
+                              return .init(name: p.config.name, peerAS: p.config.peerAS, state: p.state, lastReason: p.reason,
+                                           uptime: p.establishedSince.map { now - $0 },
+                                           families: s?.families.sorted() ?? [],
+                                           routeRefresh: s?.remoteOpen?.supportsRouteRefresh ?? false,
+                                           holdTime: s?.holdTime,
+                                           routes: Dictionary(uniqueKeysWithValues: AddressFamily.allCases.map { ($0, rib.current.count($0)) }),
+                                           staleRoutes: rib.stale.routes.count,
+                                           endOfRIBPending: rib.eorPending.sorted())
+                          }, deliveredRoutes: book.lastDelivered?.count)
+        }
+    }
+}

@@ -1,0 +1,220 @@
+import Testing
+import FlowSpec
+@testable import FlowSpecBGP
+
+@Suite struct RFC7606Tests {
+    let d = UpdateDecoder()
+    let a = hexBytes(nlriA), b = hexBytes(nlriB)
+
+    @Test func wellFormedUpdateAnnouncesWithCommunities() {
+        let u = BGPUpdate.flowspec(family: .ipv4, announce: [route(.ipv4, nlriA), route(.ipv4, nlriB)], extendedCommunities: [drop])
+        let r = d.decode(body: body(u))
+        #expect(r.reset == nil && r.faults.isEmpty)
+        #expect(r.announced.map(\.nlriBytes) == [a, b])
+        #expect(r.announced.allSatisfy { $0.extendedCommunities == [drop] })
+    }
+
+    @Test func malformedNLRIIsWithdrawnAloneOthersKept() {
+        // Component type 2 before type 1: order violation inside an intact length.
+        let bad: [UInt8] = [0x02, 0x18, 0xc6, 0x33, 0x64, 0x01, 0x18, 0xc6, 0x33, 0x64]
+        let r = d.decode(body: rawUpdate(origin + asPath + mpReach(.ipv4, [a, bad, b]) + extComm([drop])))
+        #expect(r.reset == nil)
+        #expect(r.announced.map(\.nlriBytes) == [a, b])
+        #expect(r.withdrawn == [RouteKey(family: .ipv4, nlri: bad)])
+        #expect(r.faults.map(\.action) == [.treatAsWithdraw])
+    }
+
+    @Test func malformedExtendedCommunitiesTreatAsWithdraw_7_14() {
+        let badExt = attr(0xc0, 16, [0x80, 6, 0, 0, 0, 0, 0])   // 7 octets
+        let r = d.decode(body: rawUpdate(origin + asPath + mpReach(.ipv4, [a, b]) + badExt))
+        #expect(r.reset == nil && r.announced.isEmpty)
+        #expect(r.withdrawn == [RouteKey(family: .ipv4, nlri: a), RouteKey(family: .ipv4, nlri: b)])
+        #expect(r.faults.map(\.rule) == ["RFC 7606 §7.14"])
+    }
+
+    @Test func duplicateMPReachResets_3g() {
+        let r = d.decode(body: rawUpdate(origin + asPath + mpReach(.ipv4, [a]) + mpReach(.ipv4, [b])))
+        #expect(r.reset == .malformedAttributeList)
+        #expect(r.announced.isEmpty && r.withdrawn.isEmpty)
+    }
+
+    @Test func duplicateOtherAttributeKeepsFirst_3g() {
+        let r = d.decode(body: rawUpdate(origin + origin + asPath + mpReach(.ipv4, [a])))
+        #expect(r.reset == nil && r.announced.count == 1)
+        #expect(r.faults.map(\.action) == [.attributeDiscard])
+    }
+
+    @Test func mpReachNextHopOverrunResets_7_11() {
+        let broken = attr(0x80, 14, [0, 1, 133, 9, 0, 0])   // next-hop length 9 in a 6-octet value
+        let r = d.decode(body: rawUpdate(origin + asPath + broken))
+        #expect(r.reset == .optionalAttributeError)
+    }
+
+    @Test func nlriLengthOverrunResets_5_3() {
+        var v: [UInt8] = [0, 1, 133, 0, 0]
+        v += [UInt8(a.count)] + a + [40, 1, 2]   // second NLRI claims 40 octets, 2 present
+        let r = d.decode(body: rawUpdate(origin + asPath + attr(0x80, 14, v)))
+        #expect(r.reset == .optionalAttributeError)
+    }
+
+    @Test func mpUnreachTooShortResets_7_12() {
+        #expect(d.decode(body: rawUpdate(attr(0x80, 15, [0, 1]))).reset == .optionalAttributeError)
+    }
+
+    @Test func attributeOverrunBeforeMPResets_4() {
+        // An attribute claiming 200 octets as the first one: nothing after it can be located.
+        let r = d.decode(body: rawUpdate([0x40, 1, 200, 0] + mpReach(.ipv4, [a])))
+        #expect(r.reset == .malformedAttributeList)
+    }
+
+    @Test func attributeOverrunAfterMPTreatsAsWithdraw_4() {
+        let r = d.decode(body: rawUpdate(origin + asPath + mpReach(.ipv4, [a]) + [0xc0, 16, 200, 0]))
+        #expect(r.reset == nil && r.announced.isEmpty)
+        #expect(r.withdrawn == [RouteKey(family: .ipv4, nlri: a)])
+    }
+
+    @Test func attributeFlagConflictTreatsAsWithdraw_3c() {
+        let optionalOrigin = attr(0xc0, 1, [0])
+        let r = d.decode(body: rawUpdate(optionalOrigin + asPath + mpReach(.ipv4, [a])))
+        #expect(r.announced.isEmpty && r.withdrawn.count == 1)
+        #expect(r.faults.map(\.rule) == ["RFC 7606 §3 (c)"])
+    }
+
+    @Test func missingMandatoryAttributeTreatsAsWithdraw_3d() {
+        let r = d.decode(body: rawUpdate(asPath + mpReach(.ipv4, [a])))
+        #expect(r.announced.isEmpty && r.withdrawn.count == 1)
+        #expect(r.faults.map(\.rule) == ["RFC 7606 §3 (d)"])
+    }
+
+    @Test func malformedASPathAndOriginTreatAsWithdraw_7_1_7_2() {
+        let badPath = attr(0x40, 2, [2, 2, 0, 0, 0xff, 0x1d])   // 2 ASNs announced, 1 present
+        #expect(d.decode(body: rawUpdate(origin + badPath + mpReach(.ipv4, [a]))).faults.map(\.rule) == ["RFC 7606 §7.2"])
+        let badOrigin = attr(0x40, 1, [7])
+        #expect(d.decode(body: rawUpdate(badOrigin + asPath + mpReach(.ipv4, [a]))).announced.isEmpty)
+    }
+
+    @Test func malformedAtomicAggregateIsDiscardedRoutesKept_7_6() {
+        let r = d.decode(body: rawUpdate(origin + asPath + attr(0x40, 6, [1]) + mpReach(.ipv4, [a])))
+        #expect(r.announced.count == 1)
+        #expect(r.faults.map(\.action) == [.attributeDiscard])
+    }
+
+    @Test func endOfRIBPerFamily() {
+        #expect(d.decode(body: body(BGPUpdate.flowspec(family: .ipv6))).endOfRIB == .ipv6)
+        #expect(d.decode(body: rawUpdate(mpUnreach(.ipv4, [a]))).endOfRIB == nil)
+    }
+
+    @Test func familyNotNegotiatedIsIgnored() {
+        let v4only = UpdateDecoder(families: [.ipv4])
+        let r = v4only.decode(body: rawUpdate(origin + asPath + mpReach(.ipv6, [hexBytes(nlri6)])))
+        #expect(r.reset == nil && r.announced.isEmpty && r.faults.map(\.action) == [.ignored])
+    }
+}
+
+@Suite struct RouteBookTests {
+    let a = route(.ipv4, nlriA), b = route(.ipv4, nlriB)
+
+    func announce(_ c: [[Component]], _ ext: [ExtendedCommunity] = [drop]) -> UpdateResult {
+        var r = UpdateResult()
+        r.announced = c.map { FlowRoute(family: .ipv4, components: $0, extendedCommunities: ext) }
+        return r
+    }
+
+    @Test func adjRIBInReplaceAndWithdraw() {
+        var rib = AdjRIBIn()
+        let first = rib.apply(announce([a, b]))
+        let again = rib.apply(announce([a]))   // same route again: no change
+        let rate = ExtendedCommunity(rawValue: 0x8006_0000_47f4_2400)
+        let replaced = rib.apply(announce([a], [rate]))
+        #expect(first && !again && replaced)
+        #expect(rib.routes[RouteKey(FlowRoute(family: .ipv4, components: a))]?.extendedCommunities == [rate])
+        var w = UpdateResult(); w.withdrawn = [RouteKey(FlowRoute(family: .ipv4, components: b))]
+        let withdrew = rib.apply(w)
+        #expect(withdrew)
+        #expect(rib.count(.ipv4) == 1)
+    }
+
+    func book(staleTime: Double = 5) -> RouteBook {
+        RouteBook(peers: ["p1", "p2"], debounce: 0.2, maxDelay: 1, initialTimeout: 30, staleTime: staleTime, now: 0)
+    }
+
+    func eor(_ f: AddressFamily) -> UpdateResult { var r = UpdateResult(); r.endOfRIB = f; return r }
+
+    @Test func firstDeliveryWaitsForEveryEndOfRIB() {
+        var bk = book()
+        bk.sessionUp("p1", families: [.ipv4, .ipv6], now: 0)
+        bk.apply("p1", announce([a]), now: 0.1)
+        bk.apply("p1", eor(.ipv4), now: 0.1)
+        bk.apply("p1", eor(.ipv6), now: 0.1)
+        #expect(bk.tick(now: 1) == nil)   // p2 not synchronised yet
+        bk.sessionUp("p2", families: [.ipv4], now: 1)
+        bk.apply("p2", eor(.ipv4), now: 1.1)
+        let s = bk.tick(now: 1.1)
+        #expect(s?.initial == true && s?.synchronized == true && s?.routes.count == 1)
+    }
+
+    @Test func firstDeliveryOnTimeoutWhenAPeerNeverComes() {
+        var bk = book()
+        bk.sessionUp("p1", families: [.ipv4], now: 0)
+        bk.apply("p1", announce([a]), now: 0)
+        #expect(bk.tick(now: 29) == nil)
+        #expect(bk.tick(now: 30)?.synchronized == false)
+    }
+
+    @Test func debounceMergesBurstIntoOneDelivery() {
+        var bk = book()
+        for p in ["p1", "p2"] { bk.sessionUp(p, families: [.ipv4], now: 0); bk.apply(p, eor(.ipv4), now: 0) }
+        #expect(bk.tick(now: 0)?.routes.isEmpty == true)
+        bk.apply("p1", announce([a]), now: 1.0)
+        #expect(bk.tick(now: 1.1) == nil)
+        bk.apply("p1", announce([b]), now: 1.15)
+        #expect(bk.tick(now: 1.3) == nil)         // quiet for 0.15 s only
+        #expect(abs(bk.nextDeadline! - 1.35) < 1e-9)
+        #expect(bk.tick(now: 1.35)?.routes.count == 2)
+        #expect(bk.tick(now: 2) == nil)
+        // A continuous stream is delivered at the latest maxDelay after its first change.
+        var delivered = [Double]()
+        for i in 0...11 {
+            let t = 3 + Double(i) / 10
+            bk.apply("p1", announce([i < 5 ? a : b], [ExtendedCommunity(rawValue: UInt64(i))]), now: t)
+            if bk.tick(now: t) != nil { delivered.append(t) }
+        }
+        #expect(delivered == [4.0])
+    }
+
+    @Test func unionOrderAndFirstPeerWins() {
+        var bk = book()
+        for p in ["p1", "p2"] { bk.sessionUp(p, families: [.ipv4], now: 0) }
+        bk.apply("p2", announce([b, a], [ExtendedCommunity(rawValue: 2)]), now: 0)
+        bk.apply("p1", announce([a], [ExtendedCommunity(rawValue: 1)]), now: 0)
+        let m = bk.merged()
+        #expect(m.map(\.nlriBytes) == [hexBytes(nlriA), hexBytes(nlriB)].sorted { $0.lexicographicallyPrecedes($1) })
+        #expect(m.first { $0.nlriBytes == hexBytes(nlriA) }?.extendedCommunities == [ExtendedCommunity(rawValue: 1)])
+    }
+
+    @Test func lostPeerRoutesStayStaleThenDrop() {
+        var bk = book(staleTime: 5)
+        for p in ["p1", "p2"] { bk.sessionUp(p, families: [.ipv4], now: 0); bk.apply(p, eor(.ipv4), now: 0) }
+        bk.apply("p1", announce([a]), now: 0)
+        _ = bk.tick(now: 0)
+        bk.sessionDown("p1", now: 1)
+        #expect(bk.tick(now: 2) == nil)   // unchanged set: nothing to deliver
+        #expect(bk.stalePeers(now: 2).map(\.peer) == ["p1"])
+        #expect(bk.nextDeadline == 6)
+        #expect(bk.tick(now: 6) == nil)   // expiry is a change like any other: debounced
+        #expect(bk.tick(now: 6.2)?.routes.isEmpty == true)
+    }
+
+    @Test func restartedPeerReplacesStaleRoutesAtEndOfRIB() {
+        var bk = book(staleTime: 60)
+        for p in ["p1", "p2"] { bk.sessionUp(p, families: [.ipv4], now: 0); bk.apply(p, eor(.ipv4), now: 0) }
+        bk.apply("p1", announce([a, b]), now: 0)
+        _ = bk.tick(now: 1)
+        bk.sessionDown("p1", now: 2)
+        bk.sessionUp("p1", families: [.ipv4], now: 3)
+        bk.apply("p1", announce([a]), now: 3)
+        #expect(bk.merged().count == 2)   // b still stale until End-of-RIB
+        bk.apply("p1", eor(.ipv4), now: 3.1)
+        #expect(bk.tick(now: 4)?.routes.map(\.nlriBytes) == [hexBytes(nlriA)])
+    }
+}
