@@ -119,7 +119,19 @@ struct RouteCompiler {
         let chain = NftChain(name: options.chainName,
                              base: .init(type: "filter", hook: options.hook, priority: options.priority, policy: p),
                              rules: rules)
-        let table = NftTable(name: options.tableName, family: .inet, sets: pool.sets, objects: objects, chains: [chain])
+        // A set made for a route that then installed no rule (it never matches, or has no effect)
+        // is dropped: the kernel has no use for it, and nft refuses an untyped unused integer set.
+        var used = Set<String>()
+        for rule in rules {
+            for e in rule.expressions {
+                switch e {
+                case .lookup(let s, _, _), .mapLookup(let s, _, _), .objrefMap(let s, _): used.insert(s)
+                default: break
+                }
+            }
+        }
+        let sets = pool.sets.filter { used.contains($0.name) }
+        let table = NftTable(name: options.tableName, family: .inet, sets: sets, objects: objects, chains: [chain])
         return CompileResult(table: table, rejected: rejected, notes: notes, ruleRoutes: ruleRoutes)
     }
 

@@ -21,6 +21,10 @@ struct Field: Hashable {
     var maxValue: UInt64
     /// The set key type when the values go into a named set.
     var keyType: NftDataType
+    /// nft's own width of the field in bits, when it is narrower than the loaded bytes (the
+    /// 20-bit `ip6 flowlabel` in 3 bytes). nft ends an interval that reaches the top of that width
+    /// at the top of the key instead (no end element), so the compiler does the same.
+    var nftBits: Int? = nil
 
     var width: Int {
         switch source {
@@ -102,7 +106,11 @@ extension Field {
         f == .ipv4 ? payload(.network, 1, 1, mask: [0xfc], shift: 2, max: 63, key: .integer(bytes: 1))
                    : payload(.network, 0, 2, mask: [0x0f, 0xc0], shift: 6, max: 63, key: .integer(bytes: 2))
     }
-    static let flowLabel = payload(.network, 1, 3, mask: [0x0f, 0xff, 0xff], max: 0xfffff, key: .integer(bytes: 3))
+    static let flowLabel: Field = {
+        var f = payload(.network, 1, 3, mask: [0x0f, 0xff, 0xff], max: 0xfffff, key: .integer(bytes: 3))
+        f.nftBits = 20
+        return f
+    }()
     /// IPv4 `ip frag-off` (flags and offset) under `mask`.
     static func fragOff(mask: UInt16) -> Field {
         payload(.network, 6, 2, mask: mask == 0xffff ? nil : [UInt8(mask >> 8), UInt8(mask & 0xff)],

@@ -60,15 +60,22 @@ struct SetPool {
     private(set) var sets: [NftSet] = []
 
     mutating func name(for field: Field, _ ranges: [ClosedRange<UInt64>]) -> String {
+        // nft 1.0.6 crashes listing an interval set of type tcp_flag (`nft list` segfaults in its
+        // element sort), so TCP flag sets hold single values (at most 256 of them).
+        let ranges = field.keyType == .tcpFlag && ranges.contains(where: { $0.lowerBound != $0.upperBound })
+            ? ranges.flatMap { r in (r.lowerBound...r.upperBound).map { $0...$0 } } : ranges
         var bounds = [UInt64]()
         bounds.reserveCapacity(ranges.count * 2)
         for r in ranges { bounds.append(r.lowerBound); bounds.append(r.upperBound) }
         let key = Key(scope: field.setScope, type: field.keyType, width: field.width, bounds: bounds)
         if let i = index[key] { return sets[i].name }
         let interval = ranges.contains { $0.lowerBound != $0.upperBound }
+        let topOfKey = [UInt8](repeating: 0xff, count: field.width)
         let elements = ranges.map { r in
             NftSetElement(key: field.encode(r.lowerBound),
-                          keyEnd: r.lowerBound == r.upperBound ? nil : field.encode(r.upperBound))
+                          keyEnd: r.lowerBound == r.upperBound ? nil
+                              : field.nftBits != nil && r.upperBound == field.maxValue ? topOfKey
+                              : field.encode(r.upperBound))
         }
         var type = field.keyType
         type.length = UInt32(field.width)

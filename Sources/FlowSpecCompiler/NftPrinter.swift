@@ -83,7 +83,13 @@ public enum NftPrinter {
         if set.flags.contains(.interval) { out += "\t\tflags interval\n" }
         if !set.elements.isEmpty {
             let decimal = ["inet_service", "inet_proto", "icmp_type", "icmpv6_type", "icmp_code", "icmpv6_code"].contains(key.name)
-            func v(_ b: [UInt8]) -> String { decimal ? String(beValue(b)) : hexText(b) }
+            // An interval that runs to the top of the key (no end element in the kernel) is
+            // written up to the top of nft's own type: 20 bits for `ip6 flowlabel`.
+            let top: [UInt8]? = typeof == "ip6 flowlabel" ? [0x0f, 0xff, 0xff] : nil
+            func v(_ b: [UInt8]) -> String {
+                let b = top.map { t in b.allSatisfy { $0 == 0xff } ? t : b } ?? b
+                return decimal ? String(beValue(b)) : hexText(b)
+            }
             let items = set.elements.map { e in e.keyEnd.map { v(e.key) + "-" + v($0) } ?? v(e.key) }
             out += "\t\telements = { " + items.joined(separator: ", ") + " }\n"
         }

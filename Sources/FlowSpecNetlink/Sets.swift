@@ -55,6 +55,12 @@ enum SetCodec {
         if let objectType = set.objectType {
             nftnl_set_set_u32(s, id(NFTNL_SET_OBJ_TYPE), objectType.rawValue)
         }
+        // The key byte order, as nft records it (NFTNL_UDATA_SET_KEYBYTEORDER, a host-order u32):
+        // without it nft 1.0.6 misreads (and for some types crashes on) the elements it lists.
+        let order = set.keyFields.count == 1 ? set.keyFields[0].byteOrder : 2
+        var udata: [UInt8] = [UInt8(NFTNL_UDATA_SET_KEYBYTEORDER.rawValue), 4]
+        withUnsafeBytes(of: order) { udata += $0 }
+        _ = nftnl_set_set_data(s, id(NFTNL_SET_USERDATA), &udata, UInt32(udata.count))
         let nlh = encoder.batch.begin(NFT_MSG_NEWSET, family: encoder.family, flags: NLM_F_CREATE,
                                       origin: .set(index), estimate: 1024 + set.name.utf8.count + encoder.table.name.utf8.count)
         nftnl_set_nlmsg_build_payload(nlh, s)

@@ -1,5 +1,7 @@
 import Foundation
 import FlowSpec
+import FlowSpecFormats
+import Testing
 @testable import FlowSpecCompiler
 
 // MARK: nft --debug=netlink syntax of the IR
@@ -152,7 +154,7 @@ func expectedDebugElements(_ set: NftSet) -> [String] {
         for i in out.indices.reversed() { if out[i] == 0xff { out[i] = 0 } else { out[i] += 1; break } }
         // The top of the field's domain: all ones, or 20 bits for the flow label (3-byte keys).
         let top: [UInt8] = b.count == 3 ? [0x0f, 0xff, 0xff] : [UInt8](repeating: 0xff, count: b.count)
-        return b == top ? nil : out
+        return b == top || b.allSatisfy({ $0 == 0xff }) ? nil : out
     }
     var out = [String]()
     if !set.flags.contains(.interval) {
@@ -267,104 +269,25 @@ enum RandomRoutes {
     }
 }
 
-// MARK: the captured fixture routes (BIRD -> FRR UPDATEs), decoded here so the test depends on
-// no reader written elsewhere.
+// MARK: the captured fixture routes (BIRD -> FRR UPDATEs, in this repository)
 
 enum FixtureRoutes {
+    static let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../FlowSpecFormatsTests/Fixtures/pcap/flowspec-updates.jsonl").standardized
+
+    /// The 55 routes of the default set, as BIRD sent them (41 IPv4 + 14 IPv6).
     static func load() throws -> [FlowRoute] {
-        let url = URL(fileURLWithPath: "/work/shared/fixtures/pcap/flowspec-updates.jsonl")
-        guard let text = try? String(contentsOf: url, encoding: .utf8) else { return [] }
-        var out = [FlowRoute]()
+        let text = try String(contentsOf: file, encoding: .utf8)
+        var hex = [String]()
         for line in text.split(separator: "\n") {
             guard let obj = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                  obj["type"] as? Int == 2, let hex = obj["hex"] as? String else { continue }
-            out += decodeUpdate(bytes(hex))
+                  obj["type"] as? Int == 2, let h = obj["hex"] as? String else { continue }
+            hex.append(h)
         }
-        return out
-    }
-
-    static func bytes(_ hex: String) -> [UInt8] {
-        var out = [UInt8](); var it = hex.utf8.makeIterator()
-        func nib(_ c: UInt8) -> UInt8 { c <= 57 ? c - 48 : (c | 0x20) - 87 }
-        while let a = it.next(), let b = it.next() { out.append(nib(a) << 4 | nib(b)) }
-        return out
-    }
-
-    static func decodeUpdate(_ m: [UInt8]) -> [FlowRoute] {
-        var p = 19
-        let wlen = Int(m[p]) << 8 | Int(m[p + 1]); p += 2 + wlen
-        let alen = Int(m[p]) << 8 | Int(m[p + 1]); p += 2
-        let end = p + alen
-        var nlris = [(AddressFamily, [Component])]()
-        var communities = [ExtendedCommunity]()
-        while p < end {
-            let flags = m[p], type = m[p + 1]
-            let ext = flags & 0x10 != 0
-            let len = ext ? Int(m[p + 2]) << 8 | Int(m[p + 3]) : Int(m[p + 2])
-            let v = Array(m[(p + (ext ? 4 : 3))..<(p + (ext ? 4 : 3) + len)])
-            p += (ext ? 4 : 3) + len
-            if type == 16 {
-                var i = 0
-                while i + 8 <= v.count { communities.append(ExtendedCommunity(bytes: v[i..<(i + 8)])!); i += 8 }
-            } else if type == 14 {
-                let afi = UInt16(v[0]) << 8 | UInt16(v[1])
-                guard v[2] == 133, let fam = AddressFamily(rawValue: afi) else { continue }
-                var i = 3
-                i += 1 + Int(v[i])  // next hop
-                i += 1              // reserved
-                while i < v.count {
-                    var n = Int(v[i]); i += 1
-                    if n >= 0xf0 { n = (n & 0x0f) << 8 | Int(v[i]); i += 1 }
-                    nlris.append((fam, decodeNLRI(Array(v[i..<(i + n)]), fam)))
-                    i += n
-                }
-            }
-        }
-        return nlris.map { FlowRoute(family: $0.0, components: $0.1, extendedCommunities: communities) }
-    }
-
-    static func decodeNLRI(_ b: [UInt8], _ fam: AddressFamily) -> [Component] {
-        var i = 0
-        var out = [Component]()
-        while i < b.count {
-            let t = ComponentType(rawValue: b[i])!; i += 1
-            switch t.kind {
-            case .prefix:
-                let len = Int(b[i]); i += 1
-                var off = 0
-                if fam == .ipv6 { off = Int(b[i]); i += 1 }
-                let n = (len - off + 7) / 8
-                var hi: UInt64 = 0, lo: UInt64 = 0
-                for k in 0..<n { if k < 8 { hi |= UInt64(b[i + k]) << UInt64(56 - 8 * k) } else { lo |= UInt64(b[i + k]) << UInt64(56 - 8 * (k - 8)) } }
-                i += n
-                // Move the pattern from bit 0 to bit `off`.
-                if off > 0 {
-                    if off >= 64 { lo = hi >> UInt64(off - 64); hi = 0 }
-                    else { lo = lo >> UInt64(off) | hi << UInt64(64 - off); hi = hi >> UInt64(off) }
-                }
-                let p = FlowPrefix(address: IPAddress(family: fam, high: hi, low: lo), length: len, offset: off)!
-                out.append(t == .destinationPrefix ? .destinationPrefix(p) : .sourcePrefix(p))
-            case .numeric, .bitmask:
-                var nums = [NumericTerm](), masks = [BitmaskTerm]()
-                var first = true
-                while true {
-                    let op = b[i]; i += 1
-                    let n = 1 << Int((op >> 4) & 3)
-                    var v: UInt64 = 0
-                    for k in 0..<n { v = v << 8 | UInt64(b[i + k]) }
-                    i += n
-                    let and = !first && op & 0x40 != 0
-                    if t.kind == .numeric {
-                        nums.append(NumericTerm(and: and, lt: op & 4 != 0, gt: op & 2 != 0, eq: op & 1 != 0, value: v, valueLength: UInt8(n)))
-                    } else {
-                        masks.append(BitmaskTerm(and: and, not: op & 2 != 0, match: op & 1 != 0, value: v, valueLength: UInt8(n)))
-                    }
-                    first = false
-                    if op & 0x80 != 0 { break }
-                }
-                out.append(t.kind == .numeric ? .numeric(t, nums) : .bitmask(t, masks))
-            }
-        }
-        return out
+        let result = try BGPHexReader.read(hex.joined(separator: "\n"))
+        #expect(result.errors.isEmpty)
+        let routes = result.currentRoutes().map(\.route)
+        #expect(routes.count == 55, "the fixture holds the 55 routes of the default set")
+        return routes
     }
 }

@@ -72,9 +72,14 @@ public struct NftDataType: Sendable, Hashable {
     public static let icmpType = NftDataType(id: 14, length: 1, name: "icmp_type")
     public static let tcpFlag = NftDataType(id: 15, length: 1, name: "tcp_flag")
     public static let icmpv6Type = NftDataType(id: 29, length: 1, name: "icmpv6_type")
-    public static let nfproto = NftDataType(id: 5, length: 1, name: "nf_proto")
+    public static let nfproto = NftDataType(id: 2, length: 1, name: "nf_proto")
     public static let mark = NftDataType(id: 19, length: 4, name: "mark")
-    public static let dscp = NftDataType(id: 42, length: 1, name: "dscp")
+    public static let dscp = NftDataType(id: 36, length: 1, name: "dscp")
+
+    /// nft's byte order for the type — BYTEORDER_BIG_ENDIAN (2), or BYTEORDER_INVALID (0) for
+    /// `inet_proto`, which nft leaves unset. nft writes it into a set's userdata and reads it back
+    /// to decode elements, so sets made through netlink carry it too.
+    public var byteOrder: UInt32 { id == NftDataType.inetProto.id ? 0 : 2 }
 
     /// A plain integer of `bytes` bytes (nft prints it as a number).
     public static func integer(bytes: UInt32) -> NftDataType { NftDataType(id: 4, length: bytes, name: "integer") }
