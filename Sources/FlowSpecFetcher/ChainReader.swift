@@ -120,6 +120,8 @@ private struct RuleWalker {
     var effect = RuleEffect()
     var registers: [UInt32: Loaded] = [:]
     var done = false
+    /// nft writes an address range `a-b` as `cmp gte a` + `cmp lte b`: the lower bound waits here.
+    var pendingLow: (destination: Bool, bytes: [UInt8])?
 
     init(table: NftTable, position: RulePosition, tableFamilies: Set<AddressFamily>) {
         self.table = table; self.position = position; self.tableFamilies = tableFamilies
@@ -135,6 +137,7 @@ private struct RuleWalker {
 
     mutating func walk(_ expressions: [NftExpression]) throws(FetchProblem) {
         for e in expressions where !done { try step(e) }
+        if pendingLow != nil { throw fail("address match with only a lower bound") }
     }
 
     mutating func step(_ e: NftExpression) throws(FetchProblem) {
@@ -432,6 +435,13 @@ private struct RuleWalker {
                     list += prefixes(from: a, to: b)
                 }
                 if list.isEmpty { throw fail("lookup in the empty set \(set.name): the rule never matches") }
+            case .compare(.gte, let data) where start == 0 && n == width && mask == nil && pendingLow == nil:
+                pendingLow = (destination, data)
+                return
+            case .compare(.lte, let data) where start == 0 && n == width && mask == nil && pendingLow?.destination == destination:
+                list = prefixes(from: IPAddress(family: family, bytes: pendingLow!.bytes), to: IPAddress(family: family, bytes: data))
+                pendingLow = nil
+                if list.isEmpty { throw fail("empty address range: the rule never matches") }
             case .range(false, let a, let b):
                 guard start == 0, n == width, mask == nil else { throw fail("address range on part of an address") }
                 list = prefixes(from: IPAddress(family: family, bytes: a), to: IPAddress(family: family, bytes: b))

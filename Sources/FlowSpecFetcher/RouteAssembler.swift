@@ -129,7 +129,12 @@ struct RouteAssembler {
             problems.append(FetchProblem(position: rule.position, reason: "\(never.key.name) can never match: the rule is dead"))
             return
         }
-        let families = (rule.match.families ?? tableFamilies).intersection(tableFamilies).sorted()
+        // An ICMP (1) / ICMPv6 (58) match without a family match can only mean one family.
+        var implied = rule.match.families
+        if implied == nil, let proto = rule.match.singleProtocol, proto == 1 || proto == 58 {
+            implied = [proto == 1 ? .ipv4 : .ipv6]
+        }
+        let families = (implied ?? tableFamilies).intersection(tableFamilies).sorted()
         if families.isEmpty {
             problems.append(FetchProblem(position: rule.position, reason: "matches no address family of the table"))
             return
