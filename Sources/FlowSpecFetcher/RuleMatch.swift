@@ -82,11 +82,15 @@ struct RuleMatch: Hashable, Sendable {
 }
 
 /// Renders an exact value set as RFC 8955 numeric terms: one OR-ed group per interval
-/// (`== v`, `<= b`, `>= a`, or `>= a && <= b`).
+/// (`== v`, `<= b`, `>= a`, or `>= a && <= b`; two neighbours as `== a || == b`).
 func numericTerms(_ set: IntervalSet, max: UInt64) -> [NumericTerm] {
     var out: [NumericTerm] = []
     for r in set.intervals {
         if r.lowerBound == r.upperBound { out.append(.equal(r.lowerBound)) }
+        else if r.upperBound - r.lowerBound == 1 && r.lowerBound != 0 && r.upperBound < max {
+            // Two neighbours read better as a list (`22, 23`) than as a range.
+            out.append(.equal(r.lowerBound)); out.append(.equal(r.upperBound))
+        }
         else if r.lowerBound == 0 { out.append(NumericTerm(lt: true, eq: true, value: r.upperBound)) }
         else if r.upperBound >= max { out.append(NumericTerm(gt: true, eq: true, value: r.lowerBound)) }
         else {

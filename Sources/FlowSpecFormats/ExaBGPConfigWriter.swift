@@ -112,6 +112,10 @@ public enum ExaBGPConfigWriter {
                 case (false, true): piece = bits.map { "!" + $0 }
                 case (false, false) where bits.count == 1: piece = bits
                 case (true, true) where bits.count == 1: piece = ["!=" + bits[0]]
+                case (false, false) where !(i > 0 && t.and) && !(i + 1 < terms.count && terms[i + 1].and):
+                    // `any of a, b` standing alone in its OR group: the items a OR b.
+                    items += bits
+                    continue
                 default: return .failure(Unwritable(reason: "\(type.name) term over several bits that ExaBGP cannot spell"))
                 }
                 let joined = piece.joined(separator: "&")
