@@ -1,0 +1,468 @@
+import FlowSpec
+import FlowSpecCompiler
+
+/// The chain asked for is not in the table.
+public struct ChainNotFound: Error, Hashable, Sendable, CustomStringConvertible {
+    public var table: String
+    public var chain: String
+    public var description: String { "table \(table) has no chain \(chain)" }
+}
+
+/// Reads an nft chain (as `NftConnection.listTable` returns it) back into flowspec routes.
+///
+/// It recognises the expression idioms `nft` 1.0.6 emits for operator-written rules and those of
+/// our compiler (`meta nfproto`, prefixes, `meta l4proto`, transport fields, in that order), one
+/// rule at a time. A rule is read by following its registers: a load (`meta`, `payload`,
+/// `exthdr`) says which packet field a register holds, `bitwise` narrows it, and the `cmp`,
+/// `range` or set `lookup` that tests the register becomes a constraint on that field.
+/// The mapping, and every case that is refused, is in docs/fetcher.md.
+public enum ChainReader {
+    /// Routes for chain `chain` of `table`. `ruleHandles` (from `InstalledTable.ruleHandles`)
+    /// only serve to name rules in problems.
+    public static func read(table: NftTable, chain name: String, ruleHandles: [UInt64]? = nil,
+                            options: FetchOptions = FetchOptions()) throws(ChainNotFound) -> FetchResult {
+        guard let chain = table.chains.first(where: { $0.name == name }) else {
+            throw ChainNotFound(table: table.name, chain: name)
+        }
+        let tableFamilies: Set<AddressFamily> = switch table.family {
+        case .ip: [.ipv4]
+        case .ip6: [.ipv6]
+        case .inet: [.ipv4, .ipv6]
+        }
+        var problems: [FetchProblem] = []
+        var rules: [ReadRule] = []
+        for (i, rule) in chain.rules.enumerated() {
+            let position = RulePosition(index: i + 1, handle: ruleHandles.flatMap { i < $0.count ? $0[i] : nil },
+                                        comment: rule.comment)
+            var walker = RuleWalker(table: table, position: position, tableFamilies: tableFamilies)
+            do throws(FetchProblem) {
+                try walker.walk(rule.expressions)
+                rules.append(ReadRule(position: position, match: walker.match, effect: walker.effect))
+            } catch {
+                problems.append(error)
+            }
+        }
+        var assembler = RouteAssembler(options: options, tableFamilies: tableFamilies)
+        let policy: RuleEffect.Verdict? = chain.base.map { $0.policy == .drop ? .drop : .accept }
+        assembler.assemble(rules, policy: policy,
+                           policyPosition: RulePosition(index: chain.rules.count + 1, isPolicy: true))
+        var result = FetchResult(routes: assembler.routes, problems: problems + assembler.problems)
+        result.problems.sort { $0.position.index < $1.position.index }
+        crossCheckIdentities(&result, options: options)
+        return result
+    }
+
+    /// A comment of the form `4:<hex>` / `6:<hex>` is a route identity (`FlowRoute.identity`):
+    /// the NLRI the rule was compiled from. Compare it with what the expressions say.
+    static func crossCheckIdentities(_ result: inout FetchResult, options: FetchOptions) {
+        for i in result.routes.indices {
+            let fetched = result.routes[i]
+            guard !fetched.position.isPolicy, let comment = fetched.position.comment,
+                  let (family, bytes) = identityBytes(comment) else { continue }
+            guard let components = try? FlowNLRICodec.decodeComponents(bytes, family: family) else {
+                result.routes[i].warnings.append("comment \(comment) looks like a route identity but does not decode")
+                continue
+            }
+            if fetched.route.family == family && fetched.route.components == components { continue }
+            if options.preferIdentity {
+                result.routes[i].route.family = family
+                result.routes[i].route.components = components
+                result.routes[i].warnings.append("components taken from the rule's identity comment")
+            } else {
+                result.routes[i].warnings.append("the rule's identity comment names a different match (\(family.name) NLRI \(comment)); the expressions were used")
+            }
+        }
+    }
+
+    static func identityBytes(_ comment: String) -> (AddressFamily, [UInt8])? {
+        let parts = comment.split(separator: ":", maxSplits: 1)
+        guard parts.count == 2, parts[1].count % 2 == 0, !parts[1].isEmpty else { return nil }
+        let family: AddressFamily
+        switch parts[0] { case "4": family = .ipv4; case "6": family = .ipv6; default: return nil }
+        var bytes: [UInt8] = []
+        var it = parts[1].makeIterator()
+        while let h = it.next(), let l = it.next() {
+            guard let b = UInt8(String([h, l]), radix: 16) else { return nil }
+            bytes.append(b)
+        }
+        return (family, bytes)
+    }
+}
+
+/// What a register holds while a rule is read.
+private enum Loaded: Hashable {
+    case nfproto
+    case l4proto
+    /// `length` bytes at `offset` of a header, narrowed by a bitwise `mask` / rewritten by `xor`.
+    case payload(base: NftPayloadBase, offset: UInt32, length: UInt32, mask: [UInt8]?, xor: [UInt8]?)
+    /// `exthdr … present` of IPv6 extension header `type`.
+    case present(UInt8)
+    case data([UInt8])
+    case unsupported(String)
+}
+
+/// A packet field, once the load is identified.
+private enum Field {
+    /// Bytes `[start, start + count)` of the destination or source address, `mask` over them.
+    case address(destination: Bool, family: AddressFamily, start: Int)
+    /// A numeric component: value = (raw & mask) >> shift, + addend.
+    case numeric(ComponentType, mask: UInt64?, shift: UInt64, addend: UInt64)
+    case icmpTypeCode
+    case tcpFlags
+    case ipv4FragmentOffset
+}
+
+private struct RuleWalker {
+    let table: NftTable
+    let position: RulePosition
+    let tableFamilies: Set<AddressFamily>
+    var match = RuleMatch()
+    var effect = RuleEffect()
+    var registers: [UInt32: Loaded] = [:]
+    var done = false
+    /// nft writes an address range `a-b` as `cmp gte a` + `cmp lte b`: the lower bound waits here.
+    var pendingLow: (destination: Bool, bytes: [UInt8])?
+
+    init(table: NftTable, position: RulePosition, tableFamilies: Set<AddressFamily>) {
+        self.table = table; self.position = position; self.tableFamilies = tableFamilies
+        if tableFamilies.count == 1 { match.families = tableFamilies }
+    }
+
+    func fail(_ reason: String) -> FetchProblem { FetchProblem(position: position, reason: reason) }
+
+    /// The register key: a 4-byte register on a 16-byte boundary is reported as the 16-byte one.
+    func key(_ r: NftRegister) -> UInt32 {
+        r.rawValue >= 8 && (r.rawValue - 8) % 4 == 0 ? (r.rawValue - 8) / 4 + 1 : r.rawValue
+    }
+
+    mutating func walk(_ expressions: [NftExpression]) throws(FetchProblem) {
+        for e in expressions where !done { try step(e) }
+        if pendingLow != nil { throw fail("address match with only a lower bound") }
+    }
+
+    mutating func step(_ e: NftExpression) throws(FetchProblem) {
+        switch e {
+        case .meta(let k, let dreg):
+            switch k {
+            case .nfproto: registers[key(dreg)] = .nfproto
+            case .l4proto: registers[key(dreg)] = .l4proto
+            case .length: registers[key(dreg)] = .unsupported("meta length")
+            case .mark: registers[key(dreg)] = .unsupported("meta mark (as a match)")
+            case .iif, .iifname: registers[key(dreg)] = .unsupported("the input interface (iif/iifname)")
+            case .oifname: registers[key(dreg)] = .unsupported("the output interface (oifname)")
+            }
+        case .payload(let base, let offset, let length, let dreg):
+            registers[key(dreg)] = .payload(base: base, offset: offset, length: length, mask: nil, xor: nil)
+        case .exthdr(let h, let dreg):
+            registers[key(dreg)] = h.presence && h.type == 44 ? .present(44)
+                : .unsupported("IPv6 extension header \(h.type) field at offset \(h.offset)")
+        case .bitwise(let sreg, let dreg, _, let mask, let xor):
+            guard case .payload(let b, let o, let l, nil, nil)? = registers[key(sreg)] else {
+                throw fail("bitwise on a register that does not hold a packet field")
+            }
+            let x = xor.allSatisfy({ $0 == 0 }) ? nil : xor
+            registers[key(dreg)] = .payload(base: b, offset: o, length: l, mask: mask, xor: x)
+        case .immediateData(let dreg, let data):
+            registers[key(dreg)] = .data(data)
+        case .cmp(let op, let sreg, let data):
+            let cop: ComparisonOp = switch op { case .eq: .eq; case .neq: .neq; case .lt: .lt; case .lte: .lte; case .gt: .gt; case .gte: .gte }
+            try test(registers[key(sreg)], .compare(cop, data))
+        case .range(let op, let sreg, let from, let to):
+            try test(registers[key(sreg)], .range(inverted: op == .neq, from, to))
+        case .lookup(let name, let sreg, let invert):
+            guard let set = table.sets.first(where: { $0.name == name }) else { throw fail("lookup in unknown set \(name)") }
+            guard set.keyFields.count == 1 else { throw fail("lookup in concatenated set \(name) (\(set.keyFields.map(\.name).joined(separator: " . ")))") }
+            try test(registers[key(sreg)], .lookup(set, inverted: invert))
+        case .mapLookup(let name, _, _):
+            throw fail("verdict map \(name): per-element verdicts have no flowspec equivalent")
+        case .objrefMap(let name, _):
+            throw fail("object map \(name): per-element stateful objects have no flowspec equivalent")
+        case .counter, .objref(.counter, _):
+            break
+        case .objref(.limit, let name):
+            guard case .limit(_, let l)? = table.objects.first(where: { $0.name == name && $0.type == .limit }) else {
+                throw fail("limit object \(name) is not in the table")
+            }
+            try limit(l, named: name)
+        case .objref(let type, let name):
+            throw fail("\(type) object \(name) has no flowspec equivalent")
+        case .limit(let l):
+            try limit(l, named: nil)
+        case .log(let group, let prefix):
+            effect.sample = true
+            if prefix != nil || group == 0 {
+                effect.warnings.append("log\(group == 0 ? "" : " group \(group)")\(prefix.map { " prefix \"\($0)\"" } ?? "") read as traffic-action sample")
+            }
+        case .payloadSet(let base, let offset, let length, let sreg, _, _):
+            try dscpSet(registers[key(sreg)], base: base, offset: offset, length: length)
+        case .metaSet(let k, let sreg):
+            guard k == .mark, case .data(let bytes)? = registers[key(sreg)], bytes.count == 4 else {
+                throw fail("meta set of \(k) has no flowspec equivalent")
+            }
+            // The mark is a host-order u32 (the register is copied to skb->mark as is).
+            effect.mark = bytes.reversed().reduce(0) { $0 << 8 | UInt32($1) }
+        case .immediateVerdict(let v):
+            switch v {
+            case .accept: effect.verdict = .accept
+            case .drop: effect.verdict = .drop
+            case .continue: effect.verdict = .none
+            case .return: throw fail("return: the rule's effect depends on the calling chain")
+            case .jump(let c): throw fail("jump to chain \(c): only a single chain is read")
+            case .goto(let c): throw fail("goto chain \(c): only a single chain is read")
+            }
+            done = true
+        }
+    }
+
+    mutating func limit(_ l: NftLimit, named: String?) throws(FetchProblem) {
+        guard effect.rate == nil else { throw fail("two limits in one rule") }
+        let perSecond = Double(l.rate) / Double(l.unit.rawValue)
+        effect.rate = RuleEffect.Rate(perSecond: perSecond, bytes: l.kind == .bytes, over: l.over)
+        if l.burst > 0 {
+            effect.warnings.append("limit burst \(l.burst) \(l.kind == .bytes ? "bytes" : "packets") is not carried by flowspec")
+        }
+    }
+
+    enum Test {
+        case compare(ComparisonOp, [UInt8])
+        case range(inverted: Bool, [UInt8], [UInt8])
+        case lookup(NftSet, inverted: Bool)
+    }
+
+    /// The family that network-header fields are read in.
+    var networkFamily: AddressFamily? {
+        if let f = match.families, f.count == 1 { return f.first }
+        return nil
+    }
+
+    mutating func test(_ loaded: Loaded?, _ t: Test) throws(FetchProblem) {
+        guard let loaded else { throw fail("test of a register nothing was loaded into") }
+        switch loaded {
+        case .nfproto:
+            let values = try rawValues(t, max: 0xff)
+            let families = tableFamilies.filter { values.contains($0 == .ipv4 ? 2 : 10) }
+            match.families = (match.families ?? tableFamilies).intersection(families)
+            if match.families!.isEmpty { throw fail("meta nfproto excludes every family of the table") }
+        case .l4proto:
+            match.and(.ipProtocol, try rawValues(t, max: 0xff))
+        case .unsupported(let what):
+            throw fail("\(what) has no flowspec component")
+        case .data:
+            throw fail("test of an immediate value")
+        case .present(let type):
+            guard case .compare(let op, let data) = t, data.count == 1, op == .eq || op == .neq, data[0] <= 1 else {
+                throw fail("unusual test of exthdr \(type) presence")
+            }
+            guard match.restrict(to: .ipv6) else { throw fail("IPv6 fragment header test in an IPv4-only rule") }
+            let present = (data[0] == 1) == (op == .eq)
+            let isf = FragmentBit.isFragment.rawValue, ff = FragmentBit.firstFragment.rawValue
+            match.and(.fragment, dnf: present ? [[BitmaskTerm(value: isf)], [BitmaskTerm(value: ff)]]
+                                              : [[BitmaskTerm(not: true, value: isf | ff)]])
+            match.warnings.append("exthdr frag \(present ? "exists" : "missing") read as fragment \(present ? "is-fragment || first-fragment" : "!(is-fragment | first-fragment)") (atomic fragments differ)")
+        case .payload(let base, let offset, let length, let mask, let xor):
+            guard xor == nil else { throw fail("test of a rewritten field") }
+            let field = try identify(base: base, offset: offset, length: length, mask: mask)
+            try apply(field, length: length, mask: mask, t)
+        }
+    }
+
+    /// The raw values (big-endian data) a test accepts, within `0...max`.
+    func rawValues(_ t: Test, max: UInt64) throws(FetchProblem) -> IntervalSet {
+        switch t {
+        case .compare(let op, let data): return intervals(op, be(data), max: max)
+        case .range(let inverted, let a, let b):
+            let r = be(a) <= be(b) ? IntervalSet([be(a)...be(b)]) : IntervalSet()
+            return inverted ? r.complement(max: max) : r.intersection(.all(max))
+        case .lookup(let set, let inverted):
+            guard !set.flags.contains(.map), !set.flags.contains(.object) else { throw fail("lookup in map \(set.name)") }
+            let r = IntervalSet(set.elements.map { e in be(e.key)...be(e.keyEnd ?? e.key) }).intersection(.all(max))
+            return inverted ? r.complement(max: max) : r
+        }
+    }
+
+    func be(_ bytes: [UInt8]) -> UInt64 { bytes.prefix(8).reduce(0) { $0 << 8 | UInt64($1) } }
+
+    mutating func identify(base: NftPayloadBase, offset: UInt32, length: UInt32, mask: [UInt8]?) throws(FetchProblem) -> Field {
+        let m = mask.map(be)
+        let o = Int(offset), l = Int(length)
+        switch base {
+        case .network:
+            guard let family = networkFamily else {
+                throw fail("network header field at offset \(offset) without a family (meta nfproto) match")
+            }
+            if family == .ipv4 {
+                if o >= 12 && o + l <= 20 && (o < 16) == (o + l <= 16) {
+                    return .address(destination: o >= 16, family: .ipv4, start: o >= 16 ? o - 16 : o - 12)
+                }
+                switch (o, l, m) {
+                case (9, 1, nil): return .numeric(.ipProtocol, mask: nil, shift: 0, addend: 0)
+                case (2, 2, nil): return .numeric(.packetLength, mask: nil, shift: 0, addend: 0)
+                case (1, 1, 0xfc?): return .numeric(.dscp, mask: 0xfc, shift: 2, addend: 0)
+                case (6, 2, _): return .ipv4FragmentOffset
+                default: break
+                }
+            } else {
+                if o >= 8 && o + l <= 40 && (o < 24) == (o + l <= 24) {
+                    return .address(destination: o >= 24, family: .ipv6, start: o >= 24 ? o - 24 : o - 8)
+                }
+                switch (o, l, m) {
+                case (6, 1, nil):
+                    match.warnings.append("ip6 nexthdr (the first next header) read as the upper-layer protocol; they differ when extension headers are present (meta l4proto is exact)")
+                    return .numeric(.ipProtocol, mask: nil, shift: 0, addend: 0)
+                case (4, 2, nil): return .numeric(.packetLength, mask: nil, shift: 0, addend: 40)
+                case (0, 2, 0x0fc0?): return .numeric(.dscp, mask: 0x0fc0, shift: 6, addend: 0)
+                case (1, 3, 0x0fffff?): return .numeric(.flowLabel, mask: 0x0fffff, shift: 0, addend: 0)
+                default: break
+                }
+            }
+            throw fail("\(family == .ipv4 ? "IPv4" : "IPv6") header bytes \(o)..<\(o + l)\(m.map { " & 0x" + String($0, radix: 16) } ?? "") have no flowspec component")
+        case .transport:
+            let proto = match.singleProtocol
+            let icmp = proto == 1 || proto == 58
+            switch (o, l) {
+            case (0, 2) where icmp:
+                guard m == nil else { break }
+                return .icmpTypeCode
+            case (0, 1) where icmp, (1, 1) where icmp:
+                guard m == nil else { break }
+                return .numeric(o == 0 ? .icmpType : .icmpCode, mask: nil, shift: 0, addend: 0)
+            case (0, 2), (2, 2):
+                guard m == nil else { break }
+                if let p = match.protocols {
+                    guard p.intersection(IntervalSet([6...6, 17...17])) == p else {
+                        throw fail("ports of protocol \(p.intervals.map { $0.count == 1 ? "\($0.lowerBound)" : "\($0)" }.joined(separator: ",")): flowspec ports are TCP and UDP ports only")
+                    }
+                } else {
+                    match.warnings.append("transport port without a protocol match read as a flowspec port (which matches TCP and UDP only)")
+                }
+                return .numeric(o == 0 ? .sourcePort : .destinationPort, mask: nil, shift: 0, addend: 0)
+            case (13, 1):
+                guard proto == 6 else { throw fail("tcp flags without meta l4proto tcp") }
+                return .tcpFlags
+            default: break
+            }
+            throw fail("transport header bytes \(o)..<\(o + l) have no flowspec component")
+        default:
+            throw fail("\(base) header field has no flowspec component")
+        }
+    }
+
+    mutating func apply(_ field: Field, length: UInt32, mask: [UInt8]?, _ t: Test) throws(FetchProblem) {
+        let rawMax: UInt64 = length >= 8 ? .max : (1 << (8 * UInt64(length))) - 1
+        switch field {
+        case .numeric(let type, let expected, let shift, let addend):
+            if let expected {
+                guard mask.map(be) == expected else { throw fail("\(type.name) loaded with an unexpected mask") }
+            }
+            let raw = try rawValues(t, max: expected ?? rawMax)
+            var out: [ClosedRange<UInt64>] = []
+            let step: UInt64 = 1 << shift
+            for r in raw.intervals {
+                let lo = (r.lowerBound + step - 1) >> shift, hi = r.upperBound >> shift
+                if lo <= hi { out.append((lo + addend)...(hi + addend)) }
+            }
+            if type == .packetLength && addend > 0 {
+                match.warnings.append("ip6 length is the payload length: packet-length = value + 40")
+            }
+            match.and(type, IntervalSet(out))
+        case .icmpTypeCode:
+            guard case .compare(.eq, let data) = t, data.count == 2 else {
+                throw fail("icmp type and code tested together other than by equality")
+            }
+            match.and(.icmpType, IntervalSet([UInt64(data[0])...UInt64(data[0])]))
+            match.and(.icmpCode, IntervalSet([UInt64(data[1])...UInt64(data[1])]))
+        case .tcpFlags:
+            let m = mask.map(be) ?? 0xff
+            switch t {
+            case .compare(.eq, let data): match.and(.tcpFlags, dnf: bitmaskEqual(mask: m, value: be(data)))
+            case .compare(.neq, let data): match.and(.tcpFlags, dnf: bitmaskNotEqual(mask: m, value: be(data)))
+            case .lookup(let set, false) where !set.flags.contains(.interval) && !set.flags.contains(.map):
+                match.and(.tcpFlags, dnf: set.elements.flatMap { bitmaskEqual(mask: m, value: be($0.key)) })
+            default: throw fail("tcp flags tested by an order comparison, range or inverted set")
+            }
+        case .ipv4FragmentOffset:
+            guard case .compare(let op, let data) = t, op == .eq || op == .neq, let m = mask.map(be) else {
+                throw fail("ip frag-off test other than a masked equality")
+            }
+            let v = be(data)
+            let df = FragmentBit.dontFragment.rawValue, isf = FragmentBit.isFragment.rawValue
+            let ff = FragmentBit.firstFragment.rawValue
+            var positive: [[BitmaskTerm]]
+            var negative: [[BitmaskTerm]]
+            switch (m, v) {
+            case (0x1fff, 0): // offset == 0
+                positive = [[BitmaskTerm(not: true, value: isf)]]; negative = [[BitmaskTerm(value: isf)]]
+            case (0x4000, 0):
+                positive = [[BitmaskTerm(not: true, value: df)]]; negative = [[BitmaskTerm(value: df)]]
+            case (0x4000, 0x4000):
+                positive = [[BitmaskTerm(value: df)]]; negative = [[BitmaskTerm(not: true, value: df)]]
+            case (0x3fff, 0x2000): // MF set, offset 0: first fragment
+                positive = [[BitmaskTerm(value: ff)]]; negative = [[BitmaskTerm(not: true, value: ff)]]
+            case (0x3fff, 0): // not a fragment at all
+                positive = [[BitmaskTerm(not: true, value: isf | ff)]]; negative = [[BitmaskTerm(value: isf)], [BitmaskTerm(value: ff)]]
+            default:
+                throw fail("ip frag-off & 0x\(String(m, radix: 16)) \(op == .eq ? "==" : "!=") 0x\(String(v, radix: 16)) has no flowspec fragment bit")
+            }
+            match.and(.fragment, dnf: op == .eq ? positive : negative)
+        case .address(let destination, let family, let start):
+            let width = family == .ipv4 ? 4 : 16
+            let n = Int(length)
+            var list: [FlowPrefix] = []
+            switch t {
+            case .compare(.eq, let data):
+                guard data.count == n else { throw fail("address compare of \(data.count) bytes against a \(n)-byte load") }
+                let maskBytes = mask ?? [UInt8](repeating: 0xff, count: n)
+                // The mask must be one run of ones: bits [from, to) of the loaded bytes.
+                var bits: [Bool] = []
+                for b in maskBytes { for i in 0..<8 { bits.append(b & (0x80 >> UInt8(i)) != 0) } }
+                guard let from = bits.firstIndex(of: true), let last = bits.lastIndex(of: true),
+                      bits[from...last].allSatisfy({ $0 }) else {
+                    throw fail("address mask is not a contiguous prefix")
+                }
+                var bytes = [UInt8](repeating: 0, count: width)
+                for i in 0..<n { bytes[start + i] = data[i] }
+                let offset = start * 8 + from, len = start * 8 + last + 1
+                guard family == .ipv6 || offset == 0 else { throw fail("IPv4 address match that does not start at the first bit") }
+                guard let p = FlowPrefix(address: IPAddress(family: family, bytes: bytes), length: len, offset: offset) else {
+                    throw fail("address match does not form a prefix")
+                }
+                list = [p]
+            case .lookup(let set, false):
+                guard start == 0, n == width, mask == nil else { throw fail("set lookup on part of an address") }
+                for e in set.elements {
+                    let a = IPAddress(family: family, bytes: e.key), b = IPAddress(family: family, bytes: e.keyEnd ?? e.key)
+                    guard a <= b else { continue }
+                    list += prefixes(from: a, to: b)
+                }
+                if list.isEmpty { throw fail("lookup in the empty set \(set.name): the rule never matches") }
+            case .compare(.gte, let data) where start == 0 && n == width && mask == nil && pendingLow == nil:
+                pendingLow = (destination, data)
+                return
+            case .compare(.lte, let data) where start == 0 && n == width && mask == nil && pendingLow?.destination == destination:
+                list = prefixes(from: IPAddress(family: family, bytes: pendingLow!.bytes), to: IPAddress(family: family, bytes: data))
+                pendingLow = nil
+                if list.isEmpty { throw fail("empty address range: the rule never matches") }
+            case .range(false, let a, let b):
+                guard start == 0, n == width, mask == nil else { throw fail("address range on part of an address") }
+                list = prefixes(from: IPAddress(family: family, bytes: a), to: IPAddress(family: family, bytes: b))
+            default:
+                throw fail("negated \(destination ? "destination" : "source") address match: flowspec prefixes cannot be negated")
+            }
+            guard match.restrict(to: family) else { throw fail("address of the other family") }
+            if let reason = match.and(destination: destination, list) { throw fail(reason) }
+        }
+    }
+
+    mutating func dscpSet(_ loaded: Loaded?, base: NftPayloadBase, offset: UInt32, length: UInt32) throws(FetchProblem) {
+        guard base == .network, offset == 0, length == 2,
+              case .payload(.network, 0, 2, let mask?, let xor)? = loaded, let family = networkFamily else {
+            throw fail("payload write other than ip/ip6 dscp set")
+        }
+        let x = xor ?? [0, 0]
+        switch (family, mask) {
+        case (.ipv4, [0xff, 0x03]): effect.dscp = x[1] >> 2
+        case (.ipv6, [0xf0, 0x3f]): effect.dscp = (x[0] & 0x0f) << 2 | x[1] >> 6
+        default: throw fail("payload write of header bytes 0..<2 that is not a DSCP rewrite")
+        }
+    }
+}
