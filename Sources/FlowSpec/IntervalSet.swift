@@ -89,19 +89,21 @@ extension Collection where Element == NumericTerm {
     /// The exact, minimal interval list of the values in `0...max` that the operator list accepts
     /// (RFC 8955 §4.2.1.1: AND binds tighter than OR, left to right).
     public func intervals(max: UInt64) -> IntervalSet {
-        var result = IntervalSet()
+        // OR of the AND groups: collect every group's intervals, normalise once (linear in the
+        // list length plus one sort).
+        var all = [ClosedRange<UInt64>]()
         var group: IntervalSet? = nil
         for (i, t) in enumerated() {
             let s = t.intervals(max: max)
             if i == 0 || !t.and {
-                if let g = group { result = result.union(g) }
+                if let g = group { all += g.intervals }
                 group = s
             } else {
                 group = group!.intersection(s)
             }
         }
-        if let g = group { result = result.union(g) }
-        return result
+        if let g = group { all += g.intervals }
+        return IntervalSet(all)
     }
 }
 

@@ -21,7 +21,7 @@ struct TableOptions: ParsableArguments {
     @Option(help: "Netfilter hook of the base chain: forward, input or output.")
     var hook: NftHook = .forward
 
-    @Option(help: "Priority of the base chain.")
+    @Option(parsing: .unconditional, help: "Priority of the base chain (negative values run earlier, e.g. --priority -10).")
     var priority: Int32 = 0
 
     @Option(help: "Chain policy when no default-policy route (0/0 → 0/0) is present: accept or drop.")

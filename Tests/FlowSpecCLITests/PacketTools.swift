@@ -4,10 +4,12 @@ import Foundation
 /// and IPv6. `stop()` returns the UDP counts.
 final class PacketServer {
     private let process = Process()
-    private let output = Pipe()
+    private let outputFile: URL
 
     static let script = #"""
 import json, select, signal, socket, sys
+# Started from a test thread that blocks signals; the mask is inherited across exec.
+signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM])
 ports = [int(p) for p in sys.argv[1:]]
 socks, counts = [], {}
 for fam, addr in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
@@ -41,26 +43,32 @@ while True:
 """#
 
     init(namespace: String, ports: [Int]) throws {
+        outputFile = FileManager.default.temporaryDirectory.appendingPathComponent("fsn-server-\(UUID().uuidString)")
+        FileManager.default.createFile(atPath: outputFile.path, contents: nil)
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["ip", "netns", "exec", namespace, "python3", "-u", "-c", PacketServer.script] + ports.map(String.init)
-        process.standardOutput = output
+        process.standardOutput = try FileHandle(forWritingTo: outputFile)
         process.standardError = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
         try process.run()
-        // Wait for "ready".
-        var line = Data()
-        while !line.contains(UInt8(ascii: "\n")) {
-            let chunk = output.fileHandleForReading.availableData
-            if chunk.isEmpty { throw ShellError(command: "packet server", status: -1, stderr: "exited early") }
-            line += chunk
+        let deadline = Date().addingTimeInterval(10)
+        while !output.contains("ready") {
+            guard process.isRunning, Date() < deadline else {
+                throw ShellError(command: "packet server", status: -1, stderr: "did not start")
+            }
+            Thread.sleep(forTimeInterval: 0.02)
         }
     }
+
+    private var output: String { (try? String(contentsOf: outputFile, encoding: .utf8)) ?? "" }
 
     /// Stops the server; returns UDP (packets, bytes) per port.
     func stop() -> [Int: (packets: Int, bytes: Int)] {
         process.terminate()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        guard let obj = try? JSONSerialization.jsonObject(with: data) as? [String: [Int]] else { return [:] }
+        defer { try? FileManager.default.removeItem(at: outputFile) }
+        let last = output.split(separator: "\n").last.map(String.init) ?? ""
+        guard let obj = try? JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: [Int]] else { return [:] }
         var out = [Int: (Int, Int)]()
         for (k, v) in obj where v.count == 2 { if let p = Int(k) { out[p] = (v[0], v[1]) } }
         return out

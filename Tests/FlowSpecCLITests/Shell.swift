@@ -3,28 +3,24 @@ import Foundation
 /// Runs a program and collects its output; test helper only.
 @discardableResult
 func run(_ args: [String], stdin: String? = nil, check: Bool = true) throws -> (status: Int32, out: String, err: String) {
+    // Files, not pipes: a pipe's write end can leak into a child that another test starts at the
+    // same moment (Foundation does not open pipes close-on-exec), and then EOF never comes.
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fsn-run-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let inURL = dir.appendingPathComponent("in"), outURL = dir.appendingPathComponent("out"), errURL = dir.appendingPathComponent("err")
+    try Data((stdin ?? "").utf8).write(to: inURL)
+    FileManager.default.createFile(atPath: outURL.path, contents: nil)
+    FileManager.default.createFile(atPath: errURL.path, contents: nil)
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     p.arguments = args
-    let out = Pipe(), err = Pipe(), input = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    p.standardInput = stdin == nil ? FileHandle.nullDevice : input
+    p.standardInput = try FileHandle(forReadingFrom: inURL)
+    p.standardOutput = try FileHandle(forWritingTo: outURL)
+    p.standardError = try FileHandle(forWritingTo: errURL)
     try p.run()
-    if let s = stdin {
-        input.fileHandleForWriting.write(Data(s.utf8))
-        try input.fileHandleForWriting.close()
-    }
-    // Read both pipes before waiting, so a large output cannot block the child.
-    final class Box: @unchecked Sendable { var data = Data() }
-    let outBox = Box()
-    let group = DispatchGroup()
-    group.enter()
-    DispatchQueue.global().async { outBox.data = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-    let errData = err.fileHandleForReading.readDataToEndOfFile()
-    group.wait()
     p.waitUntilExit()
-    let result = (p.terminationStatus, String(decoding: outBox.data, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    let result = (p.terminationStatus, try String(contentsOf: outURL, encoding: .utf8), try String(contentsOf: errURL, encoding: .utf8))
     if check && result.0 != 0 {
         throw ShellError(command: args.joined(separator: " "), status: result.0, stderr: result.2)
     }
@@ -38,11 +34,17 @@ struct ShellError: Error, CustomStringConvertible {
     var description: String { "`\(command)` exited \(status): \(stderr)" }
 }
 
-/// The `flowspec-nft` binary built next to this test bundle.
-var flowspecNft: String {
+/// The `flowspec-nft` binary built next to this test bundle (in the same build folder).
+let flowspecNft: String = {
+    // A child that exits before reading its standard input must not kill the test process.
+    signal(SIGPIPE, SIG_IGN)
     let bundle = Bundle(for: BundleLocator.self).bundleURL
-    return bundle.deletingLastPathComponent().appendingPathComponent("flowspec-nft").path
-}
+    for dir in [bundle, bundle.deletingLastPathComponent()] {
+        let candidate = dir.appendingPathComponent("flowspec-nft").path
+        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+    }
+    return bundle.appendingPathComponent("flowspec-nft").path
+}()
 
 private final class BundleLocator {}
 

@@ -1,0 +1,73 @@
+import Foundation
+import Testing
+
+/// The command-line interface as an operator uses it (no kernel needed).
+@Suite struct CLITests {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../FlowSpecFormatsTests/Fixtures").standardized.path
+
+    @Test func everySubcommandExplainsItself() throws {
+        for sub in ["", "parse", "compile", "apply", "show", "flush"] {
+            let r = try run([flowspecNft] + (sub.isEmpty ? [] : [sub]) + ["--help"])
+            #expect(r.out.contains("USAGE"), "\(sub) --help")
+        }
+    }
+
+    @Test func parsePrintsRoutesAndErrorsAsOneJSONObject() throws {
+        let r = try run([flowspecNft, "parse", "--from", "json", Self.fixtures + "/json/default-routes.json"])
+        let obj = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
+        #expect((obj["routes"] as? [Any])?.count == 55)
+        #expect((obj["errors"] as? [Any])?.isEmpty == true)
+    }
+
+    @Test func aBadRouteIsReportedWithItsPositionAndTheRestIsRead() throws {
+        let input = """
+        {"routes":[
+        {"family":"ipv4","match":{"destination":"203.0.113.10/32","protocol":"==6"},"actions":["drop"]},
+        {"family":"ipv4","match":{"destination":"203.0.113.300/32"},"actions":["drop"]},
+        {"family":"ipv4","match":{"destination":"203.0.113.11/32"},"actions":["drop"]}
+        ]}
+        """
+        let r = try run([flowspecNft, "parse", "--from", "json", "-"], stdin: input)
+        let obj = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
+        #expect((obj["routes"] as? [Any])?.count == 2)
+        let errors = try #require(obj["errors"] as? [[String: Any]])
+        #expect(errors.count == 1 && errors[0]["position"] as? String == "route 2")
+    }
+
+    @Test func unreadableInputExitsNonZero() throws {
+        let r = try run([flowspecNft, "parse", "--from", "json", "-"], stdin: "this is not json", check: false)
+        #expect(r.status != 0)
+        #expect(r.err.contains("not json input"))
+    }
+
+    @Test func parseDecodesEveryCapturedUpdate() throws {
+        // The `hex` fields of what BIRD (192.0.2.1) sent, one BGP message per line.
+        let text = try String(contentsOfFile: Self.fixtures + "/pcap/flowspec-updates.jsonl", encoding: .utf8)
+        let hex = try text.split(separator: "\n").compactMap { line -> String? in
+            let o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            return (o?["src"] as? String)?.hasPrefix("192.0.2.1:") == true ? o?["hex"] as? String : nil
+        }
+        let r = try run([flowspecNft, "parse", "--from", "bgp", "-"], stdin: hex.joined(separator: "\n"))
+        let obj = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
+        #expect((obj["routes"] as? [Any])?.count == 55)
+        #expect((obj["errors"] as? [Any])?.isEmpty == true)
+    }
+
+    @Test func compileReadsSeveralFilesAsOneRouteSet() throws {
+        let dir = Self.fixtures + "/frr-8.4/"
+        let r = try run([flowspecNft, "compile", "--from", "frr", dir + "ipv4-flowspec-detail.json", dir + "ipv6-flowspec-detail.json",
+                         "--table", "fs", "--hook", "input", "--priority=-5", "--policy", "drop"])
+        #expect(r.out.hasPrefix("table inet fs {}\ndelete table inet fs\n"))
+        #expect(r.out.contains("type filter hook input priority -5; policy drop;"))
+        #expect(r.out.contains("meta nfproto == ipv4") && r.out.contains("meta nfproto == ipv6"))
+        // FRR's dump holds the default-policy route (rate 0), which wins over --policy.
+        #expect(r.err.contains("rejected"), "redirects without a mark are rejected, on stderr")
+    }
+
+    @Test func badOptionsAreRefusedWithAReason() throws {
+        let r = try run([flowspecNft, "compile", "--from", "json", "--redirect-mark", "nonsense", "-"], stdin: "[]", check: false)
+        #expect(r.status != 0)
+        #expect(r.err.contains("--redirect-mark"))
+    }
+}

@@ -1,0 +1,120 @@
+import Foundation
+import Testing
+
+/// Real packets from h1 through the router namespace r to h2, with flowspec-nft's table on r's
+/// forward hook. Each test builds its own namespaces and removes them.
+@Suite("packets through the router", .enabled(if: canUseNamespaces, "needs root and network namespaces"), .serialized)
+struct PacketTests {
+    func withLab(_ routes: String, _ extra: [String] = [], _ body: (RouterLab) throws -> Void) throws {
+        let lab = try RouterLab()
+        defer { lab.close() }
+        let r = try lab.flowspecNft(["apply", "--from", "json", "-"] + extra, stdin: routes)
+        #expect(r.out.contains("committed"), "\(r.out)\(r.err)")
+        try body(lab)
+    }
+
+    @Test("traffic-rate 0 drops exactly what the route matches")
+    func dropMatchesOnlyItsRoute() throws {
+        let routes = """
+        {"routes":[
+        {"family":"ipv4","match":{"destination":"203.0.113.10/32","protocol":"==6","destination-port":"==80"},"actions":["drop"]},
+        {"family":"ipv4","match":{"destination":"203.0.113.11/32","protocol":"==1","icmp-type":"==8"},"actions":["drop"]},
+        {"family":"ipv6","match":{"destination":"2001:db8:113::10/128","protocol":"==6","destination-port":">=80&<=81"},"actions":["drop"]}
+        ]}
+        """
+        try withLab(routes) { lab in
+            let server = try PacketServer(namespace: lab.h2, ports: [22, 80, 81])
+            defer { _ = server.stop() }
+            #expect(try !lab.tcpConnects(to: "203.0.113.10", port: 80))
+            #expect(try lab.tcpConnects(to: "203.0.113.10", port: 22))
+            #expect(try lab.tcpConnects(to: "203.0.113.11", port: 80), "the port route is for .10 only")
+            #expect(try !lab.pings("203.0.113.11"))
+            #expect(try lab.pings("203.0.113.10"))
+            #expect(try !lab.tcpConnects(to: "2001:db8:113::10", port: 81))
+            #expect(try lab.tcpConnects(to: "2001:db8:113::10", port: 22))
+            // The drop route's counter saw the attempts.
+            let show = try lab.flowspecNft(["show", "--json"])
+            let obj = try #require(try JSONSerialization.jsonObject(with: Data(show.out.utf8)) as? [String: Any])
+            let entries = try #require(obj["routes"] as? [[String: Any]])
+            let port80 = entries.first { ($0["match"] as? String)?.contains("destination-port ==80") == true }
+            #expect((port80?["packets"] as? Int ?? 0) > 0)
+        }
+    }
+
+    /// Flowspec is stateless: with a dropping default policy the replies need a route too.
+    @Test("the default-policy route is the chain policy; more specific routes come first")
+    func defaultPolicyRoute() throws {
+        let routes = """
+        {"routes":[
+        {"family":"ipv4","match":{"destination":"0.0.0.0/0","source":"0.0.0.0/0"},"actions":["drop"]},
+        {"family":"ipv4","match":{"destination":"203.0.113.10/32","protocol":"==6","destination-port":"==22"},"actions":[]},
+        {"family":"ipv4","match":{"destination":"198.51.100.0/24","source":"203.0.113.10/32","protocol":"==6","source-port":"==22"},"actions":[]},
+        {"family":"ipv6","match":{"destination":"::/0","source":"::/0"},"actions":["drop"]}
+        ]}
+        """
+        try withLab(routes) { lab in
+            let server = try PacketServer(namespace: lab.h2, ports: [22, 80])
+            defer { _ = server.stop() }
+            #expect(try lab.tcpConnects(to: "203.0.113.10", port: 22))
+            #expect(try !lab.tcpConnects(to: "203.0.113.10", port: 80))
+            #expect(try !lab.pings("203.0.113.10"))
+            #expect(try !lab.pings("2001:db8:113::10"))
+        }
+    }
+
+    @Test("RFC 8955 §7.3: with the T bit set evaluation continues to later routes; clear, it stops")
+    func terminalBitContinues() throws {
+        func routes(terminal: Bool) -> String {
+            """
+            {"routes":[
+            {"family":"ipv4","match":{"destination":"203.0.113.10/32","protocol":"==6","destination-port":"==22"},"actions":[{"traffic-action":{"sample":false,"terminal":\(terminal)}}]},
+            {"family":"ipv4","match":{"destination":"203.0.113.10/32","protocol":"==6"},"actions":["drop"]}
+            ]}
+            """
+        }
+        try withLab(routes(terminal: true)) { lab in
+            let server = try PacketServer(namespace: lab.h2, ports: [22])
+            defer { _ = server.stop() }
+            #expect(try !lab.tcpConnects(to: "203.0.113.10", port: 22), "T set: the later drop route applies")
+        }
+        try withLab(routes(terminal: false)) { lab in
+            let server = try PacketServer(namespace: lab.h2, ports: [22])
+            defer { _ = server.stop() }
+            #expect(try lab.tcpConnects(to: "203.0.113.10", port: 22), "T clear: the first route decides (accept)")
+        }
+    }
+
+    @Test("traffic-rate above 0 polices the flow near its rate")
+    func rateLimit() throws {
+        // 10,000 bytes/s; send 100 KB in one second (200 datagrams of 500 bytes, 528 on the wire).
+        // The kernel's bucket holds one second of traffic, so about 2 × 10,000 bytes get through.
+        let routes = """
+        {"routes":[
+        {"family":"ipv4","match":{"destination":"203.0.113.12/32","protocol":"==17","destination-port":"==5000"},"actions":[{"traffic-rate-bytes":10000}]}
+        ]}
+        """
+        try withLab(routes) { lab in
+            let server = try PacketServer(namespace: lab.h2, ports: [5000, 5001])
+            try sendUDP(lab: lab, to: "203.0.113.12", port: 5000, count: 200, size: 500, interval: 0.005)
+            try sendUDP(lab: lab, to: "203.0.113.12", port: 5001, count: 50, size: 500, interval: 0.0)
+            Thread.sleep(forTimeInterval: 0.3)
+            let counts = server.stop()
+            let limited = counts[5000]?.packets ?? 0
+            #expect(limited >= 20 && limited <= 60, "got \(limited) of 200 packets through a 10 kB/s limit")
+            #expect(counts[5001]?.packets == 50, "another port is not limited")
+        }
+    }
+
+    @Test("flush removes the table and traffic flows again")
+    func flush() throws {
+        let routes = """
+        {"routes":[{"family":"ipv4","match":{"destination":"203.0.113.10/32","protocol":"==1"},"actions":["drop"]}]}
+        """
+        try withLab(routes) { lab in
+            #expect(try !lab.pings("203.0.113.10"))
+            try lab.flowspecNft(["flush"])
+            #expect(try lab.pings("203.0.113.10"))
+            #expect(try lab.exec(lab.r, ["nft", "list", "ruleset"]).out.isEmpty)
+        }
+    }
+}
