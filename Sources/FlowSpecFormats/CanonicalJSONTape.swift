@@ -39,6 +39,9 @@ struct JSONTape {
     struct SyntaxError: Error {
         var offset: Int
         var message: String
+        /// The input ran out before the value was complete (rather than holding a wrong byte):
+        /// lets the speaker readers call a cut-off route truncated.
+        var atEnd = false
     }
 
     /// Tokenizes the whole input, which must hold exactly one JSON value.
@@ -204,7 +207,7 @@ struct JSONTape {
         /// Consumes `c` after optional whitespace.
         mutating func expect(_ c: UInt8, _ message: @autoclosure () -> String) throws(SyntaxError) {
             skipWhitespace()
-            guard i < b.count else { throw SyntaxError(offset: i, message: "unexpected end of input") }
+            guard i < b.count else { throw SyntaxError(offset: i, message: "unexpected end of input", atEnd: true) }
             guard b[i] == c else { throw SyntaxError(offset: i, message: message()) }
             i += 1
         }
@@ -218,7 +221,7 @@ struct JSONTape {
 
         mutating func value(depth: Int) throws(SyntaxError) {
             skipWhitespace()
-            guard i < b.count else { throw SyntaxError(offset: i, message: "unexpected end of input") }
+            guard i < b.count else { throw SyntaxError(offset: i, message: "unexpected end of input", atEnd: true) }
             switch b[i] {
             case UInt8(ascii: "{"): try container(object: true, depth: depth)
             case UInt8(ascii: "["): try container(object: false, depth: depth)
@@ -248,17 +251,19 @@ struct JSONTape {
                     if object {
                         skipWhitespace()
                         guard i < b.count, b[i] == UInt8(ascii: "\"") else {
-                            throw SyntaxError(offset: i, message: i < b.count ? "expected a member name in quotes" : "unexpected end of input")
+                            throw SyntaxError(offset: i, message: i < b.count ? "expected a member name in quotes" : "unexpected end of input", atEnd: i >= b.count)
                         }
                         try string()
                         skipWhitespace()
-                        guard i < b.count, b[i] == UInt8(ascii: ":") else { throw SyntaxError(offset: i, message: "expected ':' after a member name") }
+                        guard i < b.count, b[i] == UInt8(ascii: ":") else {
+                            throw SyntaxError(offset: i, message: "expected ':' after a member name", atEnd: i >= b.count)
+                        }
                         i += 1
                     }
                     try value(depth: depth + 1)
                     count += 1
                     skipWhitespace()
-                    guard i < b.count else { throw SyntaxError(offset: i, message: "unexpected end of input") }
+                    guard i < b.count else { throw SyntaxError(offset: i, message: "unexpected end of input", atEnd: true) }
                     if b[i] == UInt8(ascii: ",") { i += 1; continue }
                     if b[i] == close { i += 1; break }
                     throw SyntaxError(offset: i, message: object ? "expected ',' or '}'" : "expected ',' or ']'")
@@ -276,19 +281,20 @@ struct JSONTape {
             let start = i
             var escaped = false
             while true {
-                guard i < b.count else { throw SyntaxError(offset: open, message: "unterminated string") }
+                guard i < b.count else { throw SyntaxError(offset: open, message: "unterminated string", atEnd: true) }
                 let c = b[i]
                 if c == UInt8(ascii: "\"") { break }
                 if c == UInt8(ascii: "\\") {
                     escaped = true
-                    guard i + 1 < b.count else { throw SyntaxError(offset: open, message: "unterminated string") }
+                    guard i + 1 < b.count else { throw SyntaxError(offset: open, message: "unterminated string", atEnd: true) }
                     switch b[i + 1] {
                     case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
                          UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
                         i += 2
                     case UInt8(ascii: "u"):
                         guard i + 5 < b.count, (2...5).allSatisfy({ hexDigit(b[i + $0]) != nil }) else {
-                            throw SyntaxError(offset: i, message: "bad \\u escape")
+                            let cut = i + 5 >= b.count && (i + 2..<b.count).allSatisfy { hexDigit(b[$0]) != nil }
+                            throw SyntaxError(offset: i, message: "bad \\u escape", atEnd: cut)
                         }
                         i += 6
                     default:
@@ -308,7 +314,7 @@ struct JSONTape {
             var plain = true
             func digit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }
             if b[i] == UInt8(ascii: "-") { plain = false; i += 1 }
-            guard i < b.count, digit(b[i]) else { throw SyntaxError(offset: i, message: "bad number") }
+            guard i < b.count, digit(b[i]) else { throw SyntaxError(offset: i, message: "bad number", atEnd: i >= b.count) }
             if b[i] == UInt8(ascii: "0") {
                 i += 1
                 if i < b.count, digit(b[i]) { throw SyntaxError(offset: start, message: "number with a leading zero") }
@@ -318,14 +324,14 @@ struct JSONTape {
             if i < b.count, b[i] == UInt8(ascii: ".") {
                 plain = false
                 i += 1
-                guard i < b.count, digit(b[i]) else { throw SyntaxError(offset: i, message: "bad number: digits expected after '.'") }
+                guard i < b.count, digit(b[i]) else { throw SyntaxError(offset: i, message: "bad number: digits expected after '.'", atEnd: i >= b.count) }
                 while i < b.count, digit(b[i]) { i += 1 }
             }
             if i < b.count, b[i] == UInt8(ascii: "e") || b[i] == UInt8(ascii: "E") {
                 plain = false
                 i += 1
                 if i < b.count, b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") { i += 1 }
-                guard i < b.count, digit(b[i]) else { throw SyntaxError(offset: i, message: "bad number: digits expected in the exponent") }
+                guard i < b.count, digit(b[i]) else { throw SyntaxError(offset: i, message: "bad number: digits expected in the exponent", atEnd: i >= b.count) }
                 while i < b.count, digit(b[i]) { i += 1 }
             }
             nodes.append(Node(kind: .number, flag: !plain, start: start, end: i, next: nodes.count + 1, count: 0))
@@ -335,7 +341,8 @@ struct JSONTape {
             let n = word.utf8CodeUnitCount
             let w = UnsafeBufferPointer(start: word.utf8Start, count: n)
             guard i + n <= b.count, (0..<n).allSatisfy({ b[i + $0] == w[$0] }) else {
-                throw SyntaxError(offset: i, message: "unexpected character '\(printable(b[i]))'")
+                let cut = i + n > b.count && (0..<(b.count - i)).allSatisfy { b[i + $0] == w[$0] }
+                throw SyntaxError(offset: i, message: "unexpected character '\(printable(b[i]))'", atEnd: cut)
             }
             nodes.append(Node(kind: kind, flag: false, start: i, end: i + n, next: nodes.count + 1, count: 0))
             i += n

@@ -52,9 +52,9 @@ public enum ExaBGPReader {
         let where_ = "line \(lineNumber)"
         if lineText.isEmpty { return LineResult() }
         func failed(_ r: String) -> LineResult { LineResult(result: ReadResult(errors: [ReadError(position: where_, reason: r)])) }
-        let object: SpeakerJSON
-        do { object = try SpeakerJSONParser.parse(lineText) } catch { return failed("invalid JSON: \(error.reason)") }
-        guard object.members != nil else { return failed("expected a JSON object") }
+        let object: JSONValue
+        do { object = try JSONValue.parse(lineText) } catch { return failed("invalid JSON: \(error.message)") }
+        guard object.isObject else { return failed("expected a JSON object") }
         guard let message = object["neighbor"]?["message"] else { return LineResult() }
         if let eor = message["eor"] {
             guard eor["safi"]?.string == "flow", let afi = eor["afi"]?.string, let family = AddressFamily(name: afi) else {
@@ -134,7 +134,7 @@ public enum ExaBGPReader {
         }
     }
 
-    static func readRoute(_ route: SpeakerJSON, family: AddressFamily) -> Result<([Component], [String]), SpeakerProblem> {
+    static func readRoute(_ route: JSONValue, family: AddressFamily) -> Result<([Component], [String]), SpeakerProblem> {
         guard let members = route.members else { return .failure("expected a route object") }
         let string = route["string"]?.string
         var components = [Component]()

@@ -23,14 +23,12 @@ public enum FRRReader {
         var result = ReadResult()
         for chunk in chunks {
             let position = "route \(chunk.index)"
-            if let problem = chunk.problem {
-                result.errors.append(ReadError(position: position, reason: problem + " (line \(chunk.line))"))
+            let value: JSONValue
+            switch chunk.content {
+            case .failure(let problem):
+                result.errors.append(ReadError(position: position, reason: problem.reason))
                 continue
-            }
-            let value: SpeakerJSON
-            do { value = try SpeakerJSONParser.parse(chunk.text) } catch {
-                result.errors.append(ReadError(position: position, reason: "invalid JSON (line \(chunk.line)): \(error.reason)"))
-                continue
+            case .success(let v): value = v
             }
             switch paths(of: value) {
             case .success(let p): parsed.append((position, p))
@@ -58,7 +56,7 @@ public enum FRRReader {
 
     /// One path of an FRR array: the match object and the extended-community text.
     struct Path: Sendable {
-        var match: [(key: String, value: SpeakerJSON)]
+        var match: [(key: String, value: JSONValue)]
         var ecomlist: String?
         var ecom6list: String?
 
@@ -80,7 +78,7 @@ public enum FRRReader {
     ]
 
     /// Groups an array's objects into paths: each match object starts a path.
-    static func paths(of value: SpeakerJSON) -> Result<[Path], SpeakerProblem> {
+    static func paths(of value: JSONValue) -> Result<[Path], SpeakerProblem> {
         guard let items = value.array else { return .failure("expected a JSON array") }
         var out = [Path]()
         for item in items {
@@ -156,80 +154,72 @@ public enum FRRReader {
     /// One top-level array of the stream, or the reason it is damaged.
     struct Chunk: Sendable {
         var index: Int
-        var line: Int
-        var text: String
-        var problem: String?
+        /// The array, or why it cannot be read (the reason names the line it starts on).
+        var content: Result<JSONValue, SpeakerProblem>
     }
 
-    /// Splits the stream into its top-level arrays by bracket depth (strings and escapes tracked).
+    /// Reads the stream's top-level arrays one after another.
     ///
     /// FRR starts every array with `[` at the beginning of a line, and no line inside an array
-    /// starts with `[`; so when such a line arrives while an array is still open, the open one was
-    /// truncated: it is reported and the new one is read.
+    /// starts with `[`; so an array is parsed only up to the next such line: when it is not closed
+    /// by then, it was truncated, it is reported, and the new one is read. A string that reaches
+    /// the end of its line (JSON strings cannot hold a raw newline) was cut too; reading resumes
+    /// at that line end. An array with any other syntax error is one damaged route up to the next
+    /// line that starts with `[`, and so is text between arrays; either way the routes after it
+    /// keep the numbers of their arrays.
     static func splitStream(_ text: String) throws(UnreadableInput) -> [Chunk] {
-        let bytes = Array(text.utf8)
+        var stream = JSONStream(text)
+        let bytes = stream.bytes
         var chunks = [Chunk]()
-        var i = 0, line = 1
-        var depth = 0, inString = false, escaped = false
-        var start = -1, startLine = 0
-        var atLineStart = true
-        func close(_ end: Int, problem: String?) {
-            chunks.append(Chunk(index: chunks.count + 1, line: startLine,
-                                text: String(decoding: bytes[start..<end], as: UTF8.self), problem: problem))
-            start = -1
+        var line = 1, lineCounted = 0
+        /// The line of `offset`, counting newlines from the last offset asked (offsets only grow).
+        func lineAt(_ offset: Int) -> Int {
+            while lineCounted < offset { if bytes[lineCounted] == 0x0a { line += 1 }; lineCounted += 1 }
+            return line
         }
-        while i < bytes.count {
-            let c = bytes[i]
-            if inString {
-                if escaped { escaped = false }
-                else if c == 0x5c { escaped = true }
-                else if c == 0x22 { inString = false }
-                else if c == 0x0a {
-                    // JSON strings cannot hold a raw newline: the string (and its array) was cut.
-                    inString = false; depth = 0
-                    close(i, problem: "truncated JSON: a string runs past the end of its line")
-                }
-            } else if depth == 0 {
-                switch c {
-                case 0x20, 0x09, 0x0d, 0x0a: break
-                case UInt8(ascii: "["): depth = 1; start = i; startLine = line
-                default:
-                    if chunks.isEmpty {
-                        if c == UInt8(ascii: "{") {
-                            throw UnreadableInput("not FRR's `flowspec detail json` stream (a JSON object: the non-detail `show bgp … flowspec json` has no extended communities; use `detail json`)")
-                        }
-                        throw UnreadableInput("not FRR's `flowspec detail json` output (line \(line) starts with neither '[' nor whitespace)")
+        /// The next `[` at the start of a line, at or after `from`, or the end of the input.
+        func nextRouteStart(_ from: Int) -> Int {
+            var j = from
+            while j < bytes.count, !(bytes[j] == UInt8(ascii: "[") && (j == 0 || bytes[j - 1] == 0x0a)) { j += 1 }
+            return j
+        }
+        func add(_ content: Result<JSONValue, SpeakerProblem>) {
+            chunks.append(Chunk(index: chunks.count + 1, content: content))
+        }
+        while true {
+            stream.skipWhitespace()
+            guard let c = stream.current else { break }
+            let start = stream.offset, startLine = lineAt(start)
+            guard c == UInt8(ascii: "[") else {
+                if chunks.isEmpty {
+                    if c == UInt8(ascii: "{") {
+                        throw UnreadableInput("not FRR's `flowspec detail json` stream (a JSON object: the non-detail `show bgp … flowspec json` has no extended communities; use `detail json`)")
                     }
-                    // Garbage between arrays: report it as a damaged route and resynchronise.
-                    start = i; startLine = line
-                    var j = i
-                    while j < bytes.count, !(bytes[j] == UInt8(ascii: "[") && (j == 0 || bytes[j - 1] == 0x0a)) { j += 1 }
-                    close(j, problem: "unexpected text between routes")
-                    for k in i..<j where bytes[k] == 0x0a { line += 1 }
-                    i = j
-                    atLineStart = true
-                    continue
+                    throw UnreadableInput("not FRR's `flowspec detail json` output (line \(startLine) starts with neither '[' nor whitespace)")
                 }
-            } else {
-                if c == UInt8(ascii: "["), atLineStart {
-                    close(i, problem: "truncated JSON: the array is not closed before the next route starts")
-                    depth = 1; start = i; startLine = line
+                // Garbage between arrays: report it as a damaged route and resynchronise.
+                add(.failure("unexpected text between routes (line \(startLine))"))
+                stream.offset = nextRouteStart(start)
+                continue
+            }
+            let end = nextRouteStart(start + 1)
+            do {
+                add(.success(try stream.value(end: end)))
+            } catch {
+                if error.offset < end, bytes[error.offset] == 0x0a {
+                    add(.failure("truncated JSON: a string runs past the end of its line (line \(startLine))"))
+                    stream.offset = error.offset
+                } else if error.atEnd {
+                    add(.failure(end < bytes.count
+                        ? "truncated JSON: the array is not closed before the next route starts (line \(startLine))"
+                        : "truncated JSON: the input ends inside the array (line \(startLine))"))
+                    stream.offset = end
                 } else {
-                    switch c {
-                    case 0x22: inString = true
-                    case UInt8(ascii: "["), UInt8(ascii: "{"): depth += 1
-                    case UInt8(ascii: "]"), UInt8(ascii: "}"):
-                        depth -= 1
-                        if depth == 0 { close(i + 1, problem: nil) }
-                    default: break
-                    }
+                    add(.failure("invalid JSON (line \(startLine)): \(error.message)"))
+                    stream.offset = end
                 }
             }
-            atLineStart = c == 0x0a
-            if c == 0x0a { line += 1 }
-            i += 1
         }
-        if start >= 0 { close(bytes.count, problem: "truncated JSON: the input ends inside the array") }
         return chunks
     }
 }

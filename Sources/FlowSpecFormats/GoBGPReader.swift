@@ -18,40 +18,44 @@ public enum GoBGPReader {
     ///   (prefix text, the IPv6 `offset` key, the MP_REACH attribute).
     public static func read(_ text: String, family: AddressFamily? = nil) -> ReadResult {
         var result = ReadResult()
-        var p = SpeakerJSONParser(text)
-        p.skipSpace()
+        var p = JSONStream(text)
+        p.skipWhitespace()
         if p.atEnd { return result }
-        guard p.bytes[p.index] == UInt8(ascii: "{") else {
-            result.errors.append(ReadError(position: "line \(SpeakerText.line(ofOffset: p.index, in: p.bytes))",
+        guard p.current == UInt8(ascii: "{") else {
+            result.errors.append(ReadError(position: "line \(p.buffer.line(ofOffset: p.offset))",
                                            reason: "not GoBGP's `global rib -j` output (expected a JSON object)"))
             return result
         }
-        p.index += 1
+        p.offset += 1
         var n = 0
         // Members one by one, so a damaged or truncated member still leaves the earlier ones read.
         while true {
-            p.skipSpace()
-            if p.atEnd {
+            p.skipWhitespace()
+            guard let c = p.current else {
                 result.errors.append(ReadError(position: "route \(n + 1)", reason: "truncated JSON: the input ends before the closing '}'"))
                 break
             }
-            if p.bytes[p.index] == UInt8(ascii: "}") { break }
+            if c == UInt8(ascii: "}") { break }
             if n > 0 {
-                guard p.bytes[p.index] == UInt8(ascii: ",") else {
-                    result.errors.append(ReadError(position: "route \(n + 1)", reason: "invalid JSON (line \(SpeakerText.line(ofOffset: p.index, in: p.bytes))): expected ',' or '}'"))
+                guard c == UInt8(ascii: ",") else {
+                    result.errors.append(ReadError(position: "route \(n + 1)", reason: "invalid JSON (line \(p.buffer.line(ofOffset: p.offset))): expected ',' or '}'"))
                     break
                 }
-                p.index += 1
+                p.offset += 1
             }
             n += 1
             let position = "route \(n)"
-            let key: SpeakerJSON, value: SpeakerJSON
-            do {
-                key = try p.value()
-                try p.expect(UInt8(ascii: ":"))
-                value = try p.value()
+            let key: JSONValue, value: JSONValue
+            do throws(JSONTape.SyntaxError) {
+                p.skipWhitespace()
+                guard p.atEnd || p.current == UInt8(ascii: "\"") else {
+                    throw JSONTape.SyntaxError(offset: p.offset, message: "expected a member name in quotes")
+                }
+                key = try p.value(depth: 1)
+                try p.expect(UInt8(ascii: ":"), "expected ':' after a member name")
+                value = try p.value(depth: 1)
             } catch {
-                result.errors.append(ReadError(position: position, reason: "invalid JSON (line \(SpeakerText.line(ofOffset: error.offset, in: p.bytes))): \(error.reason)"))
+                result.errors.append(ReadError(position: position, reason: "invalid JSON (line \(p.buffer.line(ofOffset: error.offset))): \(error.message)"))
                 break
             }
             guard let paths = value.array else {
@@ -81,14 +85,14 @@ public enum GoBGPReader {
         var result = ReadResult()
         let trimmed = line.speakerTrim(" \t\r\n")
         if trimmed.isEmpty { return result }
-        let value: SpeakerJSON
-        do { value = try SpeakerJSONParser.parse(trimmed) } catch {
-            result.errors.append(ReadError(position: "line \(lineNumber)", reason: "invalid JSON: \(error.reason)"))
+        let value: JSONValue
+        do { value = try JSONValue.parse(trimmed) } catch {
+            result.errors.append(ReadError(position: "line \(lineNumber)", reason: "invalid JSON: \(error.message)"))
             return result
         }
-        let paths: [SpeakerJSON]
+        let paths: [JSONValue]
         if let a = value.array { paths = a }
-        else if value.members != nil { paths = [value] }
+        else if value.isObject { paths = [value] }
         else {
             result.errors.append(ReadError(position: "line \(lineNumber)", reason: "expected a JSON array of paths"))
             return result
@@ -119,9 +123,9 @@ public enum GoBGPReader {
         case notFlowSpec
     }
 
-    static func readPath(_ path: SpeakerJSON, position: String, family hint: AddressFamily?) -> PathReading {
+    static func readPath(_ path: JSONValue, position: String, family hint: AddressFamily?) -> PathReading {
         func fail(_ r: String) -> PathReading { .error(ReadError(position: position, reason: r)) }
-        guard path.members != nil else { return fail("expected a path object") }
+        guard path.isObject else { return fail("expected a path object") }
         let attrs = path["attrs"]?.array ?? []
         let mpReach = attrs.first { $0["type"]?.uint64 == 14 }
         if let safi = mpReach?["safi"]?.uint64, safi != 133 { return .notFlowSpec }
@@ -223,7 +227,7 @@ public enum GoBGPReader {
     /// unknown ones (GoBGP keeps 7 raw octets, printed as base64). Lossy: traffic-action keeps only
     /// the T and S bits, traffic-marking keeps only the last octet. Others (opaque, EVPN, link
     /// bandwidth …) are reported, not kept.
-    static func community(from ec: SpeakerJSON) -> Result<ExtendedCommunity, SpeakerProblem> {
+    static func community(from ec: JSONValue) -> Result<ExtendedCommunity, SpeakerProblem> {
         guard let type64 = ec["type"]?.uint64, type64 <= 255, let sub64 = ec["subtype"]?.uint64, sub64 <= 255 else {
             return .failure("extended community without type/subtype: \(ec.brief); dropped")
         }
@@ -234,7 +238,7 @@ public enum GoBGPReader {
         }
         switch (type, sub) {
         case (0x80, 0x06):
-            guard case .number(let rateText)? = ec["rate"], let rate = Float(rateText), let asn = ec["as"]?.uint64, asn <= 0xffff else { return bad() }
+            guard let rateText = ec["rate"]?.numberText, let rate = Float(rateText), let asn = ec["as"]?.uint64, asn <= 0xffff else { return bad() }
             return .success(FlowAction.trafficRateBytes(asn: UInt16(asn), bytesPerSecond: rate).community)
         case (0x80, 0x07):
             guard let t = ec["terminal"]?.bool, let s = ec["sample"]?.bool else { return bad() }
