@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "FlowSpecNetlink", targets: ["FlowSpecNetlink"]),
         .library(name: "FlowSpecBGP", targets: ["FlowSpecBGP"]),
         .library(name: "FlowSpecFetcher", targets: ["FlowSpecFetcher"]),
+        .library(name: "FlowSpecAgent", targets: ["FlowSpecAgent"]),
         .executable(name: "flowspec-nft", targets: ["flowspec-nft"]),
     ],
     dependencies: [
@@ -25,6 +26,11 @@ let package = Package(
         .target(name: "FlowSpecCompiler", dependencies: ["FlowSpec"]),
         // The reverse direction: a firewall chain (nft IR read from the kernel, or iptables-save text) → routes.
         .target(name: "FlowSpecFetcher", dependencies: ["FlowSpec", "FlowSpecFormats", "FlowSpecCompiler"]),
+        // Keeps the kernel in step with a route source: the daemon logic behind `watch` and `listen`.
+        .target(name: "FlowSpecAgent", dependencies: [
+            "FlowSpec", "FlowSpecFormats", "FlowSpecCompiler", "FlowSpecNetlink",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // A receive-only BGP-4 speaker for the flowspec families (RFC 4271, 4760, 6793, 2918, 7606).
         .target(name: "FlowSpecBGP", dependencies: ["FlowSpec"]),
         // The system-library module over libnftnl + libmnl + the kernel's netfilter uapi.
@@ -33,12 +39,13 @@ let package = Package(
         // The only target that touches C: the IR sent to the kernel in one netlink batch.
         .target(name: "FlowSpecNetlink", dependencies: ["FlowSpecCompiler", "CNftnl"]),
         .executableTarget(name: "flowspec-nft", dependencies: [
-            "FlowSpec", "FlowSpecFormats", "FlowSpecCompiler", "FlowSpecNetlink", "FlowSpecBGP", "FlowSpecFetcher",
+            "FlowSpec", "FlowSpecFormats", "FlowSpecCompiler", "FlowSpecNetlink", "FlowSpecBGP", "FlowSpecFetcher", "FlowSpecAgent",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "FlowSpecTests", dependencies: ["FlowSpec"]),
         .testTarget(name: "FlowSpecFetcherTests", dependencies: ["FlowSpec", "FlowSpecFormats", "FlowSpecCompiler", "FlowSpecFetcher", "FlowSpecNetlink"]),
+        .testTarget(name: "FlowSpecAgentTests", dependencies: ["FlowSpec", "FlowSpecFormats", "FlowSpecCompiler", "FlowSpecNetlink", "FlowSpecAgent"]),
         .testTarget(name: "FlowSpecBGPTests", dependencies: ["FlowSpec", "FlowSpecBGP"]),
         .testTarget(name: "FlowSpecFormatsTests", dependencies: ["FlowSpec", "FlowSpecFormats"],
                     resources: [.copy("Fixtures")]),

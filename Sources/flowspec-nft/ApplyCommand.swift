@@ -1,4 +1,5 @@
 import ArgumentParser
+import FlowSpecAgent
 import FlowSpecCompiler
 import FlowSpecNetlink
 
@@ -23,21 +24,21 @@ struct Apply: ParsableCommand {
 
     func run() throws {
         let start = ContinuousClock.now
-        let pipeline = try Pipeline(input: try input.read(), options: table)
-        let prepared = seconds(since: start)
+        let prepared = PreparedTable(input: try input.read(), order: table.routeOrder, options: try table.compileOptions())
+        let preparedTime = seconds(since: start)
         let report: ApplyReport
         do {
-            report = try NftConnection().apply(pipeline.compiled.table)
+            report = try NftConnection().apply(prepared.compiled.table)
         } catch {
             throw CLIError("nothing changed: \(error)")
         }
         let total = seconds(since: start)
-        print("routes read \(pipeline.read.count), installed \(pipeline.installedCount), rejected \(pipeline.rejectedRouteCount)" +
-              (pipeline.rejected.count > pipeline.rejectedRouteCount ? ", unreadable input items \(pipeline.rejected.count - pipeline.rejectedRouteCount)" : ""))
-        print("table inet \(table.table): \(pipeline.compiled.table.ruleCount) rules, \(pipeline.compiled.table.sets.count) sets, committed in \(format(total)) s (read+compile \(format(prepared)) s, netlink build \(format(report.buildTime)) s, kernel \(format(report.kernelTime)) s)")
-        for e in pipeline.rejected { print("  rejected \(e.position): \(e.reason)") }
-        for n in pipeline.compiled.notes { print("  note: \(n)") }
-        if strict && !pipeline.rejected.isEmpty { throw ExitCode(2) }
+        print("routes read \(prepared.read.count), installed \(prepared.installedCount), rejected \(prepared.rejectedRouteCount)" +
+              (prepared.rejected.count > prepared.rejectedRouteCount ? ", unreadable input items \(prepared.rejected.count - prepared.rejectedRouteCount)" : ""))
+        print("table inet \(table.table): \(prepared.compiled.table.ruleCount) rules, \(prepared.compiled.table.sets.count) sets, committed in \(format(total)) s (read+compile \(format(preparedTime)) s, netlink build \(format(report.buildTime)) s, kernel \(format(report.kernelTime)) s)")
+        for e in prepared.rejected { print("  rejected \(e.position): \(e.reason)") }
+        for n in prepared.notes { print("  note: \(n)") }
+        if strict && !prepared.rejected.isEmpty { throw ExitCode(2) }
     }
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FlowSpecAgent
 import FlowSpecCompiler
 
 struct Compile: ParsableCommand {
@@ -14,7 +15,7 @@ struct Compile: ParsableCommand {
     @OptionGroup var table: TableOptions
 
     func run() throws {
-        let p = try Pipeline(input: try input.read(), options: table)
+        let p = PreparedTable(input: try input.read(), order: table.routeOrder, options: try table.compileOptions())
         for e in p.rejected { printError("# rejected \(e.position): \(e.reason)") }
         print(NftPrinter.render(p.compiled.table, replace: true), terminator: "")
     }
