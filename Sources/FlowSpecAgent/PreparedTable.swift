@@ -17,14 +17,20 @@ public struct PreparedTable: Sendable {
     /// Compiler notes with the input position of their route.
     public var notes: [String]
 
+    /// Routes left out by route-target scoping (not errors: they are meant for other switches).
+    public var outOfScope: [ReadRoute]
+
     /// Routes that made it into the table (as rules or as the chain policy).
     public var installedCount: Int { read.count - rejectedRouteCount }
 
     /// - Parameters:
+    ///   - scope: routes it does not admit are left out (`outOfScope`), not rejected.
     ///   - order: with `.sequence(.trafficMarking)` the traffic-marking community carries the
     ///     sequence number (the historical convention), so it is not applied as a DSCP marking.
-    public init(input: ReadResult, order: RouteOrder, options: CompileOptions) {
-        read = input.currentRoutes()
+    public init(input: ReadResult, order: RouteOrder, scope: RouteScope = .all, options: CompileOptions) {
+        let current = input.currentRoutes()
+        read = current.filter { scope.admits($0.route) }
+        outOfScope = current.filter { !scope.admits($0.route) }
         rejected = input.errors
         let readerErrors = input.errors.count
         var valid = [FlowRoute]()

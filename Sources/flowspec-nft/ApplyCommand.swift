@@ -24,7 +24,7 @@ struct Apply: ParsableCommand {
 
     func run() throws {
         let start = ContinuousClock.now
-        let prepared = PreparedTable(input: try input.read(), order: table.routeOrder, options: try table.compileOptions())
+        let prepared = PreparedTable(input: try input.read(), order: table.routeOrder, scope: try table.routeScope(), options: try table.compileOptions())
         let preparedTime = seconds(since: start)
         let report: ApplyReport
         do {
@@ -36,6 +36,9 @@ struct Apply: ParsableCommand {
         print("routes read \(prepared.read.count), installed \(prepared.installedCount), rejected \(prepared.rejectedRouteCount)" +
               (prepared.rejected.count > prepared.rejectedRouteCount ? ", unreadable input items \(prepared.rejected.count - prepared.rejectedRouteCount)" : ""))
         print("table inet \(table.table): \(prepared.compiled.table.ruleCount) rules, \(prepared.compiled.table.sets.count) sets, committed in \(format(total)) s (read+compile \(format(preparedTime)) s, netlink build \(format(report.buildTime)) s, kernel \(format(report.kernelTime)) s)")
+        if !prepared.outOfScope.isEmpty {
+            print("  \(prepared.outOfScope.count) routes left out: their route targets are not this switch's")
+        }
         for e in prepared.rejected { print("  rejected \(e.position): \(e.reason)") }
         for n in prepared.notes { print("  note: \(n)") }
         if strict && !prepared.rejected.isEmpty { throw ExitCode(2) }

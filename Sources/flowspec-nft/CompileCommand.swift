@@ -15,7 +15,7 @@ struct Compile: ParsableCommand {
     @OptionGroup var table: TableOptions
 
     func run() throws {
-        let p = PreparedTable(input: try input.read(), order: table.routeOrder, options: try table.compileOptions())
+        let p = PreparedTable(input: try input.read(), order: table.routeOrder, scope: try table.routeScope(), options: try table.compileOptions())
         for e in p.rejected { printError("# rejected \(e.position): \(e.reason)") }
         print(NftPrinter.render(p.compiled.table, replace: true), terminator: "")
     }

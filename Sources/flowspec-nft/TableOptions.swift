@@ -12,6 +12,7 @@ extension NftHook: ExpressibleByArgument {
 
 enum PolicyOption: String, ExpressibleByArgument, CaseIterable { case accept, drop }
 enum OrderOption: String, ExpressibleByArgument, CaseIterable { case rfc, sequence }
+extension RouteScope.Untargeted: ExpressibleByArgument {}
 
 /// What the installed table looks like: shared by compile, apply, show and flush.
 struct TableOptions: ParsableArguments {
@@ -37,6 +38,13 @@ struct TableOptions: ParsableArguments {
             help: ArgumentHelp("Map a redirect route target to a packet mark, e.g. 65309:100=0x10 (repeatable). An unmapped redirect is rejected.", valueName: "rt=mark"))
     var redirectMarks: [String] = []
 
+    @Option(name: .customLong("route-target"), parsing: .singleValue,
+            help: ArgumentHelp("Install only routes carrying this route target (repeatable), e.g. 65309:10 or 192.0.2.1:10.", valueName: "asn:n"))
+    var routeTargets: [String] = []
+
+    @Option(help: "With --route-target: what routes carrying no route target do: apply or ignore.")
+    var untargeted: RouteScope.Untargeted = .apply
+
     @Option(help: "nflog group for routes with the traffic-action sample bit.")
     var logGroup: UInt16 = 0
 
@@ -46,6 +54,7 @@ struct TableOptions: ParsableArguments {
     func validate() throws {
         _ = try parsedRedirectMarks()
         _ = try parsedSequenceCarrier()
+        _ = try routeScope()
         if table.isEmpty || table.count > 255 { throw ValidationError("--table must be 1 to 255 characters") }
     }
 
@@ -83,6 +92,15 @@ struct TableOptions: ParsableArguments {
 
     var routeOrder: RouteOrder {
         order == .rfc ? .rfc : .sequence((try? parsedSequenceCarrier()) ?? .trafficMarking)
+    }
+
+    func routeScope() throws -> RouteScope {
+        var targets = Set<RouteTarget>()
+        for t in routeTargets {
+            guard let rt = RouteTarget(t) else { throw ValidationError("--route-target wants ASN:N or IPv4:N, not '\(t)'") }
+            targets.insert(rt)
+        }
+        return RouteScope(targets: targets, untargeted: untargeted)
     }
 
     func compileOptions() throws -> CompileOptions {

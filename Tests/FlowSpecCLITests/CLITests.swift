@@ -71,3 +71,20 @@ import Testing
         #expect(r.err.contains("--redirect-mark"))
     }
 }
+
+@Suite struct ScopingCLITests {
+    static let routes = """
+    {"routes":[
+    {"family":"ipv4","match":{"destination":"203.0.113.10/32"},"actions":["drop",{"route-target":"65309:10"}]},
+    {"family":"ipv4","match":{"destination":"203.0.113.11/32"},"actions":["drop",{"route-target":"65309:20"}]},
+    {"family":"ipv4","match":{"destination":"203.0.113.12/32"},"actions":["drop"]}
+    ]}
+    """
+
+    @Test func routeTargetScopingKeepsOnlyThisSwitchsRoutes() throws {
+        let r = try run([flowspecNft, "compile", "--from", "json", "--route-target", "65309:10", "-"], stdin: Self.routes)
+        #expect(r.out.contains("203.0.113.10") && !r.out.contains("203.0.113.11") && r.out.contains("203.0.113.12"))
+        let ignore = try run([flowspecNft, "compile", "--from", "json", "--route-target", "65309:10", "--untargeted", "ignore", "-"], stdin: Self.routes)
+        #expect(ignore.out.contains("203.0.113.10") && !ignore.out.contains("203.0.113.12"))
+    }
+}

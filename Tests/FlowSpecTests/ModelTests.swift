@@ -68,3 +68,26 @@ import Testing
         #expect(routes.filter { $0.component(.icmpType) != nil }.count == 100)
     }
 }
+
+@Suite struct RouteScopeTests {
+    let a = RouteTarget("65309:10")!, b = RouteTarget("65309:20")!
+    func route(_ targets: [RouteTarget]) -> FlowRoute {
+        FlowRoute(family: .ipv4, components: [.destinationPrefix(FlowPrefix("203.0.113.10/32")!)],
+                  actions: [.trafficRateBytes(asn: 0, bytesPerSecond: 0)] + targets.map { .routeTarget($0) })
+    }
+
+    @Test func noTargetsConfiguredInstallsEverything() {
+        #expect(RouteScope.all.admits(route([a])) && RouteScope.all.admits(route([])))
+    }
+
+    @Test func onlyRoutesCarryingOneOfTheTargetsAreInstalled() {
+        let scope = RouteScope(targets: [a])
+        #expect(scope.admits(route([a])) && scope.admits(route([b, a])))
+        #expect(!scope.admits(route([b])))
+    }
+
+    @Test func untargetedRoutesFollowTheSetting() {
+        #expect(RouteScope(targets: [a], untargeted: .apply).admits(route([])))
+        #expect(!RouteScope(targets: [a], untargeted: .ignore).admits(route([])))
+    }
+}
