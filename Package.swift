@@ -49,7 +49,7 @@ let package = Package(
         .testTarget(name: "FlowSpecBGPTests", dependencies: ["FlowSpec", "FlowSpecBGP"]),
         .testTarget(name: "FlowSpecFormatsTests", dependencies: ["FlowSpec", "FlowSpecFormats"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "FlowSpecCompilerTests", dependencies: ["FlowSpec", "FlowSpecFormats", "FlowSpecCompiler", "FlowSpecNetlink"]),
+        .testTarget(name: "FlowSpecCompilerTests", dependencies: ["FlowSpec", "FlowSpecFormats", "FlowSpecCompiler", "FlowSpecNetlink", "FlowSpecAgent"]),
         .testTarget(name: "FlowSpecNetlinkTests", dependencies: ["FlowSpec", "FlowSpecFormats", "FlowSpecCompiler", "FlowSpecNetlink"]),
         // Runs the built `flowspec-nft` binary: CLI behaviour, and packets through a router namespace.
         .testTarget(name: "FlowSpecCLITests", dependencies: ["flowspec-nft"]),

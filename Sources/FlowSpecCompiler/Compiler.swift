@@ -50,16 +50,28 @@ struct RouteCompiler {
             rejected.append(RouteRejection(index: index, route: route, reason: error.reason)); return
         }
         if route.isDefaultPolicy {
-            if policy != nil {
-                note(index, id, .noEffect, "a second default-policy route (only 0/0 prefixes) has no effect; the first one sets the chain policy")
+            if defaults[route.family] != nil {
+                note(index, id, .noEffect, "a second \(route.family.name) default-policy route (only 0/0 prefixes) has no effect; the first one decides")
                 return
             }
-            policy = plan.drop ? .drop : .accept
-            if plan.limit != nil || plan.sample || plan.dscp != nil || plan.mark != nil {
-                note(index, id, .adjustedAction, "default-policy route: only drop or accept can be a chain policy; its other actions are not applied")
-            }
+            defaults[route.family] = (route, plan, index)
             return
         }
+        emit(route, plan: plan, index: index, id: id)
+    }
+
+    /// The default-policy routes (only 0/0 prefixes, one per family, kept for `finish`).
+    var defaults: [AddressFamily: (route: FlowRoute, plan: ActionPlan, index: Int)] = [:]
+
+    /// The chain policy a default-policy route stands for, if it is a plain drop or accept.
+    static func policy(of plan: ActionPlan) -> NftChainPolicy? {
+        if plan.drop { return .drop }
+        if plan.limit == nil && !plan.sample && plan.dscp == nil && plan.mark == nil && !plan.continues { return .accept }
+        return nil
+    }
+
+    /// Appends the rules of one route.
+    mutating func emit(_ route: FlowRoute, plan: ActionPlan, index: Int, id: String) {
         let slots: [[[Match]]]
         do {
             guard let s = try matchSlots(route) else {
@@ -114,7 +126,19 @@ struct RouteCompiler {
         }
     }
 
-    func finish() -> CompileResult {
+    mutating func finish() -> CompileResult {
+        // One inet chain serves both families, so a default-policy route becomes the chain policy
+        // only when both families have one with the same plain verdict. Otherwise each family's
+        // default-policy route becomes a last rule of its own (`meta nfproto ipvX` + its actions,
+        // exact for every action) and the chain policy is the configured one for the rest.
+        let v4 = defaults[.ipv4], v6 = defaults[.ipv6]
+        if let a = v4, let b = v6, let pa = Self.policy(of: a.plan), pa == Self.policy(of: b.plan) {
+            policy = pa
+        } else {
+            for d in [v4, v6].compactMap({ $0 }) {
+                emit(d.route, plan: d.plan, index: d.index, id: d.route.identity)
+            }
+        }
         let p: NftChainPolicy = policy ?? (options.defaultPolicy == .drop ? .drop : .accept)
         let chain = NftChain(name: options.chainName,
                              base: .init(type: "filter", hook: options.hook, priority: options.priority, policy: p),

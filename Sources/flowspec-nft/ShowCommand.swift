@@ -54,15 +54,24 @@ struct InstalledRoutes {
         chain = base?.name ?? "-"
         hook = base?.base?.hook.name ?? "-"
         policy = base?.base.map { $0.policy == .drop ? "drop" : "accept" } ?? "-"
+        var limits = [String: NftLimit]()
+        for case .limit(let name, let l) in t.objects { limits[name] = l }
         for rule in base?.rules ?? [] {
             let id = rule.comment ?? "(no comment)"
             var packets: UInt64 = 0, bytes: UInt64 = 0
             var actions = [String]()
+            var policed = false
             for e in rule.expressions {
                 switch e {
                 case .counter(let p, let b): packets += p; bytes += b
-                case .immediateVerdict(let v): actions.append("\(v)")
-                case .objref(_, let name): actions.append("limit \(name)")
+                case .objref(_, let name):
+                    policed = true
+                    if let l = limits[name] {
+                        actions.append("police \(l.rate) \(l.kind == .bytes ? "bytes" : "packets")/\(l.unit)")
+                    } else {
+                        actions.append("police (\(name))")
+                    }
+                case .immediateVerdict(let v) where !(policed && v == .drop): actions.append("\(v)")
                 case .log(let g, _): actions.append("log group \(g)")
                 case .payloadSet: actions.append("set dscp")
                 case .metaSet(let k, _): actions.append("set \(k)")
@@ -71,10 +80,11 @@ struct InstalledRoutes {
             }
             if var last = entries.last, last.identity == id {
                 last.rules += 1; last.packets += packets; last.bytes += bytes
+                for a in actions where !last.actions.contains(a) { last.actions.append(a) }
                 entries[entries.count - 1] = last
             } else {
                 entries.append(Entry(identity: id, route: RouteIdentity.decode(id), rules: 1,
-                                     packets: packets, bytes: bytes, actions: actions))
+                                     packets: packets, bytes: bytes, actions: actions.isEmpty ? ["continue"] : actions))
             }
         }
     }

@@ -82,12 +82,13 @@ private func verdicts(_ rule: NftRule) -> [NftVerdict] {
         #expect(r.notes.contains { $0.kind == .ignoredCommunity })
     }
 
-    // The default-policy route becomes the chain policy.
-    @Test func defaultPolicyRouteSetsChainPolicy() {
+    // A one-family default-policy route is the last rule of its family (see DefaultPolicyTests);
+    // without any, the configured policy applies.
+    @Test func defaultPolicyRouteOfOneFamilyIsALastRule() {
         let any = Component.destinationPrefix(FlowPrefix("0.0.0.0/0")!)
         let r = compile([route([dst]), route([any], [.trafficRateBytes(asn: 0, bytesPerSecond: 0)])])
-        #expect(r.table.chains[0].base?.policy == .drop)
-        #expect(rules(r).count == 1)
+        #expect(r.table.chains[0].base?.policy == .accept)
+        #expect(rules(r).count == 2 && verdicts(rules(r)[1]) == [.drop])
         #expect(compile([route([dst])], options: CompileOptions(defaultPolicy: .drop)).table.chains[0].base?.policy == .drop)
     }
 
@@ -165,5 +166,38 @@ private func verdicts(_ rule: NftRule) -> [NftVerdict] {
     @Test func replaceRenderingDeletesFirst() {
         let text = NftPrinter.render(compile([route([dst])]).table, replace: true)
         #expect(text.hasPrefix("table inet flowspec {}\ndelete table inet flowspec\ntable inet flowspec {"))
+    }
+}
+
+@Suite struct DefaultPolicyTests {
+    func defaultRoute(_ f: AddressFamily, _ actions: [FlowAction]) -> FlowRoute {
+        let any = FlowPrefix(address: .zero(f), length: 0)!
+        return FlowRoute(family: f, components: [.destinationPrefix(any), .sourcePrefix(any)], actions: actions)
+    }
+    let drop = FlowAction.trafficRateBytes(asn: 0, bytesPerSecond: 0)
+
+    @Test("both families dropping by default: the chain policy is drop")
+    func bothFamiliesBecomeThePolicy() {
+        let r = compile([defaultRoute(.ipv4, [drop]), defaultRoute(.ipv6, [drop])])
+        #expect(r.table.chains[0].base?.policy == .drop)
+        #expect(r.table.chains[0].rules.isEmpty)
+    }
+
+    @Test("an IPv4-only default drop never drops IPv6: it is a last rule of its family")
+    func oneFamilyIsALastRule() {
+        let specific = FlowRoute(family: .ipv4, components: [.destinationPrefix(FlowPrefix("203.0.113.10/32")!)], actions: [])
+        let r = compile([specific, defaultRoute(.ipv4, [drop])], options: CompileOptions(defaultPolicy: .accept))
+        #expect(r.table.chains[0].base?.policy == .accept)
+        let last = r.table.chains[0].rules.last!
+        #expect(last.expressions.first == .meta(key: .nfproto, dreg: .reg1))
+        #expect(last.expressions.contains(.cmp(op: .eq, sreg: .reg1, data: [2])))
+        #expect(last.expressions.last == .immediateVerdict(.drop))
+        #expect(r.table.chains[0].rules.count == 2)
+    }
+
+    @Test("a rate-limited default route keeps its limit as a last rule")
+    func limitedDefaultIsExact() {
+        let r = compile([defaultRoute(.ipv6, [.trafficRateBytes(asn: 0, bytesPerSecond: 1000)])])
+        #expect(r.table.chains[0].rules.contains { $0.expressions.contains { if case .objref = $0 { true } else { false } } })
     }
 }
