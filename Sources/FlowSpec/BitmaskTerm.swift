@@ -21,18 +21,9 @@ public struct BitmaskTerm: Hashable, Sendable {
     }
 }
 
-extension Collection where Element == BitmaskTerm {
-    /// RFC 8955 §4.2.1.2: AND binds tighter than OR, left to right.
-    public func matches(_ x: UInt64) -> Bool {
-        var any = false
-        var group = true
-        for (i, t) in enumerated() {
-            if i > 0 && !t.and { any = any || group; group = true }
-            group = group && t.matches(x)
-        }
-        return !isEmpty && (any || group)
-    }
+extension BitmaskTerm: OperatorTerm {}
 
+extension Collection where Element == BitmaskTerm {
     /// The union of the terms' value bits: the only bits of the field the list looks at.
     public var relevantMask: UInt64 { reduce(0) { $0 | $1.value } }
 

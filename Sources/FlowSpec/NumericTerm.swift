@@ -66,8 +66,18 @@ public struct NumericTerm: Hashable, Sendable {
     }
 }
 
-extension Collection where Element == NumericTerm {
-    /// RFC 8955 §4.2.1.1: terms joined by AND bind tighter than OR; evaluated left to right.
+/// A term of an operator list: it tests one value and says whether it is AND-ed with the
+/// previous term. Numeric and bitmask lists combine their terms the same way.
+public protocol OperatorTerm {
+    var and: Bool { get }
+    func matches(_ x: UInt64) -> Bool
+}
+
+extension NumericTerm: OperatorTerm {}
+
+extension Collection where Element: OperatorTerm {
+    /// RFC 8955 §4.2.1.1/§4.2.1.2: terms joined by AND bind tighter than OR; evaluated left to
+    /// right. (The AND bit of the first term has nothing to join and is ignored.)
     public func matches(_ x: UInt64) -> Bool {
         var any = false
         var group = true
