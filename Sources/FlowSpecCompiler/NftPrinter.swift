@@ -199,6 +199,8 @@ struct Decompiler {
                 }
                 let v = UInt32(data[0]) | UInt32(data[1]) << 8 | UInt32(data[2]) << 16 | UInt32(data[3]) << 24
                 out.append("meta mark set 0x" + String(v, radix: 16)); i += 2
+            case .unknown(let name):
+                throw fail("kernel expression \(name) has no IR form")
             default:
                 throw fail("no nft text for \(e)")
             }

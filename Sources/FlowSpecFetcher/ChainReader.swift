@@ -201,6 +201,8 @@ private struct RuleWalker {
             }
             // The mark is a host-order u32 (the register is copied to skb->mark as is).
             effect.mark = bytes.reversed().reduce(0) { $0 << 8 | UInt32($1) }
+        case .unknown(let name):
+            throw fail("kernel expression \(name) has no flowspec equivalent")
         case .immediateVerdict(let v):
             switch v {
             case .accept: effect.verdict = .accept

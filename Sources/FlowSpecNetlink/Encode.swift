@@ -79,7 +79,13 @@ struct TableEncoder {
             estimate += comment.utf8.count + 8
         }
         for expression in rule.expressions {
-            guard let e = ExpressionCodec.encode(expression) else {
+            let encoded: OpaquePointer?
+            do throws(ExpressionUnencodable) {
+                encoded = try ExpressionCodec.encode(expression)
+            } catch {
+                throw .unencodable(object: .rule(chain: chain.name, index: index, comment: rule.comment), reason: error.reason)
+            }
+            guard let e = encoded else {
                 throw .unencodable(object: .rule(chain: chain.name, index: index, comment: rule.comment),
                                    reason: "libnftnl could not allocate \(expression)")
             }

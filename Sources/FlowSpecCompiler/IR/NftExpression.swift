@@ -106,4 +106,9 @@ public enum NftExpression: Sendable, Hashable {
     case log(group: UInt16, prefix: String?)
     case immediateVerdict(NftVerdict)
     case immediateData(dreg: NftRegister, data: [UInt8])
+    /// A kernel expression read back from a foreign table that the IR has no case for (`ct`,
+    /// `nat`, `reject`, `byteorder`, ...), or whose attributes the IR cannot hold; `name` is the
+    /// kernel's expression name, with the reason when the kind is known but its content is not.
+    /// It exists so that listing a table never fails on one rule; it cannot be encoded.
+    case unknown(name: String)
 }

@@ -1,15 +1,21 @@
 import CNftnl
 import FlowSpecCompiler
 
+/// An IR expression that has no netlink form (`.unknown`, read back from a foreign table).
+struct ExpressionUnencodable: Error, Sendable, Hashable {
+    var reason: String
+}
+
 /// `NftExpression` <-> libnftnl expression. Each kind's encode and decode live together in
 /// one type (MetaExpr, PayloadExpr, ...) so the two directions cannot drift; this file only
 /// dispatches, on the IR case one way and on the kernel's expression name the other.
 enum ExpressionCodec {
     /// A new libnftnl expression for `expression`; ownership passes to the caller (a rule takes
     /// it with nftnl_rule_add_expr).
-    static func encode(_ expression: NftExpression) -> OpaquePointer? {
+    static func encode(_ expression: NftExpression) throws(ExpressionUnencodable) -> OpaquePointer? {
         let name: String
         switch expression {
+        case .unknown(let kind): throw ExpressionUnencodable(reason: "expression \(kind) was read from the kernel and has no IR form, so it cannot be written back")
         case .meta, .metaSet: name = MetaExpr.name
         case .payload, .payloadSet: name = PayloadExpr.name
         case .exthdr: name = ExthdrExpr.name
@@ -47,13 +53,27 @@ enum ExpressionCodec {
         case .log(let group, let prefix): LogExpr.encode(group: group, prefix: prefix, e)
         case .immediateVerdict(let verdict): ImmediateExpr.encode(verdict: verdict, e)
         case .immediateData(let dreg, let data): ImmediateExpr.encode(dreg: dreg, data: data, e)
+        case .unknown: break
         }
         return raw
     }
 
-    /// The IR value of a (borrowed) libnftnl expression read from the kernel.
+    /// The IR value of a (borrowed) libnftnl expression read from the kernel. An expression kind
+    /// the IR lacks, or one whose attributes it cannot hold, becomes `.unknown`, so that listing a
+    /// foreign table never fails because of one rule (the fetcher reports such rules by position).
+    /// (It keeps its `throws` so that callers need not change; it no longer throws.)
     static func decode(_ raw: OpaquePointer) throws(NetlinkError) -> NftExpression {
         let e = Expr(raw: raw)
+        do throws(NetlinkError) {
+            return try decodeKnown(e)
+        } catch .undecodable(_, let reason) {
+            return .unknown(name: "\(e.name) (\(reason))")
+        } catch {
+            return .unknown(name: "\(e.name) (\(error))")
+        }
+    }
+
+    static func decodeKnown(_ e: Expr) throws(NetlinkError) -> NftExpression {
         switch e.name {
         case MetaExpr.name: return try MetaExpr.decode(e)
         case PayloadExpr.name: return try PayloadExpr.decode(e)
@@ -67,7 +87,7 @@ enum ExpressionCodec {
         case LimitExpr.name: return try LimitExpr.decode(e)
         case LogExpr.name: return LogExpr.decode(e)
         case ImmediateExpr.name: return try ImmediateExpr.decode(e)
-        case let other: throw .undecodable(object: "expression \(other)", reason: "not an expression kind the IR has")
+        case let other: return .unknown(name: other)
         }
     }
 
