@@ -31,7 +31,9 @@ import Testing
         return nil
     }
 
-    func run(_ kind: String) throws {
+    /// Runs the scenario on a thread of its own: a blocking wait here would hold one of the
+    /// (two, in CI) cooperative threads for seconds and starve the timing-sensitive agent tests.
+    func run(_ kind: String) async throws {
         if let why = Self.missing(kind) {
             print("SKIPPED watch --source \(kind): \(why)")
             return
@@ -43,12 +45,18 @@ import Testing
         p.standardOutput = out
         p.standardError = out
         try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0, "watch --source \(kind) scenario failed:\n\(text)")
+        let handle = out.fileHandleForReading
+        let (text, status): (String, Int32) = await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                let text = String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
+                p.waitUntilExit()
+                continuation.resume(returning: (text, p.terminationStatus))
+            }
+        }
+        #expect(status == 0, "watch --source \(kind) scenario failed:\n\(text)")
     }
 
-    @Test func frr() throws { try run("frr") }
-    @Test func gobgp() throws { try run("gobgp") }
-    @Test func exabgp() throws { try run("exabgp") }
+    @Test func frr() async throws { try await run("frr") }
+    @Test func gobgp() async throws { try await run("gobgp") }
+    @Test func exabgp() async throws { try await run("exabgp") }
 }
