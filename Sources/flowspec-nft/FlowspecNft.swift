@@ -11,9 +11,9 @@ struct FlowspecNft: ParsableCommand {
         atomically, in one netlink batch. Only the tool's own table is ever touched.
 
         Typical use on a switch:
-          vtysh -c 'show bgp ipv4 flowspec detail json' | flowspec-nft apply --from frr -
-          flowspec-nft show
+          flowspec-nft watch --source frr          # follow FRR, keep the table in step
+          flowspec-nft show                        # installed routes with counters
         """,
-        subcommands: [Parse.self, Compile.self, Apply.self, Show.self, Flush.self, Fetch.self]
+        subcommands: [Parse.self, Compile.self, Apply.self, Show.self, Flush.self, Watch.self, Fetch.self]
     )
 }

@@ -1,0 +1,340 @@
+import FlowSpec
+import FlowSpecCompiler
+import FlowSpecFormats
+import Logging
+
+/// What to do with the installed table once the source has been unreadable for
+/// `sourceTimeout`.
+public enum SourceLossPolicy: String, Sendable, Hashable, CaseIterable {
+    /// Leave the last good table in place (fail-static): the filters keep protecting.
+    case keep
+    /// Remove the table: stale filters are worse than none for this deployment.
+    case flush
+}
+
+/// How the agent builds and maintains the table; `reconfigure` swaps it at run time (SIGHUP).
+public struct AgentConfiguration: Sendable, Hashable {
+    public var order: RouteOrder
+    public var options: CompileOptions
+    /// Quiet time collected after a change before the table is rebuilt: a burst of UPDATEs
+    /// becomes one apply.
+    public var debounce: Duration
+    /// How long the source may be unreadable (failed polls, a lost stream) before
+    /// `onSourceLoss` acts.
+    public var sourceTimeout: Duration
+    public var onSourceLoss: SourceLossPolicy
+
+    public init(order: RouteOrder = .rfc, options: CompileOptions = CompileOptions(), debounce: Duration = .zero,
+                sourceTimeout: Duration = .seconds(30), onSourceLoss: SourceLossPolicy = .keep) {
+        self.order = order; self.options = options; self.debounce = debounce
+        self.sourceTimeout = sourceTimeout; self.onSourceLoss = onSourceLoss
+    }
+}
+
+/// Keeps the kernel table in step with a route source.
+///
+/// Holds the desired route set as an Adj-RIB-In-like map keyed by family and NLRI (a later
+/// announcement replaces, a withdrawal removes), rebuilds the whole table through
+/// `PreparedTable` after each debounced change, and hands it to the applier only when it differs
+/// from the one installed. Fail-static: read failures never touch the table; only a source
+/// silent for `sourceTimeout` triggers the loss policy, once.
+public actor Agent: SourceSink {
+    struct Key: Hashable, Comparable {
+        let family: AddressFamily
+        let nlri: [UInt8]
+        static func < (a: Key, b: Key) -> Bool {
+            if a.family != b.family { return a.family == .ipv4 }
+            return a.nlri.lexicographicallyPrecedes(b.nlri)
+        }
+    }
+
+    struct Entry {
+        var route: ReadRoute
+        /// First-announcement order: input positions and ties follow it, as in a file.
+        var sequence: Int
+        var stale = false
+    }
+
+    /// One apply, as the agent logged it (for tests and status).
+    public struct Applied: Sendable, Hashable {
+        public var table: NftTable
+        public var added: Int
+        public var removed: Int
+        public var changed: Int
+        public var installed: Int
+        public var rejected: Int
+    }
+
+    public private(set) var configuration: AgentConfiguration
+    private let applier: any TableApplier
+    private let logger: Logger
+    private let clock = ContinuousClock()
+
+    private var rib = [Key: Entry]()
+    private var snapshotErrors = [ReadError]()
+    private var nextSequence = 0
+    /// The table this agent last put in the kernel; nil before the first apply and after a flush.
+    public private(set) var installed: NftTable?
+    private var installedRoutes = [Key: FlowRoute]()
+    private var reportedRejections = Set<ReadError>()
+    private var pending: Task<Void, Never>?
+    private var retry: Task<Void, Never>?
+    /// Since when the source has given no good read (nil while healthy). Starts at creation: a
+    /// source that never answers is a lost source too.
+    private var unhealthySince: ContinuousClock.Instant?
+    private var lossHandled = false
+    /// Every apply that reached the kernel, in order.
+    public private(set) var history = [Applied]()
+    /// Times the table was removed by the loss policy.
+    public private(set) var flushCount = 0
+
+    public init(configuration: AgentConfiguration, applier: any TableApplier, logger: Logger) {
+        self.configuration = configuration
+        self.applier = applier
+        self.logger = logger
+        unhealthySince = ContinuousClock.now
+    }
+
+    // MARK: - Running
+
+    /// Runs the source and the source-loss watchdog until the task is cancelled or the source
+    /// ends; when it ends, the loss policy is applied at once (a finished stream cannot come back).
+    public func run(_ source: any RouteSource) async {
+        logger.info("following \(source.name); table inet \(configuration.options.tableName), debounce \(seconds(configuration.debounce)) s, source timeout \(seconds(configuration.sourceTimeout)) s, on source loss: \(configuration.onSourceLoss.rawValue)")
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask { await source.run(self); return true }
+            group.addTask {
+                while !Task.isCancelled {
+                    let tick = await self.watchdogTick()
+                    try? await Task.sleep(for: tick)
+                    await self.checkSource()
+                }
+                return false
+            }
+            if let first = await group.next(), first {
+                group.cancelAll()
+                sourceEnded(source.name)
+            }
+            group.cancelAll()
+        }
+    }
+
+    private func watchdogTick() -> Duration {
+        min(max(configuration.sourceTimeout / 10, .milliseconds(20)), .seconds(1))
+    }
+
+    private func sourceEnded(_ name: String) {
+        if !lossHandled {
+            logger.warning("\(name) source ended")
+            unhealthySince = unhealthySince ?? clock.now
+            sourceLost(after: clock.now - (unhealthySince ?? clock.now))
+        }
+    }
+
+    // MARK: - Events
+
+    public func deliver(_ event: SourceEvent) async {
+        switch event {
+        case .snapshot(let result):
+            healthy()
+            var next = [Key: Entry]()
+            for r in result.currentRoutes() {
+                let key = Key(family: r.route.family, nlri: r.route.nlriBytes)
+                let sequence = rib[key].map(\.sequence) ?? newSequence()
+                next[key] = Entry(route: r, sequence: sequence)
+            }
+            let changed = !sameRoutes(rib, next) || snapshotErrors != result.errors
+            rib = next
+            snapshotErrors = result.errors
+            if changed || installed == nil { scheduleApply() }
+        case .update(let result):
+            healthy()
+            for e in result.errors { logger.warning("unreadable \(e.position): \(e.reason)") }
+            var changed = false
+            for r in result.routes {
+                let key = Key(family: r.route.family, nlri: r.route.nlriBytes)
+                if r.withdrawn {
+                    if rib.removeValue(forKey: key) != nil { changed = true }
+                } else if var old = rib[key] {
+                    if old.route.route != r.route || old.stale { changed = changed || old.route.route != r.route }
+                    old.route = r
+                    old.stale = false
+                    rib[key] = old
+                } else {
+                    rib[key] = Entry(route: r, sequence: newSequence())
+                    changed = true
+                }
+            }
+            if changed || installed == nil { scheduleApply() }
+        case .resync:
+            healthy()
+            for k in rib.keys { rib[k]?.stale = true }
+            logger.info("source resynchronising: \(rib.count) routes held until End-of-RIB")
+        case .endOfRIB(let family):
+            healthy()
+            let stale = rib.filter { $0.key.family == family && $0.value.stale }.map(\.key)
+            for k in stale { rib.removeValue(forKey: k) }
+            if !stale.isEmpty { logger.info("End-of-RIB \(family.name): \(stale.count) stale routes dropped") }
+            if !stale.isEmpty || installed == nil { scheduleApply() }
+        case .failed(let reason):
+            unhealthy(reason)
+        case .lost(let reason):
+            unhealthy(reason)
+        }
+    }
+
+    public func routeCount(_ family: AddressFamily) -> Int {
+        rib.keys.reduce(0) { $0 + ($1.family == family ? 1 : 0) }
+    }
+
+    /// Routes currently held, in first-announcement order.
+    public var routes: [FlowRoute] {
+        rib.values.sorted { $0.sequence < $1.sequence }.map(\.route.route)
+    }
+
+    private func newSequence() -> Int {
+        nextSequence += 1
+        return nextSequence
+    }
+
+    private func sameRoutes(_ a: [Key: Entry], _ b: [Key: Entry]) -> Bool {
+        a.count == b.count && a.allSatisfy { b[$0.key]?.route.route == $0.value.route.route }
+    }
+
+    private func healthy() {
+        if lossHandled {
+            logger.notice("source readable again")
+        } else if let since = unhealthySince, installed != nil {
+            logger.notice("source readable again after \(seconds(clock.now - since)) s")
+        }
+        unhealthySince = nil
+        lossHandled = false
+    }
+
+    private func unhealthy(_ reason: String) {
+        if unhealthySince == nil { unhealthySince = clock.now }
+        logger.error("source unreadable, table left as it is: \(reason)")
+    }
+
+    /// Called by the watchdog: applies the loss policy once the source has been unreadable for
+    /// `sourceTimeout`.
+    public func checkSource() {
+        guard let since = unhealthySince, !lossHandled else { return }
+        let silent = clock.now - since
+        if silent >= configuration.sourceTimeout { sourceLost(after: silent) }
+    }
+
+    private func sourceLost(after silent: Duration) {
+        lossHandled = true
+        switch configuration.onSourceLoss {
+        case .keep:
+            logger.warning("no good read for \(seconds(silent)) s: keeping table inet \(configuration.options.tableName) (--on-source-loss keep)")
+        case .flush:
+            pending?.cancel(); pending = nil
+            retry?.cancel(); retry = nil
+            do {
+                try applier.remove(table: configuration.options.tableName)
+                flushCount += 1
+                installed = nil
+                installedRoutes = [:]
+                reportedRejections = []
+                logger.warning("no good read for \(seconds(silent)) s: table inet \(configuration.options.tableName) removed (--on-source-loss flush)")
+            } catch {
+                logger.error("no good read for \(seconds(silent)) s: removing table inet \(configuration.options.tableName) failed: \(error)")
+            }
+        }
+    }
+
+    // MARK: - Applying
+
+    private func scheduleApply() {
+        guard pending == nil else { return }
+        let delay = configuration.debounce
+        pending = Task {
+            if delay > .zero { try? await Task.sleep(for: delay) }
+            if Task.isCancelled { return }
+            self.applyPending()
+        }
+    }
+
+    private func applyPending() {
+        pending = nil
+        applyNow()
+    }
+
+    /// Builds the table from the routes held and installs it if it differs from the installed
+    /// one. Returns what was applied, nil when nothing changed or the kernel refused.
+    @discardableResult
+    public func applyNow() -> Applied? {
+        retry?.cancel(); retry = nil
+        let start = clock.now
+        let entries = rib.sorted { $0.value.sequence < $1.value.sequence }
+        let input = ReadResult(routes: entries.map(\.value.route), errors: snapshotErrors)
+        let prepared = PreparedTable(input: input, order: configuration.order, options: configuration.options)
+        let table = prepared.compiled.table
+        if table == installed {
+            logger.debug("routes changed, table did not: kernel left alone")
+            return nil
+        }
+        do {
+            if let old = installed, old.name != table.name || old.family != table.family {
+                try applier.remove(table: old.name)
+            }
+            _ = try applier.apply(table, previous: installed?.name == table.name ? installed : nil)
+        } catch {
+            logger.error("kernel refused table inet \(table.name), previous table unchanged: \(error); retrying in 1 s")
+            retry = Task {
+                try? await Task.sleep(for: .seconds(1))
+                if !Task.isCancelled { self.applyNow() }
+            }
+            return nil
+        }
+        var now = [Key: FlowRoute]()
+        for (k, e) in entries { now[k] = e.route.route }
+        let added = now.keys.filter { installedRoutes[$0] == nil }.count
+        let removed = installedRoutes.keys.filter { now[$0] == nil }.count
+        let changed = now.filter { k, r in installedRoutes[k].map { $0 != r } ?? false }.count
+        let applied = Applied(table: table, added: added, removed: removed, changed: changed,
+                              installed: prepared.installedCount, rejected: prepared.rejectedRouteCount)
+        installed = table
+        installedRoutes = now
+        history.append(applied)
+        logger.info("table inet \(table.name): +\(added) -\(removed) ~\(changed) routes; installed \(prepared.installedCount), rejected \(prepared.rejectedRouteCount), \(table.ruleCount) rules; applied in \(seconds(clock.now - start)) s")
+        let rejections = Set(prepared.rejected)
+        for e in prepared.rejected where !reportedRejections.contains(e) {
+            logger.warning("rejected \(e.position): \(e.reason)")
+        }
+        reportedRejections = rejections
+        return applied
+    }
+
+    /// New table options, order, debounce, timeout or policy (SIGHUP): rebuilds and re-applies.
+    public func reconfigure(_ new: AgentConfiguration) {
+        configuration = new
+        logger.info("configuration reloaded: table inet \(new.options.tableName), debounce \(seconds(new.debounce)) s, source timeout \(seconds(new.sourceTimeout)) s, on source loss: \(new.onSourceLoss.rawValue)")
+        if unhealthySince == nil || installed != nil || !rib.isEmpty { applyNow() }
+    }
+
+    /// Stops pending work; with `flush`, removes the table (`--flush-on-exit`).
+    public func shutdown(flush: Bool) {
+        pending?.cancel(); pending = nil
+        retry?.cancel(); retry = nil
+        let name = installed?.name ?? configuration.options.tableName
+        if flush {
+            do {
+                try applier.remove(table: name)
+                installed = nil
+                logger.notice("table inet \(name) removed on exit")
+            } catch {
+                logger.error("removing table inet \(name) on exit failed: \(error)")
+            }
+        } else {
+            logger.notice("exiting; table inet \(name) left in place")
+        }
+    }
+}
+
+func seconds(_ d: Duration) -> String {
+    let s = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    return "\((s * 1000).rounded() / 1000)"
+}

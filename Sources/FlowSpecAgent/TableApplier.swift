@@ -1,0 +1,40 @@
+import FlowSpecCompiler
+import FlowSpecNetlink
+
+/// What happened in the kernel, for the change log line.
+public struct AppliedChange: Sendable, Hashable {
+    /// Netlink messages sent (0 when the applier does not know).
+    public var messages: Int
+    public init(messages: Int = 0) { self.messages = messages }
+}
+
+/// Puts a table into the kernel. The agent owns one and calls it from one task at a time.
+///
+/// `previous` is the table the agent last installed (nil after a start or a flush): a delta
+/// applier can send only the difference; the full-replace applier ignores it.
+public protocol TableApplier: Sendable {
+    func apply(_ table: NftTable, previous: NftTable?) throws -> AppliedChange
+    /// Removes the tool's table (quietly when absent).
+    func remove(table name: String) throws
+}
+
+/// The real applier: one netlink connection in the current network namespace, every table
+/// swapped in atomically by `NftConnection.apply`.
+public final class NetlinkApplier: TableApplier, @unchecked Sendable {
+    // Used by the agent actor only, one call at a time, so the connection needs no lock.
+    private let connection: NftConnection
+
+    public init() throws {
+        connection = try NftConnection()
+    }
+
+    public func apply(_ table: NftTable, previous: NftTable?) throws -> AppliedChange {
+        // A delta update (`connection.update(from: previous, to: table)`) replaces this line.
+        let report = try connection.apply(table)
+        return AppliedChange(messages: report.messages)
+    }
+
+    public func remove(table name: String) throws {
+        try connection.deleteTable(name: name, family: .inet)
+    }
+}

@@ -1,0 +1,164 @@
+import ArgumentParser
+import Dispatch
+import FlowSpecAgent
+import FlowSpecNetlink
+import Foundation
+import Logging
+
+enum WatchSourceKind: String, ExpressibleByArgument, CaseIterable { case frr, gobgp, exabgp }
+extension SourceLossPolicy: ExpressibleByArgument {}
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+struct Watch: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Keep the kernel table in step with a BGP speaker on this switch (a daemon).",
+        discussion: """
+        --source frr polls `vtysh -c 'show bgp ipv4|ipv6 flowspec detail json'` every --interval \
+        seconds; --source gobgp reads GoBGP's RIB once and then follows `gobgp monitor global rib`, \
+        checking the route counts every --interval seconds; --source exabgp reads ExaBGP's JSON API \
+        stream on standard input (run it as an ExaBGP API process). The table is rebuilt after each \
+        change (debounced) and swapped in atomically; when it comes out the same, nothing is touched.
+
+        Fail-static: when the speaker cannot be read or its output does not parse, the last good \
+        table stays; after --source-timeout seconds without a good read, --on-source-loss keep|flush \
+        decides. SIGTERM/SIGINT exit (the table stays unless --flush-on-exit); SIGHUP re-reads \
+        --config and re-applies. Logs go to standard error. See docs/watch.md.
+        """)
+
+    @Option(help: "The speaker: frr, gobgp or exabgp (required, here or in --config).")
+    var source: WatchSourceKind?
+
+    @Option(help: "Seconds between FRR polls / GoBGP count checks (fractions allowed).")
+    var interval: Double = 5
+
+    @Option(help: ArgumentHelp("The vtysh command, split into words like a shell would, e.g. \"vtysh --vty_socket /run/frr\".", valueName: "command"))
+    var vtysh: String = "vtysh"
+
+    @Option(help: ArgumentHelp("The gobgp command, split like --vtysh, e.g. \"gobgp -u 127.0.0.1 -p 50051\".", valueName: "command"))
+    var gobgp: String = "gobgp"
+
+    @Option(help: "Seconds to collect changes before rebuilding the table (default: 0 for frr, 0.2 for streams).")
+    var debounce: Double?
+
+    @Option(help: "Seconds without a good read before --on-source-loss acts.")
+    var sourceTimeout: Double = 30
+
+    @Option(help: "When the source stays unreadable: keep (fail-static, default) or flush the table.")
+    var onSourceLoss: SourceLossPolicy = .keep
+
+    @Flag(inversion: .prefixedNo, exclusivity: .chooseLast, help: "Remove the table when exiting on SIGTERM/SIGINT.")
+    var flushOnExit = false
+
+    @Option(help: ArgumentHelp("A config file (key = value lines, or a JSON object) with any of these options; flags override it. SIGHUP re-reads it.", valueName: "file"))
+    var config: String?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    @OptionGroup var table: TableOptions
+
+    func validate() throws {
+        if interval <= 0 || !interval.isFinite { throw ValidationError("--interval must be a positive number of seconds") }
+        if let d = debounce, d < 0 || !d.isFinite { throw ValidationError("--debounce must be 0 or more seconds") }
+        if sourceTimeout <= 0 || !sourceTimeout.isFinite { throw ValidationError("--source-timeout must be a positive number of seconds") }
+    }
+
+    /// This command with the config file's settings under the command line's.
+    static func merged(commandLine: [String], configPath: String?) throws -> Watch {
+        guard let configPath else { return try parseAsRoot(commandLine) as! Watch }
+        let fromFile = try WatchConfigFile.arguments(path: configPath)
+        do {
+            return try parseAsRoot(fromFile + commandLine) as! Watch
+        } catch {
+            throw CLIError("\(configPath): \(fullMessage(for: error))")
+        }
+    }
+
+    /// The arguments after `watch` on this process's command line.
+    static var commandLineArguments: [String] {
+        let all = CommandLine.arguments
+        guard let i = all.firstIndex(of: "watch") else { return Array(all.dropFirst()) }
+        return Array(all[(i + 1)...])
+    }
+
+    func makeSource() throws -> any RouteSource {
+        guard let source else { throw CLIError("watch needs --source frr|gobgp|exabgp (or `source` in --config)") }
+        switch source {
+        case .frr: return FRRSource(vtysh: try shellWords(vtysh), interval: .seconds(interval))
+        case .gobgp: return GoBGPSource(gobgp: try shellWords(gobgp), interval: .seconds(interval))
+        case .exabgp: return ExaBGPSource()
+        }
+    }
+
+    func agentConfiguration(defaultDebounce: Duration) throws -> AgentConfiguration {
+        AgentConfiguration(order: table.routeOrder, options: try table.compileOptions(),
+                           debounce: debounce.map { .seconds($0) } ?? defaultDebounce,
+                           sourceTimeout: .seconds(sourceTimeout), onSourceLoss: onSourceLoss)
+    }
+
+    /// What only a restart changes.
+    var sourceSettings: [String] { [source?.rawValue ?? "", "\(interval)", vtysh, gobgp, "\(logLevel)"] }
+
+    func run() throws {
+        let commandLine = Self.commandLineArguments
+        let settings = try Self.merged(commandLine: commandLine, configPath: config)
+        let level = settings.logLevel
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = level
+            return h
+        }
+        let logger = Logger(label: "flowspec-nft.watch")
+        let source = try settings.makeSource()
+        let configuration = try settings.agentConfiguration(defaultDebounce: source.defaultDebounce)
+        let applier: NetlinkApplier
+        do { applier = try NetlinkApplier() } catch { throw CLIError("cannot open netlink: \(error)") }
+        let agent = Agent(configuration: configuration, applier: applier, logger: logger)
+        let flushOnExit = Unchecked(settings.flushOnExit)
+        let started = Unchecked(settings.sourceSettings)
+        let configPath = config
+
+        let done = DispatchSemaphore(value: 0)
+        let runner = Task { await agent.run(source) }
+        Task {
+            await runner.value
+            await agent.shutdown(flush: flushOnExit.value)
+            done.signal()
+        }
+
+        let queue = DispatchQueue(label: "flowspec-nft.signals")
+        var sources = [DispatchSourceSignal]()
+        for sig in [SIGTERM, SIGINT, SIGHUP] {
+            signal(sig, SIG_IGN)
+            let s = DispatchSource.makeSignalSource(signal: sig, queue: queue)
+            s.setEventHandler {
+                if sig == SIGHUP {
+                    do {
+                        let fresh = try Self.merged(commandLine: commandLine, configPath: configPath)
+                        if fresh.sourceSettings != started.value {
+                            logger.warning("SIGHUP: source, interval, command and log level changes take effect on restart only")
+                        }
+                        flushOnExit.value = fresh.flushOnExit
+                        let c = try fresh.agentConfiguration(defaultDebounce: source.defaultDebounce)
+                        Task { await agent.reconfigure(c) }
+                    } catch {
+                        logger.error("SIGHUP: configuration not reloaded, keeping the current one: \(error)")
+                    }
+                } else {
+                    logger.notice("signal \(sig == SIGTERM ? "SIGTERM" : "SIGINT"): shutting down")
+                    runner.cancel()
+                }
+            }
+            s.resume()
+            sources.append(s)
+        }
+        done.wait()
+        sources.forEach { $0.cancel() }
+    }
+}
+
+/// A value shared with the signal handlers, which run one at a time on one queue.
+final class Unchecked<T>: @unchecked Sendable {
+    var value: T
+    init(_ value: T) { self.value = value }
+}

@@ -1,0 +1,289 @@
+import FlowSpec
+import FlowSpecCompiler
+import FlowSpecFormats
+import Foundation
+import Logging
+import Testing
+@testable import FlowSpecAgent
+
+/// Records what the agent asked of the kernel; can be told to refuse.
+final class FakeApplier: TableApplier, @unchecked Sendable {
+    private let lock = NSLock()
+    private var _applied = [NftTable]()
+    private var _removed = [String]()
+    private var _failures = 0
+
+    var applied: [NftTable] { lock.withLock { _applied } }
+    var removed: [String] { lock.withLock { _removed } }
+    func failNext(_ n: Int) { lock.withLock { _failures = n } }
+
+    func apply(_ table: NftTable, previous: NftTable?) throws -> AppliedChange {
+        try lock.withLock {
+            if _failures > 0 { _failures -= 1; throw SourceError("fake kernel refusal") }
+            _applied.append(table)
+        }
+        return AppliedChange()
+    }
+
+    func remove(table name: String) throws { lock.withLock { _removed.append(name) } }
+}
+
+/// A source that delivers what the test pushes, and ends when the test finishes it.
+struct FakeSource: RouteSource {
+    let name = "fake"
+    let defaultDebounce: Duration = .zero
+    let events: AsyncStream<SourceEvent>
+    let push: AsyncStream<SourceEvent>.Continuation
+
+    init() { (events, push) = AsyncStream.makeStream(of: SourceEvent.self) }
+
+    func run(_ sink: any SourceSink) async {
+        for await e in events { await sink.deliver(e) }
+    }
+}
+
+func route(_ dst: String, proto: UInt64? = nil, rate: Float = 0) -> FlowRoute {
+    var components: [Component] = [.destinationPrefix(FlowPrefix(dst)!)]
+    if let proto { components.append(.numeric(.ipProtocol, [NumericTerm(and: false, lt: false, gt: false, eq: true, value: proto, valueLength: 1)])) }
+    return FlowRoute(family: dst.contains(":") ? .ipv6 : .ipv4, components: components,
+                     actions: [.trafficRateBytes(asn: 0, bytesPerSecond: rate)])
+}
+
+func result(_ routes: [FlowRoute], withdrawn: Bool = false) -> ReadResult {
+    ReadResult(routes: routes.enumerated().map { ReadRoute(route: $0.element, withdrawn: withdrawn, position: "route \($0.offset + 1)") })
+}
+
+/// Polls `condition` until it holds or `timeout` passes.
+func eventually(_ timeout: Duration = .seconds(3), _ condition: () async -> Bool) async -> Bool {
+    let end = ContinuousClock.now + timeout
+    while ContinuousClock.now < end {
+        if await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    return await condition()
+}
+
+func makeAgent(_ applier: FakeApplier, debounce: Duration = .zero, timeout: Duration = .seconds(30),
+               policy: SourceLossPolicy = .keep) -> Agent {
+    var logger = Logger(label: "test")
+    logger.logLevel = .critical
+    return Agent(configuration: AgentConfiguration(debounce: debounce, sourceTimeout: timeout, onSourceLoss: policy),
+                 applier: applier, logger: logger)
+}
+
+/// The route identities (rule comments) of a table.
+func identities(_ t: NftTable?) -> Set<String> {
+    Set(t?.chains.flatMap { $0.rules.compactMap(\.comment) } ?? [])
+}
+
+@Suite struct AgentTests {
+    let a = route("203.0.113.1/32"), b = route("203.0.113.2/32", proto: 6), c = route("2001:db8::1/128")
+
+    @Test func changesAreAppliedOnceAndSameTableTouchesNothing() async {
+        let applier = FakeApplier()
+        let agent = makeAgent(applier)
+        await agent.deliver(.snapshot(result([a, b])))
+        #expect(await eventually { applier.applied.count == 1 })
+        #expect(identities(applier.applied.last) == [a.identity, b.identity])
+        // The same routes again, a re-announcement, a withdrawal of an unknown route: nothing sent.
+        await agent.deliver(.snapshot(result([a, b])))
+        await agent.deliver(.update(result([b])))
+        await agent.deliver(.update(result([c], withdrawn: true)))
+        try? await Task.sleep(for: .milliseconds(100))
+        #expect(applier.applied.count == 1)
+        // One more route: one more apply, logged as one addition.
+        await agent.deliver(.snapshot(result([a, b, c])))
+        #expect(await eventually { applier.applied.count == 2 })
+        #expect(identities(applier.applied.last) == [a.identity, b.identity, c.identity])
+        let last = await agent.history.last
+        #expect(last?.added == 1 && last?.removed == 0 && last?.installed == 3)
+        // A changed action on the same NLRI is a change, and a withdrawal removes.
+        await agent.deliver(.update(result([route("203.0.113.1/32", rate: 12500)])))
+        #expect(await eventually { await agent.history.last?.changed == 1 })
+        await agent.deliver(.update(result([b], withdrawn: true)))
+        #expect(await eventually { identities(applier.applied.last) == [a.identity, c.identity] })
+        #expect(applier.removed.isEmpty)
+    }
+
+    @Test func debounceMakesABurstOneApply() async {
+        let applier = FakeApplier()
+        let agent = makeAgent(applier, debounce: .milliseconds(300))
+        let routes = (1...5).map { route("203.0.113.\($0)/32") }
+        for r in routes { await agent.deliver(.update(result([r]))) }
+        try? await Task.sleep(for: .milliseconds(100))
+        #expect(applier.applied.isEmpty, "applied before the debounce time was over")
+        #expect(await eventually { applier.applied.count == 1 })
+        try? await Task.sleep(for: .milliseconds(400))
+        #expect(applier.applied.count == 1)
+        #expect(identities(applier.applied.first) == Set(routes.map(\.identity)))
+    }
+
+    @Test func failedReadsKeepTheTable() async {
+        let applier = FakeApplier()
+        let agent = makeAgent(applier, timeout: .milliseconds(200), policy: .keep)
+        let source = FakeSource()
+        let run = Task { await agent.run(source) }
+        source.push.yield(.snapshot(result([a, b])))
+        #expect(await eventually { applier.applied.count == 1 })
+        source.push.yield(.failed("vtysh exited with status 1"))
+        try? await Task.sleep(for: .milliseconds(500))
+        #expect(applier.applied.count == 1)
+        #expect(applier.removed.isEmpty)
+        #expect(await agent.installed == applier.applied.last)
+        run.cancel()
+        source.push.finish()
+        await run.value
+    }
+
+    @Test func sourceLossFlushesAfterTheTimeoutAndRecovers() async {
+        let applier = FakeApplier()
+        let agent = makeAgent(applier, timeout: .milliseconds(300), policy: .flush)
+        let source = FakeSource()
+        let run = Task { await agent.run(source) }
+        source.push.yield(.snapshot(result([a])))
+        #expect(await eventually { applier.applied.count == 1 })
+        let failedAt = ContinuousClock.now
+        source.push.yield(.failed("bgpd not running"))
+        source.push.yield(.failed("bgpd not running"))
+        #expect(await eventually { applier.removed == ["flowspec"] })
+        #expect(ContinuousClock.now - failedAt >= .milliseconds(300), "flushed before --source-timeout")
+        #expect(await agent.installed == nil)
+        try? await Task.sleep(for: .milliseconds(400))
+        #expect(applier.removed.count == 1, "the policy acts once per loss")
+        // The source comes back with the same routes: the table is installed again.
+        source.push.yield(.snapshot(result([a])))
+        #expect(await eventually { applier.applied.count == 2 })
+        run.cancel()
+        source.push.finish()
+        await run.value
+    }
+
+    @Test func endOfStreamAppliesThePolicyAtOnce() async {
+        let applier = FakeApplier()
+        let agent = makeAgent(applier, timeout: .seconds(30), policy: .flush)
+        let source = FakeSource()
+        let run = Task { await agent.run(source) }
+        source.push.yield(.update(result([a])))
+        #expect(await eventually { applier.applied.count == 1 })
+        source.push.finish()
+        await run.value
+        #expect(applier.removed == ["flowspec"])
+    }
+
+    @Test func resyncDropsRoutesNotAnnouncedAgainAtEndOfRIB() async {
+        let applier = FakeApplier()
+        let agent = makeAgent(applier)
+        await agent.deliver(.update(result([a, b, c])))
+        #expect(await eventually { applier.applied.count == 1 })
+        await agent.deliver(.resync)
+        await agent.deliver(.update(result([a])))
+        await agent.deliver(.endOfRIB(.ipv6))
+        #expect(await eventually { identities(applier.applied.last) == [a.identity, b.identity] })
+        await agent.deliver(.endOfRIB(.ipv4))
+        #expect(await eventually { identities(applier.applied.last) == [a.identity] })
+        #expect(await agent.routes == [a])
+    }
+
+    @Test func kernelRefusalKeepsTheOldTableAndRetries() async {
+        let applier = FakeApplier()
+        let agent = makeAgent(applier)
+        applier.failNext(1)
+        await agent.deliver(.snapshot(result([a])))
+        try? await Task.sleep(for: .milliseconds(200))
+        #expect(applier.applied.isEmpty)
+        #expect(await agent.installed == nil)
+        #expect(await eventually(.seconds(3)) { applier.applied.count == 1 })
+    }
+
+    @Test func reconfigureRenamesTheTable() async {
+        let applier = FakeApplier()
+        let agent = makeAgent(applier)
+        await agent.deliver(.snapshot(result([a])))
+        #expect(await eventually { applier.applied.count == 1 })
+        var config = await agent.configuration
+        config.options.tableName = "fs2"
+        await agent.reconfigure(config)
+        #expect(applier.removed == ["flowspec"])
+        #expect(applier.applied.last?.name == "fs2")
+        // The same configuration again: nothing to do.
+        await agent.reconfigure(config)
+        #expect(applier.applied.count == 2)
+    }
+
+    @Test func snapshotReaderErrorsDoNotHideGoodRoutes() async {
+        let applier = FakeApplier()
+        let agent = makeAgent(applier)
+        var r = result([a])
+        r.errors = [ReadError(position: "ipv4 route 2", reason: "truncated JSON")]
+        await agent.deliver(.snapshot(r))
+        #expect(await eventually { applier.applied.count == 1 })
+        #expect(await agent.history.last?.installed == 1)
+        #expect(identities(applier.applied.last) == [a.identity])
+    }
+}
+
+@Suite struct SourceParsingTests {
+    @Test func shellWordsSplitsLikeAShell() throws {
+        #expect(try shellWords("vtysh --vty_socket /run/frr") == ["vtysh", "--vty_socket", "/run/frr"])
+        #expect(try shellWords(#"vtysh -N 'site a' "x y" a\ b "q\"q" 'it''s'"#) == ["vtysh", "-N", "site a", "x y", "a b", "q\"q", "its"])
+        #expect(try shellWords("  gobgp   -p 50051 ") == ["gobgp", "-p", "50051"])
+        #expect(throws: SourceError.self) { try shellWords("vtysh 'open") }
+        #expect(throws: SourceError.self) { try shellWords("   ") }
+    }
+
+    @Test func gobgpSummaryCount() {
+        let text = "Table afi:AFI_IP safi:SAFI_FLOW_SPEC_UNICAST\nDestination: 12, Path: 13\n"
+        #expect(GoBGPSource.destinations(inSummary: text) == 12)
+        #expect(GoBGPSource.destinations(inSummary: "rpc error: connection refused") == nil)
+    }
+
+    /// Lines captured from `gobgp monitor global rib -a ipv4-flowspec -j` on gobgpd 3.10: an
+    /// ipv6 path shows up on the ipv4 monitor, and a withdrawal carries `"withdrawal": true`.
+    @Test func gobgpMonitorLinesFromARealGobgpd() {
+        let announce = #"[{"nlri":{"value":[{"type":1,"value":{"prefix":"203.0.113.1/32"}},{"type":3,"value":[{"op":129,"value":6}]},{"type":5,"value":[{"op":129,"value":80}]}]},"age":1795736618,"best":false,"attrs":[{"type":1,"value":2},{"type":16,"value":[{"type":128,"subtype":6,"as":0,"rate":100}]},{"type":14,"nexthop":"0.0.0.0","afi":1,"safi":133,"value":[{"value":[{"type":1,"value":{"prefix":"203.0.113.1/32"}},{"type":3,"value":[{"op":129,"value":6}]},{"type":5,"value":[{"op":129,"value":80}]}]}]}],"stale":false}]"#
+        let v6 = #"[{"nlri":{"value":[{"type":1,"value":{"prefix":"2001:db8::1/128"},"offset":0}]},"age":1795736618,"best":false,"attrs":[{"type":1,"value":2},{"type":16,"value":[{"type":128,"subtype":6,"as":0,"rate":1000}]},{"type":14,"nexthop":"::","afi":2,"safi":133,"value":[{"value":[{"type":1,"value":{"prefix":"2001:db8::1/128"},"offset":0}]}]}],"stale":false}]"#
+        let withdraw = announce.replacingOccurrences(of: #""stale":false}]"#, with: #""stale":false,"withdrawal":true}]"#)
+        let r1 = GoBGPReader.readMonitorLine(announce)
+        let r2 = GoBGPReader.readMonitorLine(v6)
+        let r3 = GoBGPReader.readMonitorLine(withdraw)
+        #expect(r1.errors.isEmpty && r2.errors.isEmpty && r3.errors.isEmpty)
+        #expect(r1.routes.count == 1 && r1.routes.first?.withdrawn == false)
+        #expect(r1.routes.first?.route.components.count == 3)
+        #expect(r1.routes.first?.route.actions == [.trafficRateBytes(asn: 0, bytesPerSecond: 100)])
+        #expect(r2.routes.first?.route.family == .ipv6)
+        #expect(r3.routes.first?.withdrawn == true)
+        #expect(r3.routes.first?.route.nlriBytes == r1.routes.first?.route.nlriBytes)
+    }
+
+    @Test func exabgpLinesBecomeEvents() {
+        let update = #"{ "exabgp": "4.0.1", "time": 1.0, "counter": 8, "type": "update", "neighbor": { "address": { "local": "192.0.2.10", "peer": "192.0.2.9" }, "asn": { "local": 65108, "peer": 65309 } , "direction": "receive", "message": { "update": { "attribute": { "origin": "igp", "as-path": [ 65309 ], "confederation-path": [], "extended-community": [ { "value": 9225060886715039744, "string": "rate-limit:0" } ] }, "announce": { "ipv4 flow": { "no-nexthop": [ { "destination-ipv4": [ "203.0.113.73/32" ], "protocol": [ "=udp" ], "string": "flow destination-ipv4 203.0.113.73/32 protocol =udp" } ] } } } } } }"#
+        let eor = #"{ "exabgp": "4.0.1", "type": "update", "neighbor": { "address": { "local": "192.0.2.10", "peer": "192.0.2.9" }, "direction": "receive", "message": { "eor": { "afi" : "ipv6", "safi" : "flow" } } } }"#
+        let up = #"{ "exabgp": "4.0.1", "time": 1.0, "type": "state", "neighbor": { "address": { "local": "192.0.2.10", "peer": "192.0.2.9" }, "asn": { "local": 65108, "peer": 65309 }, "state": "up" } }"#
+        let down = up.replacingOccurrences(of: #""state": "up""#, with: #""state": "down""#)
+        guard case .update(let r) = ExaBGPSource.events(update, lineNumber: 1).first else { Issue.record("no update"); return }
+        #expect(r.routes.count == 1 && r.routes[0].route.family == .ipv4)
+        guard case .endOfRIB(let f) = ExaBGPSource.events(eor, lineNumber: 2).first else { Issue.record("no eor"); return }
+        #expect(f == .ipv6)
+        guard case .resync = ExaBGPSource.events(up, lineNumber: 3).first else { Issue.record("no resync"); return }
+        guard case .failed = ExaBGPSource.events(down, lineNumber: 4).first else { Issue.record("no failure"); return }
+        #expect(ExaBGPSource.events("", lineNumber: 5).isEmpty)
+    }
+
+    /// The stream source on a pipe: lines become routes, EOF loses the source.
+    @Test func exabgpSourceReadsAPipeToItsEnd() async throws {
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        let applier = FakeApplier()
+        let agent = makeAgent(applier, policy: .flush)
+        let readEnd = fds[0]
+        let run = Task { await agent.run(ExaBGPSource(fd: readEnd)) }
+        let line = #"{ "type": "update", "neighbor": { "direction": "receive", "message": { "update": { "attribute": { "extended-community": [ { "value": 9225060886715039744 } ] }, "announce": { "ipv6 flow": { "no-nexthop": [ { "destination-ipv6": [ "2001:db8:113::20/128/0" ], "string": "flow destination-ipv6 2001:db8:113::20/128/0" } ] } } } } } }"# + "\n"
+        _ = line.withCString { write(fds[1], $0, strlen($0)) }
+        #expect(await eventually { applier.applied.count == 1 })
+        #expect(await agent.routes.first?.family == .ipv6)
+        close(fds[1])
+        await run.value
+        #expect(applier.removed == ["flowspec"])
+        close(fds[0])
+    }
+}
