@@ -201,32 +201,6 @@ func overlappingRoutes(_ r: inout SplitMix, count: Int) -> [FlowRoute] {
     @Test("merged and unmerged tables treat every sampled and boundary packet alike", arguments: [UInt64(1), 2, 3])
     func equivalence(seed: UInt64) { check(seed: seed, routes: 1500, packets: 4000) }
 
-    /// The reference evaluator of the route list itself (first matching route decides; drop
-    /// and accept only), against the merged table.
-    @Test("the merged table gives the verdict of the first matching route", arguments: [UInt64(7), 8])
-    func referenceVerdicts(seed: UInt64) {
-        var r = SplitMix(state: seed)
-        let routes = overlappingRoutes(&r, count: 2000).map { route in
-            FlowRoute(family: route.family, components: route.components,
-                      actions: Bool.random(using: &r) ? [.trafficRateBytes(asn: 0, bytesPerSecond: 0)] : [])
-        }
-        let table = compile(routes, options: CompileOptions(counters: false)).table
-        #expect(table.ruleCount < routes.count)
-        var differ = 0
-        var sample = (0..<5000).map { _ in SemanticsTests.randomPacket(&r, like: routes.randomElement(using: &r)!) }
-        for route in routes { sample += Self.boundaryPackets(route, &r) }
-        for p in sample {
-            let first = routes.first { p.matches($0) }
-            let expected: NftVerdict? = first.map { (route: FlowRoute) -> NftVerdict in route.actions.isEmpty ? .accept : .drop }
-            let got = evaluate(table, p) { _ in false }.verdict
-            if got != expected {
-                differ += 1
-                if differ <= 3 { Issue.record("packet \(p): table \(String(describing: got)), routes \(String(describing: expected))") }
-            }
-        }
-        #expect(differ == 0, "\(differ) of \(sample.count) packets differ")
-    }
-
     @Test("generated routes merge into a handful of rules; elements map back to routes")
     func generatedRoutes() {
         let routes = RouteGenerator().routes(count: 5000)
