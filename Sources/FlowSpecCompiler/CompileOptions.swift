@@ -17,13 +17,16 @@ public struct CompileOptions: Sendable, Hashable {
     public var redirectMarks: [RouteTarget: UInt32]
     /// An anonymous counter in every rule, so that `show` can report packets and bytes per route.
     public var counters: Bool
+    /// Merge rules of the same shape and action into set lookups (docs/merging.md). Off, every
+    /// route keeps its own rules (the CLI's `--no-merge`).
+    public var merge: Bool
 
     public init(tableName: String = "flowspec", chainName: String = "filter", hook: NftHook = .forward,
                 priority: Int32 = 0, defaultPolicy: Policy = .accept, logGroup: UInt16 = 0,
-                redirectMarks: [RouteTarget: UInt32] = [:], counters: Bool = true) {
+                redirectMarks: [RouteTarget: UInt32] = [:], counters: Bool = true, merge: Bool = true) {
         self.tableName = tableName; self.chainName = chainName; self.hook = hook
         self.priority = priority; self.defaultPolicy = defaultPolicy; self.logGroup = logGroup
-        self.redirectMarks = redirectMarks; self.counters = counters
+        self.redirectMarks = redirectMarks; self.counters = counters; self.merge = merge
     }
 }
 
@@ -72,9 +75,32 @@ public struct CompileResult: Sendable {
     public var rejected: [RouteRejection]
     public var notes: [CompileNote]
     /// For each rule of the base chain, the index of the route it came from (same order).
+    /// For a merged rule, the index of the first route of its group.
     public var ruleRoutes: [Int]
+    /// The merged rules (set lookups standing for several routes), in chain order.
+    public var merged: [MergedRule]
 
-    public init(table: NftTable, rejected: [RouteRejection], notes: [CompileNote], ruleRoutes: [Int]) {
+    public init(table: NftTable, rejected: [RouteRejection], notes: [CompileNote], ruleRoutes: [Int],
+                merged: [MergedRule] = []) {
         self.table = table; self.rejected = rejected; self.notes = notes; self.ruleRoutes = ruleRoutes
+        self.merged = merged
+    }
+}
+
+/// One rule made by merging the rules of several routes into a lookup of a named set (or, for
+/// rate limits, a map from key to each route's limit object). Its comment is `merge <set>`; this
+/// says which route each set element came from, so `show` can map elements back to routes.
+public struct MergedRule: Sendable, Hashable {
+    /// Position of the rule in the base chain.
+    public var rule: Int
+    /// The set (or object map) the rule looks up.
+    public var set: String
+    /// The routes (input indices, ascending) whose rules the merged rule replaces.
+    public var routes: [Int]
+    /// For each element of the set, in order, the route (input index) it came from.
+    public var elementRoutes: [Int]
+
+    public init(rule: Int, set: String, routes: [Int], elementRoutes: [Int]) {
+        self.rule = rule; self.set = set; self.routes = routes; self.elementRoutes = elementRoutes
     }
 }

@@ -9,6 +9,7 @@ import FlowSpec
 /// sets are shared through a dictionary, never by comparing sets with each other.
 public func compile(_ routes: [FlowRoute], options: CompileOptions = CompileOptions()) -> CompileResult {
     var c = RouteCompiler(options: options)
+    c.units.reserveCapacity(options.merge ? routes.count : 0)
     for (i, r) in routes.enumerated() { c.add(r, index: i) }
     return c.finish()
 }
@@ -23,6 +24,8 @@ struct RouteCompiler {
     var rejected: [RouteRejection] = []
     var notes: [CompileNote] = []
     var policy: NftChainPolicy?
+    /// Every rule as the merge pass sees it (only kept when merging).
+    var units: [MergeUnit] = []
 
     init(options: CompileOptions) { self.options = options }
 
@@ -120,8 +123,12 @@ struct RouteCompiler {
         for combo in combos {
             let matches = mergePayloadMatches(combo, pool: &pool)
             for t in tails {
-                rules.append(NftRule(expressions: matches + t, comment: id))
-                ruleRoutes.append(index)
+                if options.merge {
+                    units.append(MergeUnit(route: index, identity: id, matches: combo, tail: t, single: matches + t))
+                } else {
+                    rules.append(NftRule(expressions: matches + t, comment: id))
+                    ruleRoutes.append(index)
+                }
             }
         }
     }
@@ -139,6 +146,14 @@ struct RouteCompiler {
                 emit(d.route, plan: d.plan, index: d.index, id: d.route.identity)
             }
         }
+        var merged: [MergedRule] = []
+        var mergedSets: [NftSet] = []
+        if options.merge {
+            var planner = MergePlanner(units: units)
+            planner.plan()
+            (rules, ruleRoutes, merged, mergedSets) = planner.emit(pool: &pool)
+            units = []
+        }
         let p: NftChainPolicy = policy ?? (options.defaultPolicy == .drop ? .drop : .accept)
         let chain = NftChain(name: options.chainName,
                              base: .init(type: "filter", hook: options.hook, priority: options.priority, policy: p),
@@ -154,9 +169,9 @@ struct RouteCompiler {
                 }
             }
         }
-        let sets = pool.sets.filter { used.contains($0.name) }
+        let sets = pool.sets.filter { used.contains($0.name) } + mergedSets
         let table = NftTable(name: options.tableName, family: .inet, sets: sets, objects: objects, chains: [chain])
-        return CompileResult(table: table, rejected: rejected, notes: notes, ruleRoutes: ruleRoutes)
+        return CompileResult(table: table, rejected: rejected, notes: notes, ruleRoutes: ruleRoutes, merged: merged)
     }
 
     /// A stable object name from the route identity: `rate_` + identity with `:`/`#` as `_`.

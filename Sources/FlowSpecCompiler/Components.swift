@@ -19,7 +19,8 @@ extension RouteCompiler {
         // TCP-flags component (RFC 8955 §4.2.2), even one that accepts every value. A transport
         // load fails on such a packet in the kernel; `th dport >= 0` is that load when no other
         // transport match is left.
-        let presence = Match(exprs: Field.dport.load + [.cmp(op: .gte, sreg: .reg1, data: [0, 0])], merge: nil)
+        let presence = Match(exprs: Field.dport.load + [.cmp(op: .gte, sreg: .reg1, data: [0, 0])], merge: nil,
+                             key: KeyPart(field: .dport, ranges: [0...0xffff]))
         func numeric(_ t: ComponentType) -> IntervalSet? {
             route.component(t)?.numericTerms.map { $0.intervals(max: t.maxValue) }
         }
@@ -155,7 +156,16 @@ extension RouteCompiler {
         }
         e.append(.cmp(op: .eq, sreg: .reg1, data: data))
         let field = Field.payload(.network, off, len, max: 0, key: .integer(bytes: len))
-        return Match(exprs: e, merge: mergeable ? .init(base: .network, offset: off, length: len, op: .eq, data: data, field: field) : nil)
+        var key: KeyPart? = nil
+        if o == 0 {
+            let lo = bytes.reduce(UInt128(0)) { $0 << 8 | UInt128($1) }
+            let hostBits = width * 8 - L
+            let host: UInt128 = hostBits == 0 ? 0 : (UInt128(1) << UInt128(hostBits)) - 1
+            let hi = (lo & ~host) | host
+            key = KeyPart(field: source ? .saddr(p.family) : .daddr(p.family), ranges: [(lo & ~host)...hi])
+        }
+        return Match(exprs: e, merge: mergeable ? .init(base: .network, offset: off, length: len, op: .eq, data: data, field: field) : nil,
+                     key: key)
     }
 
     /// IPv4 fragment bits over `ip frag-off`: DF is the DF flag, IsF is offset ≠ 0, FF is offset 0

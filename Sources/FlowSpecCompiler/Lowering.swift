@@ -13,6 +13,8 @@ struct Match {
     }
     var exprs: [NftExpression]
     var merge: Merge?
+    /// What the match accepts, when the merge pass can put it into a set key (docs/merging.md).
+    var key: KeyPart? = nil
 }
 
 /// The values of a field as alternating runs of accepted and rejected values that together
@@ -103,6 +105,13 @@ func lower(_ field: Field, _ runs: Runs, pool: inout SetPool) -> Lowered {
     let A = runs.accepted, R = runs.rejected
     if R.isEmpty { return .all }
     if A.isEmpty { return .none }
+    guard case .match(var m) = lowerMatch(field, runs, pool: &pool) else { return .none }
+    if let k = KeyField(field) { m.key = KeyPart(field: k, ranges: A.map { UInt128($0.lowerBound)...UInt128($0.upperBound) }) }
+    return .match(m)
+}
+
+private func lowerMatch(_ field: Field, _ runs: Runs, pool: inout SetPool) -> Lowered {
+    let A = runs.accepted, R = runs.rejected
     var e = field.load
     func cmp(_ op: NftCmpOp, _ v: UInt64) -> Match {
         let d = field.encode(v)

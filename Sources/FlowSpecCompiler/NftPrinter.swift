@@ -34,12 +34,14 @@ public enum NftPrinter {
             case .counter(let name): out += "\tcounter \(name) {\n\t}\n"
             }
         }
+        var objectTypes = [String: NftObjectType]()
+        for set in table.sets { if let t = set.objectType { objectTypes[set.name] = t } }
         for chain in table.chains {
             out += "\tchain \(chain.name) {\n"
             if let b = chain.base {
                 out += "\t\ttype \(b.type) hook \(b.hook.name) priority \(b.priority); policy \(b.policy == .drop ? "drop" : "accept");\n"
             }
-            for rule in chain.rules { out += "\t\t" + ruleText(rule) + "\n" }
+            for rule in chain.rules { out += "\t\t" + ruleText(rule, objectTypes: objectTypes) + "\n" }
             out += "\t}\n"
         }
         out += "}\n"
@@ -48,9 +50,11 @@ public enum NftPrinter {
 
     /// One rule as a line of nft text (statements and comment); a rule that cannot be decoded
     /// becomes an nft comment line naming the expression at fault.
-    public static func ruleText(_ rule: NftRule) -> String {
+    public static func ruleText(_ rule: NftRule, objectTypes: [String: NftObjectType] = [:]) -> String {
         do {
-            var s = try statements(rule.expressions).joined(separator: " ")
+            var d = Decompiler(exprs: rule.expressions)
+            d.objectTypes = objectTypes
+            var s = try d.run().joined(separator: " ")
             if let c = rule.comment { s += " comment \"\(c.map { $0 == "\"" ? "'" : $0 }.map(String.init).joined())\"" }
             return s
         } catch {
@@ -73,6 +77,9 @@ public enum NftPrinter {
     }
 
     static func renderSet(_ set: NftSet, typeof: String?) -> String {
+        if set.keyFields.count > 1 || set.flags.contains(.object) || set.keyFields.contains(where: { $0.name.hasSuffix("_addr") }) {
+            return renderTypedSet(set)
+        }
         var out = "\tset \(set.name) {\n"
         let key = set.keyFields.first ?? .integer
         if key.name == "integer" || set.keyFields.count != 1, let t = typeof {
@@ -91,6 +98,46 @@ public enum NftPrinter {
                 return decimal ? String(beValue(b)) : hexText(b)
             }
             let items = set.elements.map { e in e.keyEnd.map { v(e.key) + "-" + v($0) } ?? v(e.key) }
+            out += "\t\telements = { " + items.joined(separator: ", ") + " }\n"
+        }
+        out += "\t}\n"
+        return out
+    }
+
+    /// A concatenated set or an object map (the merge pass's sets): named key types only, each
+    /// element field printed in its type's syntax, ranges as `a-b`.
+    static func renderTypedSet(_ set: NftSet) -> String {
+        let map = set.flags.contains(.object)
+        var out = "\t\(map ? "map" : "set") \(set.name) {\n"
+        out += "\t\ttype \(set.keyFields.map(\.name).joined(separator: " . "))"
+        if map { out += " : \(set.objectType == .counter ? "counter" : set.objectType == .quota ? "quota" : "limit")" }
+        out += "\n"
+        if set.flags.contains(.interval) { out += "\t\tflags interval\n" }
+        if !set.elements.isEmpty {
+            let concat = set.keyFields.count > 1
+            func fields(_ b: [UInt8]) -> [[UInt8]] {
+                var at = 0
+                return set.keyFields.map { f in
+                    let w = Int(f.length)
+                    defer { at += concat ? (w + 3) / 4 * 4 : w }
+                    return Array(b[at..<min(b.count, at + w)])
+                }
+            }
+            func text(_ f: NftDataType, _ b: [UInt8]) -> String {
+                switch f.name {
+                case "ipv4_addr": IPAddress(family: .ipv4, bytes: b).description
+                case "ipv6_addr": IPAddress(family: .ipv6, bytes: b).description
+                default: String(beValue(b))
+                }
+            }
+            let items = set.elements.map { e in
+                let lo = fields(e.key), hi = e.keyEnd.map(fields) ?? lo
+                var s = zip(set.keyFields, zip(lo, hi)).map { f, v in
+                    v.0 == v.1 ? text(f, v.0) : text(f, v.0) + "-" + text(f, v.1)
+                }.joined(separator: " . ")
+                if map, let o = e.objectName { s += " : \"\(o)\"" }
+                return s
+            }
             out += "\t\telements = { " + items.joined(separator: ", ") + " }\n"
         }
         out += "\t}\n"
@@ -140,6 +187,8 @@ struct Decompiler {
     var l4proto: UInt8?
     var recordUsage = false
     var usage = [String: String]()
+    /// Object maps' object types (the printer knows them from the table; read alone, `limit`).
+    var objectTypes = [String: NftObjectType]()
 
     init(exprs: [NftExpression]) { self.exprs = exprs }
 
@@ -167,6 +216,13 @@ struct Decompiler {
             switch e {
             case .meta(let k, _): try relation(.meta(k), mask: takeMask())
             case .exthdr(let x, _): try relation(.exthdr(x), mask: takeMask())
+            case .payload(let b, let o, let l, _) where concatLength() > 1:
+                _ = (b, o, l)
+                try concatenation()
+                continue
+            case .meta(_, _) where concatLength() > 1:
+                try concatenation()
+                continue
             case .payload(let b, let o, let l, _):
                 if i + 2 < exprs.count, case .bitwise(_, _, _, let m, let x) = exprs[i + 1],
                    case .payloadSet(let b2, let o2, let l2, _, let ct, _) = exprs[i + 2], b2 == b, o2 == o, l2 == l {
@@ -206,6 +262,47 @@ struct Decompiler {
             }
         }
         return out
+    }
+
+    /// How many plain loads from `i` on feed one concatenated lookup (loads straight into
+    /// consecutive registers, ended by a lookup or object map); 0 when they do not.
+    func concatLength() -> Int {
+        var j = i
+        while j < exprs.count {
+            switch exprs[j] {
+            case .payload, .meta: j += 1
+            case .lookup, .objrefMap: return j - i
+            default: return 0
+            }
+        }
+        return 0
+    }
+
+    /// `f1 . f2 @set`, or for an object map `limit name f1 . f2 map @set`.
+    mutating func concatenation() throws(NftDecodeError) {
+        let n = concatLength()
+        var names = [String]()
+        for k in i..<(i + n) {
+            let load: Loaded
+            switch exprs[k] {
+            case .payload(let b, let o, let l, _): load = .payload(b, o, l)
+            case .meta(let m, _): load = .meta(m)
+            default: throw fail("not a load")
+            }
+            names.append(try field(load, mask: nil, forLookup: true).name)
+        }
+        i += n
+        let key = names.joined(separator: " . ")
+        switch exprs[i] {
+        case .lookup(let set, _, let invert): out.append("\(key) \(invert ? "!= " : "")@\(set)")
+        case .objrefMap(let set, _): out.append("\(objectKind(set)) name \(key) map @\(set)")
+        default: throw fail("concatenation without a lookup")
+        }
+        i += 1
+    }
+
+    func objectKind(_ set: String) -> String {
+        switch objectTypes[set] { case .counter: "counter"; case .quota: "quota"; default: "limit" }
     }
 
     /// The mask of a `bitwise` right after the load at `i` (consumed), or nil.
@@ -258,6 +355,8 @@ struct Decompiler {
         case .lookup(let set, _, let invert):
             if recordUsage { usage[set] = f.name }
             out.append("\(f.name)\(f.maskText) \(invert ? "!= " : "")@\(set)")
+        case .objrefMap(let set, _):
+            out.append("\(objectKind(set)) name \(f.name)\(f.maskText) map @\(set)")
         default:
             throw fail("load not followed by a relation")
         }

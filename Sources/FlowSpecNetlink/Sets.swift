@@ -40,7 +40,9 @@ enum SetCodec {
         nftnl_set_set_u32(s, id(NFTNL_SET_FLAGS), kernelFlags(set))
         nftnl_set_set_u32(s, id(NFTNL_SET_KEY_TYPE), keyType(set))
         nftnl_set_set_u32(s, id(NFTNL_SET_KEY_LEN), set.keyLength)
-        if set.keyFields.count > 1 {
+        // Field lengths go with interval concatenations only (the kernel's pipapo sets); a hash
+        // set with a concatenated key takes none (with them and no NFT_SET_CONCAT: EINVAL).
+        if set.keyFields.count > 1 && set.flags.contains(.interval) {
             var lengths = set.keyFields.map { UInt8(truncatingIfNeeded: $0.length) }
             _ = nftnl_set_set_data(s, id(NFTNL_SET_DESC_CONCAT), &lengths, UInt32(lengths.count))
         }

@@ -51,6 +51,9 @@ struct TableOptions: ParsableArguments {
     @Flag(help: "Do not put a counter on every rule.")
     var noCounters = false
 
+    @Flag(help: "One rule per route: do not merge routes of the same shape and action into set lookups (see docs/merging.md).")
+    var noMerge = false
+
     func validate() throws {
         _ = try parsedRedirectMarks()
         _ = try parsedSequenceCarrier()
@@ -112,6 +115,7 @@ struct TableOptions: ParsableArguments {
         o.redirectMarks = try parsedRedirectMarks()
         o.logGroup = logGroup
         o.counters = !noCounters
+        o.merge = !noMerge
         return o
     }
 }

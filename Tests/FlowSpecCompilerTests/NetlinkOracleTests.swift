@@ -50,8 +50,10 @@ struct NetlinkOracleTests {
         return (p.terminationStatus, msg)
     }
 
-    func check(_ routes: [FlowRoute], label: String) throws {
-        let table = compile(routes, options: Self.options).table
+    func check(_ routes: [FlowRoute], label: String, merge: Bool = true) throws {
+        var options = Self.options
+        options.merge = merge
+        let table = compile(routes, options: options).table
         let viaNft = try NetworkNamespace.create()
         let (status, message) = try Self.loadText(NftPrinter.render(table, replace: true), into: viaNft)
         #expect(status == 0, "nft -f refused the printed text (\(label)): \(message.prefix(2000))")
@@ -70,14 +72,15 @@ struct NetlinkOracleTests {
         #expect(table.ruleCount > 0)
     }
 
-    @Test("the fixture routes list the same through nft -f and through netlink")
-    func fixtureRoutes() throws {
-        try check(try FixtureRoutes.load(), label: "fixtures")
+    @Test("the fixture routes list the same through nft -f and through netlink", arguments: [true, false])
+    func fixtureRoutes(merge: Bool) throws {
+        try check(try FixtureRoutes.load().ordered(.rfc), label: "fixtures, merge \(merge)", merge: merge)
     }
 
     @Test("random routes list the same through nft -f and through netlink", arguments: [UInt64(11), 12, 13, 14, 15, 16])
     func randomRoutes(seed: UInt64) throws {
         var r = SplitMix(state: seed)
-        try check((0..<300).map { _ in RandomRoutes.route(&r) }.ordered(.rfc), label: "random seed \(seed)")
+        let routes = (0..<300).map { _ in RandomRoutes.route(&r) }.ordered(.rfc)
+        try check(routes, label: "random seed \(seed)", merge: seed % 2 == 0)
     }
 }

@@ -47,7 +47,7 @@ import FlowSpec
             // No actions: one accept rule per alternative, so matches can be counted.
             var route = RandomRoutes.route(&r)
             route.extendedCommunities = []
-            let result = compile([route], options: CompileOptions(counters: false))
+            let result = compile([route], options: CompileOptions(counters: false, merge: false))
             let sets = Dictionary(uniqueKeysWithValues: result.table.sets.map { ($0.name, $0) })
             let rules = result.table.chains[0].rules
             for _ in 0..<60 {

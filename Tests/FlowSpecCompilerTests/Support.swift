@@ -50,6 +50,7 @@ func debugLine(_ e: NftExpression) -> String {
     case .counter(let p, let b): s = "counter pkts \(p) bytes \(b)"
     case .log(let g, _): s = "log group \(g) snaplen 0 qthreshold 0"
     case .objref(let t, let n): s = "objref type \(t.rawValue) name \(n)"
+    case .objrefMap(let set, let r): s = "objref sreg \(r.rawValue) set \(set)"
     case .immediateVerdict(let v):
         let n = switch v { case .accept: "accept"; case .drop: "drop"; case .continue: "continue"; case .return: "return"
         case .jump(let c): "jump -> \(c)"; case .goto(let c): "goto -> \(c)" }
@@ -157,6 +158,10 @@ func expectedDebugElements(_ set: NftSet) -> [String] {
         return b == top || b.allSatisfy({ $0 == 0xff }) ? nil : out
     }
     var out = [String]()
+    if set.flags.contains(.interval) && set.keyFields.count > 1 {
+        // A concatenated interval element is one line: `element K  - KEYEND  : 0`.
+        return set.elements.map { word($0.key) + "  - " + word($0.keyEnd ?? $0.key) + "/0" }.sorted()
+    }
     if !set.flags.contains(.interval) {
         return set.elements.map { word($0.key) + "/0" }.sorted()
     }

@@ -1,0 +1,388 @@
+import FlowSpec
+
+// The merge pass: turns the ordered list of compiled rules into as few rules as possible
+// without changing which packet gets which action. docs/merging.md has the proof.
+
+/// A packet field that can be one part of a (concatenated) set key, or — `l4proto` — that only
+/// narrows the box the merge pass reasons with.
+struct KeyField: Hashable {
+    /// 0 saddr, 1 daddr, 2 sport, 3 dport, 4 icmp type, 5 icmp code, 6 l4proto (box only).
+    var dim: Int
+    var v6: Bool
+
+    static func saddr(_ f: AddressFamily) -> KeyField { KeyField(dim: 0, v6: f == .ipv6) }
+    static func daddr(_ f: AddressFamily) -> KeyField { KeyField(dim: 1, v6: f == .ipv6) }
+    static let sport = KeyField(dim: 2, v6: false)
+    static let dport = KeyField(dim: 3, v6: false)
+    static let l4proto = KeyField(dim: 6, v6: false)
+
+    static let dims = 7
+
+    init(dim: Int, v6: Bool) { self.dim = dim; self.v6 = v6 }
+
+    init?(_ f: Field) {
+        switch f {
+        case .sport: self = .sport
+        case .dport: self = .dport
+        case .l4proto: self = .l4proto
+        case .icmpType(.ipv4): self.init(dim: 4, v6: false)
+        case .icmpType(.ipv6): self.init(dim: 4, v6: true)
+        case .icmpCode(.ipv4): self.init(dim: 5, v6: false)
+        case .icmpCode(.ipv6): self.init(dim: 5, v6: true)
+        default: return nil
+        }
+    }
+
+    /// Part of the set key (l4proto stays a match of its own: nft wants it before ICMP fields).
+    var inKey: Bool { dim != 6 }
+
+    var width: Int {
+        switch dim { case 0, 1: v6 ? 16 : 4; case 2, 3: 2; default: 1 }
+    }
+
+    var type: NftDataType {
+        switch dim {
+        case 0, 1: v6 ? .ipv6Address : .ipv4Address
+        case 2, 3: .inetService
+        case 4: v6 ? .icmpv6Type : .icmpType
+        case 5: v6 ? .icmpv6Code : .icmpCode
+        default: .inetProto
+        }
+    }
+
+    func load(_ dreg: NftRegister) -> NftExpression {
+        switch dim {
+        case 0: .payload(base: .network, offset: v6 ? 8 : 12, length: UInt32(width), dreg: dreg)
+        case 1: .payload(base: .network, offset: v6 ? 24 : 16, length: UInt32(width), dreg: dreg)
+        case 2, 4: .payload(base: .transport, offset: 0, length: UInt32(width), dreg: dreg)
+        case 3: .payload(base: .transport, offset: 2, length: 2, dreg: dreg)
+        case 5: .payload(base: .transport, offset: 1, length: 1, dreg: dreg)
+        default: .meta(key: .l4proto, dreg: dreg)
+        }
+    }
+
+    static func top(dim: Int, v6: Bool) -> UInt128 {
+        switch dim { case 0, 1: v6 ? UInt128.max : 0xffff_ffff; case 2, 3: 0xffff; default: 0xff }
+    }
+}
+
+/// The values a match accepts in one key field, as disjoint ascending ranges.
+struct KeyPart: Hashable {
+    var field: KeyField
+    var ranges: [ClosedRange<UInt128>]
+}
+
+/// One rule of the unmerged table, as the compiler made it for route `route`.
+struct MergeUnit {
+    var route: Int
+    var identity: String
+    /// The rule's match statements (before nft's payload merging).
+    var matches: [Match]
+    /// Statements after the matches (counter, log, limit, modifications, verdict).
+    var tail: [NftExpression]
+    /// The rule as it is installed when it stays on its own.
+    var single: [NftExpression]
+}
+
+/// A product of one range per field: the packets a set element (or, over-approximated, a rule)
+/// can match. Fields a rule does not look at span their whole domain.
+struct Box: Hashable {
+    var v6: Bool
+    var r: [ClosedRange<UInt128>]
+
+    static func full(v6: Bool) -> Box {
+        Box(v6: v6, r: (0..<KeyField.dims).map { 0...KeyField.top(dim: $0, v6: v6) })
+    }
+
+    func overlaps(_ o: Box) -> Bool {
+        guard v6 == o.v6 else { return false }
+        for k in 0..<r.count where r[k].upperBound < o.r[k].lowerBound || o.r[k].upperBound < r[k].lowerBound { return false }
+        return true
+    }
+
+    func contains(_ o: Box) -> Bool {
+        guard v6 == o.v6 else { return false }
+        for k in 0..<r.count where o.r[k].lowerBound < r[k].lowerBound || o.r[k].upperBound > r[k].upperBound { return false }
+        return true
+    }
+
+    /// `self` minus `o` as disjoint boxes (at most two per field).
+    func subtracting(_ o: Box) -> [Box] {
+        guard overlaps(o) else { return [self] }
+        var out = [Box]()
+        var rest = self
+        for k in 0..<r.count {
+            let a = rest.r[k], b = o.r[k]
+            if a.lowerBound < b.lowerBound {
+                var piece = rest; piece.r[k] = a.lowerBound...(b.lowerBound - 1); out.append(piece)
+            }
+            if a.upperBound > b.upperBound {
+                var piece = rest; piece.r[k] = (b.upperBound + 1)...a.upperBound; out.append(piece)
+            }
+            rest.r[k] = max(a.lowerBound, b.lowerBound)...min(a.upperBound, b.upperBound)
+        }
+        return out
+    }
+
+    func point(_ k: Int) -> UInt128? { r[k].lowerBound == r[k].upperBound ? r[k].lowerBound : nil }
+}
+
+/// Finds the boxes of a group that may overlap a box, through its destination address and
+/// destination port when those are single values. Gives up (nil) past `cap` candidates: the
+/// caller then treats it as an overlap, which is always safe.
+struct BoxIndex {
+    struct DP: Hashable { var d: UInt128?; var p: UInt128? }
+    var all: [Int] = []
+    var byDP: [DP: [Int]] = [:]
+    var byD: [UInt128?: [Int]] = [:]
+    static let cap = 4096
+
+    mutating func insert(_ b: Box, id: Int) {
+        all.append(id)
+        byDP[DP(d: b.point(1), p: b.point(3)), default: []].append(id)
+        byD[b.point(1), default: []].append(id)
+    }
+
+    func candidates(_ q: Box) -> [Int]? {
+        var out = [Int]()
+        if let d = q.point(1) {
+            if let p = q.point(3) {
+                for k in [DP(d: d, p: p), DP(d: d, p: nil), DP(d: nil, p: p), DP(d: nil, p: nil)] { out += byDP[k] ?? [] }
+            } else {
+                out += byD[d] ?? []; out += byD[nil] ?? []
+            }
+        } else {
+            out = all
+        }
+        return out.count > Self.cap ? nil : out
+    }
+}
+
+/// What makes rules mergeable into one: the same family, the same statements outside the key,
+/// the same key fields and the same action (up to the limit object, for rate limits).
+struct MergeShape: Hashable {
+    var v6: Bool
+    var residual: [[NftExpression]]
+    var keys: [KeyField]
+    var tail: [NftExpression]
+    var limiter: Bool
+}
+
+final class MergeGroup {
+    let shape: MergeShape
+    var units: [Int] = []
+    var boxes: [Box] = []
+    var boxUnit: [Int] = []
+    var index = BoxIndex()
+    /// A terminal action (accept or drop, no limit): overlapping elements may be dropped or split.
+    let terminal: Bool
+    /// For a rate-limit group: unit -> the name of its limit object.
+    var limitNames: [Int: String] = [:]
+
+    init(shape: MergeShape, terminal: Bool) { self.shape = shape; self.terminal = terminal }
+
+    func add(_ u: Int, _ bs: [Box], tail: [NftExpression]) {
+        units.append(u)
+        for case .objref(_, let name) in tail { limitNames[u] = name }
+        for b in bs { index.insert(b, id: boxes.count); boxes.append(b); boxUnit.append(u) }
+    }
+}
+
+struct MergePlanner {
+    enum Slot { case single(Int), group(MergeGroup) }
+
+    let units: [MergeUnit]
+    var slots: [Slot] = []
+    /// The boxes (one hull each) of units that stay single, for the overlap tests.
+    var singleBox: [Int: Box] = [:]
+    var latest: [MergeShape: Int] = [:]
+    /// How many slots a unit may move back over to join a group.
+    static let lookback = 64
+    /// The most set elements one rule may turn into (product of its key ranges).
+    static let maxElements = 256
+
+    init(units: [MergeUnit]) { self.units = units }
+
+    struct Analysis {
+        var shape: MergeShape?
+        var boxes: [Box]
+        var residual: [Match]
+    }
+
+    static func isTerminal(_ tail: [NftExpression]) -> Bool {
+        if tail.contains(where: { if case .objref = $0 { true } else { false } }) { return false }
+        if case .immediateVerdict(let v) = tail.last { return v == .accept || v == .drop }
+        return false
+    }
+
+    func analyse(_ unit: MergeUnit) -> Analysis {
+        var v6 = false
+        if case .cmp(_, _, let d) = unit.matches.first?.exprs.last, d == [10] { v6 = true }
+        var hull = Box.full(v6: v6)
+        var keys = [KeyPart]()
+        var residual = [Match]()
+        var seen = Set<Int>()
+        var mergeable = true
+        for m in unit.matches {
+            guard let k = m.key else { residual.append(m); continue }
+            if let lo = k.ranges.first?.lowerBound, let hi = k.ranges.last?.upperBound {
+                let h = hull.r[k.field.dim]
+                hull.r[k.field.dim] = max(lo, h.lowerBound)...min(hi, h.upperBound)
+            }
+            if !k.field.inKey { residual.append(m); continue }
+            if !seen.insert(k.field.dim).inserted { mergeable = false }
+            keys.append(k)
+        }
+        var tail = unit.tail
+        var limiter = false
+        if tail.contains(where: { if case .objref = $0 { true } else { false } }) {
+            // A limit with a log would log only the excess once merged (the map comes first).
+            if tail.contains(where: { if case .log = $0 { true } else { false } }) { mergeable = false }
+            tail.removeAll { if case .objref = $0 { true } else { false } }
+            limiter = true
+        }
+        let count = keys.reduce(1) { $0 * $1.ranges.count }
+        guard mergeable, !keys.isEmpty, count <= Self.maxElements else {
+            return Analysis(shape: nil, boxes: [hull], residual: residual)
+        }
+        keys.sort { $0.field.dim < $1.field.dim }
+        var boxes = [hull]
+        for k in keys {
+            var next = [Box]()
+            next.reserveCapacity(boxes.count * k.ranges.count)
+            for b in boxes { for r in k.ranges { var c = b; c.r[k.field.dim] = r; next.append(c) } }
+            boxes = next
+        }
+        let shape = MergeShape(v6: v6, residual: residual.map(\.exprs), keys: keys.map(\.field), tail: tail, limiter: limiter)
+        return Analysis(shape: shape, boxes: boxes, residual: residual)
+    }
+
+    /// The boxes `u` adds to the group in slot `at`, or nil when moving it there is not provably
+    /// safe (docs/merging.md: it may pass a rule only if no packet matches both or both have the
+    /// same action; inside the group it may overlap only elements of the same terminal action).
+    func joinable(_ u: Int, _ boxes: [Box], at: Int) -> [Box]? {
+        guard case .group(let g) = slots[at] else { return nil }
+        let tail = units[u].tail
+        for s in slots[(at + 1)...] {
+            switch s {
+            case .single(let v):
+                if units[v].tail != tail, let b = singleBox[v], boxes.contains(where: { $0.overlaps(b) }) { return nil }
+            case .group(let h):
+                if h.terminal && h.shape.tail == tail { continue }
+                guard h.shape.v6 == g.shape.v6 else { continue }
+                for b in boxes {
+                    guard let cands = h.index.candidates(b) else { return nil }
+                    for c in cands where h.boxes[c].overlaps(b) && units[h.boxUnit[c]].tail != tail { return nil }
+                }
+            }
+        }
+        var out = [Box]()
+        for b in boxes {
+            guard let cands = g.index.candidates(b) else { return nil }
+            var pieces = [b]
+            for c in cands where g.boxes[c].overlaps(b) {
+                guard g.terminal else { return nil }
+                pieces = pieces.flatMap { $0.subtracting(g.boxes[c]) }
+                if pieces.count > Self.maxElements { return nil }
+            }
+            out += pieces
+        }
+        return out
+    }
+
+    mutating func plan() {
+        for u in units.indices {
+            let a = analyse(units[u])
+            guard let shape = a.shape else {
+                singleBox[u] = a.boxes[0]
+                slots.append(.single(u))
+                continue
+            }
+            if let at = latest[shape], slots.count - at - 1 <= Self.lookback,
+               let boxes = joinable(u, a.boxes, at: at), case .group(let g) = slots[at] {
+                g.add(u, boxes, tail: units[u].tail)
+                continue
+            }
+            let g = MergeGroup(shape: shape, terminal: !shape.limiter && Self.isTerminal(units[u].tail))
+            g.add(u, a.boxes, tail: units[u].tail)
+            latest[shape] = slots.count
+            slots.append(.group(g))
+        }
+    }
+
+    /// Big-endian bytes of `v` over `width` bytes.
+    static func bytes(_ v: UInt128, _ width: Int) -> [UInt8] {
+        (0..<width).map { UInt8(truncatingIfNeeded: v >> UInt128(8 * (width - 1 - $0))) }
+    }
+
+    /// The rules, their routes, the merged rules and their sets.
+    func emit(pool: inout SetPool) -> ([NftRule], [Int], [MergedRule], [NftSet]) {
+        var rules = [NftRule](), ruleRoutes = [Int](), merged = [MergedRule](), sets = [NftSet]()
+        rules.reserveCapacity(slots.count)
+        for s in slots {
+            switch s {
+            case .single(let u):
+                rules.append(NftRule(expressions: units[u].single, comment: units[u].identity))
+                ruleRoutes.append(units[u].route)
+            case .group(let g):
+                if g.units.count == 1 {
+                    let u = g.units[0]
+                    rules.append(NftRule(expressions: units[u].single, comment: units[u].identity))
+                    ruleRoutes.append(units[u].route)
+                    continue
+                }
+                let name = "m\(sets.count)"
+                let set = Self.set(name, g)
+                let residual = Self.residualMatches(units[g.units[0]])
+                var exprs = mergePayloadMatches(residual, pool: &pool)
+                var unit: UInt32 = 0
+                for k in g.shape.keys {
+                    exprs.append(k.load(unit % 4 == 0 ? NftRegister(rawValue: 1 + unit / 4) : .reg32(unit)))
+                    unit += UInt32((k.width + 3) / 4)
+                }
+                exprs.append(g.shape.limiter ? .objrefMap(set: name, sreg: .reg1) : .lookup(set: name, sreg: .reg1, invert: false))
+                exprs += g.shape.tail
+                merged.append(MergedRule(rule: rules.count, set: name, routes: Array(Set(g.units.map { units[$0].route })).sorted(),
+                                         elementRoutes: g.boxUnit.map { units[$0].route }))
+                rules.append(NftRule(expressions: exprs, comment: "merge \(name)"))
+                ruleRoutes.append(units[g.units[0]].route)
+                sets.append(set)
+            }
+        }
+        return (rules, ruleRoutes, merged, sets)
+    }
+
+    static func residualMatches(_ unit: MergeUnit) -> [Match] {
+        unit.matches.filter { m in m.key.map { !$0.field.inKey } ?? true }
+    }
+
+    /// The named set (or object map) of a group: keys padded to 4 bytes per field when
+    /// concatenated; interval flags only when some element spans a range.
+    static func set(_ name: String, _ g: MergeGroup) -> NftSet {
+        let keys = g.shape.keys
+        let concat = keys.count > 1
+        let interval = g.boxes.contains { b in keys.contains { b.point($0.dim) == nil } }
+        func encode(_ b: Box, high: Bool) -> [UInt8] {
+            var out = [UInt8]()
+            for k in keys {
+                let v = high ? b.r[k.dim].upperBound : b.r[k.dim].lowerBound
+                out += bytes(v, k.width)
+                if concat { out += [UInt8](repeating: 0, count: (4 - k.width % 4) % 4) }
+            }
+            return out
+        }
+        var elements = [NftSetElement]()
+        elements.reserveCapacity(g.boxes.count)
+        for (i, b) in g.boxes.enumerated() {
+            var e = NftSetElement(key: encode(b, high: false))
+            if interval && (concat || keys.contains { b.point($0.dim) == nil }) { e.keyEnd = encode(b, high: true) }
+            if g.shape.limiter { e.objectName = g.limitNames[g.boxUnit[i]] }
+            elements.append(e)
+        }
+        var flags: NftSet.Flags = interval ? [.interval] : []
+        if g.shape.limiter { flags.insert(.object) }
+        return NftSet(name: name, flags: flags, keyFields: keys.map(\.type), objectType: g.shape.limiter ? .limit : nil,
+                      elements: elements)
+    }
+}
+

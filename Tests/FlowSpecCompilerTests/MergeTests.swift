@@ -1,0 +1,224 @@
+import Testing
+import FlowSpec
+@testable import FlowSpecCompiler
+
+/// What a chain does to a packet: the verdict (nil: the policy), and every side effect in order.
+struct Outcome: Equatable {
+    var verdict: NftVerdict?
+    var mark: UInt32?
+    var dscp: UInt8?
+    var logs = 0
+    /// The limit objects the packet was measured against, in order.
+    var limiters: [String] = []
+}
+
+/// Runs a packet through the base chain as the kernel would, including concatenated keys
+/// (registers as bytes), interval and concatenated (per-field) set lookups, object maps and
+/// DSCP rewrites. `over` says whether a limit object is over its rate for this packet.
+func evaluate(_ table: NftTable, _ packet: TestPacket, over: (String) -> Bool) -> Outcome {
+    var p = packet
+    var out = Outcome()
+    let sets = Dictionary(uniqueKeysWithValues: table.sets.map { ($0.name, $0) })
+    func offset(_ r: NftRegister) -> Int { r.rawValue >= 8 ? Int(r.rawValue - 8) * 4 : Int(r.rawValue - 1) * 16 }
+    func less(_ a: ArraySlice<UInt8>, _ b: ArraySlice<UInt8>) -> Int {
+        for (x, y) in zip(a, b) where x != y { return x < y ? -1 : 1 }
+        return 0
+    }
+    func find(_ s: NftSet, _ reg: [UInt8], _ at: Int) -> NftSetElement? {
+        let concat = s.keyFields.count > 1
+        let widths = s.keyFields.map { Int($0.length) }
+        return s.elements.first { e in
+            var o = 0
+            for w in widths {
+                let x = reg[(at + o)..<(at + o + w)]
+                let lo = e.key[o..<(o + w)], hi = (e.keyEnd ?? e.key)[o..<(o + w)]
+                if less(x, lo) < 0 || less(x, hi) > 0 { return false }
+                o += concat ? (w + 3) / 4 * 4 : w
+            }
+            return true
+        }
+    }
+    rules: for rule in table.chains[0].rules {
+        var reg = [UInt8](repeating: 0, count: 64)
+        func write(_ r: NftRegister, _ b: [UInt8]) {
+            let o = offset(r)
+            for k in 0..<((b.count + 3) / 4 * 4) { reg[o + k] = k < b.count ? b[k] : 0 }
+        }
+        var effects = out
+        for e in rule.expressions {
+            switch e {
+            case .meta(let k, let r):
+                switch k {
+                case .nfproto: write(r, [p.family == .ipv4 ? 2 : 10])
+                case .l4proto: write(r, [p.proto])
+                default: continue rules
+                }
+            case .payload(let b, let o, let l, let r):
+                let src: [UInt8]
+                if b == .network { src = p.network } else if b == .transport, p.isTransport { src = p.transport } else { continue rules }
+                write(r, Array(src[Int(o)..<Int(o + l)]))
+            case .exthdr(let x, let r):
+                let h = p.fragmentHeader
+                if x.presence { write(r, [h == nil ? 0 : 1]) } else {
+                    guard let h else { continue rules }
+                    write(r, Array(h[Int(x.offset)..<Int(x.offset + x.length)]))
+                }
+            case .bitwise(let s, let d, let l, let m, let x):
+                let o = offset(s)
+                write(d, (0..<Int(l)).map { (reg[o + $0] & m[$0]) ^ x[$0] })
+            case .cmp(let op, let r, let d):
+                let c = less(reg[offset(r)..<(offset(r) + d.count)], d[...])
+                let ok = switch op { case .eq: c == 0; case .neq: c != 0; case .lt: c < 0; case .lte: c <= 0; case .gt: c > 0; case .gte: c >= 0 }
+                if !ok { continue rules }
+            case .range(let op, let r, let from, let to):
+                let x = reg[offset(r)..<(offset(r) + from.count)]
+                if (less(x, from[...]) >= 0 && less(x, to[...]) <= 0) != (op == .eq) { continue rules }
+            case .lookup(let name, let r, let invert):
+                guard let s = sets[name] else { continue rules }
+                if (find(s, reg, offset(r)) != nil) == invert { continue rules }
+            case .objrefMap(let name, let r):
+                guard let s = sets[name], let el = find(s, reg, offset(r)), let o = el.objectName else { continue rules }
+                effects.limiters.append(o)
+                if !over(o) { out = effects; continue rules }
+            case .objref(_, let name):
+                effects.limiters.append(name)
+                if !over(name) { out = effects; continue rules }
+            case .counter: break
+            case .log: effects.logs += 1
+            case .immediateData(_, let d): effects.mark = UInt32(d[0]) | UInt32(d[1]) << 8 | UInt32(d[2]) << 16 | UInt32(d[3]) << 24
+            case .metaSet: break
+            case .payloadSet(_, _, _, let r, _, _):
+                let b0 = reg[offset(r)], b1 = reg[offset(r) + 1]
+                let d = p.family == .ipv4 ? b1 >> 2 : (b0 & 0x0f) << 2 | b1 >> 6
+                p.dscp = d; effects.dscp = d
+            case .immediateVerdict(let v):
+                out = effects
+                if v == .accept || v == .drop { out.verdict = v; return out }
+            default: Issue.record("unexpected \(e)"); return out
+            }
+        }
+        out = effects
+    }
+    return out
+}
+
+/// Routes that overlap a lot: few addresses, few ports, every action kind.
+func overlappingRoutes(_ r: inout SplitMix, count: Int) -> [FlowRoute] {
+    (0..<count).map { _ in
+        var route = RandomRoutes.route(&r)
+        if Int.random(in: 0..<3, using: &r) > 0 {
+            // A generator-like route, narrowed to a few values so that routes overlap.
+            let v4 = route.family == .ipv4
+            func prefix(_ len: [Int]) -> FlowPrefix {
+                let l = len.randomElement(using: &r)!
+                let a = v4 ? IPAddress(ipv4: 0xcb00_7100 | UInt32.random(in: 0...7, using: &r))
+                           : IPAddress(family: .ipv6, high: 0x2001_0db8_0000_0000, low: UInt64.random(in: 0...7, using: &r))
+                return FlowPrefix(address: a.keepingBits(from: 0, to: l), length: l)!
+            }
+            var comps: [Component] = [.destinationPrefix(prefix(v4 ? [30, 31, 32, 32] : [126, 127, 128, 128]))]
+            if Bool.random(using: &r) { comps.append(.sourcePrefix(prefix(v4 ? [24, 32] : [64, 128]))) }
+            let proto: UInt64 = [6, 17, v4 ? 1 : 58].randomElement(using: &r)!
+            comps.append(.numeric(.ipProtocol, [.equal(proto)]))
+            if proto == 1 || proto == 58 {
+                comps.append(.numeric(.icmpType, [.equal(UInt64.random(in: 0...3, using: &r))]))
+            } else {
+                let a = UInt64.random(in: 78...84, using: &r)
+                comps.append(.numeric(.destinationPort, Bool.random(using: &r) ? [.equal(a)] : [NumericTerm(and: false, lt: false, gt: true, eq: true, value: a),
+                                                                                              NumericTerm(and: true, lt: true, gt: false, eq: true, value: a + 3)]))
+            }
+            comps.sort { $0.type < $1.type }
+            route.components = comps
+        }
+        return route
+    }
+}
+
+@Suite("merge pass") struct MergeTests {
+    static let options = CompileOptions(redirectMarks: [RandomRoutes.redirectTarget: 0x64])
+
+    static func over(_ seed: Int) -> (String) -> Bool {
+        { name in (name.hashValue ^ seed) & 1 == 0 }
+    }
+
+    /// Packets at the ends of every route's intervals (prefix ends, port and ICMP values ±1).
+    static func boundaryPackets(_ route: FlowRoute, _ r: inout SplitMix) -> [TestPacket] {
+        var out = [TestPacket]()
+        let base = SemanticsTests.randomPacket(&r, like: route)
+        var ends = [(inout TestPacket) -> Void]()
+        for c in route.components {
+            switch c {
+            case .destinationPrefix(let p), .sourcePrefix(let p):
+                guard p.offset == 0 else { continue }
+                let lo = p.address.keepingBits(from: 0, to: Int(p.length))
+                let m = IPAddress.mask(from: Int(p.length), to: p.family == .ipv4 ? 32 : 128)
+                let hi = IPAddress(family: p.family, high: lo.high | m.high, low: lo.low | m.low)
+                let dst = c.type == .destinationPrefix
+                for a in [lo, hi] { ends.append { if dst { $0.dst = a } else { $0.src = a } } }
+            case .numeric(let t, let terms) where [.destinationPort, .sourcePort, .port, .icmpType, .icmpCode].contains(t):
+                for iv in terms.intervals(max: t.maxValue).intervals {
+                    for v in [iv.lowerBound, iv.upperBound, iv.lowerBound &- 1, iv.upperBound + 1] where v <= t.maxValue {
+                        ends.append { pk in
+                            switch t {
+                            case .destinationPort: pk.dport = UInt16(v)
+                            case .sourcePort: pk.sport = UInt16(v)
+                            case .port: pk.dport = UInt16(v); pk.sport = UInt16(v)
+                            case .icmpType: pk.icmpType = UInt8(v)
+                            default: pk.icmpCode = UInt8(v)
+                            }
+                        }
+                    }
+                }
+            default: continue
+            }
+        }
+        for f in ends { var p = base; f(&p); p.fragOffset = 0; out.append(p) }
+        return out
+    }
+
+    func check(seed: UInt64, routes count: Int, packets: Int) {
+        var r = SplitMix(state: seed)
+        let routes = overlappingRoutes(&r, count: count)
+        let merged = compile(routes, options: Self.options)
+        var plain = Self.options
+        plain.merge = false
+        let unmerged = compile(routes, options: plain)
+        #expect(merged.table.ruleCount < unmerged.table.ruleCount,
+                "merging \(unmerged.table.ruleCount) rules left \(merged.table.ruleCount)")
+        var sample = [TestPacket]()
+        for _ in 0..<packets { sample.append(SemanticsTests.randomPacket(&r, like: routes.randomElement(using: &r)!)) }
+        for route in routes { sample += Self.boundaryPackets(route, &r) }
+        var differ = 0
+        for (k, p) in sample.enumerated() {
+            let a = evaluate(merged.table, p, over: Self.over(k)), b = evaluate(unmerged.table, p, over: Self.over(k))
+            if a != b {
+                differ += 1
+                if differ <= 3 { Issue.record("packet \(p): merged \(a), unmerged \(b)") }
+            }
+        }
+        #expect(differ == 0, "\(differ) of \(sample.count) packets differ")
+    }
+
+    @Test("merged and unmerged tables treat every sampled and boundary packet alike", arguments: [UInt64(1), 2, 3])
+    func equivalence(seed: UInt64) { check(seed: seed, routes: 1500, packets: 4000) }
+
+    @Test("generated routes merge into a handful of rules; elements map back to routes")
+    func generatedRoutes() {
+        let routes = RouteGenerator().routes(count: 5000)
+        let result = compile(routes)
+        #expect(result.table.ruleCount <= 10)
+        for m in result.merged {
+            let set = result.table.sets.first { $0.name == m.set }
+            #expect(set?.elements.count == m.elementRoutes.count)
+            #expect(result.table.chains[0].rules[m.rule].comment == "merge \(m.set)")
+        }
+        #expect(Set(result.merged.flatMap(\.routes)).count == routes.count)
+    }
+
+    @Test("--no-merge keeps one rule per route")
+    func mergeOff() {
+        let routes = RouteGenerator().routes(count: 100)
+        let r = compile(routes, options: CompileOptions(merge: false))
+        #expect(r.merged.isEmpty)
+        #expect(r.table.ruleCount == 120) // the 20 rate-limited routes have a conforming-traffic rule too
+    }
+}
