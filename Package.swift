@@ -28,7 +28,7 @@ let package = Package(
         .target(name: "FlowSpecFetcher", dependencies: ["FlowSpec", "FlowSpecFormats", "FlowSpecCompiler"]),
         // Keeps the kernel in step with a route source: the daemon logic behind `watch` and `listen`.
         .target(name: "FlowSpecAgent", dependencies: [
-            "FlowSpec", "FlowSpecFormats", "FlowSpecCompiler", "FlowSpecNetlink",
+            "FlowSpec", "FlowSpecFormats", "FlowSpecCompiler", "FlowSpecNetlink", "FlowSpecBGP",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // A receive-only BGP-4 speaker for the flowspec families (RFC 4271, 4760, 6793, 2918, 7606).

@@ -14,6 +14,9 @@ struct Show: ParsableCommand {
     @Flag(help: "Print JSON instead of text.")
     var json = false
 
+    @Option(help: "The status file of a running `flowspec-nft listen`, whose peers are listed too.")
+    var statusFile: String = ListenStatus.defaultPath
+
     func run() throws {
         let installed: InstalledTable?
         do {
@@ -26,7 +29,10 @@ struct Show: ParsableCommand {
             return
         }
         let summary = InstalledRoutes(installed.table)
-        if json { print(summary.json()) } else { print(summary.text()) }
+        if json { print(summary.json()) } else {
+            print(summary.text())
+            if let peers = ListenStatus.peersText(path: statusFile) { print(peers) }
+        }
     }
 }
 

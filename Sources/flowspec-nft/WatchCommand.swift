@@ -102,63 +102,25 @@ struct Watch: ParsableCommand {
     func run() throws {
         let commandLine = Self.commandLineArguments
         let settings = try Self.merged(commandLine: commandLine, configPath: config)
-        let level = settings.logLevel
-        LoggingSystem.bootstrap { label in
-            var h = StreamLogHandler.standardError(label: label)
-            h.logLevel = level
-            return h
-        }
-        let logger = Logger(label: "flowspec-nft.watch")
+        let logger = startLogging(label: "flowspec-nft.watch", level: settings.logLevel)
         let source = try settings.makeSource()
         let configuration = try settings.agentConfiguration(defaultDebounce: source.defaultDebounce)
-        let applier: NetlinkApplier
-        do { applier = try NetlinkApplier() } catch { throw CLIError("cannot open netlink: \(error)") }
-        let agent = Agent(configuration: configuration, applier: applier, logger: logger)
+        let agent = Agent(configuration: configuration, applier: try netlinkApplier(), logger: logger)
         let flushOnExit = Unchecked(settings.flushOnExit)
         let started = Unchecked(settings.sourceSettings)
         let configPath = config
-
-        let done = DispatchSemaphore(value: 0)
-        let runner = Task { await agent.run(source) }
-        Task {
-            await runner.value
-            await agent.shutdown(flush: flushOnExit.value)
-            done.signal()
-        }
-
-        let queue = DispatchQueue(label: "flowspec-nft.signals")
-        var sources = [DispatchSourceSignal]()
-        for sig in [SIGTERM, SIGINT, SIGHUP] {
-            signal(sig, SIG_IGN)
-            let s = DispatchSource.makeSignalSource(signal: sig, queue: queue)
-            s.setEventHandler {
-                if sig == SIGHUP {
-                    do {
-                        let fresh = try Self.merged(commandLine: commandLine, configPath: configPath)
-                        if fresh.sourceSettings != started.value {
-                            logger.warning("SIGHUP: source, interval, command and log level changes take effect on restart only")
-                        }
-                        flushOnExit.value = fresh.flushOnExit
-                        let c = try fresh.agentConfiguration(defaultDebounce: source.defaultDebounce)
-                        Task { await agent.reconfigure(c) }
-                    } catch {
-                        logger.error("SIGHUP: configuration not reloaded, keeping the current one: \(error)")
-                    }
-                } else {
-                    logger.notice("signal \(sig == SIGTERM ? "SIGTERM" : "SIGINT"): shutting down")
-                    runner.cancel()
+        runDaemon(agent: agent, source: source, logger: logger, flushOnExit: flushOnExit) {
+            do {
+                let fresh = try Self.merged(commandLine: commandLine, configPath: configPath)
+                if fresh.sourceSettings != started.value {
+                    logger.warning("SIGHUP: source, interval, command and log level changes take effect on restart only")
                 }
+                flushOnExit.value = fresh.flushOnExit
+                let c = try fresh.agentConfiguration(defaultDebounce: source.defaultDebounce)
+                Task { await agent.reconfigure(c) }
+            } catch {
+                logger.error("SIGHUP: configuration not reloaded, keeping the current one: \(error)")
             }
-            s.resume()
-            sources.append(s)
         }
-        done.wait()
-        sources.forEach { $0.cancel() }
     }
-}
-
-/// A value shared with the signal handlers, which run one at a time on one queue.
-final class Unchecked<T>: @unchecked Sendable {
-    var value: T
-    init(_ value: T) { self.value = value }
 }

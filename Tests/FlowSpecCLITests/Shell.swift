@@ -53,3 +53,12 @@ let canUseNamespaces: Bool = {
     guard getuid() == 0 else { return false }
     return (try? run(["unshare", "-n", "true"], check: false).status) == 0
 }()
+
+/// Runs a shell command line with system(3) and returns its exit status. For commands that start
+/// daemons (BIRD forks into the background): Foundation's Process can wait forever on a child whose
+/// daemonised grandchild inherited its descriptors.
+@discardableResult
+func sh(_ command: String) -> Int32 {
+    let status = system(command)
+    return status == -1 ? -1 : (status >> 8) & 0xff
+}

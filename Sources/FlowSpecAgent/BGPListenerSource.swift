@@ -1,0 +1,52 @@
+import FlowSpec
+import FlowSpecBGP
+import FlowSpecFormats
+import Logging
+
+/// Routes straight from BGP peerings: flowspec-nft's own receive-only speaker (`FlowSpecBGP`).
+///
+/// The speaker keeps an Adj-RIB-In per peer and delivers the merged set, debounced, after the
+/// initial End-of-RIBs and after every later UPDATE; each delivery is a snapshot for the agent.
+/// A lost peer's routes stay for the speaker's `staleTime` (graceful-restart style) and are then
+/// dropped by a new snapshot; with an infinite stale time they stay until the peer is back and
+/// sends its End-of-RIB.
+public final class BGPListenerSource: RouteSource, @unchecked Sendable {
+    public let name = "bgp"
+    /// The speaker debounces already.
+    public let defaultDebounce: Duration = .zero
+    public let speaker: Speaker
+    private let logger: Logger
+
+    public init(config: SpeakerConfig, logger: Logger) {
+        speaker = Speaker(config: config)
+        self.logger = logger
+    }
+
+    public func run(_ sink: any SourceSink) async {
+        do {
+            try speaker.start()
+        } catch {
+            await sink.deliver(.lost("cannot listen on port \(speaker.config.listenPort): \(error)"))
+            return
+        }
+        logger.info("BGP listener up: AS \(speaker.config.localAS), port \(speaker.boundPort), peers \(speaker.config.peers.map { "\($0.name) AS \($0.peerAS)" }.joined(separator: ", "))")
+        await withTaskCancellationHandler {
+            for await event in speaker.events {
+                switch event {
+                case .peerState(let peer, let from, let to, let reason):
+                    logger.notice("peer \(peer): \(from.rawValue) → \(to.rawValue)\(reason.isEmpty ? "" : " (\(reason))")")
+                case .updateFaults(let peer, let faults):
+                    for f in faults { logger.warning("peer \(peer): \(f)") }
+                case .routes(let snapshot):
+                    for s in snapshot.stalePeers {
+                        logger.notice("peer \(s.peer) is down: keeping its \(s.routeCount) routes for \(Int(s.expiresIn.rounded())) s")
+                    }
+                    let routes = snapshot.routes.map { ReadRoute(route: $0, position: "BGP") }
+                    await sink.deliver(.snapshot(ReadResult(routes: routes)))
+                }
+            }
+        } onCancel: {
+            speaker.stop()
+        }
+    }
+}

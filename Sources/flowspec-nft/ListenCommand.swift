@@ -1,0 +1,138 @@
+import ArgumentParser
+import FlowSpec
+import FlowSpecAgent
+import FlowSpecBGP
+import Foundation
+import Logging
+
+enum PeerLossPolicy: String, ExpressibleByArgument, CaseIterable { case keep, flush }
+
+struct Listen: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Receive flowspec routes over BGP and keep the kernel table in step (a daemon).",
+        discussion: """
+        flowspec-nft runs its own receive-only BGP-4 speaker: it peers with the switch's speaker \
+        (FRR, BIRD, GoBGP re-advertise flowspec to a neighbour with the family activated) or with a \
+        controller, negotiates IPv4 and IPv6 flowspec (AFI 1/2, SAFI 133), 4-octet AS numbers and \
+        route refresh, and advertises nothing. Each peer is connected to and also accepted from \
+        (collision detection per RFC 4271) unless --passive. A malformed route is treated as \
+        withdrawn (RFC 7606), never a reason to reset the peering.
+
+        The table is rebuilt after the peers' End-of-RIB and after every later UPDATE \
+        (debounced) and swapped in atomically. When a peer is lost its routes stay for \
+        --peer-loss-time seconds, then --on-peer-loss decides: flush drops them, keep keeps them \
+        until the peer is back. Peer states and applied changes are logged to standard error; \
+        the status file (--status-file) lets `flowspec-nft show` list the peers. See docs/listener.md.
+
+        Example (peering with FRR on the same switch over loopback):
+          flowspec-nft listen --local-as 65105 --router-id 192.0.2.2 --listen 127.0.0.1:1179 \\
+            --peer 127.0.0.1 --peer-as 65105 --passive
+        """)
+
+    @Option(help: "Our AS number (4-octet ASNs allowed).")
+    var localAs: UInt32
+
+    @Option(help: "Our BGP identifier, an IPv4 address.")
+    var routerId: String
+
+    @Option(parsing: .singleValue, help: ArgumentHelp("A peer address (repeatable; pair each with a --peer-as, in order).", valueName: "address"))
+    var peer: [String] = []
+
+    @Option(parsing: .singleValue, help: ArgumentHelp("The peer's AS number (one per --peer, or one for all).", valueName: "asn"))
+    var peerAs: [UInt32] = []
+
+    @Option(help: ArgumentHelp("Where to accept connections: ADDR:PORT, ADDR or :PORT ([v6]:PORT for IPv6).", valueName: "addr:port"))
+    var listen: String = "0.0.0.0:179"
+
+    @Option(help: "TCP port to connect to on the peers.")
+    var peerPort: UInt16 = 179
+
+    @Flag(help: "Only accept the peers' connections; never connect out.")
+    var passive = false
+
+    @Option(help: "Hold time to offer, seconds (0, or 3 and more).")
+    var holdTime: UInt16 = 90
+
+    @Option(help: "Seconds to collect UPDATEs before rebuilding the table.")
+    var debounce: Double = 0.2
+
+    @Option(help: "Seconds a lost peer's routes are kept (graceful-restart style).")
+    var peerLossTime: Double = 120
+
+    @Option(help: "After --peer-loss-time: flush (drop the lost peer's routes) or keep them until it is back.")
+    var onPeerLoss: PeerLossPolicy = .flush
+
+    @Flag(help: "Remove the table when exiting on SIGTERM/SIGINT.")
+    var flushOnExit = false
+
+    @Option(help: "Where to write the peers' status for `flowspec-nft show` (empty: none).")
+    var statusFile: String = ListenStatus.defaultPath
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    @OptionGroup var table: TableOptions
+
+    func validate() throws {
+        _ = try speakerConfig()
+        if debounce < 0 || !debounce.isFinite { throw ValidationError("--debounce must be 0 or more seconds") }
+        if peerLossTime < 0 || !peerLossTime.isFinite { throw ValidationError("--peer-loss-time must be 0 or more seconds") }
+    }
+
+    func speakerConfig() throws -> SpeakerConfig {
+        guard let id = IPAddress(routerId), id.family == .ipv4 else {
+            throw ValidationError("--router-id must be an IPv4 address, not '\(routerId)'")
+        }
+        guard !peer.isEmpty else { throw ValidationError("give at least one --peer ADDR with its --peer-as N") }
+        guard peerAs.count == peer.count || peerAs.count == 1 else {
+            throw ValidationError("give one --peer-as per --peer (in order), or a single --peer-as for all")
+        }
+        var peers = [PeerConfig]()
+        for (i, p) in peer.enumerated() {
+            guard let address = IPAddress(p) else { throw ValidationError("--peer must be an IP address, not '\(p)'") }
+            peers.append(PeerConfig(address: address, peerAS: peerAs.count == 1 ? peerAs[0] : peerAs[i],
+                                    port: peerPort, passive: passive))
+        }
+        let (address, port) = try Self.listenAddress(listen)
+        if holdTime != 0 && holdTime < 3 { throw ValidationError("--hold-time must be 0 or at least 3 seconds") }
+        return SpeakerConfig(localAS: localAs, routerID: id.ipv4Value, listenAddress: address, listenPort: port,
+                             peers: peers, holdTime: holdTime, debounce: debounce,
+                             staleTime: onPeerLoss == .keep ? .infinity : peerLossTime)
+    }
+
+    /// `ADDR:PORT`, `ADDR`, `:PORT`, `[v6]:PORT`.
+    static func listenAddress(_ text: String) throws -> (IPAddress, UInt16) {
+        var host = Substring(text), port: UInt16 = 179
+        if host.hasPrefix("[") {
+            guard let close = host.firstIndex(of: "]") else { throw ValidationError("bad --listen '\(text)'") }
+            let rest = host[host.index(after: close)...]
+            host = host[host.index(after: host.startIndex)..<close]
+            if rest.hasPrefix(":") {
+                guard let p = UInt16(rest.dropFirst()) else { throw ValidationError("bad port in --listen '\(text)'") }
+                port = p
+            }
+        } else if let colon = host.lastIndex(of: ":"), host.filter({ $0 == ":" }).count == 1 {
+            guard let p = UInt16(host[host.index(after: colon)...]) else { throw ValidationError("bad port in --listen '\(text)'") }
+            port = p
+            host = host[..<colon]
+        }
+        if host.isEmpty { return (.zero(.ipv4), port) }
+        guard let a = IPAddress(host) else { throw ValidationError("bad address in --listen '\(text)'") }
+        return (a, port)
+    }
+
+    func run() throws {
+        let logger = startLogging(label: "flowspec-nft.listen", level: logLevel)
+        let source = BGPListenerSource(config: try speakerConfig(), logger: logger)
+        let configuration = AgentConfiguration(order: table.routeOrder, options: try table.compileOptions(),
+                                               debounce: .zero, sourceTimeout: .seconds(3600), onSourceLoss: .keep)
+        let agent = Agent(configuration: configuration, applier: try netlinkApplier(), logger: logger)
+        let status = ListenStatus(path: statusFile, speaker: source.speaker, logger: logger)
+        status.start()
+        defer { status.stop() }
+        runDaemon(agent: agent, source: source, logger: logger, flushOnExit: Unchecked(flushOnExit)) {
+            logger.notice("SIGHUP: asking the peers to send their routes again (route refresh)")
+            source.speaker.requestRefresh()
+        }
+    }
+}

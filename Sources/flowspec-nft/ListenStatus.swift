@@ -1,0 +1,73 @@
+import Dispatch
+import FlowSpec
+import FlowSpecBGP
+import Foundation
+import Logging
+
+/// The listener's peers, written as JSON every second so `flowspec-nft show` (another process)
+/// can list them. The file names its writer's pid; a file whose writer is gone is ignored.
+final class ListenStatus: @unchecked Sendable {
+    static let defaultPath = "/run/flowspec-nft/listen.json"
+
+    private let path: String
+    private let speaker: Speaker
+    private let logger: Logger
+    private var timer: DispatchSourceTimer?
+
+    init(path: String, speaker: Speaker, logger: Logger) {
+        self.path = path; self.speaker = speaker; self.logger = logger
+    }
+
+    func start() {
+        guard !path.isEmpty else { return }
+        try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let t = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "flowspec-nft.status"))
+        t.schedule(deadline: .now() + 1, repeating: 1)
+        t.setEventHandler { [weak self] in self?.write() }
+        t.resume()
+        timer = t
+    }
+
+    func stop() {
+        timer?.cancel()
+        if !path.isEmpty { try? FileManager.default.removeItem(atPath: path) }
+    }
+
+    private func write() {
+        let s = speaker.status()
+        let peers: [[String: Any]] = s.peers.map { p in
+            [
+                "peer": p.name, "as": p.peerAS, "state": p.state.rawValue, "last-reason": p.lastReason,
+                "uptime": p.uptime.map { Int($0) } ?? NSNull(),
+                "families": p.families.map(\.name),
+                "routes": Dictionary(uniqueKeysWithValues: p.routes.map { ($0.key.name, $0.value) }),
+                "stale-routes": p.staleRoutes,
+            ]
+        }
+        let doc: [String: Any] = ["pid": Int(getpid()), "local-as": s.localAS, "port": Int(s.listenPort),
+                                  "routes": s.deliveredRoutes ?? NSNull(), "peers": peers]
+        do {
+            let data = try JSONSerialization.data(withJSONObject: doc, options: [.sortedKeys])
+            try data.write(to: URL(fileURLWithPath: path + ".tmp"))
+            _ = rename(path + ".tmp", path)
+        } catch {
+            logger.debug("status file \(path): \(error)")
+        }
+    }
+
+    /// The peers section for `show`, if a live listener wrote `path`.
+    static func peersText(path: String) -> String? {
+        guard let data = FileManager.default.contents(atPath: path),
+              let doc = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let pid = doc["pid"] as? Int, kill(pid_t(pid), 0) == 0,
+              let peers = doc["peers"] as? [[String: Any]] else { return nil }
+        var lines = ["BGP listener (pid \(pid)), AS \(doc["local-as"] ?? "?"), port \(doc["port"] ?? "?"):"]
+        for p in peers {
+            let routes = (p["routes"] as? [String: Int] ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            let stale = p["stale-routes"] as? Int ?? 0
+            lines.append("  peer \(p["peer"] ?? "?") AS \(p["as"] ?? "?"): \(p["state"] ?? "?")" +
+                         (routes.isEmpty ? "" : ", routes \(routes)") + (stale > 0 ? ", stale \(stale)" : ""))
+        }
+        return lines.joined(separator: "\n")
+    }
+}
