@@ -40,7 +40,7 @@ enum BitmaskNormalForm {
         if accepted.count == valid.count { return nil }
         let all = submasks(of: 0xf)
         let dontCare = Set(all).subtracting(valid)
-        return dnfOf(accepted: accepted, dontCare: dontCare, mask: 0xf)
+        return dnfOf(accepted: accepted, dontCare: dontCare, mask: 0xf, singleBitAsAny: true)
     }
 
     /// The DNF of a TCP flags component, rewritten over the bits it tests; nil when it accepts
@@ -51,12 +51,14 @@ enum BitmaskNormalForm {
         let values = submasks(of: mask)
         let accepted = Set(values.filter { evaluate(dnf, $0) })
         if accepted.count == values.count { return nil }
-        return dnfOf(accepted: accepted, dontCare: [], mask: mask)
+        return dnfOf(accepted: accepted, dontCare: [], mask: mask, singleBitAsAny: false)
     }
 
     /// DNF over the bits of `mask` that accepts exactly `accepted` (values outside both sets are
     /// rejected; `dontCare` values may go either way): prime implicants, then a greedy cover.
-    static func dnfOf(accepted: Set<UInt64>, dontCare: Set<UInt64>, mask: UInt64) -> [[BitmaskTerm]] {
+    /// Fragment bits are written `~bit` (any), TCP flags `=bits` (match), as the operator
+    /// idioms read before normalisation.
+    static func dnfOf(accepted: Set<UInt64>, dontCare: Set<UInt64>, mask: UInt64, singleBitAsAny: Bool) -> [[BitmaskTerm]] {
         if accepted.isEmpty { return [] }
         struct Implicant: Hashable { var value: UInt64; var care: UInt64 }
         var current = Set(accepted.union(dontCare).map { Implicant(value: $0, care: mask) })
@@ -96,6 +98,15 @@ enum BitmaskNormalForm {
             chosen.append(best)
             uncovered = uncovered.filter { $0 & best.care != best.value }
         }
-        return chosen.sorted { $0.value < $1.value }.flatMap { bitmaskEqual(mask: $0.care, value: $0.value) }
+        return chosen.sorted { $0.value < $1.value }.map { group(care: $0.care, value: $0.value, singleBitAsAny: singleBitAsAny) }
+    }
+
+    /// `(x & care) == value` as one AND-group.
+    static func group(care: UInt64, value: UInt64, singleBitAsAny: Bool) -> [BitmaskTerm] {
+        var out: [BitmaskTerm] = []
+        let set = value & care, clear = care & ~value
+        if set != 0 { out.append(BitmaskTerm(match: !(singleBitAsAny && set.nonzeroBitCount == 1), value: set)) }
+        if clear != 0 { out.append(BitmaskTerm(not: true, value: clear)) }
+        return out
     }
 }
