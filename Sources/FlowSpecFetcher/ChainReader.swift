@@ -97,6 +97,8 @@ private enum Loaded: Hashable {
     case payload(base: NftPayloadBase, offset: UInt32, length: UInt32, mask: [UInt8]?, xor: [UInt8]?)
     /// `exthdr … present` of IPv6 extension header `type`.
     case present(UInt8)
+    /// `length` bytes at `offset` of IPv6 extension header `type`, narrowed by a bitwise `mask`.
+    case exthdrField(type: UInt8, offset: UInt32, length: UInt32, mask: [UInt8]?)
     case data([UInt8])
     case unsupported(String)
 }
@@ -108,8 +110,11 @@ private enum Field {
     /// A numeric component: value = (raw & mask) >> shift, + addend.
     case numeric(ComponentType, mask: UInt64?, shift: UInt64, addend: UInt64)
     case icmpTypeCode
+    /// The TCP flags: octet 13 (`tcp flags`) or the 16 bits at octet 12 (flags above 0xff).
     case tcpFlags
     case ipv4FragmentOffset
+    /// `th sport . th dport` as one 4-byte load (nft merges the two equalities).
+    case ports
 }
 
 private struct RuleWalker {
@@ -155,13 +160,18 @@ private struct RuleWalker {
             registers[key(dreg)] = .payload(base: base, offset: offset, length: length, mask: nil, xor: nil)
         case .exthdr(let h, let dreg):
             registers[key(dreg)] = h.presence && h.type == 44 ? .present(44)
+                : h.type == 44 ? .exthdrField(type: 44, offset: h.offset, length: h.length, mask: nil)
                 : .unsupported("IPv6 extension header \(h.type) field at offset \(h.offset)")
         case .bitwise(let sreg, let dreg, _, let mask, let xor):
-            guard case .payload(let b, let o, let l, nil, nil)? = registers[key(sreg)] else {
+            let x = xor.allSatisfy({ $0 == 0 }) ? nil : xor
+            switch registers[key(sreg)] {
+            case .payload(let b, let o, let l, nil, nil)?:
+                registers[key(dreg)] = .payload(base: b, offset: o, length: l, mask: mask, xor: x)
+            case .exthdrField(let t, let o, let l, nil)? where x == nil:
+                registers[key(dreg)] = .exthdrField(type: t, offset: o, length: l, mask: mask)
+            default:
                 throw fail("bitwise on a register that does not hold a packet field")
             }
-            let x = xor.allSatisfy({ $0 == 0 }) ? nil : xor
-            registers[key(dreg)] = .payload(base: b, offset: o, length: l, mask: mask, xor: x)
         case .immediateData(let dreg, let data):
             registers[key(dreg)] = .data(data)
         case .cmp(let op, let sreg, let data):
@@ -261,10 +271,77 @@ private struct RuleWalker {
             match.and(.fragment, dnf: present ? [[BitmaskTerm(value: isf)], [BitmaskTerm(value: ff)]]
                                               : [[BitmaskTerm(not: true, value: isf | ff)]])
             match.warnings.append("exthdr frag \(present ? "exists" : "missing") read as fragment \(present ? "is-fragment || first-fragment" : "!(is-fragment | first-fragment)") (atomic fragments differ)")
+        case .exthdrField(let type, let offset, let length, let mask):
+            try fragmentHeaderField(type: type, offset: offset, length: length, mask: mask, t)
         case .payload(let base, let offset, let length, let mask, let xor):
             guard xor == nil else { throw fail("test of a rewritten field") }
+            if base == .transport, mask == nil, length <= 4,
+               try rawValues(t, max: (1 << (8 * UInt64(length))) - 1) == .all((1 << (8 * UInt64(length))) - 1) {
+                try transportPresence()
+                return
+            }
             let field = try identify(base: base, offset: offset, length: length, mask: mask)
             try apply(field, length: length, mask: mask, t)
+        }
+    }
+
+    /// A transport load tested against every value it can hold (the compiler's `th dport >= 0`):
+    /// it only fails on packets without that transport header, i.e. non-first fragments. In
+    /// flowspec that is a port (TCP/UDP) or ICMP type component that accepts every value.
+    mutating func transportPresence() throws(FetchProblem) {
+        let proto = match.singleProtocol
+        if proto == 1 || proto == 58 {
+            match.and(.icmpType, .all(0xff))
+            return
+        }
+        if let p = match.protocols {
+            guard p.intersection(IntervalSet([6...6, 17...17])) == p else {
+                throw fail("a transport header test under protocol \(p.intervals.map { $0.count == 1 ? "\($0.lowerBound)" : "\($0)" }.joined(separator: ",")): flowspec has it for TCP, UDP and ICMP only")
+            }
+        } else {
+            match.warnings.append("transport header test without a protocol match read as a flowspec port (which matches TCP and UDP only)")
+        }
+        match.and(.destinationPort, .all(0xffff))
+    }
+
+    /// `frag frag-off` (offset 2, 2 bytes & 0xfff8) and `frag more-fragments` (offset 3, 1 byte
+    /// & 0x01) of the IPv6 Fragment header, as fragment states. A packet without the header fails
+    /// the load; its state (0) is the one of an atomic fragment, so a route's rules for state 0
+    /// (`exthdr frag missing` plus a header test) read back together as exactly its packets.
+    mutating func fragmentHeaderField(type: UInt8, offset: UInt32, length: UInt32, mask: [UInt8]?, _ t: Test) throws(FetchProblem) {
+        guard type == 44 else { throw fail("IPv6 extension header \(type) field has no flowspec component") }
+        guard match.restrict(to: .ipv6) else { throw fail("IPv6 fragment header test in an IPv4-only rule") }
+        let isf = FragmentBit.isFragment.rawValue, ff = FragmentBit.firstFragment.rawValue
+        let lf = FragmentBit.lastFragment.rawValue
+        switch (offset, length, mask) {
+        case (2, 2, [0xff, 0xf8]?):
+            let raw = try rawValues(t, max: 0xffff)
+            let zero = raw.contains(0)
+            let nonzero = IntervalSet([8...0xfff8])
+            let allNonzero = (1...0x1fff).allSatisfy { raw.contains(UInt64($0) << 3) }
+            let someNonzero = raw.intersection(nonzero).intervals.contains { ($0.upperBound >> 3) << 3 >= $0.lowerBound }
+            guard allNonzero || !someNonzero else {
+                throw fail("frag frag-off test that splits non-first fragments by offset has no flowspec fragment bit")
+            }
+            switch (zero, allNonzero) {
+            case (true, true): break
+            case (true, false): match.and(.fragment, dnf: [[BitmaskTerm(not: true, value: isf)]])
+            case (false, true): match.and(.fragment, dnf: [[BitmaskTerm(value: isf)]])
+            case (false, false): match.and(.fragment, dnf: [])
+            }
+        case (3, 1, [0x01]?):
+            let raw = try rawValues(t, max: 1)
+            // M set: first fragment or a middle one; M clear: unfragmented/atomic or last.
+            let set: [[BitmaskTerm]] = [[BitmaskTerm(value: ff)], [BitmaskTerm(value: isf), BitmaskTerm(not: true, value: lf)]]
+            let clear: [[BitmaskTerm]] = [[BitmaskTerm(not: true, value: isf | ff)], [BitmaskTerm(value: lf)]]
+            switch (raw.contains(0), raw.contains(1)) {
+            case (true, true): break
+            case (false, true): match.and(.fragment, dnf: set)
+            case (true, false): match.and(.fragment, dnf: clear)
+            case (false, false): match.and(.fragment, dnf: [])
+            }
+        default:
+            throw fail("IPv6 fragment header bytes \(offset)..<\(offset + length) have no flowspec component")
         }
     }
 
@@ -328,7 +405,7 @@ private struct RuleWalker {
             case (0, 1) where icmp, (1, 1) where icmp:
                 guard m == nil else { break }
                 return .numeric(o == 0 ? .icmpType : .icmpCode, mask: nil, shift: 0, addend: 0)
-            case (0, 2), (2, 2):
+            case (0, 2), (2, 2), (0, 4):
                 guard m == nil else { break }
                 if let p = match.protocols {
                     guard p.intersection(IntervalSet([6...6, 17...17])) == p else {
@@ -337,8 +414,9 @@ private struct RuleWalker {
                 } else {
                     match.warnings.append("transport port without a protocol match read as a flowspec port (which matches TCP and UDP only)")
                 }
+                if l == 4 { return .ports }
                 return .numeric(o == 0 ? .sourcePort : .destinationPort, mask: nil, shift: 0, addend: 0)
-            case (13, 1):
+            case (13, 1), (12, 2):
                 guard proto == 6 else { throw fail("tcp flags without meta l4proto tcp") }
                 return .tcpFlags
             default: break
@@ -373,39 +451,30 @@ private struct RuleWalker {
             }
             match.and(.icmpType, IntervalSet([UInt64(data[0])...UInt64(data[0])]))
             match.and(.icmpCode, IntervalSet([UInt64(data[1])...UInt64(data[1])]))
+        case .ports:
+            guard case .compare(.eq, let data) = t, data.count == 4 else {
+                throw fail("th sport . th dport tested together other than by equality")
+            }
+            let sport = UInt64(data[0]) << 8 | UInt64(data[1]), dport = UInt64(data[2]) << 8 | UInt64(data[3])
+            match.and(.sourcePort, IntervalSet([sport...sport]))
+            match.and(.destinationPort, IntervalSet([dport...dport]))
         case .tcpFlags:
-            let m = mask.map(be) ?? 0xff
+            // The flowspec value is the 16 bits at octet 12 (the compiler's 2-byte form) or
+            // octet 13 alone, which are the same bits for values up to 0xff.
+            let m = mask.map(be) ?? rawMax
             switch t {
             case .compare(.eq, let data): match.and(.tcpFlags, dnf: bitmaskEqual(mask: m, value: be(data)))
             case .compare(.neq, let data): match.and(.tcpFlags, dnf: bitmaskNotEqual(mask: m, value: be(data)))
-            case .lookup(let set, false) where !set.flags.contains(.interval) && !set.flags.contains(.map):
-                match.and(.tcpFlags, dnf: set.elements.flatMap { bitmaskEqual(mask: m, value: be($0.key)) })
-            default: throw fail("tcp flags tested by an order comparison, range or inverted set")
+            default:
+                // Any other relation (order comparison, range, set, inverted set): the masked
+                // values it accepts, one by one (normalised when the route is built).
+                guard m.nonzeroBitCount <= 12 else { throw fail("tcp flags & 0x\(String(m, radix: 16)) tested by an order comparison, range or set: too many bits") }
+                let raw = try rawValues(t, max: rawMax)
+                let accepted = BitmaskNormalForm.submasks(of: m).filter { raw.contains($0) }
+                match.and(.tcpFlags, dnf: accepted.flatMap { bitmaskEqual(mask: m, value: $0) })
             }
         case .ipv4FragmentOffset:
-            guard case .compare(let op, let data) = t, op == .eq || op == .neq, let m = mask.map(be) else {
-                throw fail("ip frag-off test other than a masked equality")
-            }
-            let v = be(data)
-            let df = FragmentBit.dontFragment.rawValue, isf = FragmentBit.isFragment.rawValue
-            let ff = FragmentBit.firstFragment.rawValue
-            var positive: [[BitmaskTerm]]
-            var negative: [[BitmaskTerm]]
-            switch (m, v) {
-            case (0x1fff, 0): // offset == 0
-                positive = [[BitmaskTerm(not: true, value: isf)]]; negative = [[BitmaskTerm(value: isf)]]
-            case (0x4000, 0):
-                positive = [[BitmaskTerm(not: true, value: df)]]; negative = [[BitmaskTerm(value: df)]]
-            case (0x4000, 0x4000):
-                positive = [[BitmaskTerm(value: df)]]; negative = [[BitmaskTerm(not: true, value: df)]]
-            case (0x3fff, 0x2000): // MF set, offset 0: first fragment
-                positive = [[BitmaskTerm(value: ff)]]; negative = [[BitmaskTerm(not: true, value: ff)]]
-            case (0x3fff, 0): // not a fragment at all
-                positive = [[BitmaskTerm(not: true, value: isf | ff)]]; negative = [[BitmaskTerm(value: isf)], [BitmaskTerm(value: ff)]]
-            default:
-                throw fail("ip frag-off & 0x\(String(m, radix: 16)) \(op == .eq ? "==" : "!=") 0x\(String(v, radix: 16)) has no flowspec fragment bit")
-            }
-            match.and(.fragment, dnf: op == .eq ? positive : negative)
+            try ipv4Fragment(mask: mask.map(be) ?? 0xffff, t)
         case .address(let destination, let family, let start):
             let width = family == .ipv4 ? 4 : 16
             let n = Int(length)
@@ -453,6 +522,45 @@ private struct RuleWalker {
             guard match.restrict(to: family) else { throw fail("address of the other family") }
             if let reason = match.and(destination: destination, list) { throw fail(reason) }
         }
+    }
+
+    /// `ip frag-off & M` under any relation, as the fragment states it accepts. The eight
+    /// (DF, MF, offset zero or not) cells of RFC 8955's fragment bits each hold one run of
+    /// frag-off values; a test must take each cell whole (the compiler's masks keep DF 0x4000,
+    /// MF 0x2000 and offset 0x1fff whole), else it has no flowspec form.
+    mutating func ipv4Fragment(mask m: UInt64, _ t: Test) throws(FetchProblem) {
+        let raw = try rawValues(t, max: 0xffff)
+        let df = FragmentBit.dontFragment.rawValue, isf = FragmentBit.isFragment.rawValue
+        let ff = FragmentBit.firstFragment.rawValue, lf = FragmentBit.lastFragment.rawValue
+        let offsetMask = m & 0x1fff
+        var accepted: [UInt64] = []
+        for dfSet in [false, true] {
+            for mfSet in [false, true] {
+                for nonzero in [false, true] {
+                    let flags: UInt64 = ((dfSet ? 0x4000 : 0) | (mfSet ? 0x2000 : 0)) & m
+                    // The masked offsets of the cell: 0 alone, or those of 1...0x1fff.
+                    let offsets: [UInt64] = !nonzero ? [0]
+                        : offsetMask == 0 ? [0]
+                        : offsetMask == 0x1fff ? []
+                        : BitmaskNormalForm.submasks(of: offsetMask)
+                    let all: Bool, none: Bool
+                    if nonzero && offsetMask == 0x1fff {
+                        let run = IntervalSet([(flags + 1)...(flags + 0x1fff)])
+                        all = raw.intersection(run) == run; none = raw.intersection(run).isEmpty
+                    } else {
+                        let hits = offsets.filter { raw.contains(flags | $0) }.count
+                        all = hits == offsets.count; none = hits == 0
+                    }
+                    guard all || none else {
+                        throw fail("ip frag-off & 0x\(String(m, radix: 16)) test splits packets with the same fragment bits (by offset or reserved bit): no flowspec fragment bit")
+                    }
+                    if all {
+                        accepted.append((dfSet ? df : 0) | (nonzero ? isf : 0) | (!nonzero && mfSet ? ff : 0) | (nonzero && !mfSet ? lf : 0))
+                    }
+                }
+            }
+        }
+        match.and(.fragment, dnf: accepted.flatMap { bitmaskEqual(mask: df | isf | ff | lf, value: $0) })
     }
 
     mutating func dscpSet(_ loaded: Loaded?, base: NftPayloadBase, offset: UInt32, length: UInt32) throws(FetchProblem) {

@@ -18,6 +18,9 @@ struct RuleEffect: Hashable, Sendable {
 
     /// True when the rule only accepts (no statement): the second half of a limit pair.
     var isPlainAccept: Bool { verdict == .accept && rate == nil && !sample && dscp == nil && mark == nil }
+    /// The second half of a `limit rate over X drop` pair as the compiler writes it: no rate, no
+    /// logging, no drop; DSCP marking, a mark and `accept` (or no verdict: T bit) may follow.
+    var isConforming: Bool { verdict != .drop && rate == nil && !sample && (verdict == .accept || dscp != nil || mark != nil) }
     var isPlainDrop: Bool { verdict == .drop && rate == nil && !sample && dscp == nil && mark == nil }
 }
 
@@ -52,9 +55,21 @@ struct RouteAssembler {
             if let rate = rule.effect.rate {
                 // A limit pair: `M limit rate over X drop` + `M accept`, or `M limit rate X accept` + `M drop`.
                 let next = i + 1 < rules.count ? rules[i + 1] : nil
-                let pairs = next.map { $0.match == rule.match && (rate.over ? $0.effect.isPlainAccept : $0.effect.isPlainDrop) } ?? false
+                // Rules of one route carry the same comment (the compiler's route identity); two
+                // rules with different comments are never one pair.
+                let sameRoute = next.map { $0.position.comment == nil || rule.position.comment == nil
+                    || $0.position.comment == rule.position.comment } ?? false
+                let pairs = sameRoute && (next.map { $0.match == rule.match && (rate.over ? $0.effect.isConforming : $0.effect.isPlainDrop) } ?? false)
                 if rate.over && rule.effect.verdict == .drop {
-                    if pairs { i += 1; continues = false } else {
+                    if pairs, let next {
+                        // The conforming rule carries the route's other actions (marking,
+                        // redirect) and its verdict: none means the T bit (evaluation continues).
+                        rule.effect.dscp = next.effect.dscp
+                        rule.effect.mark = next.effect.mark
+                        rule.effect.warnings += next.effect.warnings
+                        continues = next.effect.verdict == .none
+                        i += 1
+                    } else {
                         // Conforming traffic goes on to the next rules: flowspec's T bit.
                         continues = true
                         rule.effect.warnings.append("no matching accept rule follows: conforming traffic continues (traffic-action terminal bit set)")
@@ -80,6 +95,9 @@ struct RouteAssembler {
                  sequenceIndex: policyPosition.index, isPolicy: true)
         }
     }
+
+    /// Components whose every value still requires the transport header.
+    static let transportTypes: Set<ComponentType> = [.port, .destinationPort, .sourcePort, .icmpType, .icmpCode]
 
     private mutating func emit(_ rule: ReadRule, continues: Bool, sequenceIndex: Int, isPolicy: Bool = false) {
         let effect = rule.effect
@@ -140,6 +158,7 @@ struct RouteAssembler {
             return
         }
         var made = 0
+        var deadFamilies = Set<AddressFamily>()
         for family in families {
             let dsts: [FlowPrefix?] = rule.match.destinations.map { $0.filter { $0.family == family } } ?? [nil]
             let srcs: [FlowPrefix?] = rule.match.sources.map { $0.filter { $0.family == family } } ?? [nil]
@@ -149,19 +168,35 @@ struct RouteAssembler {
                     if let d { components.append(.destinationPrefix(d)) }
                     if let s { components.append(.sourcePrefix(s)) }
                     for (type, set) in rule.match.numeric.sorted(by: { $0.key < $1.key }) {
-                        if set == .all(type.maxValue) { continue }
+                        // A transport field that accepts every value still says something: the
+                        // packet has that transport header (TCP/UDP, ICMP) and is not a non-first
+                        // fragment. The compiler keeps `th dport >= 0` for exactly that.
+                        if set == .all(type.maxValue) && !Self.transportTypes.contains(type) { continue }
+                        // Packet lengths: IPv4 up to 65535, IPv6 from 40 to 65575.
+                        let top: UInt64 = type == .packetLength && family == .ipv6 ? RuleMatch.domainMax(type) : type.maxValue
+                        if type == .packetLength {
+                            let possible = IntervalSet([(family == .ipv6 ? 40 : 0)...top])
+                            if set.intersection(possible) == possible { continue }
+                        }
                         guard type.exists(in: family) else { continue }
-                        components.append(.numeric(type, numericTerms(set, max: type.maxValue)))
+                        components.append(.numeric(type, numericTerms(set.intersection(.all(top)), max: top)))
                     }
+                    var dead = false
                     for (type, dnf) in rule.match.bitmask.sorted(by: { $0.key < $1.key }) {
+                        // Rewritten from the exact set of values it accepts (BitmaskNormalForm):
+                        // nil is "always", [] is "never".
+                        guard let normal = type == .fragment ? BitmaskNormalForm.fragment(dnf, family: family)
+                                                             : BitmaskNormalForm.tcpFlags(dnf) else { continue }
+                        if normal.isEmpty { dead = true; break }
                         // An empty AND-group is "always": the component says nothing.
-                        if dnf.contains(where: \.isEmpty) { continue }
+                        if normal.contains(where: \.isEmpty) { continue }
                         var terms: [BitmaskTerm] = []
-                        for group in dnf {
+                        for group in normal {
                             for (j, var t) in group.enumerated() { t.and = j > 0; terms.append(t) }
                         }
                         if !terms.isEmpty { components.append(.bitmask(type, terms)) }
                     }
+                    if dead { deadFamilies.insert(family); continue }
                     components.sort { $0.type < $1.type }
                     var extra = warnings
                     if components.isEmpty || components.allSatisfy({ $0.prefix?.isAny == true }) {
@@ -178,7 +213,9 @@ struct RouteAssembler {
                 }
             }
         }
-        if made == 0 {
+        if made == 0 && !deadFamilies.isEmpty {
+            problems.append(FetchProblem(position: rule.position, reason: "its fragment or tcp flags tests can never match together: the rule is dead"))
+        } else if made == 0 {
             problems.append(FetchProblem(position: rule.position, reason: "the rule's prefixes and family match exclude each other"))
         }
     }

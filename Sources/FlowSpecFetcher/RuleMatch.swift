@@ -36,8 +36,14 @@ struct RuleMatch: Hashable, Sendable {
 
     /// ANDs a numeric constraint; the set is clipped to the field's domain.
     mutating func and(_ type: ComponentType, _ values: IntervalSet) {
-        let clipped = values.intersection(.all(type.maxValue))
+        let clipped = values.intersection(.all(Self.domainMax(type)))
         numeric[type] = numeric[type].map { $0.intersection(clipped) } ?? clipped
+    }
+
+    /// The largest value a numeric component can meet: an IPv6 packet (40-byte header plus a
+    /// payload length of up to 65535) is up to 65575 bytes long, beyond the 2-byte field.
+    static func domainMax(_ type: ComponentType) -> UInt64 {
+        type == .packetLength ? 0xffff + 40 : type.maxValue
     }
 
     /// ANDs a bitmask constraint given in DNF.
