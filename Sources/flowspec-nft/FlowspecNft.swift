@@ -14,6 +14,6 @@ struct FlowspecNft: ParsableCommand {
           vtysh -c 'show bgp ipv4 flowspec detail json' | flowspec-nft apply --from frr -
           flowspec-nft show
         """,
-        subcommands: [Parse.self, Compile.self, Apply.self, Show.self, Flush.self]
+        subcommands: [Parse.self, Compile.self, Apply.self, Show.self, Flush.self, Bench.self]
     )
 }
