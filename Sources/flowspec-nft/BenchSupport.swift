@@ -10,9 +10,12 @@ struct ChildRun {
     var output: String
 }
 
-/// Runs `arguments` (argv[0] a path) with posix_spawn and waits with wait4, so that the peak RSS
-/// is the child's own. Output (stdout and stderr) goes to a temporary file and is returned.
-func runChild(_ arguments: [String]) -> ChildRun {
+/// Runs `arguments` (argv[0] a path) under GNU time, which reports the peak RSS of the program
+/// itself: a child spawned directly from here (posix_spawn shares this process's memory until
+/// exec) would inherit this process's high-water mark in its ru_maxrss. Output (stdout and
+/// stderr) goes to a temporary file and is returned.
+func runChild(_ command: [String]) -> ChildRun {
+    let arguments = ["/usr/bin/time", "-f", "@@maxrss=%M"] + command
     let outPath = "/tmp/flowspec-bench-\(getpid()).out"
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
@@ -29,10 +32,15 @@ func runChild(_ arguments: [String]) -> ChildRun {
     var usage = rusage()
     while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
     let d = ContinuousClock.now - start
-    let output = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+    var output = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
     unlink(outPath)
+    var peak = 0
+    if let r = output.range(of: "@@maxrss=", options: .backwards) {
+        peak = (Int(output[r.upperBound...].prefix { $0.isNumber }) ?? 0) * 1024
+        output = String(output[..<r.lowerBound])
+    }
     return ChildRun(seconds: Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18,
-                    peakRSSBytes: usage.ru_maxrss * 1024, status: (status >> 8) & 0xff, output: output)
+                    peakRSSBytes: peak, status: (status >> 8) & 0xff, output: output)
 }
 
 /// The generator's routes as iptables-restore input for the filter table's FORWARD chain:
