@@ -37,6 +37,9 @@ struct Bench: ParsableCommand {
     @Option(help: "Largest N for the 10% delta (slower than a replace there; measured to show it).")
     var deltaMax: Int = 100_000
 
+    @Option(help: "Largest N for timing the netlink read-back of the table (13 s at 100k).")
+    var listMax: Int = 10_000
+
     struct Row: Codable { var n: Int; var method: String; var run: Int; var total: Double; var user: Double?; var kernel: Double?; var rssMB: Double? }
 
     func run() throws {
@@ -44,7 +47,7 @@ struct Bench: ParsableCommand {
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let me = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
         var rows: [Row] = []
-        let progress = Progress(total: counts.count * runs * 10)
+        let progress = Progress(total: counts.count * runs * 11)
         for n in counts {
             let generator = RouteGenerator()
             let routes = generator.routes(count: n)
@@ -95,6 +98,7 @@ struct Bench: ParsableCommand {
                 _ = runChild(["/usr/bin/nsenter", "--net=\(ns)", "/usr/sbin/iptables-legacy", "-F"])
                 _ = runChild(["/usr/bin/nsenter", "--net=\(ns)", "/usr/sbin/nft", "flush", "ruleset"])
                 rows += try deltas(n: n, run: r, routes: routes, connection: connection, progress: progress)
+                rows += try readings(n: n, run: r, routes: routes, jsonPath: jsonPath, connection: connection, progress: progress)
                 try? FileManager.default.removeItem(atPath: stateDir)
             }
         }
@@ -137,6 +141,32 @@ struct Bench: ParsableCommand {
                 rows.append(Row(n: n, method: label + " (full replace chosen)", run: run, total: secs(end - start),
                                 user: secs(end - start) - secs(report.kernelTime), kernel: secs(report.kernelTime), rssMB: nil))
             }
+        }
+        return rows
+    }
+
+    /// What the former disguised benchmarks measured: canonical JSON read and write of the N
+    /// routes, and reading the installed table back through netlink (quadratic in the kernel:
+    /// the rule dump restarts its walk of the chain for every ~32 KiB reply; up to --list-max).
+    func readings(n: Int, run: Int, routes: [FlowRoute], jsonPath: String, connection: NftConnection,
+                  progress: Progress) throws -> [Row] {
+        var rows: [Row] = []
+        let clock = ContinuousClock()
+        progress.step("N=\(n) run \(run + 1)/\(runs): canonical JSON read/write, read-back")
+        let bytes = [UInt8](FileManager.default.contents(atPath: jsonPath) ?? Data())
+        var read = ReadResult()
+        let readTime = try clock.measure { read = try CanonicalJSON.read(bytes) }
+        guard read.routes.count == n else { throw CLIError("read \(read.routes.count) of \(n) routes back") }
+        rows.append(Row(n: n, method: "canonical JSON read", run: run, total: secs(readTime), user: secs(readTime), kernel: nil, rssMB: nil))
+        let writeTime = clock.measure { _ = CanonicalJSON.write(routes) }
+        rows.append(Row(n: n, method: "canonical JSON write", run: run, total: secs(writeTime), user: secs(writeTime), kernel: nil, rssMB: nil))
+        if n <= listMax {
+            let table = ContentSetNames.apply(compile(routes.ordered(.rfc)).table)
+            try connection.apply(table)
+            var installed: InstalledTable?
+            let listTime = try clock.measure { installed = try connection.listTable(name: table.name, family: .inet) }
+            guard installed?.table.ruleCount == table.ruleCount else { throw CLIError("read-back lost rules") }
+            rows.append(Row(n: n, method: "read back (listTable)", run: run, total: secs(listTime), user: nil, kernel: nil, rssMB: nil))
         }
         return rows
     }
