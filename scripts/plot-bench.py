@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Plots `flowspec-nft bench` results: median time to a committed table vs N, one line per
 method, log-log, with min-max bars. Usage: plot-bench.py bench.csv bench.png
 
