@@ -4,19 +4,22 @@ import Glibc
 
 /// When a delta is worth it. The kernel finds a rule by handle (to delete it, or to insert next
 /// to it) by walking the chain's list, so each changed rule costs about `perChange` plus
-/// `perRuleWalked` times the chain length, while a full replace costs about `perRuleLoaded` per
+/// `perRuleWalked` times the chain length; every commit that touches the chain also rebuilds its
+/// rule array (`perRuleCommitted` per rule), while a full replace costs about `perRuleLoaded` per
 /// rule of the new table. A delta is chosen when its estimate is below `margin` times the full
-/// replace's. Defaults are fitted to the benchmark on the reference VM (docs/benchmarks.md):
-/// at 100k rules the break-even is near 3% of the routes changed, at 10k near 30%.
+/// replace's. Fitted to the benchmark on the reference VM (docs/benchmarks.md): a walk step
+/// costs ~10 ns at 10k rules and ~80 ns at 100k (cache misses); 40 ns puts the break-even near
+/// 0.1–0.3% of the rules at 100k and near 2% at 10k.
 public struct DeltaPolicy: Sendable, Hashable {
     public var perChange: Double = 20e-6
-    public var perRuleWalked: Double = 4e-9
+    public var perRuleWalked: Double = 40e-9
+    public var perRuleCommitted: Double = 1e-6
     public var perRuleLoaded: Double = 20e-6
     public var margin: Double = 0.5
     public init() {}
 
     func worthIt(changes: Int, chainLength: Int, newRules: Int) -> Bool {
-        let delta = Double(changes) * (perChange + Double(chainLength) * perRuleWalked)
+        let delta = Double(chainLength) * perRuleCommitted + Double(changes) * (perChange + Double(chainLength) * perRuleWalked)
         let full = Double(max(newRules, 1)) * perRuleLoaded + 0.002
         return delta <= margin * full
     }
