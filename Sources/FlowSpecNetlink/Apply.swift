@@ -32,6 +32,14 @@ extension NftConnection {
     ///   `generation()` before it read the ruleset); nil reads it now.
     @discardableResult
     public func apply(_ table: NftTable, basedOn expected: UInt32? = nil) throws(NetlinkError) -> ApplyReport {
+        try replace(table, basedOn: expected, echoEnds: false).report
+    }
+
+    /// `apply`, and when `echoEnds` the handles the kernel gave the first and the last rule
+    /// (NLM_F_ECHO on those two messages only: echoing all of 100k rules would cost a 60 MB
+    /// receive queue).
+    func replace(_ table: NftTable, basedOn expected: UInt32?, echoEnds: Bool)
+        throws(NetlinkError) -> (report: ApplyReport, first: UInt64?, last: UInt64?) {
         let generation: UInt32
         if let expected { generation = expected } else { generation = try self.generation() }
         let clock = ContinuousClock()
@@ -52,13 +60,25 @@ extension NftConnection {
         for i in table.chains.indices { try encoder.chain(i) }
         for i in table.sets.indices { try SetCodec.encodeSet(table.sets[i], index: i, encoder: encoder) }
         for i in table.sets.indices { try SetCodec.encodeElements(table.sets[i], index: i, encoder: encoder) }
+        var firstRule: UInt32?, lastRule: UInt32?
         for c in table.chains.indices {
-            for r in table.chains[c].rules.indices { try encoder.rule(chain: c, index: r) }
+            for r in table.chains[c].rules.indices {
+                try encoder.rule(chain: c, index: r)
+                if firstRule == nil { firstRule = batch.lastSequence }
+                lastRule = batch.lastSequence
+            }
+        }
+        if echoEnds {
+            for seq in [firstRule, lastRule].compactMap({ $0 }) { batch.addFlags(NLM_F_ECHO, seq: seq) }
         }
         let buildTime = clock.now - buildStart
-        let kernelTime = try commit(batch, table: table)
-        return ApplyReport(messages: batch.messageCount, bytes: batch.length, generation: generation,
-                           buildTime: buildTime, kernelTime: kernelTime)
+        var first: UInt64?, last: UInt64?
+        let kernelTime = try commit(batch, table: table) { seq, handle in
+            if seq == firstRule { first = handle }
+            if seq == lastRule { last = handle }
+        }
+        return (ApplyReport(messages: batch.messageCount, bytes: batch.length, generation: generation,
+                            buildTime: buildTime, kernelTime: kernelTime), first, last)
     }
 
     /// Deletes the table if it exists and succeeds quietly if not (the flush command), in one
@@ -75,12 +95,14 @@ extension NftConnection {
 
     /// Ends the batch (asking for an ack on its last real message), sends it in one sendmsg and
     /// reads every reply. Returns the time inside the kernel; throws the batch's one outcome.
-    private func commit(_ batch: BatchBuffer, table: NftTable) throws(NetlinkError) -> Duration {
+    ///
+    /// `echoedRule` receives, for every rule the kernel echoes (messages sent with NLM_F_ECHO),
+    /// the sequence number of our message and the handle the kernel gave the rule. Echoes are
+    /// sent during the commit, before the acks, so all of them have arrived when the ack has.
+    func commit(_ batch: BatchBuffer, table: NftTable,
+                echoedRule: (UInt32, UInt64) -> Void = { _, _ in }) throws(NetlinkError) -> Duration {
         let ackSequence = batch.lastSequence
-        if let last = batch.message(seq: ackSequence) {
-            UnsafeMutableRawPointer(mutating: last.start).assumingMemoryBound(to: nlmsghdr.self)
-                .pointee.nlmsg_flags |= UInt16(NLM_F_ACK)
-        }
+        batch.addFlags(NLM_F_ACK, seq: ackSequence)
         batch.endBatch()
         // Replies: at most one per message (errors), each charged ~1 KiB of socket memory.
         try socket.ensureBuffers(send: batch.length + 65536,
@@ -108,6 +130,14 @@ extension NftConnection {
                 if socket.poll(milliseconds: 2000) { continue } else { break }
             }
             try socket.forEachMessage(n) { (reply) throws(NetlinkError) in
+                if reply.pointee.nlmsg_type == UInt16(NFNL_SUBSYS_NFTABLES << 8) | UInt16(NFT_MSG_NEWRULE.rawValue),
+                   batch.message(seq: reply.pointee.nlmsg_seq) != nil, let r = nftnl_rule_alloc() {
+                    defer { nftnl_rule_free(r) }
+                    if nftnl_rule_nlmsg_parse(reply, r) >= 0 {
+                        echoedRule(reply.pointee.nlmsg_seq, nftnl_rule_get_u64(r, id(NFTNL_RULE_HANDLE)))
+                    }
+                    return
+                }
                 guard Int32(reply.pointee.nlmsg_type) == NLMSG_ERROR,
                       let sent = batch.message(seq: reply.pointee.nlmsg_seq) else { return }
                 let code = -reply.payload.assumingMemoryBound(to: Int32.self).pointee
@@ -139,6 +169,7 @@ extension NftConnection {
         let object: BatchObject
         switch origin {
         case .batch: object = .batch
+        case .removal(let what): object = what
         case .table: object = .table(table.name)
         case .object(let i): object = .object(table.objects[i].name)
         case .set(let i): object = .set(table.sets[i].name)

@@ -12,6 +12,9 @@ enum MessageOrigin {
     case elements(set: Int, range: Range<Int>)
     case chain(Int)
     case rule(chain: Int, index: Int)
+    /// A delete of something not in the table being applied (delta: a rule by handle, a set,
+    /// an object), named directly.
+    case removal(BatchObject)
 }
 
 /// The batch being built: every message written straight into one contiguous buffer (what a
@@ -91,6 +94,12 @@ final class BatchBuffer {
         offsets.append(length)
         let nlh = nftnl_batch_end((base + length).assumingMemoryBound(to: CChar.self), seq)!
         finish(nlh)
+    }
+
+    /// Sets netlink header flags (NLM_F_ACK, NLM_F_ECHO) on the message with sequence `seq`.
+    func addFlags(_ flags: Int32, seq: UInt32) {
+        guard let m = message(seq: seq) else { return }
+        UnsafeMutableRawPointer(mutating: m.start).assumingMemoryBound(to: nlmsghdr.self).pointee.nlmsg_flags |= UInt16(flags)
     }
 
     /// The record of the message with sequence number `seq`, if it is one of ours.

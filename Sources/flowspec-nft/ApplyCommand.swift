@@ -2,6 +2,7 @@ import ArgumentParser
 import FlowSpecAgent
 import FlowSpecCompiler
 import FlowSpecNetlink
+import Foundation
 
 struct Apply: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -10,6 +11,13 @@ struct Apply: ParsableCommand {
         Replaces the tool's own table in one netlink batch: the packet path sees the old table or \
         the new one, never a mix. Invalid routes and routes the kernel cannot express are rejected \
         alone, with their reasons; the others are installed. Needs CAP_NET_ADMIN.
+
+        When the previous apply left the table's state (rule handles per route, in --state-dir) \
+        and nothing changed the ruleset since (same generation), only the difference is sent, \
+        still in one atomic batch: rules of removed or changed routes deleted by handle, new ones \
+        inserted at their place. A large difference, a table of another shape, or an unknown or \
+        stale state gives a full replace (docs/benchmarks.md explains the threshold); --full \
+        forces it.
 
         Exit status: 0 when the table was committed (with --strict: and no route was rejected); \
         1 when nothing changed (unreadable input, kernel error, missing privilege); 2 with \
@@ -22,20 +30,53 @@ struct Apply: ParsableCommand {
     @Flag(help: "Exit with status 2 if any route was rejected (the table is still committed).")
     var strict = false
 
+    @Flag(help: "Always replace the whole table (no delta update).")
+    var full = false
+
+    @Option(help: "Directory for the committed table's state (used for delta updates).")
+    var stateDir: String = "/run/flowspec-nft"
+
     func run() throws {
         let start = ContinuousClock.now
         let prepared = PreparedTable(input: try input.read(), order: table.routeOrder, scope: try table.routeScope(), options: try table.compileOptions())
+        let compiled = ContentSetNames.apply(prepared.compiled.table)
         let preparedTime = seconds(since: start)
+        let store = StateStore(directory: stateDir, table: table.table)
         let report: ApplyReport
+        var how = "full replace"
         do {
-            report = try NftConnection().apply(prepared.compiled.table)
+            let connection = try NftConnection()
+            let generation = try connection.generation()
+            var result: (ApplyReport, TableState?)?
+            if !full {
+                switch store.load(generation: generation) {
+                case .none: how = "full replace (no current state of the table)"
+                case .some(let state):
+                    switch DeltaPlan.make(from: state, to: compiled) {
+                    case .full(let reason): how = "full replace (\(reason))"
+                    case .delta(let plan):
+                        do {
+                            result = try connection.applyDelta(plan, basedOn: generation)
+                            how = "delta: \(plan.removedRoutes) routes removed, \(plan.insertedRoutes) inserted"
+                        } catch {
+                            how = "full replace (the delta failed, nothing of it was committed: \(error))"
+                        }
+                    }
+                }
+            }
+            if result == nil {
+                store.remove()
+                result = try connection.applyTracked(compiled)
+            }
+            report = result!.0
+            if let state = result!.1 { store.save(state) } else { store.remove() }
         } catch {
             throw CLIError("nothing changed: \(error)")
         }
         let total = seconds(since: start)
         print("routes read \(prepared.read.count), installed \(prepared.installedCount), rejected \(prepared.rejectedRouteCount)" +
               (prepared.rejected.count > prepared.rejectedRouteCount ? ", unreadable input items \(prepared.rejected.count - prepared.rejectedRouteCount)" : ""))
-        print("table inet \(table.table): \(prepared.compiled.table.ruleCount) rules, \(prepared.compiled.table.sets.count) sets, committed in \(format(total)) s (read+compile \(format(preparedTime)) s, netlink build \(format(report.buildTime)) s, kernel \(format(report.kernelTime)) s)")
+        print("table inet \(table.table): \(compiled.ruleCount) rules, \(compiled.sets.count) sets, committed in \(format(total)) s by \(how) (read+compile \(format(preparedTime)) s, netlink build \(format(report.buildTime)) s, kernel \(format(report.kernelTime)) s)")
         if !prepared.outOfScope.isEmpty {
             print("  \(prepared.outOfScope.count) routes left out: their route targets are not this switch's")
         }
@@ -43,6 +84,36 @@ struct Apply: ParsableCommand {
         for n in prepared.notes { print("  note: \(n)") }
         if strict && !prepared.rejected.isEmpty { throw ExitCode(2) }
     }
+}
+
+/// Where `apply` keeps the state of the table it committed: one file per network namespace
+/// (by the inode of /proc/self/ns/net) and table. Best effort: a state that cannot be written
+/// only costs the next run a full replace.
+struct StateStore {
+    let path: String
+
+    init(directory: String, table: String) {
+        var st = stat()
+        let ns = stat("/proc/self/ns/net", &st) == 0 ? "\(st.st_dev)-\(st.st_ino)" : "unknown"
+        path = "\(directory)/\(ns)-\(table).state"
+    }
+
+    /// The state, if one was saved in this namespace and nothing committed since.
+    func load(generation: UInt32) -> TableState? {
+        guard let data = FileManager.default.contents(atPath: path),
+              let state = TableState(serialized: Substring(decoding: data, as: UTF8.self)),
+              state.generation == generation else { return nil }
+        return state
+    }
+
+    func save(_ state: TableState) {
+        let directory = (path as NSString).deletingLastPathComponent
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                 attributes: [.posixPermissions: 0o700])
+        try? Data(state.serialized().utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+    }
+
+    func remove() { try? FileManager.default.removeItem(atPath: path) }
 }
 
 func format(_ s: Double) -> String {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FlowSpecAgent
 import FlowSpecCompiler
+import FlowSpecNetlink
 
 struct Compile: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -17,6 +18,6 @@ struct Compile: ParsableCommand {
     func run() throws {
         let p = PreparedTable(input: try input.read(), order: table.routeOrder, scope: try table.routeScope(), options: try table.compileOptions())
         for e in p.rejected { printError("# rejected \(e.position): \(e.reason)") }
-        print(NftPrinter.render(p.compiled.table, replace: true), terminator: "")
+        print(NftPrinter.render(ContentSetNames.apply(p.compiled.table), replace: true), terminator: "")
     }
 }

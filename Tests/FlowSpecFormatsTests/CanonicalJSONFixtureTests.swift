@@ -100,33 +100,4 @@ struct CanonicalJSONFixtureTests {
         #expect(back.errors.isEmpty)
         #expect(back.routes.map(\.route) == routes)
     }
-
-    /// Not a timed test: prints how long reading 100k generated routes takes. Run with
-    /// `FLOWSPEC_JSON_TIMING=100000 swift test -c release --filter readTiming`.
-    @Test("read timing (prints only)", .enabled(if: ProcessInfo.processInfo.environment["FLOWSPEC_JSON_TIMING"] != nil))
-    func readTiming() throws {
-        let n = Int(ProcessInfo.processInfo.environment["FLOWSPEC_JSON_TIMING"] ?? "") ?? 100_000
-        var routes = [FlowRoute]()
-        routes.reserveCapacity(n)
-        for i in 0..<n {
-            let addr = IPAddress(ipv4: 0xcb00_7100 &+ UInt32(truncatingIfNeeded: i))   // walks up from 203.0.113.0
-            routes.append(FlowRoute(family: .ipv4, components: [
-                .destinationPrefix(FlowPrefix(address: addr, length: 32)!),
-                .sourcePrefix(FlowPrefix(address: IPAddress(ipv4: 0xc633_6400), length: 24)!),
-                .numeric(.ipProtocol, [.equal(6), .equal(17)]),
-                .numeric(.destinationPort, [NumericTerm(gt: true, eq: true, value: UInt64(1024 + i % 1000)),
-                                            NumericTerm(and: true, lt: true, eq: true, value: 2048), .equal(80)]),
-                .bitmask(.tcpFlags, [BitmaskTerm(match: true, value: 2), BitmaskTerm(and: true, not: true, value: 0x10)]),
-            ], actions: [.trafficRateBytes(asn: 0, bytesPerSecond: Float(i % 7) * 125000), .trafficMarking(dscp: 10, value: 10)]))
-        }
-        let text = CanonicalJSON.write(routes)
-        let bytes = Array(text.utf8)
-        let clock = ContinuousClock()
-        var result = ReadResult()
-        let elapsed = try clock.measure { result = try CanonicalJSON.read(bytes) }
-        let writeTime = clock.measure { _ = CanonicalJSON.write(routes) }
-        print("canonical JSON: read \(n) routes (\(bytes.count) bytes) in \(elapsed); write in \(writeTime)")
-        #expect(result.errors.isEmpty)
-        #expect(result.routes.map(\.route) == routes)
-    }
 }

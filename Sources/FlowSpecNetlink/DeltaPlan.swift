@@ -1,0 +1,265 @@
+import CNftnl
+import FlowSpecCompiler
+import Glibc
+
+/// When a delta is worth it. The kernel finds a rule by handle (to delete it, or to insert next
+/// to it) by walking the chain's list, so each changed rule costs about `perChange` plus
+/// `perRuleWalked` times the chain length; every commit that touches the chain also rebuilds its
+/// rule array (`perRuleCommitted` per rule), while a full replace costs about `perRuleLoaded` per
+/// rule of the new table. A delta is chosen when its estimate is below `margin` times the full
+/// replace's. Fitted to the benchmark on the reference VM (docs/benchmarks.md): a walk step
+/// costs ~10 ns at 10k rules and ~80 ns at 100k (cache misses); 40 ns puts the break-even near
+/// 0.1–0.3% of the rules at 100k and near 2% at 10k.
+public struct DeltaPolicy: Sendable, Hashable {
+    public var perChange: Double = 20e-6
+    public var perRuleWalked: Double = 40e-9
+    public var perRuleCommitted: Double = 1e-6
+    public var perRuleLoaded: Double = 20e-6
+    public var margin: Double = 0.5
+    public init() {}
+
+    func worthIt(changes: Int, chainLength: Int, newRules: Int) -> Bool {
+        let delta = Double(chainLength) * perRuleCommitted + Double(changes) * (perChange + Double(chainLength) * perRuleWalked)
+        let full = Double(max(newRules, 1)) * perRuleLoaded + 0.002
+        return delta <= margin * full
+    }
+}
+
+/// The difference between an installed table (`TableState`) and a new compiled table, as the
+/// messages of one batch: delete the rules of removed or changed routes by handle, insert new
+/// routes before the next kept rule (NFTA_RULE_POSITION), create sets and objects the new rules
+/// need, delete those nothing uses any more. Kept routes are never touched, so their counters
+/// and limit state survive.
+public struct DeltaPlan: Sendable {
+    /// The new table (content set names, see `ContentSetNames`).
+    public let table: NftTable
+    let shape: TableShape
+    /// For each route of the new table: the index of the kept old route, or nil if inserted.
+    let kept: [Int?]
+    /// Old routes whose rules are deleted.
+    let removed: [Int]
+    /// For each inserted new route: the handle of the kept rule it goes before (nil: append).
+    let anchors: [Int: UInt64]
+    let newSets: [Int]
+    let newObjects: [Int]
+    let deletedSets: [String]
+    let deletedObjects: [(String, NftObjectType)]
+    let old: TableState
+
+    public var removedRoutes: Int { removed.count }
+    public var insertedRoutes: Int { anchors.count }
+    public var deletedRules: Int { removed.reduce(0) { $0 + old.routes[$1].handles.count } }
+    public var insertedRules: Int { anchors.keys.reduce(0) { $0 + shape.routes[$1].rules.count } }
+    public var isEmpty: Bool {
+        removed.isEmpty && anchors.isEmpty && newSets.isEmpty && newObjects.isEmpty && deletedSets.isEmpty && deletedObjects.isEmpty
+    }
+}
+
+public enum DeltaDecision: Sendable {
+    case delta(DeltaPlan)
+    /// A full replace is needed or cheaper; the reason says which.
+    case full(reason: String)
+}
+
+extension DeltaPlan {
+    /// Plans the change from `state` to `table` (which must carry content set names: pass it
+    /// through `ContentSetNames.apply` first, as the full replace path does too).
+    ///
+    /// Routes are matched by identity; a route is kept when its digest (rules and the objects
+    /// they use) is unchanged and it keeps its order relative to the other kept routes (a kept
+    /// route that moved is deleted and reinserted). Falls back to `.full` when the table is not
+    /// of the unmerged one-rule-run-per-route form, when the table or chain definition differs,
+    /// or when the `policy`'s cost estimate favours a full replace.
+    public static func make(from state: TableState, to table: NftTable, policy: DeltaPolicy = DeltaPolicy()) -> DeltaDecision {
+        guard let shape = TableShape(table) else {
+            return .full(reason: "the new table has rules that do not carry exactly one route identity (merged form)")
+        }
+        guard state.table == table.name, state.family == table.family, state.chain == table.chains[0].name,
+              state.chainDigest == shape.chainDigest else {
+            return .full(reason: "the table or its chain definition changed")
+        }
+        var oldIndex: [String: Int] = [:]
+        oldIndex.reserveCapacity(state.routes.count)
+        for (i, r) in state.routes.enumerated() { oldIndex[r.identity] = i }
+        var kept = [Int?](repeating: nil, count: shape.routes.count)
+        var isKept = [Bool](repeating: false, count: state.routes.count)
+        var lastKept = -1
+        for (j, r) in shape.routes.enumerated() {
+            if let i = oldIndex[r.identity], state.routes[i].digest == r.digest, i > lastKept {
+                kept[j] = i; isKept[i] = true; lastKept = i
+            }
+        }
+        let removed = state.routes.indices.filter { !isKept[$0] }
+        var anchors: [Int: UInt64] = [:]
+        var next: UInt64? = nil
+        for j in shape.routes.indices.reversed() {
+            if let i = kept[j] { next = state.routes[i].handles.first; continue }
+            anchors[j] = next ?? 0
+        }
+        let changes = removed.reduce(0) { $0 + state.routes[$1].handles.count }
+            + anchors.keys.reduce(0) { $0 + shape.routes[$1].rules.count }
+        if !policy.worthIt(changes: changes, chainLength: max(state.ruleCount, table.ruleCount), newRules: table.ruleCount) {
+            return .full(reason: "\(changes) rule changes in a chain of \(state.ruleCount): a full replace is cheaper")
+        }
+        let newNames = Set(table.sets.map(\.name))
+        let newSets = table.sets.indices.filter { !state.sets.contains(table.sets[$0].name) }
+        let deletedSets = state.sets.filter { !newNames.contains($0) }.sorted()
+        let newObjects = table.objects.indices.filter { state.objects[table.objects[$0].name] != shape.objectEntries[table.objects[$0].name] }
+        let deletedObjects = state.objects.filter { shape.objectEntries[$0.key] != $0.value }
+            .map { ($0.key, $0.value.type) }.sorted { $0.0 < $1.0 }
+        return .delta(DeltaPlan(table: table, shape: shape, kept: kept, removed: removed,
+                                anchors: anchors.mapValues { $0 }, newSets: newSets, newObjects: newObjects,
+                                deletedSets: deletedSets, deletedObjects: deletedObjects, old: state))
+    }
+}
+
+extension NftConnection {
+    /// Applies `plan` in one batch (so the packet path sees the old table or the new one, never a
+    /// mix) carrying `generation` (NFNL_BATCH_GENID): if the ruleset changed since the state was
+    /// taken the kernel refuses it (`generationChanged`) and nothing changes. Any failure leaves
+    /// the old table exactly as it was; callers then fall back to a full replace.
+    ///
+    /// Order inside the batch: rule deletes, then set and object deletes (nothing uses them
+    /// any more), then new objects and sets with their elements, then rule inserts, each before
+    /// the next kept rule (or appended) and echoed (NLM_F_ECHO) so the new state knows its handles.
+    ///
+    /// Returns the cost and the table's new state.
+    public func applyDelta(_ plan: DeltaPlan, basedOn generation: UInt32) throws(NetlinkError) -> (ApplyReport, TableState) {
+        let table = plan.table
+        let clock = ContinuousClock()
+        let buildStart = clock.now
+        let elements = plan.newSets.reduce(0) { $0 + table.sets[$1].elements.count }
+        let count = 4 + plan.deletedRules + plan.deletedSets.count + plan.deletedObjects.count + plan.newObjects.count
+            + plan.newSets.count * 2 + plan.insertedRules
+        let batch = BatchBuffer(firstSequence: socket.reserveSequence(count + elements),
+                                capacity: 8192 + count * 720 + elements * 160, expectedMessages: count)
+        let encoder = TableEncoder(table: table, batch: batch)
+        let chain = table.chains[0].name
+        let family = table.family.rawValue
+        batch.beginBatch(generation: generation)
+        try encoder.tableMessage(NFT_MSG_NEWTABLE, flags: NLM_F_CREATE)
+        for i in plan.removed {
+            let route = plan.old.routes[i]
+            for (k, handle) in route.handles.enumerated() {
+                guard let r = nftnl_rule_alloc() else { throw .system(call: "nftnl_rule_alloc", errno: ENOMEM) }
+                defer { nftnl_rule_free(r) }
+                nftnl_rule_set_str(r, id(NFTNL_RULE_TABLE), table.name)
+                nftnl_rule_set_str(r, id(NFTNL_RULE_CHAIN), chain)
+                nftnl_rule_set_u64(r, id(NFTNL_RULE_HANDLE), handle)
+                let nlh = batch.begin(NFT_MSG_DELRULE, family: family, flags: 0,
+                                      origin: .removal(.rule(chain: chain, index: k, comment: route.identity)), estimate: 512)
+                nftnl_rule_nlmsg_build_payload(nlh, r)
+                batch.finish(nlh)
+            }
+        }
+        for name in plan.deletedSets {
+            guard let s = nftnl_set_alloc() else { throw .system(call: "nftnl_set_alloc", errno: ENOMEM) }
+            defer { nftnl_set_free(s) }
+            nftnl_set_set_str(s, id(NFTNL_SET_TABLE), table.name)
+            nftnl_set_set_str(s, id(NFTNL_SET_NAME), name)
+            let nlh = batch.begin(NFT_MSG_DELSET, family: family, flags: 0, origin: .removal(.set(name)), estimate: 512)
+            nftnl_set_nlmsg_build_payload(nlh, s)
+            batch.finish(nlh)
+        }
+        for (name, type) in plan.deletedObjects {
+            guard let o = nftnl_obj_alloc() else { throw .system(call: "nftnl_obj_alloc", errno: ENOMEM) }
+            defer { nftnl_obj_free(o) }
+            nftnl_obj_set_str(o, id(NFTNL_OBJ_TABLE), table.name)
+            nftnl_obj_set_str(o, id(NFTNL_OBJ_NAME), name)
+            nftnl_obj_set_u32(o, id(NFTNL_OBJ_TYPE), type.rawValue)
+            let nlh = batch.begin(NFT_MSG_DELOBJ, family: family, flags: 0, origin: .removal(.object(name)), estimate: 512)
+            nftnl_obj_nlmsg_build_payload(nlh, o)
+            batch.finish(nlh)
+        }
+        for i in plan.newObjects { try encoder.object(i) }
+        for i in plan.newSets { try SetCodec.encodeSet(table.sets[i], index: i, encoder: encoder) }
+        for i in plan.newSets { try SetCodec.encodeElements(table.sets[i], index: i, encoder: encoder) }
+        // Inserted rules by sequence number, to give the echoed handles their place.
+        var insertedAt: [UInt32: Int] = [:]
+        for j in plan.shape.routes.indices {
+            guard let anchor = plan.anchors[j] else { continue }
+            for r in plan.shape.routes[j].rules {
+                try insertRule(encoder, index: r, before: anchor == 0 ? nil : anchor)
+                insertedAt[batch.lastSequence] = r
+            }
+        }
+        let buildTime = clock.now - buildStart
+        var handles: [Int: UInt64] = [:]
+        let kernelTime = try commit(batch, table: table) { seq, handle in
+            if let r = insertedAt[seq] { handles[r] = handle }
+        }
+        guard handles.count == insertedAt.count else {
+            throw .unacknowledged(detail: "committed, but the kernel echoed \(handles.count) of \(insertedAt.count) new rule handles")
+        }
+        // The new state: kept routes keep their handles, inserted ones take the echoed ones.
+        var oldHandle: [Int: UInt64] = [:]
+        for (j, k) in plan.kept.enumerated() {
+            guard let k else { continue }
+            for (n, r) in plan.shape.routes[j].rules.enumerated() { oldHandle[r] = plan.old.routes[k].handles[n] }
+        }
+        let after = (try? self.generation()) ?? 0
+        let state = TableState(shape: plan.shape, handles: { handles[$0] ?? oldHandle[$0] ?? 0 }, generation: after)
+        return (ApplyReport(messages: batch.messageCount, bytes: batch.length, generation: generation,
+                            buildTime: buildTime, kernelTime: kernelTime), state)
+    }
+
+    /// A rule of the base chain inserted before the rule with handle `before` (NFTA_RULE_POSITION
+    /// without NLM_F_APPEND), or appended, with NLM_F_ECHO so the kernel reports its handle.
+    private func insertRule(_ encoder: TableEncoder, index: Int, before: UInt64?) throws(NetlinkError) {
+        let table = encoder.table, batch = encoder.batch
+        let chain = table.chains[0]
+        let rule = chain.rules[index]
+        guard let r = nftnl_rule_alloc() else { throw .system(call: "nftnl_rule_alloc", errno: ENOMEM) }
+        defer { nftnl_rule_free(r) }
+        nftnl_rule_set_str(r, id(NFTNL_RULE_TABLE), table.name)
+        nftnl_rule_set_str(r, id(NFTNL_RULE_CHAIN), chain.name)
+        nftnl_rule_set_u32(r, id(NFTNL_RULE_FAMILY), UInt32(table.family.rawValue))
+        if let before { nftnl_rule_set_u64(r, id(NFTNL_RULE_POSITION), before) }
+        var estimate = 512
+        if let comment = rule.comment {
+            guard RuleComment.fits(comment) else {
+                throw .unencodable(object: .rule(chain: chain.name, index: index, comment: comment), reason: "comment too long")
+            }
+            RuleComment.encode(comment, into: r)
+            estimate += comment.utf8.count
+        }
+        for expression in rule.expressions {
+            let encoded: OpaquePointer?
+            do throws(ExpressionUnencodable) {
+                encoded = try ExpressionCodec.encode(expression)
+            } catch {
+                throw .unencodable(object: .rule(chain: chain.name, index: index, comment: rule.comment), reason: error.reason)
+            }
+            guard let e = encoded else {
+                throw .unencodable(object: .rule(chain: chain.name, index: index, comment: rule.comment),
+                                   reason: "libnftnl could not allocate \(expression)")
+            }
+            nftnl_rule_add_expr(r, e)
+            estimate += ExpressionCodec.sizeEstimate(expression)
+        }
+        let flags = NLM_F_CREATE | NLM_F_ECHO | (before == nil ? NLM_F_APPEND : 0)
+        let nlh = batch.begin(NFT_MSG_NEWRULE, family: table.family.rawValue, flags: flags,
+                              origin: .rule(chain: 0, index: index), estimate: estimate)
+        nftnl_rule_nlmsg_build_payload(nlh, r)
+        batch.finish(nlh)
+    }
+
+    /// A full atomic replace (as `apply`) that also returns the table's new state, for a later
+    /// `applyDelta`: handles are taken from the kernel's echo of the first and last rule (a
+    /// fresh table numbers its objects consecutively in batch order, so the rules in between
+    /// are first+1, first+2, …; the echo of the last one checks that). `table` must carry
+    /// content set names (`ContentSetNames.apply`). The state is nil when the table is not of
+    /// the form delta handles, or the handles were not consecutive.
+    public func applyTracked(_ table: NftTable, basedOn expected: UInt32? = nil) throws(NetlinkError) -> (ApplyReport, TableState?) {
+        let shape = TableShape(table)
+        let (report, first, last) = try replace(table, basedOn: expected, echoEnds: shape != nil)
+        guard let shape else { return (report, nil) }
+        let rules = table.ruleCount
+        if rules == 0 {
+            return (report, TableState(shape: shape, handles: { _ in 0 }, generation: (try? generation()) ?? 0))
+        }
+        guard let first, let last, last &- first == UInt64(rules - 1) else { return (report, nil) }
+        let state = TableState(shape: shape, handles: { first + UInt64($0) }, generation: (try? generation()) ?? 0)
+        return (report, state)
+    }
+}

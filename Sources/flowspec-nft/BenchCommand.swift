@@ -1,0 +1,230 @@
+import ArgumentParser
+import FlowSpec
+import FlowSpecAgent
+import FlowSpecCompiler
+import FlowSpecFormats
+import FlowSpecNetlink
+import Foundation
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure loading generated route sets, against nft -f and iptables-restore (private namespace).",
+        discussion: """
+        For each size N, writes the deterministic generator's N routes (RouteGenerator) as a \
+        canonical JSON file and measures, in a fresh private network namespace, interleaved and \
+        repeated --runs times: this tool's one-shot `apply` (a child process: file to committed \
+        table, fresh and as an atomic replace, with its parse+compile / netlink build / kernel \
+        split and peak RSS); `nft -f` of the compiler's own nft text (fresh and replace); \
+        iptables-legacy-restore and iptables-nft-restore of equivalent rules; a one-shot \
+        `apply` of the file with one route changed (delta from the saved state); and, in this \
+        process, delta updates changing 1 route, 1% and 10% of the routes. Prints a table and \
+        writes bench.csv and bench.json to --out (scripts/plot-bench.py draws bench.png). \
+        Needs root.
+        """)
+
+    @Option(help: "Route counts, comma separated (1000000 works; it takes minutes).")
+    var sizes: String = "1000,10000,100000"
+
+    @Option(help: "Repetitions of every measurement (median, min and max are reported).")
+    var runs: Int = 3
+
+    @Option(help: "Directory for bench.csv, bench.json and the generated inputs.")
+    var out: String = "bench-results"
+
+    @Option(help: "Largest N for nft -f and the iptables tools (they get slow beyond 100k).")
+    var externalMax: Int = 100_000
+
+    @Option(help: "Largest N for the 10% delta (slower than a replace there; measured to show it).")
+    var deltaMax: Int = 100_000
+
+    @Option(help: "Largest N for timing the netlink read-back of the table (13 s at 100k).")
+    var listMax: Int = 10_000
+
+    struct Row: Codable { var n: Int; var method: String; var run: Int; var total: Double; var user: Double?; var kernel: Double?; var rssMB: Double? }
+
+    func run() throws {
+        let counts = sizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let me = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
+        var rows: [Row] = []
+        let progress = Progress(total: counts.count * runs * 11)
+        for n in counts {
+            let generator = RouteGenerator()
+            let routes = generator.routes(count: n)
+            let jsonPath = "\(out)/routes-\(n).json"
+            let changedPath = "\(out)/routes-\(n)-changed.json"
+            try CanonicalJSON.write(routes).write(toFile: jsonPath, atomically: true, encoding: .utf8)
+            var changed = routes
+            changed[n / 2] = generator.route(n + 7)
+            try CanonicalJSON.write(changed).write(toFile: changedPath, atomically: true, encoding: .utf8)
+            let table = ContentSetNames.apply(compile(routes.ordered(.rfc)).table)
+            let nftPath = "\(out)/routes-\(n).nft"
+            try NftPrinter.render(table, replace: true).write(toFile: nftPath, atomically: true, encoding: .utf8)
+            let iptPath = "\(out)/routes-\(n).iptables"
+            try iptablesRestoreText(routes.ordered(.rfc)).write(toFile: iptPath, atomically: true, encoding: .utf8)
+
+            for r in 0..<runs {
+                // A fresh namespace per run: nothing left over from the previous one.
+                let connection = try NftConnection.inNewNamespace()
+                let ns = connection.namespace!.path
+                let stateDir = "\(out)/state-\(n)-\(r)"
+                let applyArgs = ["/usr/bin/nsenter", "--net=\(ns)", me, "apply", "--from", "json", "--table", "flowspec", "--state-dir", stateDir]
+                func measureApply(_ name: String, _ args: [String]) throws {
+                    progress.step("N=\(n) run \(r + 1)/\(runs): \(name)")
+                    let c = runChild(args)
+                    guard c.status == 0 else { throw CLIError("\(name) failed: \(c.output)") }
+                    let split = ApplySplit(c.output)
+                    rows.append(Row(n: n, method: name, run: r, total: c.seconds, user: split?.user, kernel: split?.kernel,
+                                    rssMB: Double(c.peakRSSBytes) / 1_048_576))
+                }
+                func measureExternal(_ name: String, _ args: [String]) throws {
+                    progress.step("N=\(n) run \(r + 1)/\(runs): \(name)")
+                    guard n <= externalMax else { return }
+                    let c = runChild(["/usr/bin/nsenter", "--net=\(ns)"] + args)
+                    guard c.status == 0 else { throw CLIError("\(name) failed: \(c.output.prefix(500))") }
+                    rows.append(Row(n: n, method: name, run: r, total: c.seconds, user: nil, kernel: nil,
+                                    rssMB: Double(c.peakRSSBytes) / 1_048_576))
+                }
+                // Interleaved: each method once per run, in the same order.
+                try measureApply("flowspec fresh", applyArgs + ["--full", jsonPath])
+                try measureApply("flowspec replace", applyArgs + ["--full", jsonPath])
+                try measureApply("flowspec apply, 1 route changed (delta)", applyArgs + [changedPath])
+                try connection.deleteTable(name: "flowspec", family: .inet)
+                try measureExternal("nft -f fresh", ["/usr/sbin/nft", "-f", nftPath])
+                try measureExternal("nft -f replace", ["/usr/sbin/nft", "-f", nftPath])
+                try connection.deleteTable(name: "flowspec", family: .inet)
+                try measureExternal("iptables-legacy-restore", ["/usr/sbin/iptables-legacy-restore", iptPath])
+                try measureExternal("iptables-nft-restore", ["/usr/sbin/iptables-nft-restore", iptPath])
+                _ = runChild(["/usr/bin/nsenter", "--net=\(ns)", "/usr/sbin/iptables-legacy", "-F"])
+                _ = runChild(["/usr/bin/nsenter", "--net=\(ns)", "/usr/sbin/nft", "flush", "ruleset"])
+                rows += try deltas(n: n, run: r, routes: routes, connection: connection, progress: progress)
+                rows += try readings(n: n, run: r, routes: routes, jsonPath: jsonPath, connection: connection, progress: progress)
+                try? FileManager.default.removeItem(atPath: stateDir)
+            }
+        }
+        progress.finish()
+        try write(rows)
+        print(render(rows))
+    }
+
+    /// In-process delta updates into an installed N-route table: from the new route set being
+    /// known (compile, plan) to the commit.
+    func deltas(n: Int, run: Int, routes: [FlowRoute], connection: NftConnection, progress: Progress) throws -> [Row] {
+        var rows: [Row] = []
+        let generator = RouteGenerator()
+        let base = ContentSetNames.apply(compile(routes.ordered(.rfc)).table)
+        for (label, count) in [("delta 1 route", 1), ("delta 1%", max(1, n / 100)), ("delta 10%", max(1, n / 10))] {
+            progress.step("N=\(n) run \(run + 1)/\(runs): \(label)")
+            guard count == 1 || n <= deltaMax else { continue }
+            guard let state = try connection.applyTracked(base).1 else { throw CLIError("no state after a full apply") }
+            // Replace `count` routes spread over the table by routes from beyond N.
+            var new = routes
+            let step = max(1, n / count)
+            for k in 0..<count { new[(k * step + step / 2) % n] = generator.route(n + 10 + k) }
+            let clock = ContinuousClock()
+            let start = clock.now
+            let table = ContentSetNames.apply(compile(new.ordered(.rfc)).table)
+            let compiled = clock.now
+            let generation = try connection.generation()
+            switch DeltaPlan.make(from: state, to: table) {
+            case .delta(let plan):
+                let (report, _) = try connection.applyDelta(plan, basedOn: generation)
+                let end = clock.now
+                rows.append(Row(n: n, method: label, run: run, total: secs(end - start), user: secs(end - start) - secs(report.kernelTime),
+                                kernel: secs(report.kernelTime), rssMB: nil))
+                rows.append(Row(n: n, method: label + " (plan+commit)", run: run, total: secs(end - compiled),
+                                user: secs(end - compiled) - secs(report.kernelTime), kernel: secs(report.kernelTime), rssMB: nil))
+            case .full:
+                // The threshold chose a replace: measure that, under the delta's name.
+                let (report, _) = try connection.applyTracked(table, basedOn: generation)
+                let end = clock.now
+                rows.append(Row(n: n, method: label + " (full replace chosen)", run: run, total: secs(end - start),
+                                user: secs(end - start) - secs(report.kernelTime), kernel: secs(report.kernelTime), rssMB: nil))
+            }
+        }
+        return rows
+    }
+
+    /// What the former disguised benchmarks measured: canonical JSON read and write of the N
+    /// routes, and reading the installed table back through netlink (quadratic in the kernel:
+    /// the rule dump restarts its walk of the chain for every ~32 KiB reply; up to --list-max).
+    func readings(n: Int, run: Int, routes: [FlowRoute], jsonPath: String, connection: NftConnection,
+                  progress: Progress) throws -> [Row] {
+        var rows: [Row] = []
+        let clock = ContinuousClock()
+        progress.step("N=\(n) run \(run + 1)/\(runs): canonical JSON read/write, read-back")
+        let bytes = [UInt8](FileManager.default.contents(atPath: jsonPath) ?? Data())
+        var read = ReadResult()
+        let readTime = try clock.measure { read = try CanonicalJSON.read(bytes) }
+        guard read.routes.count == n else { throw CLIError("read \(read.routes.count) of \(n) routes back") }
+        rows.append(Row(n: n, method: "canonical JSON read", run: run, total: secs(readTime), user: secs(readTime), kernel: nil, rssMB: nil))
+        let writeTime = clock.measure { _ = CanonicalJSON.write(routes) }
+        rows.append(Row(n: n, method: "canonical JSON write", run: run, total: secs(writeTime), user: secs(writeTime), kernel: nil, rssMB: nil))
+        if n <= listMax {
+            let table = ContentSetNames.apply(compile(routes.ordered(.rfc)).table)
+            try connection.apply(table)
+            var installed: InstalledTable?
+            let listTime = try clock.measure { installed = try connection.listTable(name: table.name, family: .inet) }
+            guard installed?.table.ruleCount == table.ruleCount else { throw CLIError("read-back lost rules") }
+            rows.append(Row(n: n, method: "read back (listTable)", run: run, total: secs(listTime), user: nil, kernel: nil, rssMB: nil))
+        }
+        return rows
+    }
+
+    func write(_ rows: [Row]) throws {
+        var csv = "n,method,run,total_s,user_s,kernel_s,peak_rss_mb\n"
+        func f(_ v: Double?) -> String { v.map { String(format: "%.6f", $0) } ?? "" }
+        for r in rows { csv += "\(r.n),\"\(r.method)\",\(r.run),\(f(r.total)),\(f(r.user)),\(f(r.kernel)),\(f(r.rssMB))\n" }
+        try csv.write(toFile: "\(out)/bench.csv", atomically: true, encoding: .utf8)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(rows).write(to: URL(fileURLWithPath: "\(out)/bench.json"))
+    }
+
+    func render(_ rows: [Row]) -> String {
+        var lines = ["| N | method | median s | min s | max s | user share | kernel s (median) | peak RSS MB |", "|---|---|---|---|---|---|---|---|"]
+        var seen: [String] = []
+        for r in rows where !seen.contains("\(r.n)|\(r.method)") { seen.append("\(r.n)|\(r.method)") }
+        for key in seen {
+            let group = rows.filter { "\($0.n)|\($0.method)" == key }
+            let t = Summary(group.map(\.total))
+            let kernel = group.compactMap(\.kernel)
+            let user = group.compactMap(\.user)
+            let share = user.isEmpty || t.median == 0 ? "" : String(format: "%.0f%%", 100 * Summary(user).median / t.median)
+            let k = kernel.isEmpty ? "" : String(format: "%.4f", Summary(kernel).median)
+            let rss = group.compactMap(\.rssMB)
+            lines.append("| \(group[0].n) | \(group[0].method) | " + String(format: "%.4f | %.4f | %.4f", t.median, t.min, t.max) +
+                         " | \(share) | \(k) | " + (rss.isEmpty ? "" : String(format: "%.0f", rss.max()!)) + " |")
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+private func secs(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+
+/// The split `apply` prints: "read+compile X s, netlink build Y s, kernel Z s".
+struct ApplySplit {
+    var user: Double, kernel: Double
+    init?(_ output: String) {
+        func value(after key: String) -> Double? {
+            guard let r = output.range(of: key) else { return nil }
+            return Double(output[r.upperBound...].prefix { $0.isNumber || $0 == "." })
+        }
+        guard let rc = value(after: "(read+compile "), let b = value(after: "netlink build "), let k = value(after: "kernel ") else { return nil }
+        user = rc + b; kernel = k
+    }
+}
+
+/// One line on standard error, rewritten in place: step k of n, and what is running.
+final class Progress {
+    let total: Int
+    var done = 0
+    let start = ContinuousClock.now
+    init(total: Int) { self.total = total }
+    func step(_ what: String) {
+        done += 1
+        let line = String(format: "\r[%3d/%3d %6.1fs] ", min(done, total), total, seconds(since: start)) + what
+        FileHandle.standardError.write(Data((line.padding(toLength: 100, withPad: " ", startingAt: 0)).utf8))
+    }
+    func finish() { FileHandle.standardError.write(Data("\n".utf8)) }
+}

@@ -1,0 +1,189 @@
+import Foundation
+import Testing
+import FlowSpec
+import FlowSpecCompiler
+@testable import FlowSpecNetlink
+
+/// The table the CLI would install for these routes: RFC order, compiled, content set names.
+private func table(_ routes: [FlowRoute]) -> NftTable {
+    ContentSetNames.apply(compile(routes.ordered(.rfc)).table)
+}
+
+/// A read-back table without what only the kernel knows: counter values.
+private func withoutCounterValues(_ t: NftTable) -> NftTable {
+    var t = t
+    for c in t.chains.indices {
+        for r in t.chains[c].rules.indices {
+            t.chains[c].rules[r].expressions = t.chains[c].rules[r].expressions.map {
+                if case .counter = $0 { return .counter(packets: 0, bytes: 0) } else { return $0 }
+            }
+        }
+    }
+    return t
+}
+
+@Suite("Delta updates against the kernel (private namespaces)", .enabled(if: Kernel.available, Kernel.reason))
+struct DeltaTests {
+    let generator = RouteGenerator()
+
+    /// Old: routes 0..<600. New: ten removed here and there, three added (they sort into the
+    /// middle and the ends), one kept route with a changed action, and a rate-limited route
+    /// turned into a drop (its limit object goes away).
+    func scenario() -> (old: [FlowRoute], new: [FlowRoute]) {
+        let old = generator.routes(count: 600)
+        var new = old.enumerated().filter { ![3, 50, 51, 52, 199, 300, 301, 450, 598, 599].contains($0.offset) }.map(\.element)
+        new += [generator.route(1000), generator.route(20_000), generator.route(700)]
+        new[10] = FlowRoute(family: .ipv4, components: new[10].components,
+                            actions: [.trafficRateBytes(asn: 0, bytesPerSecond: 2_000_000)])
+        // Route 27 is rate-limited (27 % 10 == 7); it becomes a drop.
+        let limited = new.firstIndex { $0 == old[27] }!
+        new[limited] = FlowRoute(family: .ipv4, components: new[limited].components,
+                                 actions: [.trafficRateBytes(asn: 0, bytesPerSecond: 0)])
+        return (old, new)
+    }
+
+    @Test func aDeltaReadsBackEqualToAFullApplyOfTheNewTable() throws {
+        let (oldRoutes, newRoutes) = scenario()
+        let old = table(oldRoutes), new = table(newRoutes)
+
+        let connection = try NftConnection.inNewNamespace()
+        let (_, tracked) = try connection.applyTracked(old)
+        let state = try #require(tracked)
+        // The state kept from the commit equals the one read back through netlink.
+        let readBack = try #require(try connection.listTable(name: "flowspec", family: .inet))
+        #expect(TableState(installed: readBack, generation: state.generation) == state)
+
+        guard case .delta(let plan) = DeltaPlan.make(from: state, to: new) else {
+            Issue.record("a small change was not planned as a delta"); return
+        }
+        #expect(plan.removedRoutes == 12)   // ten removed, one changed action, one limit → drop
+        #expect(plan.insertedRoutes == 5)   // three added, the two changed ones
+        let (_, after) = try connection.applyDelta(plan, basedOn: try connection.generation())
+        let installed = try #require(try connection.listTable(name: "flowspec", family: .inet))
+
+        let reference = try NftConnection.inNewNamespace()
+        try reference.apply(new)
+        let full = try #require(try reference.listTable(name: "flowspec", family: .inet))
+        let got = withoutCounterValues(installed.table)
+        #expect(got.sets == full.table.sets)
+        #expect(got.objects.sorted { $0.name < $1.name } == full.table.objects.sorted { $0.name < $1.name })
+        #expect(got.chains[0].rules.map(\.comment) == full.table.chains[0].rules.map(\.comment))
+        #expect(got.chains[0].rules == full.table.chains[0].rules)
+        // The returned state is exactly what a read-back gives (handles included).
+        #expect(TableState(installed: installed, generation: after.generation) == after)
+        // And a second delta from it back to the old table works too.
+        guard case .delta(let back) = DeltaPlan.make(from: after, to: old) else { Issue.record("no delta back"); return }
+        _ = try connection.applyDelta(back, basedOn: try connection.generation())
+        let again = try #require(try connection.listTable(name: "flowspec", family: .inet))
+        var expected = normalized(old), got2 = withoutCounterValues(again.table)
+        // Objects are listed in creation order: the re-created limit comes last.
+        expected.objects.sort { $0.name < $1.name }
+        got2.objects.sort { $0.name < $1.name }
+        #expect(got2 == expected)
+    }
+
+    @Test func keptRoutesKeepTheirHandlesAndNothingElseIsSent() throws {
+        let routes = generator.routes(count: 200)
+        let connection = try NftConnection.inNewNamespace()
+        let state = try #require(try connection.applyTracked(table(routes)).1)
+        guard case .delta(let plan) = DeltaPlan.make(from: state, to: table(routes + [generator.route(5000)])) else {
+            Issue.record("one added route was not a delta"); return
+        }
+        #expect(plan.removedRoutes == 0 && plan.insertedRoutes == 1)
+        let (report, after) = try connection.applyDelta(plan, basedOn: try connection.generation())
+        #expect(report.messages <= 6)   // begin, table, (set), rule, end
+        let keptHandles = Set(state.routes.flatMap(\.handles))
+        #expect(keptHandles.isSubset(of: Set(after.routes.flatMap(\.handles))))
+        guard case .delta(let none) = DeltaPlan.make(from: after, to: table(routes + [generator.route(5000)])) else {
+            Issue.record("no change was not a delta"); return
+        }
+        #expect(none.isEmpty)
+    }
+
+    @Test func aFailingDeltaLeavesTheOldTableExactly() throws {
+        let (oldRoutes, newRoutes) = scenario()
+        let old = table(oldRoutes)
+        let connection = try NftConnection.inNewNamespace()
+        var state = try #require(try connection.applyTracked(old).1)
+        let before = try #require(try connection.listTable(name: "flowspec", family: .inet))
+        // A state that is wrong about one handle: the delete of that rule fails (ENOENT), and
+        // with it the whole batch, inserts and deletes before and after it included.
+        let victim = try #require(state.routes.firstIndex { $0.identity == oldRoutes[3].identity })
+        state.routes[victim].handles[0] = 999_999
+        guard case .delta(let plan) = DeltaPlan.make(from: state, to: table(newRoutes)) else {
+            Issue.record("not a delta"); return
+        }
+        do {
+            _ = try connection.applyDelta(plan, basedOn: try connection.generation())
+            Issue.record("a delete of a missing handle was committed")
+        } catch let error {
+            guard case .rejected(let faults) = error else { Issue.record("unexpected \(error)"); return }
+            #expect(faults.contains { $0.errno == ENOENT && $0.object == .rule(chain: "filter", index: 0, comment: state.routes[victim].identity) })
+        }
+        #expect(try connection.listTable(name: "flowspec", family: .inet) == before)
+    }
+
+    @Test func aStaleGenerationIsRefusedAndChangesNothing() throws {
+        let (oldRoutes, newRoutes) = scenario()
+        let connection = try NftConnection.inNewNamespace()
+        let state = try #require(try connection.applyTracked(table(oldRoutes)).1)
+        let stale = try connection.generation()
+        // Someone else changes the ruleset (another table) after the state was taken.
+        try connection.apply(NftTable(name: "other", family: .ip, chains: [NftChain(name: "c")]))
+        let before = try #require(try connection.listTable(name: "flowspec", family: .inet))
+        guard case .delta(let plan) = DeltaPlan.make(from: state, to: table(newRoutes)) else { Issue.record("not a delta"); return }
+        #expect(throws: NetlinkError.generationChanged(expected: stale)) {
+            _ = try connection.applyDelta(plan, basedOn: stale)
+        }
+        #expect(try connection.listTable(name: "flowspec", family: .inet) == before)
+    }
+}
+
+@Suite("Delta planning")
+struct DeltaPlanningTests {
+    let routes = RouteGenerator().routes(count: 100)
+
+    func state(_ t: NftTable) throws -> TableState {
+        let shape = try #require(TableShape(t))
+        return TableState(shape: shape, handles: { UInt64($0 + 10) }, generation: 1)
+    }
+
+    @Test func mergedRulesAndChangedChainsFallBackToFullReplace() throws {
+        let t = table(routes)
+        let s = try state(t)
+        var merged = t
+        merged.chains[0].rules[5].comment = "merged: 3 routes"
+        guard case .full(let why) = DeltaPlan.make(from: s, to: merged) else { Issue.record("merged form planned as delta"); return }
+        #expect(why.contains("merged"))
+        #expect(TableShape(merged) == nil)
+        var policy = t
+        policy.chains[0].base?.policy = .drop
+        guard case .full = DeltaPlan.make(from: s, to: policy) else { Issue.record("policy change planned as delta"); return }
+        var renamed = t
+        renamed.name = "other"
+        guard case .full = DeltaPlan.make(from: s, to: renamed) else { Issue.record("other table planned as delta"); return }
+    }
+
+    @Test func largeChangesFallBackToFullReplace() throws {
+        let big = RouteGenerator().routes(count: 20_000)
+        let s = try state(table(big))
+        let tenth = big.count / 10
+        let changed = Array(big[tenth...]) + RouteGenerator().routes(count: 30_000)[20_000..<(20_000 + tenth)]
+        guard case .full(let why) = DeltaPlan.make(from: s, to: table(Array(changed))) else {
+            Issue.record("a 10% change of 20k routes was planned as a delta"); return
+        }
+        #expect(why.contains("cheaper"))
+        guard case .delta = DeltaPlan.make(from: s, to: table(Array(big.dropFirst()))) else {
+            Issue.record("one removed route of 20k was not a delta"); return
+        }
+    }
+
+    @Test func contentSetNamesDoNotDependOnOrderOfCompilation() throws {
+        let a = table(routes)
+        let b = table(Array(routes[40...]) + Array(routes[..<40]))
+        #expect(a == b)
+        let c = ContentSetNames.apply(compile(Array(routes[50...]).ordered(.rfc)).table)
+        #expect(Set(c.sets.map(\.name)).isSubset(of: Set(a.sets.map(\.name))))
+        #expect(!a.sets.contains { $0.name.hasPrefix("set") })
+    }
+}
