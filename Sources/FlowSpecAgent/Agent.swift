@@ -15,6 +15,8 @@ public enum SourceLossPolicy: String, Sendable, Hashable, CaseIterable {
 /// How the agent builds and maintains the table; `reconfigure` swaps it at run time (SIGHUP).
 public struct AgentConfiguration: Sendable, Hashable {
     public var order: RouteOrder
+    /// Route-target scoping: routes meant for other switches are left out.
+    public var scope: RouteScope
     public var options: CompileOptions
     /// Quiet time collected after a change before the table is rebuilt: a burst of UPDATEs
     /// becomes one apply.
@@ -24,9 +26,9 @@ public struct AgentConfiguration: Sendable, Hashable {
     public var sourceTimeout: Duration
     public var onSourceLoss: SourceLossPolicy
 
-    public init(order: RouteOrder = .rfc, options: CompileOptions = CompileOptions(), debounce: Duration = .zero,
-                sourceTimeout: Duration = .seconds(30), onSourceLoss: SourceLossPolicy = .keep) {
-        self.order = order; self.options = options; self.debounce = debounce
+    public init(order: RouteOrder = .rfc, scope: RouteScope = .all, options: CompileOptions = CompileOptions(),
+                debounce: Duration = .zero, sourceTimeout: Duration = .seconds(30), onSourceLoss: SourceLossPolicy = .keep) {
+        self.order = order; self.scope = scope; self.options = options; self.debounce = debounce
         self.sourceTimeout = sourceTimeout; self.onSourceLoss = onSourceLoss
     }
 }
@@ -270,7 +272,7 @@ public actor Agent: SourceSink {
         let start = clock.now
         let entries = rib.sorted { $0.value.sequence < $1.value.sequence }
         let input = ReadResult(routes: entries.map(\.value.route), errors: snapshotErrors)
-        let prepared = PreparedTable(input: input, order: configuration.order, options: configuration.options)
+        let prepared = PreparedTable(input: input, order: configuration.order, scope: configuration.scope, options: configuration.options)
         let table = prepared.compiled.table
         if table == installed {
             logger.debug("routes changed, table did not: kernel left alone")

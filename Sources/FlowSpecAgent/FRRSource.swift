@@ -34,8 +34,17 @@ public struct FRRSource: RouteSource {
     }
 
     /// One poll of both families.
+    ///
+    /// FRR forgets a peer's routes when its session goes down, so a poll while no flowspec peer
+    /// is Established would install an empty table: that counts as a failed read instead (the
+    /// last good table stays, fail-static), checked with the cheap summary first.
     public func poll() async -> Result<ReadResult, SourceError> {
         var all = ReadResult()
+        switch await establishedPeers() {
+        case .failure(let e): return .failure(e)
+        case .success(0): return .failure(SourceError("no flowspec BGP peer is Established in FRR; keeping the last table"))
+        case .success: break
+        }
         for family in [AddressFamily.ipv4, .ipv6] {
             let command = "show bgp \(family.name) flowspec detail json"
             let output: CommandOutput
@@ -58,6 +67,39 @@ public struct FRRSource: RouteSource {
             }
         }
         return .success(all)
+    }
+}
+
+extension FRRSource {
+    /// Peers Established in either flowspec family, from `show bgp ipv4|ipv6 flowspec summary json`.
+    func establishedPeers() async -> Result<Int, SourceError> {
+        var established = 0
+        for family in [AddressFamily.ipv4, .ipv6] {
+            let command = "show bgp \(family.name) flowspec summary json"
+            let output: CommandOutput
+            do { output = try await ChildProcess.run(vtysh + ["-c", command], timeout: commandTimeout) } catch {
+                return .failure(error)
+            }
+            if output.timedOut || output.status != 0 {
+                return .failure(SourceError("`\(command)` failed (status \(output.status))"))
+            }
+            established += Self.establishedPeers(inSummary: output.stdout)
+        }
+        return .success(established)
+    }
+
+    /// Counts `"state": "Established"` peers in FRR's summary JSON (with or without the
+    /// per-family wrapper object FRR puts around it).
+    static func establishedPeers(inSummary json: Data) -> Int {
+        guard let object = try? JSONSerialization.jsonObject(with: json) else { return 0 }
+        func count(_ v: Any) -> Int {
+            guard let d = v as? [String: Any] else { return 0 }
+            if let peers = d["peers"] as? [String: Any] {
+                return peers.values.filter { (($0 as? [String: Any])?["state"] as? String) == "Established" }.count
+            }
+            return d.values.reduce(0) { $0 + count($1) }
+        }
+        return count(object)
     }
 }
 

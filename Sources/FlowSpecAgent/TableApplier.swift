@@ -18,23 +18,39 @@ public protocol TableApplier: Sendable {
     func remove(table name: String) throws
 }
 
-/// The real applier: one netlink connection in the current network namespace, every table
-/// swapped in atomically by `NftConnection.apply`.
+/// The real applier: one netlink connection in the current network namespace. It remembers the
+/// state of the table it committed last (rules' handles per route) and sends only the difference
+/// when that is cheaper (`DeltaPlan`); otherwise, or when anyone else changed the ruleset in the
+/// meantime (the generation moved), or when a delta fails, it swaps the whole table atomically.
+/// Either way the packet path sees the old table or the new one, never a mix.
 public final class NetlinkApplier: TableApplier, @unchecked Sendable {
     // Used by the agent actor only, one call at a time, so the connection needs no lock.
     private let connection: NftConnection
+    private var state: TableState?
 
     public init() throws {
         connection = try NftConnection()
     }
 
     public func apply(_ table: NftTable, previous: NftTable?) throws -> AppliedChange {
-        // A delta update (`connection.update(from: previous, to: table)`) replaces this line.
-        let report = try connection.apply(table)
+        let named = ContentSetNames.apply(table)
+        let generation = try connection.generation()
+        if let s = state, s.generation == generation, case .delta(let plan) = DeltaPlan.make(from: s, to: named) {
+            do {
+                let (report, next) = try connection.applyDelta(plan, basedOn: generation)
+                state = next
+                return AppliedChange(messages: report.messages)
+            } catch {
+                state = nil   // fall through to a full replace
+            }
+        }
+        let (report, next) = try connection.applyTracked(named)
+        state = next
         return AppliedChange(messages: report.messages)
     }
 
     public func remove(table name: String) throws {
+        state = nil
         try connection.deleteTable(name: name, family: .inet)
     }
 }

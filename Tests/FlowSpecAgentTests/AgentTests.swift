@@ -67,7 +67,7 @@ func makeAgent(_ applier: FakeApplier, debounce: Duration = .zero, timeout: Dura
                policy: SourceLossPolicy = .keep) -> Agent {
     var logger = Logger(label: "test")
     logger.logLevel = .critical
-    return Agent(configuration: AgentConfiguration(debounce: debounce, sourceTimeout: timeout, onSourceLoss: policy),
+    return Agent(configuration: AgentConfiguration(options: CompileOptions(merge: false), debounce: debounce, sourceTimeout: timeout, onSourceLoss: policy),
                  applier: applier, logger: logger)
 }
 

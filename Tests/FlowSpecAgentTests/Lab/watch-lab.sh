@@ -101,7 +101,7 @@ FRR
   chown -R frr:frr "$D/frr"
   ip netns exec $R /usr/lib/frr/bgpd -d -u frr -g frr -P 0 --vty_socket "$D/frr" -z "$D/frr/zserv.api" \
     -i "$D/frr/bgpd.pid" -f "$D/frr/bgpd.conf" >/dev/null 2>&1
-  ip netns exec $R "$BIN" watch --source frr --interval 0.5 --vtysh "vtysh --vty_socket $D/frr" 2>"$D/watch.log" &
+  ip netns exec $R "$BIN" watch --no-merge --source frr --interval 0.5 --vtysh "vtysh --vty_socket $D/frr" 2>"$D/watch.log" &
   kill_speaker() { kill -9 "$(cat "$D/frr/bgpd.pid")"; }
   ;;
 gobgp)
@@ -125,13 +125,13 @@ gobgp)
 GO
   ip netns exec $R gobgpd -f "$D/gobgpd.toml" -t toml --api-hosts 127.0.0.1:50051 --pprof-disable >"$D/gobgpd.log" 2>&1 &
   GOPID=$!
-  ip netns exec $R "$BIN" watch --source gobgp --interval 0.5 --gobgp "gobgp -u 127.0.0.1 -p 50051" 2>"$D/watch.log" &
+  ip netns exec $R "$BIN" watch --no-merge --source gobgp --interval 0.5 --gobgp "gobgp -u 127.0.0.1 -p 50051" 2>"$D/watch.log" &
   kill_speaker() { kill -9 $GOPID; }
   ;;
 exabgp)
   cat > "$D/watch.sh" <<W
 #!/bin/sh
-exec "$BIN" watch --source exabgp --debounce 0.1 2>>"$D/watch.log"
+exec "$BIN" watch --no-merge --source exabgp --debounce 0.1 2>>"$D/watch.log"
 W
   chmod +x "$D/watch.sh"
   cat > "$D/exabgp.conf" <<EXA
@@ -163,7 +163,7 @@ echo "initial table after $(( $(ms) - t0 )) ms"
 routes 2
 ip netns exec $C birdc -s "$D/bird.ctl" configure >/dev/null
 t1=$(ms)
-wait_table 5 3 '!203.0.113.10/32' 203.0.113.12/32 '"limit' 2001:db8:113::10/128 || fail "changes not followed"
+wait_table 5 3 '!203.0.113.10/32' 203.0.113.12/32 '"police' 2001:db8:113::10/128 || fail "changes not followed"
 echo "change followed in $(( $(ms) - t1 )) ms"
 
 applies=$(grep -c 'table inet flowspec: +' "$D/watch.log")
@@ -172,6 +172,6 @@ sleep 1.2
 
 kill_speaker
 sleep 1.5
-table_is 3 203.0.113.12/32 '"limit' || fail "table not kept after the speaker died"
+table_is 3 203.0.113.12/32 '"police' || fail "table not kept after the speaker died"
 grep -qiE 'unreadable|ended|lost' "$D/watch.log" || fail "speaker loss not logged"
 echo "OK $KIND"
