@@ -42,7 +42,7 @@ public struct FRRSource: RouteSource {
         var all = ReadResult()
         switch await establishedPeers() {
         case .failure(let e): return .failure(e)
-        case .success(0): return .failure(SourceError("no flowspec BGP peer is Established in FRR; keeping the last table"))
+        case .success(0): return .failure(SourceError("no flowspec BGP peer has been Established in FRR for \(Self.settleMilliseconds / 1000) s; keeping the last table"))
         case .success: break
         }
         for family in [AddressFamily.ipv4, .ipv6] {
@@ -88,14 +88,23 @@ extension FRRSource {
         return .success(established)
     }
 
-    /// Counts `"state": "Established"` peers in FRR's summary JSON (with or without the
-    /// per-family wrapper object FRR puts around it).
+    /// How long a session must have been Established before its routes count (FRR 8.4 receives
+    /// a few thousand routes from BIRD in well under this).
+    static let settleMilliseconds = 3000
+
+    /// Counts `"state": "Established"` peers, up for at least `settleMilliseconds`, in FRR's
+    /// summary JSON (with or without the per-family wrapper object FRR puts around it).
     static func establishedPeers(inSummary json: Data) -> Int {
         guard let object = try? JSONSerialization.jsonObject(with: json) else { return 0 }
         func count(_ v: Any) -> Int {
             guard let d = v as? [String: Any] else { return 0 }
             if let peers = d["peers"] as? [String: Any] {
-                return peers.values.filter { (($0 as? [String: Any])?["state"] as? String) == "Established" }.count
+                return peers.values.filter { v in
+                    guard let p = v as? [String: Any], p["state"] as? String == "Established" else { return false }
+                    // A session younger than this may still be receiving its table: FRR shows no
+                    // End-of-RIB in the summary, so a young session is not yet a good read.
+                    return (p["peerUptimeMsec"] as? Int ?? Int.max) >= settleMilliseconds
+                }.count
             }
             return d.values.reduce(0) { $0 + count($1) }
         }
