@@ -54,7 +54,7 @@ func result(_ routes: [FlowRoute], withdrawn: Bool = false) -> ReadResult {
 }
 
 /// Polls `condition` until it holds or `timeout` passes.
-func eventually(_ timeout: Duration = .seconds(3), _ condition: () async -> Bool) async -> Bool {
+func eventually(_ timeout: Duration = .seconds(120), _ condition: () async -> Bool) async -> Bool {
     let end = ContinuousClock.now + timeout
     while ContinuousClock.now < end {
         if await condition() { return true }
@@ -192,7 +192,7 @@ func identities(_ t: NftTable?) -> Set<String> {
         try? await Task.sleep(for: .milliseconds(200))
         #expect(applier.applied.isEmpty)
         #expect(await agent.installed == nil)
-        #expect(await eventually(.seconds(3)) { applier.applied.count == 1 })
+        #expect(await eventually(.seconds(120)) { applier.applied.count == 1 })
     }
 
     @Test func reconfigureRenamesTheTable() async {

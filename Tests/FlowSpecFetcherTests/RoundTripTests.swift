@@ -28,7 +28,7 @@ struct RoundTripTests {
     }
 
     static func roundTrip(_ routes: [FlowRoute], seed: UInt64, packetsPerRoute: Int = 150) throws -> Outcome {
-        var options = CompileOptions(tableName: "rt\(seed)", counters: false)
+        var options = CompileOptions(tableName: "rt\(seed)", counters: false, merge: false)
         options.redirectMarks = [RandomRoutes.redirectTarget: mark]
         let compiled = compile(routes, options: options)
         let connection = try NftConnection.inNewNamespace()
