@@ -206,42 +206,7 @@ extension NftConnection {
     /// A rule of the base chain inserted before the rule with handle `before` (NFTA_RULE_POSITION
     /// without NLM_F_APPEND), or appended, with NLM_F_ECHO so the kernel reports its handle.
     private func insertRule(_ encoder: TableEncoder, index: Int, before: UInt64?) throws(NetlinkError) {
-        let table = encoder.table, batch = encoder.batch
-        let chain = table.chains[0]
-        let rule = chain.rules[index]
-        guard let r = nftnl_rule_alloc() else { throw .system(call: "nftnl_rule_alloc", errno: ENOMEM) }
-        defer { nftnl_rule_free(r) }
-        nftnl_rule_set_str(r, id(NFTNL_RULE_TABLE), table.name)
-        nftnl_rule_set_str(r, id(NFTNL_RULE_CHAIN), chain.name)
-        nftnl_rule_set_u32(r, id(NFTNL_RULE_FAMILY), UInt32(table.family.rawValue))
-        if let before { nftnl_rule_set_u64(r, id(NFTNL_RULE_POSITION), before) }
-        var estimate = 512
-        if let comment = rule.comment {
-            guard RuleComment.fits(comment) else {
-                throw .unencodable(object: .rule(chain: chain.name, index: index, comment: comment), reason: "comment too long")
-            }
-            RuleComment.encode(comment, into: r)
-            estimate += comment.utf8.count
-        }
-        for expression in rule.expressions {
-            let encoded: OpaquePointer?
-            do throws(ExpressionUnencodable) {
-                encoded = try ExpressionCodec.encode(expression)
-            } catch {
-                throw .unencodable(object: .rule(chain: chain.name, index: index, comment: rule.comment), reason: error.reason)
-            }
-            guard let e = encoded else {
-                throw .unencodable(object: .rule(chain: chain.name, index: index, comment: rule.comment),
-                                   reason: "libnftnl could not allocate \(expression)")
-            }
-            nftnl_rule_add_expr(r, e)
-            estimate += ExpressionCodec.sizeEstimate(expression)
-        }
-        let flags = NLM_F_CREATE | NLM_F_ECHO | (before == nil ? NLM_F_APPEND : 0)
-        let nlh = batch.begin(NFT_MSG_NEWRULE, family: table.family.rawValue, flags: flags,
-                              origin: .rule(chain: 0, index: index), estimate: estimate)
-        nftnl_rule_nlmsg_build_payload(nlh, r)
-        batch.finish(nlh)
+        try encoder.rule(chain: 0, index: index, before: before, echo: true)
     }
 
     /// A full atomic replace (as `apply`) that also returns the table's new state, for a later

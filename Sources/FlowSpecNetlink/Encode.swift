@@ -61,7 +61,10 @@ struct TableEncoder {
         batch.finish(nlh)
     }
 
-    func rule(chain chainIndex: Int, index: Int) throws(NetlinkError) {
+    /// NEWRULE for rule `index` of chain `chainIndex`: appended, or inserted before the rule with
+    /// handle `before` (NFTA_RULE_POSITION without NLM_F_APPEND); with `echo` the kernel reports
+    /// the new rule's handle.
+    func rule(chain chainIndex: Int, index: Int, before: UInt64? = nil, echo: Bool = false) throws(NetlinkError) {
         let chain = table.chains[chainIndex]
         let rule = chain.rules[index]
         guard let r = nftnl_rule_alloc() else { throw .system(call: "nftnl_rule_alloc", errno: ENOMEM) }
@@ -69,6 +72,7 @@ struct TableEncoder {
         nftnl_rule_set_str(r, id(NFTNL_RULE_TABLE), table.name)
         nftnl_rule_set_str(r, id(NFTNL_RULE_CHAIN), chain.name)
         nftnl_rule_set_u32(r, id(NFTNL_RULE_FAMILY), UInt32(family))
+        if let before { nftnl_rule_set_u64(r, id(NFTNL_RULE_POSITION), before) }
         var estimate = 256 + table.name.utf8.count + chain.name.utf8.count
         if let comment = rule.comment {
             guard RuleComment.fits(comment) else {
@@ -92,7 +96,8 @@ struct TableEncoder {
             nftnl_rule_add_expr(r, e)
             estimate += ExpressionCodec.sizeEstimate(expression)
         }
-        let nlh = batch.begin(NFT_MSG_NEWRULE, family: family, flags: NLM_F_CREATE | NLM_F_APPEND,
+        let flags = NLM_F_CREATE | (echo ? NLM_F_ECHO : 0) | (before == nil ? NLM_F_APPEND : 0)
+        let nlh = batch.begin(NFT_MSG_NEWRULE, family: family, flags: flags,
                               origin: .rule(chain: chainIndex, index: index), estimate: estimate)
         nftnl_rule_nlmsg_build_payload(nlh, r)
         batch.finish(nlh)

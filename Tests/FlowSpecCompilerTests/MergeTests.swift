@@ -1,5 +1,6 @@
 import Testing
 import FlowSpec
+import FlowSpecTestSupport
 @testable import FlowSpecCompiler
 
 /// What a chain does to a packet: the verdict (nil: the policy), and every side effect in order.
@@ -143,7 +144,7 @@ func overlappingRoutes(_ r: inout SplitMix, count: Int) -> [FlowRoute] {
     /// Packets at the ends of every route's intervals (prefix ends, port and ICMP values ±1).
     static func boundaryPackets(_ route: FlowRoute, _ r: inout SplitMix) -> [TestPacket] {
         var out = [TestPacket]()
-        let base = SemanticsTests.randomPacket(&r, like: route)
+        let base = TestPacket.random(&r, like: route)
         var ends = [(inout TestPacket) -> Void]()
         for c in route.components {
             switch c {
@@ -185,7 +186,7 @@ func overlappingRoutes(_ r: inout SplitMix, count: Int) -> [FlowRoute] {
         #expect(merged.table.ruleCount < unmerged.table.ruleCount,
                 "merging \(unmerged.table.ruleCount) rules left \(merged.table.ruleCount)")
         var sample = [TestPacket]()
-        for _ in 0..<packets { sample.append(SemanticsTests.randomPacket(&r, like: routes.randomElement(using: &r)!)) }
+        for _ in 0..<packets { sample.append(TestPacket.random(&r, like: routes.randomElement(using: &r)!)) }
         for route in routes { sample += Self.boundaryPackets(route, &r) }
         var differ = 0
         for (k, p) in sample.enumerated() {

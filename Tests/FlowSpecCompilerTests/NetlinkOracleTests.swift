@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import FlowSpec
+import FlowSpecTestSupport
 import FlowSpecCompiler
 import FlowSpecNetlink
 import FlowSpecFormats

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import FlowSpec
+import FlowSpecTestSupport
 @testable import FlowSpecCompiler
 
 /// The oracle: the expressions the compiler builds must be exactly those nft generates from the

@@ -1,64 +1,9 @@
 import FlowSpec
+import FlowSpecTestSupport
 @testable import FlowSpecCompiler
 
-/// A packet reduced to what flowspec looks at, for checking compiled rules against the model.
-struct TestPacket {
-    var family: AddressFamily
-    var src: IPAddress
-    var dst: IPAddress
-    var proto: UInt8
-    var sport: UInt16 = 0, dport: UInt16 = 0
-    var icmpType: UInt8 = 0, icmpCode: UInt8 = 0
-    /// TCP octets 12-13.
-    var tcpFlags: UInt16 = 0
-    var totalLength: UInt32 = 60
-    var dscp: UInt8 = 0
-    var df = false, mf = false
-    var fragOffset: UInt16 = 0
-    /// IPv6: a Fragment header is present.
-    var fragHeader = false
-    var flowLabel: UInt32 = 0
-
-    var isTransport: Bool { fragOffset == 0 }
-
-    /// RFC 8955/8956 meaning of the route for this packet (the model the compiler must follow).
-    func matches(_ route: FlowRoute) -> Bool {
-        route.components.allSatisfy { c in
-            switch c {
-            case .destinationPrefix(let p): return prefixMatch(p, dst)
-            case .sourcePrefix(let p): return prefixMatch(p, src)
-            case .numeric(let t, let terms):
-                let tcpudp = proto == 6 || proto == 17
-                let icmp = proto == (family == .ipv4 ? 1 : 58)
-                switch t {
-                case .ipProtocol: return terms.matches(UInt64(proto))
-                case .port: return tcpudp && isTransport && (terms.matches(UInt64(sport)) || terms.matches(UInt64(dport)))
-                case .destinationPort: return tcpudp && isTransport && terms.matches(UInt64(dport))
-                case .sourcePort: return tcpudp && isTransport && terms.matches(UInt64(sport))
-                case .icmpType: return icmp && isTransport && terms.matches(UInt64(icmpType))
-                case .icmpCode: return icmp && isTransport && terms.matches(UInt64(icmpCode))
-                case .packetLength: return terms.matches(UInt64(totalLength))
-                case .dscp: return terms.matches(UInt64(dscp))
-                case .flowLabel: return terms.matches(UInt64(flowLabel))
-                default: return false
-                }
-            case .bitmask(let t, let terms):
-                if t == .tcpFlags { return proto == 6 && isTransport && terms.matches(UInt64(tcpFlags)) }
-                return terms.matches(fragmentState)
-            }
-        }
-    }
-
-    var fragmentState: UInt64 {
-        let isF = fragOffset != 0
-        let more = family == .ipv4 ? mf : (fragHeader && mf)
-        return (family == .ipv4 && df ? 1 : 0) | (isF ? 2 : 0) | (!isF && more ? 4 : 0) | (isF && !more ? 8 : 0)
-    }
-
-    func prefixMatch(_ p: FlowPrefix, _ a: IPAddress) -> Bool {
-        a.keepingBits(from: Int(p.offset), to: Int(p.length)) == p.address
-    }
-
+/// The packet's header bytes, for the IR interpreter below.
+extension TestPacket {
     var network: [UInt8] {
         if family == .ipv4 {
             var h = [UInt8](repeating: 0, count: 20)
@@ -94,6 +39,7 @@ struct TestPacket {
         return [proto, 0, UInt8(v >> 8), UInt8(v & 0xff), 0, 0, 0, 1]
     }
 }
+
 
 /// Evaluates the match part of a rule against a packet, as the kernel would: a failing
 /// expression or a load that cannot be made (no transport header in a non-first fragment, no

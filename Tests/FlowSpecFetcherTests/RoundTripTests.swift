@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import FlowSpec
+import FlowSpecTestSupport
 import FlowSpecFormats
 import FlowSpecCompiler
 import FlowSpecNetlink

@@ -1,4 +1,5 @@
 import Foundation
+import FlowSpecTestSupport
 import Testing
 import FlowSpec
 @testable import FlowSpecFormats
@@ -276,17 +277,8 @@ private let exabgpRejectTable: [Expected] = [
 
 // MARK: - Robustness
 
-/// SplitMix64: deterministic, so a failure reproduces.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-}
+/// SplitMix64 (FlowSpecTestSupport): deterministic, so a failure reproduces.
+typealias SplitMix64 = SplitMix
 
 @Suite struct WireMutationTests {
     /// 10,000 mutated captured messages (flipped, inserted, deleted octets): decoding never

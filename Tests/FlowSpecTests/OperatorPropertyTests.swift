@@ -1,17 +1,12 @@
+import FlowSpecTestSupport
 import Testing
 @testable import FlowSpec
 
 /// SplitMix64: a tiny deterministic generator so every property test run sees the same cases.
 struct SemanticsRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
+    var base: SplitMix
+    init(seed: UInt64) { base = SplitMix(state: seed) }
+    mutating func next() -> UInt64 { base.next() }
     /// Uniform in `0...n` (slight modulo bias is irrelevant here).
     mutating func upTo(_ n: UInt64) -> UInt64 { n == .max ? next() : next() % (n + 1) }
     mutating func int(_ range: ClosedRange<Int>) -> Int { range.lowerBound + Int(upTo(UInt64(range.upperBound - range.lowerBound))) }
