@@ -14,12 +14,17 @@ struct Bench: ParsableCommand {
         canonical JSON file and measures, in a fresh private network namespace, interleaved and \
         repeated --runs times: this tool's one-shot `apply` (a child process: file to committed \
         table, fresh and as an atomic replace, with its parse+compile / netlink build / kernel \
-        split and peak RSS); `nft -f` of the compiler's own nft text (fresh and replace); \
-        iptables-legacy-restore and iptables-nft-restore of equivalent rules; a one-shot \
-        `apply` of the file with one route changed (delta from the saved state); and, in this \
-        process, delta updates changing 1 route, 1% and 10% of the routes. Prints a table and \
-        writes bench.csv and bench.json to --out (scripts/plot-bench.py draws bench.png). \
-        Needs root.
+        split and peak RSS), in the merged form (the default) and with --no-merge, and a \
+        one-shot `apply` of the file with one route changed (a delta from the saved state with \
+        --no-merge; a full replace in the merged form, which has no delta); `nft -f` of the \
+        compiler's unmerged nft text (fresh and replace) and of its merged text; \
+        iptables-legacy-restore and iptables-nft-restore of equivalent rules; and, in this \
+        process, delta updates of the unmerged form changing 1 route, 1% and 10% of the routes, \
+        and the merged form's full replace for a one-route change. With --datapath, also the \
+        packets/s a router namespace forwards with the table installed (iperf3 UDP from h1 to \
+        h2 through r, traffic matching no route; empty, merged and --no-merge tables). Prints \
+        tables and writes bench.csv, bench.json (and datapath.csv, datapath.json) to --out \
+        (scripts/plot-bench.py draws bench.png and datapath.png). Needs root.
         """)
 
     @Option(help: "Route counts, comma separated (1000000 works; it takes minutes).")
