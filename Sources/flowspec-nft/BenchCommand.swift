@@ -47,6 +47,9 @@ struct Bench: ParsableCommand {
 
     struct Row: Codable { var n: Int; var method: String; var run: Int; var total: Double; var user: Double?; var kernel: Double?; var rssMB: Double? }
 
+    @Flag(help: "Only the one-shot fresh loads, merged and --no-merge (time and peak RSS): a quick check of large N such as 1M.")
+    var freshOnly = false
+
     @Flag(help: "Also measure the data path: packets/s forwarded through a router namespace with the table installed (empty, merged, --no-merge), with iperf3.")
     var datapath = false
 
@@ -125,6 +128,12 @@ struct Bench: ParsableCommand {
                 // Interleaved: each method once per run, in the same order. Merged (the default)
                 // first, then --no-merge; each form from an empty namespace.
                 try measureApply("flowspec fresh (merged)", applyArgs + ["--full", jsonPath])
+                if freshOnly {
+                    try connection.deleteTable(name: "flowspec", family: .inet)
+                    try measureApply("flowspec fresh (--no-merge)", applyArgs + ["--no-merge", "--full", jsonPath])
+                    try? FileManager.default.removeItem(atPath: stateDir)
+                    continue
+                }
                 try measureApply("flowspec replace (merged)", applyArgs + ["--full", jsonPath])
                 try measureApply("flowspec apply, 1 route changed (merged: full replace)", applyArgs + [changedPath], expect: "by full replace")
                 try connection.deleteTable(name: "flowspec", family: .inet)
