@@ -14,12 +14,17 @@ struct Bench: ParsableCommand {
         canonical JSON file and measures, in a fresh private network namespace, interleaved and \
         repeated --runs times: this tool's one-shot `apply` (a child process: file to committed \
         table, fresh and as an atomic replace, with its parse+compile / netlink build / kernel \
-        split and peak RSS); `nft -f` of the compiler's own nft text (fresh and replace); \
-        iptables-legacy-restore and iptables-nft-restore of equivalent rules; a one-shot \
-        `apply` of the file with one route changed (delta from the saved state); and, in this \
-        process, delta updates changing 1 route, 1% and 10% of the routes. Prints a table and \
-        writes bench.csv and bench.json to --out (scripts/plot-bench.py draws bench.png). \
-        Needs root.
+        split and peak RSS), in the merged form (the default) and with --no-merge, and a \
+        one-shot `apply` of the file with one route changed (a delta from the saved state with \
+        --no-merge; a full replace in the merged form, which has no delta); `nft -f` of the \
+        compiler's unmerged nft text (fresh and replace) and of its merged text; \
+        iptables-legacy-restore and iptables-nft-restore of equivalent rules; and, in this \
+        process, delta updates of the unmerged form changing 1 route, 1% and 10% of the routes, \
+        and the merged form's full replace for a one-route change. With --datapath, also the \
+        packets/s a router namespace forwards with the table installed (iperf3 UDP from h1 to \
+        h2 through r, traffic matching no route; empty, merged and --no-merge tables). Prints \
+        tables and writes bench.csv, bench.json (and datapath.csv, datapath.json) to --out \
+        (scripts/plot-bench.py draws bench.png and datapath.png). Needs root.
         """)
 
     @Option(help: "Route counts, comma separated (1000000 works; it takes minutes).")
@@ -34,7 +39,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Largest N for nft -f and the iptables tools (they get slow beyond 100k).")
     var externalMax: Int = 100_000
 
-    @Option(help: "Largest N for the 10% delta (slower than a replace there; measured to show it).")
+    @Option(help: "Largest N for the in-process delta and merged-update rows (each installs the N-route table several times).")
     var deltaMax: Int = 100_000
 
     @Option(help: "Largest N for timing the netlink read-back of the table (13 s at 100k).")
@@ -42,26 +47,49 @@ struct Bench: ParsableCommand {
 
     struct Row: Codable { var n: Int; var method: String; var run: Int; var total: Double; var user: Double?; var kernel: Double?; var rssMB: Double? }
 
+    @Flag(help: "Only the one-shot fresh loads, merged and --no-merge (time and peak RSS): a quick check of large N such as 1M.")
+    var freshOnly = false
+
+    @Flag(help: "Also measure the data path: packets/s forwarded through a router namespace with the table installed (empty, merged, --no-merge), with iperf3.")
+    var datapath = false
+
+    @Option(help: "Route counts for --datapath, comma separated.")
+    var datapathSizes: String = "1000,10000,100000"
+
+    @Option(help: "Seconds of traffic per data-path measurement.")
+    var datapathSeconds: Int = 2
+
+    /// Unmerged (one rule per route): the form delta updates work on, and the form the nft -f
+    /// and iptables rows load, so that they compare like for like.
+    static let unmerged = CompileOptions(merge: false)
+
     func run() throws {
         let counts = sizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let me = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
         var rows: [Row] = []
-        let progress = Progress(total: counts.count * runs * 11)
+        let dpCounts = datapath ? datapathSizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } : []
+        let progress = Progress(total: counts.count * runs * 17 + runs * (1 + 2 * dpCounts.count))
         for n in counts {
             let generator = RouteGenerator()
             let routes = generator.routes(count: n)
+            let ordered = routes.ordered(.rfc)
             let jsonPath = "\(out)/routes-\(n).json"
             let changedPath = "\(out)/routes-\(n)-changed.json"
             try CanonicalJSON.write(routes).write(toFile: jsonPath, atomically: true, encoding: .utf8)
             var changed = routes
             changed[n / 2] = generator.route(n + 7)
             try CanonicalJSON.write(changed).write(toFile: changedPath, atomically: true, encoding: .utf8)
-            let table = ContentSetNames.apply(compile(routes.ordered(.rfc)).table)
             let nftPath = "\(out)/routes-\(n).nft"
-            try NftPrinter.render(table, replace: true).write(toFile: nftPath, atomically: true, encoding: .utf8)
+            let nftMergedPath = "\(out)/routes-\(n)-merged.nft"
             let iptPath = "\(out)/routes-\(n).iptables"
-            try iptablesRestoreText(routes.ordered(.rfc)).write(toFile: iptPath, atomically: true, encoding: .utf8)
+            if n <= externalMax {
+                let table = ContentSetNames.apply(compile(ordered, options: Self.unmerged).table)
+                try NftPrinter.render(table, replace: true).write(toFile: nftPath, atomically: true, encoding: .utf8)
+                let merged = ContentSetNames.apply(compile(ordered).table)
+                try NftPrinter.render(merged, replace: true).write(toFile: nftMergedPath, atomically: true, encoding: .utf8)
+                try iptablesRestoreText(ordered).write(toFile: iptPath, atomically: true, encoding: .utf8)
+            }
 
             for r in 0..<runs {
                 // A fresh namespace per run: nothing left over from the previous one.
@@ -69,30 +97,56 @@ struct Bench: ParsableCommand {
                 let ns = connection.namespace!.path
                 let stateDir = "\(out)/state-\(n)-\(r)"
                 let applyArgs = ["/usr/bin/nsenter", "--net=\(ns)", me, "apply", "--from", "json", "--table", "flowspec", "--state-dir", stateDir]
-                func measureApply(_ name: String, _ args: [String]) throws {
+                /// `expect`: what `apply` must report having done ("by delta", "by full replace");
+                /// when it did the other, the row's name says so.
+                func measureApply(_ name: String, _ args: [String], expect: String? = nil) throws {
                     progress.step("N=\(n) run \(r + 1)/\(runs): \(name)")
                     let c = runChild(args)
                     guard c.status == 0 else { throw CLIError("\(name) failed: \(c.output)") }
                     let split = ApplySplit(c.output)
-                    rows.append(Row(n: n, method: name, run: r, total: c.seconds, user: split?.user, kernel: split?.kernel,
+                    var label = name
+                    if let expect, !c.output.contains(expect) {
+                        label += c.output.contains("by delta") ? " [delta chosen]" : " [full replace chosen]"
+                    }
+                    rows.append(Row(n: n, method: label, run: r, total: c.seconds, user: split?.user, kernel: split?.kernel,
                                     rssMB: Double(c.peakRSSBytes) / 1_048_576))
                 }
-                func measureExternal(_ name: String, _ args: [String]) throws {
+                func measureExternal(_ name: String, _ args: [String], mayFail: Bool = false) throws {
                     progress.step("N=\(n) run \(r + 1)/\(runs): \(name)")
                     guard n <= externalMax else { return }
                     let c = runChild(["/usr/bin/nsenter", "--net=\(ns)"] + args)
-                    guard c.status == 0 else { throw CLIError("\(name) failed: \(c.output.prefix(500))") }
+                    guard c.status == 0 else {
+                        if mayFail {
+                            FileHandle.standardError.write(Data("\n\(name) failed (left out): \(c.output.prefix(300))\n".utf8))
+                            return
+                        }
+                        throw CLIError("\(name) failed: \(c.output.prefix(500))")
+                    }
                     rows.append(Row(n: n, method: name, run: r, total: c.seconds, user: nil, kernel: nil,
                                     rssMB: Double(c.peakRSSBytes) / 1_048_576))
                 }
-                // Interleaved: each method once per run, in the same order.
-                try measureApply("flowspec fresh", applyArgs + ["--full", jsonPath])
-                try measureApply("flowspec replace", applyArgs + ["--full", jsonPath])
-                try measureApply("flowspec apply, 1 route changed (delta)", applyArgs + [changedPath])
+                // Interleaved: each method once per run, in the same order. Merged (the default)
+                // first, then --no-merge; each form from an empty namespace.
+                try measureApply("flowspec fresh (merged)", applyArgs + ["--full", jsonPath])
+                if freshOnly {
+                    try connection.deleteTable(name: "flowspec", family: .inet)
+                    try measureApply("flowspec fresh (--no-merge)", applyArgs + ["--no-merge", "--full", jsonPath])
+                    try? FileManager.default.removeItem(atPath: stateDir)
+                    continue
+                }
+                try measureApply("flowspec replace (merged)", applyArgs + ["--full", jsonPath])
+                try measureApply("flowspec apply, 1 route changed (merged: full replace)", applyArgs + [changedPath], expect: "by full replace")
+                try connection.deleteTable(name: "flowspec", family: .inet)
+                try measureApply("flowspec fresh (--no-merge)", applyArgs + ["--no-merge", "--full", jsonPath])
+                try measureApply("flowspec replace (--no-merge)", applyArgs + ["--no-merge", "--full", jsonPath])
+                try measureApply("flowspec apply, 1 route changed (delta, --no-merge)", applyArgs + ["--no-merge", changedPath], expect: "by delta")
                 try connection.deleteTable(name: "flowspec", family: .inet)
                 try measureExternal("nft -f fresh", ["/usr/sbin/nft", "-f", nftPath])
                 try measureExternal("nft -f replace", ["/usr/sbin/nft", "-f", nftPath])
                 try connection.deleteTable(name: "flowspec", family: .inet)
+                try measureExternal("nft -f fresh (merged text)", ["/usr/sbin/nft", "-f", nftMergedPath], mayFail: true)
+                try measureExternal("nft -f replace (merged text)", ["/usr/sbin/nft", "-f", nftMergedPath], mayFail: true)
+                try? connection.deleteTable(name: "flowspec", family: .inet)
                 try measureExternal("iptables-legacy-restore", ["/usr/sbin/iptables-legacy-restore", iptPath])
                 try measureExternal("iptables-nft-restore", ["/usr/sbin/iptables-nft-restore", iptPath])
                 _ = runChild(["/usr/bin/nsenter", "--net=\(ns)", "/usr/sbin/iptables-legacy", "-F"])
@@ -102,20 +156,28 @@ struct Bench: ParsableCommand {
                 try? FileManager.default.removeItem(atPath: stateDir)
             }
         }
-        progress.finish()
         try write(rows)
+        var dataRows: [DataPathRow] = []
+        if datapath {
+            dataRows = try measureDataPath(sizes: dpCounts, runs: runs, seconds: datapathSeconds, progress: progress)
+            try writeDataPath(dataRows)
+        }
+        progress.finish()
         print(render(rows))
+        if datapath { print("\n" + renderDataPath(dataRows)) }
     }
 
-    /// In-process delta updates into an installed N-route table: from the new route set being
-    /// known (compile, plan) to the commit.
+    /// In-process delta updates into an installed N-route table of the unmerged form (the only
+    /// form a delta works on): from the new route set being known (compile, content set names,
+    /// plan) to the commit. Then the merged form's answer to the same one-route change: compile
+    /// and replace the whole table.
     func deltas(n: Int, run: Int, routes: [FlowRoute], connection: NftConnection, progress: Progress) throws -> [Row] {
         var rows: [Row] = []
         let generator = RouteGenerator()
-        let base = ContentSetNames.apply(compile(routes.ordered(.rfc)).table)
-        for (label, count) in [("delta 1 route", 1), ("delta 1%", max(1, n / 100)), ("delta 10%", max(1, n / 10))] {
+        let base = ContentSetNames.apply(compile(routes.ordered(.rfc), options: Self.unmerged).table)
+        for (label, count) in [("delta 1 route (--no-merge)", 1), ("delta 1% (--no-merge)", max(1, n / 100)), ("delta 10% (--no-merge)", max(1, n / 10))] {
             progress.step("N=\(n) run \(run + 1)/\(runs): \(label)")
-            guard count == 1 || n <= deltaMax else { continue }
+            guard n <= deltaMax else { continue }
             guard let state = try connection.applyTracked(base).1 else { throw CLIError("no state after a full apply") }
             // Replace `count` routes spread over the table by routes from beyond N.
             var new = routes
@@ -123,7 +185,7 @@ struct Bench: ParsableCommand {
             for k in 0..<count { new[(k * step + step / 2) % n] = generator.route(n + 10 + k) }
             let clock = ContinuousClock()
             let start = clock.now
-            let table = ContentSetNames.apply(compile(new.ordered(.rfc)).table)
+            let table = ContentSetNames.apply(compile(new.ordered(.rfc), options: Self.unmerged).table)
             let compiled = clock.now
             let generation = try connection.generation()
             switch DeltaPlan.make(from: state, to: table) {
@@ -138,9 +200,23 @@ struct Bench: ParsableCommand {
                 // The threshold chose a replace: measure that, under the delta's name.
                 let (report, _) = try connection.applyTracked(table, basedOn: generation)
                 let end = clock.now
-                rows.append(Row(n: n, method: label + " (full replace chosen)", run: run, total: secs(end - start),
+                rows.append(Row(n: n, method: label + " [full replace chosen]", run: run, total: secs(end - start),
                                 user: secs(end - start) - secs(report.kernelTime), kernel: secs(report.kernelTime), rssMB: nil))
             }
+        }
+        let merged = "merged: 1 route changed (full replace, in-process)"
+        progress.step("N=\(n) run \(run + 1)/\(runs): \(merged)")
+        if n <= deltaMax {
+            try connection.apply(ContentSetNames.apply(compile(routes.ordered(.rfc)).table))
+            var new = routes
+            new[n / 2] = generator.route(n + 10)
+            let clock = ContinuousClock()
+            let start = clock.now
+            let table = ContentSetNames.apply(compile(new.ordered(.rfc)).table)
+            let report = try connection.apply(table)
+            let end = clock.now
+            rows.append(Row(n: n, method: merged, run: run, total: secs(end - start), user: secs(end - start) - secs(report.kernelTime),
+                            kernel: secs(report.kernelTime), rssMB: nil))
         }
         return rows
     }
@@ -161,7 +237,7 @@ struct Bench: ParsableCommand {
         let writeTime = clock.measure { _ = CanonicalJSON.write(routes) }
         rows.append(Row(n: n, method: "canonical JSON write", run: run, total: secs(writeTime), user: secs(writeTime), kernel: nil, rssMB: nil))
         if n <= listMax {
-            let table = ContentSetNames.apply(compile(routes.ordered(.rfc)).table)
+            let table = ContentSetNames.apply(compile(routes.ordered(.rfc), options: Self.unmerged).table)
             try connection.apply(table)
             var installed: InstalledTable?
             let listTime = try clock.measure { installed = try connection.listTable(name: table.name, family: .inet) }
@@ -200,7 +276,7 @@ struct Bench: ParsableCommand {
     }
 }
 
-private func secs(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+func secs(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
 
 /// The split `apply` prints: "read+compile X s, netlink build Y s, kernel Z s".
 struct ApplySplit {

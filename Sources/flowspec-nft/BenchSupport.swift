@@ -89,3 +89,19 @@ struct Summary {
         max = s.last ?? 0
     }
 }
+
+/// Starts `command` (argv[0] a path) without waiting for it, output discarded; the caller
+/// stops it by its pid.
+func spawnBackground(_ command: [String]) throws -> pid_t {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+    posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    var argv: [UnsafeMutablePointer<CChar>?] = command.map { strdup($0) } + [nil]
+    defer { for p in argv { free(p) } }
+    var pid = pid_t()
+    let rc = posix_spawn(&pid, command[0], &actions, nil, &argv, environ)
+    guard rc == 0 else { throw CLIError("cannot start \(command[0]): \(String(cString: strerror(rc)))") }
+    return pid
+}
