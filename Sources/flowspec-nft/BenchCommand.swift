@@ -14,7 +14,7 @@ struct Bench: ParsableCommand {
         canonical JSON file and measures, in a fresh private network namespace, interleaved and \
         repeated --runs times: this tool's one-shot `apply` (a child process: file to committed \
         table, fresh and as an atomic replace, with its parse+compile / netlink build / kernel \
-        split and peak RSS), in the merged form (the default) and with --no-merge, and a \
+        split and peak RSS), in the merged form (--merge) and one rule per route (--no-merge, the default), and a \
         one-shot `apply` of the file with one route changed (a delta from the saved state with \
         --no-merge; a full replace in the merged form, which has no delta); `nft -f` of the \
         compiler's unmerged nft text (fresh and replace) and of its merged text; \
@@ -86,7 +86,7 @@ struct Bench: ParsableCommand {
             if n <= externalMax {
                 let table = ContentSetNames.apply(compile(ordered, options: Self.unmerged).table)
                 try NftPrinter.render(table, replace: true).write(toFile: nftPath, atomically: true, encoding: .utf8)
-                let merged = ContentSetNames.apply(compile(ordered).table)
+                let merged = ContentSetNames.apply(compile(ordered, options: CompileOptions(merge: true)).table)
                 try NftPrinter.render(merged, replace: true).write(toFile: nftMergedPath, atomically: true, encoding: .utf8)
                 try iptablesRestoreText(ordered).write(toFile: iptPath, atomically: true, encoding: .utf8)
             }
@@ -127,15 +127,15 @@ struct Bench: ParsableCommand {
                 }
                 // Interleaved: each method once per run, in the same order. Merged (the default)
                 // first, then --no-merge; each form from an empty namespace.
-                try measureApply("flowspec fresh (merged)", applyArgs + ["--full", jsonPath])
+                try measureApply("flowspec fresh (merged)", applyArgs + ["--merge", "--full", jsonPath])
                 if freshOnly {
                     try connection.deleteTable(name: "flowspec", family: .inet)
                     try measureApply("flowspec fresh (--no-merge)", applyArgs + ["--no-merge", "--full", jsonPath])
                     try? FileManager.default.removeItem(atPath: stateDir)
                     continue
                 }
-                try measureApply("flowspec replace (merged)", applyArgs + ["--full", jsonPath])
-                try measureApply("flowspec apply, 1 route changed (merged: full replace)", applyArgs + [changedPath], expect: "by full replace")
+                try measureApply("flowspec replace (merged)", applyArgs + ["--merge", "--full", jsonPath])
+                try measureApply("flowspec apply, 1 route changed (merged: full replace)", applyArgs + ["--merge", changedPath], expect: "by full replace")
                 try connection.deleteTable(name: "flowspec", family: .inet)
                 try measureApply("flowspec fresh (--no-merge)", applyArgs + ["--no-merge", "--full", jsonPath])
                 try measureApply("flowspec replace (--no-merge)", applyArgs + ["--no-merge", "--full", jsonPath])
@@ -207,12 +207,12 @@ struct Bench: ParsableCommand {
         let merged = "merged: 1 route changed (full replace, in-process)"
         progress.step("N=\(n) run \(run + 1)/\(runs): \(merged)")
         if n <= deltaMax {
-            try connection.apply(ContentSetNames.apply(compile(routes.ordered(.rfc)).table))
+            try connection.apply(ContentSetNames.apply(compile(routes.ordered(.rfc), options: CompileOptions(merge: true)).table))
             var new = routes
             new[n / 2] = generator.route(n + 10)
             let clock = ContinuousClock()
             let start = clock.now
-            let table = ContentSetNames.apply(compile(new.ordered(.rfc)).table)
+            let table = ContentSetNames.apply(compile(new.ordered(.rfc), options: CompileOptions(merge: true)).table)
             let report = try connection.apply(table)
             let end = clock.now
             rows.append(Row(n: n, method: merged, run: run, total: secs(end - start), user: secs(end - start) - secs(report.kernelTime),

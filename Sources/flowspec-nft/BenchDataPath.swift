@@ -115,7 +115,7 @@ extension Bench {
         var tables: [(n: Int, form: String, table: NftTable)] = []
         for n in sizes {
             let ordered = generator.routes(count: n).ordered(.rfc)
-            tables.append((n, "merged", compile(ordered).table))
+            tables.append((n, "merged", compile(ordered, options: CompileOptions(merge: true)).table))
             tables.append((n, "--no-merge", compile(ordered, options: Self.unmerged).table))
         }
         var rows: [DataPathRow] = []

@@ -135,7 +135,7 @@ func overlappingRoutes(_ r: inout SplitMix, count: Int) -> [FlowRoute] {
 }
 
 @Suite("merge pass") struct MergeTests {
-    static let options = CompileOptions(redirectMarks: [RandomRoutes.redirectTarget: 0x64])
+    static let options = CompileOptions(redirectMarks: [RandomRoutes.redirectTarget: 0x64], merge: true)
 
     static func over(_ seed: Int) -> (String) -> Bool {
         { name in (name.hashValue ^ seed) & 1 == 0 }
@@ -205,7 +205,7 @@ func overlappingRoutes(_ r: inout SplitMix, count: Int) -> [FlowRoute] {
     @Test("generated routes merge into a handful of rules; elements map back to routes")
     func generatedRoutes() {
         let routes = RouteGenerator().routes(count: 5000)
-        let result = compile(routes)
+        let result = compile(routes, options: CompileOptions(merge: true))
         #expect(result.table.ruleCount <= 10)
         for m in result.merged {
             let set = result.table.sets.first { $0.name == m.set }
