@@ -43,6 +43,7 @@ struct ListenPeersTests {
          neighbor 127.0.0.1 remote-as 65106
          neighbor 127.0.0.1 port 1179
          neighbor 127.0.0.1 timers connect 1
+         neighbor 127.0.0.1 advertisement-interval 0
          !
          address-family ipv4 flowspec
           neighbor 192.0.2.1 activate
