@@ -106,13 +106,19 @@ public struct OpenMessage: Hashable, Sendable {
         self.identifier = identifier; self.capabilities = capabilities
     }
 
-    /// Our OPEN: multiprotocol for both flowspec families, route refresh, 4-octet AS.
+    /// Our OPEN: multiprotocol for both flowspec families, route refresh, 4-octet AS, and the
+    /// graceful-restart capability (RFC 4724) with no restart time and no families: it asks
+    /// nothing of the peer but makes FRR and GoBGP send End-of-RIB, which they send only to
+    /// GR-aware peers — without it the first table waits for the initial-sync timeout.
     public init(localAS: UInt32, holdTime: UInt16, identifier: UInt32) {
         self.init(myAS: localAS > 0xffff ? OpenMessage.asTrans : UInt16(localAS), holdTime: holdTime,
                   identifier: identifier,
                   capabilities: SpeakerConfig.families.map { .multiprotocol(afi: $0.rawValue, safi: MPNLRIs.flowspecSAFI) }
-                      + [.routeRefresh, .fourOctetAS(localAS)])
+                      + [.routeRefresh, .fourOctetAS(localAS), OpenMessage.gracefulRestartAware])
     }
+
+    /// Graceful restart (code 64): restart flags 0, restart time 0, no AFI/SAFI entries.
+    public static let gracefulRestartAware = Capability.other(code: 64, value: [0x00, 0x00])
 
     /// The AS the peer claims: the 4-octet capability when present, else the 2-octet field.
     public var autonomousSystem: UInt32 {

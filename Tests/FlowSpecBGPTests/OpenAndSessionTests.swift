@@ -11,7 +11,8 @@ import FlowSpec
         #expect(back.supportsRouteRefresh && back.supportsFourOctetAS)
         #expect(back.myAS == 65001 && back.autonomousSystem == 65001)
         // Capability octets: type 2, len 6, MP code 1 len 4 AFI 1 res SAFI 133.
-        #expect(o.encodeBody().count == 10 + 8 * 2 + 4 + 8)
+        #expect(o.encodeBody().count == 10 + 8 * 2 + 4 + 8 + 6)
+        #expect(back.capabilities.contains(OpenMessage.gracefulRestartAware))
         #expect(Array(o.encodeBody()[10..<18]) == [2, 6, 1, 4, 0, 1, 0, 133])
     }
 

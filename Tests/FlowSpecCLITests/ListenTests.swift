@@ -109,8 +109,14 @@ struct ListenTests {
         let first = waitFor(30) { $0 == expected }
         if first != expected { print((try? String(contentsOfFile: dir + "/listen.log", encoding: .utf8)) ?? "") }
         #expect(first == expected, "missing \(expected.subtracting(first ?? [])), extra \((first ?? []).subtracting(expected))")
-        let show = try run(["ip", "netns", "exec", sw, flowspecNft, "show", "--status-file", dir + "/listen.json"])
-        #expect(show.out.contains("peer 192.0.2.1 AS 65309: Established"))
+        // The status file is rewritten every second: give it a moment to show the session.
+        var show = ""
+        for _ in 0..<30 {
+            show = try run(["ip", "netns", "exec", sw, flowspecNft, "show", "--status-file", dir + "/listen.json"]).out
+            if show.contains("peer 192.0.2.1 AS 65309: Established") { break }
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        #expect(show.contains("peer 192.0.2.1 AS 65309: Established"))
 
         // Change one route at BIRD (dport 80 → 8): the old one goes, the new one comes.
         let old = "4:0120cb00710a038106058150"
