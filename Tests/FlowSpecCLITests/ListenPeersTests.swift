@@ -167,21 +167,7 @@ private final class PeerLab {
 
     /// BIRD announcing the given route files of `bird/` to 192.0.2.2 (AS 65105).
     func startBird(routeFiles: [String]) throws {
-        var config = """
-        log "\(dir)/bird.log" all;
-        router id 192.0.2.1;
-        flow4 table flowtab4;
-        flow6 table flowtab6;
-        protocol device { }
-        protocol bgp sw {
-          local 192.0.2.1 as 65309;
-          neighbor 192.0.2.2 as 65105;
-          hold time 9; connect retry time 1; error wait time 1, 5;
-          flow4 { table flowtab4; import none; export all; };
-          flow6 { table flowtab6; import none; export all; };
-        }
-
-        """
+        var config = ListenTests.birdHeader(dir: dir)
         for file in routeFiles {
             config += try String(contentsOf: ListenPeersTests.here.appendingPathComponent("bird/" + file), encoding: .utf8) + "\n"
         }

@@ -30,13 +30,10 @@ struct ListenTests {
         })
     }
 
-    static func birdConfig(dir: String, withFirstRoute: Bool) throws -> String {
-        var routes = try String(contentsOf: here.appendingPathComponent("bird/flowspec-routes.conf"), encoding: .utf8)
-        if !withFirstRoute {
-            routes = routes.replacingOccurrences(of: "route flow4 { dst 203.0.113.10/32; proto 6; dport 80; }", with: "route flow4 { dst 203.0.113.10/32; proto 6; dport 8; }")
-        }
-        let quirks = try String(contentsOf: here.appendingPathComponent("bird/flowspec-routes-frr-reject.conf"), encoding: .utf8)
-        return """
+    /// BIRD as the controller: 192.0.2.1, AS 65309, announcing both flowspec families to
+    /// 192.0.2.2 (AS 65105); the route set follows.
+    static func birdHeader(dir: String) -> String {
+        """
         log "\(dir)/bird.log" all;
         router id 192.0.2.1;
         flow4 table flowtab4;
@@ -49,6 +46,17 @@ struct ListenTests {
           flow4 { table flowtab4; import none; export all; };
           flow6 { table flowtab6; import none; export all; };
         }
+
+        """
+    }
+
+    static func birdConfig(dir: String, withFirstRoute: Bool) throws -> String {
+        var routes = try String(contentsOf: here.appendingPathComponent("bird/flowspec-routes.conf"), encoding: .utf8)
+        if !withFirstRoute {
+            routes = routes.replacingOccurrences(of: "route flow4 { dst 203.0.113.10/32; proto 6; dport 80; }", with: "route flow4 { dst 203.0.113.10/32; proto 6; dport 8; }")
+        }
+        let quirks = try String(contentsOf: here.appendingPathComponent("bird/flowspec-routes-frr-reject.conf"), encoding: .utf8)
+        return birdHeader(dir: dir) + """
         \(routes)
         \(quirks)
         """
