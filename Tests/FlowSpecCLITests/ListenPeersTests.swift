@@ -242,14 +242,7 @@ private final class PeerLab {
         // The operator lists FRR's JSON renders ambiguously, by their NLRI (v4-05, v4-17).
         #expect(gotRoutes["4:0120cb00711403810605120400d40800"]?.match.hasSuffix("destination-port >1024&<2048") == true)
         #expect(gotRoutes["4:0120cb0071290a04409205dc"]?.match.hasSuffix("packet-length <64,>1500") == true)
-        // The status file is rewritten every second: give it a moment to show the session.
-        var show = ""
-        for _ in 0..<30 {
-            show = try run(["ip", "netns", "exec", sw, flowspecNft, "show", "--status-file", dir + "/listen.json"]).out
-            if show.contains("peer 127.0.0.1 AS 65105: Established") { break }
-            Thread.sleep(forTimeInterval: 0.2)
-        }
-        #expect(show.contains("peer 127.0.0.1 AS 65105: Established"))
+        #expect(try ListenTests.showLists("peer 127.0.0.1 AS 65105: Established", namespace: sw, statusFile: dir + "/listen.json"))
     }
 }
 

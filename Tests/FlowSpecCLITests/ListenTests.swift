@@ -50,6 +50,16 @@ struct ListenTests {
         """
     }
 
+    /// Whether `show` in `namespace` lists `line` within 6 s (the listener rewrites its status
+    /// file every second).
+    static func showLists(_ line: String, namespace: String, statusFile: String) throws -> Bool {
+        for _ in 0..<30 {
+            if try run(["ip", "netns", "exec", namespace, flowspecNft, "show", "--status-file", statusFile]).out.contains(line) { return true }
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        return false
+    }
+
     static func birdConfig(dir: String, withFirstRoute: Bool) throws -> String {
         var routes = try String(contentsOf: here.appendingPathComponent("bird/flowspec-routes.conf"), encoding: .utf8)
         if !withFirstRoute {
@@ -117,14 +127,7 @@ struct ListenTests {
         let first = waitFor(30) { $0 == expected }
         if first != expected { print((try? String(contentsOfFile: dir + "/listen.log", encoding: .utf8)) ?? "") }
         #expect(first == expected, "missing \(expected.subtracting(first ?? [])), extra \((first ?? []).subtracting(expected))")
-        // The status file is rewritten every second: give it a moment to show the session.
-        var show = ""
-        for _ in 0..<30 {
-            show = try run(["ip", "netns", "exec", sw, flowspecNft, "show", "--status-file", dir + "/listen.json"]).out
-            if show.contains("peer 192.0.2.1 AS 65309: Established") { break }
-            Thread.sleep(forTimeInterval: 0.2)
-        }
-        #expect(show.contains("peer 192.0.2.1 AS 65309: Established"))
+        #expect(try Self.showLists("peer 192.0.2.1 AS 65309: Established", namespace: sw, statusFile: dir + "/listen.json"))
 
         // Change one route at BIRD (dport 80 → 8): the old one goes, the new one comes.
         let old = "4:0120cb00710a038106058150"
