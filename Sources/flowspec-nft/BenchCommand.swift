@@ -127,13 +127,15 @@ struct Bench: ParsableCommand {
                 }
                 // Interleaved: each method once per run, in the same order. Merged (the default)
                 // first, then --no-merge; each form from an empty namespace.
-                try measureApply("flowspec fresh (merged)", applyArgs + ["--merge", "--full", jsonPath])
                 if freshOnly {
-                    try connection.deleteTable(name: "flowspec", family: .inet)
+                    // One rule per route first: at large N it is the form that finishes.
                     try measureApply("flowspec fresh (--no-merge)", applyArgs + ["--no-merge", "--full", jsonPath])
+                    try connection.deleteTable(name: "flowspec", family: .inet)
+                    try measureApply("flowspec fresh (merged)", applyArgs + ["--merge", "--full", jsonPath])
                     try? FileManager.default.removeItem(atPath: stateDir)
                     continue
                 }
+                try measureApply("flowspec fresh (merged)", applyArgs + ["--merge", "--full", jsonPath])
                 try measureApply("flowspec replace (merged)", applyArgs + ["--merge", "--full", jsonPath])
                 try measureApply("flowspec apply, 1 route changed (merged: full replace)", applyArgs + ["--merge", changedPath], expect: "by full replace")
                 try connection.deleteTable(name: "flowspec", family: .inet)
