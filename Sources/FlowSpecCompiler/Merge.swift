@@ -159,13 +159,18 @@ struct BoxIndex {
 }
 
 /// What makes rules mergeable into one: the same family, the same statements outside the key,
-/// the same key fields and the same action (up to the limit object, for rate limits).
+/// the same key fields, the same action (up to the limit object, for rate limits) and the same
+/// kind of set.
 struct MergeShape: Hashable {
     var v6: Bool
     var residual: [[NftExpression]]
     var keys: [KeyField]
     var tail: [NftExpression]
     var limiter: Bool
+    /// Every key part is a single value (a /32 or /128 address, one port, one ICMP value). Such
+    /// rules share hash sets (no `flags interval`), where the kernel inserts and looks up an
+    /// element in O(1); rules with a range or prefix anywhere in the key go to interval sets.
+    var exact: Bool
 }
 
 final class MergeGroup {
@@ -200,6 +205,14 @@ struct MergePlanner {
     static let lookback = 64
     /// The most set elements one rule may turn into (product of its key ranges).
     static let maxElements = 256
+    /// The most elements one interval set may hold. The kernel's insertion into a (concatenated)
+    /// interval set costs in proportion to the set's size, so a load is quadratic in it: for 100k
+    /// generated routes, interval sets of ~8,000 elements load in 5.0 s, capped at 2,000 in 1.1 s,
+    /// at 500 in 0.6 s but with 90 rules for a packet to walk instead of 27 (docs/merging.md). A
+    /// group that would grow past the cap closes and the next rule of its shape starts a new
+    /// group (and set) where it stands: the same as a rule that found no group, so always safe.
+    /// Hash sets (`MergeShape.exact`) are not capped: their inserts stay O(1).
+    static let maxIntervalElements = 2000
 
     init(units: [MergeUnit]) { self.units = units }
 
@@ -253,7 +266,9 @@ struct MergePlanner {
             for b in boxes { for r in k.ranges { var c = b; c.r[k.field.dim] = r; next.append(c) } }
             boxes = next
         }
-        let shape = MergeShape(v6: v6, residual: residual.map(\.exprs), keys: keys.map(\.field), tail: tail, limiter: limiter)
+        let exact = keys.allSatisfy { $0.ranges.allSatisfy { $0.lowerBound == $0.upperBound } }
+        let shape = MergeShape(v6: v6, residual: residual.map(\.exprs), keys: keys.map(\.field), tail: tail,
+                               limiter: limiter, exact: exact)
         return Analysis(shape: shape, boxes: boxes, residual: residual)
     }
 
@@ -298,8 +313,10 @@ struct MergePlanner {
                 slots.append(.single(u))
                 continue
             }
-            if let at = latest[shape], slots.count - at - 1 <= Self.lookback,
-               let boxes = joinable(u, a.boxes, at: at), case .group(let g) = slots[at] {
+            if let at = latest[shape], slots.count - at - 1 <= Self.lookback, case .group(let g) = slots[at],
+               shape.exact || g.boxes.count + a.boxes.count <= Self.maxIntervalElements,
+               let boxes = joinable(u, a.boxes, at: at),
+               shape.exact || g.boxes.count + boxes.count <= Self.maxIntervalElements {
                 g.add(u, boxes, tail: units[u].tail)
                 continue
             }

@@ -179,6 +179,10 @@ func overlappingRoutes(_ r: inout SplitMix, count: Int) -> [FlowRoute] {
     func check(seed: UInt64, routes count: Int, packets: Int) {
         var r = SplitMix(state: seed)
         let routes = overlappingRoutes(&r, count: count)
+        check(routes, &r, packets: packets, boundaryEvery: 1)
+    }
+
+    func check(_ routes: [FlowRoute], _ r: inout SplitMix, packets: Int, boundaryEvery: Int) {
         let merged = compile(routes, options: Self.options)
         var plain = Self.options
         plain.merge = false
@@ -187,7 +191,7 @@ func overlappingRoutes(_ r: inout SplitMix, count: Int) -> [FlowRoute] {
                 "merging \(unmerged.table.ruleCount) rules left \(merged.table.ruleCount)")
         var sample = [TestPacket]()
         for _ in 0..<packets { sample.append(TestPacket.random(&r, like: routes.randomElement(using: &r)!)) }
-        for route in routes { sample += Self.boundaryPackets(route, &r) }
+        for (i, route) in routes.enumerated() where i % boundaryEvery == 0 { sample += Self.boundaryPackets(route, &r) }
         var differ = 0
         for (k, p) in sample.enumerated() {
             let a = evaluate(merged.table, p, over: Self.over(k)), b = evaluate(unmerged.table, p, over: Self.over(k))
@@ -202,10 +206,17 @@ func overlappingRoutes(_ r: inout SplitMix, count: Int) -> [FlowRoute] {
     @Test("merged and unmerged tables treat every sampled and boundary packet alike", arguments: [UInt64(1), 2, 3])
     func equivalence(seed: UInt64) { check(seed: seed, routes: 1500, packets: 4000) }
 
+    /// Whether some element of a set spans more than one key (a prefix or a range).
+    static func hasRange(_ set: NftSet) -> Bool {
+        set.elements.contains { $0.keyEnd != nil && $0.keyEnd != $0.key }
+    }
+
     @Test("generated routes merge into a handful of rules; elements map back to routes")
     func generatedRoutes() {
         let routes = RouteGenerator().routes(count: 5000)
         let result = compile(routes, options: CompileOptions(merge: true))
+        // Four shapes (TCP, UDP, rate-limited UDP, ICMP) each in a hash set for the /32 sources
+        // and an interval set for the /24 ones, plus the rate-limited routes' conforming rule.
         #expect(result.table.ruleCount <= 10)
         for m in result.merged {
             let set = result.table.sets.first { $0.name == m.set }
@@ -213,6 +224,66 @@ func overlappingRoutes(_ r: inout SplitMix, count: Int) -> [FlowRoute] {
             #expect(result.table.chains[0].rules[m.rule].comment == "merge \(m.set)")
         }
         #expect(Set(result.merged.flatMap(\.routes)).count == routes.count)
+    }
+
+    @Test("exact-value groups get hash sets; only groups with ranges or prefixes get interval sets")
+    func hashSets() {
+        let result = compile(RouteGenerator().routes(count: 5000), options: CompileOptions(merge: true))
+        let sets = result.merged.compactMap { m in result.table.sets.first { $0.name == m.set } }
+        #expect(!sets.isEmpty)
+        for set in sets {
+            #expect(set.flags.contains(.interval) == Self.hasRange(set), "set \(set.name)")
+        }
+        // The /32-source routes (three in four) all land in hash sets, uncapped.
+        let hashed = sets.filter { !$0.flags.contains(.interval) }.map(\.elements.count).reduce(0, +)
+        #expect(hashed >= 3750)
+        #expect(sets.contains { !$0.flags.contains(.interval) && $0.elements.count > MergePlanner.maxIntervalElements })
+    }
+
+    /// Routes of one interval shape (a /24 source, TCP, one destination port or a short range that
+    /// reaches the next route's port), nearly each its own element, interleaved with rate-limited UDP
+    /// routes and, rarely, overlapping routes of any action: more elements than one interval set
+    /// may hold.
+    static func splitRoutes(_ r: inout SplitMix, count: Int) -> [FlowRoute] {
+        (0..<count).map { i in
+            if i % 600 == 299 { return overlappingRoutes(&r, count: 1)[0] }
+            let base: UInt32 = i % 2 == 0 ? 0xcb00_7100 : 0xc000_0200 // 203.0.113.0, 192.0.2.0
+            let dst = FlowPrefix(address: IPAddress(ipv4: base | UInt32((i / 2) % 8)), length: 32)!
+            let src = FlowPrefix(address: IPAddress(ipv4: 0xc633_6400), length: 24)! // 198.51.100.0/24
+            let port = UInt64(70 + 4 * (i / 16))
+            if i % 9 == 4 { // UDP, rate-limited: no packet in common with the TCP group, which it does not block
+                return FlowRoute(family: .ipv4,
+                                 components: [.destinationPrefix(dst), .sourcePrefix(src), .numeric(.ipProtocol, [.equal(17)]),
+                                              .numeric(.destinationPort, [.equal(port)])],
+                                 actions: [.trafficRateBytes(asn: 0, bytesPerSecond: 1_000_000)])
+            }
+            let ports: [NumericTerm] = i % 5 == 0
+                ? [NumericTerm(and: false, lt: false, gt: true, eq: true, value: port),
+                   NumericTerm(and: true, lt: true, gt: false, eq: true, value: port + 4)]
+                : [.equal(port)]
+            return FlowRoute(family: .ipv4,
+                             components: [.destinationPrefix(dst), .sourcePrefix(src), .numeric(.ipProtocol, [.equal(6)]),
+                                          .numeric(.destinationPort, ports)],
+                             actions: [.trafficRateBytes(asn: 0, bytesPerSecond: 0)])
+        }
+    }
+
+    @Test("a group past the interval-set cap splits into consecutive sets, and the table stays equivalent")
+    func intervalCap() {
+        var r = SplitMix(state: 7)
+        let routes = Self.splitRoutes(&r, count: 3200)
+        let result = compile(routes, options: Self.options)
+        let interval = result.table.sets.filter { $0.flags.contains(.interval) }
+        #expect(interval.allSatisfy { $0.elements.count <= MergePlanner.maxIntervalElements })
+        // The TCP routes alone hold more elements than one set may: the same rule, over several sets.
+        let rules = result.table.chains[0].rules
+        var byShape: [[NftExpression]: Int] = [:]
+        for m in result.merged where interval.contains(where: { $0.name == m.set }) {
+            let shape = rules[m.rule].expressions.filter { if case .lookup = $0 { false } else { true } }
+            byShape[shape, default: 0] += m.elementRoutes.count
+        }
+        #expect(byShape.values.contains { $0 > MergePlanner.maxIntervalElements })
+        check(routes, &r, packets: 500, boundaryEvery: 20)
     }
 
     @Test("--no-merge keeps one rule per route")
