@@ -50,6 +50,19 @@ public struct CommandOutput: Sendable {
 }
 
 enum ChildProcess {
+    /// Reads `handle` to its end on another thread (so a child filling both pipes cannot block);
+    /// the returned function waits for it and gives the bytes.
+    static func readInBackground(_ handle: FileHandle) -> @Sendable () -> Data {
+        let data = Unchecked(Data())
+        let group = DispatchGroup()
+        group.enter()
+        DispatchQueue.global().async {
+            data.value = handle.readDataToEndOfFile()
+            group.leave()
+        }
+        return { group.wait(); return data.value }
+    }
+
     /// The executable for `name`: as given when it holds a slash, else the first match on PATH.
     static func executable(_ name: String) throws(SourceError) -> URL {
         if name.contains("/") { return URL(fileURLWithPath: name) }
@@ -90,20 +103,14 @@ enum ChildProcess {
                 }
                 let s = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
                 DispatchQueue.global().asyncAfter(deadline: .now() + s, execute: killer)
-                let errData = Unchecked(Data())
-                let group = DispatchGroup()
-                group.enter()
-                DispatchQueue.global().async {
-                    errData.value = err.fileHandleForReading.readDataToEndOfFile()
-                    group.leave()
-                }
+                let stderr = ChildProcess.readInBackground(err.fileHandleForReading)
                 let data = out.fileHandleForReading.readDataToEndOfFile()
-                group.wait()
+                let errData = stderr()
                 p.waitUntilExit()
                 killer.cancel()
                 continuation.resume(returning: .success(CommandOutput(
                     status: p.terminationStatus, stdout: data,
-                    stderr: String(decoding: errData.value, as: UTF8.self), timedOut: timedOut.value)))
+                    stderr: String(decoding: errData, as: UTF8.self), timedOut: timedOut.value)))
             }
         }
         return try result.get()
@@ -152,18 +159,12 @@ final class LineProcess: @unchecked Sendable {
         let (stream, continuation) = AsyncStream.makeStream(of: StreamLine.self)
         lines = stream
         do { try p.run() } catch { throw SourceError("cannot start \(argv[0]): \(error)") }
-        let errData = Unchecked(Data())
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async {
-            errData.value = err.fileHandleForReading.readDataToEndOfFile()
-            group.leave()
-        }
+        let stderr = ChildProcess.readInBackground(err.fileHandleForReading)
         let name = argv.joined(separator: " ")
         readLines(fd: out.fileHandleForReading.fileDescriptor, into: continuation) {
-            group.wait()
+            let errData = stderr()
             p.waitUntilExit()
-            let text = String(decoding: errData.value, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            let text = String(decoding: errData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             return "`\(name)` exited with status \(p.terminationStatus)" + (text.isEmpty ? "" : ": \(text)")
         }
     }
