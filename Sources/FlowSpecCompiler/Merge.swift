@@ -167,10 +167,16 @@ struct MergeShape: Hashable {
     var keys: [KeyField]
     var tail: [NftExpression]
     var limiter: Bool
-    /// Every key part is a single value (a /32 or /128 address, one port, one ICMP value). Such
-    /// rules share hash sets (no `flags interval`), where the kernel inserts and looks up an
-    /// element in O(1); rules with a range or prefix anywhere in the key go to interval sets.
-    var exact: Bool
+    /// For rules whose key parts are all aligned blocks — an address prefix, or a single value
+    /// — of one size per field: the host bits of each key field (0 for a single value). Such
+    /// rules share hash sets (no `flags interval`): the rule masks each address to its prefix
+    /// (`ip saddr & 255.255.255.0 . ip daddr . th dport @set`) and looks the masked key up, so the
+    /// kernel inserts and finds an element in O(1). Nil when some key part is another range
+    /// (a port range, a list of prefixes of different lengths): such rules go to interval sets,
+    /// whose inserts cost in proportion to the set's size.
+    var hostBits: [Int]?
+
+    var hashed: Bool { hostBits != nil }
 }
 
 final class MergeGroup {
@@ -211,7 +217,7 @@ struct MergePlanner {
     /// at 500 in 0.6 s but with 90 rules for a packet to walk instead of 27 (docs/merging.md). A
     /// group that would grow past the cap closes and the next rule of its shape starts a new
     /// group (and set) where it stands: the same as a rule that found no group, so always safe.
-    /// Hash sets (`MergeShape.exact`) are not capped: their inserts stay O(1).
+    /// Hash sets (`MergeShape.hostBits`) are not capped: their inserts stay O(1).
     static let maxIntervalElements = 2000
 
     init(units: [MergeUnit]) { self.units = units }
@@ -266,10 +272,28 @@ struct MergePlanner {
             for b in boxes { for r in k.ranges { var c = b; c.r[k.field.dim] = r; next.append(c) } }
             boxes = next
         }
-        let exact = keys.allSatisfy { $0.ranges.allSatisfy { $0.lowerBound == $0.upperBound } }
         let shape = MergeShape(v6: v6, residual: residual.map(\.exprs), keys: keys.map(\.field), tail: tail,
-                               limiter: limiter, exact: exact)
+                               limiter: limiter, hostBits: Self.hostBits(keys))
         return Analysis(shape: shape, boxes: boxes, residual: residual)
+    }
+
+    /// The host bits of each key part when every range of the part is an aligned block of one
+    /// size (`lo` a multiple of the size, the size a power of two) that the rule can mask to:
+    /// any size for addresses (a prefix), size 1 (one value) for the other fields. Nil otherwise.
+    static func hostBits(_ keys: [KeyPart]) -> [Int]? {
+        var out = [Int]()
+        out.reserveCapacity(keys.count)
+        for k in keys {
+            guard let first = k.ranges.first else { return nil }
+            let span = first.upperBound - first.lowerBound
+            // span + 1 must be a power of two: span is then all ones (0, 1, 3, 7, …).
+            guard span & (span &+ 1) == 0 else { return nil }
+            let bits = span == 0 ? 0 : UInt128.bitWidth - span.leadingZeroBitCount
+            guard bits == 0 || k.field.dim <= 1 else { return nil }
+            for r in k.ranges where r.upperBound - r.lowerBound != span || r.lowerBound & span != 0 { return nil }
+            out.append(bits)
+        }
+        return out
     }
 
     /// The boxes `u` adds to the group in slot `at`, or nil when moving it there is not provably
@@ -314,9 +338,9 @@ struct MergePlanner {
                 continue
             }
             if let at = latest[shape], slots.count - at - 1 <= Self.lookback, case .group(let g) = slots[at],
-               shape.exact || g.boxes.count + a.boxes.count <= Self.maxIntervalElements,
+               shape.hashed || g.boxes.count + a.boxes.count <= Self.maxIntervalElements,
                let boxes = joinable(u, a.boxes, at: at),
-               shape.exact || g.boxes.count + boxes.count <= Self.maxIntervalElements {
+               shape.hashed || g.boxes.count + boxes.count <= Self.maxIntervalElements {
                 g.add(u, boxes, tail: units[u].tail)
                 continue
             }
@@ -353,8 +377,14 @@ struct MergePlanner {
                 let residual = Self.residualMatches(units[g.units[0]])
                 var exprs = mergePayloadMatches(residual, pool: &pool)
                 var unit: UInt32 = 0
-                for k in g.shape.keys {
-                    exprs.append(k.load(unit % 4 == 0 ? NftRegister(rawValue: 1 + unit / 4) : .reg32(unit)))
+                for (n, k) in g.shape.keys.enumerated() {
+                    let reg = unit % 4 == 0 ? NftRegister(rawValue: 1 + unit / 4) : .reg32(unit)
+                    exprs.append(k.load(reg))
+                    if let bits = g.shape.hostBits?[n], bits > 0 {
+                        let mask = Self.bytes(~(UInt128(1) << UInt128(bits) - 1), k.width)
+                        exprs.append(.bitwise(sreg: reg, dreg: reg, length: UInt32(k.width), mask: mask,
+                                              xor: [UInt8](repeating: 0, count: k.width)))
+                    }
                     unit += UInt32((k.width + 3) / 4)
                 }
                 exprs.append(g.shape.limiter ? .objrefMap(set: name, sreg: .reg1) : .lookup(set: name, sreg: .reg1, invert: false))
@@ -378,7 +408,7 @@ struct MergePlanner {
     static func set(_ name: String, _ g: MergeGroup) -> NftSet {
         let keys = g.shape.keys
         let concat = keys.count > 1
-        let interval = g.boxes.contains { b in keys.contains { b.point($0.dim) == nil } }
+        let interval = !g.shape.hashed && g.boxes.contains { b in keys.contains { b.point($0.dim) == nil } }
         func encode(_ b: Box, high: Bool) -> [UInt8] {
             var out = [UInt8]()
             for k in keys {

@@ -216,11 +216,11 @@ struct Decompiler {
             switch e {
             case .meta(let k, _): try relation(.meta(k), mask: takeMask())
             case .exthdr(let x, _): try relation(.exthdr(x), mask: takeMask())
-            case .payload(let b, let o, let l, _) where concatLength() > 1:
+            case .payload(let b, let o, let l, _) where concatLoads() > 1:
                 _ = (b, o, l)
                 try concatenation()
                 continue
-            case .meta(_, _) where concatLength() > 1:
+            case .meta(_, _) where concatLoads() > 1:
                 try concatenation()
                 continue
             case .payload(let b, let o, let l, _):
@@ -264,13 +264,19 @@ struct Decompiler {
         return out
     }
 
-    /// How many plain loads from `i` on feed one concatenated lookup (loads straight into
-    /// consecutive registers, ended by a lookup or object map); 0 when they do not.
+    /// How many loads from `i` on feed one concatenated lookup; 0 when they do not.
+    func concatLoads() -> Int {
+        exprs[i..<(i + concatLength())].reduce(0) { n, e in if case .bitwise = e { n } else { n + 1 } }
+    }
+
+    /// How many expressions from `i` on feed one concatenated lookup (loads straight into
+    /// consecutive registers, each maybe masked, ended by a lookup or object map); 0 when they do not.
     func concatLength() -> Int {
         var j = i
         while j < exprs.count {
             switch exprs[j] {
             case .payload, .meta: j += 1
+            case .bitwise where j > i: j += 1
             case .lookup, .objrefMap: return j - i
             default: return 0
             }
@@ -282,16 +288,20 @@ struct Decompiler {
     mutating func concatenation() throws(NftDecodeError) {
         let n = concatLength()
         var names = [String]()
-        for k in i..<(i + n) {
+        let end = i + n
+        while i < end {
             let load: Loaded
-            switch exprs[k] {
+            switch exprs[i] {
             case .payload(let b, let o, let l, _): load = .payload(b, o, l)
             case .meta(let m, _): load = .meta(m)
             default: throw fail("not a load")
             }
-            names.append(try field(load, mask: nil, forLookup: true).name)
+            // A masked address (the merge pass's prefix keys): `ip saddr & 255.255.255.0`.
+            let mask = try takeMask()
+            let f = try field(load, mask: nil, forLookup: true)
+            names.append(f.name + (mask.map { " & " + format($0, f) } ?? ""))
+            i += 1
         }
-        i += n
         let key = names.joined(separator: " . ")
         switch exprs[i] {
         case .lookup(let set, _, let invert): out.append("\(key) \(invert ? "!= " : "")@\(set)")
@@ -410,7 +420,14 @@ struct Decompiler {
                 let name = (v4 ? "ip " : "ip6 ") + (o == d ? "daddr" : "saddr")
                 let fmt: Format = v4 ? .ipv4 : .ipv6
                 if mask == nil, l >= 1, l <= w { return FieldText(name: name, format: fmt, prefix: Int(l) * 8) }
-                if let m = mask, l == w, let p = prefixLength(m) { return FieldText(name: name, format: fmt, prefix: p) }
+                if let m = mask, l == w, let p = prefixLength(m) {
+                    // A set of masked addresses (the merge pass's prefix keys): `ip saddr & 255.255.255.0 @s`.
+                    if forLookup {
+                        let a = IPAddress(family: v4 ? .ipv4 : .ipv6, bytes: m)
+                        return FieldText(name: name, maskText: " & \(a)", format: fmt)
+                    }
+                    return FieldText(name: name, format: fmt, prefix: p)
+                }
                 return nil
             }
             if v4 {

@@ -240,8 +240,9 @@ func overlappingRoutes(_ r: inout SplitMix, count: Int) -> [FlowRoute] {
         #expect(sets.contains { !$0.flags.contains(.interval) && $0.elements.count > MergePlanner.maxIntervalElements })
     }
 
-    /// Routes of one interval shape (a /24 source, TCP, one destination port or a short range that
-    /// reaches the next route's port), nearly each its own element, interleaved with rate-limited UDP
+    /// Routes of one interval shape (a /24 source, TCP, mostly a short destination port range that
+    /// reaches the next route's port — a range, not a prefix or a single port, so an interval set
+    /// — sometimes one port, a hash set's shape), nearly each its own element, interleaved with rate-limited UDP
     /// routes and, rarely, overlapping routes of any action: more elements than one interval set
     /// may hold.
     static func splitRoutes(_ r: inout SplitMix, count: Int) -> [FlowRoute] {
@@ -257,7 +258,7 @@ func overlappingRoutes(_ r: inout SplitMix, count: Int) -> [FlowRoute] {
                                               .numeric(.destinationPort, [.equal(port)])],
                                  actions: [.trafficRateBytes(asn: 0, bytesPerSecond: 1_000_000)])
             }
-            let ports: [NumericTerm] = i % 5 == 0
+            let ports: [NumericTerm] = i % 5 != 0
                 ? [NumericTerm(and: false, lt: false, gt: true, eq: true, value: port),
                    NumericTerm(and: true, lt: true, gt: false, eq: true, value: port + 4)]
                 : [.equal(port)]
