@@ -88,21 +88,36 @@ struct MergeUnit {
 /// can match. Fields a rule does not look at span their whole domain.
 struct Box: Hashable {
     var v6: Bool
-    var r: [ClosedRange<UInt128>]
+    /// One range per `KeyField.dim`, stored inline: the planner makes a box per set element
+    /// and compares many, and an array per box made allocation its main cost.
+    var r: InlineArray<7, ClosedRange<UInt128>>
+
+    init(v6: Bool, r: InlineArray<7, ClosedRange<UInt128>>) { self.v6 = v6; self.r = r }
 
     static func full(v6: Bool) -> Box {
-        Box(v6: v6, r: (0..<KeyField.dims).map { 0...KeyField.top(dim: $0, v6: v6) })
+        Box(v6: v6, r: InlineArray { 0...KeyField.top(dim: $0, v6: v6) })
+    }
+
+    static func == (a: Box, b: Box) -> Bool {
+        guard a.v6 == b.v6 else { return false }
+        for k in 0..<7 where a.r[k] != b.r[k] { return false }
+        return true
+    }
+
+    func hash(into h: inout Hasher) {
+        h.combine(v6)
+        for k in 0..<7 { h.combine(r[k].lowerBound); h.combine(r[k].upperBound) }
     }
 
     func overlaps(_ o: Box) -> Bool {
         guard v6 == o.v6 else { return false }
-        for k in 0..<r.count where r[k].upperBound < o.r[k].lowerBound || o.r[k].upperBound < r[k].lowerBound { return false }
+        for k in 0..<7 where r[k].upperBound < o.r[k].lowerBound || o.r[k].upperBound < r[k].lowerBound { return false }
         return true
     }
 
     func contains(_ o: Box) -> Bool {
         guard v6 == o.v6 else { return false }
-        for k in 0..<r.count where o.r[k].lowerBound < r[k].lowerBound || o.r[k].upperBound > r[k].upperBound { return false }
+        for k in 0..<7 where o.r[k].lowerBound < r[k].lowerBound || o.r[k].upperBound > r[k].upperBound { return false }
         return true
     }
 
@@ -111,7 +126,7 @@ struct Box: Hashable {
         guard overlaps(o) else { return [self] }
         var out = [Box]()
         var rest = self
-        for k in 0..<r.count {
+        for k in 0..<7 {
             let a = rest.r[k], b = o.r[k]
             if a.lowerBound < b.lowerBound {
                 var piece = rest; piece.r[k] = a.lowerBound...(b.lowerBound - 1); out.append(piece)
@@ -143,18 +158,27 @@ struct BoxIndex {
         byD[b.point(1), default: []].append(id)
     }
 
-    func candidates(_ q: Box) -> [Int]? {
-        var out = [Int]()
-        if let d = q.point(1) {
-            if let p = q.point(3) {
-                for k in [DP(d: d, p: p), DP(d: d, p: nil), DP(d: nil, p: p), DP(d: nil, p: nil)] { out += byDP[k] ?? [] }
-            } else {
-                out += byD[d] ?? []; out += byD[nil] ?? []
-            }
-        } else {
-            out = all
+    /// Calls `body` with every box that may overlap `q` (until it returns false); false when
+    /// there are more than `cap` candidates (then `body` is not called at all).
+    func forEachCandidate(_ q: Box, _ body: (Int) -> Bool) -> Bool {
+        guard let d = q.point(1) else {
+            guard all.count <= Self.cap else { return false }
+            for c in all where !body(c) { break }
+            return true
         }
-        return out.count > Self.cap ? nil : out
+        let empty: [Int] = []
+        let buckets: (([Int], [Int]), ([Int], [Int]))
+        if let p = q.point(3) {
+            buckets = ((byDP[DP(d: d, p: p)] ?? empty, byDP[DP(d: d, p: nil)] ?? empty),
+                       (byDP[DP(d: nil, p: p)] ?? empty, byDP[DP(d: nil, p: nil)] ?? empty))
+        } else {
+            buckets = ((byD[d] ?? empty, byD[nil] ?? empty), (empty, empty))
+        }
+        guard buckets.0.0.count + buckets.0.1.count + buckets.1.0.count + buckets.1.1.count <= Self.cap else { return false }
+        for bucket in [buckets.0.0, buckets.0.1, buckets.1.0, buckets.1.1] {
+            for c in bucket where !body(c) { return true }
+        }
+        return true
     }
 }
 
@@ -307,23 +331,30 @@ struct MergePlanner {
             case .single(let v):
                 if units[v].tail != tail, let b = singleBox[v], boxes.contains(where: { $0.overlaps(b) }) { return nil }
             case .group(let h):
-                if h.terminal && h.shape.tail == tail { continue }
                 guard h.shape.v6 == g.shape.v6 else { continue }
+                if h.terminal && h.shape.tail == tail { continue }
                 for b in boxes {
-                    guard let cands = h.index.candidates(b) else { return nil }
-                    for c in cands where h.boxes[c].overlaps(b) && units[h.boxUnit[c]].tail != tail { return nil }
+                    var clash = false
+                    let searched = h.index.forEachCandidate(b) { c in
+                        clash = h.boxes[c].overlaps(b) && units[h.boxUnit[c]].tail != tail
+                        return !clash
+                    }
+                    if clash || !searched { return nil }
                 }
             }
         }
         var out = [Box]()
         for b in boxes {
-            guard let cands = g.index.candidates(b) else { return nil }
             var pieces = [b]
-            for c in cands where g.boxes[c].overlaps(b) {
-                guard g.terminal else { return nil }
+            var refused = false
+            let searched = g.index.forEachCandidate(b) { c in
+                guard g.boxes[c].overlaps(b) else { return true }
+                guard g.terminal else { refused = true; return false }
                 pieces = pieces.flatMap { $0.subtracting(g.boxes[c]) }
-                if pieces.count > Self.maxElements { return nil }
+                if pieces.count > Self.maxElements { refused = true; return false }
+                return true
             }
+            if refused || !searched { return nil }
             out += pieces
         }
         return out
