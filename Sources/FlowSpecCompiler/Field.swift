@@ -69,8 +69,8 @@ struct Field: Hashable {
 
 extension NftDataType {
     /// nft's `icmp_code` (TYPE_ICMP_CODE = 32) and `icmpv6_code` (TYPE_ICMPV6_CODE = 33).
-    static let icmpCode = NftDataType(id: 32, length: 1, name: "icmp_code")
-    static let icmpv6Code = NftDataType(id: 33, length: 1, name: "icmpv6_code")
+    public static let icmpCode = NftDataType(id: 32, length: 1, name: "icmp_code")
+    public static let icmpv6Code = NftDataType(id: 33, length: 1, name: "icmpv6_code")
 }
 
 extension Field {

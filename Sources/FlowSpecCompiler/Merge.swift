@@ -390,6 +390,7 @@ struct MergePlanner {
     /// The rules, their routes, the merged rules and their sets.
     func emit(pool: inout SetPool) -> ([NftRule], [Int], [MergedRule], [NftSet]) {
         var rules = [NftRule](), ruleRoutes = [Int](), merged = [MergedRule](), sets = [NftSet]()
+        var shapeCount: [String: Int] = [:]
         rules.reserveCapacity(slots.count)
         for s in slots {
             switch s {
@@ -403,8 +404,7 @@ struct MergePlanner {
                     ruleRoutes.append(units[u].route)
                     continue
                 }
-                let name = "m\(sets.count)"
-                let set = Self.set(name, g)
+                var set = Self.set("", g)
                 let residual = Self.residualMatches(units[g.units[0]])
                 var exprs = mergePayloadMatches(residual, pool: &pool)
                 var unit: UInt32 = 0
@@ -418,8 +418,20 @@ struct MergePlanner {
                     }
                     unit += UInt32((k.width + 3) / 4)
                 }
-                exprs.append(g.shape.limiter ? .objrefMap(set: name, sreg: .reg1) : .lookup(set: name, sreg: .reg1, invert: false))
                 exprs += g.shape.tail
+                // The set's name says what the set is for, never what it holds: the same rule
+                // and set definition give the same name in every compilation (the n-th such
+                // group gets `_n`), so a delta update changes elements of the installed set
+                // instead of replacing it (docs/merging.md).
+                var d = StableDigest()
+                d.addDefinition(set)
+                for e in exprs { d.add(e) }
+                var name = "m" + d.hex
+                shapeCount[name, default: 0] += 1
+                if let n = shapeCount[name], n > 1 { name += "_\(n)" }
+                set.name = name
+                exprs.insert(g.shape.limiter ? .objrefMap(set: name, sreg: .reg1) : .lookup(set: name, sreg: .reg1, invert: false),
+                             at: exprs.count - g.shape.tail.count)
                 merged.append(MergedRule(rule: rules.count, set: name, routes: Array(Set(g.units.map { units[$0].route })).sorted(),
                                          elementRoutes: g.boxUnit.map { units[$0].route }))
                 rules.append(NftRule(expressions: exprs, comment: "merge \(name)"))

@@ -15,12 +15,18 @@ public struct DeltaPolicy: Sendable, Hashable {
     public var perRuleWalked: Double = 40e-9
     public var perRuleCommitted: Double = 1e-6
     public var perRuleLoaded: Double = 20e-6
+    /// Adding or deleting one element of a merge set (hash sets: O(1); interval sets cost more,
+    /// but hold at most 2,000 elements), and loading one in a full replace.
+    public var perElementChanged: Double = 3e-6
+    public var perElementLoaded: Double = 2e-6
     public var margin: Double = 0.5
     public init() {}
 
-    func worthIt(changes: Int, chainLength: Int, newRules: Int) -> Bool {
-        let delta = Double(chainLength) * perRuleCommitted + Double(changes) * (perChange + Double(chainLength) * perRuleWalked)
-        let full = Double(max(newRules, 1)) * perRuleLoaded + 0.002
+    func worthIt(changes: Int, chainLength: Int, newRules: Int, elementChanges: Int = 0, newElements: Int = 0) -> Bool {
+        let commit = changes > 0 ? Double(chainLength) * perRuleCommitted : 0
+        let delta = commit + Double(changes) * (perChange + Double(chainLength) * perRuleWalked)
+            + Double(elementChanges) * perElementChanged
+        let full = Double(max(newRules, 1)) * perRuleLoaded + Double(newElements) * perElementLoaded + 0.002
         return delta <= margin * full
     }
 }
@@ -44,14 +50,26 @@ public struct DeltaPlan: Sendable {
     let newObjects: [Int]
     let deletedSets: [String]
     let deletedObjects: [(String, NftObjectType)]
+    /// Merge sets kept by name whose elements change: elements deleted (from the old state)
+    /// and added (indices into the new set's elements).
+    let elementChanges: [ElementChange]
     let old: TableState
+
+    struct ElementChange {
+        var set: Int
+        var removed: [TableState.Element]
+        var added: [Int]
+    }
 
     public var removedRoutes: Int { removed.count }
     public var insertedRoutes: Int { anchors.count }
     public var deletedRules: Int { removed.reduce(0) { $0 + old.routes[$1].handles.count } }
     public var insertedRules: Int { anchors.keys.reduce(0) { $0 + shape.routes[$1].rules.count } }
+    public var removedElements: Int { elementChanges.reduce(0) { $0 + $1.removed.count } }
+    public var addedElements: Int { elementChanges.reduce(0) { $0 + $1.added.count } }
     public var isEmpty: Bool {
         removed.isEmpty && anchors.isEmpty && newSets.isEmpty && newObjects.isEmpty && deletedSets.isEmpty && deletedObjects.isEmpty
+            && elementChanges.isEmpty
     }
 }
 
@@ -67,12 +85,14 @@ extension DeltaPlan {
     ///
     /// Routes are matched by identity; a route is kept when its digest (rules and the objects
     /// they use) is unchanged and it keeps its order relative to the other kept routes (a kept
-    /// route that moved is deleted and reinserted). Falls back to `.full` when the table is not
-    /// of the unmerged one-rule-run-per-route form, when the table or chain definition differs,
-    /// or when the `policy`'s cost estimate favours a full replace.
+    /// route that moved is deleted and reinserted); a merged rule is kept the same way (its
+    /// identity is its `merge <set>` comment), and the elements of a merge set present in both
+    /// tables change in place: those gone deleted, the new ones added. Falls back to `.full`
+    /// when a rule carries no route identity or merge comment, when the table or chain
+    /// definition differs, or when the `policy`'s cost estimate favours a full replace.
     public static func make(from state: TableState, to table: NftTable, policy: DeltaPolicy = DeltaPolicy()) -> DeltaDecision {
         guard let shape = TableShape(table) else {
-            return .full(reason: "the new table has rules that do not carry exactly one route identity (merged form)")
+            return .full(reason: "the new table has rules that carry neither a route identity nor a merge set")
         }
         guard state.table == table.name, state.family == table.family, state.chain == table.chains[0].name,
               state.chainDigest == shape.chainDigest else {
@@ -98,8 +118,25 @@ extension DeltaPlan {
         }
         let changes = removed.reduce(0) { $0 + state.routes[$1].handles.count }
             + anchors.keys.reduce(0) { $0 + shape.routes[$1].rules.count }
-        if !policy.worthIt(changes: changes, chainLength: max(state.ruleCount, table.ruleCount), newRules: table.ruleCount) {
-            return .full(reason: "\(changes) rule changes in a chain of \(state.ruleCount): a full replace is cheaper")
+        var elementChanges: [ElementChange] = []
+        var changedElements = 0
+        for (i, set) in table.sets.enumerated() {
+            guard let new = shape.mergeSets[set.name], state.sets.contains(set.name) else { continue }
+            guard let old = state.mergeSets[set.name], old.definition == new.definition else {
+                return .full(reason: "set \(set.name) is installed with another definition")
+            }
+            let oldElements = Set(old.elements)
+            let newElements = Set(new.elements)
+            let gone = old.elements.filter { !newElements.contains($0) }
+            let added = new.elements.indices.filter { !oldElements.contains(new.elements[$0]) }
+            if gone.isEmpty && added.isEmpty { continue }
+            changedElements += gone.count + added.count
+            elementChanges.append(ElementChange(set: i, removed: gone, added: added))
+        }
+        let newElements = table.sets.reduce(0) { $0 + $1.elements.count }
+        if !policy.worthIt(changes: changes, chainLength: max(state.ruleCount, table.ruleCount), newRules: table.ruleCount,
+                           elementChanges: changedElements, newElements: newElements) {
+            return .full(reason: "\(changes) rule changes in a chain of \(state.ruleCount) and \(changedElements) set element changes: a full replace is cheaper")
         }
         let newNames = Set(table.sets.map(\.name))
         let newSets = table.sets.indices.filter { !state.sets.contains(table.sets[$0].name) }
@@ -109,7 +146,8 @@ extension DeltaPlan {
             .map { ($0.key, $0.value.type) }.sorted { $0.0 < $1.0 }
         return .delta(DeltaPlan(table: table, shape: shape, kept: kept, removed: removed,
                                 anchors: anchors.mapValues { $0 }, newSets: newSets, newObjects: newObjects,
-                                deletedSets: deletedSets, deletedObjects: deletedObjects, old: state))
+                                deletedSets: deletedSets, deletedObjects: deletedObjects,
+                                elementChanges: elementChanges, old: state))
     }
 }
 
@@ -128,7 +166,7 @@ extension NftConnection {
         let table = plan.table
         let clock = ContinuousClock()
         let buildStart = clock.now
-        let elements = plan.newSets.reduce(0) { $0 + table.sets[$1].elements.count }
+        let elements = plan.newSets.reduce(0) { $0 + table.sets[$1].elements.count } + plan.removedElements + plan.addedElements
         let count = 4 + plan.deletedRules + plan.deletedSets.count + plan.deletedObjects.count + plan.newObjects.count
             + plan.newSets.count * 2 + plan.insertedRules
         let batch = BatchBuffer(firstSequence: socket.reserveSequence(count + elements),
@@ -152,6 +190,12 @@ extension NftConnection {
                 batch.finish(nlh)
             }
         }
+        // Elements before objects: a deleted limit object may still be named by an element.
+        for change in plan.elementChanges where !change.removed.isEmpty {
+            var set = table.sets[change.set]
+            set.elements = change.removed.map { NftSetElement(key: $0.key, keyEnd: $0.keyEnd) }
+            try SetCodec.encodeElements(set, index: change.set, encoder: encoder, delete: true, partial: true)
+        }
         for name in plan.deletedSets {
             guard let s = nftnl_set_alloc() else { throw .system(call: "nftnl_set_alloc", errno: ENOMEM) }
             defer { nftnl_set_free(s) }
@@ -174,6 +218,11 @@ extension NftConnection {
         for i in plan.newObjects { try encoder.object(i) }
         for i in plan.newSets { try SetCodec.encodeSet(table.sets[i], index: i, encoder: encoder) }
         for i in plan.newSets { try SetCodec.encodeElements(table.sets[i], index: i, encoder: encoder) }
+        for change in plan.elementChanges where !change.added.isEmpty {
+            var set = table.sets[change.set]
+            set.elements = change.added.map { set.elements[$0] }
+            try SetCodec.encodeElements(set, index: change.set, encoder: encoder, partial: true)
+        }
         // Inserted rules by sequence number, to give the echoed handles their place.
         var insertedAt: [UInt32: Int] = [:]
         for j in plan.shape.routes.indices {

@@ -1,85 +1,6 @@
 import FlowSpec
 import FlowSpecCompiler
 
-/// FNV-1a, 64 bits: a digest that is the same in every process (Swift's `Hasher` is seeded per
-/// process), so a table state can be written by one `apply` and trusted by the next.
-struct StableDigest {
-    private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
-
-    mutating func add(_ byte: UInt8) {
-        value = (value ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
-    }
-    mutating func add<S: Sequence>(bytes: S) where S.Element == UInt8 {
-        for b in bytes { add(b) }
-    }
-    mutating func add(_ v: UInt64) { for i in 0..<8 { add(UInt8(truncatingIfNeeded: v >> (i * 8))) } }
-    mutating func add(_ v: UInt32) { add(UInt64(v)) }
-    mutating func add(_ v: Int32) { add(UInt64(UInt32(bitPattern: v))) }
-    mutating func add(_ s: String) { add(UInt64(s.utf8.count)); add(bytes: s.utf8) }
-    mutating func add(_ d: [UInt8]) { add(UInt64(d.count)); add(bytes: d) }
-    mutating func add(_ b: Bool) { add(UInt8(b ? 1 : 0)) }
-    mutating func add(_ v: NftVerdict) {
-        add(UInt64(UInt32(bitPattern: v.code)))
-        if let c = v.chain { add(c) }
-    }
-    mutating func add(_ l: NftLimit) {
-        add(l.rate); add(l.unit.rawValue); add(l.burst); add(l.kind.rawValue); add(l.over)
-    }
-
-    /// Every field of the expression, counters' values excepted (they are state, not rule).
-    mutating func add(_ e: NftExpression) {
-        switch e {
-        case .meta(let k, let r): add(UInt8(1)); add(k.rawValue); add(r.rawValue)
-        case .metaSet(let k, let r): add(UInt8(2)); add(k.rawValue); add(r.rawValue)
-        case .payload(let b, let o, let l, let r): add(UInt8(3)); add(b.rawValue); add(o); add(l); add(r.rawValue)
-        case .payloadSet(let b, let o, let l, let r, let ct, let co):
-            add(UInt8(4)); add(b.rawValue); add(o); add(l); add(r.rawValue); add(ct); add(co)
-        case .exthdr(let x, let r): add(UInt8(5)); add(x.type); add(x.offset); add(x.length); add(x.presence); add(r.rawValue)
-        case .cmp(let op, let r, let d): add(UInt8(6)); add(op.rawValue); add(r.rawValue); add(d)
-        case .bitwise(let s, let d, let l, let m, let x): add(UInt8(7)); add(s.rawValue); add(d.rawValue); add(l); add(m); add(x)
-        case .range(let op, let r, let f, let t): add(UInt8(8)); add(op.rawValue); add(r.rawValue); add(f); add(t)
-        case .lookup(let s, let r, let i): add(UInt8(9)); add(s); add(r.rawValue); add(i)
-        case .mapLookup(let s, let r, let d): add(UInt8(10)); add(s); add(r.rawValue); add(d.rawValue)
-        case .objrefMap(let s, let r): add(UInt8(11)); add(s); add(r.rawValue)
-        case .objref(let t, let n): add(UInt8(12)); add(t.rawValue); add(n)
-        case .counter: add(UInt8(13))
-        case .limit(let l): add(UInt8(14)); add(l)
-        case .log(let g, let p): add(UInt8(15)); add(UInt64(g)); add(p ?? "\u{0}")
-        case .immediateVerdict(let v): add(UInt8(16)); add(v)
-        case .immediateData(let r, let d): add(UInt8(17)); add(r.rawValue); add(d)
-        case .unknown(let name): add(UInt8(18)); add(name)
-        }
-    }
-
-    mutating func add(_ object: NftObject) {
-        switch object {
-        case .counter(let n): add(UInt8(1)); add(n)
-        case .limit(let n, let l): add(UInt8(2)); add(n); add(l)
-        }
-    }
-
-    mutating func add(_ set: NftSet, includingName: Bool) {
-        if includingName { add(set.name) }
-        add(set.flags.rawValue)
-        add(UInt64(set.keyFields.count))
-        for f in set.keyFields { add(f.id); add(f.length) }
-        add(set.dataType.map { UInt64($0.id) << 32 | UInt64($0.length) } ?? UInt64.max)
-        add(set.objectType?.rawValue ?? UInt32.max)
-        add(UInt64(set.elements.count))
-        for e in set.elements {
-            add(e.key); add(e.keyEnd ?? [0xff, 0xfe]); add(e.objectName ?? "\u{0}")
-            if let v = e.verdict { add(v) } else { add(UInt8(0)) }
-        }
-    }
-}
-
-extension NftVerdict {
-    /// The chain a jump or goto names.
-    fileprivate var chain: String? {
-        switch self { case .jump(let c), .goto(let c): c; default: nil }
-    }
-}
-
 /// Set names that depend only on a set's content.
 ///
 /// The compiler numbers its sets in the order it meets them (`set0`, `set1`, …), so one route
@@ -89,13 +10,18 @@ extension NftVerdict {
 /// expressions compare equal exactly when the rule does. A digest collision between two sets of
 /// one table is resolved with a suffix; between an old and a new table it is as improbable as
 /// any 64-bit collision (and would at worst keep an old set of a changed rule; see docs).
+///
+/// The merge pass's sets (looked up by rules commented `merge <set>`) keep their names: those
+/// already say what the set is for and not what it holds, so that a delta can change their
+/// elements in place.
 public enum ContentSetNames {
     public static func apply(_ table: NftTable) -> NftTable {
         guard !table.sets.isEmpty else { return table }
         var table = table
         var rename: [String: String] = [:]
-        var used: Set<String> = []
-        for i in table.sets.indices {
+        let merged = mergeSetNames(table)
+        var used = merged
+        for i in table.sets.indices where !merged.contains(table.sets[i].name) {
             var d = StableDigest()
             d.add(table.sets[i], includingName: false)
             var name = "s" + hex(d.value)
@@ -126,6 +52,17 @@ public enum ContentSetNames {
         return table
     }
 
+    /// The sets of the merge pass: those named by a rule's `merge <set>` comment.
+    static func mergeSetNames(_ table: NftTable) -> Set<String> {
+        var out: Set<String> = []
+        for chain in table.chains {
+            for rule in chain.rules {
+                if let c = rule.comment, c.hasPrefix("merge ") { out.insert(String(c.dropFirst(6))) }
+            }
+        }
+        return out
+    }
+
     static func hex(_ v: UInt64) -> String {
         let s = String(v, radix: 16)
         return String(repeating: "0", count: 16 - s.count) + s
@@ -137,10 +74,36 @@ public enum ContentSetNames {
 /// kernel handles of those rules; the sets and named objects present. Built from a table this
 /// process committed (`NftConnection.applyTracked`, `applyDelta`) or read back (`init(installed:)`).
 ///
-/// Only tables of the compiler's unmerged form qualify: one base chain, no other chains, every
-/// rule commented with exactly one route identity. A table with rules covering several routes
-/// (the set-merged form) has no state, and delta falls back to a full replace.
+/// Only tables of the compiler's forms qualify: one base chain, no other chains, every rule
+/// commented with one route identity or, for a rule of the merge pass, `merge <set>`. The
+/// elements of merge sets are part of the state (key, key end and a digest of the element with
+/// the object it names), so that a delta changes them in place.
 public struct TableState: Sendable, Hashable {
+    /// A merge set's element as delta planning knows it: enough to delete it, and a digest of
+    /// everything that makes it (key, key end, data, and the digest of the object it names).
+    public struct Element: Sendable, Hashable {
+        public var key: [UInt8]
+        public var keyEnd: [UInt8]?
+        public var digest: UInt64
+        public init(key: [UInt8], keyEnd: [UInt8]?, digest: UInt64) { self.key = key; self.keyEnd = keyEnd; self.digest = digest }
+    }
+
+    /// A merge set: a digest of its definition (flags, key and data types) and its elements
+    /// (in no particular order: the kernel lists them by key, the compiler makes them by route).
+    public struct MergeSet: Sendable, Hashable {
+        public var definition: UInt64
+        public var elements: [Element]
+        public init(definition: UInt64, elements: [Element]) { self.definition = definition; self.elements = elements }
+
+        public static func == (a: MergeSet, b: MergeSet) -> Bool {
+            a.definition == b.definition && a.elements.count == b.elements.count && Set(a.elements) == Set(b.elements)
+        }
+
+        public func hash(into h: inout Hasher) {
+            h.combine(definition); h.combine(elements.count)
+        }
+    }
+
     public struct ObjectEntry: Sendable, Hashable {
         public var type: NftObjectType
         public var digest: UInt64
@@ -168,13 +131,16 @@ public struct TableState: Sendable, Hashable {
     public var sets: Set<String>
     /// Named objects present: type and digest.
     public var objects: [String: ObjectEntry]
+    /// The merge sets (also in `sets`), by name.
+    public var mergeSets: [String: MergeSet]
     /// The ruleset generation right after this state was committed or read; 0 if unknown.
     public var generation: UInt32
 
     public init(table: String, family: NftFamily, chain: String, chainDigest: UInt64, routes: [Route],
-                sets: Set<String>, objects: [String: ObjectEntry], generation: UInt32) {
+                sets: Set<String>, objects: [String: ObjectEntry], mergeSets: [String: MergeSet] = [:], generation: UInt32) {
         self.table = table; self.family = family; self.chain = chain; self.chainDigest = chainDigest
-        self.routes = routes; self.sets = sets; self.objects = objects; self.generation = generation
+        self.routes = routes; self.sets = sets; self.objects = objects; self.mergeSets = mergeSets
+        self.generation = generation
     }
 
     /// The state of an installed table read back through netlink; nil if it is not of the form
@@ -196,13 +162,16 @@ public struct TableState: Sendable, Hashable {
             routes.append(Route(identity: r.identity, digest: r.digest, handles: r.rules.map(handles)))
         }
         self.init(table: t.name, family: t.family, chain: t.chains[0].name, chainDigest: shape.chainDigest,
-                  routes: routes, sets: Set(t.sets.map(\.name)), objects: shape.objectEntries, generation: generation)
+                  routes: routes, sets: Set(t.sets.map(\.name)), objects: shape.objectEntries,
+                  mergeSets: shape.mergeSets, generation: generation)
     }
 
     public var ruleCount: Int { routes.reduce(0) { $0 + $1.handles.count } }
+    public var mergeElementCount: Int { mergeSets.values.reduce(0) { $0 + $1.elements.count } }
 }
 
-/// A table cut into routes: runs of consecutive rules with one route identity as comment.
+/// A table cut into routes: runs of consecutive rules with one comment, a route identity or
+/// `merge <set>` (a "route" of delta planning is then the merged rule).
 struct TableShape {
     struct Route {
         var identity: String
@@ -213,8 +182,11 @@ struct TableShape {
     var routes: [Route] = []
     var chainDigest: UInt64
     var objectEntries: [String: TableState.ObjectEntry] = [:]
+    /// The merge sets, with their elements' digests.
+    var mergeSets: [String: TableState.MergeSet] = [:]
 
-    /// Nil when the table is not one base chain of rules each carrying one route identity.
+    /// Nil when the table is not one base chain of rules each carrying one route identity or
+    /// naming one merge set of the table.
     init?(_ table: NftTable) {
         guard table.chains.count == 1, let base = table.chains[0].base else { return nil }
         self.table = table
@@ -225,11 +197,27 @@ struct TableShape {
         for o in table.objects {
             var d = StableDigest(); d.add(o); objectEntries[o.name] = .init(type: o.type, digest: d.value)
         }
+        let merged = ContentSetNames.mergeSetNames(table)
+        for set in table.sets where merged.contains(set.name) {
+            var d = StableDigest()
+            d.addDefinition(set)
+            let definition = d.value
+            var elements: [TableState.Element] = []
+            elements.reserveCapacity(set.elements.count)
+            for e in set.elements {
+                var d = StableDigest()
+                d.add(e)
+                if let o = e.objectName { d.add(objectEntries[o]?.digest ?? 0) }
+                elements.append(TableState.Element(key: e.key, keyEnd: e.keyEnd, digest: d.value))
+            }
+            mergeSets[set.name] = TableState.MergeSet(definition: definition, elements: elements)
+        }
         let rules = table.chains[0].rules
         var seen: Set<String> = []
         var i = 0
         while i < rules.count {
-            guard let id = rules[i].comment, Self.isRouteIdentity(id), seen.insert(id).inserted else { return nil }
+            guard let id = rules[i].comment, Self.isRouteIdentity(id) || mergeSets[String(id.dropFirst(6))] != nil && id.hasPrefix("merge "),
+                  seen.insert(id).inserted else { return nil }
             var j = i
             var d = StableDigest()
             d.add(id)

@@ -99,7 +99,10 @@ enum SetCodec {
 
     /// The elements, in messages of at most ~48 KiB (an element list is one nested attribute,
     /// whose length field is 16 bits).
-    static func encodeElements(_ set: NftSet, index: Int, encoder: TableEncoder) throws(NetlinkError) {
+    /// `delete` sends DELSETELEM; `partial` says `set.elements` are not the table's own (a
+    /// delta's additions or deletions), so errors name the set, not element positions.
+    static func encodeElements(_ set: NftSet, index: Int, encoder: TableEncoder, delete: Bool = false,
+                               partial: Bool = false) throws(NetlinkError) {
         var start = 0
         while start < set.elements.count {
             var end = start, bytes = 0
@@ -107,7 +110,8 @@ enum SetCodec {
                 bytes += elementEstimate(set.elements[end])
                 end += 1
             }
-            try encodeChunk(set, index: index, range: start..<end, encoder: encoder, estimate: bytes)
+            try encodeChunk(set, index: index, range: start..<end, encoder: encoder, estimate: bytes, delete: delete,
+                            partial: partial)
             start = end
         }
     }
@@ -118,7 +122,7 @@ enum SetCodec {
     }
 
     private static func encodeChunk(_ set: NftSet, index: Int, range: Range<Int>, encoder: TableEncoder,
-                                    estimate: Int) throws(NetlinkError) {
+                                    estimate: Int, delete: Bool, partial: Bool) throws(NetlinkError) {
         guard let s = nftnl_set_alloc() else { throw .system(call: "nftnl_set_alloc", errno: ENOMEM) }
         defer { nftnl_set_free(s) }
         fillIdentity(s, set: set, table: encoder.table)
@@ -140,8 +144,10 @@ enum SetCodec {
             }
             nftnl_set_elem_add(s, e)
         }
-        let nlh = encoder.batch.begin(NFT_MSG_NEWSETELEM, family: encoder.family, flags: NLM_F_CREATE,
-                                      origin: .elements(set: index, range: range), estimate: estimate + 1024)
+        let nlh = encoder.batch.begin(delete ? NFT_MSG_DELSETELEM : NFT_MSG_NEWSETELEM, family: encoder.family,
+                                      flags: delete ? 0 : NLM_F_CREATE,
+                                      origin: delete || partial ? .set(index) : .elements(set: index, range: range),
+                                      estimate: estimate + 1024)
         nftnl_set_elems_nlmsg_build_payload(nlh, s)
         encoder.batch.finish(nlh)
     }
@@ -182,9 +188,10 @@ enum SetCodec {
             fieldLengths = UnsafeRawBufferPointer(start: raw, count: Int(count)).map { UInt32($0) }
         }
         let n = fieldLengths.count
-        let keyFields = fieldLengths.enumerated().map { i, length in
+        var keyFields = fieldLengths.enumerated().map { i, length in
             Self.dataType(id: (keyType >> (6 * UInt32(n - 1 - i))) & (n == 1 ? .max : 0x3f), length: length)
         }
+        if n == 1, let split = concatenatedFields(type: keyType, keyLength: keyLength) { keyFields = split }
         var dataType: NftDataType?
         if nftnl_set_is_set(s, id(NFTNL_SET_DATA_TYPE)) {
             let raw = nftnl_set_get_u32(s, id(NFTNL_SET_DATA_TYPE))
@@ -202,10 +209,29 @@ enum SetCodec {
         return NftSet(name: name, flags: flags, keyFields: keyFields, dataType: dataType, objectType: objectType)
     }
 
+    /// The fields of a concatenated key that carries no field lengths (a hash set: only
+    /// interval concatenations carry NFTA_SET_DESC_CONCAT): the type id's 6-bit parts, when each
+    /// is a type of known length and the lengths, padded to 4 bytes each, add up to the key.
+    static func concatenatedFields(type: UInt32, keyLength: UInt32) -> [NftDataType]? {
+        guard type > 0x3f else { return nil }
+        let known: [NftDataType] = [.ipv4Address, .ipv6Address, .inetProto, .inetService, .icmpType, .icmpCode, .icmpv6Type,
+                                    .icmpv6Code, .mark]
+        var ids: [UInt32] = []
+        var t = type
+        while t > 0 { ids.insert(t & 0x3f, at: 0); t >>= 6 }
+        var fields: [NftDataType] = []
+        for i in ids {
+            guard let f = known.first(where: { $0.id == i }) else { return nil }
+            fields.append(f)
+        }
+        guard fields.reduce(0, { $0 + ($1.length + 3) / 4 * 4 }) == keyLength else { return nil }
+        return fields
+    }
+
     /// The IR type with this id and length (the named constants first, so they compare equal).
     static func dataType(id: UInt32, length: UInt32) -> NftDataType {
         let known: [NftDataType] = [.verdict, .ipv4Address, .ipv6Address, .inetProto, .inetService, .icmpType,
-                                    .tcpFlag, .icmpv6Type, .nfproto, .mark, .dscp, .integer]
+                                    .icmpCode, .tcpFlag, .icmpv6Type, .icmpv6Code, .nfproto, .mark, .dscp, .integer]
         if let match = known.first(where: { $0.id == id && $0.length == length }) { return match }
         if id == NftDataType.integer.id { return .integer(bytes: length) }
         return NftDataType(id: id, length: length, name: "type \(id)")

@@ -57,7 +57,8 @@ struct Apply: ParsableCommand {
                     case .delta(let plan):
                         do {
                             result = try connection.applyDelta(plan, basedOn: generation)
-                            how = "delta: \(plan.removedRoutes) routes removed, \(plan.insertedRoutes) inserted"
+                            how = "delta: rules of \(plan.removedRoutes) routes or merged rules removed, \(plan.insertedRoutes) inserted, "
+                                + "\(plan.removedElements) set elements deleted, \(plan.addedElements) added"
                         } catch {
                             how = "full replace (the delta failed, nothing of it was committed: \(error))"
                         }
