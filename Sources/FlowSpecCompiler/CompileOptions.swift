@@ -23,7 +23,7 @@ public struct CompileOptions: Sendable, Hashable {
 
     public init(tableName: String = "flowspec", chainName: String = "filter", hook: NftHook = .forward,
                 priority: Int32 = 0, defaultPolicy: Policy = .accept, logGroup: UInt16 = 0,
-                redirectMarks: [RouteTarget: UInt32] = [:], counters: Bool = true, merge: Bool = false) {
+                redirectMarks: [RouteTarget: UInt32] = [:], counters: Bool = true, merge: Bool = true) {
         self.tableName = tableName; self.chainName = chainName; self.hook = hook
         self.priority = priority; self.defaultPolicy = defaultPolicy; self.logGroup = logGroup
         self.redirectMarks = redirectMarks; self.counters = counters; self.merge = merge

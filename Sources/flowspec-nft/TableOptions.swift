@@ -52,8 +52,8 @@ struct TableOptions: ParsableArguments {
     var noCounters = false
 
     @Flag(inversion: .prefixedNo, exclusivity: .chooseLast,
-          help: "Merge routes of the same shape and action into set lookups (docs/merging.md): faster to load and to traverse at scale, but merged rules lose per-route counters in show and delta updates, so it is off by default.")
-    var merge = false
+          help: "Merge routes of the same shape and action into set lookups (docs/merging.md): at 100k routes ~10 rules instead of ~120k, loads several times faster and packets traverse it hundreds of times faster; the order of the routes' effects is kept exactly. --no-merge installs one rule (or a few) per route.")
+    var merge = true
 
     func validate() throws {
         _ = try parsedRedirectMarks()
