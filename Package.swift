@@ -54,6 +54,6 @@ let package = Package(
         .testTarget(name: "FlowSpecCompilerTests", dependencies: ["FlowSpec", "FlowSpecFormats", "FlowSpecCompiler", "FlowSpecNetlink", "FlowSpecAgent", "FlowSpecTestSupport"]),
         .testTarget(name: "FlowSpecNetlinkTests", dependencies: ["FlowSpec", "FlowSpecFormats", "FlowSpecCompiler", "FlowSpecNetlink"]),
         // Runs the built `flowspec-nft` binary: CLI behaviour, and packets through a router namespace.
-        .testTarget(name: "FlowSpecCLITests", dependencies: ["flowspec-nft"]),
+        .testTarget(name: "FlowSpecCLITests", dependencies: ["flowspec-nft", "FlowSpec", "FlowSpecFormats", "FlowSpecTestSupport"]),
     ]
 )

@@ -42,11 +42,16 @@ while True:
             c[1] += len(data)
 """#
 
-    init(namespace: String, ports: [Int]) throws {
+    convenience init(namespace: String, ports: [Int]) throws {
+        try self.init(namespace: namespace, script: PacketServer.script, arguments: ports.map(String.init))
+    }
+
+    /// Any Python `script` that prints "ready" once listening and a last line of JSON on SIGTERM.
+    init(namespace: String, script: String, arguments: [String]) throws {
         outputFile = FileManager.default.temporaryDirectory.appendingPathComponent("fsn-server-\(UUID().uuidString)")
         FileManager.default.createFile(atPath: outputFile.path, contents: nil)
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["ip", "netns", "exec", namespace, "python3", "-u", "-c", PacketServer.script] + ports.map(String.init)
+        process.arguments = ["ip", "netns", "exec", namespace, "python3", "-u", "-c", script] + arguments
         process.standardOutput = try FileHandle(forWritingTo: outputFile)
         process.standardError = FileHandle.nullDevice
         process.standardInput = FileHandle.nullDevice
@@ -62,12 +67,17 @@ while True:
 
     private var output: String { (try? String(contentsOf: outputFile, encoding: .utf8)) ?? "" }
 
-    /// Stops the server; returns UDP (packets, bytes) per port.
-    func stop() -> [Int: (packets: Int, bytes: Int)] {
+    /// Stops the server; returns its last line of output.
+    func stopOutput() -> String {
         process.terminate()
         process.waitUntilExit()
         defer { try? FileManager.default.removeItem(at: outputFile) }
-        let last = output.split(separator: "\n").last.map(String.init) ?? ""
+        return output.split(separator: "\n").last.map(String.init) ?? ""
+    }
+
+    /// Stops the server; returns UDP (packets, bytes) per port.
+    func stop() -> [Int: (packets: Int, bytes: Int)] {
+        let last = stopOutput()
         guard let obj = try? JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: [Int]] else { return [:] }
         var out = [Int: (Int, Int)]()
         for (k, v) in obj where v.count == 2 { if let p = Int(k) { out[p] = (v[0], v[1]) } }
