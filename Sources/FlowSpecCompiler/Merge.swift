@@ -175,9 +175,10 @@ struct BoxIndex {
             buckets = ((byD[d] ?? empty, byD[nil] ?? empty), (empty, empty))
         }
         guard buckets.0.0.count + buckets.0.1.count + buckets.1.0.count + buckets.1.1.count <= Self.cap else { return false }
-        for bucket in [buckets.0.0, buckets.0.1, buckets.1.0, buckets.1.1] {
-            for c in bucket where !body(c) { return true }
-        }
+        for c in buckets.0.0 where !body(c) { return true }
+        for c in buckets.0.1 where !body(c) { return true }
+        for c in buckets.1.0 where !body(c) { return true }
+        for c in buckets.1.1 where !body(c) { return true }
         return true
     }
 }
@@ -244,7 +245,19 @@ struct MergePlanner {
     /// Hash sets (`MergeShape.hostBits`) are not capped: their inserts stay O(1).
     static let maxIntervalElements = 2000
 
-    init(units: [MergeUnit]) { self.units = units }
+    /// Each unit's tail (its statements after the matches) as a small number: equal tails, equal
+    /// numbers. The planner compares tails for every group a unit may pass.
+    let tailID: [Int]
+
+    init(units: [MergeUnit]) {
+        self.units = units
+        var ids: [[NftExpression]: Int] = [:]
+        tailID = units.map { u in
+            if let id = ids[u.tail] { return id }
+            ids[u.tail] = ids.count
+            return ids.count - 1
+        }
+    }
 
     struct Analysis {
         var shape: MergeShape?
@@ -325,18 +338,18 @@ struct MergePlanner {
     /// same action; inside the group it may overlap only elements of the same terminal action).
     func joinable(_ u: Int, _ boxes: [Box], at: Int) -> [Box]? {
         guard case .group(let g) = slots[at] else { return nil }
-        let tail = units[u].tail
+        let tail = tailID[u]
         for s in slots[(at + 1)...] {
             switch s {
             case .single(let v):
-                if units[v].tail != tail, let b = singleBox[v], boxes.contains(where: { $0.overlaps(b) }) { return nil }
+                if tailID[v] != tail, let b = singleBox[v], boxes.contains(where: { $0.overlaps(b) }) { return nil }
             case .group(let h):
                 guard h.shape.v6 == g.shape.v6 else { continue }
-                if h.terminal && h.shape.tail == tail { continue }
+                if h.terminal && tailID[h.units[0]] == tail { continue }
                 for b in boxes {
                     var clash = false
                     let searched = h.index.forEachCandidate(b) { c in
-                        clash = h.boxes[c].overlaps(b) && units[h.boxUnit[c]].tail != tail
+                        clash = h.boxes[c].overlaps(b) && tailID[h.boxUnit[c]] != tail
                         return !clash
                     }
                     if clash || !searched { return nil }
