@@ -14,16 +14,15 @@ struct Bench: ParsableCommand {
         canonical JSON file and measures, in a fresh private network namespace, interleaved and \
         repeated --runs times: this tool's one-shot `apply` (a child process: file to committed \
         table, fresh and as an atomic replace, with its parse+compile / netlink build / kernel \
-        split and peak RSS), in the merged form (--merge) and one rule per route (--no-merge, the default), and a \
-        one-shot `apply` of the file with one route changed (a delta from the saved state with \
-        --no-merge; a full replace in the merged form, which has no delta); `nft -f` of the \
-        compiler's unmerged nft text (fresh and replace) and of its merged text; \
-        iptables-legacy-restore and iptables-nft-restore of equivalent rules; and, in this \
-        process, delta updates of the unmerged form changing 1 route, 1% and 10% of the routes, \
-        and the merged form's full replace for a one-route change. With --datapath, also the \
-        packets/s a router namespace forwards with the table installed (iperf3 UDP from h1 to \
-        h2 through r, traffic matching no route; empty, merged and --no-merge tables). Prints \
-        tables and writes bench.csv, bench.json (and datapath.csv, datapath.json) to --out \
+        split and peak RSS), merged (the default) and one rule per route (--no-merge), and a \
+        one-shot `apply` of the file with one route changed (a delta from the saved state, both \
+        forms); `nft -f` of the compiler's unmerged nft text (fresh and replace) and of its \
+        merged text; iptables-legacy-restore and iptables-nft-restore of equivalent rules; and, \
+        in this process, delta updates changing 1 route, 1% and 10% of the routes, merged and \
+        --no-merge. With --datapath, also the packets/s a router namespace forwards with the \
+        table installed (iperf3 UDP from h1 to h2 through r, traffic matching no route; empty, \
+        merged and --no-merge tables). Prints tables and writes bench.csv, bench.json (and \
+        datapath.csv, datapath.json) to --out \
         (scripts/plot-bench.py draws bench.png and datapath.png). Needs root.
         """)
 
@@ -59,8 +58,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Seconds of traffic per data-path measurement.")
     var datapathSeconds: Int = 2
 
-    /// Unmerged (one rule per route): the form delta updates work on, and the form the nft -f
-    /// and iptables rows load, so that they compare like for like.
+    /// Unmerged (one rule per route): the form the nft -f and iptables rows load, so that they
+    /// compare like for like.
     static let unmerged = CompileOptions(merge: false)
 
     func run() throws {
@@ -69,7 +68,7 @@ struct Bench: ParsableCommand {
         let me = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
         var rows: [Row] = []
         let dpCounts = datapath ? datapathSizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } : []
-        let progress = Progress(total: counts.count * runs * 17 + runs * (1 + 2 * dpCounts.count))
+        let progress = Progress(total: counts.count * runs * 19 + runs * (1 + 2 * dpCounts.count))
         for n in counts {
             let generator = RouteGenerator()
             let routes = generator.routes(count: n)
@@ -137,7 +136,7 @@ struct Bench: ParsableCommand {
                 }
                 try measureApply("flowspec fresh (merged)", applyArgs + ["--merge", "--full", jsonPath])
                 try measureApply("flowspec replace (merged)", applyArgs + ["--merge", "--full", jsonPath])
-                try measureApply("flowspec apply, 1 route changed (merged: full replace)", applyArgs + ["--merge", changedPath], expect: "by full replace")
+                try measureApply("flowspec apply, 1 route changed (delta, merged)", applyArgs + ["--merge", changedPath], expect: "by delta")
                 try connection.deleteTable(name: "flowspec", family: .inet)
                 try measureApply("flowspec fresh (--no-merge)", applyArgs + ["--no-merge", "--full", jsonPath])
                 try measureApply("flowspec replace (--no-merge)", applyArgs + ["--no-merge", "--full", jsonPath])
@@ -169,56 +168,45 @@ struct Bench: ParsableCommand {
         if datapath { print("\n" + renderDataPath(dataRows)) }
     }
 
-    /// In-process delta updates into an installed N-route table of the unmerged form (the only
-    /// form a delta works on): from the new route set being known (compile, content set names,
-    /// plan) to the commit. Then the merged form's answer to the same one-route change: compile
-    /// and replace the whole table.
+    /// In-process delta updates into an installed N-route table, merged (the default) and
+    /// unmerged: from the new route set being known (compile, content set names, plan) to the
+    /// commit, and from the compiled table to the commit ("plan+commit").
     func deltas(n: Int, run: Int, routes: [FlowRoute], connection: NftConnection, progress: Progress) throws -> [Row] {
         var rows: [Row] = []
         let generator = RouteGenerator()
-        let base = ContentSetNames.apply(compile(routes.ordered(.rfc), options: Self.unmerged).table)
-        for (label, count) in [("delta 1 route (--no-merge)", 1), ("delta 1% (--no-merge)", max(1, n / 100)), ("delta 10% (--no-merge)", max(1, n / 10))] {
-            progress.step("N=\(n) run \(run + 1)/\(runs): \(label)")
-            guard n <= deltaMax else { continue }
-            guard let state = try connection.applyTracked(base).1 else { throw CLIError("no state after a full apply") }
-            // Replace `count` routes spread over the table by routes from beyond N.
-            var new = routes
-            let step = max(1, n / count)
-            for k in 0..<count { new[(k * step + step / 2) % n] = generator.route(n + 10 + k) }
-            let clock = ContinuousClock()
-            let start = clock.now
-            let table = ContentSetNames.apply(compile(new.ordered(.rfc), options: Self.unmerged).table)
-            let compiled = clock.now
-            let generation = try connection.generation()
-            switch DeltaPlan.make(from: state, to: table) {
-            case .delta(let plan):
-                let (report, _) = try connection.applyDelta(plan, basedOn: generation)
-                let end = clock.now
-                rows.append(Row(n: n, method: label, run: run, total: secs(end - start), user: secs(end - start) - secs(report.kernelTime),
-                                kernel: secs(report.kernelTime), rssMB: nil))
-                rows.append(Row(n: n, method: label + " (plan+commit)", run: run, total: secs(end - compiled),
-                                user: secs(end - compiled) - secs(report.kernelTime), kernel: secs(report.kernelTime), rssMB: nil))
-            case .full:
-                // The threshold chose a replace: measure that, under the delta's name.
-                let (report, _) = try connection.applyTracked(table, basedOn: generation)
-                let end = clock.now
-                rows.append(Row(n: n, method: label + " [full replace chosen]", run: run, total: secs(end - start),
-                                user: secs(end - start) - secs(report.kernelTime), kernel: secs(report.kernelTime), rssMB: nil))
+        for (form, options) in [("merged", CompileOptions(merge: true)), ("--no-merge", Self.unmerged)] {
+            let base = ContentSetNames.apply(compile(routes.ordered(.rfc), options: options).table)
+            for (what, count) in [("1 route", 1), ("1%", max(1, n / 100)), ("10%", max(1, n / 10))] {
+                let label = "delta \(what) (\(form))"
+                progress.step("N=\(n) run \(run + 1)/\(runs): \(label)")
+                guard n <= deltaMax else { continue }
+                guard let state = try connection.applyTracked(base).1 else { throw CLIError("no state after a full apply") }
+                // Replace `count` routes spread over the table by routes from beyond N.
+                var new = routes
+                let step = max(1, n / count)
+                for k in 0..<count { new[(k * step + step / 2) % n] = generator.route(n + 10 + k) }
+                let clock = ContinuousClock()
+                let start = clock.now
+                let table = ContentSetNames.apply(compile(new.ordered(.rfc), options: options).table)
+                let compiled = clock.now
+                let generation = try connection.generation()
+                switch DeltaPlan.make(from: state, to: table) {
+                case .delta(let plan):
+                    let (report, _) = try connection.applyDelta(plan, basedOn: generation)
+                    let end = clock.now
+                    rows.append(Row(n: n, method: label, run: run, total: secs(end - start), user: secs(end - start) - secs(report.kernelTime),
+                                    kernel: secs(report.kernelTime), rssMB: nil))
+                    rows.append(Row(n: n, method: label + " (plan+commit)", run: run, total: secs(end - compiled),
+                                    user: secs(end - compiled) - secs(report.kernelTime), kernel: secs(report.kernelTime), rssMB: nil))
+                case .full:
+                    // The threshold chose a replace: measure that, under the delta's name.
+                    let (report, _) = try connection.applyTracked(table, basedOn: generation)
+                    let end = clock.now
+                    rows.append(Row(n: n, method: label + " [full replace chosen]", run: run, total: secs(end - start),
+                                    user: secs(end - start) - secs(report.kernelTime), kernel: secs(report.kernelTime), rssMB: nil))
+                }
             }
-        }
-        let merged = "merged: 1 route changed (full replace, in-process)"
-        progress.step("N=\(n) run \(run + 1)/\(runs): \(merged)")
-        if n <= deltaMax {
-            try connection.apply(ContentSetNames.apply(compile(routes.ordered(.rfc), options: CompileOptions(merge: true)).table))
-            var new = routes
-            new[n / 2] = generator.route(n + 10)
-            let clock = ContinuousClock()
-            let start = clock.now
-            let table = ContentSetNames.apply(compile(new.ordered(.rfc), options: CompileOptions(merge: true)).table)
-            let report = try connection.apply(table)
-            let end = clock.now
-            rows.append(Row(n: n, method: merged, run: run, total: secs(end - start), user: secs(end - start) - secs(report.kernelTime),
-                            kernel: secs(report.kernelTime), rssMB: nil))
+            try connection.deleteTable(name: "flowspec", family: .inet)
         }
         return rows
     }
