@@ -125,6 +125,9 @@ extension DeltaPlan {
             guard let old = state.mergeSets[set.name], old.definition == new.definition else {
                 return .full(reason: "set \(set.name) is installed with another definition")
             }
+            // Most sets do not change: compare an order-free sum of the element digests first.
+            if old.elements.count == new.elements.count,
+               old.elements.reduce(0, { $0 &+ $1.digest }) == new.elements.reduce(0, { $0 &+ $1.digest }) { continue }
             let oldElements = Set(old.elements)
             let newElements = Set(new.elements)
             let gone = old.elements.filter { !newElements.contains($0) }

@@ -102,7 +102,7 @@ struct StateStore {
     /// The state, if one was saved in this namespace and nothing committed since.
     func load(generation: UInt32) -> TableState? {
         guard let data = FileManager.default.contents(atPath: path),
-              let state = TableState(serialized: Substring(decoding: data, as: UTF8.self)),
+              let state = TableState(serialized: [UInt8](data)),
               state.generation == generation else { return nil }
         return state
     }
@@ -111,7 +111,7 @@ struct StateStore {
         let directory = (path as NSString).deletingLastPathComponent
         try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                  attributes: [.posixPermissions: 0o700])
-        try? Data(state.serialized().utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        try? Data(state.serialized()).write(to: URL(fileURLWithPath: path), options: .atomic)
     }
 
     func remove() { try? FileManager.default.removeItem(atPath: path) }
