@@ -109,8 +109,6 @@ time.sleep(0.3)
         let applied = try lab.flowspecNft(["apply", "--from", "json", "--full", "-"] + extra, stdin: CanonicalJSON.write(routes))
         let server = try PacketServer(namespace: lab.h2, script: Self.server,
                                       arguments: [Self.destinations.joined(separator: ","), Self.ports.map(String.init).joined(separator: ",")])
-        // Neighbours resolved first (the routes match UDP only), so no probe waits in a queue.
-        _ = try lab.pings("203.0.113.10"); _ = try lab.pings("2001:db8:113::10")
         try lab.exec(lab.h1, ["python3", "-c", Self.sender] + Self.probes.map { "\($0.dst) \($0.port) \($0.sport)" })
         let seen = try #require(try JSONSerialization.jsonObject(with: Data(server.stopOutput().utf8)) as? [String: Int])
         var out = Set<Probe>()
@@ -132,6 +130,13 @@ time.sleep(0.3)
                 "\(expected.count) of \(Self.probes.count) probes expected through")
         let lab = try RouterLab()
         defer { lab.close() }
+        // The lab answers before any table is installed: neighbours resolved and IPv6 duplicate
+        // address detection of the link-local addresses over, so no probe waits in a queue.
+        for host in ["203.0.113.10", "2001:db8:113::10"] {
+            var answered = false
+            for _ in 0..<10 where !answered { answered = try lab.pings(host) }
+            try #require(answered, "\(host) does not answer from h1 without any table")
+        }
         for extra in [[], ["--no-merge"]] {
             let (got, applied) = try arrivals(routes, extra, lab: lab)
             #expect(applied.contains("committed"), "\(applied)")
