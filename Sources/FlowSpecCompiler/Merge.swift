@@ -349,16 +349,24 @@ struct MergePlanner {
                     continue
                 }
                 let name = "m\(sets.count)"
-                let set = Self.set(name, g)
+                let set = Self.set(name, g, comments: g.boxUnit.map { units[$0].identity })
                 let residual = Self.residualMatches(units[g.units[0]])
                 var exprs = mergePayloadMatches(residual, pool: &pool)
+                var loads = [NftExpression]()
                 var unit: UInt32 = 0
                 for k in g.shape.keys {
-                    exprs.append(k.load(unit % 4 == 0 ? NftRegister(rawValue: 1 + unit / 4) : .reg32(unit)))
+                    loads.append(k.load(unit % 4 == 0 ? NftRegister(rawValue: 1 + unit / 4) : .reg32(unit)))
                     unit += UInt32((k.width + 3) / 4)
                 }
+                // Counters per route (docs/merging.md): the set's elements count, so the rule's
+                // own counter, which would only add up the group, goes. An object map does not
+                // update its elements' counters, so a counted limit map is first looked up as a
+                // plain set (`KEY @m limit name KEY map @m`): every packet of the route is counted
+                // on its element before the limit decides, as the unmerged rule's counter does.
+                if set.elementCounters && g.shape.limiter { exprs += loads + [.lookup(set: name, sreg: .reg1, invert: false)] }
+                exprs += loads
                 exprs.append(g.shape.limiter ? .objrefMap(set: name, sreg: .reg1) : .lookup(set: name, sreg: .reg1, invert: false))
-                exprs += g.shape.tail
+                exprs += set.elementCounters ? g.shape.tail.filter { if case .counter = $0 { false } else { true } } : g.shape.tail
                 merged.append(MergedRule(rule: rules.count, set: name, routes: Array(Set(g.units.map { units[$0].route })).sorted(),
                                          elementRoutes: g.boxUnit.map { units[$0].route }))
                 rules.append(NftRule(expressions: exprs, comment: "merge \(name)"))
@@ -374,8 +382,11 @@ struct MergePlanner {
     }
 
     /// The named set (or object map) of a group: keys padded to 4 bytes per field when
-    /// concatenated; interval flags only when some element spans a range.
-    static func set(_ name: String, _ g: MergeGroup) -> NftSet {
+    /// concatenated; interval flags only when some element spans a range. Element `i` carries
+    /// `comments[i]`, the identity of the route it came from (at most 120 characters, see
+    /// `FlowRoute.identity`: within nft's 128), and when the group's rules count (their tail has
+    /// a counter: `CompileOptions.counters`) every element gets a counter of its own.
+    static func set(_ name: String, _ g: MergeGroup, comments: [String]) -> NftSet {
         let keys = g.shape.keys
         let concat = keys.count > 1
         let interval = g.boxes.contains { b in keys.contains { b.point($0.dim) == nil } }
@@ -391,15 +402,16 @@ struct MergePlanner {
         var elements = [NftSetElement]()
         elements.reserveCapacity(g.boxes.count)
         for (i, b) in g.boxes.enumerated() {
-            var e = NftSetElement(key: encode(b, high: false))
+            var e = NftSetElement(key: encode(b, high: false), comment: comments[i])
             if interval && (concat || keys.contains { b.point($0.dim) == nil }) { e.keyEnd = encode(b, high: true) }
             if g.shape.limiter { e.objectName = g.limitNames[g.boxUnit[i]] }
             elements.append(e)
         }
         var flags: NftSet.Flags = interval ? [.interval] : []
         if g.shape.limiter { flags.insert(.object) }
+        let counted = g.shape.tail.contains { if case .counter = $0 { true } else { false } }
         return NftSet(name: name, flags: flags, keyFields: keys.map(\.type), objectType: g.shape.limiter ? .limit : nil,
-                      elements: elements)
+                      elementCounters: counted, elements: elements)
     }
 }
 

@@ -48,11 +48,11 @@ struct TableOptions: ParsableArguments {
     @Option(help: "nflog group for routes with the traffic-action sample bit.")
     var logGroup: UInt16 = 0
 
-    @Flag(help: "Do not put a counter on every rule.")
+    @Flag(help: "Do not count packets per route (no counter on rules, nor on merged sets' elements).")
     var noCounters = false
 
     @Flag(inversion: .prefixedNo, exclusivity: .chooseLast,
-          help: "Merge routes of the same shape and action into set lookups (docs/merging.md): faster to load and to traverse at scale, but merged rules lose per-route counters in show and delta updates, so it is off by default.")
+          help: "Merge routes of the same shape and action into set lookups (docs/merging.md): faster to load and to traverse at scale; show still counts per route (set elements carry their route and a counter), but a merged table has no delta updates, so it is off by default.")
     var merge = false
 
     func validate() throws {
