@@ -15,7 +15,8 @@ public struct CompileOptions: Sendable, Hashable {
     public var logGroup: UInt16
     /// Route target -> fwmark for redirect (RFC 8955 §7.4); an unmapped target rejects the route.
     public var redirectMarks: [RouteTarget: UInt32]
-    /// An anonymous counter in every rule, so that `show` can report packets and bytes per route.
+    /// An anonymous counter in every rule, so that `show` can report packets and bytes per route;
+    /// merged rules count per set element instead (`NftSet.elementCounters`, docs/merging.md).
     public var counters: Bool
     /// Merge rules of the same shape and action into set lookups (docs/merging.md). Off, every
     /// route keeps its own rules (the CLI's `--no-merge`).
@@ -89,7 +90,8 @@ public struct CompileResult: Sendable {
 
 /// One rule made by merging the rules of several routes into a lookup of a named set (or, for
 /// rate limits, a map from key to each route's limit object). Its comment is `merge <set>`; this
-/// says which route each set element came from, so `show` can map elements back to routes.
+/// says which route each set element came from. The kernel knows it too: every element carries
+/// its route's identity as its comment, which is what `show` reads.
 public struct MergedRule: Sendable, Hashable {
     /// Position of the rule in the base chain.
     public var rule: Int

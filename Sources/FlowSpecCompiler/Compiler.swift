@@ -149,7 +149,7 @@ struct RouteCompiler {
         var merged: [MergedRule] = []
         var mergedSets: [NftSet] = []
         if options.merge {
-            var planner = MergePlanner(units: units)
+            var planner = MergePlanner(units: units, exactCounters: options.counters)
             planner.plan()
             (rules, ruleRoutes, merged, mergedSets) = planner.emit(pool: &pool)
             units = []

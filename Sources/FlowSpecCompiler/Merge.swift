@@ -248,9 +248,13 @@ struct MergePlanner {
     /// Each unit's tail (its statements after the matches) as a small number: equal tails, equal
     /// numbers. The planner compares tails for every group a unit may pass.
     let tailID: [Int]
+    /// Rules count per route: then a unit may not move past an overlapping rule even of the same
+    /// action, or the packets both match would be counted on the wrong route.
+    let exactCounters: Bool
 
-    init(units: [MergeUnit]) {
+    init(units: [MergeUnit], exactCounters: Bool = true) {
         self.units = units
+        self.exactCounters = exactCounters
         var ids: [[NftExpression]: Int] = [:]
         tailID = units.map { u in
             if let id = ids[u.tail] { return id }
@@ -334,22 +338,23 @@ struct MergePlanner {
     }
 
     /// The boxes `u` adds to the group in slot `at`, or nil when moving it there is not provably
-    /// safe (docs/merging.md: it may pass a rule only if no packet matches both or both have the
-    /// same action; inside the group it may overlap only elements of the same terminal action).
+    /// safe (docs/merging.md: it may pass a rule only if no packet matches both or, when rules
+    /// do not count per route, both have the same action; inside the group it may overlap only
+    /// elements of the same terminal action).
     func joinable(_ u: Int, _ boxes: [Box], at: Int) -> [Box]? {
         guard case .group(let g) = slots[at] else { return nil }
         let tail = tailID[u]
         for s in slots[(at + 1)...] {
             switch s {
             case .single(let v):
-                if tailID[v] != tail, let b = singleBox[v], boxes.contains(where: { $0.overlaps(b) }) { return nil }
+                if tailID[v] != tail || exactCounters, let b = singleBox[v], boxes.contains(where: { $0.overlaps(b) }) { return nil }
             case .group(let h):
                 guard h.shape.v6 == g.shape.v6 else { continue }
-                if h.terminal && tailID[h.units[0]] == tail { continue }
+                if h.terminal && tailID[h.units[0]] == tail && !exactCounters { continue }
                 for b in boxes {
                     var clash = false
                     let searched = h.index.forEachCandidate(b) { c in
-                        clash = h.boxes[c].overlaps(b) && tailID[h.boxUnit[c]] != tail
+                        clash = h.boxes[c].overlaps(b) && (tailID[h.boxUnit[c]] != tail || exactCounters)
                         return !clash
                     }
                     if clash || !searched { return nil }
@@ -417,34 +422,43 @@ struct MergePlanner {
                     ruleRoutes.append(units[u].route)
                     continue
                 }
-                var set = Self.set("", g)
+                var set = Self.set("", g, comments: g.boxUnit.map { units[$0].identity })
                 let residual = Self.residualMatches(units[g.units[0]])
                 var exprs = mergePayloadMatches(residual, pool: &pool)
+                var loads = [NftExpression]()
                 var unit: UInt32 = 0
                 for (n, k) in g.shape.keys.enumerated() {
                     let reg = unit % 4 == 0 ? NftRegister(rawValue: 1 + unit / 4) : .reg32(unit)
-                    exprs.append(k.load(reg))
+                    loads.append(k.load(reg))
                     if let bits = g.shape.hostBits?[n], bits > 0 {
                         let mask = Self.bytes(~(UInt128(1) << UInt128(bits) - 1), k.width)
-                        exprs.append(.bitwise(sreg: reg, dreg: reg, length: UInt32(k.width), mask: mask,
+                        loads.append(.bitwise(sreg: reg, dreg: reg, length: UInt32(k.width), mask: mask,
                                               xor: [UInt8](repeating: 0, count: k.width)))
                     }
                     unit += UInt32((k.width + 3) / 4)
                 }
-                exprs += g.shape.tail
+                // Counters per route (docs/merging.md): the set's elements count, so the rule's
+                // own counter, which would only add up the group, goes. An object map does not
+                // update its elements' counters, so a counted limit map is first looked up as a
+                // plain set (`KEY @m limit name KEY map @m`): every packet of the route is counted
+                // on its element before the limit decides, as the unmerged rule's counter does.
+                let tail = set.elementCounters ? g.shape.tail.filter { if case .counter = $0 { false } else { true } } : g.shape.tail
                 // The set's name says what the set is for, never what it holds: the same rule
                 // and set definition give the same name in every compilation (the n-th such
                 // group gets `_n`), so a delta update changes elements of the installed set
                 // instead of replacing it (docs/merging.md).
                 var d = StableDigest()
                 d.addDefinition(set)
-                for e in exprs { d.add(e) }
+                for e in exprs + loads + tail { d.add(e) }
+                d.add(g.shape.limiter)
                 var name = "m" + d.hex
                 shapeCount[name, default: 0] += 1
                 if let n = shapeCount[name], n > 1 { name += "_\(n)" }
                 set.name = name
-                exprs.insert(g.shape.limiter ? .objrefMap(set: name, sreg: .reg1) : .lookup(set: name, sreg: .reg1, invert: false),
-                             at: exprs.count - g.shape.tail.count)
+                if set.elementCounters && g.shape.limiter { exprs += loads + [.lookup(set: name, sreg: .reg1, invert: false)] }
+                exprs += loads
+                exprs.append(g.shape.limiter ? .objrefMap(set: name, sreg: .reg1) : .lookup(set: name, sreg: .reg1, invert: false))
+                exprs += tail
                 merged.append(MergedRule(rule: rules.count, set: name, routes: Array(Set(g.units.map { units[$0].route })).sorted(),
                                          elementRoutes: g.boxUnit.map { units[$0].route }))
                 rules.append(NftRule(expressions: exprs, comment: "merge \(name)"))
@@ -460,8 +474,11 @@ struct MergePlanner {
     }
 
     /// The named set (or object map) of a group: keys padded to 4 bytes per field when
-    /// concatenated; interval flags only when some element spans a range.
-    static func set(_ name: String, _ g: MergeGroup) -> NftSet {
+    /// concatenated; interval flags only when some element spans a range. Element `i` carries
+    /// `comments[i]`, the identity of the route it came from (at most 120 characters, see
+    /// `FlowRoute.identity`: within nft's 128), and when the group's rules count (their tail has
+    /// a counter: `CompileOptions.counters`) every element gets a counter of its own.
+    static func set(_ name: String, _ g: MergeGroup, comments: [String]) -> NftSet {
         let keys = g.shape.keys
         let concat = keys.count > 1
         let interval = !g.shape.hashed && g.boxes.contains { b in keys.contains { b.point($0.dim) == nil } }
@@ -477,15 +494,16 @@ struct MergePlanner {
         var elements = [NftSetElement]()
         elements.reserveCapacity(g.boxes.count)
         for (i, b) in g.boxes.enumerated() {
-            var e = NftSetElement(key: encode(b, high: false))
+            var e = NftSetElement(key: encode(b, high: false), comment: comments[i])
             if interval && (concat || keys.contains { b.point($0.dim) == nil }) { e.keyEnd = encode(b, high: true) }
             if g.shape.limiter { e.objectName = g.limitNames[g.boxUnit[i]] }
             elements.append(e)
         }
         var flags: NftSet.Flags = interval ? [.interval] : []
         if g.shape.limiter { flags.insert(.object) }
+        let counted = g.shape.tail.contains { if case .counter = $0 { true } else { false } }
         return NftSet(name: name, flags: flags, keyFields: keys.map(\.type), objectType: g.shape.limiter ? .limit : nil,
-                      elements: elements)
+                      elementCounters: counted, elements: elements)
     }
 }
 

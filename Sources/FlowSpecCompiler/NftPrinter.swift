@@ -55,7 +55,7 @@ public enum NftPrinter {
             var d = Decompiler(exprs: rule.expressions)
             d.objectTypes = objectTypes
             var s = try d.run().joined(separator: " ")
-            if let c = rule.comment { s += " comment \"\(c.map { $0 == "\"" ? "'" : $0 }.map(String.init).joined())\"" }
+            if let c = rule.comment { s += " comment " + quoted(c) }
             return s
         } catch {
             return "# undecodable rule: \(error)"
@@ -66,6 +66,24 @@ public enum NftPrinter {
     public static func statements(_ exprs: [NftExpression]) throws(NftDecodeError) -> [String] {
         var d = Decompiler(exprs: exprs)
         return try d.run()
+    }
+
+    /// A comment as an nft string (nft has no escape for `"`, so it becomes `'`).
+    static func quoted(_ comment: String) -> String {
+        "\"" + String(comment.map { $0 == "\"" ? "'" : $0 }) + "\""
+    }
+
+    /// What follows an element's key: its own counter and its comment, in nft's order
+    /// (`1.2.3.4 counter packets 1 bytes 60 comment "c"`). An element without a counter of its
+    /// own in a set with `counter` gets the set's, from zero, when loaded. nft refuses a counter
+    /// in a set declared without one, so there (a foreign table read back) it is left out.
+    static func elementSuffix(_ e: NftSetElement, in set: NftSet) -> String {
+        var s = ""
+        if set.elementCounters, let c = e.counter {
+            s += c.packets == 0 && c.bytes == 0 ? " counter" : " counter packets \(c.packets) bytes \(c.bytes)"
+        }
+        if let comment = e.comment { s += " comment " + quoted(comment) }
+        return s
     }
 
     static func limitText(_ l: NftLimit) -> String {
@@ -88,6 +106,7 @@ public enum NftPrinter {
             out += "\t\ttype \(set.keyFields.map(\.name).joined(separator: " . "))\n"
         }
         if set.flags.contains(.interval) { out += "\t\tflags interval\n" }
+        if set.elementCounters { out += "\t\tcounter\n" }
         if !set.elements.isEmpty {
             let decimal = ["inet_service", "inet_proto", "icmp_type", "icmpv6_type", "icmp_code", "icmpv6_code"].contains(key.name)
             // An interval that runs to the top of the key (no end element in the kernel) is
@@ -97,7 +116,7 @@ public enum NftPrinter {
                 let b = top.map { t in b.allSatisfy { $0 == 0xff } ? t : b } ?? b
                 return decimal ? String(beValue(b)) : hexText(b)
             }
-            let items = set.elements.map { e in e.keyEnd.map { v(e.key) + "-" + v($0) } ?? v(e.key) }
+            let items = set.elements.map { e in (e.keyEnd.map { v(e.key) + "-" + v($0) } ?? v(e.key)) + elementSuffix(e, in: set) }
             out += "\t\telements = { " + items.joined(separator: ", ") + " }\n"
         }
         out += "\t}\n"
@@ -113,6 +132,7 @@ public enum NftPrinter {
         if map { out += " : \(set.objectType == .counter ? "counter" : set.objectType == .quota ? "quota" : "limit")" }
         out += "\n"
         if set.flags.contains(.interval) { out += "\t\tflags interval\n" }
+        if set.elementCounters { out += "\t\tcounter\n" }
         if !set.elements.isEmpty {
             let concat = set.keyFields.count > 1
             func fields(_ b: [UInt8]) -> [[UInt8]] {
@@ -135,6 +155,7 @@ public enum NftPrinter {
                 var s = zip(set.keyFields, zip(lo, hi)).map { f, v in
                     v.0 == v.1 ? text(f, v.0) : text(f, v.0) + "-" + text(f, v.1)
                 }.joined(separator: " . ")
+                s += elementSuffix(e, in: set)
                 if map, let o = e.objectName { s += " : \"\(o)\"" }
                 return s
             }

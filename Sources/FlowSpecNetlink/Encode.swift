@@ -104,8 +104,38 @@ struct TableEncoder {
     }
 }
 
-/// The rule comment as nft stores it: userdata TLV NFTNL_UDATA_RULE_COMMENT (type byte,
-/// length byte, the text with its NUL), so `nft list` shows it as `comment "..."`.
+/// A comment as nft stores it in an object's userdata: one TLV (type byte, length byte, the text
+/// with its NUL). Rules use type NFTNL_UDATA_RULE_COMMENT, set elements
+/// NFTNL_UDATA_SET_ELEM_COMMENT; `nft list` shows either as `comment "..."`.
+enum UserdataComment {
+    /// The TLV (type byte, length byte counting the NUL, text, NUL).
+    static func tlv(_ comment: String, type: UInt32) -> [UInt8] {
+        var out: [UInt8] = [UInt8(truncatingIfNeeded: type), UInt8(truncatingIfNeeded: comment.utf8.count + 1)]
+        out.reserveCapacity(comment.utf8.count + 3)
+        out += comment.utf8
+        out.append(0)
+        return out
+    }
+
+    /// The text of the first TLV of `type` in `userdata`, if there is one.
+    static func find(_ type: UInt32, in userdata: UnsafeRawBufferPointer) -> String? {
+        var offset = 0
+        while offset + 2 <= userdata.count {
+            let kind = userdata[offset], size = Int(userdata[offset + 1])
+            guard offset + 2 + size <= userdata.count else { return nil }
+            if kind == UInt8(truncatingIfNeeded: type) {
+                var text = Array(userdata[(offset + 2)..<(offset + 2 + size)])
+                if text.last == 0 { text.removeLast() }
+                return String(decoding: text, as: UTF8.self)
+            }
+            offset += 2 + size
+        }
+        return nil
+    }
+}
+
+/// The rule comment: userdata TLV NFTNL_UDATA_RULE_COMMENT, so `nft list` shows it as
+/// `comment "..."`.
 enum RuleComment {
     /// The TLV length is one byte and includes the NUL.
     static let maxBytes = 254
@@ -113,14 +143,8 @@ enum RuleComment {
     static func fits(_ comment: String) -> Bool { comment.utf8.count <= maxBytes }
 
     static func encode(_ comment: String, into rule: OpaquePointer) {
-        let count = comment.utf8.count
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: count + 3) { tlv in
-            tlv[0] = UInt8(NFTNL_UDATA_RULE_COMMENT.rawValue)
-            tlv[1] = UInt8(count + 1)
-            _ = UnsafeMutableBufferPointer(rebasing: tlv[2...]).initialize(from: comment.utf8)
-            tlv[count + 2] = 0
-            _ = nftnl_rule_set_data(rule, id(NFTNL_RULE_USERDATA), tlv.baseAddress, UInt32(count + 3))
-        }
+        var tlv = UserdataComment.tlv(comment, type: NFTNL_UDATA_RULE_COMMENT.rawValue)
+        _ = nftnl_rule_set_data(rule, id(NFTNL_RULE_USERDATA), &tlv, UInt32(tlv.count))
     }
 
     /// The comment in a rule's userdata, if it has one.
@@ -128,19 +152,7 @@ enum RuleComment {
         var length: UInt32 = 0
         guard nftnl_rule_is_set(rule, id(NFTNL_RULE_USERDATA)),
               let data = nftnl_rule_get_data(rule, id(NFTNL_RULE_USERDATA), &length) else { return nil }
-        let bytes = UnsafeRawBufferPointer(start: data, count: Int(length))
-        var offset = 0
-        while offset + 2 <= bytes.count {
-            let type = bytes[offset], size = Int(bytes[offset + 1])
-            guard offset + 2 + size <= bytes.count else { return nil }
-            if type == UInt8(NFTNL_UDATA_RULE_COMMENT.rawValue) {
-                var text = Array(bytes[(offset + 2)..<(offset + 2 + size)])
-                if text.last == 0 { text.removeLast() }
-                return String(decoding: text, as: UTF8.self)
-            }
-            offset += 2 + size
-        }
-        return nil
+        return UserdataComment.find(NFTNL_UDATA_RULE_COMMENT.rawValue, in: UnsafeRawBufferPointer(start: data, count: Int(length)))
     }
 }
 

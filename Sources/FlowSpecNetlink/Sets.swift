@@ -10,6 +10,13 @@ import Glibc
 /// NFT_SET_ELEM_INTERVAL_END holding `keyEnd + 1` (omitted when keyEnd is the largest value),
 /// the form nft itself sends. Reading back undoes this, so an rbtree element whose end equals
 /// its start reads back with `keyEnd == nil`.
+///
+/// Counters and comments, as nft 1.0.6 sends them (`nft --debug=mnl`): a set declared with
+/// `counter` carries one counter without values in NFTA_SET_EXPR, and the kernel copies it onto
+/// every element that brings none (so elements need not repeat it); an element with its own
+/// `counter packets P bytes B` carries it in NFTA_SET_ELEM_EXPR; an element's `comment` is its
+/// userdata (NFTA_SET_ELEM_USERDATA), one NFTNL_UDATA_SET_ELEM_COMMENT TLV. rbtree end markers
+/// carry neither. The kernel lists each element with its counter's current values.
 enum SetCodec {
     /// nft's concatenated type id: 6 bits per field, first field highest (nft's TYPE_BITS).
     static func keyType(_ set: NftSet) -> UInt32 {
@@ -57,6 +64,12 @@ enum SetCodec {
         if let objectType = set.objectType {
             nftnl_set_set_u32(s, id(NFTNL_SET_OBJ_TYPE), objectType.rawValue)
         }
+        if set.elementCounters {
+            guard let counter = nftnl_expr_alloc(CounterExpr.name) else {
+                throw .system(call: "nftnl_expr_alloc", errno: ENOMEM)
+            }
+            nftnl_set_add_expr(s, counter)   // owned (and freed) by the set from here on
+        }
         // The key byte order, as nft records it (NFTNL_UDATA_SET_KEYBYTEORDER, a host-order u32):
         // without it nft 1.0.6 misreads (and for some types crashes on) the elements it lists.
         let order = set.keyFields.count == 1 ? set.keyFields[0].byteOrder : 2
@@ -103,6 +116,18 @@ enum SetCodec {
     /// delta's additions or deletions), so errors name the set, not element positions.
     static func encodeElements(_ set: NftSet, index: Int, encoder: TableEncoder, delete: Bool = false,
                                partial: Bool = false) throws(NetlinkError) {
+        // Checked before anything is built, so a bad element is named and nothing is sent. Both are
+        // what nft 1.0.6 refuses in its input, so the table could not be printed as loadable text.
+        for (i, element) in set.elements.enumerated() where !delete {
+            if let comment = element.comment, comment.utf8.count > NftSetElement.maxCommentBytes {
+                throw .unencodable(object: .setElements(set: set.name, elements: i..<(i + 1), element: i),
+                                   reason: "comment longer than \(NftSetElement.maxCommentBytes) bytes (nft's limit)")
+            }
+            if element.counter != nil && !set.elementCounters {
+                throw .unencodable(object: .setElements(set: set.name, elements: i..<(i + 1), element: i),
+                                   reason: "an element counter in a set declared without `counter`")
+            }
+        }
         var start = 0
         while start < set.elements.count {
             var end = start, bytes = 0
@@ -118,7 +143,8 @@ enum SetCodec {
 
     private static func elementEstimate(_ e: NftSetElement) -> Int {
         2 * (96 + e.key.count + (e.keyEnd?.count ?? e.key.count) + (e.objectName?.utf8.count ?? 0)
-             + (e.verdict?.chain?.utf8.count ?? 0))
+             + (e.verdict?.chain?.utf8.count ?? 0) + (e.comment.map { $0.utf8.count + 12 } ?? 0)
+             + (e.counter == nil ? 0 : 80))
     }
 
     private static func encodeChunk(_ set: NftSet, index: Int, range: Range<Int>, encoder: TableEncoder,
@@ -140,6 +166,18 @@ enum SetCodec {
                 }
                 if let objectName = element.objectName {
                     _ = nftnl_set_elem_set_str(e, id(NFTNL_SET_ELEM_OBJREF), objectName)
+                }
+                if let comment = element.comment {
+                    var tlv = UserdataComment.tlv(comment, type: NFTNL_UDATA_SET_ELEM_COMMENT.rawValue)
+                    _ = nftnl_set_elem_set(e, id(NFTNL_SET_ELEM_USERDATA), &tlv, UInt32(tlv.count))
+                }
+                if let counter = element.counter {
+                    guard let raw = nftnl_expr_alloc(CounterExpr.name) else {
+                        nftnl_set_elem_free(e)
+                        throw .system(call: "nftnl_expr_alloc", errno: ENOMEM)
+                    }
+                    CounterExpr.encode(packets: counter.packets, bytes: counter.bytes, Expr(raw: raw))
+                    nftnl_set_elem_add_expr(e, raw)   // owned by the element
                 }
             }
             nftnl_set_elem_add(s, e)
@@ -191,7 +229,7 @@ enum SetCodec {
         var keyFields = fieldLengths.enumerated().map { i, length in
             Self.dataType(id: (keyType >> (6 * UInt32(n - 1 - i))) & (n == 1 ? .max : 0x3f), length: length)
         }
-        if n == 1, let split = concatenatedFields(type: keyType, keyLength: keyLength) { keyFields = split }
+        if n == 1, let fields = concatenatedFields(keyType: keyType, keyLength: keyLength) { keyFields = fields }
         var dataType: NftDataType?
         if nftnl_set_is_set(s, id(NFTNL_SET_DATA_TYPE)) {
             let raw = nftnl_set_get_u32(s, id(NFTNL_SET_DATA_TYPE))
@@ -206,33 +244,58 @@ enum SetCodec {
             }
             objectType = type
         }
-        return NftSet(name: name, flags: flags, keyFields: keyFields, dataType: dataType, objectType: objectType)
+        // A set's expressions other than a counter (a foreign set's `quota`, say) have no IR form.
+        let elementCounters = expressions { nftnl_set_expr_foreach(s, $0, $1) }.contains {
+            if case .counter = $0 { true } else { false }
+        }
+        return NftSet(name: name, flags: flags, keyFields: keyFields, dataType: dataType, objectType: objectType,
+                      elementCounters: elementCounters)
     }
 
-    /// The fields of a concatenated key that carries no field lengths (a hash set: only
-    /// interval concatenations carry NFTA_SET_DESC_CONCAT): the type id's 6-bit parts, when each
-    /// is a type of known length and the lengths, padded to 4 bytes each, add up to the key.
-    static func concatenatedFields(type: UInt32, keyLength: UInt32) -> [NftDataType]? {
-        guard type > 0x3f else { return nil }
-        let known: [NftDataType] = [.ipv4Address, .ipv6Address, .inetProto, .inetService, .icmpType, .icmpCode, .icmpv6Type,
-                                    .icmpv6Code, .mark]
-        var ids: [UInt32] = []
-        var t = type
-        while t > 0 { ids.insert(t & 0x3f, at: 0); t >>= 6 }
+    /// The expressions a libnftnl `*_expr_foreach` walks, decoded (a kind the IR lacks as `.unknown`).
+    private static func expressions(
+        _ foreach: (@convention(c) (OpaquePointer?, UnsafeMutableRawPointer?) -> Int32, UnsafeMutableRawPointer) -> Int32
+    ) -> [NftExpression] {
+        var out: [NftExpression] = []
+        withUnsafeMutablePointer(to: &out) { pointer in
+            _ = foreach({ e, data in
+                guard let e, let data else { return 0 }
+                let decoded = (try? ExpressionCodec.decode(e)) ?? .unknown(name: "set expression")
+                data.assumingMemoryBound(to: [NftExpression].self).pointee.append(decoded)
+                return 0
+            }, pointer)
+        }
+        return out
+    }
+
+    /// The fields of a concatenated key that came without field lengths (a hash set: only interval
+    /// concatenations carry NFTA_SET_DESC_CONCAT), from its type: 6 bits per field, each a named
+    /// type of known length, the lengths padded to 4 bytes adding up to the key's. Nil when the
+    /// type is a single one (below 64) or any part is unknown.
+    static func concatenatedFields(keyType: UInt32, keyLength: UInt32) -> [NftDataType]? {
+        guard keyType >= 64 else { return nil }
+        let named = knownTypes.filter { $0.id != NftDataType.integer.id && $0.id != NftDataType.verdict.id }
         var fields: [NftDataType] = []
-        for i in ids {
-            guard let f = known.first(where: { $0.id == i }) else { return nil }
-            fields.append(f)
+        var rest = keyType
+        while rest > 0 {
+            guard let type = named.first(where: { $0.id == rest & 0x3f }) else { return nil }
+            fields.insert(type, at: 0)
+            rest >>= 6
         }
         guard fields.reduce(0, { $0 + ($1.length + 3) / 4 * 4 }) == keyLength else { return nil }
         return fields
     }
 
+    /// The types the IR names (nft's ids and lengths), so read-back keys compare equal to compiled ones.
+    static let knownTypes: [NftDataType] = [
+        .verdict, .ipv4Address, .ipv6Address, .inetProto, .inetService, .icmpType, .tcpFlag, .icmpv6Type, .nfproto,
+        .mark, .dscp, .integer,
+        .icmpCode, .icmpv6Code,
+    ]
+
     /// The IR type with this id and length (the named constants first, so they compare equal).
     static func dataType(id: UInt32, length: UInt32) -> NftDataType {
-        let known: [NftDataType] = [.verdict, .ipv4Address, .ipv6Address, .inetProto, .inetService, .icmpType,
-                                    .icmpCode, .tcpFlag, .icmpv6Type, .icmpv6Code, .nfproto, .mark, .dscp, .integer]
-        if let match = known.first(where: { $0.id == id && $0.length == length }) { return match }
+        if let match = knownTypes.first(where: { $0.id == id && $0.length == length }) { return match }
         if id == NftDataType.integer.id { return .integer(bytes: length) }
         return NftDataType(id: id, length: length, name: "type \(id)")
     }
@@ -253,6 +316,15 @@ enum SetCodec {
             }
             if nftnl_set_elem_is_set(e, id(NFTNL_SET_ELEM_OBJREF)) {
                 element.objectName = nftnl_set_elem_get_str(e, id(NFTNL_SET_ELEM_OBJREF)).map { String(cString: $0) }
+            }
+            var length: UInt32 = 0
+            if nftnl_set_elem_is_set(e, id(NFTNL_SET_ELEM_USERDATA)),
+               let data = nftnl_set_elem_get(e, id(NFTNL_SET_ELEM_USERDATA), &length) {
+                element.comment = UserdataComment.find(NFTNL_UDATA_SET_ELEM_COMMENT.rawValue,
+                                                       in: UnsafeRawBufferPointer(start: data, count: Int(length)))
+            }
+            for case .counter(let packets, let bytes) in expressions({ nftnl_set_elem_expr_foreach(e, $0, $1) }) {
+                element.counter = NftCounter(packets: packets, bytes: bytes)
             }
             let flags = nftnl_set_elem_is_set(e, id(NFTNL_SET_ELEM_FLAGS)) ? nftnl_set_elem_get_u32(e, id(NFTNL_SET_ELEM_FLAGS)) : 0
             raw.append((element, flags & NFT_SET_ELEM_INTERVAL_END.rawValue != 0))

@@ -6,7 +6,16 @@ import Foundation
 
 struct Show: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "List the installed routes in order, with packet and byte counters.")
+        abstract: "List the installed routes in order, with packet and byte counters.",
+        discussion: """
+        One row per route, read from the kernel alone: rules carry their route's identity as \
+        their comment, and a merged rule (--merge) stands for every route with an element in its \
+        set, each element commented with its route's identity and counted by its own counter. A \
+        route's packets and bytes add up all its rules and elements (a rate-limited route counts \
+        every packet before the limit and again what conforms, merged or not). Rows follow the \
+        chain; within one merged rule the routes are in RFC 8955 order. --json gives the same rows \
+        with each route's identity, rule count and the merged sets it is in.
+        """)
 
     @Option(help: "Name of the tool's own inet table.")
     var table: String = "flowspec"
@@ -36,8 +45,20 @@ struct Show: ParsableCommand {
     }
 }
 
-/// The installed table seen per route: consecutive rules with the same comment (route identity)
-/// belong to one route.
+/// The installed table seen per route, one entry per route in the order the routes hold in the
+/// chain (where each first has a rule), with its packets and bytes summed over everything of it:
+///
+/// - A rule whose comment is a route identity belongs to that route; rules of one route (its
+///   `port` alternatives, the two rules of a rate limit, rules in several places) add up in one
+///   entry.
+/// - A merged rule (a lookup of a set, or a limit map, whose elements carry route identities as
+///   comments) stands for every route with an element in it: each gets an entry, counted by its
+///   elements' own counters (the merged rule itself has no counter, docs/merging.md), with the
+///   rule's action. Within one merged rule the routes are listed in RFC 8955 order (the chain's
+///   order under `--order rfc`; the set itself keeps no order), hashed identities (`4#…`, which
+///   cannot be decoded) after them in the order of their elements' keys.
+/// - Any other rule (no comment, a merged rule of an older table without element comments) is
+///   an entry of its own, joined only with the rule before it when their comments are equal.
 struct InstalledRoutes {
     struct Entry {
         var identity: String
@@ -46,6 +67,8 @@ struct InstalledRoutes {
         var packets: UInt64
         var bytes: UInt64
         var actions: [String]
+        /// The sets whose elements stand for this route (merged rules), in chain order.
+        var sets: [String] = []
     }
 
     var table: String
@@ -62,21 +85,51 @@ struct InstalledRoutes {
         policy = base?.base.map { $0.policy == .drop ? "drop" : "accept" } ?? "-"
         var limits = [String: NftLimit]()
         for case .limit(let name, let l) in t.objects { limits[name] = l }
+        var sets = [String: NftSet]()
+        for s in t.sets { sets[s.name] = s }
+        var position = [String: Int]()   // route identity -> its entry
+
+        func police(_ name: String) -> String {
+            guard let l = limits[name] else { return "police (\(name))" }
+            return "police \(l.rate) \(l.kind == .bytes ? "bytes" : "packets")/\(l.unit)"
+        }
+        func add(_ id: String, packets: UInt64, bytes: UInt64, actions: [String], set: String?, joinAny: Bool) {
+            let actions = actions.isEmpty ? ["continue"] : actions
+            let at: Int? = joinAny ? position[id] : (entries.last?.identity == id ? entries.count - 1 : nil)
+            guard let at else {
+                if joinAny { position[id] = entries.count }
+                entries.append(Entry(identity: id, route: RouteIdentity.decode(id), rules: 1, packets: packets, bytes: bytes,
+                                     actions: actions, sets: set.map { [$0] } ?? []))
+                return
+            }
+            var e = entries[at]
+            e.rules += 1; e.packets += packets; e.bytes += bytes
+            for a in actions where !e.actions.contains(a) { e.actions.append(a) }
+            if let set, !e.sets.contains(set) { e.sets.append(set) }
+            entries[at] = e
+        }
+
         for rule in base?.rules ?? [] {
-            let id = rule.comment ?? "(no comment)"
             var packets: UInt64 = 0, bytes: UInt64 = 0
             var actions = [String]()
             var policed = false
+            var mergedSet: NftSet?
+            var limitMap = false
             for e in rule.expressions {
                 switch e {
                 case .counter(let p, let b): packets += p; bytes += b
+                case .lookup(let name, _, false):
+                    if mergedSet == nil, let s = sets[name], s.elements.contains(where: { $0.comment != nil }) { mergedSet = s }
+                case .objrefMap(let name, _):
+                    policed = true
+                    if let s = sets[name], s.elements.contains(where: { $0.comment != nil }) {
+                        mergedSet = s; limitMap = true
+                    } else {
+                        actions.append("police (map \(name))")
+                    }
                 case .objref(_, let name):
                     policed = true
-                    if let l = limits[name] {
-                        actions.append("police \(l.rate) \(l.kind == .bytes ? "bytes" : "packets")/\(l.unit)")
-                    } else {
-                        actions.append("police (\(name))")
-                    }
+                    actions.append(police(name))
                 case .immediateVerdict(let v) where !(policed && v == .drop): actions.append("\(v)")
                 case .log(let g, _): actions.append("log group \(g)")
                 case .payloadSet: actions.append("set dscp")
@@ -84,15 +137,58 @@ struct InstalledRoutes {
                 default: break
                 }
             }
-            if var last = entries.last, last.identity == id {
-                last.rules += 1; last.packets += packets; last.bytes += bytes
-                for a in actions where !last.actions.contains(a) { last.actions.append(a) }
-                entries[entries.count - 1] = last
-            } else {
-                entries.append(Entry(identity: id, route: RouteIdentity.decode(id), rules: 1,
-                                     packets: packets, bytes: bytes, actions: actions.isEmpty ? ["continue"] : actions))
+            guard let set = mergedSet else {
+                let id = rule.comment ?? "(no comment)"
+                add(id, packets: packets, bytes: bytes, actions: actions, set: nil, joinAny: Self.isRouteIdentity(id))
+                continue
+            }
+            for route in Self.routes(of: set, fallback: rule.comment ?? "merge \(set.name)") {
+                var own = actions
+                if limitMap { own.insert(contentsOf: route.objects.map(police), at: 0) }
+                add(route.identity, packets: route.packets, bytes: route.bytes, actions: own, set: set.name,
+                    joinAny: Self.isRouteIdentity(route.identity))
             }
         }
+    }
+
+    /// One route's share of a merged set: its elements' counts and the objects they map to.
+    struct SetRoute {
+        var identity: String
+        var packets: UInt64 = 0
+        var bytes: UInt64 = 0
+        var objects: [String] = []
+    }
+
+    /// The routes of a merged set, by element comment (an element without one counts for
+    /// `fallback`, the rule), in RFC 8955 order; identities that do not decode follow in element order.
+    static func routes(of set: NftSet, fallback: String) -> [SetRoute] {
+        var byIdentity = [String: Int]()
+        var out = [SetRoute]()
+        for e in set.elements {
+            let id = e.comment ?? fallback
+            let k = byIdentity[id] ?? { byIdentity[id] = out.count; out.append(SetRoute(identity: id)); return out.count - 1 }()
+            out[k].packets += e.counter?.packets ?? 0
+            out[k].bytes += e.counter?.bytes ?? 0
+            if let o = e.objectName, !out[k].objects.contains(o) { out[k].objects.append(o) }
+        }
+        let keys = out.map { RouteIdentity.decode($0.identity).map(RFC8955SortKey.init) }
+        return out.indices.sorted { a, b in
+            switch (keys[a], keys[b]) {
+            case let (x?, y?): x < y || (x == y && a < b)
+            case (.some, nil): true
+            case (nil, .some): false
+            case (nil, nil): a < b
+            }
+        }.map { out[$0] }
+    }
+
+    /// `4:`/`6:` + hex (the NLRI) or `4#`/`6#` + hex (hashed): a route identity, which may be
+    /// spread over several rules and sets; anything else is only joined with the rule before it.
+    static func isRouteIdentity(_ s: String) -> Bool {
+        let u = Array(s.utf8)
+        guard u.count > 2, u[0] == UInt8(ascii: "4") || u[0] == UInt8(ascii: "6"),
+              u[1] == UInt8(ascii: ":") || u[1] == UInt8(ascii: "#") else { return false }
+        return u.dropFirst(2).allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
     }
 
     func text() -> String {
@@ -100,9 +196,17 @@ struct InstalledRoutes {
         for (i, e) in entries.enumerated() {
             let what = e.route?.description ?? e.identity
             lines.append(String(format: "%5d  %12llu pkts %14llu bytes  ", i + 1, e.packets, e.bytes) +
-                         "\(what)  → \(e.actions.joined(separator: ", "))" + (e.rules > 1 ? "  (\(e.rules) rules)" : ""))
+                         "\(what)  → \(e.actions.joined(separator: ", "))" + Self.note(e))
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// `(2 rules)`, `(merged)`, `(2 rules, merged)` or nothing.
+    static func note(_ e: Entry) -> String {
+        var parts = [String]()
+        if e.rules > 1 { parts.append("\(e.rules) rules") }
+        if !e.sets.isEmpty { parts.append("merged") }
+        return parts.isEmpty ? "" : "  (" + parts.joined(separator: ", ") + ")"
     }
 
     func json() -> String {
@@ -119,7 +223,7 @@ struct InstalledRoutes {
             return "\"" + o + "\""
         }
         let routes = entries.map { e in
-            "{\"identity\":\(esc(e.identity)),\"match\":\(e.route.map { esc($0.description) } ?? "null"),\"rules\":\(e.rules),\"packets\":\(e.packets),\"bytes\":\(e.bytes),\"actions\":[\(e.actions.map(esc).joined(separator: ","))]}"
+            "{\"identity\":\(esc(e.identity)),\"match\":\(e.route.map { esc($0.description) } ?? "null"),\"rules\":\(e.rules),\"packets\":\(e.packets),\"bytes\":\(e.bytes),\"actions\":[\(e.actions.map(esc).joined(separator: ","))],\"sets\":[\(e.sets.map(esc).joined(separator: ","))]}"
         }
         return "{\"table\":\(esc(table)),\"chain\":\(esc(chain)),\"hook\":\(esc(hook)),\"policy\":\(esc(policy)),\"routes\":[\n" +
             routes.joined(separator: ",\n") + "\n]}"

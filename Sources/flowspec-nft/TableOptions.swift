@@ -48,11 +48,11 @@ struct TableOptions: ParsableArguments {
     @Option(help: "nflog group for routes with the traffic-action sample bit.")
     var logGroup: UInt16 = 0
 
-    @Flag(help: "Do not put a counter on every rule.")
+    @Flag(help: "Do not count packets per route (no counter on rules, nor on merged sets' elements).")
     var noCounters = false
 
     @Flag(inversion: .prefixedNo, exclusivity: .chooseLast,
-          help: "Merge routes of the same shape and action into set lookups (docs/merging.md): at 100k routes ~10 rules instead of ~120k, loads several times faster and packets traverse it hundreds of times faster; the order of the routes' effects is kept exactly. --no-merge installs one rule (or a few) per route.")
+          help: "Merge routes of the same shape and action into set lookups (docs/merging.md): at 100k routes ~10 rules instead of ~120k, loads several times faster and packets traverse it hundreds of times faster; the order of the routes' effects is kept exactly, show still counts per route (set elements carry their route and a counter) and updates are deltas of set elements. --no-merge installs one rule (or a few) per route.")
     var merge = true
 
     func validate() throws {

@@ -105,6 +105,80 @@ struct PacketTests {
         }
     }
 
+    /// `show --json` rows: identity, match, packets, bytes, sets.
+    struct ShownRoute: Equatable {
+        var identity: String, match: String, packets: Int, bytes: Int, merged: Bool
+    }
+
+    static func shown(_ lab: RouterLab) throws -> [ShownRoute] {
+        let show = try lab.flowspecNft(["show", "--json"])
+        let obj = try #require(try JSONSerialization.jsonObject(with: Data(show.out.utf8)) as? [String: Any])
+        return try #require(obj["routes"] as? [[String: Any]]).map {
+            ShownRoute(identity: $0["identity"] as? String ?? "", match: $0["match"] as? String ?? "",
+                       packets: $0["packets"] as? Int ?? -1, bytes: $0["bytes"] as? Int ?? -1,
+                       merged: !(($0["sets"] as? [Any]) ?? []).isEmpty)
+        }
+    }
+
+    @Test("show of a merged table counts real packets per route, exactly as the unmerged table does")
+    func mergedCountersPerRoute() throws {
+        // Two drops in a hash set, two rate limits in a limit map (their conforming traffic in a
+        // second hash set), two prefix routes in an interval set, and a DSCP-marking route that
+        // stays a rule of its own. The rates are far above what is sent: everything conforms.
+        let routes = """
+        {"routes":[
+        {"family":"ipv4","match":{"destination":"203.0.113.10/32","protocol":"==17","destination-port":"==5000"},"actions":["drop"]},
+        {"family":"ipv4","match":{"destination":"203.0.113.11/32","protocol":"==17","destination-port":"==5000"},"actions":["drop"]},
+        {"family":"ipv4","match":{"destination":"203.0.113.12/32","protocol":"==17","destination-port":"==5001"},"actions":[{"traffic-rate-bytes":10000000}]},
+        {"family":"ipv4","match":{"destination":"203.0.113.13/32","protocol":"==17","destination-port":"==5001"},"actions":[{"traffic-rate-bytes":20000000}]},
+        {"family":"ipv4","match":{"destination":"203.0.113.0/24","source":"198.51.100.0/24","protocol":"==17","destination-port":"==5003"},"actions":["drop"]},
+        {"family":"ipv4","match":{"destination":"203.0.113.0/25","source":"198.51.100.0/24","protocol":"==17","destination-port":"==5004"},"actions":["drop"]},
+        {"family":"ipv4","match":{"destination":"203.0.113.11/32","protocol":"==17","destination-port":"==5005"},"actions":[{"traffic-marking":10}]}
+        ]}
+        """
+        // (destination, port, datagrams); 100-byte payloads are 128-byte IPv4 packets.
+        let traffic: [(String, Int, Int)] = [("203.0.113.10", 5000, 3), ("203.0.113.11", 5000, 5), ("203.0.113.12", 5001, 7),
+                                             ("203.0.113.13", 5001, 4), ("203.0.113.10", 5003, 6), ("203.0.113.12", 5004, 2),
+                                             ("203.0.113.11", 5005, 3)]
+        func run(_ merge: String) throws -> [ShownRoute] {
+            var rows: [ShownRoute] = []
+            try withLab(routes, [merge]) { lab in
+                let server = try PacketServer(namespace: lab.h2, ports: [5000, 5001, 5003, 5004, 5005])
+                for (host, port, count) in traffic {
+                    try sendUDP(lab: lab, to: host, port: port, count: count, size: 100, interval: 0.0)
+                }
+                Thread.sleep(forTimeInterval: 0.3)
+                let received = server.stop()
+                #expect(received[5001]?.packets == 11 && received[5005]?.packets == 3, "\(merge): \(received)")
+                #expect(received[5000] == nil && received[5003] == nil && received[5004] == nil, "\(merge): dropped traffic arrived")
+                rows = try Self.shown(lab)
+            }
+            return rows
+        }
+        let merged = try run("--merge"), unmerged = try run("--no-merge")
+        func packets(_ rows: [ShownRoute], _ match: String) -> Int? { rows.first { $0.match.contains(match) }?.packets }
+        // Each drop route counts its own datagrams; a rate-limited route counts them twice, in the
+        // rule (here: element) before the limit and in the one that accepts what conforms.
+        let expected: [(String, Int)] = [("203.0.113.10/32 protocol ==17 destination-port ==5000", 3),
+                                         ("203.0.113.11/32 protocol ==17 destination-port ==5000", 5),
+                                         ("203.0.113.12/32 protocol ==17 destination-port ==5001", 14),
+                                         ("203.0.113.13/32 protocol ==17 destination-port ==5001", 8),
+                                         ("203.0.113.0/24 source 198.51.100.0/24 protocol ==17 destination-port ==5003", 6),
+                                         ("203.0.113.0/25 source 198.51.100.0/24 protocol ==17 destination-port ==5004", 2),
+                                         ("203.0.113.11/32 protocol ==17 destination-port ==5005", 3)]
+        #expect(merged.count == 7, "\(merged)")
+        for (match, count) in expected {
+            #expect(packets(merged, match) == count, "merged, \(match): \(merged)")
+            #expect(packets(unmerged, match) == count, "unmerged, \(match): \(unmerged)")
+        }
+        #expect(merged.allSatisfy { $0.bytes == $0.packets * 128 }, "\(merged)")
+        // The same rows in the same (chain) order. Rules of their own: the marking route, and the
+        // /24 and /25 routes (each prefix length its own masked hash set, and alone in it).
+        #expect(merged.map { ShownRoute(identity: $0.identity, match: $0.match, packets: $0.packets, bytes: $0.bytes, merged: false) }
+                == unmerged, "merged \(merged)\nunmerged \(unmerged)")
+        #expect(Set(merged.filter { !$0.merged }.map(\.match)) == Set([expected[6].0, expected[5].0, expected[4].0].map { "ipv4 destination " + $0 }))
+    }
+
     @Test("flush removes the table and traffic flows again")
     func flush() throws {
         let routes = """

@@ -11,6 +11,10 @@ struct Outcome: Equatable {
     var logs = 0
     /// The limit objects the packet was measured against, in order.
     var limiters: [String] = []
+    /// The counters the packet was counted by, in order, each named by the route it counts for:
+    /// a rule's counter by the rule's comment, a set element's own counter (sets with
+    /// `elementCounters`, found by a plain lookup; object maps do not count) by the element's.
+    var counted: [String] = []
 }
 
 /// Runs a packet through the base chain as the kernel would, including concatenated keys
@@ -76,7 +80,9 @@ func evaluate(_ table: NftTable, _ packet: TestPacket, over: (String) -> Bool) -
                 if (less(x, from[...]) >= 0 && less(x, to[...]) <= 0) != (op == .eq) { continue rules }
             case .lookup(let name, let r, let invert):
                 guard let s = sets[name] else { continue rules }
-                if (find(s, reg, offset(r)) != nil) == invert { continue rules }
+                let found = find(s, reg, offset(r))
+                if (found != nil) == invert { continue rules }
+                if s.elementCounters, let e = found { effects.counted.append(e.comment ?? "(element without comment)") }
             case .objrefMap(let name, let r):
                 guard let s = sets[name], let el = find(s, reg, offset(r)), let o = el.objectName else { continue rules }
                 effects.limiters.append(o)
@@ -84,7 +90,7 @@ func evaluate(_ table: NftTable, _ packet: TestPacket, over: (String) -> Bool) -
             case .objref(_, let name):
                 effects.limiters.append(name)
                 if !over(name) { out = effects; continue rules }
-            case .counter: break
+            case .counter: effects.counted.append(rule.comment ?? "(rule without comment)")
             case .log: effects.logs += 1
             case .immediateData(_, let d): effects.mark = UInt32(d[0]) | UInt32(d[1]) << 8 | UInt32(d[2]) << 16 | UInt32(d[3]) << 24
             case .metaSet: break
@@ -285,6 +291,106 @@ func overlappingRoutes(_ r: inout SplitMix, count: Int) -> [FlowRoute] {
         }
         #expect(byShape.values.contains { $0 > MergePlanner.maxIntervalElements })
         check(routes, &r, packets: 500, boundaryEvery: 20)
+    }
+
+    @Test("merged elements carry their route's identity; counted sets count per element, merged rules have no counter")
+    func elementIdentitiesAndCounters() throws {
+        let routes = RouteGenerator().routes(count: 2000)
+        for counters in [true, false] {
+            let result = compile(routes, options: CompileOptions(counters: counters, merge: true))
+            try #require(!result.merged.isEmpty)
+            var limitMaps = 0
+            for m in result.merged {
+                let set = try #require(result.table.sets.first { $0.name == m.set })
+                #expect(set.elements.map(\.comment) == m.elementRoutes.map { routes[$0].identity }, "set \(set.name)")
+                #expect(set.elementCounters == counters)
+                #expect(set.elements.allSatisfy { $0.counter == nil }, "the kernel gives each element the set's counter")
+                let rule = result.table.chains[0].rules[m.rule]
+                #expect(!rule.expressions.contains { if case .counter = $0 { true } else { false } },
+                        "merged rule \(m.rule) counts per element, not per rule")
+                if set.objectType == .limit {
+                    limitMaps += 1
+                    // An object map does not count its elements: a counted one is looked up as a set first.
+                    let lookups = rule.expressions.filter { $0 == .lookup(set: m.set, sreg: .reg1, invert: false) }.count
+                    #expect(lookups == (counters ? 1 : 0))
+                    let lookup = rule.expressions.firstIndex(of: .lookup(set: m.set, sreg: .reg1, invert: false))
+                    let map = rule.expressions.firstIndex(of: .objrefMap(set: m.set, sreg: .reg1))
+                    #expect(map != nil && (lookup ?? -1) < map!)
+                }
+            }
+            #expect(limitMaps > 0, "the generator's rate-limited routes share limit maps")
+            // Rules left single keep their route identity and, with counters, their own counter.
+            let mergedRules = Set(result.merged.map(\.rule))
+            for (k, rule) in result.table.chains[0].rules.enumerated() where !mergedRules.contains(k) {
+                #expect(rule.comment == routes[result.ruleRoutes[k]].identity)
+                #expect(rule.expressions.contains { if case .counter = $0 { true } else { false } } == counters)
+            }
+        }
+    }
+
+    @Test("merged and unmerged tables count every sampled packet for the same routes, in the same order")
+    func countersPerRouteSurviveMerging() {
+        // `equivalence` compares whole outcomes, counters included; this one states it for the
+        // generator's shapes (hash sets, interval sets and limit maps) and checks that packets
+        // are counted at all.
+        var r = SplitMix(state: 99)
+        let routes = RouteGenerator().routes(count: 1500)
+        let merged = compile(routes, options: Self.options)
+        var plain = Self.options
+        plain.merge = false
+        let unmerged = compile(routes, options: plain)
+        var countedPackets = 0, differ = 0
+        for k in 0..<3000 {
+            // Half the packets aimed at a route (its addresses, protocol and first values), half random.
+            let route = routes.randomElement(using: &r)!
+            var p = TestPacket.random(&r, like: route)
+            if k % 2 == 0 { p = Self.aimed(p, at: route) }
+            let a = evaluate(merged.table, p, over: Self.over(k)), b = evaluate(unmerged.table, p, over: Self.over(k))
+            if !b.counted.isEmpty { countedPackets += 1 }
+            if a.counted != b.counted {
+                differ += 1
+                if differ <= 3 { Issue.record("packet \(p): merged counts \(a.counted), unmerged \(b.counted)") }
+            }
+        }
+        #expect(differ == 0)
+        #expect(countedPackets > 1000, "only \(countedPackets) of 3000 packets were counted by some route")
+    }
+
+    /// `p` with the route's prefix addresses, protocol, ports and ICMP values (the first each
+    /// accepts), as a first fragment or unfragmented packet.
+    static func aimed(_ p: TestPacket, at route: FlowRoute) -> TestPacket {
+        var p = p
+        p.fragOffset = 0
+        for c in route.components {
+            switch c {
+            case .destinationPrefix(let f) where f.offset == 0: p.dst = f.address
+            case .sourcePrefix(let f) where f.offset == 0: p.src = f.address
+            case .numeric(let t, let terms):
+                guard let v = terms.intervals(max: t.maxValue).intervals.first?.lowerBound else { continue }
+                switch t {
+                case .ipProtocol: p.proto = UInt8(v)
+                case .destinationPort, .port: p.dport = UInt16(v)
+                case .sourcePort: p.sport = UInt16(v)
+                case .icmpType: p.icmpType = UInt8(v)
+                case .icmpCode: p.icmpCode = UInt8(v)
+                default: continue
+                }
+            default: continue
+            }
+        }
+        return p
+    }
+
+    @Test("route identities fit an element comment (nft's 128 bytes), the hashed form too")
+    func identitiesFitComments() {
+        var r = SplitMix(state: 5)
+        var routes = (0..<2000).map { _ in RandomRoutes.route(&r) }
+        // An NLRI of more than 59 bytes: the identity is hashed.
+        let many = (0..<20).map { NumericTerm(and: false, lt: false, gt: false, eq: true, value: UInt64(1000 + $0)) }
+        routes.append(FlowRoute(family: .ipv6, components: [.destinationPrefix(FlowPrefix("2001:db8::/32")!),
+                                                             .numeric(.destinationPort, many)], actions: []))
+        #expect(routes.last!.identity.hasPrefix("6#"))
+        for route in routes { #expect(route.identity.utf8.count <= NftSetElement.maxCommentBytes, "\(route.identity)") }
     }
 
     @Test("--no-merge keeps one rule per route")

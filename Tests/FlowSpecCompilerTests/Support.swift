@@ -94,9 +94,12 @@ enum NFT {
 }
 
 /// What `nft --debug=netlink -f` sent: rules (expression lines) in order, set elements, limits.
+/// (libnftnl prints an element's key, flags and userdata, not its expressions: element counters
+/// are checked by the netlink oracle, which compares `nft -j list` output.)
 struct NftDebugDump {
     var rules: [[String]] = []
-    /// set name -> elements as (key bytes trimmed to nothing, interval-end flag), sorted.
+    /// set name -> elements as `key/flag`, plus ` userdata …` when the element has userdata
+    /// (its comment), sorted.
     var elements: [String: [String]] = [:]
     var limits: [String] = []
 
@@ -126,7 +129,12 @@ struct NftDebugDump {
                     let halves = body.components(separatedBy: ":")
                     let key = halves[0].trimmingCharacters(in: .whitespaces)
                     let flag = halves.count > 1 ? halves[1].trimmingCharacters(in: .whitespaces).split(separator: " ").first.map(String.init) ?? "0" : "0"
-                    items.append(key + "/" + flag)
+                    var comment = ""
+                    if let open = body.range(of: "userdata = { "), let close = body.range(of: " }", options: .backwards),
+                       let text = Self.elementComment(String(body[open.upperBound..<close.lowerBound])) {
+                        comment = " comment " + text
+                    }
+                    items.append(key + "/" + flag + comment)
                 }
                 elements[s, default: []] += items
             }
@@ -134,12 +142,38 @@ struct NftDebugDump {
         if let c = current { rules.append(c) }
         for k in elements.keys { elements[k]!.sort() }
     }
+
+    /// The NFTNL_UDATA_SET_ELEM_COMMENT TLV (type 0) of an element's userdata as libnftnl prints
+    /// it (`isprint` bytes as themselves, others as `\xNN`). Other TLVs are left out: nft also
+    /// writes NFTNL_UDATA_SET_ELEM_FLAGS for an interval open at the top, which the IR does not model.
+    static func elementComment(_ printed: String) -> String? {
+        var bytes = [UInt8]()
+        var u = Array(printed.utf8)[...]
+        while let c = u.first {
+            if c == UInt8(ascii: "\\"), u.count >= 4, u.dropFirst().first == UInt8(ascii: "x"),
+               let v = UInt8(String(decoding: u.dropFirst(2).prefix(2), as: UTF8.self), radix: 16) {
+                bytes.append(v); u = u.dropFirst(4)
+            } else {
+                bytes.append(c); u = u.dropFirst()
+            }
+        }
+        var i = 0
+        while i + 2 <= bytes.count {
+            let type = bytes[i], length = Int(bytes[i + 1])
+            guard i + 2 + length <= bytes.count else { return nil }
+            if type == 0 { return String(decoding: bytes[(i + 2)..<(i + 2 + length)].prefix { $0 != 0 }, as: UTF8.self) }
+            i += 2 + length
+        }
+        return nil
+    }
 }
 
 /// The elements nft 1.0.6 sends for a set, in its debug syntax: plain keys, or for interval
 /// sets a start element per interval and an interval-end element one past its end (omitted at
 /// the top of the domain), plus a leading end element at 0 when the first interval starts above 0.
+/// An element's comment is in its userdata, on the element (never on an interval-end element).
 func expectedDebugElements(_ set: NftSet) -> [String] {
+    func userdata(_ e: NftSetElement) -> String { e.comment.map { " comment " + $0 } ?? "" }
     func word(_ b: [UInt8]) -> String {
         var words = [String]()
         var i = 0
@@ -160,16 +194,16 @@ func expectedDebugElements(_ set: NftSet) -> [String] {
     var out = [String]()
     if set.flags.contains(.interval) && set.keyFields.count > 1 {
         // A concatenated interval element is one line: `element K  - KEYEND  : 0`.
-        return set.elements.map { word($0.key) + "  - " + word($0.keyEnd ?? $0.key) + "/0" }.sorted()
+        return set.elements.map { word($0.key) + "  - " + word($0.keyEnd ?? $0.key) + "/0" + userdata($0) }.sorted()
     }
     if !set.flags.contains(.interval) {
-        return set.elements.map { word($0.key) + "/0" }.sorted()
+        return set.elements.map { word($0.key) + "/0" + userdata($0) }.sorted()
     }
     if let first = set.elements.first, first.key.contains(where: { $0 != 0 }) {
         out.append(word([UInt8](repeating: 0, count: first.key.count)) + "/1")
     }
     for e in set.elements {
-        out.append(word(e.key) + "/0")
+        out.append(word(e.key) + "/0" + userdata(e))
         if let end = inc(e.keyEnd ?? e.key) { out.append(word(end) + "/1") }
     }
     return out.sorted()

@@ -148,6 +148,16 @@ struct EncodingTests {
         #expect(SetCodec.dataType(id: 4, length: 3) == .integer(bytes: 3))
     }
 
+    @Test func aHashSetsConcatenatedKeyIsSplitByItsType() {
+        // A hash set carries no field lengths: the fields come from the 6-bit type ids.
+        #expect(SetCodec.concatenatedFields(keyType: (7 << 12) | (7 << 6) | 13, keyLength: 12)
+                == [.ipv4Address, .ipv4Address, .inetService])
+        #expect(SetCodec.concatenatedFields(keyType: (8 << 6) | 33, keyLength: 20)?.map(\.name) == ["ipv6_addr", "icmpv6_code"])
+        #expect(SetCodec.concatenatedFields(keyType: 13, keyLength: 2) == nil, "a single type")
+        #expect(SetCodec.concatenatedFields(keyType: (7 << 6) | 13, keyLength: 6) == nil, "lengths that do not add up")
+        #expect(SetCodec.concatenatedFields(keyType: (7 << 6) | 63, keyLength: 8) == nil, "an unknown type")
+    }
+
     @Test func longCommentsAreRefusedBeforeAnythingIsSent() {
         #expect(RuleComment.fits(String(repeating: "x", count: 254)))
         #expect(!RuleComment.fits(String(repeating: "x", count: 255)))

@@ -21,12 +21,18 @@ public struct NftSet: Sendable, Hashable {
     /// `objectType` set.
     public var dataType: NftDataType?
     public var objectType: NftObjectType?
+    /// Every element carries its own counter: nft's `counter` in a set declaration. The set's
+    /// expression list (NFTA_SET_EXPR) holds one counter and the kernel gives each element a copy
+    /// (NFTA_SET_ELEM_EXPR), counting the packets whose lookup found that element. The merge pass
+    /// uses it so that a merged rule still counts per route.
+    public var elementCounters: Bool
     public var elements: [NftSetElement]
 
     public init(name: String, flags: Flags, keyFields: [NftDataType], dataType: NftDataType? = nil,
-                objectType: NftObjectType? = nil, elements: [NftSetElement] = []) {
+                objectType: NftObjectType? = nil, elementCounters: Bool = false, elements: [NftSetElement] = []) {
         self.name = name; self.flags = flags; self.keyFields = keyFields
-        self.dataType = dataType; self.objectType = objectType; self.elements = elements
+        self.dataType = dataType; self.objectType = objectType; self.elementCounters = elementCounters
+        self.elements = elements
     }
 
     /// Key length in bytes as the kernel sees it: each field padded to 4 bytes (NFT_REG32_SIZE).
@@ -36,8 +42,12 @@ public struct NftSet: Sendable, Hashable {
 }
 
 /// One element: a key, or for interval sets a key and a key end (inclusive, as
-/// NFTA_SET_ELEM_KEY_END), and for maps the data.
+/// NFTA_SET_ELEM_KEY_END), for maps the data, and optionally a comment and a counter.
 public struct NftSetElement: Sendable, Hashable {
+    /// The longest comment: nft 1.0.6 refuses longer ones in its input (NFTNL_UDATA_COMMENT_MAXLEN),
+    /// so a longer one could be sent through netlink but never printed back as loadable text.
+    public static let maxCommentBytes = 128
+
     /// Raw key bytes in network order, each concatenated field padded to 4 bytes.
     public var key: [UInt8]
     /// Inclusive end of the interval (only for interval sets); nil for a single value.
@@ -46,10 +56,31 @@ public struct NftSetElement: Sendable, Hashable {
     public var verdict: NftVerdict?
     /// Object map data: the name of a stateful object.
     public var objectName: String?
+    /// Kept by the kernel as the element's userdata (NFTA_SET_ELEM_USERDATA, one
+    /// NFTNL_UDATA_SET_ELEM_COMMENT TLV, as nft writes `elements = { k comment "c" }`); the merge
+    /// pass puts the identity of the element's route here, so the kernel itself says which route
+    /// an element (and its counter) belongs to. At most `maxCommentBytes` bytes.
+    public var comment: String?
+    /// The element's own counter (NFTA_SET_ELEM_EXPR): its values when read back from the kernel,
+    /// or the initial values to install. Nil in a set with `elementCounters` means "the set's
+    /// counter, from zero" (the kernel copies it onto the element). Only in a set with
+    /// `elementCounters`: nft refuses an element statement the set does not declare (the kernel
+    /// would take it, but the table could not be printed back as nft text).
+    public var counter: NftCounter?
 
-    public init(key: [UInt8], keyEnd: [UInt8]? = nil, verdict: NftVerdict? = nil, objectName: String? = nil) {
+    public init(key: [UInt8], keyEnd: [UInt8]? = nil, verdict: NftVerdict? = nil, objectName: String? = nil,
+                comment: String? = nil, counter: NftCounter? = nil) {
         self.key = key; self.keyEnd = keyEnd; self.verdict = verdict; self.objectName = objectName
+        self.comment = comment; self.counter = counter
     }
+}
+
+/// Packet and byte counts of a counter (a set element's, here; a rule's anonymous counter keeps
+/// them in `NftExpression.counter`).
+public struct NftCounter: Sendable, Hashable {
+    public var packets: UInt64
+    public var bytes: UInt64
+    public init(packets: UInt64 = 0, bytes: UInt64 = 0) { self.packets = packets; self.bytes = bytes }
 }
 
 /// An nft data type: the id nft stores in the set's key type (so `nft list` prints values

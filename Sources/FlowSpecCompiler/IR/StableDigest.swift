@@ -79,11 +79,13 @@ package struct StableDigest {
         for f in set.keyFields { add(f.id); add(f.length) }
         add(set.dataType.map { UInt64($0.id) << 32 | UInt64($0.length) } ?? UInt64.max)
         add(set.objectType?.rawValue ?? UInt32.max)
+        add(set.elementCounters)
     }
 
-    /// An element's key and data (counter values excepted: state, not content).
+    /// An element's key, data and comment (counter values excepted: state, not content).
     package mutating func add(_ e: NftSetElement) {
         add(e.key); add(e.keyEnd ?? [0xff, 0xfe]); add(e.objectName ?? "\u{0}")
         if let v = e.verdict { add(v) } else { add(UInt8(0)) }
+        add(e.comment ?? "\u{0}")
     }
 }
