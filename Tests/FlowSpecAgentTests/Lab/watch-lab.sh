@@ -101,7 +101,7 @@ FRR
   chown -R frr:frr "$D/frr"
   ip netns exec $R /usr/lib/frr/bgpd -d -u frr -g frr -P 0 --vty_socket "$D/frr" -z "$D/frr/zserv.api" \
     -i "$D/frr/bgpd.pid" -f "$D/frr/bgpd.conf" >/dev/null 2>&1
-  ip netns exec $R "$BIN" watch --no-merge --source frr --interval 0.5 --vtysh "vtysh --vty_socket $D/frr" 2>"$D/watch.log" &
+  ip netns exec $R "$BIN" watch --source frr --interval 0.5 --vtysh "vtysh --vty_socket $D/frr" 2>"$D/watch.log" &
   kill_speaker() { kill -9 "$(cat "$D/frr/bgpd.pid")"; }
   ;;
 gobgp)
@@ -125,13 +125,13 @@ gobgp)
 GO
   ip netns exec $R gobgpd -f "$D/gobgpd.toml" -t toml --api-hosts 127.0.0.1:50051 --pprof-disable >"$D/gobgpd.log" 2>&1 &
   GOPID=$!
-  ip netns exec $R "$BIN" watch --no-merge --source gobgp --interval 0.5 --gobgp "gobgp -u 127.0.0.1 -p 50051" 2>"$D/watch.log" &
+  ip netns exec $R "$BIN" watch --source gobgp --interval 0.5 --gobgp "gobgp -u 127.0.0.1 -p 50051" 2>"$D/watch.log" &
   kill_speaker() { kill -9 $GOPID; }
   ;;
 exabgp)
   cat > "$D/watch.sh" <<W
 #!/bin/sh
-exec "$BIN" watch --no-merge --source exabgp --debounce 0.1 2>>"$D/watch.log"
+exec "$BIN" watch --source exabgp --debounce 0.1 2>>"$D/watch.log"
 W
   chmod +x "$D/watch.sh"
   cat > "$D/exabgp.conf" <<EXA
