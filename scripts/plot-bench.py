@@ -21,13 +21,13 @@ import matplotlib.pyplot as plt
 # strategy carries a "[... chosen]" suffix in the CSV and is drawn under that name.
 SHOWN = [
     "flowspec fresh (merged)", "flowspec replace (merged)",
-    "flowspec apply, 1 route changed (merged: full replace)",
+    "flowspec apply, 1 route changed (delta, merged)",
     "flowspec fresh (--no-merge)", "flowspec replace (--no-merge)",
     "flowspec apply, 1 route changed (delta, --no-merge)",
     "nft -f fresh", "nft -f replace", "nft -f replace (merged text)",
     "iptables-legacy-restore", "iptables-nft-restore",
+    "delta 1 route (merged)", "delta 1 route (merged) (plan+commit)",
     "delta 1 route (--no-merge)", "delta 1% (--no-merge)",
-    "merged: 1 route changed (full replace, in-process)",
 ]
 
 
