@@ -151,8 +151,18 @@ extension Sequence where Element == FlowRoute {
     /// no allocation per comparison.
     public func ordered(_ order: RouteOrder) -> [FlowRoute] {
         let routes = Array(self)
+        return routes.orderedIndices(order).map { routes[$0] }
+    }
+}
+
+extension Array where Element == FlowRoute {
+    /// The permutation `ordered(_:)` applies: element `k` is the index (in `self`) of the route
+    /// evaluated `k`-th. Lets a caller keep data that goes with each route (its input position)
+    /// without looking it up by route afterwards.
+    public func orderedIndices(_ order: RouteOrder) -> [Int] {
+        let routes = self
         let n = routes.count
-        if n < 2 { return routes }
+        if n < 2 { return Array<Int>(0..<n) }
         var buffer = [UInt8]()
         buffer.reserveCapacity(n * 40)
         var starts = [Int](repeating: 0, count: n + 1)
@@ -172,7 +182,7 @@ extension Sequence where Element == FlowRoute {
         }
         starts[n] = buffer.count
         let rank_ = rank, sequence_ = sequence, starts_ = starts
-        var index = Array(0..<n)
+        var index = [Int](0..<n)
         buffer.withUnsafeBufferPointer { keys in
             let base = keys.baseAddress!
             index.sort { a, b in
@@ -184,6 +194,6 @@ extension Sequence where Element == FlowRoute {
                 return c != 0 ? c < 0 : a < b
             }
         }
-        return index.map { routes[$0] }
+        return index
     }
 }
