@@ -52,14 +52,23 @@ extension ReadResult {
     /// the same NLRI replaces the earlier one (new communities), a withdrawal removes it. This is
     /// what a speaker would hold after the input's messages, and what gets installed.
     public func currentRoutes() -> [ReadRoute] {
-        struct Key: Hashable { let family: AddressFamily; let nlri: [UInt8] }
-        var slot = [Key: Int]()
-        var out = [ReadRoute?]()
+        /// Family and NLRI octets; hashed as one block of bytes (not octet by octet).
+        struct Key: Hashable {
+            let family: AddressFamily
+            let nlri: [UInt8]
+            func hash(into h: inout Hasher) {
+                h.combine(family)
+                nlri.withUnsafeBytes { h.combine(bytes: $0) }
+            }
+        }
+        var slot = [Key: Int](minimumCapacity: routes.count)
+        var out = [ReadRoute]()
         out.reserveCapacity(routes.count)
+        var withdrawnSlots = Set<Int>()
         for r in routes {
             let key = Key(family: r.route.family, nlri: r.route.nlriBytes)
             if r.withdrawn {
-                if let i = slot.removeValue(forKey: key) { out[i] = nil }
+                if let i = slot.removeValue(forKey: key) { withdrawnSlots.insert(i) }
             } else if let i = slot[key] {
                 out[i] = r
             } else {
@@ -67,6 +76,7 @@ extension ReadResult {
                 out.append(r)
             }
         }
-        return out.compactMap { $0 }
+        if withdrawnSlots.isEmpty { return out }
+        return out.indices.filter { !withdrawnSlots.contains($0) }.map { out[$0] }
     }
 }
