@@ -10,6 +10,8 @@ import FlowSpec
 public func compile(_ routes: [FlowRoute], options: CompileOptions = CompileOptions()) -> CompileResult {
     var c = RouteCompiler(options: options)
     c.units.reserveCapacity(options.merge ? routes.count : 0)
+    c.rules.reserveCapacity(options.merge ? 0 : routes.count)
+    c.ruleRoutes.reserveCapacity(options.merge ? 0 : routes.count)
     for (i, r) in routes.enumerated() { c.add(r, index: i) }
     return c.finish()
 }
@@ -75,7 +77,7 @@ struct RouteCompiler {
 
     /// Appends the rules of one route.
     mutating func emit(_ route: FlowRoute, plan: ActionPlan, index: Int, id: String) {
-        let slots: [[[Match]]]
+        let slots: [Slot]
         do {
             guard let s = try matchSlots(route) else {
                 note(index, id, .neverMatches, "the route matches no packet; no rule installed")
@@ -85,9 +87,12 @@ struct RouteCompiler {
         } catch {
             rejected.append(RouteRejection(index: index, route: route, reason: error.reason)); return
         }
-        // The rule tails, shared by every alternative of the route.
-        let counter: [NftExpression] = options.counters ? [.counter(packets: 0, bytes: 0)] : []
-        let log: [NftExpression] = plan.sample ? [.log(group: options.logGroup, prefix: nil)] : []
+        // The rule tails, shared by every alternative of the route: [counter] [log] then the
+        // verdict or the modifications.
+        var head = [NftExpression]()
+        head.reserveCapacity(3)
+        if options.counters { head.append(.counter(packets: 0, bytes: 0)) }
+        if plan.sample { head.append(.log(group: options.logGroup, prefix: nil)) }
         var modify = [NftExpression]()
         if let d = plan.dscp { modify += dscpSet(d, route.family) }
         if let m = plan.mark {
@@ -95,36 +100,54 @@ struct RouteCompiler {
                                                           UInt8((m >> 16) & 0xff), UInt8(m >> 24)]),
                        .metaSet(key: .mark, sreg: .reg1)]
         }
-        let verdict: [NftExpression] = plan.continues ? [] : [.immediateVerdict(.accept)]
         var tails = [[NftExpression]]()
         if plan.drop {
-            tails = [counter + log + [.immediateVerdict(.drop)]]
+            tails = [head + [.immediateVerdict(.drop)]]
         } else if let limit = plan.limit {
             let name = limitName(id)
             objects.append(.limit(name: name, limit))
-            tails = [counter + log + [.objref(type: .limit, name: name), .immediateVerdict(.drop)]]
-            if !(modify.isEmpty && verdict.isEmpty) { tails.append(counter + modify + verdict) }
+            tails = [head + [.objref(type: .limit, name: name), .immediateVerdict(.drop)]]
+            var conforming = head
+            if plan.sample { conforming.removeLast() }   // the log is in the first rule only
+            conforming += modify
+            if !plan.continues { conforming.append(.immediateVerdict(.accept)) }
+            if !(modify.isEmpty && plan.continues) { tails.append(conforming) }
         } else {
-            let t = counter + log + modify + verdict
+            var t = head + modify
+            if !plan.continues { t.append(.immediateVerdict(.accept)) }
             if t.isEmpty {
                 note(index, id, .noEffect, "the route has no effect (evaluation continues and no action applies); no rule installed")
                 return
             }
             tails = [t]
         }
-        // Cartesian product of the alternatives of every slot.
+        // One rule per combination of the alternatives of every slot, in slot order (the first
+        // slot's alternatives vary slowest). Most routes have no alternatives: one rule.
         var combos: [[Match]] = [[]]
+        combos[0].reserveCapacity(slots.count)
         for slot in slots {
-            var next = [[Match]]()
-            next.reserveCapacity(combos.count * slot.count)
-            for c in combos { for alt in slot { next.append(c + alt) } }
-            combos = next
+            switch slot {
+            case .one(let m):
+                for i in combos.indices { combos[i].append(m) }
+            case .alternatives(let alts):
+                var next = [[Match]]()
+                next.reserveCapacity(combos.count * alts.count)
+                for c in combos { for alt in alts { next.append(c + alt) } }
+                combos = next
+            }
         }
         for combo in combos {
-            let matches = mergePayloadMatches(combo, pool: &pool)
-            for t in tails {
+            var matches = [NftExpression]()
+            matches.reserveCapacity(combo.count * 3 + tails[0].count)
+            appendMergedPayloadMatches(combo, to: &matches, pool: &pool)
+            for (k, t) in tails.enumerated() {
                 if options.merge {
                     units.append(MergeUnit(route: index, identity: id, matches: combo, tail: t, single: matches + t))
+                } else if k == tails.count - 1 {
+                    // The last tail takes the match expressions over (no copy).
+                    matches += t
+                    rules.append(NftRule(expressions: matches, comment: id))
+                    ruleRoutes.append(index)
                 } else {
                     rules.append(NftRule(expressions: matches + t, comment: id))
                     ruleRoutes.append(index)
@@ -176,7 +199,8 @@ struct RouteCompiler {
 
     /// A stable object name from the route identity: `rate_` + identity with `:`/`#` as `_`.
     mutating func limitName(_ id: String) -> String {
-        var base = "rate_" + String(id.map { $0 == ":" || $0 == "#" ? "_" : $0 })
+        var base = "rate_" + String(decoding: id.utf8.map { $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: "#") ? UInt8(ascii: "_") : $0 },
+                                    as: UTF8.self)
         if objectNames.contains(base) {
             var n = 2
             while objectNames.contains(base + "_\(n)") { n += 1 }
@@ -191,7 +215,8 @@ struct RouteCompiler {
     mutating func actionPlan(_ route: FlowRoute, index: Int, id: String) throws(Rejection) -> ActionPlan {
         var plan = ActionPlan()
         var rateSeen = false, markingSeen = false, redirectSeen = false
-        for a in route.actions {
+        for community in route.extendedCommunities {
+            let a = FlowAction(community)
             switch a {
             case .trafficRateBytes(_, let r), .trafficRatePackets(_, let r):
                 let packets: Bool = if case .trafficRatePackets = a { true } else { false }

@@ -71,6 +71,7 @@ struct SetPool {
         for r in ranges { bounds.append(r.lowerBound); bounds.append(r.upperBound) }
         let key = Key(scope: field.setScope, type: field.keyType, width: field.width, bounds: bounds)
         if let i = index[key] { return sets[i].name }
+        // A new set (most lookups find one already made).
         let interval = ranges.contains { $0.lowerBound != $0.upperBound }
         let topOfKey = [UInt8](repeating: 0xff, count: field.width)
         let elements = ranges.map { r in
@@ -101,18 +102,23 @@ enum Lowered {
 /// for the text the printer writes: `==`, `!=`, `<=`, `>=`, `a-b` (nft emits gte + lte),
 /// `!= a-b` (range neq), or a lookup of a shared named set (inverted when the rejected values
 /// are the smaller list).
-func lower(_ field: Field, _ runs: Runs, pool: inout SetPool) -> Lowered {
+///
+/// `key`: also record what the match accepts as a set key part (`Match.key`); only the merge
+/// pass reads it, so the unmerged form skips it.
+func lower(_ field: Field, _ runs: Runs, pool: inout SetPool, key: Bool = true) -> Lowered {
     let A = runs.accepted, R = runs.rejected
     if R.isEmpty { return .all }
     if A.isEmpty { return .none }
     guard case .match(var m) = lowerMatch(field, runs, pool: &pool) else { return .none }
-    if let k = KeyField(field) { m.key = KeyPart(field: k, ranges: A.map { UInt128($0.lowerBound)...UInt128($0.upperBound) }) }
+    if key, let k = KeyField(field) { m.key = KeyPart(field: k, ranges: A.map { UInt128($0.lowerBound)...UInt128($0.upperBound) }) }
     return .match(m)
 }
 
 private func lowerMatch(_ field: Field, _ runs: Runs, pool: inout SetPool) -> Lowered {
     let A = runs.accepted, R = runs.rejected
-    var e = field.load
+    var e = [NftExpression]()
+    e.reserveCapacity(4)
+    field.appendLoad(to: &e)
     func cmp(_ op: NftCmpOp, _ v: UInt64) -> Match {
         let d = field.encode(v)
         e.append(.cmp(op: op, sreg: .reg1, data: d))
@@ -154,13 +160,21 @@ private func lowerMatch(_ field: Field, _ runs: Runs, pool: inout SetPool) -> Lo
 /// becomes `(a,b) != (x,y)`); such a second `!=` is turned into a lookup of a one-element set
 /// (`!= @set`), which nft never merges.
 func mergePayloadMatches(_ input: [Match], pool: inout SetPool) -> [NftExpression] {
+    var out = [NftExpression]()
+    appendMergedPayloadMatches(input, to: &out, pool: &pool)
+    return out
+}
+
+/// `mergePayloadMatches`, appending to `out` (the compiler appends the rule's tail after it).
+func appendMergedPayloadMatches(_ input: [Match], to out: inout [NftExpression], pool: inout SetPool) {
+    var candidateCount = 0
+    for i in input.indices where input[i].merge != nil { candidateCount += 1 }
+    if candidateCount < 2 {
+        for i in input.indices { out += input[i].exprs }
+        return
+    }
     var matches = input
     let candidates = matches.indices.filter { matches[$0].merge != nil }
-    var out = [NftExpression]()
-    if candidates.count < 2 {
-        for m in matches { out += m.exprs }
-        return out
-    }
     let sorted = candidates.sorted { a, b in
         let x = matches[a].merge!, y = matches[b].merge!
         return (x.base.rawValue, x.offset, a) < (y.base.rawValue, y.offset, b)
@@ -185,13 +199,12 @@ func mergePayloadMatches(_ input: [Match], pool: inout SetPool) -> [NftExpressio
         removed.insert(i)
         changed.insert(last)
     }
-    for (i, m) in matches.enumerated() where !removed.contains(i) {
-        if changed.contains(i), let g = m.merge {
+    for i in matches.indices where !removed.contains(i) {
+        if changed.contains(i), let g = matches[i].merge {
             out.append(.payload(base: g.base, offset: g.offset, length: g.length, dreg: .reg1))
             out.append(.cmp(op: g.op, sreg: .reg1, data: g.data))
         } else {
-            out += m.exprs
+            out += matches[i].exprs
         }
     }
-    return out
 }
