@@ -12,6 +12,17 @@ public func compile(_ routes: [FlowRoute], options: CompileOptions = CompileOpti
     c.units.reserveCapacity(options.merge ? routes.count : 0)
     c.rules.reserveCapacity(options.merge ? 0 : routes.count)
     c.ruleRoutes.reserveCapacity(options.merge ? 0 : routes.count)
+    // The route identities (rule comments) and limit object names first, in a pass of their own:
+    // each identity is computed once, and these strings, which live as long as the table, lie
+    // together in memory instead of between the rules' expression arrays, so the memory of
+    // those arrays can be returned whole when `apply` releases them while it encodes the netlink
+    // batch (FlowSpecNetlink, `applyTracked(_:releasingRules:)`).
+    c.identities.reserveCapacity(routes.count)
+    for r in routes {
+        let id = r.identity
+        c.identities.append(id)
+        c.limitNames.append(RouteCompiler.mayLimit(r) ? RouteCompiler.limitBaseName(id) : nil)
+    }
     for (i, r) in routes.enumerated() { c.add(r, index: i) }
     return c.finish()
 }
@@ -19,6 +30,7 @@ public func compile(_ routes: [FlowRoute], options: CompileOptions = CompileOpti
 struct RouteCompiler {
     let options: CompileOptions
     var pool = SetPool()
+    var bytes = BytesPool()
     var objects: [NftObject] = []
     var objectNames: Set<String> = []
     var rules: [NftRule] = []
@@ -28,6 +40,10 @@ struct RouteCompiler {
     var policy: NftChainPolicy?
     /// Every rule as the merge pass sees it (only kept when merging).
     var units: [MergeUnit] = []
+    /// Per route (by index): its identity, and the base name of its limit object when it may
+    /// have one (`mayLimit`).
+    var identities: [String] = []
+    var limitNames: [String?] = []
 
     init(options: CompileOptions) { self.options = options }
 
@@ -49,7 +65,7 @@ struct RouteCompiler {
     }
 
     mutating func add(_ route: FlowRoute, index: Int) {
-        let id = route.identity
+        let id = identities[index]
         let plan: ActionPlan
         do { plan = try actionPlan(route, index: index, id: id) } catch {
             rejected.append(RouteRejection(index: index, route: route, reason: error.reason)); return
@@ -104,7 +120,7 @@ struct RouteCompiler {
         if plan.drop {
             tails = [head + [.immediateVerdict(.drop)]]
         } else if let limit = plan.limit {
-            let name = limitName(id)
+            let name = limitName(limitNames[index] ?? Self.limitBaseName(id))
             objects.append(.limit(name: name, limit))
             tails = [head + [.objref(type: .limit, name: name), .immediateVerdict(.drop)]]
             var conforming = head
@@ -137,8 +153,10 @@ struct RouteCompiler {
             }
         }
         for combo in combos {
+            // Exactly the size of the rule (payload merging can only make it shorter): the IR of
+            // a million rules is most of `apply`'s memory.
             var matches = [NftExpression]()
-            matches.reserveCapacity(combo.count * 3 + tails[0].count)
+            matches.reserveCapacity(combo.reduce(0) { $0 + $1.exprs.count } + tails.last!.count)
             appendMergedPayloadMatches(combo, to: &matches, pool: &pool)
             for (k, t) in tails.enumerated() {
                 if options.merge {
@@ -166,7 +184,7 @@ struct RouteCompiler {
             policy = pa
         } else {
             for d in [v4, v6].compactMap({ $0 }) {
-                emit(d.route, plan: d.plan, index: d.index, id: d.route.identity)
+                emit(d.route, plan: d.plan, index: d.index, id: identities[d.index])
             }
         }
         var merged: [MergedRule] = []
@@ -198,9 +216,27 @@ struct RouteCompiler {
     }
 
     /// A stable object name from the route identity: `rate_` + identity with `:`/`#` as `_`.
-    mutating func limitName(_ id: String) -> String {
-        var base = "rate_" + String(decoding: id.utf8.map { $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: "#") ? UInt8(ascii: "_") : $0 },
-                                    as: UTF8.self)
+    static func limitBaseName(_ id: String) -> String {
+        "rate_" + String(decoding: id.utf8.map { $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: "#") ? UInt8(ascii: "_") : $0 },
+                         as: UTF8.self)
+    }
+
+    /// Whether the route's actions may need a limit object: its first traffic-rate community
+    /// asks for a finite rate above 0 (`actionPlan` decides; this only says when to name one
+    /// ahead).
+    static func mayLimit(_ route: FlowRoute) -> Bool {
+        for c in route.extendedCommunities {
+            switch FlowAction(c) {
+            case .trafficRateBytes(_, let r), .trafficRatePackets(_, let r): return r > 0 && r.isFinite
+            default: continue
+            }
+        }
+        return false
+    }
+
+    /// `base` (see `limitBaseName`), made unique in the table with a `_2`, `_3`, … suffix.
+    mutating func limitName(_ base: String) -> String {
+        var base = base
         if objectNames.contains(base) {
             var n = 2
             while objectNames.contains(base + "_\(n)") { n += 1 }

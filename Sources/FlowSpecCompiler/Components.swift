@@ -64,7 +64,7 @@ extension RouteCompiler {
         if hasPorts { protocols = protocols.intersection(IntervalSet([6...6, 17...17])) }
         if hasICMP { let v: UInt64 = family == .ipv4 ? 1 : 58; protocols = protocols.intersection(IntervalSet([v...v])) }
         if route.component(.tcpFlags) != nil { protocols = protocols.intersection(IntervalSet([6...6])) }
-        single(lower(.l4proto, Runs(accepted: protocols, max: 0xff), pool: &pool, key: keys))
+        single(lower(.l4proto, Runs(accepted: protocols, max: 0xff), pool: &pool, bytes: &bytes, key: keys))
         if never { return nil }
 
         // Ports: `port` is source OR destination; two disjoint alternatives so that one packet
@@ -82,7 +82,7 @@ extension RouteCompiler {
             for (d, s) in cases {
                 var alt = [Match](), dead = false
                 for (field, set) in [(Field.dport, d), (Field.sport, s)] {
-                    switch lower(field, Runs(accepted: set, max: 0xffff), pool: &pool, key: keys) {
+                    switch lower(field, Runs(accepted: set, max: 0xffff), pool: &pool, bytes: &bytes, key: keys) {
                     case .all: break
                     case .none: dead = true
                     case .match(let m): alt.append(m)
@@ -93,18 +93,18 @@ extension RouteCompiler {
             if alts.isEmpty { return nil }
             slots.append(.alternatives(alts))
         } else {
-            if let D { single(lower(.dport, Runs(accepted: D, max: 0xffff), pool: &pool, key: keys), transport: true) }
-            if let S { single(lower(.sport, Runs(accepted: S, max: 0xffff), pool: &pool, key: keys), transport: true) }
+            if let D { single(lower(.dport, Runs(accepted: D, max: 0xffff), pool: &pool, bytes: &bytes, key: keys), transport: true) }
+            if let S { single(lower(.sport, Runs(accepted: S, max: 0xffff), pool: &pool, bytes: &bytes, key: keys), transport: true) }
         }
-        if let t = numeric(.icmpType) { single(lower(.icmpType(family), Runs(accepted: t, max: 0xff), pool: &pool, key: keys), transport: true) }
-        if let t = numeric(.icmpCode) { single(lower(.icmpCode(family), Runs(accepted: t, max: 0xff), pool: &pool, key: keys), transport: true) }
+        if let t = numeric(.icmpType) { single(lower(.icmpType(family), Runs(accepted: t, max: 0xff), pool: &pool, bytes: &bytes, key: keys), transport: true) }
+        if let t = numeric(.icmpCode) { single(lower(.icmpCode(family), Runs(accepted: t, max: 0xff), pool: &pool, bytes: &bytes, key: keys), transport: true) }
         if never { return nil }
 
         if let terms = route.component(.tcpFlags)?.bitmaskTerms {
             let mask = terms.relevantMask
             guard mask <= 0xffff else { throw Rejection(reason: "tcp-flags value 0x\(String(mask, radix: 16)) exceeds 16 bits") }
             if mask == 0 { if !terms.matches(0) { return nil } } else {
-                single(lower(.tcpFlags(mask: mask), bitmaskRuns(terms, mask: mask), pool: &pool, key: keys), transport: true)
+                single(lower(.tcpFlags(mask: mask), bitmaskRuns(terms, mask: mask), pool: &pool, bytes: &bytes, key: keys), transport: true)
             }
         }
         if P == nil, !transportMatched, hasPorts || hasICMP || route.component(.tcpFlags) != nil {
@@ -113,15 +113,15 @@ extension RouteCompiler {
 
         if let terms = route.component(.packetLength)?.numericTerms {
             if family == .ipv4 {
-                single(lower(.length(.ipv4), Runs(accepted: terms.intervals(max: 0xffff), max: 0xffff), pool: &pool, key: keys))
+                single(lower(.length(.ipv4), Runs(accepted: terms.intervals(max: 0xffff), max: 0xffff), pool: &pool, bytes: &bytes, key: keys))
             } else {
                 // IPv6: total length = 40 + Payload Length, and nft's `ip6 length` is the latter.
                 let total = terms.intervals(max: 0xffff + 40).intersection(IntervalSet([40...(0xffff + 40)]))
                 let payload = IntervalSet(total.intervals.map { ($0.lowerBound - 40)...($0.upperBound - 40) })
-                single(lower(.length(.ipv6), Runs(accepted: payload, max: 0xffff), pool: &pool, key: keys))
+                single(lower(.length(.ipv6), Runs(accepted: payload, max: 0xffff), pool: &pool, bytes: &bytes, key: keys))
             }
         }
-        if let t = numeric(.dscp) { single(lower(.dscp(family), Runs(accepted: t, max: 63), pool: &pool, key: keys)) }
+        if let t = numeric(.dscp) { single(lower(.dscp(family), Runs(accepted: t, max: 63), pool: &pool, bytes: &bytes, key: keys)) }
         if let terms = route.component(.fragment)?.bitmaskTerms {
             if family == .ipv4 {
                 single(fragment4(terms))
@@ -130,7 +130,7 @@ extension RouteCompiler {
                 if !alts.isEmpty { slots.append(.alternatives(alts)) }
             }
         }
-        if let t = numeric(.flowLabel) { single(lower(.flowLabel, Runs(accepted: t, max: 0xfffff), pool: &pool, key: keys)) }
+        if let t = numeric(.flowLabel) { single(lower(.flowLabel, Runs(accepted: t, max: 0xfffff), pool: &pool, bytes: &bytes, key: keys)) }
         return never ? nil : slots
     }
 
@@ -149,7 +149,7 @@ extension RouteCompiler {
     /// offset loads the octets covering bits [offset, length) (masked unless octet aligned).
     ///
     /// `key`: also say what it accepts as a set key part (only the merge pass reads it).
-    func prefixMatch(_ p: FlowPrefix, source: Bool, key wantKey: Bool = true) -> Match? {
+    mutating func prefixMatch(_ p: FlowPrefix, source: Bool, key wantKey: Bool = true) -> Match? {
         let v4 = p.family == .ipv4
         let start: UInt32 = v4 ? (source ? 12 : 16) : (source ? 8 : 24)
         let width = v4 ? 4 : 16
@@ -165,7 +165,7 @@ extension RouteCompiler {
             mergeable = !masked
         }
         let off = start + UInt32(sb), len = UInt32(eb - sb)
-        let data = (sb..<eb).map { address.byte($0) }
+        let data = bytes.bytes(count: eb - sb) { address.byte(sb + $0) }
         var e: [NftExpression] = []
         e.reserveCapacity(masked ? 3 : 2)
         e.append(.payload(base: .network, offset: off, length: len, dreg: .reg1))
@@ -208,7 +208,7 @@ extension RouteCompiler {
             }
         }
         labelled.sort { $0.0.lowerBound < $1.0.lowerBound }
-        return lower(.fragOff(mask: mask), Runs(labelled: labelled), pool: &pool, key: options.merge)
+        return lower(.fragOff(mask: mask), Runs(labelled: labelled), pool: &pool, bytes: &bytes, key: options.merge)
     }
 
     /// IPv6 fragment bits from the Fragment extension header. Without the header the state is 0

@@ -90,6 +90,42 @@ struct SetPool {
     }
 }
 
+/// Constant byte strings (`cmp` and `range` data), one shared array per distinct value. The
+/// rules of a large table repeat the same addresses, protocols and ports over and over; an array
+/// per use cost ~48 bytes of IR each (a quarter of the IR of the generated 1M-route table). At
+/// most `capacity` values are kept, so a table of all-distinct values costs a bounded dictionary
+/// and then plain arrays, as before.
+struct BytesPool {
+    private struct Key: Hashable {
+        var high: UInt64
+        var low: UInt64
+        var count: Int
+    }
+    private var arrays: [Key: [UInt8]] = [:]
+    static let capacity = 1 << 16
+
+    /// The `count` bytes `byte(0)`, …, `byte(count - 1)` (at most 16), shared when seen before.
+    mutating func bytes(count: Int, _ byte: (Int) -> UInt8) -> [UInt8] {
+        guard count <= 16 else { return (0..<count).map(byte) }
+        var high: UInt64 = 0, low: UInt64 = 0
+        for i in 0..<count {
+            if i < 8 { high = high << 8 | UInt64(byte(i)) } else { low = low << 8 | UInt64(byte(i)) }
+        }
+        let key = Key(high: high, low: low, count: count)
+        if let shared = arrays[key] { return shared }
+        let made = (0..<count).map(byte)
+        if arrays.count < Self.capacity { arrays[key] = made }
+        return made
+    }
+
+    /// `field.encode(v)`, shared.
+    mutating func encode(_ v: UInt64, _ field: Field) -> [UInt8] {
+        let x = v << UInt64(field.shift)
+        let w = field.width
+        return bytes(count: w) { UInt8(truncatingIfNeeded: x >> UInt64(8 * (w - 1 - $0))) }
+    }
+}
+
 enum Lowered {
     /// Every value matches: no expression.
     case all
@@ -105,22 +141,22 @@ enum Lowered {
 ///
 /// `key`: also record what the match accepts as a set key part (`Match.key`); only the merge
 /// pass reads it, so the unmerged form skips it.
-func lower(_ field: Field, _ runs: Runs, pool: inout SetPool, key: Bool = true) -> Lowered {
+func lower(_ field: Field, _ runs: Runs, pool: inout SetPool, bytes: inout BytesPool, key: Bool = true) -> Lowered {
     let A = runs.accepted, R = runs.rejected
     if R.isEmpty { return .all }
     if A.isEmpty { return .none }
-    guard case .match(var m) = lowerMatch(field, runs, pool: &pool) else { return .none }
+    guard case .match(var m) = lowerMatch(field, runs, pool: &pool, bytes: &bytes) else { return .none }
     if key, let k = KeyField(field) { m.key = KeyPart(field: k, ranges: A.map { UInt128($0.lowerBound)...UInt128($0.upperBound) }) }
     return .match(m)
 }
 
-private func lowerMatch(_ field: Field, _ runs: Runs, pool: inout SetPool) -> Lowered {
+private func lowerMatch(_ field: Field, _ runs: Runs, pool: inout SetPool, bytes: inout BytesPool) -> Lowered {
     let A = runs.accepted, R = runs.rejected
     var e = [NftExpression]()
     e.reserveCapacity(4)
     field.appendLoad(to: &e)
     func cmp(_ op: NftCmpOp, _ v: UInt64) -> Match {
-        let d = field.encode(v)
+        let d = bytes.encode(v, field)
         e.append(.cmp(op: op, sreg: .reg1, data: d))
         var m: Match.Merge? = nil
         if field.mergeable, op == .eq || op == .neq, case .payload(let b, let o, let l) = field.source {
@@ -134,14 +170,14 @@ private func lowerMatch(_ field: Field, _ runs: Runs, pool: inout SetPool) -> Lo
         if R.count == 1, R[0].lowerBound == R[0].upperBound { return .match(cmp(.neq, R[0].lowerBound)) }
         if R.allSatisfy({ $0.lowerBound > a.upperBound }) { return .match(cmp(.lte, a.upperBound)) }
         if R.allSatisfy({ $0.upperBound < a.lowerBound }) { return .match(cmp(.gte, a.lowerBound)) }
-        e.append(.cmp(op: .gte, sreg: .reg1, data: field.encode(a.lowerBound)))
-        e.append(.cmp(op: .lte, sreg: .reg1, data: field.encode(a.upperBound)))
+        e.append(.cmp(op: .gte, sreg: .reg1, data: bytes.encode(a.lowerBound, field)))
+        e.append(.cmp(op: .lte, sreg: .reg1, data: bytes.encode(a.upperBound, field)))
         return .match(Match(exprs: e, merge: nil))
     }
     if R.count == 1 {
         let r = R[0]
         if r.lowerBound == r.upperBound { return .match(cmp(.neq, r.lowerBound)) }
-        e.append(.range(op: .neq, sreg: .reg1, from: field.encode(r.lowerBound), to: field.encode(r.upperBound)))
+        e.append(.range(op: .neq, sreg: .reg1, from: bytes.encode(r.lowerBound, field), to: bytes.encode(r.upperBound, field)))
         return .match(Match(exprs: e, merge: nil))
     }
     let invert = R.count < A.count
