@@ -93,7 +93,7 @@ struct RouteCompiler {
 
     /// Appends the rules of one route.
     mutating func emit(_ route: FlowRoute, plan: ActionPlan, index: Int, id: String) {
-        let slots: [Slot]
+        let slots: RouteMatches
         do {
             guard let s = try matchSlots(route) else {
                 note(index, id, .neverMatches, "the route matches no packet; no rule installed")
@@ -137,21 +137,9 @@ struct RouteCompiler {
             }
             tails = [t]
         }
-        // One rule per combination of the alternatives of every slot, in slot order (the first
-        // slot's alternatives vary slowest). Most routes have no alternatives: one rule.
-        var combos: [[Match]] = [[]]
-        combos[0].reserveCapacity(slots.count)
-        for slot in slots {
-            switch slot {
-            case .one(let m):
-                for i in combos.indices { combos[i].append(m) }
-            case .alternatives(let alts):
-                var next = [[Match]]()
-                next.reserveCapacity(combos.count * alts.count)
-                for c in combos { for alt in alts { next.append(c + alt) } }
-                combos = next
-            }
-        }
+        // One rule per combination of the alternatives of every slot. Most routes have no
+        // alternatives: one rule.
+        let combos = slots.combinations()
         for combo in combos {
             // Exactly the size of the rule (payload merging can only make it shorter): the IR of
             // a million rules is most of `apply`'s memory.

@@ -1,10 +1,62 @@
 import FlowSpec
 
-/// One statement position of a route's rules: one match, or alternatives (a rule is made for
-/// every combination of the alternatives of all slots).
-enum Slot {
-    case one(Match)
-    case alternatives([[Match]])
+/// The match statements of a route's rules, in rule order: the statements every rule has, and
+/// slots of alternatives between them (a rule is made for every combination of the alternatives
+/// of all slots). Most routes have no alternatives: one rule, `common` as it is.
+struct RouteMatches {
+    var common: [Match] = []
+    /// A slot of alternatives and the position in `common` it goes before.
+    var alternatives: [(at: Int, alternatives: [[Match]])] = []
+
+    /// Every combination, in slot order (the first slot's alternatives vary slowest).
+    func combinations() -> [[Match]] {
+        if alternatives.isEmpty { return [common] }
+        var combos: [[Match]] = [[]]
+        var next = 0
+        func appendCommon(upTo end: Int) {
+            while next < end {
+                for i in combos.indices { combos[i].append(common[next]) }
+                next += 1
+            }
+        }
+        for slot in alternatives {
+            appendCommon(upTo: slot.at)
+            var product = [[Match]]()
+            product.reserveCapacity(combos.count * slot.alternatives.count)
+            for c in combos { for alt in slot.alternatives { product.append(c + alt) } }
+            combos = product
+        }
+        appendCommon(upTo: common.count)
+        return combos
+    }
+}
+
+/// Where a route's first component of each type is: `FlowRoute.component(_:)` searches the list
+/// on every call, and the compiler asks about twenty times per route. Four bits per type (types
+/// 1–13) hold the index of its first component, 0xf for none; a route of more than 15
+/// components (only an invalid one) falls back to the search.
+struct ComponentIndex {
+    private var slots: UInt64 = ~0
+    private let searches: Bool
+
+    init(_ components: [Component]) {
+        searches = components.count > 15
+        if searches { return }
+        for i in components.indices {
+            let shift = UInt64(4 * Int(components[i].type.rawValue))
+            if (slots >> shift) & 0xf == 0xf { slots = slots & ~(0xf << shift) | UInt64(i) << shift }
+        }
+    }
+
+    func component(_ t: ComponentType, of route: FlowRoute) -> Component? {
+        if searches { return route.component(t) }
+        let i = Int((slots >> UInt64(4 * Int(t.rawValue))) & 0xf)
+        return i == 0xf ? nil : route.components[i]
+    }
+
+    func has(_ t: ComponentType, in route: FlowRoute) -> Bool {
+        searches ? route.component(t) != nil : (slots >> UInt64(4 * Int(t.rawValue))) & 0xf != 0xf
+    }
 }
 
 extension RouteCompiler {
@@ -24,10 +76,13 @@ extension RouteCompiler {
     ///
     /// Set names are numbered in the order they are asked for, so every `lower` call happens in
     /// the same order whether or not the route turns out to match nothing.
-    mutating func matchSlots(_ route: FlowRoute) throws(Rejection) -> [Slot]? {
+    mutating func matchSlots(_ route: FlowRoute) throws(Rejection) -> RouteMatches? {
         let family = route.family
-        var slots: [Slot] = []
-        slots.reserveCapacity(8)
+        var slots = RouteMatches()
+        slots.common.reserveCapacity(8)
+        let index = ComponentIndex(route.components)
+        func component(_ t: ComponentType) -> Component? { index.component(t, of: route) }
+        func has(_ t: ComponentType) -> Bool { index.has(t, in: route) }
         var never = false
         var transportMatched = false
         let keys = options.merge
@@ -35,15 +90,15 @@ extension RouteCompiler {
             switch l {
             case .all: break
             case .none: never = true
-            case .match(let m): slots.append(.one(m)); transportMatched = transportMatched || transport
+            case .match(let m): slots.common.append(m); transportMatched = transportMatched || transport
             }
         }
         let presence = Self.presence
         func numeric(_ t: ComponentType) -> IntervalSet? {
-            route.component(t)?.numericTerms.map { $0.intervals(max: t.maxValue) }
+            component(t)?.numericTerms.map { $0.intervals(max: t.maxValue) }
         }
 
-        slots.append(.one(family == .ipv4 ? Self.nfproto4 : Self.nfproto6))
+        slots.common.append(family == .ipv4 ? Self.nfproto4 : Self.nfproto6)
 
         for c in route.components {
             if let p = c.prefix, p.family != family {
@@ -53,17 +108,16 @@ extension RouteCompiler {
             if let terms = c.bitmaskTerms, terms.isEmpty { throw Rejection(reason: "\(c.type.name) has no terms") }
             if let terms = c.numericTerms, terms.isEmpty { throw Rejection(reason: "\(c.type.name) has no terms") }
         }
-        if let p = route.destination, let m = prefixMatch(p, source: false, key: keys) { slots.append(.one(m)) }
-        if let p = route.source, let m = prefixMatch(p, source: true, key: keys) { slots.append(.one(m)) }
+        if let p = component(.destinationPrefix)?.prefix, let m = prefixMatch(p, source: false, key: keys) { slots.common.append(m) }
+        if let p = component(.sourcePrefix)?.prefix, let m = prefixMatch(p, source: true, key: keys) { slots.common.append(m) }
 
         // Protocol: the component intersected with what the other components imply.
         var protocols = numeric(.ipProtocol) ?? .all(0xff)
-        let hasPorts = route.component(.port) != nil || route.component(.destinationPort) != nil
-            || route.component(.sourcePort) != nil
-        let hasICMP = route.component(.icmpType) != nil || route.component(.icmpCode) != nil
+        let hasPorts = has(.port) || has(.destinationPort) || has(.sourcePort)
+        let hasICMP = has(.icmpType) || has(.icmpCode)
         if hasPorts { protocols = protocols.intersection(IntervalSet([6...6, 17...17])) }
         if hasICMP { let v: UInt64 = family == .ipv4 ? 1 : 58; protocols = protocols.intersection(IntervalSet([v...v])) }
-        if route.component(.tcpFlags) != nil { protocols = protocols.intersection(IntervalSet([6...6])) }
+        if has(.tcpFlags) { protocols = protocols.intersection(IntervalSet([6...6])) }
         single(lower(.l4proto, Runs(accepted: protocols, max: 0xff), pool: &pool, bytes: &bytes, key: keys))
         if never { return nil }
 
@@ -91,7 +145,7 @@ extension RouteCompiler {
                 if !dead { alts.append(alt.isEmpty ? [presence] : alt) }
             }
             if alts.isEmpty { return nil }
-            slots.append(.alternatives(alts))
+            slots.alternatives.append((slots.common.count, alts))
         } else {
             if let D { single(lower(.dport, Runs(accepted: D, max: 0xffff), pool: &pool, bytes: &bytes, key: keys), transport: true) }
             if let S { single(lower(.sport, Runs(accepted: S, max: 0xffff), pool: &pool, bytes: &bytes, key: keys), transport: true) }
@@ -100,18 +154,18 @@ extension RouteCompiler {
         if let t = numeric(.icmpCode) { single(lower(.icmpCode(family), Runs(accepted: t, max: 0xff), pool: &pool, bytes: &bytes, key: keys), transport: true) }
         if never { return nil }
 
-        if let terms = route.component(.tcpFlags)?.bitmaskTerms {
+        if let terms = component(.tcpFlags)?.bitmaskTerms {
             let mask = terms.relevantMask
             guard mask <= 0xffff else { throw Rejection(reason: "tcp-flags value 0x\(String(mask, radix: 16)) exceeds 16 bits") }
             if mask == 0 { if !terms.matches(0) { return nil } } else {
                 single(lower(.tcpFlags(mask: mask), bitmaskRuns(terms, mask: mask), pool: &pool, bytes: &bytes, key: keys), transport: true)
             }
         }
-        if P == nil, !transportMatched, hasPorts || hasICMP || route.component(.tcpFlags) != nil {
-            slots.append(.one(presence))
+        if P == nil, !transportMatched, hasPorts || hasICMP || has(.tcpFlags) {
+            slots.common.append(presence)
         }
 
-        if let terms = route.component(.packetLength)?.numericTerms {
+        if let terms = component(.packetLength)?.numericTerms {
             if family == .ipv4 {
                 single(lower(.length(.ipv4), Runs(accepted: terms.intervals(max: 0xffff), max: 0xffff), pool: &pool, bytes: &bytes, key: keys))
             } else {
@@ -122,12 +176,12 @@ extension RouteCompiler {
             }
         }
         if let t = numeric(.dscp) { single(lower(.dscp(family), Runs(accepted: t, max: 63), pool: &pool, bytes: &bytes, key: keys)) }
-        if let terms = route.component(.fragment)?.bitmaskTerms {
+        if let terms = component(.fragment)?.bitmaskTerms {
             if family == .ipv4 {
                 single(fragment4(terms))
             } else {
                 guard let alts = fragment6(terms) else { return nil }
-                if !alts.isEmpty { slots.append(.alternatives(alts)) }
+                if !alts.isEmpty { slots.alternatives.append((slots.common.count, alts)) }
             }
         }
         if let t = numeric(.flowLabel) { single(lower(.flowLabel, Runs(accepted: t, max: 0xfffff), pool: &pool, bytes: &bytes, key: keys)) }
