@@ -47,13 +47,13 @@ public struct PreparedTable: Sendable {
         var validSource = [Int]()
         valid.reserveCapacity(read.count)
         validSource.reserveCapacity(read.count)
-        for (k, r) in read.enumerated() {
+        for k in read.indices {
             do {
-                try r.route.validate()
-                valid.append(r.route)
+                try read[k].route.validate()
+                valid.append(read[k].route)
                 validSource.append(k)
             } catch {
-                rejected.append(ReadError(position: r.position, reason: "\(error)"))
+                rejected.append(ReadError(position: read[k].position, reason: "\(error)"))
             }
         }
         // The compiler names routes by their index in the ordered list; the permutation leads

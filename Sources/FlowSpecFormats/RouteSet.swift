@@ -52,6 +52,7 @@ extension ReadResult {
     /// the same NLRI replaces the earlier one (new communities), a withdrawal removes it. This is
     /// what a speaker would hold after the input's messages, and what gets installed.
     public func currentRoutes() -> [ReadRoute] {
+        if let all = allCurrent() { return all }
         /// Family and NLRI octets; hashed as one block of bytes (not octet by octet).
         struct Key: Hashable {
             let family: AddressFamily
@@ -78,5 +79,26 @@ extension ReadResult {
         }
         if withdrawnSlots.isEmpty { return out }
         return out.indices.filter { !withdrawnSlots.contains($0) }.map { out[$0] }
+    }
+
+    /// `routes` itself when nothing is withdrawn and no NLRI repeats (a route file, a speaker's
+    /// table): checked with a 64-bit hash of each NLRI, all NLRIs encoded into one buffer, so
+    /// the common case costs neither a key array per route nor a copy of the routes. Nil when
+    /// anything is withdrawn or two hashes meet (a repeat, or a collision): the caller then does
+    /// the exact work.
+    private func allCurrent() -> [ReadRoute]? {
+        var seen = Set<Int>(minimumCapacity: routes.count)
+        var buffer = [UInt8]()
+        buffer.reserveCapacity(64)
+        for i in routes.indices {
+            if routes[i].withdrawn { return nil }
+            buffer.removeAll(keepingCapacity: true)
+            buffer.append(UInt8(truncatingIfNeeded: routes[i].route.family.rawValue))
+            for c in routes[i].route.components { c.encode(family: routes[i].route.family, into: &buffer) }
+            var h = Hasher()
+            buffer.withUnsafeBytes { h.combine(bytes: $0) }
+            if !seen.insert(h.finalize()).inserted { return nil }
+        }
+        return routes
     }
 }
