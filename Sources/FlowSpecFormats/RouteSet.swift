@@ -34,8 +34,10 @@ public struct ReadResult: Sendable {
     public init(routes: [ReadRoute] = [], errors: [ReadError] = []) { self.routes = routes; self.errors = errors }
 
     public mutating func append(_ other: ReadResult) {
-        routes += other.routes
-        errors += other.errors
+        // Into an empty result (one input file), take the arrays over instead of copying them
+        // route by route.
+        if routes.isEmpty { routes = other.routes } else { routes += other.routes }
+        if errors.isEmpty { errors = other.errors } else { errors += other.errors }
     }
 }
 

@@ -9,14 +9,43 @@ import FlowSpecCompiler
 /// refuses it if anything changed since.
 extension TableState {
     public func serialized() -> String {
-        var out = "flowspec-nft-state 1\n"
-        out += "table \(family.rawValue) \(table)\nchain \(ContentSetNames.hex(chainDigest)) \(chain)\ngeneration \(generation)\n"
-        for s in sets.sorted() { out += "set \(s)\n" }
+        String(decoding: serializedBytes(), as: UTF8.self)
+    }
+
+    /// `serialized()` as UTF-8, built in one buffer (a line per route: 100k–1M lines).
+    public func serializedBytes() -> [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(256 + routes.count * 96)
+        func put(_ s: String) { out.append(contentsOf: s.utf8) }
+        func putHex(_ v: UInt64) {
+            for shift in stride(from: 60, through: 0, by: -4) {
+                let d = UInt8((v >> UInt64(shift)) & 0xf)
+                out.append(d < 10 ? 0x30 + d : 0x57 + d)
+            }
+        }
+        func putDecimal(_ v: UInt64) {
+            if v == 0 { out.append(0x30); return }
+            var digits = [UInt8](), x = v
+            while x > 0 { digits.append(0x30 + UInt8(x % 10)); x /= 10 }
+            out.append(contentsOf: digits.reversed())
+        }
+        put("flowspec-nft-state 1\n")
+        put("table \(family.rawValue) \(table)\nchain \(ContentSetNames.hex(chainDigest)) \(chain)\ngeneration \(generation)\n")
+        for s in sets.sorted() { put("set \(s)\n") }
         for (name, o) in objects.sorted(by: { $0.key < $1.key }) {
-            out += "object \(o.type.rawValue) \(ContentSetNames.hex(o.digest)) \(name)\n"
+            put("object \(o.type.rawValue) \(ContentSetNames.hex(o.digest)) \(name)\n")
         }
         for r in routes {
-            out += "route \(ContentSetNames.hex(r.digest)) \(r.identity) " + r.handles.map { String($0) }.joined(separator: ",") + "\n"
+            put("route ")
+            putHex(r.digest)
+            out.append(0x20)
+            put(r.identity)
+            out.append(0x20)
+            for (i, h) in r.handles.enumerated() {
+                if i > 0 { out.append(0x2c) }
+                putDecimal(h)
+            }
+            out.append(0x0a)
         }
         return out
     }

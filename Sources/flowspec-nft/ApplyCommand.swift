@@ -138,7 +138,7 @@ struct StateStore {
         let directory = (path as NSString).deletingLastPathComponent
         try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                  attributes: [.posixPermissions: 0o700])
-        try? Data(state.serialized().utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        try? Data(state.serializedBytes()).write(to: URL(fileURLWithPath: path), options: .atomic)
     }
 
     func remove() { try? FileManager.default.removeItem(atPath: path) }
