@@ -73,11 +73,12 @@ extension NftConnection {
         }
         var firstRule: UInt32?, lastRule: UInt32?
         var released = 0
+        let tableName = TableEncoder.cName(table.name)
         for c in table.chains.indices {
-            let chain = table.chains[c].name
+            let chain = table.chains[c].name, cChain = TableEncoder.cName(chain)
             for r in table.chains[c].rules.indices {
-                try TableEncoder.rule(table.chains[c].rules[r], table: table.name, family: table.family.rawValue,
-                                      chain: chain, chainIndex: c, index: r, batch: batch)
+                try TableEncoder.rule(table.chains[c].rules[r], table: tableName, family: table.family.rawValue,
+                                      chain: chain, cChain: cChain, chainIndex: c, index: r, batch: batch)
                 if firstRule == nil { firstRule = batch.lastSequence }
                 lastRule = batch.lastSequence
                 if releasingRules {
