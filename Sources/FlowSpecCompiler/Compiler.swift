@@ -205,8 +205,10 @@ struct RouteCompiler {
 
     /// A stable object name from the route identity: `rate_` + identity with `:`/`#` as `_`.
     static func limitBaseName(_ id: String) -> String {
-        "rate_" + String(decoding: id.utf8.map { $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: "#") ? UInt8(ascii: "_") : $0 },
-                         as: UTF8.self)
+        var name = Array("rate_".utf8)
+        name.reserveCapacity(5 + id.utf8.count)
+        for c in id.utf8 { name.append(c == UInt8(ascii: ":") || c == UInt8(ascii: "#") ? UInt8(ascii: "_") : c) }
+        return String(decoding: name, as: UTF8.self)
     }
 
     /// Whether the route's actions may need a limit object: its first traffic-rate community
@@ -224,14 +226,12 @@ struct RouteCompiler {
 
     /// `base` (see `limitBaseName`), made unique in the table with a `_2`, `_3`, … suffix.
     mutating func limitName(_ base: String) -> String {
-        var base = base
-        if objectNames.contains(base) {
-            var n = 2
-            while objectNames.contains(base + "_\(n)") { n += 1 }
-            base += "_\(n)"
-        }
-        objectNames.insert(base)
-        return base
+        if objectNames.insert(base).inserted { return base }
+        var n = 2
+        while objectNames.contains(base + "_\(n)") { n += 1 }
+        let name = base + "_\(n)"
+        objectNames.insert(name)
+        return name
     }
 
     // MARK: actions

@@ -103,6 +103,10 @@ struct BytesPool {
     }
     private var arrays: [Key: [UInt8]] = [:]
     static let capacity = 1 << 16
+    /// One- and two-byte values (protocols, ICMP fields, ports: most of them) by value, with no
+    /// hashing; the two-byte table is filled as values come.
+    private static let oneByte: [[UInt8]] = (0..<256).map { [UInt8($0)] }
+    private var twoBytes: [[UInt8]?] = []
 
     /// The `count` bytes `byte(0)`, …, `byte(count - 1)` (at most 16), shared when seen before.
     mutating func bytes(count: Int, _ byte: (Int) -> UInt8) -> [UInt8] {
@@ -110,6 +114,14 @@ struct BytesPool {
         var high: UInt64 = 0, low: UInt64 = 0
         for i in 0..<count {
             if i < 8 { high = high << 8 | UInt64(byte(i)) } else { low = low << 8 | UInt64(byte(i)) }
+        }
+        if count == 1 { return Self.oneByte[Int(high)] }
+        if count == 2 {
+            if twoBytes.isEmpty { twoBytes = Array(repeating: nil, count: 1 << 16) }
+            if let shared = twoBytes[Int(high)] { return shared }
+            let made = [UInt8(high >> 8), UInt8(high & 0xff)]
+            twoBytes[Int(high)] = made
+            return made
         }
         let key = Key(high: high, low: low, count: count)
         if let shared = arrays[key] { return shared }
@@ -210,30 +222,39 @@ func appendMergedPayloadMatches(_ input: [Match], to out: inout [NftExpression],
         return
     }
     var matches = input
-    let candidates = matches.indices.filter { matches[$0].merge != nil }
-    let sorted = candidates.sorted { a, b in
-        let x = matches[a].merge!, y = matches[b].merge!
-        return (x.base.rawValue, x.offset, a) < (y.base.rawValue, y.offset, b)
+    // Where each candidate loads from, as plain numbers: sorting and the adjacency tests need
+    // no copy of the matches (each holds arrays).
+    struct Place { var base: UInt32; var offset: UInt32; var length: UInt32; var op: NftCmpOp; var index: Int }
+    var places = [Place]()
+    places.reserveCapacity(candidateCount)
+    for i in matches.indices {
+        if let m = matches[i].merge {
+            places.append(Place(base: m.base.rawValue, offset: m.offset, length: m.length, op: m.op, index: i))
+        }
     }
+    places.sort { ($0.base, $0.offset, $0.index) < ($1.base, $1.offset, $1.index) }
     var removed = Set<Int>()
     var changed = Set<Int>()
-    var last = sorted[0]
-    for i in sorted.dropFirst() {
-        let l = matches[last].merge!, t = matches[i].merge!
+    var last = places[0]
+    for t in places.dropFirst() {
+        let l = last
         let total = l.length + t.length
         let adjacent = l.base == t.base && l.offset + l.length == t.offset
-        let canMerge = adjacent && total <= 16 && (total <= 4 || l.base == .link || l.length > 4 || t.length > 4)
-        if !canMerge || l.op != t.op { last = i; continue }
+        let canMerge = adjacent && total <= 16 && (total <= 4 || l.base == NftPayloadBase.link.rawValue || l.length > 4 || t.length > 4)
+        if !canMerge || l.op != t.op { last = t; continue }
+        let i = t.index
         if t.op == .neq {
+            let t = matches[i].merge!
             let v = t.data.reduce(UInt64(0)) { $0 << 8 | UInt64($1) } >> UInt64(t.field.shift)
             let name = pool.name(for: t.field, [v...v])
             matches[i] = Match(exprs: t.field.load + [.lookup(set: name, sreg: .reg1, invert: true)], merge: nil)
             continue
         }
-        matches[last].merge!.length = total
-        matches[last].merge!.data += t.data
+        matches[last.index].merge!.length = total
+        matches[last.index].merge!.data += matches[i].merge!.data
+        last.length = total
         removed.insert(i)
-        changed.insert(last)
+        changed.insert(last.index)
     }
     for i in matches.indices where !removed.contains(i) {
         if changed.contains(i), let g = matches[i].merge {

@@ -92,7 +92,6 @@ extension NftConnection {
                 }
             }
         }
-        if releasingRules { _ = flowspec_malloc_trim(0) }
         if echoEnds {
             for seq in [firstRule, lastRule].compactMap({ $0 }) { batch.addFlags(NLM_F_ECHO, seq: seq) }
         }

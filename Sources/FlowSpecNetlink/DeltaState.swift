@@ -261,9 +261,10 @@ struct TableShape {
             d.add(id)
             while j < rules.count && rules[j].comment == id {
                 d.add(UInt8(0xee))
-                for e in rules[j].expressions {
-                    d.add(e)
-                    if case .objref(_, let name) = e { d.add(objectEntries[name]?.digest ?? 0) }
+                // By index: the expressions are read in place (iterating would copy each one).
+                for k in rules[j].expressions.indices {
+                    d.add(rules[j].expressions[k])
+                    if case .objref(_, let name) = rules[j].expressions[k] { d.add(objectEntries[name]?.digest ?? 0) }
                 }
                 j += 1
             }
