@@ -52,7 +52,7 @@ let package = Package(
         .testTarget(name: "FlowSpecFormatsTests", dependencies: ["FlowSpec", "FlowSpecFormats", "FlowSpecTestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "FlowSpecCompilerTests", dependencies: ["FlowSpec", "FlowSpecFormats", "FlowSpecCompiler", "FlowSpecNetlink", "FlowSpecAgent", "FlowSpecTestSupport"]),
-        .testTarget(name: "FlowSpecNetlinkTests", dependencies: ["FlowSpec", "FlowSpecFormats", "FlowSpecCompiler", "FlowSpecNetlink"]),
+        .testTarget(name: "FlowSpecNetlinkTests", dependencies: ["FlowSpec", "FlowSpecFormats", "FlowSpecCompiler", "FlowSpecNetlink", "FlowSpecTestSupport"]),
         // Runs the built `flowspec-nft` binary: CLI behaviour, and packets through a router namespace.
         .testTarget(name: "FlowSpecCLITests", dependencies: ["flowspec-nft", "FlowSpec", "FlowSpecFormats", "FlowSpecTestSupport"]),
     ]

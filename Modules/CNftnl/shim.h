@@ -47,6 +47,11 @@ static inline uint16_t flowspec_nftables_res_id(void) { return htons(NFNL_SUBSYS
 // NFT_DATA_VERDICT (0xffffff00) imports as a negative enum constant on some toolchains.
 static inline uint32_t flowspec_nft_data_verdict(void) { return (uint32_t)NFT_DATA_VERDICT; }
 
+// glibc's malloc_trim (malloc.h is not in the Glibc module): returns whole free pages of the
+// heap to the system (used while a large batch is encoded, see NftConnection.replace).
+#include <malloc.h>
+static inline int flowspec_malloc_trim(size_t pad) { return malloc_trim(pad); }
+
 // Sizes of uapi structs (NLMSG_HDRLEN and friends are macros Swift cannot call).
 static inline size_t flowspec_nlmsghdr_len(void) { return NLMSG_HDRLEN; }
 static inline size_t flowspec_nlmsg_align(size_t len) { return NLMSG_ALIGN(len); }

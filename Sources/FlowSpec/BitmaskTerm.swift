@@ -25,11 +25,11 @@ extension BitmaskTerm: OperatorTerm {}
 
 extension Collection where Element == BitmaskTerm {
     /// The union of the terms' value bits: the only bits of the field the list looks at.
-    public var relevantMask: UInt64 { reduce(0) { $0 | $1.value } }
+    @inlinable public var relevantMask: UInt64 { reduce(0) { $0 | $1.value } }
 
     /// The exact set of `field & relevantMask` values that match, ascending.
     /// Every value of the field matches exactly when its masked value is in this set.
-    public func matchingMaskedValues() -> [UInt64] {
+    @inlinable public func matchingMaskedValues() -> [UInt64] {
         let mask = relevantMask
         var bits = [UInt64]()
         for i in 0..<64 where mask & (1 << UInt64(i)) != 0 { bits.append(1 << UInt64(i)) }

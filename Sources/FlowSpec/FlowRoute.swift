@@ -65,20 +65,30 @@ extension FlowRoute {
     /// comment so counters, errors and delta updates can name the route.
     public var identity: String {
         let bytes = nlriBytes
-        let tag = family == .ipv4 ? "4" : "6"
-        if bytes.count <= 59 { return tag + ":" + hexString(bytes) }
+        let tag = UInt8(ascii: family == .ipv4 ? "4" : "6")
+        if bytes.count <= 59 {
+            var text = [UInt8]()
+            text.reserveCapacity(2 + 2 * bytes.count)
+            text.append(tag)
+            text.append(UInt8(ascii: ":"))
+            for b in bytes { text.append(hexDigits[Int(b >> 4)]); text.append(hexDigits[Int(b & 0x0f)]) }
+            return String(decoding: text, as: UTF8.self)
+        }
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         for b in bytes { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
         let s = String(h, radix: 16)
-        return tag + "#" + String(repeating: "0", count: 16 - s.count) + s
+        return (family == .ipv4 ? "4" : "6") + "#" + String(repeating: "0", count: 16 - s.count) + s
     }
 }
 
+/// `0`–`9`, `a`–`f` as ASCII.
+private let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+
 /// Lower-case hex of bytes, two digits each.
 public func hexString(_ bytes: some Sequence<UInt8>) -> String {
-    let digits = Array("0123456789abcdef".utf8)
     var out = [UInt8]()
-    for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 0x0f)]) }
+    out.reserveCapacity(bytes.underestimatedCount * 2)
+    for b in bytes { out.append(hexDigits[Int(b >> 4)]); out.append(hexDigits[Int(b & 0x0f)]) }
     return String(decoding: out, as: UTF8.self)
 }
 

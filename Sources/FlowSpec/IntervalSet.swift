@@ -9,15 +9,25 @@ public struct IntervalSet: Hashable, Sendable {
 
     /// Normalises any list of intervals (sorts, merges overlaps and neighbours).
     public init(_ ranges: some Sequence<ClosedRange<UInt64>>) {
-        let sorted = ranges.sorted { $0.lowerBound < $1.lowerBound }
-        var out = [ClosedRange<UInt64>]()
-        for r in sorted {
-            if let last = out.last, last.upperBound == .max || r.lowerBound <= last.upperBound + 1 {
-                if r.upperBound > last.upperBound { out[out.count - 1] = last.lowerBound...r.upperBound }
+        self.init(normalizing: Array(ranges))
+    }
+
+    /// Sorts and merges in place: the result is the union, whatever the order of the input, so
+    /// the (unstable) in-place sort gives the same set as any other.
+    init(normalizing ranges: [ClosedRange<UInt64>]) {
+        var out = ranges
+        if out.count > 1 { out.sort { $0.lowerBound < $1.lowerBound } }
+        var n = 0
+        for k in out.indices {
+            let r = out[k]
+            if n > 0, out[n - 1].upperBound == .max || r.lowerBound <= out[n - 1].upperBound + 1 {
+                if r.upperBound > out[n - 1].upperBound { out[n - 1] = out[n - 1].lowerBound...r.upperBound }
             } else {
-                out.append(r)
+                out[n] = r
+                n += 1
             }
         }
+        out.removeLast(out.count - n)
         intervals = out
     }
 
@@ -78,10 +88,15 @@ extension NumericTerm {
     /// The values of `0...max` this term alone accepts.
     public func intervals(max: UInt64) -> IntervalSet {
         var r = [ClosedRange<UInt64>]()
+        appendRanges(max: max, to: &r)
+        return IntervalSet(normalizing: r)
+    }
+
+    /// The term's ranges within `0...max`, not normalised (they may overlap or touch).
+    func appendRanges(max: UInt64, to r: inout [ClosedRange<UInt64>]) {
         if eq && value <= max { r.append(value...value) }
         if lt && value > 0 { r.append(0...Swift.min(value - 1, max)) }
         if gt && value < max { r.append((value + 1)...max) }
-        return IntervalSet(r)
     }
 }
 
@@ -89,22 +104,39 @@ extension Collection where Element == NumericTerm {
     /// The exact, minimal interval list of the values in `0...max` that the operator list accepts
     /// (RFC 8955 §4.2.1.1: AND binds tighter than OR, left to right).
     public func intervals(max: UInt64) -> IntervalSet {
-        // OR of the AND groups: collect every group's intervals, normalise once (linear in the
-        // list length plus one sort).
-        var all = [ClosedRange<UInt64>]()
-        var group: IntervalSet? = nil
-        for (i, t) in enumerated() {
-            let s = t.intervals(max: max)
-            if i == 0 || !t.and {
-                if let g = group { all += g.intervals }
-                group = s
-            } else {
-                group = group!.intersection(s)
-            }
-        }
-        if let g = group { all += g.intervals }
-        return IntervalSet(all)
+        numericIntervals(Array(self), max: max)
     }
+}
+
+extension Array where Element == NumericTerm {
+    /// `Collection.intervals(max:)` for the array every component holds; non-generic, so a
+    /// caller in another module does not go through the unspecialised generic code (the
+    /// compiler calls this for every numeric component of every route).
+    public func intervals(max: UInt64) -> IntervalSet {
+        numericIntervals(self, max: max)
+    }
+}
+
+/// OR of the AND groups: every group's ranges collected, normalised once (linear in the list
+/// length plus one sort). A group of one term adds its ranges as they are, since the final
+/// normalisation takes the union anyway; only AND groups need an intersection.
+private func numericIntervals(_ terms: [NumericTerm], max: UInt64) -> IntervalSet {
+    var all = [ClosedRange<UInt64>]()
+    all.reserveCapacity(terms.count)
+    var i = 0
+    while i < terms.count {
+        var j = i + 1
+        while j < terms.count && terms[j].and { j += 1 }
+        if j == i + 1 {
+            terms[i].appendRanges(max: max, to: &all)
+        } else {
+            var group = terms[i].intervals(max: max)
+            for k in (i + 1)..<j { group = group.intersection(terms[k].intervals(max: max)) }
+            all += group.intervals
+        }
+        i = j
+    }
+    return IntervalSet(normalizing: all)
 }
 
 extension Collection where Element == BitmaskTerm {

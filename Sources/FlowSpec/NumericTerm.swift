@@ -78,7 +78,7 @@ extension NumericTerm: OperatorTerm {}
 extension Collection where Element: OperatorTerm {
     /// RFC 8955 §4.2.1.1/§4.2.1.2: terms joined by AND bind tighter than OR; evaluated left to
     /// right. (The AND bit of the first term has nothing to join and is ignored.)
-    public func matches(_ x: UInt64) -> Bool {
+    @inlinable public func matches(_ x: UInt64) -> Bool {
         var any = false
         var group = true
         for (i, t) in enumerated() {

@@ -71,8 +71,13 @@ extension FlowRoute {
 
     /// Appends the sort key described at `RFC8955SortKey`.
     func appendRFC8955Key(to out: inout [UInt8]) {
-        out.append(UInt8(family.rawValue))
         var scratch = [UInt8]()
+        appendRFC8955Key(to: &out, scratch: &scratch)
+    }
+
+    /// The same with a caller's scratch buffer (one for all routes when ordering many).
+    func appendRFC8955Key(to out: inout [UInt8], scratch: inout [UInt8]) {
+        out.append(UInt8(family.rawValue))
         for c in components {
             out.append(c.type.rawValue)
             switch c {
@@ -151,39 +156,58 @@ extension Sequence where Element == FlowRoute {
     /// no allocation per comparison.
     public func ordered(_ order: RouteOrder) -> [FlowRoute] {
         let routes = Array(self)
+        return routes.orderedIndices(order).map { routes[$0] }
+    }
+}
+
+extension Array where Element == FlowRoute {
+    /// The permutation `ordered(_:)` applies: element `k` is the index (in `self`) of the route
+    /// evaluated `k`-th. Lets a caller keep data that goes with each route (its input position)
+    /// without looking it up by route afterwards.
+    public func orderedIndices(_ order: RouteOrder) -> [Int] {
+        let routes = self
         let n = routes.count
-        if n < 2 { return routes }
+        if n < 2 { return Array<Int>(0..<n) }
         var buffer = [UInt8]()
         buffer.reserveCapacity(n * 40)
         var starts = [Int](repeating: 0, count: n + 1)
         // Rank: 0 with a sequence number, 1 without, 2 default policy.
         var rank = [UInt8](repeating: 0, count: n)
         var sequence = [UInt64](repeating: 0, count: n)
-        for (i, r) in routes.enumerated() {
-            starts[i] = buffer.count
-            r.appendRFC8955Key(to: &buffer)
-            if r.isDefaultPolicy {
+        // The first 8 key bytes as a big-endian number (zero-padded): most comparisons are
+        // decided by it without walking the keys; equal prefixes fall back to the full keys.
+        var prefix = [UInt64](repeating: 0, count: n)
+        var scratch = [UInt8]()
+        for i in routes.indices {
+            let start = buffer.count
+            starts[i] = start
+            routes[i].appendRFC8955Key(to: &buffer, scratch: &scratch)
+            var p: UInt64 = 0
+            for k in 0..<8 { p = p << 8 | UInt64(start + k < buffer.count ? buffer[start + k] : 0) }
+            prefix[i] = p
+            if routes[i].isDefaultPolicy {
                 rank[i] = 2
-            } else if case .sequence(let carrier) = order, let s = carrier.sequenceNumber(of: r) {
+            } else if case .sequence(let carrier) = order, let s = carrier.sequenceNumber(of: routes[i]) {
                 rank[i] = 0; sequence[i] = s
             } else {
                 rank[i] = 1
             }
         }
         starts[n] = buffer.count
-        let rank_ = rank, sequence_ = sequence, starts_ = starts
-        var index = Array(0..<n)
+        let rank_ = rank, sequence_ = sequence, starts_ = starts, prefix_ = prefix
+        var index = [Int](0..<n)
         buffer.withUnsafeBufferPointer { keys in
             let base = keys.baseAddress!
             index.sort { a, b in
                 if rank_[a] != rank_[b] { return rank_[a] < rank_[b] }
                 if sequence_[a] != sequence_[b] { return sequence_[a] < sequence_[b] }
+                if prefix_[a] != prefix_[b] { return prefix_[a] < prefix_[b] }
                 let ka = UnsafeBufferPointer(start: base + starts_[a], count: starts_[a + 1] - starts_[a])
                 let kb = UnsafeBufferPointer(start: base + starts_[b], count: starts_[b + 1] - starts_[b])
                 let c = compareKeys(ka, kb)
                 return c != 0 ? c < 0 : a < b
             }
         }
-        return index.map { routes[$0] }
+        return index
     }
 }

@@ -29,33 +29,51 @@ public struct PreparedTable: Sendable {
     ///     sequence number (the historical convention), so it is not applied as a DSCP marking.
     public init(input: ReadResult, order: RouteOrder, scope: RouteScope = .all, options: CompileOptions) {
         let current = input.currentRoutes()
-        read = current.filter { scope.admits($0.route) }
-        outOfScope = current.filter { !scope.admits($0.route) }
+        if scope.targets.isEmpty {
+            // No scoping: every route is admitted (`RouteScope.admits`), no need to look.
+            read = current
+            outOfScope = []
+        } else {
+            read = []
+            outOfScope = []
+            for r in current {
+                if scope.admits(r.route) { read.append(r) } else { outOfScope.append(r) }
+            }
+        }
         rejected = input.errors
         let readerErrors = input.errors.count
         var valid = [FlowRoute]()
-        var position = [String: String]()
+        // For each valid route, its index in `read` (for its input position).
+        var validSource = [Int]()
         valid.reserveCapacity(read.count)
-        for r in read {
+        validSource.reserveCapacity(read.count)
+        for k in read.indices {
             do {
-                try r.route.validate()
-                valid.append(r.route)
-                position[r.route.identity] = r.position
+                try read[k].route.validate()
+                valid.append(read[k].route)
+                validSource.append(k)
             } catch {
-                rejected.append(ReadError(position: r.position, reason: "\(error)"))
+                rejected.append(ReadError(position: read[k].position, reason: "\(error)"))
             }
         }
-        var ordered = valid.ordered(order)
+        // The compiler names routes by their index in the ordered list; the permutation leads
+        // from there back to the input position (no lookup by route identity).
+        let permutation = valid.orderedIndices(order)
+        var ordered = permutation.map { valid[$0] }
+        valid = []
         if case .sequence(.trafficMarking) = order {
             for i in ordered.indices {
                 ordered[i].extendedCommunities.removeAll { $0.type == 0x80 && $0.subtype == 0x09 }
             }
         }
         compiled = compile(ordered, options: options)
+        ordered = []
+        let read = self.read
+        func position(_ index: Int) -> String { read[validSource[permutation[index]]].position }
         for r in compiled.rejected {
-            rejected.append(ReadError(position: position[r.route.identity] ?? r.route.identity, reason: r.reason))
+            rejected.append(ReadError(position: position(r.index), reason: r.reason))
         }
         rejectedRouteCount = rejected.count - readerErrors
-        notes = compiled.notes.map { n in "\(position[n.identity] ?? n.identity): \(n.message)" }
+        notes = compiled.notes.map { n in "\(position(n.index)): \(n.message)" }
     }
 }

@@ -10,6 +10,19 @@ import FlowSpec
 public func compile(_ routes: [FlowRoute], options: CompileOptions = CompileOptions()) -> CompileResult {
     var c = RouteCompiler(options: options)
     c.units.reserveCapacity(options.merge ? routes.count : 0)
+    c.rules.reserveCapacity(options.merge ? 0 : routes.count)
+    c.ruleRoutes.reserveCapacity(options.merge ? 0 : routes.count)
+    // The route identities (rule comments) and limit object names first, in a pass of their own:
+    // each identity is computed once, and these strings, which live as long as the table, lie
+    // together in memory instead of between the rules' expression arrays, so the memory of
+    // those arrays can be returned whole when `apply` releases them while it encodes the netlink
+    // batch (FlowSpecNetlink, `applyTracked(_:releasingRules:)`).
+    c.identities.reserveCapacity(routes.count)
+    for r in routes {
+        let id = r.identity
+        c.identities.append(id)
+        c.limitNames.append(RouteCompiler.mayLimit(r) ? RouteCompiler.limitBaseName(id) : nil)
+    }
     for (i, r) in routes.enumerated() { c.add(r, index: i) }
     return c.finish()
 }
@@ -17,6 +30,7 @@ public func compile(_ routes: [FlowRoute], options: CompileOptions = CompileOpti
 struct RouteCompiler {
     let options: CompileOptions
     var pool = SetPool()
+    var bytes = BytesPool()
     var objects: [NftObject] = []
     var objectNames: Set<String> = []
     var rules: [NftRule] = []
@@ -26,6 +40,10 @@ struct RouteCompiler {
     var policy: NftChainPolicy?
     /// Every rule as the merge pass sees it (only kept when merging).
     var units: [MergeUnit] = []
+    /// Per route (by index): its identity, and the base name of its limit object when it may
+    /// have one (`mayLimit`).
+    var identities: [String] = []
+    var limitNames: [String?] = []
 
     init(options: CompileOptions) { self.options = options }
 
@@ -47,7 +65,7 @@ struct RouteCompiler {
     }
 
     mutating func add(_ route: FlowRoute, index: Int) {
-        let id = route.identity
+        let id = identities[index]
         let plan: ActionPlan
         do { plan = try actionPlan(route, index: index, id: id) } catch {
             rejected.append(RouteRejection(index: index, route: route, reason: error.reason)); return
@@ -75,7 +93,7 @@ struct RouteCompiler {
 
     /// Appends the rules of one route.
     mutating func emit(_ route: FlowRoute, plan: ActionPlan, index: Int, id: String) {
-        let slots: [[[Match]]]
+        let slots: RouteMatches
         do {
             guard let s = try matchSlots(route) else {
                 note(index, id, .neverMatches, "the route matches no packet; no rule installed")
@@ -85,9 +103,12 @@ struct RouteCompiler {
         } catch {
             rejected.append(RouteRejection(index: index, route: route, reason: error.reason)); return
         }
-        // The rule tails, shared by every alternative of the route.
-        let counter: [NftExpression] = options.counters ? [.counter(packets: 0, bytes: 0)] : []
-        let log: [NftExpression] = plan.sample ? [.log(group: options.logGroup, prefix: nil)] : []
+        // The rule tails, shared by every alternative of the route: [counter] [log] then the
+        // verdict or the modifications.
+        var head = [NftExpression]()
+        head.reserveCapacity(3)
+        if options.counters { head.append(.counter(packets: 0, bytes: 0)) }
+        if plan.sample { head.append(.log(group: options.logGroup, prefix: nil)) }
         var modify = [NftExpression]()
         if let d = plan.dscp { modify += dscpSet(d, route.family) }
         if let m = plan.mark {
@@ -95,36 +116,44 @@ struct RouteCompiler {
                                                           UInt8((m >> 16) & 0xff), UInt8(m >> 24)]),
                        .metaSet(key: .mark, sreg: .reg1)]
         }
-        let verdict: [NftExpression] = plan.continues ? [] : [.immediateVerdict(.accept)]
         var tails = [[NftExpression]]()
         if plan.drop {
-            tails = [counter + log + [.immediateVerdict(.drop)]]
+            tails = [head + [.immediateVerdict(.drop)]]
         } else if let limit = plan.limit {
-            let name = limitName(id)
+            let name = limitName(limitNames[index] ?? Self.limitBaseName(id))
             objects.append(.limit(name: name, limit))
-            tails = [counter + log + [.objref(type: .limit, name: name), .immediateVerdict(.drop)]]
-            if !(modify.isEmpty && verdict.isEmpty) { tails.append(counter + modify + verdict) }
+            tails = [head + [.objref(type: .limit, name: name), .immediateVerdict(.drop)]]
+            var conforming = head
+            if plan.sample { conforming.removeLast() }   // the log is in the first rule only
+            conforming += modify
+            if !plan.continues { conforming.append(.immediateVerdict(.accept)) }
+            if !(modify.isEmpty && plan.continues) { tails.append(conforming) }
         } else {
-            let t = counter + log + modify + verdict
+            var t = head + modify
+            if !plan.continues { t.append(.immediateVerdict(.accept)) }
             if t.isEmpty {
                 note(index, id, .noEffect, "the route has no effect (evaluation continues and no action applies); no rule installed")
                 return
             }
             tails = [t]
         }
-        // Cartesian product of the alternatives of every slot.
-        var combos: [[Match]] = [[]]
-        for slot in slots {
-            var next = [[Match]]()
-            next.reserveCapacity(combos.count * slot.count)
-            for c in combos { for alt in slot { next.append(c + alt) } }
-            combos = next
-        }
+        // One rule per combination of the alternatives of every slot. Most routes have no
+        // alternatives: one rule.
+        let combos = slots.combinations()
         for combo in combos {
-            let matches = mergePayloadMatches(combo, pool: &pool)
-            for t in tails {
+            // Exactly the size of the rule (payload merging can only make it shorter): the IR of
+            // a million rules is most of `apply`'s memory.
+            var matches = [NftExpression]()
+            matches.reserveCapacity(combo.reduce(0) { $0 + $1.exprs.count } + tails.last!.count)
+            appendMergedPayloadMatches(combo, to: &matches, pool: &pool)
+            for (k, t) in tails.enumerated() {
                 if options.merge {
                     units.append(MergeUnit(route: index, identity: id, matches: combo, tail: t, single: matches + t))
+                } else if k == tails.count - 1 {
+                    // The last tail takes the match expressions over (no copy).
+                    matches += t
+                    rules.append(NftRule(expressions: matches, comment: id))
+                    ruleRoutes.append(index)
                 } else {
                     rules.append(NftRule(expressions: matches + t, comment: id))
                     ruleRoutes.append(index)
@@ -143,7 +172,7 @@ struct RouteCompiler {
             policy = pa
         } else {
             for d in [v4, v6].compactMap({ $0 }) {
-                emit(d.route, plan: d.plan, index: d.index, id: d.route.identity)
+                emit(d.route, plan: d.plan, index: d.index, id: identities[d.index])
             }
         }
         var merged: [MergedRule] = []
@@ -175,15 +204,34 @@ struct RouteCompiler {
     }
 
     /// A stable object name from the route identity: `rate_` + identity with `:`/`#` as `_`.
-    mutating func limitName(_ id: String) -> String {
-        var base = "rate_" + String(id.map { $0 == ":" || $0 == "#" ? "_" : $0 })
-        if objectNames.contains(base) {
-            var n = 2
-            while objectNames.contains(base + "_\(n)") { n += 1 }
-            base += "_\(n)"
+    static func limitBaseName(_ id: String) -> String {
+        var name = Array("rate_".utf8)
+        name.reserveCapacity(5 + id.utf8.count)
+        for c in id.utf8 { name.append(c == UInt8(ascii: ":") || c == UInt8(ascii: "#") ? UInt8(ascii: "_") : c) }
+        return String(decoding: name, as: UTF8.self)
+    }
+
+    /// Whether the route's actions may need a limit object: its first traffic-rate community
+    /// asks for a finite rate above 0 (`actionPlan` decides; this only says when to name one
+    /// ahead).
+    static func mayLimit(_ route: FlowRoute) -> Bool {
+        for c in route.extendedCommunities {
+            switch FlowAction(c) {
+            case .trafficRateBytes(_, let r), .trafficRatePackets(_, let r): return r > 0 && r.isFinite
+            default: continue
+            }
         }
-        objectNames.insert(base)
-        return base
+        return false
+    }
+
+    /// `base` (see `limitBaseName`), made unique in the table with a `_2`, `_3`, … suffix.
+    mutating func limitName(_ base: String) -> String {
+        if objectNames.insert(base).inserted { return base }
+        var n = 2
+        while objectNames.contains(base + "_\(n)") { n += 1 }
+        let name = base + "_\(n)"
+        objectNames.insert(name)
+        return name
     }
 
     // MARK: actions
@@ -191,7 +239,8 @@ struct RouteCompiler {
     mutating func actionPlan(_ route: FlowRoute, index: Int, id: String) throws(Rejection) -> ActionPlan {
         var plan = ActionPlan()
         var rateSeen = false, markingSeen = false, redirectSeen = false
-        for a in route.actions {
+        for community in route.extendedCommunities {
+            let a = FlowAction(community)
             switch a {
             case .trafficRateBytes(_, let r), .trafficRatePackets(_, let r):
                 let packets: Bool = if case .trafficRatePackets = a { true } else { false }

@@ -1,33 +1,104 @@
 import FlowSpec
 
+/// The match statements of a route's rules, in rule order: the statements every rule has, and
+/// slots of alternatives between them (a rule is made for every combination of the alternatives
+/// of all slots). Most routes have no alternatives: one rule, `common` as it is.
+struct RouteMatches {
+    var common: [Match] = []
+    /// A slot of alternatives and the position in `common` it goes before.
+    var alternatives: [(at: Int, alternatives: [[Match]])] = []
+
+    /// Every combination, in slot order (the first slot's alternatives vary slowest).
+    func combinations() -> [[Match]] {
+        if alternatives.isEmpty { return [common] }
+        var combos: [[Match]] = [[]]
+        var next = 0
+        func appendCommon(upTo end: Int) {
+            while next < end {
+                for i in combos.indices { combos[i].append(common[next]) }
+                next += 1
+            }
+        }
+        for slot in alternatives {
+            appendCommon(upTo: slot.at)
+            var product = [[Match]]()
+            product.reserveCapacity(combos.count * slot.alternatives.count)
+            for c in combos { for alt in slot.alternatives { product.append(c + alt) } }
+            combos = product
+        }
+        appendCommon(upTo: common.count)
+        return combos
+    }
+}
+
+/// Where a route's first component of each type is: `FlowRoute.component(_:)` searches the list
+/// on every call, and the compiler asks about twenty times per route. Four bits per type (types
+/// 1–13) hold the index of its first component, 0xf for none; a route of more than 15
+/// components (only an invalid one) falls back to the search.
+struct ComponentIndex {
+    private var slots: UInt64 = ~0
+    private let searches: Bool
+
+    init(_ components: [Component]) {
+        searches = components.count > 15
+        if searches { return }
+        for i in components.indices {
+            let shift = UInt64(4 * Int(components[i].type.rawValue))
+            if (slots >> shift) & 0xf == 0xf { slots = slots & ~(0xf << shift) | UInt64(i) << shift }
+        }
+    }
+
+    func component(_ t: ComponentType, of route: FlowRoute) -> Component? {
+        if searches { return route.component(t) }
+        let i = Int((slots >> UInt64(4 * Int(t.rawValue))) & 0xf)
+        return i == 0xf ? nil : route.components[i]
+    }
+
+    func has(_ t: ComponentType, in route: FlowRoute) -> Bool {
+        searches ? route.component(t) != nil : (slots >> UInt64(4 * Int(t.rawValue))) & 0xf != 0xf
+    }
+}
+
 extension RouteCompiler {
-    /// The route's match statements as slots in rule order; each slot lists alternatives (a rule
-    /// is made for every combination). Nil when the route matches no packet.
-    mutating func matchSlots(_ route: FlowRoute) throws(Rejection) -> [[[Match]]]? {
+    /// `meta nfproto ipv4|ipv6`: the dependency nft adds itself for ip/ip6 fields in an inet
+    /// table. The same value for every route of a family, so made once.
+    static let nfproto4 = Match(exprs: [.meta(key: .nfproto, dreg: .reg1), .cmp(op: .eq, sreg: .reg1, data: [2])], merge: nil)
+    static let nfproto6 = Match(exprs: [.meta(key: .nfproto, dreg: .reg1), .cmp(op: .eq, sreg: .reg1, data: [10])], merge: nil)
+
+    /// A non-first fragment has no transport header, so it never matches a port, ICMP or
+    /// TCP-flags component (RFC 8955 §4.2.2), even one that accepts every value. A transport
+    /// load fails on such a packet in the kernel; `th dport >= 0` is that load when no other
+    /// transport match is left.
+    static let presence = Match(exprs: Field.dport.load + [.cmp(op: .gte, sreg: .reg1, data: [0, 0])], merge: nil,
+                                key: KeyPart(field: .dport, ranges: [0...0xffff]))
+
+    /// The route's match statements as slots in rule order. Nil when the route matches no packet.
+    ///
+    /// Set names are numbered in the order they are asked for, so every `lower` call happens in
+    /// the same order whether or not the route turns out to match nothing.
+    mutating func matchSlots(_ route: FlowRoute) throws(Rejection) -> RouteMatches? {
         let family = route.family
-        var slots: [[[Match]]] = []
+        var slots = RouteMatches()
+        slots.common.reserveCapacity(8)
+        let index = ComponentIndex(route.components)
+        func component(_ t: ComponentType) -> Component? { index.component(t, of: route) }
+        func has(_ t: ComponentType) -> Bool { index.has(t, in: route) }
         var never = false
         var transportMatched = false
+        let keys = options.merge
         func single(_ l: Lowered, transport: Bool = false) -> Void {
             switch l {
             case .all: break
             case .none: never = true
-            case .match(let m): slots.append([[m]]); transportMatched = transportMatched || transport
+            case .match(let m): slots.common.append(m); transportMatched = transportMatched || transport
             }
         }
-        // A non-first fragment has no transport header, so it never matches a port, ICMP or
-        // TCP-flags component (RFC 8955 §4.2.2), even one that accepts every value. A transport
-        // load fails on such a packet in the kernel; `th dport >= 0` is that load when no other
-        // transport match is left.
-        let presence = Match(exprs: Field.dport.load + [.cmp(op: .gte, sreg: .reg1, data: [0, 0])], merge: nil,
-                             key: KeyPart(field: .dport, ranges: [0...0xffff]))
+        let presence = Self.presence
         func numeric(_ t: ComponentType) -> IntervalSet? {
-            route.component(t)?.numericTerms.map { $0.intervals(max: t.maxValue) }
+            component(t)?.numericTerms.map { $0.intervals(max: t.maxValue) }
         }
 
-        // meta nfproto: the dependency nft adds itself for ip/ip6 fields in an inet table.
-        slots.append([[Match(exprs: [.meta(key: .nfproto, dreg: .reg1),
-                                     .cmp(op: .eq, sreg: .reg1, data: [family == .ipv4 ? 2 : 10])], merge: nil)]])
+        slots.common.append(family == .ipv4 ? Self.nfproto4 : Self.nfproto6)
 
         for c in route.components {
             if let p = c.prefix, p.family != family {
@@ -37,17 +108,17 @@ extension RouteCompiler {
             if let terms = c.bitmaskTerms, terms.isEmpty { throw Rejection(reason: "\(c.type.name) has no terms") }
             if let terms = c.numericTerms, terms.isEmpty { throw Rejection(reason: "\(c.type.name) has no terms") }
         }
-        if let p = route.destination, let m = prefixMatch(p, source: false) { slots.append([[m]]) }
-        if let p = route.source, let m = prefixMatch(p, source: true) { slots.append([[m]]) }
+        if let p = component(.destinationPrefix)?.prefix, let m = prefixMatch(p, source: false, key: keys) { slots.common.append(m) }
+        if let p = component(.sourcePrefix)?.prefix, let m = prefixMatch(p, source: true, key: keys) { slots.common.append(m) }
 
         // Protocol: the component intersected with what the other components imply.
         var protocols = numeric(.ipProtocol) ?? .all(0xff)
-        let hasPorts = [ComponentType.port, .destinationPort, .sourcePort].contains { route.component($0) != nil }
-        let hasICMP = route.component(.icmpType) != nil || route.component(.icmpCode) != nil
+        let hasPorts = has(.port) || has(.destinationPort) || has(.sourcePort)
+        let hasICMP = has(.icmpType) || has(.icmpCode)
         if hasPorts { protocols = protocols.intersection(IntervalSet([6...6, 17...17])) }
         if hasICMP { let v: UInt64 = family == .ipv4 ? 1 : 58; protocols = protocols.intersection(IntervalSet([v...v])) }
-        if route.component(.tcpFlags) != nil { protocols = protocols.intersection(IntervalSet([6...6])) }
-        single(lower(.l4proto, Runs(accepted: protocols, max: 0xff), pool: &pool))
+        if has(.tcpFlags) { protocols = protocols.intersection(IntervalSet([6...6])) }
+        single(lower(.l4proto, Runs(accepted: protocols, max: 0xff), pool: &pool, bytes: &bytes, key: keys))
         if never { return nil }
 
         // Ports: `port` is source OR destination; two disjoint alternatives so that one packet
@@ -65,7 +136,7 @@ extension RouteCompiler {
             for (d, s) in cases {
                 var alt = [Match](), dead = false
                 for (field, set) in [(Field.dport, d), (Field.sport, s)] {
-                    switch lower(field, Runs(accepted: set, max: 0xffff), pool: &pool) {
+                    switch lower(field, Runs(accepted: set, max: 0xffff), pool: &pool, bytes: &bytes, key: keys) {
                     case .all: break
                     case .none: dead = true
                     case .match(let m): alt.append(m)
@@ -74,46 +145,46 @@ extension RouteCompiler {
                 if !dead { alts.append(alt.isEmpty ? [presence] : alt) }
             }
             if alts.isEmpty { return nil }
-            slots.append(alts)
+            slots.alternatives.append((slots.common.count, alts))
         } else {
-            if let D { single(lower(.dport, Runs(accepted: D, max: 0xffff), pool: &pool), transport: true) }
-            if let S { single(lower(.sport, Runs(accepted: S, max: 0xffff), pool: &pool), transport: true) }
+            if let D { single(lower(.dport, Runs(accepted: D, max: 0xffff), pool: &pool, bytes: &bytes, key: keys), transport: true) }
+            if let S { single(lower(.sport, Runs(accepted: S, max: 0xffff), pool: &pool, bytes: &bytes, key: keys), transport: true) }
         }
-        if let t = numeric(.icmpType) { single(lower(.icmpType(family), Runs(accepted: t, max: 0xff), pool: &pool), transport: true) }
-        if let t = numeric(.icmpCode) { single(lower(.icmpCode(family), Runs(accepted: t, max: 0xff), pool: &pool), transport: true) }
+        if let t = numeric(.icmpType) { single(lower(.icmpType(family), Runs(accepted: t, max: 0xff), pool: &pool, bytes: &bytes, key: keys), transport: true) }
+        if let t = numeric(.icmpCode) { single(lower(.icmpCode(family), Runs(accepted: t, max: 0xff), pool: &pool, bytes: &bytes, key: keys), transport: true) }
         if never { return nil }
 
-        if let terms = route.component(.tcpFlags)?.bitmaskTerms {
+        if let terms = component(.tcpFlags)?.bitmaskTerms {
             let mask = terms.relevantMask
             guard mask <= 0xffff else { throw Rejection(reason: "tcp-flags value 0x\(String(mask, radix: 16)) exceeds 16 bits") }
             if mask == 0 { if !terms.matches(0) { return nil } } else {
-                single(lower(.tcpFlags(mask: mask), bitmaskRuns(terms, mask: mask), pool: &pool), transport: true)
+                single(lower(.tcpFlags(mask: mask), bitmaskRuns(terms, mask: mask), pool: &pool, bytes: &bytes, key: keys), transport: true)
             }
         }
-        if P == nil, !transportMatched, hasPorts || hasICMP || route.component(.tcpFlags) != nil {
-            slots.append([[presence]])
+        if P == nil, !transportMatched, hasPorts || hasICMP || has(.tcpFlags) {
+            slots.common.append(presence)
         }
 
-        if let terms = route.component(.packetLength)?.numericTerms {
+        if let terms = component(.packetLength)?.numericTerms {
             if family == .ipv4 {
-                single(lower(.length(.ipv4), Runs(accepted: terms.intervals(max: 0xffff), max: 0xffff), pool: &pool))
+                single(lower(.length(.ipv4), Runs(accepted: terms.intervals(max: 0xffff), max: 0xffff), pool: &pool, bytes: &bytes, key: keys))
             } else {
                 // IPv6: total length = 40 + Payload Length, and nft's `ip6 length` is the latter.
                 let total = terms.intervals(max: 0xffff + 40).intersection(IntervalSet([40...(0xffff + 40)]))
                 let payload = IntervalSet(total.intervals.map { ($0.lowerBound - 40)...($0.upperBound - 40) })
-                single(lower(.length(.ipv6), Runs(accepted: payload, max: 0xffff), pool: &pool))
+                single(lower(.length(.ipv6), Runs(accepted: payload, max: 0xffff), pool: &pool, bytes: &bytes, key: keys))
             }
         }
-        if let t = numeric(.dscp) { single(lower(.dscp(family), Runs(accepted: t, max: 63), pool: &pool)) }
-        if let terms = route.component(.fragment)?.bitmaskTerms {
+        if let t = numeric(.dscp) { single(lower(.dscp(family), Runs(accepted: t, max: 63), pool: &pool, bytes: &bytes, key: keys)) }
+        if let terms = component(.fragment)?.bitmaskTerms {
             if family == .ipv4 {
                 single(fragment4(terms))
             } else {
                 guard let alts = fragment6(terms) else { return nil }
-                if !alts.isEmpty { slots.append(alts) }
+                if !alts.isEmpty { slots.alternatives.append((slots.common.count, alts)) }
             }
         }
-        if let t = numeric(.flowLabel) { single(lower(.flowLabel, Runs(accepted: t, max: 0xfffff), pool: &pool)) }
+        if let t = numeric(.flowLabel) { single(lower(.flowLabel, Runs(accepted: t, max: 0xfffff), pool: &pool, bytes: &bytes, key: keys)) }
         return never ? nil : slots
     }
 
@@ -130,15 +201,15 @@ extension RouteCompiler {
     /// A destination or source prefix, loaded as nft loads it: whole octets without a mask when
     /// the prefix ends on an octet, else the whole address with a mask; an IPv6 pattern with an
     /// offset loads the octets covering bits [offset, length) (masked unless octet aligned).
-    func prefixMatch(_ p: FlowPrefix, source: Bool) -> Match? {
+    ///
+    /// `key`: also say what it accepts as a set key part (only the merge pass reads it).
+    mutating func prefixMatch(_ p: FlowPrefix, source: Bool, key wantKey: Bool = true) -> Match? {
         let v4 = p.family == .ipv4
         let start: UInt32 = v4 ? (source ? 12 : 16) : (source ? 8 : 24)
         let width = v4 ? 4 : 16
         let o = Int(p.offset), L = Int(p.length)
         if L == o { return nil }
-        let bytes = p.address.bytes
-        let m = IPAddress.mask(from: o, to: L)
-        let maskBytes = IPAddress(family: p.family, high: m.high, low: m.low).bytes
+        let address = p.address
         var sb = 0, eb = width, masked = false, mergeable = false
         if o == 0 {
             if L % 8 == 0 { eb = L / 8; mergeable = L == width * 8 } else { masked = true }
@@ -148,17 +219,21 @@ extension RouteCompiler {
             mergeable = !masked
         }
         let off = start + UInt32(sb), len = UInt32(eb - sb)
-        let data = Array(bytes[sb..<eb])
-        var e: [NftExpression] = [.payload(base: .network, offset: off, length: len, dreg: .reg1)]
+        let data = bytes.bytes(count: eb - sb) { address.byte(sb + $0) }
+        var e: [NftExpression] = []
+        e.reserveCapacity(masked ? 3 : 2)
+        e.append(.payload(base: .network, offset: off, length: len, dreg: .reg1))
         if masked {
-            e.append(.bitwise(sreg: .reg1, dreg: .reg1, length: len, mask: Array(maskBytes[sb..<eb]),
+            let m = IPAddress.mask(from: o, to: L)
+            let maskAddress = IPAddress(family: p.family, high: m.high, low: m.low)
+            e.append(.bitwise(sreg: .reg1, dreg: .reg1, length: len, mask: (sb..<eb).map { maskAddress.byte($0) },
                               xor: [UInt8](repeating: 0, count: eb - sb)))
         }
         e.append(.cmp(op: .eq, sreg: .reg1, data: data))
         let field = Field.payload(.network, off, len, max: 0, key: .integer(bytes: len))
         var key: KeyPart? = nil
-        if o == 0 {
-            let lo = bytes.reduce(UInt128(0)) { $0 << 8 | UInt128($1) }
+        if o == 0 && wantKey {
+            let lo = (0..<width).reduce(UInt128(0)) { $0 << 8 | UInt128(address.byte($1)) }
             let hostBits = width * 8 - L
             let host: UInt128 = hostBits == 0 ? 0 : (UInt128(1) << UInt128(hostBits)) - 1
             let hi = (lo & ~host) | host
@@ -187,7 +262,7 @@ extension RouteCompiler {
             }
         }
         labelled.sort { $0.0.lowerBound < $1.0.lowerBound }
-        return lower(.fragOff(mask: mask), Runs(labelled: labelled), pool: &pool)
+        return lower(.fragOff(mask: mask), Runs(labelled: labelled), pool: &pool, bytes: &bytes, key: options.merge)
     }
 
     /// IPv6 fragment bits from the Fragment extension header. Without the header the state is 0

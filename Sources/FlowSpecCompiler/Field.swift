@@ -43,17 +43,21 @@ struct Field: Hashable {
 
     /// The load (and mask) into register 1.
     var load: [NftExpression] {
-        var out: [NftExpression]
+        var out = [NftExpression]()
+        appendLoad(to: &out)
+        return out
+    }
+
+    func appendLoad(to out: inout [NftExpression]) {
         switch source {
-        case .meta(let k): out = [.meta(key: k, dreg: .reg1)]
-        case .payload(let b, let o, let l): out = [.payload(base: b, offset: o, length: l, dreg: .reg1)]
-        case .exthdr(let e): out = [.exthdr(e, dreg: .reg1)]
+        case .meta(let k): out.append(.meta(key: k, dreg: .reg1))
+        case .payload(let b, let o, let l): out.append(.payload(base: b, offset: o, length: l, dreg: .reg1))
+        case .exthdr(let e): out.append(.exthdr(e, dreg: .reg1))
         }
         if let m = mask {
             out.append(.bitwise(sreg: .reg1, dreg: .reg1, length: UInt32(m.count), mask: m,
                                 xor: [UInt8](repeating: 0, count: m.count)))
         }
-        return out
     }
 
     /// nft merges adjacent unmasked payload equality matches; only those take part.

@@ -71,6 +71,7 @@ struct SetPool {
         for r in ranges { bounds.append(r.lowerBound); bounds.append(r.upperBound) }
         let key = Key(scope: field.setScope, type: field.keyType, width: field.width, bounds: bounds)
         if let i = index[key] { return sets[i].name }
+        // A new set (most lookups find one already made).
         let interval = ranges.contains { $0.lowerBound != $0.upperBound }
         let topOfKey = [UInt8](repeating: 0xff, count: field.width)
         let elements = ranges.map { r in
@@ -89,6 +90,54 @@ struct SetPool {
     }
 }
 
+/// Constant byte strings (`cmp` and `range` data), one shared array per distinct value. The
+/// rules of a large table repeat the same addresses, protocols and ports over and over; an array
+/// per use cost ~48 bytes of IR each (a quarter of the IR of the generated 1M-route table). At
+/// most `capacity` values are kept, so a table of all-distinct values costs a bounded dictionary
+/// and then plain arrays, as before.
+struct BytesPool {
+    private struct Key: Hashable {
+        var high: UInt64
+        var low: UInt64
+        var count: Int
+    }
+    private var arrays: [Key: [UInt8]] = [:]
+    static let capacity = 1 << 16
+    /// One- and two-byte values (protocols, ICMP fields, ports: most of them) by value, with no
+    /// hashing; the two-byte table is filled as values come.
+    private static let oneByte: [[UInt8]] = (0..<256).map { [UInt8($0)] }
+    private var twoBytes: [[UInt8]?] = []
+
+    /// The `count` bytes `byte(0)`, …, `byte(count - 1)` (at most 16), shared when seen before.
+    mutating func bytes(count: Int, _ byte: (Int) -> UInt8) -> [UInt8] {
+        guard count <= 16 else { return (0..<count).map(byte) }
+        var high: UInt64 = 0, low: UInt64 = 0
+        for i in 0..<count {
+            if i < 8 { high = high << 8 | UInt64(byte(i)) } else { low = low << 8 | UInt64(byte(i)) }
+        }
+        if count == 1 { return Self.oneByte[Int(high)] }
+        if count == 2 {
+            if twoBytes.isEmpty { twoBytes = Array(repeating: nil, count: 1 << 16) }
+            if let shared = twoBytes[Int(high)] { return shared }
+            let made = [UInt8(high >> 8), UInt8(high & 0xff)]
+            twoBytes[Int(high)] = made
+            return made
+        }
+        let key = Key(high: high, low: low, count: count)
+        if let shared = arrays[key] { return shared }
+        let made = (0..<count).map(byte)
+        if arrays.count < Self.capacity { arrays[key] = made }
+        return made
+    }
+
+    /// `field.encode(v)`, shared.
+    mutating func encode(_ v: UInt64, _ field: Field) -> [UInt8] {
+        let x = v << UInt64(field.shift)
+        let w = field.width
+        return bytes(count: w) { UInt8(truncatingIfNeeded: x >> UInt64(8 * (w - 1 - $0))) }
+    }
+}
+
 enum Lowered {
     /// Every value matches: no expression.
     case all
@@ -101,20 +150,25 @@ enum Lowered {
 /// for the text the printer writes: `==`, `!=`, `<=`, `>=`, `a-b` (nft emits gte + lte),
 /// `!= a-b` (range neq), or a lookup of a shared named set (inverted when the rejected values
 /// are the smaller list).
-func lower(_ field: Field, _ runs: Runs, pool: inout SetPool) -> Lowered {
+///
+/// `key`: also record what the match accepts as a set key part (`Match.key`); only the merge
+/// pass reads it, so the unmerged form skips it.
+func lower(_ field: Field, _ runs: Runs, pool: inout SetPool, bytes: inout BytesPool, key: Bool = true) -> Lowered {
     let A = runs.accepted, R = runs.rejected
     if R.isEmpty { return .all }
     if A.isEmpty { return .none }
-    guard case .match(var m) = lowerMatch(field, runs, pool: &pool) else { return .none }
-    if let k = KeyField(field) { m.key = KeyPart(field: k, ranges: A.map { UInt128($0.lowerBound)...UInt128($0.upperBound) }) }
+    guard case .match(var m) = lowerMatch(field, runs, pool: &pool, bytes: &bytes) else { return .none }
+    if key, let k = KeyField(field) { m.key = KeyPart(field: k, ranges: A.map { UInt128($0.lowerBound)...UInt128($0.upperBound) }) }
     return .match(m)
 }
 
-private func lowerMatch(_ field: Field, _ runs: Runs, pool: inout SetPool) -> Lowered {
+private func lowerMatch(_ field: Field, _ runs: Runs, pool: inout SetPool, bytes: inout BytesPool) -> Lowered {
     let A = runs.accepted, R = runs.rejected
-    var e = field.load
+    var e = [NftExpression]()
+    e.reserveCapacity(4)
+    field.appendLoad(to: &e)
     func cmp(_ op: NftCmpOp, _ v: UInt64) -> Match {
-        let d = field.encode(v)
+        let d = bytes.encode(v, field)
         e.append(.cmp(op: op, sreg: .reg1, data: d))
         var m: Match.Merge? = nil
         if field.mergeable, op == .eq || op == .neq, case .payload(let b, let o, let l) = field.source {
@@ -128,14 +182,14 @@ private func lowerMatch(_ field: Field, _ runs: Runs, pool: inout SetPool) -> Lo
         if R.count == 1, R[0].lowerBound == R[0].upperBound { return .match(cmp(.neq, R[0].lowerBound)) }
         if R.allSatisfy({ $0.lowerBound > a.upperBound }) { return .match(cmp(.lte, a.upperBound)) }
         if R.allSatisfy({ $0.upperBound < a.lowerBound }) { return .match(cmp(.gte, a.lowerBound)) }
-        e.append(.cmp(op: .gte, sreg: .reg1, data: field.encode(a.lowerBound)))
-        e.append(.cmp(op: .lte, sreg: .reg1, data: field.encode(a.upperBound)))
+        e.append(.cmp(op: .gte, sreg: .reg1, data: bytes.encode(a.lowerBound, field)))
+        e.append(.cmp(op: .lte, sreg: .reg1, data: bytes.encode(a.upperBound, field)))
         return .match(Match(exprs: e, merge: nil))
     }
     if R.count == 1 {
         let r = R[0]
         if r.lowerBound == r.upperBound { return .match(cmp(.neq, r.lowerBound)) }
-        e.append(.range(op: .neq, sreg: .reg1, from: field.encode(r.lowerBound), to: field.encode(r.upperBound)))
+        e.append(.range(op: .neq, sreg: .reg1, from: bytes.encode(r.lowerBound, field), to: bytes.encode(r.upperBound, field)))
         return .match(Match(exprs: e, merge: nil))
     }
     let invert = R.count < A.count
@@ -154,44 +208,60 @@ private func lowerMatch(_ field: Field, _ runs: Runs, pool: inout SetPool) -> Lo
 /// becomes `(a,b) != (x,y)`); such a second `!=` is turned into a lookup of a one-element set
 /// (`!= @set`), which nft never merges.
 func mergePayloadMatches(_ input: [Match], pool: inout SetPool) -> [NftExpression] {
-    var matches = input
-    let candidates = matches.indices.filter { matches[$0].merge != nil }
     var out = [NftExpression]()
-    if candidates.count < 2 {
-        for m in matches { out += m.exprs }
-        return out
+    appendMergedPayloadMatches(input, to: &out, pool: &pool)
+    return out
+}
+
+/// `mergePayloadMatches`, appending to `out` (the compiler appends the rule's tail after it).
+func appendMergedPayloadMatches(_ input: [Match], to out: inout [NftExpression], pool: inout SetPool) {
+    var candidateCount = 0
+    for i in input.indices where input[i].merge != nil { candidateCount += 1 }
+    if candidateCount < 2 {
+        for i in input.indices { out += input[i].exprs }
+        return
     }
-    let sorted = candidates.sorted { a, b in
-        let x = matches[a].merge!, y = matches[b].merge!
-        return (x.base.rawValue, x.offset, a) < (y.base.rawValue, y.offset, b)
+    var matches = input
+    // Where each candidate loads from, as plain numbers: sorting and the adjacency tests need
+    // no copy of the matches (each holds arrays).
+    struct Place { var base: UInt32; var offset: UInt32; var length: UInt32; var op: NftCmpOp; var index: Int }
+    var places = [Place]()
+    places.reserveCapacity(candidateCount)
+    for i in matches.indices {
+        if let m = matches[i].merge {
+            places.append(Place(base: m.base.rawValue, offset: m.offset, length: m.length, op: m.op, index: i))
+        }
     }
+    places.sort { ($0.base, $0.offset, $0.index) < ($1.base, $1.offset, $1.index) }
     var removed = Set<Int>()
     var changed = Set<Int>()
-    var last = sorted[0]
-    for i in sorted.dropFirst() {
-        let l = matches[last].merge!, t = matches[i].merge!
+    var last = places[0]
+    for t in places.dropFirst() {
+        let l = last
         let total = l.length + t.length
         let adjacent = l.base == t.base && l.offset + l.length == t.offset
-        let canMerge = adjacent && total <= 16 && (total <= 4 || l.base == .link || l.length > 4 || t.length > 4)
-        if !canMerge || l.op != t.op { last = i; continue }
+        let canMerge = adjacent && total <= 16 && (total <= 4 || l.base == NftPayloadBase.link.rawValue || l.length > 4 || t.length > 4)
+        if !canMerge || l.op != t.op { last = t; continue }
+        let i = t.index
         if t.op == .neq {
+            let t = matches[i].merge!
             let v = t.data.reduce(UInt64(0)) { $0 << 8 | UInt64($1) } >> UInt64(t.field.shift)
             let name = pool.name(for: t.field, [v...v])
             matches[i] = Match(exprs: t.field.load + [.lookup(set: name, sreg: .reg1, invert: true)], merge: nil)
             continue
         }
-        matches[last].merge!.length = total
-        matches[last].merge!.data += t.data
+        matches[last.index].merge!.length = total
+        matches[last.index].merge!.data += matches[i].merge!.data
+        last.length = total
         removed.insert(i)
-        changed.insert(last)
+        changed.insert(last.index)
     }
-    for (i, m) in matches.enumerated() where !removed.contains(i) {
-        if changed.contains(i), let g = m.merge {
+    for i in matches.indices where !removed.contains(i) {
+        if changed.contains(i), let g = matches[i].merge {
             out.append(.payload(base: g.base, offset: g.offset, length: g.length, dreg: .reg1))
             out.append(.cmp(op: g.op, sreg: .reg1, data: g.data))
         } else {
-            out += m.exprs
+            out += matches[i].exprs
         }
     }
-    return out
 }

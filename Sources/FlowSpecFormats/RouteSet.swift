@@ -34,8 +34,10 @@ public struct ReadResult: Sendable {
     public init(routes: [ReadRoute] = [], errors: [ReadError] = []) { self.routes = routes; self.errors = errors }
 
     public mutating func append(_ other: ReadResult) {
-        routes += other.routes
-        errors += other.errors
+        // Into an empty result (one input file), take the arrays over instead of copying them
+        // route by route.
+        if routes.isEmpty { routes = other.routes } else { routes += other.routes }
+        if errors.isEmpty { errors = other.errors } else { errors += other.errors }
     }
 }
 
@@ -52,14 +54,24 @@ extension ReadResult {
     /// the same NLRI replaces the earlier one (new communities), a withdrawal removes it. This is
     /// what a speaker would hold after the input's messages, and what gets installed.
     public func currentRoutes() -> [ReadRoute] {
-        struct Key: Hashable { let family: AddressFamily; let nlri: [UInt8] }
-        var slot = [Key: Int]()
-        var out = [ReadRoute?]()
+        if let all = allCurrent() { return all }
+        /// Family and NLRI octets; hashed as one block of bytes (not octet by octet).
+        struct Key: Hashable {
+            let family: AddressFamily
+            let nlri: [UInt8]
+            func hash(into h: inout Hasher) {
+                h.combine(family)
+                nlri.withUnsafeBytes { h.combine(bytes: $0) }
+            }
+        }
+        var slot = [Key: Int](minimumCapacity: routes.count)
+        var out = [ReadRoute]()
         out.reserveCapacity(routes.count)
+        var withdrawnSlots = Set<Int>()
         for r in routes {
             let key = Key(family: r.route.family, nlri: r.route.nlriBytes)
             if r.withdrawn {
-                if let i = slot.removeValue(forKey: key) { out[i] = nil }
+                if let i = slot.removeValue(forKey: key) { withdrawnSlots.insert(i) }
             } else if let i = slot[key] {
                 out[i] = r
             } else {
@@ -67,6 +79,28 @@ extension ReadResult {
                 out.append(r)
             }
         }
-        return out.compactMap { $0 }
+        if withdrawnSlots.isEmpty { return out }
+        return out.indices.filter { !withdrawnSlots.contains($0) }.map { out[$0] }
+    }
+
+    /// `routes` itself when nothing is withdrawn and no NLRI repeats (a route file, a speaker's
+    /// table): checked with a 64-bit hash of each NLRI, all NLRIs encoded into one buffer, so
+    /// the common case costs neither a key array per route nor a copy of the routes. Nil when
+    /// anything is withdrawn or two hashes meet (a repeat, or a collision): the caller then does
+    /// the exact work.
+    private func allCurrent() -> [ReadRoute]? {
+        var seen = Set<Int>(minimumCapacity: routes.count)
+        var buffer = [UInt8]()
+        buffer.reserveCapacity(64)
+        for i in routes.indices {
+            if routes[i].withdrawn { return nil }
+            buffer.removeAll(keepingCapacity: true)
+            buffer.append(UInt8(truncatingIfNeeded: routes[i].route.family.rawValue))
+            for c in routes[i].route.components { c.encode(family: routes[i].route.family, into: &buffer) }
+            var h = Hasher()
+            buffer.withUnsafeBytes { h.combine(bytes: $0) }
+            if !seen.insert(h.finalize()).inserted { return nil }
+        }
+        return routes
     }
 }

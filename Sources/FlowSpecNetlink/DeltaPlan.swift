@@ -267,11 +267,18 @@ extension NftConnection {
     /// are first+1, first+2, …; the echo of the last one checks that). `table` must carry
     /// content set names (`ContentSetNames.apply`). The state is nil when the table is not of
     /// the form delta handles, or the handles were not consecutive.
-    public func applyTracked(_ table: NftTable, basedOn expected: UInt32? = nil) throws(NetlinkError) -> (ApplyReport, TableState?) {
-        let shape = TableShape(table)
-        let (report, first, last) = try replace(table, basedOn: expected, echoEnds: shape != nil)
-        guard let shape else { return (report, nil) }
+    ///
+    /// `releasingRules`: the table is the caller's last copy and may be emptied while it is encoded
+    /// (see `replace`); for one-shot callers such as the CLI's `apply`, whose peak memory is the
+    /// table plus its batch.
+    public func applyTracked(_ table: consuming NftTable, basedOn expected: UInt32? = nil,
+                             releasingRules: Bool = false) throws(NetlinkError) -> (ApplyReport, TableState?) {
+        let shape = TableShape(copy table)
         let rules = table.ruleCount
+        var owned = table
+        let (report, first, last) = try replace(&owned, basedOn: expected, echoEnds: shape != nil,
+                                                releasingRules: releasingRules)
+        guard let shape else { return (report, nil) }
         if rules == 0 {
             return (report, TableState(shape: shape, handles: { _ in 0 }, generation: (try? generation()) ?? 0))
         }

@@ -16,8 +16,15 @@ import FlowSpecCompiler
 /// elements in place.
 public enum ContentSetNames {
     public static func apply(_ table: NftTable) -> NftTable {
-        guard !table.sets.isEmpty else { return table }
         var table = table
+        apply(to: &table)
+        return table
+    }
+
+    /// The same, in place: with the table uniquely held, only the renamed lookups are written
+    /// (no copy of the rules; the rules of a million-route table are most of `apply`'s memory).
+    public static func apply(to table: inout NftTable) {
+        guard !table.sets.isEmpty else { return }
         var rename: [String: String] = [:]
         let merged = mergeSetNames(table)
         var used = merged
@@ -33,23 +40,19 @@ public enum ContentSetNames {
         }
         for c in table.chains.indices {
             for r in table.chains[c].rules.indices {
-                var rule = table.chains[c].rules[r]
-                var changed = false
-                for k in rule.expressions.indices {
-                    switch rule.expressions[k] {
+                for k in table.chains[c].rules[r].expressions.indices {
+                    switch table.chains[c].rules[r].expressions[k] {
                     case .lookup(let s, let reg, let inv):
-                        if let n = rename[s] { rule.expressions[k] = .lookup(set: n, sreg: reg, invert: inv); changed = true }
+                        if let n = rename[s] { table.chains[c].rules[r].expressions[k] = .lookup(set: n, sreg: reg, invert: inv) }
                     case .mapLookup(let s, let reg, let d):
-                        if let n = rename[s] { rule.expressions[k] = .mapLookup(set: n, sreg: reg, dreg: d); changed = true }
+                        if let n = rename[s] { table.chains[c].rules[r].expressions[k] = .mapLookup(set: n, sreg: reg, dreg: d) }
                     case .objrefMap(let s, let reg):
-                        if let n = rename[s] { rule.expressions[k] = .objrefMap(set: n, sreg: reg); changed = true }
+                        if let n = rename[s] { table.chains[c].rules[r].expressions[k] = .objrefMap(set: n, sreg: reg) }
                     default: break
                     }
                 }
-                if changed { table.chains[c].rules[r] = rule }
             }
         }
-        return table
     }
 
     /// The sets of the merge pass: those named by a rule's `merge <set>` comment.
@@ -155,14 +158,13 @@ public struct TableState: Sendable, Hashable {
 
     /// The state of `shape`'s table once committed, its rule `i` having handle `handle(i)`.
     init(shape: TableShape, handles: (Int) -> UInt64, generation: UInt32) {
-        let t = shape.table
         var routes: [Route] = []
         routes.reserveCapacity(shape.routes.count)
         for r in shape.routes {
             routes.append(Route(identity: r.identity, digest: r.digest, handles: r.rules.map(handles)))
         }
-        self.init(table: t.name, family: t.family, chain: t.chains[0].name, chainDigest: shape.chainDigest,
-                  routes: routes, sets: Set(t.sets.map(\.name)), objects: shape.objectEntries,
+        self.init(table: shape.tableName, family: shape.family, chain: shape.chainName, chainDigest: shape.chainDigest,
+                  routes: routes, sets: Set(shape.setNames), objects: shape.objectEntries,
                   mergeSets: shape.mergeSets, generation: generation)
     }
 
@@ -178,7 +180,12 @@ struct TableShape {
         var rules: Range<Int>
         var digest: UInt64
     }
-    let table: NftTable
+    // What the state needs of the table itself (not the table: a caller may release its rules
+    // once this is made).
+    let tableName: String
+    let family: NftFamily
+    let chainName: String
+    let setNames: [String]
     var routes: [Route] = []
     var chainDigest: UInt64
     var objectEntries: [String: TableState.ObjectEntry] = [:]
@@ -189,7 +196,10 @@ struct TableShape {
     /// naming one merge set of the table.
     init?(_ table: NftTable) {
         guard table.chains.count == 1, let base = table.chains[0].base else { return nil }
-        self.table = table
+        tableName = table.name
+        family = table.family
+        chainName = table.chains[0].name
+        setNames = table.sets.map(\.name)
         var c = StableDigest()
         c.add(table.chains[0].name); c.add(base.type); c.add(base.hook.rawValue); c.add(base.priority)
         c.add(base.policy.rawValue)
@@ -214,6 +224,9 @@ struct TableShape {
         }
         let rules = table.chains[0].rules
         var seen: Set<String> = []
+        seen.reserveCapacity(rules.count)
+        routes.reserveCapacity(rules.count)
+        objectEntries.reserveCapacity(table.objects.count)
         var i = 0
         while i < rules.count {
             guard let id = rules[i].comment, Self.isRouteIdentity(id) || mergeSets[String(id.dropFirst(6))] != nil && id.hasPrefix("merge "),
@@ -223,9 +236,10 @@ struct TableShape {
             d.add(id)
             while j < rules.count && rules[j].comment == id {
                 d.add(UInt8(0xee))
-                for e in rules[j].expressions {
-                    d.add(e)
-                    if case .objref(_, let name) = e { d.add(objectEntries[name]?.digest ?? 0) }
+                // By index: the expressions are read in place (iterating would copy each one).
+                for k in rules[j].expressions.indices {
+                    d.add(rules[j].expressions[k])
+                    if case .objref(_, let name) = rules[j].expressions[k] { d.add(objectEntries[name]?.digest ?? 0) }
                 }
                 j += 1
             }

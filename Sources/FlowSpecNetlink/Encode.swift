@@ -66,17 +66,58 @@ struct TableEncoder {
     /// the new rule's handle.
     func rule(chain chainIndex: Int, index: Int, before: UInt64? = nil, echo: Bool = false) throws(NetlinkError) {
         let chain = table.chains[chainIndex]
-        let rule = chain.rules[index]
-        guard let r = nftnl_rule_alloc() else { throw .system(call: "nftnl_rule_alloc", errno: ENOMEM) }
-        defer { nftnl_rule_free(r) }
-        nftnl_rule_set_str(r, id(NFTNL_RULE_TABLE), table.name)
-        nftnl_rule_set_str(r, id(NFTNL_RULE_CHAIN), chain.name)
-        nftnl_rule_set_u32(r, id(NFTNL_RULE_FAMILY), UInt32(family))
-        if let before { nftnl_rule_set_u64(r, id(NFTNL_RULE_POSITION), before) }
-        var estimate = 256 + table.name.utf8.count + chain.name.utf8.count
+        try Self.rule(chain.rules[index], table: Self.cName(table.name), family: family, chain: chain.name,
+                      cChain: Self.cName(chain.name), chainIndex: chainIndex, index: index, batch: batch,
+                      before: before, echo: echo)
+    }
+
+    /// The same for a rule given on its own, so that a caller can encode the rules of a table it
+    /// no longer shares with an encoder (and release each rule's expressions once encoded).
+    /// `table` and `chain` are the names with their terminating NUL (`cName`).
+    static func rule(_ rule: NftRule, table: [UInt8], family: UInt8, chain: String, cChain: [UInt8], chainIndex: Int,
+                     index: Int, batch: BatchBuffer, before: UInt64? = nil, echo: Bool = false) throws(NetlinkError) {
+        var estimate = 256 + table.count + cChain.count
         if let comment = rule.comment {
             guard RuleComment.fits(comment) else {
-                throw .unencodable(object: .rule(chain: chain.name, index: index, comment: comment),
+                throw .unencodable(object: .rule(chain: chain, index: index, comment: comment),
+                                   reason: "comment longer than \(RuleComment.maxBytes) bytes")
+            }
+            estimate += comment.utf8.count + 8
+        }
+        for expression in rule.expressions { estimate += ExpressionCodec.sizeEstimate(expression) }
+        let flags = NLM_F_CREATE | (echo ? NLM_F_ECHO : 0) | (before == nil ? NLM_F_APPEND : 0)
+        let nlh = batch.begin(NFT_MSG_NEWRULE, family: family, flags: flags,
+                              origin: .rule(chain: chainIndex, index: index), estimate: estimate)
+        var message = RuleMessage(nlh, room: estimate)
+        do throws(ExpressionUnencodable) {
+            try message.write(rule, table: table, chain: cChain, before: before)
+        } catch {
+            throw .unencodable(object: .rule(chain: chain, index: index, comment: rule.comment), reason: error.reason)
+        }
+        guard message.fits else {
+            throw .unencodable(object: .rule(chain: chain, index: index, comment: rule.comment),
+                               reason: "the message outgrew the \(estimate) bytes reserved for it")
+        }
+        batch.finish(nlh)
+    }
+
+    /// A name as a NUL-terminated byte string (how names go into attributes).
+    static func cName(_ s: String) -> [UInt8] { Array(s.utf8) + [0] }
+
+    /// The same message built through libnftnl's rule and expression objects: the reference the
+    /// direct encoding (`RuleMessage`) is tested against, byte for byte.
+    static func libnftnlRule(_ rule: NftRule, table: String, family: UInt8, chain: String, chainIndex: Int, index: Int,
+                             batch: BatchBuffer, before: UInt64? = nil, echo: Bool = false) throws(NetlinkError) {
+        guard let r = nftnl_rule_alloc() else { throw .system(call: "nftnl_rule_alloc", errno: ENOMEM) }
+        defer { nftnl_rule_free(r) }
+        nftnl_rule_set_str(r, id(NFTNL_RULE_TABLE), table)
+        nftnl_rule_set_str(r, id(NFTNL_RULE_CHAIN), chain)
+        nftnl_rule_set_u32(r, id(NFTNL_RULE_FAMILY), UInt32(family))
+        if let before { nftnl_rule_set_u64(r, id(NFTNL_RULE_POSITION), before) }
+        var estimate = 256 + table.utf8.count + chain.utf8.count
+        if let comment = rule.comment {
+            guard RuleComment.fits(comment) else {
+                throw .unencodable(object: .rule(chain: chain, index: index, comment: comment),
                                    reason: "comment longer than \(RuleComment.maxBytes) bytes")
             }
             RuleComment.encode(comment, into: r)
@@ -87,10 +128,10 @@ struct TableEncoder {
             do throws(ExpressionUnencodable) {
                 encoded = try ExpressionCodec.encode(expression)
             } catch {
-                throw .unencodable(object: .rule(chain: chain.name, index: index, comment: rule.comment), reason: error.reason)
+                throw .unencodable(object: .rule(chain: chain, index: index, comment: rule.comment), reason: error.reason)
             }
             guard let e = encoded else {
-                throw .unencodable(object: .rule(chain: chain.name, index: index, comment: rule.comment),
+                throw .unencodable(object: .rule(chain: chain, index: index, comment: rule.comment),
                                    reason: "libnftnl could not allocate \(expression)")
             }
             nftnl_rule_add_expr(r, e)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FlowSpecAgent
 import FlowSpecCompiler
+import FlowSpecFormats
 import FlowSpecNetlink
 import Foundation
 
@@ -38,8 +39,19 @@ struct Apply: ParsableCommand {
 
     func run() throws {
         let start = ContinuousClock.now
-        let prepared = PreparedTable(input: try input.read(), order: table.routeOrder, scope: try table.routeScope(), options: try table.compileOptions())
-        let compiled = ContentSetNames.apply(prepared.compiled.table)
+        // The routes read are only needed for the summary printed at the end: the prepared table
+        // goes out of scope before the netlink batch is built (a million routes' batch needs that
+        // memory), leaving the compiled table, renamed in place.
+        let compiled: NftTable
+        let summary: Summary
+        do {
+            var prepared = PreparedTable(input: try input.read(), order: table.routeOrder, scope: try table.routeScope(),
+                                         options: try table.compileOptions())
+            ContentSetNames.apply(to: &prepared.compiled.table)
+            compiled = prepared.compiled.table
+            summary = Summary(prepared)
+        }
+        let ruleCount = compiled.ruleCount, setCount = compiled.sets.count
         let preparedTime = seconds(since: start)
         let store = StateStore(directory: stateDir, table: table.table)
         let report: ApplyReport
@@ -67,7 +79,8 @@ struct Apply: ParsableCommand {
             }
             if result == nil {
                 store.remove()
-                result = try connection.applyTracked(compiled)
+                // The last use of the table: its rules are released as they are encoded.
+                result = try connection.applyTracked(consume compiled, releasingRules: true)
             }
             report = result!.0
             if let state = result!.1 { store.save(state) } else { store.remove() }
@@ -75,15 +88,30 @@ struct Apply: ParsableCommand {
             throw CLIError("nothing changed: \(error)")
         }
         let total = seconds(since: start)
-        print("routes read \(prepared.read.count), installed \(prepared.installedCount), rejected \(prepared.rejectedRouteCount)" +
-              (prepared.rejected.count > prepared.rejectedRouteCount ? ", unreadable input items \(prepared.rejected.count - prepared.rejectedRouteCount)" : ""))
-        print("table inet \(table.table): \(compiled.ruleCount) rules, \(compiled.sets.count) sets, committed in \(format(total)) s by \(how) (read+compile \(format(preparedTime)) s, netlink build \(format(report.buildTime)) s, kernel \(format(report.kernelTime)) s)")
-        if !prepared.outOfScope.isEmpty {
-            print("  \(prepared.outOfScope.count) routes left out: their route targets are not this switch's")
+        print("routes read \(summary.read), installed \(summary.installed), rejected \(summary.rejectedRoutes)" +
+              (summary.rejected.count > summary.rejectedRoutes ? ", unreadable input items \(summary.rejected.count - summary.rejectedRoutes)" : ""))
+        print("table inet \(table.table): \(ruleCount) rules, \(setCount) sets, committed in \(format(total)) s by \(how) (read+compile \(format(preparedTime)) s, netlink build \(format(report.buildTime)) s, kernel \(format(report.kernelTime)) s)")
+        if summary.outOfScope > 0 {
+            print("  \(summary.outOfScope) routes left out: their route targets are not this switch's")
         }
-        for e in prepared.rejected { print("  rejected \(e.position): \(e.reason)") }
-        for n in prepared.notes { print("  note: \(n)") }
-        if strict && !prepared.rejected.isEmpty { throw ExitCode(2) }
+        for e in summary.rejected { print("  rejected \(e.position): \(e.reason)") }
+        for n in summary.notes { print("  note: \(n)") }
+        if strict && !summary.rejected.isEmpty { throw ExitCode(2) }
+    }
+
+    /// What `apply` reports about the routes, kept when the routes themselves are freed.
+    struct Summary {
+        var read: Int
+        var installed: Int
+        var rejectedRoutes: Int
+        var rejected: [ReadError]
+        var notes: [String]
+        var outOfScope: Int
+
+        init(_ p: PreparedTable) {
+            read = p.read.count; installed = p.installedCount; rejectedRoutes = p.rejectedRouteCount
+            rejected = p.rejected; notes = p.notes; outOfScope = p.outOfScope.count
+        }
     }
 }
 
@@ -125,3 +153,4 @@ func format(_ s: Double) -> String {
 func format(_ d: Duration) -> String {
     format(Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
 }
+

@@ -55,7 +55,7 @@ struct InputOptions: ParsableArguments {
     static func parse(_ data: Data, format: InputFormat, family: AddressFamily) throws -> ReadResult {
         let text = { String(decoding: data, as: UTF8.self) }
         switch format {
-        case .json: return try CanonicalJSON.read([UInt8](data))
+        case .json: return try CanonicalJSON.read(data)
         case .bgp: return try BGPHexReader.read(text())
         case .nlri: return try NLRIHexReader.read(text(), family: family)
         case .frr: return try FRRReader.read(text())

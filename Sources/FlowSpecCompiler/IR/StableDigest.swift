@@ -19,11 +19,24 @@ package struct StableDigest {
     package mutating func add<S: Sequence>(bytes: S) where S.Element == UInt8 {
         for b in bytes { add(b) }
     }
-    package mutating func add(_ v: UInt64) { for i in 0..<8 { add(UInt8(truncatingIfNeeded: v >> (i * 8))) } }
+    package mutating func add(_ v: UInt64) {
+        var h = value
+        for i in 0..<8 { h = (h ^ (v >> UInt64(i * 8) & 0xff)) &* 0x0000_0100_0000_01b3 }
+        value = h
+    }
     package mutating func add(_ v: UInt32) { add(UInt64(v)) }
     package mutating func add(_ v: Int32) { add(UInt64(UInt32(bitPattern: v))) }
-    package mutating func add(_ s: String) { add(UInt64(s.utf8.count)); add(bytes: s.utf8) }
-    package mutating func add(_ d: [UInt8]) { add(UInt64(d.count)); add(bytes: d) }
+    package mutating func add(_ s: String) {
+        add(UInt64(s.utf8.count))
+        // Native strings are contiguous UTF-8: one pass over the buffer, not the UTF8View.
+        if s.utf8.withContiguousStorageIfAvailable({ add(buffer: $0) }) == nil { add(bytes: s.utf8) }
+    }
+    package mutating func add(_ d: [UInt8]) { add(UInt64(d.count)); d.withUnsafeBufferPointer { add(buffer: $0) } }
+    package mutating func add(buffer: UnsafeBufferPointer<UInt8>) {
+        var v = value
+        for b in buffer { v = (v ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
+        value = v
+    }
     package mutating func add(_ b: Bool) { add(UInt8(b ? 1 : 0)) }
     package mutating func add(_ v: NftVerdict) {
         add(UInt64(UInt32(bitPattern: v.code)))
