@@ -214,13 +214,26 @@ final class MergeGroup {
     let terminal: Bool
     /// For a rate-limit group: unit -> the name of its limit object.
     var limitNames: [Int: String] = [:]
+    /// The smallest box holding every element: a box that misses it (another protocol, say)
+    /// overlaps no element, without a look at the index.
+    var hull: Box?
 
     init(shape: MergeShape, terminal: Bool) { self.shape = shape; self.terminal = terminal }
 
     func add(_ u: Int, _ bs: [Box], tail: [NftExpression]) {
         units.append(u)
         for case .objref(_, let name) in tail { limitNames[u] = name }
-        for b in bs { index.insert(b, id: boxes.count); boxes.append(b); boxUnit.append(u) }
+        for b in bs {
+            index.insert(b, id: boxes.count); boxes.append(b); boxUnit.append(u)
+            if var h = hull {
+                for k in 0..<7 {
+                    h.r[k] = min(h.r[k].lowerBound, b.r[k].lowerBound)...max(h.r[k].upperBound, b.r[k].upperBound)
+                }
+                hull = h
+            } else {
+                hull = b
+            }
+        }
     }
 }
 
@@ -351,7 +364,7 @@ struct MergePlanner {
             case .group(let h):
                 guard h.shape.v6 == g.shape.v6 else { continue }
                 if h.terminal && tailID[h.units[0]] == tail && !exactCounters { continue }
-                for b in boxes {
+                for b in boxes where h.hull?.overlaps(b) ?? false {
                     var clash = false
                     let searched = h.index.forEachCandidate(b) { c in
                         clash = h.boxes[c].overlaps(b) && (tailID[h.boxUnit[c]] != tail || exactCounters)
