@@ -128,10 +128,20 @@ extension DeltaPlan {
             // Most sets do not change: compare an order-free sum of the element digests first.
             if old.elements.count == new.elements.count,
                old.elements.reduce(0, { $0 &+ $1.digest }) == new.elements.reduce(0, { $0 &+ $1.digest }) { continue }
-            let oldElements = Set(old.elements)
-            let newElements = Set(new.elements)
-            let gone = old.elements.filter { !newElements.contains($0) }
-            let added = new.elements.indices.filter { !oldElements.contains(new.elements[$0]) }
+            // Matched by digest (a hash of one integer, not of byte arrays), confirmed by key.
+            var oldByDigest: [UInt64: Int] = [:]
+            oldByDigest.reserveCapacity(old.elements.count)
+            for (k, e) in old.elements.enumerated() { oldByDigest[e.digest] = k }
+            var keptOld = [Bool](repeating: false, count: old.elements.count)
+            var added: [Int] = []
+            for (k, e) in new.elements.enumerated() {
+                if let o = oldByDigest[e.digest], !keptOld[o], old.elements[o].key == e.key, old.elements[o].keyEnd == e.keyEnd {
+                    keptOld[o] = true
+                } else {
+                    added.append(k)
+                }
+            }
+            let gone = old.elements.indices.filter { !keptOld[$0] }.map { old.elements[$0] }
             if gone.isEmpty && added.isEmpty { continue }
             changedElements += gone.count + added.count
             elementChanges.append(ElementChange(set: i, removed: gone, added: added))
