@@ -9,7 +9,6 @@ import FlowSpec
 /// sets are shared through a dictionary, never by comparing sets with each other.
 public func compile(_ routes: [FlowRoute], options: CompileOptions = CompileOptions()) -> CompileResult {
     var c = RouteCompiler(options: options)
-    c.units.reserveCapacity(options.merge ? routes.count : 0)
     c.rules.reserveCapacity(options.merge ? 0 : routes.count)
     c.ruleRoutes.reserveCapacity(options.merge ? 0 : routes.count)
     // The route identities (rule comments) and limit object names first, in a pass of their own:
@@ -38,14 +37,17 @@ struct RouteCompiler {
     var rejected: [RouteRejection] = []
     var notes: [CompileNote] = []
     var policy: NftChainPolicy?
-    /// Every rule as the merge pass sees it (only kept when merging).
-    var units: [MergeUnit] = []
+    /// The merge pass, fed every rule as it is made (only when merging).
+    var planner: MergePlanner
     /// Per route (by index): its identity, and the base name of its limit object when it may
     /// have one (`mayLimit`).
     var identities: [String] = []
     var limitNames: [String?] = []
 
-    init(options: CompileOptions) { self.options = options }
+    init(options: CompileOptions) {
+        self.options = options
+        planner = MergePlanner(exactCounters: options.counters)
+    }
 
     /// What a route's extended communities ask for, after RFC 8955 §7 (several combine, §7.7).
     struct ActionPlan {
@@ -148,7 +150,7 @@ struct RouteCompiler {
             appendMergedPayloadMatches(combo, to: &matches, pool: &pool)
             for (k, t) in tails.enumerated() {
                 if options.merge {
-                    units.append(MergeUnit(route: index, identity: id, matches: combo, tail: t, single: matches + t))
+                    planner.add(MergeUnit(route: index, identity: id, matches: combo, tail: t, single: matches + t))
                 } else if k == tails.count - 1 {
                     // The last tail takes the match expressions over (no copy).
                     matches += t
@@ -178,10 +180,8 @@ struct RouteCompiler {
         var merged: [MergedRule] = []
         var mergedSets: [NftSet] = []
         if options.merge {
-            var planner = MergePlanner(units: units, exactCounters: options.counters)
-            planner.plan()
             (rules, ruleRoutes, merged, mergedSets) = planner.emit(pool: &pool)
-            units = []
+            planner = MergePlanner(exactCounters: options.counters)
         }
         let p: NftChainPolicy = policy ?? (options.defaultPolicy == .drop ? .drop : .accept)
         let chain = NftChain(name: options.chainName,

@@ -206,6 +206,11 @@ struct MergeShape: Hashable {
 
 final class MergeGroup {
     let shape: MergeShape
+    /// The founding unit's rule on its own (installed when no other unit joins) and its matches
+    /// outside the key (the merged rule's residual): kept here, so the planner can let go of
+    /// every unit's matches once it is placed.
+    let founderSingle: [NftExpression]
+    let founderResidual: [Match]
     var units: [Int] = []
     var boxes: [Box] = []
     var boxUnit: [Int] = []
@@ -218,7 +223,11 @@ final class MergeGroup {
     /// overlaps no element, without a look at the index.
     var hull: Box?
 
-    init(shape: MergeShape, terminal: Bool) { self.shape = shape; self.terminal = terminal }
+    init(shape: MergeShape, terminal: Bool, founder: MergeUnit) {
+        self.shape = shape; self.terminal = terminal
+        founderSingle = founder.single
+        founderResidual = MergePlanner.residualMatches(founder)
+    }
 
     func add(_ u: Int, _ bs: [Box], tail: [NftExpression]) {
         units.append(u)
@@ -237,10 +246,25 @@ final class MergeGroup {
     }
 }
 
+/// Places the compiler's rules (units) one by one, in order, as they are made (`add`), then
+/// makes the rules and sets (`emit`). Only what placing and emitting need is kept of a unit
+/// (`UnitInfo`, and a single rule's expressions), not its matches: at a million routes the
+/// matches of every unit at once were most of the memory of a merged compile.
 struct MergePlanner {
     enum Slot { case single(Int), group(MergeGroup) }
 
-    let units: [MergeUnit]
+    struct UnitInfo {
+        var route: Int
+        var identity: String
+        /// Equal tails (statements after the matches), equal numbers: the planner compares
+        /// tails for every group a unit may pass.
+        var tailID: Int
+    }
+
+    var units: [UnitInfo] = []
+    /// The rule of each unit that stays single.
+    var singles: [Int: [NftExpression]] = [:]
+    private var tailIDs: [[NftExpression]: Int] = [:]
     var slots: [Slot] = []
     /// The boxes (one hull each) of units that stay single, for the overlap tests.
     var singleBox: [Int: Box] = [:]
@@ -258,23 +282,15 @@ struct MergePlanner {
     /// Hash sets (`MergeShape.hostBits`) are not capped: their inserts stay O(1).
     static let maxIntervalElements = 2000
 
-    /// Each unit's tail (its statements after the matches) as a small number: equal tails, equal
-    /// numbers. The planner compares tails for every group a unit may pass.
-    let tailID: [Int]
     /// Rules count per route: then a unit may not move past an overlapping rule even of the same
     /// action, or the packets both match would be counted on the wrong route.
     let exactCounters: Bool
 
-    init(units: [MergeUnit], exactCounters: Bool = true) {
-        self.units = units
+    init(exactCounters: Bool = true) {
         self.exactCounters = exactCounters
-        var ids: [[NftExpression]: Int] = [:]
-        tailID = units.map { u in
-            if let id = ids[u.tail] { return id }
-            ids[u.tail] = ids.count
-            return ids.count - 1
-        }
     }
+
+    func tailID(_ u: Int) -> Int { units[u].tailID }
 
     struct Analysis {
         var shape: MergeShape?
@@ -356,18 +372,18 @@ struct MergePlanner {
     /// elements of the same terminal action).
     func joinable(_ u: Int, _ boxes: [Box], at: Int) -> [Box]? {
         guard case .group(let g) = slots[at] else { return nil }
-        let tail = tailID[u]
+        let tail = units[u].tailID
         for s in slots[(at + 1)...] {
             switch s {
             case .single(let v):
-                if tailID[v] != tail || exactCounters, let b = singleBox[v], boxes.contains(where: { $0.overlaps(b) }) { return nil }
+                if units[v].tailID != tail || exactCounters, let b = singleBox[v], boxes.contains(where: { $0.overlaps(b) }) { return nil }
             case .group(let h):
                 guard h.shape.v6 == g.shape.v6 else { continue }
-                if h.terminal && tailID[h.units[0]] == tail && !exactCounters { continue }
+                if h.terminal && units[h.units[0]].tailID == tail && !exactCounters { continue }
                 for b in boxes where h.hull?.overlaps(b) ?? false {
                     var clash = false
                     let searched = h.index.forEachCandidate(b) { c in
-                        clash = h.boxes[c].overlaps(b) && (tailID[h.boxUnit[c]] != tail || exactCounters)
+                        clash = h.boxes[c].overlaps(b) && (units[h.boxUnit[c]].tailID != tail || exactCounters)
                         return !clash
                     }
                     if clash || !searched { return nil }
@@ -391,26 +407,31 @@ struct MergePlanner {
         return out
     }
 
-    mutating func plan() {
-        for u in units.indices {
-            let a = analyse(units[u])
-            guard let shape = a.shape else {
-                singleBox[u] = a.boxes[0]
-                slots.append(.single(u))
-                continue
-            }
-            if let at = latest[shape], slots.count - at - 1 <= Self.lookback, case .group(let g) = slots[at],
-               shape.hashed || g.boxes.count + a.boxes.count <= Self.maxIntervalElements,
-               let boxes = joinable(u, a.boxes, at: at),
-               shape.hashed || g.boxes.count + boxes.count <= Self.maxIntervalElements {
-                g.add(u, boxes, tail: units[u].tail)
-                continue
-            }
-            let g = MergeGroup(shape: shape, terminal: !shape.limiter && Self.isTerminal(units[u].tail))
-            g.add(u, a.boxes, tail: units[u].tail)
-            latest[shape] = slots.count
-            slots.append(.group(g))
+    /// Places the next unit: in the latest group of its shape when that is provably safe
+    /// (`joinable`), else where it stands, as a new group or a single rule.
+    mutating func add(_ unit: MergeUnit) {
+        let u = units.count
+        let tailID: Int
+        if let id = tailIDs[unit.tail] { tailID = id } else { tailID = tailIDs.count; tailIDs[unit.tail] = tailID }
+        units.append(UnitInfo(route: unit.route, identity: unit.identity, tailID: tailID))
+        let a = analyse(unit)
+        guard let shape = a.shape else {
+            singleBox[u] = a.boxes[0]
+            singles[u] = unit.single
+            slots.append(.single(u))
+            return
         }
+        if let at = latest[shape], slots.count - at - 1 <= Self.lookback, case .group(let g) = slots[at],
+           shape.hashed || g.boxes.count + a.boxes.count <= Self.maxIntervalElements,
+           let boxes = joinable(u, a.boxes, at: at),
+           shape.hashed || g.boxes.count + boxes.count <= Self.maxIntervalElements {
+            g.add(u, boxes, tail: unit.tail)
+            return
+        }
+        let g = MergeGroup(shape: shape, terminal: !shape.limiter && Self.isTerminal(unit.tail), founder: unit)
+        g.add(u, a.boxes, tail: unit.tail)
+        latest[shape] = slots.count
+        slots.append(.group(g))
     }
 
     /// Big-endian bytes of `v` over `width` bytes.
@@ -426,17 +447,17 @@ struct MergePlanner {
         for s in slots {
             switch s {
             case .single(let u):
-                rules.append(NftRule(expressions: units[u].single, comment: units[u].identity))
+                rules.append(NftRule(expressions: singles[u] ?? [], comment: units[u].identity))
                 ruleRoutes.append(units[u].route)
             case .group(let g):
                 if g.units.count == 1 {
                     let u = g.units[0]
-                    rules.append(NftRule(expressions: units[u].single, comment: units[u].identity))
+                    rules.append(NftRule(expressions: g.founderSingle, comment: units[u].identity))
                     ruleRoutes.append(units[u].route)
                     continue
                 }
                 var set = Self.set("", g, comments: g.boxUnit.map { units[$0].identity })
-                let residual = Self.residualMatches(units[g.units[0]])
+                let residual = g.founderResidual
                 var exprs = mergePayloadMatches(residual, pool: &pool)
                 var loads = [NftExpression]()
                 var unit: UInt32 = 0
