@@ -84,18 +84,40 @@ struct MergeUnit {
     var single: [NftExpression]
 }
 
+/// The seven ranges of a box, stored as small as their fields allow: addresses need 128 bits,
+/// ports and ICMP values and the protocol 32 at most. A million routes make over a million
+/// boxes; stored as seven 128-bit ranges each took 224 bytes, this takes 104.
+struct BoxRanges {
+    private var addresses: InlineArray<2, ClosedRange<UInt128>> = InlineArray(repeating: 0...0)
+    private var low: InlineArray<5, UInt32> = InlineArray(repeating: 0)
+    private var high: InlineArray<5, UInt32> = InlineArray(repeating: 0)
+
+    subscript(k: Int) -> ClosedRange<UInt128> {
+        get { k < 2 ? addresses[k] : UInt128(low[k - 2])...UInt128(high[k - 2]) }
+        set {
+            if k < 2 {
+                addresses[k] = newValue
+            } else {
+                low[k - 2] = UInt32(newValue.lowerBound); high[k - 2] = UInt32(newValue.upperBound)
+            }
+        }
+    }
+}
+
 /// A product of one range per field: the packets a set element (or, over-approximated, a rule)
 /// can match. Fields a rule does not look at span their whole domain.
 struct Box: Hashable {
     var v6: Bool
     /// One range per `KeyField.dim`, stored inline: the planner makes a box per set element
     /// and compares many, and an array per box made allocation its main cost.
-    var r: InlineArray<7, ClosedRange<UInt128>>
+    var r: BoxRanges
 
-    init(v6: Bool, r: InlineArray<7, ClosedRange<UInt128>>) { self.v6 = v6; self.r = r }
+    init(v6: Bool, r: BoxRanges) { self.v6 = v6; self.r = r }
 
     static func full(v6: Bool) -> Box {
-        Box(v6: v6, r: InlineArray { 0...KeyField.top(dim: $0, v6: v6) })
+        var r = BoxRanges()
+        for k in 0..<7 { r[k] = 0...KeyField.top(dim: k, v6: v6) }
+        return Box(v6: v6, r: r)
     }
 
     static func == (a: Box, b: Box) -> Bool {
