@@ -13,10 +13,11 @@ struct Apply: ParsableCommand {
         the new one, never a mix. Invalid routes and routes the kernel cannot express are rejected \
         alone, with their reasons; the others are installed. Needs CAP_NET_ADMIN.
 
-        When the previous apply left the table's state (rule handles per route, in --state-dir) \
+        When the previous apply left the table's state (rule handles, set elements; in --state-dir) \
         and nothing changed the ruleset since (same generation), only the difference is sent, \
-        still in one atomic batch: rules of removed or changed routes deleted by handle, new ones \
-        inserted at their place. A large difference, a table of another shape, or an unknown or \
+        still in one atomic batch: set elements of removed or changed routes deleted and new ones \
+        added (merged rules, the default), rules of removed or changed routes deleted by handle \
+        and new ones inserted at their place. A large difference, a table of another shape, or an unknown or \
         stale state gives a full replace (docs/benchmarks.md explains the threshold); --full \
         forces it.
 
