@@ -56,6 +56,7 @@ struct RouteAssembler {
         // Conforming rules already taken as the second half of an earlier limit.
         var paired = Set<Int>()
         var conforming: [String: [Int]]?
+        var blocks: [Int: Range<Int>] = [:]
         while i < rules.count {
             if paired.contains(i) { i += 1; continue }
             var rule = rules[i]
@@ -76,8 +77,11 @@ struct RouteAssembler {
                     // two rules, not always adjacent: the second half is then found by identity.
                     var later: Int?
                     if !pairs {
-                        if conforming == nil { conforming = Self.conformingByIdentity(rules) }
-                        later = Self.laterConforming(i, in: rules, candidates: conforming!, taken: paired)
+                        if conforming == nil {
+                            conforming = Self.conformingByIdentity(rules)
+                            blocks = Self.blocks(rules)
+                        }
+                        later = Self.laterConforming(i, in: rules, candidates: conforming!, blocks: blocks, taken: paired)
                     }
                     if pairs || later != nil {
                         let other = later.map { rules[$0] } ?? next!
@@ -124,6 +128,17 @@ struct RouteAssembler {
         return out
     }
 
+    /// Where the read rules of each chain rule (its elements) lie in `rules`.
+    static func blocks(_ rules: [ReadRule]) -> [Int: Range<Int>] {
+        var out: [Int: Range<Int>] = [:]
+        var start = 0
+        for k in rules.indices where k + 1 == rules.count || rules[k + 1].position.index != rules[k].position.index {
+            out[rules[k].position.index] = start ..< k + 1
+            start = k + 1
+        }
+        return out
+    }
+
     /// The most rules (elements) compared with a limit's match while looking for its second half.
     static let pairingBudget = 4096
 
@@ -135,30 +150,32 @@ struct RouteAssembler {
     /// elements of the same set, which a packet's lookup does not meet. Nil when there is none, or
     /// when that cannot be shown within `pairingBudget` comparisons (the limit then keeps the T bit
     /// and the second half becomes a route of its own: both exact).
-    static func laterConforming(_ i: Int, in rules: [ReadRule], candidates: [String: [Int]], taken: Set<Int>) -> Int? {
+    static func laterConforming(_ i: Int, in rules: [ReadRule], candidates: [String: [Int]], blocks: [Int: Range<Int>],
+                                taken: Set<Int>) -> Int? {
         let limit = rules[i]
         guard let id = limit.position.identity, let list = candidates[id],
               let j = list.first(where: { $0 > i && !taken.contains($0) && rules[$0].match == limit.match }) else { return nil }
         let from = limit.position.index, to = rules[j].position.index
-        guard to > from else { return nil }
-        var seen = Set<Int>()
+        guard to > from, let after = blocks[from]?.upperBound, let stop = blocks[to]?.lowerBound else { return nil }
+        var seen = 0
         var budget = pairingBudget
-        var k = i + 1
-        while k < j {
+        var k = after
+        while k < stop {
             let r = rules[k]
             let at = r.position.index
-            if at == from || at == to { k += 1; continue }
-            seen.insert(at)
+            seen += 1
             // The whole rule at once when what it matches besides its set is disjoint already.
             if let common = r.common, common.isDisjoint(from: limit.match) {
-                while k < j && rules[k].position.index == at { k += 1 }
+                k = blocks[at]!.upperBound
                 continue
             }
-            budget -= 1
-            if budget < 0 || !r.match.isDisjoint(from: limit.match) { return nil }
-            k += 1
+            let block = blocks[at]!
+            budget -= block.count
+            if budget < 0 { return nil }
+            for m in block where !rules[m].match.isDisjoint(from: limit.match) { return nil }
+            k = block.upperBound
         }
-        return seen.count == to - from - 1 ? j : nil
+        return seen == to - from - 1 ? j : nil
     }
 
     /// Components whose every value still requires the transport header.
