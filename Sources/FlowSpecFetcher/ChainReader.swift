@@ -31,13 +31,27 @@ public enum ChainReader {
         }
         var problems: [FetchProblem] = []
         var rules: [ReadRule] = []
+        var sets: [String: NftSet] = [:]
+        for set in table.sets where sets[set.name] == nil { sets[set.name] = set }
+        var limits: [String: NftLimit] = [:]
+        for case .limit(let name, let l) in table.objects where limits[name] == nil { limits[name] = l }
         for (i, rule) in chain.rules.enumerated() {
             let position = RulePosition(index: i + 1, handle: ruleHandles.flatMap { i < $0.count ? $0[i] : nil },
                                         comment: rule.comment)
-            var walker = RuleWalker(table: table, position: position, tableFamilies: tableFamilies)
+            var walker = RuleWalker(sets: sets, limits: limits, position: position, tableFamilies: tableFamilies)
             do throws(FetchProblem) {
                 try walker.walk(rule.expressions)
-                rules.append(ReadRule(position: position, match: walker.match, effect: walker.effect))
+                if let elements = try walker.expand() {
+                    // A lookup read element by element (a merged rule): one read rule per
+                    // element, all at the rule's position; `common` is the rest of the match.
+                    for x in elements {
+                        var at = position
+                        at.element = x.element
+                        rules.append(ReadRule(position: at, match: x.match, effect: x.effect, common: walker.match))
+                    }
+                } else {
+                    rules.append(ReadRule(position: position, match: walker.match, effect: walker.effect))
+                }
             } catch {
                 problems.append(error)
             }
@@ -53,11 +67,16 @@ public enum ChainReader {
     }
 
     /// A comment of the form `4:<hex>` / `6:<hex>` is a route identity (`FlowRoute.identity`):
-    /// the NLRI the rule was compiled from. Compare it with what the expressions say.
+    /// the NLRI the rule (or, in a merged rule, the set element) was compiled from. Compare it
+    /// with what the expressions say.
     static func crossCheckIdentities(_ result: inout FetchResult, options: FetchOptions) {
+        // With `preferIdentity`, the routes of one rule that name the same identity (a route's
+        // elements that could not be read back as one route) become the same route: keep one.
+        var preferred = Set<PreferredKey>()
+        var duplicates: [Int] = []
         for i in result.routes.indices {
             let fetched = result.routes[i]
-            guard !fetched.position.isPolicy, let comment = fetched.position.comment,
+            guard !fetched.position.isPolicy, let comment = fetched.position.identity,
                   let (family, bytes) = identityBytes(comment) else { continue }
             guard let components = try? FlowNLRICodec.decodeComponents(bytes, family: family) else {
                 result.routes[i].warnings.append("comment \(comment) looks like a route identity but does not decode")
@@ -68,11 +87,18 @@ public enum ChainReader {
                 result.routes[i].route.family = family
                 result.routes[i].route.components = components
                 result.routes[i].warnings.append("components taken from the rule's identity comment")
+                if fetched.position.element != nil,
+                   !preferred.insert(PreferredKey(index: fetched.position.index, route: result.routes[i].route)).inserted {
+                    duplicates.append(i)
+                }
             } else {
                 result.routes[i].warnings.append("the rule's identity comment names a different match (\(family.name) NLRI \(comment)); the expressions were used")
             }
         }
+        for i in duplicates.reversed() { result.routes.remove(at: i) }
     }
+
+    struct PreferredKey: Hashable { var index: Int; var route: FlowRoute }
 
     static func identityBytes(_ comment: String) -> (AddressFamily, [UInt8])? {
         let parts = comment.split(separator: ":", maxSplits: 1)
@@ -117,19 +143,41 @@ private enum Field {
     case ports
 }
 
+/// A lookup read element by element: the set, and what each part of its (concatenated) key
+/// holds. `object`: the rule also applies the object each element maps to (an object map).
+private struct KeyLookup {
+    var set: NftSet
+    var parts: [Loaded]
+    var object: Bool
+}
+
+/// One element of a `KeyLookup`, read as a rule of its own.
+struct ExpandedElement {
+    var match: RuleMatch
+    var effect: RuleEffect
+    var element: String?
+}
+
 private struct RuleWalker {
-    let table: NftTable
+    let sets: [String: NftSet]
+    let limits: [String: NftLimit]
     let position: RulePosition
     let tableFamilies: Set<AddressFamily>
     var match = RuleMatch()
     var effect = RuleEffect()
     var registers: [UInt32: Loaded] = [:]
+    /// Where each register's value lies: its first 4-byte unit and its length in bytes. A load
+    /// that overwrites part of another value removes that value (a concatenated key is read
+    /// from the units its parts start at).
+    var extents: [UInt32: (unit: UInt32, bytes: UInt32)] = [:]
     var done = false
     /// nft writes an address range `a-b` as `cmp gte a` + `cmp lte b`: the lower bound waits here.
     var pendingLow: (destination: Bool, bytes: [UInt8])?
+    /// A lookup read element by element (see `perElement`), expanded once the whole rule is read.
+    var keyLookup: KeyLookup?
 
-    init(table: NftTable, position: RulePosition, tableFamilies: Set<AddressFamily>) {
-        self.table = table; self.position = position; self.tableFamilies = tableFamilies
+    init(sets: [String: NftSet], limits: [String: NftLimit], position: RulePosition, tableFamilies: Set<AddressFamily>) {
+        self.sets = sets; self.limits = limits; self.position = position; self.tableFamilies = tableFamilies
         if tableFamilies.count == 1 { match.families = tableFamilies }
     }
 
@@ -138,6 +186,24 @@ private struct RuleWalker {
     /// The register key: a 4-byte register on a 16-byte boundary is reported as the 16-byte one.
     func key(_ r: NftRegister) -> UInt32 {
         r.rawValue >= 8 && (r.rawValue - 8) % 4 == 0 ? (r.rawValue - 8) / 4 + 1 : r.rawValue
+    }
+
+    /// The first 4-byte unit (NFT_REG32_00 + n) a register names.
+    static func unit(_ r: NftRegister) -> UInt32 {
+        r.rawValue >= 8 ? r.rawValue - 8 : r.rawValue == 0 ? 0 : (r.rawValue - 1) * 4
+    }
+
+    static func units(_ bytes: UInt32) -> UInt32 { max(1, (bytes + 3) / 4) }
+
+    /// Records that `r` now holds `value` (`bytes` long), forgetting values it overwrites.
+    mutating func store(_ r: NftRegister, _ value: Loaded, bytes: UInt32) {
+        let k = key(r), u = Self.unit(r), end = u + Self.units(bytes)
+        for (other, e) in extents where other != k && e.unit < end && u < e.unit + Self.units(e.bytes) {
+            registers[other] = nil
+            extents[other] = nil
+        }
+        registers[k] = value
+        extents[k] = (u, bytes)
     }
 
     mutating func walk(_ expressions: [NftExpression]) throws(FetchProblem) {
@@ -149,50 +215,60 @@ private struct RuleWalker {
         switch e {
         case .meta(let k, let dreg):
             switch k {
-            case .nfproto: registers[key(dreg)] = .nfproto
-            case .l4proto: registers[key(dreg)] = .l4proto
-            case .length: registers[key(dreg)] = .unsupported("meta length")
-            case .mark: registers[key(dreg)] = .unsupported("meta mark (as a match)")
-            case .iif, .iifname: registers[key(dreg)] = .unsupported("the input interface (iif/iifname)")
-            case .oifname: registers[key(dreg)] = .unsupported("the output interface (oifname)")
+            case .nfproto: store(dreg, .nfproto, bytes: 1)
+            case .l4proto: store(dreg, .l4proto, bytes: 1)
+            case .length: store(dreg, .unsupported("meta length"), bytes: 4)
+            case .mark: store(dreg, .unsupported("meta mark (as a match)"), bytes: 4)
+            case .iif: store(dreg, .unsupported("the input interface (iif/iifname)"), bytes: 4)
+            case .iifname: store(dreg, .unsupported("the input interface (iif/iifname)"), bytes: 16)
+            case .oifname: store(dreg, .unsupported("the output interface (oifname)"), bytes: 16)
             }
         case .payload(let base, let offset, let length, let dreg):
-            registers[key(dreg)] = .payload(base: base, offset: offset, length: length, mask: nil, xor: nil)
+            store(dreg, .payload(base: base, offset: offset, length: length, mask: nil, xor: nil), bytes: length)
         case .exthdr(let h, let dreg):
-            registers[key(dreg)] = h.presence && h.type == 44 ? .present(44)
+            store(dreg, h.presence && h.type == 44 ? .present(44)
                 : h.type == 44 ? .exthdrField(type: 44, offset: h.offset, length: h.length, mask: nil)
-                : .unsupported("IPv6 extension header \(h.type) field at offset \(h.offset)")
-        case .bitwise(let sreg, let dreg, _, let mask, let xor):
+                : .unsupported("IPv6 extension header \(h.type) field at offset \(h.offset)"),
+                  bytes: h.presence ? 1 : h.length)
+        case .bitwise(let sreg, let dreg, let length, let mask, let xor):
             let x = xor.allSatisfy({ $0 == 0 }) ? nil : xor
             switch registers[key(sreg)] {
             case .payload(let b, let o, let l, nil, nil)?:
-                registers[key(dreg)] = .payload(base: b, offset: o, length: l, mask: mask, xor: x)
+                store(dreg, .payload(base: b, offset: o, length: l, mask: mask, xor: x), bytes: length)
             case .exthdrField(let t, let o, let l, nil)? where x == nil:
-                registers[key(dreg)] = .exthdrField(type: t, offset: o, length: l, mask: mask)
+                store(dreg, .exthdrField(type: t, offset: o, length: l, mask: mask), bytes: length)
             default:
                 throw fail("bitwise on a register that does not hold a packet field")
             }
         case .immediateData(let dreg, let data):
-            registers[key(dreg)] = .data(data)
+            store(dreg, .data(data), bytes: UInt32(data.count))
         case .cmp(let op, let sreg, let data):
             let cop: ComparisonOp = switch op { case .eq: .eq; case .neq: .neq; case .lt: .lt; case .lte: .lte; case .gt: .gt; case .gte: .gte }
             try test(registers[key(sreg)], .compare(cop, data))
         case .range(let op, let sreg, let from, let to):
             try test(registers[key(sreg)], .range(inverted: op == .neq, from, to))
         case .lookup(let name, let sreg, let invert):
-            guard let set = table.sets.first(where: { $0.name == name }) else { throw fail("lookup in unknown set \(name)") }
-            guard set.keyFields.count == 1 else { throw fail("lookup in concatenated set \(name) (\(set.keyFields.map(\.name).joined(separator: " . ")))") }
-            try test(registers[key(sreg)], .lookup(set, inverted: invert))
+            guard let set = sets[name] else { throw fail("lookup in unknown set \(name)") }
+            if perElement(set, key: registers[key(sreg)]) {
+                guard !invert else {
+                    throw fail("negated lookup in set \(name) (\(set.keyFields.map(\.name).joined(separator: " . "))): flowspec matches cannot be negated")
+                }
+                try addKeyLookup(set, sreg: sreg, object: false)
+            } else {
+                try test(registers[key(sreg)], .lookup(set, inverted: invert))
+            }
         case .mapLookup(let name, _, _):
             throw fail("verdict map \(name): per-element verdicts have no flowspec equivalent")
-        case .objrefMap(let name, _):
-            throw fail("object map \(name): per-element stateful objects have no flowspec equivalent")
+        case .objrefMap(let name, let sreg):
+            guard let set = sets[name], set.flags.contains(.object) else { throw fail("object map \(name) is not in the table") }
+            guard set.objectType == .limit || set.objectType == .counter else {
+                throw fail("object map \(name) of \(set.objectType.map { "\($0)" } ?? "unknown") objects has no flowspec equivalent")
+            }
+            try addKeyLookup(set, sreg: sreg, object: true)
         case .counter, .objref(.counter, _):
             break
         case .objref(.limit, let name):
-            guard case .limit(_, let l)? = table.objects.first(where: { $0.name == name && $0.type == .limit }) else {
-                throw fail("limit object \(name) is not in the table")
-            }
+            guard let l = limits[name] else { throw fail("limit object \(name) is not in the table") }
             try limit(l, named: name)
         case .objref(let type, let name):
             throw fail("\(type) object \(name) has no flowspec equivalent")
@@ -233,6 +309,154 @@ private struct RuleWalker {
         if l.burst > 0 {
             effect.warnings.append("limit burst \(l.burst) \(l.kind == .bytes ? "bytes" : "packets") is not carried by flowspec")
         }
+    }
+
+    // MARK: lookups read element by element (merged rules, docs/merging.md)
+
+    /// Whether a lookup of `set` is read element by element — one route per element — rather
+    /// than as one value set of the looked-up field: a concatenated key, an object map, a masked
+    /// address (a hash set of prefixes, whose elements are the masked values), or elements that
+    /// carry comments (our merge sets: each element names its route).
+    func perElement(_ set: NftSet, key loaded: Loaded?) -> Bool {
+        if set.keyFields.count > 1 || set.flags.contains(.object) { return true }
+        if case .payload(.network, let o, _, _?, _)? = loaded, isAddressOffset(o) { return true }
+        return set.elements.contains { $0.comment != nil }
+    }
+
+    /// Whether a network-header load at `offset` reads (part of) an address of the rule's family.
+    func isAddressOffset(_ offset: UInt32) -> Bool {
+        switch networkFamily {
+        case .ipv4?: (12..<20).contains(offset)
+        case .ipv6?: (8..<40).contains(offset)
+        case nil: false
+        }
+    }
+
+    /// Records a lookup of `set` whose key starts at `sreg`: what each key part's register
+    /// holds. The compiler's counted limit maps look the key up twice — a plain lookup (for the
+    /// element counters) and the object map — which is one lookup here.
+    mutating func addKeyLookup(_ set: NftSet, sreg: NftRegister, object: Bool) throws(FetchProblem) {
+        var parts: [Loaded] = []
+        var u = Self.unit(sreg)
+        for (i, f) in set.keyFields.enumerated() {
+            let k = key(NftRegister(rawValue: 8 + u))
+            guard let loaded = registers[k], let e = extents[k], e.unit == u else {
+                throw fail("key part \(i + 1) (\(f.name)) of the lookup in set \(set.name) is not a loaded packet field")
+            }
+            guard e.bytes == f.length else {
+                throw fail("key part \(i + 1) of set \(set.name) is \(f.name) (\(f.length) bytes) but the rule loads \(e.bytes) bytes")
+            }
+            parts.append(loaded)
+            u += Self.units(f.length)
+        }
+        if var previous = keyLookup {
+            guard previous.set.name == set.name, previous.parts == parts else {
+                throw fail("lookups in two sets (\(previous.set.name), \(set.name)): one set per rule is read element by element")
+            }
+            previous.object = previous.object || object
+            keyLookup = previous
+            return
+        }
+        keyLookup = KeyLookup(set: set, parts: parts, object: object)
+    }
+
+    /// The rule as one read rule per element of its element-by-element lookup (nil when it has
+    /// none): the rule's other matches, plus the element's value for each key part (a single
+    /// value as `==`, a range as the fetcher reads ranges, a masked address as its prefix), and
+    /// the rule's effect (for a limit map, with the element's limit object). Elements that can
+    /// never match (bits outside a mask) are left out; an element that has no exact flowspec form
+    /// makes the whole rule a problem. Elements of one route (same comment) that differ in one
+    /// numeric field only are read as one route (`dport 80 || 443`).
+    func expand() throws(FetchProblem) -> [ExpandedElement]? {
+        guard let lookup = keyLookup else { return nil }
+        let set = lookup.set
+        let limited = lookup.object && set.objectType == .limit
+        if limited && effect.rate != nil { throw fail("two limits in one rule (a limit and the limit map \(set.name))") }
+        if set.elements.isEmpty { throw fail("lookup in the empty set \(set.name): the rule never matches") }
+        let concatenated = set.keyFields.count > 1
+        var offsets: [Int] = []
+        var width = 0
+        for f in set.keyFields {
+            offsets.append(width)
+            width += concatenated ? Int(Self.units(f.length)) * 4 : Int(f.length)
+        }
+        var out: [ExpandedElement] = []
+        out.reserveCapacity(set.elements.count)
+        var never = 0
+        elements: for e in set.elements {
+            let named = e.comment.map { "element \"\($0)\"" } ?? "an element"
+            guard e.key.count == width, e.keyEnd.map({ $0.count == width }) ?? true else {
+                throw fail("\(named) of set \(set.name) has a \(e.key.count)-byte key, not \(width) bytes")
+            }
+            var w = self
+            w.keyLookup = nil
+            for (i, f) in set.keyFields.enumerated() {
+                let range = offsets[i] ..< offsets[i] + Int(f.length)
+                let lo = Array(e.key[range])
+                let hi = e.keyEnd.map { Array($0[range]) } ?? lo
+                let part = lookup.parts[i]
+                if case .payload(let base, let o, _, let mask?, _) = part {
+                    // The register holds the masked field (a hash set of prefixes): an element
+                    // with bits outside the mask never matches.
+                    if lo == hi && zip(lo, mask).contains(where: { $0 & ~$1 != 0 }) { never += 1; continue elements }
+                    if lo != hi && base == .network && isAddressOffset(o) {
+                        throw fail("\(named) of set \(set.name): a range of masked addresses has no flowspec prefix")
+                    }
+                }
+                do throws(FetchProblem) {
+                    try w.test(part, lo == hi ? .compare(.eq, lo) : .range(inverted: false, lo, hi))
+                } catch {
+                    throw fail("\(named) of set \(set.name): \(error.reason)")
+                }
+            }
+            if w.pendingLow != nil { throw fail("\(named) of set \(set.name): an address with only a lower bound") }
+            if limited {
+                guard let name = e.objectName, let l = limits[name] else {
+                    throw fail("\(named) of limit map \(set.name) names no limit object of the table (\(e.objectName ?? "none"))")
+                }
+                try w.limit(l, named: name)
+            }
+            if w.match.numeric.values.contains(where: \.isEmpty) { never += 1; continue }
+            out.append(ExpandedElement(match: w.match, effect: w.effect, element: e.comment))
+        }
+        if out.isEmpty { throw fail("no element of set \(set.name) can match: the rule never matches") }
+        if never > 0 {
+            out[0].match.warnings.append("\(never) element\(never == 1 ? "" : "s") of set \(set.name) can never match (bits outside the mask, or no value): left out")
+        }
+        return Self.joined(out)
+    }
+
+    /// Elements of one route (the same comment) and the same effect that differ in one numeric
+    /// field only, as one element with the union of that field: exactly the same packets.
+    static func joined(_ elements: [ExpandedElement]) -> [ExpandedElement] {
+        var byComment: [String: [Int]] = [:]
+        for (i, e) in elements.enumerated() { if let c = e.element { byComment[c, default: []].append(i) } }
+        guard byComment.values.contains(where: { $0.count > 1 }) else { return elements }
+        var out: [ExpandedElement?] = elements
+        for indices in byComment.values where indices.count > 1 {
+            var changed = true
+            while changed {
+                changed = false
+                for a in indices where out[a] != nil {
+                    for b in indices where b > a && out[b] != nil {
+                        if let u = union(out[a]!, out[b]!) { out[a] = u; out[b] = nil; changed = true }
+                    }
+                }
+            }
+        }
+        return out.compactMap { $0 }
+    }
+
+    static func union(_ a: ExpandedElement, _ b: ExpandedElement) -> ExpandedElement? {
+        let x = a.match, y = b.match
+        guard a.effect == b.effect, x.families == y.families, x.destinations == y.destinations, x.sources == y.sources,
+              x.bitmask == y.bitmask, Set(x.numeric.keys) == Set(y.numeric.keys) else { return nil }
+        let differing = x.numeric.keys.filter { x.numeric[$0] != y.numeric[$0] }
+        guard differing.count <= 1 else { return nil }
+        var u = a
+        if let t = differing.first { u.match.numeric[t] = x.numeric[t]!.union(y.numeric[t]!) }
+        for warning in y.warnings where !u.match.warnings.contains(warning) { u.match.warnings.append(warning) }
+        return u
     }
 
     enum Test {
@@ -386,6 +610,7 @@ private struct RuleWalker {
                 }
                 switch (o, l, m) {
                 case (6, 1, nil):
+                    match.protocolIsFirstHeader = true
                     match.warnings.append("ip6 nexthdr (the first next header) read as the upper-layer protocol; they differ when extension headers are present (meta l4proto is exact)")
                     return .numeric(.ipProtocol, mask: nil, shift: 0, addend: 0)
                 case (4, 2, nil): return .numeric(.packetLength, mask: nil, shift: 0, addend: 40)
@@ -489,6 +714,10 @@ private struct RuleWalker {
                 guard let from = bits.firstIndex(of: true), let last = bits.lastIndex(of: true),
                       bits[from...last].allSatisfy({ $0 }) else {
                     throw fail("address mask is not a contiguous prefix")
+                }
+                // The register holds the masked address: a value with other bits never matches.
+                guard zip(data, maskBytes).allSatisfy({ $0 & ~$1 == 0 }) else {
+                    throw fail("address compared with bits outside its mask: the rule never matches")
                 }
                 var bytes = [UInt8](repeating: 0, count: width)
                 for i in 0..<n { bytes[start + i] = data[i] }

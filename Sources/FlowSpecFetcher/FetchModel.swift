@@ -12,17 +12,28 @@ public struct RulePosition: Hashable, Sendable, CustomStringConvertible {
     public var line: Int?
     /// True for the chain's default policy.
     public var isPolicy: Bool
+    /// For a route read from one element of a set the rule looks up (a merged rule,
+    /// docs/merging.md): that element's comment — for our compiler's sets, the identity of the
+    /// route the element came from. Nil otherwise, and for elements without a comment.
+    public var element: String?
 
-    public init(index: Int, handle: UInt64? = nil, comment: String? = nil, line: Int? = nil, isPolicy: Bool = false) {
+    public init(index: Int, handle: UInt64? = nil, comment: String? = nil, line: Int? = nil, isPolicy: Bool = false,
+                element: String? = nil) {
         self.index = index; self.handle = handle; self.comment = comment; self.line = line; self.isPolicy = isPolicy
+        self.element = element
     }
 
-    /// `rule 3 (handle 7, comment "web")`, `line 12 (rule 3)`, `policy`.
+    /// The route identity the position names: the element's comment, else the rule's.
+    public var identity: String? { element ?? comment }
+
+    /// `rule 3 (handle 7, comment "web")`, `rule 4 (comment "merge m1f…", element "4:…")`,
+    /// `line 12 (rule 3)`, `policy`.
     public var description: String {
         if isPolicy { return line.map { "line \($0) (chain policy)" } ?? "chain policy" }
         var details: [String] = []
         if let handle { details.append("handle \(handle)") }
         if let comment { details.append("comment \"\(comment)\"") }
+        if let element { details.append("element \"\(element)\"") }
         let head = line.map { "line \($0) (rule \(index))" } ?? "rule \(index)"
         return details.isEmpty ? head : "\(head) (\(details.joined(separator: ", ")))"
     }
@@ -39,8 +50,8 @@ public struct FetchProblem: Error, Hashable, Sendable, CustomStringConvertible {
 }
 
 /// One route made from a rule. A rule can give several routes (prefix sets are expanded, an
-/// `inet` rule without a family match gives one per family); they share the position and the
-/// sequence number.
+/// `inet` rule without a family match gives one per family, a lookup in a merged set gives one
+/// per element); they share the rule's index and the sequence number.
 public struct FetchedRoute: Hashable, Sendable {
     public var route: FlowRoute
     public var position: RulePosition

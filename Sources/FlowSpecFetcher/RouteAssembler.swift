@@ -24,12 +24,15 @@ struct RuleEffect: Hashable, Sendable {
     var isPlainDrop: Bool { verdict == .drop && rate == nil && !sample && dscp == nil && mark == nil }
 }
 
-/// One rule as both readers hand it over: where, the match (nil: the reader already reported a
-/// problem), and the effect.
+/// One rule as both readers hand it over: where, the match, and the effect. A rule read element
+/// by element (a lookup in a merged set) is one `ReadRule` per element, all at the rule's index,
+/// each with the element in `position.element`; `common` is then what the rule matches besides
+/// the set (its matches outside the key), a superset of every element's match.
 struct ReadRule: Sendable {
     var position: RulePosition
     var match: RuleMatch
     var effect: RuleEffect
+    var common: RuleMatch? = nil
 }
 
 /// Turns read rules into routes: pairs limit rules, decides actions, numbers the rules,
@@ -46,29 +49,49 @@ struct RouteAssembler {
         self.options = options; self.tableFamilies = tableFamilies
     }
 
-    /// `rules` in chain order (rules with problems already removed); `ruleCount` counts all.
+    /// `rules` in chain order (rules with problems already removed; the elements of a rule read
+    /// element by element in a row).
     mutating func assemble(_ rules: [ReadRule], policy: RuleEffect.Verdict?, policyPosition: RulePosition) {
         var i = 0
+        // Conforming rules already taken as the second half of an earlier limit.
+        var paired = Set<Int>()
+        var conforming: [String: [Int]]?
+        var blocks: [Int: Range<Int>] = [:]
         while i < rules.count {
+            if paired.contains(i) { i += 1; continue }
             var rule = rules[i]
             var continues = rule.effect.verdict == .none
             if let rate = rule.effect.rate {
                 // A limit pair: `M limit rate over X drop` + `M accept`, or `M limit rate X accept` + `M drop`.
-                let next = i + 1 < rules.count ? rules[i + 1] : nil
+                let next = i + 1 < rules.count && !paired.contains(i + 1) ? rules[i + 1] : nil
                 // Rules of one route carry the same comment (the compiler's route identity); two
                 // rules with different comments are never one pair.
-                let sameRoute = next.map { $0.position.comment == nil || rule.position.comment == nil
-                    || $0.position.comment == rule.position.comment } ?? false
+                // (For merged rules, the element's comment.) A rule between them that was not
+                // read (a problem) could take some of the traffic: then they are no pair either.
+                let sameRoute = next.map { $0.position.index <= rule.position.index + 1
+                    && ($0.position.identity == nil || rule.position.identity == nil
+                        || $0.position.identity == rule.position.identity) } ?? false
                 let pairs = sameRoute && (next.map { $0.match == rule.match && (rate.over ? $0.effect.isConforming : $0.effect.isPlainDrop) } ?? false)
                 if rate.over && rule.effect.verdict == .drop {
-                    if pairs, let next {
+                    // A merged limit map and the set its routes' conforming halves went to are
+                    // two rules, not always adjacent: the second half is then found by identity.
+                    var later: Int?
+                    if !pairs {
+                        if conforming == nil {
+                            conforming = Self.conformingByIdentity(rules)
+                            blocks = Self.blocks(rules)
+                        }
+                        later = Self.laterConforming(i, in: rules, candidates: conforming!, blocks: blocks, taken: paired)
+                    }
+                    if pairs || later != nil {
+                        let other = later.map { rules[$0] } ?? next!
                         // The conforming rule carries the route's other actions (marking,
                         // redirect) and its verdict: none means the T bit (evaluation continues).
-                        rule.effect.dscp = next.effect.dscp
-                        rule.effect.mark = next.effect.mark
-                        rule.effect.warnings += next.effect.warnings
-                        continues = next.effect.verdict == .none
-                        i += 1
+                        rule.effect.dscp = other.effect.dscp
+                        rule.effect.mark = other.effect.mark
+                        rule.effect.warnings += other.effect.warnings
+                        continues = other.effect.verdict == .none
+                        if let later { paired.insert(later) } else { i += 1 }
                     } else {
                         // Conforming traffic goes on to the next rules: flowspec's T bit.
                         continues = true
@@ -94,6 +117,65 @@ struct RouteAssembler {
             emit(ReadRule(position: policyPosition, match: match, effect: effect), continues: false,
                  sequenceIndex: policyPosition.index, isPolicy: true)
         }
+    }
+
+    /// The rules that can be the second half of a limit pair, by identity (element or rule comment).
+    static func conformingByIdentity(_ rules: [ReadRule]) -> [String: [Int]] {
+        var out: [String: [Int]] = [:]
+        for (j, r) in rules.enumerated() where r.effect.isConforming {
+            if let id = r.position.identity { out[id, default: []].append(j) }
+        }
+        return out
+    }
+
+    /// Where the read rules of each chain rule (its elements) lie in `rules`.
+    static func blocks(_ rules: [ReadRule]) -> [Int: Range<Int>] {
+        var out: [Int: Range<Int>] = [:]
+        var start = 0
+        for k in rules.indices where k + 1 == rules.count || rules[k + 1].position.index != rules[k].position.index {
+            out[rules[k].position.index] = start ..< k + 1
+            start = k + 1
+        }
+        return out
+    }
+
+    /// The most rules (elements) compared with a limit's match while looking for its second half.
+    static let pairingBudget = 4096
+
+    /// The second half of limit rule `i` when it is not the next rule: the first later rule with
+    /// the same identity and the same match that is a conforming rule, provided no rule between
+    /// them can match a packet the limit matches (`RuleMatch.isDisjoint`), so that the traffic the
+    /// limit lets through reaches it unchanged. Each rule between them must have been read (a
+    /// problem rule could match anything); rules at the limit's or the half's own index are other
+    /// elements of the same set, which a packet's lookup does not meet. Nil when there is none, or
+    /// when that cannot be shown within `pairingBudget` comparisons (the limit then keeps the T bit
+    /// and the second half becomes a route of its own: both exact).
+    static func laterConforming(_ i: Int, in rules: [ReadRule], candidates: [String: [Int]], blocks: [Int: Range<Int>],
+                                taken: Set<Int>) -> Int? {
+        let limit = rules[i]
+        guard let id = limit.position.identity, let list = candidates[id],
+              let j = list.first(where: { $0 > i && !taken.contains($0) && rules[$0].match == limit.match }) else { return nil }
+        let from = limit.position.index, to = rules[j].position.index
+        guard to > from, let after = blocks[from]?.upperBound, let stop = blocks[to]?.lowerBound else { return nil }
+        var seen = 0
+        var budget = pairingBudget
+        var k = after
+        while k < stop {
+            let r = rules[k]
+            let at = r.position.index
+            seen += 1
+            // The whole rule at once when what it matches besides its set is disjoint already.
+            if let common = r.common, common.isDisjoint(from: limit.match) {
+                k = blocks[at]!.upperBound
+                continue
+            }
+            let block = blocks[at]!
+            budget -= block.count
+            if budget < 0 { return nil }
+            for m in block where !rules[m].match.isDisjoint(from: limit.match) { return nil }
+            k = block.upperBound
+        }
+        return seen == to - from - 1 ? j : nil
     }
 
     /// Components whose every value still requires the transport header.

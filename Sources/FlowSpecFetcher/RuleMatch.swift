@@ -18,6 +18,9 @@ struct RuleMatch: Hashable, Sendable {
     /// `and` bit is set when routes are built).
     var bitmask: [ComponentType: [[BitmaskTerm]]] = [:]
     var warnings: [String] = []
+    /// The protocol came from `ip6 nexthdr` (the first next header), not the upper-layer protocol:
+    /// it cannot show that two rules match different packets.
+    var protocolIsFirstHeader = false
 
     static func == (a: Self, b: Self) -> Bool {
         a.families == b.families && a.destinations == b.destinations && a.sources == b.sources
@@ -75,6 +78,34 @@ struct RuleMatch: Hashable, Sendable {
         }
         if destination { destinations = combined } else { sources = combined }
         return nil
+    }
+
+    /// True when no packet can match both `self` and `other`, shown on fields no rule rewrites
+    /// (family, addresses, protocol, ports, ICMP type and code: never DSCP, which a rule between
+    /// may set). False means "maybe".
+    func isDisjoint(from other: RuleMatch) -> Bool {
+        if let f = families, let g = other.families, f.isDisjoint(with: g) { return true }
+        if Self.disjoint(destinations, other.destinations) || Self.disjoint(sources, other.sources) { return true }
+        for type in [ComponentType.ipProtocol, .sourcePort, .destinationPort, .icmpType, .icmpCode] {
+            if type == .ipProtocol && (protocolIsFirstHeader || other.protocolIsFirstHeader) { continue }
+            if let a = numeric[type], let b = other.numeric[type], a.intersection(b).isEmpty { return true }
+        }
+        return false
+    }
+
+    /// Two OR-lists of prefixes that share no address (nil: any address).
+    static func disjoint(_ a: [FlowPrefix]?, _ b: [FlowPrefix]?) -> Bool {
+        guard let a, let b else { return false }
+        for p in a {
+            for q in b where p.family == q.family {
+                // The bits both prefixes fix: equal there, some address has both.
+                let from = Int(max(p.offset, q.offset)), to = Int(min(p.length, q.length))
+                if from >= to || p.address.keepingBits(from: from, to: to) == q.address.keepingBits(from: from, to: to) {
+                    return false
+                }
+            }
+        }
+        return true
     }
 
     /// The protocols the rule can match, when it says (used to read transport fields).

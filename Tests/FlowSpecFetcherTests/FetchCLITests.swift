@@ -160,4 +160,33 @@ struct FetchCLITests {
                                            tool: "/usr/bin/unshare")
         #expect(s2 != 0 && e2.contains("no table inet absent"))
     }
+
+    /// Our own default table (merged: masked hash sets, limit maps, interval sets) fetched with
+    /// --strict: every route comes back, as JSON and as BIRD configuration.
+    @Test(.enabled(if: Kernel.available, Kernel.reason)) func appliedMergedTableFetchesStrictly() throws {
+        let routes = RouteGenerator(family: .ipv4).routes(count: 300) + RouteGenerator(family: .ipv6).routes(count: 300)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fetchcli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let input = dir.appendingPathComponent("routes.json"), json = dir.appendingPathComponent("fetched.json")
+        try CanonicalJSON.write(routes).write(to: input, atomically: true, encoding: .utf8)
+        let binary = FetchCLI.binary!
+        let fetch = "\(binary) fetch --from nft --chain 'inet flowspec filter' --strict --sequence-carrier none"
+        let script = "\(binary) apply --from json \(input.path) --full --state-dir \(dir.path)/state >/dev/null"
+            + " && \(fetch) --to json > \(json.path) && exec \(fetch) --to bird"
+        let (status, out, err) = try FetchCLI.run(["-n", "sh", "-c", script], tool: "/usr/bin/unshare")
+        #expect(status == 0, "\(err)")
+        #expect(!err.contains("unsupported"), "\(err)")
+        let read = try CanonicalJSON.read(try String(contentsOf: json, encoding: .utf8))
+        #expect(read.errors.isEmpty)
+        // The chain policy (accept) comes back as the two default routes.
+        let back = read.routes.map(\.route).filter { !$0.isDefaultPolicy }
+        #expect(back.count == routes.count)
+        #expect(Set(back) == Set(routes), "\(Set(back).subtracting(routes).prefix(3)) not in the input; \(Set(routes).subtracting(back).prefix(3)) not read back")
+        #expect(out.contains("route flow4 {") && out.contains("route flow6 {"))
+        if Bird.available {
+            let problem = try Bird.check(out)
+            #expect(problem == nil, "\(problem ?? "")")
+        }
+    }
 }

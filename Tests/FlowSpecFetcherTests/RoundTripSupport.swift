@@ -35,7 +35,8 @@ enum ExactMatch {
     static func meaning(_ route: FlowRoute) -> Meaning {
         let family = route.family
         func prefix(_ p: FlowPrefix?) -> [UInt64]? {
-            guard let p, !p.isAny else { return nil }
+            // A pattern of no bits (`::/1 offset 1`) matches every address, as 0/0 does.
+            guard let p, !p.isAny, p.patternLength > 0 else { return nil }
             let a = p.address.keepingBits(from: Int(p.offset), to: Int(p.length))
             return [UInt64(p.offset), UInt64(p.length), a.high, a.low]
         }

@@ -162,6 +162,31 @@ public struct TestPacket: CustomStringConvertible {
         a.keepingBits(from: Int(p.offset), to: Int(p.length)) == p.address
     }
 
+    /// The packet with the route's prefix addresses, protocol, ports and ICMP values (the first
+    /// value each accepts), unfragmented or a first fragment: a packet likely to match the route.
+    public func aimed(at route: FlowRoute) -> TestPacket {
+        var p = self
+        p.fragOffset = 0
+        for c in route.components {
+            switch c {
+            case .destinationPrefix(let f) where f.offset == 0: p.dst = f.address
+            case .sourcePrefix(let f) where f.offset == 0: p.src = f.address
+            case .numeric(let t, let terms):
+                guard let v = terms.intervals(max: t.maxValue).intervals.first?.lowerBound else { continue }
+                switch t {
+                case .ipProtocol: p.proto = UInt8(v)
+                case .destinationPort, .port: p.dport = UInt16(v)
+                case .sourcePort: p.sport = UInt16(v)
+                case .icmpType: p.icmpType = UInt8(v)
+                case .icmpCode: p.icmpCode = UInt8(v)
+                default: continue
+                }
+            default: continue
+            }
+        }
+        return p
+    }
+
     public static func random(_ r: inout SplitMix, like route: FlowRoute) -> TestPacket {
         let v4 = route.family == .ipv4
         func addr(_ p: FlowPrefix?) -> IPAddress {
