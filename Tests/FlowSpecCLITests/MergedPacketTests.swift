@@ -67,9 +67,7 @@ struct MergedPacketTests {
     }
 
     /// Counts datagrams per (local address, port, peer port) on every probe address and port.
-    static let server = #"""
-import json, select, signal, socket, sys
-signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM])
+    static let server = PacketServer.prologue + #"""
 addrs, ports = sys.argv[1].split(","), [int(p) for p in sys.argv[2].split(",")]
 socks, seen = [], {}
 for a in addrs:
@@ -77,18 +75,12 @@ for a in addrs:
         s = socket.socket(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_DGRAM)
         s.bind((a, p))
         socks.append((s, a, p))
-def stop(*_):
-    print(json.dumps(seen), flush=True)
-    sys.exit(0)
-signal.signal(signal.SIGTERM, stop)
-print("ready", flush=True)
-while True:
-    ready, _, _ = select.select([s for s, _, _ in socks], [], [])
-    for s in ready:
-        _, a, p = next(x for x in socks if x[0] is s)
-        _, peer = s.recvfrom(2048)
-        key = "%s %d %d" % (a, p, peer[1])
-        seen[key] = seen.get(key, 0) + 1
+def handle(entry):
+    s, a, p = entry
+    _, peer = s.recvfrom(2048)
+    key = "%s %d %d" % (a, p, peer[1])
+    seen[key] = seen.get(key, 0) + 1
+serve(socks, seen, handle)
 """#
 
     static let sender = #"""

@@ -6,10 +6,27 @@ final class PacketServer {
     private let process = Process()
     private let outputFile: URL
 
-    static let script = #"""
+    /// The Python every server script starts with: `serve(socks, result, handle)` reports
+    /// "ready", calls `handle(entry)` for each readable `(socket, ...)` entry of `socks`, and on
+    /// SIGTERM prints `result` as JSON and exits.
+    static let prologue = #"""
 import json, select, signal, socket, sys
 # Started from a test thread that blocks signals; the mask is inherited across exec.
 signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM])
+def serve(socks, result, handle):
+    def stop(*_):
+        print(json.dumps(result), flush=True)
+        sys.exit(0)
+    signal.signal(signal.SIGTERM, stop)
+    print("ready", flush=True)
+    while True:
+        ready, _, _ = select.select([x[0] for x in socks], [], [])
+        for s in ready:
+            handle(next(x for x in socks if x[0] is s))
+
+"""#
+
+    static let script = prologue + #"""
 ports = [int(p) for p in sys.argv[1:]]
 socks, counts = [], {}
 for fam, addr in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
@@ -23,23 +40,17 @@ for fam, addr in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
             if kind == socket.SOCK_STREAM:
                 s.listen(64)
             socks.append((s, kind, p))
-def stop(*_):
-    print(json.dumps(counts), flush=True)
-    sys.exit(0)
-signal.signal(signal.SIGTERM, stop)
-print("ready", flush=True)
-while True:
-    ready, _, _ = select.select([s for s, _, _ in socks], [], [])
-    for s in ready:
-        kind, port = next((k, p) for x, k, p in socks if x is s)
-        if kind == socket.SOCK_STREAM:
-            c, _ = s.accept()
-            c.close()
-        else:
-            data = s.recv(65535)
-            c = counts.setdefault(str(port), [0, 0])
-            c[0] += 1
-            c[1] += len(data)
+def handle(entry):
+    s, kind, port = entry
+    if kind == socket.SOCK_STREAM:
+        c, _ = s.accept()
+        c.close()
+    else:
+        data = s.recv(65535)
+        c = counts.setdefault(str(port), [0, 0])
+        c[0] += 1
+        c[1] += len(data)
+serve(socks, counts, handle)
 """#
 
     convenience init(namespace: String, ports: [Int]) throws {

@@ -344,7 +344,7 @@ func overlappingRoutes(_ r: inout SplitMix, count: Int) -> [FlowRoute] {
             // Half the packets aimed at a route (its addresses, protocol and first values), half random.
             let route = routes.randomElement(using: &r)!
             var p = TestPacket.random(&r, like: route)
-            if k % 2 == 0 { p = Self.aimed(p, at: route) }
+            if k % 2 == 0 { p = p.aimed(at: route) }
             let a = evaluate(merged.table, p, over: Self.over(k)), b = evaluate(unmerged.table, p, over: Self.over(k))
             if !b.counted.isEmpty { countedPackets += 1 }
             if a.counted != b.counted {
@@ -354,31 +354,6 @@ func overlappingRoutes(_ r: inout SplitMix, count: Int) -> [FlowRoute] {
         }
         #expect(differ == 0)
         #expect(countedPackets > 1000, "only \(countedPackets) of 3000 packets were counted by some route")
-    }
-
-    /// `p` with the route's prefix addresses, protocol, ports and ICMP values (the first each
-    /// accepts), as a first fragment or unfragmented packet.
-    static func aimed(_ p: TestPacket, at route: FlowRoute) -> TestPacket {
-        var p = p
-        p.fragOffset = 0
-        for c in route.components {
-            switch c {
-            case .destinationPrefix(let f) where f.offset == 0: p.dst = f.address
-            case .sourcePrefix(let f) where f.offset == 0: p.src = f.address
-            case .numeric(let t, let terms):
-                guard let v = terms.intervals(max: t.maxValue).intervals.first?.lowerBound else { continue }
-                switch t {
-                case .ipProtocol: p.proto = UInt8(v)
-                case .destinationPort, .port: p.dport = UInt16(v)
-                case .sourcePort: p.sport = UInt16(v)
-                case .icmpType: p.icmpType = UInt8(v)
-                case .icmpCode: p.icmpCode = UInt8(v)
-                default: continue
-                }
-            default: continue
-            }
-        }
-        return p
     }
 
     @Test("route identities fit an element comment (nft's 128 bytes), the hashed form too")
