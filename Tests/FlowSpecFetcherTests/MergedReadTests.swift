@@ -29,6 +29,26 @@ struct MergedReadTests {
     }
 
     /// The routes read from rule `index`, by element identity.
+    /// Reads the compiled table and its kernel listing back; each must give every route of
+    /// `routes` exactly, at merged rule `rule`, and nothing else there. Returns the results.
+    @discardableResult
+    static func expectEachRouteReadBack(_ routes: [FlowRoute], _ compiled: CompileResult, rule: Int,
+                                        sourceLocation: SourceLocation = #_sourceLocation) throws -> [FetchResult] {
+        var results: [FetchResult] = []
+        for (source, table) in try tables(compiled) {
+            let result = try read(table)
+            #expect(result.problems.isEmpty, "\(source): \(result.problems)", sourceLocation: sourceLocation)
+            let got = byIdentity(result, rule: rule)
+            #expect(got.count == routes.count, "\(source): \(got)", sourceLocation: sourceLocation)
+            for r in routes {
+                #expect(got[r.identity] == [r], "\(source): \(r.identity) read back as \(got[r.identity] ?? [])",
+                        sourceLocation: sourceLocation)
+            }
+            results.append(result)
+        }
+        return results
+    }
+
     static func byIdentity(_ result: FetchResult, rule index: Int) -> [String: [FlowRoute]] {
         var out: [String: [FlowRoute]] = [:]
         for f in result.routes where f.position.index == index { out[f.position.element ?? "", default: []].append(f.route) }
@@ -58,13 +78,8 @@ struct MergedReadTests {
         let (rule, set) = try Self.mergedRule(compiled) { $0.keyFields.count == 3 && !$0.flags.contains(.interval) }
         #expect(set.elements.count == 4)
         #expect(compiled.table.chains[0].rules[rule - 1].expressions.contains { if case .bitwise = $0 { true } else { false } })
-        for (source, table) in try Self.tables(compiled) {
-            let result = try Self.read(table)
-            #expect(result.problems.isEmpty, "\(source): \(result.problems)")
-            let got = Self.byIdentity(result, rule: rule)
-            // The two elements of route 0 (ports 80 and 443) come back as one route.
-            #expect(got.count == 3, "\(source): \(got)")
-            for r in routes { #expect(got[r.identity] == [r], "\(source): \(r.identity) read back as \(got[r.identity] ?? [])") }
+        // The two elements of route 0 (ports 80 and 443) come back as one route.
+        for result in try Self.expectEachRouteReadBack(routes, compiled, rule: rule) {
             #expect(result.routes.filter { $0.position.index == rule }.allSatisfy { $0.warnings.isEmpty })
         }
     }
@@ -96,13 +111,7 @@ struct MergedReadTests {
         let compiled = compile(routes)
         let (rule, set) = try Self.mergedRule(compiled) { $0.keyFields.count == 2 && $0.flags.contains(.interval) }
         #expect(set.elements.allSatisfy { $0.keyEnd != nil })
-        for (source, table) in try Self.tables(compiled) {
-            let result = try Self.read(table)
-            #expect(result.problems.isEmpty, "\(source): \(result.problems)")
-            let got = Self.byIdentity(result, rule: rule)
-            #expect(got.count == 3, "\(source): \(got)")
-            for r in routes { #expect(got[r.identity] == [r], "\(source): \(r.identity) read back as \(got[r.identity] ?? [])") }
-        }
+        try Self.expectEachRouteReadBack(routes, compiled, rule: rule)
     }
 
     @Test("rbtree single-field interval set: th dport ranges")
@@ -117,13 +126,7 @@ struct MergedReadTests {
         let (rule, set) = try Self.mergedRule(compiled) { $0.keyFields.count == 1 && $0.flags.contains(.interval) }
         #expect(set.elements.count == 4)
         #expect(set.elements.contains { $0.keyEnd == nil })
-        for (source, table) in try Self.tables(compiled) {
-            let result = try Self.read(table)
-            #expect(result.problems.isEmpty, "\(source): \(result.problems)")
-            let got = Self.byIdentity(result, rule: rule)
-            #expect(got.count == 3, "\(source): \(got)")
-            for r in routes { #expect(got[r.identity] == [r], "\(source): \(r.identity) read back as \(got[r.identity] ?? [])") }
-        }
+        try Self.expectEachRouteReadBack(routes, compiled, rule: rule)
     }
 
     static let rated: [FlowRoute] = (1...3).map { i in
