@@ -80,8 +80,13 @@ struct MergeUnit {
     var matches: [Match]
     /// Statements after the matches (counter, log, limit, modifications, verdict).
     var tail: [NftExpression]
+    /// The rule's match expressions as installed when it stays on its own (nft's payload
+    /// merging applied); `single` adds the tail. Kept apart so that the rules of units that
+    /// join a group, most of them, are never built.
+    var singleMatches: [NftExpression]
+
     /// The rule as it is installed when it stays on its own.
-    var single: [NftExpression]
+    var single: [NftExpression] { singleMatches + tail }
 }
 
 /// The seven ranges of a box, stored as small as their fields allow: addresses need 128 bits,
