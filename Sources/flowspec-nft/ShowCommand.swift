@@ -9,7 +9,7 @@ struct Show: ParsableCommand {
         abstract: "List the installed routes in order, with packet and byte counters.",
         discussion: """
         One row per route, read from the kernel alone: rules carry their route's identity as \
-        their comment, and a merged rule (--merge) stands for every route with an element in its \
+        their comment, and a merged rule (the default form) stands for every route with an element in its \
         set, each element commented with its route's identity and counted by its own counter. A \
         route's packets and bytes add up all its rules and elements (a rate-limited route counts \
         every packet before the limit and again what conforms, merged or not). Rows follow the \
