@@ -32,10 +32,11 @@ public struct DeltaPolicy: Sendable, Hashable {
 }
 
 /// The difference between an installed table (`TableState`) and a new compiled table, as the
-/// messages of one batch: delete the rules of removed or changed routes by handle, insert new
-/// routes before the next kept rule (NFTA_RULE_POSITION), create sets and objects the new rules
-/// need, delete those nothing uses any more. Kept routes are never touched, so their counters
-/// and limit state survive.
+/// messages of one batch: delete the rules of removed or changed routes (or merged rules) by
+/// handle, insert new ones before the next kept rule (NFTA_RULE_POSITION), delete and add the
+/// elements of merge sets that changed, create sets and objects the new rules need, delete those
+/// nothing uses any more. Kept rules and elements are never touched, so their counters and limit
+/// state survive.
 public struct DeltaPlan: Sendable {
     /// The new table (content set names, see `ContentSetNames`).
     public let table: NftTable
