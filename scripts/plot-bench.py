@@ -31,6 +31,27 @@ SHOWN = [
 ]
 
 
+def median_errorbar(ax, by_n, **style):
+    """One series: the median per N, with min-max bars."""
+    ns = sorted(by_n)
+    med = [statistics.median(by_n[n]) for n in ns]
+    lo = [m - min(by_n[n]) for n, m in zip(ns, med)]
+    hi = [max(by_n[n]) - m for n, m in zip(ns, med)]
+    ax.errorbar(ns, med, yerr=[lo, hi], marker="o", capsize=3, **style)
+
+
+def finish(fig, ax, dst, xlabel, ylabel, title, legend_size):
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=legend_size)
+    fig.tight_layout()
+    fig.savefig(dst, dpi=120)
+
+
 def load_times(src, dst):
     times = defaultdict(lambda: defaultdict(list))
     with open(src, newline="") as f:
@@ -40,21 +61,9 @@ def load_times(src, dst):
     for method in SHOWN:
         if method not in times:
             continue
-        ns = sorted(times[method])
-        med = [statistics.median(times[method][n]) for n in ns]
-        lo = [m - min(times[method][n]) for n, m in zip(ns, med)]
-        hi = [max(times[method][n]) - m for n, m in zip(ns, med)]
-        style = "--" if "no-merge" in method else "-"
-        ax.errorbar(ns, med, yerr=[lo, hi], marker="o", capsize=3, linestyle=style, label=method)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("routes (N)")
-    ax.set_ylabel("seconds to committed table (median, min-max)")
-    ax.set_title("flowspec-nft bench: load and update times (dashed: --no-merge)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(dst, dpi=120)
+        median_errorbar(ax, times[method], linestyle="--" if "no-merge" in method else "-", label=method)
+    finish(fig, ax, dst, "routes (N)", "seconds to committed table (median, min-max)",
+           "flowspec-nft bench: load and update times (dashed: --no-merge)", 7)
 
 
 def data_path(src, dst):
@@ -67,23 +76,12 @@ def data_path(src, dst):
     for form in ("merged", "--no-merge"):
         if form not in rates:
             continue
-        ns = sorted(rates[form])
-        med = [statistics.median(rates[form][n]) for n in ns]
-        lo = [m - min(rates[form][n]) for n, m in zip(ns, med)]
-        hi = [max(rates[form][n]) - m for n, m in zip(ns, med)]
-        ax.errorbar(ns, med, yerr=[lo, hi], marker="o", capsize=3, label=form)
+        median_errorbar(ax, rates[form], label=form)
     if empty:
         ax.axhline(empty, color="gray", linestyle="-", label="empty table")
         ax.axhline(empty / 4, color="red", linestyle=":", label="25% of empty (target)")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("routes (N), none matching the traffic")
-    ax.set_ylabel("packets/s forwarded (median, min-max)")
-    ax.set_title("flowspec-nft bench --datapath: UDP h1 -> r -> h2, table on r's forward hook")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(dst, dpi=120)
+    finish(fig, ax, dst, "routes (N), none matching the traffic", "packets/s forwarded (median, min-max)",
+           "flowspec-nft bench --datapath: UDP h1 -> r -> h2, table on r's forward hook", 8)
 
 
 def main(src, dst):

@@ -24,6 +24,16 @@ public enum RouteIdentity {
         return FlowRoute(family: family, components: components)
     }
 
+    /// Whether `s` is a route identity: `4:`/`6:` + hex (the NLRI) or `4#`/`6#` + hex (hashed),
+    /// as opposed to another comment (a merged rule's `merge <set>`, an operator's text).
+    public static func isIdentity(_ s: String) -> Bool {
+        let u = s.utf8
+        guard u.count > 2, let f = u.first, f == UInt8(ascii: "4") || f == UInt8(ascii: "6") else { return false }
+        let sep = u[u.index(after: u.startIndex)]
+        guard sep == UInt8(ascii: ":") || sep == UInt8(ascii: "#") else { return false }
+        return u.dropFirst(2).allSatisfy { hexValue($0) != nil }
+    }
+
     private static func hexValue(_ c: UInt8) -> UInt8? {
         switch c {
         case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")

@@ -57,9 +57,8 @@ public actor Agent: SourceSink {
         var stale = false
     }
 
-    /// One apply, as the agent logged it (for tests and status).
+    /// One apply, as the agent logged it (for tests and status); the table is `installed`.
     public struct Applied: Sendable, Hashable {
-        public var table: NftTable
         public var added: Int
         public var removed: Int
         public var changed: Int
@@ -85,8 +84,8 @@ public actor Agent: SourceSink {
     /// source that never answers is a lost source too.
     private var unhealthySince: ContinuousClock.Instant?
     private var lossHandled = false
-    /// Every apply that reached the kernel, in order.
-    public private(set) var history = [Applied]()
+    /// The last apply that reached the kernel (a daemon runs for months: no history is kept).
+    public private(set) var lastApplied: Applied?
     /// Times the table was removed by the loss policy.
     public private(set) var flushCount = 0
 
@@ -296,11 +295,11 @@ public actor Agent: SourceSink {
         let added = now.keys.filter { installedRoutes[$0] == nil }.count
         let removed = installedRoutes.keys.filter { now[$0] == nil }.count
         let changed = now.filter { k, r in installedRoutes[k].map { $0 != r } ?? false }.count
-        let applied = Applied(table: table, added: added, removed: removed, changed: changed,
+        let applied = Applied(added: added, removed: removed, changed: changed,
                               installed: prepared.installedCount, rejected: prepared.rejectedRouteCount)
         installed = table
         installedRoutes = now
-        history.append(applied)
+        lastApplied = applied
         logger.info("table inet \(table.name): +\(added) -\(removed) ~\(changed) routes; installed \(prepared.installedCount), rejected \(prepared.rejectedRouteCount), \(table.ruleCount) rules; applied in \(seconds(clock.now - start)) s")
         let rejections = Set(prepared.rejected)
         for e in prepared.rejected where !reportedRejections.contains(e) {

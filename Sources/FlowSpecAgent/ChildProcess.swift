@@ -35,10 +35,11 @@ public func shellWords(_ line: String) throws(SourceError) -> [String] {
     return words
 }
 
-/// A value moved across threads by hand; the code using it orders the accesses itself.
-final class Unchecked<T>: @unchecked Sendable {
-    var value: T
-    init(_ value: T) { self.value = value }
+/// A value moved across threads (or shared with signal handlers) by hand; the code using it
+/// orders the accesses itself.
+public final class Unchecked<T>: @unchecked Sendable {
+    public var value: T
+    public init(_ value: T) { self.value = value }
 }
 
 /// What a finished command printed.

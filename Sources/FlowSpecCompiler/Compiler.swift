@@ -150,7 +150,7 @@ struct RouteCompiler {
             appendMergedPayloadMatches(combo, to: &matches, pool: &pool)
             for (k, t) in tails.enumerated() {
                 if options.merge {
-                    planner.add(MergeUnit(route: index, identity: id, matches: combo, tail: t, singleMatches: matches))
+                    planner.add(MergeUnit(route: index, v6: route.family == .ipv6, identity: id, matches: combo, tail: t, singleMatches: matches))
                 } else if k == tails.count - 1 {
                     // The last tail takes the match expressions over (no copy).
                     matches += t

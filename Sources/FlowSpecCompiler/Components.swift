@@ -283,10 +283,7 @@ extension RouteCompiler {
         func mf(_ set: Bool) -> Match { m(.moreFragments6, .eq, [set ? 1 : 0]) }
         var alts = [[Match]]()
         if ok[0] { alts.append([m(.fragPresent, .eq, [0])]) }
-        var left = Set(ok.indices.filter { ok[$0] })
-        if left.count == 4 {
-            alts.append([m(.fragPresent, .eq, [1])]); return alts
-        }
+        var left = Set(ok.indices.filter { ok[$0] })   // not all four: that returned [] above
         // One full row or column, if any, then the remaining single cells.
         let lines: [([Int], Match)] = [([0, 1], off(false)), ([2, 3], off(true)), ([0, 2], mf(false)), ([1, 3], mf(true))]
         if let line = lines.first(where: { $0.0.allSatisfy(left.contains) }) {

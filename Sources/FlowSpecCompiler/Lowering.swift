@@ -46,7 +46,6 @@ struct Runs {
     }
 
     /// The complement: accepted and rejected swapped.
-    var negated: Runs { var r = self; swap(&r.accepted, &r.rejected); return r }
 }
 
 /// The named sets of a table, shared by content: two lookups of the same values in fields of

@@ -75,6 +75,7 @@ struct KeyPart: Hashable {
 /// One rule of the unmerged table, as the compiler made it for route `route`.
 struct MergeUnit {
     var route: Int
+    var v6: Bool
     var identity: String
     /// The rule's match statements (before nft's payload merging).
     var matches: [Match]
@@ -111,7 +112,7 @@ struct BoxRanges {
 
 /// A product of one range per field: the packets a set element (or, over-approximated, a rule)
 /// can match. Fields a rule does not look at span their whole domain.
-struct Box: Hashable {
+struct Box {
     var v6: Bool
     /// One range per `KeyField.dim`, stored inline: the planner makes a box per set element
     /// and compares many, and an array per box made allocation its main cost.
@@ -121,30 +122,19 @@ struct Box: Hashable {
 
     static func full(v6: Bool) -> Box {
         var r = BoxRanges()
-        for k in 0..<7 { r[k] = 0...KeyField.top(dim: k, v6: v6) }
+        for k in 0..<KeyField.dims { r[k] = 0...KeyField.top(dim: k, v6: v6) }
         return Box(v6: v6, r: r)
-    }
-
-    static func == (a: Box, b: Box) -> Bool {
-        guard a.v6 == b.v6 else { return false }
-        for k in 0..<7 where a.r[k] != b.r[k] { return false }
-        return true
-    }
-
-    func hash(into h: inout Hasher) {
-        h.combine(v6)
-        for k in 0..<7 { h.combine(r[k].lowerBound); h.combine(r[k].upperBound) }
     }
 
     func overlaps(_ o: Box) -> Bool {
         guard v6 == o.v6 else { return false }
-        for k in 0..<7 where r[k].upperBound < o.r[k].lowerBound || o.r[k].upperBound < r[k].lowerBound { return false }
+        for k in 0..<KeyField.dims where r[k].upperBound < o.r[k].lowerBound || o.r[k].upperBound < r[k].lowerBound { return false }
         return true
     }
 
     func contains(_ o: Box) -> Bool {
         guard v6 == o.v6 else { return false }
-        for k in 0..<7 where o.r[k].lowerBound < r[k].lowerBound || o.r[k].upperBound > r[k].upperBound { return false }
+        for k in 0..<KeyField.dims where o.r[k].lowerBound < r[k].lowerBound || o.r[k].upperBound > r[k].upperBound { return false }
         return true
     }
 
@@ -153,7 +143,7 @@ struct Box: Hashable {
         guard overlaps(o) else { return [self] }
         var out = [Box]()
         var rest = self
-        for k in 0..<7 {
+        for k in 0..<KeyField.dims {
             let a = rest.r[k], b = o.r[k]
             if a.lowerBound < b.lowerBound {
                 var piece = rest; piece.r[k] = a.lowerBound...(b.lowerBound - 1); out.append(piece)
@@ -250,10 +240,10 @@ final class MergeGroup {
     /// overlaps no element, without a look at the index.
     var hull: Box?
 
-    init(shape: MergeShape, terminal: Bool, founder: MergeUnit) {
+    init(shape: MergeShape, terminal: Bool, founder: MergeUnit, residual: [Match]) {
         self.shape = shape; self.terminal = terminal
         founderSingle = founder.single
-        founderResidual = MergePlanner.residualMatches(founder)
+        founderResidual = residual
     }
 
     func add(_ u: Int, _ bs: [Box], tail: [NftExpression]) {
@@ -262,7 +252,7 @@ final class MergeGroup {
         for b in bs {
             index.insert(b, id: boxes.count); boxes.append(b); boxUnit.append(u)
             if var h = hull {
-                for k in 0..<7 {
+                for k in 0..<KeyField.dims {
                     h.r[k] = min(h.r[k].lowerBound, b.r[k].lowerBound)...max(h.r[k].upperBound, b.r[k].upperBound)
                 }
                 hull = h
@@ -317,7 +307,6 @@ struct MergePlanner {
         self.exactCounters = exactCounters
     }
 
-    func tailID(_ u: Int) -> Int { units[u].tailID }
 
     struct Analysis {
         var shape: MergeShape?
@@ -332,8 +321,7 @@ struct MergePlanner {
     }
 
     func analyse(_ unit: MergeUnit) -> Analysis {
-        var v6 = false
-        if case .cmp(_, _, let d) = unit.matches.first?.exprs.last, d == [10] { v6 = true }
+        let v6 = unit.v6
         var hull = Box.full(v6: v6)
         var keys = [KeyPart]()
         var residual = [Match]()
@@ -455,7 +443,7 @@ struct MergePlanner {
             g.add(u, boxes, tail: unit.tail)
             return
         }
-        let g = MergeGroup(shape: shape, terminal: !shape.limiter && Self.isTerminal(unit.tail), founder: unit)
+        let g = MergeGroup(shape: shape, terminal: !shape.limiter && Self.isTerminal(unit.tail), founder: unit, residual: a.residual)
         g.add(u, a.boxes, tail: unit.tail)
         latest[shape] = slots.count
         slots.append(.group(g))
@@ -483,7 +471,7 @@ struct MergePlanner {
                     ruleRoutes.append(units[u].route)
                     continue
                 }
-                var set = Self.set("", g, comments: g.boxUnit.map { units[$0].identity })
+                var set = Self.set(g, comments: g.boxUnit.map { units[$0].identity })
                 let residual = g.founderResidual
                 var exprs = mergePayloadMatches(residual, pool: &pool)
                 var loads = [NftExpression]()
@@ -530,16 +518,12 @@ struct MergePlanner {
         return (rules, ruleRoutes, merged, sets)
     }
 
-    static func residualMatches(_ unit: MergeUnit) -> [Match] {
-        unit.matches.filter { m in m.key.map { !$0.field.inKey } ?? true }
-    }
-
-    /// The named set (or object map) of a group: keys padded to 4 bytes per field when
+    /// The set (or object map) of a group, unnamed (`emit` names it): keys padded to 4 bytes per field when
     /// concatenated; interval flags only when some element spans a range. Element `i` carries
     /// `comments[i]`, the identity of the route it came from (at most 120 characters, see
     /// `FlowRoute.identity`: within nft's 128), and when the group's rules count (their tail has
     /// a counter: `CompileOptions.counters`) every element gets a counter of its own.
-    static func set(_ name: String, _ g: MergeGroup, comments: [String]) -> NftSet {
+    static func set(_ g: MergeGroup, comments: [String]) -> NftSet {
         let keys = g.shape.keys
         let concat = keys.count > 1
         let interval = !g.shape.hashed && g.boxes.contains { b in keys.contains { b.point($0.dim) == nil } }
@@ -563,7 +547,7 @@ struct MergePlanner {
         var flags: NftSet.Flags = interval ? [.interval] : []
         if g.shape.limiter { flags.insert(.object) }
         let counted = g.shape.tail.contains { if case .counter = $0 { true } else { false } }
-        return NftSet(name: name, flags: flags, keyFields: keys.map(\.type), objectType: g.shape.limiter ? .limit : nil,
+        return NftSet(name: "", flags: flags, keyFields: keys.map(\.type), objectType: g.shape.limiter ? .limit : nil,
                       elementCounters: counted, elements: elements)
     }
 }

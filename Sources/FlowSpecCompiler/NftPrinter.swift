@@ -237,11 +237,7 @@ struct Decompiler {
             switch e {
             case .meta(let k, _): try relation(.meta(k), mask: takeMask())
             case .exthdr(let x, _): try relation(.exthdr(x), mask: takeMask())
-            case .payload(let b, let o, let l, _) where concatLoads() > 1:
-                _ = (b, o, l)
-                try concatenation()
-                continue
-            case .meta(_, _) where concatLoads() > 1:
+            case .payload where concatLoads() > 1:
                 try concatenation()
                 continue
             case .payload(let b, let o, let l, _):

@@ -229,7 +229,7 @@ struct TableShape {
         objectEntries.reserveCapacity(table.objects.count)
         var i = 0
         while i < rules.count {
-            guard let id = rules[i].comment, Self.isRouteIdentity(id) || mergeSets[String(id.dropFirst(6))] != nil && id.hasPrefix("merge "),
+            guard let id = rules[i].comment, RouteIdentity.isIdentity(id) || mergeSets[String(id.dropFirst(6))] != nil && id.hasPrefix("merge "),
                   seen.insert(id).inserted else { return nil }
             var j = i
             var d = StableDigest()
@@ -246,14 +246,5 @@ struct TableShape {
             routes.append(Route(identity: id, rules: i..<j, digest: d.value))
             i = j
         }
-    }
-
-    /// `4:<hex>`, `6:<hex>` (the NLRI) or the hashed `4#…`/`6#…` form: one route, not a merge.
-    static func isRouteIdentity(_ s: String) -> Bool {
-        let u = s.utf8
-        guard u.count > 2, let f = u.first, f == UInt8(ascii: "4") || f == UInt8(ascii: "6") else { return false }
-        let sep = u[u.index(after: u.startIndex)]
-        guard sep == UInt8(ascii: ":") || sep == UInt8(ascii: "#") else { return false }
-        return u.dropFirst(2).allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
     }
 }

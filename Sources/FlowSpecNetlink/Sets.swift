@@ -216,7 +216,7 @@ enum SetCodec {
     /// The IR set from a kernel set (without elements).
     static func decodeSet(_ s: OpaquePointer) throws(NetlinkError) -> NftSet {
         let name = nftnl_set_get_str(s, id(NFTNL_SET_NAME)).map { String(cString: $0) } ?? ""
-        let flags = NftSet.Flags(rawValue: nftnl_set_get_u32(s, id(NFTNL_SET_FLAGS)))
+        var flags = NftSet.Flags(rawValue: nftnl_set_get_u32(s, id(NFTNL_SET_FLAGS)))
         let keyType = nftnl_set_get_u32(s, id(NFTNL_SET_KEY_TYPE))
         let keyLength = nftnl_set_get_u32(s, id(NFTNL_SET_KEY_LEN))
         var fieldLengths: [UInt32] = [keyLength]
@@ -230,6 +230,8 @@ enum SetCodec {
             Self.dataType(id: (keyType >> (6 * UInt32(n - 1 - i))) & (n == 1 ? .max : 0x3f), length: length)
         }
         if n == 1, let fields = concatenatedFields(keyType: keyType, keyLength: keyLength) { keyFields = fields }
+        // NFT_SET_CONCAT is the backend's (`kernelFlags`), implied by the key: the IR leaves it out.
+        if keyFields.count > 1 && flags.contains(.interval) { flags.remove(.concat) }
         var dataType: NftDataType?
         if nftnl_set_is_set(s, id(NFTNL_SET_DATA_TYPE)) {
             let raw = nftnl_set_get_u32(s, id(NFTNL_SET_DATA_TYPE))

@@ -49,8 +49,3 @@ func runDaemon(agent: Agent, source: any RouteSource, logger: Logger, flushOnExi
     sources.forEach { $0.cancel() }
 }
 
-/// A value shared with the signal handlers, which run one at a time on one queue.
-final class Unchecked<T>: @unchecked Sendable {
-    var value: T
-    init(_ value: T) { self.value = value }
-}

@@ -139,14 +139,14 @@ struct InstalledRoutes {
             }
             guard let set = mergedSet else {
                 let id = rule.comment ?? "(no comment)"
-                add(id, packets: packets, bytes: bytes, actions: actions, set: nil, joinAny: Self.isRouteIdentity(id))
+                add(id, packets: packets, bytes: bytes, actions: actions, set: nil, joinAny: RouteIdentity.isIdentity(id))
                 continue
             }
             for route in Self.routes(of: set, fallback: rule.comment ?? "merge \(set.name)") {
                 var own = actions
                 if limitMap { own.insert(contentsOf: route.objects.map(police), at: 0) }
                 add(route.identity, packets: route.packets, bytes: route.bytes, actions: own, set: set.name,
-                    joinAny: Self.isRouteIdentity(route.identity))
+                    joinAny: RouteIdentity.isIdentity(route.identity))
             }
         }
     }
@@ -180,15 +180,6 @@ struct InstalledRoutes {
             case (nil, nil): a < b
             }
         }.map { out[$0] }
-    }
-
-    /// `4:`/`6:` + hex (the NLRI) or `4#`/`6#` + hex (hashed): a route identity, which may be
-    /// spread over several rules and sets; anything else is only joined with the rule before it.
-    static func isRouteIdentity(_ s: String) -> Bool {
-        let u = Array(s.utf8)
-        guard u.count > 2, u[0] == UInt8(ascii: "4") || u[0] == UInt8(ascii: "6"),
-              u[1] == UInt8(ascii: ":") || u[1] == UInt8(ascii: "#") else { return false }
-        return u.dropFirst(2).allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
     }
 
     func text() -> String {

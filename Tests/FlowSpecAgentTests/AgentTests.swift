@@ -95,11 +95,11 @@ func identities(_ t: NftTable?) -> Set<String> {
         await agent.deliver(.snapshot(result([a, b, c])))
         #expect(await eventually { applier.applied.count == 2 })
         #expect(identities(applier.applied.last) == [a.identity, b.identity, c.identity])
-        let last = await agent.history.last
+        let last = await agent.lastApplied
         #expect(last?.added == 1 && last?.removed == 0 && last?.installed == 3)
         // A changed action on the same NLRI is a change, and a withdrawal removes.
         await agent.deliver(.update(result([route("203.0.113.1/32", rate: 12500)])))
-        #expect(await eventually { await agent.history.last?.changed == 1 })
+        #expect(await eventually { await agent.lastApplied?.changed == 1 })
         await agent.deliver(.update(result([b], withdrawn: true)))
         #expect(await eventually { identities(applier.applied.last) == [a.identity, c.identity] })
         #expect(applier.removed.isEmpty)
@@ -223,7 +223,7 @@ func identities(_ t: NftTable?) -> Set<String> {
         r.errors = [ReadError(position: "ipv4 route 2", reason: "truncated JSON")]
         await agent.deliver(.snapshot(r))
         #expect(await eventually { applier.applied.count == 1 })
-        #expect(await agent.history.last?.installed == 1)
+        #expect(await agent.lastApplied?.installed == 1)
         #expect(identities(applier.applied.last) == [a.identity])
     }
 }

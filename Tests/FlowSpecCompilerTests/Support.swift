@@ -6,14 +6,15 @@ import Testing
 
 // MARK: nft --debug=netlink syntax of the IR
 
-/// Data as nft's debug output prints it: 4-byte words, each as a little-endian u32.
-func debugWords(_ d: [UInt8]) -> String {
+/// Data as nft's debug output prints it: 4-byte words, each as a little-endian u32 (`0x…` in
+/// expressions; set elements print them without the prefix).
+func debugWords(_ d: [UInt8], prefix: String = "0x") -> String {
     var words = [String]()
     var i = 0
     while i < d.count {
         var v: UInt32 = 0
         for k in 0..<4 where i + k < d.count { v |= UInt32(d[i + k]) << UInt32(8 * k) }
-        words.append(String(format: "0x%08x", v))
+        words.append(prefix + String(format: "%08x", v))
         i += 4
     }
     return words.joined(separator: " ")
@@ -174,16 +175,7 @@ struct NftDebugDump {
 /// An element's comment is in its userdata, on the element (never on an interval-end element).
 func expectedDebugElements(_ set: NftSet) -> [String] {
     func userdata(_ e: NftSetElement) -> String { e.comment.map { " comment " + $0 } ?? "" }
-    func word(_ b: [UInt8]) -> String {
-        var words = [String]()
-        var i = 0
-        while i < b.count {
-            var v: UInt32 = 0
-            for k in 0..<4 where i + k < b.count { v |= UInt32(b[i + k]) << UInt32(8 * k) }
-            words.append(String(format: "%08x", v)); i += 4
-        }
-        return words.joined(separator: " ")
-    }
+    func word(_ b: [UInt8]) -> String { debugWords(b, prefix: "") }
     func inc(_ b: [UInt8]) -> [UInt8]? {
         var out = b
         for i in out.indices.reversed() { if out[i] == 0xff { out[i] = 0 } else { out[i] += 1; break } }

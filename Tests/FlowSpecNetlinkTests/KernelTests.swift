@@ -65,7 +65,7 @@ struct KernelTests {
         let old = NftTable(name: "flowspec", family: .inet, chains: [filterChain(rules: [dropSource(7)])])
         try connection.apply(old)
         let overlapping = NftTable(name: "flowspec", family: .inet, sets: [
-            NftSet(name: "pairs", flags: [.interval, .concat], keyFields: [.ipv4Address, .inetService], elements: [
+            NftSet(name: "pairs", flags: [.interval], keyFields: [.ipv4Address, .inetService], elements: [
                 NftSetElement(key: [192, 0, 2, 0, 0, 80, 0, 0], keyEnd: [192, 0, 2, 255, 0, 80, 0, 0]),
                 NftSetElement(key: [192, 0, 2, 7, 0, 80, 0, 0], keyEnd: [192, 0, 2, 9, 0, 80, 0, 0]),
             ]),

@@ -4,14 +4,11 @@ import FlowSpec
 import FlowSpecCompiler
 @testable import FlowSpecNetlink
 
-/// The table expected to read back: elements in key order, interval concatenations flagged
-/// NFT_SET_CONCAT (the backend adds it), and every element of a set with `elementCounters`
-/// carrying a counter (the kernel copies the set's onto those that bring none, from zero).
+/// The table expected to read back: elements in key order, and every element of a set with
+/// `elementCounters` carrying a counter (the kernel copies the set's onto those that bring none,
+/// from zero).
 private func expectedReadBack(_ table: NftTable) -> NftTable {
     var table = normalized(table)
-    for s in table.sets.indices where table.sets[s].keyFields.count > 1 && table.sets[s].flags.contains(.interval) {
-        table.sets[s].flags.insert(.concat)
-    }
     for s in table.sets.indices where table.sets[s].elementCounters {
         for e in table.sets[s].elements.indices where table.sets[s].elements[e].counter == nil {
             table.sets[s].elements[e].counter = NftCounter()

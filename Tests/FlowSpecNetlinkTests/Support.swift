@@ -67,7 +67,7 @@ func everythingTable(name: String = "flowspec") -> NftTable {
         NftSet(name: "sources", flags: [.interval], keyFields: [.ipv4Address],
                elements: [NftSetElement(key: [192, 0, 2, 0], keyEnd: [192, 0, 2, 255]),
                           NftSetElement(key: [198, 51, 100, 7])]),
-        NftSet(name: "pairs", flags: [.interval, .concat], keyFields: [.ipv4Address, .inetService],
+        NftSet(name: "pairs", flags: [.interval], keyFields: [.ipv4Address, .inetService],
                elements: [NftSetElement(key: [203, 0, 113, 0, 0, 80, 0, 0], keyEnd: [203, 0, 113, 255, 0, 90, 0, 0]),
                           NftSetElement(key: [192, 0, 2, 9, 0x01, 0xbb, 0, 0], keyEnd: [192, 0, 2, 9, 0x01, 0xbb, 0, 0])]),
         NftSet(name: "verdicts", flags: [.map], keyFields: [.inetService], dataType: .verdict,
