@@ -128,6 +128,39 @@ public enum SequenceCarrier: Hashable, Sendable {
 
     public static let `default`: SequenceCarrier = .trafficMarking
 
+    /// The command-line form: `traffic-marking`, `ext:TYPE:SUBTYPE` or `large:GLOBAL` (numbers
+    /// decimal or 0x-hex); nil for anything else.
+    public init?(argument: String) {
+        func number(_ s: Substring, max: UInt64) -> UInt64? {
+            let v = s.hasPrefix("0x") ? UInt64(s.dropFirst(2), radix: 16) : UInt64(s)
+            return v.flatMap { $0 <= max ? $0 : nil }
+        }
+        let parts = argument.split(separator: ":", omittingEmptySubsequences: false)
+        switch parts.first {
+        case "traffic-marking" where parts.count == 1: self = .trafficMarking
+        case "ext" where parts.count == 3:
+            guard let t = number(parts[1], max: 0xff), let st = number(parts[2], max: 0xff) else { return nil }
+            self = .extendedCommunity(type: UInt8(t), subtype: UInt8(st))
+        case "large" where parts.count == 2:
+            guard let g = number(parts[1], max: UInt64(UInt32.max)) else { return nil }
+            self = .largeCommunity(global: UInt32(g))
+        default: return nil
+        }
+    }
+
+    /// Adds the community carrying `sequence` where `sequenceNumber(of:)` finds it: the writer
+    /// (the fetcher) and the reader (`--order sequence`) cannot disagree. A large community
+    /// carries it as `GLOBAL:sequence:0`; an extended community in its low 32 bits.
+    public func stamp(_ sequence: UInt64, extended: inout [ExtendedCommunity], large: inout [LargeCommunity]) {
+        switch self {
+        case .trafficMarking: extended.append(ExtendedCommunity(type: 0x80, subtype: 0x09, value: sequence))
+        case .extendedCommunity(let type, let subtype):
+            extended.append(ExtendedCommunity(type: type, subtype: subtype, value: sequence & 0xffff_ffff))
+        case .largeCommunity(let global):
+            large.append(LargeCommunity(global: global, local1: UInt32(truncatingIfNeeded: sequence), local2: 0))
+        }
+    }
+
     /// The route's sequence number, from the first matching community in received order.
     public func sequenceNumber(of route: FlowRoute) -> UInt64? {
         switch self {

@@ -89,28 +89,14 @@ public struct FetchResult: Sendable {
     }
 }
 
-/// Where the rule order (sequence number) travels with a route. Flowspec receivers order
-/// routes by RFC 8955 §5.1, not by arrival; a receiver that wants the chain order back needs
-/// the number in a community.
-public enum SequenceCarrier: Hashable, Sendable {
-    /// Not carried.
-    case none
-    /// Traffic-marking (0x8009) with the whole 6-octet value = sequence: the historical
-    /// convention. It collides with real DSCP marking (the low 6 bits are read as a DSCP by
-    /// routers that apply it); a rule that also sets DSCP keeps its marking and loses the number.
-    case trafficMarking
-    /// A transitive extended community of the given type/sub-type, value = sequence
-    /// (e.g. type 0x80, sub-type 0x00: an experimental range nobody acts on).
-    case extendedCommunity(type: UInt8, subtype: UInt8)
-    /// A large community `global:local1:sequence`.
-    case largeCommunity(global: UInt32, local1: UInt32)
-}
-
 /// Choices for both readers.
 public struct FetchOptions: Sendable {
     /// Sequence number of rule *i* (1-based) = i × `sequenceStep`; the policy gets (count + 1) × step.
     public var sequenceStep: UInt64
-    public var sequenceCarrier: SequenceCarrier
+    /// Where the rule order (sequence number) travels with a route (nil: not carried).
+    /// Flowspec receivers order routes by RFC 8955 §5.1, not by arrival; a receiver that wants
+    /// the chain order back (`--order sequence`) reads the number from this community.
+    public var sequenceCarrier: SequenceCarrier?
     /// `meta mark set M` / `-j MARK --set-mark M` become a redirect to this route target.
     public var markTargets: [UInt32: RouteTarget]
     /// The AS put in traffic-rate communities (informational, RFC 8955 §7.1).
@@ -120,7 +106,7 @@ public struct FetchOptions: Sendable {
     /// they differ). Off: the identity is only cross-checked.
     public var preferIdentity: Bool
 
-    public init(sequenceStep: UInt64 = 10, sequenceCarrier: SequenceCarrier = .trafficMarking,
+    public init(sequenceStep: UInt64 = 10, sequenceCarrier: SequenceCarrier? = .trafficMarking,
                 markTargets: [UInt32: RouteTarget] = [:], rateASN: UInt16 = 0, preferIdentity: Bool = false) {
         self.sequenceStep = sequenceStep; self.sequenceCarrier = sequenceCarrier
         self.markTargets = markTargets; self.rateASN = rateASN; self.preferIdentity = preferIdentity

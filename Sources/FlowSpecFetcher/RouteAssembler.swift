@@ -206,19 +206,15 @@ struct RouteAssembler {
         var large: [LargeCommunity] = []
         let sequence = UInt64(sequenceIndex) * options.sequenceStep
         var carried: UInt64? = sequence
-        switch options.sequenceCarrier {
-        case .none: carried = nil
-        case .trafficMarking:
-            if effect.dscp != nil {
+        if let carrier = options.sequenceCarrier {
+            if carrier == .trafficMarking, let dscp = effect.dscp {
                 carried = nil
-                warnings.append("sequence number \(sequence) not carried: traffic-marking already sets DSCP \(effect.dscp!)")
+                warnings.append("sequence number \(sequence) not carried: traffic-marking already sets DSCP \(dscp)")
             } else {
-                communities.append(ExtendedCommunity(type: 0x80, subtype: 0x09, value: sequence))
+                carrier.stamp(sequence, extended: &communities, large: &large)
             }
-        case .extendedCommunity(let type, let subtype):
-            communities.append(ExtendedCommunity(type: type, subtype: subtype, value: sequence))
-        case .largeCommunity(let global, let local1):
-            large.append(LargeCommunity(global: global, local1: local1, local2: UInt32(truncatingIfNeeded: sequence)))
+        } else {
+            carried = nil
         }
 
         if let never = rule.match.numeric.first(where: { $0.value.isEmpty }) {

@@ -57,7 +57,7 @@ struct Fetch: ParsableCommand {
     @Option(help: "Sequence number step: rule i gets i × step.")
     var sequenceStep: UInt64 = 10
 
-    @Option(help: ArgumentHelp("Where the sequence number travels: traffic-marking (the historical convention; collides with real DSCP marking), ext:TYPE:SUBTYPE (an extended community, e.g. ext:0x80:0x00), large:GLOBAL:LOCAL1 (a large community GLOBAL:LOCAL1:sequence) or none.", valueName: "carrier"))
+    @Option(help: ArgumentHelp("Where the sequence number travels: traffic-marking (the historical convention; collides with real DSCP marking), ext:TYPE:SUBTYPE (an extended community, e.g. ext:0x80:0x00), large:GLOBAL (a large community GLOBAL:sequence:0) or none; the same forms apply --order sequence reads.", valueName: "carrier"))
     var sequenceCarrier: String = "traffic-marking"
 
     @Option(parsing: .singleValue, help: ArgumentHelp("Read `meta mark set MARK` / `-j MARK --set-mark MARK` as a redirect to route target RT, e.g. 0x10=65309:100 (repeatable).", valueName: "mark=rt"))
@@ -115,22 +115,13 @@ struct Fetch: ParsableCommand {
                             markTargets: marks, rateASN: rateAsn)
     }
 
-    func parseCarrier(_ text: String) throws -> FlowSpecFetcher.SequenceCarrier {
-        let parts = text.split(separator: ":")
-        switch parts.first {
-        case "traffic-marking" where parts.count == 1: return .trafficMarking
-        case "none" where parts.count == 1: return .none
-        case "ext" where parts.count == 3:
-            if let t = parseNumber(parts[1]), let s = parseNumber(parts[2]), t <= 0xff, s <= 0xff {
-                return .extendedCommunity(type: UInt8(t), subtype: UInt8(s))
-            }
-        case "large" where parts.count == 3:
-            if let g = parseNumber(parts[1]), let l = parseNumber(parts[2]), g <= UInt64(UInt32.max), l <= UInt64(UInt32.max) {
-                return .largeCommunity(global: UInt32(g), local1: UInt32(l))
-            }
-        default: break
+    /// `none`, or what `apply --order sequence --sequence-carrier` reads.
+    func parseCarrier(_ text: String) throws -> SequenceCarrier? {
+        if text == "none" { return nil }
+        guard let carrier = SequenceCarrier(argument: text) else {
+            throw ValidationError("--sequence-carrier must be traffic-marking, ext:TYPE:SUBTYPE, large:GLOBAL or none, not '\(text)'")
         }
-        throw ValidationError("--sequence-carrier must be traffic-marking, ext:TYPE:SUBTYPE, large:GLOBAL:LOCAL1 or none, not '\(text)'")
+        return carrier
     }
 
     func fetchNft(_ name: NftChainName, options: FetchOptions) throws -> FetchResult {

@@ -77,21 +77,10 @@ struct TableOptions: ParsableArguments {
     }
 
     func parsedSequenceCarrier() throws -> SequenceCarrier {
-        func number(_ s: Substring) -> UInt64? {
-            s.hasPrefix("0x") ? UInt64(s.dropFirst(2), radix: 16) : UInt64(s)
+        guard let carrier = SequenceCarrier(argument: sequenceCarrier) else {
+            throw ValidationError("--sequence-carrier must be traffic-marking, ext:TYPE:SUBTYPE or large:GLOBAL, not '\(sequenceCarrier)'")
         }
-        let parts = sequenceCarrier.split(separator: ":")
-        switch parts.first {
-        case "traffic-marking" where parts.count == 1: return .trafficMarking
-        case "ext" where parts.count == 3:
-            if let t = number(parts[1]), let st = number(parts[2]), t <= 0xff, st <= 0xff {
-                return .extendedCommunity(type: UInt8(t), subtype: UInt8(st))
-            }
-        case "large" where parts.count == 2:
-            if let g = number(parts[1]), g <= UInt64(UInt32.max) { return .largeCommunity(global: UInt32(g)) }
-        default: break
-        }
-        throw ValidationError("--sequence-carrier must be traffic-marking, ext:TYPE:SUBTYPE or large:GLOBAL, not '\(sequenceCarrier)'")
+        return carrier
     }
 
     var routeOrder: RouteOrder {

@@ -168,7 +168,7 @@ struct MergedReadTests {
         for (between, paired) in [(disjoint, true), (overlapping, false)] {
             var table = compiled.table
             table.chains[0].rules.insert(between, at: rule)
-            let result = try Self.read(table, FetchOptions(sequenceStep: 10, sequenceCarrier: .largeCommunity(global: 65309, local1: 1)))
+            let result = try Self.read(table, FetchOptions(sequenceStep: 10, sequenceCarrier: .largeCommunity(global: 65309)))
             #expect(result.problems.isEmpty)
             let routes = result.routes.filter { !$0.position.isPolicy }
             if paired {
@@ -200,10 +200,10 @@ struct MergedReadTests {
         }
         let compiled = compile(routes)
         #expect(compiled.table.chains[0].rules.count == 1)
-        let result = try Self.read(compiled.table, FetchOptions(sequenceStep: 10, sequenceCarrier: .largeCommunity(global: 65309, local1: 1)))
+        let result = try Self.read(compiled.table, FetchOptions(sequenceStep: 10, sequenceCarrier: .largeCommunity(global: 65309)))
         let fetched = result.routes.filter { !$0.position.isPolicy }
         #expect(fetched.count == 5)
-        #expect(fetched.allSatisfy { $0.sequence == 10 && $0.route.largeCommunities == [LargeCommunity(global: 65309, local1: 1, local2: 10)] })
+        #expect(fetched.allSatisfy { $0.sequence == 10 && $0.route.largeCommunities == [LargeCommunity(global: 65309, local1: 10, local2: 0)] })
         #expect(Set(fetched.map { $0.position.element ?? "" }) == Set(routes.map(\.identity)))
         // The policy follows the one rule.
         #expect(result.routes.filter(\.position.isPolicy).allSatisfy { $0.sequence == 20 })

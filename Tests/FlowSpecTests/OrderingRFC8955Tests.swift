@@ -204,6 +204,23 @@ func randomRoute(_ r: inout SemanticsRandom, family: AddressFamily? = nil) -> Fl
         #expect(SequenceCarrier.largeCommunity(global: 1).sequenceNumber(of: a) == nil)
     }
 
+    @Test("every carrier reads back the number it stamps (fetch writes what --order sequence reads)")
+    func stampedNumbersReadBack() {
+        let carriers: [SequenceCarrier] = [.trafficMarking, .extendedCommunity(type: 0x80, subtype: 0x00), .largeCommunity(global: 65309)]
+        for carrier in carriers {
+            for sequence: UInt64 in [0, 10, 12_340, 0xffff_ffff] {
+                var extended: [ExtendedCommunity] = [], large: [LargeCommunity] = []
+                carrier.stamp(sequence, extended: &extended, large: &large)
+                let route = FlowRoute(family: .ipv4, components: [], extendedCommunities: extended, largeCommunities: large)
+                #expect(carrier.sequenceNumber(of: route) == sequence, "\(carrier) \(sequence)")
+            }
+        }
+        #expect(SequenceCarrier(argument: "large:65309") == .largeCommunity(global: 65309))
+        #expect(SequenceCarrier(argument: "ext:0x80:0x00") == .extendedCommunity(type: 0x80, subtype: 0))
+        #expect(SequenceCarrier(argument: "traffic-marking") == .trafficMarking)
+        for bad in ["large:65309:7", "ext:0x100:0", "large:", "none", "marking"] { #expect(SequenceCarrier(argument: bad) == nil, "\(bad)") }
+    }
+
     // MARK: properties on random routes
 
     @Test func keyComparatorAgreesWithPseudoCode() {
