@@ -1,28 +1,12 @@
 import Foundation
+import FlowSpecTestSupport
 
-/// Runs a program and collects its output; test helper only.
+/// Runs a program (found on PATH) and collects its output; test helper only.
 @discardableResult
 func run(_ args: [String], stdin: String? = nil, check: Bool = true) throws -> (status: Int32, out: String, err: String) {
-    // Files, not pipes: a pipe's write end can leak into a child that another test starts at the
-    // same moment (Foundation does not open pipes close-on-exec), and then EOF never comes.
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fsn-run-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(at: dir) }
-    let inURL = dir.appendingPathComponent("in"), outURL = dir.appendingPathComponent("out"), errURL = dir.appendingPathComponent("err")
-    try Data((stdin ?? "").utf8).write(to: inURL)
-    FileManager.default.createFile(atPath: outURL.path, contents: nil)
-    FileManager.default.createFile(atPath: errURL.path, contents: nil)
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = args
-    p.standardInput = try FileHandle(forReadingFrom: inURL)
-    p.standardOutput = try FileHandle(forWritingTo: outURL)
-    p.standardError = try FileHandle(forWritingTo: errURL)
-    try p.run()
-    p.waitUntilExit()
-    let result = (p.terminationStatus, try String(contentsOf: outURL, encoding: .utf8), try String(contentsOf: errURL, encoding: .utf8))
-    if check && result.0 != 0 {
-        throw ShellError(command: args.joined(separator: " "), status: result.0, stderr: result.2)
+    let result = try runProcess("/usr/bin/env", args, stdin: stdin)
+    if check && result.status != 0 {
+        throw ShellError(command: args.joined(separator: " "), status: result.status, stderr: result.err)
     }
     return result
 }
@@ -38,12 +22,8 @@ struct ShellError: Error, CustomStringConvertible {
 let flowspecNft: String = {
     // A child that exits before reading its standard input must not kill the test process.
     signal(SIGPIPE, SIG_IGN)
-    let bundle = Bundle(for: BundleLocator.self).bundleURL
-    for dir in [bundle, bundle.deletingLastPathComponent()] {
-        let candidate = dir.appendingPathComponent("flowspec-nft").path
-        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-    }
-    return bundle.appendingPathComponent("flowspec-nft").path
+    let fallback = Bundle(for: BundleLocator.self).bundleURL.appendingPathComponent("flowspec-nft").path
+    return builtFlowspecNft(nextTo: BundleLocator.self) ?? fallback
 }()
 
 private final class BundleLocator {}

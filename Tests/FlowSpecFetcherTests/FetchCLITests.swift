@@ -2,38 +2,21 @@ import Foundation
 import Testing
 import FlowSpec
 import FlowSpecFormats
+import FlowSpecTestSupport
 @testable import FlowSpecFetcher
 
 /// `flowspec-nft fetch`, run as a process (the binary `swift build` puts next to the tests).
 enum FetchCLI {
     static let binary: String? = {
         signal(SIGPIPE, SIG_IGN)
-        let bundle = Bundle(for: Marker.self).bundleURL
-        for dir in [bundle.deletingLastPathComponent(), bundle] {
-            let candidate = dir.appendingPathComponent("flowspec-nft").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        return nil
+        return builtFlowspecNft(nextTo: Marker.self)
     }()
     final class Marker {}
     static let reason: Comment = "the flowspec-nft binary is not built next to the tests (swift build); skipped"
 
     /// Exit status, standard output, standard error.
     static func run(_ arguments: [String], input: String? = nil, tool: String? = nil) throws -> (Int32, String, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tool ?? binary!)
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe(), inPipe = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = inPipe
-        try process.run()
-        if let input { inPipe.fileHandleForWriting.write(Data(input.utf8)) }
-        try inPipe.fileHandleForWriting.close()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        try runProcess(tool ?? binary!, arguments, stdin: input)
     }
 
     static let sample = """

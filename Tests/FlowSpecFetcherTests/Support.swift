@@ -1,4 +1,5 @@
 import Foundation
+import FlowSpecTestSupport
 import Testing
 import FlowSpec
 import FlowSpecCompiler
@@ -30,20 +31,10 @@ enum Bird {
     }
 }
 
+/// Exit status and everything the tool printed (standard output, then standard error).
 func run(_ tool: String, _ arguments: [String], input: String? = nil) throws -> (Int32, String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: tool)
-    process.arguments = arguments
-    let out = Pipe()
-    process.standardOutput = out
-    process.standardError = out
-    let inPipe = Pipe()
-    if input != nil { process.standardInput = inPipe }
-    try process.run()
-    if let input { inPipe.fileHandleForWriting.write(Data(input.utf8)); try inPipe.fileHandleForWriting.close() }
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    let r = try runProcess(tool, arguments, stdin: input)
+    return (r.status, r.out + r.err)
 }
 
 /// Loads `ruleset` with `nft -f -` in a fresh namespace and reads table `name` back.
