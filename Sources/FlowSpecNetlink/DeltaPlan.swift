@@ -45,8 +45,9 @@ public struct DeltaPlan: Sendable {
     let kept: [Int?]
     /// Old routes whose rules are deleted.
     let removed: [Int]
-    /// For each inserted new route: the handle of the kept rule it goes before (nil: append).
-    let anchors: [Int: UInt64]
+    /// The inserted new routes, in table order, each with the handle of the kept rule it goes
+    /// before (nil: appended).
+    let inserts: [(route: Int, before: UInt64?)]
     let newSets: [Int]
     let newObjects: [Int]
     let deletedSets: [String]
@@ -63,13 +64,13 @@ public struct DeltaPlan: Sendable {
     }
 
     public var removedRoutes: Int { removed.count }
-    public var insertedRoutes: Int { anchors.count }
+    public var insertedRoutes: Int { inserts.count }
     public var deletedRules: Int { removed.reduce(0) { $0 + old.routes[$1].handles.count } }
-    public var insertedRules: Int { anchors.keys.reduce(0) { $0 + shape.routes[$1].rules.count } }
+    public var insertedRules: Int { inserts.reduce(0) { $0 + shape.routes[$1.route].rules.count } }
     public var removedElements: Int { elementChanges.reduce(0) { $0 + $1.removed.count } }
     public var addedElements: Int { elementChanges.reduce(0) { $0 + $1.added.count } }
     public var isEmpty: Bool {
-        removed.isEmpty && anchors.isEmpty && newSets.isEmpty && newObjects.isEmpty && deletedSets.isEmpty && deletedObjects.isEmpty
+        removed.isEmpty && inserts.isEmpty && newSets.isEmpty && newObjects.isEmpty && deletedSets.isEmpty && deletedObjects.isEmpty
             && elementChanges.isEmpty
     }
 }
@@ -111,14 +112,15 @@ extension DeltaPlan {
             }
         }
         let removed = state.routes.indices.filter { !isKept[$0] }
-        var anchors: [Int: UInt64] = [:]
+        var inserts: [(route: Int, before: UInt64?)] = []
         var next: UInt64? = nil
         for j in shape.routes.indices.reversed() {
             if let i = kept[j] { next = state.routes[i].handles.first; continue }
-            anchors[j] = next ?? 0
+            inserts.append((j, next))
         }
+        inserts.reverse()
         let changes = removed.reduce(0) { $0 + state.routes[$1].handles.count }
-            + anchors.keys.reduce(0) { $0 + shape.routes[$1].rules.count }
+            + inserts.reduce(0) { $0 + shape.routes[$1.route].rules.count }
         var elementChanges: [ElementChange] = []
         var changedElements = 0
         for (i, set) in table.sets.enumerated() {
@@ -159,7 +161,7 @@ extension DeltaPlan {
         let deletedObjects = state.objects.filter { shape.objectEntries[$0.key] != $0.value }
             .map { ($0.key, $0.value.type) }.sorted { $0.0 < $1.0 }
         return .delta(DeltaPlan(table: table, shape: shape, kept: kept, removed: removed,
-                                anchors: anchors.mapValues { $0 }, newSets: newSets, newObjects: newObjects,
+                                inserts: inserts, newSets: newSets, newObjects: newObjects,
                                 deletedSets: deletedSets, deletedObjects: deletedObjects,
                                 elementChanges: elementChanges, old: state))
     }
@@ -239,37 +241,30 @@ extension NftConnection {
         }
         // Inserted rules by sequence number, to give the echoed handles their place.
         var insertedAt: [UInt32: Int] = [:]
-        for j in plan.shape.routes.indices {
-            guard let anchor = plan.anchors[j] else { continue }
+        for (j, before) in plan.inserts {
             for r in plan.shape.routes[j].rules {
-                try insertRule(encoder, index: r, before: anchor == 0 ? nil : anchor)
+                try encoder.rule(chain: 0, index: r, before: before, echo: true)
                 insertedAt[batch.lastSequence] = r
             }
         }
         let buildTime = clock.now - buildStart
-        var handles: [Int: UInt64] = [:]
-        let kernelTime = try commit(batch, table: table) { seq, handle in
-            if let r = insertedAt[seq] { handles[r] = handle }
-        }
-        guard handles.count == insertedAt.count else {
-            throw .unacknowledged(detail: "committed, but the kernel echoed \(handles.count) of \(insertedAt.count) new rule handles")
-        }
-        // The new state: kept routes keep their handles, inserted ones take the echoed ones.
-        var oldHandle: [Int: UInt64] = [:]
+        // The new state's handles, by rule: kept routes keep theirs, inserted ones take the echoed ones.
+        var handles = [UInt64](repeating: 0, count: plan.shape.routes.last?.rules.upperBound ?? 0)
         for (j, k) in plan.kept.enumerated() {
             guard let k else { continue }
-            for (n, r) in plan.shape.routes[j].rules.enumerated() { oldHandle[r] = plan.old.routes[k].handles[n] }
+            for (n, r) in plan.shape.routes[j].rules.enumerated() { handles[r] = plan.old.routes[k].handles[n] }
+        }
+        var echoed = 0
+        let kernelTime = try commit(batch, table: table) { seq, handle in
+            if let r = insertedAt[seq] { handles[r] = handle; echoed += 1 }
+        }
+        guard echoed == insertedAt.count else {
+            throw .unacknowledged(detail: "committed, but the kernel echoed \(echoed) of \(insertedAt.count) new rule handles")
         }
         let after = (try? self.generation()) ?? 0
-        let state = TableState(shape: plan.shape, handles: { handles[$0] ?? oldHandle[$0] ?? 0 }, generation: after)
+        let state = TableState(shape: plan.shape, handles: { handles[$0] }, generation: after)
         return (ApplyReport(messages: batch.messageCount, bytes: batch.length, generation: generation,
                             buildTime: buildTime, kernelTime: kernelTime), state)
-    }
-
-    /// A rule of the base chain inserted before the rule with handle `before` (NFTA_RULE_POSITION
-    /// without NLM_F_APPEND), or appended, with NLM_F_ECHO so the kernel reports its handle.
-    private func insertRule(_ encoder: TableEncoder, index: Int, before: UInt64?) throws(NetlinkError) {
-        try encoder.rule(chain: 0, index: index, before: before, echo: true)
     }
 
     /// A full atomic replace (as `apply`) that also returns the table's new state, for a later

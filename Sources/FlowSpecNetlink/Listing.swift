@@ -132,7 +132,7 @@ extension NftConnection {
             guard Self.string(nftnl_rule_get_str(r, id(NFTNL_RULE_TABLE))) == name,
                   let chainName = Self.string(nftnl_rule_get_str(r, id(NFTNL_RULE_CHAIN))),
                   let c = chainIndex[chainName] else { return }
-            let rule = try RuleCodec.decode(r, chain: chainName, index: installed.table.chains[c].rules.count)
+            let rule = RuleCodec.decode(r)
             installed.table.chains[c].rules.append(rule)
             installed.ruleHandles[chainName, default: []].append(nftnl_rule_get_u64(r, id(NFTNL_RULE_HANDLE)))
         })
@@ -176,21 +176,13 @@ enum ChainCodec {
 
 /// Rules: encode is `TableEncoder.rule`; the decode half (expressions through `ExpressionCodec`).
 enum RuleCodec {
-    static func decode(_ r: OpaquePointer, chain: String, index: Int) throws(NetlinkError) -> NftRule {
+    static func decode(_ r: OpaquePointer) -> NftRule {
         let comment = RuleComment.decode(r)
         var expressions: [NftExpression] = []
         guard let iterator = nftnl_expr_iter_create(r) else { return NftRule(expressions: [], comment: comment) }
         defer { nftnl_expr_iter_destroy(iterator) }
         while let e = nftnl_expr_iter_next(iterator) {
-            do throws(NetlinkError) {
-                expressions.append(try ExpressionCodec.decode(e))
-            } catch {
-                if case .undecodable(let what, let reason) = error {
-                    throw .undecodable(object: "\(BatchObject.rule(chain: chain, index: index, comment: comment)), \(what)",
-                                       reason: reason)
-                }
-                throw error
-            }
+            expressions.append(ExpressionCodec.decode(e))
         }
         return NftRule(expressions: expressions, comment: comment)
     }

@@ -262,7 +262,7 @@ enum SetCodec {
         withUnsafeMutablePointer(to: &out) { pointer in
             _ = foreach({ e, data in
                 guard let e, let data else { return 0 }
-                let decoded = (try? ExpressionCodec.decode(e)) ?? .unknown(name: "set expression")
+                let decoded = ExpressionCodec.decode(e)
                 data.assumingMemoryBound(to: [NftExpression].self).pointee.append(decoded)
                 return 0
             }, pointer)

@@ -213,7 +213,7 @@ struct DeltaPlanningTests {
         return TableState(shape: shape, handles: { UInt64($0 + 10) }, generation: 1)
     }
 
-    @Test func mergedRulesAndChangedChainsFallBackToFullReplace() throws {
+    @Test func foreignCommentsAndChangedChainsFallBackToFullReplace() throws {
         let t = table(routes)
         let s = try state(t)
         var merged = t

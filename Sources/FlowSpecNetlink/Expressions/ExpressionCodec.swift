@@ -61,14 +61,12 @@ enum ExpressionCodec {
     /// The IR value of a (borrowed) libnftnl expression read from the kernel. An expression kind
     /// the IR lacks, or one whose attributes it cannot hold, becomes `.unknown`, so that listing a
     /// foreign table never fails because of one rule (the fetcher reports such rules by position).
-    /// (It keeps its `throws` so that callers need not change; it no longer throws.)
-    static func decode(_ raw: OpaquePointer) throws(NetlinkError) -> NftExpression {
+    static func decode(_ raw: OpaquePointer) -> NftExpression {
         let e = Expr(raw: raw)
         do throws(NetlinkError) {
             return try decodeKnown(e)
-        } catch .undecodable(_, let reason) {
-            return .unknown(name: "\(e.name) (\(reason))")
         } catch {
+            if case .undecodable(_, let reason) = error { return .unknown(name: "\(e.name) (\(reason))") }
             return .unknown(name: "\(e.name) (\(error))")
         }
     }
