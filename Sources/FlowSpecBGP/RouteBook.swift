@@ -3,6 +3,9 @@ import FlowSpec
 /// One peer's Adj-RIB-In (RFC 4271 §3.2): the routes it announced, keyed by family + NLRI.
 public struct AdjRIBIn: Sendable, Hashable {
     public private(set) var routes: [RouteKey: FlowRoute] = [:]
+    /// Routes per family, kept as routes come and go: the speaker reports them in its status
+    /// after every wake-up, and counting a 100k-route RIB each time made a burst quadratic.
+    private var counts: [AddressFamily: Int] = [:]
 
     public init() {}
 
@@ -11,19 +14,34 @@ public struct AdjRIBIn: Sendable, Hashable {
     @discardableResult
     public mutating func apply(_ u: UpdateResult) -> Bool {
         var changed = false
-        for k in u.withdrawn where routes.removeValue(forKey: k) != nil { changed = true }
+        for k in u.withdrawn where routes.removeValue(forKey: k) != nil {
+            counts[k.family, default: 0] -= 1
+            changed = true
+        }
         for r in u.announced {
             let k = RouteKey(r)
-            if routes[k] != r { routes[k] = r; changed = true }
+            if let old = routes.updateValue(r, forKey: k) {
+                if old != r { changed = true }
+            } else {
+                counts[k.family, default: 0] += 1
+                changed = true
+            }
         }
         return changed
     }
 
-    public func count(_ family: AddressFamily) -> Int { routes.keys.reduce(0) { $0 + ($1.family == family ? 1 : 0) } }
+    public func count(_ family: AddressFamily) -> Int { counts[family] ?? 0 }
 
-    mutating func removeAll(_ family: AddressFamily) { routes = routes.filter { $0.key.family != family } }
-    mutating func removeAll() { routes = [:] }
-    mutating func merge(under other: AdjRIBIn) { routes.merge(other.routes) { mine, _ in mine } }
+    mutating func removeAll(_ family: AddressFamily) {
+        routes = routes.filter { $0.key.family != family }
+        counts[family] = nil
+    }
+    mutating func removeAll() { routes = [:]; counts = [:] }
+    mutating func merge(under other: AdjRIBIn) {
+        routes.merge(other.routes) { mine, _ in mine }
+        counts = [:]
+        for k in routes.keys { counts[k.family, default: 0] += 1 }
+    }
 }
 
 /// The route set delivered to the application.

@@ -373,7 +373,7 @@ public final class Speaker: @unchecked Sendable {
         }
 
         func status(now: Double) -> SpeakerStatus {
-            SpeakerStatus(localAS: config.localAS, routerID: config.routerID, listenPort: Sock.localPort(listener),
+            SpeakerStatus(localAS: config.localAS, routerID: config.routerID, listenPort: speaker.boundPort,
                           peers: peers.map { p in
                               let rib = book.peers[p.config.name]!
                               let s = p.established?.session
