@@ -33,18 +33,7 @@ public final class NetlinkApplier: TableApplier, @unchecked Sendable {
     }
 
     public func apply(_ table: NftTable, previous: NftTable?) throws -> AppliedChange {
-        let named = ContentSetNames.apply(table)
-        let generation = try connection.generation()
-        if let s = state, s.generation == generation, case .delta(let plan) = DeltaPlan.make(from: s, to: named) {
-            do {
-                let (report, next) = try connection.applyDelta(plan, basedOn: generation)
-                state = next
-                return AppliedChange(messages: report.messages)
-            } catch {
-                state = nil   // fall through to a full replace
-            }
-        }
-        let (report, next) = try connection.applyTracked(named)
+        let (report, next, _) = try connection.install(ContentSetNames.apply(table), over: state)
         state = next
         return AppliedChange(messages: report.messages)
     }

@@ -167,6 +167,52 @@ extension DeltaPlan {
     }
 }
 
+/// How `NftConnection.install` put a table in.
+public enum InstallMethod: Sendable, CustomStringConvertible {
+    case delta(removedRoutes: Int, insertedRoutes: Int, deletedElements: Int, addedElements: Int)
+    /// A whole atomic replace, and why no delta was sent.
+    case fullReplace(reason: String)
+
+    public var description: String {
+        switch self {
+        case .delta(let r, let i, let d, let a):
+            "delta: rules of \(r) routes or merged rules removed, \(i) inserted, \(d) set elements deleted, \(a) added"
+        case .fullReplace(let reason): "full replace (\(reason))"
+        }
+    }
+}
+
+extension NftConnection {
+    /// Puts `table` (with content set names, `ContentSetNames`) in the kernel: as a delta from
+    /// `state` when that state is of the current ruleset generation and the delta is worth it
+    /// (`DeltaPlan.make`), else by a full atomic replace — also when the delta fails (nothing of
+    /// it was committed). Returns the cost, the table's new state (for the next call) and how.
+    public func install(_ table: consuming NftTable, over state: TableState?,
+                        releasingRules: Bool = false) throws(NetlinkError) -> (ApplyReport, TableState?, InstallMethod) {
+        let generation = try generation()
+        var reason = "no current state of the table"
+        if let state {
+            if state.generation != generation {
+                reason = "the ruleset changed since the state was taken"
+            } else {
+                switch DeltaPlan.make(from: state, to: table) {
+                case .full(let why): reason = why
+                case .delta(let plan):
+                    do {
+                        let (report, next) = try applyDelta(plan, basedOn: generation)
+                        return (report, next, .delta(removedRoutes: plan.removedRoutes, insertedRoutes: plan.insertedRoutes,
+                                                     deletedElements: plan.removedElements, addedElements: plan.addedElements))
+                    } catch {
+                        reason = "the delta failed, nothing of it was committed: \(error)"
+                    }
+                }
+            }
+        }
+        let (report, next) = try applyTracked(table, releasingRules: releasingRules)
+        return (report, next, .fullReplace(reason: reason))
+    }
+}
+
 extension NftConnection {
     /// Applies `plan` in one batch (so the packet path sees the old table or the new one, never a
     /// mix) carrying `generation` (NFNL_BATCH_GENID): if the ruleset changed since the state was

@@ -56,35 +56,16 @@ struct Apply: ParsableCommand {
         let preparedTime = seconds(since: start)
         let store = StateStore(directory: stateDir, table: table.table)
         let report: ApplyReport
-        var how = "full replace"
+        let how: String
         do {
             let connection = try NftConnection()
-            let generation = try connection.generation()
-            var result: (ApplyReport, TableState?)?
-            if !full {
-                switch store.load(generation: generation) {
-                case .none: how = "full replace (no current state of the table)"
-                case .some(let state):
-                    switch DeltaPlan.make(from: state, to: compiled) {
-                    case .full(let reason): how = "full replace (\(reason))"
-                    case .delta(let plan):
-                        do {
-                            result = try connection.applyDelta(plan, basedOn: generation)
-                            how = "delta: rules of \(plan.removedRoutes) routes or merged rules removed, \(plan.insertedRoutes) inserted, "
-                                + "\(plan.removedElements) set elements deleted, \(plan.addedElements) added"
-                        } catch {
-                            how = "full replace (the delta failed, nothing of it was committed: \(error))"
-                        }
-                    }
-                }
-            }
-            if result == nil {
-                store.remove()
-                // The last use of the table: its rules are released as they are encoded.
-                result = try connection.applyTracked(consume compiled, releasingRules: true)
-            }
-            report = result!.0
-            if let state = result!.1 { store.save(state) } else { store.remove() }
+            let state = full ? nil : store.load()
+            store.remove()
+            // The last use of the table: on a full replace its rules are released as they are encoded.
+            let (r, next, method) = try connection.install(consume compiled, over: state, releasingRules: true)
+            report = r
+            how = full ? "full replace" : "\(method)"
+            if let next { store.save(next) }
         } catch {
             throw CLIError("nothing changed: \(error)")
         }
@@ -128,12 +109,9 @@ struct StateStore {
         path = "\(directory)/\(ns)-\(table).state"
     }
 
-    /// The state, if one was saved in this namespace and nothing committed since.
-    func load(generation: UInt32) -> TableState? {
-        guard let data = FileManager.default.contents(atPath: path),
-              let state = TableState(serialized: [UInt8](data)),
-              state.generation == generation else { return nil }
-        return state
+    /// The state saved in this namespace, if any (`install` checks that nothing was committed since).
+    func load() -> TableState? {
+        FileManager.default.contents(atPath: path).flatMap { TableState(serialized: [UInt8]($0)) }
     }
 
     func save(_ state: TableState) {

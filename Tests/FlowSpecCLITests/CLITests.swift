@@ -7,7 +7,7 @@ import Testing
         .appendingPathComponent("../FlowSpecFormatsTests/Fixtures").standardized.path
 
     @Test func everySubcommandExplainsItself() throws {
-        for sub in ["", "parse", "compile", "apply", "show", "flush"] {
+        for sub in ["", "parse", "compile", "apply", "show", "flush", "watch", "listen", "fetch", "bench"] {
             let r = try run([flowspecNft] + (sub.isEmpty ? [] : [sub]) + ["--help"])
             #expect(r.out.contains("USAGE"), "\(sub) --help")
         }
@@ -86,5 +86,35 @@ import Testing
         #expect(r.out.contains("203.0.113.10") && !r.out.contains("203.0.113.11") && r.out.contains("203.0.113.12"))
         let ignore = try run([flowspecNft, "compile", "--from", "json", "--route-target", "65309:10", "--untargeted", "ignore", "-"], stdin: Self.routes)
         #expect(ignore.out.contains("203.0.113.10") && !ignore.out.contains("203.0.113.12"))
+    }
+}
+
+/// `apply` run after `apply`: a delta from the saved state, unless someone else changed the
+/// ruleset in between (private network namespace, throwaway state directory).
+@Suite(.enabled(if: canUseNamespaces, "needs root and network namespaces"))
+struct ApplyDeltaCLITests {
+    @Test func aSecondApplyIsADeltaUnlessTheRulesetChanged() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fsn-delta-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func routes(_ ports: [Int]) -> String {
+            "{\"routes\":[" + ports.map { """
+                {"family":"ipv4","match":{"destination":"203.0.113.\($0 % 200)/32","protocol":"==6","destination-port":"==\($0)"},"actions":["drop"]}
+                """ }.joined(separator: ",") + "]}"
+        }
+        let old = dir.appendingPathComponent("old.json"), new = dir.appendingPathComponent("new.json")
+        try routes(Array(1000..<1300)).write(to: old, atomically: true, encoding: .utf8)
+        try routes(Array(1001..<1301)).write(to: new, atomically: true, encoding: .utf8)
+        let apply = "\(flowspecNft) apply --from json --state-dir \(dir.path)/state"
+        let r = try run(["unshare", "-n", "sh", "-c", """
+            \(apply) \(old.path) && \(apply) \(new.path) && nft add table ip other && \(apply) \(old.path) && \(flowspecNft) show --json
+            """])
+        let lines = r.out.split(separator: "\n").filter { $0.contains("committed") }
+        #expect(lines.count == 3, "\(r.out)")
+        guard lines.count == 3 else { return }
+        #expect(lines[0].contains("by full replace (no current state of the table)"))
+        #expect(lines[1].contains("by delta:") && lines[1].contains("1 set elements deleted, 1 added"), "\(lines[1])")
+        #expect(lines[2].contains("by full replace (the ruleset changed since the state was taken)"), "\(lines[2])")
+        #expect(r.out.contains("destination-port ==1000") && !r.out.contains("destination-port ==1300"))
     }
 }
