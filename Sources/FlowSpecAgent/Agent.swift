@@ -112,10 +112,7 @@ public actor Agent: SourceSink {
                 }
                 return false
             }
-            if let first = await group.next(), first {
-                group.cancelAll()
-                sourceEnded(source.name)
-            }
+            if let first = await group.next(), first { sourceEnded(source.name) }
             group.cancelAll()
         }
     }

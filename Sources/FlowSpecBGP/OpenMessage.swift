@@ -19,28 +19,28 @@ public struct BGPNotification: Hashable, Sendable, Error, CustomStringConvertibl
     public static let cease: UInt8 = 6
 
     /// 1/1: the marker is not all ones.
-    public static let connectionNotSynchronized = BGPNotification(1, 1)
+    public static let connectionNotSynchronized = BGPNotification(Self.messageHeaderError, 1)
     /// 1/2 with the erroneous length field as data.
     public static func badMessageLength(_ length: Int) -> BGPNotification {
-        BGPNotification(1, 2, data: [UInt8(truncatingIfNeeded: length >> 8), UInt8(truncatingIfNeeded: length)])
+        BGPNotification(Self.messageHeaderError, 2, data: [UInt8(truncatingIfNeeded: length >> 8), UInt8(truncatingIfNeeded: length)])
     }
     /// 1/3 with the erroneous type as data.
-    public static func badMessageType(_ type: UInt8) -> BGPNotification { BGPNotification(1, 3, data: [type]) }
+    public static func badMessageType(_ type: UInt8) -> BGPNotification { BGPNotification(Self.messageHeaderError, 3, data: [type]) }
     /// 2/1 with the largest supported version (4) as a 2-octet data field.
-    public static let unsupportedVersion = BGPNotification(2, 1, data: [0, 4])
-    public static let badPeerAS = BGPNotification(2, 2)
-    public static let badBGPIdentifier = BGPNotification(2, 3)
-    public static let unsupportedOptionalParameter = BGPNotification(2, 4)
-    public static let unacceptableHoldTime = BGPNotification(2, 6)
-    public static let malformedAttributeList = BGPNotification(3, 1)
-    public static let optionalAttributeError = BGPNotification(3, 9)
-    public static let holdTimerExpiredNotification = BGPNotification(4, 0)
+    public static let unsupportedVersion = BGPNotification(Self.openMessageError, 1, data: [0, 4])
+    public static let badPeerAS = BGPNotification(Self.openMessageError, 2)
+    public static let badBGPIdentifier = BGPNotification(Self.openMessageError, 3)
+    public static let unsupportedOptionalParameter = BGPNotification(Self.openMessageError, 4)
+    public static let unacceptableHoldTime = BGPNotification(Self.openMessageError, 6)
+    public static let malformedAttributeList = BGPNotification(Self.updateMessageError, 1)
+    public static let optionalAttributeError = BGPNotification(Self.updateMessageError, 9)
+    public static let holdTimerExpiredNotification = BGPNotification(Self.holdTimerExpired, 0)
     /// 5/x: a message not expected in the state (RFC 6608 subcodes 1 OpenSent, 2 OpenConfirm, 3 Established).
     public static func unexpectedMessage(in state: PeerState) -> BGPNotification {
-        BGPNotification(5, state == .openSent ? 1 : state == .openConfirm ? 2 : 3)
+        BGPNotification(Self.fsmError, state == .openSent ? 1 : state == .openConfirm ? 2 : 3)
     }
-    public static let administrativeShutdown = BGPNotification(6, 2)
-    public static let connectionCollision = BGPNotification(6, 7)
+    public static let administrativeShutdown = BGPNotification(Self.cease, 2)
+    public static let connectionCollision = BGPNotification(Self.cease, 7)
 
     public var message: BGPMessage { .notification(code: code, subcode: subcode, data: data) }
 
@@ -171,19 +171,19 @@ public struct OpenMessage: Hashable, Sendable {
         let optLength = Int(b[9])
         // A version we do not speak is reported before anything else (RFC 4271 §6.2).
         guard version == 4 else { throw .unsupportedVersion }
-        guard 10 + optLength == b.count else { throw BGPNotification(2, 0) }
+        guard 10 + optLength == b.count else { throw BGPNotification(BGPNotification.openMessageError, 0) }
         var caps = [Capability]()
         var i = 10
         while i < b.count {
-            guard i + 2 <= b.count else { throw BGPNotification(2, 0) }
+            guard i + 2 <= b.count else { throw BGPNotification(BGPNotification.openMessageError, 0) }
             let type = b[i], len = Int(b[i + 1])
-            guard i + 2 + len <= b.count else { throw BGPNotification(2, 0) }
+            guard i + 2 + len <= b.count else { throw BGPNotification(BGPNotification.openMessageError, 0) }
             guard type == 2 else { throw .unsupportedOptionalParameter }
             var j = i + 2
             while j < i + 2 + len {
-                guard j + 2 <= i + 2 + len else { throw BGPNotification(2, 0) }
+                guard j + 2 <= i + 2 + len else { throw BGPNotification(BGPNotification.openMessageError, 0) }
                 let code = b[j], clen = Int(b[j + 1])
-                guard j + 2 + clen <= i + 2 + len else { throw BGPNotification(2, 0) }
+                guard j + 2 + clen <= i + 2 + len else { throw BGPNotification(BGPNotification.openMessageError, 0) }
                 caps.append(Capability.decode(code: code, value: b[(j + 2)..<(j + 2 + clen)]))
                 j += 2 + clen
             }

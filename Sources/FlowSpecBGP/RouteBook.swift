@@ -77,7 +77,6 @@ struct RouteBook {
         var established = false
         /// Negotiated families whose End-of-RIB has not arrived in this session.
         var eorPending: Set<AddressFamily> = []
-        var everSynced = false
     }
 
     let order: [String]
@@ -113,7 +112,6 @@ struct RouteBook {
         }
         p.established = true
         p.eorPending = families
-        if families.isEmpty { p.everSynced = true }
         peers[peer] = p
         // Families not negotiated this time can have no fresh routes: their stale ones go now.
         for f in AddressFamily.allCases where !families.contains(f) { endOfRIB(peer, f, now: now) }
@@ -147,7 +145,6 @@ struct RouteBook {
     mutating func endOfRIB(_ peer: String, _ family: AddressFamily, now: Double) {
         guard var p = peers[peer] else { return }
         p.eorPending.remove(family)
-        if p.eorPending.isEmpty { p.everSynced = true }
         if p.stale.count(family) > 0 {
             p.stale.removeAll(family)
             changed(now)

@@ -225,11 +225,7 @@ final class PThread: @unchecked Sendable {
     }
 
     func join() {
-        #if canImport(Glibc)
         if let t = thread { pthread_join(t, nil) }
-        #else
-        if let t = thread { pthread_join(t, nil) }
-        #endif
         thread = nil
     }
 }

@@ -76,12 +76,14 @@ public enum ChainReader {
         var duplicates: [Int] = []
         for i in result.routes.indices {
             let fetched = result.routes[i]
-            guard !fetched.position.isPolicy, let comment = fetched.position.identity,
-                  let (family, bytes) = identityBytes(comment) else { continue }
-            guard let components = try? FlowNLRICodec.decodeComponents(bytes, family: family) else {
+            // `4:<hex>`/`6:<hex>`: the NLRI itself (the hashed `4#…` form cannot be decoded).
+            guard !fetched.position.isPolicy, let comment = fetched.position.identity, RouteIdentity.isIdentity(comment),
+                  comment.utf8.dropFirst().first == UInt8(ascii: ":") else { continue }
+            guard let decoded = RouteIdentity.decode(comment) else {
                 result.routes[i].warnings.append("comment \(comment) looks like a route identity but does not decode")
                 continue
             }
+            let family = decoded.family, components = decoded.components
             if fetched.route.family == family && fetched.route.components == components { continue }
             if options.preferIdentity {
                 result.routes[i].route.family = family
@@ -99,20 +101,6 @@ public enum ChainReader {
     }
 
     struct PreferredKey: Hashable { var index: Int; var route: FlowRoute }
-
-    static func identityBytes(_ comment: String) -> (AddressFamily, [UInt8])? {
-        let parts = comment.split(separator: ":", maxSplits: 1)
-        guard parts.count == 2, parts[1].count % 2 == 0, !parts[1].isEmpty else { return nil }
-        let family: AddressFamily
-        switch parts[0] { case "4": family = .ipv4; case "6": family = .ipv6; default: return nil }
-        var bytes: [UInt8] = []
-        var it = parts[1].makeIterator()
-        while let h = it.next(), let l = it.next() {
-            guard let b = UInt8(String([h, l]), radix: 16) else { return nil }
-            bytes.append(b)
-        }
-        return (family, bytes)
-    }
 }
 
 /// What a register holds while a rule is read.

@@ -51,7 +51,6 @@ func iptablesRestoreText(_ routes: [FlowRoute]) -> String {
     out.reserveCapacity(routes.count * 100)
     for (i, r) in routes.enumerated() {
         var line = "-A FORWARD"
-        var drop = true
         for c in r.components {
             switch c {
             case .destinationPrefix(let p): line += " -d \(p)"
@@ -68,11 +67,9 @@ func iptablesRestoreText(_ routes: [FlowRoute]) -> String {
         }
         for a in r.actions {
             if case .trafficRateBytes(_, let rate) = a, rate > 0 {
-                drop = false
                 line += " -m hashlimit --hashlimit-above \(Int(rate / 1_000_000))mb/s --hashlimit-name fs\(i)"
             }
         }
-        _ = drop
         line += " -j DROP\n"
         out += line
     }
