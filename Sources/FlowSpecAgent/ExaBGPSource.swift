@@ -36,26 +36,16 @@ public struct ExaBGPSource: RouteSource {
 
     /// What one line of the stream means to the agent.
     public static func events(_ line: String, lineNumber: Int) -> [SourceEvent] {
-        if let state = sessionState(line) {
-            switch state {
-            case "up": return [.resync]
-            case "down": return [.failed("line \(lineNumber): ExaBGP reports the BGP session down")]
-            default: return []
-            }
-        }
         let message = ExaBGPReader.readMessage(line, lineNumber: lineNumber)
+        switch message.sessionState {
+        case "up": return [.resync]
+        case "down": return [.failed("line \(lineNumber): ExaBGP reports the BGP session down")]
+        case .some: return []
+        case nil: break
+        }
         var events = [SourceEvent]()
         if !message.result.routes.isEmpty || !message.result.errors.isEmpty { events.append(.update(message.result)) }
         if let eor = message.endOfRIB { events.append(.endOfRIB(eor.family)) }
         return events
-    }
-
-    /// `neighbor.state` of a `"type": "state"` line (`up`, `down`, `connected`), else nil.
-    static func sessionState(_ line: String) -> String? {
-        guard line.contains("\"state\""),
-              let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-              object["type"] as? String == "state",
-              let neighbor = object["neighbor"] as? [String: Any] else { return nil }
-        return neighbor["state"] as? String
     }
 }

@@ -89,26 +89,12 @@ extension FRRSource {
     }
 
     /// How long a session must have been Established before its routes count (FRR 8.4 receives
-    /// a few thousand routes from BIRD in well under this).
+    /// a few thousand routes from BIRD in well under this; FRR shows no End-of-RIB in the
+    /// summary, so a young session is not yet a good read).
     static let settleMilliseconds = 3000
 
-    /// Counts `"state": "Established"` peers, up for at least `settleMilliseconds`, in FRR's
-    /// summary JSON (with or without the per-family wrapper object FRR puts around it).
     static func establishedPeers(inSummary json: Data) -> Int {
-        guard let object = try? JSONSerialization.jsonObject(with: json) else { return 0 }
-        func count(_ v: Any) -> Int {
-            guard let d = v as? [String: Any] else { return 0 }
-            if let peers = d["peers"] as? [String: Any] {
-                return peers.values.filter { v in
-                    guard let p = v as? [String: Any], p["state"] as? String == "Established" else { return false }
-                    // A session younger than this may still be receiving its table: FRR shows no
-                    // End-of-RIB in the summary, so a young session is not yet a good read.
-                    return (p["peerUptimeMsec"] as? Int ?? Int.max) >= settleMilliseconds
-                }.count
-            }
-            return d.values.reduce(0) { $0 + count($1) }
-        }
-        return count(object)
+        FRRReader.establishedPeers(inSummary: String(decoding: json, as: UTF8.self), upForAtLeast: settleMilliseconds)
     }
 }
 

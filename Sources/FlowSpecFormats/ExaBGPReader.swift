@@ -22,7 +22,11 @@ public enum ExaBGPReader {
     public struct LineResult: Sendable {
         public var result: ReadResult
         public var endOfRIB: EndOfRIB?
-        public init(result: ReadResult = ReadResult(), endOfRIB: EndOfRIB? = nil) { self.result = result; self.endOfRIB = endOfRIB }
+        /// `neighbor.state` of a `"type": "state"` line (`up`, `down`, `connected`).
+        public var sessionState: String?
+        public init(result: ReadResult = ReadResult(), endOfRIB: EndOfRIB? = nil, sessionState: String? = nil) {
+            self.result = result; self.endOfRIB = endOfRIB; self.sessionState = sessionState
+        }
     }
 
     /// Reads a captured stream; End-of-RIB lines are dropped (use `readStream` to keep them).
@@ -55,6 +59,7 @@ public enum ExaBGPReader {
         let object: JSONValue
         do { object = try JSONValue.parse(lineText) } catch { return failed("invalid JSON: \(error.message)") }
         guard object.isObject else { return failed("expected a JSON object") }
+        if object["type"]?.string == "state" { return LineResult(sessionState: object["neighbor"]?["state"]?.string) }
         guard let message = object["neighbor"]?["message"] else { return LineResult() }
         if let eor = message["eor"] {
             guard eor["safi"]?.string == "flow", let afi = eor["afi"]?.string, let family = AddressFamily(name: afi) else {

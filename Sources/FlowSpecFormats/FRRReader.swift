@@ -223,3 +223,23 @@ public enum FRRReader {
         return chunks
     }
 }
+
+extension FRRReader {
+    /// The peers of `show bgp ipv4|ipv6 flowspec summary json` (with or without the per-family
+    /// object FRR wraps around it) that are Established and have been for at least
+    /// `upForAtLeast` milliseconds (a peer without `peerUptimeMsec` counts as settled).
+    /// 0 for text that is not JSON.
+    public static func establishedPeers(inSummary json: String, upForAtLeast milliseconds: Int) -> Int {
+        guard let object = try? JSONValue.parse(json) else { return 0 }
+        func count(_ v: JSONValue) -> Int {
+            guard let members = v.members else { return 0 }
+            if let peers = v["peers"]?.members {
+                return peers.filter { _, p in
+                    p["state"]?.string == "Established" && (p["peerUptimeMsec"]?.uint64).map { $0 >= UInt64(milliseconds) } ?? true
+                }.count
+            }
+            return members.reduce(0) { $0 + count($1.value) }
+        }
+        return count(object)
+    }
+}

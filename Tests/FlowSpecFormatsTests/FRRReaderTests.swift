@@ -164,3 +164,21 @@ struct FRRReaderTests {
         }
     }
 }
+
+@Suite("FRR flowspec summary json")
+struct FRRSummaryTests {
+    @Test func countsEstablishedPeersThatHaveSettled() {
+        let peers = """
+        {"peers":{"192.0.2.1":{"state":"Established","peerUptimeMsec":12000},
+                  "192.0.2.2":{"state":"Established","peerUptimeMsec":500},
+                  "192.0.2.3":{"state":"Active"},
+                  "192.0.2.4":{"state":"Established"}}}
+        """
+        #expect(FRRReader.establishedPeers(inSummary: peers, upForAtLeast: 3000) == 2)
+        #expect(FRRReader.establishedPeers(inSummary: peers, upForAtLeast: 0) == 3)
+        // FRR wraps the summary in a per-family object (`{"ipv4Flowspec": {...}}`).
+        #expect(FRRReader.establishedPeers(inSummary: "{\"ipv4Flowspec\":\(peers)}", upForAtLeast: 3000) == 2)
+        #expect(FRRReader.establishedPeers(inSummary: "{}", upForAtLeast: 3000) == 0)
+        #expect(FRRReader.establishedPeers(inSummary: "% No BGP neighbors found", upForAtLeast: 3000) == 0)
+    }
+}
