@@ -333,6 +333,5 @@ public actor Agent: SourceSink {
 }
 
 func seconds(_ d: Duration) -> String {
-    let s = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-    return "\((s * 1000).rounded() / 1000)"
+    "\((d.seconds * 1000).rounded() / 1000)"
 }

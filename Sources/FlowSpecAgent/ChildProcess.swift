@@ -1,3 +1,4 @@
+import FlowSpec
 import Foundation
 
 /// Splits a command line the way a POSIX shell splits words: blanks separate words, single
@@ -102,8 +103,7 @@ enum ChildProcess {
                 let killer = DispatchWorkItem {
                     if p.isRunning { timedOut.value = true; kill(p.processIdentifier, SIGKILL) }
                 }
-                let s = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
-                DispatchQueue.global().asyncAfter(deadline: .now() + s, execute: killer)
+                DispatchQueue.global().asyncAfter(deadline: .now() + timeout.seconds, execute: killer)
                 let stderr = ChildProcess.readInBackground(err.fileHandleForReading)
                 let data = out.fileHandleForReading.readDataToEndOfFile()
                 let errData = stderr()

@@ -130,6 +130,6 @@ func format(_ s: Double) -> String {
 }
 
 func format(_ d: Duration) -> String {
-    format(Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
+    format(d.seconds)
 }
 

@@ -194,16 +194,16 @@ struct Bench: ParsableCommand {
                 case .delta(let plan):
                     let (report, _) = try connection.applyDelta(plan, basedOn: generation)
                     let end = clock.now
-                    rows.append(Row(n: n, method: label, run: run, total: secs(end - start), user: secs(end - start) - secs(report.kernelTime),
-                                    kernel: secs(report.kernelTime), rssMB: nil))
-                    rows.append(Row(n: n, method: label + " (plan+commit)", run: run, total: secs(end - compiled),
-                                    user: secs(end - compiled) - secs(report.kernelTime), kernel: secs(report.kernelTime), rssMB: nil))
+                    rows.append(Row(n: n, method: label, run: run, total: (end - start).seconds, user: (end - start).seconds - (report.kernelTime).seconds,
+                                    kernel: (report.kernelTime).seconds, rssMB: nil))
+                    rows.append(Row(n: n, method: label + " (plan+commit)", run: run, total: (end - compiled).seconds,
+                                    user: (end - compiled).seconds - (report.kernelTime).seconds, kernel: (report.kernelTime).seconds, rssMB: nil))
                 case .full:
                     // The threshold chose a replace: measure that, under the delta's name.
                     let (report, _) = try connection.applyTracked(table, basedOn: generation)
                     let end = clock.now
-                    rows.append(Row(n: n, method: label + " [full replace chosen]", run: run, total: secs(end - start),
-                                    user: secs(end - start) - secs(report.kernelTime), kernel: secs(report.kernelTime), rssMB: nil))
+                    rows.append(Row(n: n, method: label + " [full replace chosen]", run: run, total: (end - start).seconds,
+                                    user: (end - start).seconds - (report.kernelTime).seconds, kernel: (report.kernelTime).seconds, rssMB: nil))
                 }
             }
             try connection.deleteTable(name: "flowspec", family: .inet)
@@ -223,16 +223,16 @@ struct Bench: ParsableCommand {
         var read = ReadResult()
         let readTime = try clock.measure { read = try CanonicalJSON.read(bytes) }
         guard read.routes.count == n else { throw CLIError("read \(read.routes.count) of \(n) routes back") }
-        rows.append(Row(n: n, method: "canonical JSON read", run: run, total: secs(readTime), user: secs(readTime), kernel: nil, rssMB: nil))
+        rows.append(Row(n: n, method: "canonical JSON read", run: run, total: (readTime).seconds, user: (readTime).seconds, kernel: nil, rssMB: nil))
         let writeTime = clock.measure { _ = CanonicalJSON.write(routes) }
-        rows.append(Row(n: n, method: "canonical JSON write", run: run, total: secs(writeTime), user: secs(writeTime), kernel: nil, rssMB: nil))
+        rows.append(Row(n: n, method: "canonical JSON write", run: run, total: (writeTime).seconds, user: (writeTime).seconds, kernel: nil, rssMB: nil))
         if n <= listMax {
             let table = ContentSetNames.apply(compile(routes.ordered(.rfc), options: Self.unmerged).table)
             try connection.apply(table)
             var installed: InstalledTable?
             let listTime = try clock.measure { installed = try connection.listTable(name: table.name, family: .inet) }
             guard installed?.table.ruleCount == table.ruleCount else { throw CLIError("read-back lost rules") }
-            rows.append(Row(n: n, method: "read back (listTable)", run: run, total: secs(listTime), user: nil, kernel: nil, rssMB: nil))
+            rows.append(Row(n: n, method: "read back (listTable)", run: run, total: (listTime).seconds, user: nil, kernel: nil, rssMB: nil))
         }
         return rows
     }
@@ -266,7 +266,6 @@ struct Bench: ParsableCommand {
     }
 }
 
-func secs(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
 
 /// The split `apply` prints: "read+compile X s, netlink build Y s, kernel Z s".
 struct ApplySplit {

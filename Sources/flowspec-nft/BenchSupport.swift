@@ -39,7 +39,7 @@ func runChild(_ command: [String]) -> ChildRun {
         peak = (Int(output[r.upperBound...].prefix { $0.isNumber }) ?? 0) * 1024
         output = String(output[..<r.lowerBound])
     }
-    return ChildRun(seconds: Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18,
+    return ChildRun(seconds: d.seconds,
                     peakRSSBytes: peak, status: (status >> 8) & 0xff, output: output)
 }
 

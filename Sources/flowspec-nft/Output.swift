@@ -1,3 +1,4 @@
+import FlowSpec
 import Foundation
 
 /// Writes a line to standard error.
@@ -7,6 +8,5 @@ func printError(_ line: String) {
 
 /// Seconds since `start`, for reports.
 func seconds(since start: ContinuousClock.Instant) -> Double {
-    let d = ContinuousClock.now - start
-    return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    (ContinuousClock.now - start).seconds
 }
