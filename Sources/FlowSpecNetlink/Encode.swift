@@ -149,13 +149,17 @@ struct TableEncoder {
 /// with its NUL). Rules use type NFTNL_UDATA_RULE_COMMENT, set elements
 /// NFTNL_UDATA_SET_ELEM_COMMENT; `nft list` shows either as `comment "..."`.
 enum UserdataComment {
-    /// The TLV (type byte, length byte counting the NUL, text, NUL).
-    static func tlv(_ comment: String, type: UInt32) -> [UInt8] {
-        var out: [UInt8] = [UInt8(truncatingIfNeeded: type), UInt8(truncatingIfNeeded: comment.utf8.count + 1)]
-        out.reserveCapacity(comment.utf8.count + 3)
-        out += comment.utf8
-        out.append(0)
-        return out
+    /// Calls `body` with the TLV (type byte, length byte counting the NUL, text, NUL), built in
+    /// temporary storage: rule messages are written by the hundred thousand.
+    static func withTLV<R>(_ comment: String, type: UInt32, _ body: (UnsafeMutableBufferPointer<UInt8>) -> R) -> R {
+        let count = comment.utf8.count
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: count + 3) { tlv in
+            tlv[0] = UInt8(truncatingIfNeeded: type)
+            tlv[1] = UInt8(truncatingIfNeeded: count + 1)
+            _ = UnsafeMutableBufferPointer(rebasing: tlv[2...]).initialize(from: comment.utf8)
+            tlv[count + 2] = 0
+            return body(tlv)
+        }
     }
 
     /// The text of the first TLV of `type` in `userdata`, if there is one.
@@ -184,8 +188,9 @@ enum RuleComment {
     static func fits(_ comment: String) -> Bool { comment.utf8.count <= maxBytes }
 
     static func encode(_ comment: String, into rule: OpaquePointer) {
-        var tlv = UserdataComment.tlv(comment, type: NFTNL_UDATA_RULE_COMMENT.rawValue)
-        _ = nftnl_rule_set_data(rule, id(NFTNL_RULE_USERDATA), &tlv, UInt32(tlv.count))
+        UserdataComment.withTLV(comment, type: NFTNL_UDATA_RULE_COMMENT.rawValue) { tlv in
+            _ = nftnl_rule_set_data(rule, id(NFTNL_RULE_USERDATA), tlv.baseAddress, UInt32(tlv.count))
+        }
     }
 
     /// The comment in a rule's userdata, if it has one.

@@ -181,13 +181,10 @@ struct RuleMessage {
 
     /// The comment as userdata (see `RuleComment`): type, length, text, NUL.
     private mutating func userdata(_ comment: String) {
-        let count = comment.utf8.count
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: count + 3) { tlv in
-            tlv[0] = UInt8(NFTNL_UDATA_RULE_COMMENT.rawValue)
-            tlv[1] = UInt8(truncatingIfNeeded: count + 1)
-            _ = UnsafeMutableBufferPointer(rebasing: tlv[2...]).initialize(from: comment.utf8)
-            tlv[count + 2] = 0
-            fits = fits && mnl_attr_put_check(nlh, room, UInt16(NFTA_RULE_USERDATA.rawValue), count + 3, tlv.baseAddress)
+        guard fits else { return }
+        let (nlh, room) = (nlh, room)
+        fits = UserdataComment.withTLV(comment, type: NFTNL_UDATA_RULE_COMMENT.rawValue) { tlv in
+            mnl_attr_put_check(nlh, room, UInt16(NFTA_RULE_USERDATA.rawValue), tlv.count, tlv.baseAddress)
         }
     }
 }

@@ -168,8 +168,9 @@ enum SetCodec {
                     _ = nftnl_set_elem_set_str(e, id(NFTNL_SET_ELEM_OBJREF), objectName)
                 }
                 if let comment = element.comment {
-                    var tlv = UserdataComment.tlv(comment, type: NFTNL_UDATA_SET_ELEM_COMMENT.rawValue)
-                    _ = nftnl_set_elem_set(e, id(NFTNL_SET_ELEM_USERDATA), &tlv, UInt32(tlv.count))
+                    UserdataComment.withTLV(comment, type: NFTNL_UDATA_SET_ELEM_COMMENT.rawValue) { tlv in
+                        _ = nftnl_set_elem_set(e, id(NFTNL_SET_ELEM_USERDATA), tlv.baseAddress, UInt32(tlv.count))
+                    }
                 }
                 if let counter = element.counter {
                     guard let raw = nftnl_expr_alloc(CounterExpr.name) else {
