@@ -36,9 +36,7 @@ struct Field: Hashable {
 
     /// Big-endian bytes of `v << shift` over the field width.
     func encode(_ v: UInt64) -> [UInt8] {
-        let x = v << UInt64(shift)
-        let w = width
-        return (0..<w).map { UInt8(truncatingIfNeeded: x >> UInt64(8 * (w - 1 - $0))) }
+        bigEndianBytes(UInt128(v << UInt64(shift)), width: width)
     }
 
     /// The load (and mask) into register 1.
@@ -127,4 +125,14 @@ extension Field {
                                    mask: [0xff, 0xf8], shift: 3, maxValue: 0x1fff, keyType: .integer(bytes: 2))
     static let moreFragments6 = Field(source: .exthdr(NftExthdr(type: 44, offset: 3, length: 1, presence: false)),
                                       mask: [0x01], shift: 0, maxValue: 1, keyType: .integer(bytes: 1))
+}
+
+/// Byte `i` (0 the most significant) of `v` written big-endian over `width` bytes.
+func bigEndianByte(_ v: UInt128, _ i: Int, width: Int) -> UInt8 {
+    UInt8(truncatingIfNeeded: v >> UInt128(8 * (width - 1 - i)))
+}
+
+/// `v` big-endian over `width` bytes (the low `width` bytes of it).
+func bigEndianBytes(_ v: UInt128, width: Int) -> [UInt8] {
+    (0..<width).map { bigEndianByte(v, $0, width: width) }
 }

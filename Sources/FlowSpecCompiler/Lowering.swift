@@ -131,9 +131,8 @@ struct BytesPool {
 
     /// `field.encode(v)`, shared.
     mutating func encode(_ v: UInt64, _ field: Field) -> [UInt8] {
-        let x = v << UInt64(field.shift)
-        let w = field.width
-        return bytes(count: w) { UInt8(truncatingIfNeeded: x >> UInt64(8 * (w - 1 - $0))) }
+        let x = UInt128(v << UInt64(field.shift)), w = field.width
+        return bytes(count: w) { bigEndianByte(x, $0, width: w) }
     }
 }
 

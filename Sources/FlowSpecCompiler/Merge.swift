@@ -449,11 +449,6 @@ struct MergePlanner {
         slots.append(.group(g))
     }
 
-    /// Big-endian bytes of `v` over `width` bytes.
-    static func bytes(_ v: UInt128, _ width: Int) -> [UInt8] {
-        (0..<width).map { UInt8(truncatingIfNeeded: v >> UInt128(8 * (width - 1 - $0))) }
-    }
-
     /// The rules, their routes, the merged rules and their sets.
     func emit(pool: inout SetPool) -> ([NftRule], [Int], [MergedRule], [NftSet]) {
         var rules = [NftRule](), ruleRoutes = [Int](), merged = [MergedRule](), sets = [NftSet]()
@@ -480,7 +475,7 @@ struct MergePlanner {
                     let reg = unit % 4 == 0 ? NftRegister(rawValue: 1 + unit / 4) : .reg32(unit)
                     loads.append(k.load(reg))
                     if let bits = g.shape.hostBits?[n], bits > 0 {
-                        let mask = Self.bytes(~(UInt128(1) << UInt128(bits) - 1), k.width)
+                        let mask = bigEndianBytes(~(UInt128(1) << UInt128(bits) - 1), width: k.width)
                         loads.append(.bitwise(sreg: reg, dreg: reg, length: UInt32(k.width), mask: mask,
                                               xor: [UInt8](repeating: 0, count: k.width)))
                     }
@@ -531,7 +526,7 @@ struct MergePlanner {
             var out = [UInt8]()
             for k in keys {
                 let v = high ? b.r[k.dim].upperBound : b.r[k.dim].lowerBound
-                out += bytes(v, k.width)
+                out += bigEndianBytes(v, width: k.width)
                 if concat { out += [UInt8](repeating: 0, count: (4 - k.width % 4) % 4) }
             }
             return out
