@@ -144,6 +144,12 @@ private struct RuleParser {
                 match.and(type, set)
             case "--icmp-type", "--icmpv6-type":
                 let value = try next(option)
+                // `any` (what iptables-save prints for a rule written with it) constrains nothing;
+                // negated it matches nothing.
+                if value == "any" {
+                    if negated { throw fail("! \(option) any never matches") }
+                    break
+                }
                 guard let (t, c) = icmp(value, v6: option == "--icmpv6-type") else { throw fail("unknown ICMP type \(value)") }
                 guard !negated else { throw fail("! \(option): a negated type/code pair has no single flowspec form") }
                 match.and(.icmpType, IntervalSet([t...t]))
@@ -298,7 +304,7 @@ private struct RuleParser {
 
     func icmp(_ text: String, v6: Bool) -> (UInt64, UInt64?)? {
         let v4names: [String: (UInt64, UInt64?)] = [
-            "any": (255, nil), "echo-reply": (0, nil), "pong": (0, nil), "destination-unreachable": (3, nil),
+            "echo-reply": (0, nil), "pong": (0, nil), "destination-unreachable": (3, nil),
             "network-unreachable": (3, 0), "host-unreachable": (3, 1), "protocol-unreachable": (3, 2),
             "port-unreachable": (3, 3), "fragmentation-needed": (3, 4), "source-quench": (4, nil), "redirect": (5, nil),
             "echo-request": (8, nil), "ping": (8, nil), "time-exceeded": (11, nil), "ttl-exceeded": (11, 0),
@@ -313,7 +319,7 @@ private struct RuleParser {
             "neighbour-solicitation": (135, nil), "neighbor-solicitation": (135, nil),
             "neighbour-advertisement": (136, nil), "neighbor-advertisement": (136, nil),
         ]
-        if let n = (v6 ? v6names : v4names)[text], n.0 != 255 { return n }
+        if let n = (v6 ? v6names : v4names)[text] { return n }
         let parts = text.split(separator: "/")
         guard let t = UInt64(parts[0]), t <= 255 else { return nil }
         if parts.count == 2 { guard let c = UInt64(parts[1]), c <= 255 else { return nil }; return (t, c) }
