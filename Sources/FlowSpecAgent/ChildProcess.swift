@@ -87,6 +87,20 @@ enum ChildProcess {
         return (p, out, err)
     }
 
+    /// The standard output of `argv` run to its end (`run`), or why it is no good read: it could
+    /// not start, took longer than `timeout` (killed), or exited non-zero (with its standard
+    /// error). `what` names the command in the message.
+    static func output(_ argv: [String], timeout: Duration, what: String) async -> Result<Data, SourceError> {
+        let output: CommandOutput
+        do { output = try await run(argv, timeout: timeout) } catch { return .failure(error) }
+        if output.timedOut { return .failure(SourceError("\(what) took over \(seconds(timeout)) s; killed")) }
+        let stderr = output.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
+        if output.status != 0 {
+            return .failure(SourceError("\(what) exited with status \(output.status)" + (stderr.isEmpty ? "" : ": \(stderr)")))
+        }
+        return .success(output.stdout)
+    }
+
     /// Runs `argv` to its end on a thread of its own (the blocking reads stay off the
     /// concurrency pool), killing it after `timeout`.
     static func run(_ argv: [String], timeout: Duration) async throws(SourceError) -> CommandOutput {

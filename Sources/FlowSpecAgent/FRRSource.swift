@@ -47,19 +47,13 @@ public struct FRRSource: RouteSource {
         }
         for family in [AddressFamily.ipv4, .ipv6] {
             let command = "show bgp \(family.name) flowspec detail json"
-            let output: CommandOutput
-            do { output = try await ChildProcess.run(vtysh + ["-c", command], timeout: commandTimeout) } catch {
-                return .failure(error)
-            }
-            let stderr = output.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
-            if output.timedOut {
-                return .failure(SourceError("`\(command)` took over \(seconds(commandTimeout)) s; killed"))
-            }
-            if output.status != 0 {
-                return .failure(SourceError("`\(command)`: vtysh exited with status \(output.status)" + (stderr.isEmpty ? "" : ": \(stderr)")))
+            let stdout: Data
+            switch await ChildProcess.output(vtysh + ["-c", command], timeout: commandTimeout, what: "`\(command)`: vtysh") {
+            case .failure(let e): return .failure(e)
+            case .success(let d): stdout = d
             }
             do {
-                var part = try FRRReader.read(String(decoding: output.stdout, as: UTF8.self), family: family)
+                var part = try FRRReader.read(String(decoding: stdout, as: UTF8.self), family: family)
                 part.prefix(family.name)
                 all.append(part)
             } catch {
@@ -76,14 +70,10 @@ extension FRRSource {
         var established = 0
         for family in [AddressFamily.ipv4, .ipv6] {
             let command = "show bgp \(family.name) flowspec summary json"
-            let output: CommandOutput
-            do { output = try await ChildProcess.run(vtysh + ["-c", command], timeout: commandTimeout) } catch {
-                return .failure(error)
+            switch await ChildProcess.output(vtysh + ["-c", command], timeout: commandTimeout, what: "`\(command)`: vtysh") {
+            case .failure(let e): return .failure(e)
+            case .success(let stdout): established += Self.establishedPeers(inSummary: stdout)
             }
-            if output.timedOut || output.status != 0 {
-                return .failure(SourceError("`\(command)` failed (status \(output.status))"))
-            }
-            established += Self.establishedPeers(inSummary: output.stdout)
         }
         return .success(established)
     }

@@ -157,14 +157,7 @@ public struct GoBGPSource: RouteSource {
     }
 
     func command(_ args: [String]) async -> Result<String, SourceError> {
-        let output: CommandOutput
-        do { output = try await ChildProcess.run(gobgp + args, timeout: commandTimeout) } catch { return .failure(error) }
-        let what = "`gobgp \(args.joined(separator: " "))`"
-        if output.timedOut { return .failure(SourceError("\(what) took over \(seconds(commandTimeout)) s; killed")) }
-        let stderr = output.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
-        if output.status != 0 {
-            return .failure(SourceError("\(what) exited with status \(output.status)" + (stderr.isEmpty ? "" : ": \(stderr)")))
-        }
-        return .success(String(decoding: output.stdout, as: UTF8.self))
+        await ChildProcess.output(gobgp + args, timeout: commandTimeout, what: "`gobgp \(args.joined(separator: " "))`")
+            .map { String(decoding: $0, as: UTF8.self) }
     }
 }
