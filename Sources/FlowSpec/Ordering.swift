@@ -244,3 +244,41 @@ extension Array where Element == FlowRoute {
         return index
     }
 }
+
+/// Where one route stands in the evaluation order `orderedIndices` gives, as a value that can be
+/// kept and compared on its own: for a caller that inserts routes into an ordered table one by one
+/// (`IncrementalTable`) instead of sorting the whole list again.
+///
+/// `tiebreak` stands for the input position: it decides only between routes whose keys are
+/// equal, which happens only for routes with the same NLRI (a file may hold such duplicates; a
+/// route source keyed by NLRI never does).
+public struct RouteOrderKey: Comparable, Sendable {
+    /// 0 with a sequence number, 1 without, 2 default policy (as `orderedIndices`).
+    let rank: UInt8
+    let sequence: UInt64
+    let key: RFC8955SortKey
+    public let tiebreak: Int
+
+    public init(_ route: FlowRoute, order: RouteOrder, tiebreak: Int) {
+        if route.isDefaultPolicy {
+            rank = 2; sequence = 0
+        } else if case .sequence(let carrier) = order, let s = carrier.sequenceNumber(of: route) {
+            rank = 0; sequence = s
+        } else {
+            rank = 1; sequence = 0
+        }
+        key = RFC8955SortKey(route)
+        self.tiebreak = tiebreak
+    }
+
+    public static func < (a: Self, b: Self) -> Bool {
+        if a.rank != b.rank { return a.rank < b.rank }
+        if a.sequence != b.sequence { return a.sequence < b.sequence }
+        if a.key != b.key { return a.key < b.key }
+        return a.tiebreak < b.tiebreak
+    }
+
+    public static func == (a: Self, b: Self) -> Bool {
+        a.rank == b.rank && a.sequence == b.sequence && a.key == b.key && a.tiebreak == b.tiebreak
+    }
+}

@@ -11,18 +11,7 @@ public func compile(_ routes: [FlowRoute], options: CompileOptions = CompileOpti
     var c = RouteCompiler(options: options)
     c.rules.reserveCapacity(options.merge ? 0 : routes.count)
     c.ruleRoutes.reserveCapacity(options.merge ? 0 : routes.count)
-    // The route identities (rule comments) and limit object names first, in a pass of their own:
-    // each identity is computed once, and these strings, which live as long as the table, lie
-    // together in memory instead of between the rules' expression arrays, so the memory of
-    // those arrays can be returned whole when `apply` releases them while it encodes the netlink
-    // batch (FlowSpecNetlink, `applyTracked(_:releasingRules:)`).
-    c.identities.reserveCapacity(routes.count)
-    for r in routes {
-        let id = r.identity
-        c.identities.append(id)
-        c.limitNames.append(RouteCompiler.mayLimit(r) ? RouteCompiler.limitBaseName(id) : nil)
-    }
-    for (i, r) in routes.enumerated() { c.add(r, index: i) }
+    c.addAll(routes)
     return c.finish()
 }
 
@@ -39,6 +28,11 @@ struct RouteCompiler {
     var policy: NftChainPolicy?
     /// The merge pass, fed every rule as it is made (only when merging).
     var planner: MergePlanner
+    /// Keep the planner after `finish` (for `IncrementalTable`), instead of letting it go.
+    var keepPlanner = false
+    /// When set, merge units are collected here instead of going to the planner (`IncrementalTable`
+    /// places them itself).
+    var captured: [MergeUnit]?
     /// Per route (by index): its identity, and the base name of its limit object when it may
     /// have one (`mayLimit`).
     var identities: [String] = []
@@ -61,6 +55,29 @@ struct RouteCompiler {
     }
 
     struct Rejection: Error { var reason: String }
+
+    /// Adds `routes` (ordered) as routes 0, 1, …; `after(i, self)` runs once route `i` is in.
+    mutating func addAll(_ routes: [FlowRoute], after: (Int, borrowing RouteCompiler) -> Void = { _, _ in }) {
+        // The route identities (rule comments) and limit object names first, in a pass of their own:
+        // each identity is computed once, and these strings, which live as long as the table, lie
+        // together in memory instead of between the rules' expression arrays, so the memory of
+        // those arrays can be returned whole when `apply` releases them while it encodes the netlink
+        // batch (FlowSpecNetlink, `applyTracked(_:releasingRules:)`).
+        identities.reserveCapacity(routes.count)
+        limitNames.reserveCapacity(routes.count)
+        for r in routes { addIdentity(of: r) }
+        for (i, r) in routes.enumerated() {
+            add(r, index: i)
+            after(i, self)
+        }
+    }
+
+    /// Records the identity (and limit base name) of the route that gets the next index.
+    mutating func addIdentity(of r: FlowRoute) {
+        let id = r.identity
+        identities.append(id)
+        limitNames.append(Self.mayLimit(r) ? Self.limitBaseName(id) : nil)
+    }
 
     mutating func note(_ index: Int, _ id: String, _ kind: CompileNote.Kind, _ message: String) {
         notes.append(CompileNote(index: index, identity: id, kind: kind, message: message))
@@ -150,7 +167,8 @@ struct RouteCompiler {
             appendMergedPayloadMatches(combo, to: &matches, pool: &pool)
             for (k, t) in tails.enumerated() {
                 if options.merge {
-                    planner.add(MergeUnit(route: index, v6: route.family == .ipv6, identity: id, matches: combo, tail: t, singleMatches: matches))
+                    let unit = MergeUnit(route: index, v6: route.family == .ipv6, identity: id, matches: combo, tail: t, singleMatches: matches)
+                    if captured != nil { captured!.append(unit) } else { planner.add(unit) }
                 } else if k == tails.count - 1 {
                     // The last tail takes the match expressions over (no copy).
                     matches += t
@@ -181,8 +199,15 @@ struct RouteCompiler {
         var mergedSets: [NftSet] = []
         if options.merge {
             (rules, ruleRoutes, merged, mergedSets) = planner.emit(pool: &pool)
-            planner = MergePlanner(exactCounters: options.counters)
+            if !keepPlanner { planner = MergePlanner(exactCounters: options.counters) }
         }
+        let table = makeTable(rules: rules, mergedSets: mergedSets)
+        return CompileResult(table: table, rejected: rejected, notes: notes, ruleRoutes: ruleRoutes, merged: merged)
+    }
+
+    /// The table of `rules`: the chain with its policy, the pool's sets the rules use, the merge
+    /// sets and the objects.
+    func makeTable(rules: [NftRule], mergedSets: [NftSet]) -> NftTable {
         let p: NftChainPolicy = policy ?? (options.defaultPolicy == .drop ? .drop : .accept)
         let chain = NftChain(name: options.chainName,
                              base: .init(type: "filter", hook: options.hook, priority: options.priority, policy: p),
@@ -199,8 +224,7 @@ struct RouteCompiler {
             }
         }
         let sets = pool.sets.filter { used.contains($0.name) } + mergedSets
-        let table = NftTable(name: options.tableName, family: .inet, sets: sets, objects: objects, chains: [chain])
-        return CompileResult(table: table, rejected: rejected, notes: notes, ruleRoutes: ruleRoutes, merged: merged)
+        return NftTable(name: options.tableName, family: .inet, sets: sets, objects: objects, chains: [chain])
     }
 
     /// A stable object name from the route identity: `rate_` + identity with `:`/`#` as `_`.

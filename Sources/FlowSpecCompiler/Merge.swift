@@ -240,13 +240,26 @@ final class MergeGroup {
     /// overlaps no element, without a look at the index.
     var hull: Box?
 
+    // For `IncrementalTable`: a full compile leaves these at their first values.
+    /// Units whose elements were cut out of a later unit's (`joinable`): removing one would
+    /// leave a hole in the later unit's elements.
+    var shadowing: Set<Int> = []
+    /// The group's position in `MergePlanner.slots` (kept by `reindex`).
+    var slot = -1
+    /// Its set's name once emitted as a merged rule (the rule's comment is then `merge <name>`);
+    /// nil while it is installed as its founder's own rule, or not yet installed.
+    var setName: String?
+
     init(shape: MergeShape, terminal: Bool, founder: MergeUnit, residual: [Match]) {
         self.shape = shape; self.terminal = terminal
         founderSingle = founder.single
         founderResidual = residual
     }
 
-    func add(_ u: Int, _ bs: [Box], tail: [NftExpression]) {
+    /// Adds unit `u`'s elements; returns the indices of its boxes.
+    @discardableResult
+    func add(_ u: Int, _ bs: [Box], tail: [NftExpression]) -> Range<Int> {
+        let first = boxes.count
         units.append(u)
         for case .objref(_, let name) in tail { limitNames[u] = name }
         for b in bs {
@@ -260,6 +273,17 @@ final class MergeGroup {
                 hull = b
             }
         }
+        return first..<boxes.count
+    }
+
+    /// Removes unit `u` from `units`; its boxes stay, as tombstones (`boxUnit` -1). Returns the
+    /// indices its boxes had.
+    func remove(_ u: Int) -> [Int] {
+        units.removeAll { $0 == u }
+        limitNames[u] = nil
+        var gone = [Int]()
+        for i in boxUnit.indices where boxUnit[i] == u { boxUnit[i] = -1; gone.append(i) }
+        return gone
     }
 }
 
@@ -281,7 +305,9 @@ struct MergePlanner {
     var units: [UnitInfo] = []
     /// The rule of each unit that stays single.
     var singles: [Int: [NftExpression]] = [:]
-    private var tailIDs: [[NftExpression]: Int] = [:]
+    var tailIDs: [[NftExpression]: Int] = [:]
+    /// The group each unit joined (nil: it stays single).
+    var unitGroup: [MergeGroup?] = []
     var slots: [Slot] = []
     /// The boxes (one hull each) of units that stay single, for the overlap tests.
     var singleBox: [Int: Box] = [:]
@@ -386,6 +412,11 @@ struct MergePlanner {
     /// do not count per route, both have the same action; inside the group it may overlap only
     /// elements of the same terminal action).
     func joinable(_ u: Int, _ boxes: [Box], at: Int) -> [Box]? {
+        joinableSlot(u, boxes, at: at)?.boxes
+    }
+
+    /// `joinable`, and the units of the group whose elements were cut out of `u`'s.
+    func joinableSlot(_ u: Int, _ boxes: [Box], at: Int) -> (boxes: [Box], shadowing: [Int])? {
         guard case .group(let g) = slots[at] else { return nil }
         let tail = units[u].tailID
         for s in slots[(at + 1)...] {
@@ -398,28 +429,44 @@ struct MergePlanner {
                 for b in boxes where h.hull?.overlaps(b) ?? false {
                     var clash = false
                     let searched = h.index.forEachCandidate(b) { c in
-                        clash = h.boxes[c].overlaps(b) && (units[h.boxUnit[c]].tailID != tail || exactCounters)
+                        clash = h.boxUnit[c] >= 0 && h.boxes[c].overlaps(b) && (units[h.boxUnit[c]].tailID != tail || exactCounters)
                         return !clash
                     }
                     if clash || !searched { return nil }
                 }
             }
         }
+        guard let cut = Self.pieces(of: boxes, in: g, exhaustive: false) else { return nil }
+        return cut
+    }
+
+    /// `boxes` minus the live elements of `g` they overlap — allowed only in a terminal group,
+    /// where an overlap has the same action — and the units those elements belong to. Nil when
+    /// not allowed, or past `maxElements` pieces, or (unless `exhaustive`) when the group's index
+    /// gives up.
+    static func pieces(of boxes: [Box], in g: MergeGroup, exhaustive: Bool) -> (boxes: [Box], shadowing: [Int])? {
         var out = [Box]()
+        var shadowing = [Int]()
         for b in boxes {
             var pieces = [b]
             var refused = false
-            let searched = g.index.forEachCandidate(b) { c in
-                guard g.boxes[c].overlaps(b) else { return true }
+            let visit = { (c: Int) -> Bool in
+                guard g.boxUnit[c] >= 0, g.boxes[c].overlaps(b) else { return true }
                 guard g.terminal else { refused = true; return false }
                 pieces = pieces.flatMap { $0.subtracting(g.boxes[c]) }
+                shadowing.append(g.boxUnit[c])
                 if pieces.count > Self.maxElements { refused = true; return false }
                 return true
+            }
+            var searched = g.index.forEachCandidate(b, visit)
+            if !searched && exhaustive {
+                searched = true
+                for c in g.boxes.indices where !visit(c) { break }
             }
             if refused || !searched { return nil }
             out += pieces
         }
-        return out
+        return (out, shadowing)
     }
 
     /// Places the next unit: in the latest group of its shape when that is provably safe
@@ -429,6 +476,7 @@ struct MergePlanner {
         let tailID: Int
         if let id = tailIDs[unit.tail] { tailID = id } else { tailID = tailIDs.count; tailIDs[unit.tail] = tailID }
         units.append(UnitInfo(route: unit.route, identity: unit.identity, tailID: tailID))
+        unitGroup.append(nil)
         let a = analyse(unit)
         guard let shape = a.shape else {
             singleBox[u] = a.boxes[0]
@@ -438,13 +486,16 @@ struct MergePlanner {
         }
         if let at = latest[shape], slots.count - at - 1 <= Self.lookback, case .group(let g) = slots[at],
            shape.hashed || g.boxes.count + a.boxes.count <= Self.maxIntervalElements,
-           let boxes = joinable(u, a.boxes, at: at),
+           let (boxes, shadowing) = joinableSlot(u, a.boxes, at: at),
            shape.hashed || g.boxes.count + boxes.count <= Self.maxIntervalElements {
             g.add(u, boxes, tail: unit.tail)
+            g.shadowing.formUnion(shadowing)
+            unitGroup[u] = g
             return
         }
         let g = MergeGroup(shape: shape, terminal: !shape.limiter && Self.isTerminal(unit.tail), founder: unit, residual: a.residual)
         g.add(u, a.boxes, tail: unit.tail)
+        unitGroup[u] = g
         latest[shape] = slots.count
         slots.append(.group(g))
     }
@@ -460,68 +511,84 @@ struct MergePlanner {
                 rules.append(NftRule(expressions: singles[u] ?? [], comment: units[u].identity))
                 ruleRoutes.append(units[u].route)
             case .group(let g):
-                if g.units.count == 1 {
+                if g.setName == nil && g.units.count == 1 {
                     let u = g.units[0]
                     rules.append(NftRule(expressions: g.founderSingle, comment: units[u].identity))
                     ruleRoutes.append(units[u].route)
                     continue
                 }
-                var set = Self.set(g, comments: g.boxUnit.map { units[$0].identity })
-                let residual = g.founderResidual
-                var exprs = mergePayloadMatches(residual, pool: &pool)
-                var loads = [NftExpression]()
-                var unit: UInt32 = 0
-                for (n, k) in g.shape.keys.enumerated() {
-                    let reg = unit % 4 == 0 ? NftRegister(rawValue: 1 + unit / 4) : .reg32(unit)
-                    loads.append(k.load(reg))
-                    if let bits = g.shape.hostBits?[n], bits > 0 {
-                        let mask = bigEndianBytes(~(UInt128(1) << UInt128(bits) - 1), width: k.width)
-                        loads.append(.bitwise(sreg: reg, dreg: reg, length: UInt32(k.width), mask: mask,
-                                              xor: [UInt8](repeating: 0, count: k.width)))
-                    }
-                    unit += UInt32((k.width + 3) / 4)
+                let (rule, set) = mergedRule(g, pool: &pool) { base in
+                    shapeCount[base, default: 0] += 1
+                    let n = shapeCount[base]!
+                    return n > 1 ? base + "_\(n)" : base
                 }
-                // Counters per route (docs/merging.md): the set's elements count, so the rule's
-                // own counter, which would only add up the group, goes. An object map does not
-                // update its elements' counters, so a counted limit map is first looked up as a
-                // plain set (`KEY @m limit name KEY map @m`): every packet of the route is counted
-                // on its element before the limit decides, as the unmerged rule's counter does.
-                let tail = set.elementCounters ? g.shape.tail.filter { if case .counter = $0 { false } else { true } } : g.shape.tail
-                // The set's name says what the set is for, never what it holds: the same rule
-                // and set definition give the same name in every compilation (the n-th such
-                // group gets `_n`), so a delta update changes elements of the installed set
-                // instead of replacing it (docs/merging.md).
-                var d = StableDigest()
-                d.addDefinition(set)
-                for e in exprs + loads + tail { d.add(e) }
-                d.add(g.shape.limiter)
-                var name = "m" + d.hex
-                shapeCount[name, default: 0] += 1
-                if let n = shapeCount[name], n > 1 { name += "_\(n)" }
-                set.name = name
-                if set.elementCounters && g.shape.limiter { exprs += loads + [.lookup(set: name, sreg: .reg1, invert: false)] }
-                exprs += loads
-                exprs.append(g.shape.limiter ? .objrefMap(set: name, sreg: .reg1) : .lookup(set: name, sreg: .reg1, invert: false))
-                exprs += tail
-                merged.append(MergedRule(rule: rules.count, set: name, routes: Array(Set(g.units.map { units[$0].route })).sorted(),
-                                         elementRoutes: g.boxUnit.map { units[$0].route }))
-                rules.append(NftRule(expressions: exprs, comment: "merge \(name)"))
-                ruleRoutes.append(units[g.units[0]].route)
+                g.setName = set.name
+                let live = g.boxUnit.filter { $0 >= 0 }
+                merged.append(MergedRule(rule: rules.count, set: set.name, routes: Array(Set(g.units.map { units[$0].route })).sorted(),
+                                         elementRoutes: live.map { units[$0].route }))
+                rules.append(rule)
+                ruleRoutes.append(units[g.units.first ?? live.first ?? 0].route)
                 sets.append(set)
             }
         }
         return (rules, ruleRoutes, merged, sets)
     }
 
-    /// The set (or object map) of a group, unnamed (`emit` names it): keys padded to 4 bytes per field when
-    /// concatenated; interval flags only when some element spans a range. Element `i` carries
-    /// `comments[i]`, the identity of the route it came from (at most 120 characters, see
+    /// A group's merged rule and its set (every live element). The set keeps the group's name
+    /// once it has one; else `name` turns the name the rule's digest gives into the one used.
+    func mergedRule(_ g: MergeGroup, pool: inout SetPool, name: (String) -> String) -> (NftRule, NftSet) {
+        var set = Self.set(g, elements: g.boxes.indices.filter { g.boxUnit[$0] >= 0 }) { units[$0].identity }
+        let residual = g.founderResidual
+        var exprs = mergePayloadMatches(residual, pool: &pool)
+        var loads = [NftExpression]()
+        var unit: UInt32 = 0
+        for (n, k) in g.shape.keys.enumerated() {
+            let reg = unit % 4 == 0 ? NftRegister(rawValue: 1 + unit / 4) : .reg32(unit)
+            loads.append(k.load(reg))
+            if let bits = g.shape.hostBits?[n], bits > 0 {
+                let mask = bigEndianBytes(~(UInt128(1) << UInt128(bits) - 1), width: k.width)
+                loads.append(.bitwise(sreg: reg, dreg: reg, length: UInt32(k.width), mask: mask,
+                                      xor: [UInt8](repeating: 0, count: k.width)))
+            }
+            unit += UInt32((k.width + 3) / 4)
+        }
+        // Counters per route (docs/merging.md): the set's elements count, so the rule's
+        // own counter, which would only add up the group, goes. An object map does not
+        // update its elements' counters, so a counted limit map is first looked up as a
+        // plain set (`KEY @m limit name KEY map @m`): every packet of the route is counted
+        // on its element before the limit decides, as the unmerged rule's counter does.
+        let tail = set.elementCounters ? g.shape.tail.filter { if case .counter = $0 { false } else { true } } : g.shape.tail
+        // The set's name says what the set is for, never what it holds: the same rule
+        // and set definition give the same name in every compilation (the n-th such
+        // group gets `_n`), so a delta update changes elements of the installed set
+        // instead of replacing it (docs/merging.md).
+        if let known = g.setName {
+            set.name = known
+        } else {
+            var d = StableDigest()
+            d.addDefinition(set)
+            for e in exprs + loads + tail { d.add(e) }
+            d.add(g.shape.limiter)
+            set.name = name("m" + d.hex)
+        }
+        let name = set.name
+        if set.elementCounters && g.shape.limiter { exprs += loads + [.lookup(set: name, sreg: .reg1, invert: false)] }
+        exprs += loads
+        exprs.append(g.shape.limiter ? .objrefMap(set: name, sreg: .reg1) : .lookup(set: name, sreg: .reg1, invert: false))
+        exprs += tail
+        return (NftRule(expressions: exprs, comment: "merge \(name)"), set)
+    }
+
+    /// The set (or object map) of a group with the elements of boxes `which`, unnamed
+    /// (`mergedRule` names it): keys padded to 4 bytes per field when concatenated; interval
+    /// flags only when some element spans a range. The element of box `i` carries
+    /// `comment(unit)`, the identity of the route it came from (at most 120 characters, see
     /// `FlowRoute.identity`: within nft's 128), and when the group's rules count (their tail has
     /// a counter: `CompileOptions.counters`) every element gets a counter of its own.
-    static func set(_ g: MergeGroup, comments: [String]) -> NftSet {
+    static func set(_ g: MergeGroup, elements which: [Int], comment: (Int) -> String) -> NftSet {
         let keys = g.shape.keys
         let concat = keys.count > 1
-        let interval = !g.shape.hashed && g.boxes.contains { b in keys.contains { b.point($0.dim) == nil } }
+        let interval = Self.isInterval(g)
         func encode(_ b: Box, high: Bool) -> [UInt8] {
             var out = [UInt8]()
             for k in keys {
@@ -532,9 +599,10 @@ struct MergePlanner {
             return out
         }
         var elements = [NftSetElement]()
-        elements.reserveCapacity(g.boxes.count)
-        for (i, b) in g.boxes.enumerated() {
-            var e = NftSetElement(key: encode(b, high: false), comment: comments[i])
+        elements.reserveCapacity(which.count)
+        for i in which {
+            let b = g.boxes[i]
+            var e = NftSetElement(key: encode(b, high: false), comment: comment(g.boxUnit[i]))
             if interval && (concat || keys.contains { b.point($0.dim) == nil }) { e.keyEnd = encode(b, high: true) }
             if g.shape.limiter { e.objectName = g.limitNames[g.boxUnit[i]] }
             elements.append(e)
@@ -545,5 +613,11 @@ struct MergePlanner {
         return NftSet(name: "", flags: flags, keyFields: keys.map(\.type), objectType: g.shape.limiter ? .limit : nil,
                       elementCounters: counted, elements: elements)
     }
-}
 
+    /// Whether a group's set has `flags interval`: not for hash keys; else when some element
+    /// spans a range. Decided by every box ever added (tombstones too), so that it never changes
+    /// while the set is installed.
+    static func isInterval(_ g: MergeGroup) -> Bool {
+        !g.shape.hashed && g.boxes.contains { b in g.shape.keys.contains { b.point($0.dim) == nil } }
+    }
+}

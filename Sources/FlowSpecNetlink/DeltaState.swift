@@ -204,21 +204,14 @@ struct TableShape {
         c.add(table.chains[0].name); c.add(base.type); c.add(base.hook.rawValue); c.add(base.priority)
         c.add(base.policy.rawValue)
         chainDigest = c.value
-        for o in table.objects {
-            var d = StableDigest(); d.add(o); objectEntries[o.name] = .init(type: o.type, digest: d.value)
-        }
+        for o in table.objects { objectEntries[o.name] = .init(o) }
         let merged = ContentSetNames.mergeSetNames(table)
         for set in table.sets where merged.contains(set.name) {
-            var d = StableDigest()
-            d.addDefinition(set)
-            let definition = d.value
+            let definition = TableState.MergeSet.definition(of: set)
             var elements: [TableState.Element] = []
             elements.reserveCapacity(set.elements.count)
             for e in set.elements {
-                var d = StableDigest()
-                d.add(e)
-                if let o = e.objectName { d.add(objectEntries[o]?.digest ?? 0) }
-                elements.append(TableState.Element(key: e.key, keyEnd: e.keyEnd, digest: d.value))
+                elements.append(TableState.Element(e) { objectEntries[$0]?.digest ?? 0 })
             }
             mergeSets[set.name] = TableState.MergeSet(definition: definition, elements: elements)
         }
@@ -232,19 +225,59 @@ struct TableShape {
             guard let id = rules[i].comment, RouteIdentity.isIdentity(id) || mergeSets[String(id.dropFirst(6))] != nil && id.hasPrefix("merge "),
                   seen.insert(id).inserted else { return nil }
             var j = i
-            var d = StableDigest()
-            d.add(id)
+            var d = RouteDigest(id)
             while j < rules.count && rules[j].comment == id {
-                d.add(UInt8(0xee))
-                // By index: the expressions are read in place (iterating would copy each one).
-                for k in rules[j].expressions.indices {
-                    d.add(rules[j].expressions[k])
-                    if case .objref(_, let name) = rules[j].expressions[k] { d.add(objectEntries[name]?.digest ?? 0) }
-                }
+                d.add(rules[j]) { objectEntries[$0]?.digest ?? 0 }
                 j += 1
             }
             routes.append(Route(identity: id, rules: i..<j, digest: d.value))
             i = j
         }
+    }
+}
+
+/// The digest of a route's rules (a run of rules with one comment) in a `TableState`: its
+/// comment, then each rule's expressions, with the digest of every limit object a rule names.
+struct RouteDigest {
+    private var d = StableDigest()
+    init(_ comment: String) { d.add(comment) }
+
+    mutating func add(_ rule: NftRule, objectDigest: (String) -> UInt64) {
+        d.add(UInt8(0xee))
+        // By index: the expressions are read in place (iterating would copy each one).
+        for k in rule.expressions.indices {
+            d.add(rule.expressions[k])
+            if case .objref(_, let name) = rule.expressions[k] { d.add(objectDigest(name)) }
+        }
+    }
+
+    var value: UInt64 { d.value }
+}
+
+extension TableState.Element {
+    /// A merge set element as the state knows it; `objectDigest` gives the digest of the object
+    /// it names.
+    init(_ e: NftSetElement, objectDigest: (String) -> UInt64) {
+        var d = StableDigest()
+        d.add(e)
+        if let o = e.objectName { d.add(objectDigest(o)) }
+        self.init(key: e.key, keyEnd: e.keyEnd, digest: d.value)
+    }
+}
+
+extension TableState.MergeSet {
+    /// The digest of a set's definition (flags, key and data types).
+    static func definition(of set: NftSet) -> UInt64 {
+        var d = StableDigest()
+        d.addDefinition(set)
+        return d.value
+    }
+}
+
+extension TableState.ObjectEntry {
+    init(_ o: NftObject) {
+        var d = StableDigest()
+        d.add(o)
+        self.init(type: o.type, digest: d.value)
     }
 }

@@ -1,0 +1,409 @@
+import FlowSpec
+
+/// A merged table kept up to date route by route, for a caller that holds the routes and learns
+/// of changes (`watch`, `listen`): compiles only the routes that changed and places their rules
+/// into the table as it stands, so that one route costs microseconds of compiling and a few set
+/// elements in the kernel, however large the table.
+///
+/// Placement keeps what the merge pass guarantees (docs/merging.md): for any two routes a packet
+/// may match both of whose actions differ — with per-route counters, any two — the rule or set
+/// element of the one evaluated first comes first in the chain. A new route's units go to a
+/// group of their shape that lies strictly between the last such earlier route's slot and the
+/// first such later one's, or to a new rule there. Removing a route only drops constraints, so
+/// its elements or rules simply go — except when a later route's elements were cut around its
+/// own inside a group, or a rule that looks up a value set (a port list, say, of a route that
+/// could not merge) would come or go: then, and whenever no place exists, `update` gives up (nil) and the caller
+/// compiles the whole route set again (a new `IncrementalTable`).
+///
+/// Placement differs from what a fresh compile of the same routes would give (the merge pass
+/// looks back only 64 slots and names sets in chain order), but means the same for every packet;
+/// the tests check that against the RFC meaning of the ordered routes.
+public final class IncrementalTable {
+    public let options: CompileOptions
+    public let order: RouteOrder
+    private var compiler: RouteCompiler
+
+    private struct Entry {
+        var key: RouteOrderKey
+        var units: Range<Int>
+        /// Names of the limit objects made for the route.
+        var objects: [String]
+        var isDefault: Bool
+    }
+
+    /// By compile index (the initial routes 0..<n in order, then each added route).
+    private var entries: [Entry?] = []
+    private var byIdentity: [String: Int] = [:]
+    private var groupsByShape: [MergeShape: [MergeGroup]] = [:]
+    private var singleSlot: [Int: Int] = [:]
+    private var setNames: Set<String> = []
+    /// False once an update gave up half way: the state no longer matches any table.
+    private var consistent = true
+
+    /// What one `update` did.
+    public struct Update: Sendable {
+        public var change: TableChange
+        /// Added routes the compiler refused (index: the route's compile index).
+        public var rejected: [RouteRejection]
+        public var notes: [CompileNote]
+    }
+
+    /// Compiles `routes` (in evaluation order, `keys[i]` the order key of `routes[i]`) as
+    /// `compile` does, and keeps what it needs to follow changes. Nil table when `options.merge`
+    /// is off (unmerged tables change by whole rules: `DeltaPlan` serves them).
+    public static func build(_ routes: [FlowRoute], keys: [RouteOrderKey], order: RouteOrder,
+                             options: CompileOptions) -> (CompileResult, IncrementalTable?) {
+        guard options.merge else { return (compile(routes, options: options), nil) }
+        let t = IncrementalTable(options: options, order: order)
+        var entries: [Entry?] = []
+        entries.reserveCapacity(routes.count)
+        var units = 0, objects = 0
+        t.compiler.addAll(routes) { i, c in
+            entries.append(Entry(key: keys[i], units: units..<c.planner.units.count,
+                                 objects: c.objects[objects...].map(\.name), isDefault: routes[i].isDefaultPolicy))
+            units = c.planner.units.count
+            objects = c.objects.count
+        }
+        t.entries = entries
+        for (i, r) in t.compiler.identities.enumerated() { t.byIdentity[r] = i }
+        let result = t.compiler.finish()
+        // Default-policy routes get their rules in `finish`; updates never touch them.
+        for s in t.compiler.planner.slots {
+            if case .group(let g) = s {
+                t.groupsByShape[g.shape, default: []].append(g)
+                if let n = g.setName { t.setNames.insert(n) }
+            }
+        }
+        t.reindex()
+        return (result, t)
+    }
+
+    private init(options: CompileOptions, order: RouteOrder) {
+        self.options = options
+        self.order = order
+        compiler = RouteCompiler(options: options)
+        compiler.keepPlanner = true
+    }
+
+    /// The table as it stands now (what the kernel holds once every update's change is applied).
+    public var table: NftTable {
+        var pool = compiler.pool
+        let (rules, _, _, sets) = compiler.planner.emit(pool: &pool)
+        return compiler.makeTable(rules: rules, mergedSets: sets)
+    }
+
+    /// Routes held (installed, or refused by the compiler).
+    public var routeCount: Int { byIdentity.count }
+
+    /// Takes out the routes with the given identities (`FlowRoute.identity`; unknown ones are
+    /// ignored), then adds `adding` (each with its order key's tiebreak, the input position), and
+    /// returns the change that turns the installed table into the new one. A changed route is
+    /// removed and added. Nil when the change cannot be made in place: a default-policy route
+    /// changes, an added route is already held, a removed route's elements shaped a kept one's, a
+    /// new rule would need a value set, or no place in the chain is right. Then this table is
+    /// of no further use: compile the whole route set again.
+    public func update(removing: [String], adding: [(route: FlowRoute, tiebreak: Int)]) -> Update? {
+        guard consistent else { return nil }
+        consistent = false
+        var log = ChangeLog()
+        let rejected0 = compiler.rejected.count, notes0 = compiler.notes.count
+        var deletedObjects = Set<String>()
+        for id in removing {
+            guard let i = byIdentity[id] else { continue }
+            guard let e = entries[i], !e.isDefault else { return nil }
+            for u in e.units.reversed() { guard remove(unit: u, &log) else { return nil } }
+            deletedObjects.formUnion(e.objects)
+            entries[i] = nil
+            byIdentity[id] = nil
+        }
+        if !deletedObjects.isEmpty {
+            log.deletedObjects = compiler.objects.filter { deletedObjects.contains($0.name) }
+            compiler.objects.removeAll { deletedObjects.contains($0.name) }
+            compiler.objectNames.subtract(deletedObjects)
+        }
+        for (route, tiebreak) in adding {
+            guard !route.isDefaultPolicy, byIdentity[route.identity] == nil else { return nil }
+            let index = compiler.identities.count
+            let key = RouteOrderKey(route, order: order, tiebreak: tiebreak)
+            compiler.addIdentity(of: route)
+            var r = route
+            if case .sequence(.trafficMarking) = order {
+                r.extendedCommunities.removeAll { $0.type == 0x80 && $0.subtype == 0x09 }
+            }
+            let objects0 = compiler.objects.count
+            compiler.captured = []
+            compiler.add(r, index: index)
+            let units = compiler.captured ?? []
+            compiler.captured = nil
+            let u0 = compiler.planner.units.count
+            for unit in units {
+                let earlier = { (v: Int) -> Bool in
+                    let rv = self.compiler.planner.units[v].route
+                    return rv == index || self.entries[rv].map { $0.key < key } ?? false
+                }
+                guard place(unit, earlier: earlier, &log) else { return nil }
+            }
+            let made = compiler.objects[objects0...]
+            log.newObjects += made
+            entries.append(Entry(key: key, units: u0..<compiler.planner.units.count, objects: made.map(\.name), isDefault: false))
+            byIdentity[compiler.identities[index]] = index
+        }
+        guard let change = makeChange(&log) else { return nil }
+        consistent = true
+        return Update(change: change, rejected: Array(compiler.rejected[rejected0...]), notes: Array(compiler.notes[notes0...]))
+    }
+
+    // MARK: - Placing and removing units
+
+    /// What an update did to the slots, for `makeChange`.
+    private struct ChangeLog {
+        var deletedRules: [String] = []
+        var deletedSets: Set<String> = []
+        /// Elements taken out of installed merge sets (definition + the elements as they were).
+        var removedElements: [String: NftSet] = [:]
+        /// Boxes added to installed merged groups.
+        var addedBoxes: [ObjectIdentifier: (group: MergeGroup, boxes: [Int])] = [:]
+        /// Groups made in this update, and installed single-form groups that now merge.
+        var fresh: Set<ObjectIdentifier> = []
+        var transitioned: Set<ObjectIdentifier> = []
+        var freshSingles: Set<Int> = []
+        var newObjects: [NftObject] = []
+        var deletedObjects: [NftObject] = []
+    }
+
+    /// The planner, borrowed for reading: a copy (`let p = compiler.planner`) held while the
+    /// planner changes would copy its arrays.
+    private var planner: MergePlanner { _read { yield compiler.planner } }
+
+    private func reindex() {
+        singleSlot.removeAll(keepingCapacity: true)
+        for (i, s) in compiler.planner.slots.enumerated() {
+            switch s {
+            case .single(let u): singleSlot[u] = i
+            case .group(let g): g.slot = i
+            }
+        }
+    }
+
+    private func removeSlot(_ i: Int) {
+        compiler.planner.slots.remove(at: i)
+        reindex()
+    }
+
+    /// The comment of the rule slot `i` stands for now.
+    private func comment(_ i: Int) -> String {
+        let p = planner
+        switch p.slots[i] {
+        case .single(let u): return p.units[u].identity
+        case .group(let g): return g.setName.map { "merge " + $0 } ?? p.units[g.units.first ?? 0].identity
+        }
+    }
+
+    private func remove(unit u: Int, _ log: inout ChangeLog) -> Bool {
+        guard let g = planner.unitGroup[u] else {
+            guard let i = singleSlot[u], !usesPoolSet(planner.singles[u] ?? []) else { return false }
+            let id = self.planner.units[u].identity
+            if log.deletedRules.last != id { log.deletedRules.append(id) }
+            compiler.planner.singles[u] = nil
+            compiler.planner.singleBox[u] = nil
+            removeSlot(i)
+            return true
+        }
+        guard !g.shadowing.contains(u) else { return false }
+        if let name = g.setName {
+            let which = g.boxes.indices.filter { g.boxUnit[$0] == u }
+            var set = MergePlanner.set(g, elements: which) { self.planner.units[$0].identity }
+            set.name = name
+            log.removedElements[name, default: { var s = set; s.elements = []; return s }()].elements += set.elements
+        }
+        _ = g.remove(u)
+        compiler.planner.unitGroup[u] = nil
+        guard g.units.isEmpty else { return true }
+        var pool = compiler.pool
+        let rule = g.setName == nil ? g.founderSingle : compiler.planner.mergedRule(g, pool: &pool) { $0 }.0.expressions
+        guard !usesPoolSet(rule) else { return false }
+        if let name = g.setName {
+            log.deletedRules.append("merge " + name)
+            log.deletedSets.insert(name)
+            setNames.remove(name)
+        } else {
+            log.deletedRules.append(self.planner.units[u].identity)
+        }
+        groupsByShape[g.shape]?.removeAll { $0 === g }
+        removeSlot(g.slot)
+        return true
+    }
+
+    /// Whether a rule looks up a value set of the pool. A change never deletes one, so such a
+    /// rule is never deleted in place either (the set would be left behind, unused).
+    private func usesPoolSet(_ rule: [NftExpression]) -> Bool {
+        rule.contains { e in
+            switch e {
+            case .lookup(let s, _, _), .mapLookup(let s, _, _), .objrefMap(let s, _): !setNames.contains(s)
+            default: false
+            }
+        }
+    }
+
+    /// Places a new unit (see the type's documentation); false when no place is right.
+    private func place(_ unit: MergeUnit, earlier: (Int) -> Bool, _ log: inout ChangeLog) -> Bool {
+        let u = compiler.planner.units.count
+        let tailID: Int
+        if let id = compiler.planner.tailIDs[unit.tail] {
+            tailID = id
+        } else {
+            tailID = compiler.planner.tailIDs.count
+            compiler.planner.tailIDs[unit.tail] = tailID
+        }
+        compiler.planner.units.append(.init(route: unit.route, identity: unit.identity, tailID: tailID))
+        compiler.planner.unitGroup.append(nil)
+        let a = planner.analyse(unit)
+        // The window: after every slot holding an earlier route this unit must not pass, before
+        // every slot holding a later one.
+        var lo = -1, hi = planner.slots.count
+        func constrain(_ v: Int, _ slot: Int) {
+            guard planner.exactCounters || planner.units[v].tailID != tailID else { return }
+            if earlier(v) { lo = max(lo, slot) } else { hi = min(hi, slot) }
+        }
+        for (i, s) in planner.slots.enumerated() {
+            switch s {
+            case .single(let v):
+                if let b = planner.singleBox[v], a.boxes.contains(where: { $0.overlaps(b) }) { constrain(v, i) }
+            case .group(let h):
+                for b in a.boxes where h.hull?.overlaps(b) ?? false {
+                    func visit(_ c: Int) -> Bool {
+                        let v = h.boxUnit[c]
+                        if v >= 0 && h.boxes[c].overlaps(b) { constrain(v, i) }
+                        return true
+                    }
+                    if !h.index.forEachCandidate(b, visit) { for c in h.boxes.indices { _ = visit(c) } }
+                }
+            }
+        }
+        guard lo < hi else { return false }
+        if let shape = a.shape {
+            let candidates = (groupsByShape[shape] ?? []).filter { lo < $0.slot && $0.slot < hi && !$0.units.isEmpty }
+            // Installed merged groups first: joining one is a set element, nothing else.
+            for g in candidates.sorted(by: { ($0.setName != nil ? 0 : 1, -$0.units.count) < ($1.setName != nil ? 0 : 1, -$1.units.count) }) {
+                if !shape.hashed && g.boxes.count + a.boxes.count > MergePlanner.maxIntervalElements { continue }
+                // A group still installed as its founder's own rule becomes a merged rule: the
+                // founder's rule is deleted by its comment, which must then be its only rule.
+                if g.setName == nil && !log.fresh.contains(ObjectIdentifier(g)), let f = g.units.first,
+                   let e = entries[planner.units[f].route], e.units.count > 1 { continue }
+                guard let (boxes, shadowing) = MergePlanner.pieces(of: a.boxes, in: g, exhaustive: true) else { continue }
+                // An installed set's definition cannot change: an interval in a set without
+                // `flags interval` needs another group.
+                if g.setName != nil && !MergePlanner.isInterval(g)
+                    && boxes.contains(where: { b in shape.keys.contains { b.point($0.dim) == nil } }) && !shape.hashed { continue }
+                let range = g.add(u, boxes, tail: unit.tail)
+                g.shadowing.formUnion(shadowing)
+                compiler.planner.unitGroup[u] = g
+                let id = ObjectIdentifier(g)
+                if g.setName == nil && !log.fresh.contains(id) {
+                    log.transitioned.insert(id)
+                } else if g.setName != nil && !log.fresh.contains(id) && !log.transitioned.contains(id) {
+                    log.addedBoxes[id, default: (g, [])].boxes += Array(range)
+                }
+                return true
+            }
+        }
+        // A new rule: the first place in the window that does not split the rules of one route.
+        var at = lo + 1
+        while at < hi && at > 0 && comment(at - 1) == comment(at) { at += 1 }
+        guard at <= hi, at == 0 || at == planner.slots.count || comment(at - 1) != comment(at) else { return false }
+        if let shape = a.shape {
+            let g = MergeGroup(shape: shape, terminal: !shape.limiter && MergePlanner.isTerminal(unit.tail), founder: unit, residual: a.residual)
+            g.add(u, a.boxes, tail: unit.tail)
+            compiler.planner.unitGroup[u] = g
+            compiler.planner.slots.insert(.group(g), at: at)
+            groupsByShape[shape, default: []].append(g)
+            log.fresh.insert(ObjectIdentifier(g))
+        } else {
+            compiler.planner.singleBox[u] = a.boxes[0]
+            compiler.planner.singles[u] = unit.single
+            compiler.planner.slots.insert(.single(u), at: at)
+            log.freshSingles.insert(u)
+        }
+        reindex()
+        return true
+    }
+
+    // MARK: - The change
+
+    private func makeChange(_ log: inout ChangeLog) -> TableChange? {
+        var change = TableChange(table: options.tableName, chain: options.chainName)
+        change.deletedRules = log.deletedRules
+        change.deletedSets = log.deletedSets.sorted()
+        change.newObjects = log.newObjects
+        change.deletedObjects = log.deletedObjects
+        var pending: [NftRule] = []
+        var comments: [String] = []
+        let slots = compiler.planner.slots
+        for i in slots.indices {
+            var rule: NftRule?
+            switch slots[i] {
+            case .single(let u):
+                if log.freshSingles.contains(u) {
+                    rule = NftRule(expressions: compiler.planner.singles[u] ?? [], comment: compiler.planner.units[u].identity)
+                }
+            case .group(let g):
+                let id = ObjectIdentifier(g)
+                guard log.fresh.contains(id) || log.transitioned.contains(id) else { break }
+                if log.transitioned.contains(id) {
+                    change.deletedRules.append(compiler.planner.units[g.units[0]].identity)
+                }
+                if g.units.count == 1 && !log.transitioned.contains(id) {
+                    rule = NftRule(expressions: g.founderSingle, comment: compiler.planner.units[g.units[0]].identity)
+                } else {
+                    var pool = compiler.pool
+                    let (r, set) = compiler.planner.mergedRule(g, pool: &pool) { base in
+                        var name = base, n = 2
+                        while setNames.contains(name) { name = base + "_\(n)"; n += 1 }
+                        return name
+                    }
+                    compiler.pool = pool
+                    g.setName = set.name
+                    setNames.insert(set.name)
+                    change.newSets.append(set)
+                    rule = r
+                }
+            }
+            if let rule {
+                // A rule that needs a value set of the pool (which the change does not carry).
+                guard !usesPoolSet(rule.expressions) else { return nil }
+                pending.append(rule)
+            } else {
+                let c = comment(i)
+                change.insertedRules += pending.map { TableChange.Insert(rule: $0, before: c) }
+                pending = []
+            }
+            comments.append(comment(i))
+        }
+        change.insertedRules += pending.map { TableChange.Insert(rule: $0, before: nil) }
+        // The rules of one route must stay together, and a deleted comment must not name a rule
+        // that stays (the kernel deletes every rule of a comment).
+        var seen = Set<String>()
+        for (i, c) in comments.enumerated() where i == 0 || comments[i - 1] != c {
+            guard seen.insert(c).inserted else { return nil }
+        }
+        let kept = Set(comments.indices.filter { i in
+            if case .single(let u) = slots[i] { return !log.freshSingles.contains(u) }
+            if case .group(let g) = slots[i] { return !log.fresh.contains(ObjectIdentifier(g)) && !log.transitioned.contains(ObjectIdentifier(g)) }
+            return true
+        }.map { comments[$0] })
+        guard change.deletedRules.allSatisfy({ !kept.contains($0) }) else { return nil }
+        for (name, set) in log.removedElements.sorted(by: { $0.key < $1.key }) where !log.deletedSets.contains(name) {
+            change.removedElements.append(set)
+        }
+        for (_, added) in log.addedBoxes where added.group.setName.map({ !log.deletedSets.contains($0) }) ?? false {
+            let g = added.group
+            let live = added.boxes.filter { g.boxUnit[$0] >= 0 }
+            guard !live.isEmpty else { continue }
+            var set = MergePlanner.set(g, elements: live) { self.compiler.planner.units[$0].identity }
+            set.name = g.setName!
+            change.addedElements.append(set)
+        }
+        change.addedElements.sort { $0.name < $1.name }
+        return change
+    }
+}

@@ -1,0 +1,225 @@
+import Testing
+import FlowSpec
+import FlowSpecTestSupport
+@testable import FlowSpecCompiler
+
+/// `change` done to `table` the way the kernel does it (`NftConnection.apply(_:over:)`): rules
+/// deleted by comment, inserted before the first rule of a comment, sets, elements and objects
+/// deleted and added. Elements are matched by key (and key end).
+func applying(_ change: TableChange, to table: NftTable) -> NftTable {
+    var t = table
+    var rules = t.chains[0].rules
+    let deleted = Set(change.deletedRules)
+    rules.removeAll { deleted.contains($0.comment ?? "") }
+    for insert in change.insertedRules {
+        if let before = insert.before, let at = rules.firstIndex(where: { $0.comment == before }) {
+            rules.insert(insert.rule, at: at)
+        } else {
+            #expect(insert.before == nil, "insert before \(insert.before!), which is not in the chain")
+            rules.append(insert.rule)
+        }
+    }
+    t.chains[0].rules = rules
+    for removal in change.removedElements {
+        guard let i = t.sets.firstIndex(where: { $0.name == removal.name }) else { Issue.record("no set \(removal.name)"); continue }
+        for e in removal.elements {
+            guard let k = t.sets[i].elements.firstIndex(where: { $0.key == e.key && $0.keyEnd == e.keyEnd }) else {
+                Issue.record("set \(removal.name) has no element \(e.key)"); continue
+            }
+            t.sets[i].elements.remove(at: k)
+        }
+    }
+    let gone = Set(change.deletedSets)
+    t.sets.removeAll { gone.contains($0.name) }
+    let goneObjects = Set(change.deletedObjects.map(\.name))
+    t.objects.removeAll { goneObjects.contains($0.name) }
+    t.objects += change.newObjects
+    t.sets += change.newSets
+    for addition in change.addedElements {
+        guard let i = t.sets.firstIndex(where: { $0.name == addition.name }) else { Issue.record("no set \(addition.name)"); continue }
+        t.sets[i].elements += addition.elements
+    }
+    return t
+}
+
+/// Where two tables differ, up to the order of sets, objects and set elements; nil when they
+/// do not.
+func difference(_ a: NftTable, _ b: NftTable) -> String? {
+    func norm(_ t: NftTable) -> NftTable {
+        var t = t
+        t.sets.sort { $0.name < $1.name }
+        for i in t.sets.indices { t.sets[i].elements.sort { $0.key.lexicographicallyPrecedes($1.key) } }
+        t.objects.sort { $0.name < $1.name }
+        return t
+    }
+    let x = norm(a), y = norm(b)
+    if x == y { return nil }
+    let rx = x.chains[0].rules, ry = y.chains[0].rules
+    if rx.map(\.comment) != ry.map(\.comment) { return "rule comments \(rx.map { $0.comment ?? "" }) vs \(ry.map { $0.comment ?? "" })" }
+    for (i, (p, q)) in zip(rx, ry).enumerated() where p != q { return "rule \(i) (\(p.comment ?? "")): \(p.expressions) vs \(q.expressions)" }
+    if x.sets.map(\.name) != y.sets.map(\.name) { return "sets \(x.sets.map(\.name)) vs \(y.sets.map(\.name))" }
+    for (p, q) in zip(x.sets, y.sets) where p != q {
+        return "set \(p.name): \(p.elements.count) vs \(q.elements.count) elements, definition equal: \(p.flags == q.flags && p.keyFields == q.keyFields)"
+    }
+    if x.objects.map(\.name) != y.objects.map(\.name) { return "objects \(x.objects.map(\.name)) vs \(y.objects.map(\.name))" }
+    return "objects differ"
+}
+
+@Suite("incremental table") struct IncrementalTests {
+    static let options = MergeTests.options
+
+    static func ordered(_ routes: [FlowRoute]) -> ([FlowRoute], [RouteOrderKey]) {
+        let o = routes.ordered(.rfc)
+        return (o, o.enumerated().map { RouteOrderKey($1, order: .rfc, tiebreak: $0) })
+    }
+
+    /// Unique NLRIs (a route source holds one route per NLRI).
+    static func unique(_ routes: [FlowRoute]) -> [FlowRoute] {
+        var seen = Set<String>()
+        return routes.filter { seen.insert($0.identity).inserted }
+    }
+
+    @Test("RouteOrderKey sorts exactly as orderedIndices", arguments: [RouteOrder.rfc, .sequence(.trafficMarking)])
+    func orderKeys(order: RouteOrder) {
+        var r = SplitMix(state: 5)
+        var routes = (0..<800).map { _ in RandomRoutes.route(&r) }
+        // Some sequence numbers, some equal, some missing; some default-policy routes.
+        for i in routes.indices where i % 3 == 0 {
+            routes[i].extendedCommunities.append(ExtendedCommunity(type: 0x80, subtype: 0x09, value: UInt64(i % 7)))
+        }
+        routes.append(FlowRoute(family: .ipv4, components: [.destinationPrefix(FlowPrefix(address: IPAddress(ipv4: 0), length: 0)!)]))
+        let byIndices = routes.orderedIndices(order)
+        let keys = routes.enumerated().map { RouteOrderKey($1, order: order, tiebreak: $0) }
+        #expect(routes.indices.sorted { keys[$0] < keys[$1] } == byIndices)
+    }
+
+    /// Random removals, additions and changes of overlapping routes, each checked twice: the
+    /// change turns the previous table into the new one, and the new table treats sampled and
+    /// boundary packets exactly as an unmerged compile of the new route set (counters, limits
+    /// and marks included).
+    @Test("updates mean what a fresh compile of the new route set means", arguments: [UInt64(11), 12, 13])
+    func randomUpdates(seed: UInt64) {
+        var r = SplitMix(state: seed)
+        var routes = Self.unique(overlappingRoutes(&r, count: 300))
+        var (ordered, keys) = Self.ordered(routes)
+        var (result, built) = IncrementalTable.build(ordered, keys: keys, order: .rfc, options: Self.options)
+        guard var table = built else { Issue.record("no incremental table"); return }
+        var installed = result.table
+        var applied = 0, gaveUp = 0
+        var next = 10_000
+        for step in 0..<25 {
+            // Take out a few routes, change one (same NLRI, other actions), add a few.
+            var removing: [String] = [], adding: [(route: FlowRoute, tiebreak: Int)] = []
+            for _ in 0..<Int.random(in: 0...3, using: &r) where !routes.isEmpty {
+                let i = Int.random(in: 0..<routes.count, using: &r)
+                removing.append(routes.remove(at: i).identity)
+            }
+            if step % 2 == 0, !routes.isEmpty {
+                let i = Int.random(in: 0..<routes.count, using: &r)
+                var changed = routes[i]
+                changed.extendedCommunities = RandomRoutes.route(&r).extendedCommunities
+                removing.append(changed.identity)
+                routes[i] = changed
+                adding.append((changed, next)); next += 1
+            }
+            for new in Self.unique(overlappingRoutes(&r, count: Int.random(in: 1...3, using: &r)))
+            where !routes.contains(where: { $0.identity == new.identity }) {
+                routes.append(new)
+                adding.append((new, next)); next += 1
+            }
+            if let update = table.update(removing: removing, adding: adding) {
+                applied += 1
+                let change = update.change
+                let now = table.table
+                let stepped = applying(change, to: installed)
+                let diff = difference(stepped, now)
+                #expect(diff == nil, "step \(step): the change does not turn the installed table into the new one: \(diff ?? "")")
+                installed = now
+            } else {
+                gaveUp += 1
+                (ordered, keys) = Self.ordered(routes)
+                (result, built) = IncrementalTable.build(ordered, keys: keys, order: .rfc, options: Self.options)
+                table = built!
+                installed = result.table
+                continue
+            }
+            // The meaning: against an unmerged compile of the routes now held, in RFC order.
+            var plain = Self.options
+            plain.merge = false
+            let reference = compile(routes.ordered(.rfc), options: plain).table
+            var sample = [TestPacket]()
+            for _ in 0..<150 { sample.append(TestPacket.random(&r, like: routes.randomElement(using: &r)!)) }
+            for (route, _) in adding { sample += MergeTests.boundaryPackets(route, &r) }
+            var differ = 0
+            for (k, p) in sample.enumerated() {
+                let a = evaluate(installed, p, over: MergeTests.over(k)), b = evaluate(reference, p, over: MergeTests.over(k))
+                if a != b {
+                    differ += 1
+                    if differ <= 3 { Issue.record("step \(step), packet \(p): incremental \(a), fresh \(b)") }
+                }
+            }
+            #expect(differ == 0, "step \(step): \(differ) of \(sample.count) packets differ")
+        }
+        // Overlapping routes with per-route counters constrain placement a lot; most updates must
+        // still go in place.
+        #expect(applied >= 12, "only \(applied) of 25 updates applied in place (\(gaveUp) gave up)")
+    }
+
+    @Test("one generator route replaced in a merged table: one element out, one in, nothing else")
+    func oneRouteIsTwoElements() throws {
+        let generator = RouteGenerator()
+        let routes = generator.routes(count: 3000)
+        let (ordered, keys) = Self.ordered(routes)
+        let (result, built) = IncrementalTable.build(ordered, keys: keys, order: .rfc, options: Self.options)
+        let table = try #require(built)
+        var installed = result.table
+        for k in 0..<20 {
+            let old = routes[k * 97], new = generator.route(5000 + k)
+            // Same kind of route (the generator cycles through kinds by index): same group.
+            let update = try #require(table.update(removing: [old.identity], adding: [(new, 9000 + k)]))
+            let c = update.change
+            #expect(c.deletedRules.isEmpty && c.insertedRules.isEmpty && c.newSets.isEmpty && c.deletedSets.isEmpty)
+            #expect(c.removedElementCount >= 1 && c.addedElementCount >= 1)
+            #expect(c.removedElements.allSatisfy { s in s.elements.allSatisfy { $0.comment == old.identity } })
+            #expect(c.addedElements.allSatisfy { s in s.elements.allSatisfy { $0.comment == new.identity } })
+            let now = table.table
+            #expect(difference(applying(c, to: installed), now) == nil)
+            installed = now
+        }
+        #expect(installed.ruleCount == result.table.ruleCount)
+    }
+
+    @Test("a rate-limited route brings its limit object and takes it away again")
+    func limitObjects() throws {
+        let generator = RouteGenerator()
+        let routes = generator.routes(count: 200)
+        let (ordered, keys) = Self.ordered(routes)
+        let (result, built) = IncrementalTable.build(ordered, keys: keys, order: .rfc, options: Self.options)
+        let table = try #require(built)
+        let limited = try #require((300..<400).map(generator.route).first { RouteCompiler.mayLimit($0) })
+        let add = try #require(table.update(removing: [], adding: [(limited, 1000)]))
+        #expect(add.change.newObjects.map(\.name) == [RouteCompiler.limitBaseName(limited.identity)])
+        #expect(add.change.addedElements.flatMap(\.elements).compactMap(\.objectName) == [RouteCompiler.limitBaseName(limited.identity)])
+        let remove = try #require(table.update(removing: [limited.identity], adding: []))
+        #expect(remove.change.deletedObjects.map(\.name) == [RouteCompiler.limitBaseName(limited.identity)])
+        #expect(difference(table.table, result.table) == nil)
+    }
+
+    @Test("changes it cannot make in place give up: default-policy routes, routes held twice, after giving up")
+    func givesUp() throws {
+        let routes = RouteGenerator().routes(count: 50)
+        let (ordered, keys) = Self.ordered(routes)
+        let (_, built) = IncrementalTable.build(ordered, keys: keys, order: .rfc, options: Self.options)
+        let table = try #require(built)
+        #expect(table.update(removing: [], adding: [(routes[3], 99)]) == nil, "a route already held")
+        #expect(table.update(removing: [], adding: []) == nil, "a table that gave up stays given up")
+        let (_, again) = IncrementalTable.build(ordered, keys: keys, order: .rfc, options: Self.options)
+        let fresh = try #require(again)
+        let policy = FlowRoute(family: .ipv4, components: [.destinationPrefix(FlowPrefix(address: IPAddress(ipv4: 0), length: 0)!)],
+                               actions: [.trafficRateBytes(asn: 0, bytesPerSecond: 0)])
+        #expect(fresh.update(removing: [], adding: [(policy, 99)]) == nil)
+        var plain = Self.options
+        plain.merge = false
+        #expect(IncrementalTable.build(ordered, keys: keys, order: .rfc, options: plain).1 == nil)
+    }
+}

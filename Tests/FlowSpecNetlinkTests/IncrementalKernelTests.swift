@@ -1,0 +1,113 @@
+import Foundation
+import Testing
+import FlowSpec
+import FlowSpecCompiler
+@testable import FlowSpecNetlink
+
+/// Changes made by `IncrementalTable` and sent by `NftConnection.apply(_:over:)`, checked against
+/// the kernel: after every change the table reads back exactly as the same table installed whole
+/// in another namespace, and the state kept equals the state read back.
+@Suite("Incremental changes against the kernel (private namespaces)", .enabled(if: Kernel.available, Kernel.reason))
+struct IncrementalKernelTests {
+    let generator = RouteGenerator()
+
+    static func route(_ dst: String, ports: ClosedRange<UInt64>, rate: Float = 0) -> FlowRoute {
+        FlowRoute(family: .ipv4,
+                  components: [.destinationPrefix(FlowPrefix(address: IPAddress(dst)!, length: 32)!),
+                               .numeric(.ipProtocol, [.equal(6)]),
+                               .numeric(.destinationPort, [NumericTerm(and: false, lt: false, gt: true, eq: true, value: ports.lowerBound),
+                                                           NumericTerm(and: true, lt: true, gt: false, eq: true, value: ports.upperBound)])],
+                  actions: [.trafficRateBytes(asn: 0, bytesPerSecond: rate)])
+    }
+
+    /// The installed table as a whole install of `table` in a fresh namespace lists it.
+    func expectInstalled(_ connection: NftConnection, equal table: NftTable, _ step: String) throws {
+        let got = try #require(try connection.listTable(name: table.name, family: .inet)).table
+        let reference = try NftConnection.inNewNamespace()
+        try reference.apply(table)
+        let want = try #require(try reference.listTable(name: table.name, family: .inet)).table
+        func norm(_ t: NftTable) -> NftTable {
+            var t = normalized(t)
+            t.sets.sort { $0.name < $1.name }
+            t.objects.sort { $0.name < $1.name }
+            for r in t.chains[0].rules.indices {
+                t.chains[0].rules[r].expressions = t.chains[0].rules[r].expressions.map {
+                    if case .counter = $0 { .counter(packets: 0, bytes: 0) } else { $0 }
+                }
+            }
+            return t
+        }
+        let a = norm(got), b = norm(want)
+        #expect(a.chains[0].rules.map(\.comment) == b.chains[0].rules.map(\.comment), "\(step): rule order")
+        #expect(a.chains == b.chains, "\(step): rules")
+        #expect(a.sets.map(\.name) == b.sets.map(\.name), "\(step): sets")
+        for (x, y) in zip(a.sets, b.sets) where x != y {
+            Issue.record("\(step): set \(x.name): \(x.elements.count) vs \(y.elements.count) elements")
+        }
+        #expect(a.objects == b.objects, "\(step): objects")
+    }
+
+    @Test func changesReadBackAsTheIncrementalTableAndKeepTheState() throws {
+        let routes = generator.routes(count: 600)
+        let ordered = routes.ordered(.rfc)
+        let keys = ordered.enumerated().map { RouteOrderKey($1, order: .rfc, tiebreak: $0) }
+        let (result, built) = IncrementalTable.build(ordered, keys: keys, order: .rfc, options: CompileOptions())
+        let table = try #require(built)
+        let connection = try NftConnection.inNewNamespace()
+        var state = try #require(try connection.applyTracked(ContentSetNames.apply(result.table)).1)
+        let novelA = Self.route("203.0.113.7", ports: 1000...2000)
+        let novelB = Self.route("203.0.113.8", ports: 3000...4000)
+        var limited = routes.first { $0.extendedCommunities.contains { c in
+            if case .trafficRateBytes(_, let r) = FlowAction(c) { r > 0 } else { false } } }!
+        let limitedID = limited.identity
+        let steps: [(String, [FlowRoute], [FlowRoute], (TableChange) -> Bool)] = [
+            ("three routes replaced", [routes[3], routes[300], routes[599]], [generator.route(1000), generator.route(1001), generator.route(1002)],
+             { $0.insertedRules.isEmpty && $0.deletedRules.isEmpty && $0.removedElementCount >= 3 && $0.addedElementCount >= 3 }),
+            ("a route of a new shape: a rule of its own", [], [novelA],
+             { $0.insertedRules.map(\.rule.comment) == [novelA.identity] && $0.newSets.isEmpty }),
+            ("a second one: its group becomes a set", [], [novelB],
+             { $0.deletedRules == [novelA.identity] && $0.newSets.count == 1 && $0.newSets[0].elements.count == 2 }),
+            ("both gone: the set and its rule go", [novelA, novelB], [],
+             { $0.deletedSets.count == 1 && $0.deletedRules.count == 1 && $0.insertedRules.isEmpty }),
+            ("a rate limit becomes a drop: its object goes", [limited], {
+                limited.extendedCommunities = [FlowAction.trafficRateBytes(asn: 0, bytesPerSecond: 0).community]
+                return [limited]
+            }(), { $0.deletedObjects.map(\.name) == ["rate_" + limitedID.replacingOccurrences(of: ":", with: "_")] && $0.newObjects.isEmpty }),
+        ]
+        var tiebreak = 10_000
+        for (what, removing, adding, expected) in steps {
+            let update = try #require(table.update(removing: removing.map(\.identity),
+                                                   adding: adding.map { r in tiebreak += 1; return (r, tiebreak) }), "\(what)")
+            #expect(expected(update.change), "\(what): \(update.change)")
+            let before = state
+            let (report, after) = try connection.apply(update.change, over: state)
+            state = after
+            try expectInstalled(connection, equal: ContentSetNames.apply(table.table), what)
+            let readBack = try #require(try connection.listTable(name: "flowspec", family: .inet))
+            #expect(TableState(installed: readBack, generation: state.generation) == state, "\(what): state kept vs read back")
+            // Kept rules keep their handles.
+            let kept = Set(before.routes.map(\.identity)).subtracting(update.change.deletedRules)
+            for r in state.routes where kept.contains(r.identity) {
+                #expect(before.routes.first { $0.identity == r.identity }?.handles == r.handles, "\(what): \(r.identity) kept its handles")
+            }
+            #expect(report.messages < 20, "\(what): \(report.messages) messages")
+        }
+    }
+
+    @Test func aStaleStateIsRefusedAndChangesNothing() throws {
+        let routes = generator.routes(count: 100)
+        let ordered = routes.ordered(.rfc)
+        let keys = ordered.enumerated().map { RouteOrderKey($1, order: .rfc, tiebreak: $0) }
+        let (result, built) = IncrementalTable.build(ordered, keys: keys, order: .rfc, options: CompileOptions())
+        let table = try #require(built)
+        let connection = try NftConnection.inNewNamespace()
+        let state = try #require(try connection.applyTracked(ContentSetNames.apply(result.table)).1)
+        try connection.apply(NftTable(name: "other", family: .ip, chains: [NftChain(name: "c")]))
+        let before = try #require(try connection.listTable(name: "flowspec", family: .inet))
+        let update = try #require(table.update(removing: [routes[5].identity], adding: [(generator.route(500), 1000)]))
+        #expect(throws: NetlinkError.generationChanged(expected: state.generation)) {
+            _ = try connection.apply(update.change, over: state)
+        }
+        #expect(try connection.listTable(name: "flowspec", family: .inet) == before)
+    }
+}
