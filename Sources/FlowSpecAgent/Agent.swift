@@ -36,10 +36,13 @@ public struct AgentConfiguration: Sendable, Hashable {
 /// Keeps the kernel table in step with a route source.
 ///
 /// Holds the desired route set as an Adj-RIB-In-like map keyed by family and NLRI (a later
-/// announcement replaces, a withdrawal removes), rebuilds the whole table through
-/// `PreparedTable` after each debounced change, and hands it to the applier only when it differs
-/// from the one installed. Fail-static: read failures never touch the table; only a source
-/// silent for `sourceTimeout` triggers the loss policy, once.
+/// announcement replaces, a withdrawal removes). After each debounced change it sends the
+/// applier only the routes that changed, through the `IncrementalTable` of a merged table
+/// (compiling just those routes, a few set elements in the kernel); when that cannot be done in
+/// place — the first apply, a configuration change, a change the incremental table gives up on,
+/// an applier that refuses — it rebuilds the whole table through `PreparedTable` and hands it to
+/// the applier if it differs from the one installed. Fail-static: read failures never touch the
+/// table; only a source silent for `sourceTimeout` triggers the loss policy, once.
 public actor Agent: SourceSink {
     struct Key: Hashable, Comparable {
         let family: AddressFamily
@@ -74,8 +77,22 @@ public actor Agent: SourceSink {
     private var rib = [Key: Entry]()
     private var snapshotErrors = [ReadError]()
     private var nextSequence = 0
-    /// The table this agent last put in the kernel; nil before the first apply and after a flush.
-    public private(set) var installed: NftTable?
+    /// The table this agent last put in the kernel; nil before the first apply, after a flush,
+    /// and when the last change went in incrementally and could not be followed (then the
+    /// applier's own state of the kernel table is what counts).
+    public var installed: NftTable? {
+        switch installedForm {
+        case .none: nil
+        case .table(let t): t
+        case .incremental(let t): t.table
+        }
+    }
+    private enum InstalledForm { case none, table(NftTable), incremental(IncrementalTable) }
+    private var installedForm = InstalledForm.none
+    /// Keys whose route changed since the last apply (the incremental path sends only these).
+    private var dirty = Set<Key>()
+    /// Routes of the installed table that made it in (for the change log line).
+    private var installedCount = 0
     private var installedRoutes = [Key: FlowRoute]()
     private var reportedRejections = Set<ReadError>()
     private var pending: Task<Void, Never>?
@@ -138,13 +155,15 @@ public actor Agent: SourceSink {
             var next = [Key: Entry]()
             for r in result.currentRoutes() {
                 let key = Key(family: r.route.family, nlri: r.route.nlriBytes)
-                let sequence = rib[key].map(\.sequence) ?? newSequence()
-                next[key] = Entry(route: r, sequence: sequence)
+                let old = rib[key]
+                if old?.route.route != r.route { dirty.insert(key) }
+                next[key] = Entry(route: r, sequence: old?.sequence ?? newSequence())
             }
+            for key in rib.keys where next[key] == nil { dirty.insert(key) }
             let changed = !sameRoutes(rib, next) || snapshotErrors != result.errors
             rib = next
             snapshotErrors = result.errors
-            if changed || installed == nil { scheduleApply() }
+            if changed || !isInstalled { scheduleApply() }
         case .update(let result):
             healthy()
             for e in result.errors { logger.warning("unreadable \(e.position): \(e.reason)") }
@@ -152,18 +171,19 @@ public actor Agent: SourceSink {
             for r in result.routes {
                 let key = Key(family: r.route.family, nlri: r.route.nlriBytes)
                 if r.withdrawn {
-                    if rib.removeValue(forKey: key) != nil { changed = true }
+                    if rib.removeValue(forKey: key) != nil { changed = true; dirty.insert(key) }
                 } else if var old = rib[key] {
-                    if old.route.route != r.route || old.stale { changed = changed || old.route.route != r.route }
+                    if old.route.route != r.route { changed = true; dirty.insert(key) }
                     old.route = r
                     old.stale = false
                     rib[key] = old
                 } else {
                     rib[key] = Entry(route: r, sequence: newSequence())
                     changed = true
+                    dirty.insert(key)
                 }
             }
-            if changed || installed == nil { scheduleApply() }
+            if changed || !isInstalled { scheduleApply() }
         case .resync:
             healthy()
             for k in rib.keys { rib[k]?.stale = true }
@@ -172,8 +192,9 @@ public actor Agent: SourceSink {
             healthy()
             let stale = rib.filter { $0.key.family == family && $0.value.stale }.map(\.key)
             for k in stale { rib.removeValue(forKey: k) }
+            dirty.formUnion(stale)
             if !stale.isEmpty { logger.info("End-of-RIB \(family.name): \(stale.count) stale routes dropped") }
-            if !stale.isEmpty || installed == nil { scheduleApply() }
+            if !stale.isEmpty || !isInstalled { scheduleApply() }
         case .failed(let reason):
             unhealthy(reason)
         case .lost(let reason):
@@ -190,6 +211,10 @@ public actor Agent: SourceSink {
         rib.values.sorted { $0.sequence < $1.sequence }.map(\.route.route)
     }
 
+    private var isInstalled: Bool {
+        if case .none = installedForm { false } else { true }
+    }
+
     private func newSequence() -> Int {
         nextSequence += 1
         return nextSequence
@@ -202,7 +227,7 @@ public actor Agent: SourceSink {
     private func healthy() {
         if lossHandled {
             logger.notice("source readable again")
-        } else if let since = unhealthySince, installed != nil {
+        } else if let since = unhealthySince, isInstalled {
             logger.notice("source readable again after \(seconds(clock.now - since)) s")
         }
         unhealthySince = nil
@@ -233,7 +258,7 @@ public actor Agent: SourceSink {
             do {
                 try applier.remove(table: configuration.options.tableName)
                 flushCount += 1
-                installed = nil
+                installedForm = .none
                 installedRoutes = [:]
                 reportedRejections = []
                 logger.warning("no good read for \(seconds(silent)) s: table inet \(configuration.options.tableName) removed (--on-source-loss flush)")
@@ -260,25 +285,100 @@ public actor Agent: SourceSink {
         applyNow()
     }
 
-    /// Builds the table from the routes held and installs it if it differs from the installed
-    /// one. Returns what was applied, nil when nothing changed or the kernel refused.
+    /// Installs the routes held: only the changed ones when the installed table can follow
+    /// them in place (`applyChanges`), else the whole table, rebuilt, if it differs from the
+    /// installed one. Returns what was applied, nil when nothing changed or the kernel refused.
     @discardableResult
     public func applyNow() -> Applied? {
         retry?.cancel(); retry = nil
+        if case .incremental(let table) = installedForm {
+            if let applied = applyChanges(table) { return applied }
+            if dirty.isEmpty { return nil }
+        }
+        return applyWhole()
+    }
+
+    /// Sends the changed routes (`dirty`) through `table`. Nil when nothing changed or when it
+    /// cannot be done in place; in that case `installedForm` no longer holds the table.
+    private func applyChanges(_ table: IncrementalTable) -> Applied? {
+        guard !dirty.isEmpty else { return nil }
+        let start = clock.now
+        var removing: [String] = [], adding: [(route: FlowRoute, tiebreak: Int)] = []
+        var added = 0, removed = 0, changed = 0
+        var rejected: [ReadError] = []
+        for key in dirty {
+            let old = installedRoutes[key], new = rib[key]
+            if old == new?.route.route { continue }
+            if let old { removing.append(old.identity) }
+            switch (old, new) {
+            case (nil, _?): added += 1
+            case (_?, nil): removed += 1
+            default: changed += 1
+            }
+            guard let new, configuration.scope.targets.isEmpty || configuration.scope.admits(new.route.route) else { continue }
+            do {
+                try new.route.route.validate()
+                adding.append((new.route.route, new.sequence))
+            } catch {
+                rejected.append(ReadError(position: new.route.position, reason: "\(error)"))
+            }
+        }
+        // Routes in input order, as a whole rebuild would meet them.
+        adding.sort { $0.tiebreak < $1.tiebreak }
+        guard let update = table.update(removing: removing, adding: adding) else {
+            logger.info("the change cannot be made in place; rebuilding the whole table")
+            installedForm = .none
+            return nil
+        }
+        if !update.change.isEmpty {
+            do {
+                _ = try applier.apply(update.change)
+            } catch {
+                logger.info("the change could not be sent (\(error)); installing the whole table")
+                installedForm = .none
+                return nil
+            }
+        }
+        for key in dirty { installedRoutes[key] = rib[key]?.route.route }
+        dirty = []
+        installedCount = table.installedRouteCount
+        let applied = Applied(added: added, removed: removed, changed: changed, installed: installedCount,
+                              rejected: rejected.count + update.rejected.count)
+        lastApplied = applied
+        let c = update.change
+        logger.info("table inet \(configuration.options.tableName): +\(added) -\(removed) ~\(changed) routes in place (\(c.insertedRules.count) rules in, \(c.deletedRules.count) out, \(c.addedElementCount) set elements in, \(c.removedElementCount) out); installed \(installedCount); applied in \(seconds(clock.now - start)) s")
+        for e in rejected { logger.warning("rejected \(e.position): \(e.reason)") }
+        for r in update.rejected { logger.warning("rejected \(r.route.identity): \(r.reason)") }
+        return applied
+    }
+
+    /// Builds the whole table from the routes held and installs it if it differs from the
+    /// installed one.
+    private func applyWhole() -> Applied? {
         let start = clock.now
         let entries = rib.sorted { $0.value.sequence < $1.value.sequence }
         let input = ReadResult(routes: entries.map(\.value.route), errors: snapshotErrors)
-        let prepared = PreparedTable(input: input, order: configuration.order, scope: configuration.scope, options: configuration.options)
+        var incremental: IncrementalTable?
+        let order = configuration.order, options = configuration.options
+        let prepared = PreparedTable(input: input, order: order, scope: configuration.scope, options: options,
+                                     build: options.merge ? { routes, keys in
+            let (result, table) = IncrementalTable.build(routes, keys: keys, order: order, options: options)
+            incremental = table
+            return result
+        } : nil)
         let table = prepared.compiled.table
-        if table == installed {
+        let previous = installed
+        if table == previous {
             logger.debug("routes changed, table did not: kernel left alone")
+            if let incremental { installedForm = .incremental(incremental) }
+            dirty = []
             return nil
         }
         do {
-            if let old = installed, old.name != table.name || old.family != table.family {
+            if let old = previous, old.name != table.name || old.family != table.family {
                 try applier.remove(table: old.name)
             }
-            _ = try applier.apply(table, previous: installed?.name == table.name ? installed : nil)
+            _ = try applier.apply(table, previous: previous?.name == table.name ? previous : nil)
         } catch {
             logger.error("kernel refused table inet \(table.name), previous table unchanged: \(error); retrying in 1 s")
             retry = Task {
@@ -294,8 +394,10 @@ public actor Agent: SourceSink {
         let changed = now.filter { k, r in installedRoutes[k].map { $0 != r } ?? false }.count
         let applied = Applied(added: added, removed: removed, changed: changed,
                               installed: prepared.installedCount, rejected: prepared.rejectedRouteCount)
-        installed = table
+        installedForm = incremental.map { .incremental($0) } ?? .table(table)
         installedRoutes = now
+        installedCount = prepared.installedCount
+        dirty = []
         lastApplied = applied
         logger.info("table inet \(table.name): +\(added) -\(removed) ~\(changed) routes; installed \(prepared.installedCount), rejected \(prepared.rejectedRouteCount), \(table.ruleCount) rules; applied in \(seconds(clock.now - start)) s")
         let rejections = Set(prepared.rejected)
@@ -309,19 +411,23 @@ public actor Agent: SourceSink {
     /// New table options, order, debounce, timeout or policy (SIGHUP): rebuilds and re-applies.
     public func reconfigure(_ new: AgentConfiguration) {
         configuration = new
+        // The incremental table was made with the old options: the next apply rebuilds (and
+        // compares with, or removes, the table installed now).
+        if case .incremental(let t) = installedForm { installedForm = .table(t.table) }
         logger.info("configuration reloaded: table inet \(new.options.tableName), debounce \(seconds(new.debounce)) s, source timeout \(seconds(new.sourceTimeout)) s, on source loss: \(new.onSourceLoss.rawValue)")
-        if unhealthySince == nil || installed != nil || !rib.isEmpty { applyNow() }
+        if unhealthySince == nil || isInstalled || !rib.isEmpty { applyNow() }
     }
 
     /// Stops pending work; with `flush`, removes the table (`--flush-on-exit`).
     public func shutdown(flush: Bool) {
         pending?.cancel(); pending = nil
         retry?.cancel(); retry = nil
-        let name = installed?.name ?? configuration.options.tableName
+        let name: String
+        if case .table(let t) = installedForm { name = t.name } else { name = configuration.options.tableName }
         if flush {
             do {
                 try applier.remove(table: name)
-                installed = nil
+                installedForm = .none
                 logger.notice("table inet \(name) removed on exit")
             } catch {
                 logger.error("removing table inet \(name) on exit failed: \(error)")

@@ -27,7 +27,11 @@ public struct PreparedTable: Sendable {
     ///   - scope: routes it does not admit are left out (`outOfScope`), not rejected.
     ///   - order: with `.sequence(.trafficMarking)` the traffic-marking community carries the
     ///     sequence number (the historical convention), so it is not applied as a DSCP marking.
-    public init(input: ReadResult, order: RouteOrder, scope: RouteScope = .all, options: CompileOptions) {
+    ///   - build: compiles the ordered routes instead of `compile` (the agent builds an
+    ///     `IncrementalTable` this way); gets each route's order key, its tiebreak the route's
+    ///     position among the valid input routes.
+    public init(input: ReadResult, order: RouteOrder, scope: RouteScope = .all, options: CompileOptions,
+                build: ((_ ordered: [FlowRoute], _ keys: [RouteOrderKey]) -> CompileResult)? = nil) {
         let current = input.currentRoutes()
         if scope.targets.isEmpty {
             // No scoping: every route is admitted (`RouteScope.admits`), no need to look.
@@ -60,13 +64,14 @@ public struct PreparedTable: Sendable {
         // from there back to the input position (no lookup by route identity).
         let permutation = valid.orderedIndices(order)
         var ordered = permutation.map { valid[$0] }
+        let keys = build == nil ? [] : permutation.map { RouteOrderKey(valid[$0], order: order, tiebreak: $0) }
         valid = []
         if case .sequence(.trafficMarking) = order {
             for i in ordered.indices {
                 ordered[i].extendedCommunities.removeAll { $0.type == 0x80 && $0.subtype == 0x09 }
             }
         }
-        compiled = compile(ordered, options: options)
+        compiled = build?(ordered, keys) ?? compile(ordered, options: options)
         ordered = []
         let read = self.read
         func position(_ index: Int) -> String { read[validSource[permutation[index]]].position }

@@ -14,8 +14,24 @@ public struct AppliedChange: Sendable, Hashable {
 /// applier can send only the difference; the full-replace applier ignores it.
 public protocol TableApplier: Sendable {
     func apply(_ table: NftTable, previous: NftTable?) throws -> AppliedChange
+    /// Sends a change of the table this applier installed last (`IncrementalTable.update`);
+    /// throws, with nothing changed, when it cannot (the agent then applies the whole table).
+    func apply(_ change: TableChange) throws -> AppliedChange
     /// Removes the tool's table (quietly when absent).
     func remove(table name: String) throws
+}
+
+/// Why an applier could not send a change.
+public struct ApplierError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    public init(_ message: String) { description = message }
+}
+
+extension TableApplier {
+    /// Appliers that only install whole tables.
+    public func apply(_ change: TableChange) throws -> AppliedChange {
+        throw ApplierError("this applier installs whole tables only")
+    }
 }
 
 /// The real applier: one netlink connection in the current network namespace. It remembers the
@@ -35,6 +51,15 @@ public final class NetlinkApplier: TableApplier, @unchecked Sendable {
     public func apply(_ table: NftTable, previous: NftTable?) throws -> AppliedChange {
         let (report, next, _) = try connection.install(ContentSetNames.apply(table), over: state)
         state = next
+        return AppliedChange(messages: report.messages)
+    }
+
+    /// Fails when no state of the installed table is known, when the ruleset changed since, or
+    /// when the kernel refuses the change; the state is then left as it was (nothing changed).
+    public func apply(_ change: TableChange) throws -> AppliedChange {
+        guard let state else { throw ApplierError("no state of the installed table") }
+        let (report, next) = try connection.apply(change, over: state)
+        self.state = next
         return AppliedChange(messages: report.messages)
     }
 

@@ -34,6 +34,8 @@ public final class IncrementalTable {
     /// By compile index (the initial routes 0..<n in order, then each added route).
     private var entries: [Entry?] = []
     private var byIdentity: [String: Int] = [:]
+    /// Identities of the routes held that the compiler refused.
+    private var refused: Set<String> = []
     private var groupsByShape: [MergeShape: [MergeGroup]] = [:]
     private var singleSlot: [Int: Int] = [:]
     private var setNames: Set<String> = []
@@ -67,6 +69,7 @@ public final class IncrementalTable {
         t.entries = entries
         for (i, r) in t.compiler.identities.enumerated() { t.byIdentity[r] = i }
         let result = t.compiler.finish()
+        t.refused = Set(result.rejected.map { t.compiler.identities[$0.index] })
         // Default-policy routes get their rules in `finish`; updates never touch them.
         for s in t.compiler.planner.slots {
             if case .group(let g) = s {
@@ -94,6 +97,9 @@ public final class IncrementalTable {
 
     /// Routes held (installed, or refused by the compiler).
     public var routeCount: Int { byIdentity.count }
+    /// Routes held that the compiler did not refuse: in the table as rules, set elements or the
+    /// chain policy (or noted as never matching, or as having no effect).
+    public var installedRouteCount: Int { byIdentity.count - refused.count }
 
     /// Takes out the routes with the given identities (`FlowRoute.identity`; unknown ones are
     /// ignored), then adds `adding` (each with its order key's tiebreak, the input position), and
@@ -115,6 +121,7 @@ public final class IncrementalTable {
             deletedObjects.formUnion(e.objects)
             entries[i] = nil
             byIdentity[id] = nil
+            refused.remove(id)
         }
         if !deletedObjects.isEmpty {
             log.deletedObjects = compiler.objects.filter { deletedObjects.contains($0.name) }
@@ -147,6 +154,7 @@ public final class IncrementalTable {
             log.newObjects += made
             entries.append(Entry(key: key, units: u0..<compiler.planner.units.count, objects: made.map(\.name), isDefault: false))
             byIdentity[compiler.identities[index]] = index
+            if compiler.rejected.last?.index == index { refused.insert(compiler.identities[index]) }
         }
         guard let change = makeChange(&log) else { return nil }
         consistent = true
@@ -352,9 +360,10 @@ public final class IncrementalTable {
                 if log.transitioned.contains(id) {
                     change.deletedRules.append(compiler.planner.units[g.units[0]].identity)
                 }
-                if g.units.count == 1 && !log.transitioned.contains(id) {
-                    rule = NftRule(expressions: g.founderSingle, comment: compiler.planner.units[g.units[0]].identity)
-                } else {
+                // A new group goes in as a merged rule even with one unit: its key lives in its
+                // own set, where the founder's own rule might need a value set of the pool
+                // (a port list, say), which a change does not carry.
+                do {
                     var pool = compiler.pool
                     let (r, set) = compiler.planner.mergedRule(g, pool: &pool) { base in
                         var name = base, n = 2

@@ -68,7 +68,7 @@ struct Bench: ParsableCommand {
         let me = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
         var rows: [Row] = []
         let dpCounts = datapath ? datapathSizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } : []
-        let progress = Progress(total: counts.count * runs * 19 + runs * (1 + 2 * dpCounts.count))
+        let progress = Progress(total: counts.count * runs * 22 + runs * (1 + 2 * dpCounts.count))
         for n in counts {
             let generator = RouteGenerator()
             let routes = generator.routes(count: n)
@@ -206,6 +206,40 @@ struct Bench: ParsableCommand {
                                     user: (end - start).seconds - (report.kernelTime).seconds, kernel: (report.kernelTime).seconds, rssMB: nil))
                 }
             }
+            try connection.deleteTable(name: "flowspec", family: .inet)
+        }
+        rows += try incrementalDeltas(n: n, run: run, routes: routes, connection: connection, progress: progress)
+        return rows
+    }
+
+    /// The same changes through `IncrementalTable` (what `watch` and `listen` do once the table
+    /// is installed): from the changed routes being known (removed identities, added routes) to
+    /// the commit — compiling the changed routes, placing them, the batch and the kernel.
+    func incrementalDeltas(n: Int, run: Int, routes: [FlowRoute], connection: NftConnection, progress: Progress) throws -> [Row] {
+        var rows: [Row] = []
+        let generator = RouteGenerator()
+        let ordered = routes.ordered(.rfc)
+        let keys = ordered.enumerated().map { RouteOrderKey($1, order: .rfc, tiebreak: $0) }
+        for (what, count) in [("1 route", 1), ("1%", max(1, n / 100)), ("10%", max(1, n / 10))] {
+            let label = "delta \(what) (merged, incremental)"
+            progress.step("N=\(n) run \(run + 1)/\(runs): \(label)")
+            guard n <= deltaMax else { continue }
+            let (result, built) = IncrementalTable.build(ordered, keys: keys, order: .rfc, options: CompileOptions(merge: true))
+            guard let table = built, let state = try connection.applyTracked(ContentSetNames.apply(result.table)).1 else {
+                throw CLIError("no incremental table or state after a full apply")
+            }
+            let step = max(1, n / count)
+            let removing = (0..<count).map { routes[($0 * step + step / 2) % n].identity }
+            let adding = (0..<count).map { (route: generator.route(n + 10 + $0), tiebreak: n + $0) }
+            let clock = ContinuousClock()
+            let start = clock.now
+            guard let update = table.update(removing: removing, adding: adding) else {
+                throw CLIError("\(label): the change could not be made in place")
+            }
+            let (report, _) = try connection.apply(update.change, over: state)
+            let total = (clock.now - start).seconds
+            rows.append(Row(n: n, method: label, run: run, total: total, user: total - report.kernelTime.seconds,
+                            kernel: report.kernelTime.seconds, rssMB: nil))
             try connection.deleteTable(name: "flowspec", family: .inet)
         }
         return rows

@@ -28,6 +28,67 @@ final class FakeApplier: TableApplier, @unchecked Sendable {
     func remove(table name: String) throws { lock.withLock { _removed.append(name) } }
 }
 
+/// Also takes changes (`IncrementalTable`), and keeps the table they make, as the kernel would
+/// (`applying`); can be told to refuse changes.
+final class ChangeApplier: TableApplier, @unchecked Sendable {
+    private let lock = NSLock()
+    private var _tables = 0
+    private var _changes = [TableChange]()
+    private var _current: NftTable?
+    var refuseChanges = false
+
+    var tables: Int { lock.withLock { _tables } }
+    var changes: [TableChange] { lock.withLock { _changes } }
+    var current: NftTable? { lock.withLock { _current } }
+
+    func apply(_ table: NftTable, previous: NftTable?) throws -> AppliedChange {
+        lock.withLock { _tables += 1; _current = table }
+        return AppliedChange()
+    }
+
+    func apply(_ change: TableChange) throws -> AppliedChange {
+        try lock.withLock {
+            if refuseChanges { throw ApplierError("refused") }
+            _changes.append(change)
+            _current = _current.map { applyingChange(change, to: $0) }
+        }
+        return AppliedChange()
+    }
+
+    func remove(table name: String) throws { lock.withLock { _current = nil } }
+}
+
+/// What a change does to a table: rules by comment, sets, elements (by key) and objects.
+func applyingChange(_ change: TableChange, to table: NftTable) -> NftTable {
+    var t = table
+    let deleted = Set(change.deletedRules)
+    t.chains[0].rules.removeAll { deleted.contains($0.comment ?? "") }
+    for insert in change.insertedRules {
+        let at = insert.before.flatMap { b in t.chains[0].rules.firstIndex { $0.comment == b } } ?? t.chains[0].rules.count
+        t.chains[0].rules.insert(insert.rule, at: at)
+    }
+    for removal in change.removedElements {
+        guard let i = t.sets.firstIndex(where: { $0.name == removal.name }) else { continue }
+        t.sets[i].elements.removeAll { e in removal.elements.contains { $0.key == e.key && $0.keyEnd == e.keyEnd } }
+    }
+    t.sets.removeAll { change.deletedSets.contains($0.name) }
+    t.objects.removeAll { o in change.deletedObjects.contains { $0.name == o.name } }
+    t.objects += change.newObjects
+    t.sets += change.newSets
+    for addition in change.addedElements {
+        if let i = t.sets.firstIndex(where: { $0.name == addition.name }) { t.sets[i].elements += addition.elements }
+    }
+    return t
+}
+
+/// Every route identity a table holds: rule comments and set element comments.
+func heldIdentities(_ t: NftTable?) -> Set<String> {
+    guard let t else { return [] }
+    var out = Set(t.chains.flatMap { $0.rules.compactMap(\.comment) }.filter { !$0.hasPrefix("merge ") })
+    for s in t.sets { out.formUnion(s.elements.compactMap(\.comment)) }
+    return out
+}
+
 /// A source that delivers what the test pushes, and ends when the test finishes it.
 struct FakeSource: RouteSource {
     let name = "fake"
@@ -225,6 +286,70 @@ func identities(_ t: NftTable?) -> Set<String> {
         #expect(await eventually { applier.applied.count == 1 })
         #expect(await agent.lastApplied?.installed == 1)
         #expect(identities(applier.applied.last) == [a.identity])
+    }
+}
+
+@Suite struct IncrementalAgentTests {
+    func makeMergedAgent(_ applier: ChangeApplier) -> Agent {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        return Agent(configuration: AgentConfiguration(options: CompileOptions(merge: true)), applier: applier, logger: logger)
+    }
+
+    @Test func afterTheFirstTableOnlyChangesAreSent() async {
+        let generator = RouteGenerator()
+        let routes = generator.routes(count: 300)
+        let applier = ChangeApplier()
+        let agent = makeMergedAgent(applier)
+        await agent.deliver(.snapshot(result(routes)))
+        #expect(await eventually { applier.tables == 1 })
+        // Updates: one route withdrawn, one announced, one changed; each a change, no table.
+        await agent.deliver(.update(result([routes[7]], withdrawn: true)))
+        #expect(await eventually { applier.changes.count == 1 })
+        await agent.deliver(.update(result([generator.route(400)])))
+        #expect(await eventually { applier.changes.count == 2 })
+        var changed = routes[20]
+        changed.extendedCommunities = [FlowAction.trafficRateBytes(asn: 0, bytesPerSecond: 2_000_000).community]
+        #expect(changed != routes[20])
+        await agent.deliver(.update(result([changed])))
+        #expect(await eventually { applier.changes.count == 3 })
+        #expect(await agent.lastApplied?.changed == 1)
+        #expect(applier.tables == 1)
+        // The table the changes made holds exactly the routes held, and is the agent's table.
+        let held = Set(await agent.routes.map(\.identity))
+        #expect(heldIdentities(applier.current) == held)
+        func normalized(_ t: NftTable?) -> NftTable? {
+            guard var t else { return nil }
+            t.sets.sort { $0.name < $1.name }
+            for i in t.sets.indices { t.sets[i].elements.sort { $0.key.lexicographicallyPrecedes($1.key) } }
+            t.objects.sort { $0.name < $1.name }
+            return t
+        }
+        #expect(normalized(applier.current) == normalized(await agent.installed))
+        // A snapshot that differs in one route is one change too.
+        var snapshot = await agent.routes
+        snapshot.removeLast()
+        await agent.deliver(.snapshot(result(snapshot)))
+        #expect(await eventually { applier.changes.count == 4 })
+        #expect(heldIdentities(applier.current) == Set(snapshot.map(\.identity)))
+        #expect(applier.tables == 1)
+    }
+
+    @Test func aRefusedChangeFallsBackToTheWholeTable() async {
+        let generator = RouteGenerator()
+        let applier = ChangeApplier()
+        let agent = makeMergedAgent(applier)
+        await agent.deliver(.snapshot(result(generator.routes(count: 50))))
+        #expect(await eventually { applier.tables == 1 })
+        applier.refuseChanges = true
+        await agent.deliver(.update(result([generator.route(60)])))
+        #expect(await eventually { applier.tables == 2 })
+        #expect(heldIdentities(applier.current) == Set(await agent.routes.map(\.identity)))
+        // And the next change goes in place again.
+        applier.refuseChanges = false
+        await agent.deliver(.update(result([generator.route(61)])))
+        #expect(await eventually { applier.changes.count == 1 })
+        #expect(applier.tables == 2)
     }
 }
 

@@ -63,10 +63,10 @@ struct IncrementalKernelTests {
         let steps: [(String, [FlowRoute], [FlowRoute], (TableChange) -> Bool)] = [
             ("three routes replaced", [routes[3], routes[300], routes[599]], [generator.route(1000), generator.route(1001), generator.route(1002)],
              { $0.insertedRules.isEmpty && $0.deletedRules.isEmpty && $0.removedElementCount >= 3 && $0.addedElementCount >= 3 }),
-            ("a route of a new shape: a rule of its own", [], [novelA],
-             { $0.insertedRules.map(\.rule.comment) == [novelA.identity] && $0.newSets.isEmpty }),
-            ("a second one: its group becomes a set", [], [novelB],
-             { $0.deletedRules == [novelA.identity] && $0.newSets.count == 1 && $0.newSets[0].elements.count == 2 }),
+            ("a route of a new shape: a merged rule and set of its own", [], [novelA],
+             { $0.insertedRules.count == 1 && $0.newSets.count == 1 && $0.newSets[0].elements.map(\.comment) == [novelA.identity] }),
+            ("a second one joins its set", [], [novelB],
+             { $0.insertedRules.isEmpty && $0.newSets.isEmpty && $0.addedElements.flatMap(\.elements).map(\.comment) == [novelB.identity] }),
             ("both gone: the set and its rule go", [novelA, novelB], [],
              { $0.deletedSets.count == 1 && $0.deletedRules.count == 1 && $0.insertedRules.isEmpty }),
             ("a rate limit becomes a drop: its object goes", [limited], {
