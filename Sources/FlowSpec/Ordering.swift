@@ -27,6 +27,9 @@
 public struct RFC8955SortKey: Hashable, Comparable, Sendable {
     public let bytes: [UInt8]
 
+    /// A key as `init(_:)` made it (read back from a file).
+    public init(bytes: [UInt8]) { self.bytes = bytes }
+
     public init(_ route: FlowRoute) {
         var b = [UInt8]()
         b.reserveCapacity(48)
@@ -254,10 +257,15 @@ extension Array where Element == FlowRoute {
 /// route source keyed by NLRI never does).
 public struct RouteOrderKey: Comparable, Sendable {
     /// 0 with a sequence number, 1 without, 2 default policy (as `orderedIndices`).
-    let rank: UInt8
-    let sequence: UInt64
-    let key: RFC8955SortKey
+    public let rank: UInt8
+    public let sequence: UInt64
+    public let key: RFC8955SortKey
     public let tiebreak: Int
+
+    /// A key as `init(_:order:tiebreak:)` made it (read back from a file).
+    public init(rank: UInt8, sequence: UInt64, key: RFC8955SortKey, tiebreak: Int) {
+        self.rank = rank; self.sequence = sequence; self.key = key; self.tiebreak = tiebreak
+    }
 
     public init(_ route: FlowRoute, order: RouteOrder, tiebreak: Int) {
         if route.isDefaultPolicy {

@@ -21,26 +21,30 @@ import FlowSpec
 public final class IncrementalTable {
     public let options: CompileOptions
     public let order: RouteOrder
-    private var compiler: RouteCompiler
+    var compiler: RouteCompiler
 
-    private struct Entry {
+    struct Entry {
         var key: RouteOrderKey
         var units: Range<Int>
         /// Names of the limit objects made for the route.
         var objects: [String]
         var isDefault: Bool
+        /// `contentDigest` of the route as compiled: a route whose digest changes is replaced.
+        var digest: UInt64
     }
 
     /// By compile index (the initial routes 0..<n in order, then each added route).
-    private var entries: [Entry?] = []
-    private var byIdentity: [String: Int] = [:]
-    /// Identities of the routes held that the compiler refused.
-    private var refused: Set<String> = []
-    private var groupsByShape: [MergeShape: [MergeGroup]] = [:]
-    private var singleSlot: [Int: Int] = [:]
-    private var setNames: Set<String> = []
+    var entries: [Entry?] = []
+    var byIdentity: [String: Int] = [:]
+    /// The routes held that the compiler refused, by identity, with the reason.
+    public internal(set) var refusals: [String: String] = [:]
+    /// The compiler's notes on the routes held, by identity.
+    public internal(set) var notes: [String: [String]] = [:]
+    var groupsByShape: [MergeShape: [MergeGroup]] = [:]
+    var singleSlot: [Int: Int] = [:]
+    var setNames: Set<String> = []
     /// False once an update gave up half way: the state no longer matches any table.
-    private var consistent = true
+    var consistent = true
 
     /// What one `update` did.
     public struct Update: Sendable {
@@ -62,26 +66,35 @@ public final class IncrementalTable {
         var units = 0, objects = 0
         t.compiler.addAll(routes) { i, c in
             entries.append(Entry(key: keys[i], units: units..<c.planner.units.count,
-                                 objects: c.objects[objects...].map(\.name), isDefault: routes[i].isDefaultPolicy))
+                                 objects: c.objects[objects...].map(\.name), isDefault: routes[i].isDefaultPolicy,
+                                 digest: contentDigest(routes[i])))
             units = c.planner.units.count
             objects = c.objects.count
         }
         t.entries = entries
-        for (i, r) in t.compiler.identities.enumerated() { t.byIdentity[r] = i }
         let result = t.compiler.finish()
-        t.refused = Set(result.rejected.map { t.compiler.identities[$0.index] })
+        for r in result.rejected { t.refusals[t.compiler.identities[r.index]] = r.reason }
+        for n in result.notes { t.notes[n.identity, default: []].append(n.message) }
+        t.compiler.rejected = []
+        t.compiler.notes = []
         // Default-policy routes get their rules in `finish`; updates never touch them.
-        for s in t.compiler.planner.slots {
-            if case .group(let g) = s {
-                t.groupsByShape[g.shape, default: []].append(g)
-                if let n = g.setName { t.setNames.insert(n) }
-            }
-        }
-        t.reindex()
+        t.index()
         return (result, t)
     }
 
-    private init(options: CompileOptions, order: RouteOrder) {
+    /// The lookups derived from the planner's slots (after a build or a restore).
+    func index() {
+        for s in compiler.planner.slots {
+            if case .group(let g) = s {
+                groupsByShape[g.shape, default: []].append(g)
+                if let n = g.setName { setNames.insert(n) }
+            }
+        }
+        for (i, id) in compiler.identities.enumerated() where entries[i] != nil { byIdentity[id] = i }
+        reindex()
+    }
+
+    init(options: CompileOptions, order: RouteOrder) {
         self.options = options
         self.order = order
         compiler = RouteCompiler(options: options)
@@ -99,7 +112,7 @@ public final class IncrementalTable {
     public var routeCount: Int { byIdentity.count }
     /// Routes held that the compiler did not refuse: in the table as rules, set elements or the
     /// chain policy (or noted as never matching, or as having no effect).
-    public var installedRouteCount: Int { byIdentity.count - refused.count }
+    public var installedRouteCount: Int { byIdentity.count - refusals.count }
 
     /// Takes out the routes with the given identities (`FlowRoute.identity`; unknown ones are
     /// ignored), then adds `adding` (each with its order key's tiebreak, the input position), and
@@ -112,7 +125,9 @@ public final class IncrementalTable {
         guard consistent else { return nil }
         consistent = false
         var log = ChangeLog()
-        let rejected0 = compiler.rejected.count, notes0 = compiler.notes.count
+        compiler.rejected = []
+        compiler.notes = []
+        let rejected0 = 0, notes0 = 0
         var deletedObjects = Set<String>()
         for id in removing {
             guard let i = byIdentity[id] else { continue }
@@ -121,7 +136,8 @@ public final class IncrementalTable {
             deletedObjects.formUnion(e.objects)
             entries[i] = nil
             byIdentity[id] = nil
-            refused.remove(id)
+            refusals[id] = nil
+            notes[id] = nil
         }
         if !deletedObjects.isEmpty {
             log.deletedObjects = compiler.objects.filter { deletedObjects.contains($0.name) }
@@ -133,10 +149,7 @@ public final class IncrementalTable {
             let index = compiler.identities.count
             let key = RouteOrderKey(route, order: order, tiebreak: tiebreak)
             compiler.addIdentity(of: route)
-            var r = route
-            if case .sequence(.trafficMarking) = order {
-                r.extendedCommunities.removeAll { $0.type == 0x80 && $0.subtype == 0x09 }
-            }
+            let r = compiled(route)
             let objects0 = compiler.objects.count
             compiler.captured = []
             compiler.add(r, index: index)
@@ -152,13 +165,46 @@ public final class IncrementalTable {
             }
             let made = compiler.objects[objects0...]
             log.newObjects += made
-            entries.append(Entry(key: key, units: u0..<compiler.planner.units.count, objects: made.map(\.name), isDefault: false))
+            entries.append(Entry(key: key, units: u0..<compiler.planner.units.count, objects: made.map(\.name), isDefault: false,
+                                 digest: contentDigest(r)))
             byIdentity[compiler.identities[index]] = index
-            if compiler.rejected.last?.index == index { refused.insert(compiler.identities[index]) }
         }
+        let rejected = Array(compiler.rejected[rejected0...]), noted = Array(compiler.notes[notes0...])
+        for r in rejected { refusals[compiler.identities[r.index]] = r.reason }
+        for n in noted { notes[n.identity, default: []].append(n.message) }
         guard let change = makeChange(&log) else { return nil }
         consistent = true
-        return Update(change: change, rejected: Array(compiler.rejected[rejected0...]), notes: Array(compiler.notes[notes0...]))
+        return Update(change: change, rejected: rejected, notes: noted)
+    }
+
+    /// `update` to the route set `routes` (valid, in input order, the tiebreak of each its
+    /// position): held routes missing from it or changed (`contentDigest`) go, new and changed
+    /// ones come. Nil as for `update`, and when `routes` holds an NLRI twice.
+    public func update(to routes: [FlowRoute]) -> Update? {
+        var seen = Set<String>()
+        seen.reserveCapacity(routes.count)
+        var adding: [(route: FlowRoute, tiebreak: Int)] = []
+        var removing: [String] = []
+        for (i, r) in routes.enumerated() {
+            let id = r.identity
+            guard seen.insert(id).inserted else { consistent = false; return nil }
+            if let k = byIdentity[id], let e = entries[k] {
+                if e.digest == contentDigest(compiled(r)) { continue }
+                removing.append(id)
+            }
+            adding.append((r, i))
+        }
+        for id in byIdentity.keys where !seen.contains(id) { removing.append(id) }
+        return update(removing: removing, adding: adding)
+    }
+
+    /// The route as the compiler gets it: with `.sequence(.trafficMarking)` the traffic-marking
+    /// community carries the sequence number, not a DSCP (as `PreparedTable` does).
+    private func compiled(_ route: FlowRoute) -> FlowRoute {
+        guard case .sequence(.trafficMarking) = order else { return route }
+        var r = route
+        r.extendedCommunities.removeAll { $0.type == 0x80 && $0.subtype == 0x09 }
+        return r
     }
 
     // MARK: - Placing and removing units
@@ -415,4 +461,18 @@ public final class IncrementalTable {
         change.addedElements.sort { $0.name < $1.name }
         return change
     }
+}
+
+/// A digest of everything that makes a route (family, NLRI, extended and large communities),
+/// the same in every process: an `IncrementalTable` snapshot keeps it per route, and the next
+/// `apply` compares it to tell changed routes from kept ones.
+func contentDigest(_ route: FlowRoute) -> UInt64 {
+    var d = StableDigest()
+    d.add(UInt8(route.family == .ipv4 ? 4 : 6))
+    d.add(route.nlriBytes)
+    d.add(UInt64(route.extendedCommunities.count))
+    for c in route.extendedCommunities { d.add(c.rawValue) }
+    d.add(UInt64(route.largeCommunities.count))
+    for c in route.largeCommunities { d.add(c.global); d.add(c.local1); d.add(c.local2) }
+    return d.value
 }

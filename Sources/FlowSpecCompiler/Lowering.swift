@@ -60,6 +60,12 @@ struct SetPool {
     private var index: [Key: Int] = [:]
     private(set) var sets: [NftSet] = []
 
+    init() {}
+
+    /// A pool holding `sets` (read back from an `IncrementalTable` snapshot). They are not
+    /// found by content again: a new lookup makes a set of its own, named after them.
+    init(restoring sets: [NftSet]) { self.sets = sets }
+
     mutating func name(for field: Field, _ ranges: [ClosedRange<UInt64>]) -> String {
         // nft 1.0.6 crashes listing an interval set of type tcp_flag (`nft list` segfaults in its
         // element sort), so TCP flag sets hold single values (at most 256 of them).

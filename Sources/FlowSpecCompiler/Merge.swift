@@ -228,6 +228,8 @@ final class MergeGroup {
     /// every unit's matches once it is placed.
     let founderSingle: [NftExpression]
     let founderResidual: [Match]
+    /// The merged rule's residual match expressions, once made (`MergePlanner.mergedRule`).
+    var residualExprs: [NftExpression]?
     var units: [Int] = []
     var boxes: [Box] = []
     var boxUnit: [Int] = []
@@ -254,6 +256,14 @@ final class MergeGroup {
         self.shape = shape; self.terminal = terminal
         founderSingle = founder.single
         founderResidual = residual
+    }
+
+    /// A group read back from an `IncrementalTable` snapshot (its boxes come with `add`).
+    init(shape: MergeShape, terminal: Bool, founderSingle: [NftExpression], residualExprs: [NftExpression]) {
+        self.shape = shape; self.terminal = terminal
+        self.founderSingle = founderSingle
+        founderResidual = []
+        self.residualExprs = residualExprs
     }
 
     /// Adds unit `u`'s elements; returns the indices of its boxes.
@@ -538,8 +548,8 @@ struct MergePlanner {
     /// once it has one; else `name` turns the name the rule's digest gives into the one used.
     func mergedRule(_ g: MergeGroup, pool: inout SetPool, name: (String) -> String) -> (NftRule, NftSet) {
         var set = Self.set(g, elements: g.boxes.indices.filter { g.boxUnit[$0] >= 0 }) { units[$0].identity }
-        let residual = g.founderResidual
-        var exprs = mergePayloadMatches(residual, pool: &pool)
+        if g.residualExprs == nil { g.residualExprs = mergePayloadMatches(g.founderResidual, pool: &pool) }
+        var exprs = g.residualExprs ?? []
         var loads = [NftExpression]()
         var unit: UInt32 = 0
         for (n, k) in g.shape.keys.enumerated() {

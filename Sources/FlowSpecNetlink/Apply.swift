@@ -14,6 +14,11 @@ public struct ApplyReport: Sendable, Hashable {
     public var buildTime: Duration
     /// Time inside sendmsg plus reading the replies: the kernel's work.
     public var kernelTime: Duration
+
+    /// No batch: nothing was sent.
+    public static func nothing(generation: UInt32) -> ApplyReport {
+        ApplyReport(messages: 0, bytes: 0, generation: generation, buildTime: .zero, kernelTime: .zero)
+    }
 }
 
 extension NftConnection {

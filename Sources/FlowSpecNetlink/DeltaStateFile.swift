@@ -15,7 +15,7 @@ extension TableState {
     static let magic: [UInt8] = Array("flowspec-nft-state".utf8) + [0, 3]
 
     public func serialized() -> [UInt8] {
-        var w = StateWriter()
+        var w = ByteWriter()
         w.bytes.reserveCapacity(4096 + routes.count * 80 + mergeElementCount * 40)
         w.bytes += Self.magic
         w.u8(family.rawValue); w.string(table); w.string(chain); w.u64(chainDigest); w.u32(generation)
@@ -43,7 +43,7 @@ extension TableState {
 
     /// Nil for bytes that are not a complete state of this version.
     public init?(serialized bytes: [UInt8]) {
-        var r = StateReader(bytes: bytes)
+        var r = ByteReader(bytes: bytes)
         guard r.take(Self.magic.count) == Self.magic[...],
               let familyRaw = r.u8(), let family = NftFamily(rawValue: familyRaw),
               let table = r.string(), let chain = r.string(), let chainDigest = r.u64(), let generation = r.u32(),
@@ -84,40 +84,4 @@ extension TableState {
         self.init(table: table, family: family, chain: chain, chainDigest: chainDigest, routes: routes,
                   sets: sets, objects: objects, mergeSets: mergeSets, generation: generation)
     }
-}
-
-private struct StateWriter {
-    var bytes: [UInt8] = []
-    mutating func u8(_ v: UInt8) { bytes.append(v) }
-    mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { bytes += $0 } }
-    mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { bytes += $0 } }
-    mutating func data(_ d: [UInt8]) { u32(UInt32(d.count)); bytes += d }
-    mutating func string(_ s: String) { data(Array(s.utf8)) }
-}
-
-private struct StateReader {
-    let bytes: [UInt8]
-    var at = 0
-
-    var atEnd: Bool { at == bytes.count }
-
-    mutating func take(_ n: Int) -> ArraySlice<UInt8>? {
-        guard n >= 0, bytes.count - at >= n else { return nil }
-        defer { at += n }
-        return bytes[at..<(at + n)]
-    }
-    mutating func u8() -> UInt8? { take(1)?.first }
-    mutating func u32() -> UInt32? {
-        take(4).map { s in s.reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) } }
-    }
-    mutating func u64() -> UInt64? {
-        take(8).map { s in s.reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) } }
-    }
-    /// A count, bounded by the bytes left (each counted item takes at least one byte).
-    mutating func count() -> Int? {
-        guard let n = u32(), Int(n) <= bytes.count - at else { return nil }
-        return Int(n)
-    }
-    mutating func data() -> [UInt8]? { count().flatMap { take($0) }.map(Array.init) }
-    mutating func string() -> String? { data().map { String(decoding: $0, as: UTF8.self) } }
 }

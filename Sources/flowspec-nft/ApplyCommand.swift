@@ -1,4 +1,5 @@
 import ArgumentParser
+import FlowSpec
 import FlowSpecAgent
 import FlowSpecCompiler
 import FlowSpecFormats
@@ -38,24 +39,42 @@ struct Apply: ParsableCommand {
     @Option(help: "Directory for the committed table's state (used for delta updates).")
     var stateDir: String = "/run/flowspec-nft"
 
+    /// The largest route set whose `IncrementalTable` a full apply keeps for the next run: the
+    /// table's planner stays in memory until it is written, which a million-route apply cannot
+    /// afford within its memory budget (docs/benchmarks.md).
+    static let snapshotMaxRoutes = 300_000
+
     func run() throws {
         let start = ContinuousClock.now
+        let options = try table.compileOptions(), order = table.routeOrder, scope = try table.routeScope()
+        let store = StateStore(directory: stateDir, table: table.table)
+        var read: ReadResult? = try input.read()
+        if !full && options.merge, let done = inPlace(read!, options: options, order: order, scope: scope, store: store, start: start) {
+            try report(done.summary, rules: done.rules, sets: nil, how: done.how, prepared: done.prepared,
+                       apply: done.report, start: start)
+            return
+        }
         // The routes read are only needed for the summary printed at the end: the prepared table
         // goes out of scope before the netlink batch is built (a million routes' batch needs that
         // memory), leaving the compiled table, renamed in place.
         let compiled: NftTable
         let summary: Summary
+        var snapshot: [UInt8]?
         do {
-            var prepared = PreparedTable(input: try input.read(), order: table.routeOrder, scope: try table.routeScope(),
-                                         options: try table.compileOptions())
+            var prepared = PreparedTable(input: read.take()!, order: order, scope: scope, options: options,
+                                         build: options.merge ? { routes, keys in
+                guard routes.count <= Self.snapshotMaxRoutes else { return compile(routes, options: options) }
+                let (result, table) = IncrementalTable.build(routes, keys: keys, order: order, options: options)
+                snapshot = table?.serialized()
+                return result
+            } : nil)
             ContentSetNames.apply(to: &prepared.compiled.table)
             compiled = prepared.compiled.table
             summary = Summary(prepared)
         }
         let ruleCount = compiled.ruleCount, setCount = compiled.sets.count
         let preparedTime = seconds(since: start)
-        let store = StateStore(directory: stateDir, table: table.table)
-        let report: ApplyReport
+        let applyReport: ApplyReport
         let how: String
         do {
             let connection = try NftConnection()
@@ -63,22 +82,89 @@ struct Apply: ParsableCommand {
             store.remove()
             // The last use of the table: on a full replace its rules are released as they are encoded.
             let (r, next, method) = try connection.install(consume compiled, over: state, releasingRules: true)
-            report = r
+            applyReport = r
             how = full ? "full replace" : "\(method)"
-            if let next { store.save(next) }
+            if let next { store.save(next, snapshot: snapshot) }
         } catch {
             throw CLIError("nothing changed: \(error)")
         }
+        try report(summary, rules: ruleCount, sets: setCount, how: how, prepared: preparedTime, apply: applyReport, start: start)
+    }
+
+    func report(_ summary: Summary, rules: Int?, sets: Int?, how: String, prepared: Double, apply: ApplyReport,
+                start: ContinuousClock.Instant) throws {
         let total = seconds(since: start)
         print("routes read \(summary.read), installed \(summary.installed), rejected \(summary.rejectedRoutes)" +
               (summary.rejected.count > summary.rejectedRoutes ? ", unreadable input items \(summary.rejected.count - summary.rejectedRoutes)" : ""))
-        print("table inet \(table.table): \(ruleCount) rules, \(setCount) sets, committed in \(format(total)) s by \(how) (read+compile \(format(preparedTime)) s, netlink build \(format(report.buildTime)) s, kernel \(format(report.kernelTime)) s)")
+        let size = [rules.map { "\($0) rules" }, sets.map { "\($0) sets" }].compactMap { $0 }.joined(separator: ", ")
+        print("table inet \(table.table): \(size.isEmpty ? "" : size + ", ")committed in \(format(total)) s by \(how) (read+compile \(format(prepared)) s, netlink build \(format(apply.buildTime)) s, kernel \(format(apply.kernelTime)) s)")
         if summary.outOfScope > 0 {
             print("  \(summary.outOfScope) routes left out: their route targets are not this switch's")
         }
         for e in summary.rejected { print("  rejected \(e.position): \(e.reason)") }
         for n in summary.notes { print("  note: \(n)") }
         if strict && !summary.rejected.isEmpty { throw ExitCode(2) }
+    }
+
+    /// The one-shot incremental path: with the previous run's table state and `IncrementalTable`
+    /// snapshot, and nothing committed to the ruleset since, only the routes whose content
+    /// changed are compiled and placed, and their change is sent in one batch. Nil when that
+    /// cannot be done (no or stale state, other options, a change the table cannot make in
+    /// place, a change of more than a quarter of the routes, the kernel refusing it); then
+    /// nothing was changed and the whole table is compiled.
+    func inPlace(_ input: ReadResult, options: CompileOptions, order: RouteOrder, scope: RouteScope, store: StateStore,
+                 start: ContinuousClock.Instant)
+        -> (summary: Summary, rules: Int?, how: String, prepared: Double, report: ApplyReport)? {
+        guard let state = store.load(), let bytes = store.loadSnapshot(),
+              let incremental = IncrementalTable.restore(bytes, options: options, order: order) else { return nil }
+        // The routes as `PreparedTable` takes them: current, in scope, valid.
+        var summary = Summary(read: 0, installed: 0, rejectedRoutes: 0, rejected: input.errors, notes: [], outOfScope: 0)
+        var valid: [FlowRoute] = [], positions: [String] = []
+        for r in input.currentRoutes() {
+            guard scope.targets.isEmpty || scope.admits(r.route) else { summary.outOfScope += 1; continue }
+            summary.read += 1
+            do {
+                try r.route.validate()
+                valid.append(r.route)
+                positions.append(r.position)
+            } catch {
+                summary.rejected.append(ReadError(position: r.position, reason: "\(error)"))
+            }
+        }
+        let invalid = summary.rejected.count - input.errors.count
+        guard let connection = try? NftConnection(), (try? connection.generation()) == state.generation,
+              let update = incremental.update(to: valid) else { return nil }
+        let change = update.change
+        let changed = change.addedElementCount + change.removedElementCount + change.insertedRules.count + change.deletedRules.count
+        guard changed <= max(1000, valid.count / 4) else { return nil }
+        let prepared = seconds(since: start)
+        store.remove()
+        var report = ApplyReport.nothing(generation: state.generation)
+        var next = state
+        if !change.isEmpty {
+            do {
+                (report, next) = try connection.apply(change, over: state)
+            } catch {
+                store.save(state, snapshot: nil)
+                return nil
+            }
+        }
+        store.save(next, snapshot: incremental.serialized())
+        // Reasons and notes by the routes' positions in this input.
+        var position: [String: String] = [:]
+        if !incremental.refusals.isEmpty || !incremental.notes.isEmpty {
+            for (r, p) in zip(valid, positions) { position[r.identity] = p }
+        }
+        for (id, reason) in incremental.refusals.sorted(by: { $0.key < $1.key }) {
+            summary.rejected.append(ReadError(position: position[id] ?? id, reason: reason))
+        }
+        for (id, notes) in incremental.notes.sorted(by: { $0.key < $1.key }) {
+            for n in notes { summary.notes.append("\(position[id] ?? id): \(n)") }
+        }
+        summary.rejectedRoutes = invalid + incremental.refusals.count
+        summary.installed = incremental.installedRouteCount
+        let how = "delta in place: \(change.removedElementCount) set elements out, \(change.addedElementCount) in, \(change.deletedRules.count) rules out, \(change.insertedRules.count) in"
+        return (summary, nil, how, prepared, report)
     }
 
     /// What `apply` reports about the routes, kept when the routes themselves are freed.
@@ -89,6 +175,11 @@ struct Apply: ParsableCommand {
         var rejected: [ReadError]
         var notes: [String]
         var outOfScope: Int
+
+        init(read: Int, installed: Int, rejectedRoutes: Int, rejected: [ReadError], notes: [String], outOfScope: Int) {
+            self.read = read; self.installed = installed; self.rejectedRoutes = rejectedRoutes
+            self.rejected = rejected; self.notes = notes; self.outOfScope = outOfScope
+        }
 
         init(_ p: PreparedTable) {
             read = p.read.count; installed = p.installedCount; rejectedRoutes = p.rejectedRouteCount
@@ -114,14 +205,28 @@ struct StateStore {
         FileManager.default.contents(atPath: path).flatMap { TableState(serialized: [UInt8]($0)) }
     }
 
-    func save(_ state: TableState) {
+    /// The `IncrementalTable` snapshot the state was saved with, if any.
+    func loadSnapshot() -> [UInt8]? {
+        FileManager.default.contents(atPath: snapshotPath).map { [UInt8]($0) }
+    }
+
+    var snapshotPath: String { path + ".incremental" }
+
+    /// Saves the state and, when given, the snapshot of the table's `IncrementalTable` (the
+    /// snapshot first: a state is only ever found next to its own snapshot or none).
+    func save(_ state: TableState, snapshot: [UInt8]?) {
         let directory = (path as NSString).deletingLastPathComponent
         try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                  attributes: [.posixPermissions: 0o700])
+        if let snapshot { try? Data(snapshot).write(to: URL(fileURLWithPath: snapshotPath), options: .atomic) }
         try? Data(state.serialized()).write(to: URL(fileURLWithPath: path), options: .atomic)
     }
 
-    func remove() { try? FileManager.default.removeItem(atPath: path) }
+    /// Removes the state and the snapshot.
+    func remove() {
+        try? FileManager.default.removeItem(atPath: snapshotPath)
+        try? FileManager.default.removeItem(atPath: path)
+    }
 }
 
 func format(_ s: Double) -> String {

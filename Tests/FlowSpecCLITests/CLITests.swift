@@ -107,14 +107,22 @@ struct ApplyDeltaCLITests {
         try routes(Array(1001..<1301)).write(to: new, atomically: true, encoding: .utf8)
         let apply = "\(flowspecNft) apply --from json --state-dir \(dir.path)/state"
         let r = try run(["unshare", "-n", "sh", "-c", """
-            \(apply) \(old.path) && \(apply) \(new.path) && nft add table ip other && \(apply) \(old.path) && \(flowspecNft) show --json
+            \(apply) \(old.path) && \(apply) \(new.path) && \(flowspecNft) show --json && echo ===== && \
+            \(apply) --no-merge \(old.path) && \(apply) --no-merge \(new.path) && \
+            nft add table ip other && \(apply) \(old.path) && \(flowspecNft) show --json
             """])
         let lines = r.out.split(separator: "\n").filter { $0.contains("committed") }
-        #expect(lines.count == 3, "\(r.out)")
-        guard lines.count == 3 else { return }
+        #expect(lines.count == 5, "\(r.out)")
+        guard lines.count == 5 else { return }
         #expect(lines[0].contains("by full replace (no current state of the table)"))
-        #expect(lines[1].contains("by delta:") && lines[1].contains("1 set elements deleted, 1 added"), "\(lines[1])")
-        #expect(lines[2].contains("by full replace (the ruleset changed since the state was taken)"), "\(lines[2])")
-        #expect(r.out.contains("destination-port ==1000") && !r.out.contains("destination-port ==1300"))
+        // Merged (the default): only the changed routes compiled, one set element out, one in.
+        #expect(lines[1].contains("by delta in place: 1 set elements out, 1 in, 0 rules out, 0 in"), "\(lines[1])")
+        // --no-merge: a table of other options, compiled whole, then a delta of rules.
+        #expect(lines[2].contains("by delta:") || lines[2].contains("by full replace"), "\(lines[2])")
+        #expect(lines[3].contains("by delta:") && lines[3].contains("rules of 1 routes or merged rules removed, 1 inserted"), "\(lines[3])")
+        #expect(lines[4].contains("by full replace (the ruleset changed since the state was taken)"), "\(lines[4])")
+        let shows = r.out.components(separatedBy: "=====")
+        #expect(shows[0].contains("destination-port ==1300") && !shows[0].contains("destination-port ==1000"))
+        #expect(r.out.hasSuffix(shows.last!) && shows.last!.contains("destination-port ==1000") && !shows.last!.contains("destination-port ==1300"))
     }
 }

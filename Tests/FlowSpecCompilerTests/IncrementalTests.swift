@@ -223,3 +223,57 @@ func difference(_ a: NftTable, _ b: NftTable) -> String? {
         #expect(IncrementalTable.build(ordered, keys: keys, order: .rfc, options: plain).1 == nil)
     }
 }
+
+@Suite("incremental table snapshots") struct IncrementalSnapshotTests {
+    @Test("a snapshot restores the same table, and the same updates make the same changes")
+    func roundTrip() throws {
+        var r = SplitMix(state: 21)
+        // Generator routes (hash and interval sets, limit maps) and overlapping random ones
+        // (single rules, value sets of the pool, groups in single form).
+        let routes = IncrementalTests.unique(RouteGenerator().routes(count: 400) + overlappingRoutes(&r, count: 200))
+        let (ordered, keys) = IncrementalTests.ordered(routes)
+        let (_, built) = IncrementalTable.build(ordered, keys: keys, order: .rfc, options: IncrementalTests.options)
+        let table = try #require(built)
+        let bytes = table.serialized()
+        let restored = try #require(IncrementalTable.restore(bytes, options: IncrementalTests.options, order: .rfc))
+        #expect(difference(restored.table, table.table) == nil)
+        #expect(restored.serialized() == bytes)
+        #expect(restored.installedRouteCount == table.installedRouteCount && restored.refusals == table.refusals)
+        // The same change on both.
+        let removing = [routes[5].identity, routes[450].identity]
+        let adding = [(route: RouteGenerator().route(900), tiebreak: 2000), (route: RouteGenerator().route(901), tiebreak: 2001)]
+        let a = try #require(table.update(removing: removing, adding: adding))
+        let b = try #require(restored.update(removing: removing, adding: adding))
+        #expect(a.change.addedElements == b.change.addedElements && a.change.removedElements == b.change.removedElements)
+        #expect(a.change.insertedRules.map(\.rule) == b.change.insertedRules.map(\.rule))
+        #expect(difference(restored.table, table.table) == nil)
+        // Other options, another order, a cut or padded snapshot: none.
+        var other = IncrementalTests.options
+        other.counters = false
+        #expect(IncrementalTable.restore(bytes, options: other, order: .rfc) == nil)
+        #expect(IncrementalTable.restore(bytes, options: IncrementalTests.options, order: .sequence(.trafficMarking)) == nil)
+        #expect(IncrementalTable.restore(Array(bytes.dropLast()), options: IncrementalTests.options, order: .rfc) == nil)
+        #expect(IncrementalTable.restore(bytes + [0], options: IncrementalTests.options, order: .rfc) == nil)
+    }
+
+    @Test("update(to:) finds removed, added and changed routes by content")
+    func updateToRouteSet() throws {
+        let generator = RouteGenerator()
+        let routes = generator.routes(count: 300)
+        let (ordered, keys) = IncrementalTests.ordered(routes)
+        let (_, built) = IncrementalTable.build(ordered, keys: keys, order: .rfc, options: IncrementalTests.options)
+        let table = try #require(built)
+        var next = routes
+        next[20].extendedCommunities = [FlowAction.trafficRateBytes(asn: 0, bytesPerSecond: 5_000_000).community]
+        next.remove(at: 10)
+        next.append(generator.route(500))
+        let update = try #require(table.update(to: next))
+        let removed = Set(update.change.removedElements.flatMap(\.elements).compactMap(\.comment))
+        let added = Set((update.change.addedElements + update.change.newSets).flatMap(\.elements).compactMap(\.comment))
+        #expect(removed == [routes[10].identity, routes[20].identity])
+        #expect(added == [generator.route(500).identity, routes[20].identity])
+        let same = try #require(table.update(to: next))
+        #expect(same.change.isEmpty)
+        #expect(table.update(to: next + [next[0]]) == nil, "an NLRI twice")
+    }
+}
