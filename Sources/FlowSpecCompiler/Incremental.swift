@@ -35,7 +35,9 @@ public final class IncrementalTable {
 
     /// By compile index (the initial routes 0..<n in order, then each added route).
     var entries: [Entry?] = []
-    var byIdentity: [String: Int] = [:]
+    /// The routes held by identity, and by content (`contentDigest`).
+    var held = IdentityIndex()
+    var byContent: [UInt64: Int] = [:]
     /// The routes held that the compiler refused, by identity, with the reason.
     public internal(set) var refusals: [String: String] = [:]
     /// The compiler's notes on the routes held, by identity.
@@ -52,6 +54,10 @@ public final class IncrementalTable {
         /// Added routes the compiler refused (index: the route's compile index).
         public var rejected: [RouteRejection]
         public var notes: [CompileNote]
+        /// The routes taken out and added (what `update(removing:adding:)` was given; for
+        /// `journalRecord`).
+        public var removed: [String]
+        public var added: [(route: FlowRoute, tiebreak: Int)]
     }
 
     /// Compiles `routes` (in evaluation order, `keys[i]` the order key of `routes[i]`) as
@@ -90,7 +96,13 @@ public final class IncrementalTable {
                 if let n = g.setName { setNames.insert(n) }
             }
         }
-        for (i, id) in compiler.identities.enumerated() where entries[i] != nil { byIdentity[id] = i }
+        held.reserve(entries.count)
+        byContent.reserveCapacity(entries.count)
+        for (i, id) in compiler.identities.enumerated() {
+            guard let e = entries[i] else { continue }
+            held.insert(id, i)
+            byContent[e.digest] = i
+        }
         reindex()
     }
 
@@ -109,10 +121,10 @@ public final class IncrementalTable {
     }
 
     /// Routes held (installed, or refused by the compiler).
-    public var routeCount: Int { byIdentity.count }
+    public var routeCount: Int { held.count }
     /// Routes held that the compiler did not refuse: in the table as rules, set elements or the
     /// chain policy (or noted as never matching, or as having no effect).
-    public var installedRouteCount: Int { byIdentity.count - refusals.count }
+    public var installedRouteCount: Int { held.count - refusals.count }
 
     /// Takes out the routes with the given identities (`FlowRoute.identity`; unknown ones are
     /// ignored), then adds `adding` (each with its order key's tiebreak, the input position), and
@@ -130,12 +142,13 @@ public final class IncrementalTable {
         let rejected0 = 0, notes0 = 0
         var deletedObjects = Set<String>()
         for id in removing {
-            guard let i = byIdentity[id] else { continue }
+            guard let i = held.find(id, in: compiler.identities) else { continue }
             guard let e = entries[i], !e.isDefault else { return nil }
             for u in e.units.reversed() { guard remove(unit: u, &log) else { return nil } }
             deletedObjects.formUnion(e.objects)
+            if byContent[e.digest] == i { byContent[e.digest] = nil }
             entries[i] = nil
-            byIdentity[id] = nil
+            held.remove(id)
             refusals[id] = nil
             notes[id] = nil
         }
@@ -145,7 +158,7 @@ public final class IncrementalTable {
             compiler.objectNames.subtract(deletedObjects)
         }
         for (route, tiebreak) in adding {
-            guard !route.isDefaultPolicy, byIdentity[route.identity] == nil else { return nil }
+            guard !route.isDefaultPolicy, held.find(route.identity, in: compiler.identities) == nil else { return nil }
             let index = compiler.identities.count
             let key = RouteOrderKey(route, order: order, tiebreak: tiebreak)
             compiler.addIdentity(of: route)
@@ -165,36 +178,45 @@ public final class IncrementalTable {
             }
             let made = compiler.objects[objects0...]
             log.newObjects += made
+            let digest = contentDigest(r)
             entries.append(Entry(key: key, units: u0..<compiler.planner.units.count, objects: made.map(\.name), isDefault: false,
-                                 digest: contentDigest(r)))
-            byIdentity[compiler.identities[index]] = index
+                                 digest: digest))
+            held.insert(compiler.identities[index], index)
+            if byContent[digest] == nil { byContent[digest] = index }
         }
         let rejected = Array(compiler.rejected[rejected0...]), noted = Array(compiler.notes[notes0...])
         for r in rejected { refusals[compiler.identities[r.index]] = r.reason }
         for n in noted { notes[n.identity, default: []].append(n.message) }
         guard let change = makeChange(&log) else { return nil }
         consistent = true
-        return Update(change: change, rejected: rejected, notes: noted)
+        return Update(change: change, rejected: rejected, notes: noted, removed: removing, added: adding)
     }
 
     /// `update` to the route set `routes` (valid, in input order, the tiebreak of each its
     /// position): held routes missing from it or changed (`contentDigest`) go, new and changed
     /// ones come. Nil as for `update`, and when `routes` holds an NLRI twice.
     public func update(to routes: [FlowRoute]) -> Update? {
-        var seen = Set<String>()
-        seen.reserveCapacity(routes.count)
+        // Most routes are kept: found by their content digest, without their identity.
+        var seen = [Bool](repeating: false, count: entries.count)
+        var changedIDs = Set<String>()
         var adding: [(route: FlowRoute, tiebreak: Int)] = []
         var removing: [String] = []
         for (i, r) in routes.enumerated() {
+            if let k = byContent[contentDigest(compiled(r))], entries[k] != nil {
+                guard !seen[k] else { consistent = false; return nil }
+                seen[k] = true
+                continue
+            }
             let id = r.identity
-            guard seen.insert(id).inserted else { consistent = false; return nil }
-            if let k = byIdentity[id], let e = entries[k] {
-                if e.digest == contentDigest(compiled(r)) { continue }
+            guard changedIDs.insert(id).inserted else { consistent = false; return nil }
+            if let k = held.find(id, in: compiler.identities) {
+                guard !seen[k] else { consistent = false; return nil }
+                seen[k] = true
                 removing.append(id)
             }
             adding.append((r, i))
         }
-        for id in byIdentity.keys where !seen.contains(id) { removing.append(id) }
+        for k in entries.indices where entries[k] != nil && !seen[k] { removing.append(compiler.identities[k]) }
         return update(removing: removing, adding: adding)
     }
 
@@ -330,7 +352,7 @@ public final class IncrementalTable {
                         if v >= 0 && h.boxes[c].overlaps(b) { constrain(v, i) }
                         return true
                     }
-                    if !h.index.forEachCandidate(b, visit) { for c in h.boxes.indices { _ = visit(c) } }
+                    if !h.forEachCandidate(b, visit) { for c in h.boxes.indices { _ = visit(c) } }
                 }
             }
         }
@@ -475,4 +497,36 @@ func contentDigest(_ route: FlowRoute) -> UInt64 {
     d.add(UInt64(route.largeCommunities.count))
     for c in route.largeCommunities { d.add(c.global); d.add(c.local1); d.add(c.local2) }
     return d.value
+}
+
+/// Routes by identity, keyed by a 64-bit digest of the identity (confirmed against the identity
+/// itself): for 100k routes and more, hashing and storing String keys was most of restoring a
+/// snapshot. Identities whose digest another identity holds go to `overflow`.
+struct IdentityIndex {
+    private var byDigest: [UInt64: Int] = [:]
+    private var overflow: [String: Int] = [:]
+
+    var count: Int { byDigest.count + overflow.count }
+
+    mutating func reserve(_ n: Int) { byDigest.reserveCapacity(n) }
+
+    static func digest(_ id: String) -> UInt64 {
+        var d = StableDigest()
+        d.add(id)
+        return d.value
+    }
+
+    func find(_ id: String, in identities: [String]) -> Int? {
+        if let i = byDigest[Self.digest(id)], identities[i] == id { return i }
+        return overflow.isEmpty ? nil : overflow[id]
+    }
+
+    mutating func insert(_ id: String, _ i: Int) {
+        let d = Self.digest(id)
+        if byDigest[d] == nil { byDigest[d] = i } else { overflow[id] = i }
+    }
+
+    mutating func remove(_ id: String) {
+        if overflow.removeValue(forKey: id) == nil { byDigest[Self.digest(id)] = nil }
+    }
 }

@@ -233,7 +233,11 @@ final class MergeGroup {
     var units: [Int] = []
     var boxes: [Box] = []
     var boxUnit: [Int] = []
-    var index = BoxIndex()
+    /// Holds boxes 0..<indexedBoxes: a group read back from a snapshot is indexed only once it is
+    /// searched more than a few times (`forEachCandidate`).
+    private var index = BoxIndex()
+    private var indexedBoxes = 0
+    private var linearSearches = 0
     /// A terminal action (accept or drop, no limit): overlapping elements may be dropped or split.
     let terminal: Bool
     /// For a rate-limit group: unit -> the name of its limit object.
@@ -273,7 +277,8 @@ final class MergeGroup {
         units.append(u)
         for case .objref(_, let name) in tail { limitNames[u] = name }
         for b in bs {
-            index.insert(b, id: boxes.count); boxes.append(b); boxUnit.append(u)
+            if indexedBoxes == boxes.count { index.insert(b, id: boxes.count); indexedBoxes += 1 }
+            boxes.append(b); boxUnit.append(u)
             if var h = hull {
                 for k in 0..<KeyField.dims {
                     h.r[k] = min(h.r[k].lowerBound, b.r[k].lowerBound)...max(h.r[k].upperBound, b.r[k].upperBound)
@@ -284,6 +289,21 @@ final class MergeGroup {
             }
         }
         return first..<boxes.count
+    }
+
+    /// `BoxIndex.forEachCandidate` over the group's boxes; a group not indexed yet is searched
+    /// box by box (exhaustively: true) the first few times, then indexed.
+    func forEachCandidate(_ q: Box, _ body: (Int) -> Bool) -> Bool {
+        if indexedBoxes < boxes.count {
+            if linearSearches < 64 {
+                linearSearches += 1
+                for c in boxes.indices where !body(c) { break }
+                return true
+            }
+            for i in indexedBoxes..<boxes.count { index.insert(boxes[i], id: i) }
+            indexedBoxes = boxes.count
+        }
+        return index.forEachCandidate(q, body)
     }
 
     /// Removes unit `u` from `units`; its boxes stay, as tombstones (`boxUnit` -1). Returns the
@@ -438,7 +458,7 @@ struct MergePlanner {
                 if h.terminal && units[h.units[0]].tailID == tail && !exactCounters { continue }
                 for b in boxes where h.hull?.overlaps(b) ?? false {
                     var clash = false
-                    let searched = h.index.forEachCandidate(b) { c in
+                    let searched = h.forEachCandidate(b) { c in
                         clash = h.boxUnit[c] >= 0 && h.boxes[c].overlaps(b) && (units[h.boxUnit[c]].tailID != tail || exactCounters)
                         return !clash
                     }
@@ -468,7 +488,7 @@ struct MergePlanner {
                 if pieces.count > Self.maxElements { refused = true; return false }
                 return true
             }
-            var searched = g.index.forEachCandidate(b, visit)
+            var searched = g.forEachCandidate(b, visit)
             if !searched && exhaustive {
                 searched = true
                 for c in g.boxes.indices where !visit(c) { break }

@@ -117,6 +117,8 @@ struct Apply: ParsableCommand {
         -> (summary: Summary, rules: Int?, how: String, prepared: Double, report: ApplyReport)? {
         guard let state = store.load(), let bytes = store.loadSnapshot(),
               let incremental = IncrementalTable.restore(bytes, options: options, order: order) else { return nil }
+        let journal = store.loadJournal()
+        guard incremental.replay(journal) else { return nil }
         // The routes as `PreparedTable` takes them: current, in scope, valid.
         var summary = Summary(read: 0, installed: 0, rejectedRoutes: 0, rejected: input.errors, notes: [], outOfScope: 0)
         var valid: [FlowRoute] = [], positions: [String] = []
@@ -138,18 +140,26 @@ struct Apply: ParsableCommand {
         let changed = change.addedElementCount + change.removedElementCount + change.insertedRules.count + change.deletedRules.count
         guard changed <= max(1000, valid.count / 4) else { return nil }
         let prepared = seconds(since: start)
-        store.remove()
+        // Without the state file no later run trusts the snapshot and journal: it is written
+        // again only once they describe the table committed.
+        store.removeState()
         var report = ApplyReport.nothing(generation: state.generation)
         var next = state
         if !change.isEmpty {
             do {
                 (report, next) = try connection.apply(change, over: state)
             } catch {
-                store.save(state, snapshot: nil)
+                store.save(state)
                 return nil
             }
         }
-        store.save(next, snapshot: incremental.serialized())
+        // A record in the journal; the whole snapshot again once the journal is a quarter of it.
+        let record = IncrementalTable.journalRecord(removed: update.removed, added: update.added)
+        if journal.count + record.count > bytes.count / 4 {
+            store.save(next, snapshot: incremental.serialized())
+        } else {
+            store.save(next, journal: record)
+        }
         // Reasons and notes by the routes' positions in this input.
         var position: [String: String] = [:]
         if !incremental.refusals.isEmpty || !incremental.notes.isEmpty {
@@ -205,27 +215,48 @@ struct StateStore {
         FileManager.default.contents(atPath: path).flatMap { TableState(serialized: [UInt8]($0)) }
     }
 
-    /// The `IncrementalTable` snapshot the state was saved with, if any.
+    /// The `IncrementalTable` snapshot the state was saved with, if any, and the journal of the
+    /// updates made since (`IncrementalTable.replay`).
     func loadSnapshot() -> [UInt8]? {
         FileManager.default.contents(atPath: snapshotPath).map { [UInt8]($0) }
     }
 
-    var snapshotPath: String { path + ".incremental" }
+    func loadJournal() -> [UInt8] {
+        FileManager.default.contents(atPath: journalPath).map { [UInt8]($0) } ?? []
+    }
 
-    /// Saves the state and, when given, the snapshot of the table's `IncrementalTable` (the
-    /// snapshot first: a state is only ever found next to its own snapshot or none).
-    func save(_ state: TableState, snapshot: [UInt8]?) {
+    var snapshotPath: String { path + ".incremental" }
+    var journalPath: String { path + ".journal" }
+
+    /// Saves the state and, when given, the snapshot of the table's `IncrementalTable` with an
+    /// empty journal, or one more journal record. The state goes last: a state is only ever
+    /// found next to the snapshot and journal of the table it describes, or none.
+    func save(_ state: TableState, snapshot: [UInt8]? = nil, journal record: [UInt8]? = nil) {
         let directory = (path as NSString).deletingLastPathComponent
         try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                  attributes: [.posixPermissions: 0o700])
-        if let snapshot { try? Data(snapshot).write(to: URL(fileURLWithPath: snapshotPath), options: .atomic) }
+        if let snapshot {
+            try? FileManager.default.removeItem(atPath: journalPath)
+            try? Data(snapshot).write(to: URL(fileURLWithPath: snapshotPath), options: .atomic)
+        }
+        if let record {
+            guard let handle = FileHandle(forWritingAtPath: journalPath) ?? {
+                FileManager.default.createFile(atPath: journalPath, contents: nil) ? FileHandle(forWritingAtPath: journalPath) : nil
+            }() else { return }
+            defer { try? handle.close() }
+            guard (try? handle.seekToEnd()) != nil, (try? handle.write(contentsOf: Data(record))) != nil else { return }
+        }
         try? Data(state.serialized()).write(to: URL(fileURLWithPath: path), options: .atomic)
     }
 
-    /// Removes the state and the snapshot.
+    /// Removes the state (so that no run trusts the snapshot and journal until it is saved again).
+    func removeState() { try? FileManager.default.removeItem(atPath: path) }
+
+    /// Removes the state, the snapshot and the journal.
     func remove() {
+        removeState()
+        try? FileManager.default.removeItem(atPath: journalPath)
         try? FileManager.default.removeItem(atPath: snapshotPath)
-        try? FileManager.default.removeItem(atPath: path)
     }
 }
 

@@ -256,6 +256,32 @@ func difference(_ a: NftTable, _ b: NftTable) -> String? {
         #expect(IncrementalTable.restore(bytes + [0], options: IncrementalTests.options, order: .rfc) == nil)
     }
 
+    @Test("a snapshot with a journal of updates restores the table those updates made")
+    func journal() throws {
+        let generator = RouteGenerator()
+        let routes = generator.routes(count: 300)
+        let (ordered, keys) = IncrementalTests.ordered(routes)
+        let (_, built) = IncrementalTable.build(ordered, keys: keys, order: .rfc, options: IncrementalTests.options)
+        let table = try #require(built)
+        let base = table.serialized()
+        var journal: [UInt8] = []
+        var current = routes
+        for k in 0..<5 {
+            current.remove(at: 7 * k)
+            current.append(generator.route(1000 + k))
+            current[3].largeCommunities = [LargeCommunity(global: 65000, local1: UInt32(k), local2: 1)]
+            let update = try #require(table.update(to: current))
+            journal += IncrementalTable.journalRecord(removed: update.removed, added: update.added)
+        }
+        let restored = try #require(IncrementalTable.restore(base, options: IncrementalTests.options, order: .rfc))
+        #expect(restored.replay(journal))
+        #expect(difference(restored.table, table.table) == nil)
+        #expect(restored.serialized() == table.serialized())
+        // A cut record is no journal.
+        let again = try #require(IncrementalTable.restore(base, options: IncrementalTests.options, order: .rfc))
+        #expect(!again.replay(Array(journal.dropLast())))
+    }
+
     @Test("update(to:) finds removed, added and changed routes by content")
     func updateToRouteSet() throws {
         let generator = RouteGenerator()
