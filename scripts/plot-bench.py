@@ -26,7 +26,7 @@ SHOWN = [
     "flowspec apply, 1 route changed (delta, --no-merge)",
     "nft -f fresh", "nft -f replace", "nft -f replace (merged text)",
     "iptables-legacy-restore", "iptables-nft-restore",
-    "delta 1 route (merged)", "delta 1 route (merged) (plan+commit)",
+    "delta 1 route (merged)", "delta 1 route (merged) (plan+commit)", "delta 1 route (merged, incremental)",
     "delta 1 route (--no-merge)", "delta 1% (--no-merge)",
 ]
 

@@ -236,10 +236,12 @@ struct Bench: ParsableCommand {
             guard let update = table.update(removing: removing, adding: adding) else {
                 throw CLIError("\(label): the change could not be made in place")
             }
+            let placed = (clock.now - start).seconds
             let (report, _) = try connection.apply(update.change, over: state)
             let total = (clock.now - start).seconds
             rows.append(Row(n: n, method: label, run: run, total: total, user: total - report.kernelTime.seconds,
                             kernel: report.kernelTime.seconds, rssMB: nil))
+            rows.append(Row(n: n, method: label + " (compile+place)", run: run, total: placed, user: placed, kernel: nil, rssMB: nil))
             try connection.deleteTable(name: "flowspec", family: .inet)
         }
         return rows
