@@ -57,9 +57,8 @@ public final class NetlinkApplier: TableApplier, @unchecked Sendable {
     /// Fails when no state of the installed table is known, when the ruleset changed since, or
     /// when the kernel refuses the change; the state is then left as it was (nothing changed).
     public func apply(_ change: TableChange) throws -> AppliedChange {
-        guard let state else { throw ApplierError("no state of the installed table") }
-        let (report, next) = try connection.apply(change, over: state)
-        self.state = next
+        guard state != nil else { throw ApplierError("no state of the installed table") }
+        let report = try connection.apply(change, over: &state!)
         return AppliedChange(messages: report.messages)
     }
 

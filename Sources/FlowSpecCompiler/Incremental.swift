@@ -88,6 +88,16 @@ public final class IncrementalTable {
         return (result, t)
     }
 
+    /// `build` for routes in input order: ordered by `order` (as `PreparedTable` does, traffic-
+    /// marking sequence numbers taken out), each route's tiebreak its input position.
+    public static func build(_ routes: [FlowRoute], order: RouteOrder,
+                             options: CompileOptions) -> (CompileResult, IncrementalTable?) {
+        let permutation = routes.orderedIndices(order)
+        let keys = permutation.map { RouteOrderKey(routes[$0], order: order, tiebreak: $0) }
+        let t = IncrementalTable(options: options, order: order)
+        return build(permutation.map { t.compiled(routes[$0]) }, keys: keys, order: order, options: options)
+    }
+
     /// The lookups derived from the planner's slots (after a build or a restore).
     func index() {
         for s in compiler.planner.slots {
@@ -222,7 +232,7 @@ public final class IncrementalTable {
 
     /// The route as the compiler gets it: with `.sequence(.trafficMarking)` the traffic-marking
     /// community carries the sequence number, not a DSCP (as `PreparedTable` does).
-    private func compiled(_ route: FlowRoute) -> FlowRoute {
+    func compiled(_ route: FlowRoute) -> FlowRoute {
         guard case .sequence(.trafficMarking) = order else { return route }
         var r = route
         r.extendedCommunities.removeAll { $0.type == 0x80 && $0.subtype == 0x09 }

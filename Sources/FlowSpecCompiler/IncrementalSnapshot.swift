@@ -228,14 +228,7 @@ extension MergeGroup {
         for (b, u) in zip(boxes, boxUnit) {
             self.boxes.append(b)
             self.boxUnit.append(u)
-            if var h = hull {
-                for k in 0..<KeyField.dims {
-                    h.r[k] = min(h.r[k].lowerBound, b.r[k].lowerBound)...max(h.r[k].upperBound, b.r[k].upperBound)
-                }
-                hull = h
-            } else {
-                hull = b
-            }
+            widenHull(b)
         }
     }
 }

@@ -279,16 +279,20 @@ final class MergeGroup {
         for b in bs {
             if indexedBoxes == boxes.count { index.insert(b, id: boxes.count); indexedBoxes += 1 }
             boxes.append(b); boxUnit.append(u)
-            if var h = hull {
-                for k in 0..<KeyField.dims {
-                    h.r[k] = min(h.r[k].lowerBound, b.r[k].lowerBound)...max(h.r[k].upperBound, b.r[k].upperBound)
-                }
-                hull = h
-            } else {
-                hull = b
-            }
+            widenHull(b)
         }
         return first..<boxes.count
+    }
+
+    func widenHull(_ b: Box) {
+        if var h = hull {
+            for k in 0..<KeyField.dims {
+                h.r[k] = min(h.r[k].lowerBound, b.r[k].lowerBound)...max(h.r[k].upperBound, b.r[k].upperBound)
+            }
+            hull = h
+        } else {
+            hull = b
+        }
     }
 
     /// `BoxIndex.forEachCandidate` over the group's boxes; a group not indexed yet is searched

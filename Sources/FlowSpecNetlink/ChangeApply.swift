@@ -14,9 +14,11 @@ extension NftConnection {
     /// additions, then the new rules, each before the first rule of the kept comment it names (or
     /// appended), echoed (NLM_F_ECHO) so that the new state knows their handles.
     ///
-    /// Returns the cost and the table's new state. Throws, with nothing committed, when the state
-    /// is stale or does not hold a rule the change names; the caller then replaces the whole table.
-    public func apply(_ change: TableChange, over state: TableState) throws(NetlinkError) -> (ApplyReport, TableState) {
+    /// Returns the cost; `state` becomes the table's new state, changed in place (a copy of a
+    /// 100k-route state, whose largest set holds 80k elements, cost more than the change). Throws,
+    /// with nothing committed and `state` as it was, when the state is stale or does not hold a
+    /// rule the change names; the caller then replaces the whole table.
+    public func apply(_ change: TableChange, over state: inout TableState) throws(NetlinkError) -> ApplyReport {
         let clock = ContinuousClock()
         let buildStart = clock.now
         var routeIndex: [String: Int] = [:]
@@ -38,45 +40,19 @@ extension NftConnection {
         let batch = BatchBuffer(firstSequence: socket.reserveSequence(count + elements),
                                 capacity: 8192 + count * 720 + elements * 160, expectedMessages: count)
         let encoder = TableEncoder(table: table, batch: batch)
-        let family = state.family.rawValue
         batch.beginBatch(generation: state.generation)
         try encoder.tableMessage(NFT_MSG_NEWTABLE, flags: NLM_F_CREATE)
         for comment in change.deletedRules {
             for (k, handle) in try route(comment).handles.enumerated() {
-                guard let r = nftnl_rule_alloc() else { throw .system(call: "nftnl_rule_alloc", errno: ENOMEM) }
-                defer { nftnl_rule_free(r) }
-                nftnl_rule_set_str(r, id(NFTNL_RULE_TABLE), change.table)
-                nftnl_rule_set_str(r, id(NFTNL_RULE_CHAIN), change.chain)
-                nftnl_rule_set_u64(r, id(NFTNL_RULE_HANDLE), handle)
-                let nlh = batch.begin(NFT_MSG_DELRULE, family: family, flags: 0,
-                                      origin: .removal(.rule(chain: change.chain, index: k, comment: comment)), estimate: 512)
-                nftnl_rule_nlmsg_build_payload(nlh, r)
-                batch.finish(nlh)
+                try encoder.deleteRule(chain: change.chain, handle: handle, index: k, comment: comment)
             }
         }
         let removalsAt = change.newSets.count + change.addedElements.count
         for (k, set) in change.removedElements.enumerated() {
             try SetCodec.encodeElements(set, index: removalsAt + k, encoder: encoder, delete: true, partial: true)
         }
-        for name in change.deletedSets {
-            guard let s = nftnl_set_alloc() else { throw .system(call: "nftnl_set_alloc", errno: ENOMEM) }
-            defer { nftnl_set_free(s) }
-            nftnl_set_set_str(s, id(NFTNL_SET_TABLE), change.table)
-            nftnl_set_set_str(s, id(NFTNL_SET_NAME), name)
-            let nlh = batch.begin(NFT_MSG_DELSET, family: family, flags: 0, origin: .removal(.set(name)), estimate: 512)
-            nftnl_set_nlmsg_build_payload(nlh, s)
-            batch.finish(nlh)
-        }
-        for object in change.deletedObjects {
-            guard let o = nftnl_obj_alloc() else { throw .system(call: "nftnl_obj_alloc", errno: ENOMEM) }
-            defer { nftnl_obj_free(o) }
-            nftnl_obj_set_str(o, id(NFTNL_OBJ_TABLE), change.table)
-            nftnl_obj_set_str(o, id(NFTNL_OBJ_NAME), object.name)
-            nftnl_obj_set_u32(o, id(NFTNL_OBJ_TYPE), object.type.rawValue)
-            let nlh = batch.begin(NFT_MSG_DELOBJ, family: family, flags: 0, origin: .removal(.object(object.name)), estimate: 512)
-            nftnl_obj_nlmsg_build_payload(nlh, o)
-            batch.finish(nlh)
-        }
+        for name in change.deletedSets { try encoder.deleteSet(name) }
+        for object in change.deletedObjects { try encoder.deleteObject(object.name, type: object.type) }
         for i in change.newObjects.indices { try encoder.object(i) }
         for i in change.newSets.indices { try SetCodec.encodeSet(change.newSets[i], index: i, encoder: encoder) }
         for i in change.newSets.indices { try SetCodec.encodeElements(change.newSets[i], index: i, encoder: encoder) }
@@ -97,11 +73,11 @@ extension NftConnection {
         guard handles.allSatisfy({ $0 != nil }) else {
             throw .unacknowledged(detail: "committed, but the kernel echoed \(handles.compactMap { $0 }.count) of \(handles.count) new rule handles")
         }
-        var next = state
-        next.update(by: change, handles: handles.map { $0! })
-        next.generation = (try? generation()) ?? 0
-        return (ApplyReport(messages: batch.messageCount, bytes: batch.length, generation: state.generation,
-                            buildTime: buildTime, kernelTime: kernelTime), next)
+        let report = ApplyReport(messages: batch.messageCount, bytes: batch.length, generation: state.generation,
+                                 buildTime: buildTime, kernelTime: kernelTime)
+        state.update(by: change, handles: handles.map { $0! })
+        state.generation = (try? generation()) ?? 0
+        return report
     }
 }
 
@@ -109,16 +85,24 @@ extension TableState {
     /// This state once `change` is committed, its inserted rules having `handles`.
     mutating func update(by change: TableChange, handles: [UInt64]) {
         // Elements first: a removed element's digest includes the object it named, which may go.
-        for removal in change.removedElements {
-            guard var set = mergeSets[removal.name] else { continue }
-            for e in removal.elements {
-                let digest = Element(e) { objects[$0]?.digest ?? 0 }.digest
-                if let k = set.elements.firstIndex(where: { $0.digest == digest && $0.key == e.key && $0.keyEnd == e.keyEnd }) {
-                    set.elements.swapAt(k, set.elements.count - 1)
-                    set.elements.removeLast()
+        for removal in change.removedElements where mergeSets[removal.name] != nil {
+            let gone = removal.elements.map { e in Element(e) { objects[$0]?.digest ?? 0 } }
+            // In place (`mergeSets[name]!`): a copy of a large set's elements costs more than the change.
+            if gone.count <= 16 {
+                for g in gone {
+                    if let k = mergeSets[removal.name]!.elements.firstIndex(of: g) {
+                        mergeSets[removal.name]!.elements.swapAt(k, mergeSets[removal.name]!.elements.count - 1)
+                        mergeSets[removal.name]!.elements.removeLast()
+                    }
+                }
+            } else {
+                var remaining = Dictionary(gone.map { ($0, 1) }, uniquingKeysWith: +)
+                mergeSets[removal.name]!.elements.removeAll { e in
+                    guard let n = remaining[e], n > 0 else { return false }
+                    remaining[e] = n - 1
+                    return true
                 }
             }
-            mergeSets[removal.name] = set
         }
         for o in change.deletedObjects { objects[o.name] = nil }
         for o in change.newObjects { objects[o.name] = ObjectEntry(o) }

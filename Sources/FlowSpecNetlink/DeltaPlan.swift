@@ -235,21 +235,12 @@ extension NftConnection {
                                 capacity: 8192 + count * 720 + elements * 160, expectedMessages: count)
         let encoder = TableEncoder(table: table, batch: batch)
         let chain = table.chains[0].name
-        let family = table.family.rawValue
         batch.beginBatch(generation: generation)
         try encoder.tableMessage(NFT_MSG_NEWTABLE, flags: NLM_F_CREATE)
         for i in plan.removed {
             let route = plan.old.routes[i]
             for (k, handle) in route.handles.enumerated() {
-                guard let r = nftnl_rule_alloc() else { throw .system(call: "nftnl_rule_alloc", errno: ENOMEM) }
-                defer { nftnl_rule_free(r) }
-                nftnl_rule_set_str(r, id(NFTNL_RULE_TABLE), table.name)
-                nftnl_rule_set_str(r, id(NFTNL_RULE_CHAIN), chain)
-                nftnl_rule_set_u64(r, id(NFTNL_RULE_HANDLE), handle)
-                let nlh = batch.begin(NFT_MSG_DELRULE, family: family, flags: 0,
-                                      origin: .removal(.rule(chain: chain, index: k, comment: route.identity)), estimate: 512)
-                nftnl_rule_nlmsg_build_payload(nlh, r)
-                batch.finish(nlh)
+                try encoder.deleteRule(chain: chain, handle: handle, index: k, comment: route.identity)
             }
         }
         // Elements before objects: a deleted limit object may still be named by an element.
@@ -258,25 +249,8 @@ extension NftConnection {
             set.elements = change.removed.map { NftSetElement(key: $0.key, keyEnd: $0.keyEnd) }
             try SetCodec.encodeElements(set, index: change.set, encoder: encoder, delete: true, partial: true)
         }
-        for name in plan.deletedSets {
-            guard let s = nftnl_set_alloc() else { throw .system(call: "nftnl_set_alloc", errno: ENOMEM) }
-            defer { nftnl_set_free(s) }
-            nftnl_set_set_str(s, id(NFTNL_SET_TABLE), table.name)
-            nftnl_set_set_str(s, id(NFTNL_SET_NAME), name)
-            let nlh = batch.begin(NFT_MSG_DELSET, family: family, flags: 0, origin: .removal(.set(name)), estimate: 512)
-            nftnl_set_nlmsg_build_payload(nlh, s)
-            batch.finish(nlh)
-        }
-        for (name, type) in plan.deletedObjects {
-            guard let o = nftnl_obj_alloc() else { throw .system(call: "nftnl_obj_alloc", errno: ENOMEM) }
-            defer { nftnl_obj_free(o) }
-            nftnl_obj_set_str(o, id(NFTNL_OBJ_TABLE), table.name)
-            nftnl_obj_set_str(o, id(NFTNL_OBJ_NAME), name)
-            nftnl_obj_set_u32(o, id(NFTNL_OBJ_TYPE), type.rawValue)
-            let nlh = batch.begin(NFT_MSG_DELOBJ, family: family, flags: 0, origin: .removal(.object(name)), estimate: 512)
-            nftnl_obj_nlmsg_build_payload(nlh, o)
-            batch.finish(nlh)
-        }
+        for name in plan.deletedSets { try encoder.deleteSet(name) }
+        for (name, type) in plan.deletedObjects { try encoder.deleteObject(name, type: type) }
         for i in plan.newObjects { try encoder.object(i) }
         for i in plan.newSets { try SetCodec.encodeSet(table.sets[i], index: i, encoder: encoder) }
         for i in plan.newSets { try SetCodec.encodeElements(table.sets[i], index: i, encoder: encoder) }

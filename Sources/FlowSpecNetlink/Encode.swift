@@ -61,6 +61,42 @@ struct TableEncoder {
         batch.finish(nlh)
     }
 
+    /// DELRULE for the rule with `handle` in `chain` (`index`, `comment`: what an error names).
+    func deleteRule(chain: String, handle: UInt64, index: Int, comment: String) throws(NetlinkError) {
+        guard let r = nftnl_rule_alloc() else { throw .system(call: "nftnl_rule_alloc", errno: ENOMEM) }
+        defer { nftnl_rule_free(r) }
+        nftnl_rule_set_str(r, id(NFTNL_RULE_TABLE), table.name)
+        nftnl_rule_set_str(r, id(NFTNL_RULE_CHAIN), chain)
+        nftnl_rule_set_u64(r, id(NFTNL_RULE_HANDLE), handle)
+        let nlh = batch.begin(NFT_MSG_DELRULE, family: family, flags: 0,
+                              origin: .removal(.rule(chain: chain, index: index, comment: comment)), estimate: 512)
+        nftnl_rule_nlmsg_build_payload(nlh, r)
+        batch.finish(nlh)
+    }
+
+    /// DELSET for the set `name` of this table.
+    func deleteSet(_ name: String) throws(NetlinkError) {
+        guard let s = nftnl_set_alloc() else { throw .system(call: "nftnl_set_alloc", errno: ENOMEM) }
+        defer { nftnl_set_free(s) }
+        nftnl_set_set_str(s, id(NFTNL_SET_TABLE), table.name)
+        nftnl_set_set_str(s, id(NFTNL_SET_NAME), name)
+        let nlh = batch.begin(NFT_MSG_DELSET, family: family, flags: 0, origin: .removal(.set(name)), estimate: 512)
+        nftnl_set_nlmsg_build_payload(nlh, s)
+        batch.finish(nlh)
+    }
+
+    /// DELOBJ for the named object `name` of `type` of this table.
+    func deleteObject(_ name: String, type: NftObjectType) throws(NetlinkError) {
+        guard let o = nftnl_obj_alloc() else { throw .system(call: "nftnl_obj_alloc", errno: ENOMEM) }
+        defer { nftnl_obj_free(o) }
+        nftnl_obj_set_str(o, id(NFTNL_OBJ_TABLE), table.name)
+        nftnl_obj_set_str(o, id(NFTNL_OBJ_NAME), name)
+        nftnl_obj_set_u32(o, id(NFTNL_OBJ_TYPE), type.rawValue)
+        let nlh = batch.begin(NFT_MSG_DELOBJ, family: family, flags: 0, origin: .removal(.object(name)), estimate: 512)
+        nftnl_obj_nlmsg_build_payload(nlh, o)
+        batch.finish(nlh)
+    }
+
     /// NEWRULE for rule `index` of chain `chainIndex`: appended, or inserted before the rule with
     /// handle `before` (NFTA_RULE_POSITION without NLM_F_APPEND); with `echo` the kernel reports
     /// the new rule's handle.

@@ -16,11 +16,14 @@ struct Apply: ParsableCommand {
 
         When the previous apply left the table's state (rule handles, set elements; in --state-dir) \
         and nothing changed the ruleset since (same generation), only the difference is sent, \
-        still in one atomic batch: set elements of removed or changed routes deleted and new ones \
-        added (merged rules, the default), rules of removed or changed routes deleted by handle \
-        and new ones inserted at their place. A large difference, a table of another shape, or an unknown or \
-        stale state gives a full replace (docs/benchmarks.md explains the threshold); --full \
-        forces it.
+        still in one atomic batch. Merged tables (the default) change in place: the routes whose \
+        content changed since the previous apply are the only ones compiled, and their set \
+        elements (or a rule) go out and in; the previous apply's compiled table is kept next to \
+        the state for that (up to 300,000 routes). Otherwise the whole file is compiled and the \
+        difference sent: set elements of removed or changed routes deleted and new ones added, \
+        rules of removed or changed routes deleted by handle and new ones inserted at their place. \
+        A large difference, a table of another shape, or an unknown or stale state gives a full \
+        replace (docs/benchmarks.md explains the threshold); --full forces it.
 
         Exit status: 0 when the table was committed (with --strict: and no route was rejected); \
         1 when nothing changed (unreadable input, kernel error, missing privilege); 2 with \
@@ -115,7 +118,7 @@ struct Apply: ParsableCommand {
     func inPlace(_ input: ReadResult, options: CompileOptions, order: RouteOrder, scope: RouteScope, store: StateStore,
                  start: ContinuousClock.Instant)
         -> (summary: Summary, rules: Int?, how: String, prepared: Double, report: ApplyReport)? {
-        guard let state = store.load(), let bytes = store.loadSnapshot(),
+        guard var state = store.load(), let bytes = store.loadSnapshot(),
               let incremental = IncrementalTable.restore(bytes, options: options, order: order) else { return nil }
         let journal = store.loadJournal()
         guard incremental.replay(journal) else { return nil }
@@ -144,10 +147,9 @@ struct Apply: ParsableCommand {
         // again only once they describe the table committed.
         store.removeState()
         var report = ApplyReport.nothing(generation: state.generation)
-        var next = state
         if !change.isEmpty {
             do {
-                (report, next) = try connection.apply(change, over: state)
+                report = try connection.apply(change, over: &state)
             } catch {
                 store.save(state)
                 return nil
@@ -156,9 +158,9 @@ struct Apply: ParsableCommand {
         // A record in the journal; the whole snapshot again once the journal is a quarter of it.
         let record = IncrementalTable.journalRecord(removed: update.removed, added: update.added)
         if journal.count + record.count > bytes.count / 4 {
-            store.save(next, snapshot: incremental.serialized())
+            store.save(state, snapshot: incremental.serialized())
         } else {
-            store.save(next, journal: record)
+            store.save(state, journal: record)
         }
         // Reasons and notes by the routes' positions in this input.
         var position: [String: String] = [:]

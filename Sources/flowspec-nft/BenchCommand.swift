@@ -225,7 +225,7 @@ struct Bench: ParsableCommand {
             progress.step("N=\(n) run \(run + 1)/\(runs): \(label)")
             guard n <= deltaMax else { continue }
             let (result, built) = IncrementalTable.build(ordered, keys: keys, order: .rfc, options: CompileOptions(merge: true))
-            guard let table = built, let state = try connection.applyTracked(ContentSetNames.apply(result.table)).1 else {
+            guard let table = built, var state = try connection.applyTracked(ContentSetNames.apply(result.table)).1 else {
                 throw CLIError("no incremental table or state after a full apply")
             }
             let step = max(1, n / count)
@@ -237,7 +237,7 @@ struct Bench: ParsableCommand {
                 throw CLIError("\(label): the change could not be made in place")
             }
             let placed = (clock.now - start).seconds
-            let (report, _) = try connection.apply(update.change, over: state)
+            let report = try connection.apply(update.change, over: &state)
             let total = (clock.now - start).seconds
             rows.append(Row(n: n, method: label, run: run, total: total, user: total - report.kernelTime.seconds,
                             kernel: report.kernelTime.seconds, rssMB: nil))

@@ -68,11 +68,6 @@ func difference(_ a: NftTable, _ b: NftTable) -> String? {
 @Suite("incremental table") struct IncrementalTests {
     static let options = MergeTests.options
 
-    static func ordered(_ routes: [FlowRoute]) -> ([FlowRoute], [RouteOrderKey]) {
-        let o = routes.ordered(.rfc)
-        return (o, o.enumerated().map { RouteOrderKey($1, order: .rfc, tiebreak: $0) })
-    }
-
     /// Unique NLRIs (a route source holds one route per NLRI).
     static func unique(_ routes: [FlowRoute]) -> [FlowRoute] {
         var seen = Set<String>()
@@ -101,8 +96,7 @@ func difference(_ a: NftTable, _ b: NftTable) -> String? {
     func randomUpdates(seed: UInt64) {
         var r = SplitMix(state: seed)
         var routes = Self.unique(overlappingRoutes(&r, count: 300))
-        var (ordered, keys) = Self.ordered(routes)
-        var (result, built) = IncrementalTable.build(ordered, keys: keys, order: .rfc, options: Self.options)
+        var (result, built) = IncrementalTable.build(routes, order: .rfc, options: Self.options)
         guard var table = built else { Issue.record("no incremental table"); return }
         var installed = result.table
         var applied = 0, gaveUp = 0
@@ -137,8 +131,7 @@ func difference(_ a: NftTable, _ b: NftTable) -> String? {
                 installed = now
             } else {
                 gaveUp += 1
-                (ordered, keys) = Self.ordered(routes)
-                (result, built) = IncrementalTable.build(ordered, keys: keys, order: .rfc, options: Self.options)
+                (result, built) = IncrementalTable.build(routes, order: .rfc, options: Self.options)
                 table = built!
                 installed = result.table
                 continue
@@ -169,8 +162,7 @@ func difference(_ a: NftTable, _ b: NftTable) -> String? {
     func oneRouteIsTwoElements() throws {
         let generator = RouteGenerator()
         let routes = generator.routes(count: 3000)
-        let (ordered, keys) = Self.ordered(routes)
-        let (result, built) = IncrementalTable.build(ordered, keys: keys, order: .rfc, options: Self.options)
+        let (result, built) = IncrementalTable.build(routes, order: .rfc, options: Self.options)
         let table = try #require(built)
         var installed = result.table
         for k in 0..<20 {
@@ -193,8 +185,7 @@ func difference(_ a: NftTable, _ b: NftTable) -> String? {
     func limitObjects() throws {
         let generator = RouteGenerator()
         let routes = generator.routes(count: 200)
-        let (ordered, keys) = Self.ordered(routes)
-        let (result, built) = IncrementalTable.build(ordered, keys: keys, order: .rfc, options: Self.options)
+        let (result, built) = IncrementalTable.build(routes, order: .rfc, options: Self.options)
         let table = try #require(built)
         let limited = try #require((300..<400).map(generator.route).first { RouteCompiler.mayLimit($0) })
         let add = try #require(table.update(removing: [], adding: [(limited, 1000)]))
@@ -208,19 +199,18 @@ func difference(_ a: NftTable, _ b: NftTable) -> String? {
     @Test("changes it cannot make in place give up: default-policy routes, routes held twice, after giving up")
     func givesUp() throws {
         let routes = RouteGenerator().routes(count: 50)
-        let (ordered, keys) = Self.ordered(routes)
-        let (_, built) = IncrementalTable.build(ordered, keys: keys, order: .rfc, options: Self.options)
+        let (_, built) = IncrementalTable.build(routes, order: .rfc, options: Self.options)
         let table = try #require(built)
         #expect(table.update(removing: [], adding: [(routes[3], 99)]) == nil, "a route already held")
         #expect(table.update(removing: [], adding: []) == nil, "a table that gave up stays given up")
-        let (_, again) = IncrementalTable.build(ordered, keys: keys, order: .rfc, options: Self.options)
+        let (_, again) = IncrementalTable.build(routes, order: .rfc, options: Self.options)
         let fresh = try #require(again)
         let policy = FlowRoute(family: .ipv4, components: [.destinationPrefix(FlowPrefix(address: IPAddress(ipv4: 0), length: 0)!)],
                                actions: [.trafficRateBytes(asn: 0, bytesPerSecond: 0)])
         #expect(fresh.update(removing: [], adding: [(policy, 99)]) == nil)
         var plain = Self.options
         plain.merge = false
-        #expect(IncrementalTable.build(ordered, keys: keys, order: .rfc, options: plain).1 == nil)
+        #expect(IncrementalTable.build(routes, order: .rfc, options: plain).1 == nil)
     }
 }
 
@@ -231,8 +221,7 @@ func difference(_ a: NftTable, _ b: NftTable) -> String? {
         // Generator routes (hash and interval sets, limit maps) and overlapping random ones
         // (single rules, value sets of the pool, groups in single form).
         let routes = IncrementalTests.unique(RouteGenerator().routes(count: 400) + overlappingRoutes(&r, count: 200))
-        let (ordered, keys) = IncrementalTests.ordered(routes)
-        let (_, built) = IncrementalTable.build(ordered, keys: keys, order: .rfc, options: IncrementalTests.options)
+        let (_, built) = IncrementalTable.build(routes, order: .rfc, options: IncrementalTests.options)
         let table = try #require(built)
         let bytes = table.serialized()
         let restored = try #require(IncrementalTable.restore(bytes, options: IncrementalTests.options, order: .rfc))
@@ -260,8 +249,7 @@ func difference(_ a: NftTable, _ b: NftTable) -> String? {
     func journal() throws {
         let generator = RouteGenerator()
         let routes = generator.routes(count: 300)
-        let (ordered, keys) = IncrementalTests.ordered(routes)
-        let (_, built) = IncrementalTable.build(ordered, keys: keys, order: .rfc, options: IncrementalTests.options)
+        let (_, built) = IncrementalTable.build(routes, order: .rfc, options: IncrementalTests.options)
         let table = try #require(built)
         let base = table.serialized()
         var journal: [UInt8] = []
@@ -286,8 +274,7 @@ func difference(_ a: NftTable, _ b: NftTable) -> String? {
     func updateToRouteSet() throws {
         let generator = RouteGenerator()
         let routes = generator.routes(count: 300)
-        let (ordered, keys) = IncrementalTests.ordered(routes)
-        let (_, built) = IncrementalTable.build(ordered, keys: keys, order: .rfc, options: IncrementalTests.options)
+        let (_, built) = IncrementalTable.build(routes, order: .rfc, options: IncrementalTests.options)
         let table = try #require(built)
         var next = routes
         next[20].extendedCommunities = [FlowAction.trafficRateBytes(asn: 0, bytesPerSecond: 5_000_000).community]

@@ -49,9 +49,7 @@ struct IncrementalKernelTests {
 
     @Test func changesReadBackAsTheIncrementalTableAndKeepTheState() throws {
         let routes = generator.routes(count: 600)
-        let ordered = routes.ordered(.rfc)
-        let keys = ordered.enumerated().map { RouteOrderKey($1, order: .rfc, tiebreak: $0) }
-        let (result, built) = IncrementalTable.build(ordered, keys: keys, order: .rfc, options: CompileOptions())
+        let (result, built) = IncrementalTable.build(routes, order: .rfc, options: CompileOptions())
         let table = try #require(built)
         let connection = try NftConnection.inNewNamespace()
         var state = try #require(try connection.applyTracked(ContentSetNames.apply(result.table)).1)
@@ -80,8 +78,7 @@ struct IncrementalKernelTests {
                                                    adding: adding.map { r in tiebreak += 1; return (r, tiebreak) }), "\(what)")
             #expect(expected(update.change), "\(what): \(update.change)")
             let before = state
-            let (report, after) = try connection.apply(update.change, over: state)
-            state = after
+            let report = try connection.apply(update.change, over: &state)
             try expectInstalled(connection, equal: ContentSetNames.apply(table.table), what)
             let readBack = try #require(try connection.listTable(name: "flowspec", family: .inet))
             #expect(TableState(installed: readBack, generation: state.generation) == state, "\(what): state kept vs read back")
@@ -96,18 +93,18 @@ struct IncrementalKernelTests {
 
     @Test func aStaleStateIsRefusedAndChangesNothing() throws {
         let routes = generator.routes(count: 100)
-        let ordered = routes.ordered(.rfc)
-        let keys = ordered.enumerated().map { RouteOrderKey($1, order: .rfc, tiebreak: $0) }
-        let (result, built) = IncrementalTable.build(ordered, keys: keys, order: .rfc, options: CompileOptions())
+        let (result, built) = IncrementalTable.build(routes, order: .rfc, options: CompileOptions())
         let table = try #require(built)
         let connection = try NftConnection.inNewNamespace()
-        let state = try #require(try connection.applyTracked(ContentSetNames.apply(result.table)).1)
+        var state = try #require(try connection.applyTracked(ContentSetNames.apply(result.table)).1)
+        let stale = state
         try connection.apply(NftTable(name: "other", family: .ip, chains: [NftChain(name: "c")]))
         let before = try #require(try connection.listTable(name: "flowspec", family: .inet))
         let update = try #require(table.update(removing: [routes[5].identity], adding: [(generator.route(500), 1000)]))
         #expect(throws: NetlinkError.generationChanged(expected: state.generation)) {
-            _ = try connection.apply(update.change, over: state)
+            _ = try connection.apply(update.change, over: &state)
         }
+        #expect(state == stale, "a refused change leaves the state as it was")
         #expect(try connection.listTable(name: "flowspec", family: .inet) == before)
     }
 }
