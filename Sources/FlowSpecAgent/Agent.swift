@@ -362,6 +362,7 @@ public actor Agent: SourceSink {
         let order = configuration.order, options = configuration.options
         let prepared = PreparedTable(input: input, order: order, scope: configuration.scope, options: options,
                                      build: options.merge ? { routes, keys in
+            guard let keys else { return compile(routes, options: options) }
             let (result, table) = IncrementalTable.build(routes, keys: keys, order: order, options: options)
             incremental = table
             return result

@@ -29,9 +29,10 @@ public struct PreparedTable: Sendable {
     ///     sequence number (the historical convention), so it is not applied as a DSCP marking.
     ///   - build: compiles the ordered routes instead of `compile` (the agent builds an
     ///     `IncrementalTable` this way); gets each route's order key, its tiebreak the route's
-    ///     position among the valid input routes.
+    ///     position among the valid input routes — when there are at most `keysUpTo` routes,
+    ///     else nil (a million keys cost ~100 MB).
     public init(input: ReadResult, order: RouteOrder, scope: RouteScope = .all, options: CompileOptions,
-                build: ((_ ordered: [FlowRoute], _ keys: [RouteOrderKey]) -> CompileResult)? = nil) {
+                keysUpTo: Int = .max, build: ((_ ordered: [FlowRoute], _ keys: [RouteOrderKey]?) -> CompileResult)? = nil) {
         let current = input.currentRoutes()
         if scope.targets.isEmpty {
             // No scoping: every route is admitted (`RouteScope.admits`), no need to look.
@@ -64,7 +65,7 @@ public struct PreparedTable: Sendable {
         // from there back to the input position (no lookup by route identity).
         let permutation = valid.orderedIndices(order)
         var ordered = permutation.map { valid[$0] }
-        let keys = build == nil ? [] : permutation.map { RouteOrderKey(valid[$0], order: order, tiebreak: $0) }
+        let keys = build == nil || valid.count > keysUpTo ? nil : permutation.map { RouteOrderKey(valid[$0], order: order, tiebreak: $0) }
         valid = []
         if case .sequence(.trafficMarking) = order {
             for i in ordered.indices {

@@ -35,9 +35,10 @@ public final class IncrementalTable {
 
     /// By compile index (the initial routes 0..<n in order, then each added route).
     var entries: [Entry?] = []
-    /// The routes held by identity, and by content (`contentDigest`).
-    var held = IdentityIndex()
-    var byContent: [UInt64: Int] = [:]
+    /// The routes held by identity, and by content (`contentDigest`), once `indexRoutes` made them.
+    private var held = IdentityIndex()
+    private var byContent: [UInt64: Int] = [:]
+    private var routesIndexed = false
     /// The routes held that the compiler refused, by identity, with the reason.
     public internal(set) var refusals: [String: String] = [:]
     /// The compiler's notes on the routes held, by identity.
@@ -106,6 +107,14 @@ public final class IncrementalTable {
                 if let n = g.setName { setNames.insert(n) }
             }
         }
+        reindex()
+    }
+
+    /// Makes `held` and `byContent` on first need: a table built only to be written as a snapshot
+    /// (`apply`) never needs them.
+    private func indexRoutes() {
+        guard !routesIndexed else { return }
+        routesIndexed = true
         held.reserve(entries.count)
         byContent.reserveCapacity(entries.count)
         for (i, id) in compiler.identities.enumerated() {
@@ -113,7 +122,6 @@ public final class IncrementalTable {
             held.insert(id, i)
             byContent[e.digest] = i
         }
-        reindex()
     }
 
     init(options: CompileOptions, order: RouteOrder) {
@@ -131,10 +139,10 @@ public final class IncrementalTable {
     }
 
     /// Routes held (installed, or refused by the compiler).
-    public var routeCount: Int { held.count }
+    public var routeCount: Int { entries.count { $0 != nil } }
     /// Routes held that the compiler did not refuse: in the table as rules, set elements or the
     /// chain policy (or noted as never matching, or as having no effect).
-    public var installedRouteCount: Int { held.count - refusals.count }
+    public var installedRouteCount: Int { routeCount - refusals.count }
 
     /// Takes out the routes with the given identities (`FlowRoute.identity`; unknown ones are
     /// ignored), then adds `adding` (each with its order key's tiebreak, the input position), and
@@ -146,6 +154,7 @@ public final class IncrementalTable {
     public func update(removing: [String], adding: [(route: FlowRoute, tiebreak: Int)]) -> Update? {
         guard consistent else { return nil }
         consistent = false
+        indexRoutes()
         var log = ChangeLog()
         compiler.rejected = []
         compiler.notes = []
@@ -206,6 +215,7 @@ public final class IncrementalTable {
     /// position): held routes missing from it or changed (`contentDigest`) go, new and changed
     /// ones come. Nil as for `update`, and when `routes` holds an NLRI twice.
     public func update(to routes: [FlowRoute]) -> Update? {
+        indexRoutes()
         // Most routes are kept: found by their content digest, without their identity.
         var seen = [Bool](repeating: false, count: entries.count)
         var changedIDs = Set<String>()

@@ -65,8 +65,8 @@ struct Apply: ParsableCommand {
         var snapshot: [UInt8]?
         do {
             var prepared = PreparedTable(input: read.take()!, order: order, scope: scope, options: options,
-                                         build: options.merge ? { routes, keys in
-                guard routes.count <= Self.snapshotMaxRoutes else { return compile(routes, options: options) }
+                                         keysUpTo: Self.snapshotMaxRoutes, build: options.merge ? { routes, keys in
+                guard let keys else { return compile(routes, options: options) }
                 let (result, table) = IncrementalTable.build(routes, keys: keys, order: order, options: options)
                 snapshot = table?.serialized()
                 return result
