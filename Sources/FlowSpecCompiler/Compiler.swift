@@ -28,8 +28,6 @@ struct RouteCompiler {
     var policy: NftChainPolicy?
     /// The merge pass, fed every rule as it is made (only when merging).
     var planner: MergePlanner
-    /// Keep the planner after `finish` (for `IncrementalTable`), instead of letting it go.
-    var keepPlanner = false
     /// When set, merge units are collected here instead of going to the planner (`IncrementalTable`
     /// places them itself).
     var captured: [MergeUnit]?
@@ -41,6 +39,11 @@ struct RouteCompiler {
     init(options: CompileOptions) {
         self.options = options
         planner = MergePlanner(exactCounters: options.counters)
+    }
+
+    /// Keep the planner after `finish`, with what `IncrementalTable` needs of it.
+    var keepPlanner = false {
+        didSet { planner.tracksGroups = keepPlanner }
     }
 
     /// What a route's extended communities ask for, after RFC 8955 §7 (several combine, §7.7).
@@ -198,6 +201,9 @@ struct RouteCompiler {
         var merged: [MergedRule] = []
         var mergedSets: [NftSet] = []
         if options.merge {
+            if !keepPlanner {
+                for case .group(let g) in planner.slots { g.dropIndex() }
+            }
             (rules, ruleRoutes, merged, mergedSets) = planner.emit(pool: &pool)
             if !keepPlanner { planner = MergePlanner(exactCounters: options.counters) }
         }

@@ -110,6 +110,7 @@ extension IncrementalTable {
         t.refusals = refusals
         t.notes = notes
         var p = MergePlanner(exactCounters: exact == 1)
+        p.tracksGroups = true
         guard let tails = r.list({ $0.expressions() }) else { return nil }
         for (i, tail) in tails.enumerated() { p.tailIDs[tail] = i }
         guard let units = r.list({ r -> MergePlanner.UnitInfo? in

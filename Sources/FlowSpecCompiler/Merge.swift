@@ -295,6 +295,14 @@ final class MergeGroup {
         }
     }
 
+    /// Lets the index go (a compile about to emit its sets no longer searches them; at a
+    /// million routes the indexes are ~200 MB).
+    func dropIndex() {
+        index = BoxIndex()
+        indexedBoxes = 0
+        linearSearches = Int.max / 2
+    }
+
     /// `BoxIndex.forEachCandidate` over the group's boxes; a group not indexed yet is searched
     /// box by box (exhaustively: true) the first few times, then indexed.
     func forEachCandidate(_ q: Box, _ body: (Int) -> Bool) -> Bool {
@@ -340,8 +348,10 @@ struct MergePlanner {
     /// The rule of each unit that stays single.
     var singles: [Int: [NftExpression]] = [:]
     var tailIDs: [[NftExpression]: Int] = [:]
-    /// The group each unit joined (nil: it stays single).
+    /// The group each unit joined (nil: it stays single); kept only when `tracksGroups`
+    /// (`IncrementalTable`): a million units' references are 10 MB a plain compile does not need.
     var unitGroup: [MergeGroup?] = []
+    var tracksGroups = false
     var slots: [Slot] = []
     /// The boxes (one hull each) of units that stay single, for the overlap tests.
     var singleBox: [Int: Box] = [:]
@@ -510,7 +520,7 @@ struct MergePlanner {
         let tailID: Int
         if let id = tailIDs[unit.tail] { tailID = id } else { tailID = tailIDs.count; tailIDs[unit.tail] = tailID }
         units.append(UnitInfo(route: unit.route, identity: unit.identity, tailID: tailID))
-        unitGroup.append(nil)
+        if tracksGroups { unitGroup.append(nil) }
         let a = analyse(unit)
         guard let shape = a.shape else {
             singleBox[u] = a.boxes[0]
@@ -524,12 +534,12 @@ struct MergePlanner {
            shape.hashed || g.boxes.count + boxes.count <= Self.maxIntervalElements {
             g.add(u, boxes, tail: unit.tail)
             g.shadowing.formUnion(shadowing)
-            unitGroup[u] = g
+            if tracksGroups { unitGroup[u] = g }
             return
         }
         let g = MergeGroup(shape: shape, terminal: !shape.limiter && Self.isTerminal(unit.tail), founder: unit, residual: a.residual)
         g.add(u, a.boxes, tail: unit.tail)
-        unitGroup[u] = g
+        if tracksGroups { unitGroup[u] = g }
         latest[shape] = slots.count
         slots.append(.group(g))
     }
