@@ -67,8 +67,8 @@ struct Apply: ParsableCommand {
             var prepared = PreparedTable(input: read.take()!, order: order, scope: scope, options: options,
                                          keysUpTo: Self.snapshotMaxRoutes, build: options.merge ? { routes, keys in
                 guard let keys else { return compile(routes, options: options) }
-                let (result, table) = IncrementalTable.build(routes, keys: keys, order: order, options: options)
-                snapshot = table?.serialized()
+                let result: CompileResult
+                (result, snapshot) = IncrementalTable.buildSnapshot(routes, keys: keys, order: order, options: options)
                 return result
             } : nil)
             ContentSetNames.apply(to: &prepared.compiled.table)
