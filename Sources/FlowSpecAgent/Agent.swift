@@ -326,7 +326,7 @@ public actor Agent: SourceSink {
         // Routes in input order, as a whole rebuild would meet them.
         adding.sort { $0.tiebreak < $1.tiebreak }
         guard let update = table.update(removing: removing, adding: adding) else {
-            logger.info("the change cannot be made in place; rebuilding the whole table")
+            logger.info("the change cannot be made in place (\(table.givenUp ?? "")); rebuilding the whole table")
             installedForm = .none
             return nil
         }

@@ -46,6 +46,15 @@ public final class IncrementalTable {
     var groupsByShape: [MergeShape: [MergeGroup]] = [:]
     var singleSlot: [Int: Int] = [:]
     var setNames: Set<String> = []
+    /// Why the last `update` gave up (nil when it did not).
+    public private(set) var givenUp: String?
+
+    private func giveUp(_ reason: String) -> Update? {
+        givenUp = reason
+        consistent = false
+        return nil
+    }
+
     /// False once an update gave up half way: the state no longer matches any table.
     var consistent = true
 
@@ -170,6 +179,7 @@ public final class IncrementalTable {
         guard consistent else { return nil }
         consistent = false
         indexRoutes()
+        givenUp = nil
         var log = ChangeLog()
         compiler.rejected = []
         compiler.notes = []
@@ -177,8 +187,8 @@ public final class IncrementalTable {
         var deletedObjects = Set<String>()
         for id in removing {
             guard let i = held.find(id, in: compiler.identities) else { continue }
-            guard let e = entries[i], !e.isDefault else { return nil }
-            for u in e.units.reversed() { guard remove(unit: u, &log) else { return nil } }
+            guard let e = entries[i], !e.isDefault else { return giveUp("a default-policy route goes") }
+            for u in e.units.reversed() { guard remove(unit: u, &log) else { return giveUp(givenUp ?? "a route cannot be taken out") } }
             deletedObjects.formUnion(e.objects)
             if byContent[e.digest] == i { byContent[e.digest] = nil }
             entries[i] = nil
@@ -192,7 +202,8 @@ public final class IncrementalTable {
             compiler.objectNames.subtract(deletedObjects)
         }
         for (route, tiebreak) in adding {
-            guard !route.isDefaultPolicy, held.find(route.identity, in: compiler.identities) == nil else { return nil }
+            guard !route.isDefaultPolicy else { return giveUp("a default-policy route comes") }
+            guard held.find(route.identity, in: compiler.identities) == nil else { return giveUp("a route added is already held") }
             let index = compiler.identities.count
             let key = RouteOrderKey(route, order: order, tiebreak: tiebreak)
             compiler.addIdentity(of: route)
@@ -208,7 +219,7 @@ public final class IncrementalTable {
                     let rv = self.compiler.planner.units[v].route
                     return rv == index || self.entries[rv].map { $0.key < key } ?? false
                 }
-                guard place(unit, earlier: earlier, &log) else { return nil }
+                guard place(unit, earlier: earlier, &log) else { return giveUp(givenUp ?? "no place is right for a route") }
             }
             let made = compiler.objects[objects0...]
             log.newObjects += made
@@ -221,7 +232,7 @@ public final class IncrementalTable {
         let rejected = Array(compiler.rejected[rejected0...]), noted = Array(compiler.notes[notes0...])
         for r in rejected { refusals[compiler.identities[r.index]] = r.reason }
         for n in noted { notes[n.identity, default: []].append(n.message) }
-        guard let change = makeChange(&log) else { return nil }
+        guard let change = makeChange(&log) else { return giveUp(givenUp ?? "the change cannot be made") }
         consistent = true
         return Update(change: change, rejected: rejected, notes: noted, removed: removing, added: adding)
     }
@@ -238,14 +249,14 @@ public final class IncrementalTable {
         var removing: [String] = []
         for (i, r) in routes.enumerated() {
             if let k = byContent[contentDigest(compiled(r))], entries[k] != nil {
-                guard !seen[k] else { consistent = false; return nil }
+                guard !seen[k] else { consistent = false; return giveUp("a route comes twice") }
                 seen[k] = true
                 continue
             }
             let id = r.identity
-            guard changedIDs.insert(id).inserted else { consistent = false; return nil }
+            guard changedIDs.insert(id).inserted else { consistent = false; return giveUp("a route comes twice") }
             if let k = held.find(id, in: compiler.identities) {
-                guard !seen[k] else { consistent = false; return nil }
+                guard !seen[k] else { consistent = false; return giveUp("a route comes twice") }
                 seen[k] = true
                 removing.append(id)
             }
@@ -312,7 +323,8 @@ public final class IncrementalTable {
 
     private func remove(unit u: Int, _ log: inout ChangeLog) -> Bool {
         guard let g = planner.unitGroup[u] else {
-            guard let i = singleSlot[u], !usesPoolSet(planner.singles[u] ?? []) else { return false }
+            guard let i = singleSlot[u] else { return false }
+            guard !usesPoolSet(planner.singles[u] ?? []) else { givenUp = "a rule that goes looks up a value set"; return false }
             let id = self.planner.units[u].identity
             if log.deletedRules.last != id { log.deletedRules.append(id) }
             compiler.planner.singles[u] = nil
@@ -320,7 +332,7 @@ public final class IncrementalTable {
             removeSlot(i)
             return true
         }
-        guard !g.shadowing.contains(u) else { return false }
+        guard !g.shadowing.contains(u) else { givenUp = "a route that goes shaped another's set elements"; return false }
         if let name = g.setName {
             let which = g.boxes.indices.filter { g.boxUnit[$0] == u }
             var set = MergePlanner.set(g, elements: which) { self.planner.units[$0].identity }
@@ -332,7 +344,7 @@ public final class IncrementalTable {
         guard g.units.isEmpty else { return true }
         var pool = compiler.pool
         let rule = g.setName == nil ? g.founderSingle : compiler.planner.mergedRule(g, pool: &pool) { $0 }.0.expressions
-        guard !usesPoolSet(rule) else { return false }
+        guard !usesPoolSet(rule) else { givenUp = "a rule that goes looks up a value set"; return false }
         if let name = g.setName {
             log.deletedRules.append("merge " + name)
             log.deletedSets.insert(name)
@@ -391,7 +403,7 @@ public final class IncrementalTable {
                 }
             }
         }
-        guard lo < hi else { return false }
+        guard lo < hi else { givenUp = "no place in the chain keeps the order for a route"; return false }
         if let shape = a.shape {
             let candidates = (groupsByShape[shape] ?? []).filter { lo < $0.slot && $0.slot < hi && !$0.units.isEmpty }
             // Installed merged groups first: joining one is a set element, nothing else.
@@ -421,7 +433,9 @@ public final class IncrementalTable {
         // A new rule: the first place in the window that does not split the rules of one route.
         var at = lo + 1
         while at < hi && at > 0 && comment(at - 1) == comment(at) { at += 1 }
-        guard at <= hi, at == 0 || at == planner.slots.count || comment(at - 1) != comment(at) else { return false }
+        guard at <= hi, at == 0 || at == planner.slots.count || comment(at - 1) != comment(at) else {
+            givenUp = "a new rule would split the rules of a route"; return false
+        }
         if let shape = a.shape {
             let g = MergeGroup(shape: shape, terminal: !shape.limiter && MergePlanner.isTerminal(unit.tail), founder: unit, residual: a.residual)
             g.add(u, a.boxes, tail: unit.tail)
@@ -443,7 +457,10 @@ public final class IncrementalTable {
 
     private func makeChange(_ log: inout ChangeLog) -> TableChange? {
         var change = TableChange(table: options.tableName, chain: options.chainName)
-        change.deletedRules = log.deletedRules
+        // A comment once: the kernel deletes every rule of it (a route's single rule and its
+        // group in founder form carry the same one).
+        var deleted = Set<String>()
+        change.deletedRules = log.deletedRules.filter { deleted.insert($0).inserted }
         change.deletedSets = log.deletedSets.sorted()
         change.newObjects = log.newObjects
         change.deletedObjects = log.deletedObjects
@@ -460,7 +477,7 @@ public final class IncrementalTable {
             case .group(let g):
                 let id = ObjectIdentifier(g)
                 guard log.fresh.contains(id) || log.transitioned.contains(id) else { break }
-                if log.transitioned.contains(id) {
+                if log.transitioned.contains(id), deleted.insert(compiler.planner.units[g.units[0]].identity).inserted {
                     change.deletedRules.append(compiler.planner.units[g.units[0]].identity)
                 }
                 // A new group goes in as a merged rule even with one unit: its key lives in its
@@ -482,7 +499,7 @@ public final class IncrementalTable {
             }
             if let rule {
                 // A rule that needs a value set of the pool (which the change does not carry).
-                guard !usesPoolSet(rule.expressions) else { return nil }
+                guard !usesPoolSet(rule.expressions) else { givenUp = "a new rule looks up a value set"; return nil }
                 pending.append(rule)
             } else {
                 let c = comment(i)
@@ -496,14 +513,14 @@ public final class IncrementalTable {
         // that stays (the kernel deletes every rule of a comment).
         var seen = Set<String>()
         for (i, c) in comments.enumerated() where i == 0 || comments[i - 1] != c {
-            guard seen.insert(c).inserted else { return nil }
+            guard seen.insert(c).inserted else { givenUp = "the rules of a route would not stay together"; return nil }
         }
         let kept = Set(comments.indices.filter { i in
             if case .single(let u) = slots[i] { return !log.freshSingles.contains(u) }
             if case .group(let g) = slots[i] { return !log.fresh.contains(ObjectIdentifier(g)) && !log.transitioned.contains(ObjectIdentifier(g)) }
             return true
         }.map { comments[$0] })
-        guard change.deletedRules.allSatisfy({ !kept.contains($0) }) else { return nil }
+        guard change.deletedRules.allSatisfy({ !kept.contains($0) }) else { givenUp = "a rule deleted by its comment shares it with a kept one"; return nil }
         for (name, set) in log.removedElements.sorted(by: { $0.key < $1.key }) where !log.deletedSets.contains(name) {
             change.removedElements.append(set)
         }

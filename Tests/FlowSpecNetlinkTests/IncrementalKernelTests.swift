@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import FlowSpec
 import FlowSpecCompiler
+import FlowSpecTestSupport
 @testable import FlowSpecNetlink
 
 /// Changes made by `IncrementalTable` and sent by `NftConnection.apply(_:over:)`, checked against
@@ -89,6 +90,44 @@ struct IncrementalKernelTests {
             }
             #expect(report.messages < 20, "\(what): \(report.messages) messages")
         }
+    }
+
+    /// Random routes of every kind (so also single rules, several rules per route, limit maps,
+    /// groups in founder form turning into sets) and random updates, through netlink: every
+    /// change is accepted by the kernel and reads back as the table installed whole.
+    @Test func randomChangesReadBackAsTheIncrementalTable() throws {
+        var r = SplitMix(state: 7)
+        var seen = Set<String>()
+        func fresh(_ n: Int) -> [FlowRoute] {
+            (0..<n).map { _ in RandomRoutes.route(&r) }.filter { $0.firstValidationError == nil && seen.insert($0.identity).inserted }
+        }
+        let options = CompileOptions(redirectMarks: [RandomRoutes.redirectTarget: 0x64])
+        var routes = fresh(200) + generator.routes(count: 200).filter { seen.insert($0.identity).inserted }
+        var (result, built) = IncrementalTable.build(routes, order: .rfc, options: options)
+        var table = try #require(built)
+        let connection = try NftConnection.inNewNamespace()
+        var state = try #require(try connection.applyTracked(ContentSetNames.apply(result.table)).1)
+        var applied = 0
+        var reasons: [String] = []
+        for step in 0..<15 {
+            var removing: [String] = []
+            for _ in 0..<2 where !routes.isEmpty { removing.append(routes.remove(at: Int.random(in: 0..<routes.count, using: &r)).identity) }
+            let adding = fresh(1) + [generator.route(5000 + 2 * step), generator.route(5001 + 2 * step)]
+            routes += adding
+            guard let update = table.update(removing: removing, adding: adding.enumerated().map { ($1, 1000 + 10 * step + $0) }) else {
+                reasons.append(table.givenUp ?? "?")
+                (result, built) = IncrementalTable.build(routes, order: .rfc, options: options)
+                table = try #require(built)
+                state = try #require(try connection.applyTracked(ContentSetNames.apply(result.table)).1)
+                continue
+            }
+            _ = try connection.apply(update.change, over: &state)
+            applied += 1
+            try expectInstalled(connection, equal: ContentSetNames.apply(table.table), "step \(step)")
+            let readBack = try #require(try connection.listTable(name: "flowspec", family: .inet))
+            #expect(TableState(installed: readBack, generation: state.generation) == state, "step \(step): state kept vs read back")
+        }
+        #expect(applied >= 8, "only \(applied) of 15 changes in place; gave up: \(reasons)")
     }
 
     @Test func aStaleStateIsRefusedAndChangesNothing() throws {
