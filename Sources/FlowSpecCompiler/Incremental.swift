@@ -12,8 +12,9 @@ import FlowSpec
 /// first such later one's, or to a new rule there. Removing a route only drops constraints, so
 /// its elements or rules simply go — except when a later route's elements were cut around its
 /// own inside a group, or a rule that looks up a value set (a port list, say, of a route that
-/// could not merge) would come or go: then, and whenever no place exists, `update` gives up (nil) and the caller
-/// compiles the whole route set again (a new `IncrementalTable`).
+/// could not merge) would come or go: then, and whenever no place exists, `update` gives up
+/// (nil, `givenUp` says why) and the caller compiles the whole route set again (a new
+/// `IncrementalTable`).
 ///
 /// Placement differs from what a fresh compile of the same routes would give (the merge pass
 /// looks back only 64 slots and names sets in chain order), but means the same for every packet;
@@ -46,6 +47,8 @@ public final class IncrementalTable {
     var groupsByShape: [MergeShape: [MergeGroup]] = [:]
     var singleSlot: [Int: Int] = [:]
     var setNames: Set<String> = []
+    /// False once an update gave up half way: the state no longer matches any table.
+    var consistent = true
     /// Why the last `update` gave up (nil when it did not).
     public private(set) var givenUp: String?
 
@@ -54,9 +57,6 @@ public final class IncrementalTable {
         consistent = false
         return nil
     }
-
-    /// False once an update gave up half way: the state no longer matches any table.
-    var consistent = true
 
     /// What one `update` did.
     public struct Update: Sendable {
@@ -181,9 +181,9 @@ public final class IncrementalTable {
         indexRoutes()
         givenUp = nil
         var log = ChangeLog()
+        // What the compiler refuses or notes of the routes added.
         compiler.rejected = []
         compiler.notes = []
-        let rejected0 = 0, notes0 = 0
         var deletedObjects = Set<String>()
         for id in removing {
             guard let i = held.find(id, in: compiler.identities) else { continue }
@@ -229,7 +229,7 @@ public final class IncrementalTable {
             held.insert(compiler.identities[index], index)
             if byContent[digest] == nil { byContent[digest] = index }
         }
-        let rejected = Array(compiler.rejected[rejected0...]), noted = Array(compiler.notes[notes0...])
+        let rejected = compiler.rejected, noted = compiler.notes
         for r in rejected { refusals[compiler.identities[r.index]] = r.reason }
         for n in noted { notes[n.identity, default: []].append(n.message) }
         guard let change = makeChange(&log) else { return giveUp(givenUp ?? "the change cannot be made") }
@@ -325,8 +325,7 @@ public final class IncrementalTable {
         guard let g = planner.unitGroup[u] else {
             guard let i = singleSlot[u] else { return false }
             guard !usesPoolSet(planner.singles[u] ?? []) else { givenUp = "a rule that goes looks up a value set"; return false }
-            let id = self.planner.units[u].identity
-            if log.deletedRules.last != id { log.deletedRules.append(id) }
+            log.deletedRules.append(planner.units[u].identity)
             compiler.planner.singles[u] = nil
             compiler.planner.singleBox[u] = nil
             removeSlot(i)
@@ -339,7 +338,7 @@ public final class IncrementalTable {
             set.name = name
             log.removedElements[name, default: { var s = set; s.elements = []; return s }()].elements += set.elements
         }
-        _ = g.remove(u)
+        g.remove(u)
         compiler.planner.unitGroup[u] = nil
         guard g.units.isEmpty else { return true }
         var pool = compiler.pool
@@ -350,7 +349,7 @@ public final class IncrementalTable {
             log.deletedSets.insert(name)
             setNames.remove(name)
         } else {
-            log.deletedRules.append(self.planner.units[u].identity)
+            log.deletedRules.append(planner.units[u].identity)
         }
         groupsByShape[g.shape]?.removeAll { $0 === g }
         removeSlot(g.slot)
@@ -483,19 +482,17 @@ public final class IncrementalTable {
                 // A new group goes in as a merged rule even with one unit: its key lives in its
                 // own set, where the founder's own rule might need a value set of the pool
                 // (a port list, say), which a change does not carry.
-                do {
-                    var pool = compiler.pool
-                    let (r, set) = compiler.planner.mergedRule(g, pool: &pool) { base in
-                        var name = base, n = 2
-                        while setNames.contains(name) { name = base + "_\(n)"; n += 1 }
-                        return name
-                    }
-                    compiler.pool = pool
-                    g.setName = set.name
-                    setNames.insert(set.name)
-                    change.newSets.append(set)
-                    rule = r
+                var pool = compiler.pool
+                let (merged, set) = compiler.planner.mergedRule(g, pool: &pool) { base in
+                    var name = base, n = 2
+                    while setNames.contains(name) { name = base + "_\(n)"; n += 1 }
+                    return name
                 }
+                compiler.pool = pool
+                g.setName = set.name
+                setNames.insert(set.name)
+                change.newSets.append(set)
+                rule = merged
             }
             if let rule {
                 // A rule that needs a value set of the pool (which the change does not carry).
@@ -520,7 +517,9 @@ public final class IncrementalTable {
             if case .group(let g) = slots[i] { return !log.fresh.contains(ObjectIdentifier(g)) && !log.transitioned.contains(ObjectIdentifier(g)) }
             return true
         }.map { comments[$0] })
-        guard change.deletedRules.allSatisfy({ !kept.contains($0) }) else { givenUp = "a rule deleted by its comment shares it with a kept one"; return nil }
+        guard change.deletedRules.allSatisfy({ !kept.contains($0) }) else {
+            givenUp = "a rule deleted by its comment shares it with a kept one"; return nil
+        }
         for (name, set) in log.removedElements.sorted(by: { $0.key < $1.key }) where !log.deletedSets.contains(name) {
             change.removedElements.append(set)
         }

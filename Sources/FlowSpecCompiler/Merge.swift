@@ -318,14 +318,11 @@ final class MergeGroup {
         return index.forEachCandidate(q, body)
     }
 
-    /// Removes unit `u` from `units`; its boxes stay, as tombstones (`boxUnit` -1). Returns the
-    /// indices its boxes had.
-    func remove(_ u: Int) -> [Int] {
+    /// Removes unit `u` from `units`; its boxes stay, as tombstones (`boxUnit` -1).
+    func remove(_ u: Int) {
         units.removeAll { $0 == u }
         limitNames[u] = nil
-        var gone = [Int]()
-        for i in boxUnit.indices where boxUnit[i] == u { boxUnit[i] = -1; gone.append(i) }
-        return gone
+        for i in boxUnit.indices where boxUnit[i] == u { boxUnit[i] = -1 }
     }
 }
 
