@@ -302,6 +302,13 @@ public actor Agent: SourceSink {
     /// cannot be done in place; in that case `installedForm` no longer holds the table.
     private func applyChanges(_ table: IncrementalTable) -> Applied? {
         guard !dirty.isEmpty else { return nil }
+        // A large change (a peer's whole table withdrawn, say) is rebuilt whole: faster, and the
+        // table comes out as merged as a fresh compile makes it.
+        guard dirty.count <= max(1000, rib.count / 4) else {
+            logger.info("\(dirty.count) routes changed: rebuilding the whole table")
+            installedForm = .none
+            return nil
+        }
         let start = clock.now
         var removing: [String] = [], adding: [(route: FlowRoute, tiebreak: Int)] = []
         var added = 0, removed = 0, changed = 0

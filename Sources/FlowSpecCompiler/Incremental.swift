@@ -333,8 +333,7 @@ public final class IncrementalTable {
         }
         guard !g.shadowing.contains(u) else { givenUp = "a route that goes shaped another's set elements"; return false }
         if let name = g.setName {
-            let which = g.boxes.indices.filter { g.boxUnit[$0] == u }
-            var set = MergePlanner.set(g, elements: which) { self.planner.units[$0].identity }
+            var set = MergePlanner.set(g, elements: g.boxes(of: u)) { self.planner.units[$0].identity }
             set.name = name
             log.removedElements[name, default: { var s = set; s.elements = []; return s }()].elements += set.elements
         }

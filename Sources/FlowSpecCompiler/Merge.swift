@@ -274,6 +274,7 @@ final class MergeGroup {
     @discardableResult
     func add(_ u: Int, _ bs: [Box], tail: [NftExpression]) -> Range<Int> {
         let first = boxes.count
+        if members != nil { members!.position[u] = units.count }
         units.append(u)
         for case .objref(_, let name) in tail { limitNames[u] = name }
         for b in bs {
@@ -281,6 +282,7 @@ final class MergeGroup {
             boxes.append(b); boxUnit.append(u)
             widenHull(b)
         }
+        if members != nil { members!.boxes[u, default: []] += first..<boxes.count }
         return first..<boxes.count
     }
 
@@ -318,11 +320,39 @@ final class MergeGroup {
         return index.forEachCandidate(q, body)
     }
 
-    /// Removes unit `u` from `units`; its boxes stay, as tombstones (`boxUnit` -1).
+    /// Where each unit is in `units` and which boxes are its own: made at the first removal
+    /// (a compile never removes), kept up to date after, so that removing a unit does not scan
+    /// the group.
+    private var members: (position: [Int: Int], boxes: [Int: [Int]])?
+
+    private func indexMembers() {
+        guard members == nil else { return }
+        var position: [Int: Int] = [:], own: [Int: [Int]] = [:]
+        position.reserveCapacity(units.count)
+        own.reserveCapacity(units.count)
+        for (i, u) in units.enumerated() { position[u] = i }
+        for (i, u) in boxUnit.enumerated() where u >= 0 { own[u, default: []].append(i) }
+        members = (position, own)
+    }
+
+    /// The boxes of unit `u`.
+    func boxes(of u: Int) -> [Int] {
+        indexMembers()
+        return members?.boxes[u] ?? []
+    }
+
+    /// Removes unit `u` from `units` (the last one takes its place); its boxes stay, as
+    /// tombstones (`boxUnit` -1).
     func remove(_ u: Int) {
-        units.removeAll { $0 == u }
+        indexMembers()
+        guard let i = members!.position.removeValue(forKey: u) else { return }
+        let last = units.removeLast()
+        if last != u {
+            units[i] = last
+            members!.position[last] = i
+        }
         limitNames[u] = nil
-        for i in boxUnit.indices where boxUnit[i] == u { boxUnit[i] = -1 }
+        for b in members!.boxes.removeValue(forKey: u) ?? [] { boxUnit[b] = -1 }
     }
 }
 

@@ -335,6 +335,19 @@ func identities(_ t: NftTable?) -> Set<String> {
         #expect(applier.tables == 1)
     }
 
+    @Test func aLargeChangeRebuildsTheWholeTable() async {
+        let routes = RouteGenerator().routes(count: 1200)
+        let applier = ChangeApplier()
+        let agent = makeMergedAgent(applier)
+        await agent.deliver(.snapshot(result(routes)))
+        #expect(await eventually { applier.tables == 1 })
+        // More than 1,000 routes and a quarter of them: a whole table, not a change.
+        await agent.deliver(.update(result(Array(routes[0..<1100]), withdrawn: true)))
+        #expect(await eventually { applier.tables == 2 })
+        #expect(applier.changes.isEmpty)
+        #expect(heldIdentities(applier.current) == Set(routes[1100...].map(\.identity)))
+    }
+
     @Test func aRefusedChangeFallsBackToTheWholeTable() async {
         let generator = RouteGenerator()
         let applier = ChangeApplier()
