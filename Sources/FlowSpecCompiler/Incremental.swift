@@ -77,6 +77,7 @@ public final class IncrementalTable {
                              options: CompileOptions) -> (CompileResult, IncrementalTable?) {
         let (result, table) = unindexed(routes, keys: keys, order: order, options: options)
         table?.indexRoutes()
+        for case .group(let g) in table?.compiler.planner.slots ?? [] { g.indexMembers() }
         return (result, table)
     }
 

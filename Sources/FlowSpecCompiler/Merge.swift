@@ -320,12 +320,12 @@ final class MergeGroup {
         return index.forEachCandidate(q, body)
     }
 
-    /// Where each unit is in `units` and which boxes are its own: made at the first removal
-    /// (a compile never removes), kept up to date after, so that removing a unit does not scan
-    /// the group.
+    /// Where each unit is in `units` and which boxes are its own: made by `IncrementalTable.build`
+    /// or at the first removal (a compile never removes), kept up to date after, so that removing
+    /// a unit does not scan the group.
     private var members: (position: [Int: Int], boxes: [Int: [Int]])?
 
-    private func indexMembers() {
+    func indexMembers() {
         guard members == nil else { return }
         var position: [Int: Int] = [:], own: [Int: [Int]] = [:]
         position.reserveCapacity(units.count)
