@@ -335,8 +335,13 @@ final class MergeGroup {
         members = (position, own)
     }
 
+    /// Removals made by scanning, before the members are indexed: a one-shot `apply` that takes
+    /// out a route or two scans (~50 µs for 80k boxes) rather than indexing the group (~10 ms).
+    private var scannedRemovals = 0
+
     /// The boxes of unit `u`.
     func boxes(of u: Int) -> [Int] {
+        if members == nil && scannedRemovals < 8 { return boxUnit.indices.filter { boxUnit[$0] == u } }
         indexMembers()
         return members?.boxes[u] ?? []
     }
@@ -344,6 +349,15 @@ final class MergeGroup {
     /// Removes unit `u` from `units` (the last one takes its place); its boxes stay, as
     /// tombstones (`boxUnit` -1).
     func remove(_ u: Int) {
+        if members == nil && scannedRemovals < 8 {
+            scannedRemovals += 1
+            guard let i = units.firstIndex(of: u) else { return }
+            units.swapAt(i, units.count - 1)
+            units.removeLast()
+            limitNames[u] = nil
+            for b in boxUnit.indices where boxUnit[b] == u { boxUnit[b] = -1 }
+            return
+        }
         indexMembers()
         guard let i = members!.position.removeValue(forKey: u) else { return }
         let last = units.removeLast()
