@@ -37,14 +37,33 @@ public struct FRRSource: RouteSource {
     ///
     /// FRR forgets a peer's routes when its session goes down, so a poll while no flowspec peer
     /// is Established would install an empty table: that counts as a failed read instead (the
-    /// last good table stays, fail-static), checked with the cheap summary first.
+    /// last good table stays, fail-static), checked with the cheap summary first. The summary is
+    /// read again after the routes: a session that went down while they were read (FRR dropping
+    /// its routes family by family) would otherwise give half a table — the end-to-end lab
+    /// caught one without its IPv4 default-policy route, so with the chain policy accept.
     public func poll() async -> Result<ReadResult, SourceError> {
-        var all = ReadResult()
+        let before: Int
         switch await establishedPeers() {
         case .failure(let e): return .failure(e)
         case .success(0): return .failure(SourceError("no flowspec BGP peer has been Established in FRR for \(Self.settleMilliseconds / 1000) s; keeping the last table"))
-        case .success: break
+        case .success(let n): before = n
         }
+        let all: ReadResult
+        switch await routes() {
+        case .failure(let e): return .failure(e)
+        case .success(let r): all = r
+        }
+        switch await establishedPeers() {
+        case .failure(let e): return .failure(e)
+        case .success(let after) where after < before:
+            return .failure(SourceError("a flowspec BGP peer went down while its routes were read; keeping the last table"))
+        case .success: return .success(all)
+        }
+    }
+
+    /// The routes of both families.
+    func routes() async -> Result<ReadResult, SourceError> {
+        var all = ReadResult()
         for family in [AddressFamily.ipv4, .ipv6] {
             let command = "show bgp \(family.name) flowspec detail json"
             let stdout: Data

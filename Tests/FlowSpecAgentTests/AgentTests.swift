@@ -431,3 +431,49 @@ func identities(_ t: NftTable?) -> Set<String> {
         close(fds[0])
     }
 }
+
+/// `FRRSource.poll` against a scripted vtysh: a session that goes down while the routes are read
+/// must not give a table (FRR drops a lost peer's routes family by family).
+@Suite struct FRRPollTests {
+    /// A vtysh that answers the summaries from `summaries` (one line per call, in order: `up` or
+    /// `down`) and the route dumps with one IPv4 route.
+    func fakeVtysh(_ summaries: [String]) throws -> (vtysh: [String], dir: URL) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fsn-vtysh-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try (summaries.joined(separator: "\n") + "\n").write(to: dir.appendingPathComponent("summaries"), atomically: true, encoding: .utf8)
+        let script = """
+            #!/bin/sh
+            d=\(dir.path)
+            case "$2" in
+            *summary*)
+              state=$(head -n 1 "$d/summaries"); sed -i 1d "$d/summaries"
+              if [ "$state" = up ]; then s=Established; else s=Active; fi
+              printf '{"peers":{"192.0.2.1":{"state":"%s","peerUptimeMsec":60000}}}' "$s" ;;
+            *"ipv4 flowspec detail"*)
+              printf '[{"to":"203.0.113.96/32","proto":"= 6 "},{"ecomlist":"FS:rate 0.000000"},{"time":"00:00:09"}]' ;;
+            *) printf '' ;;
+            esac
+            """
+        let path = dir.appendingPathComponent("vtysh")
+        try script.write(to: path, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path.path)
+        return ([path.path], dir)
+    }
+
+    @Test func aSessionLostDuringThePollIsAFailedRead() async throws {
+        // Summaries are read per family: before the routes (ipv4, ipv6), after them (ipv4, ipv6).
+        let (vtysh, dir) = try fakeVtysh(["up", "up", "down", "down"])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let poll = await FRRSource(vtysh: vtysh, interval: .seconds(1)).poll()
+        guard case .failure(let e) = poll else { Issue.record("a poll across a lost session gave routes"); return }
+        #expect(e.description.contains("went down while its routes were read"))
+    }
+
+    @Test func aStableSessionGivesItsRoutes() async throws {
+        let (vtysh, dir) = try fakeVtysh(["up", "up", "up", "up"])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let poll = await FRRSource(vtysh: vtysh, interval: .seconds(1)).poll()
+        guard case .success(let r) = poll else { Issue.record("a stable session gave no routes: \(poll)"); return }
+        #expect(r.currentRoutes().map(\.route.identity) == [route("203.0.113.96/32", proto: 6).identity])
+    }
+}
