@@ -53,8 +53,8 @@ struct Apply: ParsableCommand {
         let store = StateStore(directory: stateDir, table: table.table)
         var read: ReadResult? = try input.read()
         if !full && options.merge, let done = inPlace(read!, options: options, order: order, scope: scope, store: store, start: start) {
-            try report(done.summary, rules: done.rules, sets: nil, how: done.how, prepared: done.prepared,
-                       apply: done.report, start: start)
+            try report(done.summary, rules: nil, sets: nil, how: done.how, prepared: done.prepared, apply: done.report,
+                       start: start)
             return
         }
         // The routes read are only needed for the summary printed at the end: the prepared table
@@ -117,7 +117,7 @@ struct Apply: ParsableCommand {
     /// nothing was changed and the whole table is compiled.
     func inPlace(_ input: ReadResult, options: CompileOptions, order: RouteOrder, scope: RouteScope, store: StateStore,
                  start: ContinuousClock.Instant)
-        -> (summary: Summary, rules: Int?, how: String, prepared: Double, report: ApplyReport)? {
+        -> (summary: Summary, how: String, prepared: Double, report: ApplyReport)? {
         guard var state = store.load(), let bytes = store.loadSnapshot(),
               let incremental = IncrementalTable.restore(bytes, options: options, order: order) else { return nil }
         let journal = store.loadJournal()
@@ -176,7 +176,7 @@ struct Apply: ParsableCommand {
         summary.rejectedRoutes = invalid + incremental.refusals.count
         summary.installed = incremental.installedRouteCount
         let how = "delta in place: \(change.removedElementCount) set elements out, \(change.addedElementCount) in, \(change.deletedRules.count) rules out, \(change.insertedRules.count) in"
-        return (summary, nil, how, prepared, report)
+        return (summary, how, prepared, report)
     }
 
     /// What `apply` reports about the routes, kept when the routes themselves are freed.
