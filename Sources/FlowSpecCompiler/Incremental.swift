@@ -11,10 +11,10 @@ import FlowSpec
 /// group of their shape that lies strictly between the last such earlier route's slot and the
 /// first such later one's, or to a new rule there. Removing a route only drops constraints, so
 /// its elements or rules simply go — except when a later route's elements were cut around its
-/// own inside a group, or a rule that looks up a value set (a port list, say, of a route that
-/// could not merge) would come or go: then, and whenever no place exists, `update` gives up
-/// (nil, `givenUp` says why) and the caller compiles the whole route set again (a new
-/// `IncrementalTable`).
+/// own inside a group: then, and whenever no place exists, `update` gives up (nil, `givenUp`
+/// says why) and the caller compiles the whole route set again (a new `IncrementalTable`).
+/// Value sets (a port list of a rule that did not merge, say) come with their first rule and go
+/// with their last, under the content names `ContentSetNames` gives them.
 ///
 /// Placement differs from what a fresh compile of the same routes would give (the merge pass
 /// looks back only 64 slots and names sets in chain order), but means the same for every packet;
@@ -47,6 +47,12 @@ public final class IncrementalTable {
     var groupsByShape: [MergeShape: [MergeGroup]] = [:]
     var singleSlot: [Int: Int] = [:]
     var setNames: Set<String> = []
+    /// Value sets of the pool (port lists of rules that did not merge, say): the content name
+    /// each installed one has in the kernel (`ContentSetNames`), by pool name, and how many of
+    /// the table's rules look each up. A change creates a value set when its first rule comes
+    /// and deletes it when its last rule goes.
+    var valueSetNames: [String: String] = [:]
+    var valueSetRefs: [String: Int] = [:]
     /// False once an update gave up half way: the state no longer matches any table.
     var consistent = true
     /// Why the last `update` gave up (nil when it did not).
@@ -106,6 +112,10 @@ public final class IncrementalTable {
         }
         t.entries = entries
         let result = t.compiler.finish()
+        t.valueSetNames = ContentSetNames.renaming(result.table)
+        for rule in result.table.chains[0].rules {
+            for name in Set(lookups(rule.expressions)) where t.valueSetNames[name] != nil { t.valueSetRefs[name, default: 0] += 1 }
+        }
         for r in result.rejected { t.refusals[t.compiler.identities[r.index]] = r.reason }
         for n in result.notes { t.notes[n.identity, default: []].append(n.message) }
         t.compiler.rejected = []
@@ -173,9 +183,9 @@ public final class IncrementalTable {
     /// ignored), then adds `adding` (each with its order key's tiebreak, the input position), and
     /// returns the change that turns the installed table into the new one. A changed route is
     /// removed and added. Nil when the change cannot be made in place: a default-policy route
-    /// changes, an added route is already held, a removed route's elements shaped a kept one's, a
-    /// new rule would need a value set, or no place in the chain is right. Then this table is
-    /// of no further use: compile the whole route set again.
+    /// changes, an added route is already held, a removed route's elements shaped a kept one's,
+    /// or no place in the chain is right (`givenUp` says which). Then this table is of no further
+    /// use: compile the whole route set again.
     public func update(removing: [String], adding: [(route: FlowRoute, tiebreak: Int)]) -> Update? {
         guard consistent else { return nil }
         consistent = false
@@ -292,6 +302,13 @@ public final class IncrementalTable {
         var freshSingles: Set<Int> = []
         var newObjects: [NftObject] = []
         var deletedObjects: [NftObject] = []
+        /// Rules that look up each value set (pool name), gained minus lost.
+        var valueSetDelta: [String: Int] = [:]
+
+        /// A rule that looked up value sets goes (merge sets are not counted).
+        mutating func dropValueSets(of rule: [NftExpression]) {
+            for name in Set(IncrementalTable.lookups(rule)) { valueSetDelta[name, default: 0] -= 1 }
+        }
     }
 
     /// The planner, borrowed for reading: a copy (`let p = compiler.planner`) held while the
@@ -325,7 +342,7 @@ public final class IncrementalTable {
     private func remove(unit u: Int, _ log: inout ChangeLog) -> Bool {
         guard let g = planner.unitGroup[u] else {
             guard let i = singleSlot[u] else { return false }
-            guard !usesPoolSet(planner.singles[u] ?? []) else { givenUp = "a rule that goes looks up a value set"; return false }
+            log.dropValueSets(of: planner.singles[u] ?? [])
             log.deletedRules.append(planner.units[u].identity)
             compiler.planner.singles[u] = nil
             compiler.planner.singleBox[u] = nil
@@ -341,9 +358,7 @@ public final class IncrementalTable {
         g.remove(u)
         compiler.planner.unitGroup[u] = nil
         guard g.units.isEmpty else { return true }
-        var pool = compiler.pool
-        let rule = g.setName == nil ? g.founderSingle : compiler.planner.mergedRule(g, pool: &pool) { $0 }.0.expressions
-        guard !usesPoolSet(rule) else { givenUp = "a rule that goes looks up a value set"; return false }
+        log.dropValueSets(of: g.setName == nil ? g.founderSingle : g.residualExprs ?? [])
         if let name = g.setName {
             log.deletedRules.append("merge " + name)
             log.deletedSets.insert(name)
@@ -356,13 +371,12 @@ public final class IncrementalTable {
         return true
     }
 
-    /// Whether a rule looks up a value set of the pool. A change never deletes one, so such a
-    /// rule is never deleted in place either (the set would be left behind, unused).
-    private func usesPoolSet(_ rule: [NftExpression]) -> Bool {
-        rule.contains { e in
+    /// The sets a rule looks up.
+    static func lookups(_ rule: [NftExpression]) -> [String] {
+        rule.compactMap { e in
             switch e {
-            case .lookup(let s, _, _), .mapLookup(let s, _, _), .objrefMap(let s, _): !setNames.contains(s)
-            default: false
+            case .lookup(let s, _, _), .mapLookup(let s, _, _), .objrefMap(let s, _): s
+            default: nil
             }
         }
     }
@@ -476,12 +490,14 @@ public final class IncrementalTable {
             case .group(let g):
                 let id = ObjectIdentifier(g)
                 guard log.fresh.contains(id) || log.transitioned.contains(id) else { break }
-                if log.transitioned.contains(id), deleted.insert(compiler.planner.units[g.units[0]].identity).inserted {
-                    change.deletedRules.append(compiler.planner.units[g.units[0]].identity)
+                if log.transitioned.contains(id) {
+                    log.dropValueSets(of: g.founderSingle)
+                    if deleted.insert(compiler.planner.units[g.units[0]].identity).inserted {
+                        change.deletedRules.append(compiler.planner.units[g.units[0]].identity)
+                    }
                 }
                 // A new group goes in as a merged rule even with one unit: its key lives in its
-                // own set, where the founder's own rule might need a value set of the pool
-                // (a port list, say), which a change does not carry.
+                // own set, and the rule is the same whether one route or more join later.
                 var pool = compiler.pool
                 let (merged, set) = compiler.planner.mergedRule(g, pool: &pool) { base in
                     var name = base, n = 2
@@ -494,9 +510,12 @@ public final class IncrementalTable {
                 change.newSets.append(set)
                 rule = merged
             }
-            if let rule {
-                // A rule that needs a value set of the pool (which the change does not carry).
-                guard !usesPoolSet(rule.expressions) else { givenUp = "a new rule looks up a value set"; return nil }
+            if var rule {
+                // Its value sets, by the names they have (or get) in the kernel.
+                for name in Set(Self.lookups(rule.expressions)) where !setNames.contains(name) {
+                    log.valueSetDelta[name, default: 0] += 1
+                    rule.expressions = Self.renaming(rule.expressions, name, to: valueSetName(name))
+                }
                 pending.append(rule)
             } else {
                 let c = comment(i)
@@ -532,7 +551,38 @@ public final class IncrementalTable {
             change.addedElements.append(set)
         }
         change.addedElements.sort { $0.name < $1.name }
+        // Value sets whose first rule came or whose last rule went.
+        for (name, delta) in log.valueSetDelta.sorted(by: { $0.key < $1.key }) where delta != 0 {
+            let before = valueSetRefs[name] ?? 0, after = before + delta
+            valueSetRefs[name] = after > 0 ? after : nil
+            if before == 0 && after > 0, var set = compiler.pool.sets.first(where: { $0.name == name }) {
+                set.name = valueSetName(name)
+                change.newSets.append(set)
+            } else if before > 0 && after <= 0, let installed = valueSetNames.removeValue(forKey: name) {
+                change.deletedSets.append(installed)
+            }
+        }
         return change
+    }
+
+    /// The name value set `name` (of the pool) has, or gets, in the kernel.
+    private func valueSetName(_ name: String) -> String {
+        if let n = valueSetNames[name] { return n }
+        guard let set = compiler.pool.sets.first(where: { $0.name == name }) else { return name }
+        let n = ContentSetNames.contentName(set, avoiding: setNames.union(valueSetNames.values))
+        valueSetNames[name] = n
+        return n
+    }
+
+    static func renaming(_ rule: [NftExpression], _ from: String, to: String) -> [NftExpression] {
+        rule.map { e in
+            switch e {
+            case .lookup(let s, let r, let inv) where s == from: .lookup(set: to, sreg: r, invert: inv)
+            case .mapLookup(let s, let r, let d) where s == from: .mapLookup(set: to, sreg: r, dreg: d)
+            case .objrefMap(let s, let r) where s == from: .objrefMap(set: to, sreg: r)
+            default: e
+            }
+        }
     }
 }
 

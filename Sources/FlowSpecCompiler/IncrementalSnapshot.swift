@@ -10,7 +10,7 @@ import FlowSpec
 /// version or context (compile options and route order) differs is no snapshot, and `apply`
 /// compiles everything as before.
 extension IncrementalTable {
-    static let magic: [UInt8] = Array("flowspec-nft-incremental".utf8) + [0, 1]
+    static let magic: [UInt8] = Array("flowspec-nft-incremental".utf8) + [0, 2]
 
     /// What a snapshot must have been made with to be used: the compile options and the order.
     static func context(_ options: CompileOptions, _ order: RouteOrder) -> UInt64 {
@@ -38,6 +38,8 @@ extension IncrementalTable {
         for o in compiler.objects { w.object(o) }
         w.dictionary(refusals.sorted { $0.key < $1.key }) { w, v in w.string(v) }
         w.dictionary(notes.sorted { $0.key < $1.key }) { w, v in w.list(v) { $0.string($1) } }
+        w.dictionary(valueSetNames.sorted { $0.key < $1.key }) { $0.string($1) }
+        w.dictionary(valueSetRefs.sorted { $0.key < $1.key }) { $0.u32(UInt32($1)) }
         // The planner.
         w.u8(p.exactCounters ? 1 : 0)
         var tails = [[NftExpression]](repeating: [], count: p.tailIDs.count)
@@ -106,9 +108,12 @@ extension IncrementalTable {
             c.objects.append(o); c.objectNames.insert(o.name)
         }
         guard let refusals = r.dictionary({ $0.string() }), let notes = r.dictionary({ $0.list { $0.string() } }),
+              let valueSetNames = r.dictionary({ $0.string() }), let valueSetRefs = r.dictionary({ $0.u32().map(Int.init) }),
               let exact = r.u8() else { return nil }
         t.refusals = refusals
         t.notes = notes
+        t.valueSetNames = valueSetNames
+        t.valueSetRefs = valueSetRefs
         var p = MergePlanner(exactCounters: exact == 1)
         p.tracksGroups = true
         guard let tails = r.list({ $0.expressions() }) else { return nil }

@@ -107,8 +107,11 @@ extension TableState {
         for o in change.deletedObjects { objects[o.name] = nil }
         for o in change.newObjects { objects[o.name] = ObjectEntry(o) }
         for name in change.deletedSets { sets.remove(name); mergeSets[name] = nil }
+        let merged = Set(change.insertedRules.compactMap { $0.rule.comment }.filter { $0.hasPrefix("merge ") }.map { String($0.dropFirst(6)) })
         for set in change.newSets {
             sets.insert(set.name)
+            // A value set (a port list of a rule that did not merge) is not a merge set.
+            guard merged.contains(set.name) else { continue }
             mergeSets[set.name] = MergeSet(definition: MergeSet.definition(of: set),
                                            elements: set.elements.map { Element($0) { objects[$0]?.digest ?? 0 } })
         }

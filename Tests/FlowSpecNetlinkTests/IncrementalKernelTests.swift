@@ -127,7 +127,7 @@ struct IncrementalKernelTests {
             let readBack = try #require(try connection.listTable(name: "flowspec", family: .inet))
             #expect(TableState(installed: readBack, generation: state.generation) == state, "step \(step): state kept vs read back")
         }
-        #expect(applied >= 8, "only \(applied) of 15 changes in place; gave up: \(reasons)")
+        #expect(applied >= 14, "only \(applied) of 15 changes in place; gave up: \(reasons)")
     }
 
     @Test func aStaleStateIsRefusedAndChangesNothing() throws {
