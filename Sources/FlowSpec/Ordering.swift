@@ -290,3 +290,14 @@ public struct RouteOrderKey: Comparable, Sendable {
         a.rank == b.rank && a.sequence == b.sequence && a.key == b.key && a.tiebreak == b.tiebreak
     }
 }
+
+extension RouteOrder {
+    /// The route as the compiler gets it: with `.sequence(.trafficMarking)` the traffic-marking
+    /// community carries the sequence number (the historical convention), not a DSCP, so it goes.
+    public func compiledForm(of route: FlowRoute) -> FlowRoute {
+        guard case .sequence(.trafficMarking) = self else { return route }
+        var r = route
+        r.extendedCommunities.removeAll { $0.type == 0x80 && $0.subtype == 0x09 }
+        return r
+    }
+}

@@ -64,14 +64,9 @@ public struct PreparedTable: Sendable {
         // The compiler names routes by their index in the ordered list; the permutation leads
         // from there back to the input position (no lookup by route identity).
         let permutation = valid.orderedIndices(order)
-        var ordered = permutation.map { valid[$0] }
+        var ordered = permutation.map { order.compiledForm(of: valid[$0]) }
         let keys = build == nil || valid.count > keysUpTo ? nil : permutation.map { RouteOrderKey(valid[$0], order: order, tiebreak: $0) }
         valid = []
-        if case .sequence(.trafficMarking) = order {
-            for i in ordered.indices {
-                ordered[i].extendedCommunities.removeAll { $0.type == 0x80 && $0.subtype == 0x09 }
-            }
-        }
         compiled = build?(ordered, keys) ?? compile(ordered, options: options)
         ordered = []
         let read = self.read

@@ -68,16 +68,15 @@ struct RouteCompiler {
         // batch (FlowSpecNetlink, `applyTracked(_:releasingRules:)`).
         identities.reserveCapacity(routes.count)
         limitNames.reserveCapacity(routes.count)
-        for r in routes { addIdentity(of: r) }
+        for r in routes { addIdentity(r.identity, of: r) }
         for (i, r) in routes.enumerated() {
             add(r, index: i)
             after(i, self)
         }
     }
 
-    /// Records the identity (and limit base name) of the route that gets the next index.
-    mutating func addIdentity(of r: FlowRoute) {
-        let id = r.identity
+    /// Records the identity `id` (and limit base name) of route `r`, which gets the next index.
+    mutating func addIdentity(_ id: String, of r: FlowRoute) {
         identities.append(id)
         limitNames.append(Self.mayLimit(r) ? Self.limitBaseName(id) : nil)
     }

@@ -58,11 +58,8 @@ public final class IncrementalTable {
     /// Why the last `update` gave up (nil when it did not).
     public private(set) var givenUp: String?
 
-    private func giveUp(_ reason: String) -> Update? {
-        givenUp = reason
-        consistent = false
-        return nil
-    }
+    /// Why an update cannot be made in place (becomes `givenUp`).
+    private struct GiveUp: Error { var reason: String }
 
     /// What one `update` did.
     public struct Update: Sendable {
@@ -131,8 +128,7 @@ public final class IncrementalTable {
                              options: CompileOptions) -> (CompileResult, IncrementalTable?) {
         let permutation = routes.orderedIndices(order)
         let keys = permutation.map { RouteOrderKey(routes[$0], order: order, tiebreak: $0) }
-        let t = IncrementalTable(options: options, order: order)
-        return build(permutation.map { t.compiled(routes[$0]) }, keys: keys, order: order, options: options)
+        return build(permutation.map { order.compiledForm(of: routes[$0]) }, keys: keys, order: order, options: options)
     }
 
     /// The lookups derived from the planner's slots (after a build or a restore).
@@ -190,7 +186,18 @@ public final class IncrementalTable {
         guard consistent else { return nil }
         consistent = false
         indexRoutes()
-        givenUp = nil
+        do {
+            let update = try make(removing: removing, adding: adding)
+            givenUp = nil
+            consistent = true
+            return update
+        } catch {
+            givenUp = error.reason
+            return nil
+        }
+    }
+
+    private func make(removing: [String], adding: [(route: FlowRoute, tiebreak: Int)]) throws(GiveUp) -> Update {
         var log = ChangeLog()
         // What the compiler refuses or notes of the routes added.
         compiler.rejected = []
@@ -198,8 +205,8 @@ public final class IncrementalTable {
         var deletedObjects = Set<String>()
         for id in removing {
             guard let i = held.find(id, in: compiler.identities) else { continue }
-            guard let e = entries[i], !e.isDefault else { return giveUp("a default-policy route goes") }
-            for u in e.units.reversed() { guard remove(unit: u, &log) else { return giveUp(givenUp ?? "a route cannot be taken out") } }
+            guard let e = entries[i], !e.isDefault else { throw GiveUp(reason: "a default-policy route goes") }
+            for u in e.units.reversed() { try remove(unit: u, &log) }
             deletedObjects.formUnion(e.objects)
             if byContent[e.digest] == i { byContent[e.digest] = nil }
             entries[i] = nil
@@ -213,12 +220,13 @@ public final class IncrementalTable {
             compiler.objectNames.subtract(deletedObjects)
         }
         for (route, tiebreak) in adding {
-            guard !route.isDefaultPolicy else { return giveUp("a default-policy route comes") }
-            guard held.find(route.identity, in: compiler.identities) == nil else { return giveUp("a route added is already held") }
+            guard !route.isDefaultPolicy else { throw GiveUp(reason: "a default-policy route comes") }
+            let id = route.identity
+            guard held.find(id, in: compiler.identities) == nil else { throw GiveUp(reason: "a route added is already held") }
             let index = compiler.identities.count
             let key = RouteOrderKey(route, order: order, tiebreak: tiebreak)
-            compiler.addIdentity(of: route)
-            let r = compiled(route)
+            compiler.addIdentity(id, of: route)
+            let r = order.compiledForm(of: route)
             let objects0 = compiler.objects.count
             compiler.captured = []
             compiler.add(r, index: index)
@@ -230,21 +238,20 @@ public final class IncrementalTable {
                     let rv = self.compiler.planner.units[v].route
                     return rv == index || self.entries[rv].map { $0.key < key } ?? false
                 }
-                guard place(unit, earlier: earlier, &log) else { return giveUp(givenUp ?? "no place is right for a route") }
+                try place(unit, earlier: earlier, &log)
             }
             let made = compiler.objects[objects0...]
             log.newObjects += made
             let digest = contentDigest(r)
             entries.append(Entry(key: key, units: u0..<compiler.planner.units.count, objects: made.map(\.name), isDefault: false,
                                  digest: digest))
-            held.insert(compiler.identities[index], index)
+            held.insert(id, index)
             if byContent[digest] == nil { byContent[digest] = index }
         }
         let rejected = compiler.rejected, noted = compiler.notes
         for r in rejected { refusals[compiler.identities[r.index]] = r.reason }
         for n in noted { notes[n.identity, default: []].append(n.message) }
-        guard let change = makeChange(&log) else { return giveUp(givenUp ?? "the change cannot be made") }
-        consistent = true
+        let change = try makeChange(&log)
         return Update(change: change, rejected: rejected, notes: noted, removed: removing, added: adding)
     }
 
@@ -253,21 +260,26 @@ public final class IncrementalTable {
     /// ones come. Nil as for `update`, and when `routes` holds an NLRI twice.
     public func update(to routes: [FlowRoute]) -> Update? {
         indexRoutes()
+        func twice() -> Update? {
+            givenUp = "a route comes twice"
+            consistent = false
+            return nil
+        }
         // Most routes are kept: found by their content digest, without their identity.
         var seen = [Bool](repeating: false, count: entries.count)
         var changedIDs = Set<String>()
         var adding: [(route: FlowRoute, tiebreak: Int)] = []
         var removing: [String] = []
         for (i, r) in routes.enumerated() {
-            if let k = byContent[contentDigest(compiled(r))], entries[k] != nil {
-                guard !seen[k] else { consistent = false; return giveUp("a route comes twice") }
+            if let k = byContent[contentDigest(order.compiledForm(of: r))], entries[k] != nil {
+                guard !seen[k] else { return twice() }
                 seen[k] = true
                 continue
             }
             let id = r.identity
-            guard changedIDs.insert(id).inserted else { consistent = false; return giveUp("a route comes twice") }
+            guard changedIDs.insert(id).inserted else { return twice() }
             if let k = held.find(id, in: compiler.identities) {
-                guard !seen[k] else { consistent = false; return giveUp("a route comes twice") }
+                guard !seen[k] else { return twice() }
                 seen[k] = true
                 removing.append(id)
             }
@@ -275,15 +287,6 @@ public final class IncrementalTable {
         }
         for k in entries.indices where entries[k] != nil && !seen[k] { removing.append(compiler.identities[k]) }
         return update(removing: removing, adding: adding)
-    }
-
-    /// The route as the compiler gets it: with `.sequence(.trafficMarking)` the traffic-marking
-    /// community carries the sequence number, not a DSCP (as `PreparedTable` does).
-    func compiled(_ route: FlowRoute) -> FlowRoute {
-        guard case .sequence(.trafficMarking) = order else { return route }
-        var r = route
-        r.extendedCommunities.removeAll { $0.type == 0x80 && $0.subtype == 0x09 }
-        return r
     }
 
     // MARK: - Placing and removing units
@@ -339,25 +342,26 @@ public final class IncrementalTable {
         }
     }
 
-    private func remove(unit u: Int, _ log: inout ChangeLog) -> Bool {
+    private func remove(unit u: Int, _ log: inout ChangeLog) throws(GiveUp) {
         guard let g = planner.unitGroup[u] else {
-            guard let i = singleSlot[u] else { return false }
+            guard let i = singleSlot[u] else { throw GiveUp(reason: "a route's rule is not in the chain") }
             log.dropValueSets(of: planner.singles[u] ?? [])
             log.deletedRules.append(planner.units[u].identity)
             compiler.planner.singles[u] = nil
             compiler.planner.singleBox[u] = nil
             removeSlot(i)
-            return true
+            return
         }
-        guard !g.shadowing.contains(u) else { givenUp = "a route that goes shaped another's set elements"; return false }
+        guard !g.shadowing.contains(u) else { throw GiveUp(reason: "a route that goes shaped another's set elements") }
+        let own = g.boxes(of: u)
         if let name = g.setName {
-            var set = MergePlanner.set(g, elements: g.boxes(of: u)) { self.planner.units[$0].identity }
+            var set = MergePlanner.set(g, elements: own) { self.planner.units[$0].identity }
             set.name = name
             log.removedElements[name, default: { var s = set; s.elements = []; return s }()].elements += set.elements
         }
-        g.remove(u)
+        g.remove(u, boxes: own)
         compiler.planner.unitGroup[u] = nil
-        guard g.units.isEmpty else { return true }
+        guard g.units.isEmpty else { return }
         log.dropValueSets(of: g.setName == nil ? g.founderSingle : g.residualExprs ?? [])
         if let name = g.setName {
             log.deletedRules.append("merge " + name)
@@ -368,7 +372,6 @@ public final class IncrementalTable {
         }
         groupsByShape[g.shape]?.removeAll { $0 === g }
         removeSlot(g.slot)
-        return true
     }
 
     /// The sets a rule looks up.
@@ -382,7 +385,7 @@ public final class IncrementalTable {
     }
 
     /// Places a new unit (see the type's documentation); false when no place is right.
-    private func place(_ unit: MergeUnit, earlier: (Int) -> Bool, _ log: inout ChangeLog) -> Bool {
+    private func place(_ unit: MergeUnit, earlier: (Int) -> Bool, _ log: inout ChangeLog) throws(GiveUp) {
         let u = compiler.planner.units.count
         let tailID: Int
         if let id = compiler.planner.tailIDs[unit.tail] {
@@ -416,7 +419,7 @@ public final class IncrementalTable {
                 }
             }
         }
-        guard lo < hi else { givenUp = "no place in the chain keeps the order for a route"; return false }
+        guard lo < hi else { throw GiveUp(reason: "no place in the chain keeps the order for a route") }
         if let shape = a.shape {
             let candidates = (groupsByShape[shape] ?? []).filter { lo < $0.slot && $0.slot < hi && !$0.units.isEmpty }
             // Installed merged groups first: joining one is a set element, nothing else.
@@ -440,14 +443,14 @@ public final class IncrementalTable {
                 } else if g.setName != nil && !log.fresh.contains(id) && !log.transitioned.contains(id) {
                     log.addedBoxes[id, default: (g, [])].boxes += Array(range)
                 }
-                return true
+                return
             }
         }
         // A new rule: the first place in the window that does not split the rules of one route.
         var at = lo + 1
         while at < hi && at > 0 && comment(at - 1) == comment(at) { at += 1 }
         guard at <= hi, at == 0 || at == planner.slots.count || comment(at - 1) != comment(at) else {
-            givenUp = "a new rule would split the rules of a route"; return false
+            throw GiveUp(reason: "a new rule would split the rules of a route")
         }
         if let shape = a.shape {
             let g = MergeGroup(shape: shape, terminal: !shape.limiter && MergePlanner.isTerminal(unit.tail), founder: unit, residual: a.residual)
@@ -463,12 +466,12 @@ public final class IncrementalTable {
             log.freshSingles.insert(u)
         }
         reindex()
-        return true
+        return
     }
 
     // MARK: - The change
 
-    private func makeChange(_ log: inout ChangeLog) -> TableChange? {
+    private func makeChange(_ log: inout ChangeLog) throws(GiveUp) -> TableChange {
         var change = TableChange(table: options.tableName, chain: options.chainName)
         // A comment once: the kernel deletes every rule of it (a route's single rule and its
         // group in founder form carry the same one).
@@ -529,7 +532,7 @@ public final class IncrementalTable {
         // that stays (the kernel deletes every rule of a comment).
         var seen = Set<String>()
         for (i, c) in comments.enumerated() where i == 0 || comments[i - 1] != c {
-            guard seen.insert(c).inserted else { givenUp = "the rules of a route would not stay together"; return nil }
+            guard seen.insert(c).inserted else { throw GiveUp(reason: "the rules of a route would not stay together") }
         }
         let kept = Set(comments.indices.filter { i in
             if case .single(let u) = slots[i] { return !log.freshSingles.contains(u) }
@@ -537,7 +540,7 @@ public final class IncrementalTable {
             return true
         }.map { comments[$0] })
         guard change.deletedRules.allSatisfy({ !kept.contains($0) }) else {
-            givenUp = "a rule deleted by its comment shares it with a kept one"; return nil
+            throw GiveUp(reason: "a rule deleted by its comment shares it with a kept one")
         }
         for (name, set) in log.removedElements.sorted(by: { $0.key < $1.key }) where !log.deletedSets.contains(name) {
             change.removedElements.append(set)

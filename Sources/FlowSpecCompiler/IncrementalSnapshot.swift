@@ -58,7 +58,7 @@ extension IncrementalTable {
         }
         // Residual expressions are made once per group (they may name a value set of the pool).
         var pool = compiler.pool
-        for g in groups where g.residualExprs == nil { _ = p.mergedRule(g, pool: &pool) { $0 } }
+        for g in groups { _ = g.residual(pool: &pool) }
         compiler.pool = pool
         w.list(compiler.pool.sets) { $0.set($1) }
         w.list(groups) { w, g in

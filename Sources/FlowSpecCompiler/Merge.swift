@@ -286,6 +286,15 @@ final class MergeGroup {
         return first..<boxes.count
     }
 
+    /// The merged rule's residual match expressions (made once: they may name a value set of
+    /// `pool`).
+    func residual(pool: inout SetPool) -> [NftExpression] {
+        if let r = residualExprs { return r }
+        let r = mergePayloadMatches(founderResidual, pool: &pool)
+        residualExprs = r
+        return r
+    }
+
     func widenHull(_ b: Box) {
         if var h = hull {
             for k in 0..<KeyField.dims {
@@ -302,7 +311,6 @@ final class MergeGroup {
     func dropIndex() {
         index = BoxIndex()
         indexedBoxes = 0
-        linearSearches = Int.max / 2
     }
 
     /// `BoxIndex.forEachCandidate` over the group's boxes; a group not indexed yet is searched
@@ -321,9 +329,11 @@ final class MergeGroup {
     }
 
     /// Where each unit is in `units` and which boxes are its own: made by `IncrementalTable.build`
-    /// or at the first removal (a compile never removes), kept up to date after, so that removing
-    /// a unit does not scan the group.
+    /// or at the 8th removal (a compile never removes), kept up to date after, so that removing a
+    /// unit does not scan the group. Until then a removal scans (~50 µs for 80k boxes, where
+    /// indexing the group takes ~10 ms: a one-shot `apply` takes out a route or two).
     private var members: (position: [Int: Int], boxes: [Int: [Int]])?
+    private var scannedRemovals = 0
 
     func indexMembers() {
         guard members == nil else { return }
@@ -335,38 +345,25 @@ final class MergeGroup {
         members = (position, own)
     }
 
-    /// Removals made by scanning, before the members are indexed: a one-shot `apply` that takes
-    /// out a route or two scans (~50 µs for 80k boxes) rather than indexing the group (~10 ms).
-    private var scannedRemovals = 0
-
     /// The boxes of unit `u`.
     func boxes(of u: Int) -> [Int] {
-        if members == nil && scannedRemovals < 8 { return boxUnit.indices.filter { boxUnit[$0] == u } }
-        indexMembers()
-        return members?.boxes[u] ?? []
+        members.map { $0.boxes[u] ?? [] } ?? boxUnit.indices.filter { boxUnit[$0] == u }
     }
 
-    /// Removes unit `u` from `units` (the last one takes its place); its boxes stay, as
-    /// tombstones (`boxUnit` -1).
-    func remove(_ u: Int) {
-        if members == nil && scannedRemovals < 8 {
-            scannedRemovals += 1
-            guard let i = units.firstIndex(of: u) else { return }
-            units.swapAt(i, units.count - 1)
-            units.removeLast()
-            limitNames[u] = nil
-            for b in boxUnit.indices where boxUnit[b] == u { boxUnit[b] = -1 }
-            return
-        }
-        indexMembers()
-        guard let i = members!.position.removeValue(forKey: u) else { return }
+    /// Removes unit `u`, whose boxes are `own` (`boxes(of:)`), from `units` (the last one takes its
+    /// place); its boxes stay, as tombstones (`boxUnit` -1).
+    func remove(_ u: Int, boxes own: [Int]) {
+        guard let i = members?.position.removeValue(forKey: u) ?? units.firstIndex(of: u) else { return }
         let last = units.removeLast()
-        if last != u {
+        if i < units.count {
             units[i] = last
-            members!.position[last] = i
+            members?.position[last] = i
         }
+        members?.boxes[u] = nil
         limitNames[u] = nil
-        for b in members!.boxes.removeValue(forKey: u) ?? [] { boxUnit[b] = -1 }
+        for b in own { boxUnit[b] = -1 }
+        scannedRemovals += 1
+        if scannedRemovals == 8 { indexMembers() }
     }
 }
 
@@ -496,12 +493,8 @@ struct MergePlanner {
     /// safe (docs/merging.md: it may pass a rule only if no packet matches both or, when rules
     /// do not count per route, both have the same action; inside the group it may overlap only
     /// elements of the same terminal action).
-    func joinable(_ u: Int, _ boxes: [Box], at: Int) -> [Box]? {
-        joinableSlot(u, boxes, at: at)?.boxes
-    }
-
-    /// `joinable`, and the units of the group whose elements were cut out of `u`'s.
-    func joinableSlot(_ u: Int, _ boxes: [Box], at: Int) -> (boxes: [Box], shadowing: [Int])? {
+    /// Also returns the units of the group whose elements were cut out of `u`'s.
+    func joinable(_ u: Int, _ boxes: [Box], at: Int) -> (boxes: [Box], shadowing: [Int])? {
         guard case .group(let g) = slots[at] else { return nil }
         let tail = units[u].tailID
         for s in slots[(at + 1)...] {
@@ -521,8 +514,7 @@ struct MergePlanner {
                 }
             }
         }
-        guard let cut = Self.pieces(of: boxes, in: g, exhaustive: false) else { return nil }
-        return cut
+        return Self.pieces(of: boxes, in: g, exhaustive: false)
     }
 
     /// `boxes` minus the live elements of `g` they overlap — allowed only in a terminal group,
@@ -571,7 +563,7 @@ struct MergePlanner {
         }
         if let at = latest[shape], slots.count - at - 1 <= Self.lookback, case .group(let g) = slots[at],
            shape.hashed || g.boxes.count + a.boxes.count <= Self.maxIntervalElements,
-           let (boxes, shadowing) = joinableSlot(u, a.boxes, at: at),
+           let (boxes, shadowing) = joinable(u, a.boxes, at: at),
            shape.hashed || g.boxes.count + boxes.count <= Self.maxIntervalElements {
             g.add(u, boxes, tail: unit.tail)
             g.shadowing.formUnion(shadowing)
@@ -608,11 +600,10 @@ struct MergePlanner {
                     return n > 1 ? base + "_\(n)" : base
                 }
                 g.setName = set.name
-                let live = g.boxUnit.filter { $0 >= 0 }
                 merged.append(MergedRule(rule: rules.count, set: set.name, routes: Array(Set(g.units.map { units[$0].route })).sorted(),
-                                         elementRoutes: live.map { units[$0].route }))
+                                         elementRoutes: g.boxUnit.compactMap { $0 >= 0 ? units[$0].route : nil }))
                 rules.append(rule)
-                ruleRoutes.append(units[g.units.first ?? live.first ?? 0].route)
+                ruleRoutes.append(units[g.units.first ?? 0].route)
                 sets.append(set)
             }
         }
@@ -623,8 +614,7 @@ struct MergePlanner {
     /// once it has one; else `name` turns the name the rule's digest gives into the one used.
     func mergedRule(_ g: MergeGroup, pool: inout SetPool, name: (String) -> String) -> (NftRule, NftSet) {
         var set = Self.set(g, elements: g.boxes.indices.filter { g.boxUnit[$0] >= 0 }) { units[$0].identity }
-        if g.residualExprs == nil { g.residualExprs = mergePayloadMatches(g.founderResidual, pool: &pool) }
-        var exprs = g.residualExprs ?? []
+        var exprs = g.residual(pool: &pool)
         var loads = [NftExpression]()
         var unit: UInt32 = 0
         for (n, k) in g.shape.keys.enumerated() {
