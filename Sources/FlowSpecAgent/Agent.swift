@@ -322,7 +322,7 @@ public actor Agent: SourceSink {
             case (_?, nil): removed += 1
             default: changed += 1
             }
-            guard let new, configuration.scope.targets.isEmpty || configuration.scope.admits(new.route.route) else { continue }
+            guard let new, configuration.scope.admits(new.route.route) else { continue }
             do {
                 try new.route.route.validate()
                 adding.append((new.route.route, new.sequence))

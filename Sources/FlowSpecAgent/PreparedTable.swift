@@ -33,34 +33,14 @@ public struct PreparedTable: Sendable {
     ///     else nil (a million keys cost ~100 MB).
     public init(input: ReadResult, order: RouteOrder, scope: RouteScope = .all, options: CompileOptions,
                 keysUpTo: Int = .max, build: ((_ ordered: [FlowRoute], _ keys: [RouteOrderKey]?) -> CompileResult)? = nil) {
-        let current = input.currentRoutes()
-        if scope.targets.isEmpty {
-            // No scoping: every route is admitted (`RouteScope.admits`), no need to look.
-            read = current
-            outOfScope = []
-        } else {
-            read = []
-            outOfScope = []
-            for r in current {
-                if scope.admits(r.route) { read.append(r) } else { outOfScope.append(r) }
-            }
-        }
-        rejected = input.errors
+        var admitted = AdmittedRoutes(input, scope: scope)
+        read = admitted.read
+        outOfScope = admitted.outOfScope
+        rejected = input.errors + admitted.invalid
         let readerErrors = input.errors.count
-        var valid = [FlowRoute]()
-        // For each valid route, its index in `read` (for its input position).
-        var validSource = [Int]()
-        valid.reserveCapacity(read.count)
-        validSource.reserveCapacity(read.count)
-        for k in read.indices {
-            do {
-                try read[k].route.validate()
-                valid.append(read[k].route)
-                validSource.append(k)
-            } catch {
-                rejected.append(ReadError(position: read[k].position, reason: "\(error)"))
-            }
-        }
+        var valid = admitted.valid
+        let validSource = admitted.validSource
+        admitted = AdmittedRoutes()
         // The compiler names routes by their index in the ordered list; the permutation leads
         // from there back to the input position (no lookup by route identity).
         let permutation = valid.orderedIndices(order)
@@ -76,5 +56,45 @@ public struct PreparedTable: Sendable {
         }
         rejectedRouteCount = rejected.count - readerErrors
         notes = compiled.notes.map { n in "\(position(n.index)): \(n.message)" }
+    }
+}
+
+/// The routes of an input that go into a table: the current ones (after withdrawals) that the
+/// route-target scope admits, and of those the valid ones. `PreparedTable` compiles them; a
+/// one-shot `apply` in place diffs them against its previous run.
+public struct AdmittedRoutes: Sendable {
+    /// Current routes the scope admits, valid or not, in input order.
+    public var read: [ReadRoute] = []
+    /// Current routes left out by the scope (meant for other switches; not errors).
+    public var outOfScope: [ReadRoute] = []
+    /// The valid routes of `read`, and for each its index in `read` (for its input position).
+    public var valid: [FlowRoute] = []
+    public var validSource: [Int] = []
+    /// The routes of `read` validation refuses, with their input positions.
+    public var invalid: [ReadError] = []
+
+    public init() {}
+
+    public init(_ input: ReadResult, scope: RouteScope) {
+        let current = input.currentRoutes()
+        if scope.targets.isEmpty {
+            // No scoping: every route is admitted (`RouteScope.admits`), no need to look.
+            read = current
+        } else {
+            for r in current {
+                if scope.admits(r.route) { read.append(r) } else { outOfScope.append(r) }
+            }
+        }
+        valid.reserveCapacity(read.count)
+        validSource.reserveCapacity(read.count)
+        for k in read.indices {
+            do {
+                try read[k].route.validate()
+                valid.append(read[k].route)
+                validSource.append(k)
+            } catch {
+                invalid.append(ReadError(position: read[k].position, reason: "\(error)"))
+            }
+        }
     }
 }

@@ -123,20 +123,10 @@ struct Apply: ParsableCommand {
         let journal = store.loadJournal()
         guard incremental.replay(journal) else { return nil }
         // The routes as `PreparedTable` takes them: current, in scope, valid.
-        var summary = Summary(read: 0, installed: 0, rejectedRoutes: 0, rejected: input.errors, notes: [], outOfScope: 0)
-        var valid: [FlowRoute] = [], positions: [String] = []
-        for r in input.currentRoutes() {
-            guard scope.targets.isEmpty || scope.admits(r.route) else { summary.outOfScope += 1; continue }
-            summary.read += 1
-            do {
-                try r.route.validate()
-                valid.append(r.route)
-                positions.append(r.position)
-            } catch {
-                summary.rejected.append(ReadError(position: r.position, reason: "\(error)"))
-            }
-        }
-        let invalid = summary.rejected.count - input.errors.count
+        let admitted = AdmittedRoutes(input, scope: scope)
+        let valid = admitted.valid
+        var summary = Summary(read: admitted.read.count, installed: 0, rejectedRoutes: 0, rejected: input.errors + admitted.invalid,
+                              notes: [], outOfScope: admitted.outOfScope.count)
         guard let connection = try? NftConnection(), (try? connection.generation()) == state.generation,
               let update = incremental.update(to: valid) else { return nil }
         let change = update.change
@@ -165,7 +155,7 @@ struct Apply: ParsableCommand {
         // Reasons and notes by the routes' positions in this input.
         var position: [String: String] = [:]
         if !incremental.refusals.isEmpty || !incremental.notes.isEmpty {
-            for (r, p) in zip(valid, positions) { position[r.identity] = p }
+            for (r, k) in zip(valid, admitted.validSource) { position[r.identity] = admitted.read[k].position }
         }
         for (id, reason) in incremental.refusals.sorted(by: { $0.key < $1.key }) {
             summary.rejected.append(ReadError(position: position[id] ?? id, reason: reason))
@@ -173,7 +163,7 @@ struct Apply: ParsableCommand {
         for (id, notes) in incremental.notes.sorted(by: { $0.key < $1.key }) {
             for n in notes { summary.notes.append("\(position[id] ?? id): \(n)") }
         }
-        summary.rejectedRoutes = invalid + incremental.refusals.count
+        summary.rejectedRoutes = admitted.invalid.count + incremental.refusals.count
         summary.installed = incremental.installedRouteCount
         let how = "delta in place: \(change.removedElementCount) set elements out, \(change.addedElementCount) in, \(change.deletedRules.count) rules out, \(change.insertedRules.count) in"
         return (summary, how, prepared, report)
