@@ -37,6 +37,11 @@ public struct AdjRIBIn: Sendable, Hashable {
         counts[family] = nil
     }
     mutating func removeAll() { routes = [:]; counts = [:] }
+
+    /// Equal routes make equal RIBs: `counts` follows from `routes` (a family withdrawn to
+    /// nothing keeps a 0 where `removeAll` leaves none).
+    public static func == (a: AdjRIBIn, b: AdjRIBIn) -> Bool { a.routes == b.routes }
+    public func hash(into h: inout Hasher) { h.combine(routes) }
     mutating func merge(under other: AdjRIBIn) {
         routes.merge(other.routes) { mine, _ in mine }
         counts = [:]

@@ -93,6 +93,14 @@ public struct CompileResult: Sendable {
 /// says which route each set element came from. The kernel knows it too: every element carries
 /// its route's identity as its comment, which is what `show` reads.
 public struct MergedRule: Sendable, Hashable {
+    /// The comment of the merged rule that looks up set `set`: `merge <set>`.
+    public static func comment(set: String) -> String { "merge " + set }
+
+    /// The set a merged rule's comment names; nil for another comment (a route identity).
+    public static func set(inComment comment: String) -> String? {
+        comment.hasPrefix("merge ") ? String(comment.dropFirst(6)) : nil
+    }
+
     /// Position of the rule in the base chain.
     public var rule: Int
     /// The set (or object map) the rule looks up.

@@ -338,7 +338,7 @@ public final class IncrementalTable {
         let p = planner
         switch p.slots[i] {
         case .single(let u): return p.units[u].identity
-        case .group(let g): return g.setName.map { "merge " + $0 } ?? p.units[g.units.first ?? 0].identity
+        case .group(let g): return g.setName.map { MergedRule.comment(set: $0) } ?? p.units[g.units.first ?? 0].identity
         }
     }
 
@@ -364,7 +364,7 @@ public final class IncrementalTable {
         guard g.units.isEmpty else { return }
         log.dropValueSets(of: g.setName == nil ? g.founderSingle : g.residualExprs ?? [])
         if let name = g.setName {
-            log.deletedRules.append("merge " + name)
+            log.deletedRules.append(MergedRule.comment(set: name))
             log.deletedSets.insert(name)
             setNames.remove(name)
         } else {

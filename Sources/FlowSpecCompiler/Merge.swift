@@ -651,7 +651,7 @@ struct MergePlanner {
         exprs += loads
         exprs.append(g.shape.limiter ? .objrefMap(set: name, sreg: .reg1) : .lookup(set: name, sreg: .reg1, invert: false))
         exprs += tail
-        return (NftRule(expressions: exprs, comment: "merge \(name)"), set)
+        return (NftRule(expressions: exprs, comment: MergedRule.comment(set: name)), set)
     }
 
     /// The set (or object map) of a group with the elements of boxes `which`, unnamed

@@ -107,7 +107,7 @@ extension TableState {
         for o in change.deletedObjects { objects[o.name] = nil }
         for o in change.newObjects { objects[o.name] = ObjectEntry(o) }
         for name in change.deletedSets { sets.remove(name); mergeSets[name] = nil }
-        let merged = Set(change.insertedRules.compactMap { $0.rule.comment }.filter { $0.hasPrefix("merge ") }.map { String($0.dropFirst(6)) })
+        let merged = Set(change.insertedRules.compactMap { $0.rule.comment.flatMap(MergedRule.set(inComment:)) })
         for set in change.newSets {
             sets.insert(set.name)
             // A value set (a port list of a rule that did not merge) is not a merge set.

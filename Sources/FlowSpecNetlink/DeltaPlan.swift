@@ -22,7 +22,7 @@ public struct DeltaPolicy: Sendable, Hashable {
     public var margin: Double = 0.5
     public init() {}
 
-    func worthIt(changes: Int, chainLength: Int, newRules: Int, elementChanges: Int = 0, newElements: Int = 0) -> Bool {
+    func worthIt(changes: Int, chainLength: Int, newRules: Int, elementChanges: Int, newElements: Int) -> Bool {
         let commit = changes > 0 ? Double(chainLength) * perRuleCommitted : 0
         let delta = commit + Double(changes) * (perChange + Double(chainLength) * perRuleWalked)
             + Double(elementChanges) * perElementChanged
@@ -93,7 +93,12 @@ extension DeltaPlan {
     /// when a rule carries no route identity or merge comment, when the table or chain
     /// definition differs, or when the `policy`'s cost estimate favours a full replace.
     public static func make(from state: TableState, to table: NftTable, policy: DeltaPolicy = DeltaPolicy()) -> DeltaDecision {
-        guard let shape = TableShape(table) else {
+        make(from: state, to: table, shape: TableShape(table), policy: policy)
+    }
+
+    /// `make` with the table's shape already made (`install` needs it for a full replace too).
+    static func make(from state: TableState, to table: NftTable, shape: TableShape?, policy: DeltaPolicy) -> DeltaDecision {
+        guard let shape else {
             return .full(reason: "the new table has rules that carry neither a route identity nor a merge set")
         }
         guard state.table == table.name, state.family == table.family, state.chain == table.chains[0].name,
@@ -190,12 +195,14 @@ extension NftConnection {
     public func install(_ table: consuming NftTable, over state: TableState?,
                         releasingRules: Bool = false) throws(NetlinkError) -> (ApplyReport, TableState?, InstallMethod) {
         let generation = try generation()
+        // Made once: the delta's plan and a full replace's state both need it.
+        let shape = TableShape(copy table)
         var reason = "no current state of the table"
         if let state {
             if state.generation != generation {
                 reason = "the ruleset changed since the state was taken"
             } else {
-                switch DeltaPlan.make(from: state, to: table) {
+                switch DeltaPlan.make(from: state, to: copy table, shape: shape, policy: DeltaPolicy()) {
                 case .full(let why): reason = why
                 case .delta(let plan):
                     do {
@@ -208,7 +215,7 @@ extension NftConnection {
                 }
             }
         }
-        let (report, next) = try applyTracked(table, releasingRules: releasingRules)
+        let (report, next) = try applyTracked(table, shape: shape, basedOn: nil, releasingRules: releasingRules)
         return (report, next, .fullReplace(reason: reason))
     }
 }
@@ -300,8 +307,14 @@ extension NftConnection {
     public func applyTracked(_ table: consuming NftTable, basedOn expected: UInt32? = nil,
                              releasingRules: Bool = false) throws(NetlinkError) -> (ApplyReport, TableState?) {
         let shape = TableShape(copy table)
+        return try applyTracked(consume table, shape: shape, basedOn: expected, releasingRules: releasingRules)
+    }
+
+    /// `applyTracked` with the table's shape already made.
+    func applyTracked(_ table: consuming NftTable, shape: TableShape?, basedOn expected: UInt32?,
+                      releasingRules: Bool) throws(NetlinkError) -> (ApplyReport, TableState?) {
         let rules = table.ruleCount
-        var owned = table
+        var owned = consume table
         let (report, first, last) = try replace(&owned, basedOn: expected, echoEnds: shape != nil,
                                                 releasingRules: releasingRules)
         guard let shape else { return (report, nil) }

@@ -148,10 +148,9 @@ struct TableShape {
         var seen: Set<String> = []
         seen.reserveCapacity(rules.count)
         routes.reserveCapacity(rules.count)
-        objectEntries.reserveCapacity(table.objects.count)
         var i = 0
         while i < rules.count {
-            guard let id = rules[i].comment, RouteIdentity.isIdentity(id) || mergeSets[String(id.dropFirst(6))] != nil && id.hasPrefix("merge "),
+            guard let id = rules[i].comment, RouteIdentity.isIdentity(id) || MergedRule.set(inComment: id).map { mergeSets[$0] != nil } == true,
                   seen.insert(id).inserted else { return nil }
             var j = i
             var d = RouteDigest(id)

@@ -118,14 +118,16 @@ enum SetCodec {
                                partial: Bool = false) throws(NetlinkError) {
         // Checked before anything is built, so a bad element is named and nothing is sent. Both are
         // what nft 1.0.6 refuses in its input, so the table could not be printed as loadable text.
-        for (i, element) in set.elements.enumerated() where !delete {
-            if let comment = element.comment, comment.utf8.count > NftSetElement.maxCommentBytes {
-                throw .unencodable(object: .setElements(set: set.name, elements: i..<(i + 1), element: i),
-                                   reason: "comment longer than \(NftSetElement.maxCommentBytes) bytes (nft's limit)")
-            }
-            if element.counter != nil && !set.elementCounters {
-                throw .unencodable(object: .setElements(set: set.name, elements: i..<(i + 1), element: i),
-                                   reason: "an element counter in a set declared without `counter`")
+        if !delete {
+            for (i, element) in set.elements.enumerated() {
+                if let comment = element.comment, comment.utf8.count > NftSetElement.maxCommentBytes {
+                    throw .unencodable(object: .setElements(set: set.name, elements: i..<(i + 1), element: i),
+                                       reason: "comment longer than \(NftSetElement.maxCommentBytes) bytes (nft's limit)")
+                }
+                if element.counter != nil && !set.elementCounters {
+                    throw .unencodable(object: .setElements(set: set.name, elements: i..<(i + 1), element: i),
+                                       reason: "an element counter in a set declared without `counter`")
+                }
             }
         }
         var start = 0

@@ -142,7 +142,7 @@ struct InstalledRoutes {
                 add(id, packets: packets, bytes: bytes, actions: actions, set: nil, joinAny: RouteIdentity.isIdentity(id))
                 continue
             }
-            for route in Self.routes(of: set, fallback: rule.comment ?? "merge \(set.name)") {
+            for route in Self.routes(of: set, fallback: rule.comment ?? MergedRule.comment(set: set.name)) {
                 var own = actions
                 if limitMap { own.insert(contentsOf: route.objects.map(police), at: 0) }
                 add(route.identity, packets: route.packets, bytes: route.bytes, actions: own, set: set.name,

@@ -132,6 +132,11 @@ import FlowSpec
         let withdrew = rib.apply(w)
         #expect(withdrew)
         #expect(rib.count(.ipv4) == 1)
+        // A family withdrawn to nothing: the same RIB as one that never held it.
+        var last = UpdateResult(); last.withdrawn = [RouteKey(FlowRoute(family: .ipv4, components: a))]
+        rib.apply(last)
+        #expect(rib.count(.ipv4) == 0 && rib.count(.ipv4) == rib.routes.count)
+        #expect(rib == AdjRIBIn())
     }
 
     func book(staleTime: Double = 5) -> RouteBook {

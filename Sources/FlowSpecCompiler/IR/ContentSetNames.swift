@@ -58,9 +58,9 @@ public enum ContentSetNames {
     static func contentName(_ set: NftSet, avoiding used: Set<String>) -> String {
         var d = StableDigest()
         d.add(set, includingName: false)
-        var name = "s" + hex(d.value)
+        var name = "s" + d.hex
         var n = 2
-        while used.contains(name) { name = "s" + hex(d.value) + "_\(n)"; n += 1 }
+        while used.contains(name) { name = "s" + d.hex + "_\(n)"; n += 1 }
         return name
     }
 
@@ -69,15 +69,11 @@ public enum ContentSetNames {
         var out: Set<String> = []
         for chain in table.chains {
             for rule in chain.rules {
-                if let c = rule.comment, c.hasPrefix("merge ") { out.insert(String(c.dropFirst(6))) }
+                if let name = rule.comment.flatMap(MergedRule.set(inComment:)) { out.insert(name) }
             }
         }
         return out
     }
 
-    package static func hex(_ v: UInt64) -> String {
-        let s = String(v, radix: 16)
-        return String(repeating: "0", count: 16 - s.count) + s
-    }
 }
 
