@@ -386,7 +386,7 @@ public actor Agent: SourceSink {
             if let old = previous, old.name != table.name || old.family != table.family {
                 try applier.remove(table: old.name)
             }
-            _ = try applier.apply(table, previous: previous?.name == table.name ? previous : nil)
+            _ = try applier.apply(table)
         } catch {
             logger.error("kernel refused table inet \(table.name), previous table unchanged: \(error); retrying in 1 s")
             retry = Task {
@@ -446,6 +446,4 @@ public actor Agent: SourceSink {
     }
 }
 
-func seconds(_ d: Duration) -> String {
-    "\((d.seconds * 1000).rounded() / 1000)"
-}
+func seconds(_ d: Duration) -> String { d.secondsText }

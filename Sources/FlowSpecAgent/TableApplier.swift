@@ -8,12 +8,10 @@ public struct AppliedChange: Sendable, Hashable {
     public init(messages: Int = 0) { self.messages = messages }
 }
 
-/// Puts a table into the kernel. The agent owns one and calls it from one task at a time.
-///
-/// `previous` is the table the agent last installed (nil after a start or a flush): a delta
-/// applier can send only the difference; the full-replace applier ignores it.
+/// Puts a table into the kernel. The agent owns one and calls it from one task at a time. An
+/// applier that keeps the state of what it installed (`NetlinkApplier`) sends only the difference.
 public protocol TableApplier: Sendable {
-    func apply(_ table: NftTable, previous: NftTable?) throws -> AppliedChange
+    func apply(_ table: NftTable) throws -> AppliedChange
     /// Sends a change of the table this applier installed last (`IncrementalTable.update`);
     /// throws, with nothing changed, when it cannot (the agent then applies the whole table).
     func apply(_ change: TableChange) throws -> AppliedChange
@@ -48,7 +46,7 @@ public final class NetlinkApplier: TableApplier, @unchecked Sendable {
         connection = try NftConnection()
     }
 
-    public func apply(_ table: NftTable, previous: NftTable?) throws -> AppliedChange {
+    public func apply(_ table: NftTable) throws -> AppliedChange {
         let (report, next, _) = try connection.install(ContentSetNames.apply(table), over: state)
         state = next
         return AppliedChange(messages: report.messages)

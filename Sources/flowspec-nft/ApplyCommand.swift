@@ -252,12 +252,7 @@ struct StateStore {
     }
 }
 
-func format(_ s: Double) -> String {
-    let ms = (s * 1000).rounded() / 1000
-    return "\(ms)"
-}
+func format(_ s: Double) -> String { Duration.secondsText(s) }
 
-func format(_ d: Duration) -> String {
-    format(d.seconds)
-}
+func format(_ d: Duration) -> String { d.secondsText }
 

@@ -189,21 +189,18 @@ struct Bench: ParsableCommand {
                 let start = clock.now
                 let table = ContentSetNames.apply(compile(new.ordered(.rfc), options: options).table)
                 let compiled = clock.now
-                let generation = try connection.generation()
-                switch DeltaPlan.make(from: state, to: table) {
-                case .delta(let plan):
-                    let (report, _) = try connection.applyDelta(plan, basedOn: generation)
-                    let end = clock.now
-                    rows.append(Row(n: n, method: label, run: run, total: (end - start).seconds, user: (end - start).seconds - (report.kernelTime).seconds,
-                                    kernel: (report.kernelTime).seconds, rssMB: nil))
-                    rows.append(Row(n: n, method: label + " (plan+commit)", run: run, total: (end - compiled).seconds,
-                                    user: (end - compiled).seconds - (report.kernelTime).seconds, kernel: (report.kernelTime).seconds, rssMB: nil))
-                case .full:
-                    // The threshold chose a replace: measure that, under the delta's name.
-                    let (report, _) = try connection.applyTracked(table, basedOn: generation)
-                    let end = clock.now
+                let (report, _, method) = try connection.install(table, over: state)
+                let end = clock.now
+                let kernel = report.kernelTime.seconds
+                if case .fullReplace = method {
+                    // The threshold chose a replace: measured under the delta's name.
                     rows.append(Row(n: n, method: label + " [full replace chosen]", run: run, total: (end - start).seconds,
-                                    user: (end - start).seconds - (report.kernelTime).seconds, kernel: (report.kernelTime).seconds, rssMB: nil))
+                                    user: (end - start).seconds - kernel, kernel: kernel, rssMB: nil))
+                } else {
+                    rows.append(Row(n: n, method: label, run: run, total: (end - start).seconds, user: (end - start).seconds - kernel,
+                                    kernel: kernel, rssMB: nil))
+                    rows.append(Row(n: n, method: label + " (plan+commit)", run: run, total: (end - compiled).seconds,
+                                    user: (end - compiled).seconds - kernel, kernel: kernel, rssMB: nil))
                 }
             }
             try connection.deleteTable(name: "flowspec", family: .inet)

@@ -17,7 +17,7 @@ final class FakeApplier: TableApplier, @unchecked Sendable {
     var removed: [String] { lock.withLock { _removed } }
     func failNext(_ n: Int) { lock.withLock { _failures = n } }
 
-    func apply(_ table: NftTable, previous: NftTable?) throws -> AppliedChange {
+    func apply(_ table: NftTable) throws -> AppliedChange {
         try lock.withLock {
             if _failures > 0 { _failures -= 1; throw SourceError("fake kernel refusal") }
             _applied.append(table)
@@ -41,7 +41,7 @@ final class ChangeApplier: TableApplier, @unchecked Sendable {
     var changes: [TableChange] { lock.withLock { _changes } }
     var current: NftTable? { lock.withLock { _current } }
 
-    func apply(_ table: NftTable, previous: NftTable?) throws -> AppliedChange {
+    func apply(_ table: NftTable) throws -> AppliedChange {
         lock.withLock { _tables += 1; _current = table }
         return AppliedChange()
     }
