@@ -68,3 +68,13 @@ extension StringProtocol {
         return s
     }
 }
+
+extension FlowPrefix {
+    /// Whether some address of the family lies in both prefixes: they agree on the bits both fix
+    /// (RFC 8956 offsets included).
+    public func overlaps(_ other: FlowPrefix) -> Bool {
+        guard family == other.family else { return false }
+        let from = Int(max(offset, other.offset)), to = Int(min(length, other.length))
+        return from >= to || address.keepingBits(from: from, to: to) == other.address.keepingBits(from: from, to: to)
+    }
+}

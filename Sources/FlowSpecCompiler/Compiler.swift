@@ -144,8 +144,8 @@ struct RouteCompiler {
             let name = limitName(limitNames[index] ?? Self.limitBaseName(id))
             objects.append(.limit(name: name, limit))
             tails = [head + [.objref(type: .limit, name: name), .immediateVerdict(.drop)]]
-            var conforming = head
-            if plan.sample { conforming.removeLast() }   // the log is in the first rule only
+            // The log is in the first rule only.
+            var conforming: [NftExpression] = options.counters ? [.counter(packets: 0, bytes: 0)] : []
             conforming += modify
             if !plan.continues { conforming.append(.immediateVerdict(.accept)) }
             if !(modify.isEmpty && plan.continues) { tails.append(conforming) }

@@ -203,7 +203,7 @@ extension RouteCompiler {
     /// offset loads the octets covering bits [offset, length) (masked unless octet aligned).
     ///
     /// `key`: also say what it accepts as a set key part (only the merge pass reads it).
-    mutating func prefixMatch(_ p: FlowPrefix, source: Bool, key wantKey: Bool = true) -> Match? {
+    mutating func prefixMatch(_ p: FlowPrefix, source: Bool, key wantKey: Bool) -> Match? {
         let v4 = p.family == .ipv4
         let start: UInt32 = v4 ? (source ? 12 : 16) : (source ? 8 : 24)
         let width = v4 ? 4 : 16

@@ -44,8 +44,6 @@ struct Runs {
         }
         flush()
     }
-
-    /// The complement: accepted and rejected swapped.
 }
 
 /// The named sets of a table, shared by content: two lookups of the same values in fields of
@@ -157,7 +155,7 @@ enum Lowered {
 ///
 /// `key`: also record what the match accepts as a set key part (`Match.key`); only the merge
 /// pass reads it, so the unmerged form skips it.
-func lower(_ field: Field, _ runs: Runs, pool: inout SetPool, bytes: inout BytesPool, key: Bool = true) -> Lowered {
+func lower(_ field: Field, _ runs: Runs, pool: inout SetPool, bytes: inout BytesPool, key: Bool) -> Lowered {
     let A = runs.accepted, R = runs.rejected
     if R.isEmpty { return .all }
     if A.isEmpty { return .none }

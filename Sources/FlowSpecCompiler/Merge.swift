@@ -411,7 +411,7 @@ struct MergePlanner {
     /// action, or the packets both match would be counted on the wrong route.
     let exactCounters: Bool
 
-    init(exactCounters: Bool = true) {
+    init(exactCounters: Bool) {
         self.exactCounters = exactCounters
     }
 

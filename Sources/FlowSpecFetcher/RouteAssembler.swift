@@ -16,7 +16,6 @@ struct RuleEffect: Hashable, Sendable {
     var mark: UInt32?
     var warnings: [String] = []
 
-    /// True when the rule only accepts (no statement): the second half of a limit pair.
     /// The second half of a `limit rate over X drop` pair as the compiler writes it: no rate, no
     /// logging, no drop; DSCP marking, a mark and `accept` (or no verdict: T bit) may follow.
     var isConforming: Bool { verdict != .drop && rate == nil && !sample && (verdict == .accept || dscp != nil || mark != nil) }

@@ -96,16 +96,7 @@ struct RuleMatch: Hashable, Sendable {
     /// Two OR-lists of prefixes that share no address (nil: any address).
     static func disjoint(_ a: [FlowPrefix]?, _ b: [FlowPrefix]?) -> Bool {
         guard let a, let b else { return false }
-        for p in a {
-            for q in b where p.family == q.family {
-                // The bits both prefixes fix: equal there, some address has both.
-                let from = Int(max(p.offset, q.offset)), to = Int(min(p.length, q.length))
-                if from >= to || p.address.keepingBits(from: from, to: to) == q.address.keepingBits(from: from, to: to) {
-                    return false
-                }
-            }
-        }
-        return true
+        return !a.contains { p in b.contains { p.overlaps($0) } }
     }
 
     /// The protocols the rule can match, when it says (used to read transport fields).

@@ -28,7 +28,6 @@ struct MergedReadTests {
         try ChainReader.read(table: table, chain: "filter", options: options)
     }
 
-    /// The routes read from rule `index`, by element identity.
     /// Reads the compiled table and its kernel listing back; each must give every route of
     /// `routes` exactly, at merged rule `rule`, and nothing else there. Returns the results.
     @discardableResult

@@ -250,8 +250,7 @@ struct RoundTripTests {
               a.rate == 0 || (a.dscp == b.dscp && a.redirect == b.redirect) else { return false }
         func overlap(_ p: FlowPrefix?, _ q: FlowPrefix?) -> Bool {
             guard let p, let q else { return true }
-            let from = Int(max(p.offset, q.offset)), to = Int(min(p.length, q.length))
-            return from >= to || p.address.keepingBits(from: from, to: to) == q.address.keepingBits(from: from, to: to)
+            return p.overlaps(q)
         }
         guard overlap(earlier.destination, later.destination), overlap(earlier.source, later.source) else { return false }
         if x.protocols.intersection(y.protocols).isEmpty { return false }

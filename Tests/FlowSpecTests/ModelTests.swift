@@ -91,3 +91,18 @@ import Testing
         #expect(!RouteScope(targets: [a], untargeted: .ignore).admits(route([])))
     }
 }
+
+@Suite struct PrefixOverlapTests {
+    @Test func prefixesOverlapWhenTheBitsBothFixAgree() {
+        let p24 = FlowPrefix("203.0.113.0/24")!, p32in = FlowPrefix("203.0.113.7/32")!, p32out = FlowPrefix("198.51.100.7/32")!
+        #expect(p24.overlaps(p32in) && p32in.overlaps(p24))
+        #expect(!p24.overlaps(p32out) && !p32out.overlaps(p24))
+        #expect(FlowPrefix("0.0.0.0/0")!.overlaps(p32out))
+        // IPv6 with offsets: bits 64..<128 and 0..<64 fix different bits, so they always meet.
+        let low = FlowPrefix(address: IPAddress("::1")!, length: 128, offset: 64)!
+        let high = FlowPrefix(address: IPAddress("2001:db8::")!, length: 64)!
+        #expect(low.overlaps(high))
+        #expect(!FlowPrefix("2001:db8::/32")!.overlaps(FlowPrefix("2001:db9::/32")!))
+        #expect(!p24.overlaps(FlowPrefix("2001:db8::/32")!), "another family")
+    }
+}
