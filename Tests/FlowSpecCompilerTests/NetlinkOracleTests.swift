@@ -16,16 +16,9 @@ struct NetlinkOracleTests {
 
     /// `nft -j list ruleset` inside a namespace, as a JSON value with every "handle" removed.
     static func listing(in ns: NetworkNamespace) throws -> Any {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
-        p.arguments = ["--net=\(ns.path)", "/usr/sbin/nft", "-j", "list", "ruleset"]
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0)
-        return stripHandles(try JSONSerialization.jsonObject(with: data))
+        let r = try runProcess("/usr/bin/nsenter", ["--net=\(ns.path)", "/usr/sbin/nft", "-j", "list", "ruleset"])
+        #expect(r.status == 0, "\(r.err)")
+        return stripHandles(try JSONSerialization.jsonObject(with: Data(r.out.utf8)))
     }
 
     static func stripHandles(_ v: Any) -> Any {
@@ -40,15 +33,8 @@ struct NetlinkOracleTests {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("fsn-oracle-\(UUID().uuidString).nft")
         try text.write(to: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: file) }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
-        p.arguments = ["--net=\(ns.path)", "/usr/sbin/nft", "-f", file.path]
-        let err = Pipe()
-        p.standardError = err
-        try p.run()
-        let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        return (p.terminationStatus, msg)
+        let r = try runProcess("/usr/bin/nsenter", ["--net=\(ns.path)", "/usr/sbin/nft", "-f", file.path])
+        return (r.status, r.err)
     }
 
     func check(_ routes: [FlowRoute], label: String, merge: Bool = true) throws {

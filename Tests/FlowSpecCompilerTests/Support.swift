@@ -1,6 +1,7 @@
 import Foundation
 import FlowSpec
 import FlowSpecFormats
+import FlowSpecTestSupport
 import Testing
 @testable import FlowSpecCompiler
 
@@ -73,24 +74,11 @@ enum NFT {
     /// Runs `unshare -n nft <args>` (a fresh network namespace, so the host ruleset is never
     /// touched) and returns (status, stdout + stderr).
     static func run(_ args: [String], input text: String) throws -> (Int32, String) {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fsc-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let file = dir.appendingPathComponent("rules.nft")
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("fsc-\(UUID().uuidString).nft")
         try text.write(to: file, atomically: true, encoding: .utf8)
-        let outFile = dir.appendingPathComponent("out.txt")
-        FileManager.default.createFile(atPath: outFile.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: outFile)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
-        p.arguments = ["-n", "/usr/sbin/nft"] + args + ["-f", file.path]
-        p.standardOutput = handle
-        p.standardError = handle
-        try p.run()
-        p.waitUntilExit()
-        try handle.close()
-        let out = try String(contentsOf: outFile, encoding: .utf8)
-        return (p.terminationStatus, out)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let r = try runProcess("/usr/bin/unshare", ["-n", "/usr/sbin/nft"] + args + ["-f", file.path])
+        return (r.status, r.out + r.err)
     }
 }
 
