@@ -135,8 +135,7 @@ public enum SequenceCarrier: Hashable, Sendable {
     /// decimal or 0x-hex); nil for anything else.
     public init?(argument: String) {
         func number(_ s: Substring, max: UInt64) -> UInt64? {
-            let v = s.hasPrefix("0x") ? UInt64(s.dropFirst(2), radix: 16) : UInt64(s)
-            return v.flatMap { $0 <= max ? $0 : nil }
+            UInt64(decimalOrHex: s).flatMap { $0 <= max ? $0 : nil }
         }
         let parts = argument.split(separator: ":", omittingEmptySubsequences: false)
         switch parts.first {
@@ -299,5 +298,13 @@ extension RouteOrder {
         var r = route
         r.extendedCommunities.removeAll { $0.type == 0x80 && $0.subtype == 0x09 }
         return r
+    }
+}
+
+extension UInt64 {
+    /// A number as command lines write it: decimal, or hex after `0x` / `0X`.
+    public init?(decimalOrHex s: Substring) {
+        guard let v = s.hasPrefix("0x") || s.hasPrefix("0X") ? UInt64(s.dropFirst(2), radix: 16) : UInt64(s) else { return nil }
+        self = v
     }
 }

@@ -105,7 +105,7 @@ struct Fetch: ParsableCommand {
         var marks: [UInt32: RouteTarget] = [:]
         for spec in markTarget {
             let parts = spec.split(separator: "=", maxSplits: 1)
-            guard parts.count == 2, let mark = parseNumber(parts[0]), mark <= UInt64(UInt32.max),
+            guard parts.count == 2, let mark = UInt64(decimalOrHex: parts[0]), mark <= UInt64(UInt32.max),
                   let rt = RouteTarget(String(parts[1])) else {
                 throw ValidationError("--mark-target wants MARK=RT (e.g. 0x10=65309:100), not '\(spec)'")
             }
@@ -190,8 +190,4 @@ enum IptablesSaveText {
         }
         return false
     }
-}
-
-func parseNumber(_ s: Substring) -> UInt64? {
-    s.hasPrefix("0x") || s.hasPrefix("0X") ? UInt64(s.dropFirst(2), radix: 16) : UInt64(s)
 }
