@@ -91,6 +91,28 @@ struct SetPool {
         sets.append(set)
         return set.name
     }
+
+    /// Takes in the sets of `other` (a pool of a later part of the same table), in the order
+    /// `other` made them: one of the same content keeps this pool's set, a new one is numbered
+    /// after this pool's — the names one pool would have given them all. Returns the names of
+    /// `other` that changed.
+    mutating func absorb(_ other: SetPool) -> [String: String] {
+        var renamed: [String: String] = [:]
+        for (key, i) in other.index.sorted(by: { $0.value < $1.value }) {
+            var set = other.sets[i]
+            let name: String
+            if let j = index[key] {
+                name = sets[j].name
+            } else {
+                name = "set\(sets.count)"
+                index[key] = sets.count
+                set.name = name
+                sets.append(set)
+            }
+            if name != other.sets[i].name { renamed[other.sets[i].name] = name }
+        }
+        return renamed
+    }
 }
 
 /// Constant byte strings (`cmp` and `range` data), one shared array per distinct value. The

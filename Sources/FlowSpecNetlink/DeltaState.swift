@@ -133,7 +133,9 @@ struct TableShape {
         c.add(table.chains[0].name); c.add(base.type); c.add(base.hook.rawValue); c.add(base.priority)
         c.add(base.policy.rawValue)
         chainDigest = c.value
+        var objectEntries: [String: TableState.ObjectEntry] = [:]
         for o in table.objects { objectEntries[o.name] = .init(o) }
+        var mergeSets: [String: TableState.MergeSet] = [:]
         let merged = ContentSetNames.mergeSetNames(table)
         for set in table.sets where merged.contains(set.name) {
             let definition = TableState.MergeSet.definition(of: set)
@@ -144,23 +146,56 @@ struct TableShape {
             }
             mergeSets[set.name] = TableState.MergeSet(definition: definition, elements: elements)
         }
+        self.objectEntries = objectEntries
+        self.mergeSets = mergeSets
         let rules = table.chains[0].rules
+        // A large chain is cut in two at a route boundary near its middle, and the second part
+        // made on another CPU: ~0.9 µs per rule, 0.09 s of a 100k-route delta otherwise.
+        var cut = rules.count
+        if rules.count >= Self.halvesMinRules {
+            cut = rules.count / 2
+            while cut < rules.count && rules[cut].comment == rules[cut - 1].comment { cut += 1 }
+        }
+        let second = cut < rules.count ? Background { [objectEntries, mergeSets] in
+            Self.routes(of: rules, cut..<rules.count, objects: objectEntries, mergeSets: mergeSets)
+        } : nil
+        guard let first = Self.routes(of: rules, 0..<cut, objects: objectEntries, mergeSets: mergeSets) else {
+            _ = second?.wait()
+            return nil
+        }
+        routes = first.routes
+        if let second {
+            guard let rest = second.wait(), first.seen.isDisjoint(with: rest.seen) else { return nil }
+            routes += rest.routes
+        }
+    }
+
+    /// Chains of at least this many rules have their routes made in two parts, on two CPUs.
+    static let halvesMinRules = 20_000
+
+    /// The routes of `rules[range]` (which starts at a route's first rule and ends at a route's
+    /// last), and their comments; nil when a rule carries neither a route identity nor the
+    /// comment of one of `mergeSets`, or a route's rules are not consecutive.
+    static func routes(of rules: [NftRule], _ range: Range<Int>, objects: [String: TableState.ObjectEntry],
+                       mergeSets: [String: TableState.MergeSet]) -> (routes: [Route], seen: Set<String>)? {
+        var routes: [Route] = []
         var seen: Set<String> = []
-        seen.reserveCapacity(rules.count)
-        routes.reserveCapacity(rules.count)
-        var i = 0
-        while i < rules.count {
-            guard let id = rules[i].comment, RouteIdentity.isIdentity(id) || MergedRule.set(inComment: id).map { mergeSets[$0] != nil } == true,
+        seen.reserveCapacity(range.count)
+        routes.reserveCapacity(range.count)
+        var i = range.lowerBound
+        while i < range.upperBound {
+            guard let id = rules[i].comment, RouteIdentity.isIdentity(id) || MergedRule.set(inComment: id).map({ mergeSets[$0] != nil }) == true,
                   seen.insert(id).inserted else { return nil }
             var j = i
             var d = RouteDigest(id)
-            while j < rules.count && rules[j].comment == id {
-                d.add(rules[j]) { objectEntries[$0]?.digest ?? 0 }
+            while j < range.upperBound && rules[j].comment == id {
+                d.add(rules[j]) { objects[$0]?.digest ?? 0 }
                 j += 1
             }
             routes.append(Route(identity: id, rules: i..<j, digest: d.value))
             i = j
         }
+        return (routes, seen)
     }
 }
 

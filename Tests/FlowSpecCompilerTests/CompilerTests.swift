@@ -1,5 +1,6 @@
 import Testing
 import FlowSpec
+import FlowSpecTestSupport
 @testable import FlowSpecCompiler
 
 private let dst = Component.destinationPrefix(FlowPrefix("203.0.113.10/32")!)
@@ -224,5 +225,73 @@ private func verdicts(_ rule: NftRule) -> [NftVerdict] {
     func limitedDefaultIsExact() {
         let r = compile([defaultRoute(.ipv6, [.trafficRateBytes(asn: 0, bytesPerSecond: 1000)])])
         #expect(r.table.chains[0].rules.contains { $0.expressions.contains { if case .objref = $0 { true } else { false } } })
+    }
+}
+
+/// Large unmerged route sets are compiled in two halves on two threads (`compileInHalves`); the
+/// table must be exactly the one a single pass makes, or the halves must not be joined.
+@Suite struct CompileInHalvesTests {
+    static let options = CompileOptions(redirectMarks: [RandomRoutes.redirectTarget: 0x64], merge: false)
+
+    func onePass(_ routes: [FlowRoute], options: CompileOptions = Self.options) -> CompileResult {
+        var c = RouteCompiler(options: options)
+        c.addAll(routes)
+        return c.finish()
+    }
+
+    func expectSame(_ a: CompileResult, _ b: CompileResult) {
+        #expect(a.table == b.table)
+        #expect(a.rejected == b.rejected)
+        #expect(a.notes == b.notes)
+        #expect(a.ruleRoutes == b.ruleRoutes)
+    }
+
+    @Test(arguments: [UInt64(5), 6, 7])
+    func randomRoutesCompileAsInOnePass(seed: UInt64) throws {
+        var r = SplitMix(state: seed)
+        // A default-policy route in the second half, or an NLRI in both halves (one limit object
+        // name), is left to a single pass (tested below); a default-policy route in the first half is not.
+        var seen: Set<String> = []
+        let routes = [route([.destinationPrefix(FlowPrefix("0.0.0.0/0")!)], [.trafficRateBytes(asn: 0, bytesPerSecond: 0)])]
+            + (0..<1500).map { _ in RandomRoutes.route(&r) }.filter { !$0.isDefaultPolicy && seen.insert($0.identity).inserted }
+            + [route([dst6], [.redirect(RouteTarget("65309:999")!)], family: .ipv6)]
+        let halves = try #require(RouteCompiler.compileInHalves(routes, options: Self.options))
+        let single = onePass(routes)
+        expectSame(halves, single)
+        // Not a vacuous comparison: the routes made value sets, limit objects, rejections and notes.
+        #expect(single.table.sets.count > 10 && single.table.objects.count > 10)
+        #expect(!single.rejected.isEmpty && !single.notes.isEmpty)
+    }
+
+    @Test func valueSetsOfTheSecondHalfAreRenamedAsOnePassNamesThem() throws {
+        func ports(_ p: [UInt64]) -> FlowRoute {
+            route([dst, .numeric(.ipProtocol, [.equal(6)]), .numeric(.destinationPort, p.map { NumericTerm.equal($0) })],
+                  [.trafficRateBytes(asn: 0, bytesPerSecond: 0)])
+        }
+        // First half: {22, 3389}, {80, 443}; second half: {80, 443} (the first half's set1), then {25, 587}.
+        let routes = [ports([22, 3389]), ports([80, 443]), ports([80, 443]), ports([25, 587])]
+        let halves = try #require(RouteCompiler.compileInHalves(routes, options: Self.options))
+        expectSame(halves, onePass(routes))
+        #expect(halves.table.sets.map(\.name) == ["set0", "set1", "set2"])
+        #expect(rules(halves)[2].expressions.contains(.lookup(set: "set1", sreg: .reg1, invert: false)))
+    }
+
+    @Test func secondHalfDefaultPolicyOrSharedLimitNameIsLeftToOnePass() throws {
+        let limited = route([dst], [.trafficRateBytes(asn: 0, bytesPerSecond: 125000)])
+        let other = route([.destinationPrefix(FlowPrefix("203.0.113.11/32")!)], [.trafficRateBytes(asn: 0, bytesPerSecond: 0)])
+        let defaultRoute = route([.destinationPrefix(FlowPrefix("0.0.0.0/0")!)], [.trafficRateBytes(asn: 0, bytesPerSecond: 0)])
+        // The same route twice: one pass names the second limit object `…_2`.
+        #expect(RouteCompiler.compileInHalves([limited, other, limited, other], options: Self.options) == nil)
+        #expect(RouteCompiler.compileInHalves([other, other, defaultRoute, other], options: Self.options) == nil)
+        #expect(RouteCompiler.compileInHalves([defaultRoute, other, other, other], options: Self.options) != nil)
+        // `compile` then makes it in one pass.
+        let fillers = (0..<RouteCompiler.halvesRoutes.lowerBound).map { i in
+            route([.destinationPrefix(FlowPrefix("203.0.113.\(i % 256)/32")!), .numeric(.ipProtocol, [.equal(17)]),
+                   .numeric(.destinationPort, [.equal(UInt64(i / 256))])], [.trafficRateBytes(asn: 0, bytesPerSecond: 0)])
+        }
+        let twice = [limited] + fillers + [limited]
+        let result = compile(twice, options: Self.options)
+        expectSame(result, onePass(twice))
+        #expect(result.table.objects.count == 2)
     }
 }

@@ -252,3 +252,47 @@ struct DeltaPlanningTests {
         #expect(!a.sets.contains { $0.name.hasPrefix("set") })
     }
 }
+
+/// A large chain's shape is made in two parts on two CPUs (`TableShape.init`); it must be the
+/// shape one pass over the chain makes, and refuse what one pass refuses.
+@Suite struct TableShapeHalvesTests {
+    typealias RouteShape = (identity: String, rules: Range<Int>, digest: UInt64)
+
+    func onePass(_ t: NftTable) -> [RouteShape]? {
+        let merged = ContentSetNames.mergeSetNames(t)
+        let objects = Dictionary(uniqueKeysWithValues: t.objects.map { ($0.name, TableState.ObjectEntry($0)) })
+        let mergeSets = Dictionary(uniqueKeysWithValues: t.sets.filter { merged.contains($0.name) }.map { set in
+            (set.name, TableState.MergeSet(definition: TableState.MergeSet.definition(of: set),
+                                           elements: set.elements.map { e in TableState.Element(e) { objects[$0]?.digest ?? 0 } }))
+        })
+        let rules = t.chains[0].rules
+        return TableShape.routes(of: rules, 0..<rules.count, objects: objects, mergeSets: mergeSets)?.routes
+            .map { ($0.identity, $0.rules, $0.digest) }
+    }
+
+    @Test func halvesMakeTheShapeOfOnePass() throws {
+        // 20% of the generated routes are rate limited: two rules each. Two tables: the middle of
+        // the chain falls between two routes in one, inside a route in the other.
+        var middles: Set<Bool> = []
+        for count in TableShape.halvesMinRules..<(TableShape.halvesMinRules + 10) {
+            let t = table(RouteGenerator().routes(count: count))
+            let rules = t.chains[0].rules, middle = rules.count / 2
+            guard middles.insert(rules[middle].comment == rules[middle - 1].comment).inserted else { continue }
+            let shape = try #require(TableShape(t))
+            let single = try #require(onePass(t))
+            #expect(shape.routes.count == single.count)
+            #expect(zip(shape.routes, single).allSatisfy { $0.identity == $1.identity && $0.rules == $1.rules && $0.digest == $1.digest })
+            #expect(shape.routes.last?.rules.upperBound == t.chains[0].rules.count)
+        }
+        #expect(middles == [false, true])
+    }
+
+    @Test func aRouteInBothHalvesIsRefused() {
+        var t = table(RouteGenerator().routes(count: TableShape.halvesMinRules))
+        let rules = t.chains[0].rules
+        // The first route's identity again on the last rule: the two halves each see it once.
+        t.chains[0].rules[rules.count - 1].comment = rules[0].comment
+        #expect(onePass(t) == nil)
+        #expect(TableShape(t) == nil)
+    }
+}
