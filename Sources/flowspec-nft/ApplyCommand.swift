@@ -84,6 +84,7 @@ struct Apply: ParsableCommand {
         let preparedTime = seconds(since: start)
         let applyReport: ApplyReport
         let how: String
+        var snapshotWritten: Background<Bool>?
         do {
             let connection = try NftConnection()
             // A change in place that was not made left the state as it was read.
@@ -91,7 +92,7 @@ struct Apply: ParsableCommand {
             store.remove()
             // The snapshot is serialized and written on another CPU while the batch is built and
             // committed; the state, written last, is what makes a later run trust it.
-            let snapshotWritten = incremental.map { table in Background { store.saveSnapshot(table.serialized()) } }
+            snapshotWritten = incremental.map { table in Background { store.saveSnapshot(table.serialized()) } }
             incremental = nil
             // The last use of the table: on a full replace of a large one its rules are released
             // as they are encoded.
@@ -101,6 +102,8 @@ struct Apply: ParsableCommand {
             let snapshotSaved = snapshotWritten?.wait() ?? false
             if let next { store.save(next) } else if snapshotSaved { store.remove() }
         } catch {
+            // No state: a snapshot alone is never trusted, but it is not left behind half written.
+            if snapshotWritten?.wait() == true { store.remove() }
             throw CLIError("nothing changed: \(error)")
         }
         try report(summary, rules: ruleCount, sets: setCount, how: how, prepared: preparedTime, apply: applyReport, start: start)
@@ -135,6 +138,7 @@ struct Apply: ParsableCommand {
               let incremental = IncrementalTable.restore(bytes, options: options, order: order) else { return nil }
         let journal = store.loadJournal()
         guard incremental.replay(journal) else { return nil }
+        incremental.prepareForUpdates()
         return Previous(incremental: incremental, snapshotBytes: bytes.count, journalBytes: journal.count)
     }
 
@@ -150,7 +154,9 @@ struct Apply: ParsableCommand {
         // The routes as `PreparedTable` takes them: current, in scope, valid.
         let admitted = AdmittedRoutes(input, scope: scope)
         let valid = admitted.valid
-        guard var state = stateLoading.wait(), let previous = previousLoading.wait() else { return nil }
+        // Both waited for: the files they read may be replaced once this returns.
+        let loaded = stateLoading.wait(), restored = previousLoading.wait()
+        guard var state = loaded, let previous = restored else { return nil }
         let incremental = previous.incremental
         var summary = Summary(read: admitted.read.count, installed: 0, rejectedRoutes: 0, rejected: input.errors + admitted.invalid,
                               notes: [], outOfScope: admitted.outOfScope.count)
