@@ -8,12 +8,8 @@ import FlowSpec
 /// carries the route identity as its comment. The work is linear in the number of routes: value
 /// sets are shared through a dictionary, never by comparing sets with each other.
 public func compile(_ routes: [FlowRoute], options: CompileOptions = CompileOptions()) -> CompileResult {
-    if !options.merge && RouteCompiler.halvesRoutes.contains(routes.count),
-       let result = RouteCompiler.compileInHalves(routes, options: options) {
-        return result
-    }
     var c = RouteCompiler(options: options)
-    c.addAll(routes)
+    c.addAllInHalves(routes)
     return c.finish()
 }
 
@@ -61,7 +57,8 @@ struct RouteCompiler {
 
     struct Rejection: Error { var reason: String }
 
-    /// Adds `routes` (ordered) as routes 0, 1, …; `after(i, self)` runs once route `i` is in.
+    /// Adds `routes` (ordered) as the next routes (0, 1, … in a new compiler); `after(i, self)`
+    /// runs once route `i` is in.
     mutating func addAll(_ routes: some RandomAccessCollection<FlowRoute>,
                          after: (Int, borrowing RouteCompiler) -> Void = { _, _ in }) {
         if !options.merge {
@@ -73,73 +70,101 @@ struct RouteCompiler {
         // together in memory instead of between the rules' expression arrays, so the memory of
         // those arrays can be returned whole when `apply` releases them while it encodes the netlink
         // batch (FlowSpecNetlink, `applyTracked(_:releasingRules:)`).
-        identities.reserveCapacity(routes.count)
-        limitNames.reserveCapacity(routes.count)
+        let first = identities.count
+        identities.reserveCapacity(first + routes.count)
+        limitNames.reserveCapacity(first + routes.count)
         for r in routes { addIdentity(r.identity, of: r) }
         for (i, r) in routes.enumerated() {
-            add(r, index: i)
-            after(i, self)
+            add(r, index: first + i)
+            after(first + i, self)
         }
     }
 
-    /// Unmerged route sets of these sizes are compiled in two halves, on two CPUs. Not larger
-    /// ones: the second thread allocates from a malloc arena of its own, whose memory the first
-    /// cannot reuse; a million routes' peak grew by 150 MiB (1.24 → 1.39 GiB), and at that size
-    /// memory is the limit, not time.
+    /// Unmerged route sets of these sizes are compiled in two halves, on two CPUs
+    /// (`addAllInHalves`). Not larger ones: the second thread allocates from a malloc arena of its
+    /// own, whose memory the first cannot reuse; a million routes' peak grew by 150 MiB (1.24 →
+    /// 1.39 GiB), and at that size memory is the limit, not time.
     static let halvesRoutes = 20_000...300_000
 
-    /// The unmerged compile of `routes`, its second half compiled on another thread meanwhile:
-    /// without merging, a route's rules depend on no other route, only the names of the value
-    /// sets and limit objects they share do. The halves are joined as one compiler would have
-    /// made them (`join`), so the table is the one a single pass makes. Nil (compile in one pass)
-    /// when they cannot simply be joined: a default-policy route in the second half, or a limit
-    /// object name both halves gave.
-    static func compileInHalves(_ routes: [FlowRoute], options: CompileOptions) -> CompileResult? {
-        let half = routes.count / 2
-        let second = Background { () -> RouteCompiler in
-            var c = RouteCompiler(options: options)
-            c.addAll(routes[half...])
-            return c
+    /// `addAll`, with the second half of `routes` compiled on another thread while this one
+    /// compiles the first, for unmerged route sets whose number is in `sizes`. Without merging,
+    /// a route's rules depend on no other route; only the names of the value sets and limit
+    /// objects they share do. The halves are joined as one pass would have made them (`join`):
+    /// the result, and every `after` call, are those of `addAll`. When they cannot simply be
+    /// joined (a default-policy route in the second half, a limit object name both halves gave)
+    /// the second half is compiled again here. Returns whether the halves were joined.
+    ///
+    /// Merged route sets are compiled in one pass: their units must be placed in route order on
+    /// one thread, and placing units made on another thread cost more than compiling them here
+    /// (at 100k routes no faster, and 140 MiB more memory).
+    @discardableResult
+    mutating func addAllInHalves(_ routes: [FlowRoute], sizes: ClosedRange<Int> = Self.halvesRoutes,
+                                 after: (Int, borrowing RouteCompiler) -> Void = { _, _ in }) -> Bool {
+        guard !options.merge, sizes.contains(routes.count) else {
+            addAll(routes, after: after)
+            return false
         }
-        var c = RouteCompiler(options: options)
-        c.addAll(routes[..<half])
-        let rest = second.wait()
-        guard rest.defaults.isEmpty, c.objectNames.isDisjoint(with: rest.objectNames) else { return nil }
-        c.join(rest, offset: half)
-        return c.finish()
+        let half = routes.count / 2
+        let options = options
+        let second = Background { () -> (RouteCompiler, [Int]) in
+            var c = RouteCompiler(options: options)
+            var objectsEnd: [Int] = []
+            objectsEnd.reserveCapacity(routes.count - half)
+            c.addAll(routes[half...]) { _, c in objectsEnd.append(c.objects.count) }
+            return (c, objectsEnd)
+        }
+        let offset = identities.count + half
+        addAll(routes[..<half], after: after)
+        let (rest, objectsEnd) = second.wait()
+        guard rest.defaults.isEmpty, objectNames.isDisjoint(with: rest.objectNames) else {
+            addAll(routes[half...], after: after)
+            return false
+        }
+        join(rest, objectsEnd: objectsEnd, offset: offset, after: after)
+        return true
     }
 
-    /// Appends what `other` compiled from the routes after this compiler's (its route `i` is
-    /// route `offset + i` here); `other` has no default-policy route and no limit object name of
-    /// this one.
-    mutating func join(_ other: RouteCompiler, offset: Int) {
+    /// Appends what `other` (unmerged) compiled from the routes after this compiler's: its route
+    /// `i` is route `offset + i` here, and its limit objects end at `objectsEnd[i]`. `other` has
+    /// no default-policy route and no limit object name of this one. `after` is called for each
+    /// route as `addAll` calls it.
+    mutating func join(_ other: RouteCompiler, objectsEnd: [Int], offset: Int,
+                       after: (Int, borrowing RouteCompiler) -> Void) {
         let renamed = pool.absorb(other.pool)
         let first = rules.count
         rules.append(contentsOf: other.rules)
         if !renamed.isEmpty {
-            for r in first..<rules.count {
-                for (k, e) in rules[r].expressions.enumerated() {
-                    switch e {
-                    case .lookup(let s, let sreg, let invert) where renamed[s] != nil:
-                        rules[r].expressions[k] = .lookup(set: renamed[s]!, sreg: sreg, invert: invert)
-                    case .mapLookup(let s, let sreg, let dreg) where renamed[s] != nil:
-                        rules[r].expressions[k] = .mapLookup(set: renamed[s]!, sreg: sreg, dreg: dreg)
-                    case .objrefMap(let s, let sreg) where renamed[s] != nil:
-                        rules[r].expressions[k] = .objrefMap(set: renamed[s]!, sreg: sreg)
-                    default: break
-                    }
-                }
-            }
+            for r in first..<rules.count { Self.rename(&rules[r].expressions, renamed) }
         }
         ruleRoutes.append(contentsOf: other.ruleRoutes.lazy.map { $0 + offset })
         rejected.append(contentsOf: other.rejected.lazy.map { RouteRejection(index: $0.index + offset, route: $0.route, reason: $0.reason) })
         notes.append(contentsOf: other.notes.lazy.map {
             CompileNote(index: $0.index + offset, identity: $0.identity, kind: $0.kind, message: $0.message)
         })
-        objects.append(contentsOf: other.objects)
         objectNames.formUnion(other.objectNames)
         identities.append(contentsOf: other.identities)
         limitNames.append(contentsOf: other.limitNames)
+        var o = 0
+        for (i, end) in objectsEnd.enumerated() {
+            objects.append(contentsOf: other.objects[o..<end])
+            o = end
+            after(offset + i, self)
+        }
+    }
+
+    /// Renames the sets `expressions` look up.
+    static func rename(_ expressions: inout [NftExpression], _ renamed: [String: String]) {
+        for (k, e) in expressions.enumerated() {
+            switch e {
+            case .lookup(let s, let sreg, let invert) where renamed[s] != nil:
+                expressions[k] = .lookup(set: renamed[s]!, sreg: sreg, invert: invert)
+            case .mapLookup(let s, let sreg, let dreg) where renamed[s] != nil:
+                expressions[k] = .mapLookup(set: renamed[s]!, sreg: sreg, dreg: dreg)
+            case .objrefMap(let s, let sreg) where renamed[s] != nil:
+                expressions[k] = .objrefMap(set: renamed[s]!, sreg: sreg)
+            default: break
+            }
+        }
     }
 
     /// Records the identity `id` (and limit base name) of route `r`, which gets the next index.

@@ -228,15 +228,29 @@ private func verdicts(_ rule: NftRule) -> [NftVerdict] {
     }
 }
 
-/// Large unmerged route sets are compiled in two halves on two threads (`compileInHalves`); the
-/// table must be exactly the one a single pass makes, or the halves must not be joined.
+/// Large unmerged route sets are compiled in two halves on two threads (`addAllInHalves`); the
+/// result must be exactly the one a single pass makes, whether the halves are joined or not.
 @Suite struct CompileInHalvesTests {
-    static let options = CompileOptions(redirectMarks: [RandomRoutes.redirectTarget: 0x64], merge: false)
+    static func options(merge: Bool) -> CompileOptions {
+        CompileOptions(redirectMarks: [RandomRoutes.redirectTarget: 0x64], merge: merge)
+    }
 
-    func onePass(_ routes: [FlowRoute], options: CompileOptions = Self.options) -> CompileResult {
+    func onePass(_ routes: [FlowRoute], options: CompileOptions) -> CompileResult {
         var c = RouteCompiler(options: options)
         c.addAll(routes)
         return c.finish()
+    }
+
+    /// The halves' result, and whether they were joined; `after` is checked against one pass too.
+    func halves(_ routes: [FlowRoute], options: CompileOptions) -> (CompileResult, joined: Bool) {
+        var single = RouteCompiler(options: options)
+        var seenBySingle: [(Int, Int, Int)] = []
+        single.addAll(routes) { i, c in seenBySingle.append((i, c.planner.units.count, c.objects.count)) }
+        var c = RouteCompiler(options: options)
+        var seen: [(Int, Int, Int)] = []
+        let joined = c.addAllInHalves(routes, sizes: 2...Int.max) { i, c in seen.append((i, c.planner.units.count, c.objects.count)) }
+        #expect(seen.elementsEqual(seenBySingle, by: ==))
+        return (c.finish(), joined)
     }
 
     func expectSame(_ a: CompileResult, _ b: CompileResult) {
@@ -244,6 +258,7 @@ private func verdicts(_ rule: NftRule) -> [NftVerdict] {
         #expect(a.rejected == b.rejected)
         #expect(a.notes == b.notes)
         #expect(a.ruleRoutes == b.ruleRoutes)
+        #expect(a.merged == b.merged)
     }
 
     @Test(arguments: [UInt64(5), 6, 7])
@@ -255,9 +270,11 @@ private func verdicts(_ rule: NftRule) -> [NftVerdict] {
         let routes = [route([.destinationPrefix(FlowPrefix("0.0.0.0/0")!)], [.trafficRateBytes(asn: 0, bytesPerSecond: 0)])]
             + (0..<1500).map { _ in RandomRoutes.route(&r) }.filter { !$0.isDefaultPolicy && seen.insert($0.identity).inserted }
             + [route([dst6], [.redirect(RouteTarget("65309:999")!)], family: .ipv6)]
-        let halves = try #require(RouteCompiler.compileInHalves(routes, options: Self.options))
-        let single = onePass(routes)
-        expectSame(halves, single)
+        let options = Self.options(merge: false)
+        let (result, joined) = halves(routes, options: options)
+        #expect(joined)
+        let single = onePass(routes, options: options)
+        expectSame(result, single)
         // Not a vacuous comparison: the routes made value sets, limit objects, rejections and notes.
         #expect(single.table.sets.count > 10 && single.table.objects.count > 10)
         #expect(!single.rejected.isEmpty && !single.notes.isEmpty)
@@ -270,28 +287,27 @@ private func verdicts(_ rule: NftRule) -> [NftVerdict] {
         }
         // First half: {22, 3389}, {80, 443}; second half: {80, 443} (the first half's set1), then {25, 587}.
         let routes = [ports([22, 3389]), ports([80, 443]), ports([80, 443]), ports([25, 587])]
-        let halves = try #require(RouteCompiler.compileInHalves(routes, options: Self.options))
-        expectSame(halves, onePass(routes))
-        #expect(halves.table.sets.map(\.name) == ["set0", "set1", "set2"])
-        #expect(rules(halves)[2].expressions.contains(.lookup(set: "set1", sreg: .reg1, invert: false)))
+        let options = Self.options(merge: false)
+        let (result, joined) = halves(routes, options: options)
+        #expect(joined)
+        expectSame(result, onePass(routes, options: options))
+        #expect(result.table.sets.map(\.name) == ["set0", "set1", "set2"])
+        #expect(rules(result)[2].expressions.contains(.lookup(set: "set1", sreg: .reg1, invert: false)))
     }
 
-    @Test func secondHalfDefaultPolicyOrSharedLimitNameIsLeftToOnePass() throws {
+    @Test(arguments: [false, true])
+    func secondHalfDefaultPolicyOrSharedLimitNameIsLeftToOnePass(merge: Bool) throws {
+        // Merged route sets are never split.
         let limited = route([dst], [.trafficRateBytes(asn: 0, bytesPerSecond: 125000)])
         let other = route([.destinationPrefix(FlowPrefix("203.0.113.11/32")!)], [.trafficRateBytes(asn: 0, bytesPerSecond: 0)])
         let defaultRoute = route([.destinationPrefix(FlowPrefix("0.0.0.0/0")!)], [.trafficRateBytes(asn: 0, bytesPerSecond: 0)])
+        let options = Self.options(merge: merge)
         // The same route twice: one pass names the second limit object `…_2`.
-        #expect(RouteCompiler.compileInHalves([limited, other, limited, other], options: Self.options) == nil)
-        #expect(RouteCompiler.compileInHalves([other, other, defaultRoute, other], options: Self.options) == nil)
-        #expect(RouteCompiler.compileInHalves([defaultRoute, other, other, other], options: Self.options) != nil)
-        // `compile` then makes it in one pass.
-        let fillers = (0..<RouteCompiler.halvesRoutes.lowerBound).map { i in
-            route([.destinationPrefix(FlowPrefix("203.0.113.\(i % 256)/32")!), .numeric(.ipProtocol, [.equal(17)]),
-                   .numeric(.destinationPort, [.equal(UInt64(i / 256))])], [.trafficRateBytes(asn: 0, bytesPerSecond: 0)])
+        for (routes, joins) in [([limited, other, limited, other], false), ([other, other, defaultRoute, other], false),
+                                ([defaultRoute, other, other, other], true)] {
+            let (result, joined) = halves(routes, options: options)
+            #expect(joined == (joins && !merge))
+            expectSame(result, onePass(routes, options: options))
         }
-        let twice = [limited] + fillers + [limited]
-        let result = compile(twice, options: Self.options)
-        expectSame(result, onePass(twice))
-        #expect(result.table.objects.count == 2)
     }
 }
