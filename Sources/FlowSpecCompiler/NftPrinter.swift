@@ -313,10 +313,9 @@ struct Decompiler {
             case .meta(let m, _): load = .meta(m)
             default: throw fail("not a load")
             }
-            // A masked address (the merge pass's prefix keys): `ip saddr & 255.255.255.0`.
-            let mask = try takeMask()
-            let f = try field(load, mask: nil, forLookup: true)
-            names.append(f.name + (mask.map { " & " + format($0, f) } ?? ""))
+            // A masked address (the merge pass's prefix keys) prints as `ip saddr & 255.255.255.0`.
+            let f = try field(load, mask: try takeMask(), forLookup: true)
+            names.append(f.name + f.maskText)
             i += 1
         }
         let key = names.joined(separator: " . ")

@@ -372,6 +372,26 @@ func overlappingRoutes(_ r: inout SplitMix, count: Int) -> [FlowRoute] {
         routes.append(FlowRoute(family: .ipv6, components: [.destinationPrefix(FlowPrefix("2001:db8::/32")!),
                                                              .numeric(.destinationPort, many)], actions: []))
         #expect(routes.last!.identity.hasPrefix("6#"))
+        // The boundary: NLRIs of 59 bytes keep their hex (120 characters), of 60 are hashed.
+        // Port terms of one and of two value bytes make every length.
+        var lengths: Set<Int> = []
+        for wide in 0...12 {
+            for narrow in 0...12 {
+                let terms = (0..<narrow).map { NumericTerm.equal(UInt64(10 + $0)) } + (0..<wide).map { NumericTerm.equal(UInt64(1000 + $0)) }
+                guard !terms.isEmpty else { continue }
+                let route = FlowRoute(family: .ipv6, components: [.destinationPrefix(FlowPrefix("2001:db8::/32")!),
+                                                                   .numeric(.destinationPort, terms)], actions: [])
+                let n = route.nlriBytes.count
+                lengths.insert(n)
+                if n <= 59 {
+                    #expect(route.identity.hasPrefix("6:") && route.identity.utf8.count == 2 + 2 * n)
+                } else {
+                    #expect(route.identity.hasPrefix("6#") && route.identity.utf8.count == 18)
+                }
+                routes.append(route)
+            }
+        }
+        #expect(lengths.isSuperset(of: [58, 59, 60, 61]))
         for route in routes { #expect(route.identity.utf8.count <= NftSetElement.maxCommentBytes, "\(route.identity)") }
     }
 
