@@ -12,9 +12,11 @@ import Dispatch
 /// file) can use the other one meanwhile. The work must only read what it captured: a copy of a
 /// value, or an object nothing else touches until `wait()` has returned.
 ///
-/// A thread of its own, not a dispatch queue: callers block in `wait()`, also from Swift
-/// concurrency's threads, and those share dispatch's worker threads (as many as CPUs); work
-/// queued there behind blocked waiters could wait for a thread forever.
+/// A thread of its own, not a dispatch queue or a task: callers block in `wait()`, and some work
+/// waits for work of its own (a table's shape is made in the background and makes its halves in
+/// the background). Dispatch's workers are as many as CPUs, with one more added about once a
+/// second while all are blocked: nested waits stalled there for seconds (the daemon tests saw
+/// two minutes), and a task would wait for Swift concurrency's threads, which callers block.
 package final class Background<Value>: @unchecked Sendable {
     private final class Outcome: @unchecked Sendable {
         var value: Value?
