@@ -208,8 +208,9 @@ private final class PeerLab {
             }
         }
         // Exit status 0 with the unsupported redirect-to-IP route reported as rejected, as the listener does.
-        try run(["ip", "netns", "exec", ctl, flowspecNft, "apply", "--from", "bgp", "--no-merge", "--table", "expected", "-"]
-                + ListenPeersTests.marks, stdin: hex.joined(separator: "\n"))
+        // The state in the lab's directory, not /run/flowspec-nft: it would outlive the namespace.
+        try run(["ip", "netns", "exec", ctl, flowspecNft, "apply", "--from", "bgp", "--no-merge", "--table", "expected",
+                 "--state-dir", dir + "/state", "-"] + ListenPeersTests.marks, stdin: hex.joined(separator: "\n"))
         return try #require(table("expected", in: ctl))
     }
 

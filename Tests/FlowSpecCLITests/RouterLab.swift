@@ -3,15 +3,17 @@ import Foundation
 /// Three private network namespaces, h1 → r → h2, with documentation addresses only:
 ///   h1  198.51.100.10/24  2001:db8:5100::10/64   (gateway r: .1 / ::1)
 ///   h2  203.0.113.10/24 (+ 203.0.113.11–.13/32)  2001:db8:113::10/64
-/// r forwards between them; flowspec-nft runs inside r. `close()` deletes everything (the veths
-/// go with their namespaces).
+/// r forwards between them; flowspec-nft runs inside r, and `apply` keeps its state in a
+/// directory of the lab's. `close()` deletes everything (the veths go with their namespaces).
 final class RouterLab {
     let h1: String, r: String, h2: String
+    let stateDirectory: URL
     private static let counter = Counter()
 
     init() throws {
         let tag = "fsn\(getpid() % 100_000)n\(RouterLab.counter.next())"
         h1 = tag + "h1"; r = tag + "r"; h2 = tag + "h2"
+        stateDirectory = FileManager.default.temporaryDirectory.appendingPathComponent(tag + "-state")
         do {
             for ns in [h1, r, h2] { try run(["ip", "netns", "add", ns]) }
             try run(["ip", "link", "add", "eth0", "netns", h1, "type", "veth", "peer", "name", "to-h1", "netns", r])
@@ -41,6 +43,7 @@ final class RouterLab {
 
     func close() {
         for ns in [h1, r, h2] { _ = try? run(["ip", "netns", "del", ns], check: false) }
+        try? FileManager.default.removeItem(at: stateDirectory)
     }
 
     private func ip(_ ns: String, _ args: String) throws {
@@ -55,7 +58,9 @@ final class RouterLab {
     /// Runs flowspec-nft inside the router namespace.
     @discardableResult
     func flowspecNft(_ args: [String], stdin: String? = nil, check: Bool = true) throws -> (status: Int32, out: String, err: String) {
-        try exec(r, [FlowSpecCLITests.flowspecNft] + args, stdin: stdin, check: check)
+        // Not the default /run/flowspec-nft: a state there would outlive the lab's namespaces.
+        let state = args.first == "apply" && !args.contains("--state-dir") ? ["--state-dir", stateDirectory.path] : []
+        return try exec(r, [FlowSpecCLITests.flowspecNft] + args + state, stdin: stdin, check: check)
     }
 
     /// Whether h1 can open a TCP connection to `host:port` (h2 must be listening).
