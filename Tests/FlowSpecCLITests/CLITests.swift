@@ -1,5 +1,7 @@
 import Foundation
 import Testing
+import FlowSpec
+import FlowSpecFormats
 
 /// The command-line interface as an operator uses it (no kernel needed).
 @Suite struct CLITests {
@@ -129,5 +131,28 @@ struct ApplyDeltaCLITests {
         #expect(shows[0].contains("destination-port ==1300") && !shows[0].contains("destination-port ==1000"))
         #expect(shows[1].contains("destination-port ==1300") && !shows[1].contains("destination-port ==1000"))
         #expect(r.out.hasSuffix(shows.last!) && shows.last!.contains("destination-port ==1000") && !shows.last!.contains("destination-port ==1300"))
+    }
+
+    /// When the kernel refuses an apply (here: no CAP_NET_ADMIN), no state or snapshot stays
+    /// behind: not the previous one (taken away before the batch is sent: whatever the kernel
+    /// did, the ruleset may not be what it describes) and not a new one.
+    @Test func aFailedApplyLeavesNoStateOrSnapshot() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fsn-fail-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let routes = dir.appendingPathComponent("routes.json")
+        try CanonicalJSON.write(RouteGenerator().routes(count: 200)).write(to: routes, atomically: true, encoding: .utf8)
+        let state = dir.appendingPathComponent("state")
+        let apply = "\(flowspecNft) apply --from json --state-dir \(state.path) \(routes.path)"
+        let r = try run(["unshare", "-n", "sh", "-c", """
+            \(apply) && ls \(state.path) | wc -l && \
+            setpriv --bounding-set -net_admin --inh-caps -net_admin \(apply); echo "status $?" && ls \(state.path) | wc -l
+            """])
+        let lines = r.out.split(separator: "\n").map(String.init)
+        // The first apply left a state and a snapshot; the refused one left nothing.
+        #expect(lines.contains("2"), "\(r.out)")
+        #expect(lines.contains("status 1"), "\(r.out)")
+        #expect(lines.last == "0", "\(r.out)")
+        #expect(r.err.contains("nothing changed"), "\(r.err)")
     }
 }
