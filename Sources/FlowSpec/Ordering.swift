@@ -200,13 +200,28 @@ extension Array where Element == FlowRoute {
     /// evaluated `k`-th. Lets a caller keep data that goes with each route (its input position)
     /// without looking it up by route afterwards.
     public func orderedIndices(_ order: RouteOrder) -> [Int] {
+        sortedKeys(order).index
+    }
+
+    /// `orderedIndices`, and the `RouteOrderKey` of every route (by input position, its tiebreak
+    /// that position), made from the same keys the sort used.
+    public func orderedIndicesAndKeys(_ order: RouteOrder) -> (indices: [Int], keys: [RouteOrderKey]) {
+        let sorted = sortedKeys(order)
+        let keys = indices.map { i in
+            RouteOrderKey(rank: sorted.rank[i], sequence: sorted.sequence[i],
+                          key: RFC8955SortKey(bytes: [UInt8](sorted.buffer[sorted.starts[i]..<sorted.starts[i + 1]])), tiebreak: i)
+        }
+        return (sorted.index, keys)
+    }
+
+    /// The permutation, with the keys it was sorted by: route `i`'s RFC 8955 key is
+    /// `buffer[starts[i]..<starts[i + 1]]`.
+    private func sortedKeys(_ order: RouteOrder) -> (index: [Int], buffer: [UInt8], starts: [Int], rank: [UInt8], sequence: [UInt64]) {
         let routes = self
         let n = routes.count
-        if n < 2 { return Array<Int>(0..<n) }
         var buffer = [UInt8]()
         buffer.reserveCapacity(n * 40)
         var starts = [Int](repeating: 0, count: n + 1)
-        // Rank: 0 with a sequence number, 1 without, 2 default policy.
         var rank = [UInt8](repeating: 0, count: n)
         var sequence = [UInt64](repeating: 0, count: n)
         // The first 8 key bytes as a big-endian number (zero-padded): most comparisons are
@@ -220,19 +235,13 @@ extension Array where Element == FlowRoute {
             var p: UInt64 = 0
             for k in 0..<8 { p = p << 8 | UInt64(start + k < buffer.count ? buffer[start + k] : 0) }
             prefix[i] = p
-            if routes[i].isDefaultPolicy {
-                rank[i] = 2
-            } else if case .sequence(let carrier) = order, let s = carrier.sequenceNumber(of: routes[i]) {
-                rank[i] = 0; sequence[i] = s
-            } else {
-                rank[i] = 1
-            }
+            (rank[i], sequence[i]) = RouteOrderKey.rank(of: routes[i], order: order)
         }
         starts[n] = buffer.count
         let rank_ = rank, sequence_ = sequence, starts_ = starts, prefix_ = prefix
         var index = [Int](0..<n)
         buffer.withUnsafeBufferPointer { keys in
-            let base = keys.baseAddress!
+            guard let base = keys.baseAddress else { return }
             index.sort { a, b in
                 if rank_[a] != rank_[b] { return rank_[a] < rank_[b] }
                 if sequence_[a] != sequence_[b] { return sequence_[a] < sequence_[b] }
@@ -243,7 +252,7 @@ extension Array where Element == FlowRoute {
                 return c != 0 ? c < 0 : a < b
             }
         }
-        return index
+        return (index, buffer, starts, rank, sequence)
     }
 }
 
@@ -267,26 +276,24 @@ public struct RouteOrderKey: Comparable, Sendable {
     }
 
     public init(_ route: FlowRoute, order: RouteOrder, tiebreak: Int) {
-        if route.isDefaultPolicy {
-            rank = 2; sequence = 0
-        } else if case .sequence(let carrier) = order, let s = carrier.sequenceNumber(of: route) {
-            rank = 0; sequence = s
-        } else {
-            rank = 1; sequence = 0
-        }
+        (rank, sequence) = Self.rank(of: route, order: order)
         key = RFC8955SortKey(route)
         self.tiebreak = tiebreak
+    }
+
+    /// The rank (0 with a sequence number, 1 without, 2 the default policy) and the sequence
+    /// number (0 without) of `route` under `order`.
+    static func rank(of route: FlowRoute, order: RouteOrder) -> (UInt8, UInt64) {
+        if route.isDefaultPolicy { return (2, 0) }
+        if case .sequence(let carrier) = order, let s = carrier.sequenceNumber(of: route) { return (0, s) }
+        return (1, 0)
     }
 
     public static func < (a: Self, b: Self) -> Bool {
         if a.rank != b.rank { return a.rank < b.rank }
         if a.sequence != b.sequence { return a.sequence < b.sequence }
-        if a.key != b.key { return a.key < b.key }
-        return a.tiebreak < b.tiebreak
-    }
-
-    public static func == (a: Self, b: Self) -> Bool {
-        a.rank == b.rank && a.sequence == b.sequence && a.key == b.key && a.tiebreak == b.tiebreak
+        let c = a.key.bytes.withUnsafeBufferPointer { ka in b.key.bytes.withUnsafeBufferPointer { kb in compareKeys(ka, kb) } }
+        return c != 0 ? c < 0 : a.tiebreak < b.tiebreak
     }
 }
 
@@ -298,13 +305,5 @@ extension RouteOrder {
         var r = route
         r.extendedCommunities.removeAll { $0.type == 0x80 && $0.subtype == 0x09 }
         return r
-    }
-}
-
-extension UInt64 {
-    /// A number as command lines write it: decimal, or hex after `0x` / `0X`.
-    public init?(decimalOrHex s: Substring) {
-        guard let v = s.hasPrefix("0x") || s.hasPrefix("0X") ? UInt64(s.dropFirst(2), radix: 16) : UInt64(s) else { return nil }
-        self = v
     }
 }

@@ -91,8 +91,6 @@ public actor Agent: SourceSink {
     private var installedForm = InstalledForm.none
     /// Keys whose route changed since the last apply (the incremental path sends only these).
     private var dirty = Set<Key>()
-    /// Routes of the installed table that made it in (for the change log line).
-    private var installedCount = 0
     private var installedRoutes = [Key: FlowRoute]()
     private var reportedRejections = Set<ReadError>()
     private var pending: Task<Void, Never>?
@@ -153,14 +151,15 @@ public actor Agent: SourceSink {
         case .snapshot(let result):
             healthy()
             var next = [Key: Entry]()
+            var routesChanged = false
             for r in result.currentRoutes() {
                 let key = Key(family: r.route.family, nlri: r.route.nlriBytes)
                 let old = rib[key]
-                if old?.route.route != r.route { dirty.insert(key) }
+                if old?.route.route != r.route { dirty.insert(key); routesChanged = true }
                 next[key] = Entry(route: r, sequence: old?.sequence ?? newSequence())
             }
-            for key in rib.keys where next[key] == nil { dirty.insert(key) }
-            let changed = !sameRoutes(rib, next) || snapshotErrors != result.errors
+            for key in rib.keys where next[key] == nil { dirty.insert(key); routesChanged = true }
+            let changed = routesChanged || snapshotErrors != result.errors
             rib = next
             snapshotErrors = result.errors
             if changed || !isInstalled { scheduleApply() }
@@ -220,9 +219,6 @@ public actor Agent: SourceSink {
         return nextSequence
     }
 
-    private func sameRoutes(_ a: [Key: Entry], _ b: [Key: Entry]) -> Bool {
-        a.count == b.count && a.allSatisfy { b[$0.key]?.route.route == $0.value.route.route }
-    }
 
     private func healthy() {
         if lossHandled {
@@ -304,7 +300,7 @@ public actor Agent: SourceSink {
         guard !dirty.isEmpty else { return nil }
         // A large change (a peer's whole table withdrawn, say) is rebuilt whole: faster, and the
         // table comes out as merged as a fresh compile makes it.
-        guard dirty.count <= max(1000, rib.count / 4) else {
+        guard IncrementalTable.worthChangingInPlace(dirty.count, of: rib.count) else {
             logger.info("\(dirty.count) routes changed: rebuilding the whole table")
             installedForm = .none
             return nil
@@ -348,12 +344,12 @@ public actor Agent: SourceSink {
         }
         for key in dirty { installedRoutes[key] = rib[key]?.route.route }
         dirty = []
-        installedCount = table.installedRouteCount
-        let applied = Applied(added: added, removed: removed, changed: changed, installed: installedCount,
+        let installed = table.installedRouteCount
+        let applied = Applied(added: added, removed: removed, changed: changed, installed: installed,
                               rejected: rejected.count + update.rejected.count)
         lastApplied = applied
         let c = update.change
-        logger.info("table inet \(configuration.options.tableName): +\(added) -\(removed) ~\(changed) routes in place (\(c.insertedRules.count) rules in, \(c.deletedRules.count) out, \(c.addedElementCount) set elements in, \(c.removedElementCount) out); installed \(installedCount); applied in \(seconds(clock.now - start)) s")
+        logger.info("table inet \(configuration.options.tableName): +\(added) -\(removed) ~\(changed) routes in place (\(c.insertedRules.count) rules in, \(c.deletedRules.count) out, \(c.addedElementCount) set elements in, \(c.removedElementCount) out); installed \(installed); applied in \(seconds(clock.now - start)) s")
         for e in rejected { logger.warning("rejected \(e.position): \(e.reason)") }
         for r in update.rejected { logger.warning("rejected \(r.route.identity): \(r.reason)") }
         return applied
@@ -369,7 +365,6 @@ public actor Agent: SourceSink {
         let order = configuration.order, options = configuration.options
         let prepared = PreparedTable(input: input, order: order, scope: configuration.scope, options: options,
                                      build: options.merge ? { routes, keys in
-            guard let keys else { return compile(routes, options: options) }
             let (result, table) = IncrementalTable.build(routes, keys: keys, order: order, options: options)
             incremental = table
             return result
@@ -404,7 +399,6 @@ public actor Agent: SourceSink {
                               installed: prepared.installedCount, rejected: prepared.rejectedRouteCount)
         installedForm = incremental.map { .incremental($0) } ?? .table(table)
         installedRoutes = now
-        installedCount = prepared.installedCount
         dirty = []
         lastApplied = applied
         logger.info("table inet \(table.name): +\(added) -\(removed) ~\(changed) routes; installed \(prepared.installedCount), rejected \(prepared.rejectedRouteCount), \(table.ruleCount) rules; applied in \(seconds(clock.now - start)) s")

@@ -67,7 +67,7 @@ public struct FRRSource: RouteSource {
         for family in [AddressFamily.ipv4, .ipv6] {
             let command = "show bgp \(family.name) flowspec detail json"
             let stdout: Data
-            switch await ChildProcess.output(vtysh + ["-c", command], timeout: commandTimeout, what: "`\(command)`: vtysh") {
+            switch await vtyshOutput(command) {
             case .failure(let e): return .failure(e)
             case .success(let d): stdout = d
             }
@@ -89,9 +89,11 @@ extension FRRSource {
         var established = 0
         for family in [AddressFamily.ipv4, .ipv6] {
             let command = "show bgp \(family.name) flowspec summary json"
-            switch await ChildProcess.output(vtysh + ["-c", command], timeout: commandTimeout, what: "`\(command)`: vtysh") {
+            switch await vtyshOutput(command) {
             case .failure(let e): return .failure(e)
-            case .success(let stdout): established += Self.establishedPeers(inSummary: stdout)
+            case .success(let stdout):
+                established += FRRReader.establishedPeers(inSummary: String(decoding: stdout, as: UTF8.self),
+                                                          upForAtLeast: Self.settleMilliseconds)
             }
         }
         return .success(established)
@@ -102,8 +104,9 @@ extension FRRSource {
     /// summary, so a young session is not yet a good read).
     static let settleMilliseconds = 3000
 
-    static func establishedPeers(inSummary json: Data) -> Int {
-        FRRReader.establishedPeers(inSummary: String(decoding: json, as: UTF8.self), upForAtLeast: settleMilliseconds)
+    /// The output of one vtysh `command`.
+    func vtyshOutput(_ command: String) async -> Result<Data, SourceError> {
+        await ChildProcess.output(vtysh + ["-c", command], timeout: commandTimeout, what: "`\(command)`: vtysh")
     }
 }
 

@@ -29,10 +29,10 @@ public struct PreparedTable: Sendable {
     ///     sequence number (the historical convention), so it is not applied as a DSCP marking.
     ///   - build: compiles the ordered routes instead of `compile` (the agent builds an
     ///     `IncrementalTable` this way); gets each route's order key, its tiebreak the route's
-    ///     position among the valid input routes — when there are at most `keysUpTo` routes,
-    ///     else nil (a million keys cost ~100 MB).
+    ///     position among the valid input routes. Only for at most `keysUpTo` routes (a million
+    ///     keys cost ~100 MB); more are compiled by `compile`.
     public init(input: ReadResult, order: RouteOrder, scope: RouteScope = .all, options: CompileOptions,
-                keysUpTo: Int = .max, build: ((_ ordered: [FlowRoute], _ keys: [RouteOrderKey]?) -> CompileResult)? = nil) {
+                keysUpTo: Int = .max, build: ((_ ordered: [FlowRoute], _ keys: [RouteOrderKey]) -> CompileResult)? = nil) {
         var admitted = AdmittedRoutes(input, scope: scope)
         read = admitted.read
         outOfScope = admitted.outOfScope
@@ -43,9 +43,17 @@ public struct PreparedTable: Sendable {
         admitted = AdmittedRoutes()
         // The compiler names routes by their index in the ordered list; the permutation leads
         // from there back to the input position (no lookup by route identity).
-        let permutation = valid.orderedIndices(order)
+        let build = valid.count <= keysUpTo ? build : nil
+        let permutation: [Int], keys: [RouteOrderKey]
+        if build != nil {
+            let sorted = valid.orderedIndicesAndKeys(order)
+            permutation = sorted.indices
+            keys = permutation.map { sorted.keys[$0] }
+        } else {
+            permutation = valid.orderedIndices(order)
+            keys = []
+        }
         var ordered = permutation.map { order.compiledForm(of: valid[$0]) }
-        let keys = build == nil || valid.count > keysUpTo ? nil : permutation.map { RouteOrderKey(valid[$0], order: order, tiebreak: $0) }
         valid = []
         compiled = build?(ordered, keys) ?? compile(ordered, options: options)
         ordered = []

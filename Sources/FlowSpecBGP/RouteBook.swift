@@ -3,8 +3,9 @@ import FlowSpec
 /// One peer's Adj-RIB-In (RFC 4271 §3.2): the routes it announced, keyed by family + NLRI.
 public struct AdjRIBIn: Sendable, Hashable {
     public private(set) var routes: [RouteKey: FlowRoute] = [:]
-    /// Routes per family, kept as routes come and go: the speaker reports them in its status
-    /// after every wake-up, and counting a 100k-route RIB each time made a burst quadratic.
+    /// Routes per family (families with none have no entry, so equal routes make equal RIBs),
+    /// kept as routes come and go: the speaker reports them in its status after every wake-up,
+    /// and counting a 100k-route RIB each time made a burst quadratic.
     private var counts: [AddressFamily: Int] = [:]
 
     public init() {}
@@ -16,6 +17,7 @@ public struct AdjRIBIn: Sendable, Hashable {
         var changed = false
         for k in u.withdrawn where routes.removeValue(forKey: k) != nil {
             counts[k.family, default: 0] -= 1
+            if counts[k.family] == 0 { counts[k.family] = nil }
             changed = true
         }
         for r in u.announced {
@@ -38,10 +40,6 @@ public struct AdjRIBIn: Sendable, Hashable {
     }
     mutating func removeAll() { routes = [:]; counts = [:] }
 
-    /// Equal routes make equal RIBs: `counts` follows from `routes` (a family withdrawn to
-    /// nothing keeps a 0 where `removeAll` leaves none).
-    public static func == (a: AdjRIBIn, b: AdjRIBIn) -> Bool { a.routes == b.routes }
-    public func hash(into h: inout Hasher) { h.combine(routes) }
     mutating func merge(under other: AdjRIBIn) {
         routes.merge(other.routes) { mine, _ in mine }
         counts = [:]

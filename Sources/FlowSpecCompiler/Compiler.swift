@@ -134,7 +134,7 @@ struct RouteCompiler {
         let first = rules.count
         rules.append(contentsOf: other.rules)
         if !renamed.isEmpty {
-            for r in first..<rules.count { Self.rename(&rules[r].expressions, renamed) }
+            for r in first..<rules.count { renameSets(in: &rules[r].expressions, renamed) }
         }
         ruleRoutes.append(contentsOf: other.ruleRoutes.lazy.map { $0 + offset })
         rejected.append(contentsOf: other.rejected.lazy.map { RouteRejection(index: $0.index + offset, route: $0.route, reason: $0.reason) })
@@ -149,21 +149,6 @@ struct RouteCompiler {
             objects.append(contentsOf: other.objects[o..<end])
             o = end
             after(offset + i, self)
-        }
-    }
-
-    /// Renames the sets `expressions` look up.
-    static func rename(_ expressions: inout [NftExpression], _ renamed: [String: String]) {
-        for (k, e) in expressions.enumerated() {
-            switch e {
-            case .lookup(let s, let sreg, let invert) where renamed[s] != nil:
-                expressions[k] = .lookup(set: renamed[s]!, sreg: sreg, invert: invert)
-            case .mapLookup(let s, let sreg, let dreg) where renamed[s] != nil:
-                expressions[k] = .mapLookup(set: renamed[s]!, sreg: sreg, dreg: dreg)
-            case .objrefMap(let s, let sreg) where renamed[s] != nil:
-                expressions[k] = .objrefMap(set: renamed[s]!, sreg: sreg)
-            default: break
-            }
         }
     }
 
@@ -313,12 +298,7 @@ struct RouteCompiler {
         // is dropped: the kernel has no use for it, and nft refuses an untyped unused integer set.
         var used = Set<String>()
         for rule in rules {
-            for e in rule.expressions {
-                switch e {
-                case .lookup(let s, _, _), .mapLookup(let s, _, _), .objrefMap(let s, _): used.insert(s)
-                default: break
-                }
-            }
+            for e in rule.expressions { if let s = e.lookedUpSet { used.insert(s) } }
         }
         let sets = pool.sets.filter { used.contains($0.name) } + mergedSets
         return NftTable(name: options.tableName, family: .inet, sets: sets, objects: objects, chains: [chain])

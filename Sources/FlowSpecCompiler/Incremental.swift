@@ -110,7 +110,7 @@ public final class IncrementalTable {
         let result = t.compiler.finish()
         t.valueSetNames = ContentSetNames.renaming(result.table)
         for rule in result.table.chains[0].rules {
-            for name in Set(lookups(rule.expressions)) where t.valueSetNames[name] != nil { t.valueSetRefs[name, default: 0] += 1 }
+            for name in Set(rule.expressions.compactMap(\.lookedUpSet)) where t.valueSetNames[name] != nil { t.valueSetRefs[name, default: 0] += 1 }
         }
         for r in result.rejected { t.refusals[t.compiler.identities[r.index]] = r.reason }
         for n in result.notes { t.notes[n.identity, default: []].append(n.message) }
@@ -125,9 +125,9 @@ public final class IncrementalTable {
     /// marking sequence numbers taken out), each route's tiebreak its input position.
     public static func build(_ routes: [FlowRoute], order: RouteOrder,
                              options: CompileOptions) -> (CompileResult, IncrementalTable?) {
-        let permutation = routes.orderedIndices(order)
-        let keys = permutation.map { RouteOrderKey(routes[$0], order: order, tiebreak: $0) }
-        return build(permutation.map { order.compiledForm(of: routes[$0]) }, keys: keys, order: order, options: options)
+        let (permutation, keys) = routes.orderedIndicesAndKeys(order)
+        return build(permutation.map { order.compiledForm(of: routes[$0]) }, keys: permutation.map { keys[$0] },
+                     order: order, options: options)
     }
 
     /// The lookups derived from the planner's slots (after a build or a restore).
@@ -139,6 +139,13 @@ public final class IncrementalTable {
             }
         }
         reindex()
+    }
+
+    /// Whether `changes` (routes, or rules and elements) in a table of `routes` routes are worth
+    /// making in place: up to 1,000, or a quarter of the routes. More are compiled whole, which
+    /// also gives the merge pass's own placement back.
+    public static func worthChangingInPlace(_ changes: Int, of routes: Int) -> Bool {
+        changes <= max(1000, routes / 4)
     }
 
     /// Makes now the lookups of the routes held that an update needs (otherwise the first update
@@ -314,7 +321,7 @@ public final class IncrementalTable {
 
         /// A rule that looked up value sets goes (merge sets are not counted).
         mutating func dropValueSets(of rule: [NftExpression]) {
-            for name in Set(IncrementalTable.lookups(rule)) { valueSetDelta[name, default: 0] -= 1 }
+            for name in Set(rule.compactMap(\.lookedUpSet)) { valueSetDelta[name, default: 0] -= 1 }
         }
     }
 
@@ -378,28 +385,10 @@ public final class IncrementalTable {
         removeSlot(g.slot)
     }
 
-    /// The sets a rule looks up.
-    static func lookups(_ rule: [NftExpression]) -> [String] {
-        rule.compactMap { e in
-            switch e {
-            case .lookup(let s, _, _), .mapLookup(let s, _, _), .objrefMap(let s, _): s
-            default: nil
-            }
-        }
-    }
-
     /// Places a new unit (see the type's documentation); false when no place is right.
     private func place(_ unit: MergeUnit, earlier: (Int) -> Bool, _ log: inout ChangeLog) throws(GiveUp) {
-        let u = compiler.planner.units.count
-        let tailID: Int
-        if let id = compiler.planner.tailIDs[unit.tail] {
-            tailID = id
-        } else {
-            tailID = compiler.planner.tailIDs.count
-            compiler.planner.tailIDs[unit.tail] = tailID
-        }
-        compiler.planner.units.append(.init(route: unit.route, identity: unit.identity, tailID: tailID))
-        compiler.planner.unitGroup.append(nil)
+        let u = compiler.planner.register(unit)
+        let tailID = planner.units[u].tailID
         let a = planner.analyse(unit)
         // The window: after every slot holding an earlier route this unit must not pass, before
         // every slot holding a later one.
@@ -519,9 +508,9 @@ public final class IncrementalTable {
             }
             if var rule {
                 // Its value sets, by the names they have (or get) in the kernel.
-                for name in Set(Self.lookups(rule.expressions)) where !setNames.contains(name) {
+                for name in Set(rule.expressions.compactMap(\.lookedUpSet)) where !setNames.contains(name) {
                     log.valueSetDelta[name, default: 0] += 1
-                    rule.expressions = Self.renaming(rule.expressions, name, to: valueSetName(name))
+                    renameSets(in: &rule.expressions, [name: valueSetName(name)])
                 }
                 pending.append(rule)
             } else {
@@ -579,17 +568,6 @@ public final class IncrementalTable {
         let n = ContentSetNames.contentName(set, avoiding: setNames.union(valueSetNames.values))
         valueSetNames[name] = n
         return n
-    }
-
-    static func renaming(_ rule: [NftExpression], _ from: String, to: String) -> [NftExpression] {
-        rule.map { e in
-            switch e {
-            case .lookup(let s, let r, let inv) where s == from: .lookup(set: to, sreg: r, invert: inv)
-            case .mapLookup(let s, let r, let d) where s == from: .mapLookup(set: to, sreg: r, dreg: d)
-            case .objrefMap(let s, let r) where s == from: .objrefMap(set: to, sreg: r)
-            default: e
-            }
-        }
     }
 }
 

@@ -415,7 +415,6 @@ struct MergePlanner {
         self.exactCounters = exactCounters
     }
 
-
     struct Analysis {
         var shape: MergeShape?
         var boxes: [Box]
@@ -549,11 +548,7 @@ struct MergePlanner {
     /// Places the next unit: in the latest group of its shape when that is provably safe
     /// (`joinable`), else where it stands, as a new group or a single rule.
     mutating func add(_ unit: MergeUnit) {
-        let u = units.count
-        let tailID: Int
-        if let id = tailIDs[unit.tail] { tailID = id } else { tailID = tailIDs.count; tailIDs[unit.tail] = tailID }
-        units.append(UnitInfo(route: unit.route, identity: unit.identity, tailID: tailID))
-        if tracksGroups { unitGroup.append(nil) }
+        let u = register(unit)
         let a = analyse(unit)
         guard let shape = a.shape else {
             singleBox[u] = a.boxes[0]
@@ -575,6 +570,16 @@ struct MergePlanner {
         if tracksGroups { unitGroup[u] = g }
         latest[shape] = slots.count
         slots.append(.group(g))
+    }
+
+    /// Records `unit` as the next unit (its tail numbered, see `UnitInfo`), placed nowhere yet;
+    /// returns its number.
+    mutating func register(_ unit: MergeUnit) -> Int {
+        let tailID: Int
+        if let id = tailIDs[unit.tail] { tailID = id } else { tailID = tailIDs.count; tailIDs[unit.tail] = tailID }
+        units.append(UnitInfo(route: unit.route, identity: unit.identity, tailID: tailID))
+        if tracksGroups { unitGroup.append(nil) }
+        return units.count - 1
     }
 
     /// The rules, their routes, the merged rules and their sets.

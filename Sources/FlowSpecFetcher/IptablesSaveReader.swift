@@ -244,9 +244,7 @@ private struct RuleParser {
         "af41": 34, "af42": 36, "af43": 38,
     ]
 
-    func number(_ s: String) -> UInt64? {
-        s.hasPrefix("0x") ? UInt64(s.dropFirst(2), radix: 16) : UInt64(s)
-    }
+    func number(_ s: String) -> UInt64? { UInt64(decimalOrHex: s[...]) }
 
     func prefix(_ text: String) -> FlowPrefix? {
         let parts = text.split(separator: "/")

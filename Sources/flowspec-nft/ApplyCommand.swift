@@ -71,7 +71,6 @@ struct Apply: ParsableCommand {
         do {
             var prepared = PreparedTable(input: read.take()!, order: order, scope: scope, options: options,
                                          keysUpTo: Self.snapshotMaxRoutes, build: options.merge ? { routes, keys in
-                guard let keys else { return compile(routes, options: options) }
                 let result: CompileResult
                 (result, incremental) = IncrementalTable.buildForSnapshot(routes, keys: keys, order: order, options: options)
                 return result
@@ -164,7 +163,7 @@ struct Apply: ParsableCommand {
               let update = incremental.update(to: valid) else { return nil }
         let change = update.change
         let changed = change.addedElementCount + change.removedElementCount + change.insertedRules.count + change.deletedRules.count
-        guard changed <= max(1000, valid.count / 4) else { return nil }
+        guard IncrementalTable.worthChangingInPlace(changed, of: valid.count) else { return nil }
         let prepared = seconds(since: start)
         // Without the state file no later run trusts the snapshot and journal: it is written
         // again only once they describe the table committed.

@@ -215,13 +215,11 @@ struct Bench: ParsableCommand {
     func incrementalDeltas(n: Int, run: Int, routes: [FlowRoute], connection: NftConnection, progress: Progress) throws -> [Row] {
         var rows: [Row] = []
         let generator = RouteGenerator()
-        let ordered = routes.ordered(.rfc)
-        let keys = ordered.enumerated().map { RouteOrderKey($1, order: .rfc, tiebreak: $0) }
         for (what, count) in [("1 route", 1), ("1%", max(1, n / 100)), ("10%", max(1, n / 10))] {
             let label = "delta \(what) (merged, incremental)"
             progress.step("N=\(n) run \(run + 1)/\(runs): \(label)")
             guard n <= deltaMax else { continue }
-            let (result, built) = IncrementalTable.build(ordered, keys: keys, order: .rfc, options: CompileOptions(merge: true))
+            let (result, built) = IncrementalTable.build(routes, order: .rfc, options: CompileOptions(merge: true))
             guard let table = built, var state = try connection.applyTracked(ContentSetNames.apply(result.table)).1 else {
                 throw CLIError("no incremental table or state after a full apply")
             }

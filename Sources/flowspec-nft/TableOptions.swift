@@ -69,9 +69,10 @@ struct TableOptions: ParsableArguments {
             guard parts.count == 2, let rt = RouteTarget(parts[0]) else {
                 throw ValidationError("--redirect-mark wants RT=MARK (e.g. 65309:100=0x10), not '\(spec)'")
             }
-            let m = parts[1].hasPrefix("0x") ? UInt32(parts[1].dropFirst(2), radix: 16) : UInt32(parts[1])
-            guard let mark = m else { throw ValidationError("bad mark in --redirect-mark '\(spec)'") }
-            marks[rt] = mark
+            guard let mark = UInt64(decimalOrHex: parts[1]), mark <= UInt32.max else {
+                throw ValidationError("bad mark in --redirect-mark '\(spec)'")
+            }
+            marks[rt] = UInt32(mark)
         }
         return marks
     }

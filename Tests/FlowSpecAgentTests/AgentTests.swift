@@ -35,8 +35,13 @@ final class ChangeApplier: TableApplier, @unchecked Sendable {
     private var _tables = 0
     private var _changes = [TableChange]()
     private var _current: NftTable?
-    var refuseChanges = false
+    private var _refuseChanges = false
 
+    /// Read by the agent's task while a test sets it: under the lock like the rest.
+    var refuseChanges: Bool {
+        get { lock.withLock { _refuseChanges } }
+        set { lock.withLock { _refuseChanges = newValue } }
+    }
     var tables: Int { lock.withLock { _tables } }
     var changes: [TableChange] { lock.withLock { _changes } }
     var current: NftTable? { lock.withLock { _current } }
@@ -48,7 +53,7 @@ final class ChangeApplier: TableApplier, @unchecked Sendable {
 
     func apply(_ change: TableChange) throws -> AppliedChange {
         try lock.withLock {
-            if refuseChanges { throw ApplierError("refused") }
+            if _refuseChanges { throw ApplierError("refused") }
             _changes.append(change)
             _current = _current.map { applyingChange(change, to: $0) }
         }
@@ -84,7 +89,7 @@ func applyingChange(_ change: TableChange, to table: NftTable) -> NftTable {
 /// Every route identity a table holds: rule comments and set element comments.
 func heldIdentities(_ t: NftTable?) -> Set<String> {
     guard let t else { return [] }
-    var out = Set(t.chains.flatMap { $0.rules.compactMap(\.comment) }.filter { !$0.hasPrefix("merge ") })
+    var out = Set(t.chains.flatMap { $0.rules.compactMap(\.comment) }.filter(RouteIdentity.isIdentity))
     for s in t.sets { out.formUnion(s.elements.compactMap(\.comment)) }
     return out
 }
@@ -124,11 +129,11 @@ func eventually(_ timeout: Duration = .seconds(120), _ condition: () async -> Bo
     return await condition()
 }
 
-func makeAgent(_ applier: FakeApplier, debounce: Duration = .zero, timeout: Duration = .seconds(30),
+func makeAgent(_ applier: any TableApplier, merge: Bool = false, debounce: Duration = .zero, timeout: Duration = .seconds(30),
                policy: SourceLossPolicy = .keep) -> Agent {
     var logger = Logger(label: "test")
     logger.logLevel = .critical
-    return Agent(configuration: AgentConfiguration(options: CompileOptions(merge: false), debounce: debounce, sourceTimeout: timeout, onSourceLoss: policy),
+    return Agent(configuration: AgentConfiguration(options: CompileOptions(merge: merge), debounce: debounce, sourceTimeout: timeout, onSourceLoss: policy),
                  applier: applier, logger: logger)
 }
 
@@ -290,17 +295,12 @@ func identities(_ t: NftTable?) -> Set<String> {
 }
 
 @Suite struct IncrementalAgentTests {
-    func makeMergedAgent(_ applier: ChangeApplier) -> Agent {
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        return Agent(configuration: AgentConfiguration(options: CompileOptions(merge: true)), applier: applier, logger: logger)
-    }
 
-    @Test func afterTheFirstTableOnlyChangesAreSent() async {
+    @Test func afterTheFirstTableOnlyChangesAreSent() async throws {
         let generator = RouteGenerator()
         let routes = generator.routes(count: 300)
         let applier = ChangeApplier()
-        let agent = makeMergedAgent(applier)
+        let agent = makeAgent(applier, merge: true)
         await agent.deliver(.snapshot(result(routes)))
         #expect(await eventually { applier.tables == 1 })
         // Updates: one route withdrawn, one announced, one changed; each a change, no table.
@@ -310,7 +310,7 @@ func identities(_ t: NftTable?) -> Set<String> {
         #expect(await eventually { applier.changes.count == 2 })
         var changed = routes[20]
         changed.extendedCommunities = [FlowAction.trafficRateBytes(asn: 0, bytesPerSecond: 2_000_000).community]
-        #expect(changed != routes[20])
+        try #require(changed != routes[20])
         await agent.deliver(.update(result([changed])))
         #expect(await eventually { applier.changes.count == 3 })
         #expect(await agent.lastApplied?.changed == 1)
@@ -338,7 +338,7 @@ func identities(_ t: NftTable?) -> Set<String> {
     @Test func aLargeChangeRebuildsTheWholeTable() async {
         let routes = RouteGenerator().routes(count: 1200)
         let applier = ChangeApplier()
-        let agent = makeMergedAgent(applier)
+        let agent = makeAgent(applier, merge: true)
         await agent.deliver(.snapshot(result(routes)))
         #expect(await eventually { applier.tables == 1 })
         // More than 1,000 routes and a quarter of them: a whole table, not a change.
@@ -351,7 +351,7 @@ func identities(_ t: NftTable?) -> Set<String> {
     @Test func aRefusedChangeFallsBackToTheWholeTable() async {
         let generator = RouteGenerator()
         let applier = ChangeApplier()
-        let agent = makeMergedAgent(applier)
+        let agent = makeAgent(applier, merge: true)
         await agent.deliver(.snapshot(result(generator.routes(count: 50))))
         #expect(await eventually { applier.tables == 1 })
         applier.refuseChanges = true

@@ -235,14 +235,9 @@ private func verdicts(_ rule: NftRule) -> [NftVerdict] {
         CompileOptions(redirectMarks: [RandomRoutes.redirectTarget: 0x64], merge: merge)
     }
 
-    func onePass(_ routes: [FlowRoute], options: CompileOptions) -> CompileResult {
-        var c = RouteCompiler(options: options)
-        c.addAll(routes)
-        return c.finish()
-    }
-
-    /// The halves' result, and whether they were joined; `after` is checked against one pass too.
-    func halves(_ routes: [FlowRoute], options: CompileOptions) -> (CompileResult, joined: Bool) {
+    /// The routes compiled in halves and in one pass, and whether the halves were joined; the
+    /// `after` calls of the two are compared here.
+    func halves(_ routes: [FlowRoute], options: CompileOptions) -> (CompileResult, onePass: CompileResult, joined: Bool) {
         var single = RouteCompiler(options: options)
         var seenBySingle: [(Int, Int, Int)] = []
         single.addAll(routes) { i, c in seenBySingle.append((i, c.planner.units.count, c.objects.count)) }
@@ -250,7 +245,7 @@ private func verdicts(_ rule: NftRule) -> [NftVerdict] {
         var seen: [(Int, Int, Int)] = []
         let joined = c.addAllInHalves(routes, sizes: 2...Int.max) { i, c in seen.append((i, c.planner.units.count, c.objects.count)) }
         #expect(seen.elementsEqual(seenBySingle, by: ==))
-        return (c.finish(), joined)
+        return (c.finish(), single.finish(), joined)
     }
 
     func expectSame(_ a: CompileResult, _ b: CompileResult) {
@@ -271,9 +266,8 @@ private func verdicts(_ rule: NftRule) -> [NftVerdict] {
             + (0..<1500).map { _ in RandomRoutes.route(&r) }.filter { !$0.isDefaultPolicy && seen.insert($0.identity).inserted }
             + [route([dst6], [.redirect(RouteTarget("65309:999")!)], family: .ipv6)]
         let options = Self.options(merge: false)
-        let (result, joined) = halves(routes, options: options)
+        let (result, single, joined) = halves(routes, options: options)
         #expect(joined)
-        let single = onePass(routes, options: options)
         expectSame(result, single)
         // Not a vacuous comparison: the routes made value sets, limit objects, rejections and notes.
         #expect(single.table.sets.count > 10 && single.table.objects.count > 10)
@@ -288,9 +282,9 @@ private func verdicts(_ rule: NftRule) -> [NftVerdict] {
         // First half: {22, 3389}, {80, 443}; second half: {80, 443} (the first half's set1), then {25, 587}.
         let routes = [ports([22, 3389]), ports([80, 443]), ports([80, 443]), ports([25, 587])]
         let options = Self.options(merge: false)
-        let (result, joined) = halves(routes, options: options)
+        let (result, single, joined) = halves(routes, options: options)
         #expect(joined)
-        expectSame(result, onePass(routes, options: options))
+        expectSame(result, single)
         #expect(result.table.sets.map(\.name) == ["set0", "set1", "set2"])
         #expect(rules(result)[2].expressions.contains(.lookup(set: "set1", sreg: .reg1, invert: false)))
     }
@@ -305,9 +299,9 @@ private func verdicts(_ rule: NftRule) -> [NftVerdict] {
         // The same route twice: one pass names the second limit object `…_2`.
         for (routes, joins) in [([limited, other, limited, other], false), ([other, other, defaultRoute, other], false),
                                 ([defaultRoute, other, other, other], true)] {
-            let (result, joined) = halves(routes, options: options)
+            let (result, single, joined) = halves(routes, options: options)
             #expect(joined == (joins && !merge))
-            expectSame(result, onePass(routes, options: options))
+            expectSame(result, single)
         }
     }
 }

@@ -86,6 +86,10 @@ func difference(_ a: NftTable, _ b: NftTable) -> String? {
         let byIndices = routes.orderedIndices(order)
         let keys = routes.enumerated().map { RouteOrderKey($1, order: order, tiebreak: $0) }
         #expect(routes.indices.sorted { keys[$0] < keys[$1] } == byIndices)
+        // The keys the sort hands back are the keys made route by route.
+        let sorted = routes.orderedIndicesAndKeys(order)
+        #expect(sorted.indices == byIndices)
+        #expect(sorted.keys == keys)
     }
 
     /// Random removals, additions and changes of overlapping routes, each checked twice: the
@@ -93,11 +97,11 @@ func difference(_ a: NftTable, _ b: NftTable) -> String? {
     /// boundary packets exactly as an unmerged compile of the new route set (counters, limits
     /// and marks included).
     @Test("updates mean what a fresh compile of the new route set means", arguments: [UInt64(11), 12, 13])
-    func randomUpdates(seed: UInt64) {
+    func randomUpdates(seed: UInt64) throws {
         var r = SplitMix(state: seed)
         var routes = Self.unique(overlappingRoutes(&r, count: 300))
         var (result, built) = IncrementalTable.build(routes, order: .rfc, options: Self.options)
-        guard var table = built else { Issue.record("no incremental table"); return }
+        var table = try #require(built)
         var installed = ContentSetNames.apply(result.table)
         var applied = 0, gaveUp = 0
         var next = 10_000
@@ -132,7 +136,7 @@ func difference(_ a: NftTable, _ b: NftTable) -> String? {
             } else {
                 gaveUp += 1
                 (result, built) = IncrementalTable.build(routes, order: .rfc, options: Self.options)
-                table = built!
+                table = try #require(built)
                 installed = ContentSetNames.apply(result.table)
                 continue
             }
@@ -158,7 +162,7 @@ func difference(_ a: NftTable, _ b: NftTable) -> String? {
         #expect(applied >= 22, "only \(applied) of 25 updates applied in place (\(gaveUp) gave up)")
     }
 
-    @Test("one generator route replaced in a merged table: one element out, one in, nothing else")
+    @Test("a generator route replaced by one of its kind: its elements out, the new one's in, only its limit object else")
     func oneRouteIsTwoElements() throws {
         let generator = RouteGenerator()
         let routes = generator.routes(count: 3000)
@@ -166,12 +170,17 @@ func difference(_ a: NftTable, _ b: NftTable) -> String? {
         let table = try #require(built)
         var installed = ContentSetNames.apply(result.table)
         for k in 0..<20 {
-            let old = routes[k * 97], new = generator.route(5000 + k)
-            // Same kind of route (the generator cycles through kinds by index): same group.
+            // The same kind, source prefix length and destination (the generator's kind is i % 10,
+            // the prefix length i % 4, the destination i % 512; 5120 is a multiple of all three):
+            // other ports and source, the same group.
+            let old = routes[k * 97], new = generator.route(k * 97 + 5120)
             let update = try #require(table.update(removing: [old.identity], adding: [(new, 9000 + k)]))
             let c = update.change
             #expect(c.deletedRules.isEmpty && c.insertedRules.isEmpty && c.newSets.isEmpty && c.deletedSets.isEmpty)
-            #expect(c.removedElementCount >= 1 && c.addedElementCount >= 1)
+            #expect(c.removedElementCount >= 1 && c.removedElementCount == c.addedElementCount)
+            // A rate-limited route's limit object goes and the new one's comes; nothing else.
+            #expect(c.deletedObjects.map(\.name) == (RouteCompiler.mayLimit(old) ? [RouteCompiler.limitBaseName(old.identity)] : []))
+            #expect(c.newObjects.map(\.name) == (RouteCompiler.mayLimit(new) ? [RouteCompiler.limitBaseName(new.identity)] : []))
             #expect(c.removedElements.allSatisfy { s in s.elements.allSatisfy { $0.comment == old.identity } })
             #expect(c.addedElements.allSatisfy { s in s.elements.allSatisfy { $0.comment == new.identity } })
             let now = ContentSetNames.apply(table.table)

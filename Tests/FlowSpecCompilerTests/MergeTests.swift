@@ -386,6 +386,7 @@ func overlappingRoutes(_ r: inout SplitMix, count: Int) -> [FlowRoute] {
                 if n <= 59 {
                     #expect(route.identity.hasPrefix("6:") && route.identity.utf8.count == 2 + 2 * n)
                 } else {
+                    // `6#` and the 16 hex digits of a 64-bit hash.
                     #expect(route.identity.hasPrefix("6#") && route.identity.utf8.count == 18)
                 }
                 routes.append(route)

@@ -35,6 +35,19 @@ func normalized(_ table: NftTable) -> NftTable {
     return table
 }
 
+/// A read-back table without what only the kernel knows: counter values.
+func withoutCounterValues(_ t: NftTable) -> NftTable {
+    var t = t
+    for c in t.chains.indices {
+        for r in t.chains[c].rules.indices {
+            t.chains[c].rules[r].expressions = t.chains[c].rules[r].expressions.map {
+                if case .counter = $0 { .counter(packets: 0, bytes: 0) } else { $0 }
+            }
+        }
+    }
+    return t
+}
+
 // Small builders for readable tables.
 let ipv4: [UInt8] = [2]      // NFPROTO_IPV4
 let ipv6: [UInt8] = [10]     // NFPROTO_IPV6

@@ -25,19 +25,7 @@ public enum ContentSetNames {
         let rename = renaming(table)
         for i in table.sets.indices { if let n = rename[table.sets[i].name] { table.sets[i].name = n } }
         for c in table.chains.indices {
-            for r in table.chains[c].rules.indices {
-                for k in table.chains[c].rules[r].expressions.indices {
-                    switch table.chains[c].rules[r].expressions[k] {
-                    case .lookup(let s, let reg, let inv):
-                        if let n = rename[s] { table.chains[c].rules[r].expressions[k] = .lookup(set: n, sreg: reg, invert: inv) }
-                    case .mapLookup(let s, let reg, let d):
-                        if let n = rename[s] { table.chains[c].rules[r].expressions[k] = .mapLookup(set: n, sreg: reg, dreg: d) }
-                    case .objrefMap(let s, let reg):
-                        if let n = rename[s] { table.chains[c].rules[r].expressions[k] = .objrefMap(set: n, sreg: reg) }
-                    default: break
-                    }
-                }
-            }
+            for r in table.chains[c].rules.indices { renameSets(in: &table.chains[c].rules[r].expressions, rename) }
         }
     }
 
@@ -74,6 +62,5 @@ public enum ContentSetNames {
         }
         return out
     }
-
 }
 

@@ -112,3 +112,31 @@ public enum NftExpression: Sendable, Hashable {
     /// It exists so that listing a table never fails on one rule; it cannot be encoded.
     case unknown(name: String)
 }
+
+extension NftExpression {
+    /// The set a lookup, map lookup or object map looks up; nil for every other expression.
+    var lookedUpSet: String? {
+        switch self {
+        case .lookup(let s, _, _), .mapLookup(let s, _, _), .objrefMap(let s, _): s
+        default: nil
+        }
+    }
+
+    /// The same lookup of the set `rename` gives for its set; nil when it gives none (or this
+    /// looks up no set).
+    func renamingSet(_ rename: (String) -> String?) -> NftExpression? {
+        switch self {
+        case .lookup(let s, let sreg, let invert): rename(s).map { .lookup(set: $0, sreg: sreg, invert: invert) }
+        case .mapLookup(let s, let sreg, let dreg): rename(s).map { .mapLookup(set: $0, sreg: sreg, dreg: dreg) }
+        case .objrefMap(let s, let sreg): rename(s).map { .objrefMap(set: $0, sreg: sreg) }
+        default: nil
+        }
+    }
+}
+
+/// Renames, in place, the sets `expressions` look up that `rename` has a name for.
+func renameSets(in expressions: inout [NftExpression], _ rename: [String: String]) {
+    for k in expressions.indices {
+        if let e = expressions[k].renamingSet({ rename[$0] }) { expressions[k] = e }
+    }
+}
