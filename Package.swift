@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "FlowSpec", targets: ["FlowSpec", "FlowSpecFormats"]),
         .library(name: "FlowSpecCompiler", targets: ["FlowSpecCompiler"]),
+        .library(name: "FlowSpecKeeper", targets: ["FlowSpecKeeper"]),
         .library(name: "FlowSpecNetlink", targets: ["FlowSpecNetlink"]),
         .library(name: "FlowSpecBGP", targets: ["FlowSpecBGP"]),
         .library(name: "FlowSpecFetcher", targets: ["FlowSpecFetcher"]),
@@ -24,11 +25,15 @@ let package = Package(
         .target(name: "FlowSpecFormats", dependencies: ["FlowSpec"]),
         // Ordered routes -> nft IR, and the IR printed as `nft` text. Pure Swift.
         .target(name: "FlowSpecCompiler", dependencies: ["FlowSpec"]),
+        // The one owner of the installed table: prepares routes, plans changes in place or a
+        // replace, keeps the table's state between processes. Pure Swift; writes through a
+        // `TableWriter` (FlowSpecNetlink's `NftConnection`).
+        .target(name: "FlowSpecKeeper", dependencies: ["FlowSpec", "FlowSpecFormats", "FlowSpecCompiler"]),
         // The reverse direction: a firewall chain (nft IR read from the kernel, or iptables-save text) → routes.
         .target(name: "FlowSpecFetcher", dependencies: ["FlowSpec", "FlowSpecFormats", "FlowSpecCompiler"]),
         // Keeps the kernel in step with a route source: the daemon logic behind `watch` and `listen`.
         .target(name: "FlowSpecAgent", dependencies: [
-            "FlowSpec", "FlowSpecFormats", "FlowSpecCompiler", "FlowSpecNetlink", "FlowSpecBGP",
+            "FlowSpec", "FlowSpecFormats", "FlowSpecCompiler", "FlowSpecKeeper", "FlowSpecNetlink", "FlowSpecBGP",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // A receive-only BGP-4 speaker for the flowspec families (RFC 4271, 4760, 6793, 2918, 7606).
@@ -39,7 +44,7 @@ let package = Package(
         // The only target that touches C: the IR sent to the kernel in one netlink batch.
         .target(name: "FlowSpecNetlink", dependencies: ["FlowSpecCompiler", "CNftnl"]),
         .executableTarget(name: "flowspec-nft", dependencies: [
-            "FlowSpec", "FlowSpecFormats", "FlowSpecCompiler", "FlowSpecNetlink", "FlowSpecBGP", "FlowSpecFetcher", "FlowSpecAgent",
+            "FlowSpec", "FlowSpecFormats", "FlowSpecCompiler", "FlowSpecKeeper", "FlowSpecNetlink", "FlowSpecBGP", "FlowSpecFetcher", "FlowSpecAgent",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -47,12 +52,12 @@ let package = Package(
         .target(name: "FlowSpecTestSupport", dependencies: ["FlowSpec"], path: "Tests/Support"),
         .testTarget(name: "FlowSpecTests", dependencies: ["FlowSpec", "FlowSpecTestSupport"]),
         .testTarget(name: "FlowSpecFetcherTests", dependencies: ["FlowSpec", "FlowSpecFormats", "FlowSpecCompiler", "FlowSpecFetcher", "FlowSpecNetlink", "FlowSpecTestSupport"]),
-        .testTarget(name: "FlowSpecAgentTests", dependencies: ["FlowSpec", "FlowSpecFormats", "FlowSpecCompiler", "FlowSpecNetlink", "FlowSpecAgent", "FlowSpecTestSupport"]),
+        .testTarget(name: "FlowSpecAgentTests", dependencies: ["FlowSpec", "FlowSpecFormats", "FlowSpecCompiler", "FlowSpecKeeper", "FlowSpecNetlink", "FlowSpecAgent", "FlowSpecTestSupport"]),
         .testTarget(name: "FlowSpecBGPTests", dependencies: ["FlowSpec", "FlowSpecBGP"]),
         .testTarget(name: "FlowSpecFormatsTests", dependencies: ["FlowSpec", "FlowSpecFormats", "FlowSpecTestSupport"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "FlowSpecCompilerTests", dependencies: ["FlowSpec", "FlowSpecFormats", "FlowSpecCompiler", "FlowSpecNetlink", "FlowSpecAgent", "FlowSpecTestSupport"]),
-        .testTarget(name: "FlowSpecNetlinkTests", dependencies: ["FlowSpec", "FlowSpecFormats", "FlowSpecCompiler", "FlowSpecNetlink", "FlowSpecTestSupport"]),
+        .testTarget(name: "FlowSpecCompilerTests", dependencies: ["FlowSpec", "FlowSpecFormats", "FlowSpecCompiler", "FlowSpecKeeper", "FlowSpecNetlink", "FlowSpecAgent", "FlowSpecTestSupport"]),
+        .testTarget(name: "FlowSpecNetlinkTests", dependencies: ["FlowSpec", "FlowSpecFormats", "FlowSpecCompiler", "FlowSpecKeeper", "FlowSpecNetlink", "FlowSpecTestSupport"]),
         // Runs the built `flowspec-nft` binary: CLI behaviour, and packets through a router namespace.
         .testTarget(name: "FlowSpecCLITests", dependencies: ["flowspec-nft", "FlowSpec", "FlowSpecFormats", "FlowSpecTestSupport"]),
     ]

@@ -1,6 +1,7 @@
 import FlowSpec
 import FlowSpecCompiler
 import FlowSpecFormats
+import FlowSpecKeeper
 import Logging
 
 /// What to do with the installed table once the source has been unreadable for
@@ -31,17 +32,19 @@ public struct AgentConfiguration: Sendable, Hashable {
         self.order = order; self.scope = scope; self.options = options; self.debounce = debounce
         self.sourceTimeout = sourceTimeout; self.onSourceLoss = onSourceLoss
     }
+
+    /// What the table keeper builds the table with.
+    var keeper: KeeperConfiguration { KeeperConfiguration(order: order, scope: scope, options: options) }
 }
 
 /// Keeps the kernel table in step with a route source.
 ///
 /// Holds the desired route set as an Adj-RIB-In-like map keyed by family and NLRI (a later
-/// announcement replaces, a withdrawal removes). After each debounced change it sends the
-/// applier only the routes that changed, through the `IncrementalTable` of a merged table
-/// (compiling just those routes, a few set elements in the kernel); when that cannot be done in
-/// place — the first apply, a configuration change, a change the incremental table gives up on,
-/// an applier that refuses — it rebuilds the whole table through `PreparedTable` and hands it to
-/// the applier if it differs from the one installed. Fail-static: read failures never touch the
+/// announcement replaces, a withdrawal removes). After each debounced change it hands its
+/// `TableKeeper` only the routes that changed (`update`: compiled alone, a few set elements in
+/// the kernel); when that cannot be done in place — the first apply, a configuration change, a
+/// change the planner gives up on, a kernel that refuses — it gives the keeper the whole route
+/// set (`install`), which sends the difference or replaces the table. Fail-static: read failures never touch the
 /// table; only a source silent for `sourceTimeout` triggers the loss policy, once.
 public actor Agent: SourceSink {
     struct Key: Hashable, Comparable {
@@ -70,25 +73,15 @@ public actor Agent: SourceSink {
     }
 
     public private(set) var configuration: AgentConfiguration
-    private let applier: any TableApplier
+    private let keeper: TableKeeper
     private let logger: Logger
     private let clock = ContinuousClock()
 
     private var rib = [Key: Entry]()
     private var snapshotErrors = [ReadError]()
     private var nextSequence = 0
-    /// The table this agent last put in the kernel; nil before the first apply, after a flush,
-    /// and when the last change went in incrementally and could not be followed (then the
-    /// applier's own state of the kernel table is what counts).
-    public var installed: NftTable? {
-        switch installedForm {
-        case .none: nil
-        case .table(let t): t
-        case .incremental(let t): t.table
-        }
-    }
-    private enum InstalledForm { case none, table(NftTable), incremental(IncrementalTable) }
-    private var installedForm = InstalledForm.none
+    /// The table this agent last put in the kernel; nil before the first apply and after a flush.
+    public var installed: NftTable? { keeper.installed }
     /// Keys whose route changed since the last apply (the incremental path sends only these).
     private var dirty = Set<Key>()
     private var installedRoutes = [Key: FlowRoute]()
@@ -104,9 +97,9 @@ public actor Agent: SourceSink {
     /// Times the table was removed by the loss policy.
     public private(set) var flushCount = 0
 
-    public init(configuration: AgentConfiguration, applier: any TableApplier, logger: Logger) {
+    public init(configuration: AgentConfiguration, writer: sending any TableWriter, logger: Logger) {
         self.configuration = configuration
-        self.applier = applier
+        keeper = TableKeeper(configuration: configuration.keeper, writer: writer)
         self.logger = logger
         unhealthySince = ContinuousClock.now
     }
@@ -210,9 +203,7 @@ public actor Agent: SourceSink {
         rib.values.sorted { $0.sequence < $1.sequence }.map(\.route.route)
     }
 
-    private var isInstalled: Bool {
-        if case .none = installedForm { false } else { true }
-    }
+    private var isInstalled: Bool { keeper.isInstalled }
 
     private func newSequence() -> Int {
         nextSequence += 1
@@ -252,9 +243,8 @@ public actor Agent: SourceSink {
             pending?.cancel(); pending = nil
             retry?.cancel(); retry = nil
             do {
-                try applier.remove(table: configuration.options.tableName)
+                try keeper.remove()
                 flushCount += 1
-                installedForm = .none
                 installedRoutes = [:]
                 reportedRejections = []
                 logger.warning("no good read for \(seconds(silent)) s: table inet \(configuration.options.tableName) removed (--on-source-loss flush)")
@@ -287,24 +277,17 @@ public actor Agent: SourceSink {
     @discardableResult
     public func applyNow() -> Applied? {
         retry?.cancel(); retry = nil
-        if case .incremental(let table) = installedForm {
-            if let applied = applyChanges(table) { return applied }
+        if keeper.followsChanges {
+            if let applied = applyChanges() { return applied }
             if dirty.isEmpty { return nil }
         }
         return applyWhole()
     }
 
-    /// Sends the changed routes (`dirty`) through `table`. Nil when nothing changed or when it
-    /// cannot be done in place; in that case `installedForm` no longer holds the table.
-    private func applyChanges(_ table: IncrementalTable) -> Applied? {
+    /// Sends the changed routes (`dirty`) through the keeper. Nil when nothing changed or when it
+    /// cannot be done in place (the keeper says why; the whole route set goes in next).
+    private func applyChanges() -> Applied? {
         guard !dirty.isEmpty else { return nil }
-        // A large change (a peer's whole table withdrawn, say) is rebuilt whole: faster, and the
-        // table comes out as merged as a fresh compile makes it.
-        guard IncrementalTable.worthChangingInPlace(dirty.count, of: rib.count) else {
-            logger.info("\(dirty.count) routes changed: rebuilding the whole table")
-            installedForm = .none
-            return nil
-        }
         let start = clock.now
         var removing: [String] = [], adding: [(route: FlowRoute, tiebreak: Int)] = []
         var added = 0, removed = 0, changed = 0
@@ -328,62 +311,33 @@ public actor Agent: SourceSink {
         }
         // Routes in input order, as a whole rebuild would meet them.
         adding.sort { $0.tiebreak < $1.tiebreak }
-        guard let update = table.update(removing: removing, adding: adding) else {
-            logger.info("the change cannot be made in place (\(table.givenUp ?? "")); rebuilding the whole table")
-            installedForm = .none
+        guard let update = keeper.update(removing: removing, adding: adding, changedRoutes: dirty.count, totalRoutes: rib.count) else {
+            logger.info("\(keeper.givenUp ?? "the change cannot be made in place"); installing the whole table")
             return nil
-        }
-        if !update.change.isEmpty {
-            do {
-                _ = try applier.apply(update.change)
-            } catch {
-                logger.info("the change could not be sent (\(error)); installing the whole table")
-                installedForm = .none
-                return nil
-            }
         }
         for key in dirty { installedRoutes[key] = rib[key]?.route.route }
         dirty = []
-        let installed = table.installedRouteCount
-        let applied = Applied(added: added, removed: removed, changed: changed, installed: installed,
+        let applied = Applied(added: added, removed: removed, changed: changed, installed: update.installed,
                               rejected: rejected.count + update.rejected.count)
         lastApplied = applied
         let c = update.change
-        logger.info("table inet \(configuration.options.tableName): +\(added) -\(removed) ~\(changed) routes in place (\(c.insertedRules.count) rules in, \(c.deletedRules.count) out, \(c.addedElementCount) set elements in, \(c.removedElementCount) out); installed \(installed); applied in \(seconds(clock.now - start)) s")
+        logger.info("table inet \(configuration.options.tableName): +\(added) -\(removed) ~\(changed) routes in place (\(c.insertedRules.count) rules in, \(c.deletedRules.count) out, \(c.addedElementCount) set elements in, \(c.removedElementCount) out); installed \(update.installed); applied in \(seconds(clock.now - start)) s")
         for e in rejected { logger.warning("rejected \(e.position): \(e.reason)") }
         for r in update.rejected { logger.warning("rejected \(r.route.identity): \(r.reason)") }
         return applied
     }
 
-    /// Builds the whole table from the routes held and installs it if it differs from the
-    /// installed one.
+    /// Gives the keeper the whole route set: it sends the difference, or replaces the table, or
+    /// leaves the kernel alone when the table did not change.
     private func applyWhole() -> Applied? {
         let start = clock.now
         let entries = rib.sorted { $0.value.sequence < $1.value.sequence }
         let input = ReadResult(routes: entries.map(\.value.route), errors: snapshotErrors)
-        var incremental: IncrementalTable?
-        let order = configuration.order, options = configuration.options
-        let prepared = PreparedTable(input: input, order: order, scope: configuration.scope, options: options,
-                                     build: options.merge ? { routes, keys in
-            let (result, table) = IncrementalTable.build(routes, keys: keys, order: order, options: options)
-            incremental = table
-            return result
-        } : nil)
-        let table = prepared.compiled.table
-        let previous = installed
-        if table == previous {
-            logger.debug("routes changed, table did not: kernel left alone")
-            if let incremental { installedForm = .incremental(incremental) }
-            dirty = []
-            return nil
-        }
+        let outcome: KeeperOutcome
         do {
-            if let old = previous, old.name != table.name || old.family != table.family {
-                try applier.remove(table: old.name)
-            }
-            _ = try applier.apply(table)
+            outcome = try keeper.install(input)
         } catch {
-            logger.error("kernel refused table inet \(table.name), previous table unchanged: \(error); retrying in 1 s")
+            logger.error("kernel refused table inet \(configuration.options.tableName), previous table unchanged: \(error); retrying in 1 s")
             retry = Task {
                 try? await Task.sleep(for: .seconds(1))
                 if !Task.isCancelled { self.applyNow() }
@@ -392,18 +346,22 @@ public actor Agent: SourceSink {
         }
         var now = [Key: FlowRoute]()
         for (k, e) in entries { now[k] = e.route.route }
+        dirty = []
+        if case .unchanged = outcome.method {
+            logger.debug("routes changed, table did not: kernel left alone")
+            installedRoutes = now
+            return nil
+        }
         let added = now.keys.filter { installedRoutes[$0] == nil }.count
         let removed = installedRoutes.keys.filter { now[$0] == nil }.count
         let changed = now.filter { k, r in installedRoutes[k].map { $0 != r } ?? false }.count
         let applied = Applied(added: added, removed: removed, changed: changed,
-                              installed: prepared.installedCount, rejected: prepared.rejectedRouteCount)
-        installedForm = incremental.map { .incremental($0) } ?? .table(table)
+                              installed: outcome.installed, rejected: outcome.rejectedRoutes)
         installedRoutes = now
-        dirty = []
         lastApplied = applied
-        logger.info("table inet \(table.name): +\(added) -\(removed) ~\(changed) routes; installed \(prepared.installedCount), rejected \(prepared.rejectedRouteCount), \(table.ruleCount) rules; applied in \(seconds(clock.now - start)) s")
-        let rejections = Set(prepared.rejected)
-        for e in prepared.rejected where !reportedRejections.contains(e) {
+        logger.info("table inet \(configuration.options.tableName): +\(added) -\(removed) ~\(changed) routes; installed \(outcome.installed), rejected \(outcome.rejectedRoutes), \(outcome.rules ?? 0) rules; \(outcome.method); applied in \(seconds(clock.now - start)) s")
+        let rejections = Set(outcome.rejected)
+        for e in outcome.rejected where !reportedRejections.contains(e) {
             logger.warning("rejected \(e.position): \(e.reason)")
         }
         reportedRejections = rejections
@@ -413,9 +371,9 @@ public actor Agent: SourceSink {
     /// New table options, order, debounce, timeout or policy (SIGHUP): rebuilds and re-applies.
     public func reconfigure(_ new: AgentConfiguration) {
         configuration = new
-        // The incremental table was made with the old options: the next apply rebuilds (and
-        // compares with, or removes, the table installed now).
-        if case .incremental(let t) = installedForm { installedForm = .table(t.table) }
+        // The planner was made with the old options: the next apply rebuilds (and compares
+        // with, or removes, the table installed now).
+        keeper.reconfigure(new.keeper)
         logger.info("configuration reloaded: table inet \(new.options.tableName), debounce \(seconds(new.debounce)) s, source timeout \(seconds(new.sourceTimeout)) s, on source loss: \(new.onSourceLoss.rawValue)")
         if unhealthySince == nil || isInstalled || !rib.isEmpty { applyNow() }
     }
@@ -424,12 +382,10 @@ public actor Agent: SourceSink {
     public func shutdown(flush: Bool) {
         pending?.cancel(); pending = nil
         retry?.cancel(); retry = nil
-        let name: String
-        if case .table(let t) = installedForm { name = t.name } else { name = configuration.options.tableName }
+        let name = configuration.options.tableName
         if flush {
             do {
-                try applier.remove(table: name)
-                installedForm = .none
+                try keeper.remove()
                 logger.notice("table inet \(name) removed on exit")
             } catch {
                 logger.error("removing table inet \(name) on exit failed: \(error)")

@@ -75,7 +75,7 @@ public final class IncrementalTable {
 
     /// Compiles `routes` (in evaluation order, `keys[i]` the order key of `routes[i]`) as
     /// `compile` does, and keeps what it needs to follow changes. Nil table when `options.merge`
-    /// is off (unmerged tables change by whole rules: `DeltaPlan` serves them).
+    /// is off (unmerged tables change by whole rules: `TableChange.plan(from:to:)` serves them).
     public static func build(_ routes: [FlowRoute], keys: [RouteOrderKey], order: RouteOrder,
                              options: CompileOptions) -> (CompileResult, IncrementalTable?) {
         let (result, table) = unindexed(routes, keys: keys, order: order, options: options)
@@ -139,13 +139,6 @@ public final class IncrementalTable {
             }
         }
         reindex()
-    }
-
-    /// Whether `changes` (routes, or rules and elements) in a table of `routes` routes are worth
-    /// making in place: up to 1,000, or a quarter of the routes. More are compiled whole, which
-    /// also gives the merge pass's own placement back.
-    public static func worthChangingInPlace(_ changes: Int, of routes: Int) -> Bool {
-        changes <= max(1000, routes / 4)
     }
 
     /// Makes now the lookups of the routes held that an update needs (otherwise the first update
@@ -472,7 +465,7 @@ public final class IncrementalTable {
         change.deletedRules = log.deletedRules.filter { deleted.insert($0).inserted }
         change.deletedSets = log.deletedSets.sorted()
         change.newObjects = log.newObjects
-        change.deletedObjects = log.deletedObjects
+        change.deletedObjects = log.deletedObjects.map(TableChange.ObjectReference.init)
         var pending: [NftRule] = []
         var comments: [String] = []
         let slots = compiler.planner.slots

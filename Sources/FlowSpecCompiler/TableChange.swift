@@ -1,13 +1,22 @@
 /// The difference between an installed table and its next version, as the messages of one
 /// batch need it: rules deleted (by comment) and inserted (before a kept rule), sets and objects
 /// created and deleted, elements added to and deleted from kept sets. `IncrementalTable` makes
-/// it; FlowSpecNetlink's `NftConnection.apply(_:over:)` sends it.
+/// it for merged tables, `TableChange.plan(from:to:)` for any table of the compiler's forms;
+/// FlowSpecNetlink's `NftConnection.apply(_:over:)` sends it.
 public struct TableChange: Sendable {
     public struct Insert: Sendable {
         public var rule: NftRule
         /// The comment of the kept rule it goes before (its first rule, for a route with
         /// several); nil: appended at the end of the chain.
         public var before: String?
+    }
+
+    /// A named object by name and type, as a delete message names it.
+    public struct ObjectReference: Sendable, Hashable {
+        public var name: String
+        public var type: NftObjectType
+        public init(name: String, type: NftObjectType) { self.name = name; self.type = type }
+        public init(_ object: NftObject) { self.init(name: object.name, type: object.type) }
     }
 
     public var table: String
@@ -25,8 +34,8 @@ public struct TableChange: Sendable {
     /// Per kept set: its definition with just the elements deleted, as they were.
     public var removedElements: [NftSet] = []
     public var newObjects: [NftObject] = []
-    /// The objects deleted, as they were.
-    public var deletedObjects: [NftObject] = []
+    /// The objects deleted (a delete names an object, it needs no more of it).
+    public var deletedObjects: [ObjectReference] = []
 
     public init(table: String, chain: String) { self.table = table; self.chain = chain }
 

@@ -2,25 +2,6 @@ import CNftnl
 import FlowSpecCompiler
 import Glibc
 
-/// What one committed batch cost.
-public struct ApplyReport: Sendable, Hashable {
-    /// Netlink messages in the batch, begin and end included.
-    public var messages: Int
-    /// Bytes sent in the one sendmsg.
-    public var bytes: Int
-    /// The ruleset generation the batch was made against (NFNL_BATCH_GENID).
-    public var generation: UInt32
-    /// Time spent building the messages.
-    public var buildTime: Duration
-    /// Time inside sendmsg plus reading the replies: the kernel's work.
-    public var kernelTime: Duration
-
-    /// No batch: nothing was sent.
-    public static func nothing(generation: UInt32) -> ApplyReport {
-        ApplyReport(messages: 0, bytes: 0, generation: generation, buildTime: .zero, kernelTime: .zero)
-    }
-}
-
 extension NftConnection {
     /// Replaces table `table.name` (of its family) with `table`, atomically: one batch of
     /// NEWTABLE (create if absent) + DELTABLE + NEWTABLE + objects + chains + sets + elements +

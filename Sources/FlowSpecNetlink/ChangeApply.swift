@@ -3,13 +3,13 @@ import FlowSpecCompiler
 import Glibc
 
 extension NftConnection {
-    /// Sends `change` (from `IncrementalTable.update`) as one batch carrying the generation the
+    /// Sends `change` (from `IncrementalTable.update` or `TableChange.plan`) as one batch carrying the generation the
     /// state was taken at (NFNL_BATCH_GENID): the packet path sees the old table or the new one,
     /// never a mix, and if anyone changed the ruleset since, the kernel refuses the batch and
     /// nothing changes. Kept rules and elements are never touched, so their counters and limit
     /// state survive.
     ///
-    /// Order inside the batch, as in `applyDelta`: rule deletes (every rule of a deleted comment),
+    /// Order inside the batch: rule deletes (every rule of a deleted comment),
     /// element deletes, set and object deletes, new objects, new sets with their elements, element
     /// additions, then the new rules, each before the first rule of the kept comment it names (or
     /// appended), echoed (NLM_F_ECHO) so that the new state knows their handles.
@@ -78,68 +78,5 @@ extension NftConnection {
         state.update(by: change, handles: handles.map { $0! })
         state.generation = (try? generation()) ?? 0
         return report
-    }
-}
-
-extension TableState {
-    /// This state once `change` is committed, its inserted rules having `handles`.
-    mutating func update(by change: TableChange, handles: [UInt64]) {
-        // Elements first: a removed element's digest includes the object it named, which may go.
-        for removal in change.removedElements where mergeSets[removal.name] != nil {
-            let gone = removal.elements.map { e in Element(e) { objects[$0]?.digest ?? 0 } }
-            // In place (`mergeSets[name]!`): a copy of a large set's elements costs more than the change.
-            if gone.count <= 16 {
-                for g in gone {
-                    if let k = mergeSets[removal.name]!.elements.firstIndex(of: g) {
-                        mergeSets[removal.name]!.elements.swapAt(k, mergeSets[removal.name]!.elements.count - 1)
-                        mergeSets[removal.name]!.elements.removeLast()
-                    }
-                }
-            } else {
-                var remaining = Dictionary(gone.map { ($0, 1) }, uniquingKeysWith: +)
-                mergeSets[removal.name]!.elements.removeAll { e in
-                    guard let n = remaining[e], n > 0 else { return false }
-                    remaining[e] = n - 1
-                    return true
-                }
-            }
-        }
-        for o in change.deletedObjects { objects[o.name] = nil }
-        for o in change.newObjects { objects[o.name] = ObjectEntry(o) }
-        for name in change.deletedSets { sets.remove(name); mergeSets[name] = nil }
-        let merged = Set(change.insertedRules.compactMap { $0.rule.comment.flatMap(MergedRule.set(inComment:)) })
-        for set in change.newSets {
-            sets.insert(set.name)
-            // A value set (a port list of a rule that did not merge) is not a merge set.
-            guard merged.contains(set.name) else { continue }
-            mergeSets[set.name] = MergeSet(definition: MergeSet.definition(of: set),
-                                           elements: set.elements.map { Element($0) { objects[$0]?.digest ?? 0 } })
-        }
-        for addition in change.addedElements {
-            mergeSets[addition.name]?.elements += addition.elements.map { Element($0) { objects[$0]?.digest ?? 0 } }
-        }
-        let deleted = Set(change.deletedRules)
-        routes.removeAll { deleted.contains($0.identity) }
-        // Inserted rules, with consecutive rules of one comment as one route.
-        var position: [String: Int] = [:]
-        for (i, r) in routes.enumerated() { position[r.identity] = i }
-        var inserts: [(at: Int, route: Route, digest: RouteDigest)] = []
-        for (k, insert) in change.insertedRules.enumerated() {
-            let comment = insert.rule.comment ?? ""
-            let at = insert.before.flatMap { position[$0] } ?? routes.count
-            if let last = inserts.last, last.at == at, last.route.identity == comment {
-                inserts[inserts.count - 1].route.handles.append(handles[k])
-                inserts[inserts.count - 1].digest.add(insert.rule) { objects[$0]?.digest ?? 0 }
-            } else {
-                var d = RouteDigest(comment)
-                d.add(insert.rule) { objects[$0]?.digest ?? 0 }
-                inserts.append((at, Route(identity: comment, digest: 0, handles: [handles[k]]), d))
-            }
-        }
-        // From the last, so that earlier positions stay valid.
-        for var insert in inserts.reversed() {
-            insert.route.digest = insert.digest.value
-            routes.insert(insert.route, at: insert.at)
-        }
     }
 }

@@ -187,3 +187,15 @@ enum RuleCodec {
         return NftRule(expressions: expressions, comment: comment)
     }
 }
+
+extension TableState {
+    /// The state of an installed table read back through netlink; nil if it is not of the form
+    /// delta handles (see the type's documentation).
+    public init?(installed: InstalledTable, generation: UInt32 = 0) {
+        let t = installed.table
+        guard t.chains.count == 1, let handles = installed.ruleHandles[t.chains[0].name] ?? (t.chains[0].rules.isEmpty ? [] : nil),
+              handles.count == t.chains[0].rules.count,
+              let shape = TableShape(t) else { return nil }
+        self.init(shape: shape, handles: { handles[$0] }, generation: generation)
+    }
+}

@@ -3,6 +3,7 @@ import FlowSpec
 import FlowSpecAgent
 import FlowSpecCompiler
 import FlowSpecFormats
+import FlowSpecKeeper
 import FlowSpecNetlink
 import Foundation
 
@@ -189,10 +190,16 @@ struct Bench: ParsableCommand {
                 let start = clock.now
                 let table = ContentSetNames.apply(compile(new.ordered(.rfc), options: options).table)
                 let compiled = clock.now
-                let (report, _, method) = try connection.install(table, over: state)
+                // What `TableKeeper` does with a known state: plan a change, or replace.
+                var current = state
+                let report: ApplyReport, replaced: Bool
+                switch TableChange.plan(from: state, to: table) {
+                case .inPlace(let change): report = try connection.apply(change, over: &current); replaced = false
+                case .replace: report = try connection.applyTracked(table).0; replaced = true
+                }
                 let end = clock.now
                 let kernel = report.kernelTime.seconds
-                if case .fullReplace = method {
+                if replaced {
                     // The threshold chose a replace: measured under the delta's name.
                     rows.append(Row(n: n, method: label + " [full replace chosen]", run: run, total: (end - start).seconds,
                                     user: (end - start).seconds - kernel, kernel: kernel, rssMB: nil))

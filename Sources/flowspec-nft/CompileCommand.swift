@@ -1,5 +1,6 @@
 import ArgumentParser
 import FlowSpecAgent
+import FlowSpecKeeper
 import FlowSpecCompiler
 import FlowSpecNetlink
 

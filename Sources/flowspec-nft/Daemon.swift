@@ -14,8 +14,8 @@ func startLogging(label: String, level: Logger.Level) -> Logger {
     return Logger(label: label)
 }
 
-func netlinkApplier() throws -> NetlinkApplier {
-    do { return try NetlinkApplier() } catch { throw CLIError("cannot open netlink: \(error)") }
+func netlinkWriter() throws -> NftConnection {
+    do { return try NftConnection() } catch { throw CLIError("cannot open netlink: \(error)") }
 }
 
 /// Runs `agent` on `source` until the source ends or SIGTERM/SIGINT arrives; then shuts the

@@ -126,7 +126,7 @@ struct Listen: ParsableCommand {
         let source = BGPListenerSource(config: try speakerConfig(), logger: logger)
         let configuration = AgentConfiguration(order: table.routeOrder, scope: try table.routeScope(), options: try table.compileOptions(),
                                                debounce: .zero, sourceTimeout: .seconds(3600), onSourceLoss: .keep)
-        let agent = Agent(configuration: configuration, applier: try netlinkApplier(), logger: logger)
+        let agent = Agent(configuration: configuration, writer: try netlinkWriter(), logger: logger)
         let status = ListenStatus(path: statusFile, speaker: source.speaker, logger: logger)
         status.start()
         defer { status.stop() }

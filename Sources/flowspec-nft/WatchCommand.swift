@@ -105,7 +105,7 @@ struct Watch: ParsableCommand {
         let logger = startLogging(label: "flowspec-nft.watch", level: settings.logLevel)
         let source = try settings.makeSource()
         let configuration = try settings.agentConfiguration(defaultDebounce: source.defaultDebounce)
-        let agent = Agent(configuration: configuration, applier: try netlinkApplier(), logger: logger)
+        let agent = Agent(configuration: configuration, writer: try netlinkWriter(), logger: logger)
         let flushOnExit = Unchecked(settings.flushOnExit)
         let started = Unchecked(settings.sourceSettings)
         let configPath = config

@@ -1,13 +1,15 @@
 import FlowSpec
 import FlowSpecCompiler
 import FlowSpecFormats
+import FlowSpecKeeper
 import Foundation
 import Logging
 import Testing
 @testable import FlowSpecAgent
 
-/// Records what the agent asked of the kernel; can be told to refuse.
-final class FakeApplier: TableApplier, @unchecked Sendable {
+/// Records the tables the agent's keeper asked the kernel to replace; can be told to refuse. It
+/// keeps no state of them, so every write is a whole table.
+final class FakeApplier: TableWriter, @unchecked Sendable {
     private let lock = NSLock()
     private var _applied = [NftTable]()
     private var _removed = [String]()
@@ -17,25 +19,33 @@ final class FakeApplier: TableApplier, @unchecked Sendable {
     var removed: [String] { lock.withLock { _removed } }
     func failNext(_ n: Int) { lock.withLock { _failures = n } }
 
-    func apply(_ table: NftTable) throws -> AppliedChange {
+    func generation() throws -> UInt32 { 1 }
+
+    func replace(_ table: consuming NftTable, shape: TableShape?, releasingRules: Bool) throws -> (ApplyReport, TableState?) {
+        let table = copy table
         try lock.withLock {
             if _failures > 0 { _failures -= 1; throw SourceError("fake kernel refusal") }
             _applied.append(table)
         }
-        return AppliedChange()
+        return (.nothing(generation: 1), nil)
     }
 
-    func remove(table name: String) throws { lock.withLock { _removed.append(name) } }
+    func apply(_ change: TableChange, over state: inout TableState) throws -> ApplyReport {
+        throw SourceError("this writer replaces whole tables only")
+    }
+
+    func deleteTable(name: String, family: NftFamily) throws { lock.withLock { _removed.append(name) } }
 }
 
-/// Also takes changes (`IncrementalTable`), and keeps the table they make, as the kernel would
-/// (`applying`); can be told to refuse changes.
-final class ChangeApplier: TableApplier, @unchecked Sendable {
+/// Also takes changes, keeps the table they make, as the kernel would (`applyingChange`), and
+/// the state of it the keeper plans with (made-up handles); can be told to refuse changes.
+final class ChangeApplier: TableWriter, @unchecked Sendable {
     private let lock = NSLock()
     private var _tables = 0
     private var _changes = [TableChange]()
     private var _current: NftTable?
     private var _refuseChanges = false
+    private var nextHandle: UInt64 = 1
 
     /// Read by the agent's task while a test sets it: under the lock like the rest.
     var refuseChanges: Bool {
@@ -46,21 +56,32 @@ final class ChangeApplier: TableApplier, @unchecked Sendable {
     var changes: [TableChange] { lock.withLock { _changes } }
     var current: NftTable? { lock.withLock { _current } }
 
-    func apply(_ table: NftTable) throws -> AppliedChange {
-        lock.withLock { _tables += 1; _current = table }
-        return AppliedChange()
+    func generation() throws -> UInt32 { 1 }
+
+    func replace(_ table: consuming NftTable, shape: TableShape?, releasingRules: Bool) throws -> (ApplyReport, TableState?) {
+        let table = copy table
+        return lock.withLock {
+            _tables += 1; _current = table
+            let first = nextHandle
+            nextHandle += UInt64(table.ruleCount)
+            let state = TableShape(table).map { TableState(shape: $0, handles: { first + UInt64($0) }, generation: 1) }
+            return (.nothing(generation: 1), state)
+        }
     }
 
-    func apply(_ change: TableChange) throws -> AppliedChange {
+    func apply(_ change: TableChange, over state: inout TableState) throws -> ApplyReport {
         try lock.withLock {
-            if _refuseChanges { throw ApplierError("refused") }
+            if _refuseChanges { throw SourceError("refused") }
             _changes.append(change)
             _current = _current.map { applyingChange(change, to: $0) }
+            let handles = change.insertedRules.indices.map { nextHandle + UInt64($0) }
+            nextHandle += UInt64(handles.count)
+            state.update(by: change, handles: handles)
         }
-        return AppliedChange()
+        return .nothing(generation: 1)
     }
 
-    func remove(table name: String) throws { lock.withLock { _current = nil } }
+    func deleteTable(name: String, family: NftFamily) throws { lock.withLock { _current = nil } }
 }
 
 /// What a change does to a table: rules by comment, sets, elements (by key) and objects.
@@ -129,12 +150,12 @@ func eventually(_ timeout: Duration = .seconds(120), _ condition: () async -> Bo
     return await condition()
 }
 
-func makeAgent(_ applier: any TableApplier, merge: Bool = false, debounce: Duration = .zero, timeout: Duration = .seconds(30),
+func makeAgent(_ applier: sending any TableWriter, merge: Bool = false, debounce: Duration = .zero, timeout: Duration = .seconds(30),
                policy: SourceLossPolicy = .keep) -> Agent {
     var logger = Logger(label: "test")
     logger.logLevel = .critical
     return Agent(configuration: AgentConfiguration(options: CompileOptions(merge: merge), debounce: debounce, sourceTimeout: timeout, onSourceLoss: policy),
-                 applier: applier, logger: logger)
+                 writer: applier, logger: logger)
 }
 
 /// The route identities (rule comments) of a table.

@@ -4,6 +4,7 @@ import FlowSpec
 import FlowSpecAgent
 import FlowSpecCompiler
 import FlowSpecFormats
+import FlowSpecKeeper
 import FlowSpecNetlink
 
 // The embedding example of docs/library.md: the text between the markers must stand in the doc

@@ -14,6 +14,22 @@ private func elementCount(of identities: Set<String>, in table: NftTable) -> Int
     table.sets.reduce(0) { n, set in n + set.elements.count { $0.comment.map(identities.contains) ?? false } }
 }
 
+/// The change planned from `state` to `table`, or nil (recorded as an issue) when a replace was.
+private func planned(_ state: TableState, _ table: NftTable, _ what: String,
+                     sourceLocation: SourceLocation = #_sourceLocation) -> TableChange? {
+    switch TableChange.plan(from: state, to: table) {
+    case .inPlace(let change): return change
+    case .replace(let why): Issue.record("\(what) was planned as a replace: \(why)", sourceLocation: sourceLocation); return nil
+    }
+}
+
+/// Routes (runs of rules with one comment) a change inserts.
+private func insertedRoutes(_ change: TableChange) -> Int {
+    var count = 0, last: String?
+    for insert in change.insertedRules where insert.rule.comment != last { count += 1; last = insert.rule.comment }
+    return count
+}
+
 /// Records which parts of two states differ (the states themselves are too long to print).
 private func expectEqualStates(_ a: TableState?, _ b: TableState, sourceLocation: SourceLocation = #_sourceLocation) {
     guard let a else { Issue.record("no state", sourceLocation: sourceLocation); return }
@@ -64,23 +80,22 @@ struct DeltaTests {
         let readBack = try #require(try connection.listTable(name: "flowspec", family: .inet))
         expectEqualStates(TableState(installed: readBack, generation: state.generation), state)
 
-        guard case .delta(let plan) = DeltaPlan.make(from: state, to: new) else {
-            Issue.record("a small change was not planned as a delta"); return
-        }
+        guard let plan = planned(state, new, "a small change") else { return }
         if merge {
             // The routes live in set elements, which carry their route's identity: exactly the
             // elements of the routes taken out or changed go, those of the routes added or changed come.
             let gone = Set(oldRoutes.filter { !newRoutes.contains($0) }.map(\.identity))
             let came = Set(newRoutes.filter { !oldRoutes.contains($0) }.map(\.identity))
             try #require(gone.count == 12 && came.count == 5)
-            #expect(plan.removedElements == elementCount(of: gone, in: old))
-            #expect(plan.addedElements == elementCount(of: came, in: new))
-            #expect(plan.deletedRules + plan.insertedRules < 10)
+            #expect(plan.removedElementCount == elementCount(of: gone, in: old))
+            #expect(plan.addedElementCount == elementCount(of: came, in: new))
+            #expect(plan.deletedRules.count + plan.insertedRules.count < 10)
         } else {
-            #expect(plan.removedRoutes == 12)   // ten removed, one changed action, one limit → drop
-            #expect(plan.insertedRoutes == 5)   // three added, the two changed ones
+            #expect(plan.deletedRules.count == 12)   // ten removed, one changed action, one limit → drop
+            #expect(insertedRoutes(plan) == 5)       // three added, the two changed ones
         }
-        let (_, after) = try connection.applyDelta(plan, basedOn: try connection.generation())
+        var after = state
+        try connection.apply(plan, over: &after)
         let installed = try #require(try connection.listTable(name: "flowspec", family: .inet))
 
         let reference = try NftConnection.inNewNamespace()
@@ -99,8 +114,8 @@ struct DeltaTests {
         // The returned state is exactly what a read-back gives (handles included).
         expectEqualStates(TableState(installed: installed, generation: after.generation), after)
         // And a second delta from it back to the old table works too.
-        guard case .delta(let back) = DeltaPlan.make(from: after, to: old) else { Issue.record("no delta back"); return }
-        _ = try connection.applyDelta(back, basedOn: try connection.generation())
+        guard let back = planned(after, old, "the change back") else { return }
+        try connection.apply(back, over: &after)
         let again = try #require(try connection.listTable(name: "flowspec", family: .inet))
         let reference2 = try NftConnection.inNewNamespace()
         try reference2.apply(old)
@@ -118,20 +133,17 @@ struct DeltaTests {
         let routes = generator.routes(count: 200)
         let connection = try NftConnection.inNewNamespace()
         let state = try #require(try connection.applyTracked(table(routes)).1)
-        guard case .delta(let plan) = DeltaPlan.make(from: state, to: table(routes + [generator.route(5000)])) else {
-            Issue.record("one added route was not a delta"); return
-        }
-        #expect(plan.removedRoutes == 0 && plan.insertedRoutes == 1)
-        let (report, after) = try connection.applyDelta(plan, basedOn: try connection.generation())
+        guard let plan = planned(state, table(routes + [generator.route(5000)]), "one added route") else { return }
+        #expect(plan.deletedRules.isEmpty && insertedRoutes(plan) == 1)
+        var after = state
+        let report = try connection.apply(plan, over: &after)
         // Begin, table, set, its elements, rule, end: the route's port list (89, 443 + 9: the
         // generator shifts ports by i / 512) is a set no route of the 200 has.
         #expect(report.messages == 6)
         #expect(plan.newSets.count == 1)
         let keptHandles = Set(state.routes.flatMap(\.handles))
         #expect(keptHandles.isSubset(of: Set(after.routes.flatMap(\.handles))))
-        guard case .delta(let none) = DeltaPlan.make(from: after, to: table(routes + [generator.route(5000)])) else {
-            Issue.record("no change was not a delta"); return
-        }
+        guard let none = planned(after, table(routes + [generator.route(5000)]), "no change") else { return }
         #expect(none.isEmpty)
     }
 
@@ -144,18 +156,16 @@ struct DeltaTests {
         changed.remove(at: 1234)
         changed.append(generator.route(9000))
         let new = table(changed, merge: true)
-        guard case .delta(let plan) = DeltaPlan.make(from: state, to: new) else {
-            Issue.record("a one-route change of a merged table was not a delta"); return
-        }
-        #expect(plan.removedRoutes == 0 && plan.insertedRoutes == 0 && plan.deletedRules == 0)
+        guard let plan = planned(state, new, "a one-route change of a merged table") else { return }
+        #expect(plan.deletedRules.isEmpty && plan.insertedRules.isEmpty)
         // Route 1234 is UDP to one port: one element; route 9000 TCP to two ports: two.
-        #expect(plan.removedElements == elementCount(of: [routes[1234].identity], in: table(routes, merge: true)))
-        #expect(plan.addedElements == elementCount(of: [generator.route(9000).identity], in: new))
-        #expect(plan.removedElements == 1 && plan.addedElements == 2)
-        let (report, after) = try connection.applyDelta(plan, basedOn: try connection.generation())
+        #expect(plan.removedElementCount == elementCount(of: [routes[1234].identity], in: table(routes, merge: true)))
+        #expect(plan.addedElementCount == elementCount(of: [generator.route(9000).identity], in: new))
+        #expect(plan.removedElementCount == 1 && plan.addedElementCount == 2)
+        var after = state
+        let report = try connection.apply(plan, over: &after)
         // Begin, table, one element message per set changed each way, end: nothing else.
-        let sets = plan.elementChanges.count { !$0.removed.isEmpty } + plan.elementChanges.count { !$0.added.isEmpty }
-        #expect(report.messages == 3 + sets)
+        #expect(report.messages == 3 + plan.removedElements.count + plan.addedElements.count)
         let installed = try #require(try connection.listTable(name: "flowspec", family: .inet))
         let reference = try NftConnection.inNewNamespace()
         try reference.apply(new)
@@ -170,6 +180,35 @@ struct DeltaTests {
         expectEqualStates(TableState(installed: installed, generation: after.generation), after)
     }
 
+    /// A value set whose content changes while the compiler's name for it stays (`set0` both
+    /// times, in tables given without content set names): a plan that trusted names would keep
+    /// the rule and the set, and the kernel would go on matching the old ports.
+    @Test func aSetThatKeepsItsNameWithOtherContentIsNotLeftStale() throws {
+        func ports(_ values: [UInt64]) -> FlowRoute {
+            let terms = values.map { NumericTerm(eq: true, value: $0, valueLength: 2) }
+            return FlowRoute(family: .ipv4, components: [.destinationPrefix(FlowPrefix("203.0.113.7/32")!),
+                                                         .numeric(.ipProtocol, [NumericTerm(and: false, lt: false, gt: false, eq: true, value: 6, valueLength: 1)]),
+                                                         .numeric(.destinationPort, terms)],
+                             actions: [.trafficRateBytes(asn: 0, bytesPerSecond: 0)])
+        }
+        let options = CompileOptions(merge: false)
+        // As the compiler names them: no `ContentSetNames`.
+        let old = compile([ports([22, 80, 443, 8080])], options: options).table
+        let new = compile([ports([22, 80, 443, 9090])], options: options).table
+        try #require(old.sets.map(\.name) == new.sets.map(\.name) && old.sets.count == 1 && old.sets != new.sets)
+        let connection = try NftConnection.inNewNamespace()
+        var state = try #require(try connection.applyTracked(old).1)
+        guard let change = planned(state, new, "a changed port list") else { return }
+        try connection.apply(change, over: &state)
+        let installed = try #require(try connection.listTable(name: "flowspec", family: .inet))
+        let reference = try NftConnection.inNewNamespace()
+        try reference.apply(ContentSetNames.apply(new))
+        let full = try #require(try reference.listTable(name: "flowspec", family: .inet))
+        #expect(withoutCounterValues(installed.table).sets == full.table.sets)
+        #expect(installed.table.sets.flatMap(\.elements).contains { $0.key == [0x23, 0x82] })   // 9090
+        #expect(!installed.table.sets.flatMap(\.elements).contains { $0.key == [0x1f, 0x90] })  // 8080
+    }
+
     @Test func aFailingDeltaLeavesTheOldTableExactly() throws {
         let (oldRoutes, newRoutes) = scenario()
         let old = table(oldRoutes)
@@ -180,11 +219,9 @@ struct DeltaTests {
         // with it the whole batch, inserts and deletes before and after it included.
         let victim = try #require(state.routes.firstIndex { $0.identity == oldRoutes[3].identity })
         state.routes[victim].handles[0] = 999_999
-        guard case .delta(let plan) = DeltaPlan.make(from: state, to: table(newRoutes)) else {
-            Issue.record("not a delta"); return
-        }
+        guard let plan = planned(state, table(newRoutes), "the scenario") else { return }
         do {
-            _ = try connection.applyDelta(plan, basedOn: try connection.generation())
+            _ = try connection.apply(plan, over: &state)
             Issue.record("a delete of a missing handle was committed")
         } catch let error {
             guard case .rejected(let faults) = error else { Issue.record("unexpected \(error)"); return }
@@ -201,10 +238,13 @@ struct DeltaTests {
         // Someone else changes the ruleset (another table) after the state was taken.
         try connection.apply(NftTable(name: "other", family: .ip, chains: [NftChain(name: "c")]))
         let before = try #require(try connection.listTable(name: "flowspec", family: .inet))
-        guard case .delta(let plan) = DeltaPlan.make(from: state, to: table(newRoutes)) else { Issue.record("not a delta"); return }
+        guard let plan = planned(state, table(newRoutes), "the scenario") else { return }
+        #expect(stale == state.generation)
+        var current = state
         #expect(throws: NetlinkError.generationChanged(expected: stale)) {
-            _ = try connection.applyDelta(plan, basedOn: stale)
+            _ = try connection.apply(plan, over: &current)
         }
+        #expect(current == state)
         #expect(try connection.listTable(name: "flowspec", family: .inet) == before)
     }
 }
@@ -223,15 +263,15 @@ struct DeltaPlanningTests {
         let s = try state(t)
         var merged = t
         merged.chains[0].rules[5].comment = "merged: 3 routes"
-        guard case .full(let why) = DeltaPlan.make(from: s, to: merged) else { Issue.record("merged form planned as delta"); return }
+        guard case .replace(let why) = TableChange.plan(from: s, to: merged) else { Issue.record("merged form planned as delta"); return }
         #expect(why.contains("merge set"))
         #expect(TableShape(merged) == nil)
         var policy = t
         policy.chains[0].base?.policy = .drop
-        guard case .full = DeltaPlan.make(from: s, to: policy) else { Issue.record("policy change planned as delta"); return }
+        guard case .replace = TableChange.plan(from: s, to: policy) else { Issue.record("policy change planned as delta"); return }
         var renamed = t
         renamed.name = "other"
-        guard case .full = DeltaPlan.make(from: s, to: renamed) else { Issue.record("other table planned as delta"); return }
+        guard case .replace = TableChange.plan(from: s, to: renamed) else { Issue.record("other table planned as delta"); return }
     }
 
     @Test func largeChangesFallBackToFullReplace() throws {
@@ -239,11 +279,11 @@ struct DeltaPlanningTests {
         let s = try state(table(big))
         let tenth = big.count / 10
         let changed = Array(big[tenth...]) + RouteGenerator().routes(count: 30_000)[20_000..<(20_000 + tenth)]
-        guard case .full(let why) = DeltaPlan.make(from: s, to: table(Array(changed))) else {
+        guard case .replace(let why) = TableChange.plan(from: s, to: table(Array(changed))) else {
             Issue.record("a 10% change of 20k routes was planned as a delta"); return
         }
         #expect(why.contains("cheaper"))
-        guard case .delta = DeltaPlan.make(from: s, to: table(Array(big.dropFirst()))) else {
+        guard case .inPlace = TableChange.plan(from: s, to: table(Array(big.dropFirst()))) else {
             Issue.record("one removed route of 20k was not a delta"); return
         }
     }

@@ -1,10 +1,9 @@
 import FlowSpec
-import FlowSpecCompiler
 
 /// What delta planning needs to know about an installed table: per route (a run of consecutive
 /// rules carrying the same route identity as their comment), a digest of its rules and the
 /// kernel handles of those rules; the sets and named objects present. Built from a table this
-/// process committed (`NftConnection.applyTracked`, `applyDelta`) or read back (`init(installed:)`).
+/// process committed (`NftConnection.applyTracked`, `apply(_:over:)`) or read back (`init(installed:)`).
 ///
 /// Only tables of the compiler's forms qualify: one base chain, no other chains, every rule
 /// commented with one route identity or, for a rule of the merge pass, `merge <set>`. The
@@ -75,18 +74,8 @@ public struct TableState: Sendable, Hashable {
         self.generation = generation
     }
 
-    /// The state of an installed table read back through netlink; nil if it is not of the form
-    /// delta handles (see the type's documentation).
-    public init?(installed: InstalledTable, generation: UInt32 = 0) {
-        let t = installed.table
-        guard t.chains.count == 1, let handles = installed.ruleHandles[t.chains[0].name] ?? (t.chains[0].rules.isEmpty ? [] : nil),
-              handles.count == t.chains[0].rules.count,
-              let shape = TableShape(t) else { return nil }
-        self.init(shape: shape, handles: { handles[$0] }, generation: generation)
-    }
-
     /// The state of `shape`'s table once committed, its rule `i` having handle `handle(i)`.
-    init(shape: TableShape, handles: (Int) -> UInt64, generation: UInt32) {
+    package init(shape: TableShape, handles: (Int) -> UInt64, generation: UInt32) {
         var routes: [Route] = []
         routes.reserveCapacity(shape.routes.count)
         for r in shape.routes {
@@ -103,27 +92,27 @@ public struct TableState: Sendable, Hashable {
 
 /// A table cut into routes: runs of consecutive rules with one comment, a route identity or
 /// `merge <set>` (a "route" of delta planning is then the merged rule).
-struct TableShape {
-    struct Route {
-        var identity: String
-        var rules: Range<Int>
-        var digest: UInt64
+public struct TableShape: Sendable {
+    package struct Route: Sendable {
+        package var identity: String
+        package var rules: Range<Int>
+        package var digest: UInt64
     }
     // What the state needs of the table itself (not the table: a caller may release its rules
     // once this is made).
-    let tableName: String
-    let family: NftFamily
-    let chainName: String
-    let setNames: [String]
-    var routes: [Route] = []
-    var chainDigest: UInt64
-    var objectEntries: [String: TableState.ObjectEntry] = [:]
+    package let tableName: String
+    package let family: NftFamily
+    package let chainName: String
+    package let setNames: [String]
+    package var routes: [Route] = []
+    package var chainDigest: UInt64
+    package var objectEntries: [String: TableState.ObjectEntry] = [:]
     /// The merge sets, with their elements' digests.
-    var mergeSets: [String: TableState.MergeSet] = [:]
+    package var mergeSets: [String: TableState.MergeSet] = [:]
 
     /// Nil when the table is not one base chain of rules each carrying one route identity or
     /// naming one merge set of the table.
-    init?(_ table: NftTable) {
+    package init?(_ table: NftTable) {
         guard table.chains.count == 1, let base = table.chains[0].base else { return nil }
         tableName = table.name
         family = table.family
@@ -171,12 +160,12 @@ struct TableShape {
     }
 
     /// Chains of at least this many rules have their routes made in two parts, on two CPUs.
-    static let halvesMinRules = 20_000
+    package static let halvesMinRules = 20_000
 
     /// The routes of `rules[range]` (which starts at a route's first rule and ends at a route's
     /// last), and their comments; nil when a rule carries neither a route identity nor the
     /// comment of one of `mergeSets`, or a route's rules are not consecutive.
-    static func routes(of rules: [NftRule], _ range: Range<Int>, objects: [String: TableState.ObjectEntry],
+    package static func routes(of rules: [NftRule], _ range: Range<Int>, objects: [String: TableState.ObjectEntry],
                        mergeSets: [String: TableState.MergeSet]) -> (routes: [Route], seen: Set<String>)? {
         var routes: [Route] = []
         var seen: Set<String> = []
@@ -201,11 +190,11 @@ struct TableShape {
 
 /// The digest of a route's rules (a run of rules with one comment) in a `TableState`: its
 /// comment, then each rule's expressions, with the digest of every limit object a rule names.
-struct RouteDigest {
+package struct RouteDigest {
     private var d = StableDigest()
-    init(_ comment: String) { d.add(comment) }
+    package init(_ comment: String) { d.add(comment) }
 
-    mutating func add(_ rule: NftRule, objectDigest: (String) -> UInt64) {
+    package mutating func add(_ rule: NftRule, objectDigest: (String) -> UInt64) {
         d.add(UInt8(0xee))
         // By index: the expressions are read in place (iterating would copy each one).
         for k in rule.expressions.indices {
@@ -214,13 +203,13 @@ struct RouteDigest {
         }
     }
 
-    var value: UInt64 { d.value }
+    package var value: UInt64 { d.value }
 }
 
 extension TableState.Element {
     /// A merge set element as the state knows it; `objectDigest` gives the digest of the object
     /// it names.
-    init(_ e: NftSetElement, objectDigest: (String) -> UInt64) {
+    package init(_ e: NftSetElement, objectDigest: (String) -> UInt64) {
         var d = StableDigest()
         d.add(e)
         if let o = e.objectName { d.add(objectDigest(o)) }
@@ -230,7 +219,7 @@ extension TableState.Element {
 
 extension TableState.MergeSet {
     /// The digest of a set's definition (flags, key and data types).
-    static func definition(of set: NftSet) -> UInt64 {
+    package static func definition(of set: NftSet) -> UInt64 {
         var d = StableDigest()
         d.addDefinition(set)
         return d.value
@@ -238,7 +227,7 @@ extension TableState.MergeSet {
 }
 
 extension TableState.ObjectEntry {
-    init(_ o: NftObject) {
+    package init(_ o: NftObject) {
         var d = StableDigest()
         d.add(o)
         self.init(type: o.type, digest: d.value)

@@ -1,5 +1,3 @@
-import FlowSpecCompiler
-
 /// A `TableState` as bytes, so that one-shot `apply` runs can hand the state of the table they
 /// committed to the next run (reading 100k rules back through netlink takes seconds: the
 /// kernel's rule dump restarts its walk of the chain for every 32 KiB reply).

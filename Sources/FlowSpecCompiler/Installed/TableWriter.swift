@@ -1,0 +1,18 @@
+/// What puts a compiled table into the kernel, as `TableKeeper` uses it: replace a table whole,
+/// send a change over the state of the installed one, delete it. FlowSpecNetlink's
+/// `NftConnection` is the real one (one netlink batch each); tests give the keeper their own.
+public protocol TableWriter: AnyObject {
+    /// The ruleset generation now: a state taken at another one no longer describes the kernel.
+    func generation() throws -> UInt32
+    /// Replaces table `table.name` whole, atomically, and returns what it cost and the table's
+    /// new state (nil when the table cannot be followed change by change). `table` carries
+    /// content set names (`ContentSetNames`); `shape`, when given, is `TableShape(table)`.
+    /// `releasingRules`: the caller holds no other copy of a large table, whose rules may be
+    /// freed as they are encoded.
+    func replace(_ table: consuming NftTable, shape: TableShape?, releasingRules: Bool) throws -> (ApplyReport, TableState?)
+    /// Sends `change` in one batch made against `state`, which becomes the new state; throws,
+    /// with nothing committed and `state` as it was, when the state is stale or the kernel refuses.
+    func apply(_ change: TableChange, over state: inout TableState) throws -> ApplyReport
+    /// Removes the table (quietly when absent).
+    func deleteTable(name: String, family: NftFamily) throws
+}

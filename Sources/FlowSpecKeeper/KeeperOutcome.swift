@@ -1,0 +1,53 @@
+import FlowSpecCompiler
+import FlowSpecFormats
+
+/// How a `TableKeeper` brought the kernel to the new table.
+public enum InstallMethod: Sendable, Hashable, CustomStringConvertible {
+    /// The kernel already held exactly this table: nothing was sent.
+    case unchanged
+    /// A change in place, one batch: rules deleted and inserted, set elements deleted and added.
+    /// Kept rules and elements were not touched (their counters and limit state go on).
+    case inPlace(rulesOut: Int, rulesIn: Int, elementsOut: Int, elementsIn: Int)
+    /// The whole table replaced atomically, and why no change in place was sent.
+    case replace(reason: String)
+
+    init(_ change: TableChange) {
+        self = .inPlace(rulesOut: change.deletedRules.count, rulesIn: change.insertedRules.count,
+                        elementsOut: change.removedElementCount, elementsIn: change.addedElementCount)
+    }
+
+    public var description: String {
+        switch self {
+        case .unchanged: "no change"
+        case .inPlace(let ro, let ri, let eo, let ei):
+            "delta in place: \(eo) set elements out, \(ei) in, \(ro) rules out, \(ri) in"
+        case .replace(let reason): "full replace (\(reason))"
+        }
+    }
+}
+
+/// What one `TableKeeper.install` did, by route and in the kernel. Routes are named by their
+/// input positions.
+public struct KeeperOutcome: Sendable {
+    /// Routes the input held (after withdrawals) that the scope admits.
+    public var read: Int
+    /// Routes in the table (as rules, set elements or the chain policy).
+    public var installed: Int
+    /// Routes rejected by validation or the compiler (`rejected` also holds reader errors).
+    public var rejectedRoutes: Int
+    /// Input items the reader rejected, then rejected routes, each with position and reason.
+    public var rejected: [ReadError]
+    /// Compiler notes, each with its route's input position.
+    public var notes: [String]
+    /// Routes left out by route-target scoping (meant for other switches; not errors).
+    public var outOfScope: Int
+    /// The table's size, when the whole table was compiled (a change in place compiles only the
+    /// routes that changed).
+    public var rules: Int?
+    public var sets: Int?
+    public var method: InstallMethod
+    /// Reading the routes into a table or a change: validation, ordering, compiling, planning.
+    public var prepareTime: Duration
+    /// The batch sent (`ApplyReport.nothing` when none was).
+    public var report: ApplyReport
+}

@@ -1,0 +1,364 @@
+import FlowSpec
+import FlowSpecCompiler
+import FlowSpecFormats
+
+/// How a `TableKeeper` builds its table.
+public struct KeeperConfiguration: Sendable, Hashable {
+    public var order: RouteOrder
+    /// Route-target scoping: routes meant for other switches are left out.
+    public var scope: RouteScope
+    public var options: CompileOptions
+    public var policy: CostPolicy
+
+    public init(order: RouteOrder = .rfc, scope: RouteScope = .all, options: CompileOptions = CompileOptions(),
+                policy: CostPolicy = CostPolicy()) {
+        self.order = order; self.scope = scope; self.options = options; self.policy = policy
+    }
+}
+
+/// The one owner of the installed table: what it holds (the compiled table, or for a merged
+/// table its `IncrementalTable` planner), its state in the kernel (`TableState`), and, given a
+/// `StateStore`, all of that between processes. Every write goes through it: `install` for a
+/// whole route set (one-shot `apply`, a daemon's rebuild), `update` for routes that changed (a
+/// daemon's UPDATEs). Either produces one `TableChange` in place when that is possible and worth
+/// it (`CostPolicy`), else a whole atomic replace; set naming (`ContentSetNames`) is applied here,
+/// so a change is never planned against a table named otherwise.
+///
+/// Used by one owner at a time (a command, or the agent's actor): it is not thread-safe.
+public final class TableKeeper: @unchecked Sendable {
+    public private(set) var configuration: KeeperConfiguration
+    private let writer: any TableWriter
+    private let store: StateStore?
+    /// False when told not to trust the stored state (`apply --full`).
+    private let trustStored: Bool
+
+    /// The table installed, when known: the merged form's planner, or the compiled table.
+    private var incremental: IncrementalTable?
+    private var table: NftTable?
+    /// The name of the table this keeper installed last (nil: none, or removed).
+    private var installedName: String?
+    /// The installed table's state in the kernel; nil when unknown (the next write replaces).
+    private var state: TableState?
+    /// The previous process's files, being read on other CPUs (`store` only, until first used).
+    private var loading: Loading?
+
+    private struct Loading {
+        var state: Background<TableState?>
+        var previous: Background<Restored?>?
+    }
+
+    /// A merged table restored from the store: its snapshot with the journal replayed.
+    private struct Restored: @unchecked Sendable {
+        var table: IncrementalTable
+        var snapshotBytes: Int
+        var journalBytes: Int
+    }
+
+    /// Sizes of the store's snapshot and journal, to know when the journal is worth folding.
+    private var snapshotBytes = 0, journalBytes = 0
+
+    /// The largest route set whose `IncrementalTable` is kept in a store: it stays in memory
+    /// until written, which a million-route apply cannot afford within its memory budget
+    /// (docs/benchmarks.md).
+    static let storedMaxRoutes = 300_000
+
+    /// - Parameters:
+    ///   - store: where the state of the installed table is kept between processes. The previous
+    ///     process's files start loading now, on other CPUs, while the caller reads its input.
+    ///   - trustStored: false ignores the stored state (`apply --full`); it is still replaced.
+    public init(configuration: KeeperConfiguration, writer: any TableWriter, store: StateStore? = nil,
+                trustStored: Bool = true) {
+        self.configuration = configuration
+        self.writer = writer
+        self.store = store
+        self.trustStored = trustStored
+        if let store, trustStored {
+            let options = configuration.options, order = configuration.order
+            loading = Loading(state: Background { store.loadState() },
+                              previous: options.merge ? Background { Self.restore(store, options: options, order: order) } : nil)
+        }
+    }
+
+    /// The table in the kernel as this keeper installed it (nil before the first install, after
+    /// `remove`, and while only the stored state of another process's table is known).
+    public var installed: NftTable? { incremental?.table ?? table }
+
+    /// Whether this keeper has a table in the kernel (it may no longer know its content, after
+    /// an update the planner gave up on).
+    public var isInstalled: Bool { installedName != nil }
+
+    /// Whether `update` can place changed routes: a merged table is installed and its state known.
+    public var followsChanges: Bool { incremental != nil && state != nil }
+
+    /// Why the last `update` could not be made in place (the planner's reason).
+    public private(set) var givenUp: String?
+
+    // MARK: - A whole route set
+
+    /// Brings the kernel to the table of `input`'s current routes: in place when the installed
+    /// table is known (this process's, or the stored one of the previous process) and the change
+    /// is worth it, else by a whole replace. Throws, with the old table untouched, when the
+    /// kernel refuses; then nothing is stored (no later run trusts a state the kernel may not hold).
+    public func install(_ input: ReadResult) throws -> KeeperOutcome {
+        let clock = ContinuousClock(), start = clock.now
+        if let done = try installInPlace(input, start: start) { return done }
+        let order = configuration.order, options = configuration.options
+        let storing = store != nil
+        var incremental: IncrementalTable?
+        var compiled: NftTable
+        var outcome: KeeperOutcome
+        let compiledName = options.tableName
+        do {
+            // The prepared table goes out of scope before the batch is built (a million routes'
+            // batch needs that memory), leaving the compiled table, renamed in place.
+            var prepared = PreparedTable(input: input, order: order, scope: configuration.scope, options: options,
+                                         keysUpTo: storing ? Self.storedMaxRoutes : .max, build: options.merge ? { routes, keys in
+                let result: CompileResult
+                (result, incremental) = storing
+                    ? IncrementalTable.buildForSnapshot(routes, keys: keys, order: order, options: options)
+                    : IncrementalTable.build(routes, keys: keys, order: order, options: options)
+                return result
+            } : nil)
+            ContentSetNames.apply(to: &prepared.compiled.table)
+            compiled = prepared.compiled.table
+            outcome = KeeperOutcome(prepared, method: .unchanged, prepareTime: clock.now - start)
+        }
+        outcome.rules = compiled.ruleCount
+        outcome.sets = compiled.sets.count
+        let loaded = loading.map { $0.state.wait() }
+        loading = nil
+        if state == nil { state = loaded ?? nil }
+        if let old = installed, old == compiled {
+            self.incremental = incremental ?? self.incremental
+            outcome.report = .nothing(generation: state?.generation ?? 0)
+            return outcome
+        }
+        let previousName = installedName
+        // This process keeps an unmerged table to compare the next one with; a stored one keeps
+        // no copy (a large table's rules are freed as they are encoded).
+        let keep = incremental == nil && !storing ? compiled : nil
+        store?.remove()
+        // The snapshot is serialized and written on another CPU while the batch is built and
+        // committed; the state, written last, is what makes a later run trust it.
+        let snapshotWritten = store.flatMap { store in
+            incremental.map { table in Background { store.saveSnapshot(table.serialized()) } }
+        }
+        do {
+            if let previousName, previousName != compiled.name {
+                try writer.deleteTable(name: previousName, family: compiled.family)
+                state = nil
+            }
+            (outcome.report, outcome.method) = try write(consume compiled)
+        } catch {
+            // No state: a snapshot alone is never trusted, but it is not left behind half written.
+            if snapshotWritten?.wait() == true { store?.remove() }
+            self.incremental = nil; table = nil; state = nil
+            throw error
+        }
+        installedName = compiledName
+        if storing {
+            // A stored process keeps no copy of its table: the next process restores it.
+            let saved = snapshotWritten?.wait() ?? false
+            if let state { store?.save(state) } else if saved { store?.remove() }
+            snapshotBytes = 0; journalBytes = 0
+        }
+        self.incremental = incremental
+        table = keep
+        return outcome
+    }
+
+    /// Sends `table` (content set names) as a change over the known state when that can be
+    /// planned and is worth it, else replaces it whole. Updates `state`.
+    private func write(_ compiled: consuming NftTable) throws -> (ApplyReport, InstallMethod) {
+        var reason = "no current state of the table"
+        var shape: TableShape?
+        if var current = state {
+            let generation = try writer.generation()
+            if current.generation != generation {
+                reason = "the ruleset changed since the state was taken"
+            } else {
+                // Made once: the plan and a replace's new state both need it.
+                shape = TableShape(copy compiled)
+                switch TableChange.plan(from: current, to: copy compiled, shape: shape, policy: configuration.policy) {
+                case .replace(let why): reason = why
+                case .inPlace(let change):
+                    if change.isEmpty { return (.nothing(generation: generation), .unchanged) }
+                    do {
+                        let report = try writer.apply(change, over: &current)
+                        state = current
+                        return (report, InstallMethod(change))
+                    } catch {
+                        reason = "the change failed, nothing of it was committed: \(error)"
+                    }
+                }
+            }
+        }
+        if !trustStored && store != nil { reason = "asked for (--full)" }
+        state = nil
+        let (report, next) = try writer.replace(compiled, shape: shape, releasingRules: store != nil)
+        state = next
+        return (report, .replace(reason: reason))
+    }
+
+    /// The in-place path for a whole route set, when the installed merged table is known: only
+    /// the routes whose content changed are compiled and placed. Nil when it cannot be done
+    /// (nothing known, stale state, a change the planner gives up on or that is too large, the
+    /// kernel refusing it); nothing was changed then.
+    private func installInPlace(_ input: ReadResult, start: ContinuousClock.Instant) throws -> KeeperOutcome? {
+        guard configuration.options.merge else { return nil }
+        if let loading {
+            let loadedState = loading.state.wait(), restored = loading.previous?.wait() ?? nil
+            if let loadedState, let restored {
+                state = loadedState
+                incremental = restored.table
+                snapshotBytes = restored.snapshotBytes
+                journalBytes = restored.journalBytes
+            }
+        }
+        guard let incremental, var current = state else { return nil }
+        let admitted = AdmittedRoutes(input, scope: configuration.scope)
+        let valid = admitted.valid
+        guard (try? writer.generation()) == current.generation else {
+            // Another table now, or none: what this one was planned for is of no further use.
+            self.incremental = nil
+            return nil
+        }
+        guard let update = incremental.update(to: valid) else {
+            givenUp = incremental.givenUp
+            self.incremental = nil
+            return nil
+        }
+        let change = update.change
+        let changed = change.addedElementCount + change.removedElementCount + change.insertedRules.count + change.deletedRules.count
+        guard configuration.policy.worthPlacing(changed, of: valid.count) else {
+            self.incremental = nil
+            return nil
+        }
+        let prepared = ContinuousClock.now - start
+        // Without the state file no later run trusts the snapshot and journal: it is written
+        // again only once they describe the table committed.
+        store?.removeState()
+        var report = ApplyReport.nothing(generation: current.generation)
+        if !change.isEmpty {
+            do {
+                report = try writer.apply(change, over: &current)
+            } catch {
+                store?.save(current)
+                self.incremental = nil
+                return nil
+            }
+        }
+        state = current
+        loading = nil
+        installedName = configuration.options.tableName
+        if let store {
+            // A record in the journal; the whole snapshot again once the journal is a quarter of it.
+            let record = IncrementalTable.journalRecord(removed: update.removed, added: update.added)
+            if journalBytes + record.count > snapshotBytes / 4 {
+                let snapshot = incremental.serialized()
+                // A state is only ever saved next to the snapshot it was made with.
+                if store.saveSnapshot(snapshot) {
+                    store.save(current)
+                    snapshotBytes = snapshot.count; journalBytes = 0
+                }
+            } else {
+                store.save(current, journal: record)
+                journalBytes += record.count
+            }
+        }
+        var outcome = KeeperOutcome(read: admitted.read.count, installed: incremental.installedRouteCount,
+                                    rejectedRoutes: admitted.invalid.count + incremental.refusals.count,
+                                    rejected: input.errors + admitted.invalid, notes: [], outOfScope: admitted.outOfScope.count,
+                                    method: change.isEmpty ? .unchanged : InstallMethod(change), prepareTime: prepared, report: report)
+        // Reasons and notes by the routes' positions in this input.
+        var position: [String: String] = [:]
+        if !incremental.refusals.isEmpty || !incremental.notes.isEmpty {
+            for (r, k) in zip(valid, admitted.validSource) { position[r.identity] = admitted.read[k].position }
+        }
+        for (id, reason) in incremental.refusals.sorted(by: { $0.key < $1.key }) {
+            outcome.rejected.append(ReadError(position: position[id] ?? id, reason: reason))
+        }
+        for (id, notes) in incremental.notes.sorted(by: { $0.key < $1.key }) {
+            for n in notes { outcome.notes.append("\(position[id] ?? id): \(n)") }
+        }
+        return outcome
+    }
+
+    private static func restore(_ store: StateStore, options: CompileOptions, order: RouteOrder) -> Restored? {
+        guard let bytes = store.loadSnapshot(),
+              let table = IncrementalTable.restore(bytes, options: options, order: order) else { return nil }
+        let journal = store.loadJournal()
+        guard table.replay(journal) else { return nil }
+        table.prepareForUpdates()
+        return Restored(table: table, snapshotBytes: bytes.count, journalBytes: journal.count)
+    }
+
+    // MARK: - Routes that changed
+
+    /// What `update` did.
+    public struct Update: Sendable {
+        public var change: TableChange
+        /// Added routes the compiler refused.
+        public var rejected: [RouteRejection]
+        public var installed: Int
+    }
+
+    /// Takes the routes of `removing` (by identity) out of the installed merged table and puts
+    /// `adding` in (each with its tiebreak: its first-announcement order), compiling only those,
+    /// and sends the change in one batch. Nil when it cannot be done in place — no merged table
+    /// installed, a change larger than the policy places (`changedRoutes` of `totalRoutes`), the
+    /// planner giving up (`givenUp`), the kernel refusing — and then nothing was changed: call
+    /// `install` with the whole route set.
+    public func update(removing: [String], adding: [(route: FlowRoute, tiebreak: Int)],
+                       changedRoutes: Int, totalRoutes: Int) -> Update? {
+        givenUp = nil
+        guard let incremental, var current = state else { givenUp = "no merged table installed"; return nil }
+        guard configuration.policy.worthPlacing(changedRoutes, of: totalRoutes) else {
+            givenUp = "\(changedRoutes) routes changed: rebuilding the whole table"
+            self.incremental = nil
+            return nil
+        }
+        guard let update = incremental.update(removing: removing, adding: adding) else {
+            givenUp = "the change cannot be made in place (\(incremental.givenUp ?? ""))"
+            self.incremental = nil
+            return nil
+        }
+        if !update.change.isEmpty {
+            do {
+                _ = try writer.apply(update.change, over: &current)
+            } catch {
+                givenUp = "the change could not be sent (\(error))"
+                self.incremental = nil
+                table = nil
+                return nil
+            }
+        }
+        state = current
+        return Update(change: update.change, rejected: update.rejected, installed: incremental.installedRouteCount)
+    }
+
+    // MARK: - Configuration and removal
+
+    /// New options, order or scope: the next `install` compiles whole (and compares with, or
+    /// removes, the table installed now).
+    public func reconfigure(_ new: KeeperConfiguration) {
+        configuration = new
+        if let incremental { table = incremental.table; self.incremental = nil }
+    }
+
+    /// Removes the table from the kernel and forgets it (and its stored state).
+    public func remove() throws {
+        let name = installedName ?? configuration.options.tableName
+        store?.remove()
+        incremental = nil; table = nil; state = nil; loading = nil; installedName = nil
+        try writer.deleteTable(name: name, family: .inet)
+    }
+}
+
+extension KeeperOutcome {
+    init(_ p: PreparedTable, method: InstallMethod, prepareTime: Duration) {
+        self.init(read: p.read.count, installed: p.installedCount, rejectedRoutes: p.rejectedRouteCount,
+                  rejected: p.rejected, notes: p.notes, outOfScope: p.outOfScope.count,
+                  method: method, prepareTime: prepareTime, report: .nothing(generation: 0))
+    }
+}
