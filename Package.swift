@@ -53,6 +53,7 @@ let package = Package(
         .testTarget(name: "FlowSpecTests", dependencies: ["FlowSpec", "FlowSpecTestSupport"]),
         .testTarget(name: "FlowSpecFetcherTests", dependencies: ["FlowSpec", "FlowSpecFormats", "FlowSpecCompiler", "FlowSpecFetcher", "FlowSpecNetlink", "FlowSpecTestSupport"]),
         .testTarget(name: "FlowSpecAgentTests", dependencies: ["FlowSpec", "FlowSpecFormats", "FlowSpecCompiler", "FlowSpecKeeper", "FlowSpecNetlink", "FlowSpecAgent", "FlowSpecTestSupport"]),
+        .testTarget(name: "FlowSpecKeeperTests", dependencies: ["FlowSpec", "FlowSpecFormats", "FlowSpecCompiler", "FlowSpecKeeper", "FlowSpecTestSupport"]),
         .testTarget(name: "FlowSpecBGPTests", dependencies: ["FlowSpec", "FlowSpecBGP"]),
         .testTarget(name: "FlowSpecFormatsTests", dependencies: ["FlowSpec", "FlowSpecFormats", "FlowSpecTestSupport"],
                     resources: [.copy("Fixtures")]),

@@ -6,6 +6,7 @@ import FlowSpecCompiler
 import FlowSpecFormats
 import FlowSpecKeeper
 import FlowSpecNetlink
+import FlowSpecTestSupport
 
 // The embedding example of docs/library.md: the text between the markers must stand in the doc
 // word for word (checked below), and it runs against the kernel in a private namespace.
@@ -28,6 +29,16 @@ func installRoutes(json: String, on connection: NftConnection) throws -> (Prepar
 }
 // END library example
 
+// BEGIN keeper example
+/// Keeps table `flowspec` in step with each route set in turn: the first is installed whole,
+/// each later one only by what changed (set elements and rules), in one atomic batch each.
+func keepInStep(with routeSets: [ReadResult], on connection: NftConnection) throws -> [KeeperOutcome] {
+    let keeper = TableKeeper(configuration: KeeperConfiguration(order: .rfc, options: CompileOptions(merge: true)),
+                             writer: connection)
+    return try routeSets.map { try keeper.install($0) }
+}
+// END keeper example
+
 @Suite struct LibraryExampleTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardized
 
@@ -38,6 +49,23 @@ func installRoutes(json: String, on connection: NftConnection) throws -> (Prepar
         let end = try #require(me.range(of: "// END library example"))
         let example = String(me[begin.upperBound..<end.lowerBound])
         #expect(doc.contains(example), "docs/library.md must contain the example exactly as compiled here")
+        let keeperBegin = try #require(me.range(of: "// BEGIN keeper example\n"))
+        let keeperEnd = try #require(me.range(of: "// END keeper example"))
+        #expect(doc.contains(String(me[keeperBegin.upperBound..<keeperEnd.lowerBound])),
+                "docs/library.md must contain the keeper example exactly as compiled here")
+    }
+
+    @Test(.enabled(if: NFT.available, "needs root (applies a table in a private network namespace)"))
+    func theKeeperExampleSendsOnlyTheChange() throws {
+        var routes = RouteGenerator().routes(count: 500)
+        let first = ReadResult(routes: routes.map { ReadRoute(route: $0, position: "") })
+        routes[42] = RouteGenerator().route(9000)
+        let second = ReadResult(routes: routes.map { ReadRoute(route: $0, position: "") })
+        let outcomes = try keepInStep(with: [first, second, second], on: try NftConnection.inNewNamespace())
+        #expect(outcomes[0].method == .replace(reason: "no current state of the table"))
+        guard case .inPlace(_, _, let out, let into) = outcomes[1].method else { Issue.record("\(outcomes[1].method)"); return }
+        #expect(out >= 1 && into >= 1 && outcomes[1].report.messages > 0)
+        #expect(outcomes[2].method == .unchanged && outcomes[2].report.messages == 0)
     }
 
     @Test(.enabled(if: NFT.available, "needs root (applies a table in a private network namespace)"))

@@ -1,0 +1,204 @@
+import FlowSpec
+import FlowSpecCompiler
+import FlowSpecFormats
+import FlowSpecKeeper
+import FlowSpecTestSupport
+import Foundation
+import Testing
+
+/// A kernel in memory: holds one table, applies changes to it as nf_tables would (rules by
+/// comment, elements by key), hands out handles, and has a generation that any write moves.
+final class MemoryKernel: TableWriter {
+    var table: NftTable?
+    var generationNow: UInt32 = 1
+    var replaces = 0
+    var changes: [TableChange] = []
+    var refuse = false
+    private var nextHandle: UInt64 = 1
+
+    func generation() throws -> UInt32 { generationNow }
+
+    func replace(_ table: consuming NftTable, shape: TableShape?, releasingRules: Bool) throws -> (ApplyReport, TableState?) {
+        if refuse { throw KernelRefusal() }
+        let table = copy table
+        self.table = table
+        replaces += 1
+        generationNow += 1
+        let first = nextHandle
+        nextHandle += UInt64(table.ruleCount)
+        let state = TableShape(table).map { TableState(shape: $0, handles: { first + UInt64($0) }, generation: generationNow) }
+        return (.nothing(generation: generationNow - 1), state)
+    }
+
+    func apply(_ change: TableChange, over state: inout TableState) throws -> ApplyReport {
+        if refuse { throw KernelRefusal() }
+        guard state.generation == generationNow else { throw KernelRefusal() }
+        changes.append(change)
+        table = table.map { applying(change, to: $0) }
+        let handles = change.insertedRules.indices.map { nextHandle + UInt64($0) }
+        nextHandle += UInt64(handles.count)
+        state.update(by: change, handles: handles)
+        generationNow += 1
+        state.generation = generationNow
+        return .nothing(generation: generationNow - 1)
+    }
+
+    func deleteTable(name: String, family: NftFamily) throws {
+        if table?.name == name { table = nil }
+        generationNow += 1
+    }
+
+    struct KernelRefusal: Error {}
+
+    private func applying(_ change: TableChange, to table: NftTable) -> NftTable {
+        var t = table
+        let deleted = Set(change.deletedRules)
+        t.chains[0].rules.removeAll { deleted.contains($0.comment ?? "") }
+        for insert in change.insertedRules {
+            let at = insert.before.flatMap { b in t.chains[0].rules.firstIndex { $0.comment == b } } ?? t.chains[0].rules.count
+            t.chains[0].rules.insert(insert.rule, at: at)
+        }
+        for removal in change.removedElements {
+            guard let i = t.sets.firstIndex(where: { $0.name == removal.name }) else { continue }
+            t.sets[i].elements.removeAll { e in removal.elements.contains { $0.key == e.key && $0.keyEnd == e.keyEnd } }
+        }
+        t.sets.removeAll { change.deletedSets.contains($0.name) }
+        t.objects.removeAll { o in change.deletedObjects.contains { $0.name == o.name } }
+        t.objects += change.newObjects
+        t.sets += change.newSets
+        for addition in change.addedElements {
+            if let i = t.sets.firstIndex(where: { $0.name == addition.name }) { t.sets[i].elements += addition.elements }
+        }
+        return t
+    }
+}
+
+/// A table with its sets and elements in one order, to compare what changes made with a compile.
+func canonical(_ table: NftTable?) -> NftTable? {
+    guard var t = table else { return nil }
+    t.sets.sort { $0.name < $1.name }
+    for i in t.sets.indices { t.sets[i].elements.sort { $0.key.lexicographicallyPrecedes($1.key) } }
+    t.objects.sort { $0.name < $1.name }
+    return t
+}
+
+func input(_ routes: [FlowRoute]) -> ReadResult {
+    ReadResult(routes: routes.enumerated().map { ReadRoute(route: $0.element, position: "route \($0.offset + 1)") })
+}
+
+func temporaryDirectory() throws -> String {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("keeper-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+@Suite struct TableKeeperTests {
+    let generator = RouteGenerator()
+
+    @Test(arguments: [true, false])
+    func aChangedRouteGoesInPlaceAndTheResultIsTheFreshCompile(merge: Bool) throws {
+        let kernel = MemoryKernel()
+        let keeper = TableKeeper(configuration: KeeperConfiguration(options: CompileOptions(merge: merge)), writer: kernel)
+        var routes = generator.routes(count: 400)
+        let first = try keeper.install(input(routes))
+        #expect(first.method == .replace(reason: "no current state of the table"))
+        #expect(first.installed == 400 && kernel.replaces == 1)
+        // The same routes again: nothing sent.
+        #expect(try keeper.install(input(routes)).method == .unchanged)
+        #expect(kernel.replaces == 1 && kernel.changes.isEmpty)
+        // One route replaced: a change in place, and the kernel's table is the fresh compile's.
+        routes[123] = generator.route(5000)
+        let second = try keeper.install(input(routes))
+        guard case .inPlace = second.method else { Issue.record("\(second.method)"); return }
+        #expect(kernel.replaces == 1 && kernel.changes.count == 1)
+        let fresh = ContentSetNames.apply(compile(routes.ordered(.rfc), options: CompileOptions(merge: merge)).table)
+        #expect(canonical(kernel.table)?.sets == canonical(fresh)?.sets)
+        #expect(kernel.table?.chains[0].rules.map(\.comment) == fresh.chains[0].rules.map(\.comment))
+    }
+
+    @Test func updatesPlaceOnlyTheChangedRoutes() throws {
+        let kernel = MemoryKernel()
+        let keeper = TableKeeper(configuration: KeeperConfiguration(options: CompileOptions(merge: true)), writer: kernel)
+        let routes = generator.routes(count: 300)
+        _ = try keeper.install(input(routes))
+        #expect(keeper.followsChanges)
+        let added = generator.route(900)
+        let update = try #require(keeper.update(removing: [routes[7].identity], adding: [(added, 301)],
+                                                changedRoutes: 2, totalRoutes: 300))
+        #expect(update.installed == 300)
+        #expect(kernel.changes.count == 1 && kernel.replaces == 1)
+        let now = routes.enumerated().filter { $0.offset != 7 }.map(\.element) + [added]
+        let fresh = ContentSetNames.apply(compile(now.ordered(.rfc), options: CompileOptions(merge: true)).table)
+        #expect(canonical(kernel.table)?.sets == canonical(fresh)?.sets)
+        // More than the policy places: nothing sent, the caller installs the whole set.
+        #expect(keeper.update(removing: [], adding: [], changedRoutes: 1001, totalRoutes: 1200) == nil)
+        #expect(keeper.givenUp?.contains("1001 routes changed") == true)
+        #expect(kernel.changes.count == 1)
+    }
+
+    @Test func aRefusedChangeFallsBackToAReplaceAndAFailedReplaceChangesNothing() throws {
+        let kernel = MemoryKernel()
+        let keeper = TableKeeper(configuration: KeeperConfiguration(options: CompileOptions(merge: false)), writer: kernel)
+        var routes = generator.routes(count: 50)
+        _ = try keeper.install(input(routes))
+        // Someone else committed: the state is stale, the table is replaced and says why.
+        kernel.generationNow += 5
+        routes[3] = generator.route(700)
+        #expect(try keeper.install(input(routes)).method == .replace(reason: "the ruleset changed since the state was taken"))
+        kernel.refuse = true
+        routes[4] = generator.route(701)
+        let before = kernel.table
+        #expect(throws: MemoryKernel.KernelRefusal.self) { try keeper.install(input(routes)) }
+        #expect(kernel.table == before)
+        kernel.refuse = false
+        // Nothing of the failed install is believed: the next one replaces.
+        #expect(try keeper.install(input(routes)).method == .replace(reason: "no current state of the table"))
+    }
+
+    /// Two keepers on one store are two `apply` runs: the second continues from the first's
+    /// stored table, in place, unless told not to trust it.
+    @Test func aStoredTableIsContinuedByTheNextProcess() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let kernel = MemoryKernel()
+        let configuration = KeeperConfiguration(options: CompileOptions(merge: true))
+        var routes = generator.routes(count: 200)
+        let store = StateStore(directory: directory + "/state", table: "flowspec")
+        _ = try TableKeeper(configuration: configuration, writer: kernel, store: store).install(input(routes))
+        // The state and the snapshot, private to root.
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory + "/state")
+        #expect(files.count == 2)
+        for f in files {
+            let mode = try #require(try FileManager.default.attributesOfItem(atPath: directory + "/state/" + f)[.posixPermissions] as? Int)
+            #expect(mode == 0o600, "\(f)")
+        }
+        routes[9] = generator.route(3000)
+        let second = try TableKeeper(configuration: configuration, writer: kernel, store: store).install(input(routes))
+        #expect(second.method == .inPlace(rulesOut: 0, rulesIn: 0, elementsOut: 1, elementsIn: 2))
+        routes[10] = generator.route(3001)
+        let full = try TableKeeper(configuration: configuration, writer: kernel, store: store, trustStored: false).install(input(routes))
+        #expect(full.method == .replace(reason: "asked for (--full)"))
+        #expect(kernel.replaces == 2 && kernel.changes.count == 1)
+    }
+
+    /// A link planted where the journal goes is replaced or refused, never followed: the file it
+    /// points at is not written.
+    @Test func theStoreFollowsNoSymbolicLink() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let kernel = MemoryKernel()
+        let configuration = KeeperConfiguration(options: CompileOptions(merge: true))
+        let store = StateStore(directory: directory + "/state", table: "flowspec")
+        var routes = generator.routes(count: 100)
+        _ = try TableKeeper(configuration: configuration, writer: kernel, store: store).install(input(routes))
+        let victim = directory + "/victim"
+        try "untouched".write(toFile: victim, atomically: true, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: store.path + ".journal", withDestinationPath: victim)
+        try FileManager.default.createSymbolicLink(atPath: store.path + ".incremental.\(getpid()).new", withDestinationPath: victim)
+        routes[1] = generator.route(4000)
+        _ = try TableKeeper(configuration: configuration, writer: kernel, store: store).install(input(routes))
+        routes[2] = generator.route(4001)
+        _ = try TableKeeper(configuration: configuration, writer: kernel, store: store, trustStored: false).install(input(routes))
+        #expect(try String(contentsOfFile: victim, encoding: .utf8) == "untouched")
+    }
+}
