@@ -69,7 +69,7 @@ struct RouteCompiler {
         // each identity is computed once, and these strings, which live as long as the table, lie
         // together in memory instead of between the rules' expression arrays, so the memory of
         // those arrays can be returned whole when `apply` releases them while it encodes the netlink
-        // batch (FlowSpecNetlink, `applyTracked(_:releasingRules:)`).
+        // batch (`Tuning.releaseMinRules`).
         let first = identities.count
         identities.reserveCapacity(first + routes.count)
         limitNames.reserveCapacity(first + routes.count)
@@ -79,12 +79,6 @@ struct RouteCompiler {
             after(first + i, self)
         }
     }
-
-    /// Unmerged route sets of these sizes are compiled in two halves, on two CPUs
-    /// (`addAllInHalves`). Not larger ones: the second thread allocates from a malloc arena of its
-    /// own, whose memory the first cannot reuse; a million routes' peak grew by 150 MiB (1.24 →
-    /// 1.39 GiB), and at that size memory is the limit, not time.
-    static let halvesRoutes = 20_000...300_000
 
     /// `addAll`, with the second half of `routes` compiled on another thread while this one
     /// compiles the first, for unmerged route sets whose number is in `sizes`. Without merging,
@@ -98,7 +92,7 @@ struct RouteCompiler {
     /// one thread, and placing units made on another thread cost more than compiling them here
     /// (at 100k routes no faster, and 140 MiB more memory).
     @discardableResult
-    mutating func addAllInHalves(_ routes: [FlowRoute], sizes: ClosedRange<Int> = Self.halvesRoutes,
+    mutating func addAllInHalves(_ routes: [FlowRoute], sizes: ClosedRange<Int> = Tuning.compileHalvesRoutes,
                                  after: (Int, borrowing RouteCompiler) -> Void = { _, _ in }) -> Bool {
         guard !options.merge, sizes.contains(routes.count) else {
             addAll(routes, after: after)

@@ -87,7 +87,7 @@ public final class IncrementalTable {
     /// `build`, for a table that is only written as a snapshot (`serialized`), as `apply` does:
     /// without the lookups of its routes by identity and content (~30 ms at 100k) and of its
     /// groups' members, which only updates use (a restored snapshot makes them when updated).
-    public static func buildForSnapshot(_ routes: [FlowRoute], keys: [RouteOrderKey], order: RouteOrder,
+    package static func buildForSnapshot(_ routes: [FlowRoute], keys: [RouteOrderKey], order: RouteOrder,
                                         options: CompileOptions) -> (CompileResult, IncrementalTable?) {
         unindexed(routes, keys: keys, order: order, options: options)
     }
@@ -144,7 +144,7 @@ public final class IncrementalTable {
     /// Makes now the lookups of the routes held that an update needs (otherwise the first update
     /// makes them, ~25 ms at 100k routes): for a caller with a CPU to spare before it knows the
     /// change, as `apply` has while it reads its input.
-    public func prepareForUpdates() { indexRoutes() }
+    package func prepareForUpdates() { indexRoutes() }
 
     /// Makes `held` and `byContent` (at `build`, or on first need after `restore`).
     private func indexRoutes() {

@@ -24,7 +24,7 @@ extension IncrementalTable {
         return d.value
     }
 
-    public func serialized() -> [UInt8] {
+    package func serialized() -> [UInt8] {
         var w = ByteWriter()
         let p = compiler.planner
         w.bytes.reserveCapacity(4096 + p.units.count * 140)
@@ -88,7 +88,7 @@ extension IncrementalTable {
 
     /// The table a snapshot holds; nil when the bytes are not a complete snapshot of this
     /// version, or were made with other options or another order.
-    public static func restore(_ bytes: [UInt8], options: CompileOptions, order: RouteOrder) -> IncrementalTable? {
+    package static func restore(_ bytes: [UInt8], options: CompileOptions, order: RouteOrder) -> IncrementalTable? {
         var r = ByteReader(bytes: bytes)
         guard r.take(magic.count) == magic[...], r.u64() == context(options, order), r.u8() == 1,
               let policy = r.u8(), let idCount = r.count() else { return nil }
@@ -183,7 +183,7 @@ extension IncrementalTable {
 
     /// One update as a journal record: the identities taken out and the routes added, with
     /// their tiebreaks (`Update.removed`, `Update.added`).
-    public static func journalRecord(removed: [String], added: [(route: FlowRoute, tiebreak: Int)]) -> [UInt8] {
+    package static func journalRecord(removed: [String], added: [(route: FlowRoute, tiebreak: Int)]) -> [UInt8] {
         var body = ByteWriter()
         body.list(removed) { $0.string($1) }
         body.list(added) { w, a in
@@ -201,7 +201,7 @@ extension IncrementalTable {
 
     /// Makes the updates of `journal` (records from `journalRecord`, in order) again. False when
     /// a record is cut or unreadable or its update cannot be made: the table is then of no use.
-    public func replay(_ journal: [UInt8]) -> Bool {
+    package func replay(_ journal: [UInt8]) -> Bool {
         var r = ByteReader(bytes: journal)
         while !r.atEnd {
             guard r.u8() == Self.journalTag, let body = r.data() else { return false }

@@ -27,12 +27,16 @@ public struct PreparedTable: Sendable {
     ///   - scope: routes it does not admit are left out (`outOfScope`), not rejected.
     ///   - order: with `.sequence(.trafficMarking)` the traffic-marking community carries the
     ///     sequence number (the historical convention), so it is not applied as a DSCP marking.
-    ///   - build: compiles the ordered routes instead of `compile` (the agent builds an
-    ///     `IncrementalTable` this way); gets each route's order key, its tiebreak the route's
-    ///     position among the valid input routes. Only for at most `keysUpTo` routes (a million
-    ///     keys cost ~100 MB); more are compiled by `compile`.
-    public init(input: ReadResult, order: RouteOrder, scope: RouteScope = .all, options: CompileOptions,
-                keysUpTo: Int = .max, build: ((_ ordered: [FlowRoute], _ keys: [RouteOrderKey]) -> CompileResult)? = nil) {
+    public init(input: ReadResult, order: RouteOrder, scope: RouteScope = .all, options: CompileOptions) {
+        self.init(input: input, order: order, scope: scope, options: options, keysUpTo: .max, build: nil)
+    }
+
+    /// `init`, with `build` compiling the ordered routes instead of `compile` (the keeper builds an
+    /// `IncrementalTable` this way); it gets each route's order key, its tiebreak the route's
+    /// position among the valid input routes. Only for at most `keysUpTo` routes (a million keys
+    /// cost ~100 MB); more are compiled by `compile`.
+    package init(input: ReadResult, order: RouteOrder, scope: RouteScope, options: CompileOptions,
+                 keysUpTo: Int, build: ((_ ordered: [FlowRoute], _ keys: [RouteOrderKey]) -> CompileResult)?) {
         var admitted = AdmittedRoutes(input, scope: scope)
         read = admitted.read
         outOfScope = admitted.outOfScope

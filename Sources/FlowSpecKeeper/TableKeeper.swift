@@ -57,11 +57,6 @@ public final class TableKeeper: @unchecked Sendable {
     /// Sizes of the store's snapshot and journal, to know when the journal is worth folding.
     private var snapshotBytes = 0, journalBytes = 0
 
-    /// The largest route set whose `IncrementalTable` is kept in a store: it stays in memory
-    /// until written, which a million-route apply cannot afford within its memory budget
-    /// (docs/benchmarks.md).
-    static let storedMaxRoutes = 300_000
-
     /// - Parameters:
     ///   - store: where the state of the installed table is kept between processes. The previous
     ///     process's files start loading now, on other CPUs, while the caller reads its input.
@@ -112,7 +107,7 @@ public final class TableKeeper: @unchecked Sendable {
             // The prepared table goes out of scope before the batch is built (a million routes'
             // batch needs that memory), leaving the compiled table, renamed in place.
             var prepared = PreparedTable(input: input, order: order, scope: configuration.scope, options: options,
-                                         keysUpTo: storing ? Self.storedMaxRoutes : .max, build: options.merge ? { routes, keys in
+                                         keysUpTo: storing ? Tuning.storedMaxRoutes : .max, build: options.merge ? { routes, keys in
                 let result: CompileResult
                 (result, incremental) = storing
                     ? IncrementalTable.buildForSnapshot(routes, keys: keys, order: order, options: options)
@@ -195,7 +190,7 @@ public final class TableKeeper: @unchecked Sendable {
         }
         if !trustStored && store != nil { reason = "asked for (--full)" }
         state = nil
-        let (report, next) = try writer.replace(compiled, shape: shape, releasingRules: store != nil)
+        let (report, next) = try writer.replace(compiled, shape: shape)
         state = next
         return (report, .replace(reason: reason))
     }

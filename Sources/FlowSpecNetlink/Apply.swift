@@ -74,7 +74,7 @@ extension NftConnection {
                     // separate mapping that cannot reuse them; malloc_trim returns the whole free
                     // pages (the compiler keeps the strings that outlive the rules together, so
                     // the rules' pages do come free). About 1 ms per call at 1M routes.
-                    if released % Self.releaseTrimInterval == 0 { _ = flowspec_malloc_trim(0) }
+                    if released % Tuning.releaseTrimInterval == 0 { _ = flowspec_malloc_trim(0) }
                 }
             }
         }
@@ -91,8 +91,6 @@ extension NftConnection {
                             buildTime: buildTime, kernelTime: kernelTime), first, last)
     }
 
-    /// Rules encoded between two returns of freed memory when releasing rules.
-    static let releaseTrimInterval = 65536
 
     /// Deletes the table if it exists and succeeds quietly if not (the flush command), in one
     /// batch of NEWTABLE (create if absent) + DELTABLE. No other table is touched.

@@ -11,15 +11,10 @@ extension NftConnection {
     /// content set names first (`ContentSetNames`), so that a change planned from the state never
     /// keeps a set whose name stayed while its content changed. The state is nil when the table is not of
     /// the form delta handles, or the handles were not consecutive.
-    ///
-    /// `releasingRules`: the table is the caller's last copy and may be emptied while it is encoded
-    /// (see `replace`; tables of more than `releaseMinRules` rules are); for one-shot callers such
-    /// as the CLI's `apply`, whose peak memory is the table plus its batch.
-    public func applyTracked(_ table: consuming NftTable, basedOn expected: UInt32? = nil,
-                             releasingRules: Bool = false) throws(NetlinkError) -> (ApplyReport, TableState?) {
+    public func applyTracked(_ table: consuming NftTable, basedOn expected: UInt32? = nil) throws(NetlinkError) -> (ApplyReport, TableState?) {
         var named = consume table
         ContentSetNames.apply(to: &named)
-        return try applyTracked(named, shape: nil, basedOn: expected, releasingRules: releasingRules)
+        return try applyTracked(named, shape: nil, basedOn: expected, releasingRules: false)
     }
 
     /// The shape of a table being replaced, for its new state.
@@ -35,12 +30,6 @@ extension NftConnection {
         }
     }
 
-    /// Tables of up to this many rules keep their rules while they are encoded, even for a caller
-    /// that allows releasing them: their IR and batch together take a few hundred MB at most, and
-    /// a table that keeps its rules can have its shape (~0.9 µs per rule) made on another CPU
-    /// while the batch is built and the kernel commits it, instead of before.
-    package static let releaseMinRules = 300_000
-
     /// `applyTracked` of a table that already has content set names, with the table's shape
     /// when it is already made, else made here: on
     /// another thread while the batch is built and sent, or before the batch when the rules are
@@ -48,7 +37,7 @@ extension NftConnection {
     package func applyTracked(_ table: consuming NftTable, shape known: PendingShape?, basedOn expected: UInt32?,
                       releasingRules: Bool) throws(NetlinkError) -> (ApplyReport, TableState?) {
         let rules = table.ruleCount
-        let releasing = releasingRules && rules > Self.releaseMinRules
+        let releasing = releasingRules && rules > Tuning.releaseMinRules
         let pending: PendingShape
         if let known {
             pending = known
@@ -71,7 +60,9 @@ extension NftConnection {
 }
 
 extension NftConnection: TableWriter {
-    public func replace(_ table: consuming NftTable, shape: TableShape?, releasingRules: Bool) throws -> (ApplyReport, TableState?) {
-        try applyTracked(table, shape: shape.map { .made($0) }, basedOn: nil, releasingRules: releasingRules)
+    /// `applyTracked`, owning the table: a large one's rules are freed as they are encoded
+    /// (`Tuning.releaseMinRules`).
+    public func replace(_ table: consuming NftTable, shape: TableShape?) throws -> (ApplyReport, TableState?) {
+        try applyTracked(table, shape: shape.map { .made($0) }, basedOn: nil, releasingRules: true)
     }
 }

@@ -21,7 +21,7 @@ final class FakeApplier: TableWriter, @unchecked Sendable {
 
     func generation() throws -> UInt32 { 1 }
 
-    func replace(_ table: consuming NftTable, shape: TableShape?, releasingRules: Bool) throws -> (ApplyReport, TableState?) {
+    func replace(_ table: consuming NftTable, shape: TableShape?) throws -> (ApplyReport, TableState?) {
         let table = copy table
         try lock.withLock {
             if _failures > 0 { _failures -= 1; throw SourceError("fake kernel refusal") }
@@ -58,7 +58,7 @@ final class ChangeApplier: TableWriter, @unchecked Sendable {
 
     func generation() throws -> UInt32 { 1 }
 
-    func replace(_ table: consuming NftTable, shape: TableShape?, releasingRules: Bool) throws -> (ApplyReport, TableState?) {
+    func replace(_ table: consuming NftTable, shape: TableShape?) throws -> (ApplyReport, TableState?) {
         let table = copy table
         return lock.withLock {
             _tables += 1; _current = table

@@ -18,7 +18,7 @@ final class MemoryKernel: TableWriter {
 
     func generation() throws -> UInt32 { generationNow }
 
-    func replace(_ table: consuming NftTable, shape: TableShape?, releasingRules: Bool) throws -> (ApplyReport, TableState?) {
+    func replace(_ table: consuming NftTable, shape: TableShape?) throws -> (ApplyReport, TableState?) {
         if refuse { throw KernelRefusal() }
         let table = copy table
         self.table = table

@@ -303,7 +303,7 @@ struct DeltaPlanningTests {
 @Suite struct TableShapeHalvesTests {
     typealias RouteShape = (identity: String, rules: Range<Int>, digest: UInt64)
 
-    /// The routes of one pass over an unmerged table (merged tables never have `halvesMinRules`
+    /// The routes of one pass over an unmerged table (merged tables never have `Tuning.shapeHalvesMinRules`
     /// rules, so there are no merge sets here).
     func onePass(_ t: NftTable) -> [RouteShape]? {
         let objects = Dictionary(uniqueKeysWithValues: t.objects.map { ($0.name, TableState.ObjectEntry($0)) })
@@ -316,7 +316,7 @@ struct DeltaPlanningTests {
         // 20% of the generated routes are rate limited: two rules each. Two tables: the middle of
         // the chain falls between two routes in one, inside a route in the other.
         var middles: Set<Bool> = []
-        for count in TableShape.halvesMinRules..<(TableShape.halvesMinRules + 10) {
+        for count in Tuning.shapeHalvesMinRules..<(Tuning.shapeHalvesMinRules + 10) {
             let t = table(RouteGenerator().routes(count: count))
             let rules = t.chains[0].rules, middle = rules.count / 2
             guard middles.insert(rules[middle].comment == rules[middle - 1].comment).inserted else { continue }
@@ -330,7 +330,7 @@ struct DeltaPlanningTests {
     }
 
     @Test func aRouteInBothHalvesIsRefused() {
-        var t = table(RouteGenerator().routes(count: TableShape.halvesMinRules))
+        var t = table(RouteGenerator().routes(count: Tuning.shapeHalvesMinRules))
         let rules = t.chains[0].rules
         // The first route's identity again on the last rule: the two halves each see it once.
         t.chains[0].rules[rules.count - 1].comment = rules[0].comment

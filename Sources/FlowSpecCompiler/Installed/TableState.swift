@@ -141,7 +141,7 @@ public struct TableShape: Sendable {
         // A large chain is cut in two at a route boundary near its middle, and the second part
         // made on another CPU: ~0.9 µs per rule, 0.09 s of a 100k-route delta otherwise.
         var cut = rules.count
-        if rules.count >= Self.halvesMinRules {
+        if rules.count >= Tuning.shapeHalvesMinRules {
             cut = rules.count / 2
             while cut < rules.count && rules[cut].comment == rules[cut - 1].comment { cut += 1 }
         }
@@ -159,8 +159,6 @@ public struct TableShape: Sendable {
         }
     }
 
-    /// Chains of at least this many rules have their routes made in two parts, on two CPUs.
-    package static let halvesMinRules = 20_000
 
     /// The routes of `rules[range]` (which starts at a route's first rule and ends at a route's
     /// last), and their comments; nil when a rule carries neither a route identity nor the

@@ -6,10 +6,10 @@ public protocol TableWriter: AnyObject {
     func generation() throws -> UInt32
     /// Replaces table `table.name` whole, atomically, and returns what it cost and the table's
     /// new state (nil when the table cannot be followed change by change). `table` carries
-    /// content set names (`ContentSetNames`); `shape`, when given, is `TableShape(table)`.
-    /// `releasingRules`: the caller holds no other copy of a large table, whose rules may be
-    /// freed as they are encoded.
-    func replace(_ table: consuming NftTable, shape: TableShape?, releasingRules: Bool) throws -> (ApplyReport, TableState?)
+    /// content set names (`ContentSetNames`); `shape`, when given, is `TableShape(table)`. The
+    /// writer owns the table: a large one's rules may be freed as they are encoded, so a caller
+    /// that keeps a copy pays for it.
+    func replace(_ table: consuming NftTable, shape: TableShape?) throws -> (ApplyReport, TableState?)
     /// Sends `change` in one batch made against `state`, which becomes the new state; throws,
     /// with nothing committed and `state` as it was, when the state is stale or the kernel refuses.
     func apply(_ change: TableChange, over state: inout TableState) throws -> ApplyReport
