@@ -49,7 +49,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Shared by the test targets: random routes and the RFC packet model (not a product).
-        .target(name: "FlowSpecTestSupport", dependencies: ["FlowSpec"], path: "Tests/Support"),
+        .target(name: "FlowSpecTestSupport", dependencies: ["FlowSpec", "FlowSpecCompiler"], path: "Tests/Support"),
         .testTarget(name: "FlowSpecTests", dependencies: ["FlowSpec", "FlowSpecTestSupport"]),
         .testTarget(name: "FlowSpecFetcherTests", dependencies: ["FlowSpec", "FlowSpecFormats", "FlowSpecCompiler", "FlowSpecFetcher", "FlowSpecNetlink", "FlowSpecTestSupport"]),
         .testTarget(name: "FlowSpecAgentTests", dependencies: ["FlowSpec", "FlowSpecFormats", "FlowSpecCompiler", "FlowSpecKeeper", "FlowSpecNetlink", "FlowSpecAgent", "FlowSpecTestSupport"]),

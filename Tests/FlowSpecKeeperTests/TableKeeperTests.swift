@@ -34,7 +34,7 @@ final class MemoryKernel: TableWriter {
         if refuse { throw KernelRefusal() }
         guard state.generation == generationNow else { throw KernelRefusal() }
         changes.append(change)
-        table = table.map { applying(change, to: $0) }
+        table = table.map { applyingChange(change, to: $0) }
         let handles = change.insertedRules.indices.map { nextHandle + UInt64($0) }
         nextHandle += UInt64(handles.count)
         state.update(by: change, handles: handles)
@@ -49,28 +49,6 @@ final class MemoryKernel: TableWriter {
     }
 
     struct KernelRefusal: Error {}
-
-    private func applying(_ change: TableChange, to table: NftTable) -> NftTable {
-        var t = table
-        let deleted = Set(change.deletedRules)
-        t.chains[0].rules.removeAll { deleted.contains($0.comment ?? "") }
-        for insert in change.insertedRules {
-            let at = insert.before.flatMap { b in t.chains[0].rules.firstIndex { $0.comment == b } } ?? t.chains[0].rules.count
-            t.chains[0].rules.insert(insert.rule, at: at)
-        }
-        for removal in change.removedElements {
-            guard let i = t.sets.firstIndex(where: { $0.name == removal.name }) else { continue }
-            t.sets[i].elements.removeAll { e in removal.elements.contains { $0.key == e.key && $0.keyEnd == e.keyEnd } }
-        }
-        t.sets.removeAll { change.deletedSets.contains($0.name) }
-        t.objects.removeAll { o in change.deletedObjects.contains { $0.name == o.name } }
-        t.objects += change.newObjects
-        t.sets += change.newSets
-        for addition in change.addedElements {
-            if let i = t.sets.firstIndex(where: { $0.name == addition.name }) { t.sets[i].elements += addition.elements }
-        }
-        return t
-    }
 }
 
 /// A table with its sets and elements in one order, to compare what changes made with a compile.
