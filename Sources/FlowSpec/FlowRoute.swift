@@ -59,26 +59,6 @@ extension FlowRoute {
         else { out.append(0xf0 | UInt8((body.count >> 8) & 0x0f)); out.append(UInt8(body.count & 0xff)) }
         return out + body
     }
-
-    /// A stable text identity: `4:` or `6:` + the NLRI bytes in hex when that stays within 120
-    /// characters, else `4#` / `6#` + a 64-bit FNV-1a hash of them. Rules carry it as their
-    /// comment so counters, errors and delta updates can name the route.
-    public var identity: String {
-        let bytes = nlriBytes
-        let tag = UInt8(ascii: family == .ipv4 ? "4" : "6")
-        if bytes.count <= 59 {
-            var text = [UInt8]()
-            text.reserveCapacity(2 + 2 * bytes.count)
-            text.append(tag)
-            text.append(UInt8(ascii: ":"))
-            for b in bytes { text.append(hexDigits[Int(b >> 4)]); text.append(hexDigits[Int(b & 0x0f)]) }
-            return String(decoding: text, as: UTF8.self)
-        }
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in bytes { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
-        let s = String(h, radix: 16)
-        return (family == .ipv4 ? "4" : "6") + "#" + String(repeating: "0", count: 16 - s.count) + s
-    }
 }
 
 /// `0`–`9`, `a`–`f` as ASCII.
@@ -88,8 +68,13 @@ private let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 public func hexString(_ bytes: some Sequence<UInt8>) -> String {
     var out = [UInt8]()
     out.reserveCapacity(bytes.underestimatedCount * 2)
-    for b in bytes { out.append(hexDigits[Int(b >> 4)]); out.append(hexDigits[Int(b & 0x0f)]) }
+    appendHex(bytes, to: &out)
     return String(decoding: out, as: UTF8.self)
+}
+
+/// Appends the lower-case hex of `bytes` (ASCII) to `out`.
+func appendHex(_ bytes: some Sequence<UInt8>, to out: inout [UInt8]) {
+    for b in bytes { out.append(hexDigits[Int(b >> 4)]); out.append(hexDigits[Int(b & 0x0f)]) }
 }
 
 extension Component {

@@ -47,15 +47,6 @@ public struct AgentConfiguration: Sendable, Hashable {
 /// set (`install`), which sends the difference or replaces the table. Fail-static: read failures never touch the
 /// table; only a source silent for `sourceTimeout` triggers the loss policy, once.
 public actor Agent: SourceSink {
-    struct Key: Hashable, Comparable {
-        let family: AddressFamily
-        let nlri: [UInt8]
-        static func < (a: Key, b: Key) -> Bool {
-            if a.family != b.family { return a.family == .ipv4 }
-            return a.nlri.lexicographicallyPrecedes(b.nlri)
-        }
-    }
-
     struct Entry {
         var route: ReadRoute
         /// First-announcement order: input positions and ties follow it, as in a file.
@@ -77,14 +68,14 @@ public actor Agent: SourceSink {
     private let logger: Logger
     private let clock = ContinuousClock()
 
-    private var rib = [Key: Entry]()
+    private var rib = [RouteID: Entry]()
     private var snapshotErrors = [ReadError]()
     private var nextSequence = 0
     /// The table this agent last put in the kernel; nil before the first apply and after a flush.
     public var installed: NftTable? { keeper.installed }
     /// Keys whose route changed since the last apply (the incremental path sends only these).
-    private var dirty = Set<Key>()
-    private var installedRoutes = [Key: FlowRoute]()
+    private var dirty = Set<RouteID>()
+    private var installedRoutes = [RouteID: FlowRoute]()
     private var reportedRejections = Set<ReadError>()
     private var pending: Task<Void, Never>?
     private var retry: Task<Void, Never>?
@@ -143,10 +134,10 @@ public actor Agent: SourceSink {
         switch event {
         case .snapshot(let result):
             healthy()
-            var next = [Key: Entry]()
+            var next = [RouteID: Entry]()
             var routesChanged = false
             for r in result.currentRoutes() {
-                let key = Key(family: r.route.family, nlri: r.route.nlriBytes)
+                let key = r.route.id
                 let old = rib[key]
                 if old?.route.route != r.route { dirty.insert(key); routesChanged = true }
                 next[key] = Entry(route: r, sequence: old?.sequence ?? newSequence())
@@ -161,7 +152,7 @@ public actor Agent: SourceSink {
             for e in result.errors { logger.warning("unreadable \(e.position): \(e.reason)") }
             var changed = false
             for r in result.routes {
-                let key = Key(family: r.route.family, nlri: r.route.nlriBytes)
+                let key = r.route.id
                 if r.withdrawn {
                     if rib.removeValue(forKey: key) != nil { changed = true; dirty.insert(key) }
                 } else if var old = rib[key] {
@@ -289,13 +280,13 @@ public actor Agent: SourceSink {
     private func applyChanges() -> Applied? {
         guard !dirty.isEmpty else { return nil }
         let start = clock.now
-        var removing: [String] = [], adding: [(route: FlowRoute, tiebreak: Int)] = []
+        var removing: [RouteID] = [], adding: [(route: FlowRoute, tiebreak: Int)] = []
         var added = 0, removed = 0, changed = 0
         var rejected: [ReadError] = []
         for key in dirty {
             let old = installedRoutes[key], new = rib[key]
             if old == new?.route.route { continue }
-            if let old { removing.append(old.identity) }
+            if let old { removing.append(old.id) }
             switch (old, new) {
             case (nil, _?): added += 1
             case (_?, nil): removed += 1
@@ -344,7 +335,7 @@ public actor Agent: SourceSink {
             }
             return nil
         }
-        var now = [Key: FlowRoute]()
+        var now = [RouteID: FlowRoute]()
         for (k, e) in entries { now[k] = e.route.route }
         dirty = []
         if case .unchanged = outcome.method {

@@ -2,7 +2,7 @@ import FlowSpec
 
 /// One peer's Adj-RIB-In (RFC 4271 §3.2): the routes it announced, keyed by family + NLRI.
 public struct AdjRIBIn: Sendable, Hashable {
-    public private(set) var routes: [RouteKey: FlowRoute] = [:]
+    public private(set) var routes: [RouteID: FlowRoute] = [:]
     /// Routes per family (families with none have no entry, so equal routes make equal RIBs),
     /// kept as routes come and go: the speaker reports them in its status after every wake-up,
     /// and counting a 100k-route RIB each time made a burst quadratic.
@@ -21,7 +21,7 @@ public struct AdjRIBIn: Sendable, Hashable {
             changed = true
         }
         for r in u.announced {
-            let k = RouteKey(r)
+            let k = RouteID(r)
             if let old = routes.updateValue(r, forKey: k) {
                 if old != r { changed = true }
             } else {
@@ -171,7 +171,7 @@ struct RouteBook {
 
     /// The union, peers in configuration order (first wins), fresh routes over stale ones.
     func merged() -> [FlowRoute] {
-        var out = [RouteKey: FlowRoute]()
+        var out = [RouteID: FlowRoute]()
         for name in order {
             let p = peers[name]!
             for (k, r) in p.current.routes where out[k] == nil { out[k] = r }

@@ -1,24 +1,5 @@
 import FlowSpec
 
-/// The identity of a route in an Adj-RIB-In: family + NLRI octets (RFC 8955: the NLRI is the key).
-/// Well-formed NLRIs use their canonical encoding (`FlowRoute.nlriBytes`), so a route announced
-/// with reserved operator bits set and withdrawn without them is the same route.
-public struct RouteKey: Hashable, Sendable, Comparable, CustomStringConvertible {
-    public var family: AddressFamily
-    public var nlri: [UInt8]
-
-    public init(family: AddressFamily, nlri: [UInt8]) { self.family = family; self.nlri = nlri }
-    public init(_ route: FlowRoute) { self.init(family: route.family, nlri: route.nlriBytes) }
-
-    /// Family first, then the NLRI octets compared lexicographically: a total, stable order.
-    public static func < (a: RouteKey, b: RouteKey) -> Bool {
-        if a.family != b.family { return a.family < b.family }
-        return a.nlri.lexicographicallyPrecedes(b.nlri)
-    }
-
-    public var description: String { (family == .ipv4 ? "4:" : "6:") + hexString(nlri) }
-}
-
 /// One RFC 7606 case met in an UPDATE, and what was done about it.
 public struct UpdateFault: Hashable, Sendable, CustomStringConvertible {
     public enum Action: String, Sendable {
@@ -45,7 +26,7 @@ public struct UpdateResult: Hashable, Sendable {
     /// Routes to add or replace, with the UPDATE's extended and large communities.
     public var announced: [FlowRoute] = []
     /// Keys to remove: MP_UNREACH_NLRI entries and everything treated as withdrawn.
-    public var withdrawn: [RouteKey] = []
+    public var withdrawn: [RouteID] = []
     /// The family whose End-of-RIB marker this UPDATE is (RFC 4724 §2).
     public var endOfRIB: AddressFamily?
     public var faults: [UpdateFault] = []
@@ -296,10 +277,10 @@ public struct UpdateDecoder: Sendable {
         return r
     }
 
-    private func key(_ e: NLRIEntry, _ family: AddressFamily) -> RouteKey {
+    private func key(_ e: NLRIEntry, _ family: AddressFamily) -> RouteID {
         switch e.content {
-        case .components(let c): RouteKey(FlowRoute(family: family, components: c))
-        case .malformed(let body, _): RouteKey(family: family, nlri: body)
+        case .components(let c): RouteID(FlowRoute(family: family, components: c))
+        case .malformed(let body, _): RouteID(family: family, nlri: body)
         }
     }
 

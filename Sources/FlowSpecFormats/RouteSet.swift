@@ -55,21 +55,12 @@ extension ReadResult {
     /// what a speaker would hold after the input's messages, and what gets installed.
     public func currentRoutes() -> [ReadRoute] {
         if let all = allCurrent() { return all }
-        /// Family and NLRI octets; hashed as one block of bytes (not octet by octet).
-        struct Key: Hashable {
-            let family: AddressFamily
-            let nlri: [UInt8]
-            func hash(into h: inout Hasher) {
-                h.combine(family)
-                nlri.withUnsafeBytes { h.combine(bytes: $0) }
-            }
-        }
-        var slot = [Key: Int](minimumCapacity: routes.count)
+        var slot = [RouteID: Int](minimumCapacity: routes.count)
         var out = [ReadRoute]()
         out.reserveCapacity(routes.count)
         var withdrawnSlots = Set<Int>()
         for r in routes {
-            let key = Key(family: r.route.family, nlri: r.route.nlriBytes)
+            let key = r.route.id
             if r.withdrawn {
                 if let i = slot.removeValue(forKey: key) { withdrawnSlots.insert(i) }
             } else if let i = slot[key] {

@@ -298,13 +298,13 @@ public final class TableKeeper: @unchecked Sendable {
         public var installed: Int
     }
 
-    /// Takes the routes of `removing` (by identity) out of the installed merged table and puts
+    /// Takes the routes of `removing` out of the installed merged table and puts
     /// `adding` in (each with its tiebreak: its first-announcement order), compiling only those,
     /// and sends the change in one batch. Nil when it cannot be done in place — no merged table
     /// installed, a change larger than the policy places (`changedRoutes` of `totalRoutes`), the
     /// planner giving up (`givenUp`), the kernel refusing — and then nothing was changed: call
     /// `install` with the whole route set.
-    public func update(removing: [String], adding: [(route: FlowRoute, tiebreak: Int)],
+    public func update(removing: [RouteID], adding: [(route: FlowRoute, tiebreak: Int)],
                        changedRoutes: Int, totalRoutes: Int) -> Update? {
         givenUp = nil
         guard let incremental, var current = state else { givenUp = "no merged table installed"; return nil }
@@ -313,7 +313,7 @@ public final class TableKeeper: @unchecked Sendable {
             self.incremental = nil
             return nil
         }
-        guard let update = incremental.update(removing: removing, adding: adding) else {
+        guard let update = incremental.update(removing: removing.map(\.description), adding: adding) else {
             givenUp = "the change cannot be made in place (\(incremental.givenUp ?? ""))"
             self.incremental = nil
             return nil

@@ -121,7 +121,7 @@ enum BirdLab {
         let first = try #require(log.snapshots.first)
         #expect(first.synchronized)
         let expected: [(AddressFamily, String)] = [(.ipv4, nlriB), (.ipv4, nlriA), (.ipv6, nlri6)]
-        #expect(first.routes.map { RouteKey($0) } == expected.map { RouteKey(family: $0.0, nlri: hexBytes($0.1)) })
+        #expect(first.routes.map { RouteID($0) } == expected.map { RouteID(family: $0.0, nlri: hexBytes($0.1)) })
         let rateA = first.routes.first { $0.nlriBytes == hexBytes(nlriA) }?.extendedCommunities
         let rateB = first.routes.first { $0.nlriBytes == hexBytes(nlriB) }?.extendedCommunities
         #expect(rateA == [drop])

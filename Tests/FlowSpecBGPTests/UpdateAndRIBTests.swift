@@ -20,7 +20,7 @@ import FlowSpec
         let r = d.decode(body: rawUpdate(origin + asPath + mpReach(.ipv4, [a, bad, b]) + extComm([drop])))
         #expect(r.reset == nil)
         #expect(r.announced.map(\.nlriBytes) == [a, b])
-        #expect(r.withdrawn == [RouteKey(family: .ipv4, nlri: bad)])
+        #expect(r.withdrawn == [RouteID(family: .ipv4, nlri: bad)])
         #expect(r.faults.map(\.action) == [.treatAsWithdraw])
     }
 
@@ -28,7 +28,7 @@ import FlowSpec
         let badExt = attr(0xc0, 16, [0x80, 6, 0, 0, 0, 0, 0])   // 7 octets
         let r = d.decode(body: rawUpdate(origin + asPath + mpReach(.ipv4, [a, b]) + badExt))
         #expect(r.reset == nil && r.announced.isEmpty)
-        #expect(r.withdrawn == [RouteKey(family: .ipv4, nlri: a), RouteKey(family: .ipv4, nlri: b)])
+        #expect(r.withdrawn == [RouteID(family: .ipv4, nlri: a), RouteID(family: .ipv4, nlri: b)])
         #expect(r.faults.map(\.rule) == ["RFC 7606 §7.14"])
     }
 
@@ -70,7 +70,7 @@ import FlowSpec
     @Test func attributeOverrunAfterMPTreatsAsWithdraw_4() {
         let r = d.decode(body: rawUpdate(origin + asPath + mpReach(.ipv4, [a]) + [0xc0, 16, 200, 0]))
         #expect(r.reset == nil && r.announced.isEmpty)
-        #expect(r.withdrawn == [RouteKey(family: .ipv4, nlri: a)])
+        #expect(r.withdrawn == [RouteID(family: .ipv4, nlri: a)])
     }
 
     @Test func attributeFlagConflictTreatsAsWithdraw_3c() {
@@ -127,13 +127,13 @@ import FlowSpec
         let rate = ExtendedCommunity(rawValue: 0x8006_0000_47f4_2400)
         let replaced = rib.apply(announce([a], [rate]))
         #expect(first && !again && replaced)
-        #expect(rib.routes[RouteKey(FlowRoute(family: .ipv4, components: a))]?.extendedCommunities == [rate])
-        var w = UpdateResult(); w.withdrawn = [RouteKey(FlowRoute(family: .ipv4, components: b))]
+        #expect(rib.routes[RouteID(FlowRoute(family: .ipv4, components: a))]?.extendedCommunities == [rate])
+        var w = UpdateResult(); w.withdrawn = [RouteID(FlowRoute(family: .ipv4, components: b))]
         let withdrew = rib.apply(w)
         #expect(withdrew)
         #expect(rib.count(.ipv4) == 1)
         // A family withdrawn to nothing: the same RIB as one that never held it.
-        var last = UpdateResult(); last.withdrawn = [RouteKey(FlowRoute(family: .ipv4, components: a))]
+        var last = UpdateResult(); last.withdrawn = [RouteID(FlowRoute(family: .ipv4, components: a))]
         rib.apply(last)
         #expect(rib.count(.ipv4) == 0 && rib.count(.ipv4) == rib.routes.count)
         #expect(rib == AdjRIBIn())

@@ -101,7 +101,7 @@ func temporaryDirectory() throws -> String {
         _ = try keeper.install(input(routes))
         #expect(keeper.followsChanges)
         let added = generator.route(900)
-        let update = try #require(keeper.update(removing: [routes[7].identity], adding: [(added, 301)],
+        let update = try #require(keeper.update(removing: [routes[7].id], adding: [(added, 301)],
                                                 changedRoutes: 2, totalRoutes: 300))
         #expect(update.installed == 300)
         #expect(kernel.changes.count == 1 && kernel.replaces == 1)
