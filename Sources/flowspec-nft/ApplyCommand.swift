@@ -45,8 +45,8 @@ struct Apply: ParsableCommand {
 
     func run() throws {
         let start = ContinuousClock.now
-        let configuration = KeeperConfiguration(order: table.routeOrder, scope: try table.routeScope(),
-                                                options: try table.compileOptions())
+        let configuration = KeeperConfiguration(order: table.routeOrder, scope: table.routeScope,
+                                                options: table.compileOptions)
         let connection: NftConnection
         do { connection = try NftConnection() } catch { throw CLIError("nothing changed: \(error)") }
         // The previous run's state is read on other CPUs while the input is read.

@@ -17,7 +17,7 @@ struct Compile: ParsableCommand {
     @OptionGroup var table: TableOptions
 
     func run() throws {
-        let p = PreparedTable(input: try input.read(), order: table.routeOrder, scope: try table.routeScope(), options: try table.compileOptions())
+        let p = PreparedTable(input: try input.read(), order: table.routeOrder, scope: table.routeScope, options: table.compileOptions)
         for e in p.rejected { printError("# rejected \(e.position): \(e.reason)") }
         print(NftPrinter.render(ContentSetNames.apply(p.compiled.table), replace: true), terminator: "")
     }

@@ -58,10 +58,10 @@ struct Fetch: ParsableCommand {
     var sequenceStep: UInt64 = 10
 
     @Option(help: ArgumentHelp("Where the sequence number travels: traffic-marking (the historical convention; collides with real DSCP marking), ext:TYPE:SUBTYPE (an extended community, e.g. ext:0x80:0x00), large:GLOBAL (a large community GLOBAL:sequence:0) or none; the same forms apply --order sequence reads.", valueName: "carrier"))
-    var sequenceCarrier: String = "traffic-marking"
+    var sequenceCarrier: FetchSequenceCarrier = .carrier(.trafficMarking)
 
     @Option(parsing: .singleValue, help: ArgumentHelp("Read `meta mark set MARK` / `-j MARK --set-mark MARK` as a redirect to route target RT, e.g. 0x10=65309:100 (repeatable).", valueName: "mark=rt"))
-    var markTarget: [String] = []
+    var markTarget: [MarkTarget] = []
 
     @Option(help: "The AS number put in traffic-rate communities (informational).")
     var rateAsn: UInt16 = 0
@@ -69,7 +69,6 @@ struct Fetch: ParsableCommand {
     func validate() throws {
         if strict && skipUnsupported { throw ValidationError("--strict and --skip-unsupported exclude each other") }
         if sequenceStep == 0 { throw ValidationError("--sequence-step must be at least 1") }
-        _ = try fetchOptions()
         switch from {
         case .nft:
             guard let chain else { throw ValidationError("--from nft needs --chain 'FAMILY TABLE CHAIN'") }
@@ -83,7 +82,7 @@ struct Fetch: ParsableCommand {
     }
 
     func run() throws {
-        let options = try fetchOptions()
+        let options = fetchOptions
         let result: FetchResult
         switch from {
         case .nft: result = try fetchNft(try NftChainName(chain ?? ""), options: options)
@@ -101,27 +100,10 @@ struct Fetch: ParsableCommand {
         print(FetchOutput.render(result, target: to, listSkipped: skipUnsupported), terminator: "")
     }
 
-    func fetchOptions() throws -> FetchOptions {
-        var marks: [UInt32: RouteTarget] = [:]
-        for spec in markTarget {
-            let parts = spec.split(separator: "=", maxSplits: 1)
-            guard parts.count == 2, let mark = UInt64(decimalOrHex: parts[0]), mark <= UInt64(UInt32.max),
-                  let rt = RouteTarget(String(parts[1])) else {
-                throw ValidationError("--mark-target wants MARK=RT (e.g. 0x10=65309:100), not '\(spec)'")
-            }
-            marks[UInt32(mark)] = rt
-        }
-        return FetchOptions(sequenceStep: sequenceStep, sequenceCarrier: try parseCarrier(sequenceCarrier),
-                            markTargets: marks, rateASN: rateAsn)
-    }
-
-    /// `none`, or what `apply --order sequence --sequence-carrier` reads.
-    func parseCarrier(_ text: String) throws -> SequenceCarrier? {
-        if text == "none" { return nil }
-        guard let carrier = SequenceCarrier(argument: text) else {
-            throw ValidationError("--sequence-carrier must be traffic-marking, ext:TYPE:SUBTYPE, large:GLOBAL or none, not '\(text)'")
-        }
-        return carrier
+    var fetchOptions: FetchOptions {
+        FetchOptions(sequenceStep: sequenceStep, sequenceCarrier: sequenceCarrier.carrier,
+                     markTargets: Dictionary(markTarget.map { ($0.mark, $0.target) }, uniquingKeysWith: { _, last in last }),
+                     rateASN: rateAsn)
     }
 
     func fetchNft(_ name: NftChainName, options: FetchOptions) throws -> FetchResult {

@@ -18,14 +18,10 @@ struct InputOptions: ParsableArguments {
     var from: InputFormat
 
     @Option(help: "Address family of `--from nlri` input: ipv4 or ipv6.")
-    var afi: String = "ipv4"
+    var afi: FamilyOption = .ipv4
 
     @Argument(help: "Input files; none or `-` reads standard input.")
     var files: [String] = []
-
-    func validate() throws {
-        if AddressFamily(name: afi) == nil { throw ValidationError("--afi must be ipv4 or ipv6, not '\(afi)'") }
-    }
 
     /// Reads every input. Per-route problems end up in the result; only unreadable input throws.
     func read() throws -> ReadResult {
@@ -42,7 +38,7 @@ struct InputOptions: ParsableArguments {
                 data = d
             }
             do {
-                var part = try InputOptions.parse(data, format: from, family: AddressFamily(name: afi) ?? .ipv4)
+                var part = try InputOptions.parse(data, format: from, family: afi.family)
                 if names.count > 1 { part.prefixPositions(with: name) }
                 result.append(part)
             } catch let e as UnreadableInput {

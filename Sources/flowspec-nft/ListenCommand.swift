@@ -124,7 +124,7 @@ struct Listen: ParsableCommand {
     func run() throws {
         let logger = startLogging(label: "flowspec-nft.listen", level: logLevel)
         let source = BGPListenerSource(config: try speakerConfig(), logger: logger)
-        let configuration = AgentConfiguration(order: table.routeOrder, scope: try table.routeScope(), options: try table.compileOptions(),
+        let configuration = AgentConfiguration(order: table.routeOrder, scope: table.routeScope, options: table.compileOptions,
                                                debounce: .zero, sourceTimeout: .seconds(3600), onSourceLoss: .keep)
         let agent = Agent(configuration: configuration, writer: try netlinkWriter(), logger: logger)
         let status = ListenStatus(path: statusFile, speaker: source.speaker, logger: logger)

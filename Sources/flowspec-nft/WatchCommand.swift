@@ -91,7 +91,7 @@ struct Watch: ParsableCommand {
     }
 
     func agentConfiguration(defaultDebounce: Duration) throws -> AgentConfiguration {
-        AgentConfiguration(order: table.routeOrder, scope: try table.routeScope(), options: try table.compileOptions(),
+        AgentConfiguration(order: table.routeOrder, scope: table.routeScope, options: table.compileOptions,
                            debounce: debounce.map { .seconds($0) } ?? defaultDebounce,
                            sourceTimeout: .seconds(sourceTimeout), onSourceLoss: onSourceLoss)
     }

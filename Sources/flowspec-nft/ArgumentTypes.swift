@@ -1,0 +1,94 @@
+import ArgumentParser
+import FlowSpec
+import FlowSpecCompiler
+
+// Option values parsed once, by the argument parser, into the library's own types: a command
+// never reads an option's text again after parsing.
+
+/// The hooks a table of the tool may take (postrouting is not one: filtering there comes after
+/// the routing decision and local delivery).
+enum HookOption: String, ExpressibleByArgument, CaseIterable {
+    case prerouting, forward, input, output
+
+    var hook: NftHook {
+        switch self {
+        case .prerouting: .prerouting
+        case .forward: .forward
+        case .input: .input
+        case .output: .output
+        }
+    }
+}
+
+extension RouteTarget: ExpressibleByArgument {
+    public init?(argument: String) { self.init(argument) }
+}
+
+/// An address family by name (`AddressFamily` is numbered by its AFI).
+enum FamilyOption: String, ExpressibleByArgument, CaseIterable {
+    case ipv4, ipv6
+    var family: AddressFamily { self == .ipv4 ? .ipv4 : .ipv6 }
+}
+
+extension SequenceCarrier: ExpressibleByArgument {
+    public var defaultValueDescription: String {
+        switch self {
+        case .trafficMarking: "traffic-marking"
+        case .extendedCommunity(let type, let subtype): "ext:\(type):\(subtype)"
+        case .largeCommunity(let global): "large:\(global)"
+        }
+    }
+}
+
+extension RouteScope.Untargeted: ExpressibleByArgument {}
+
+enum PolicyOption: String, ExpressibleByArgument, CaseIterable { case accept, drop }
+enum OrderOption: String, ExpressibleByArgument, CaseIterable { case rfc, sequence }
+
+/// A packet mark, decimal or `0x` hex, at most 32 bits.
+struct PacketMark: ExpressibleByArgument, Hashable {
+    var value: UInt32
+    init?(argument: String) {
+        guard let v = UInt64(decimalOrHex: Substring(argument)), v <= UInt64(UInt32.max) else { return nil }
+        value = UInt32(v)
+    }
+}
+
+/// `RT=MARK` of `--redirect-mark`: a redirect route target and the packet mark it becomes.
+struct RedirectMark: ExpressibleByArgument {
+    var target: RouteTarget
+    var mark: UInt32
+    init?(argument: String) {
+        let parts = argument.split(separator: "=", maxSplits: 1)
+        guard parts.count == 2, let rt = RouteTarget(parts[0]), let mark = PacketMark(argument: String(parts[1])) else { return nil }
+        target = rt
+        self.mark = mark.value
+    }
+}
+
+/// `MARK=RT` of `fetch --mark-target`: a packet mark and the redirect route target it stands for.
+struct MarkTarget: ExpressibleByArgument {
+    var mark: UInt32
+    var target: RouteTarget
+    init?(argument: String) {
+        let parts = argument.split(separator: "=", maxSplits: 1)
+        guard parts.count == 2, let mark = PacketMark(argument: String(parts[0])), let rt = RouteTarget(parts[1]) else { return nil }
+        self.mark = mark.value
+        target = rt
+    }
+}
+
+/// `fetch --sequence-carrier`: a carrier, or `none`.
+enum FetchSequenceCarrier: ExpressibleByArgument {
+    case none
+    case carrier(SequenceCarrier)
+    init?(argument: String) {
+        if argument == "none" { self = .none; return }
+        guard let c = SequenceCarrier(argument: argument) else { return nil }
+        self = .carrier(c)
+    }
+    var carrier: SequenceCarrier? {
+        if case .carrier(let c) = self { c } else { nil }
+    }
+    var defaultValueDescription: String { carrier?.defaultValueDescription ?? "none" }
+}
