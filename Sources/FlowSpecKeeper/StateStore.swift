@@ -15,9 +15,46 @@ public struct StateStore: Sendable {
     public let path: String
 
     public init(directory: String, table: String) {
+        path = "\(directory)/\(Self.namespaceID("/proc/self/ns/net") ?? "unknown")-\(table).state"
+    }
+
+    /// `DEV-INODE` of the network namespace file at `path`.
+    static func namespaceID(_ path: String) -> String? {
         var st = stat()
-        let ns = stat("/proc/self/ns/net", &st) == 0 ? "\(st.st_dev)-\(st.st_ino)" : "unknown"
-        path = "\(directory)/\(ns)-\(table).state"
+        return stat(path, &st) == 0 ? "\(st.st_dev)-\(st.st_ino)" : nil
+    }
+
+    /// Removes the files of namespaces that no longer exist: no process is in them and no
+    /// `ip netns` name holds them. Their state can never be used again (with a reused inode, the
+    /// table's stamp tells it apart anyway); this keeps the directory from growing with every
+    /// short-lived namespace. A namespace held only by an open descriptor looks dead here: its
+    /// files go, which costs its next apply a full replace, nothing more.
+    func pruneDeadNamespaces() {
+        var alive = Set<String>()
+        for dir in ["/proc", "/run/netns"] {
+            guard let d = opendir(dir) else { continue }
+            defer { closedir(d) }
+            while let entry = readdir(d) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                if dir == "/proc" {
+                    guard name.first?.isNumber == true, let id = Self.namespaceID("/proc/\(name)/ns/net") else { continue }
+                    alive.insert(id)
+                } else if name != "." && name != "..", let id = Self.namespaceID("/run/netns/\(name)") {
+                    alive.insert(id)
+                }
+            }
+        }
+        guard !alive.isEmpty, let d = opendir(directory) else { return }
+        var dead: [String] = []
+        while let entry = readdir(d) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            let parts = name.split(separator: "-", maxSplits: 2)
+            guard parts.count == 3, parts[0].allSatisfy(\.isNumber), parts[1].allSatisfy(\.isNumber), name.contains(".state"),
+                  !alive.contains("\(parts[0])-\(parts[1])") else { continue }
+            dead.append(name)
+        }
+        closedir(d)
+        for name in dead { unlink("\(directory)/\(name)") }
     }
 
     var snapshotPath: String { path + ".incremental" }

@@ -155,6 +155,7 @@ public final class TableKeeper: @unchecked Sendable {
             // A stored process keeps no copy of its table: the next process restores it.
             let saved = snapshotWritten?.wait() ?? false
             if let state { store?.save(state) } else if saved { store?.remove() }
+            store?.pruneDeadNamespaces()
             snapshotBytes = 0; journalBytes = 0
         }
         self.incremental = incremental
@@ -169,8 +170,8 @@ public final class TableKeeper: @unchecked Sendable {
         var shape: TableShape?
         if var current = state {
             let generation = try writer.generation()
-            if current.generation != generation {
-                reason = "the ruleset changed since the state was taken"
+            if let distrust = try distrust(current, generation: generation) {
+                reason = distrust
             } else {
                 // Made once: the plan and a replace's new state both need it.
                 shape = TableShape(copy compiled)
@@ -213,7 +214,7 @@ public final class TableKeeper: @unchecked Sendable {
         guard let incremental, var current = state else { return nil }
         let admitted = AdmittedRoutes(input, scope: configuration.scope)
         let valid = admitted.valid
-        guard (try? writer.generation()) == current.generation else {
+        guard let generation = try? writer.generation(), case .success(nil) = Result(catching: { try distrust(current, generation: generation) }) else {
             // Another table now, or none: what this one was planned for is of no further use.
             self.incremental = nil
             return nil
@@ -277,6 +278,18 @@ public final class TableKeeper: @unchecked Sendable {
             for n in notes { outcome.notes.append("\(position[id] ?? id): \(n)") }
         }
         return outcome
+    }
+
+    /// Why `state` does not describe the table in the kernel now, or nil when it does: the
+    /// ruleset is at the generation the state was taken at, and the table carries the state's
+    /// stamp (so it is the table the state was made for, not one of another process or namespace
+    /// whose counts happen to agree).
+    private func distrust(_ state: TableState, generation: UInt32) throws -> String? {
+        if state.generation != generation { return "the ruleset changed since the state was taken" }
+        if try writer.stamp(ofTable: state.table, family: state.family) != state.stamp || state.stamp == 0 {
+            return "the table in the kernel is not the one the state describes"
+        }
+        return nil
     }
 
     private static func restore(_ store: StateStore, options: CompileOptions, order: RouteOrder) -> Restored? {

@@ -31,7 +31,8 @@ extension NftConnection {
     /// rule's IR and its netlink message are about the same size (~500–700 bytes), so a caller
     /// that owns the only copy of a large table (one-shot `apply`) needs memory for one of the
     /// two instead of both: for 1M routes the batch phase stays near 1.1 GB instead of ~1.8 GB.
-    func replace(_ table: inout NftTable, basedOn expected: UInt32?, echoEnds: Bool, releasingRules: Bool)
+    /// `stamp`: written into the new table's userdata (`TableStamp`).
+    func replace(_ table: inout NftTable, basedOn expected: UInt32?, echoEnds: Bool, releasingRules: Bool, stamp: UInt64? = nil)
         throws(NetlinkError) -> (report: ApplyReport, first: UInt64?, last: UInt64?) {
         let generation: UInt32
         if let expected { generation = expected } else { generation = try self.generation() }
@@ -49,7 +50,7 @@ extension NftConnection {
             let encoder = TableEncoder(table: table, batch: batch)
             try encoder.tableMessage(NFT_MSG_NEWTABLE, flags: NLM_F_CREATE)
             try encoder.tableMessage(NFT_MSG_DELTABLE, flags: 0)
-            try encoder.tableMessage(NFT_MSG_NEWTABLE, flags: NLM_F_CREATE)
+            try encoder.tableMessage(NFT_MSG_NEWTABLE, flags: NLM_F_CREATE, stamp: stamp)
             // Dependencies first: verdict-map elements jump to chains, object-map elements name
             // objects, rules use all of them.
             for i in table.objects.indices { try encoder.object(i) }

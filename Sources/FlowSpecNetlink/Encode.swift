@@ -17,11 +17,16 @@ struct TableEncoder {
     var family: UInt8 { table.family.rawValue }
 
     /// NEWTABLE (create if absent) or DELTABLE for this table.
-    func tableMessage(_ type: nf_tables_msg_types, flags: Int32) throws(NetlinkError) {
+    /// A table message; `stamp` goes into the table's userdata (`TableStamp`).
+    func tableMessage(_ type: nf_tables_msg_types, flags: Int32, stamp: UInt64? = nil) throws(NetlinkError) {
         guard let t = nftnl_table_alloc() else { throw .system(call: "nftnl_table_alloc", errno: ENOMEM) }
         defer { nftnl_table_free(t) }
         nftnl_table_set_str(t, id(NFTNL_TABLE_NAME), table.name)
         nftnl_table_set_u32(t, id(NFTNL_TABLE_FAMILY), UInt32(family))
+        if let stamp {
+            let userdata = TableStamp.userdata(stamp)
+            userdata.withUnsafeBytes { _ = nftnl_table_set_data(t, id(NFTNL_TABLE_USERDATA), $0.baseAddress, UInt32($0.count)) }
+        }
         let nlh = batch.begin(type, family: family, flags: flags, origin: .table, estimate: 256 + table.name.utf8.count)
         nftnl_table_nlmsg_build_payload(nlh, t)
         batch.finish(nlh)

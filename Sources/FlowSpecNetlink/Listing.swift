@@ -15,6 +15,8 @@ public struct CounterValue: Sendable, Hashable {
 public struct InstalledTable: Sendable, Hashable {
     public var table: NftTable
     public var handle: UInt64
+    /// The stamp a tracked replace wrote into the table (`TableState.stamp`), if any.
+    public var stamp: UInt64? = nil
     public var chainHandles: [String: UInt64]
     /// Per chain, the rule handles in rule order.
     public var ruleHandles: [String: [UInt64]]
@@ -25,14 +27,18 @@ public struct InstalledTable: Sendable, Hashable {
 }
 
 extension NftConnection {
-    /// Reads table `name` of `family` back through netlink, or nil if there is none.
-    public func listTable(name: String, family: NftFamily) throws(NetlinkError) -> InstalledTable? {
-        let f = UInt16(family.rawValue)
-        // The table itself (ENOENT: absent).
-        var handle: UInt64?
+    /// The stamp of table `name` (`TableStamp`): nil when the table is absent or carries none.
+    /// One small request, to check a state against the kernel before trusting it.
+    public func stamp(ofTable name: String, family: NftFamily) throws(NetlinkError) -> UInt64? {
+        try table(name: name, family: family)?.stamp
+    }
+
+    /// The table's handle and stamp (NFT_MSG_GETTABLE); nil when it is absent (ENOENT).
+    private func table(name: String, family: NftFamily) throws(NetlinkError) -> (handle: UInt64, stamp: UInt64?)? {
+        var found: (handle: UInt64, stamp: UInt64?)?
         do throws(NetlinkError) {
             try socket.request(dump: false, build: { buffer, seq in
-                let nlh = nftnl_nlmsg_build_hdr(buffer, UInt16(NFT_MSG_GETTABLE.rawValue), f, 0, seq)!
+                let nlh = nftnl_nlmsg_build_hdr(buffer, UInt16(NFT_MSG_GETTABLE.rawValue), UInt16(family.rawValue), 0, seq)!
                 let t = nftnl_table_alloc()!
                 nftnl_table_set_str(t, id(NFTNL_TABLE_NAME), name)
                 nftnl_table_nlmsg_build_payload(nlh, t)
@@ -42,14 +48,27 @@ extension NftConnection {
                 let t = nftnl_table_alloc()!
                 defer { nftnl_table_free(t) }
                 guard nftnl_table_nlmsg_parse(nlh, t) >= 0 else { throw .undecodable(object: "table \(name)", reason: "malformed NEWTABLE") }
-                handle = nftnl_table_get_u64(t, id(NFTNL_TABLE_HANDLE))
+                var stamp: UInt64?
+                if nftnl_table_is_set(t, id(NFTNL_TABLE_USERDATA)) {
+                    var length: UInt32 = 0
+                    if let data = nftnl_table_get_data(t, id(NFTNL_TABLE_USERDATA), &length) {
+                        stamp = TableStamp.read(UnsafeRawBufferPointer(start: data, count: Int(length)))
+                    }
+                }
+                found = (nftnl_table_get_u64(t, id(NFTNL_TABLE_HANDLE)), stamp)
             })
         } catch {
             if case .system(_, ENOENT) = error { return nil }
             throw error
         }
-        guard let handle else { return nil }
-        var installed = InstalledTable(table: NftTable(name: name, family: family), handle: handle, chainHandles: [:],
+        return found
+    }
+
+    /// Reads table `name` of `family` back through netlink, or nil if there is none.
+    public func listTable(name: String, family: NftFamily) throws(NetlinkError) -> InstalledTable? {
+        let f = UInt16(family.rawValue)
+        guard let (handle, stamp) = try table(name: name, family: family) else { return nil }
+        var installed = InstalledTable(table: NftTable(name: name, family: family), handle: handle, stamp: stamp, chainHandles: [:],
                                        ruleHandles: [:], setHandles: [:], objectHandles: [:], counters: [:])
 
         // Objects.
@@ -196,6 +215,6 @@ extension TableState {
         guard t.chains.count == 1, let handles = installed.ruleHandles[t.chains[0].name] ?? (t.chains[0].rules.isEmpty ? [] : nil),
               handles.count == t.chains[0].rules.count,
               let shape = TableShape(t) else { return nil }
-        self.init(shape: shape, handles: { handles[$0] }, generation: generation)
+        self.init(shape: shape, handles: { handles[$0] }, generation: generation, stamp: installed.stamp ?? 0)
     }
 }

@@ -48,13 +48,14 @@ extension NftConnection {
             pending = .making(Background { TableShape(copy) })
         }
         var owned = consume table
-        let (report, first, last) = try replace(&owned, basedOn: expected, echoEnds: true, releasingRules: releasing)
+        let stamp = TableStamp.make()
+        let (report, first, last) = try replace(&owned, basedOn: expected, echoEnds: true, releasingRules: releasing, stamp: stamp)
         guard let shape = pending.wait() else { return (report, nil) }
         if rules == 0 {
-            return (report, TableState(shape: shape, handles: { _ in 0 }, generation: (try? generation()) ?? 0))
+            return (report, TableState(shape: shape, handles: { _ in 0 }, generation: (try? generation()) ?? 0, stamp: stamp))
         }
         guard let first, let last, last &- first == UInt64(rules - 1) else { return (report, nil) }
-        let state = TableState(shape: shape, handles: { first + UInt64($0) }, generation: (try? generation()) ?? 0)
+        let state = TableState(shape: shape, handles: { first + UInt64($0) }, generation: (try? generation()) ?? 0, stamp: stamp)
         return (report, state)
     }
 }

@@ -21,6 +21,7 @@ final class FakeApplier: TableWriter, @unchecked Sendable {
     func failNext(_ n: Int) { lock.withLock { _failures = n } }
 
     func generation() throws -> UInt32 { 1 }
+    func stamp(ofTable name: String, family: NftFamily) throws -> UInt64? { nil }
 
     func replace(_ table: consuming NftTable, shape: TableShape?) throws -> (ApplyReport, TableState?) {
         let table = copy table
@@ -58,6 +59,7 @@ final class ChangeApplier: TableWriter, @unchecked Sendable {
     var current: NftTable? { lock.withLock { _current } }
 
     func generation() throws -> UInt32 { 1 }
+    func stamp(ofTable name: String, family: NftFamily) throws -> UInt64? { lock.withLock { _current == nil ? nil : UInt64(_tables) } }
 
     func replace(_ table: consuming NftTable, shape: TableShape?) throws -> (ApplyReport, TableState?) {
         let table = copy table
@@ -65,7 +67,8 @@ final class ChangeApplier: TableWriter, @unchecked Sendable {
             _tables += 1; _current = table
             let first = nextHandle
             nextHandle += UInt64(table.ruleCount)
-            let state = TableShape(table).map { TableState(shape: $0, handles: { first + UInt64($0) }, generation: 1) }
+            let stamp = UInt64(_tables)
+            let state = TableShape(table).map { TableState(shape: $0, handles: { first + UInt64($0) }, generation: 1, stamp: stamp) }
             return (.nothing(generation: 1), state)
         }
     }

@@ -17,6 +17,7 @@ final class MemoryKernel: TableWriter {
     private var nextHandle: UInt64 = 1
 
     func generation() throws -> UInt32 { generationNow }
+    func stamp(ofTable name: String, family: NftFamily) throws -> UInt64? { table == nil ? nil : UInt64(replaces) }
 
     func replace(_ table: consuming NftTable, shape: TableShape?) throws -> (ApplyReport, TableState?) {
         if refuse { throw KernelRefusal() }
@@ -26,7 +27,8 @@ final class MemoryKernel: TableWriter {
         generationNow += 1
         let first = nextHandle
         nextHandle += UInt64(table.ruleCount)
-        let state = TableShape(table).map { TableState(shape: $0, handles: { first + UInt64($0) }, generation: generationNow) }
+        let stamp = UInt64(replaces)
+        let state = TableShape(table).map { TableState(shape: $0, handles: { first + UInt64($0) }, generation: generationNow, stamp: stamp) }
         return (.nothing(generation: generationNow - 1), state)
     }
 
@@ -157,6 +159,25 @@ func temporaryDirectory() throws -> String {
         let full = try TableKeeper(configuration: configuration, writer: kernel, store: store, trustStored: false).install(input(routes))
         #expect(full.method == .replace(reason: "asked for (--full)"))
         #expect(kernel.replaces == 2 && kernel.changes.count == 1)
+    }
+
+    /// The files of namespaces that no longer exist go when a table is replaced; this
+    /// namespace's stay.
+    @Test func filesOfDeadNamespacesArePruned() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let dead = directory + "/1-4294967290-flowspec.state"
+        let other = directory + "/notes.txt"
+        try "x".write(toFile: dead, atomically: true, encoding: .utf8)
+        try "x".write(toFile: dead + ".journal", atomically: true, encoding: .utf8)
+        try "x".write(toFile: other, atomically: true, encoding: .utf8)
+        let store = StateStore(directory: directory, table: "flowspec")
+        _ = try TableKeeper(configuration: KeeperConfiguration(options: CompileOptions(merge: true)), writer: MemoryKernel(), store: store)
+            .install(input(generator.routes(count: 20)))
+        let left = Set(try FileManager.default.contentsOfDirectory(atPath: directory))
+        #expect(!left.contains("1-4294967290-flowspec.state") && !left.contains("1-4294967290-flowspec.state.journal"))
+        #expect(left.contains("notes.txt"))
+        #expect(left.contains(String(store.path.split(separator: "/").last!)))
     }
 
     /// A link planted where the journal goes is replaced or refused, never followed: the file it

@@ -66,6 +66,11 @@ public struct TableState: Sendable, Hashable {
     public var mergeSets: [String: MergeSet]
     /// The ruleset generation right after this state was committed or read; 0 if unknown.
     public var generation: UInt32
+    /// The random number the committing replace wrote into the table's userdata
+    /// (`TableStamp`): a table with another stamp, or none, is not the one this state describes,
+    /// whatever its generation says (a state file of another namespace, a table replaced by
+    /// someone else). 0: unknown.
+    public var stamp: UInt64 = 0
 
     public init(table: String, family: NftFamily, chain: String, chainDigest: UInt64, routes: [Route],
                 sets: Set<String>, objects: [String: ObjectEntry], mergeSets: [String: MergeSet] = [:], generation: UInt32) {
@@ -75,7 +80,7 @@ public struct TableState: Sendable, Hashable {
     }
 
     /// The state of `shape`'s table once committed, its rule `i` having handle `handle(i)`.
-    package init(shape: TableShape, handles: (Int) -> UInt64, generation: UInt32) {
+    package init(shape: TableShape, handles: (Int) -> UInt64, generation: UInt32, stamp: UInt64 = 0) {
         var routes: [Route] = []
         routes.reserveCapacity(shape.routes.count)
         for r in shape.routes {
@@ -84,6 +89,7 @@ public struct TableState: Sendable, Hashable {
         self.init(table: shape.tableName, family: shape.family, chain: shape.chainName, chainDigest: shape.chainDigest,
                   routes: routes, sets: Set(shape.setNames), objects: shape.objectEntries,
                   mergeSets: shape.mergeSets, generation: generation)
+        self.stamp = stamp
     }
 
     public var ruleCount: Int { routes.reduce(0) { $0 + $1.handles.count } }

@@ -10,13 +10,13 @@
 /// generation right after its commit, and a delta batch carries that generation, so the kernel
 /// refuses it if anything changed since.
 extension TableState {
-    static let magic: [UInt8] = Array("flowspec-nft-state".utf8) + [0, 3]
+    static let magic: [UInt8] = Array("flowspec-nft-state".utf8) + [0, 4]
 
     public func serialized() -> [UInt8] {
         var w = ByteWriter()
         w.bytes.reserveCapacity(4096 + routes.count * 80 + mergeElementCount * 40)
         w.bytes += Self.magic
-        w.u8(family.rawValue); w.string(table); w.string(chain); w.u64(chainDigest); w.u32(generation)
+        w.u8(family.rawValue); w.string(table); w.string(chain); w.u64(chainDigest); w.u32(generation); w.u64(stamp)
         w.u32(UInt32(sets.count))
         for s in sets.sorted() { w.string(s) }
         w.u32(UInt32(objects.count))
@@ -45,7 +45,7 @@ extension TableState {
         guard r.take(Self.magic.count) == Self.magic[...],
               let familyRaw = r.u8(), let family = NftFamily(rawValue: familyRaw),
               let table = r.string(), let chain = r.string(), let chainDigest = r.u64(), let generation = r.u32(),
-              let setCount = r.count() else { return nil }
+              let stamp = r.u64(), let setCount = r.count() else { return nil }
         var sets: Set<String> = []
         for _ in 0..<setCount { guard let s = r.string() else { return nil }; sets.insert(s) }
         guard let objectCount = r.count() else { return nil }
@@ -81,5 +81,6 @@ extension TableState {
         guard r.atEnd else { return nil }
         self.init(table: table, family: family, chain: chain, chainDigest: chainDigest, routes: routes,
                   sets: sets, objects: objects, mergeSets: mergeSets, generation: generation)
+        self.stamp = stamp
     }
 }

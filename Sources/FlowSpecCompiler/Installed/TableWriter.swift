@@ -4,6 +4,9 @@
 public protocol TableWriter: AnyObject {
     /// The ruleset generation now: a state taken at another one no longer describes the kernel.
     func generation() throws -> UInt32
+    /// The stamp of the table in the kernel (`TableState.stamp`), nil when it is absent or has
+    /// none: a state with another stamp does not describe it.
+    func stamp(ofTable name: String, family: NftFamily) throws -> UInt64?
     /// Replaces table `table.name` whole, atomically, and returns what it cost and the table's
     /// new state (nil when the table cannot be followed change by change). `table` carries
     /// content set names (`ContentSetNames`); `shape`, when given, is `TableShape(table)`. The

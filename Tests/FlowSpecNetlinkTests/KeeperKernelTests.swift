@@ -1,0 +1,74 @@
+import Foundation
+import Testing
+import FlowSpec
+import FlowSpecCompiler
+import FlowSpecFormats
+import FlowSpecKeeper
+@testable import FlowSpecNetlink
+
+private func input(_ routes: [FlowRoute]) -> ReadResult {
+    ReadResult(routes: routes.enumerated().map { ReadRoute(route: $0.element, position: "route \($0.offset + 1)") })
+}
+
+/// Route identities a merged table holds: set element comments and rule comments.
+private func held(_ table: NftTable?) -> Set<String> {
+    guard let table else { return [] }
+    var out = Set(table.chains.flatMap { $0.rules.compactMap(\.comment) }.filter(RouteIdentity.isIdentity))
+    for s in table.sets { out.formUnion(s.elements.compactMap(\.comment)) }
+    return out
+}
+
+@Suite("The keeper against the kernel (private namespaces)", .enabled(if: Kernel.available, Kernel.reason))
+struct KeeperKernelTests {
+    let generator = RouteGenerator()
+    let configuration = KeeperConfiguration(options: CompileOptions(merge: true))
+
+    /// A state file of another namespace whose generation equals the live ruleset's (young
+    /// namespaces count from the same small numbers; state files are named by namespace inode,
+    /// and inodes are reused) must not be trusted: it describes 1,000 routes while the kernel
+    /// holds 1,050, so a delta from it would find nothing to do and leave 50 routes that are not
+    /// in the input active. The table's stamp tells the two tables apart.
+    @Test func aForeignStateWithTheSameGenerationIsNotTrusted() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keeper-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // Both keepers run in this process: one store path for both namespaces, as a reused inode gives.
+        let store = StateStore(directory: directory, table: "flowspec")
+        let routes = generator.routes(count: 1000)
+        let more = routes + (5000..<5050).map(generator.route)
+
+        let a = try NftConnection.inNewNamespace()
+        _ = try TableKeeper(configuration: configuration, writer: a, store: store).install(input(routes))
+        let b = try NftConnection.inNewNamespace()
+        try b.apply(ContentSetNames.apply(compile(more.ordered(.rfc), options: configuration.options).table))
+        try #require(try a.generation() == b.generation(), "the scenario needs equal generations")
+        try #require(held(try b.listTable(name: "flowspec", family: .inet)?.table).count == 1050)
+
+        let outcome = try TableKeeper(configuration: configuration, writer: b, store: store).install(input(routes))
+        #expect(outcome.method == .replace(reason: "the table in the kernel is not the one the state describes"))
+        #expect(held(try b.listTable(name: "flowspec", family: .inet)?.table) == Set(routes.map(\.identity)))
+    }
+
+    /// The stamp is written by a replace, kept by changes in place, read back with the table,
+    /// and `nft` lists a stamped table as any other (no comment shows).
+    @Test func theStampSurvivesChangesAndNftListsTheTable() throws {
+        let connection = try NftConnection.inNewNamespace()
+        let keeper = TableKeeper(configuration: configuration, writer: connection)
+        var routes = generator.routes(count: 300)
+        _ = try keeper.install(input(routes))
+        let stamp = try #require(try connection.stamp(ofTable: "flowspec", family: .inet))
+        routes[5] = generator.route(900)
+        guard case .inPlace = try keeper.install(input(routes)).method else { Issue.record("not in place"); return }
+        #expect(try connection.stamp(ofTable: "flowspec", family: .inet) == stamp)
+        #expect(try connection.listTable(name: "flowspec", family: .inet)?.stamp == stamp)
+        let listed = try nft(["list", "table", "inet", "flowspec"], in: try #require(connection.namespace))
+        // The table's own comment would be the line after its name.
+        let lines = listed.split(separator: "\n")
+        #expect(lines.first == "table inet flowspec {" && lines.count > 2 && !lines[1].contains("comment"), "\(listed.prefix(300))")
+        // A table replaced by anyone else has no stamp, or another: the next install replaces.
+        try connection.apply(ContentSetNames.apply(compile(routes.ordered(.rfc), options: configuration.options).table))
+        #expect(try connection.stamp(ofTable: "flowspec", family: .inet) == nil)
+        routes[6] = generator.route(901)
+        #expect(try keeper.install(input(routes)).method == .replace(reason: "the ruleset changed since the state was taken"))
+        #expect(try connection.stamp(ofTable: "flowspec", family: .inet) != stamp)
+    }
+}
