@@ -179,6 +179,8 @@ public final class TableKeeper: @unchecked Sendable {
                 case .replace(let why): reason = why
                 case .inPlace(let change):
                     if change.isEmpty { return (.nothing(generation: generation), .unchanged) }
+                    // Held once while it changes: a second reference would copy it (100k routes).
+                    state = nil
                     do {
                         let report = try writer.apply(change, over: &current)
                         state = current
@@ -235,11 +237,14 @@ public final class TableKeeper: @unchecked Sendable {
         // again only once they describe the table committed.
         store?.removeState()
         var report = ApplyReport.nothing(generation: current.generation)
+        state = nil
         if !change.isEmpty {
             do {
                 report = try writer.apply(change, over: &current)
             } catch {
+                // Nothing was committed: the state still describes the kernel.
                 store?.save(current)
+                state = current
                 self.incremental = nil
                 return nil
             }
@@ -331,11 +336,13 @@ public final class TableKeeper: @unchecked Sendable {
             self.incremental = nil
             return nil
         }
+        state = nil
         if !update.change.isEmpty {
             do {
                 _ = try writer.apply(update.change, over: &current)
             } catch {
                 givenUp = "the change could not be sent (\(error))"
+                state = current
                 self.incremental = nil
                 table = nil
                 return nil

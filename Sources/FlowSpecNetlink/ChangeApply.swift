@@ -21,9 +21,7 @@ extension NftConnection {
     public func apply(_ change: TableChange, over state: inout TableState) throws(NetlinkError) -> ApplyReport {
         let clock = ContinuousClock()
         let buildStart = clock.now
-        var routeIndex: [String: Int] = [:]
-        routeIndex.reserveCapacity(state.routes.count)
-        for (i, r) in state.routes.enumerated() { routeIndex[r.identity] = i }
+        let routeIndex = state.routeIndices(of: change.deletedRules + change.insertedRules.compactMap(\.before))
         func route(_ comment: String) throws(NetlinkError) -> TableState.Route {
             guard let i = routeIndex[comment] else {
                 throw .unacknowledged(detail: "the installed table has no rule commented \(comment): its state is not the one the change was made for")
