@@ -175,6 +175,15 @@ public final class IncrementalTable {
 
     /// Routes held (installed, or refused by the compiler).
     public var routeCount: Int { entries.count { $0 != nil } }
+
+    /// The identities of the routes in the table (held and not refused by the compiler).
+    package var installedIdentities: [String] {
+        entries.indices.compactMap { i in
+            guard entries[i] != nil else { return nil }
+            let id = compiler.identities[i]
+            return refusals[id] == nil ? id : nil
+        }
+    }
     /// Routes held that the compiler did not refuse: in the table as rules, set elements or the
     /// chain policy (or noted as never matching, or as having no effect).
     public var installedRouteCount: Int { routeCount - refusals.count }

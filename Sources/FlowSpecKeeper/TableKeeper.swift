@@ -9,10 +9,12 @@ public struct KeeperConfiguration: Sendable, Hashable {
     public var scope: RouteScope
     public var options: CompileOptions
     public var policy: CostPolicy
+    /// What is refused even though the kernel would take it.
+    public var guards: InstallGuards
 
     public init(order: RouteOrder = .rfc, scope: RouteScope = .all, options: CompileOptions = CompileOptions(),
-                policy: CostPolicy = CostPolicy()) {
-        self.order = order; self.scope = scope; self.options = options; self.policy = policy
+                policy: CostPolicy = CostPolicy(), guards: InstallGuards = InstallGuards()) {
+        self.order = order; self.scope = scope; self.options = options; self.policy = policy; self.guards = guards
     }
 }
 
@@ -96,7 +98,12 @@ public final class TableKeeper: @unchecked Sendable {
     /// kernel refuses; then nothing is stored (no later run trusts a state the kernel may not hold).
     public func install(_ input: ReadResult) throws -> KeeperOutcome {
         let clock = ContinuousClock(), start = clock.now
-        if let done = try installInPlace(input, start: start) { return done }
+        adoptLoaded()
+        let guards = configuration.guards
+        // What the guards compare with, taken before an attempt in place changes the planner.
+        let previousCount = installedRouteCount()
+        let previousIDs = guards.maxWithdrawal != nil ? installedIdentities() : nil
+        if let done = try installInPlace(input, start: start, previousCount: previousCount, previousIDs: previousIDs) { return done }
         let order = configuration.order, options = configuration.options
         let storing = store != nil
         var incremental: IncrementalTable?
@@ -117,12 +124,18 @@ public final class TableKeeper: @unchecked Sendable {
             ContentSetNames.apply(to: &prepared.compiled.table)
             compiled = prepared.compiled.table
             outcome = KeeperOutcome(prepared, method: .unchanged, prepareTime: clock.now - start)
+            let installedCount = outcome.installed
+            let refusal = try guards.check(previousCount: previousCount, tableExists: {
+                try writer.tableExists(name: options.tableName, family: .inet)
+            }, nextCount: installedCount, withdrawn: {
+                let rejectedAt = Set(prepared.rejected.map(\.position))
+                let next = Set(prepared.read.lazy.filter { !rejectedAt.contains($0.position) }.map(\.route.identity))
+                return previousIDs?.subtracting(next).count ?? 0
+            }, rejected: prepared.rejected)
+            if let refusal { throw refusal }
         }
         outcome.rules = compiled.ruleCount
         outcome.sets = compiled.sets.count
-        let loaded = loading.map { $0.state.wait() }
-        loading = nil
-        if state == nil { state = loaded ?? nil }
         if let old = installed, old == compiled {
             self.incremental = incremental ?? self.incremental
             outcome.report = .nothing(generation: state?.generation ?? 0)
@@ -202,17 +215,9 @@ public final class TableKeeper: @unchecked Sendable {
     /// the routes whose content changed are compiled and placed. Nil when it cannot be done
     /// (nothing known, stale state, a change the planner gives up on or that is too large, the
     /// kernel refusing it); nothing was changed then.
-    private func installInPlace(_ input: ReadResult, start: ContinuousClock.Instant) throws -> KeeperOutcome? {
+    private func installInPlace(_ input: ReadResult, start: ContinuousClock.Instant, previousCount: Int?,
+                                previousIDs: Set<String>?) throws -> KeeperOutcome? {
         guard configuration.options.merge else { return nil }
-        if let loading {
-            let loadedState = loading.state.wait(), restored = loading.previous?.wait() ?? nil
-            if let loadedState, let restored {
-                state = loadedState
-                incremental = restored.table
-                snapshotBytes = restored.snapshotBytes
-                journalBytes = restored.journalBytes
-            }
-        }
         guard let incremental, var current = state else { return nil }
         let admitted = AdmittedRoutes(input, scope: configuration.scope)
         let valid = admitted.valid
@@ -220,6 +225,14 @@ public final class TableKeeper: @unchecked Sendable {
             // Another table now, or none: what this one was planned for is of no further use.
             self.incremental = nil
             return nil
+        }
+        // The guards first with what the input says (the planner stays usable when they refuse),
+        // again below once the compiler has had its say.
+        let guards = configuration.guards
+        if let refusal = guards.check(previousCount: previousCount, tableExists: { true }, nextCount: valid.count, withdrawn: {
+            (previousIDs ?? []).subtracting(valid.lazy.map(\.identity)).count
+        }, rejected: input.errors + admitted.invalid) {
+            throw refusal
         }
         guard let update = incremental.update(to: valid) else {
             givenUp = incremental.givenUp
@@ -233,6 +246,30 @@ public final class TableKeeper: @unchecked Sendable {
             return nil
         }
         let prepared = ContinuousClock.now - start
+        var outcome = KeeperOutcome(read: admitted.read.count, installed: incremental.installedRouteCount,
+                                    rejectedRoutes: admitted.invalid.count + incremental.refusals.count,
+                                    rejected: input.errors + admitted.invalid, notes: [], outOfScope: admitted.outOfScope.count,
+                                    method: change.isEmpty ? .unchanged : InstallMethod(change), prepareTime: prepared,
+                                    report: .nothing(generation: current.generation))
+        // Reasons and notes by the routes' positions in this input.
+        var position: [String: String] = [:]
+        if !incremental.refusals.isEmpty || !incremental.notes.isEmpty {
+            for (r, k) in zip(valid, admitted.validSource) { position[r.identity] = admitted.read[k].position }
+        }
+        for (id, reason) in incremental.refusals.sorted(by: { $0.key < $1.key }) {
+            outcome.rejected.append(ReadError(position: position[id] ?? id, reason: reason))
+        }
+        for (id, notes) in incremental.notes.sorted(by: { $0.key < $1.key }) {
+            for n in notes { outcome.notes.append("\(position[id] ?? id): \(n)") }
+        }
+        if !incremental.refusals.isEmpty, let refusal = guards.check(previousCount: previousCount, tableExists: { true },
+                                                                    nextCount: outcome.installed, withdrawn: {
+            (previousIDs ?? []).subtracting(incremental.installedIdentities).count
+        }, rejected: outcome.rejected) {
+            // The planner holds the refused routes now: the next install compiles whole.
+            self.incremental = nil
+            throw refusal
+        }
         // Without the state file no later run trusts the snapshot and journal: it is written
         // again only once they describe the table committed.
         store?.removeState()
@@ -267,22 +304,43 @@ public final class TableKeeper: @unchecked Sendable {
                 journalBytes += record.count
             }
         }
-        var outcome = KeeperOutcome(read: admitted.read.count, installed: incremental.installedRouteCount,
-                                    rejectedRoutes: admitted.invalid.count + incremental.refusals.count,
-                                    rejected: input.errors + admitted.invalid, notes: [], outOfScope: admitted.outOfScope.count,
-                                    method: change.isEmpty ? .unchanged : InstallMethod(change), prepareTime: prepared, report: report)
-        // Reasons and notes by the routes' positions in this input.
-        var position: [String: String] = [:]
-        if !incremental.refusals.isEmpty || !incremental.notes.isEmpty {
-            for (r, k) in zip(valid, admitted.validSource) { position[r.identity] = admitted.read[k].position }
-        }
-        for (id, reason) in incremental.refusals.sorted(by: { $0.key < $1.key }) {
-            outcome.rejected.append(ReadError(position: position[id] ?? id, reason: reason))
-        }
-        for (id, notes) in incremental.notes.sorted(by: { $0.key < $1.key }) {
-            for n in notes { outcome.notes.append("\(position[id] ?? id): \(n)") }
-        }
+        outcome.report = report
         return outcome
+    }
+
+    /// Takes over what the previous process left, once read: its state, and for a merged table
+    /// its planner (only with the state it was saved with).
+    private func adoptLoaded() {
+        guard let loading else { return }
+        self.loading = nil
+        let loadedState = loading.state.wait(), restored = loading.previous?.wait() ?? nil
+        if state == nil { state = loadedState }
+        if let restored, loadedState != nil, incremental == nil {
+            incremental = restored.table
+            snapshotBytes = restored.snapshotBytes
+            journalBytes = restored.journalBytes
+        }
+    }
+
+    /// How many routes the installed table holds, when known: the planner's, this process's
+    /// table's, or an unmerged state's (a merged state alone does not say).
+    private func installedRouteCount() -> Int? {
+        if let incremental { return incremental.installedRouteCount }
+        if let table { return Self.identities(of: table).count }
+        if let state, state.mergeSets.isEmpty { return state.routes.count { RouteIdentity.isIdentity($0.identity) } }
+        return nil
+    }
+
+    /// The identities of the routes the installed table holds, when known (as `installedRouteCount`).
+    private func installedIdentities() -> Set<String>? {
+        if let incremental { return Set(incremental.installedIdentities) }
+        if let table { return Self.identities(of: table) }
+        if let state, state.mergeSets.isEmpty { return Set(state.routes.lazy.map(\.identity).filter(RouteIdentity.isIdentity)) }
+        return nil
+    }
+
+    private static func identities(of table: NftTable) -> Set<String> {
+        Set(table.chains.lazy.flatMap(\.rules).compactMap(\.comment).filter(RouteIdentity.isIdentity))
     }
 
     /// Why `state` does not describe the table in the kernel now, or nil when it does: the

@@ -33,6 +33,11 @@ extension NftConnection {
         try table(name: name, family: family)?.stamp
     }
 
+    /// Whether table `name` exists.
+    public func tableExists(name: String, family: NftFamily) throws(NetlinkError) -> Bool {
+        try table(name: name, family: family) != nil
+    }
+
     /// The table's handle and stamp (NFT_MSG_GETTABLE); nil when it is absent (ENOENT).
     private func table(name: String, family: NftFamily) throws(NetlinkError) -> (handle: UInt64, stamp: UInt64?)? {
         var found: (handle: UInt64, stamp: UInt64?)?

@@ -26,16 +26,29 @@ struct Apply: ParsableCommand {
         A large difference, a table of another shape, or an unknown or stale state gives a full \
         replace (docs/benchmarks.md explains the threshold); --full forces it.
 
-        Exit status: 0 when the table was committed (with --strict: and no route was rejected); \
-        1 when nothing changed (unreadable input, kernel error, missing privilege); 2 with \
-        --strict when the table was committed but routes were rejected.
+        Guards: with --strict nothing is committed when any input item or route is rejected; a \
+        table of routes is not replaced by an empty one without --allow-empty; with \
+        --max-withdraw PERCENT, an apply that would take out more than that share of the \
+        installed routes is refused. A refused apply leaves the kernel and the saved state as \
+        they were.
+
+        Exit status: 0 the table was committed and nothing was rejected; 1 nothing changed \
+        (unreadable input, a guard refused, kernel error, missing privilege); 2 nothing changed \
+        because --strict and items were rejected (listed); 3 the table was committed but some \
+        input items or routes were rejected (listed).
         """)
 
     @OptionGroup var input: InputOptions
     @OptionGroup var table: TableOptions
 
-    @Flag(help: "Exit with status 2 if any route was rejected (the table is still committed).")
+    @Flag(help: "All or nothing: commit nothing when any input item or route is rejected (exit status 2).")
     var strict = false
+
+    @Flag(help: "Allow replacing a table of routes by an empty one (refused otherwise: an empty or all-invalid input is more often a fault than a wish).")
+    var allowEmpty = false
+
+    @Option(help: ArgumentHelp("Refuse an apply that would take out more than PERCENT of the installed routes at once (off by default).", valueName: "percent"))
+    var maxWithdraw: Double?
 
     @Flag(help: "Always replace the whole table (no delta update).")
     var full = false
@@ -43,10 +56,15 @@ struct Apply: ParsableCommand {
     @Option(help: "Directory for the committed table's state (used for delta updates).")
     var stateDir: String = "/run/flowspec-nft"
 
+    func validate() throws {
+        if let maxWithdraw, !(0...100).contains(maxWithdraw) { throw ValidationError("--max-withdraw is a percentage, 0 to 100") }
+    }
+
     func run() throws {
         let start = ContinuousClock.now
+        let guards = InstallGuards(allOrNothing: strict, allowEmpty: allowEmpty, maxWithdrawal: maxWithdraw.map { $0 / 100 })
         let configuration = KeeperConfiguration(order: table.routeOrder, scope: table.routeScope,
-                                                options: table.compileOptions)
+                                                options: table.compileOptions, guards: guards)
         let connection: NftConnection
         do { connection = try NftConnection() } catch { throw CLIError("nothing changed: \(error)") }
         // The previous run's state is read on other CPUs while the input is read.
@@ -57,11 +75,17 @@ struct Apply: ParsableCommand {
             outcome = try keeper.install(try input.read())
         } catch let error as CLIError {
             throw error
+        } catch KeeperRefusal.rejected(let errors) {
+            for e in errors { print("  rejected \(e.position): \(e.reason)") }
+            printError("nothing changed: \(KeeperRefusal.rejected(errors))")
+            throw ExitCode(2)
+        } catch let error as KeeperRefusal {
+            throw CLIError("nothing changed: \(error)")
         } catch let error as NetlinkError {
             throw CLIError("nothing changed: \(error)")
         }
         report(outcome, start: start)
-        if strict && !outcome.rejected.isEmpty { throw ExitCode(2) }
+        if !outcome.rejected.isEmpty { throw ExitCode(3) }
     }
 
     func report(_ outcome: KeeperOutcome, start: ContinuousClock.Instant) {
@@ -70,11 +94,18 @@ struct Apply: ParsableCommand {
               (outcome.rejected.count > outcome.rejectedRoutes ? ", unreadable input items \(outcome.rejected.count - outcome.rejectedRoutes)" : ""))
         let size = [outcome.rules.map { "\($0) rules" }, outcome.sets.map { "\($0) sets" }].compactMap { $0 }.joined(separator: ", ")
         let report = outcome.report
-        print("table inet \(table.table): \(size.isEmpty ? "" : size + ", ")committed in \(format(total)) s by \(outcome.method) (read+compile \(format(outcome.prepareTime)) s, netlink build \(format(report.buildTime)) s, kernel \(format(report.kernelTime)) s)")
+        let times = "read+compile \(format(outcome.prepareTime)) s, netlink build \(format(report.buildTime)) s, kernel \(format(report.kernelTime)) s"
+        if outcome.method == .unchanged {
+            print("table inet \(table.table): \(size.isEmpty ? "" : size + ", ")no change, the kernel holds this table already (\(format(total)) s; \(times))")
+        } else {
+            print("table inet \(table.table): \(size.isEmpty ? "" : size + ", ")committed in \(format(total)) s by \(outcome.method) (\(times))")
+        }
         if outcome.outOfScope > 0 {
             print("  \(outcome.outOfScope) routes left out: their route targets are not this switch's")
         }
-        for e in outcome.rejected { print("  rejected \(e.position): \(e.reason)") }
+        // Reader errors come first: input items that are not routes at all.
+        let unreadable = outcome.rejected.count - outcome.rejectedRoutes
+        for (k, e) in outcome.rejected.enumerated() { print("  \(k < unreadable ? "unreadable" : "rejected") \(e.position): \(e.reason)") }
         for n in outcome.notes { print("  note: \(n)") }
     }
 }

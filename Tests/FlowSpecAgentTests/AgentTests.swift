@@ -36,6 +36,7 @@ final class FakeApplier: TableWriter, @unchecked Sendable {
         throw SourceError("this writer replaces whole tables only")
     }
 
+    func tableExists(name: String, family: NftFamily) throws -> Bool { lock.withLock { !_applied.isEmpty } }
     func deleteTable(name: String, family: NftFamily) throws { lock.withLock { _removed.append(name) } }
 }
 
@@ -85,6 +86,7 @@ final class ChangeApplier: TableWriter, @unchecked Sendable {
         return .nothing(generation: 1)
     }
 
+    func tableExists(name: String, family: NftFamily) throws -> Bool { lock.withLock { _current != nil } }
     func deleteTable(name: String, family: NftFamily) throws { lock.withLock { _current = nil } }
 }
 

@@ -136,6 +136,39 @@ struct ApplyDeltaCLITests {
         #expect(shows[2].contains("destination-port ==1000") && !shows[2].contains("destination-port ==1300"))
     }
 
+    /// The exit statuses of `apply` and its guards: 3 committed with a rejected item listed as
+    /// unreadable, 2 nothing committed under --strict, 1 an empty input over a table of routes or
+    /// too many withdrawn at once; the table stays as it was after each refusal.
+    @Test func exitStatusesAndGuards() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fsn-guards-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func write(_ name: String, _ destinations: [String]) throws -> String {
+            let path = dir.appendingPathComponent(name).path
+            try ("{\"routes\":[" + destinations.map { "{\"family\":\"ipv4\",\"match\":{\"destination\":\"\($0)\"},\"actions\":[\"drop\"]}" }
+                .joined(separator: ",") + "]}").write(toFile: path, atomically: true, encoding: .utf8)
+            return path
+        }
+        let good = try write("good.json", (1...10).map { "203.0.113.\($0)/32" })
+        let typo = try write("typo.json", (1...10).map { "203.0.113.\($0)/32" } + ["203.0.113.300/32"])
+        let half = try write("half.json", (1...5).map { "203.0.113.\($0)/32" })
+        let empty = try write("empty.json", [])
+        let apply = "\(flowspecNft) apply --from json --state-dir \(dir.path)/state"
+        let r = try run(["unshare", "-n", "sh", "-c", """
+            \(apply) \(good); echo "status $?"; \(apply) --strict \(typo); echo "status $?"; \(apply) \(typo); echo "status $?"; \
+            \(apply) \(empty); echo "status $?"; \(apply) --max-withdraw 40 \(half); echo "status $?"; \
+            \(flowspecNft) show --json | grep -c '"identity"'; \(apply) --allow-empty \(empty); echo "status $?"
+            """])
+        let statuses = r.out.split(separator: "\n").filter { $0.hasPrefix("status ") }
+        #expect(statuses == ["status 0", "status 2", "status 3", "status 1", "status 1", "status 0"], "\(r.out)\(r.err)")
+        #expect(r.out.contains("unreadable route 11: destination \"203.0.113.300/32\""), "\(r.out)")
+        #expect(r.err.contains("nothing changed: 1 input items or routes rejected and all or nothing asked for (--strict)"), "\(r.err)")
+        #expect(r.err.contains("would replace one of 10 routes (--allow-empty allows it)"), "\(r.err)")
+        #expect(r.err.contains("5 of the 10 installed routes would be withdrawn at once, more than 40% (--max-withdraw)"), "\(r.err)")
+        // After the refusals the table still holds the ten routes.
+        #expect(r.out.contains("\n10\n"), "\(r.out)")
+    }
+
     /// When the kernel refuses an apply (here: no CAP_NET_ADMIN), no state or snapshot stays
     /// behind: not the previous one (taken away before the batch is sent: whatever the kernel
     /// did, the ruleset may not be what it describes) and not a new one.

@@ -45,6 +45,8 @@ final class MemoryKernel: TableWriter {
         return .nothing(generation: generationNow - 1)
     }
 
+    func tableExists(name: String, family: NftFamily) throws -> Bool { table?.name == name }
+
     func deleteTable(name: String, family: NftFamily) throws {
         if table?.name == name { table = nil }
         generationNow += 1
@@ -159,6 +161,48 @@ func temporaryDirectory() throws -> String {
         let full = try TableKeeper(configuration: configuration, writer: kernel, store: store, trustStored: false).install(input(routes))
         #expect(full.method == .replace(reason: "asked for (--full)"))
         #expect(kernel.replaces == 2 && kernel.changes.count == 1)
+    }
+
+    /// Each guard refuses before anything is sent, in place (merged) and whole (unmerged); the
+    /// kernel keeps its table and the next allowed install goes through.
+    @Test(arguments: [true, false])
+    func guardsRefuseBeforeAnythingIsSent(merge: Bool) throws {
+        let kernel = MemoryKernel()
+        var configuration = KeeperConfiguration(options: CompileOptions(merge: merge))
+        configuration.guards = InstallGuards(allOrNothing: true, allowEmpty: false, maxWithdrawal: 0.2)
+        let keeper = TableKeeper(configuration: configuration, writer: kernel)
+        let routes = generator.routes(count: 100)
+        _ = try keeper.install(input(routes))
+        let installed = kernel.table, writes = (kernel.replaces, kernel.changes.count)
+        // A rejected item: nothing committed.
+        var withError = input(routes)
+        withError.errors.append(ReadError(position: "line 7", reason: "not a route"))
+        #expect(throws: KeeperRefusal.rejected([ReadError(position: "line 7", reason: "not a route")])) { try keeper.install(withError) }
+        // Everything withdrawn.
+        #expect(throws: KeeperRefusal.empty(installed: 100)) { try keeper.install(input([])) }
+        // 30 of 100 withdrawn (20% allowed); changed routes do not count as withdrawn.
+        var changed = Array(routes[30...])
+        changed[0] = FlowRoute(family: .ipv4, components: changed[0].components, actions: [.trafficRateBytes(asn: 0, bytesPerSecond: 1000)])
+        #expect(throws: KeeperRefusal.tooManyWithdrawn(withdrawn: 30, installed: 100, limit: 0.2)) { try keeper.install(input(changed)) }
+        #expect(kernel.table == installed && kernel.replaces == writes.0 && kernel.changes.count == writes.1)
+        // 20 withdrawn is allowed.
+        let method = try keeper.install(input(Array(routes[20...]))).method
+        #expect(method != .unchanged)
+        #expect(kernel.replaces + kernel.changes.count == writes.0 + writes.1 + 1)
+    }
+
+    /// Without knowing the installed table, an empty install is refused when a table exists.
+    @Test func anEmptyInstallOverATableOfUnknownContentIsRefused() throws {
+        let kernel = MemoryKernel()
+        _ = try TableKeeper(configuration: KeeperConfiguration(), writer: kernel).install(input(generator.routes(count: 5)))
+        var configuration = KeeperConfiguration()
+        configuration.guards.allowEmpty = false
+        #expect(throws: KeeperRefusal.empty(installed: nil)) {
+            try TableKeeper(configuration: configuration, writer: kernel).install(input([]))
+        }
+        configuration.guards.allowEmpty = true
+        _ = try TableKeeper(configuration: configuration, writer: kernel).install(input([]))
+        #expect(kernel.table?.chains.first?.rules.isEmpty == true)
     }
 
     /// The files of namespaces that no longer exist go when a table is replaced; this

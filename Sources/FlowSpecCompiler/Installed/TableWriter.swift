@@ -16,6 +16,8 @@ public protocol TableWriter: AnyObject {
     /// Sends `change` in one batch made against `state`, which becomes the new state; throws,
     /// with nothing committed and `state` as it was, when the state is stale or the kernel refuses.
     func apply(_ change: TableChange, over state: inout TableState) throws -> ApplyReport
+    /// Whether the table exists (empty or not).
+    func tableExists(name: String, family: NftFamily) throws -> Bool
     /// Removes the table (quietly when absent).
     func deleteTable(name: String, family: NftFamily) throws
 }
