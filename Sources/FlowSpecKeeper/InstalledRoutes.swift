@@ -1,0 +1,144 @@
+import FlowSpec
+import FlowSpecCompiler
+
+/// The installed table seen per route (`flowspec-nft show`), read from the table alone, one entry per route in the order the routes hold in the
+/// chain (where each first has a rule), with its packets and bytes summed over everything of it:
+///
+/// - A rule whose comment is a route identity belongs to that route; rules of one route (its
+///   `port` alternatives, the two rules of a rate limit, rules in several places) add up in one
+///   entry.
+/// - A merged rule (a lookup of a set, or a limit map, whose elements carry route identities as
+///   comments) stands for every route with an element in it: each gets an entry, counted by its
+///   elements' own counters (the merged rule itself has no counter, docs/merging.md), with the
+///   rule's action. Within one merged rule the routes are listed in RFC 8955 order (the chain's
+///   order under `--order rfc`; the set itself keeps no order), hashed identities (`4#…`, which
+///   cannot be decoded) after them in the order of their elements' keys.
+/// - Any other rule (no comment, a merged rule of an older table without element comments) is
+///   an entry of its own, joined only with the rule before it when their comments are equal.
+public struct InstalledRoutes: Sendable {
+    public struct Entry: Sendable, Hashable {
+        /// The route identity (`FlowRoute.identity`), or the rule's comment for a rule of no route.
+        public var identity: String
+        /// The route's match, when the identity decodes (not for hashed `4#…` identities).
+        public var route: FlowRoute?
+        /// Rules and set elements that make the route.
+        public var rules: Int
+        public var packets: UInt64
+        public var bytes: UInt64
+        /// The actions, as nft text (`drop`, `police 125000 bytes/second`, …).
+        public var actions: [String]
+        /// The sets whose elements stand for this route (merged rules), in chain order.
+        public var sets: [String] = []
+    }
+
+    public var table: String
+    public var chain: String
+    public var hook: String
+    public var policy: String
+    public var entries: [Entry] = []
+
+    public init(_ t: NftTable) {
+        table = t.name
+        let base = t.chains.first { $0.base != nil }
+        chain = base?.name ?? "-"
+        hook = base?.base?.hook.name ?? "-"
+        policy = base?.base.map { $0.policy == .drop ? "drop" : "accept" } ?? "-"
+        var limits = [String: NftLimit]()
+        for case .limit(let name, let l) in t.objects { limits[name] = l }
+        var sets = [String: NftSet]()
+        for s in t.sets { sets[s.name] = s }
+        var position = [String: Int]()   // route identity -> its entry
+
+        func police(_ name: String) -> String {
+            guard let l = limits[name] else { return "police (\(name))" }
+            return "police \(l.rate) \(l.kind == .bytes ? "bytes" : "packets")/\(l.unit)"
+        }
+        func add(_ id: String, packets: UInt64, bytes: UInt64, actions: [String], set: String?, joinAny: Bool) {
+            let actions = actions.isEmpty ? ["continue"] : actions
+            let at: Int? = joinAny ? position[id] : (entries.last?.identity == id ? entries.count - 1 : nil)
+            guard let at else {
+                if joinAny { position[id] = entries.count }
+                entries.append(Entry(identity: id, route: RouteIdentity.decode(id), rules: 1, packets: packets, bytes: bytes,
+                                     actions: actions, sets: set.map { [$0] } ?? []))
+                return
+            }
+            var e = entries[at]
+            e.rules += 1; e.packets += packets; e.bytes += bytes
+            for a in actions where !e.actions.contains(a) { e.actions.append(a) }
+            if let set, !e.sets.contains(set) { e.sets.append(set) }
+            entries[at] = e
+        }
+
+        for rule in base?.rules ?? [] {
+            var packets: UInt64 = 0, bytes: UInt64 = 0
+            var actions = [String]()
+            var policed = false
+            var mergedSet: NftSet?
+            var limitMap = false
+            for e in rule.expressions {
+                switch e {
+                case .counter(let p, let b): packets += p; bytes += b
+                case .lookup(let name, _, false):
+                    if mergedSet == nil, let s = sets[name], s.elements.contains(where: { $0.comment != nil }) { mergedSet = s }
+                case .objrefMap(let name, _):
+                    policed = true
+                    if let s = sets[name], s.elements.contains(where: { $0.comment != nil }) {
+                        mergedSet = s; limitMap = true
+                    } else {
+                        actions.append("police (map \(name))")
+                    }
+                case .objref(_, let name):
+                    policed = true
+                    actions.append(police(name))
+                case .immediateVerdict(let v) where !(policed && v == .drop): actions.append("\(v)")
+                case .log(let g, _): actions.append("log group \(g)")
+                case .payloadSet: actions.append("set dscp")
+                case .metaSet(let k, _): actions.append("set \(k)")
+                default: break
+                }
+            }
+            guard let set = mergedSet else {
+                let id = rule.comment ?? "(no comment)"
+                add(id, packets: packets, bytes: bytes, actions: actions, set: nil, joinAny: RouteIdentity.isIdentity(id))
+                continue
+            }
+            for route in Self.routes(of: set, fallback: rule.comment ?? MergedRule.comment(set: set.name)) {
+                var own = actions
+                if limitMap { own.insert(contentsOf: route.objects.map(police), at: 0) }
+                add(route.identity, packets: route.packets, bytes: route.bytes, actions: own, set: set.name,
+                    joinAny: RouteIdentity.isIdentity(route.identity))
+            }
+        }
+    }
+
+    /// One route's share of a merged set: its elements' counts and the objects they map to.
+    struct SetRoute {
+        var identity: String
+        var packets: UInt64 = 0
+        var bytes: UInt64 = 0
+        var objects: [String] = []
+    }
+
+    /// The routes of a merged set, by element comment (an element without one counts for
+    /// `fallback`, the rule), in RFC 8955 order; identities that do not decode follow in element order.
+    static func routes(of set: NftSet, fallback: String) -> [SetRoute] {
+        var byIdentity = [String: Int]()
+        var out = [SetRoute]()
+        for e in set.elements {
+            let id = e.comment ?? fallback
+            let k = byIdentity[id] ?? { byIdentity[id] = out.count; out.append(SetRoute(identity: id)); return out.count - 1 }()
+            out[k].packets += e.counter?.packets ?? 0
+            out[k].bytes += e.counter?.bytes ?? 0
+            if let o = e.objectName, !out[k].objects.contains(o) { out[k].objects.append(o) }
+        }
+        let keys = out.map { RouteIdentity.decode($0.identity).map(RFC8955SortKey.init) }
+        return out.indices.sorted { a, b in
+            switch (keys[a], keys[b]) {
+            case let (x?, y?): x < y || (x == y && a < b)
+            case (.some, nil): true
+            case (nil, .some): false
+            case (nil, nil): a < b
+            }
+        }.map { out[$0] }
+    }
+}
