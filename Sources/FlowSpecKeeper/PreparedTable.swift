@@ -28,20 +28,23 @@ public struct PreparedTable: Sendable {
     ///   - order: with `.sequence(.trafficMarking)` the traffic-marking community carries the
     ///     sequence number (the historical convention), so it is not applied as a DSCP marking.
     public init(input: ReadResult, order: RouteOrder, scope: RouteScope = .all, options: CompileOptions) {
-        self.init(input: input, order: order, scope: scope, options: options, keysUpTo: .max, build: nil)
+        self.init(admitting: AdmittedRoutes(input, scope: scope), readerErrors: input.errors, order: order, options: options,
+                  keysUpTo: .max, build: nil)
     }
 
-    /// `init`, with `build` compiling the ordered routes instead of `compile` (the keeper builds an
-    /// `IncrementalTable` this way); it gets each route's order key, its tiebreak the route's
-    /// position among the valid input routes. Only for at most `keysUpTo` routes (a million keys
-    /// cost ~100 MB); more are compiled by `compile`.
-    package init(input: ReadResult, order: RouteOrder, scope: RouteScope, options: CompileOptions,
-                 keysUpTo: Int, build: ((_ ordered: [FlowRoute], _ keys: [RouteOrderKey]) -> CompileResult)?) {
-        var admitted = AdmittedRoutes(input, scope: scope)
+    /// `init` of routes already admitted (validated and scoped once, by the keeper), with `build`
+    /// compiling the ordered routes instead of `compile` (the keeper builds an `IncrementalTable`
+    /// this way); it gets each route's order key, its tiebreak the route's position among the
+    /// valid input routes. Only for at most `keysUpTo` routes (a million keys cost ~100 MB); more
+    /// are compiled by `compile`. `admitted` is consumed: its routes are freed as they are compiled.
+    package init(admitting admitted: consuming AdmittedRoutes, readerErrors errors: [ReadError], order: RouteOrder,
+                 options: CompileOptions, keysUpTo: Int,
+                 build: ((_ ordered: [FlowRoute], _ keys: [RouteOrderKey]) -> CompileResult)?) {
+        var admitted = admitted
         read = admitted.read
         outOfScope = admitted.outOfScope
-        rejected = input.errors + admitted.invalid
-        let readerErrors = input.errors.count
+        rejected = errors + admitted.invalid
+        let readerErrors = errors.count
         var valid = admitted.valid
         let validSource = admitted.validSource
         admitted = AdmittedRoutes()

@@ -103,7 +103,11 @@ public final class TableKeeper: @unchecked Sendable {
         // What the guards compare with, taken before an attempt in place changes the planner.
         let previousCount = installedRouteCount()
         let previousIDs = guards.maxWithdrawal != nil ? installedIdentities() : nil
-        if let done = try installInPlace(input, start: start, previousCount: previousCount, previousIDs: previousIDs) { return done }
+        // Validated and scoped once, for whichever path goes on.
+        var admitted: AdmittedRoutes? = AdmittedRoutes(input, scope: configuration.scope)
+        if let done = try installInPlace(input, admitted!, start: start, previousCount: previousCount, previousIDs: previousIDs) {
+            return done
+        }
         let order = configuration.order, options = configuration.options
         let storing = store != nil
         var incremental: IncrementalTable?
@@ -113,7 +117,7 @@ public final class TableKeeper: @unchecked Sendable {
         do {
             // The prepared table goes out of scope before the batch is built (a million routes'
             // batch needs that memory), leaving the compiled table, renamed in place.
-            var prepared = PreparedTable(input: input, order: order, scope: configuration.scope, options: options,
+            var prepared = PreparedTable(admitting: admitted.take()!, readerErrors: input.errors, order: order, options: options,
                                          keysUpTo: storing ? Tuning.storedMaxRoutes : .max, build: options.merge ? { routes, keys in
                 let result: CompileResult
                 (result, incremental) = storing
@@ -215,11 +219,10 @@ public final class TableKeeper: @unchecked Sendable {
     /// the routes whose content changed are compiled and placed. Nil when it cannot be done
     /// (nothing known, stale state, a change the planner gives up on or that is too large, the
     /// kernel refusing it); nothing was changed then.
-    private func installInPlace(_ input: ReadResult, start: ContinuousClock.Instant, previousCount: Int?,
-                                previousIDs: Set<String>?) throws -> KeeperOutcome? {
+    private func installInPlace(_ input: ReadResult, _ admitted: borrowing AdmittedRoutes, start: ContinuousClock.Instant,
+                                previousCount: Int?, previousIDs: Set<String>?) throws -> KeeperOutcome? {
         guard configuration.options.merge else { return nil }
         guard let incremental, var current = state else { return nil }
-        let admitted = AdmittedRoutes(input, scope: configuration.scope)
         let valid = admitted.valid
         guard let generation = try? writer.generation(), case .success(nil) = Result(catching: { try distrust(current, generation: generation) }) else {
             // Another table now, or none: what this one was planned for is of no further use.
