@@ -92,3 +92,27 @@ enum FetchSequenceCarrier: ExpressibleByArgument {
     }
     var defaultValueDescription: String { carrier?.defaultValueDescription ?? "none" }
 }
+
+/// A base chain priority: a number, or one of the names nft prints for the inet family's filter
+/// chains (`raw` -300, `mangle` -150, `dstnat` -100, `filter` 0, `security` 50, `srcnat` 100),
+/// optionally with an offset (`filter-10`, `raw+1`), as nft writes them.
+struct ChainPriority: ExpressibleByArgument {
+    static let names: [(String, Int32)] = [("raw", -300), ("mangle", -150), ("dstnat", -100), ("filter", 0),
+                                           ("security", 50), ("srcnat", 100)]
+    var value: Int32
+
+    init?(argument: String) {
+        if let n = Int32(argument) { value = n; return }
+        for (name, base) in Self.names where argument.hasPrefix(name) {
+            let rest = argument.dropFirst(name.count)
+            if rest.isEmpty { value = base; return }
+            guard let sign = rest.first, sign == "+" || sign == "-", let offset = Int32(rest.dropFirst()),
+                  let v = Optional(Int64(base) + (sign == "+" ? 1 : -1) * Int64(offset)), let value = Int32(exactly: v) else { return nil }
+            self.value = value
+            return
+        }
+        return nil
+    }
+
+    var defaultValueDescription: String { Self.names.first { $0.1 == value }?.0 ?? "\(value)" }
+}

@@ -10,8 +10,8 @@ struct TableOptions: ParsableArguments {
     @Option(help: "Netfilter hook of the base chain: prerouting, forward, input or output.")
     var hook: HookOption = .forward
 
-    @Option(parsing: .unconditional, help: "Priority of the base chain (negative values run earlier, e.g. --priority -10).")
-    var priority: Int32 = 0
+    @Option(parsing: .unconditional, help: "Priority of the base chain: a number (negative values run earlier, e.g. --priority -10) or a name as nft prints it: raw, mangle, dstnat, filter, security, srcnat, with an offset such as filter-10.")
+    var priority: ChainPriority = ChainPriority(argument: "filter")!
 
     @Option(help: "Chain policy when no default-policy route (0/0 → 0/0) is present: accept or drop.")
     var policy: PolicyOption = .accept
@@ -55,7 +55,7 @@ struct TableOptions: ParsableArguments {
         var o = CompileOptions()
         o.tableName = table
         o.hook = hook.hook
-        o.priority = priority
+        o.priority = priority.value
         o.defaultPolicy = policy == .accept ? .accept : .drop
         o.redirectMarks = Dictionary(redirectMarks.map { ($0.target, $0.mark) }, uniquingKeysWith: { _, last in last })
         o.logGroup = logGroup

@@ -15,6 +15,20 @@ import FlowSpecFormats
         }
     }
 
+    /// Options take the forms nft prints: hook and priority names (with an offset), and the
+    /// default values are shown by name in --help.
+    @Test func optionsTakeNftNames() throws {
+        for (given, priority) in [("raw", "-300"), ("filter-10", "-10"), ("mangle+5", "-145"), ("-7", "-7")] {
+            let r = try run([flowspecNft, "compile", "--from", "json", "--hook", "prerouting", "--priority", given, "-"], stdin: #"{"routes":[]}"#)
+            #expect(r.out.contains("type filter hook prerouting priority \(priority);"), "\(given): \(r.out)")
+        }
+        let bad = try run([flowspecNft, "compile", "--from", "json", "--priority", "fliter", "-"], stdin: #"{"routes":[]}"#, check: false)
+        #expect(bad.status != 0 && bad.err.contains("--priority"))
+        // Words joined by single spaces: --help wraps its lines.
+        let help = try run([flowspecNft, "apply", "--help"]).out.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        #expect(help.contains("default: forward") && help.contains("default: filter") && !help.contains("default: 2)"))
+    }
+
     @Test func parsePrintsRoutesAndErrorsAsOneJSONObject() throws {
         let r = try run([flowspecNft, "parse", "--from", "json", Self.fixtures + "/json/default-routes.json"])
         let obj = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
