@@ -27,6 +27,9 @@ struct Bench: ParsableCommand {
         (scripts/plot-bench.py draws bench.png and datapath.png). Needs root.
         """)
 
+    @Option(help: "The routes: uniform (RouteGenerator: four shapes, what merging was built on) or mixed (MixedRouteGenerator: what DDoS and segmentation controllers push together, every route nearly its own shape; docs/benchmarks.md gives its proportions).")
+    var workload: Workload = .uniform
+
     @Option(help: "Route counts, comma separated (1000000 works; it takes minutes).")
     var sizes: String = "1000,10000,100000"
 
@@ -68,10 +71,11 @@ struct Bench: ParsableCommand {
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let me = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
         var rows: [Row] = []
+        var shapes: [String] = []
         let dpCounts = datapath ? datapathSizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } : []
         let progress = Progress(total: counts.count * runs * 22 + runs * (1 + 2 * dpCounts.count))
         for n in counts {
-            let generator = RouteGenerator()
+            let generator = workload
             let routes = generator.routes(count: n)
             let ordered = routes.ordered(.rfc)
             let jsonPath = "\(out)/routes-\(n).json"
@@ -87,6 +91,7 @@ struct Bench: ParsableCommand {
                 let table = ContentSetNames.apply(compile(ordered, options: Self.unmerged).table)
                 try NftPrinter.render(table, replace: true).write(toFile: nftPath, atomically: true, encoding: .utf8)
                 let merged = ContentSetNames.apply(compile(ordered, options: CompileOptions(merge: true)).table)
+                shapes.append("N=\(n) \(workload.rawValue): merged \(merged.ruleCount) rules, \(merged.sets.count) sets; --no-merge \(table.ruleCount) rules, \(table.sets.count) sets")
                 try NftPrinter.render(merged, replace: true).write(toFile: nftMergedPath, atomically: true, encoding: .utf8)
                 try iptablesRestoreText(ordered).write(toFile: iptPath, atomically: true, encoding: .utf8)
             }
@@ -165,6 +170,8 @@ struct Bench: ParsableCommand {
             try writeDataPath(dataRows)
         }
         progress.finish()
+        print("workload: \(workload.rawValue)")
+        for line in shapes { print(line) }
         print(render(rows))
         if datapath { print("\n" + renderDataPath(dataRows)) }
     }
@@ -174,7 +181,7 @@ struct Bench: ParsableCommand {
     /// commit, and from the compiled table to the commit ("plan+commit").
     func deltas(n: Int, run: Int, routes: [FlowRoute], connection: NftConnection, progress: Progress) throws -> [Row] {
         var rows: [Row] = []
-        let generator = RouteGenerator()
+        let generator = workload
         for (form, options) in [("merged", CompileOptions(merge: true)), ("--no-merge", Self.unmerged)] {
             let base = ContentSetNames.apply(compile(routes.ordered(.rfc), options: options).table)
             for (what, count) in [("1 route", 1), ("1%", max(1, n / 100)), ("10%", max(1, n / 10))] {
@@ -221,7 +228,7 @@ struct Bench: ParsableCommand {
     /// the commit — compiling the changed routes, placing them, the batch and the kernel.
     func incrementalDeltas(n: Int, run: Int, routes: [FlowRoute], connection: NftConnection, progress: Progress) throws -> [Row] {
         var rows: [Row] = []
-        let generator = RouteGenerator()
+        let generator = workload
         for (what, count) in [("1 route", 1), ("1%", max(1, n / 100)), ("10%", max(1, n / 10))] {
             let label = "delta \(what) (merged, incremental)"
             progress.step("N=\(n) run \(run + 1)/\(runs): \(label)")
@@ -330,4 +337,18 @@ final class Progress {
         FileHandle.standardError.write(Data((line.padding(toLength: 100, withPad: " ", startingAt: 0)).utf8))
     }
     func finish() { FileHandle.standardError.write(Data("\n".utf8)) }
+}
+
+/// The route sets the bench loads.
+enum Workload: String, ExpressibleByArgument, CaseIterable {
+    case uniform, mixed
+
+    func route(_ i: Int) -> FlowRoute {
+        switch self {
+        case .uniform: RouteGenerator().route(i)
+        case .mixed: MixedRouteGenerator().route(i)
+        }
+    }
+
+    func routes(count: Int) -> [FlowRoute] { (0..<count).map(route) }
 }

@@ -111,7 +111,7 @@ extension Bench {
     func measureDataPath(sizes: [Int], runs: Int, seconds: Int, progress: Progress) throws -> [DataPathRow] {
         let lab = try DataPathLab()
         defer { lab.close() }
-        let generator = RouteGenerator()
+        let generator = workload
         var tables: [(n: Int, form: String, table: NftTable)] = []
         for n in sizes {
             let ordered = generator.routes(count: n).ordered(.rfc)
