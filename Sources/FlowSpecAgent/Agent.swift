@@ -76,7 +76,7 @@ public actor Agent: SourceSink {
     /// Keys whose route changed since the last apply (the incremental path sends only these).
     private var dirty = Set<RouteID>()
     private var installedRoutes = [RouteID: FlowRoute]()
-    private var reportedRejections = Set<ReadError>()
+    private var reportedRejections = Set<Rejection>()
     private var pending: Task<Void, Never>?
     private var retry: Task<Void, Never>?
     /// Since when the source has given no good read (nil while healthy). Starts at creation: a
@@ -282,7 +282,7 @@ public actor Agent: SourceSink {
         let start = clock.now
         var removing: [RouteID] = [], adding: [(route: FlowRoute, tiebreak: Int)] = []
         var added = 0, removed = 0, changed = 0
-        var rejected: [ReadError] = []
+        var rejected: [Rejection] = []
         for key in dirty {
             let old = installedRoutes[key], new = rib[key]
             if old == new?.route.route { continue }
@@ -297,7 +297,7 @@ public actor Agent: SourceSink {
                 try new.route.route.validate()
                 adding.append((new.route.route, new.sequence))
             } catch {
-                rejected.append(ReadError(position: new.route.position, reason: "\(error)"))
+                rejected.append(Rejection(position: new.route.position, route: new.route.route, cause: .invalid(error)))
             }
         }
         // Routes in input order, as a whole rebuild would meet them.
@@ -313,7 +313,7 @@ public actor Agent: SourceSink {
         lastApplied = applied
         let c = update.change
         logger.info("table inet \(configuration.options.tableName): +\(added) -\(removed) ~\(changed) routes in place (\(c.insertedRules.count) rules in, \(c.deletedRules.count) out, \(c.addedElementCount) set elements in, \(c.removedElementCount) out); installed \(update.installed); applied in \(seconds(clock.now - start)) s")
-        for e in rejected { logger.warning("rejected \(e.position): \(e.reason)") }
+        for e in rejected { logger.warning("rejected \(e)") }
         for r in update.rejected { logger.warning("rejected \(r.route.identity): \(r.reason)") }
         return applied
     }
@@ -353,7 +353,7 @@ public actor Agent: SourceSink {
         logger.info("table inet \(configuration.options.tableName): +\(added) -\(removed) ~\(changed) routes; installed \(outcome.installed), rejected \(outcome.rejectedRoutes), \(outcome.rules ?? 0) rules; \(outcome.method); applied in \(seconds(clock.now - start)) s")
         let rejections = Set(outcome.rejected)
         for e in outcome.rejected where !reportedRejections.contains(e) {
-            logger.warning("rejected \(e.position): \(e.reason)")
+            logger.warning("\(e.isRoute ? "rejected" : "unreadable") \(e)")
         }
         reportedRejections = rejections
         return applied

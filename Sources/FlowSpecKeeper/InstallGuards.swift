@@ -20,7 +20,7 @@ public struct InstallGuards: Sendable, Hashable {
 /// Why a `TableKeeper` committed nothing although the kernel would have taken the table.
 public enum KeeperRefusal: Error, Sendable, Hashable, CustomStringConvertible {
     /// `allOrNothing`, and these input items or routes were rejected (positions and reasons).
-    case rejected([ReadError])
+    case rejected([Rejection])
     /// The new table holds no route; the installed one holds `installed` (nil: a table of unknown
     /// content exists).
     case empty(installed: Int?)
@@ -50,7 +50,7 @@ extension InstallGuards {
     /// installed (nil: unknown, and `tableExists` says whether a table is there); `withdrawn`
     /// counts the installed routes the install takes out (asked only with `maxWithdrawal`).
     func check(previousCount: Int?, tableExists: () throws -> Bool, nextCount: Int, withdrawn: () -> Int,
-               rejected: [ReadError]) rethrows -> KeeperRefusal? {
+               rejected: [Rejection]) rethrows -> KeeperRefusal? {
         if allOrNothing && !rejected.isEmpty { return .rejected(rejected) }
         if nextCount == 0 && !allowEmpty {
             if let previousCount {

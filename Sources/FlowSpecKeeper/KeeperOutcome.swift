@@ -33,10 +33,9 @@ public struct KeeperOutcome: Sendable {
     public var read: Int
     /// Routes in the table (as rules, set elements or the chain policy).
     public var installed: Int
-    /// Routes rejected by validation or the compiler (`rejected` also holds reader errors).
-    public var rejectedRoutes: Int
-    /// Input items the reader rejected, then rejected routes, each with position and reason.
-    public var rejected: [ReadError]
+    /// Input items the reader could not read, then routes rejected by validation or the
+    /// compiler, each with its position and cause.
+    public var rejected: [Rejection]
     /// Compiler notes, each with its route's input position.
     public var notes: [String]
     /// Routes left out by route-target scoping (meant for other switches; not errors).
@@ -50,4 +49,7 @@ public struct KeeperOutcome: Sendable {
     public var prepareTime: Duration
     /// The batch sent (`ApplyReport.nothing` when none was).
     public var report: ApplyReport
+
+    /// Routes rejected by validation or the compiler (`rejected` also holds unreadable items).
+    public var rejectedRoutes: Int { rejected.count { $0.isRoute } }
 }

@@ -9,7 +9,7 @@ public struct PreparedTable: Sendable {
     public var read: [ReadRoute]
     /// Input items the reader rejected, then routes rejected by validation or by the compiler,
     /// each with its input position and reason.
-    public var rejected: [ReadError]
+    public var rejected: [Rejection]
     /// Routes rejected after reading (validation, compiler); `rejected` also holds reader errors.
     public var rejectedRouteCount: Int
     /// The table and the compiler's notes (`notes` name routes by input position).
@@ -43,7 +43,7 @@ public struct PreparedTable: Sendable {
         var admitted = admitted
         read = admitted.read
         outOfScope = admitted.outOfScope
-        rejected = errors + admitted.invalid
+        rejected = errors.map(Rejection.init) + admitted.invalid
         let readerErrors = errors.count
         var valid = admitted.valid
         let validSource = admitted.validSource
@@ -67,7 +67,7 @@ public struct PreparedTable: Sendable {
         let read = self.read
         func position(_ index: Int) -> String { read[validSource[permutation[index]]].position }
         for r in compiled.rejected {
-            rejected.append(ReadError(position: position(r.index), reason: r.reason))
+            rejected.append(Rejection(position: position(r.index), route: r.route, cause: .inexpressible(r.reason)))
         }
         rejectedRouteCount = rejected.count - readerErrors
         notes = compiled.notes.map { n in "\(position(n.index)): \(n.message)" }
@@ -86,7 +86,7 @@ public struct AdmittedRoutes: Sendable {
     public var valid: [FlowRoute] = []
     public var validSource: [Int] = []
     /// The routes of `read` validation refuses, with their input positions.
-    public var invalid: [ReadError] = []
+    public var invalid: [Rejection] = []
 
     public init() {}
 
@@ -108,7 +108,7 @@ public struct AdmittedRoutes: Sendable {
                 valid.append(read[k].route)
                 validSource.append(k)
             } catch {
-                invalid.append(ReadError(position: read[k].position, reason: "\(error)"))
+                invalid.append(Rejection(position: read[k].position, route: read[k].route, cause: .invalid(error)))
             }
         }
     }

@@ -234,7 +234,7 @@ public final class TableKeeper: @unchecked Sendable {
         let guards = configuration.guards
         if let refusal = guards.check(previousCount: previousCount, tableExists: { true }, nextCount: valid.count, withdrawn: {
             (previousIDs ?? []).subtracting(valid.lazy.map(\.identity)).count
-        }, rejected: input.errors + admitted.invalid) {
+        }, rejected: input.errors.map(Rejection.init) + admitted.invalid) {
             throw refusal
         }
         guard let update = incremental.update(to: valid) else {
@@ -250,20 +250,19 @@ public final class TableKeeper: @unchecked Sendable {
         }
         let prepared = ContinuousClock.now - start
         var outcome = KeeperOutcome(read: admitted.read.count, installed: incremental.installedRouteCount,
-                                    rejectedRoutes: admitted.invalid.count + incremental.refusals.count,
-                                    rejected: input.errors + admitted.invalid, notes: [], outOfScope: admitted.outOfScope.count,
+                                    rejected: input.errors.map(Rejection.init) + admitted.invalid, notes: [], outOfScope: admitted.outOfScope.count,
                                     method: change.isEmpty ? .unchanged : InstallMethod(change), prepareTime: prepared,
                                     report: .nothing(generation: current.generation))
         // Reasons and notes by the routes' positions in this input.
-        var position: [String: String] = [:]
+        var position: [String: (String, FlowRoute)] = [:]
         if !incremental.refusals.isEmpty || !incremental.notes.isEmpty {
-            for (r, k) in zip(valid, admitted.validSource) { position[r.identity] = admitted.read[k].position }
+            for (r, k) in zip(valid, admitted.validSource) { position[r.identity] = (admitted.read[k].position, r) }
         }
         for (id, reason) in incremental.refusals.sorted(by: { $0.key < $1.key }) {
-            outcome.rejected.append(ReadError(position: position[id] ?? id, reason: reason))
+            outcome.rejected.append(Rejection(position: position[id]?.0 ?? id, route: position[id]?.1, cause: .inexpressible(reason)))
         }
         for (id, notes) in incremental.notes.sorted(by: { $0.key < $1.key }) {
-            for n in notes { outcome.notes.append("\(position[id] ?? id): \(n)") }
+            for n in notes { outcome.notes.append("\(position[id]?.0 ?? id): \(n)") }
         }
         if !incremental.refusals.isEmpty, let refusal = guards.check(previousCount: previousCount, tableExists: { true },
                                                                     nextCount: outcome.installed, withdrawn: {
@@ -433,7 +432,7 @@ public final class TableKeeper: @unchecked Sendable {
 
 extension KeeperOutcome {
     init(_ p: PreparedTable, method: InstallMethod, prepareTime: Duration) {
-        self.init(read: p.read.count, installed: p.installedCount, rejectedRoutes: p.rejectedRouteCount,
+        self.init(read: p.read.count, installed: p.installedCount,
                   rejected: p.rejected, notes: p.notes, outOfScope: p.outOfScope.count,
                   method: method, prepareTime: prepareTime, report: .nothing(generation: 0))
     }

@@ -76,7 +76,7 @@ struct Apply: ParsableCommand {
         } catch let error as CLIError {
             throw error
         } catch KeeperRefusal.rejected(let errors) {
-            for e in errors { print("  rejected \(e.position): \(e.reason)") }
+            for e in errors { print("  \(e.isRoute ? "rejected" : "unreadable") \(e)") }
             printError("nothing changed: \(KeeperRefusal.rejected(errors))")
             throw ExitCode(2)
         } catch let error as KeeperRefusal {
@@ -103,9 +103,7 @@ struct Apply: ParsableCommand {
         if outcome.outOfScope > 0 {
             print("  \(outcome.outOfScope) routes left out: their route targets are not this switch's")
         }
-        // Reader errors come first: input items that are not routes at all.
-        let unreadable = outcome.rejected.count - outcome.rejectedRoutes
-        for (k, e) in outcome.rejected.enumerated() { print("  \(k < unreadable ? "unreadable" : "rejected") \(e.position): \(e.reason)") }
+        for e in outcome.rejected { print("  \(e.isRoute ? "rejected" : "unreadable") \(e)") }
         for n in outcome.notes { print("  note: \(n)") }
     }
 }

@@ -18,7 +18,7 @@ struct Compile: ParsableCommand {
 
     func run() throws {
         let p = PreparedTable(input: try input.read(), order: table.routeOrder, scope: table.routeScope, options: table.compileOptions)
-        for e in p.rejected { printError("# rejected \(e.position): \(e.reason)") }
+        for e in p.rejected { printError("# \(e.isRoute ? "rejected" : "unreadable") \(e)") }
         print(NftPrinter.render(ContentSetNames.apply(p.compiled.table), replace: true), terminator: "")
     }
 }

@@ -177,7 +177,7 @@ func temporaryDirectory() throws -> String {
         // A rejected item: nothing committed.
         var withError = input(routes)
         withError.errors.append(ReadError(position: "line 7", reason: "not a route"))
-        #expect(throws: KeeperRefusal.rejected([ReadError(position: "line 7", reason: "not a route")])) { try keeper.install(withError) }
+        #expect(throws: KeeperRefusal.rejected([Rejection(position: "line 7", cause: .unreadable("not a route"))])) { try keeper.install(withError) }
         // Everything withdrawn.
         #expect(throws: KeeperRefusal.empty(installed: 100)) { try keeper.install(input([])) }
         // 30 of 100 withdrawn (20% allowed); changed routes do not count as withdrawn.
@@ -203,6 +203,27 @@ func temporaryDirectory() throws -> String {
         configuration.guards.allowEmpty = true
         _ = try TableKeeper(configuration: configuration, writer: kernel).install(input([]))
         #expect(kernel.table?.chains.first?.rules.isEmpty == true)
+    }
+
+    /// Every rejection says by its cause what went wrong: an unreadable item, a route that
+    /// breaks the RFC, a route the kernel cannot express; the others are installed.
+    @Test func rejectionsCarryTheirCause() throws {
+        let good = generator.route(1)
+        let outOfOrder = FlowRoute(family: .ipv4, components: [.numeric(.ipProtocol, [.equal(6)]),
+                                                               .destinationPrefix(FlowPrefix("203.0.113.9/32")!)],
+                                   actions: [.trafficRateBytes(asn: 0, bytesPerSecond: 0)])
+        let redirectToIP = FlowRoute(family: .ipv4, components: [.destinationPrefix(FlowPrefix("203.0.113.8/32")!)],
+                                     actions: [.redirectToIP(IPAddress(ipv4: 0xc000_0201), copy: false)])
+        var read = input([good, outOfOrder, redirectToIP])
+        read.errors.append(ReadError(position: "route 4", reason: "not JSON"))
+        let outcome = try TableKeeper(configuration: KeeperConfiguration(), writer: MemoryKernel()).install(read)
+        #expect(outcome.installed == 1 && outcome.rejectedRoutes == 2 && outcome.rejected.count == 3)
+        let causes = Dictionary(uniqueKeysWithValues: outcome.rejected.map { ($0.position, $0.cause) })
+        #expect(causes["route 4"] == .unreadable("not JSON"))
+        guard case .invalid(.componentOutOfOrder)? = causes["route 2"] else { Issue.record("\(causes)"); return }
+        guard case .inexpressible(let why)? = causes["route 3"] else { Issue.record("\(causes)"); return }
+        #expect(why.contains("redirect to IP"))
+        #expect(outcome.rejected.first { $0.position == "route 3" }?.route == redirectToIP)
     }
 
     /// The files of namespaces that no longer exist go when a table is replaced; this
