@@ -43,8 +43,11 @@ public struct MixedRouteGenerator: Sendable {
         let host = (i / 20) % 768
         let v6 = host % 4 == 3
         let family: AddressFamily = v6 ? .ipv6 : .ipv4
-        // What makes route i unique among the routes of its kind on its host.
+        // What makes route i unique among the routes of its kind on its host (encoded in one
+        // field of each kind), and a per-route pseudo-random value for the others: the lengths,
+        // ports and rates a controller sets per victim differ from route to route.
         let variant = UInt64(i / (20 * 768))
+        let r = Self.mix(UInt64(i))
         let kind = i % 20
         var components: [Component]
         var actions: [FlowAction] = []
@@ -52,48 +55,52 @@ public struct MixedRouteGenerator: Sendable {
         case 0...5:
             let amplifiers: [UInt64] = [53, 123, 161, 389, 1900, 11211, 19, 17]
             let port = amplifiers[(kind + i / 20) % amplifiers.count]
-            let low = 64 + (variant * 6 + UInt64(kind)) % 1300
+            // The upper bound carries `variant` and the kind: unique; the lower one varies.
+            let low = 64 + r % 900, high = 1100 + variant * 6 + UInt64(kind)
             components = [.destinationPrefix(self.host(host, family)),
                           .numeric(.ipProtocol, [.equal(17)]),
                           .numeric(.sourcePort, [.equal(port)]),
                           .numeric(.packetLength, [NumericTerm(gt: true, eq: true, value: low),
-                                                   NumericTerm(and: true, lt: true, eq: true, value: 1500)])]
-            actions = [.trafficRateBytes(asn: 0, bytesPerSecond: host % 3 == 0 ? 0 : Float(125_000 * (1 + host % 40)))]
+                                                   NumericTerm(and: true, lt: true, eq: true, value: high)])]
+            actions = [.trafficRateBytes(asn: 0, bytesPerSecond: r % 3 == 0 ? 0 : Float(125_000 * (1 + (r >> 8) % 400)))]
         case 6...9:
-            let start = 1 + (variant * 4 + UInt64(kind - 6)) * 16 % 60_000
+            // The range's width carries `variant` and the kind: unique; its start varies.
+            let start = 1 + r % 60_000, width = variant * 4 + UInt64(kind - 6)
             components = [.destinationPrefix(self.host(host, family)),
                           .numeric(.ipProtocol, [.equal(6)]),
                           .numeric(.destinationPort, [NumericTerm(gt: true, eq: true, value: start),
-                                                      NumericTerm(and: true, lt: true, eq: true, value: start + UInt64(host % 16))]),
+                                                      NumericTerm(and: true, lt: true, eq: true, value: start + width)]),
                           .bitmask(.tcpFlags, [BitmaskTerm(match: true, value: 0x02), BitmaskTerm(and: true, not: true, match: true, value: 0x10)])]
-            actions = [.trafficRatePackets(asn: 0, packetsPerSecond: Float(100 * (1 + (host + i) % 50)))]
+            actions = [.trafficRatePackets(asn: 0, packetsPerSecond: Float(100 * (1 + (r >> 16) % 500)))]
         case 10, 11:
             let types: [UInt64] = v6 ? [128, 129, 1, 3, 133, 134, 135, 136] : [8, 0, 3, 11, 5, 13, 17, 9]
+            // The code carries `variant` and the kind: unique; the type varies.
             let n = variant * 2 + UInt64(kind - 10)
             components = [.destinationPrefix(self.host(host, family)),
                           .numeric(.ipProtocol, [.equal(v6 ? 58 : 1)]),
-                          .numeric(.icmpType, [.equal(types[Int(n % 8)])]),
-                          .numeric(.icmpCode, [.equal((n / 8) % 256)])]
-            actions = [.trafficRateBytes(asn: 0, bytesPerSecond: n % 2 == 0 ? 0 : 12_500)]
+                          .numeric(.icmpType, [.equal(types[Int(r % 8)])]),
+                          .numeric(.icmpCode, [.equal(n % 256)])]
+            actions = [.trafficRateBytes(asn: 0, bytesPerSecond: r % 2 == 0 ? 0 : Float(12_500 * (1 + (r >> 8) % 8)))]
         case 12, 13:
-            let n = variant * 2 + UInt64(kind - 12)
+            // The fragment bit carries the kind and the DSCP value `variant`: unique.
             components = [.destinationPrefix(self.host(host, family)),
-                          .bitmask(.fragment, [BitmaskTerm(match: true, value: n % 2 == 0 ? 0x02 : 0x04)]),
-                          .numeric(.dscp, [.equal((n / 2) % 64)])]
+                          .bitmask(.fragment, [BitmaskTerm(match: true, value: kind == 12 ? 0x02 : 0x04)]),
+                          .numeric(.dscp, [.equal(variant % 64)])]
             actions = [.trafficRateBytes(asn: 0, bytesPerSecond: 0)]
         case 14...17:
+            // The last port carries `variant` and the kind: unique; the others vary.
             let n = variant * 4 + UInt64(kind - 14)
-            let count = 1 + Int(n % 5)
-            let base = 1024 + (n / 5) * 5 % 60_000
+            let others = Int(r % 5)
+            let ports = Set((0..<others).map { k in 1024 + (r >> (8 + 8 * k)) % 30_000 }).sorted() + [40_000 + n]
             components = [.destinationPrefix(self.host(host, family)),
-                          .sourcePrefix(tenant(Int(n / 5 / 12_000), n, family)),
+                          .sourcePrefix(tenant(r, family)),
                           .numeric(.ipProtocol, [.equal(6)]),
-                          .numeric(.destinationPort, (0..<count).map { .equal(base + UInt64($0)) })]
+                          .numeric(.destinationPort, ports.map { .equal($0) })]
         default:
             let n = variant * 2 + UInt64(kind - 18)
             // Unique per /28 (16 hosts share one): the host's place in it goes into the ports.
             let m = n * 16 + UInt64(host % 16)
-            let sport = 1024 + (m % 900) * 64, dport = 1 + (m / 900) * 10
+            let sport = 1024 + r % 60_000, dport = 1 + m * 10
             components = [.destinationPrefix(block(host, family, destination: true)),
                           .sourcePrefix(block(host + Int(n % 7), family, destination: false)),
                           .numeric(.ipProtocol, [.equal(n % 2 == 0 ? 6 : 17)]),
@@ -101,7 +108,7 @@ public struct MixedRouteGenerator: Sendable {
                                                  NumericTerm(and: true, lt: true, eq: true, value: sport + 63)]),
                           .numeric(.destinationPort, [NumericTerm(gt: true, eq: true, value: dport),
                                                       NumericTerm(and: true, lt: true, eq: true, value: dport + 9)])]
-            let dscp = UInt8(10 + n % 30)
+            let dscp = UInt8(10 + r % 30)
             actions = [.trafficMarking(dscp: dscp, value: UInt64(dscp))]
         }
         // In increasing type order, as RFC 8955 §4.2 requires of an NLRI.
@@ -118,11 +125,20 @@ public struct MixedRouteGenerator: Sendable {
     }
 
     /// A tenant subnet: a /26 of 198.51.100.0/24 (four tenants), or a /56 of 2001:db8:100::/40.
-    private func tenant(_ t: Int, _ n: UInt64, _ family: AddressFamily) -> FlowPrefix {
+    private func tenant(_ r: UInt64, _ family: AddressFamily) -> FlowPrefix {
+        let t = (r >> 40) % 4
         if family == .ipv6 {
-            return FlowPrefix(address: IPAddress(family: .ipv6, high: 0x2001_0db8_0100_0000 | (UInt64(t) << 8) | (n % 4) << 8, low: 0), length: 56)!
+            return FlowPrefix(address: IPAddress(family: .ipv6, high: 0x2001_0db8_0100_0000 | t << 8, low: 0), length: 56)!
         }
-        return FlowPrefix(address: IPAddress(ipv4: 0xc633_6400 | UInt32((n % 4) * 64)), length: 26)!
+        return FlowPrefix(address: IPAddress(ipv4: 0xc633_6400 | UInt32(t * 64)), length: 26)!
+    }
+
+    /// SplitMix64: a fixed pseudo-random value per route number.
+    private static func mix(_ x: UInt64) -> UInt64 {
+        var z = x &+ 0x9e37_79b9_7f4a_7c15
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        return z ^ (z >> 31)
     }
 
     /// The /28 (IPv6: /124) around host `h`, on the destination or source side.
