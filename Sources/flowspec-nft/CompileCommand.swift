@@ -11,6 +11,9 @@ struct Compile: ParsableCommand {
         The text loads with `nft -f` and replaces the table atomically (it starts with \
         `table inet NAME {}` and `delete table inet NAME`). Rejected routes are listed on standard \
         error, as comments.
+
+        Exit status: 0 every route compiled; 1 the input is unreadable; 3 the table was printed \
+        but input items or routes were rejected (listed).
         """)
 
     @OptionGroup var input: InputOptions
@@ -20,5 +23,6 @@ struct Compile: ParsableCommand {
         let p = PreparedTable(input: try input.read(), order: table.routeOrder, scope: table.routeScope, options: table.compileOptions)
         for e in p.rejected { printError("# \(e.isRoute ? "rejected" : "unreadable") \(e)") }
         print(NftPrinter.render(ContentSetNames.apply(p.compiled.table), replace: true), terminator: "")
+        if !p.rejected.isEmpty { throw ExitCode(3) }
     }
 }

@@ -7,12 +7,17 @@ struct Parse: ParsableCommand {
         discussion: """
         Prints one JSON object: `routes` holds every route read (canonical format, with its input \
         position; withdrawn ones marked), `errors` every rejected input item with its position and \
-        reason. Exits non-zero only when the input as a whole is unreadable.
+        reason.
+
+        Exit status: 0 every input item was read; 1 the input as a whole is unreadable; 3 the \
+        object was printed but some items were rejected (in `errors`).
         """)
 
     @OptionGroup var input: InputOptions
 
     func run() throws {
-        print(ParseOutput.render(try input.read()))
+        let result = try input.read()
+        print(ParseOutput.render(result))
+        if !result.errors.isEmpty { throw ExitCode(3) }
     }
 }

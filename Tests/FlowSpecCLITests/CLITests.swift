@@ -44,7 +44,8 @@ import FlowSpecFormats
         {"family":"ipv4","match":{"destination":"203.0.113.11/32"},"actions":["drop"]}
         ]}
         """
-        let r = try run([flowspecNft, "parse", "--from", "json", "-"], stdin: input)
+        let r = try run([flowspecNft, "parse", "--from", "json", "-"], stdin: input, check: false)
+        #expect(r.status == 3, "read, with an item rejected")
         let obj = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
         #expect((obj["routes"] as? [Any])?.count == 2)
         let errors = try #require(obj["errors"] as? [[String: Any]])
@@ -73,7 +74,8 @@ import FlowSpecFormats
     @Test func compileReadsSeveralFilesAsOneRouteSet() throws {
         let dir = Self.fixtures + "/frr-8.4/"
         let r = try run([flowspecNft, "compile", "--from", "frr", dir + "ipv4-flowspec-detail.json", dir + "ipv6-flowspec-detail.json",
-                         "--table", "fs", "--hook", "input", "--priority=-5", "--policy", "drop"])
+                         "--table", "fs", "--hook", "input", "--priority=-5", "--policy", "drop"], check: false)
+        #expect(r.status == 3, "printed, with routes rejected")
         #expect(r.out.hasPrefix("table inet fs {}\ndelete table inet fs\n"))
         #expect(r.out.contains("type filter hook input priority -5; policy drop;"))
         #expect(r.out.contains("meta nfproto == ipv4") && r.out.contains("meta nfproto == ipv6"))
