@@ -97,9 +97,15 @@ struct ListenTests {
         try Self.birdConfig(dir: dir, withFirstRoute: true).write(toFile: dir + "/bird.conf", atomically: true, encoding: .utf8)
         try #require(sh("ip netns exec \(ctl) bird -c \(dir)/bird.conf -s \(dir)/bird.ctl -P \(dir)/bird.pid </dev/null >/dev/null 2>&1") == 0)
 
+        // Least privilege, as scripts/flowspec-nft-listen.service runs it: an unprivileged user
+        // with CAP_NET_ADMIN and CAP_NET_BIND_SERVICE and no other capability.
+        try run(["chmod", "0777", dir])
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["ip", "netns", "exec", sw, flowspecNft, "listen", "--local-as", "65105", "--router-id", "192.0.2.2",
+        p.arguments = ["ip", "netns", "exec", sw, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                       "--bounding-set=-all,+net_admin,+net_bind_service", "--inh-caps=-all,+net_admin,+net_bind_service",
+                       "--ambient-caps=+net_admin,+net_bind_service",
+                       flowspecNft, "listen", "--local-as", "65105", "--router-id", "192.0.2.2",
                        "--peer", "192.0.2.1", "--peer-as", "65309", "--listen", "192.0.2.2:179", "--hold-time", "9",
                        "--status-file", dir + "/listen.json", "--no-merge", "--log-level", "notice"] + marks
         p.standardOutput = FileHandle.nullDevice
@@ -126,6 +132,10 @@ struct ListenTests {
         }
         let expected = try Self.expectedIdentities(marks: marks)
         #expect(expected.count > 50)
+        // `ip netns exec` and setpriv exec the listener in place: the process is the listener.
+        Thread.sleep(forTimeInterval: 0.5)
+        let status = (try? String(contentsOfFile: "/proc/\(p.processIdentifier)/status", encoding: .utf8)) ?? ""
+        #expect(status.contains("CapEff:\t0000000000001400") && status.contains("Uid:\t65534"), "\(status)")
         let first = waitFor(30) { $0 == expected }
         if first != expected { print((try? String(contentsOfFile: dir + "/listen.log", encoding: .utf8)) ?? "") }
         #expect(first == expected, "missing \(expected.subtracting(first ?? [])), extra \((first ?? []).subtracting(expected))")
