@@ -26,15 +26,19 @@ public struct AgentConfiguration: Sendable, Hashable {
     /// `onSourceLoss` acts.
     public var sourceTimeout: Duration
     public var onSourceLoss: SourceLossPolicy
+    /// What is refused although the kernel would take it; by default nothing (a peer that
+    /// withdraws everything means it). A refused change leaves the last good table in place.
+    public var guards: InstallGuards
 
     public init(order: RouteOrder = .rfc, scope: RouteScope = .all, options: CompileOptions = CompileOptions(),
-                debounce: Duration = .zero, sourceTimeout: Duration = .seconds(30), onSourceLoss: SourceLossPolicy = .keep) {
+                debounce: Duration = .zero, sourceTimeout: Duration = .seconds(30), onSourceLoss: SourceLossPolicy = .keep,
+                guards: InstallGuards = InstallGuards()) {
         self.order = order; self.scope = scope; self.options = options; self.debounce = debounce
-        self.sourceTimeout = sourceTimeout; self.onSourceLoss = onSourceLoss
+        self.sourceTimeout = sourceTimeout; self.onSourceLoss = onSourceLoss; self.guards = guards
     }
 
     /// What the table keeper builds the table with.
-    var keeper: KeeperConfiguration { KeeperConfiguration(order: order, scope: scope, options: options) }
+    var keeper: KeeperConfiguration { KeeperConfiguration(order: order, scope: scope, options: options, guards: guards) }
 }
 
 /// Keeps the kernel table in step with a route source.
@@ -87,6 +91,10 @@ public actor Agent: SourceSink {
     public private(set) var lastApplied: Applied?
     /// Times the table was removed by the loss policy.
     public private(set) var flushCount = 0
+    /// Times a guard refused the routes held (`AgentConfiguration.guards`).
+    public private(set) var refusedCount = 0
+    /// Set by a refusal during the current `applyNow` (no second attempt with the whole table).
+    private var refusedNow = false
 
     public init(configuration: AgentConfiguration, writer: sending any TableWriter, logger: Logger) {
         self.configuration = configuration
@@ -268,9 +276,10 @@ public actor Agent: SourceSink {
     @discardableResult
     public func applyNow() -> Applied? {
         retry?.cancel(); retry = nil
+        refusedNow = false
         if keeper.followsChanges {
             if let applied = applyChanges() { return applied }
-            if dirty.isEmpty { return nil }
+            if dirty.isEmpty || refusedNow { return nil }
         }
         return applyWhole()
     }
@@ -302,7 +311,14 @@ public actor Agent: SourceSink {
         }
         // Routes in input order, as a whole rebuild would meet them.
         adding.sort { $0.tiebreak < $1.tiebreak }
-        guard let update = keeper.update(removing: removing, adding: adding, changedRoutes: dirty.count, totalRoutes: rib.count) else {
+        let placed: TableKeeper.Update?
+        do {
+            placed = try keeper.update(removing: removing, adding: adding, changedRoutes: dirty.count, totalRoutes: rib.count)
+        } catch {
+            refused(error)
+            return nil
+        }
+        guard let update = placed else {
             logger.info("\(keeper.givenUp ?? "the change cannot be made in place"); installing the whole table")
             return nil
         }
@@ -327,6 +343,9 @@ public actor Agent: SourceSink {
         let outcome: KeeperOutcome
         do {
             outcome = try keeper.install(input)
+        } catch let refusal as KeeperRefusal {
+            refused(refusal)
+            return nil
         } catch {
             logger.error("kernel refused table inet \(configuration.options.tableName), previous table unchanged: \(error); retrying in 1 s")
             retry = Task {
@@ -357,6 +376,14 @@ public actor Agent: SourceSink {
         }
         reportedRejections = rejections
         return applied
+    }
+
+    /// A guard refused the routes held: the last good table stays, loudly, until the routes
+    /// change again (or the configuration does).
+    private func refused(_ refusal: KeeperRefusal) {
+        refusedCount += 1
+        refusedNow = true
+        logger.critical("table inet \(configuration.options.tableName) left as it is, the routes held are refused: \(refusal)")
     }
 
     /// New table options, order, debounce, timeout or policy (SIGHUP): rebuilds and re-applies.

@@ -381,11 +381,20 @@ public final class TableKeeper: @unchecked Sendable {
     /// and sends the change in one batch. Nil when it cannot be done in place — no merged table
     /// installed, a change larger than the policy places (`changedRoutes` of `totalRoutes`), the
     /// planner giving up (`givenUp`), the kernel refusing — and then nothing was changed: call
-    /// `install` with the whole route set.
+    /// `install` with the whole route set. Throws, with nothing changed, when a guard refuses the
+    /// change (`configuration.guards`, as `install` would).
     public func update(removing: [RouteID], adding: [(route: FlowRoute, tiebreak: Int)],
-                       changedRoutes: Int, totalRoutes: Int) -> Update? {
+                       changedRoutes: Int, totalRoutes: Int) throws(KeeperRefusal) -> Update? {
         givenUp = nil
         guard let incremental, var current = state else { givenUp = "no merged table installed"; return nil }
+        let before = incremental.installedRouteCount
+        let added = Set(adding.map(\.route.id))
+        let withdrawn = removing.count { !added.contains($0) }
+        if let refusal = configuration.guards.check(previousCount: before, tableExists: { true },
+                                                    nextCount: before - withdrawn + (adding.count - (removing.count - withdrawn)),
+                                                    withdrawn: { withdrawn }, rejected: []) {
+            throw refusal
+        }
         guard configuration.policy.worthPlacing(changedRoutes, of: totalRoutes) else {
             givenUp = "\(changedRoutes) routes changed: rebuilding the whole table"
             self.incremental = nil

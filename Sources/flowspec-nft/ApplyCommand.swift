@@ -47,8 +47,7 @@ struct Apply: ParsableCommand {
     @Flag(help: "Allow replacing a table of routes by an empty one (refused otherwise: an empty or all-invalid input is more often a fault than a wish).")
     var allowEmpty = false
 
-    @Option(help: ArgumentHelp("Refuse an apply that would take out more than PERCENT of the installed routes at once (off by default).", valueName: "percent"))
-    var maxWithdraw: Double?
+    @OptionGroup var withdrawal: WithdrawalGuard
 
     @Flag(help: "Always replace the whole table (no delta update).")
     var full = false
@@ -56,13 +55,9 @@ struct Apply: ParsableCommand {
     @Option(help: "Directory for the committed table's state (used for delta updates).")
     var stateDir: String = "/run/flowspec-nft"
 
-    func validate() throws {
-        if let maxWithdraw, !(0...100).contains(maxWithdraw) { throw ValidationError("--max-withdraw is a percentage, 0 to 100") }
-    }
-
     func run() throws {
         let start = ContinuousClock.now
-        let guards = InstallGuards(allOrNothing: strict, allowEmpty: allowEmpty, maxWithdrawal: maxWithdraw.map { $0 / 100 })
+        let guards = InstallGuards(allOrNothing: strict, allowEmpty: allowEmpty, maxWithdrawal: withdrawal.maxWithdrawal)
         let configuration = KeeperConfiguration(order: table.routeOrder, scope: table.routeScope,
                                                 options: table.compileOptions, guards: guards)
         let connection: NftConnection

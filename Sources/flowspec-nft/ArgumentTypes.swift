@@ -116,3 +116,16 @@ struct ChainPriority: ExpressibleByArgument {
 
     var defaultValueDescription: String { Self.names.first { $0.1 == value }?.0 ?? "\(value)" }
 }
+
+/// The guard every writing command takes: how much of the installed table one change may withdraw.
+struct WithdrawalGuard: ParsableArguments {
+    @Option(help: ArgumentHelp("Refuse a change that would take out more than PERCENT of the installed routes at once; the table stays as it is (off by default).", valueName: "percent"))
+    var maxWithdraw: Double?
+
+    func validate() throws {
+        if let maxWithdraw, !(0...100).contains(maxWithdraw) { throw ValidationError("--max-withdraw is a percentage, 0 to 100") }
+    }
+
+    /// As a share, 0…1.
+    var maxWithdrawal: Double? { maxWithdraw.map { $0 / 100 } }
+}

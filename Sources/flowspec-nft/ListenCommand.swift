@@ -1,6 +1,7 @@
 import ArgumentParser
 import FlowSpec
 import FlowSpecAgent
+import FlowSpecKeeper
 import FlowSpecBGP
 import Foundation
 import Logging
@@ -72,6 +73,7 @@ struct Listen: ParsableCommand {
     var logLevel: Logger.Level = .info
 
     @OptionGroup var table: TableOptions
+    @OptionGroup var withdrawal: WithdrawalGuard
 
     func validate() throws {
         _ = try speakerConfig()
@@ -125,7 +127,8 @@ struct Listen: ParsableCommand {
         let logger = startLogging(label: "flowspec-nft.listen", level: logLevel)
         let source = BGPListenerSource(config: try speakerConfig(), logger: logger)
         let configuration = AgentConfiguration(order: table.routeOrder, scope: table.routeScope, options: table.compileOptions,
-                                               debounce: .zero, sourceTimeout: .seconds(3600), onSourceLoss: .keep)
+                                               debounce: .zero, sourceTimeout: .seconds(3600), onSourceLoss: .keep,
+                                               guards: InstallGuards(maxWithdrawal: withdrawal.maxWithdrawal))
         let agent = Agent(configuration: configuration, writer: try netlinkWriter(), logger: logger)
         let status = ListenStatus(path: statusFile, speaker: source.speaker, logger: logger)
         status.start()

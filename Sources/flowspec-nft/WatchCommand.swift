@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import FlowSpecAgent
+import FlowSpecKeeper
 import FlowSpecNetlink
 import Foundation
 import Logging
@@ -56,6 +57,7 @@ struct Watch: ParsableCommand {
     var logLevel: Logger.Level = .info
 
     @OptionGroup var table: TableOptions
+    @OptionGroup var withdrawal: WithdrawalGuard
 
     func validate() throws {
         if interval <= 0 || !interval.isFinite { throw ValidationError("--interval must be a positive number of seconds") }
@@ -93,7 +95,8 @@ struct Watch: ParsableCommand {
     func agentConfiguration(defaultDebounce: Duration) throws -> AgentConfiguration {
         AgentConfiguration(order: table.routeOrder, scope: table.routeScope, options: table.compileOptions,
                            debounce: debounce.map { .seconds($0) } ?? defaultDebounce,
-                           sourceTimeout: .seconds(sourceTimeout), onSourceLoss: onSourceLoss)
+                           sourceTimeout: .seconds(sourceTimeout), onSourceLoss: onSourceLoss,
+                           guards: InstallGuards(maxWithdrawal: withdrawal.maxWithdrawal))
     }
 
     /// What only a restart changes.

@@ -134,10 +134,11 @@ func eventually(_ timeout: Duration = .seconds(120), _ condition: () async -> Bo
 }
 
 func makeAgent(_ applier: sending any TableWriter, merge: Bool = false, debounce: Duration = .zero, timeout: Duration = .seconds(30),
-               policy: SourceLossPolicy = .keep) -> Agent {
+               policy: SourceLossPolicy = .keep, guards: InstallGuards = InstallGuards()) -> Agent {
     var logger = Logger(label: "test")
     logger.logLevel = .critical
-    return Agent(configuration: AgentConfiguration(options: CompileOptions(merge: merge), debounce: debounce, sourceTimeout: timeout, onSourceLoss: policy),
+    return Agent(configuration: AgentConfiguration(options: CompileOptions(merge: merge), debounce: debounce, sourceTimeout: timeout,
+                                                   onSourceLoss: policy, guards: guards),
                  writer: applier, logger: logger)
 }
 
@@ -350,6 +351,26 @@ func identities(_ t: NftTable?) -> Set<String> {
         #expect(await eventually { applier.tables == 2 })
         #expect(applier.changes.isEmpty)
         #expect(heldIdentities(applier.current) == Set(routes[1100...].map(\.identity)))
+    }
+
+    /// With --max-withdraw, a change that takes out too many routes is refused, in place or
+    /// whole: the last good table stays until the routes come back; a smaller one goes in.
+    @Test(arguments: [true, false])
+    func tooManyWithdrawnKeepsTheLastGoodTable(merge: Bool) async {
+        let routes = RouteGenerator().routes(count: 100)
+        let applier = ChangeApplier()
+        let agent = makeAgent(applier, merge: merge, guards: InstallGuards(maxWithdrawal: 0.5))
+        await agent.deliver(.snapshot(result(routes)))
+        #expect(await eventually { applier.tables == 1 })
+        let before = applier.current
+        await agent.deliver(.update(result(Array(routes[..<60]), withdrawn: true)))
+        #expect(await eventually { await agent.refusedCount == 1 })
+        #expect(applier.current == before)
+        // The routes come back: nothing to do. Then 30 go: allowed.
+        await agent.deliver(.update(result(Array(routes[..<60]))))
+        await agent.deliver(.update(result(Array(routes[..<30]), withdrawn: true)))
+        #expect(await eventually { heldIdentities(applier.current) == Set(routes[30...].map(\.identity)) })
+        #expect(await agent.refusedCount == 1)
     }
 
     @Test func aRefusedChangeFallsBackToTheWholeTable() async {

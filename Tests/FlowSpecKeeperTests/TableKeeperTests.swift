@@ -105,7 +105,7 @@ func temporaryDirectory() throws -> String {
         _ = try keeper.install(input(routes))
         #expect(keeper.followsChanges)
         let added = generator.route(900)
-        let update = try #require(keeper.update(removing: [routes[7].id], adding: [(added, 301)],
+        let update = try #require(try keeper.update(removing: [routes[7].id], adding: [(added, 301)],
                                                 changedRoutes: 2, totalRoutes: 300))
         #expect(update.installed == 300)
         #expect(kernel.changes.count == 1 && kernel.replaces == 1)
@@ -113,7 +113,7 @@ func temporaryDirectory() throws -> String {
         let fresh = ContentSetNames.apply(compile(now.ordered(.rfc), options: CompileOptions(merge: true)).table)
         #expect(canonical(kernel.table)?.sets == canonical(fresh)?.sets)
         // More than the policy places: nothing sent, the caller installs the whole set.
-        #expect(keeper.update(removing: [], adding: [], changedRoutes: 1001, totalRoutes: 1200) == nil)
+        #expect(try keeper.update(removing: [], adding: [], changedRoutes: 1001, totalRoutes: 1200) == nil)
         #expect(keeper.givenUp?.contains("1001 routes changed") == true)
         #expect(kernel.changes.count == 1)
     }
