@@ -56,6 +56,10 @@ public final class TableKeeper: @unchecked Sendable {
         var journalBytes: Int
     }
 
+    /// The planner of the installed merged table is in the store, not in memory: the next install
+    /// restores it.
+    private var plannerStored = false
+
     /// Sizes of the store's snapshot and journal, to know when the journal is worth folding.
     private var snapshotBytes = 0, journalBytes = 0
 
@@ -154,6 +158,12 @@ public final class TableKeeper: @unchecked Sendable {
         // committed; the state, written last, is what makes a later run trust it.
         let snapshotWritten = store.flatMap { store in
             incremental.map { table in Background { store.saveSnapshot(table.serialized()) } }
+        }
+        // With a store, the planner lives on disk: the writer's thread holds the last reference
+        // and frees it there, during the commit (a 100k-route planner takes ~0.15 s to free).
+        if storing, incremental != nil {
+            incremental = nil
+            plannerStored = true
         }
         do {
             if let previousName, previousName != compiled.name {
@@ -313,6 +323,14 @@ public final class TableKeeper: @unchecked Sendable {
     /// Takes over what the previous process left, once read: its state, and for a merged table
     /// its planner (only with the state it was saved with).
     private func adoptLoaded() {
+        if plannerStored, loading == nil, incremental == nil, state != nil, let store {
+            plannerStored = false
+            if let restored = Self.restore(store, options: configuration.options, order: configuration.order) {
+                incremental = restored.table
+                snapshotBytes = restored.snapshotBytes
+                journalBytes = restored.journalBytes
+            }
+        }
         guard let loading else { return }
         self.loading = nil
         let loadedState = loading.state.wait(), restored = loading.previous?.wait() ?? nil
@@ -434,7 +452,7 @@ public final class TableKeeper: @unchecked Sendable {
     public func remove() throws {
         let name = installedName ?? configuration.options.tableName
         store?.remove()
-        incremental = nil; table = nil; state = nil; loading = nil; installedName = nil
+        incremental = nil; table = nil; state = nil; loading = nil; installedName = nil; plannerStored = false
         try writer.deleteTable(name: name, family: .inet)
     }
 }
