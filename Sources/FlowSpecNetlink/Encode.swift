@@ -144,46 +144,6 @@ struct TableEncoder {
 
     /// A name as a NUL-terminated byte string (how names go into attributes).
     static func cName(_ s: String) -> [UInt8] { Array(s.utf8) + [0] }
-
-    /// The same message built through libnftnl's rule and expression objects: the reference the
-    /// direct encoding (`RuleMessage`) is tested against, byte for byte.
-    static func libnftnlRule(_ rule: NftRule, table: String, family: UInt8, chain: String, chainIndex: Int, index: Int,
-                             batch: BatchBuffer, before: UInt64? = nil, echo: Bool = false) throws(NetlinkError) {
-        guard let r = nftnl_rule_alloc() else { throw .system(call: "nftnl_rule_alloc", errno: ENOMEM) }
-        defer { nftnl_rule_free(r) }
-        nftnl_rule_set_str(r, id(NFTNL_RULE_TABLE), table)
-        nftnl_rule_set_str(r, id(NFTNL_RULE_CHAIN), chain)
-        nftnl_rule_set_u32(r, id(NFTNL_RULE_FAMILY), UInt32(family))
-        if let before { nftnl_rule_set_u64(r, id(NFTNL_RULE_POSITION), before) }
-        var estimate = 256 + table.utf8.count + chain.utf8.count
-        if let comment = rule.comment {
-            guard RuleComment.fits(comment) else {
-                throw .unencodable(object: .rule(chain: chain, index: index, comment: comment),
-                                   reason: "comment longer than \(RuleComment.maxBytes) bytes")
-            }
-            RuleComment.encode(comment, into: r)
-            estimate += comment.utf8.count + 8
-        }
-        for expression in rule.expressions {
-            let encoded: OpaquePointer?
-            do throws(ExpressionUnencodable) {
-                encoded = try ExpressionCodec.encode(expression)
-            } catch {
-                throw .unencodable(object: .rule(chain: chain, index: index, comment: rule.comment), reason: error.reason)
-            }
-            guard let e = encoded else {
-                throw .unencodable(object: .rule(chain: chain, index: index, comment: rule.comment),
-                                   reason: "libnftnl could not allocate \(expression)")
-            }
-            nftnl_rule_add_expr(r, e)
-            estimate += ExpressionCodec.sizeEstimate(expression)
-        }
-        let flags = NLM_F_CREATE | (echo ? NLM_F_ECHO : 0) | (before == nil ? NLM_F_APPEND : 0)
-        let nlh = batch.begin(NFT_MSG_NEWRULE, family: family, flags: flags,
-                              origin: .rule(chain: chainIndex, index: index), estimate: estimate)
-        nftnl_rule_nlmsg_build_payload(nlh, r)
-        batch.finish(nlh)
-    }
 }
 
 /// A comment as nft stores it in an object's userdata: one TLV (type byte, length byte, the text

@@ -13,8 +13,9 @@ import FlowSpecCompiler
 /// variants against the room reserved for the message, so a wrong estimate fails cleanly
 /// instead of writing past it.
 ///
-/// Tables, chains, sets, elements and objects (a few messages per table) still go through
-/// libnftnl.
+/// Each expression kind's attributes are written by the kind's encoder (`MetaExpr.write`, ...),
+/// beside its decoder in Expressions/. Tables, chains, sets, elements and objects (a few
+/// messages per table) still go through libnftnl.
 struct RuleMessage {
     let nlh: UnsafeMutablePointer<nlmsghdr>
     /// Bytes reserved for the message from `nlh` on.
@@ -44,99 +45,38 @@ struct RuleMessage {
         mnl_attr_nest_end(nlh, list)
     }
 
-    /// One expression: NFTA_EXPR_NAME, then NFTA_EXPR_DATA with the kind's attributes in the
-    /// order of libnftnl's `nftnl_expr_<kind>_build`.
+    /// One expression: NFTA_EXPR_NAME, then NFTA_EXPR_DATA with the kind's attributes, written by
+    /// the kind's encoder, which lives beside its decoder (Expressions/).
     private mutating func expression(_ e: NftExpression) throws(ExpressionUnencodable) {
         switch e {
-        case .meta(let key, let dreg):
-            data(Self.meta) { w in w.u32(NFTA_META_KEY, key.rawValue); w.u32(NFTA_META_DREG, dreg.rawValue) }
-        case .metaSet(let key, let sreg):
-            data(Self.meta) { w in w.u32(NFTA_META_KEY, key.rawValue); w.u32(NFTA_META_SREG, sreg.rawValue) }
+        case .meta(let key, let dreg): MetaExpr.write(key: key, dreg: dreg, sreg: nil, into: &self)
+        case .metaSet(let key, let sreg): MetaExpr.write(key: key, dreg: nil, sreg: sreg, into: &self)
         case .payload(let base, let offset, let length, let dreg):
-            data(Self.payload) { w in
-                w.u32(NFTA_PAYLOAD_DREG, dreg.rawValue); w.u32(NFTA_PAYLOAD_BASE, base.rawValue)
-                w.u32(NFTA_PAYLOAD_OFFSET, offset); w.u32(NFTA_PAYLOAD_LEN, length)
-            }
+            PayloadExpr.write(base: base, offset: offset, length: length, dreg: dreg, into: &self)
         case .payloadSet(let base, let offset, let length, let sreg, let checksumType, let checksumOffset):
-            data(Self.payload) { w in
-                w.u32(NFTA_PAYLOAD_SREG, sreg.rawValue); w.u32(NFTA_PAYLOAD_BASE, base.rawValue)
-                w.u32(NFTA_PAYLOAD_OFFSET, offset); w.u32(NFTA_PAYLOAD_LEN, length)
-                w.u32(NFTA_PAYLOAD_CSUM_TYPE, checksumType); w.u32(NFTA_PAYLOAD_CSUM_OFFSET, checksumOffset)
-            }
-        case .exthdr(let header, let dreg):
-            data(Self.exthdr) { w in
-                w.u32(NFTA_EXTHDR_DREG, dreg.rawValue); w.u8(NFTA_EXTHDR_TYPE, header.type)
-                w.u32(NFTA_EXTHDR_OFFSET, header.offset); w.u32(NFTA_EXTHDR_LEN, header.length)
-                w.u32(NFTA_EXTHDR_OP, NFT_EXTHDR_OP_IPV6.rawValue)
-                w.u32(NFTA_EXTHDR_FLAGS, header.presence ? NFT_EXTHDR_F_PRESENT.rawValue : 0)
-            }
-        case .cmp(let op, let sreg, let value):
-            data(Self.cmp) { w in
-                w.u32(NFTA_CMP_SREG, sreg.rawValue); w.u32(NFTA_CMP_OP, op.rawValue); w.value(NFTA_CMP_DATA, value)
-            }
+            PayloadExpr.writeSet(base: base, offset: offset, length: length, sreg: sreg, checksumType: checksumType,
+                                 checksumOffset: checksumOffset, into: &self)
+        case .exthdr(let header, let dreg): ExthdrExpr.write(header, dreg: dreg, into: &self)
+        case .cmp(let op, let sreg, let value): CmpExpr.write(op: op, sreg: sreg, data: value, into: &self)
         case .bitwise(let sreg, let dreg, let length, let mask, let xor):
-            data(Self.bitwise) { w in
-                w.u32(NFTA_BITWISE_SREG, sreg.rawValue); w.u32(NFTA_BITWISE_DREG, dreg.rawValue)
-                w.u32(NFTA_BITWISE_LEN, length); w.value(NFTA_BITWISE_MASK, mask); w.value(NFTA_BITWISE_XOR, xor)
-            }
-        case .range(let op, let sreg, let from, let to):
-            data(Self.range) { w in
-                w.u32(NFTA_RANGE_SREG, sreg.rawValue); w.u32(NFTA_RANGE_OP, op.rawValue)
-                w.value(NFTA_RANGE_FROM_DATA, from); w.value(NFTA_RANGE_TO_DATA, to)
-            }
-        case .lookup(let set, let sreg, let invert):
-            data(Self.lookup) { w in
-                w.u32(NFTA_LOOKUP_SREG, sreg.rawValue); w.string(NFTA_LOOKUP_SET, set, nul: true)
-                if invert { w.u32(NFTA_LOOKUP_FLAGS, NFT_LOOKUP_F_INV.rawValue) }
-            }
-        case .mapLookup(let set, let sreg, let dreg):
-            data(Self.lookup) { w in
-                w.u32(NFTA_LOOKUP_SREG, sreg.rawValue); w.u32(NFTA_LOOKUP_DREG, dreg.rawValue)
-                w.string(NFTA_LOOKUP_SET, set, nul: true)
-            }
-        case .objref(let type, let name):
-            // libnftnl writes object and set names of objref without their NUL.
-            data(Self.objref) { w in w.u32(NFTA_OBJREF_IMM_TYPE, type.rawValue); w.string(NFTA_OBJREF_IMM_NAME, name, nul: false) }
-        case .objrefMap(let set, let sreg):
-            data(Self.objref) { w in w.u32(NFTA_OBJREF_SET_SREG, sreg.rawValue); w.string(NFTA_OBJREF_SET_NAME, set, nul: false) }
-        case .counter(let packets, let bytes):
-            data(Self.counter) { w in w.u64(NFTA_COUNTER_BYTES, bytes); w.u64(NFTA_COUNTER_PACKETS, packets) }
-        case .limit(let limit):
-            data(Self.limit) { w in
-                w.u64(NFTA_LIMIT_RATE, limit.rate); w.u64(NFTA_LIMIT_UNIT, limit.unit.rawValue)
-                w.u32(NFTA_LIMIT_BURST, limit.burst); w.u32(NFTA_LIMIT_TYPE, limit.kind.rawValue)
-                w.u32(NFTA_LIMIT_FLAGS, limit.over ? NFT_LIMIT_F_INV.rawValue : 0)
-            }
-        case .log(let group, let prefix):
-            data(Self.log) { w in
-                if let prefix { w.string(NFTA_LOG_PREFIX, prefix, nul: true) }
-                w.u16(NFTA_LOG_GROUP, group)
-            }
-        case .immediateVerdict(let verdict):
-            data(Self.immediate) { w in
-                w.u32(NFTA_IMMEDIATE_DREG, NftRegister.verdict.rawValue)
-                guard let outer = w.nestStart(NFTA_IMMEDIATE_DATA), let inner = w.nestStart(NFTA_DATA_VERDICT) else { return }
-                w.u32(NFTA_VERDICT_CODE, UInt32(bitPattern: verdict.code))
-                if let chain = verdict.chain { w.string(NFTA_VERDICT_CHAIN, chain, nul: true) }
-                // libnftnl closes the outer nest first; both end at the same place.
-                mnl_attr_nest_end(w.nlh, outer)
-                mnl_attr_nest_end(w.nlh, inner)
-            }
-        case .immediateData(let dreg, let value):
-            data(Self.immediate) { w in w.u32(NFTA_IMMEDIATE_DREG, dreg.rawValue); w.value(NFTA_IMMEDIATE_DATA, value) }
+            BitwiseExpr.write(sreg: sreg, dreg: dreg, length: length, mask: mask, xor: xor, into: &self)
+        case .range(let op, let sreg, let from, let to): RangeExpr.write(op: op, sreg: sreg, from: from, to: to, into: &self)
+        case .lookup(let set, let sreg, let invert): LookupExpr.write(set: set, sreg: sreg, dreg: nil, invert: invert, into: &self)
+        case .mapLookup(let set, let sreg, let dreg): LookupExpr.write(set: set, sreg: sreg, dreg: dreg, invert: false, into: &self)
+        case .objref(let type, let name): ObjrefExpr.write(type: type, name: name, into: &self)
+        case .objrefMap(let set, let sreg): ObjrefExpr.writeMap(set: set, sreg: sreg, into: &self)
+        case .counter(let packets, let bytes): CounterExpr.write(packets: packets, bytes: bytes, into: &self)
+        case .limit(let limit): LimitExpr.write(limit, into: &self)
+        case .log(let group, let prefix): LogExpr.write(group: group, prefix: prefix, into: &self)
+        case .immediateVerdict(let verdict): ImmediateExpr.write(verdict: verdict, into: &self)
+        case .immediateData(let dreg, let value): ImmediateExpr.write(dreg: dreg, data: value, into: &self)
         case .unknown(let kind):
             throw ExpressionUnencodable(reason: "expression \(kind) was read from the kernel and has no IR form, so it cannot be written back")
         }
     }
 
-    // Expression names with their NUL, as NFTA_EXPR_NAME carries them.
-    static let meta = Array("meta\0".utf8), payload = Array("payload\0".utf8), exthdr = Array("exthdr\0".utf8)
-    static let cmp = Array("cmp\0".utf8), bitwise = Array("bitwise\0".utf8), range = Array("range\0".utf8)
-    static let lookup = Array("lookup\0".utf8), objref = Array("objref\0".utf8), counter = Array("counter\0".utf8)
-    static let limit = Array("limit\0".utf8), log = Array("log\0".utf8), immediate = Array("immediate\0".utf8)
-
-    /// NFTA_EXPR_NAME and the NFTA_EXPR_DATA nest around `body`.
-    private mutating func data(_ name: [UInt8], _ body: (inout RuleMessage) -> Void) {
+    /// NFTA_EXPR_NAME and the NFTA_EXPR_DATA nest around `body` (each kind's `write`).
+    mutating func data(_ name: [UInt8], _ body: (inout RuleMessage) -> Void) {
         bytes(NFTA_EXPR_NAME, name)
         guard let nest = nestStart(NFTA_EXPR_DATA) else { return }
         body(&self)

@@ -5,12 +5,6 @@ import FlowSpecCompiler
 enum CmpExpr {
     static let name = "cmp"
 
-    static func encode(op: NftCmpOp, sreg: NftRegister, data: [UInt8], _ e: Expr) {
-        e.set(NFTNL_EXPR_CMP_SREG, register: sreg)
-        e.set(NFTNL_EXPR_CMP_OP, u32: op.rawValue)
-        e.set(NFTNL_EXPR_CMP_DATA, bytes: data)
-    }
-
     static func decode(_ e: Expr) throws(NetlinkError) -> NftExpression {
         let raw = e.u32(NFTNL_EXPR_CMP_OP)
         guard let op = NftCmpOp(rawValue: raw) else { throw e.invalid("cmp op \(raw)") }
@@ -21,14 +15,6 @@ enum CmpExpr {
 /// `bitwise` (boolean form, NFT_BITWISE_MASK_XOR): `dreg = (sreg & mask) ^ xor`.
 enum BitwiseExpr {
     static let name = "bitwise"
-
-    static func encode(sreg: NftRegister, dreg: NftRegister, length: UInt32, mask: [UInt8], xor: [UInt8], _ e: Expr) {
-        e.set(NFTNL_EXPR_BITWISE_SREG, register: sreg)
-        e.set(NFTNL_EXPR_BITWISE_DREG, register: dreg)
-        e.set(NFTNL_EXPR_BITWISE_LEN, u32: length)
-        e.set(NFTNL_EXPR_BITWISE_MASK, bytes: mask)
-        e.set(NFTNL_EXPR_BITWISE_XOR, bytes: xor)
-    }
 
     static func decode(_ e: Expr) throws(NetlinkError) -> NftExpression {
         if e.has(NFTNL_EXPR_BITWISE_OP), e.u32(NFTNL_EXPR_BITWISE_OP) != NFT_BITWISE_MASK_XOR.rawValue {
@@ -44,17 +30,43 @@ enum BitwiseExpr {
 enum RangeExpr {
     static let name = "range"
 
-    static func encode(op: NftRangeOp, sreg: NftRegister, from: [UInt8], to: [UInt8], _ e: Expr) {
-        e.set(NFTNL_EXPR_RANGE_SREG, register: sreg)
-        e.set(NFTNL_EXPR_RANGE_OP, u32: op.rawValue)
-        e.set(NFTNL_EXPR_RANGE_FROM_DATA, bytes: from)
-        e.set(NFTNL_EXPR_RANGE_TO_DATA, bytes: to)
-    }
-
     static func decode(_ e: Expr) throws(NetlinkError) -> NftExpression {
         let raw = e.u32(NFTNL_EXPR_RANGE_OP)
         guard let op = NftRangeOp(rawValue: raw) else { throw e.invalid("range op \(raw)") }
         return .range(op: op, sreg: e.register(NFTNL_EXPR_RANGE_SREG),
                       from: e.bytes(NFTNL_EXPR_RANGE_FROM_DATA), to: e.bytes(NFTNL_EXPR_RANGE_TO_DATA))
+    }
+}
+
+extension CmpExpr {
+    static let nameBytes = Array("cmp\0".utf8)
+
+    /// The production encoder: the attributes in the order of libnftnl's `nftnl_expr_cmp_build`.
+    static func write(op: NftCmpOp, sreg: NftRegister, data: [UInt8], into m: inout RuleMessage) {
+        m.data(nameBytes) { w in w.u32(NFTA_CMP_SREG, sreg.rawValue); w.u32(NFTA_CMP_OP, op.rawValue); w.value(NFTA_CMP_DATA, data) }
+    }
+}
+
+extension BitwiseExpr {
+    static let nameBytes = Array("bitwise\0".utf8)
+
+    /// The production encoder: the attributes in the order of libnftnl's `nftnl_expr_bitwise_build`.
+    static func write(sreg: NftRegister, dreg: NftRegister, length: UInt32, mask: [UInt8], xor: [UInt8], into m: inout RuleMessage) {
+        m.data(nameBytes) { w in
+            w.u32(NFTA_BITWISE_SREG, sreg.rawValue); w.u32(NFTA_BITWISE_DREG, dreg.rawValue)
+            w.u32(NFTA_BITWISE_LEN, length); w.value(NFTA_BITWISE_MASK, mask); w.value(NFTA_BITWISE_XOR, xor)
+        }
+    }
+}
+
+extension RangeExpr {
+    static let nameBytes = Array("range\0".utf8)
+
+    /// The production encoder: the attributes in the order of libnftnl's `nftnl_expr_range_build`.
+    static func write(op: NftRangeOp, sreg: NftRegister, from: [UInt8], to: [UInt8], into m: inout RuleMessage) {
+        m.data(nameBytes) { w in
+            w.u32(NFTA_RANGE_SREG, sreg.rawValue); w.u32(NFTA_RANGE_OP, op.rawValue)
+            w.value(NFTA_RANGE_FROM_DATA, from); w.value(NFTA_RANGE_TO_DATA, to)
+        }
     }
 }

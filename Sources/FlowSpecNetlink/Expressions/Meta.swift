@@ -6,16 +6,23 @@ import FlowSpecCompiler
 enum MetaExpr {
     static let name = "meta"
 
-    static func encode(key: NftMetaKey, dreg: NftRegister?, sreg: NftRegister?, _ e: Expr) {
-        e.set(NFTNL_EXPR_META_KEY, u32: key.rawValue)
-        if let dreg { e.set(NFTNL_EXPR_META_DREG, register: dreg) }
-        if let sreg { e.set(NFTNL_EXPR_META_SREG, register: sreg) }
-    }
-
     static func decode(_ e: Expr) throws(NetlinkError) -> NftExpression {
         let raw = e.u32(NFTNL_EXPR_META_KEY)
         guard let key = NftMetaKey(rawValue: raw) else { throw e.invalid("meta key \(raw) is not in NftMetaKey") }
         if e.has(NFTNL_EXPR_META_SREG) { return .metaSet(key: key, sreg: e.register(NFTNL_EXPR_META_SREG)) }
         return .meta(key: key, dreg: e.register(NFTNL_EXPR_META_DREG))
+    }
+}
+
+extension MetaExpr {
+    static let nameBytes = Array("meta\0".utf8)
+
+    /// The production encoder: the attributes in the order of libnftnl's `nftnl_expr_meta_build`.
+    static func write(key: NftMetaKey, dreg: NftRegister?, sreg: NftRegister?, into m: inout RuleMessage) {
+        m.data(nameBytes) { w in
+            w.u32(NFTA_META_KEY, key.rawValue)
+            if let dreg { w.u32(NFTA_META_DREG, dreg.rawValue) }
+            if let sreg { w.u32(NFTA_META_SREG, sreg.rawValue) }
+        }
     }
 }

@@ -6,23 +6,6 @@ import FlowSpecCompiler
 enum PayloadExpr {
     static let name = "payload"
 
-    static func encode(base: NftPayloadBase, offset: UInt32, length: UInt32, dreg: NftRegister, _ e: Expr) {
-        e.set(NFTNL_EXPR_PAYLOAD_BASE, u32: base.rawValue)
-        e.set(NFTNL_EXPR_PAYLOAD_OFFSET, u32: offset)
-        e.set(NFTNL_EXPR_PAYLOAD_LEN, u32: length)
-        e.set(NFTNL_EXPR_PAYLOAD_DREG, register: dreg)
-    }
-
-    static func encodeSet(base: NftPayloadBase, offset: UInt32, length: UInt32, sreg: NftRegister,
-                          checksumType: UInt32, checksumOffset: UInt32, _ e: Expr) {
-        e.set(NFTNL_EXPR_PAYLOAD_BASE, u32: base.rawValue)
-        e.set(NFTNL_EXPR_PAYLOAD_OFFSET, u32: offset)
-        e.set(NFTNL_EXPR_PAYLOAD_LEN, u32: length)
-        e.set(NFTNL_EXPR_PAYLOAD_SREG, register: sreg)
-        e.set(NFTNL_EXPR_PAYLOAD_CSUM_TYPE, u32: checksumType)
-        e.set(NFTNL_EXPR_PAYLOAD_CSUM_OFFSET, u32: checksumOffset)
-    }
-
     static func decode(_ e: Expr) throws(NetlinkError) -> NftExpression {
         let rawBase = e.u32(NFTNL_EXPR_PAYLOAD_BASE)
         guard let base = NftPayloadBase(rawValue: rawBase) else { throw e.invalid("payload base \(rawBase)") }
@@ -41,15 +24,6 @@ enum PayloadExpr {
 enum ExthdrExpr {
     static let name = "exthdr"
 
-    static func encode(_ header: NftExthdr, dreg: NftRegister, _ e: Expr) {
-        e.set(NFTNL_EXPR_EXTHDR_TYPE, u8: header.type)
-        e.set(NFTNL_EXPR_EXTHDR_OFFSET, u32: header.offset)
-        e.set(NFTNL_EXPR_EXTHDR_LEN, u32: header.length)
-        e.set(NFTNL_EXPR_EXTHDR_OP, u32: NFT_EXTHDR_OP_IPV6.rawValue)
-        e.set(NFTNL_EXPR_EXTHDR_FLAGS, u32: header.presence ? NFT_EXTHDR_F_PRESENT.rawValue : 0)
-        e.set(NFTNL_EXPR_EXTHDR_DREG, register: dreg)
-    }
-
     static func decode(_ e: Expr) throws(NetlinkError) -> NftExpression {
         if e.has(NFTNL_EXPR_EXTHDR_OP), e.u32(NFTNL_EXPR_EXTHDR_OP) != NFT_EXTHDR_OP_IPV6.rawValue {
             throw e.invalid("exthdr op \(e.u32(NFTNL_EXPR_EXTHDR_OP)) (only IPv6 extension headers are in the IR)")
@@ -60,5 +34,40 @@ enum ExthdrExpr {
                                length: e.u32(NFTNL_EXPR_EXTHDR_LEN),
                                presence: flags & NFT_EXTHDR_F_PRESENT.rawValue != 0)
         return .exthdr(header, dreg: e.register(NFTNL_EXPR_EXTHDR_DREG))
+    }
+}
+
+extension PayloadExpr {
+    static let nameBytes = Array("payload\0".utf8)
+
+    /// The production encoders: the attributes in the order of libnftnl's `nftnl_expr_payload_build`.
+    static func write(base: NftPayloadBase, offset: UInt32, length: UInt32, dreg: NftRegister, into m: inout RuleMessage) {
+        m.data(nameBytes) { w in
+            w.u32(NFTA_PAYLOAD_DREG, dreg.rawValue); w.u32(NFTA_PAYLOAD_BASE, base.rawValue)
+            w.u32(NFTA_PAYLOAD_OFFSET, offset); w.u32(NFTA_PAYLOAD_LEN, length)
+        }
+    }
+
+    static func writeSet(base: NftPayloadBase, offset: UInt32, length: UInt32, sreg: NftRegister,
+                         checksumType: UInt32, checksumOffset: UInt32, into m: inout RuleMessage) {
+        m.data(nameBytes) { w in
+            w.u32(NFTA_PAYLOAD_SREG, sreg.rawValue); w.u32(NFTA_PAYLOAD_BASE, base.rawValue)
+            w.u32(NFTA_PAYLOAD_OFFSET, offset); w.u32(NFTA_PAYLOAD_LEN, length)
+            w.u32(NFTA_PAYLOAD_CSUM_TYPE, checksumType); w.u32(NFTA_PAYLOAD_CSUM_OFFSET, checksumOffset)
+        }
+    }
+}
+
+extension ExthdrExpr {
+    static let nameBytes = Array("exthdr\0".utf8)
+
+    /// The production encoder: the attributes in the order of libnftnl's `nftnl_expr_exthdr_build`.
+    static func write(_ header: NftExthdr, dreg: NftRegister, into m: inout RuleMessage) {
+        m.data(nameBytes) { w in
+            w.u32(NFTA_EXTHDR_DREG, dreg.rawValue); w.u8(NFTA_EXTHDR_TYPE, header.type)
+            w.u32(NFTA_EXTHDR_OFFSET, header.offset); w.u32(NFTA_EXTHDR_LEN, header.length)
+            w.u32(NFTA_EXTHDR_OP, NFT_EXTHDR_OP_IPV6.rawValue)
+            w.u32(NFTA_EXTHDR_FLAGS, header.presence ? NFT_EXTHDR_F_PRESENT.rawValue : 0)
+        }
     }
 }

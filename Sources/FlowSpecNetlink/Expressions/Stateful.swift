@@ -19,14 +19,6 @@ enum CounterExpr {
 enum LimitExpr {
     static let name = "limit"
 
-    static func encode(_ limit: NftLimit, _ e: Expr) {
-        e.set(NFTNL_EXPR_LIMIT_RATE, u64: limit.rate)
-        e.set(NFTNL_EXPR_LIMIT_UNIT, u64: limit.unit.rawValue)
-        e.set(NFTNL_EXPR_LIMIT_BURST, u32: limit.burst)
-        e.set(NFTNL_EXPR_LIMIT_TYPE, u32: limit.kind.rawValue)
-        e.set(NFTNL_EXPR_LIMIT_FLAGS, u32: limit.over ? NFT_LIMIT_F_INV.rawValue : 0)
-    }
-
     static func decode(_ e: Expr) throws(NetlinkError) -> NftExpression {
         .limit(try NftLimit(rate: e.u64(NFTNL_EXPR_LIMIT_RATE), unit: e.u64(NFTNL_EXPR_LIMIT_UNIT),
                             burst: e.u32(NFTNL_EXPR_LIMIT_BURST), type: e.u32(NFTNL_EXPR_LIMIT_TYPE),
@@ -47,12 +39,43 @@ extension NftLimit {
 enum LogExpr {
     static let name = "log"
 
-    static func encode(group: UInt16, prefix: String?, _ e: Expr) {
-        e.set(NFTNL_EXPR_LOG_GROUP, u16: group)
-        if let prefix { e.set(NFTNL_EXPR_LOG_PREFIX, string: prefix) }
-    }
-
     static func decode(_ e: Expr) -> NftExpression {
         .log(group: e.u16(NFTNL_EXPR_LOG_GROUP), prefix: e.string(NFTNL_EXPR_LOG_PREFIX))
+    }
+}
+
+extension CounterExpr {
+    static let nameBytes = Array("counter\0".utf8)
+
+    /// The production encoder of a rule's counter: the attributes in the order of libnftnl's
+    /// `nftnl_expr_counter_build`. (A set element's counter goes through libnftnl's element
+    /// object, `encode`, as the element does.)
+    static func write(packets: UInt64, bytes: UInt64, into m: inout RuleMessage) {
+        m.data(nameBytes) { w in w.u64(NFTA_COUNTER_BYTES, bytes); w.u64(NFTA_COUNTER_PACKETS, packets) }
+    }
+}
+
+extension LimitExpr {
+    static let nameBytes = Array("limit\0".utf8)
+
+    /// The production encoder: the attributes in the order of libnftnl's `nftnl_expr_limit_build`.
+    static func write(_ limit: NftLimit, into m: inout RuleMessage) {
+        m.data(nameBytes) { w in
+            w.u64(NFTA_LIMIT_RATE, limit.rate); w.u64(NFTA_LIMIT_UNIT, limit.unit.rawValue)
+            w.u32(NFTA_LIMIT_BURST, limit.burst); w.u32(NFTA_LIMIT_TYPE, limit.kind.rawValue)
+            w.u32(NFTA_LIMIT_FLAGS, limit.over ? NFT_LIMIT_F_INV.rawValue : 0)
+        }
+    }
+}
+
+extension LogExpr {
+    static let nameBytes = Array("log\0".utf8)
+
+    /// The production encoder: the attributes in the order of libnftnl's `nftnl_expr_log_build`.
+    static func write(group: UInt16, prefix: String?, into m: inout RuleMessage) {
+        m.data(nameBytes) { w in
+            if let prefix { w.string(NFTA_LOG_PREFIX, prefix, nul: true) }
+            w.u16(NFTA_LOG_GROUP, group)
+        }
     }
 }
