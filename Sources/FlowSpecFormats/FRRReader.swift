@@ -16,7 +16,8 @@ public enum FRRReader {
     /// - Parameter family: the family of the command (`show bgp ipv6 …`); when nil it is taken from
     ///   the prefixes, or from the other routes of the dump for a route without a prefix.
     /// - Throws: `UnreadableInput` when the text is not FRR's detail JSON at all (empty text is an
-    ///   empty table, which FRR prints as nothing).
+    ///   empty table, which FRR prints as nothing), or when it ends inside a route: a dump cut at
+    ///   its end is refused whole, never read as a smaller table.
     public static func read(_ text: String, family: AddressFamily? = nil) throws(UnreadableInput) -> ReadResult {
         let chunks = try splitStream(text)
         var parsed = [(position: String, paths: [Path])]()
@@ -210,9 +211,12 @@ public enum FRRReader {
                     add(.failure("truncated JSON: a string runs past the end of its line (line \(startLine))"))
                     stream.offset = error.offset
                 } else if error.atEnd {
-                    add(.failure(end < bytes.count
-                        ? "truncated JSON: the array is not closed before the next route starts (line \(startLine))"
-                        : "truncated JSON: the input ends inside the array (line \(startLine))"))
+                    // The dump itself was cut (a poll interrupted, a file half written): what
+                    // was read is part of a table, not the table, and none of it is used.
+                    guard end < bytes.count else {
+                        throw UnreadableInput("incomplete FRR output: the input ends inside route \(chunks.count + 1) (line \(startLine)); a cut dump is refused whole")
+                    }
+                    add(.failure("truncated JSON: the array is not closed before the next route starts (line \(startLine))"))
                     stream.offset = end
                 } else {
                     add(.failure("invalid JSON (line \(startLine)): \(error.message)"))

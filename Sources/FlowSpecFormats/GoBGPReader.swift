@@ -16,7 +16,9 @@ public enum GoBGPReader {
     ///
     /// - Parameter family: the family of the command; when nil it is taken from each path
     ///   (prefix text, the IPv6 `offset` key, the MP_REACH attribute).
-    public static func read(_ text: String, family: AddressFamily? = nil) -> ReadResult {
+    /// - Throws: `UnreadableInput` when the dump ends before its closing `}`: a dump cut at its
+    ///   end is refused whole, never read as a smaller table.
+    public static func read(_ text: String, family: AddressFamily? = nil) throws(UnreadableInput) -> ReadResult {
         var result = ReadResult()
         var p = JSONStream(text)
         p.skipWhitespace()
@@ -32,8 +34,7 @@ public enum GoBGPReader {
         while true {
             p.skipWhitespace()
             guard let c = p.current else {
-                result.errors.append(ReadError(position: "route \(n + 1)", reason: "truncated JSON: the input ends before the closing '}'"))
-                break
+                throw UnreadableInput("incomplete GoBGP output: the input ends before the closing '}' (after route \(n)); a cut dump is refused whole")
             }
             if c == UInt8(ascii: "}") { break }
             if n > 0 {
@@ -55,6 +56,9 @@ public enum GoBGPReader {
                 try p.expect(UInt8(ascii: ":"), "expected ':' after a member name")
                 value = try p.value(depth: 1)
             } catch {
+                if error.atEnd {
+                    throw UnreadableInput("incomplete GoBGP output: the input ends inside \(position) (line \(p.buffer.line(ofOffset: error.offset))); a cut dump is refused whole")
+                }
                 result.errors.append(ReadError(position: position, reason: "invalid JSON (line \(p.buffer.line(ofOffset: error.offset))): \(error.message)"))
                 break
             }
