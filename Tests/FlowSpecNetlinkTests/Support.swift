@@ -118,7 +118,7 @@ func everythingTable(name: String = "flowspec") -> NftTable {
     ]
     let sub: [NftRule] = [
         NftRule(expressions: [.limit(NftLimit(rate: 10, unit: .minute, burst: 5, kind: .packets, over: false)),
-                              .immediateVerdict(.continue)], comment: "route-anon-limit"),
+                              .log(group: 2, prefix: nil), .immediateVerdict(.continue)], comment: "route-anon-limit"),
         NftRule(expressions: [.immediateVerdict(.return)]),
     ]
     return NftTable(name: name, family: .inet, sets: sets,
