@@ -125,9 +125,9 @@ public struct GoBGPSource: RouteSource {
             switch await command(args) {
             case .failure(let e): return .failure(e)
             case .success(let text):
-                var part = GoBGPReader.read(text, family: family)
-                if part.routes.isEmpty, let first = part.errors.first, part.errors.count == 1, first.reason.hasPrefix("not GoBGP") {
-                    return .failure(SourceError("`gobgp \(args.joined(separator: " "))`: \(first.reason)"))
+                var part: ReadResult
+                do { part = try GoBGPReader.read(text, family: family) } catch {
+                    return .failure(SourceError("`gobgp \(args.joined(separator: " "))`: \(error.reason)"))
                 }
                 part.prefix(Self.familyArgument(family))
                 all.append(part)

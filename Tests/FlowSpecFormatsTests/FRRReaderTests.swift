@@ -148,8 +148,8 @@ struct FRRReaderTests {
     @Test func threeSpeakersAgree() throws {
         for (fam, ids) in [("ipv4", FixtureRoutes.allV4), ("ipv6", FixtureRoutes.allV6)] {
             let frr = try FRRReader.read(try FixtureRoutes.text("frr-8.4", "\(fam)-flowspec-detail.json")).routes
-            let gobgp = GoBGPReader.read(try FixtureRoutes.text("gobgp-3.10", "\(fam)-flowspec.json")).routes
-            let exa = ExaBGPReader.read(try FixtureRoutes.text("exabgp-4.2", "updates.jsonl")).routes
+            let gobgp = try GoBGPReader.read(try FixtureRoutes.text("gobgp-3.10", "\(fam)-flowspec.json")).routes
+            let exa = try ExaBGPReader.read(try FixtureRoutes.text("exabgp-4.2", "updates.jsonl")).routes
             for (id, want) in FixtureRoutes.routes(ids) {
                 let f = try #require(frr.first { $0.route.components == want.components }, "\(id) FRR")
                 let g = try #require(gobgp.first { $0.route.components == want.components }, "\(id) GoBGP")
