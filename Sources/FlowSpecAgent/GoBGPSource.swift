@@ -126,14 +126,8 @@ public struct GoBGPSource: RouteSource {
             case .failure(let e): return .failure(e)
             case .success(let text):
                 var part: ReadResult
-                do {
-                    part = try GoBGPReader.read(text, family: family)
-                } catch {
-                    // A cut dump is a failed read: the table stays as it is.
-                    return .failure(SourceError("`gobgp \(args.joined(separator: " "))`: \(error)"))
-                }
-                if part.routes.isEmpty, let first = part.errors.first, part.errors.count == 1, first.reason.hasPrefix("not GoBGP") {
-                    return .failure(SourceError("`gobgp \(args.joined(separator: " "))`: \(first.reason)"))
+                do { part = try GoBGPReader.read(text, family: family) } catch {
+                    return .failure(SourceError("`gobgp \(args.joined(separator: " "))`: \(error.reason)"))
                 }
                 part.prefix(Self.familyArgument(family))
                 all.append(part)

@@ -12,19 +12,26 @@ import FlowSpec
 /// inside an otherwise good UPDATE gives one at `line N, NLRI K` (`withdrawn NLRI K` in
 /// MP_UNREACH_NLRI) and the other routes of the message are still returned.
 public enum BGPHexReader {
-    /// Throws `UnreadableInput` only when the input has content lines and none looks like hex.
+    /// - Throws: `UnreadableInput` when the input has content lines and none looks like hex, when
+    ///   it is empty (not even a comment), or when its last line is cut short: half an octet, or
+    ///   fewer octets than its BGP header's length. A cut capture would otherwise read as fewer
+    ///   routes; a short line before others is that line's error.
     public static func read(_ text: String, options: WireOptions = .standard) throws(UnreadableInput) -> ReadResult {
         var result = ReadResult()
         var contentLines = 0, hexLines = 0
-        for (n, raw) in HexText.lines(text) {
+        let lines = try HexText.lines(text)
+        for (n, raw) in lines {
             contentLines += 1
             let position = "line \(n)"
+            let isLast = contentLines == lines.count
             let bytes: [UInt8]
             switch HexText.decode(raw) {
             case .notHex:
                 result.errors.append(ReadError(position: position, reason: "not hex"))
                 continue
-            case .bad(let reason):
+            case .halfOctet(let reason) where isLast:
+                throw HexText.cut(line: n, reason)
+            case .bad(let reason), .halfOctet(let reason):
                 hexLines += 1
                 result.errors.append(ReadError(position: position, reason: reason))
                 continue
@@ -34,6 +41,8 @@ public enum BGPHexReader {
             }
             let message: BGPMessage
             do { message = try BGPMessage.decode(bytes, options: options) } catch {
+                if isLast, case .truncated(_, .messageHeader) = error { throw HexText.cut(line: n, error.description) }
+                if isLast, case .truncated(_, .message) = error { throw HexText.cut(line: n, error.description) }
                 result.errors.append(ReadError(position: position, reason: error.description))
                 continue
             }
@@ -57,24 +66,36 @@ public enum BGPHexReader {
 enum HexText {
     enum Line {
         case bytes([UInt8])
-        /// Hex digits, but not whole octets or otherwise unusable.
+        /// Hex digits, but otherwise unusable.
         case bad(String)
+        /// Hex digits ending in half an octet: as the input's last line, it was cut.
+        case halfOctet(String)
         /// Not hex at all.
         case notHex
     }
 
     /// The non-blank, non-comment lines with their 1-based numbers.
-    static func lines(_ text: String) -> [(Int, Substring)] {
+    ///
+    /// - Throws: `UnreadableInput` for input with nothing at all in it (a comment counts): a
+    ///   capture that wrote nothing, or a copy cut before its first line, is not an empty table.
+    static func lines(_ text: String) throws(UnreadableInput) -> [(Int, Substring)] {
         var out = [(Int, Substring)]()
-        var n = 0
+        var n = 0, anything = false
         for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
             n += 1
             let t = line.drop { $0 == " " || $0 == "\t" || $0 == "\r" }
-            if t.isEmpty || t.hasPrefix("#") { continue }
-            if t.allSatisfy({ $0 == " " || $0 == "\t" || $0 == "\r" }) { continue }
+            if t.isEmpty { continue }
+            anything = true
+            if t.hasPrefix("#") { continue }
             out.append((n, t))
         }
+        if !anything { throw UnreadableInput("empty input: no line at all") }
         return out
+    }
+
+    /// The input's last line is cut short: the whole input was truncated.
+    static func cut(line n: Int, _ reason: String) -> UnreadableInput {
+        UnreadableInput("truncated input: line \(n), the last one, is cut short (\(reason))")
     }
 
     /// Decodes a line of hex, ignoring spaces, tabs, `:` and a leading `0x`.
@@ -96,7 +117,7 @@ enum HexText {
         // A stray character in a long run of hex is a typo in a hex line; more is not hex.
         if nonHex > 0 { return nonHex * 20 <= digits.count ? .bad("\(nonHex) character(s) other than hex digits") : .notHex }
         if digits.isEmpty { return .notHex }
-        guard digits.count % 2 == 0 else { return .bad("odd number of hex digits (\(digits.count))") }
+        guard digits.count % 2 == 0 else { return .halfOctet("odd number of hex digits (\(digits.count))") }
         var out = [UInt8]()
         out.reserveCapacity(digits.count / 2)
         var i = 0

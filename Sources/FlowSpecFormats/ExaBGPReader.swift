@@ -30,14 +30,20 @@ public enum ExaBGPReader {
     }
 
     /// Reads a captured stream; End-of-RIB lines are dropped (use `readStream` to keep them).
-    public static func read(_ text: String) -> ReadResult { readStream(text).result }
+    ///
+    /// - Throws: `UnreadableInput` when the last line is cut (see `readStream`).
+    public static func read(_ text: String) throws(UnreadableInput) -> ReadResult { try readStream(text).result }
 
     /// Reads a captured stream, keeping the End-of-RIB markers in order.
-    public static func readStream(_ text: String) -> (result: ReadResult, endOfRIB: [EndOfRIB]) {
+    ///
+    /// - Throws: `UnreadableInput` when the last non-blank line ends before its object is closed:
+    ///   the capture was cut, and its first lines alone would read as a shorter stream. A cut line
+    ///   before others is that line's error.
+    public static func readStream(_ text: String) throws(UnreadableInput) -> (result: ReadResult, endOfRIB: [EndOfRIB]) {
         var result = ReadResult()
         var eors = [EndOfRIB]()
-        for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let r = readMessage(String(line), lineNumber: i + 1)
+        for (number, line) in try JSONLine.stream(text) {
+            let r = message(line, lineNumber: number)
             result.append(r.result)
             if let e = r.endOfRIB { eors.append(e) }
         }
@@ -50,14 +56,21 @@ public enum ExaBGPReader {
     }
 
     /// Reads one line of the API stream, End-of-RIB included. Lines that are not UPDATEs (state,
-    /// open, keepalive, notification) and families other than flowspec give an empty result.
+    /// open, keepalive, notification) and families other than flowspec give an empty result; a
+    /// line cut before its closing brace is an error for that line (`incomplete JSON`).
     public static func readMessage(_ line: String, lineNumber: Int = 1) -> LineResult {
-        let lineText = line.speakerTrim(" \t\r\n")
+        message(JSONLine(line), lineNumber: lineNumber)
+    }
+
+    static func message(_ line: JSONLine, lineNumber: Int) -> LineResult {
         let where_ = "line \(lineNumber)"
-        if lineText.isEmpty { return LineResult() }
         func failed(_ r: String) -> LineResult { LineResult(result: ReadResult(errors: [ReadError(position: where_, reason: r)])) }
         let object: JSONValue
-        do { object = try JSONValue.parse(lineText) } catch { return failed("invalid JSON: \(error.message)") }
+        switch line {
+        case .blank: return LineResult()
+        case .incomplete(let reason), .invalid(let reason): return failed(reason)
+        case .value(let v): object = v
+        }
         guard object.isObject else { return failed("expected a JSON object") }
         if object["type"]?.string == "state" { return LineResult(sessionState: object["neighbor"]?["state"]?.string) }
         guard let message = object["neighbor"]?["message"] else { return LineResult() }

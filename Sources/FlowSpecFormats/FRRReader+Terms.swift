@@ -146,11 +146,18 @@ extension FRRReader {
 }
 
 extension StringProtocol {
-    /// Trims the given characters from both ends (Foundation-free, so it works on Substring too).
-    func speakerTrim(_ set: String) -> String {
-        var s = Substring(self)
-        while let f = s.first, set.contains(f) { s = s.dropFirst() }
-        while let l = s.last, set.contains(l) { s = s.dropLast() }
-        return String(s)
+    /// Trims the given ASCII characters from both ends (Foundation-free, so it works on Substring
+    /// too). It works on UTF-8 bytes: trimming `Character`s with `dropLast()` re-ran grapheme
+    /// breaking over the whole text for every character dropped, quadratic in a long run of
+    /// trailing spaces (a 300 KB ExaBGP line took over a minute, issue #18).
+    func speakerTrim(_ set: StaticString) -> String {
+        let trim = UnsafeBufferPointer(start: set.utf8Start, count: set.utf8CodeUnitCount)
+        var text = String(self)
+        return text.withUTF8 { bytes in
+            var start = 0, end = bytes.count
+            while start < end, trim.contains(bytes[start]) { start += 1 }
+            while end > start, trim.contains(bytes[end - 1]) { end -= 1 }
+            return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
+        }
     }
 }

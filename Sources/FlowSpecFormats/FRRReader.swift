@@ -16,8 +16,8 @@ public enum FRRReader {
     /// - Parameter family: the family of the command (`show bgp ipv6 …`); when nil it is taken from
     ///   the prefixes, or from the other routes of the dump for a route without a prefix.
     /// - Throws: `UnreadableInput` when the text is not FRR's detail JSON at all (empty text is an
-    ///   empty table, which FRR prints as nothing), or when it ends inside a route: a dump cut at
-    ///   its end is refused whole, never read as a smaller table.
+    ///   empty table, which FRR prints as nothing), or when it ends inside its last array: a cut
+    ///   dump would otherwise read as a smaller table and replace the installed one.
     public static func read(_ text: String, family: AddressFamily? = nil) throws(UnreadableInput) -> ReadResult {
         let chunks = try splitStream(text)
         var parsed = [(position: String, paths: [Path])]()
@@ -167,7 +167,8 @@ public enum FRRReader {
     /// the end of its line (JSON strings cannot hold a raw newline) was cut too; reading resumes
     /// at that line end. An array with any other syntax error is one damaged route up to the next
     /// line that starts with `[`, and so is text between arrays; either way the routes after it
-    /// keep the numbers of their arrays.
+    /// keep the numbers of their arrays. Only the last array being cut (the input ends inside it)
+    /// is the input's truncation, which throws.
     static func splitStream(_ text: String) throws(UnreadableInput) -> [Chunk] {
         var stream = JSONStream(text)
         let bytes = stream.bytes
@@ -207,16 +208,17 @@ public enum FRRReader {
             do {
                 add(.success(try stream.value(end: end)))
             } catch {
-                if error.offset < end, bytes[error.offset] == 0x0a {
+                let cutLine = error.offset < end && bytes[error.offset] == 0x0a
+                if end == bytes.count, error.atEnd || cutLine && stream.onlyWhitespace(from: error.offset) {
+                    throw UnreadableInput("truncated input: it ends inside route \(chunks.count + 1), whose array (line \(startLine)) is not closed; FRR's output was cut")
+                }
+                if cutLine {
                     add(.failure("truncated JSON: a string runs past the end of its line (line \(startLine))"))
                     stream.offset = error.offset
                 } else if error.atEnd {
-                    // The dump itself was cut (a poll interrupted, a file half written): what
-                    // was read is part of a table, not the table, and none of it is used.
-                    guard end < bytes.count else {
-                        throw UnreadableInput("incomplete FRR output: the input ends inside route \(chunks.count + 1) (line \(startLine)); a cut dump is refused whole")
-                    }
-                    add(.failure("truncated JSON: the array is not closed before the next route starts (line \(startLine))"))
+                    add(.failure(end < bytes.count
+                        ? "truncated JSON: the array is not closed before the next route starts (line \(startLine))"
+                        : "truncated JSON: the input ends inside the array (line \(startLine))"))
                     stream.offset = end
                 } else {
                     add(.failure("invalid JSON (line \(startLine)): \(error.message)"))

@@ -12,66 +12,53 @@ import FlowSpec
 /// of what follows), so such paths are reported as errors, never read.
 public enum GoBGPReader {
     /// Reads a RIB dump. Positions are `route N` (the N-th key, in file order) and `, path M`
-    /// when a key has several paths.
+    /// when a key has several paths. Several dumps back to back (the ipv4 then the ipv6 command)
+    /// read as one, keys numbered on.
     ///
     /// - Parameter family: the family of the command; when nil it is taken from each path
     ///   (prefix text, the IPv6 `offset` key, the MP_REACH attribute).
-    /// - Throws: `UnreadableInput` when the dump ends before its closing `}`: a dump cut at its
-    ///   end is refused whole, never read as a smaller table.
+    /// - Throws: `UnreadableInput` unless the text is whole JSON objects: empty text (gobgp prints
+    ///   `{}` for an empty table, so nothing at all means its output was lost), a dump cut before
+    ///   its closing `}`, a syntax error (it hides whatever follows), or not an object. A cut or
+    ///   damaged dump would otherwise read as a smaller table and replace the installed one.
     public static func read(_ text: String, family: AddressFamily? = nil) throws(UnreadableInput) -> ReadResult {
-        var result = ReadResult()
-        var p = JSONStream(text)
-        p.skipWhitespace()
-        if p.atEnd { return result }
-        guard p.current == UInt8(ascii: "{") else {
-            result.errors.append(ReadError(position: "line \(p.buffer.line(ofOffset: p.offset))",
-                                           reason: "not GoBGP's `global rib -j` output (expected a JSON object)"))
-            return result
-        }
-        p.offset += 1
-        var n = 0
-        // Members one by one, so a damaged or truncated member still leaves the earlier ones read.
+        var stream = JSONStream(text)
+        var dumps = [JSONValue]()
         while true {
-            p.skipWhitespace()
-            guard let c = p.current else {
-                throw UnreadableInput("incomplete GoBGP output: the input ends before the closing '}' (after route \(n)); a cut dump is refused whole")
+            stream.skipWhitespace()
+            guard let c = stream.current else { break }
+            func line(_ offset: Int) -> Int { stream.buffer.line(ofOffset: offset) }
+            guard c == UInt8(ascii: "{") else {
+                throw UnreadableInput("not GoBGP's `global rib -j` output (expected a JSON object, line \(line(stream.offset)))")
             }
-            if c == UInt8(ascii: "}") { break }
-            if n > 0 {
-                guard c == UInt8(ascii: ",") else {
-                    result.errors.append(ReadError(position: "route \(n + 1)", reason: "invalid JSON (line \(p.buffer.line(ofOffset: p.offset))): expected ',' or '}'"))
-                    break
+            do { dumps.append(try stream.value()) } catch {
+                // gobgp prints its dump on one line: a raw newline ending a string means the cut
+                // came there and the tool added the line end.
+                throw UnreadableInput(error.atEnd || stream.onlyWhitespace(from: error.offset)
+                    ? "truncated input: it ends inside GoBGP's dump (line \(line(error.offset))) before its closing '}'"
+                    : "invalid JSON (line \(line(error.offset))): \(error.message)")
+            }
+        }
+        guard !dumps.isEmpty else {
+            throw UnreadableInput("empty input: gobgp prints `{}` for an empty table, so nothing at all means its output was lost")
+        }
+        var result = ReadResult()
+        var n = 0
+        for dump in dumps {
+            for (key, value) in dump.members ?? [] {
+                n += 1
+                let position = "route \(n)"
+                guard let paths = value.array else {
+                    result.errors.append(ReadError(position: position, reason: "expected a list of paths for \"\(key)\""))
+                    continue
                 }
-                p.offset += 1
-            }
-            n += 1
-            let position = "route \(n)"
-            let key: JSONValue, value: JSONValue
-            do throws(JSONTape.SyntaxError) {
-                p.skipWhitespace()
-                guard p.atEnd || p.current == UInt8(ascii: "\"") else {
-                    throw JSONTape.SyntaxError(offset: p.offset, message: "expected a member name in quotes")
-                }
-                key = try p.value(depth: 1)
-                try p.expect(UInt8(ascii: ":"), "expected ':' after a member name")
-                value = try p.value(depth: 1)
-            } catch {
-                if error.atEnd {
-                    throw UnreadableInput("incomplete GoBGP output: the input ends inside \(position) (line \(p.buffer.line(ofOffset: error.offset))); a cut dump is refused whole")
-                }
-                result.errors.append(ReadError(position: position, reason: "invalid JSON (line \(p.buffer.line(ofOffset: error.offset))): \(error.message)"))
-                break
-            }
-            guard let paths = value.array else {
-                result.errors.append(ReadError(position: position, reason: "expected a list of paths for \(key.brief)"))
-                continue
-            }
-            for (i, path) in paths.enumerated() {
-                let pos = paths.count > 1 ? "\(position), path \(i + 1)" : position
-                switch readPath(path, position: pos, family: family) {
-                case .route(let r): result.routes.append(r)
-                case .error(let e): result.errors.append(e)
-                case .notFlowSpec: result.errors.append(ReadError(position: pos, reason: "not a flowspec path"))
+                for (i, path) in paths.enumerated() {
+                    let pos = paths.count > 1 ? "\(position), path \(i + 1)" : position
+                    switch readPath(path, position: pos, family: family) {
+                    case .route(let r): result.routes.append(r)
+                    case .error(let e): result.errors.append(e)
+                    case .notFlowSpec: result.errors.append(ReadError(position: pos, reason: "not a flowspec path"))
+                    }
                 }
             }
         }
@@ -86,13 +73,29 @@ public enum GoBGPReader {
     /// the `-a` flag does not filter the watch, so lines may carry other families: paths that are
     /// not flowspec are skipped without error.
     public static func readMonitorLine(_ line: String, lineNumber: Int = 1, family: AddressFamily? = nil) -> ReadResult {
+        monitorLine(JSONLine(line), lineNumber: lineNumber, family: family)
+    }
+
+    /// Reads every line of a captured monitor stream.
+    ///
+    /// - Throws: `UnreadableInput` when the last line is cut (see `JSONLine.stream`).
+    public static func readMonitor(_ text: String, family: AddressFamily? = nil) throws(UnreadableInput) -> ReadResult {
         var result = ReadResult()
-        let trimmed = line.speakerTrim(" \t\r\n")
-        if trimmed.isEmpty { return result }
+        for (number, line) in try JSONLine.stream(text) {
+            result.append(monitorLine(line, lineNumber: number, family: family))
+        }
+        return result
+    }
+
+    static func monitorLine(_ line: JSONLine, lineNumber: Int, family: AddressFamily?) -> ReadResult {
+        var result = ReadResult()
         let value: JSONValue
-        do { value = try JSONValue.parse(trimmed) } catch {
-            result.errors.append(ReadError(position: "line \(lineNumber)", reason: "invalid JSON: \(error.message)"))
+        switch line {
+        case .blank: return result
+        case .incomplete(let reason), .invalid(let reason):
+            result.errors.append(ReadError(position: "line \(lineNumber)", reason: reason))
             return result
+        case .value(let v): value = v
         }
         let paths: [JSONValue]
         if let a = value.array { paths = a }
@@ -108,15 +111,6 @@ public enum GoBGPReader {
             case .error(let e): result.errors.append(e)
             case .notFlowSpec: continue
             }
-        }
-        return result
-    }
-
-    /// Reads every line of a captured monitor stream.
-    public static func readMonitor(_ text: String, family: AddressFamily? = nil) -> ReadResult {
-        var result = ReadResult()
-        for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            result.append(readMonitorLine(String(line), lineNumber: i + 1, family: family))
         }
         return result
     }

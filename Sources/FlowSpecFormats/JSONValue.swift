@@ -124,6 +124,14 @@ struct JSONStream {
         }
     }
 
+    /// True when nothing but whitespace follows `offset`.
+    func onlyWhitespace(from offset: Int) -> Bool {
+        var rest = self
+        rest.offset = offset
+        rest.skipWhitespace()
+        return rest.atEnd
+    }
+
     /// Consumes `c` after optional whitespace.
     mutating func expect(_ c: UInt8, _ message: String) throws(JSONTape.SyntaxError) {
         skipWhitespace()
@@ -142,5 +150,43 @@ struct JSONStream {
         try p.value(depth: depth)
         offset = p.i
         return JSONValue(buffer: buffer, tape: JSONTape(bytes: bytes, nodes: p.nodes), node: 0)
+    }
+}
+
+/// One line of a JSON-lines stream (ExaBGP's API, GoBGP's monitor), parsed.
+///
+/// A line that ends before its value is closed is told apart from a damaged one: as the last line
+/// of a capture it means the capture was cut, which `JSONLine.stream` refuses; inside a stream
+/// (the daemon reading line by line) it is that line's error.
+enum JSONLine {
+    case blank
+    case value(JSONValue)
+    /// The line ends before its value is closed (the reason says so).
+    case incomplete(String)
+    case invalid(String)
+
+    init(_ line: some StringProtocol) {
+        let text = line.speakerTrim(" \t\r\n")
+        if text.isEmpty { self = .blank; return }
+        do { self = .value(try JSONValue.parse(text)) } catch {
+            self = error.atEnd ? .incomplete("incomplete JSON: the line ends before its value is closed (\(error.message))")
+                               : .invalid("invalid JSON: \(error.message)")
+        }
+    }
+
+    /// The lines of a captured stream, numbered from 1, each parsed.
+    ///
+    /// - Throws: `UnreadableInput` when the last non-blank line is incomplete: the capture was cut,
+    ///   and reading the lines before would silently give a shorter stream.
+    static func stream(_ text: String) throws(UnreadableInput) -> [(number: Int, line: JSONLine)] {
+        var out = [(number: Int, line: JSONLine)]()
+        for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            out.append((i + 1, JSONLine(raw)))
+        }
+        if let last = out.last(where: { if case .blank = $0.line { false } else { true } }),
+           case .incomplete(let reason) = last.line {
+            throw UnreadableInput("truncated input: line \(last.number), the last one, is cut: \(reason)")
+        }
+        return out
     }
 }

@@ -13,22 +13,30 @@ import FlowSpec
 /// position `line N, NLRI K`; a malformed NLRI is a `ReadError` at the same kind of position and
 /// does not hide the others on the line.
 public enum NLRIHexReader {
-    /// Throws `UnreadableInput` only when the input has content lines and none looks like hex.
+    /// - Throws: `UnreadableInput` when the input has content lines and none looks like hex, when
+    ///   it is empty (not even a comment), or when its last line is cut short: half an octet, or
+    ///   an NLRI (or its length) running past the line's end. A cut input would otherwise read as
+    ///   fewer routes; a short line before others is that line's error.
     public static func read(_ text: String, family: AddressFamily, options: WireOptions = .standard) throws(UnreadableInput) -> ReadResult {
         var result = ReadResult()
         var contentLines = 0, hexLines = 0
-        for (n, raw) in HexText.lines(text) {
+        let lines = try HexText.lines(text)
+        for (n, raw) in lines {
             contentLines += 1
             let position = "line \(n)"
+            let isLast = contentLines == lines.count
             switch HexText.decode(raw) {
             case .notHex:
                 result.errors.append(ReadError(position: position, reason: "not hex"))
-            case .bad(let reason):
+            case .halfOctet(let reason) where isLast:
+                throw HexText.cut(line: n, reason)
+            case .bad(let reason), .halfOctet(let reason):
                 hexLines += 1
                 result.errors.append(ReadError(position: position, reason: reason))
             case .bytes(let bytes):
                 hexLines += 1
                 let list = FlowNLRICodec.decodeList(bytes, family: family, options: options)
+                if isLast, let error = list.framingError, case .truncated = error { throw HexText.cut(line: n, error.description) }
                 var index = 0
                 for e in list.entries {
                     index += 1

@@ -33,6 +33,12 @@ public struct ReadResult: Sendable {
 
     public init(routes: [ReadRoute] = [], errors: [ReadError] = []) { self.routes = routes; self.errors = errors }
 
+    /// True when the input held items but every one was rejected: not an empty table (that reads
+    /// with no error), so a caller about to replace what is installed should refuse it rather than
+    /// commit an empty set. Every item a reader looks at gives a route or an error, except the ones
+    /// it skips by design (KEEPALIVEs, End-of-RIB, other families), which leave no trace either way.
+    public var nothingUsable: Bool { routes.isEmpty && !errors.isEmpty }
+
     public mutating func append(_ other: ReadResult) {
         // Into an empty result (one input file), take the arrays over instead of copying them
         // route by route.

@@ -6,7 +6,7 @@ import Testing
 @Suite("ExaBGP 4.2 JSON API")
 struct ExaBGPReaderTests {
     @Test func updatesGiveEveryRouteOfTheReadmeAndBothEndOfRIBs() throws {
-        let (r, eors) = ExaBGPReader.readStream(try FixtureRoutes.text("exabgp-4.2", "updates.jsonl"))
+        let (r, eors) = try ExaBGPReader.readStream(try FixtureRoutes.text("exabgp-4.2", "updates.jsonl"))
         #expect(r.errors.isEmpty, "\(r.errors)")
         #expect(r.routes.count == 55)
         let problems = FixtureMatch.compare(r.routes, expected: FixtureRoutes.routes(FixtureRoutes.allV4 + FixtureRoutes.allV6))
@@ -18,7 +18,7 @@ struct ExaBGPReaderTests {
     }
 
     @Test func multiBitTermsComeFromTheStringForm() throws {
-        let r = ExaBGPReader.read(try FixtureRoutes.text("exabgp-4.2", "updates.jsonl"))
+        let r = try ExaBGPReader.read(try FixtureRoutes.text("exabgp-4.2", "updates.jsonl"))
         // v4-13 (one term `match 0x29`) and v4-14 (`match 0x04 || match 0x01`) print alike in the
         // JSON list; the `string` form tells them apart.
         for id in ["v4-13", "v4-14", "v4-12", "v4-22", "v6-08"] {
@@ -30,12 +30,12 @@ struct ExaBGPReaderTests {
     }
 
     @Test func rejectSets() throws {
-        let q = ExaBGPReader.read(try FixtureRoutes.text("frr-reject/exabgp-4.2", "updates.jsonl"))
+        let q = try ExaBGPReader.read(try FixtureRoutes.text("frr-reject/exabgp-4.2", "updates.jsonl"))
         #expect(q.errors.isEmpty)
         // q6-01 (IPv6 offset) never reached the API: ExaBGP 4.2 fails to decode it and drops it.
         let problems = FixtureMatch.compare(q.routes, expected: FixtureRoutes.routes(["q4-01", "q4-02", "q4-03", "q6-02", "q6-03"]))
         #expect(problems.isEmpty, "\(problems)")
-        let x = ExaBGPReader.read(try FixtureRoutes.text("exabgp-reject/exabgp-4.2", "updates.jsonl"))
+        let x = try ExaBGPReader.read(try FixtureRoutes.text("exabgp-reject/exabgp-4.2", "updates.jsonl"))
         #expect(x.routes.isEmpty && x.errors.isEmpty)
     }
 
@@ -56,14 +56,14 @@ struct ExaBGPReaderTests {
         lines[2] = String(lines[2].prefix(120))
         let bad = try #require(lines.indices.first { $0 > 2 && lines[$0].contains("\"packet-length\"") })
         lines[bad] = lines[bad].replacingOccurrences(of: "\"packet-length\"", with: "\"packet-size\"")
-        let r = ExaBGPReader.read(lines.joined(separator: "\n"))
+        let r = try ExaBGPReader.read(lines.joined(separator: "\n"))
         #expect(r.errors.first?.position == "line 3")
         #expect(r.errors.contains { $0.position.hasPrefix("line \(bad + 1), route") && $0.reason.contains("packet-size") })
         #expect(r.routes.count == 55 - dropped - (r.errors.count - 1))
     }
 
     @Test func communitiesComeFromTheIntegerValue() throws {
-        let r = ExaBGPReader.read(try FixtureRoutes.text("exabgp-4.2", "updates.jsonl"))
+        let r = try ExaBGPReader.read(try FixtureRoutes.text("exabgp-4.2", "updates.jsonl"))
         let v427 = FixtureRoutes.v4["v4-27"]!
         let got = try #require(r.routes.first { $0.route.components == v427.components })
         #expect(got.route.actions == [.redirect(RouteTarget("192.0.2.1:100")!)], "0x8108 has an empty string but a full value")

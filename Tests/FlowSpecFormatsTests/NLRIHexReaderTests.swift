@@ -33,8 +33,9 @@ import FlowSpec
     }
 
     @Test func badNLRIKeepsItsNeighbours() throws {
-        let r = try NLRIHexReader.read("03038106 03030106 03038111 05 0120", family: .ipv4)
-        #expect(r.routes.map(\.position) == ["line 1, NLRI 1", "line 1, NLRI 3"])
+        // Line 1 ends inside its 4th NLRI: its own error, since a whole line follows.
+        let r = try NLRIHexReader.read("03038106 03030106 03038111 05 0120\n03038106", family: .ipv4)
+        #expect(r.routes.map(\.position) == ["line 1, NLRI 1", "line 1, NLRI 3", "line 2, NLRI 1"])
         #expect(r.errors.map(\.position) == ["line 1, NLRI 2", "line 1, NLRI 4"])
         #expect(r.errors[0].reason.contains("without the end-of-list bit"))
         #expect(r.errors[1].reason.contains("input ends inside the NLRI"))
