@@ -230,14 +230,17 @@ extension RouteCompiler {
                               xor: [UInt8](repeating: 0, count: eb - sb)))
         }
         e.append(.cmp(op: .eq, sreg: .reg1, data: data))
-        let field = Field.payload(.network, off, len, max: 0, key: .integer(bytes: len))
+        let row: PacketField = v4 ? (source ? .source4 : .destination4) : (source ? .source6 : .destination6)
+        // The octets loaded, as the field nft may merge with a neighbour (unmasked only).
+        var field = Field(row)
+        field.source = .payload(.network, offset: off, length: len)
         var key: KeyPart? = nil
         if o == 0 && wantKey {
             let lo = (0..<width).reduce(UInt128(0)) { $0 << 8 | UInt128(address.byte($1)) }
             let hostBits = width * 8 - L
             let host: UInt128 = hostBits == 0 ? 0 : (UInt128(1) << UInt128(hostBits)) - 1
             let hi = (lo & ~host) | host
-            key = KeyPart(field: source ? .saddr(p.family) : .daddr(p.family), ranges: [(lo & ~host)...hi])
+            key = KeyPart(field: KeyField(row)!, ranges: [(lo & ~host)...hi])
         }
         return Match(exprs: e, merge: mergeable ? .init(base: .network, offset: off, length: len, op: .eq, data: data, field: field) : nil,
                      key: key)

@@ -6,12 +6,10 @@ import FlowSpec
 /// Every field here is loaded exactly as `nft` itself loads the matching text (see
 /// docs/lowering.md), so that the IR equals what `nft -f` makes of the printed rules.
 struct Field: Hashable {
-    enum Source: Hashable {
-        case meta(NftMetaKey)
-        case payload(NftPayloadBase, offset: UInt32, length: UInt32)
-        case exthdr(NftExthdr)
-    }
+    typealias Source = PacketField.Load
 
+    /// The row of the field table (`PacketField`) this is a load of.
+    var packetField: PacketField
     var source: Source
     /// The `bitwise` mask after the load (network-order bytes), nil for none.
     var mask: [UInt8]?
@@ -24,7 +22,24 @@ struct Field: Hashable {
     /// nft's own width of the field in bits, when it is narrower than the loaded bytes (the
     /// 20-bit `ip6 flowlabel` in 3 bytes). nft ends an interval that reaches the top of that width
     /// at the top of the key instead (no end element), so the compiler does the same.
-    var nftBits: Int? = nil
+    var nftBits: Int?
+
+    /// The field of row `f`; a row whose mask is chosen per match takes `mask` (nil: none) and
+    /// the largest value it leaves, `maxValue`.
+    init(_ f: PacketField, mask chosen: [UInt8]? = nil, maxValue: UInt64? = nil) {
+        let r = f.row
+        packetField = f
+        source = r.load
+        switch r.mask {
+        case .none: mask = nil
+        case .fixed(let m): mask = m
+        case .chosen: mask = chosen
+        }
+        shift = r.shift
+        self.maxValue = maxValue ?? UInt64(clamping: r.maxValue)
+        keyType = r.keyType
+        nftBits = r.nftBits
+    }
 
     var width: Int {
         switch source {
@@ -76,55 +91,28 @@ extension NftDataType {
 }
 
 extension Field {
-    static func payload(_ base: NftPayloadBase, _ offset: UInt32, _ length: UInt32, mask: [UInt8]? = nil,
-                        shift: Int = 0, max: UInt64, key: NftDataType) -> Field {
-        Field(source: .payload(base, offset: offset, length: length), mask: mask, shift: shift,
-              maxValue: max, keyType: key)
-    }
-
-    static let l4proto = Field(source: .meta(.l4proto), mask: nil, shift: 0, maxValue: 0xff, keyType: .inetProto)
-    static let sport = payload(.transport, 0, 2, max: 0xffff, key: .inetService)
-    static let dport = payload(.transport, 2, 2, max: 0xffff, key: .inetService)
-    static func icmpType(_ f: AddressFamily) -> Field {
-        payload(.transport, 0, 1, max: 0xff, key: f == .ipv4 ? .icmpType : .icmpv6Type)
-    }
-    static func icmpCode(_ f: AddressFamily) -> Field {
-        payload(.transport, 1, 1, max: 0xff, key: f == .ipv4 ? .icmpCode : .icmpv6Code)
-    }
+    static let l4proto = Field(.l4proto)
+    static let sport = Field(.sourcePort)
+    static let dport = Field(.destinationPort)
+    static func icmpType(_ f: AddressFamily) -> Field { Field(f == .ipv4 ? .icmpType4 : .icmpType6) }
+    static func icmpCode(_ f: AddressFamily) -> Field { Field(f == .ipv4 ? .icmpCode4 : .icmpCode6) }
     /// `tcp flags` (octet 13) or, when a value needs octet 12 too, the 16-bit form at octet 12.
     static func tcpFlags(mask: UInt64) -> Field {
-        if mask <= 0xff {
-            return payload(.transport, 13, 1, mask: mask == 0xff ? nil : [UInt8(mask)], max: mask, key: .tcpFlag)
-        }
-        return payload(.transport, 12, 2, mask: mask == 0xffff ? nil : [UInt8(mask >> 8), UInt8(mask & 0xff)],
-                       max: mask, key: .integer(bytes: 2))
+        if mask <= 0xff { return Field(.tcpFlags, mask: mask == 0xff ? nil : [UInt8(mask)], maxValue: mask) }
+        return Field(.tcpFlags16, mask: mask == 0xffff ? nil : [UInt8(mask >> 8), UInt8(mask & 0xff)], maxValue: mask)
     }
     /// IPv4 total length / IPv6 payload length.
-    static func length(_ f: AddressFamily) -> Field {
-        f == .ipv4 ? payload(.network, 2, 2, max: 0xffff, key: .integer(bytes: 2))
-                   : payload(.network, 4, 2, max: 0xffff, key: .integer(bytes: 2))
-    }
-    static func dscp(_ f: AddressFamily) -> Field {
-        f == .ipv4 ? payload(.network, 1, 1, mask: [0xfc], shift: 2, max: 63, key: .integer(bytes: 1))
-                   : payload(.network, 0, 2, mask: [0x0f, 0xc0], shift: 6, max: 63, key: .integer(bytes: 2))
-    }
-    static let flowLabel: Field = {
-        var f = payload(.network, 1, 3, mask: [0x0f, 0xff, 0xff], max: 0xfffff, key: .integer(bytes: 3))
-        f.nftBits = 20
-        return f
-    }()
+    static func length(_ f: AddressFamily) -> Field { Field(f == .ipv4 ? .length4 : .length6) }
+    static func dscp(_ f: AddressFamily) -> Field { Field(f == .ipv4 ? .dscp4 : .dscp6) }
+    static let flowLabel = Field(.flowLabel)
     /// IPv4 `ip frag-off` (flags and offset) under `mask`.
     static func fragOff(mask: UInt16) -> Field {
-        payload(.network, 6, 2, mask: mask == 0xffff ? nil : [UInt8(mask >> 8), UInt8(mask & 0xff)],
-                max: UInt64(mask), key: .integer(bytes: 2))
+        Field(.fragOff4, mask: mask == 0xffff ? nil : [UInt8(mask >> 8), UInt8(mask & 0xff)], maxValue: UInt64(mask))
     }
     /// IPv6 Fragment header: `exthdr frag exists/missing`, `frag frag-off`, `frag more-fragments`.
-    static let fragPresent = Field(source: .exthdr(NftExthdr(type: 44, offset: 0, length: 1, presence: true)),
-                                   mask: nil, shift: 0, maxValue: 1, keyType: .integer(bytes: 1))
-    static let fragOffset6 = Field(source: .exthdr(NftExthdr(type: 44, offset: 2, length: 2, presence: false)),
-                                   mask: [0xff, 0xf8], shift: 3, maxValue: 0x1fff, keyType: .integer(bytes: 2))
-    static let moreFragments6 = Field(source: .exthdr(NftExthdr(type: 44, offset: 3, length: 1, presence: false)),
-                                      mask: [0x01], shift: 0, maxValue: 1, keyType: .integer(bytes: 1))
+    static let fragPresent = Field(.fragPresent6)
+    static let fragOffset6 = Field(.fragOffset6)
+    static let moreFragments6 = Field(.moreFragments6)
 }
 
 /// Byte `i` (0 the most significant) of `v` written big-endian over `width` bytes.

@@ -396,7 +396,7 @@ extension ByteReader {
     mutating func shape() -> MergeShape? {
         guard let v6 = u8(), let residual = list({ $0.expressions() }),
               let keys = list({ r -> KeyField? in
-                  guard let dim = r.u8(), Int(dim) < KeyField.dims, let v6 = r.u8() else { return nil }
+                  guard let dim = r.u8(), let v6 = r.u8() else { return nil }
                   return KeyField(dim: Int(dim), v6: v6 == 1)
               }),
               let tail = expressions(), let limiter = u8(), let hasBits = u8() else { return nil }

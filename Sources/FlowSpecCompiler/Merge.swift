@@ -4,66 +4,60 @@ import FlowSpec
 // without changing which packet gets which action. docs/merging.md has the proof.
 
 /// A packet field that can be one part of a (concatenated) set key, or — `l4proto` — that only
-/// narrows the box the merge pass reasons with.
+/// narrows the box the merge pass reasons with: a row of the field table with a box dimension
+/// (`PacketField.Row.boxDim`).
 struct KeyField: Hashable {
-    /// 0 saddr, 1 daddr, 2 sport, 3 dport, 4 icmp type, 5 icmp code, 6 l4proto (box only).
-    var dim: Int
-    var v6: Bool
+    let field: PacketField
+    /// The field's range in a `Box` (kept here: the planner asks for it all the time).
+    let dim: Int
 
-    static func saddr(_ f: AddressFamily) -> KeyField { KeyField(dim: 0, v6: f == .ipv6) }
-    static func daddr(_ f: AddressFamily) -> KeyField { KeyField(dim: 1, v6: f == .ipv6) }
-    static let sport = KeyField(dim: 2, v6: false)
-    static let dport = KeyField(dim: 3, v6: false)
-    static let l4proto = KeyField(dim: 6, v6: false)
-
-    static let dims = 7
-
-    init(dim: Int, v6: Bool) { self.dim = dim; self.v6 = v6 }
-
-    init?(_ f: Field) {
-        switch f {
-        case .sport: self = .sport
-        case .dport: self = .dport
-        case .l4proto: self = .l4proto
-        case .icmpType(.ipv4): self.init(dim: 4, v6: false)
-        case .icmpType(.ipv6): self.init(dim: 4, v6: true)
-        case .icmpCode(.ipv4): self.init(dim: 5, v6: false)
-        case .icmpCode(.ipv6): self.init(dim: 5, v6: true)
-        default: return nil
-        }
+    init?(_ f: PacketField) {
+        guard let dim = f.row.boxDim else { return nil }
+        field = f
+        self.dim = dim
     }
+
+    init?(_ f: Field) { self.init(f.packetField) }
+
+    /// The field of box dimension `dim` in the family `v6` says (the inverse of `dim`, `v6`).
+    init?(dim: Int, v6: Bool) {
+        guard let f = PacketField.allCases.first(where: { $0.row.boxDim == dim && ($0.row.family == .ipv6) == v6 }) else {
+            return nil
+        }
+        self.init(f)
+    }
+
+    static let dport = KeyField(.destinationPort)!
+
+    /// The number of box dimensions (`BoxRanges` holds two addresses and five smaller fields).
+    static let dims = PacketField.allCases.compactMap(\.row.boxDim).max()! + 1
+
+    /// An IPv6-only field (an IPv6 address, ICMPv6): how the snapshot tells the families' rows apart.
+    var v6: Bool { field.row.family == .ipv6 }
 
     /// Part of the set key (l4proto stays a match of its own: nft wants it before ICMP fields).
-    var inKey: Bool { dim != 6 }
+    var inKey: Bool { field.row.inKey }
 
-    var width: Int {
-        switch dim { case 0, 1: v6 ? 16 : 4; case 2, 3: 2; default: 1 }
-    }
+    var width: Int { field.row.width }
 
-    var type: NftDataType {
-        switch dim {
-        case 0, 1: v6 ? .ipv6Address : .ipv4Address
-        case 2, 3: .inetService
-        case 4: v6 ? .icmpv6Type : .icmpType
-        case 5: v6 ? .icmpv6Code : .icmpCode
-        default: .inetProto
-        }
-    }
+    var type: NftDataType { field.row.keyType }
 
+    /// The key part's load (unmasked) into `dreg`.
     func load(_ dreg: NftRegister) -> NftExpression {
-        switch dim {
-        case 0: .payload(base: .network, offset: v6 ? 8 : 12, length: UInt32(width), dreg: dreg)
-        case 1: .payload(base: .network, offset: v6 ? 24 : 16, length: UInt32(width), dreg: dreg)
-        case 2, 4: .payload(base: .transport, offset: 0, length: UInt32(width), dreg: dreg)
-        case 3: .payload(base: .transport, offset: 2, length: 2, dreg: dreg)
-        case 5: .payload(base: .transport, offset: 1, length: 1, dreg: dreg)
-        default: .meta(key: .l4proto, dreg: dreg)
+        switch field.row.load {
+        case .meta(let k): .meta(key: k, dreg: dreg)
+        case .payload(let b, let o, let l): .payload(base: b, offset: o, length: l, dreg: dreg)
+        case .exthdr(let x): .exthdr(x, dreg: dreg)
         }
     }
 
-    static func top(dim: Int, v6: Bool) -> UInt128 {
-        switch dim { case 0, 1: v6 ? UInt128.max : 0xffff_ffff; case 2, 3: 0xffff; default: 0xff }
+    /// The top of each box dimension's domain, IPv4 (0) and IPv6 (1).
+    private static let tops: [[UInt128]] = [false, true].map { v6 -> [UInt128] in
+        let rows = PacketField.allCases.map(\.row).filter { r in r.family == nil || (r.family == .ipv6) == v6 }
+        return (0..<dims).map { (dim: Int) -> UInt128 in rows.first { $0.boxDim == dim }!.maxValue }
     }
+
+    static func top(dim: Int, v6: Bool) -> UInt128 { tops[v6 ? 1 : 0][dim] }
 }
 
 /// The values a match accepts in one key field, as disjoint ascending ranges.

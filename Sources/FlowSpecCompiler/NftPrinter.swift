@@ -111,7 +111,8 @@ public enum NftPrinter {
             let decimal = ["inet_service", "inet_proto", "icmp_type", "icmpv6_type", "icmp_code", "icmpv6_code"].contains(key.name)
             // An interval that runs to the top of the key (no end element in the kernel) is
             // written up to the top of nft's own type: 20 bits for `ip6 flowlabel`.
-            let top: [UInt8]? = typeof == "ip6 flowlabel" ? [0x0f, 0xff, 0xff] : nil
+            let top = PacketField.allCases.first { $0.row.nftBits != nil && $0.row.name == typeof }
+                .map { Field($0).encode(UInt64(clamping: $0.row.maxValue)) }
             func v(_ b: [UInt8]) -> String {
                 let b = top.map { t in b.allSatisfy { $0 == 0xff } ? t : b } ?? b
                 return decimal ? String(beValue(b)) : hexText(b)
@@ -227,8 +228,6 @@ struct Decompiler {
         var split: [(String, Int)]? = nil
     }
 
-    enum Loaded { case meta(NftMetaKey), payload(NftPayloadBase, UInt32, UInt32), exthdr(NftExthdr) }
-
     func fail(_ r: String) -> NftDecodeError { NftDecodeError(index: i, reason: r) }
 
     mutating func run() throws(NftDecodeError) -> [String] {
@@ -247,7 +246,7 @@ struct Decompiler {
                     i += 3
                     continue
                 }
-                try relation(.payload(b, o, l), mask: takeMask())
+                try relation(.payload(b, offset: o, length: l), mask: takeMask())
             case .counter(let p, let b):
                 out.append(p == 0 && b == 0 ? "counter" : "counter packets \(p) bytes \(b)"); i += 1
             case .log(let g, let p):
@@ -307,9 +306,9 @@ struct Decompiler {
         var names = [String]()
         let end = i + n
         while i < end {
-            let load: Loaded
+            let load: PacketField.Load
             switch exprs[i] {
-            case .payload(let b, let o, let l, _): load = .payload(b, o, l)
+            case .payload(let b, let o, let l, _): load = .payload(b, offset: o, length: l)
             case .meta(let m, _): load = .meta(m)
             default: throw fail("not a load")
             }
@@ -349,7 +348,7 @@ struct Decompiler {
     }
 
     /// A load (and mask) followed by its relation: cmp, a gte/lte pair, range or lookup.
-    mutating func relation(_ load: Loaded, mask: [UInt8]?) throws(NftDecodeError) {
+    mutating func relation(_ load: PacketField.Load, mask: [UInt8]?) throws(NftDecodeError) {
         i += 1
         guard i < exprs.count else { throw fail("load without a relation") }
         let isLookup: Bool = if case .lookup = exprs[i] { true } else { false }
@@ -404,73 +403,58 @@ struct Decompiler {
     }
 
     /// Recognises the field of a load (and mask), in the context of the nfproto and l4proto
-    /// matched before it; anything else prints as a raw payload (`@nh,bit,len`).
-    func field(_ load: Loaded, mask: [UInt8]?, forLookup: Bool) throws(NftDecodeError) -> FieldText {
+    /// matched before it (`PacketField.reading`); any other payload prints raw (`@nh,bit,len`).
+    func field(_ load: PacketField.Load, mask: [UInt8]?, forLookup: Bool) throws(NftDecodeError) -> FieldText {
+        if let f = known(load, mask: mask, forLookup: forLookup) { return f }
         switch load {
         case .meta(let k):
             switch k {
             case .nfproto: return FieldText(name: "meta nfproto", format: .nfproto)
-            case .l4proto: return FieldText(name: "meta l4proto")
             case .mark: return FieldText(name: "meta mark", format: .hex)
             case .length: return FieldText(name: "meta length")
             default: throw fail("meta key \(k) not printed")
             }
         case .exthdr(let x):
             guard x.type == 44 else { throw fail("exthdr type \(x.type)") }
-            if x.presence { return FieldText(name: "exthdr frag") }
-            if x.offset == 2, x.length == 2, mask == [0xff, 0xf8] { return FieldText(name: "frag frag-off", shift: 3) }
-            if x.offset == 3, x.length == 1, mask == [0x01] { return FieldText(name: "frag more-fragments") }
             throw fail("fragment header field at \(x.offset)")
         case .payload(let b, let o, let l):
-            if let f = known(b, o, l, mask: mask, forLookup: forLookup) { return f }
             return raw(b, o, l, mask: mask, forLookup: forLookup)
         }
     }
 
-    func known(_ b: NftPayloadBase, _ o: UInt32, _ l: UInt32, mask: [UInt8]?, forLookup: Bool) -> FieldText? {
-        if b == .network && (nfproto == 2 || nfproto == 10) {
-            let v4 = nfproto == 2
-            let w: UInt32 = v4 ? 4 : 16
-            let (d, s): (UInt32, UInt32) = v4 ? (16, 12) : (24, 8)
-            if o == d || o == s {
-                let name = (v4 ? "ip " : "ip6 ") + (o == d ? "daddr" : "saddr")
-                let fmt: Format = v4 ? .ipv4 : .ipv6
-                if mask == nil, l >= 1, l <= w { return FieldText(name: name, format: fmt, prefix: Int(l) * 8) }
-                if let m = mask, l == w, let p = prefixLength(m) {
-                    // A set of masked addresses (the merge pass's prefix keys): `ip saddr & 255.255.255.0 @s`.
-                    if forLookup {
-                        let a = IPAddress(family: v4 ? .ipv4 : .ipv6, bytes: m)
-                        return FieldText(name: name, maskText: " & \(a)", format: fmt)
-                    }
-                    return FieldText(name: name, format: fmt, prefix: p)
+    /// The text of a packet field of the field table, or nil.
+    func known(_ load: PacketField.Load, mask: [UInt8]?, forLookup: Bool) -> FieldText? {
+        let family: AddressFamily? = nfproto == 2 ? .ipv4 : nfproto == 10 ? .ipv6 : nil
+        switch PacketField.reading(load, mask: mask, family: family, l4proto: l4proto) {
+        case nil:
+            return nil
+        case .fields(let parts)?:
+            // nft's merge of adjacent equalities: printed raw, an equality split into its fields.
+            guard case .payload(let b, let o, let l) = load else { return nil }
+            var f = raw(b, o, l, mask: mask, forLookup: forLookup)
+            f.split = parts.map { ($0.row.name!, $0.row.width) }
+            return f
+        case .field(let p, let start)?:
+            let r = p.row
+            guard let name = r.name, !(forLookup && r.rawInLookups) else { return nil }
+            if r.partial {
+                // An address: its first octets (a prefix nft trims the load to), or all of it
+                // under a prefix mask.
+                guard start == 0, case .payload(_, _, let l) = load else { return nil }
+                let fmt: Format = r.family == .ipv4 ? .ipv4 : .ipv6
+                guard let m = mask else { return FieldText(name: name, format: fmt, prefix: Int(l) * 8) }
+                guard l == r.width, let prefix = prefixLength(m) else { return nil }
+                // A set of masked addresses (the merge pass's prefix keys): `ip saddr & 255.255.255.0 @s`.
+                if forLookup {
+                    return FieldText(name: name, maskText: " & \(IPAddress(family: r.family ?? .ipv4, bytes: m))", format: fmt)
                 }
-                return nil
+                return FieldText(name: name, format: fmt, prefix: prefix)
             }
-            if v4 {
-                if o == 2, l == 2, mask == nil { return FieldText(name: "ip length") }
-                if o == 1, l == 1, mask == [0xfc], !forLookup { return FieldText(name: "ip dscp", shift: 2) }
-                if o == 6, l == 2 { return FieldText(name: "ip frag-off", maskText: mask.map { " & " + hexText($0) } ?? "", format: .hex) }
-            } else {
-                if o == 4, l == 2, mask == nil { return FieldText(name: "ip6 length") }
-                if o == 0, l == 2, mask == [0x0f, 0xc0], !forLookup { return FieldText(name: "ip6 dscp", shift: 6) }
-                if o == 1, l == 3, mask == [0x0f, 0xff, 0xff] { return FieldText(name: "ip6 flowlabel") }
+            if r.mask == .chosen {
+                return FieldText(name: name, maskText: mask.map { " & " + hexText($0) } ?? "", format: .hex)
             }
+            return FieldText(name: name, shift: r.shift)
         }
-        if b == .transport {
-            if l4proto == 1 || l4proto == 58 {
-                let p = l4proto == 1 ? "icmp" : "icmpv6"
-                if mask == nil, o == 0, l == 1 { return FieldText(name: "\(p) type") }
-                if mask == nil, o == 1, l == 1 { return FieldText(name: "\(p) code") }
-                if mask == nil, o == 0, l == 2 { return FieldText(name: "@th,0,16", format: .hex, split: [("\(p) type", 1), ("\(p) code", 1)]) }
-            }
-            if mask == nil, o == 0, l == 2 { return FieldText(name: "th sport") }
-            if mask == nil, o == 2, l == 2 { return FieldText(name: "th dport") }
-            if mask == nil, o == 0, l == 4 { return FieldText(name: "@th,0,32", format: .hex, split: [("th sport", 2), ("th dport", 2)]) }
-            if l4proto == 6, o == 13, l == 1 {
-                return FieldText(name: "tcp flags", maskText: mask.map { " & " + hexText($0) } ?? "", format: .hex)
-            }
-        }
-        return nil
     }
 
     func raw(_ b: NftPayloadBase, _ o: UInt32, _ l: UInt32, mask: [UInt8]?, forLookup: Bool) -> FieldText {

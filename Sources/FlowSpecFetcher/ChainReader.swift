@@ -117,18 +117,19 @@ private enum Loaded: Hashable {
     case unsupported(String)
 }
 
-/// A packet field, once the load is identified.
+/// A packet field, once the load is identified (`PacketField.reading`): what reading its
+/// tests takes.
 private enum Field {
     /// Bytes `[start, start + count)` of the destination or source address, `mask` over them.
     case address(destination: Bool, family: AddressFamily, start: Int)
-    /// A numeric component: value = (raw & mask) >> shift, + addend.
-    case numeric(ComponentType, mask: UInt64?, shift: UInt64, addend: UInt64)
-    case icmpTypeCode
+    /// A numeric component: value = (raw & row mask) >> row shift, + row addend.
+    case numeric(PacketField)
     /// The TCP flags: octet 13 (`tcp flags`) or the 16 bits at octet 12 (flags above 0xff).
     case tcpFlags
     case ipv4FragmentOffset
-    /// `th sport . th dport` as one 4-byte load (nft merges the two equalities).
-    case ports
+    /// Adjacent fields in one load (nft merges their equalities: `icmp type . icmp code`,
+    /// `th sport . th dport`).
+    case merged([PacketField])
 }
 
 /// A lookup read element by element: the set, and what each part of its (concatenated) key
@@ -525,8 +526,9 @@ private struct RuleWalker {
         guard match.restrict(to: .ipv6) else { throw fail("IPv6 fragment header test in an IPv4-only rule") }
         let isf = FragmentBit.isFragment.rawValue, ff = FragmentBit.firstFragment.rawValue
         let lf = FragmentBit.lastFragment.rawValue
-        switch (offset, length, mask) {
-        case (2, 2, [0xff, 0xf8]?):
+        let load = PacketField.Load.exthdr(NftExthdr(type: type, offset: offset, length: length, presence: false))
+        switch PacketField.reading(load, mask: mask, family: .ipv6, l4proto: nil) {
+        case .field(.fragOffset6, _)?:
             let raw = try rawValues(t, max: 0xffff)
             let zero = raw.contains(0)
             let nonzero = IntervalSet([8...0xfff8])
@@ -541,7 +543,7 @@ private struct RuleWalker {
             case (false, true): match.and(.fragment, dnf: [[BitmaskTerm(value: isf)]])
             case (false, false): match.and(.fragment, dnf: [])
             }
-        case (3, 1, [0x01]?):
+        case .field(.moreFragments6, _)?:
             let raw = try rawValues(t, max: 1)
             // M set: first fragment or a middle one; M clear: unfragmented/atomic or last.
             let set: [[BitmaskTerm]] = [[BitmaskTerm(value: ff)], [BitmaskTerm(value: isf), BitmaskTerm(not: true, value: lf)]]
@@ -574,79 +576,63 @@ private struct RuleWalker {
     func be(_ bytes: [UInt8]) -> UInt64 { bytes.prefix(8).reduce(0) { $0 << 8 | UInt64($1) } }
 
     mutating func identify(base: NftPayloadBase, offset: UInt32, length: UInt32, mask: [UInt8]?) throws(FetchProblem) -> Field {
-        let m = mask.map(be)
         let o = Int(offset), l = Int(length)
-        switch base {
-        case .network:
-            guard let family = networkFamily else {
-                throw fail("network header field at offset \(offset) without a family (meta nfproto) match")
-            }
-            if family == .ipv4 {
-                if o >= 12 && o + l <= 20 && (o < 16) == (o + l <= 16) {
-                    return .address(destination: o >= 16, family: .ipv4, start: o >= 16 ? o - 16 : o - 12)
+        let family = networkFamily
+        if base == .network && family == nil {
+            throw fail("network header field at offset \(offset) without a family (meta nfproto) match")
+        }
+        let load = PacketField.Load.payload(base, offset: offset, length: length)
+        let proto = match.singleProtocol.flatMap { UInt8(exactly: $0) }
+        guard let reading = PacketField.reading(load, mask: mask, family: family, l4proto: proto) else {
+            switch base {
+            case .network:
+                throw fail("\(family == .ipv4 ? "IPv4" : "IPv6") header bytes \(o)..<\(o + l)\(mask.map { " & 0x" + String(be($0), radix: 16) } ?? "") have no flowspec component")
+            case .transport:
+                if case .field(let f, _)? = PacketField.reading(load, mask: mask, family: nil, l4proto: 6), f.row.component == .tcpFlags {
+                    throw fail("tcp flags without meta l4proto tcp")
                 }
-                switch (o, l, m) {
-                case (9, 1, nil): return .numeric(.ipProtocol, mask: nil, shift: 0, addend: 0)
-                case (2, 2, nil): return .numeric(.packetLength, mask: nil, shift: 0, addend: 0)
-                case (1, 1, 0xfc?): return .numeric(.dscp, mask: 0xfc, shift: 2, addend: 0)
-                case (6, 2, _): return .ipv4FragmentOffset
-                default: break
+                throw fail("transport header bytes \(o)..<\(o + l) have no flowspec component")
+            default:
+                throw fail("\(base) header field has no flowspec component")
+            }
+        }
+        let fields: [PacketField]
+        switch reading {
+        case .fields(let parts): fields = parts
+        case .field(let f, _): fields = [f]
+        }
+        if fields.contains(where: { $0.row.component == .sourcePort || $0.row.component == .destinationPort }) {
+            if let p = match.protocols {
+                guard p.intersection(IntervalSet([6...6, 17...17])) == p else {
+                    throw fail("ports of protocol \(p.intervals.map { $0.count == 1 ? "\($0.lowerBound)" : "\($0)" }.joined(separator: ",")): flowspec ports are TCP and UDP ports only")
                 }
             } else {
-                if o >= 8 && o + l <= 40 && (o < 24) == (o + l <= 24) {
-                    return .address(destination: o >= 24, family: .ipv6, start: o >= 24 ? o - 24 : o - 8)
-                }
-                switch (o, l, m) {
-                case (6, 1, nil):
-                    match.protocolIsFirstHeader = true
-                    match.warnings.append("ip6 nexthdr (the first next header) read as the upper-layer protocol; they differ when extension headers are present (meta l4proto is exact)")
-                    return .numeric(.ipProtocol, mask: nil, shift: 0, addend: 0)
-                case (4, 2, nil): return .numeric(.packetLength, mask: nil, shift: 0, addend: 40)
-                case (0, 2, 0x0fc0?): return .numeric(.dscp, mask: 0x0fc0, shift: 6, addend: 0)
-                case (1, 3, 0x0fffff?): return .numeric(.flowLabel, mask: 0x0fffff, shift: 0, addend: 0)
-                default: break
-                }
+                match.warnings.append("transport port without a protocol match read as a flowspec port (which matches TCP and UDP only)")
             }
-            throw fail("\(family == .ipv4 ? "IPv4" : "IPv6") header bytes \(o)..<\(o + l)\(m.map { " & 0x" + String($0, radix: 16) } ?? "") have no flowspec component")
-        case .transport:
-            let proto = match.singleProtocol
-            let icmp = proto == 1 || proto == 58
-            switch (o, l) {
-            case (0, 2) where icmp:
-                guard m == nil else { break }
-                return .icmpTypeCode
-            case (0, 1) where icmp, (1, 1) where icmp:
-                guard m == nil else { break }
-                return .numeric(o == 0 ? .icmpType : .icmpCode, mask: nil, shift: 0, addend: 0)
-            case (0, 2), (2, 2), (0, 4):
-                guard m == nil else { break }
-                if let p = match.protocols {
-                    guard p.intersection(IntervalSet([6...6, 17...17])) == p else {
-                        throw fail("ports of protocol \(p.intervals.map { $0.count == 1 ? "\($0.lowerBound)" : "\($0)" }.joined(separator: ",")): flowspec ports are TCP and UDP ports only")
-                    }
-                } else {
-                    match.warnings.append("transport port without a protocol match read as a flowspec port (which matches TCP and UDP only)")
-                }
-                if l == 4 { return .ports }
-                return .numeric(o == 0 ? .sourcePort : .destinationPort, mask: nil, shift: 0, addend: 0)
-            case (13, 1), (12, 2):
-                guard proto == 6 else { throw fail("tcp flags without meta l4proto tcp") }
-                return .tcpFlags
-            default: break
-            }
-            throw fail("transport header bytes \(o)..<\(o + l) have no flowspec component")
+        }
+        guard case .field(let f, let start) = reading else { return .merged(fields) }
+        let row = f.row
+        switch row.component {
+        case .destinationPrefix, .sourcePrefix:
+            return .address(destination: row.component == .destinationPrefix, family: row.family!, start: start)
+        case .tcpFlags: return .tcpFlags
+        case .fragment: return .ipv4FragmentOffset
         default:
-            throw fail("\(base) header field has no flowspec component")
+            if f == .nextHeader6 {
+                match.protocolIsFirstHeader = true
+                match.warnings.append("ip6 nexthdr (the first next header) read as the upper-layer protocol; they differ when extension headers are present (meta l4proto is exact)")
+            }
+            return .numeric(f)
         }
     }
 
     mutating func apply(_ field: Field, length: UInt32, mask: [UInt8]?, _ t: Test) throws(FetchProblem) {
         let rawMax: UInt64 = length >= 8 ? .max : (1 << (8 * UInt64(length))) - 1
         switch field {
-        case .numeric(let type, let expected, let shift, let addend):
-            if let expected {
-                guard mask.map(be) == expected else { throw fail("\(type.name) loaded with an unexpected mask") }
-            }
+        case .numeric(let f):
+            // The load's mask is the row's (`PacketField.reading` matched it).
+            let row = f.row, type = row.component, shift = UInt64(row.shift), addend = row.addend
+            let expected: UInt64? = if case .fixed(let m) = row.mask { be(m) } else { nil }
             let raw = try rawValues(t, max: expected ?? rawMax)
             var out: [ClosedRange<UInt64>] = []
             let step: UInt64 = 1 << shift
@@ -658,19 +644,18 @@ private struct RuleWalker {
                 match.warnings.append("ip6 length is the payload length: packet-length = value + 40")
             }
             match.and(type, IntervalSet(out))
-        case .icmpTypeCode:
-            guard case .compare(.eq, let data) = t, data.count == 2 else {
-                throw fail("icmp type and code tested together other than by equality")
+        case .merged(let fields):
+            guard case .compare(.eq, let data) = t, data.count == Int(length) else {
+                let what = fields.map(\.row.component) == [.icmpType, .icmpCode] ? "icmp type and code"
+                    : fields.compactMap(\.row.name).joined(separator: " . ")
+                throw fail("\(what) tested together other than by equality")
             }
-            match.and(.icmpType, IntervalSet([UInt64(data[0])...UInt64(data[0])]))
-            match.and(.icmpCode, IntervalSet([UInt64(data[1])...UInt64(data[1])]))
-        case .ports:
-            guard case .compare(.eq, let data) = t, data.count == 4 else {
-                throw fail("th sport . th dport tested together other than by equality")
+            var at = 0
+            for f in fields {
+                let w = f.row.width, v = be(Array(data[at..<(at + w)]))
+                match.and(f.row.component, IntervalSet([v...v]))
+                at += w
             }
-            let sport = UInt64(data[0]) << 8 | UInt64(data[1]), dport = UInt64(data[2]) << 8 | UInt64(data[3])
-            match.and(.sourcePort, IntervalSet([sport...sport]))
-            match.and(.destinationPort, IntervalSet([dport...dport]))
         case .tcpFlags:
             // The flowspec value is the 16 bits at octet 12 (the compiler's 2-byte form) or
             // octet 13 alone, which are the same bits for values up to 0xff.

@@ -132,6 +132,28 @@ struct ChainReaderKernelTests {
 
 @Suite("ChainReader on hand-built tables")
 struct ChainReaderUnitTests {
+    /// Every row of the field table, loaded as the compiler loads it after its `meta nfproto`
+    /// and `meta l4proto` context, reads back as the row's component.
+    @Test(arguments: PacketField.allCases)
+    func everyPacketFieldReadsBackAsItsComponent(_ f: PacketField) throws {
+        let row = f.row
+        var exprs: [NftExpression] = [.meta(key: .nfproto, dreg: .reg1), .cmp(op: .eq, sreg: .reg1, data: [row.family == .ipv6 ? 10 : 2])]
+        if let p = row.l4proto { exprs += [.meta(key: .l4proto, dreg: .reg1), .cmp(op: .eq, sreg: .reg1, data: [p])] }
+        switch row.load {
+        case .meta(let k): exprs.append(.meta(key: k, dreg: .reg1))
+        case .payload(let b, let o, let l): exprs.append(.payload(base: b, offset: o, length: l, dreg: .reg1))
+        case .exthdr(let x): exprs.append(.exthdr(x, dreg: .reg1))
+        }
+        if case .fixed(let m) = row.mask {
+            exprs.append(.bitwise(sreg: .reg1, dreg: .reg1, length: UInt32(m.count), mask: m, xor: [UInt8](repeating: 0, count: m.count)))
+        }
+        exprs += [.cmp(op: .eq, sreg: .reg1, data: [UInt8](repeating: 0, count: row.width)), .immediateVerdict(.drop)]
+        let table = NftTable(name: "t", family: .inet, chains: [NftChain(name: "c", rules: [NftRule(expressions: exprs)])])
+        let result = try ChainReader.read(table: table, chain: "c", options: FetchOptions(sequenceCarrier: .none))
+        #expect(result.problems.isEmpty, "\(f): \(result.problems)")
+        #expect(result.flowRoutes.first?.component(row.component) != nil, "\(f): \(result.flowRoutes)")
+    }
+
     /// The compiler's order: nfproto, prefixes, l4proto, transport fields; comment = identity.
     @Test func compilerStyleRuleWithIdentityComment() throws {
         let want = route([.destinationPrefix(p("203.0.113.0/24")), .numeric(.ipProtocol, eq(6)),
