@@ -93,8 +93,6 @@ public actor Agent: SourceSink {
     public private(set) var flushCount = 0
     /// Times a guard refused the routes held (`AgentConfiguration.guards`).
     public private(set) var refusedCount = 0
-    /// Set by a refusal during the current `applyNow` (no second attempt with the whole table).
-    private var refusedNow = false
 
     public init(configuration: AgentConfiguration, writer: sending any TableWriter, logger: Logger) {
         self.configuration = configuration
@@ -276,18 +274,30 @@ public actor Agent: SourceSink {
     @discardableResult
     public func applyNow() -> Applied? {
         retry?.cancel(); retry = nil
-        refusedNow = false
         if keeper.followsChanges {
-            if let applied = applyChanges() { return applied }
-            if dirty.isEmpty || refusedNow { return nil }
+            switch applyChanges() {
+            case .applied(let applied): return applied
+            case .nothing, .refused: return nil
+            case .notInPlace: break
+            }
         }
         return applyWhole()
     }
 
-    /// Sends the changed routes (`dirty`) through the keeper. Nil when nothing changed or when it
-    /// cannot be done in place (the keeper says why; the whole route set goes in next).
-    private func applyChanges() -> Applied? {
-        guard !dirty.isEmpty else { return nil }
+    /// What sending the changed routes in place came to.
+    private enum InPlace {
+        case applied(Applied)
+        /// No route changed.
+        case nothing
+        /// A guard refused the change: the whole route set would be refused too.
+        case refused
+        /// It cannot be done in place (the keeper says why): the whole route set goes in next.
+        case notInPlace
+    }
+
+    /// Sends the changed routes (`dirty`) through the keeper.
+    private func applyChanges() -> InPlace {
+        guard !dirty.isEmpty else { return .nothing }
         let start = clock.now
         var removing: [RouteID] = [], adding: [(route: FlowRoute, tiebreak: Int)] = []
         var added = 0, removed = 0, changed = 0
@@ -316,11 +326,11 @@ public actor Agent: SourceSink {
             placed = try keeper.update(removing: removing, adding: adding, changedRoutes: dirty.count, totalRoutes: rib.count)
         } catch {
             refused(error)
-            return nil
+            return .refused
         }
         guard let update = placed else {
             logger.info("\(keeper.givenUp ?? "the change cannot be made in place"); installing the whole table")
-            return nil
+            return .notInPlace
         }
         for key in dirty { installedRoutes[key] = rib[key]?.route.route }
         dirty = []
@@ -331,7 +341,7 @@ public actor Agent: SourceSink {
         logger.info("table inet \(configuration.options.tableName): +\(added) -\(removed) ~\(changed) routes in place (\(c.insertedRules.count) rules in, \(c.deletedRules.count) out, \(c.addedElementCount) set elements in, \(c.removedElementCount) out); installed \(update.installed); applied in \(seconds(clock.now - start)) s")
         for e in rejected { logger.warning("rejected \(e)") }
         for r in update.rejected { logger.warning("rejected \(r.route.identity): \(r.reason)") }
-        return applied
+        return .applied(applied)
     }
 
     /// Gives the keeper the whole route set: it sends the difference, or replaces the table, or
@@ -382,7 +392,6 @@ public actor Agent: SourceSink {
     /// change again (or the configuration does).
     private func refused(_ refusal: KeeperRefusal) {
         refusedCount += 1
-        refusedNow = true
         logger.critical("table inet \(configuration.options.tableName) left as it is, the routes held are refused: \(refusal)")
     }
 

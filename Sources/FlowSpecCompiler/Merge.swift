@@ -8,13 +8,20 @@ import FlowSpec
 /// (`PacketField.Row.boxDim`).
 struct KeyField: Hashable {
     let field: PacketField
-    /// The field's range in a `Box` (kept here: the planner asks for it all the time).
+    /// The field's range in a `Box`, its width and whether it is in a set key: kept here, read
+    /// from the row once, because the planner and the set encoder ask for them per unit and per
+    /// element (a row is a struct with strings: each read of it retains and releases them).
     let dim: Int
+    let width: Int
+    let inKey: Bool
 
     init?(_ f: PacketField) {
-        guard let dim = f.row.boxDim else { return nil }
+        let row = f.row
+        guard let dim = row.boxDim else { return nil }
         field = f
         self.dim = dim
+        width = row.width
+        inKey = row.inKey
     }
 
     init?(_ f: Field) { self.init(f.packetField) }
@@ -34,11 +41,6 @@ struct KeyField: Hashable {
 
     /// An IPv6-only field (an IPv6 address, ICMPv6): how the snapshot tells the families' rows apart.
     var v6: Bool { field.row.family == .ipv6 }
-
-    /// Part of the set key (l4proto stays a match of its own: nft wants it before ICMP fields).
-    var inKey: Bool { field.row.inKey }
-
-    var width: Int { field.row.width }
 
     var type: NftDataType { field.row.keyType }
 

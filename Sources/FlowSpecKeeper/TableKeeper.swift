@@ -325,30 +325,26 @@ public final class TableKeeper: @unchecked Sendable {
     private func adoptLoaded() {
         if plannerStored, loading == nil, incremental == nil, state != nil, let store {
             plannerStored = false
-            if let restored = Self.restore(store, options: configuration.options, order: configuration.order) {
-                incremental = restored.table
-                snapshotBytes = restored.snapshotBytes
-                journalBytes = restored.journalBytes
-            }
+            adopt(Self.restore(store, options: configuration.options, order: configuration.order))
         }
         guard let loading else { return }
         self.loading = nil
-        let loadedState = loading.state.wait(), restored = loading.previous?.wait() ?? nil
+        let loadedState = loading.state.wait()
         if state == nil { state = loadedState }
-        if let restored, loadedState != nil, incremental == nil {
-            incremental = restored.table
-            snapshotBytes = restored.snapshotBytes
-            journalBytes = restored.journalBytes
-        }
+        if loadedState != nil, incremental == nil { adopt(loading.previous?.wait() ?? nil) }
+    }
+
+    private func adopt(_ restored: Restored?) {
+        guard let restored else { return }
+        incremental = restored.table
+        snapshotBytes = restored.snapshotBytes
+        journalBytes = restored.journalBytes
     }
 
     /// How many routes the installed table holds, when known: the planner's, this process's
     /// table's, or an unmerged state's (a merged state alone does not say).
     private func installedRouteCount() -> Int? {
-        if let incremental { return incremental.installedRouteCount }
-        if let table { return Self.identities(of: table).count }
-        if let state, state.mergeSets.isEmpty { return state.routes.count { RouteIdentity.isIdentity($0.identity) } }
-        return nil
+        incremental?.installedRouteCount ?? installedIdentities()?.count
     }
 
     /// The identities of the routes the installed table holds, when known (as `installedRouteCount`).
@@ -409,7 +405,7 @@ public final class TableKeeper: @unchecked Sendable {
         let added = Set(adding.map(\.route.id))
         let withdrawn = removing.count { !added.contains($0) }
         if let refusal = configuration.guards.check(previousCount: before, tableExists: { true },
-                                                    nextCount: before - withdrawn + (adding.count - (removing.count - withdrawn)),
+                                                    nextCount: before - removing.count + adding.count,
                                                     withdrawn: { withdrawn }, rejected: []) {
             throw refusal
         }
