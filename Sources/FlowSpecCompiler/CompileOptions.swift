@@ -21,13 +21,20 @@ public struct CompileOptions: Sendable, Hashable {
     /// Merge rules of the same shape and action into set lookups (docs/merging.md). Off, every
     /// route keeps its own rules (the CLI's `--no-merge`).
     public var merge: Bool
+    /// Whether the table may dispatch on the destination address instead (docs/merging.md,
+    /// "Destination dispatch"): `.auto` when the merged form leaves a packet many rules to meet
+    /// and dispatch far fewer; `.always` whenever some routes can be dispatched, merging or not;
+    /// `.never` keeps one chain.
+    public var dispatch: DispatchMode
 
     public init(tableName: String = "flowspec", chainName: String = "filter", hook: NftHook = .forward,
                 priority: Int32 = 0, defaultPolicy: Policy = .accept, logGroup: UInt16 = 0,
-                redirectMarks: [RouteTarget: UInt32] = [:], counters: Bool = true, merge: Bool = true) {
+                redirectMarks: [RouteTarget: UInt32] = [:], counters: Bool = true, merge: Bool = true,
+                dispatch: DispatchMode = .auto) {
         self.tableName = tableName; self.chainName = chainName; self.hook = hook
         self.priority = priority; self.defaultPolicy = defaultPolicy; self.logGroup = logGroup
         self.redirectMarks = redirectMarks; self.counters = counters; self.merge = merge
+        self.dispatch = dispatch
     }
 }
 
@@ -76,15 +83,20 @@ public struct CompileResult: Sendable {
     public var rejected: [RouteRejection]
     public var notes: [CompileNote]
     /// For each rule of the base chain, the index of the route it came from (same order).
-    /// For a merged rule, the index of the first route of its group.
+    /// For a merged rule, the index of the first route of its group. In the dispatch form, for
+    /// each rule of the linear form it was made from.
     public var ruleRoutes: [Int]
     /// The merged rules (set lookups standing for several routes), in chain order.
     public var merged: [MergedRule]
+    /// The table's form, size and the most rules a packet meets in it.
+    public var figures: TableFigures
 
     public init(table: NftTable, rejected: [RouteRejection], notes: [CompileNote], ruleRoutes: [Int],
-                merged: [MergedRule] = []) {
+                merged: [MergedRule] = [], form: TableForm? = nil) {
         self.table = table; self.rejected = rejected; self.notes = notes; self.ruleRoutes = ruleRoutes
         self.merged = merged
+        figures = TableFigures(form: form ?? (merged.isEmpty ? .linear : .merged), rules: table.ruleCount, sets: table.sets.count,
+                               chains: table.chains.count, worstCaseRules: table.chains.first?.rules.count ?? 0)
     }
 }
 

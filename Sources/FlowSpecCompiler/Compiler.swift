@@ -7,10 +7,47 @@ import FlowSpec
 /// drops the excess and acts on the conforming traffic). Rules keep the routes' order; every rule
 /// carries the route identity as its comment. The work is linear in the number of routes: value
 /// sets are shared through a dictionary, never by comparing sets with each other.
+///
+/// The form (`TableFigures.form`) follows `options.merge` and `options.dispatch`: with
+/// `.auto`, a merged table that leaves a packet more than `Tuning.dispatchConsiderRules` rules
+/// to meet is compiled again in the dispatch form, which is taken when a packet meets at most
+/// 1/`Tuning.dispatchGain` of those rules in it.
 public func compile(_ routes: [FlowRoute], options: CompileOptions = CompileOptions()) -> CompileResult {
+    if options.dispatch == .always { return compileDispatched(routes, options: options, minRules: 1) ?? compileOne(routes, options) }
+    let result = compileOne(routes, options)
+    return betterDispatched(than: result, routes, options: options) ?? result
+}
+
+/// The dispatch form of `routes`, when `options.dispatch` is `.auto` and it beats `merged` (their
+/// merged form) by `Tuning.dispatchGain` in the rules a packet meets.
+func betterDispatched(than merged: CompileResult, _ routes: [FlowRoute], options: CompileOptions) -> CompileResult? {
+    guard options.merge, options.dispatch == .auto, merged.figures.worstCaseRules > Tuning.dispatchConsiderRules,
+          let dispatched = compileDispatched(routes, options: options, minRules: Tuning.dispatchMinRules),
+          dispatched.figures.worstCaseRules * Tuning.dispatchGain <= merged.figures.worstCaseRules else { return nil }
+    return dispatched
+}
+
+private func compileOne(_ routes: [FlowRoute], _ options: CompileOptions) -> CompileResult {
     var c = RouteCompiler(options: options)
     c.addAllInHalves(routes)
     return c.finish()
+}
+
+/// The dispatch form of `routes` (docs/merging.md, "Destination dispatch"): their linear rules,
+/// dispatched on the destination. Nil when no segment of at least `minRules` rules forms.
+func compileDispatched(_ routes: [FlowRoute], options: CompileOptions, minRules: Int) -> CompileResult? {
+    var linear = options
+    linear.merge = false
+    var result = compileOne(routes, linear)
+    guard let d = DispatchBuilder.build(rules: result.table.chains[0].rules, ruleRoutes: result.ruleRoutes, route: { i in
+        (routes[i].family == .ipv6, DestinationPrefix(routes[i]))
+    }, minRules: minRules) else { return nil }
+    result.table.chains[0].rules = d.base
+    result.table.chains += d.chains
+    result.table.sets += d.maps
+    result.figures = TableFigures(form: .dispatch, rules: result.table.ruleCount, sets: result.table.sets.count,
+                                  chains: result.table.chains.count, worstCaseRules: d.worstCase)
+    return result
 }
 
 struct RouteCompiler {

@@ -94,6 +94,30 @@ extension RouteCompiler {
             }
         }
         let presence = Self.presence
+        // Rules the route gets so far: the product of its alternatives.
+        var combinations = 1
+        /// A numeric field's match. Unmerged, a short list of values or ranges becomes a slot of
+        /// alternatives (one rule each) instead of a lookup of a named set of its own: the kernel
+        /// finds a named set by name in a list, so a set per route makes a large table's load
+        /// quadratic (docs/lowering.md, "Value lists"). The values are disjoint, so a packet
+        /// meets at most one alternative and the route's actions run at most once.
+        func numericMatch(_ field: Field, _ runs: Runs, max: UInt64, transport: Bool = false) {
+            let n = runs.accepted.count
+            if !keys, n >= 2, runs.rejected.count >= 2, n <= Tuning.listAlternativesMax,
+               combinations * n <= Tuning.routeRulesMax {
+                var alts = [[Match]]()
+                for iv in runs.accepted {
+                    if case .match(let m) = lower(field, Runs(accepted: IntervalSet([iv]), max: max), pool: &pool, bytes: &bytes, key: false) {
+                        alts.append([m])
+                    }
+                }
+                slots.alternatives.append((slots.common.count, alts))
+                combinations *= n
+                transportMatched = transportMatched || transport
+                return
+            }
+            single(lower(field, runs, pool: &pool, bytes: &bytes, key: keys), transport: transport)
+        }
         func numeric(_ t: ComponentType) -> IntervalSet? {
             component(t)?.numericTerms.map { $0.intervals(max: t.maxValue) }
         }
@@ -146,12 +170,13 @@ extension RouteCompiler {
             }
             if alts.isEmpty { return nil }
             slots.alternatives.append((slots.common.count, alts))
+            combinations *= alts.count
         } else {
-            if let D { single(lower(.dport, Runs(accepted: D, max: 0xffff), pool: &pool, bytes: &bytes, key: keys), transport: true) }
-            if let S { single(lower(.sport, Runs(accepted: S, max: 0xffff), pool: &pool, bytes: &bytes, key: keys), transport: true) }
+            if let D { numericMatch(.dport, Runs(accepted: D, max: 0xffff), max: 0xffff, transport: true) }
+            if let S { numericMatch(.sport, Runs(accepted: S, max: 0xffff), max: 0xffff, transport: true) }
         }
-        if let t = numeric(.icmpType) { single(lower(.icmpType(family), Runs(accepted: t, max: 0xff), pool: &pool, bytes: &bytes, key: keys), transport: true) }
-        if let t = numeric(.icmpCode) { single(lower(.icmpCode(family), Runs(accepted: t, max: 0xff), pool: &pool, bytes: &bytes, key: keys), transport: true) }
+        if let t = numeric(.icmpType) { numericMatch(.icmpType(family), Runs(accepted: t, max: 0xff), max: 0xff, transport: true) }
+        if let t = numeric(.icmpCode) { numericMatch(.icmpCode(family), Runs(accepted: t, max: 0xff), max: 0xff, transport: true) }
         if never { return nil }
 
         if let terms = component(.tcpFlags)?.bitmaskTerms {
@@ -167,15 +192,15 @@ extension RouteCompiler {
 
         if let terms = component(.packetLength)?.numericTerms {
             if family == .ipv4 {
-                single(lower(.length(.ipv4), Runs(accepted: terms.intervals(max: 0xffff), max: 0xffff), pool: &pool, bytes: &bytes, key: keys))
+                numericMatch(.length(.ipv4), Runs(accepted: terms.intervals(max: 0xffff), max: 0xffff), max: 0xffff)
             } else {
                 // IPv6: total length = 40 + Payload Length, and nft's `ip6 length` is the latter.
                 let total = terms.intervals(max: 0xffff + 40).intersection(IntervalSet([40...(0xffff + 40)]))
                 let payload = IntervalSet(total.intervals.map { ($0.lowerBound - 40)...($0.upperBound - 40) })
-                single(lower(.length(.ipv6), Runs(accepted: payload, max: 0xffff), pool: &pool, bytes: &bytes, key: keys))
+                numericMatch(.length(.ipv6), Runs(accepted: payload, max: 0xffff), max: 0xffff)
             }
         }
-        if let t = numeric(.dscp) { single(lower(.dscp(family), Runs(accepted: t, max: 63), pool: &pool, bytes: &bytes, key: keys)) }
+        if let t = numeric(.dscp) { numericMatch(.dscp(family), Runs(accepted: t, max: 63), max: 63) }
         if let terms = component(.fragment)?.bitmaskTerms {
             if family == .ipv4 {
                 single(fragment4(terms))
@@ -184,7 +209,7 @@ extension RouteCompiler {
                 if !alts.isEmpty { slots.alternatives.append((slots.common.count, alts)) }
             }
         }
-        if let t = numeric(.flowLabel) { single(lower(.flowLabel, Runs(accepted: t, max: 0xfffff), pool: &pool, bytes: &bytes, key: keys)) }
+        if let t = numeric(.flowLabel) { numericMatch(.flowLabel, Runs(accepted: t, max: 0xfffff), max: 0xfffff) }
         return never ? nil : slots
     }
 

@@ -94,7 +94,8 @@ public final class IncrementalTable {
 
     private static func unindexed(_ routes: [FlowRoute], keys: [RouteOrderKey], order: RouteOrder,
                                   options: CompileOptions) -> (CompileResult, IncrementalTable?) {
-        guard options.merge else { return (compile(routes, options: options), nil) }
+        // Only a merged table is placed route by route; a dispatch table is diffed whole.
+        guard options.merge, options.dispatch != .always else { return (compile(routes, options: options), nil) }
         let t = IncrementalTable(options: options, order: order)
         var entries: [Entry?] = []
         entries.reserveCapacity(routes.count)
@@ -108,6 +109,7 @@ public final class IncrementalTable {
         }
         t.entries = entries
         let result = t.compiler.finish()
+        if let dispatched = betterDispatched(than: result, routes, options: options) { return (dispatched, nil) }
         t.valueSetNames = ContentSetNames.renaming(result.table)
         for rule in result.table.chains[0].rules {
             for name in Set(rule.expressions.compactMap(\.lookedUpSet)) where t.valueSetNames[name] != nil { t.valueSetRefs[name, default: 0] += 1 }

@@ -127,10 +127,12 @@ public enum NftPrinter {
     /// A concatenated set or an object map (the merge pass's sets): named key types only, each
     /// element field printed in its type's syntax, ranges as `a-b`.
     static func renderTypedSet(_ set: NftSet) -> String {
-        let map = set.flags.contains(.object)
-        var out = "\t\(map ? "map" : "set") \(set.name) {\n"
+        let objects = set.flags.contains(.object)
+        let verdicts = set.flags.contains(.map) && set.dataType?.id == NftDataType.verdict.id
+        var out = "\t\(objects || verdicts ? "map" : "set") \(set.name) {\n"
         out += "\t\ttype \(set.keyFields.map(\.name).joined(separator: " . "))"
-        if map { out += " : \(set.objectType == .counter ? "counter" : set.objectType == .quota ? "quota" : "limit")" }
+        if objects { out += " : \(set.objectType == .counter ? "counter" : set.objectType == .quota ? "quota" : "limit")" }
+        if verdicts { out += " : verdict" }
         out += "\n"
         if set.flags.contains(.interval) { out += "\t\tflags interval\n" }
         if set.elementCounters { out += "\t\tcounter\n" }
@@ -157,7 +159,8 @@ public enum NftPrinter {
                     v.0 == v.1 ? text(f, v.0) : text(f, v.0) + "-" + text(f, v.1)
                 }.joined(separator: " . ")
                 s += elementSuffix(e, in: set)
-                if map, let o = e.objectName { s += " : \"\(o)\"" }
+                if objects, let o = e.objectName { s += " : \"\(o)\"" }
+                if verdicts, let v = e.verdict { s += " : " + verdictText(v) }
                 return s
             }
             out += "\t\telements = { " + items.joined(separator: ", ") + " }\n"
@@ -171,6 +174,18 @@ public enum NftPrinter {
         d.recordUsage = true
         _ = try? d.run()
         for (k, v) in d.usage where usage[k] == nil { usage[k] = v }
+    }
+}
+
+/// A verdict in nft syntax.
+func verdictText(_ v: NftVerdict) -> String {
+    switch v {
+    case .accept: "accept"
+    case .drop: "drop"
+    case .continue: "continue"
+    case .return: "return"
+    case .jump(let c): "jump \(c)"
+    case .goto(let c): "goto \(c)"
     }
 }
 
@@ -256,14 +271,7 @@ struct Decompiler {
                 out.append("\(kind) name \"\(n)\""); i += 1
             case .limit(let l): out.append("limit " + NftPrinter.limitText(l)); i += 1
             case .immediateVerdict(let v):
-                switch v {
-                case .accept: out.append("accept")
-                case .drop: out.append("drop")
-                case .continue: out.append("continue")
-                case .return: out.append("return")
-                case .jump(let c): out.append("jump \(c)")
-                case .goto(let c): out.append("goto \(c)")
-                }
+                out.append(verdictText(v))
                 i += 1
             case .immediateData(_, let data):
                 guard i + 1 < exprs.count, case .metaSet(.mark, _) = exprs[i + 1], data.count == 4 else {
@@ -382,6 +390,8 @@ struct Decompiler {
             out.append("\(f.name)\(f.maskText) \(invert ? "!= " : "")@\(set)")
         case .objrefMap(let set, _):
             out.append("\(objectKind(set)) name \(f.name)\(f.maskText) map @\(set)")
+        case .mapLookup(let set, _, .verdict):
+            out.append("\(f.name)\(f.maskText) vmap @\(set)")
         default:
             throw fail("load not followed by a relation")
         }

@@ -27,4 +27,25 @@ package enum Tuning {
     /// the next process: the planner stays in memory until it is written, and its order keys cost
     /// ~100 MB a million routes, which a million-route apply cannot afford within its budget.
     package static let storedMaxRoutes = 300_000
+
+    /// Unmerged, a numeric component's list of at most this many values or ranges becomes that
+    /// many rules instead of a lookup of a named set (`RouteCompiler.matchSlots`), as long as the
+    /// route's rules stay within `routeRulesMax`. The kernel looks a named set up by name in a
+    /// list, per rule that uses it and per set created: 16,065 such sets made the mixed 100k
+    /// table's load take 21.8 s (kernel 19.9 s).
+    package static let listAlternativesMax = 8
+    package static let routeRulesMax = 8
+
+    /// `DispatchMode.auto` considers the dispatch form only when the merged form leaves a packet
+    /// more rules than this to meet (the uniform 100k workload's merged table has 10), and takes
+    /// it when a packet meets at most 1/`dispatchGain` of them in it: its load costs one rule per
+    /// route and a chain per destination prefix, more than a merged table's set elements.
+    package static let dispatchConsiderRules = 256
+    package static let dispatchGain = 4
+    /// A segment of fewer rules stays in the base chain: a map lookup and a jump cost about as
+    /// much as a few rules.
+    package static let dispatchMinRules = 16
+    /// The kernel refuses a table whose chains nest deeper than 16 jumps and gotos
+    /// (NFT_JUMP_STACK_SIZE); a segment whose prefixes nest deeper than this stays in the base chain.
+    package static let dispatchMaxDepth = 12
 }

@@ -44,6 +44,9 @@ public struct KeeperOutcome: Sendable {
     /// routes that changed).
     public var rules: Int?
     public var sets: Int?
+    /// The compiled table's form, size and the most rules a packet meets in it (nil when
+    /// nothing was compiled).
+    public var figures: TableFigures?
     public var method: InstallMethod
     /// Reading the routes into a table or a change: validation, ordering, compiling, planning.
     public var prepareTime: Duration

@@ -137,6 +137,7 @@ public final class TableKeeper: @unchecked Sendable {
             ContentSetNames.apply(to: &prepared.compiled.table)
             compiled = prepared.compiled.table
             outcome = KeeperOutcome(prepared, method: .unchanged, prepareTime: clock.now - start)
+            outcome.figures = prepared.compiled.figures
             let installedCount = outcome.installed
             let refusal = try guards.check(previousCount: previousCount, tableExists: {
                 try writer.tableExists(name: options.tableName, family: .inet)

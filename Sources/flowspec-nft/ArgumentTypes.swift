@@ -129,3 +129,5 @@ struct WithdrawalGuard: ParsableArguments {
     /// As a share, 0…1.
     var maxWithdrawal: Double? { maxWithdraw.map { $0 / 100 } }
 }
+
+extension DispatchMode: ExpressibleByArgument {}

@@ -10,7 +10,7 @@
 ///
 /// The merge pass's sets (looked up by rules commented `merge <set>`) keep their names: those
 /// already say what the set is for and not what it holds, so that a delta can change their
-/// elements in place.
+/// elements in place; so do the dispatch maps (`dispatch <map>`).
 public enum ContentSetNames {
     public static func apply(_ table: NftTable) -> NftTable {
         var table = table
@@ -52,12 +52,13 @@ public enum ContentSetNames {
         return name
     }
 
-    /// The sets of the merge pass: those named by a rule's `merge <set>` comment.
+    /// The sets of the merge pass and the dispatch maps: those named by a rule's `merge <set>`
+    /// or `dispatch <map>` comment.
     public static func mergeSetNames(_ table: NftTable) -> Set<String> {
         var out: Set<String> = []
         for chain in table.chains {
             for rule in chain.rules {
-                if let name = rule.comment.flatMap(MergedRule.set(inComment:)) { out.insert(name) }
+                if let c = rule.comment, let name = MergedRule.set(inComment: c) ?? DispatchRule.map(inComment: c) { out.insert(name) }
             }
         }
         return out

@@ -1,0 +1,130 @@
+import Testing
+import FlowSpec
+import FlowSpecTestSupport
+@testable import FlowSpecCompiler
+
+/// The dispatch form (docs/merging.md, "Destination dispatch"): every packet meets the same
+/// routes' effects, counters included, as in the linear form, for lists in RFC order and in any
+/// other order, and the form is what the cost model says.
+@Suite("destination dispatch") struct DispatchTests {
+    static let linear = CompileOptions(redirectMarks: [RandomRoutes.redirectTarget: 0x64], merge: false, dispatch: .never)
+
+    func check(_ routes: [FlowRoute], _ r: inout SplitMix, packets: Int, boundaryEvery: Int = 1, merge: Bool = true) {
+        var options = Self.linear
+        options.merge = merge
+        options.dispatch = .always
+        let dispatched = compile(routes, options: options)
+        let plain = compile(routes, options: Self.linear)
+        #expect(dispatched.figures.form == .dispatch)
+        #expect(dispatched.table.chains.count > 1)
+        var sample = [TestPacket]()
+        for _ in 0..<packets { sample.append(TestPacket.random(&r, like: routes.randomElement(using: &r)!)) }
+        for (i, route) in routes.enumerated() where i % boundaryEvery == 0 { sample += MergeTests.boundaryPackets(route, &r) }
+        var differ = 0
+        for (k, p) in sample.enumerated() {
+            let a = evaluate(dispatched.table, p, over: MergeTests.over(k)), b = evaluate(plain.table, p, over: MergeTests.over(k))
+            if a != b {
+                differ += 1
+                if differ <= 3 { Issue.record("packet \(p): dispatched \(a), linear \(b)") }
+            }
+        }
+        #expect(differ == 0, "\(differ) of \(sample.count) packets differ")
+    }
+
+    @Test("overlapping routes in list order (not RFC order): dispatch means what the list means", arguments: [UInt64(1), 2, 3])
+    func anyOrder(seed: UInt64) {
+        var r = SplitMix(state: seed)
+        check(overlappingRoutes(&r, count: 500), &r, packets: 1500)
+    }
+
+    @Test("overlapping routes in RFC order", arguments: [UInt64(4), 5])
+    func rfcOrder(seed: UInt64) {
+        var r = SplitMix(state: seed)
+        check(overlappingRoutes(&r, count: 500).ordered(.rfc), &r, packets: 1500, merge: seed == 4)
+    }
+
+    @Test("mixed workload with routes of every kind and without a destination interleaved", arguments: [UInt64(6), 7])
+    func mixed(seed: UInt64) {
+        var r = SplitMix(state: seed)
+        let generator = MixedRouteGenerator()
+        var routes: [FlowRoute] = []
+        for _ in 0..<700 { routes.append(generator.route(Int.random(in: 0..<200_000, using: &r))) }
+        // Random routes of every component type and action (some without a destination), and
+        // nested prefixes over the generator's hosts.
+        for _ in 0..<150 { routes.append(RandomRoutes.route(&r)) }
+        routes += overlappingRoutes(&r, count: 150)
+        routes.shuffle(using: &r)
+        check(routes, &r, packets: 1500, boundaryEvery: 2)
+        check(routes.ordered(RouteOrder.rfc), &r, packets: 1500, boundaryEvery: 2)
+    }
+
+    @Test("the interval map sends every address to the chain of the most specific prefix")
+    func intervals() {
+        func p(_ a: UInt32, _ l: Int) -> DestinationPrefix { DestinationPrefix(v6: false, value: UInt128(a), length: l) }
+        var s = DispatchBuilder.Segment(v6: false, firstRule: 0)
+        for q in [p(0xc000_0200, 24), p(0xc000_0210, 28), p(0xc000_0211, 32), p(0xc000_02ff, 32), p(0xcb00_7100, 32), p(0, 1)] {
+            s.rules[q] = [0]
+        }
+        let map = DispatchBuilder.intervals(s)
+        // Disjoint, ascending, covering exactly the prefixes' addresses.
+        for (a, b) in zip(map, map.dropFirst()) { #expect(a.hi < b.lo) }
+        for address: UInt32 in [0, 0x7fff_ffff, 0xc000_0200, 0xc000_020f, 0xc000_0210, 0xc000_0211, 0xc000_0212, 0xc000_021f,
+                                0xc000_0220, 0xc000_02fe, 0xc000_02ff, 0xcb00_7100, 0xcb00_7101, 0x8000_0000, 0xffff_ffff] {
+            let hit = map.first { $0.lo <= UInt128(address) && UInt128(address) <= $0.hi }?.prefix
+            let expected = s.rules.keys.filter { $0.start <= UInt128(address) && UInt128(address) <= $0.end }.max { $0.length < $1.length }
+            #expect(hit == expected, "address \(address)")
+        }
+        let (_, parent) = DispatchBuilder.nesting(s)
+        #expect(parent[p(0xc000_0211, 32)] == p(0xc000_0210, 28))
+        #expect(parent[p(0xc000_0210, 28)] == p(0xc000_0200, 24))
+        #expect(parent[p(0xc000_0200, 24)] == nil)
+        #expect(parent[p(0xcb00_7100, 32)] == nil)
+        #expect(DispatchBuilder.depth(of: s) == 3)
+    }
+
+    @Test("a rule after a rule for a larger prefix starts a new segment (its own map)")
+    func segments() {
+        let wide = FlowRoute(family: .ipv4, components: [.destinationPrefix(FlowPrefix("192.0.2.0/24")!), .numeric(.ipProtocol, [.equal(6)])],
+                             actions: [.trafficRateBytes(asn: 0, bytesPerSecond: 0)])
+        let narrow = FlowRoute(family: .ipv4, components: [.destinationPrefix(FlowPrefix("192.0.2.1/32")!), .numeric(.ipProtocol, [.equal(6)])])
+        let result = compile([wide, narrow], options: CompileOptions(dispatch: .always))
+        #expect(result.table.sets.filter { $0.flags.contains(.map) }.map(\.name) == ["dispatch4", "dispatch4_2"])
+        #expect(result.table.chains[0].rules.map(\.comment) == ["dispatch dispatch4", "dispatch dispatch4_2"])
+        // RFC order puts the narrow route first: one segment, the /32 chain going on to the /24's.
+        let rfc = compile([wide, narrow].ordered(.rfc), options: CompileOptions(dispatch: .always))
+        #expect(rfc.table.sets.map(\.name) == ["dispatch4"])
+        let chain32 = rfc.table.chains.first { $0.name == "d4_c0000201_32" }
+        #expect(chain32?.rules.last?.expressions == [.immediateVerdict(.goto("d4_c0000200_24"))])
+    }
+
+    @Test("prefixes nested deeper than the kernel's jump limit stay in the base chain")
+    func depthLimit() {
+        var routes: [FlowRoute] = []
+        for l in stride(from: 32, through: 17, by: -1) {
+            for port in 1...3 {
+                routes.append(FlowRoute(family: .ipv4, components: [.destinationPrefix(FlowPrefix(address: IPAddress(ipv4: 0xc000_0201).keepingBits(from: 0, to: l), length: l)!),
+                                                                     .numeric(.ipProtocol, [.equal(17)]), .numeric(.destinationPort, [.equal(UInt64(port))])]))
+            }
+        }
+        let result = compile(routes, options: CompileOptions(merge: false, dispatch: .always))
+        #expect(result.figures.form == .linear)
+        #expect(result.table.chains.count == 1)
+    }
+
+    @Test("auto: the mixed workload dispatches, the uniform one stays merged; figures are what the table holds")
+    func costModel() {
+        let mixed = compile(MixedRouteGenerator().routes(count: 3000).ordered(.rfc))
+        #expect(mixed.figures.form == .dispatch)
+        let merged = compile(MixedRouteGenerator().routes(count: 3000).ordered(.rfc), options: CompileOptions(dispatch: .never))
+        #expect(mixed.figures.worstCaseRules * Tuning.dispatchGain <= merged.figures.worstCaseRules)
+        #expect(mixed.figures.rules == mixed.table.ruleCount && mixed.figures.chains == mixed.table.chains.count)
+        // Every route's rules exactly once, and no named set but the maps (value lists are rules).
+        let linear = compile(MixedRouteGenerator().routes(count: 3000).ordered(.rfc), options: CompileOptions(merge: false))
+        #expect(linear.table.sets.isEmpty)
+        let count = { (t: NftTable) in t.chains.flatMap(\.rules).filter { $0.comment.map(RouteIdentity.isIdentity) == true }.count }
+        #expect(count(mixed.table) == count(linear.table))
+        #expect(mixed.table.sets.allSatisfy { $0.flags.contains(.map) })
+        let uniform = compile(RouteGenerator().routes(count: 3000))
+        #expect(uniform.figures.form == .merged)
+    }
+}
