@@ -285,3 +285,37 @@ public enum DispatchRule {
         comment.hasPrefix("dispatch ") ? String(comment.dropFirst(9)) : nil
     }
 }
+
+extension NftTable {
+    /// The rules of chain `name` with each dispatch rule (commented `dispatch <map>`, looking up
+    /// a verdict map of this table) replaced by the rules of the chains its map leads to, in the
+    /// table's chain order, without their gotos: a linear chain of the same meaning (the
+    /// compiler lists a map's chains in RFC 8955 order of their prefixes, a more specific one
+    /// first, and their rules carry their destination match). `show` and `fetch` read a
+    /// dispatch table through it. A rule of any other kind is kept as it is.
+    public func linearRules(ofChain name: String) -> [NftRule] {
+        guard let chain = chains.first(where: { $0.name == name }) else { return [] }
+        guard chain.rules.contains(where: { $0.comment.flatMap(DispatchRule.map(inComment:)) != nil }) else { return chain.rules }
+        var out: [NftRule] = []
+        for rule in chain.rules {
+            guard let map = rule.comment.flatMap(DispatchRule.map(inComment:)),
+                  rule.expressions.contains(where: { if case .mapLookup(map, _, .verdict) = $0 { true } else { false } }),
+                  let set = sets.first(where: { $0.name == map }) else {
+                out.append(rule)
+                continue
+            }
+            var reached = Set<String>()
+            var pending = set.elements.compactMap { $0.verdict?.chain }
+            while let c = pending.popLast() {
+                guard reached.insert(c).inserted, let target = chains.first(where: { $0.name == c }) else { continue }
+                for r in target.rules { if case .immediateVerdict(let v) = r.expressions.last, let next = v.chain { pending.append(next) } }
+            }
+            for c in chains where reached.contains(c.name) {
+                out += c.rules.filter { r in
+                    !(r.expressions.count == 1 && { if case .immediateVerdict(.goto) = r.expressions[0] { true } else { false } }())
+                }
+            }
+        }
+        return out
+    }
+}

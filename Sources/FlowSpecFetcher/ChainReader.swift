@@ -24,6 +24,10 @@ public enum ChainReader {
         guard let chain = table.chains.first(where: { $0.name == name }) else {
             throw ChainNotFound(table: table.name, chain: name)
         }
+        // A dispatch table (docs/merging.md) is read as its linear form: its rules numbered in
+        // that order, so the chain's handles no longer name them.
+        let chainRules = table.linearRules(ofChain: name)
+        let ruleHandles = chainRules.count == chain.rules.count ? ruleHandles : nil
         let tableFamilies: Set<AddressFamily> = switch table.family {
         case .ip: [.ipv4]
         case .ip6: [.ipv6]
@@ -35,7 +39,7 @@ public enum ChainReader {
         for set in table.sets where sets[set.name] == nil { sets[set.name] = set }
         var limits: [String: NftLimit] = [:]
         for case .limit(let name, let l) in table.objects where limits[name] == nil { limits[name] = l }
-        for (i, rule) in chain.rules.enumerated() {
+        for (i, rule) in chainRules.enumerated() {
             let position = RulePosition(index: i + 1, handle: ruleHandles.flatMap { i < $0.count ? $0[i] : nil },
                                         comment: rule.comment)
             var walker = RuleWalker(sets: sets, limits: limits, position: position, tableFamilies: tableFamilies)
@@ -59,7 +63,7 @@ public enum ChainReader {
         var assembler = RouteAssembler(options: options, tableFamilies: tableFamilies)
         let policy: RuleEffect.Verdict? = chain.base.map { $0.policy == .drop ? .drop : .accept }
         assembler.assemble(rules, policy: policy,
-                           policyPosition: RulePosition(index: chain.rules.count + 1, isPolicy: true))
+                           policyPosition: RulePosition(index: chainRules.count + 1, isPolicy: true))
         var result = FetchResult(routes: assembler.routes, problems: problems + assembler.problems)
         result.problems.sort { $0.position.index < $1.position.index }
         crossCheckIdentities(&result, options: options)

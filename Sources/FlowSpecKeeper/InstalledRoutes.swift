@@ -13,6 +13,8 @@ import FlowSpecCompiler
 ///   rule's action. Within one merged rule the routes are listed in RFC 8955 order (the chain's
 ///   order under `--order rfc`; the set itself keeps no order), hashed identities (`4#…`, which
 ///   cannot be decoded) after them in the order of their elements' keys.
+/// - A dispatch rule (`dispatch <map>`) stands for the rules of the chains its map leads to
+///   (`NftTable.linearRules(ofChain:)`).
 /// - Any other rule (no comment, a merged rule of an older table without element comments) is
 ///   an entry of its own, joined only with the rule before it when their comments are equal.
 public struct InstalledRoutes: Sendable {
@@ -69,7 +71,8 @@ public struct InstalledRoutes: Sendable {
             entries[at] = e
         }
 
-        for rule in base?.rules ?? [] {
+        // A dispatch table is listed in its linear form (its chains' rules in place of the map).
+        for rule in base.map({ t.linearRules(ofChain: $0.name) }) ?? [] {
             var packets: UInt64 = 0, bytes: UInt64 = 0
             var actions = [String]()
             var policed = false

@@ -64,7 +64,7 @@ struct Bench: ParsableCommand {
 
     /// Unmerged (one rule per route): the form the nft -f and iptables rows load, so that they
     /// compare like for like.
-    static let unmerged = CompileOptions(merge: false)
+    static let unmerged = CompileOptions(merge: false, dispatch: .never)
 
     func run() throws {
         let counts = sizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
@@ -90,8 +90,9 @@ struct Bench: ParsableCommand {
             if n <= externalMax {
                 let table = ContentSetNames.apply(compile(ordered, options: Self.unmerged).table)
                 try NftPrinter.render(table, replace: true).write(toFile: nftPath, atomically: true, encoding: .utf8)
-                let merged = ContentSetNames.apply(compile(ordered, options: CompileOptions(merge: true)).table)
-                shapes.append("N=\(n) \(workload.rawValue): merged \(merged.ruleCount) rules, \(merged.sets.count) sets; --no-merge \(table.ruleCount) rules, \(table.sets.count) sets")
+                let chosen = compile(ordered, options: CompileOptions(merge: true))
+                let merged = ContentSetNames.apply(chosen.table)
+                shapes.append("N=\(n) \(workload.rawValue): default \(chosen.figures); --no-merge \(table.ruleCount) rules, \(table.sets.count) sets")
                 try NftPrinter.render(merged, replace: true).write(toFile: nftMergedPath, atomically: true, encoding: .utf8)
                 if workload == .uniform {
                     try iptablesRestoreText(ordered).write(toFile: iptPath, atomically: true, encoding: .utf8)

@@ -8,7 +8,7 @@ import Glibc
 /// table of `rules` rules (for `routes` generated routes, in `form`) on its forward hook.
 struct DataPathRow: Codable {
     var n: Int
-    /// "empty" (no table), "merged" or "--no-merge".
+    /// "empty" (no table), the default form (the cost model's choice), "merged, --dispatch never" or "--no-merge".
     var form: String
     var run: Int
     var rules: Int
@@ -115,7 +115,13 @@ extension Bench {
         var tables: [(n: Int, form: String, table: NftTable)] = []
         for n in sizes {
             let ordered = generator.routes(count: n).ordered(.rfc)
-            tables.append((n, "merged", compile(ordered, options: CompileOptions(merge: true)).table))
+            // The default (the cost model's choice), the merged form when that is not it, and the linear one.
+            let chosen = compile(ordered, options: CompileOptions(merge: true))
+            tables.append((n, "default: \(chosen.figures.form.rawValue) (worst case \(chosen.figures.worstCaseRules) rules)", chosen.table))
+            if chosen.figures.form != .merged {
+                let merged = compile(ordered, options: CompileOptions(merge: true, dispatch: .never))
+                tables.append((n, "merged, --dispatch never (worst case \(merged.figures.worstCaseRules) rules)", merged.table))
+            }
             tables.append((n, "--no-merge", compile(ordered, options: Self.unmerged).table))
         }
         var rows: [DataPathRow] = []

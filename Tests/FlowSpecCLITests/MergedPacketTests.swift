@@ -129,7 +129,7 @@ time.sleep(0.3)
             for _ in 0..<10 where !answered { answered = try lab.pings(host) }
             try #require(answered, "\(host) does not answer from h1 without any table")
         }
-        for extra in [[], ["--no-merge"]] {
+        for extra in [[], ["--no-merge"], ["--dispatch", "always"]] {
             let (got, applied) = try arrivals(routes, extra, lab: lab)
             #expect(applied.contains("committed"), "\(applied)")
             if extra.isEmpty {
@@ -138,9 +138,15 @@ time.sleep(0.3)
                 let count = { (w: String) in words.firstIndex(of: Substring(w)).flatMap { Int(words[$0 - 1]) } ?? 0 }
                 #expect(count("sets,") > 0 && count("rules,") < routes.count, "\(applied)")
             }
+            if extra.contains("--dispatch") {
+                // The dispatch form: a verdict map per family, a chain per destination prefix.
+                #expect(applied.contains("dispatch form"), "\(applied)")
+                let words = applied.split(whereSeparator: { $0 == " " || $0 == "\n" })
+                #expect(words.firstIndex(of: "chains,").flatMap { Int(words[$0 - 1]) } ?? 0 > 2, "\(applied)")
+            }
             let wrong = expected.symmetricDifference(got)
             #expect(wrong.isEmpty, """
-                seed \(seed) \(extra.isEmpty ? "merged" : "--no-merge"): \(wrong.count) probes differ, e.g. \
+                seed \(seed) \(extra.isEmpty ? "merged" : extra.joined(separator: " ")): \(wrong.count) probes differ, e.g. \
                 \(wrong.prefix(5).map { "\($0.dst):\($0.port) from \($0.sport) expected \(expected.contains($0) ? "through" : "dropped")" })
                 """)
         }

@@ -140,9 +140,9 @@ struct PacketTests {
         let traffic: [(String, Int, Int)] = [("203.0.113.10", 5000, 3), ("203.0.113.11", 5000, 5), ("203.0.113.12", 5001, 7),
                                              ("203.0.113.13", 5001, 4), ("203.0.113.10", 5003, 6), ("203.0.113.12", 5004, 2),
                                              ("203.0.113.11", 5005, 3)]
-        func run(_ merge: String) throws -> [ShownRoute] {
+        func run(_ merge: String...) throws -> [ShownRoute] {
             var rows: [ShownRoute] = []
-            try withLab(routes, [merge]) { lab in
+            try withLab(routes, merge) { lab in
                 let server = try PacketServer(namespace: lab.h2, ports: [5000, 5001, 5003, 5004, 5005])
                 for (host, port, count) in traffic {
                     try sendUDP(lab: lab, to: host, port: port, count: count, size: 100, interval: 0.0)
@@ -156,6 +156,9 @@ struct PacketTests {
             return rows
         }
         let merged = try run("--merge"), unmerged = try run("--no-merge")
+        // The dispatch form counts per rule, as the linear one, and `show` lists it as that.
+        let dispatched = try run("--dispatch", "always")
+        #expect(dispatched == unmerged, "dispatch \(dispatched)\nunmerged \(unmerged)")
         func packets(_ rows: [ShownRoute], _ match: String) -> Int? { rows.first { $0.match.contains(match) }?.packets }
         // Each drop route counts its own datagrams; a rate-limited route counts them twice, in the
         // rule (here: element) before the limit and in the one that accepts what conforms.
