@@ -39,14 +39,14 @@ func compileDispatched(_ routes: [FlowRoute], options: CompileOptions, minRules:
     var linear = options
     linear.merge = false
     var result = compileOne(routes, linear)
-    guard let d = DispatchBuilder.build(rules: result.table.chains[0].rules, ruleRoutes: result.ruleRoutes, route: { i in
-        (routes[i].family == .ipv6, DestinationPrefix(routes[i]))
-    }, minRules: minRules) else { return nil }
+    guard let d = DispatchBuilder.build(rules: result.table.chains[0].rules, base: options.chainName, ruleRoutes: result.ruleRoutes,
+                                        destination: { i in (routes[i].family == .ipv6, DispatchKey(destinationOf: routes[i])) },
+                                        minRules: minRules, protocolMinRules: Tuning.protocolDispatchMinRules) else { return nil }
     result.table.chains[0].rules = d.base
     result.table.chains += d.chains
     result.table.sets += d.maps
     result.figures = TableFigures(form: .dispatch, rules: result.table.ruleCount, sets: result.table.sets.count,
-                                  chains: result.table.chains.count, worstCaseRules: d.worstCase)
+                                  chains: result.table.chains.count, worstCaseRules: result.table.worstCaseRules(fromChain: options.chainName))
     return result
 }
 

@@ -42,38 +42,70 @@ public struct TableFigures: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// A destination prefix a rule can be dispatched on: offset 0, not /0.
-struct DestinationPrefix: Hashable, Comparable {
-    var v6: Bool
-    /// The address as a `width`-bit number, host bits zero.
+/// What a dispatch map looks up: the destination address of one family (level 1), or, inside a
+/// destination's chain, the transport protocol (level 2).
+enum DispatchField: Int, Hashable, CaseIterable {
+    case destination4, destination6, protocol4, protocol6
+
+    var v6: Bool { self == .destination6 || self == .protocol6 }
+    var width: Int { switch self { case .destination4: 32; case .destination6: 128; default: 8 } }
+    var keyType: NftDataType { switch self { case .destination4: .ipv4Address; case .destination6: .ipv6Address; default: .inetProto } }
+    var load: NftExpression {
+        switch self {
+        case .destination4: .payload(base: .network, offset: 16, length: 4, dreg: .reg1)
+        case .destination6: .payload(base: .network, offset: 24, length: 16, dreg: .reg1)
+        default: .meta(key: .l4proto, dreg: .reg1)
+        }
+    }
+}
+
+/// A key a rule can be dispatched on: a destination prefix (offset 0, not /0), or one protocol
+/// value (a "prefix" of all 8 bits).
+struct DispatchKey: Hashable, Comparable {
+    var field: DispatchField
+    /// The value as a `width`-bit number, bits past `length` zero.
     var value: UInt128
     var length: Int
 
-    var width: Int { v6 ? 128 : 32 }
+    var v6: Bool { field.v6 }
+    var width: Int { field.width }
     var hostMask: UInt128 { length == width ? 0 : (UInt128(1) << UInt128(width - length)) &- 1 }
     var start: UInt128 { value }
     var end: UInt128 { value | hostMask }
-    /// The largest address of the family.
-    var lastAddress: UInt128 { v6 ? .max : 0xffff_ffff }
+    /// The largest value of the field.
+    var lastValue: UInt128 { width == 128 ? .max : (UInt128(1) << UInt128(width)) - 1 }
 
-    init(v6: Bool, value: UInt128, length: Int) {
-        self.v6 = v6; self.length = length
-        let w = v6 ? 128 : 32
+    init(field: DispatchField, value: UInt128, length: Int) {
+        self.field = field; self.length = length
+        let w = field.width
         let host: UInt128 = length == w ? 0 : (UInt128(1) << UInt128(w - length)) &- 1
         self.value = value & ~host
     }
 
     /// The route's destination prefix, when it can be dispatched on.
-    init?(_ route: FlowRoute) {
+    init?(destinationOf route: FlowRoute) {
         guard let p = route.component(.destinationPrefix)?.prefix, p.offset == 0, p.length > 0 else { return nil }
         let v6 = p.family == .ipv6
         let full = UInt128(p.address.high) << 64 | UInt128(p.address.low)
-        self.init(v6: v6, value: v6 ? full : full >> 96, length: Int(p.length))
+        self.init(field: v6 ? .destination6 : .destination4, value: v6 ? full : full >> 96, length: Int(p.length))
     }
 
-    func truncated(to l: Int) -> DestinationPrefix { DestinationPrefix(v6: v6, value: value, length: l) }
+    /// The protocol a rule matches with `meta l4proto == v` (nothing else about the protocol
+    /// counts: a list or range is no single key).
+    init?(protocolOf rule: NftRule, v6: Bool) {
+        let e = rule.expressions
+        for i in e.indices.dropLast() {
+            guard case .meta(.l4proto, let r) = e[i] else { continue }
+            guard case .cmp(.eq, r, let d) = e[i + 1], d.count == 1 else { return nil }
+            self.init(field: v6 ? .protocol6 : .protocol4, value: UInt128(d[0]), length: 8)
+            return
+        }
+        return nil
+    }
 
-    func contains(_ o: DestinationPrefix) -> Bool { o.length >= length && o.truncated(to: length).value == value }
+    func truncated(to l: Int) -> DispatchKey { DispatchKey(field: field, value: value, length: l) }
+
+    func contains(_ o: DispatchKey) -> Bool { o.length >= length && o.truncated(to: length).value == value }
 
     /// Network-order bytes of a `width`-bit value.
     func bytes(_ v: UInt128) -> [UInt8] { bigEndianBytes(v, width: width / 8) }
@@ -85,40 +117,49 @@ struct DestinationPrefix: Hashable, Comparable {
         return a.value < b.value
     }
 
-    /// `d4_c0000200_32`: the chain of the routes for this destination (named after what it is for).
-    var chainName: String {
-        let digits = String(value, radix: 16)
-        return "d\(v6 ? 6 : 4)_" + String(repeating: "0", count: max(0, width / 4 - digits.count)) + digits + "_\(length)"
+    /// The chain of the rules for this key: `d4_c0000200_32` for a destination (named after what
+    /// it is for), `<chain>_p17` for a protocol inside chain `<chain>`.
+    func chainName(in parent: String) -> String {
+        switch field {
+        case .protocol4, .protocol6: return parent + "_p\(value)"
+        default:
+            let digits = String(value, radix: 16)
+            return "d\(v6 ? 6 : 4)_" + String(repeating: "0", count: max(0, width / 4 - digits.count)) + digits + "_\(length)"
+        }
     }
 }
 
 /// Builds the dispatch form from an ordered rule list (`RouteCompiler`'s unmerged rules).
 ///
-/// Per family, consecutive rules with a dispatchable destination form a *segment*: one verdict
-/// map (`ip daddr vmap @dispatch4`) stands at the segment's first rule, and maps every address
-/// to the chain of the most specific destination prefix of the segment containing it. That
-/// chain holds, in order, the segment's rules for exactly that prefix, and ends with a `goto`
-/// the chain of the next larger prefix of the segment containing it; at the end of that path
-/// evaluation returns to the base chain after the map. A packet whose destination is in no
-/// prefix of the segment skips it in one lookup.
+/// Per family, consecutive rules with a dispatchable key form a *segment*: one verdict map
+/// (`ip daddr vmap @dispatch4`) stands at the segment's first rule, and maps every address to
+/// the chain of the most specific destination prefix of the segment containing it. That chain
+/// holds, in order, the segment's rules for exactly that prefix, and ends with a `goto` the
+/// chain of the next larger prefix of the segment containing it; at the end of that path
+/// evaluation returns to the chain after the map. A packet whose destination is in no prefix of
+/// the segment skips it in one lookup. Inside a destination's chain of many rules, the same is
+/// done again on the transport protocol (`meta l4proto vmap @…`, one chain per protocol
+/// value; values do not nest).
 ///
-/// Why it means what the list means: a packet matches only rules whose prefix contains its
-/// destination, and meets the segment's such rules ordered by prefix, most specific first, and
-/// by list order within a prefix. That is list order for every pair of such rules: a rule never
-/// joins a segment holding an earlier rule for a strictly larger prefix (the segment is closed
-/// and a new one begins), so an earlier rule is for the same or a smaller prefix. Rules of the
-/// other family never match the same packet, so segments of one family ignore the other's rules;
-/// a rule without a dispatchable destination closes its family's segment.
+/// Why it means what the list means: a packet matches only rules whose key contains its value,
+/// and meets the segment's such rules ordered by key, most specific first, and by list order
+/// within a key. That is list order for every pair of such rules: a rule never joins a segment
+/// holding an earlier rule for a strictly larger key (the segment is closed and a new one
+/// begins), so an earlier rule is for the same or a smaller key. Rules of the other family never
+/// match the same packet, so segments of one family ignore the other's rules; a rule without a
+/// key closes its family's segment.
 struct DispatchBuilder {
     struct Segment {
-        var v6: Bool
+        var field: DispatchField
         var firstRule: Int
-        var rules: [DestinationPrefix: [Int]] = [:]
-        /// Prefix lengths present (bit l set for a prefix of length l, 0...128).
+        var rules: [DispatchKey: [Int]] = [:]
+        /// Key lengths present (l for a key of length l, 0...128).
         var lengths: [Bool] = Array(repeating: false, count: 129)
         var ruleCount = 0
 
-        func hasLarger(than d: DestinationPrefix) -> Bool {
+        init(field: DispatchField, firstRule: Int) { self.field = field; self.firstRule = firstRule }
+
+        func hasLarger(than d: DispatchKey) -> Bool {
             for l in 1..<d.length where lengths[l] {
                 if rules[d.truncated(to: l)] != nil { return true }
             }
@@ -128,8 +169,9 @@ struct DispatchBuilder {
 
     enum Item { case rule(Int), segment(Segment) }
 
-    /// The base chain's items in order: rules that stay there, and segments at their first rule.
-    static func plan(rules count: Int, destination: (Int) -> (v6: Bool, prefix: DestinationPrefix?), minRules: Int) -> [(Int, Item)] {
+    /// The chain's items in order: rules that stay there, and segments at their first rule.
+    /// `key(k)` gives rule `k`'s family (0 IPv4, 1 IPv6) and key.
+    static func plan(rules count: Int, key: (Int) -> (family: Int, key: DispatchKey?), minRules: Int) -> [(Int, Item)] {
         var items: [(Int, Item)] = []
         var open: [Segment?] = [nil, nil]
         func close(_ f: Int) {
@@ -142,15 +184,14 @@ struct DispatchBuilder {
             }
         }
         for k in 0..<count {
-            let (v6, prefix) = destination(k)
-            let f = v6 ? 1 : 0
-            guard let d = prefix else {
+            let (f, key) = key(k)
+            guard let d = key else {
                 close(f)
                 items.append((k, .rule(k)))
                 continue
             }
             if let s = open[f], s.hasLarger(than: d) { close(f) }
-            if open[f] == nil { open[f] = Segment(v6: v6, firstRule: k) }
+            if open[f] == nil { open[f] = Segment(field: d.field, firstRule: k) }
             open[f]!.rules[d, default: []].append(k)
             open[f]!.lengths[d.length] = true
             open[f]!.ruleCount += 1
@@ -160,12 +201,12 @@ struct DispatchBuilder {
         return items
     }
 
-    /// Each prefix of the segment with the next larger prefix of the segment containing it, in
-    /// RFC 8955 order (contained ones first), and the most chains a path goes through.
-    static func nesting(_ s: Segment) -> (order: [DestinationPrefix], parent: [DestinationPrefix: DestinationPrefix]) {
+    /// Each key of the segment with the next larger key of the segment containing it, and the
+    /// keys in RFC 8955 order (contained ones first).
+    static func nesting(_ s: Segment) -> (order: [DispatchKey], parent: [DispatchKey: DispatchKey]) {
         let byStart = s.rules.keys.sorted { ($0.start, $0.length) < ($1.start, $1.length) }
-        var parent: [DestinationPrefix: DestinationPrefix] = [:]
-        var stack: [DestinationPrefix] = []
+        var parent: [DispatchKey: DispatchKey] = [:]
+        var stack: [DispatchKey] = []
         for p in byStart {
             while let top = stack.last, top.end < p.start { stack.removeLast() }
             if let top = stack.last { parent[p] = top }
@@ -176,8 +217,8 @@ struct DispatchBuilder {
 
     static func depth(of s: Segment) -> Int {
         let (_, parent) = nesting(s)
-        var memo: [DestinationPrefix: Int] = [:]
-        func d(_ p: DestinationPrefix) -> Int {
+        var memo: [DispatchKey: Int] = [:]
+        func d(_ p: DispatchKey) -> Int {
             if let m = memo[p] { return m }
             let v = 1 + (parent[p].map(d) ?? 0)
             memo[p] = v
@@ -186,17 +227,17 @@ struct DispatchBuilder {
         return s.rules.keys.map(d).max() ?? 0
     }
 
-    /// The interval map of a segment: every address of its prefixes to the chain of the most
-    /// specific prefix containing it (adjacent intervals of one chain never occur).
-    static func intervals(_ s: Segment) -> [(lo: UInt128, hi: UInt128, prefix: DestinationPrefix)] {
+    /// The interval map of a segment: every value of its keys to the chain of the most specific
+    /// key containing it (adjacent intervals of one chain never occur).
+    static func intervals(_ s: Segment) -> [(lo: UInt128, hi: UInt128, key: DispatchKey)] {
         let byStart = s.rules.keys.sorted { ($0.start, $0.length) < ($1.start, $1.length) }
-        var out: [(lo: UInt128, hi: UInt128, prefix: DestinationPrefix)] = []
-        // Open prefixes and the first address of each not yet mapped (nil: none left).
-        var stack: [(p: DestinationPrefix, next: UInt128?)] = []
+        var out: [(lo: UInt128, hi: UInt128, key: DispatchKey)] = []
+        // Open keys and the first value of each not yet mapped (nil: none left).
+        var stack: [(p: DispatchKey, next: UInt128?)] = []
         func pop() {
             let top = stack.removeLast()
             if let n = top.next, n <= top.p.end { out.append((n, top.p.end, top.p)) }
-            if !stack.isEmpty { stack[stack.count - 1].next = top.p.end == top.p.lastAddress ? nil : top.p.end + 1 }
+            if !stack.isEmpty { stack[stack.count - 1].next = top.p.end == top.p.lastValue ? nil : top.p.end + 1 }
         }
         for p in byStart {
             while let top = stack.last, top.p.end < p.start { pop() }
@@ -209,73 +250,82 @@ struct DispatchBuilder {
 }
 
 extension DispatchBuilder {
-    /// The dispatch form of `rules` (route `ruleRoutes[k]` for rule `k`; `route(i)` its family and
-    /// destination): the base chain's rules, the chains and the verdict maps. Nil when no segment
-    /// is worth a map.
-    static func build(rules: [NftRule], ruleRoutes: [Int], route: (Int) -> (v6: Bool, prefix: DestinationPrefix?),
-                      minRules: Int) -> (base: [NftRule], chains: [NftChain], maps: [NftSet], worstCase: Int)? {
-        let items = plan(rules: rules.count, destination: { route(ruleRoutes[$0]) }, minRules: minRules)
+    /// One level of dispatch over `rules` (keys from `key`) in a chain named `chain`: the chain's
+    /// new rules, the chains and the maps it makes. Nil when no segment is worth a map.
+    static func level(_ rules: [NftRule], in chain: String, mapName: (DispatchField, Int) -> String,
+                      key: (Int) -> (family: Int, key: DispatchKey?), minRules: Int)
+        -> (rules: [NftRule], chains: [NftChain], maps: [NftSet])? {
+        let items = plan(rules: rules.count, key: key, minRules: minRules)
         guard items.contains(where: { if case .segment = $0.1 { true } else { false } }) else { return nil }
-        var base: [NftRule] = []
+        var out: [NftRule] = []
         var chains: [NftChain] = []
         var maps: [NftSet] = []
-        var worst = 0
-        var segmentsOf = [0, 0]
-        var usedNames = Set<String>()
+        var segmentsOf: [DispatchField: Int] = [:]
         for (_, item) in items {
             switch item {
-            case .rule(let k): base.append(rules[k])
+            case .rule(let k): out.append(rules[k])
             case .segment(let s):
-                segmentsOf[s.v6 ? 1 : 0] += 1
-                let n = segmentsOf[s.v6 ? 1 : 0]
+                segmentsOf[s.field, default: 0] += 1
+                let n = segmentsOf[s.field]!
                 let suffix = n == 1 ? "" : "_\(n)"
-                let mapName = "dispatch\(s.v6 ? 6 : 4)" + suffix
+                let map = mapName(s.field, n)
                 let (order, parent) = nesting(s)
-                func chainName(_ p: DestinationPrefix) -> String { p.chainName + suffix }
-                // The longest path (rules met, the gotos included) from each prefix.
-                var path: [DestinationPrefix: Int] = [:]
-                func pathLength(_ p: DestinationPrefix) -> Int {
-                    if let v = path[p] { return v }
-                    let v = s.rules[p]!.count + (parent[p].map { 1 + pathLength($0) } ?? 0)
-                    path[p] = v
-                    return v
-                }
+                func chainName(_ p: DispatchKey) -> String { p.chainName(in: chain) + suffix }
                 for p in order {
                     var chainRules = s.rules[p]!.map { rules[$0] }
                     if let up = parent[p] {
                         chainRules.append(NftRule(expressions: [.immediateVerdict(.goto(chainName(up)))]))
                     }
-                    let name = chainName(p)
-                    usedNames.insert(name)
-                    chains.append(NftChain(name: name, rules: chainRules))
+                    chains.append(NftChain(name: chainName(p), rules: chainRules))
                 }
-                worst += order.map(pathLength).max() ?? 0
                 let elements = intervals(s).map { iv in
-                    NftSetElement(key: iv.prefix.bytes(iv.lo), keyEnd: iv.lo == iv.hi ? nil : iv.prefix.bytes(iv.hi),
-                                  verdict: .jump(chainName(iv.prefix)))
+                    NftSetElement(key: iv.key.bytes(iv.lo), keyEnd: iv.lo == iv.hi ? nil : iv.key.bytes(iv.hi),
+                                  verdict: .jump(chainName(iv.key)))
                 }
-                maps.append(NftSet(name: mapName, flags: [.map, .interval], keyFields: [s.v6 ? .ipv6Address : .ipv4Address],
+                let interval = s.rules.keys.contains { $0.length < $0.width }
+                maps.append(NftSet(name: map, flags: interval ? [.map, .interval] : [.map], keyFields: [s.field.keyType],
                                    dataType: .verdict, elements: elements))
-                base.append(dispatchRule(v6: s.v6, map: mapName))
+                out.append(NftRule(expressions: (s.field.v6 ? RouteCompiler.nfproto6 : RouteCompiler.nfproto4).exprs
+                                   + [s.field.load, .mapLookup(set: map, sreg: .reg1, dreg: .verdict)],
+                                   comment: DispatchRule.comment(map: map)))
             }
         }
-        return (base, chains, maps, worst + base.count)
+        return (out, chains, maps)
     }
 
-    /// `meta nfproto ipvX ip[6] daddr vmap @map`, commented `dispatch <map>`.
-    static func dispatchRule(v6: Bool, map: String) -> NftRule {
-        let load: NftExpression = v6 ? .payload(base: .network, offset: 24, length: 16, dreg: .reg1)
-                                     : .payload(base: .network, offset: 16, length: 4, dreg: .reg1)
-        return NftRule(expressions: (v6 ? RouteCompiler.nfproto6 : RouteCompiler.nfproto4).exprs
-                       + [load, .mapLookup(set: map, sreg: .reg1, dreg: .verdict)],
-                       comment: comment(map: map))
+    /// The dispatch form of the base chain `base` (route `ruleRoutes[k]` for rule `k`, whose
+    /// destination `destination(i)` gives): the base chain's new rules, the chains and the
+    /// verdict maps. Nil when no segment is worth a map.
+    static func build(rules: [NftRule], base: String, ruleRoutes: [Int], destination: (Int) -> (v6: Bool, key: DispatchKey?),
+                      minRules: Int, protocolMinRules: Int) -> (base: [NftRule], chains: [NftChain], maps: [NftSet])? {
+        guard var top = level(rules, in: base, mapName: { f, n in "dispatch\(f.v6 ? 6 : 4)" + (n == 1 ? "" : "_\(n)") }, key: { k in
+            let d = destination(ruleRoutes[k])
+            return (d.v6 ? 1 : 0, d.key)
+        }, minRules: minRules) else { return nil }
+        // Level 2: the transport protocol inside each destination's chain of many rules.
+        var chains: [NftChain] = []
+        for var c in top.chains {
+            let goto = c.rules.last.flatMap { r -> NftRule? in
+                if r.expressions.count == 1, case .immediateVerdict(.goto) = r.expressions[0] { r } else { nil }
+            }
+            let own = goto == nil ? c.rules : Array(c.rules.dropLast())
+            let v6 = c.name.hasPrefix("d6_")
+            if own.count >= protocolMinRules, let sub = level(own, in: c.name, mapName: { _, n in c.name + "_l4" + (n == 1 ? "" : "_\(n)") },
+                                                               key: { k in (v6 ? 1 : 0, DispatchKey(protocolOf: own[k], v6: v6)) },
+                                                               minRules: Tuning.dispatchMinRules) {
+                c.rules = sub.rules + (goto.map { [$0] } ?? [])
+                chains.append(c)
+                chains += sub.chains
+                top.maps += sub.maps
+            } else {
+                chains.append(c)
+            }
+        }
+        return (top.rules, chains, top.maps)
     }
-
-    /// The comment of a dispatch rule: `dispatch <map>`.
-    static func comment(map: String) -> String { DispatchRule.comment(map: map) }
 }
 
-/// The rule of the base chain that looks the destination up in a dispatch table's verdict map.
+/// The rule that looks a key up in a dispatch table's verdict map.
 public enum DispatchRule {
     /// Its comment: `dispatch <map>`.
     public static func comment(map: String) -> String { "dispatch " + map }
@@ -283,6 +333,36 @@ public enum DispatchRule {
     /// The map a dispatch rule's comment names; nil for another comment.
     public static func map(inComment comment: String) -> String? {
         comment.hasPrefix("dispatch ") ? String(comment.dropFirst(9)) : nil
+    }
+}
+
+extension NftTable {
+    /// The most rules a packet can meet in chain `name` and the chains it jumps or goes to: each
+    /// rule counts one; a verdict map adds the costliest chain it leads to, a jump or goto its
+    /// target's. Assumes no loops (the kernel refuses them).
+    public func worstCaseRules(fromChain name: String) -> Int {
+        let byName = Dictionary(chains.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let setsByName = Dictionary(sets.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var memo: [String: Int] = [:]
+        func cost(_ c: String) -> Int {
+            if let m = memo[c] { return m }
+            memo[c] = 0
+            var total = 0
+            for rule in byName[c]?.rules ?? [] {
+                total += 1
+                for e in rule.expressions {
+                    switch e {
+                    case .immediateVerdict(let v): if let t = v.chain { total += cost(t) }
+                    case .mapLookup(let s, _, .verdict):
+                        total += setsByName[s]?.elements.compactMap { $0.verdict?.chain }.map(cost).max() ?? 0
+                    default: break
+                    }
+                }
+            }
+            memo[c] = total
+            return total
+        }
+        return cost(name)
     }
 }
 
@@ -295,25 +375,33 @@ extension NftTable {
     /// dispatch table through it. A rule of any other kind is kept as it is.
     public func linearRules(ofChain name: String) -> [NftRule] {
         guard let chain = chains.first(where: { $0.name == name }) else { return [] }
-        guard chain.rules.contains(where: { $0.comment.flatMap(DispatchRule.map(inComment:)) != nil }) else { return chain.rules }
+        return linear(chain.rules, depth: 0)
+    }
+
+    private func linear(_ rules: [NftRule], depth: Int) -> [NftRule] {
+        guard depth < 16, rules.contains(where: { $0.comment.flatMap(DispatchRule.map(inComment:)) != nil }) else { return rules }
         var out: [NftRule] = []
-        for rule in chain.rules {
+        for rule in rules {
             guard let map = rule.comment.flatMap(DispatchRule.map(inComment:)),
                   rule.expressions.contains(where: { if case .mapLookup(map, _, .verdict) = $0 { true } else { false } }),
                   let set = sets.first(where: { $0.name == map }) else {
                 out.append(rule)
                 continue
             }
+            // The chains the map leads to, and those they go on to.
             var reached = Set<String>()
             var pending = set.elements.compactMap { $0.verdict?.chain }
             while let c = pending.popLast() {
                 guard reached.insert(c).inserted, let target = chains.first(where: { $0.name == c }) else { continue }
-                for r in target.rules { if case .immediateVerdict(let v) = r.expressions.last, let next = v.chain { pending.append(next) } }
+                for r in target.rules where r.expressions.count == 1 {
+                    if case .immediateVerdict(.goto(let next)) = r.expressions[0] { pending.append(next) }
+                }
             }
             for c in chains where reached.contains(c.name) {
-                out += c.rules.filter { r in
+                let own = c.rules.filter { r in
                     !(r.expressions.count == 1 && { if case .immediateVerdict(.goto) = r.expressions[0] { true } else { false } }())
                 }
+                out += linear(own, depth: depth + 1)
             }
         }
         return out

@@ -78,16 +78,28 @@ public enum ChainReader {
         // elements that could not be read back as one route) become the same route: keep one.
         var preferred = Set<PreferredKey>()
         var duplicates: [Int] = []
+        // The last route kept: a rule of the same route right after it (one of its value-list or
+        // `port` alternatives, docs/lowering.md) read as the same route is not a route again.
+        var last: (identity: String, family: AddressFamily, components: [Component])?
         for i in result.routes.indices {
             let fetched = result.routes[i]
             // `4:<hex>`/`6:<hex>`: the NLRI itself (the hashed `4#…` form cannot be decoded).
             guard !fetched.position.isPolicy, let comment = fetched.position.identity, RouteIdentity.isIdentity(comment),
-                  comment.utf8.dropFirst().first == UInt8(ascii: ":") else { continue }
+                  comment.utf8.dropFirst().first == UInt8(ascii: ":") else { last = nil; continue }
             guard let decoded = RouteIdentity.decode(comment) else {
                 result.routes[i].warnings.append("comment \(comment) looks like a route identity but does not decode")
+                last = nil
                 continue
             }
             let family = decoded.family, components = decoded.components
+            defer {
+                let r = result.routes[i].route
+                if fetched.position.element == nil, let l = last, l.identity == comment, l.family == r.family, l.components == r.components {
+                    duplicates.append(i)
+                } else {
+                    last = (comment, r.family, r.components)
+                }
+            }
             if fetched.route.family == family && fetched.route.components == components { continue }
             if options.preferIdentity {
                 result.routes[i].route.family = family
@@ -101,7 +113,7 @@ public enum ChainReader {
                 result.routes[i].warnings.append("the rule's identity comment names a different match (\(family.name) NLRI \(comment)); the expressions were used")
             }
         }
-        for i in duplicates.reversed() { result.routes.remove(at: i) }
+        for i in Set(duplicates).sorted().reversed() { result.routes.remove(at: i) }
     }
 
     struct PreferredKey: Hashable { var index: Int; var route: FlowRoute }

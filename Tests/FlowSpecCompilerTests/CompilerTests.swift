@@ -128,13 +128,29 @@ private func verdicts(_ rule: NftRule) -> [NftVerdict] {
         #expect(rules(small).isEmpty)
     }
 
-    // Identical value sets are one named set across the whole table (one rule per route).
+    // Identical value sets are one named set across the whole table (one rule per route); lists
+    // of up to 8 runs become rules instead (next test).
     @Test func identicalValueSetsAreShared() {
-        let ports = Component.numeric(.destinationPort, [.equal(22), .equal(23), .equal(3389)])
+        let ports = Component.numeric(.destinationPort, [22, 24, 26, 28, 30, 32, 34, 36, 3389].map { NumericTerm.equal($0) })
         let routes = (0..<50).map { i in route([.destinationPrefix(FlowPrefix(address: IPAddress(ipv4: 0xcb00_7100 + UInt32(i)), length: 32)!), ports]) }
         let r = compile(routes, options: CompileOptions(merge: false))
         #expect(r.table.sets.filter { $0.keyFields[0] == .inetService }.count == 1)
         #expect(rules(r).count == 50)
+    }
+
+    // Unmerged, a short value list is one rule per run, never a named set per route
+    // (docs/lowering.md, "Value lists"); each rule carries the route identity.
+    @Test func shortValueListsBecomeRules() {
+        let ports = Component.numeric(.destinationPort, [.equal(22), .equal(23), .equal(3389), NumericTerm(gt: true, eq: true, value: 8000),
+                                                         NumericTerm(and: true, lt: true, eq: true, value: 8080)])
+        let r = compile([route([dst, .numeric(.ipProtocol, [.equal(6)]), ports])], options: CompileOptions(merge: false))
+        #expect(r.table.sets.isEmpty)
+        // 22-23 is one run: three rules, 22-23, 3389 and 8000-8080.
+        #expect(rules(r).count == 3)
+        #expect(Set(rules(r).map(\.comment)).count == 1)
+        #expect(rules(r)[1].expressions.contains(.cmp(op: .eq, sreg: .reg1, data: [0x0d, 0x3d])))
+        // Merged, the list is a key part: no rule per run.
+        #expect(compile([route([dst, .numeric(.ipProtocol, [.equal(6)]), ports])]).table.ruleCount == 1)
     }
 
     // Every rule carries the route identity as comment; counters are optional.
@@ -279,8 +295,10 @@ private func verdicts(_ rule: NftRule) -> [NftVerdict] {
             route([dst, .numeric(.ipProtocol, [.equal(6)]), .numeric(.destinationPort, p.map { NumericTerm.equal($0) })],
                   [.trafficRateBytes(asn: 0, bytesPerSecond: 0)])
         }
-        // First half: {22, 3389}, {80, 443}; second half: {80, 443} (the first half's set1), then {25, 587}.
-        let routes = [ports([22, 3389]), ports([80, 443]), ports([80, 443]), ports([25, 587])]
+        // Lists of 9 values each (shorter ones become rules, docs/lowering.md): first half
+        // {22, …}, {80, …}; second half: {80, …} (the first half's set1), then {25, …}.
+        func list(_ first: UInt64) -> [UInt64] { (0..<9).map { first + 2 * $0 } }
+        let routes = [ports(list(22)), ports(list(80)), ports(list(80)), ports(list(25))]
         let options = Self.options(merge: false)
         let (result, single, joined) = halves(routes, options: options)
         #expect(joined)

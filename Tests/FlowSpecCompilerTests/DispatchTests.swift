@@ -60,8 +60,8 @@ import FlowSpecTestSupport
 
     @Test("the interval map sends every address to the chain of the most specific prefix")
     func intervals() {
-        func p(_ a: UInt32, _ l: Int) -> DestinationPrefix { DestinationPrefix(v6: false, value: UInt128(a), length: l) }
-        var s = DispatchBuilder.Segment(v6: false, firstRule: 0)
+        func p(_ a: UInt32, _ l: Int) -> DispatchKey { DispatchKey(field: .destination4, value: UInt128(a), length: l) }
+        var s = DispatchBuilder.Segment(field: .destination4, firstRule: 0)
         for q in [p(0xc000_0200, 24), p(0xc000_0210, 28), p(0xc000_0211, 32), p(0xc000_02ff, 32), p(0xcb00_7100, 32), p(0, 1)] {
             s.rules[q] = [0]
         }
@@ -70,7 +70,7 @@ import FlowSpecTestSupport
         for (a, b) in zip(map, map.dropFirst()) { #expect(a.hi < b.lo) }
         for address: UInt32 in [0, 0x7fff_ffff, 0xc000_0200, 0xc000_020f, 0xc000_0210, 0xc000_0211, 0xc000_0212, 0xc000_021f,
                                 0xc000_0220, 0xc000_02fe, 0xc000_02ff, 0xcb00_7100, 0xcb00_7101, 0x8000_0000, 0xffff_ffff] {
-            let hit = map.first { $0.lo <= UInt128(address) && UInt128(address) <= $0.hi }?.prefix
+            let hit = map.first { $0.lo <= UInt128(address) && UInt128(address) <= $0.hi }?.key
             let expected = s.rules.keys.filter { $0.start <= UInt128(address) && UInt128(address) <= $0.end }.max { $0.length < $1.length }
             #expect(hit == expected, "address \(address)")
         }

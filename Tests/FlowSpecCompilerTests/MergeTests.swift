@@ -437,6 +437,13 @@ func overlappingRoutes(_ r: inout SplitMix, count: Int) -> [FlowRoute] {
             r.actions.contains { if case .trafficRateBytes(_, let rate) = $0 { rate > 0 } else { false } }
         }
         #expect(!limited.isEmpty)
-        #expect(r.table.ruleCount == routes.count + limited.count)
+        // A short port list is one rule per port (docs/lowering.md, "Value lists").
+        let alternatives = routes.map { route -> Int in
+            guard case .numeric(_, let terms)? = route.component(.destinationPort) else { return 0 }
+            return terms.intervals(max: 0xffff).intervals.count - 1
+        }
+        let extra = zip(routes, alternatives).map { route, a in a * (limited.contains(route) ? 2 : 1) }.reduce(0, +)
+        #expect(r.table.ruleCount == routes.count + limited.count + extra)
+        #expect(r.table.chains[0].rules.allSatisfy { $0.comment.map(RouteIdentity.isIdentity) == true })
     }
 }
