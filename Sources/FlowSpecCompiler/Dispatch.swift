@@ -42,19 +42,44 @@ public struct TableFigures: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// What a dispatch map looks up: the destination address of one family (level 1), or, inside a
-/// destination's chain, the transport protocol (level 2).
-enum DispatchField: Int, Hashable, CaseIterable {
-    case destination4, destination6, protocol4, protocol6
+/// What a dispatch map looks up: the destination address of one family (level 1), then, inside
+/// a chain of many rules, the transport protocol, then the source or destination port.
+struct DispatchField: Hashable {
+    enum Kind: Hashable { case destination, transportProtocol, sourcePort, destinationPort }
+    var kind: Kind
+    var v6: Bool
 
-    var v6: Bool { self == .destination6 || self == .protocol6 }
-    var width: Int { switch self { case .destination4: 32; case .destination6: 128; default: 8 } }
-    var keyType: NftDataType { switch self { case .destination4: .ipv4Address; case .destination6: .ipv6Address; default: .inetProto } }
+    static func destination(v6: Bool) -> Self { Self(kind: .destination, v6: v6) }
+
+    var width: Int {
+        switch kind { case .destination: v6 ? 128 : 32; case .transportProtocol: 8; case .sourcePort, .destinationPort: 16 }
+    }
+    var keyType: NftDataType {
+        switch kind {
+        case .destination: v6 ? .ipv6Address : .ipv4Address
+        case .transportProtocol: .inetProto
+        case .sourcePort, .destinationPort: .inetService
+        }
+    }
     var load: NftExpression {
-        switch self {
-        case .destination4: .payload(base: .network, offset: 16, length: 4, dreg: .reg1)
-        case .destination6: .payload(base: .network, offset: 24, length: 16, dreg: .reg1)
-        default: .meta(key: .l4proto, dreg: .reg1)
+        switch kind {
+        case .destination: v6 ? .payload(base: .network, offset: 24, length: 16, dreg: .reg1)
+                              : .payload(base: .network, offset: 16, length: 4, dreg: .reg1)
+        case .transportProtocol: .meta(key: .l4proto, dreg: .reg1)
+        case .sourcePort: .payload(base: .transport, offset: 0, length: 2, dreg: .reg1)
+        case .destinationPort: .payload(base: .transport, offset: 2, length: 2, dreg: .reg1)
+        }
+    }
+    /// What the chains and maps of this level are named after, inside their parent chain.
+    var tag: String {
+        switch kind { case .destination: "d"; case .transportProtocol: "p"; case .sourcePort: "sp"; case .destinationPort: "dp" }
+    }
+    /// The fields a chain of this level's keys is dispatched on next, in order of preference.
+    var next: [DispatchField] {
+        switch kind {
+        case .destination: [DispatchField(kind: .transportProtocol, v6: v6)]
+        case .transportProtocol: [DispatchField(kind: .sourcePort, v6: v6), DispatchField(kind: .destinationPort, v6: v6)]
+        case .sourcePort, .destinationPort: []
         }
     }
 }
@@ -87,17 +112,24 @@ struct DispatchKey: Hashable, Comparable {
         guard let p = route.component(.destinationPrefix)?.prefix, p.offset == 0, p.length > 0 else { return nil }
         let v6 = p.family == .ipv6
         let full = UInt128(p.address.high) << 64 | UInt128(p.address.low)
-        self.init(field: v6 ? .destination6 : .destination4, value: v6 ? full : full >> 96, length: Int(p.length))
+        self.init(field: .destination(v6: v6), value: v6 ? full : full >> 96, length: Int(p.length))
     }
 
-    /// The protocol a rule matches with `meta l4proto == v` (nothing else about the protocol
-    /// counts: a list or range is no single key).
-    init?(protocolOf rule: NftRule, v6: Bool) {
+    /// The value rule `rule` matches in `field` exactly (`meta l4proto == 17`, `th sport == 53`:
+    /// its load into a register and an equality on it); nil when it matches none, or a list, a
+    /// range, or the field merged with another into one load.
+    init?(_ field: DispatchField, of rule: NftRule) {
         let e = rule.expressions
+        let load = field.load
         for i in e.indices.dropLast() {
-            guard case .meta(.l4proto, let r) = e[i] else { continue }
-            guard case .cmp(.eq, r, let d) = e[i + 1], d.count == 1 else { return nil }
-            self.init(field: v6 ? .protocol6 : .protocol4, value: UInt128(d[0]), length: 8)
+            let r: NftRegister
+            switch (e[i], load) {
+            case (.meta(let k, let reg), .meta(let want, _)) where k == want: r = reg
+            case (.payload(let b, let o, let l, let reg), .payload(let wb, let wo, let wl, _)) where b == wb && o == wo && l == wl: r = reg
+            default: continue
+            }
+            guard case .cmp(.eq, r, let d) = e[i + 1], d.count == field.width / 8 else { return nil }
+            self.init(field: field, value: d.reduce(UInt128(0)) { $0 << 8 | UInt128($1) }, length: field.width)
             return
         }
         return nil
@@ -120,11 +152,11 @@ struct DispatchKey: Hashable, Comparable {
     /// The chain of the rules for this key: `d4_c0000200_32` for a destination (named after what
     /// it is for), `<chain>_p17` for a protocol inside chain `<chain>`.
     func chainName(in parent: String) -> String {
-        switch field {
-        case .protocol4, .protocol6: return parent + "_p\(value)"
-        default:
+        switch field.kind {
+        case .destination:
             let digits = String(value, radix: 16)
             return "d\(v6 ? 6 : 4)_" + String(repeating: "0", count: max(0, width / 4 - digits.count)) + digits + "_\(length)"
+        default: return parent + "_" + field.tag + "\(value)"
         }
     }
 }
@@ -171,13 +203,15 @@ struct DispatchBuilder {
 
     /// The chain's items in order: rules that stay there, and segments at their first rule.
     /// `key(k)` gives rule `k`'s family (0 IPv4, 1 IPv6) and key.
-    static func plan(rules count: Int, key: (Int) -> (family: Int, key: DispatchKey?), minRules: Int) -> [(Int, Item)] {
+    /// A segment needs `minRules` rules and, on average, `rulesPerKey` rules per key (a chain per
+    /// key of one or two rules costs a chain to load and saves a packet nothing).
+    static func plan(rules count: Int, key: (Int) -> (family: Int, key: DispatchKey?), minRules: Int, rulesPerKey: Int = 1) -> [(Int, Item)] {
         var items: [(Int, Item)] = []
         var open: [Segment?] = [nil, nil]
         func close(_ f: Int) {
             guard let s = open[f] else { return }
             open[f] = nil
-            if s.ruleCount >= minRules && depth(of: s) <= Tuning.dispatchMaxDepth {
+            if s.ruleCount >= minRules && s.ruleCount >= rulesPerKey * s.rules.count && depth(of: s) <= Tuning.dispatchMaxDepth {
                 items.append((s.firstRule, .segment(s)))
             } else {
                 for r in s.rules.values.joined() { items.append((r, .rule(r))) }
@@ -253,9 +287,9 @@ extension DispatchBuilder {
     /// One level of dispatch over `rules` (keys from `key`) in a chain named `chain`: the chain's
     /// new rules, the chains and the maps it makes. Nil when no segment is worth a map.
     static func level(_ rules: [NftRule], in chain: String, mapName: (DispatchField, Int) -> String,
-                      key: (Int) -> (family: Int, key: DispatchKey?), minRules: Int)
+                      key: (Int) -> (family: Int, key: DispatchKey?), minRules: Int, rulesPerKey: Int = 1)
         -> (rules: [NftRule], chains: [NftChain], maps: [NftSet])? {
-        let items = plan(rules: rules.count, key: key, minRules: minRules)
+        let items = plan(rules: rules.count, key: key, minRules: minRules, rulesPerKey: rulesPerKey)
         guard items.contains(where: { if case .segment = $0.1 { true } else { false } }) else { return nil }
         var out: [NftRule] = []
         var chains: [NftChain] = []
@@ -298,30 +332,36 @@ extension DispatchBuilder {
     /// verdict maps. Nil when no segment is worth a map.
     static func build(rules: [NftRule], base: String, ruleRoutes: [Int], destination: (Int) -> (v6: Bool, key: DispatchKey?),
                       minRules: Int, protocolMinRules: Int) -> (base: [NftRule], chains: [NftChain], maps: [NftSet])? {
-        guard var top = level(rules, in: base, mapName: { f, n in "dispatch\(f.v6 ? 6 : 4)" + (n == 1 ? "" : "_\(n)") }, key: { k in
+        guard let top = level(rules, in: base, mapName: { f, n in "dispatch\(f.v6 ? 6 : 4)" + (n == 1 ? "" : "_\(n)") }, key: { k in
             let d = destination(ruleRoutes[k])
             return (d.v6 ? 1 : 0, d.key)
         }, minRules: minRules) else { return nil }
-        // Level 2: the transport protocol inside each destination's chain of many rules.
+        // Further levels inside each destination's chain of many rules: the transport protocol,
+        // then the source or the destination port.
         var chains: [NftChain] = []
-        for var c in top.chains {
+        var maps = top.maps
+        func refine(_ chain: NftChain, field: DispatchField) {
+            var c = chain
             let goto = c.rules.last.flatMap { r -> NftRule? in
                 if r.expressions.count == 1, case .immediateVerdict(.goto) = r.expressions[0] { r } else { nil }
             }
             let own = goto == nil ? c.rules : Array(c.rules.dropLast())
-            let v6 = c.name.hasPrefix("d6_")
-            if own.count >= protocolMinRules, let sub = level(own, in: c.name, mapName: { _, n in c.name + "_l4" + (n == 1 ? "" : "_\(n)") },
-                                                               key: { k in (v6 ? 1 : 0, DispatchKey(protocolOf: own[k], v6: v6)) },
-                                                               minRules: Tuning.dispatchMinRules) {
-                c.rules = sub.rules + (goto.map { [$0] } ?? [])
-                chains.append(c)
-                chains += sub.chains
-                top.maps += sub.maps
-            } else {
-                chains.append(c)
+            if own.count >= protocolMinRules {
+                for next in field.next {
+                    guard let sub = level(own, in: c.name, mapName: { f, n in c.name + "_" + f.tag + (n == 1 ? "" : "_\(n)") },
+                                          key: { k in (next.v6 ? 1 : 0, DispatchKey(next, of: own[k])) },
+                                          minRules: Tuning.dispatchMinRules, rulesPerKey: Tuning.refineRulesPerKey) else { continue }
+                    c.rules = sub.rules + (goto.map { [$0] } ?? [])
+                    chains.append(c)
+                    maps += sub.maps
+                    for s in sub.chains { refine(s, field: next) }
+                    return
+                }
             }
+            chains.append(c)
         }
-        return (top.rules, chains, top.maps)
+        for c in top.chains { refine(c, field: .destination(v6: c.name.hasPrefix("d6_"))) }
+        return (top.rules, chains, maps)
     }
 }
 

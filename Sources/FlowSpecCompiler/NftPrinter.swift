@@ -95,7 +95,7 @@ public enum NftPrinter {
     }
 
     static func renderSet(_ set: NftSet, typeof: String?) -> String {
-        if set.keyFields.count > 1 || set.flags.contains(.object) || set.keyFields.contains(where: { $0.name.hasSuffix("_addr") }) {
+        if set.keyFields.count > 1 || set.flags.contains(.object) || set.flags.contains(.map) || set.keyFields.contains(where: { $0.name.hasSuffix("_addr") }) {
             return renderTypedSet(set)
         }
         var out = "\tset \(set.name) {\n"

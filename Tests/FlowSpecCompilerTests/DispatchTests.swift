@@ -60,8 +60,8 @@ import FlowSpecTestSupport
 
     @Test("the interval map sends every address to the chain of the most specific prefix")
     func intervals() {
-        func p(_ a: UInt32, _ l: Int) -> DispatchKey { DispatchKey(field: .destination4, value: UInt128(a), length: l) }
-        var s = DispatchBuilder.Segment(field: .destination4, firstRule: 0)
+        func p(_ a: UInt32, _ l: Int) -> DispatchKey { DispatchKey(field: .destination(v6: false), value: UInt128(a), length: l) }
+        var s = DispatchBuilder.Segment(field: .destination(v6: false), firstRule: 0)
         for q in [p(0xc000_0200, 24), p(0xc000_0210, 28), p(0xc000_0211, 32), p(0xc000_02ff, 32), p(0xcb00_7100, 32), p(0, 1)] {
             s.rules[q] = [0]
         }
