@@ -415,35 +415,36 @@ extension NftTable {
     /// dispatch table through it. A rule of any other kind is kept as it is.
     public func linearRules(ofChain name: String) -> [NftRule] {
         guard let chain = chains.first(where: { $0.name == name }) else { return [] }
-        return linear(chain.rules, depth: 0)
-    }
-
-    private func linear(_ rules: [NftRule], depth: Int) -> [NftRule] {
-        guard depth < 16, rules.contains(where: { $0.comment.flatMap(DispatchRule.map(inComment:)) != nil }) else { return rules }
-        var out: [NftRule] = []
-        for rule in rules {
-            guard let map = rule.comment.flatMap(DispatchRule.map(inComment:)),
-                  rule.expressions.contains(where: { if case .mapLookup(map, _, .verdict) = $0 { true } else { false } }),
-                  let set = sets.first(where: { $0.name == map }) else {
-                out.append(rule)
-                continue
-            }
-            // The chains the map leads to, and those they go on to.
-            var reached = Set<String>()
-            var pending = set.elements.compactMap { $0.verdict?.chain }
-            while let c = pending.popLast() {
-                guard reached.insert(c).inserted, let target = chains.first(where: { $0.name == c }) else { continue }
-                for r in target.rules where r.expressions.count == 1 {
-                    if case .immediateVerdict(.goto(let next)) = r.expressions[0] { pending.append(next) }
-                }
-            }
-            for c in chains where reached.contains(c.name) {
-                let own = c.rules.filter { r in
-                    !(r.expressions.count == 1 && { if case .immediateVerdict(.goto) = r.expressions[0] { true } else { false } }())
-                }
-                out += linear(own, depth: depth + 1)
-            }
+        guard chain.rules.contains(where: { $0.comment.flatMap(DispatchRule.map(inComment:)) != nil }) else { return chain.rules }
+        var chainIndex: [String: Int] = [:]
+        for (i, c) in chains.enumerated() where chainIndex[c.name] == nil { chainIndex[c.name] = i }
+        var setIndex: [String: Int] = [:]
+        for (i, s) in sets.enumerated() where setIndex[s.name] == nil { setIndex[s.name] = i }
+        func isGoto(_ r: NftRule) -> Bool {
+            r.expressions.count == 1 && { if case .immediateVerdict(.goto) = r.expressions[0] { true } else { false } }()
         }
-        return out
+        func linear(_ rules: [NftRule], depth: Int) -> [NftRule] {
+            var out: [NftRule] = []
+            for rule in rules {
+                guard depth < 16, let map = rule.comment.flatMap(DispatchRule.map(inComment:)),
+                      rule.expressions.contains(where: { if case .mapLookup(map, _, .verdict) = $0 { true } else { false } }),
+                      let set = setIndex[map].map({ sets[$0] }) else {
+                    out.append(rule)
+                    continue
+                }
+                // The chains the map leads to, and those they go on to, in the table's order.
+                var reached = Set<Int>()
+                var pending = set.elements.compactMap { $0.verdict?.chain }
+                while let c = pending.popLast() {
+                    guard let i = chainIndex[c], reached.insert(i).inserted else { continue }
+                    for r in chains[i].rules where isGoto(r) {
+                        if case .immediateVerdict(.goto(let next)) = r.expressions[0] { pending.append(next) }
+                    }
+                }
+                for i in reached.sorted() { out += linear(chains[i].rules.filter { !isGoto($0) }, depth: depth + 1) }
+            }
+            return out
+        }
+        return linear(chain.rules, depth: 0)
     }
 }
