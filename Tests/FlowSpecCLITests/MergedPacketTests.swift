@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import FlowSpec
+import FlowSpecCompiler
 import FlowSpecFormats
 import FlowSpecTestSupport
 
@@ -114,7 +115,45 @@ time.sleep(0.3)
     @Test("random overlapping routes: every probe arrives exactly when the route list says, merged and not", arguments: [1, 2, 3])
     func probesFollowTheRouteList(seed: UInt64) throws {
         var r = SplitMix(state: seed)
-        let routes = (0..<90).map { _ in Self.route(&r) }
+        try check((0..<90).map { _ in Self.route(&r) }, seed: seed, forms: [[], ["--no-merge"], ["--dispatch", "always"]])
+    }
+
+    /// Most routes for one victim, each to one port: its chain is dispatched on the protocol,
+    /// then the protocol's chain on the port (docs/merging.md, "Destination dispatch").
+    @Test("dispatch on destination, protocol and port: every probe arrives exactly when the route list says", arguments: [4, 5])
+    func probesThroughEveryDispatchLevel(seed: UInt64) throws {
+        var r = SplitMix(state: seed)
+        func pick<T>(_ xs: [T]) -> T { xs[Int.random(in: 0..<xs.count, using: &r)] }
+        var routes: [FlowRoute] = []
+        for i in 0..<160 {
+            if i % 4 == 0 {
+                // Random routes elsewhere (one with a port range in the victim's chain would cut
+                // its run of single-port rules).
+                var other = Self.route(&r)
+                while other.component(.destinationPrefix)?.prefix == FlowPrefix("203.0.113.10/32") { other = Self.route(&r) }
+                routes.append(other)
+                continue
+            }
+            var comps: [Component] = [.destinationPrefix(FlowPrefix("203.0.113.10/32")!), .numeric(.ipProtocol, [.equal(17)]),
+                                      .numeric(.destinationPort, [.equal(UInt64(pick(Array(Self.ports.prefix(6)))))])]
+            // (No source port: with a destination port it would be one load, no port to dispatch on.)
+            if let source = pick([nil, "198.51.100.0/24", "198.51.100.0/25", "198.51.100.128/25", "198.51.100.1/32", "198.51.100.10/32", "198.51.100.0/30"]) {
+                comps.append(.sourcePrefix(FlowPrefix(source)!))
+            }
+            comps.sort { $0.type < $1.type }
+            routes.append(FlowRoute(family: .ipv4, components: comps,
+                                    actions: Int.random(in: 0..<10, using: &r) < 5 ? [.trafficRateBytes(asn: 0, bytesPerSecond: 0)] : []))
+        }
+        // One route per NLRI (a second one would replace the first, as a BGP update does).
+        var seen = Set<String>()
+        routes = routes.filter { seen.insert($0.identity).inserted }
+        #expect(routes.count > 60)
+        let maps = compile(routes.ordered(.rfc), options: CompileOptions(dispatch: .always)).table.sets.filter { $0.flags.contains(.map) }.map(\.name)
+        #expect(maps.contains { $0.hasSuffix("_p") } && maps.contains { $0.hasSuffix("_dp") || $0.hasSuffix("_sp") }, "\(maps)")
+        try check(routes, seed: seed, forms: [["--dispatch", "always"]])
+    }
+
+    func check(_ routes: [FlowRoute], seed: UInt64, forms: [[String]]) throws {
         let ordered = routes.ordered(.rfc)
         let expected = Set(Self.probes.filter { Self.delivered($0, routes: ordered) })
         // Both outcomes are well represented, or the test would prove little.
@@ -129,7 +168,7 @@ time.sleep(0.3)
             for _ in 0..<10 where !answered { answered = try lab.pings(host) }
             try #require(answered, "\(host) does not answer from h1 without any table")
         }
-        for extra in [[], ["--no-merge"], ["--dispatch", "always"]] {
+        for extra in forms {
             let (got, applied) = try arrivals(routes, extra, lab: lab)
             #expect(applied.contains("committed"), "\(applied)")
             if extra.isEmpty {
