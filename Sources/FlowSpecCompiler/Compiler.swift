@@ -14,8 +14,27 @@ import FlowSpec
 /// 1/`Tuning.dispatchGain` of those rules in it.
 public func compile(_ routes: [FlowRoute], options: CompileOptions = CompileOptions()) -> CompileResult {
     if options.dispatch == .always { return compileDispatched(routes, options: options, minRules: 1) ?? compileOne(routes, options) }
+    if options.merge, options.dispatch == .auto {
+        var c = RouteCompiler(options: options)
+        c.abandonAboveSlots = Tuning.mergeAbandonSlots
+        c.addAll(routes)
+        if c.abandoned, let d = dispatchedIfBetter(thanMergedOf: Tuning.mergeAbandonSlots, routes, options: options) { return d }
+        if !c.abandoned {
+            let result = c.finish()
+            return betterDispatched(than: result, routes, options: options) ?? result
+        }
+    }
     let result = compileOne(routes, options)
     return betterDispatched(than: result, routes, options: options) ?? result
+}
+
+/// The dispatch form, when a merged table of more than `slots` rules is known to leave a packet
+/// at least `Tuning.dispatchGain` times more rules to meet than it does; nil when that is not
+/// known without merging all of the routes.
+func dispatchedIfBetter(thanMergedOf slots: Int, _ routes: [FlowRoute], options: CompileOptions) -> CompileResult? {
+    guard let d = compileDispatched(routes, options: options, minRules: Tuning.dispatchMinRules),
+          d.figures.worstCaseRules * Tuning.dispatchGain <= slots else { return nil }
+    return d
 }
 
 /// The dispatch form of `routes`, when `options.dispatch` is `.auto` and it beats `merged` (their
@@ -114,8 +133,18 @@ struct RouteCompiler {
         for (i, r) in routes.enumerated() {
             add(r, index: first + i)
             after(first + i, self)
+            if let m = abandonAboveSlots, planner.slots.count > m {
+                abandoned = true
+                return
+            }
         }
     }
+
+    /// Merging stops (`abandoned`) once the merge planner holds more slots than this: the merged
+    /// chain will have at least one rule per slot, so the dispatch form is known to win when a
+    /// packet meets at most a `Tuning.dispatchGain`-th of that in it (`compile`).
+    var abandonAboveSlots: Int?
+    private(set) var abandoned = false
 
     /// `addAll`, with the second half of `routes` compiled on another thread while this one
     /// compiles the first, for unmerged route sets whose number is in `sizes`. Without merging,

@@ -93,10 +93,13 @@ public final class IncrementalTable {
     }
 
     private static func unindexed(_ routes: [FlowRoute], keys: [RouteOrderKey], order: RouteOrder,
-                                  options: CompileOptions) -> (CompileResult, IncrementalTable?) {
+                                  options: CompileOptions, mayAbandon: Bool = true) -> (CompileResult, IncrementalTable?) {
         // Only a merged table is placed route by route; a dispatch table is diffed whole.
         guard options.merge, options.dispatch != .always else { return (compile(routes, options: options), nil) }
         let t = IncrementalTable(options: options, order: order)
+        // Merging a route mix whose shapes do not merge is abandoned early when the dispatch
+        // form is sure to win (`compile`); else, or when that is not sure, it goes on whole.
+        if mayAbandon && options.dispatch == .auto { t.compiler.abandonAboveSlots = Tuning.mergeAbandonSlots }
         var entries: [Entry?] = []
         entries.reserveCapacity(routes.count)
         var units = 0, objects = 0
@@ -106,6 +109,10 @@ public final class IncrementalTable {
                                  digest: contentDigest(routes[i])))
             units = c.planner.units.count
             objects = c.objects.count
+        }
+        if t.compiler.abandoned {
+            if let d = dispatchedIfBetter(thanMergedOf: Tuning.mergeAbandonSlots, routes, options: options) { return (d, nil) }
+            return unindexed(routes, keys: keys, order: order, options: options, mayAbandon: false)
         }
         t.entries = entries
         let result = t.compiler.finish()

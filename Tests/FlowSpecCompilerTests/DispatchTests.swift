@@ -127,4 +127,31 @@ import FlowSpecTestSupport
         let uniform = compile(RouteGenerator().routes(count: 3000))
         #expect(uniform.figures.form == .merged)
     }
+
+    @Test("merging abandoned early decides as merging everything would, in compile and in the keeper's build")
+    func abandonedMerge() {
+        // Routes without a destination, each of its own shape (packet length and DSCP): more
+        // merged rules than the abandon limit, and nothing to dispatch on. Merging goes on whole.
+        var undispatchable: [FlowRoute] = []
+        for i in 0..<(Tuning.mergeAbandonSlots + 400) {
+            let source = FlowPrefix(address: IPAddress(ipv4: 0xc633_6400 | UInt32(i % 256)), length: 32)!
+            let components: [Component] = [.sourcePrefix(source), .numeric(.packetLength, [.equal(UInt64(64 + i))]),
+                                           .numeric(.dscp, [.equal(UInt64(i % 64))])]
+            undispatchable.append(FlowRoute(family: .ipv4, components: components, actions: [.trafficRateBytes(asn: 0, bytesPerSecond: 0)]))
+        }
+        let auto = compile(undispatchable)
+        #expect(auto.figures.form != TableForm.dispatch && auto.figures.rules > Tuning.mergeAbandonSlots)
+        #expect(auto.table == compile(undispatchable, options: CompileOptions(dispatch: .never)).table)
+        let (built, planner) = IncrementalTable.build(undispatchable, order: RouteOrder.rfc, options: CompileOptions())
+        let (unabandoned, _) = IncrementalTable.build(undispatchable, order: RouteOrder.rfc, options: CompileOptions(dispatch: .never))
+        #expect(built.table == unabandoned.table && planner != nil)
+        // The mixed workload past the limit: the dispatch form, as the full comparison gives it.
+        let mixed = MixedRouteGenerator().routes(count: 7000).ordered(.rfc)
+        let chosen = compile(mixed)
+        #expect(chosen.figures.form == .dispatch)
+        #expect(chosen.table == compileDispatched(mixed, options: CompileOptions(), minRules: Tuning.dispatchMinRules)?.table)
+        #expect(compile(mixed, options: CompileOptions(dispatch: .never)).figures.worstCaseRules >= chosen.figures.worstCaseRules * Tuning.dispatchGain)
+        let (keeperBuilt, none) = IncrementalTable.build(mixed, order: RouteOrder.rfc, options: CompileOptions())
+        #expect(keeperBuilt.figures.form == .dispatch && none == nil)
+    }
 }
