@@ -410,7 +410,7 @@ public final class TableKeeper: @unchecked Sendable {
     public func update(removing: [RouteID], adding: [(route: FlowRoute, tiebreak: Int)],
                        changedRoutes: Int, totalRoutes: Int) throws(KeeperRefusal) -> Update? {
         givenUp = nil
-        guard let incremental, var current = state else { givenUp = "no merged table installed"; return nil }
+        guard let incremental, var current = state else { givenUp = "no merged table installed (a dispatch or unmerged table is compiled whole)"; return nil }
         let before = incremental.installedRouteCount
         let added = Set(adding.map(\.route.id))
         let withdrawn = removing.count { !added.contains($0) }
