@@ -89,14 +89,12 @@ public struct CompileResult: Sendable {
     /// The merged rules (set lookups standing for several routes), in chain order.
     public var merged: [MergedRule]
     /// The table's form, size and the most rules a packet meets in it.
-    public var figures: TableFigures
+    public var figures: TableFigures { TableFigures(table) }
 
     public init(table: NftTable, rejected: [RouteRejection], notes: [CompileNote], ruleRoutes: [Int],
-                merged: [MergedRule] = [], form: TableForm? = nil) {
+                merged: [MergedRule] = []) {
         self.table = table; self.rejected = rejected; self.notes = notes; self.ruleRoutes = ruleRoutes
         self.merged = merged
-        figures = TableFigures(form: form ?? (merged.isEmpty ? .linear : .merged), rules: table.ruleCount, sets: table.sets.count,
-                               chains: table.chains.count, worstCaseRules: table.chains.first?.rules.count ?? 0)
     }
 }
 

@@ -8,42 +8,43 @@ import FlowSpec
 /// carries the route identity as its comment. The work is linear in the number of routes: value
 /// sets are shared through a dictionary, never by comparing sets with each other.
 ///
-/// The form (`TableFigures.form`) follows `options.merge` and `options.dispatch`: with
-/// `.auto`, a merged table that leaves a packet more than `Tuning.dispatchConsiderRules` rules
-/// to meet is compiled again in the dispatch form, which is taken when a packet meets at most
-/// 1/`Tuning.dispatchGain` of those rules in it.
+/// The form (`TableFigures.form`) follows `options.merge` and `options.dispatch` (`chooseForm`).
 public func compile(_ routes: [FlowRoute], options: CompileOptions = CompileOptions()) -> CompileResult {
     if options.dispatch == .always { return compileDispatched(routes, options: options, minRules: 1) ?? compileOne(routes, options) }
-    if options.merge, options.dispatch == .auto {
+    return chooseForm(routes, options: options) { abandonAbove in
         var c = RouteCompiler(options: options)
-        c.abandonAboveSlots = Tuning.mergeAbandonSlots
-        c.addAll(routes)
-        if c.abandoned, let d = dispatchedIfBetter(thanMergedOf: Tuning.mergeAbandonSlots, routes, options: options) { return d }
-        if !c.abandoned {
-            let result = c.finish()
-            return betterDispatched(than: result, routes, options: options) ?? result
-        }
+        c.abandonAboveSlots = abandonAbove
+        c.addAllInHalves(routes)
+        return c.abandoned ? nil : (c.finish(), {})
+    }.result
+}
+
+/// The merged table of `routes` — `merge(limit)` makes it, or gives up (nil) once its planner
+/// holds more than `limit` slots, and hands back what else it made, finished by the closure only
+/// when the merged table is kept — or, with `options.dispatch == .auto`, the dispatch form
+/// when a packet meets at most 1/`Tuning.dispatchGain` of the rules in it that it meets in the
+/// merged table (considered above `Tuning.dispatchConsiderRules`). Merging gives up at
+/// `Tuning.mergeAbandonSlots` slots (the merged chain has at least a rule per slot): the
+/// dispatch form is then built and taken when that is already sure, else everything is merged.
+func chooseForm<Planner>(_ routes: [FlowRoute], options: CompileOptions,
+                         merge: (_ abandonAbove: Int?) -> (CompileResult, () -> Planner)?) -> (result: CompileResult, planner: Planner?) {
+    func dispatched(ifWithin worst: Int) -> CompileResult? {
+        guard worst > Tuning.dispatchConsiderRules,
+              let d = compileDispatched(routes, options: options, minRules: Tuning.dispatchMinRules),
+              d.figures.worstCaseRules * Tuning.dispatchGain <= worst else { return nil }
+        return d
     }
-    let result = compileOne(routes, options)
-    return betterDispatched(than: result, routes, options: options) ?? result
-}
-
-/// The dispatch form, when a merged table of more than `slots` rules is known to leave a packet
-/// at least `Tuning.dispatchGain` times more rules to meet than it does; nil when that is not
-/// known without merging all of the routes.
-func dispatchedIfBetter(thanMergedOf slots: Int, _ routes: [FlowRoute], options: CompileOptions) -> CompileResult? {
-    guard let d = compileDispatched(routes, options: options, minRules: Tuning.dispatchMinRules),
-          d.figures.worstCaseRules * Tuning.dispatchGain <= slots else { return nil }
-    return d
-}
-
-/// The dispatch form of `routes`, when `options.dispatch` is `.auto` and it beats `merged` (their
-/// merged form) by `Tuning.dispatchGain` in the rules a packet meets.
-func betterDispatched(than merged: CompileResult, _ routes: [FlowRoute], options: CompileOptions) -> CompileResult? {
-    guard options.merge, options.dispatch == .auto, merged.figures.worstCaseRules > Tuning.dispatchConsiderRules,
-          let dispatched = compileDispatched(routes, options: options, minRules: Tuning.dispatchMinRules),
-          dispatched.figures.worstCaseRules * Tuning.dispatchGain <= merged.figures.worstCaseRules else { return nil }
-    return dispatched
+    func kept(_ merged: (CompileResult, () -> Planner)) -> (result: CompileResult, planner: Planner?) {
+        if let d = dispatched(ifWithin: merged.0.figures.worstCaseRules) { return (d, nil) }
+        return (merged.0, merged.1())
+    }
+    guard options.merge, options.dispatch == .auto else {
+        let merged = merge(nil)!
+        return (merged.0, merged.1())
+    }
+    if let merged = merge(Tuning.mergeAbandonSlots) { return kept(merged) }
+    if let d = dispatched(ifWithin: Tuning.mergeAbandonSlots) { return (d, nil) }
+    return kept(merge(nil)!)
 }
 
 private func compileOne(_ routes: [FlowRoute], _ options: CompileOptions) -> CompileResult {
@@ -64,8 +65,6 @@ func compileDispatched(_ routes: [FlowRoute], options: CompileOptions, minRules:
     result.table.chains[0].rules = d.base
     result.table.chains += d.chains
     result.table.sets += d.maps
-    result.figures = TableFigures(form: .dispatch, rules: result.table.ruleCount, sets: result.table.sets.count,
-                                  chains: result.table.chains.count, worstCaseRules: result.table.worstCaseRules(fromChain: options.chainName))
     return result
 }
 

@@ -8,6 +8,9 @@ struct RouteMatches {
     /// A slot of alternatives and the position in `common` it goes before.
     var alternatives: [(at: Int, alternatives: [[Match]])] = []
 
+    /// How many rules the route gets: one per combination.
+    var ruleCount: Int { alternatives.reduce(1) { $0 * $1.alternatives.count } }
+
     /// Every combination, in slot order (the first slot's alternatives vary slowest).
     func combinations() -> [[Match]] {
         if alternatives.isEmpty { return [common] }
@@ -94,8 +97,6 @@ extension RouteCompiler {
             }
         }
         let presence = Self.presence
-        // Rules the route gets so far: the product of its alternatives.
-        var combinations = 1
         /// A numeric field's match. Unmerged, a short list of values or ranges becomes a slot of
         /// alternatives (one rule each) instead of a lookup of a named set of its own: the kernel
         /// finds a named set by name in a list, so a set per route makes a large table's load
@@ -104,7 +105,7 @@ extension RouteCompiler {
         func numericMatch(_ field: Field, _ runs: Runs, max: UInt64, transport: Bool = false) {
             let n = runs.accepted.count
             if !keys, n >= 2, runs.rejected.count >= 2, n <= Tuning.listAlternativesMax,
-               combinations * n <= Tuning.routeRulesMax {
+               slots.ruleCount * n <= Tuning.routeRulesMax {
                 var alts = [[Match]]()
                 for iv in runs.accepted {
                     if case .match(let m) = lower(field, Runs(accepted: IntervalSet([iv]), max: max), pool: &pool, bytes: &bytes, key: false) {
@@ -112,7 +113,6 @@ extension RouteCompiler {
                     }
                 }
                 slots.alternatives.append((slots.common.count, alts))
-                combinations *= n
                 transportMatched = transportMatched || transport
                 return
             }
@@ -170,7 +170,6 @@ extension RouteCompiler {
             }
             if alts.isEmpty { return nil }
             slots.alternatives.append((slots.common.count, alts))
-            combinations *= alts.count
         } else {
             if let D { numericMatch(.dport, Runs(accepted: D, max: 0xffff), max: 0xffff, transport: true) }
             if let S { numericMatch(.sport, Runs(accepted: S, max: 0xffff), max: 0xffff, transport: true) }

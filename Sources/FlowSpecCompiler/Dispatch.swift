@@ -37,6 +37,17 @@ public struct TableFigures: Sendable, Hashable, CustomStringConvertible {
         self.form = form; self.rules = rules; self.sets = sets; self.chains = chains; self.worstCaseRules = worstCaseRules
     }
 
+    /// The figures of `table`, read from the table alone: the form from its base chain's rules
+    /// (a `dispatch <map>` rule, a `merge <set>` rule, or neither).
+    public init(_ table: NftTable) {
+        let base = table.chains.first { $0.base != nil } ?? table.chains.first
+        let comments = base?.rules.lazy.compactMap(\.comment) ?? []
+        let form: TableForm = comments.contains { DispatchRule.map(inComment: $0) != nil } ? .dispatch
+            : comments.contains { MergedRule.set(inComment: $0) != nil } ? .merged : .linear
+        self.init(form: form, rules: table.ruleCount, sets: table.sets.count, chains: table.chains.count,
+                  worstCaseRules: base.map { table.worstCaseRules(fromChain: $0.name) } ?? 0)
+    }
+
     public var description: String {
         "\(form.rawValue) form: \(rules) rules, \(sets) sets, \(chains) chains; a packet meets at most \(worstCaseRules) rules"
     }
@@ -51,25 +62,20 @@ struct DispatchField: Hashable {
 
     static func destination(v6: Bool) -> Self { Self(kind: .destination, v6: v6) }
 
-    var width: Int {
-        switch kind { case .destination: v6 ? 128 : 32; case .transportProtocol: 8; case .sourcePort, .destinationPort: 16 }
-    }
-    var keyType: NftDataType {
+    /// The row of the field table (`PacketField`) this level loads: where it lies, its width and
+    /// its key type come from there.
+    var packetField: PacketField {
         switch kind {
-        case .destination: v6 ? .ipv6Address : .ipv4Address
-        case .transportProtocol: .inetProto
-        case .sourcePort, .destinationPort: .inetService
+        case .destination: v6 ? .destination6 : .destination4
+        case .transportProtocol: .l4proto
+        case .sourcePort: .sourcePort
+        case .destinationPort: .destinationPort
         }
     }
-    var load: NftExpression {
-        switch kind {
-        case .destination: v6 ? .payload(base: .network, offset: 24, length: 16, dreg: .reg1)
-                              : .payload(base: .network, offset: 16, length: 4, dreg: .reg1)
-        case .transportProtocol: .meta(key: .l4proto, dreg: .reg1)
-        case .sourcePort: .payload(base: .transport, offset: 0, length: 2, dreg: .reg1)
-        case .destinationPort: .payload(base: .transport, offset: 2, length: 2, dreg: .reg1)
-        }
-    }
+    var width: Int { packetField.row.width * 8 }
+    var keyType: NftDataType { packetField.row.keyType }
+    /// The load into register 1 (no mask: every row here has none).
+    var load: NftExpression { Field(packetField).load[0] }
     /// What the chains and maps of this level are named after, inside their parent chain.
     var tag: String {
         switch kind { case .destination: "d"; case .transportProtocol: "p"; case .sourcePort: "sp"; case .destinationPort: "dp" }
@@ -101,10 +107,8 @@ struct DispatchKey: Hashable, Comparable {
     var lastValue: UInt128 { width == 128 ? .max : (UInt128(1) << UInt128(width)) - 1 }
 
     init(field: DispatchField, value: UInt128, length: Int) {
-        self.field = field; self.length = length
-        let w = field.width
-        let host: UInt128 = length == w ? 0 : (UInt128(1) << UInt128(w - length)) &- 1
-        self.value = value & ~host
+        self.field = field; self.length = length; self.value = value
+        self.value = value & ~hostMask
     }
 
     /// The route's destination prefix, when it can be dispatched on.
@@ -199,7 +203,14 @@ struct DispatchBuilder {
         }
     }
 
-    enum Item { case rule(Int), segment(Segment) }
+    /// A segment worth a map, with its keys in RFC 8955 order and each key's next larger key.
+    struct Layout {
+        var segment: Segment
+        var order: [DispatchKey]
+        var parent: [DispatchKey: DispatchKey]
+    }
+
+    enum Item { case rule(Int), segment(Layout) }
 
     /// The chain's items in order: rules that stay there, and segments at their first rule.
     /// `key(k)` gives rule `k`'s family (0 IPv4, 1 IPv6) and key.
@@ -211,11 +222,14 @@ struct DispatchBuilder {
         func close(_ f: Int) {
             guard let s = open[f] else { return }
             open[f] = nil
-            if s.ruleCount >= minRules && s.ruleCount >= rulesPerKey * s.rules.count && depth(of: s) <= Tuning.dispatchMaxDepth {
-                items.append((s.firstRule, .segment(s)))
-            } else {
-                for r in s.rules.values.joined() { items.append((r, .rule(r))) }
+            if s.ruleCount >= minRules && s.ruleCount >= rulesPerKey * s.rules.count {
+                let (order, parent) = nesting(s)
+                if depth(parent) <= Tuning.dispatchMaxDepth {
+                    items.append((s.firstRule, .segment(Layout(segment: s, order: order, parent: parent))))
+                    return
+                }
             }
+            for r in s.rules.values.joined() { items.append((r, .rule(r))) }
         }
         for k in 0..<count {
             let (f, key) = key(k)
@@ -249,8 +263,8 @@ struct DispatchBuilder {
         return (s.rules.keys.sorted(), parent)
     }
 
-    static func depth(of s: Segment) -> Int {
-        let (_, parent) = nesting(s)
+    /// The most keys nested in one another, given each key's next larger one.
+    static func depth(_ parent: [DispatchKey: DispatchKey]) -> Int {
         var memo: [DispatchKey: Int] = [:]
         func d(_ p: DispatchKey) -> Int {
             if let m = memo[p] { return m }
@@ -258,7 +272,7 @@ struct DispatchBuilder {
             memo[p] = v
             return v
         }
-        return s.rules.keys.map(d).max() ?? 0
+        return parent.keys.map(d).max() ?? 1
     }
 
     /// The interval map of a segment: every value of its keys to the chain of the most specific
@@ -288,29 +302,29 @@ extension DispatchBuilder {
     /// new rules, the chains and the maps it makes. Nil when no segment is worth a map.
     static func level(_ rules: [NftRule], in chain: String, mapName: (DispatchField, Int) -> String,
                       key: (Int) -> (family: Int, key: DispatchKey?), minRules: Int, rulesPerKey: Int = 1)
-        -> (rules: [NftRule], chains: [NftChain], maps: [NftSet])? {
+        -> (rules: [NftRule], chains: [(chain: NftChain, field: DispatchField)], maps: [NftSet])? {
         let items = plan(rules: rules.count, key: key, minRules: minRules, rulesPerKey: rulesPerKey)
         guard items.contains(where: { if case .segment = $0.1 { true } else { false } }) else { return nil }
         var out: [NftRule] = []
-        var chains: [NftChain] = []
+        var chains: [(chain: NftChain, field: DispatchField)] = []
         var maps: [NftSet] = []
         var segmentsOf: [DispatchField: Int] = [:]
         for (_, item) in items {
             switch item {
             case .rule(let k): out.append(rules[k])
-            case .segment(let s):
+            case .segment(let layout):
+                let s = layout.segment
                 segmentsOf[s.field, default: 0] += 1
                 let n = segmentsOf[s.field]!
                 let suffix = n == 1 ? "" : "_\(n)"
                 let map = mapName(s.field, n)
-                let (order, parent) = nesting(s)
                 func chainName(_ p: DispatchKey) -> String { p.chainName(in: chain) + suffix }
-                for p in order {
+                for p in layout.order {
                     var chainRules = s.rules[p]!.map { rules[$0] }
-                    if let up = parent[p] {
+                    if let up = layout.parent[p] {
                         chainRules.append(NftRule(expressions: [.immediateVerdict(.goto(chainName(up)))]))
                     }
-                    chains.append(NftChain(name: chainName(p), rules: chainRules))
+                    chains.append((NftChain(name: chainName(p), rules: chainRules), p.field))
                 }
                 let elements = intervals(s).map { iv in
                     NftSetElement(key: iv.key.bytes(iv.lo), keyEnd: iv.lo == iv.hi ? nil : iv.key.bytes(iv.hi),
@@ -342,9 +356,7 @@ extension DispatchBuilder {
         var maps = top.maps
         func refine(_ chain: NftChain, field: DispatchField) {
             var c = chain
-            let goto = c.rules.last.flatMap { r -> NftRule? in
-                if r.expressions.count == 1, case .immediateVerdict(.goto) = r.expressions[0] { r } else { nil }
-            }
+            let goto = c.rules.last.flatMap { $0.gotoTarget == nil ? nil : $0 }
             let own = goto == nil ? c.rules : Array(c.rules.dropLast())
             if own.count >= protocolMinRules {
                 for next in field.next {
@@ -354,14 +366,23 @@ extension DispatchBuilder {
                     c.rules = sub.rules + (goto.map { [$0] } ?? [])
                     chains.append(c)
                     maps += sub.maps
-                    for s in sub.chains { refine(s, field: next) }
+                    for s in sub.chains { refine(s.chain, field: s.field) }
                     return
                 }
             }
             chains.append(c)
         }
-        for c in top.chains { refine(c, field: .destination(v6: c.name.hasPrefix("d6_"))) }
+        for c in top.chains { refine(c.chain, field: c.field) }
         return (top.rules, chains, maps)
+    }
+}
+
+extension NftRule {
+    /// The chain a rule that is only `goto <chain>` goes to (a dispatch chain's last rule); nil
+    /// for any other rule.
+    var gotoTarget: String? {
+        guard expressions.count == 1, case .immediateVerdict(.goto(let c)) = expressions[0] else { return nil }
+        return c
     }
 }
 
@@ -420,9 +441,6 @@ extension NftTable {
         for (i, c) in chains.enumerated() where chainIndex[c.name] == nil { chainIndex[c.name] = i }
         var setIndex: [String: Int] = [:]
         for (i, s) in sets.enumerated() where setIndex[s.name] == nil { setIndex[s.name] = i }
-        func isGoto(_ r: NftRule) -> Bool {
-            r.expressions.count == 1 && { if case .immediateVerdict(.goto) = r.expressions[0] { true } else { false } }()
-        }
         func linear(_ rules: [NftRule], depth: Int) -> [NftRule] {
             var out: [NftRule] = []
             for rule in rules {
@@ -437,11 +455,9 @@ extension NftTable {
                 var pending = set.elements.compactMap { $0.verdict?.chain }
                 while let c = pending.popLast() {
                     guard let i = chainIndex[c], reached.insert(i).inserted else { continue }
-                    for r in chains[i].rules where isGoto(r) {
-                        if case .immediateVerdict(.goto(let next)) = r.expressions[0] { pending.append(next) }
-                    }
+                    pending += chains[i].rules.compactMap(\.gotoTarget)
                 }
-                for i in reached.sorted() { out += linear(chains[i].rules.filter { !isGoto($0) }, depth: depth + 1) }
+                for i in reached.sorted() { out += linear(chains[i].rules.filter { $0.gotoTarget == nil }, depth: depth + 1) }
             }
             return out
         }

@@ -93,41 +93,42 @@ public final class IncrementalTable {
     }
 
     private static func unindexed(_ routes: [FlowRoute], keys: [RouteOrderKey], order: RouteOrder,
-                                  options: CompileOptions, mayAbandon: Bool = true) -> (CompileResult, IncrementalTable?) {
+                                  options: CompileOptions) -> (CompileResult, IncrementalTable?) {
         // Only a merged table is placed route by route; a dispatch table is diffed whole.
         guard options.merge, options.dispatch != .always else { return (compile(routes, options: options), nil) }
-        let t = IncrementalTable(options: options, order: order)
-        // Merging a route mix whose shapes do not merge is abandoned early when the dispatch
-        // form is sure to win (`compile`); else, or when that is not sure, it goes on whole.
-        if mayAbandon && options.dispatch == .auto { t.compiler.abandonAboveSlots = Tuning.mergeAbandonSlots }
-        var entries: [Entry?] = []
-        entries.reserveCapacity(routes.count)
-        var units = 0, objects = 0
-        t.compiler.addAll(routes) { i, c in
-            entries.append(Entry(key: keys[i], units: units..<c.planner.units.count,
-                                 objects: c.objects[objects...].map(\.name), isDefault: routes[i].isDefaultPolicy,
-                                 digest: contentDigest(routes[i])))
-            units = c.planner.units.count
-            objects = c.objects.count
+        let (result, table) = chooseForm(routes, options: options) { abandonAbove -> (CompileResult, () -> IncrementalTable)? in
+            let t = IncrementalTable(options: options, order: order)
+            t.compiler.abandonAboveSlots = abandonAbove
+            var entries: [Entry?] = []
+            entries.reserveCapacity(routes.count)
+            var units = 0, objects = 0
+            t.compiler.addAll(routes) { i, c in
+                entries.append(Entry(key: keys[i], units: units..<c.planner.units.count,
+                                     objects: c.objects[objects...].map(\.name), isDefault: routes[i].isDefaultPolicy,
+                                     digest: contentDigest(routes[i])))
+                units = c.planner.units.count
+                objects = c.objects.count
+            }
+            if t.compiler.abandoned { return nil }
+            t.entries = entries
+            let result = t.compiler.finish()
+            return (result, { t.adopt(result); return t })
         }
-        if t.compiler.abandoned {
-            if let d = dispatchedIfBetter(thanMergedOf: Tuning.mergeAbandonSlots, routes, options: options) { return (d, nil) }
-            return unindexed(routes, keys: keys, order: order, options: options, mayAbandon: false)
-        }
-        t.entries = entries
-        let result = t.compiler.finish()
-        if let dispatched = betterDispatched(than: result, routes, options: options) { return (dispatched, nil) }
-        t.valueSetNames = ContentSetNames.renaming(result.table)
+        return (result, table)
+    }
+
+    /// What updates need of the table `result` this planner made, beyond the planner itself.
+    private func adopt(_ result: CompileResult) {
+        valueSetNames = ContentSetNames.renaming(result.table)
         for rule in result.table.chains[0].rules {
-            for name in Set(rule.expressions.compactMap(\.lookedUpSet)) where t.valueSetNames[name] != nil { t.valueSetRefs[name, default: 0] += 1 }
+            for name in Set(rule.expressions.compactMap(\.lookedUpSet)) where valueSetNames[name] != nil { valueSetRefs[name, default: 0] += 1 }
         }
-        for r in result.rejected { t.refusals[t.compiler.identities[r.index]] = r.reason }
-        for n in result.notes { t.notes[n.identity, default: []].append(n.message) }
-        t.compiler.rejected = []
-        t.compiler.notes = []
+        for r in result.rejected { refusals[compiler.identities[r.index]] = r.reason }
+        for n in result.notes { notes[n.identity, default: []].append(n.message) }
+        compiler.rejected = []
+        compiler.notes = []
         // Default-policy routes get their rules in `finish`; updates never touch them.
-        t.index()
-        return (result, t)
+        index()
     }
 
     /// `build` for routes in input order: ordered by `order` (as `PreparedTable` does, traffic-

@@ -42,8 +42,8 @@ public struct KeeperOutcome: Sendable {
     public var outOfScope: Int
     /// The table's size, when the whole table was compiled (a change in place compiles only the
     /// routes that changed).
-    public var rules: Int?
-    public var sets: Int?
+    public var rules: Int? { figures?.rules }
+    public var sets: Int? { figures?.sets }
     /// The compiled table's form, size and the most rules a packet meets in it (nil when
     /// nothing was compiled).
     public var figures: TableFigures?

@@ -148,8 +148,6 @@ public final class TableKeeper: @unchecked Sendable {
             }, rejected: prepared.rejected)
             if let refusal { throw refusal }
         }
-        outcome.rules = compiled.ruleCount
-        outcome.sets = compiled.sets.count
         if let old = installed, old == compiled {
             self.incremental = incremental ?? self.incremental
             outcome.report = .nothing(generation: state?.generation ?? 0)

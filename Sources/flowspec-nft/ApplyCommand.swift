@@ -87,8 +87,7 @@ struct Apply: ParsableCommand {
         let total = ContinuousClock.now - start
         print("routes read \(outcome.read), installed \(outcome.installed), rejected \(outcome.rejectedRoutes)" +
               (outcome.rejected.count > outcome.rejectedRoutes ? ", unreadable input items \(outcome.rejected.count - outcome.rejectedRoutes)" : ""))
-        let size = outcome.figures.map { "\($0.form.rawValue) form, \($0.rules) rules, \($0.sets) sets, \($0.chains) chains, a packet meets at most \($0.worstCaseRules) rules" }
-            ?? [outcome.rules.map { "\($0) rules" }, outcome.sets.map { "\($0) sets" }].compactMap { $0 }.joined(separator: ", ")
+        let size = outcome.figures.map { "\($0.form.rawValue) form, \($0.rules) rules, \($0.sets) sets, \($0.chains) chains, a packet meets at most \($0.worstCaseRules) rules" } ?? ""
         let report = outcome.report
         let times = "read+compile \(format(outcome.prepareTime)) s, netlink build \(format(report.buildTime)) s, kernel \(format(report.kernelTime)) s"
         if outcome.method == .unchanged {

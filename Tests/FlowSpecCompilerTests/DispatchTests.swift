@@ -17,18 +17,8 @@ import FlowSpecTestSupport
         let plain = compile(routes, options: Self.linear)
         #expect(dispatched.figures.form == .dispatch)
         #expect(dispatched.table.chains.count > 1)
-        var sample = [TestPacket]()
-        for _ in 0..<packets { sample.append(TestPacket.random(&r, like: routes.randomElement(using: &r)!)) }
-        for (i, route) in routes.enumerated() where i % boundaryEvery == 0 { sample += MergeTests.boundaryPackets(route, &r) }
-        var differ = 0
-        for (k, p) in sample.enumerated() {
-            let a = evaluate(dispatched.table, p, over: MergeTests.over(k)), b = evaluate(plain.table, p, over: MergeTests.over(k))
-            if a != b {
-                differ += 1
-                if differ <= 3 { Issue.record("packet \(p): dispatched \(a), linear \(b)") }
-            }
-        }
-        #expect(differ == 0, "\(differ) of \(sample.count) packets differ")
+        MergeTests.expectSameOutcomes(("dispatched", dispatched.table), ("linear", plain.table), routes: routes, &r,
+                                      packets: packets, boundaryEvery: boundaryEvery)
     }
 
     @Test("overlapping routes in list order (not RFC order): dispatch means what the list means", arguments: [UInt64(1), 2, 3])
@@ -79,7 +69,7 @@ import FlowSpecTestSupport
         #expect(parent[p(0xc000_0210, 28)] == p(0xc000_0200, 24))
         #expect(parent[p(0xc000_0200, 24)] == nil)
         #expect(parent[p(0xcb00_7100, 32)] == nil)
-        #expect(DispatchBuilder.depth(of: s) == 3)
+        #expect(DispatchBuilder.depth(parent) == 3)
     }
 
     @Test("a rule after a rule for a larger prefix starts a new segment (its own map)")

@@ -232,18 +232,27 @@ func overlappingRoutes(_ r: inout SplitMix, count: Int) -> [FlowRoute] {
         let unmerged = compile(routes, options: plain)
         #expect(merged.table.ruleCount < unmerged.table.ruleCount,
                 "merging \(unmerged.table.ruleCount) rules left \(merged.table.ruleCount)")
+        Self.expectSameOutcomes(("merged", merged.table), ("unmerged", unmerged.table), routes: routes, &r,
+                                packets: packets, boundaryEvery: boundaryEvery)
+    }
+
+    /// Runs `packets` random packets (each like a random route of `routes`) and the boundary
+    /// packets of every `boundaryEvery`-th route through both tables: every outcome (verdict,
+    /// side effects, counters) must be the same.
+    static func expectSameOutcomes(_ a: (String, NftTable), _ b: (String, NftTable), routes: [FlowRoute], _ r: inout SplitMix,
+                                   packets: Int, boundaryEvery: Int, sourceLocation: SourceLocation = #_sourceLocation) {
         var sample = [TestPacket]()
         for _ in 0..<packets { sample.append(TestPacket.random(&r, like: routes.randomElement(using: &r)!)) }
-        for (i, route) in routes.enumerated() where i % boundaryEvery == 0 { sample += Self.boundaryPackets(route, &r) }
+        for (i, route) in routes.enumerated() where i % boundaryEvery == 0 { sample += boundaryPackets(route, &r) }
         var differ = 0
         for (k, p) in sample.enumerated() {
-            let a = evaluate(merged.table, p, over: Self.over(k)), b = evaluate(unmerged.table, p, over: Self.over(k))
-            if a != b {
+            let x = evaluate(a.1, p, over: over(k)), y = evaluate(b.1, p, over: over(k))
+            if x != y {
                 differ += 1
-                if differ <= 3 { Issue.record("packet \(p): merged \(a), unmerged \(b)") }
+                if differ <= 3 { Issue.record("packet \(p): \(a.0) \(x), \(b.0) \(y)", sourceLocation: sourceLocation) }
             }
         }
-        #expect(differ == 0, "\(differ) of \(sample.count) packets differ")
+        #expect(differ == 0, "\(differ) of \(sample.count) packets differ", sourceLocation: sourceLocation)
     }
 
     @Test("merged and unmerged tables treat every sampled and boundary packet alike", arguments: [UInt64(1), 2, 3])
