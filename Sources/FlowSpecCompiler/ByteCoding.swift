@@ -4,6 +4,7 @@ package struct ByteWriter {
     package init() {}
     package var bytes: [UInt8] = []
     package mutating func u8(_ v: UInt8) { bytes.append(v) }
+    package mutating func u16(_ v: UInt16) { withUnsafeBytes(of: v.littleEndian) { bytes += $0 } }
     package mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { bytes += $0 } }
     package mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { bytes += $0 } }
     package mutating func data(_ d: [UInt8]) { u32(UInt32(d.count)); bytes += d }
@@ -24,6 +25,7 @@ package struct ByteReader {
         return bytes[at..<(at + n)]
     }
     package mutating func u8() -> UInt8? { take(1)?.first }
+    package mutating func u16() -> UInt16? { load(UInt16.self).map { UInt16(littleEndian: $0) } }
     package mutating func u32() -> UInt32? { load(UInt32.self).map { UInt32(littleEndian: $0) } }
     package mutating func u64() -> UInt64? { load(UInt64.self).map { UInt64(littleEndian: $0) } }
 

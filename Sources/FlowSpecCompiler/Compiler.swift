@@ -297,6 +297,7 @@ struct RouteCompiler {
         // One rule per combination of the alternatives of every slot. Most routes have no
         // alternatives: one rule.
         let combos = slots.combinations()
+        let limited = tails.contains { $0.contains { if case .objref = $0 { true } else { false } } }
         for combo in combos {
             // Exactly the size of the rule (payload merging can only make it shorter): the IR of
             // a million rules is most of `apply`'s memory.
@@ -305,7 +306,8 @@ struct RouteCompiler {
             appendMergedPayloadMatches(combo, to: &matches, pool: &pool)
             for (k, t) in tails.enumerated() {
                 if options.merge {
-                    let unit = MergeUnit(route: index, v6: route.family == .ipv6, identity: id, matches: combo, tail: t, singleMatches: matches)
+                    let unit = MergeUnit(route: index, v6: route.family == .ipv6, identity: id, matches: combo, tail: t, singleMatches: matches,
+                                         rateLimited: limited)
                     if captured != nil { captured!.append(unit) } else { planner.add(unit) }
                 } else if k == tails.count - 1 {
                     // The last tail takes the match expressions over (no copy).
@@ -336,9 +338,9 @@ struct RouteCompiler {
         var merged: [MergedRule] = []
         var mergedSets: [NftSet] = []
         if options.merge {
-            if !keepPlanner {
-                for case .group(let g) in planner.slots { g.dropIndex() }
-            }
+            // Only `add` asks the blocker index; `IncrementalTable` places by its own scan.
+            planner.blockers = BlockerIndex()
+            if !keepPlanner { for case .group(let g) in planner.slots { g.dropIndex() } }
             (rules, ruleRoutes, merged, mergedSets) = planner.emit(pool: &pool)
             if !keepPlanner { planner = MergePlanner(exactCounters: options.counters) }
         }

@@ -5,58 +5,87 @@ import FlowSpec
 
 /// A packet field that can be one part of a (concatenated) set key, or — `l4proto` — that only
 /// narrows the box the merge pass reasons with: a row of the field table with a box dimension
-/// (`PacketField.Row.boxDim`).
+/// (`PacketField.Row.boxDim`), with the mask it is read under when the row's mask is chosen per
+/// match (TCP flags, IPv4 fragment bits): the mask is part of the shape, the value the key.
 struct KeyField: Hashable {
     let field: PacketField
-    /// The field's range in a `Box`, its width and whether it is in a set key: kept here, read
-    /// from the row once, because the planner and the set encoder ask for them per unit and per
-    /// element (a row is a struct with strings: each read of it retains and releases them).
+    /// The chosen mask (nil: the row's own, or none).
+    let mask: [UInt8]?
+    /// The field's range in a `Box`, its width, shift and whether it is in a set key: kept here,
+    /// read from the row once, because the planner and the set encoder ask for them per unit and
+    /// per element (a row is a struct with strings: each read of it retains and releases them).
     let dim: Int
     let width: Int
+    let shift: Int
     let inKey: Bool
+    /// `Box.masks` bits for this field's mask (0: a dimension without a chosen mask).
+    let maskSignature: UInt32
 
-    init?(_ f: PacketField) {
+    init?(_ f: PacketField, mask: [UInt8]? = nil) {
         let row = f.row
         guard let dim = row.boxDim else { return nil }
         field = f
         self.dim = dim
         width = row.width
+        shift = row.shift
         inKey = row.inKey
-    }
-
-    init?(_ f: Field) { self.init(f.packetField) }
-
-    /// The field of box dimension `dim` in the family `v6` says (the inverse of `dim`, `v6`).
-    init?(dim: Int, v6: Bool) {
-        guard let f = PacketField.allCases.first(where: { $0.row.boxDim == dim && ($0.row.family == .ipv6) == v6 }) else {
-            return nil
+        if row.mask == .chosen && !row.partial {
+            self.mask = mask
+            let value = mask.map { $0.reduce(UInt32(0)) { $0 << 8 | UInt32($1) } } ?? (UInt32(1) << UInt32(8 * width)) - 1
+            maskSignature = Box.signature(dim: dim, mask: value, wide: width > 1 && dim == Box.tcpFlagsDim)
+        } else {
+            self.mask = nil
+            maskSignature = 0
         }
-        self.init(f)
     }
+
+    init?(_ f: Field) { self.init(f.packetField, mask: f.mask) }
+
+    static func == (a: KeyField, b: KeyField) -> Bool { a.field == b.field && a.mask == b.mask }
+    func hash(into h: inout Hasher) { h.combine(field); h.combine(mask) }
 
     static let dport = KeyField(.destinationPort)!
 
-    /// The number of box dimensions (`BoxRanges` holds two addresses and five smaller fields).
-    static let dims = PacketField.allCases.compactMap(\.row.boxDim).max()! + 1
+    /// The number of box dimensions (`BoxRanges`: two addresses and nine smaller fields): one
+    /// more than the largest `PacketField.Row.boxDim` (a test checks it). A literal, not derived:
+    /// the planner's overlap tests read it hundreds of millions of times, and a derived static
+    /// is a lazy global with a check on every read.
+    static let dims = 11
 
     /// An IPv6-only field (an IPv6 address, ICMPv6): how the snapshot tells the families' rows apart.
     var v6: Bool { field.row.family == .ipv6 }
 
-    var type: NftDataType { field.row.keyType }
-
-    /// The key part's load (unmasked) into `dreg`.
-    func load(_ dreg: NftRegister) -> NftExpression {
-        switch field.row.load {
-        case .meta(let k): .meta(key: k, dreg: dreg)
-        case .payload(let b, let o, let l): .payload(base: b, offset: o, length: l, dreg: dreg)
-        case .exthdr(let x): .exthdr(x, dreg: dreg)
-        }
+    /// The key part's type in the set: a plain integer for a field nft's `typeof` names raw.
+    var type: NftDataType {
+        if case .raw? = field.row.typeof { return .integer(bytes: UInt32(width)) }
+        return field.row.keyType
     }
 
-    /// The top of each box dimension's domain, IPv4 (0) and IPv6 (1).
+    /// Whether the set must be declared by `typeof` (and carry it): a plain-integer part.
+    var needsTypeof: Bool { type.name == "integer" }
+
+    /// The key part's load into `dreg`, and its mask: the row's fixed mask (DSCP) or the chosen
+    /// one. Values stay shifted in the register (`@nh,8,8 & 0xfc`): nft's `ip dscp` in a
+    /// lookup would shift them (docs/lowering.md).
+    func load(_ dreg: NftRegister) -> [NftExpression] {
+        var out: [NftExpression] = switch field.row.load {
+        case .meta(let k): [.meta(key: k, dreg: dreg)]
+        case .payload(let b, let o, let l): [.payload(base: b, offset: o, length: l, dreg: dreg)]
+        case .exthdr(let x): [.exthdr(x, dreg: dreg)]
+        }
+        var m = mask
+        if m == nil, case .fixed(let fixed) = field.row.mask { m = fixed }
+        if let m {
+            out.append(.bitwise(sreg: dreg, dreg: dreg, length: UInt32(m.count), mask: m, xor: [UInt8](repeating: 0, count: m.count)))
+        }
+        return out
+    }
+
+    /// The top of each box dimension's domain, IPv4 (0) and IPv6 (1); 0 for a dimension the
+    /// family has no field of.
     private static let tops: [[UInt128]] = [false, true].map { v6 -> [UInt128] in
         let rows = PacketField.allCases.map(\.row).filter { r in r.family == nil || (r.family == .ipv6) == v6 }
-        return (0..<dims).map { (dim: Int) -> UInt128 in rows.first { $0.boxDim == dim }!.maxValue }
+        return (0..<dims).map { (dim: Int) -> UInt128 in rows.filter { $0.boxDim == dim }.map(\.maxValue).max() ?? 0 }
     }
 
     static func top(dim: Int, v6: Bool) -> UInt128 { tops[v6 ? 1 : 0][dim] }
@@ -81,18 +110,20 @@ struct MergeUnit {
     /// merging applied); `single` adds the tail. Kept apart so that the rules of units that
     /// join a group, most of them, are never built.
     var singleMatches: [NftExpression]
+    /// One of the rules of a rate-limited route (its limit map, or the rule for what conforms):
+    /// both keep the same key parts, so the route reads back as one (`fetch`, `show`).
+    var rateLimited = false
 
     /// The rule as it is installed when it stays on its own.
     var single: [NftExpression] { singleMatches + tail }
 }
 
-/// The seven ranges of a box, stored as small as their fields allow: addresses need 128 bits,
-/// ports and ICMP values and the protocol 32 at most. A million routes make over a million
-/// boxes; stored as seven 128-bit ranges each took 224 bytes, this takes 104.
+/// The ranges of a box, stored as small as their fields allow: addresses need 128 bits, the
+/// other fields 32 at most. A million routes make over a million boxes.
 struct BoxRanges {
     private var addresses: InlineArray<2, ClosedRange<UInt128>> = InlineArray(repeating: 0...0)
-    private var low: InlineArray<5, UInt32> = InlineArray(repeating: 0)
-    private var high: InlineArray<5, UInt32> = InlineArray(repeating: 0)
+    private var low: InlineArray<9, UInt32> = InlineArray(repeating: 0)
+    private var high: InlineArray<9, UInt32> = InlineArray(repeating: 0)
 
     subscript(k: Int) -> ClosedRange<UInt128> {
         get { k < 2 ? addresses[k] : UInt128(low[k - 2])...UInt128(high[k - 2]) }
@@ -108,13 +139,34 @@ struct BoxRanges {
 
 /// A product of one range per field: the packets a set element (or, over-approximated, a rule)
 /// can match. Fields a rule does not look at span their whole domain.
+///
+/// A field read under a mask chosen per match (TCP flags, IPv4 fragment bits) holds the masked
+/// value's range: two boxes compare in that dimension only when they were read under the same
+/// mask (`masks`); otherwise the dimension is taken to overlap, which only ever keeps rules apart.
 struct Box {
     var v6: Bool
     /// One range per `KeyField.dim`, stored inline: the planner makes a box per set element
     /// and compares many, and an array per box made allocation its main cost.
     var r: BoxRanges
+    /// The masks of the masked dimensions (`signature`): 0 where the box does not narrow them.
+    var masks: UInt32 = 0
 
     init(v6: Bool, r: BoxRanges) { self.v6 = v6; self.r = r }
+
+    static let tcpFlagsDim = 9
+    static let fragmentDim = 10
+    /// Bits of `masks` per masked dimension: TCP flags 17 (the mask, and whether it is the
+    /// 16-bit form), IPv4 fragment bits 15.
+    private static let tcpBits: UInt32 = 0x1ffff
+    private static let fragmentBits: UInt32 = 0x7fff << 17
+
+    static func signature(dim: Int, mask: UInt32, wide: Bool) -> UInt32 {
+        switch dim {
+        case tcpFlagsDim: (mask & 0xffff) | (wide ? 0x10000 : 0)
+        case fragmentDim: (mask & 0x7fff) << 17
+        default: 0
+        }
+    }
 
     static func full(v6: Bool) -> Box {
         var r = BoxRanges()
@@ -124,18 +176,29 @@ struct Box {
 
     func overlaps(_ o: Box) -> Bool {
         guard v6 == o.v6 else { return false }
-        for k in 0..<KeyField.dims where r[k].upperBound < o.r[k].lowerBound || o.r[k].upperBound < r[k].lowerBound { return false }
+        if masks == o.masks {
+            for k in 0..<KeyField.dims where r[k].upperBound < o.r[k].lowerBound || o.r[k].upperBound < r[k].lowerBound { return false }
+            return true
+        }
+        let tcp = masks & Self.tcpBits == o.masks & Self.tcpBits
+        let fragment = masks & Self.fragmentBits == o.masks & Self.fragmentBits
+        for k in 0..<KeyField.dims where r[k].upperBound < o.r[k].lowerBound || o.r[k].upperBound < r[k].lowerBound {
+            if k == Self.tcpFlagsDim && !tcp || k == Self.fragmentDim && !fragment { continue }
+            return false
+        }
         return true
     }
 
+    /// Whether `o` lies inside `self`: only asked of boxes of one group, read under the same masks.
     func contains(_ o: Box) -> Bool {
-        guard v6 == o.v6 else { return false }
+        guard v6 == o.v6, masks == o.masks else { return false }
         for k in 0..<KeyField.dims where o.r[k].lowerBound < r[k].lowerBound || o.r[k].upperBound > r[k].upperBound { return false }
         return true
     }
 
-    /// `self` minus `o` as disjoint boxes (at most two per field).
+    /// `self` minus `o` as disjoint boxes (at most two per field); boxes of one group.
     func subtracting(_ o: Box) -> [Box] {
+        precondition(masks == o.masks, "boxes read under different masks are never subtracted")
         guard overlaps(o) else { return [self] }
         var out = [Box]()
         var rest = self
@@ -389,11 +452,22 @@ struct MergePlanner {
     var slots: [Slot] = []
     /// The boxes (one hull each) of units that stay single, for the overlap tests.
     var singleBox: [Int: Box] = [:]
-    var latest: [MergeShape: Int] = [:]
-    /// How many slots a unit may move back over to join a group.
-    static let lookback = 64
+    /// The slots of each shape's groups that may take more units, ascending.
+    var groupSlots: [MergeShape: [Int]] = [:]
+    /// Every placed box by destination: who may block a unit from joining (`BlockerIndex`).
+    /// Only `add` keeps it; `IncrementalTable` places by its own scan once built.
+    var blockers = BlockerIndex()
+    /// How many slots a unit may move back over when the index cannot tell (a destination wider
+    /// than a block): a scan, so bounded; not joining is always safe.
+    static let scanLimit = 64
+    /// How many groups of its shape a unit tries, from the earliest it may reach.
+    static let joinTries = 8
     /// The most set elements one rule may turn into (product of its key ranges).
     static let maxElements = 256
+    /// The box dimension of DSCP, which traffic-marking rewrites.
+    static let dscpDim = KeyField(.dscp4)!.dim
+    /// The most parts of a key declared by `typeof` that nft 1.0.6 lists correctly.
+    static let maxTypeofParts = 4
     /// The most elements one interval set may hold. The kernel's insertion into a (concatenated)
     /// interval set costs in proportion to the set's size, so a load is quadratic in it: for 100k
     /// generated routes, interval sets of ~8,000 elements load in 5.0 s, capped at 2,000 in 1.1 s,
@@ -430,15 +504,45 @@ struct MergePlanner {
         var residual = [Match]()
         var seen = Set<Int>()
         var mergeable = true
+        var keyMatches = [Match]()
+        // A rule that rewrites DSCP moves packets between DSCP values: its box spans them all,
+        // and its own DSCP match is no key part (docs/merging.md, "Why it is safe").
+        let rewritesDSCP = unit.tail.contains { if case .payloadSet = $0 { true } else { false } }
         for m in unit.matches {
-            guard let k = m.key else { residual.append(m); continue }
+            guard let k = m.key, !(rewritesDSCP && k.field.dim == Self.dscpDim) else { residual.append(m); continue }
             if let lo = k.ranges.first?.lowerBound, let hi = k.ranges.last?.upperBound {
                 let h = hull.r[k.field.dim]
                 hull.r[k.field.dim] = max(lo, h.lowerBound)...min(hi, h.upperBound)
+                hull.masks |= k.field.maskSignature
             }
             if !k.field.inKey { residual.append(m); continue }
             if !seen.insert(k.field.dim).inserted { mergeable = false }
             keys.append(k)
+            keyMatches.append(m)
+        }
+        // nft 1.0.6 cannot declare an object map by `typeof` (nor one typed `integer` in a
+        // concatenation): a rate-limited rule's plain-integer parts stay in the residual.
+        // The rule for what conforms to the limit keeps the same key parts as the limit map.
+        if unit.rateLimited {
+            for i in keys.indices.reversed() where keys[i].field.needsTypeof {
+                keys.remove(at: i); residual.append(keyMatches.remove(at: i))
+            }
+        }
+        // nft 1.0.6 keeps the `typeof` of at most four key parts (a longer one lists wrongly):
+        // past four, plain-integer parts go back into the residual, last first.
+        if keys.count > Self.maxTypeofParts && keys.contains(where: \.field.needsTypeof) {
+            var i = keys.count - 1
+            while keys.count > Self.maxTypeofParts && i >= 0 {
+                if keys[i].field.needsTypeof { keys.remove(at: i); residual.append(keyMatches.remove(at: i)) }
+                i -= 1
+            }
+            if keys.contains(where: \.field.needsTypeof) && keys.count > Self.maxTypeofParts { mergeable = false }
+        }
+        // A lone raw key part that nft names by its field in a lookup of one key (`tcp flags`,
+        // typed `tcp_flag`) could not be declared as the plain integer it is: not a key alone.
+        if keys.count == 1, case .raw? = keys[0].field.field.row.typeof, !keys[0].field.field.row.rawInLookups {
+            keys.removeAll()
+            residual.append(keyMatches.removeFirst())
         }
         var tail = unit.tail
         var limiter = false
@@ -541,30 +645,56 @@ struct MergePlanner {
         return (out, shadowing)
     }
 
-    /// Places the next unit: in the latest group of its shape when that is provably safe
+    /// Places the next unit: in a group of its shape when that is provably safe (the earliest
+    /// after every rule it may not pass, found by `blockers`; or, when the index cannot tell,
+    /// the latest group, within `scanLimit` slots, by `joinable`)
     /// (`joinable`), else where it stands, as a new group or a single rule.
     mutating func add(_ unit: MergeUnit) {
         let u = register(unit)
         let a = analyse(unit)
+        let tail = units[u].tailID
         guard let shape = a.shape else {
             singleBox[u] = a.boxes[0]
             singles[u] = unit.single
+            blockers.insert(a.boxes[0], slot: slots.count, tail: tail)
             slots.append(.single(u))
             return
         }
-        if let at = latest[shape], slots.count - at - 1 <= Self.lookback, case .group(let g) = slots[at],
-           shape.hashed || g.boxes.count + a.boxes.count <= Self.maxIntervalElements,
-           let (boxes, shadowing) = joinable(u, a.boxes, at: at),
-           shape.hashed || g.boxes.count + boxes.count <= Self.maxIntervalElements {
-            g.add(u, boxes, tail: unit.tail)
-            g.shadowing.formUnion(shadowing)
-            if tracksGroups { unitGroup[u] = g }
-            return
+        if let gs = groupSlots[shape], let last = gs.last {
+            func join(_ at: Int, _ pieces: (boxes: [Box], shadowing: [Int])?) -> Bool {
+                guard case .group(let g) = slots[at], let (boxes, shadowing) = pieces,
+                      shape.hashed || g.boxes.count + boxes.count <= Self.maxIntervalElements else { return false }
+                g.add(u, boxes, tail: unit.tail)
+                for b in boxes { blockers.insert(b, slot: at, tail: tail) }
+                g.shadowing.formUnion(shadowing)
+                if tracksGroups { unitGroup[u] = g }
+                // A full interval group takes no more units: no use trying it again.
+                if !shape.hashed && g.boxes.count > Self.maxIntervalElements - Self.maxElements {
+                    groupSlots[shape]!.removeAll { $0 == at }
+                }
+                return true
+            }
+            if let b = blockers.lastBlocker(a.boxes, tail: tail, exactCounters: exactCounters) {
+                // Any group of the shape after the last rule the unit may not pass will do — or
+                // that rule's own group, where `pieces` decides —, the earliest first, so that
+                // overlapping routes of one shape spread over few groups.
+                var lo = 0, hi = gs.count
+                while lo < hi { let m = (lo + hi) / 2; if gs[m] >= b { hi = m } else { lo = m + 1 } }
+                for at in gs[lo..<min(gs.count, lo + Self.joinTries)] {
+                    guard case .group(let g) = slots[at], shape.hashed || g.boxes.count + a.boxes.count <= Self.maxIntervalElements else { continue }
+                    if join(at, Self.pieces(of: a.boxes, in: g, exhaustive: false)) { return }
+                }
+            } else if slots.count - last - 1 <= Self.scanLimit, case .group(let g) = slots[last],
+                      shape.hashed || g.boxes.count + a.boxes.count <= Self.maxIntervalElements,
+                      join(last, joinable(u, a.boxes, at: last)) {
+                return
+            }
         }
         let g = MergeGroup(shape: shape, terminal: !shape.limiter && Self.isTerminal(unit.tail), founder: unit, residual: a.residual)
         g.add(u, a.boxes, tail: unit.tail)
+        for b in a.boxes { blockers.insert(b, slot: slots.count, tail: tail) }
         if tracksGroups { unitGroup[u] = g }
-        latest[shape] = slots.count
+        groupSlots[shape, default: []].append(slots.count)
         slots.append(.group(g))
     }
 
@@ -620,7 +750,7 @@ struct MergePlanner {
         var unit: UInt32 = 0
         for (n, k) in g.shape.keys.enumerated() {
             let reg = unit % 4 == 0 ? NftRegister(rawValue: 1 + unit / 4) : .reg32(unit)
-            loads.append(k.load(reg))
+            loads += k.load(reg)
             if let bits = g.shape.hostBits?[n], bits > 0 {
                 let mask = bigEndianBytes(~(UInt128(1) << UInt128(bits) - 1), width: k.width)
                 loads.append(.bitwise(sreg: reg, dreg: reg, length: UInt32(k.width), mask: mask,
@@ -669,7 +799,7 @@ struct MergePlanner {
             var out = [UInt8]()
             for k in keys {
                 let v = high ? b.r[k.dim].upperBound : b.r[k.dim].lowerBound
-                out += bigEndianBytes(v, width: k.width)
+                out += bigEndianBytes(v << UInt128(k.shift), width: k.width)
                 if concat { out += [UInt8](repeating: 0, count: (4 - k.width % 4) % 4) }
             }
             return out
@@ -686,8 +816,9 @@ struct MergePlanner {
         var flags: NftSet.Flags = interval ? [.interval] : []
         if g.shape.limiter { flags.insert(.object) }
         let counted = g.shape.tail.contains { if case .counter = $0 { true } else { false } }
+        let typeof = keys.contains(where: \.needsTypeof) ? keys.map { $0.field.row.typeof! } : nil
         return NftSet(name: "", flags: flags, keyFields: keys.map(\.type), objectType: g.shape.limiter ? .limit : nil,
-                      elementCounters: counted, elements: elements)
+                      elementCounters: counted, elements: elements, typeof: typeof)
     }
 
     /// Whether a group's set has `flags interval`: not for hash keys; else when some element

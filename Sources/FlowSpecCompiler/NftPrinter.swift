@@ -96,7 +96,7 @@ public enum NftPrinter {
 
     static func renderSet(_ set: NftSet, typeof: String?) -> String {
         if set.keyFields.count > 1 || set.flags.contains(.object) || set.flags.contains(.map) || set.keyFields.contains(where: { $0.name.hasSuffix("_addr") }) {
-            return renderTypedSet(set)
+            return renderTypedSet(set, typeof: set.typeof == nil ? nil : typeof)
         }
         var out = "\tset \(set.name) {\n"
         let key = set.keyFields.first ?? .integer
@@ -126,11 +126,12 @@ public enum NftPrinter {
 
     /// A concatenated set or an object map (the merge pass's sets): named key types only, each
     /// element field printed in its type's syntax, ranges as `a-b`.
-    static func renderTypedSet(_ set: NftSet) -> String {
+    static func renderTypedSet(_ set: NftSet, typeof: String? = nil) -> String {
         let objects = set.flags.contains(.object)
         let verdicts = set.flags.contains(.map) && set.dataType?.id == NftDataType.verdict.id
         var out = "\t\(objects || verdicts ? "map" : "set") \(set.name) {\n"
-        out += "\t\ttype \(set.keyFields.map(\.name).joined(separator: " . "))"
+        // A key with plain-integer parts is declared by the expressions it is read from.
+        out += typeof.map { "\t\ttypeof \($0)" } ?? "\t\ttype \(set.keyFields.map(\.name).joined(separator: " . "))"
         if objects { out += " : \(set.objectType == .counter ? "counter" : set.objectType == .quota ? "quota" : "limit")" }
         if verdicts { out += " : verdict" }
         out += "\n"
@@ -312,6 +313,7 @@ struct Decompiler {
     mutating func concatenation() throws(NftDecodeError) {
         let n = concatLength()
         var names = [String]()
+        var typeofNames = [String]()
         let end = i + n
         while i < end {
             let load: PacketField.Load
@@ -320,18 +322,34 @@ struct Decompiler {
             case .meta(let m, _): load = .meta(m)
             default: throw fail("not a load")
             }
-            // A masked address (the merge pass's prefix keys) prints as `ip saddr & 255.255.255.0`.
-            let f = try field(load, mask: try takeMask(), forLookup: true)
+            // A masked address (the merge pass's prefix keys) prints as `ip saddr & 255.255.255.0`;
+            // a field a set's `typeof` names raw prints raw (`@th,104,8 & 0x12`).
+            let mask = try takeMask()
+            let f = try keyPart(load, mask: mask)
             names.append(f.name + f.maskText)
+            typeofNames.append(f.name)
             i += 1
         }
         let key = names.joined(separator: " . ")
+        if recordUsage, case .lookup(let set, _, _) = exprs[i] { usage[set] = typeofNames.joined(separator: " . ") }
+        if recordUsage, case .objrefMap(let set, _) = exprs[i] { usage[set] = typeofNames.joined(separator: " . ") }
         switch exprs[i] {
         case .lookup(let set, _, let invert): out.append("\(key) \(invert ? "!= " : "")@\(set)")
         case .objrefMap(let set, _): out.append("\(objectKind(set)) name \(key) map @\(set)")
         default: throw fail("concatenation without a lookup")
         }
         i += 1
+    }
+
+    /// One part of a concatenated key: the field's text, raw when a set's `typeof` names the
+    /// field raw (`PacketField.Row.typeof`).
+    func keyPart(_ load: PacketField.Load, mask: [UInt8]?) throws(NftDecodeError) -> FieldText {
+        let family: AddressFamily? = nfproto == 2 ? .ipv4 : nfproto == 10 ? .ipv6 : nil
+        if case .field(let p, 0)? = PacketField.reading(load, mask: mask, family: family, l4proto: l4proto),
+           case .raw? = p.row.typeof, case .payload(let b, let o, let l) = load {
+            return raw(b, o, l, mask: mask, forLookup: true)
+        }
+        return try field(load, mask: mask, forLookup: true)
     }
 
     func objectKind(_ set: String) -> String {

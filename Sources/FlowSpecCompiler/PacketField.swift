@@ -75,8 +75,14 @@ package enum PacketField: Int, CaseIterable, Hashable, Sendable {
         /// reason about it.
         package var boxDim: Int? = nil
         /// Whether it may be a part of a merged set key (`meta l4proto` only narrows the box:
-        /// nft wants it as a match of its own before ICMP fields).
+        /// nft wants it as a match of its own before ICMP fields, and in a concatenation nft
+        /// 1.0.6 adds a byte-order conversion to it).
         package var inKey = false
+        /// How a set key names the field in nft's `typeof` (nft's own numbering, see
+        /// `NftKeyExpression`): fields with a plain-integer type, or whose nft name would give the
+        /// key a type nft cannot list well (`tcp flags` ranges) or a shift (`ip dscp`), are raw
+        /// payloads.
+        package var typeof: NftKeyExpression? = nil
 
         /// Bytes loaded.
         package var width: Int {
@@ -101,16 +107,20 @@ package enum PacketField: Int, CaseIterable, Hashable, Sendable {
         switch self {
         case .source4:
             return Row(load: network(12, 4), mask: .chosen, maxValue: 0xffff_ffff, keyType: .ipv4Address, name: "ip saddr",
-                       component: .sourcePrefix, family: .ipv4, partial: true, boxDim: 0, inKey: true)
+                       component: .sourcePrefix, family: .ipv4, partial: true, boxDim: 0, inKey: true,
+                       typeof: .field(desc: 12, template: 11, bits: nil))
         case .destination4:
             return Row(load: network(16, 4), mask: .chosen, maxValue: 0xffff_ffff, keyType: .ipv4Address, name: "ip daddr",
-                       component: .destinationPrefix, family: .ipv4, partial: true, boxDim: 1, inKey: true)
+                       component: .destinationPrefix, family: .ipv4, partial: true, boxDim: 1, inKey: true,
+                       typeof: .field(desc: 12, template: 12, bits: nil))
         case .source6:
             return Row(load: network(8, 16), mask: .chosen, maxValue: .max, keyType: .ipv6Address, name: "ip6 saddr",
-                       component: .sourcePrefix, family: .ipv6, partial: true, boxDim: 0, inKey: true)
+                       component: .sourcePrefix, family: .ipv6, partial: true, boxDim: 0, inKey: true,
+                       typeof: .field(desc: 13, template: 8, bits: nil))
         case .destination6:
             return Row(load: network(24, 16), mask: .chosen, maxValue: .max, keyType: .ipv6Address, name: "ip6 daddr",
-                       component: .destinationPrefix, family: .ipv6, partial: true, boxDim: 1, inKey: true)
+                       component: .destinationPrefix, family: .ipv6, partial: true, boxDim: 1, inKey: true,
+                       typeof: .field(desc: 13, template: 9, bits: nil))
         case .l4proto:
             return Row(load: .meta(.l4proto), mask: .none, maxValue: 0xff, keyType: .inetProto, name: "meta l4proto",
                        component: .ipProtocol, boxDim: 6)
@@ -120,43 +130,50 @@ package enum PacketField: Int, CaseIterable, Hashable, Sendable {
             return Row(load: network(6, 1), mask: .none, maxValue: 0xff, keyType: .inetProto, component: .ipProtocol, family: .ipv6)
         case .sourcePort:
             return Row(load: transport(0, 2), mask: .none, maxValue: 0xffff, keyType: .inetService, name: "th sport",
-                       component: .sourcePort, boxDim: 2, inKey: true)
+                       component: .sourcePort, boxDim: 2, inKey: true, typeof: .field(desc: 11, template: 1, bits: nil))
         case .destinationPort:
             return Row(load: transport(2, 2), mask: .none, maxValue: 0xffff, keyType: .inetService, name: "th dport",
-                       component: .destinationPort, boxDim: 3, inKey: true)
+                       component: .destinationPort, boxDim: 3, inKey: true, typeof: .field(desc: 11, template: 2, bits: nil))
         case .icmpType4:
             return Row(load: transport(0, 1), mask: .none, maxValue: 0xff, keyType: .icmpType, name: "icmp type",
-                       component: .icmpType, family: .ipv4, l4proto: 1, boxDim: 4, inKey: true)
+                       component: .icmpType, family: .ipv4, l4proto: 1, boxDim: 4, inKey: true,
+                       typeof: .field(desc: 4, template: 1, bits: nil))
         case .icmpCode4:
             return Row(load: transport(1, 1), mask: .none, maxValue: 0xff, keyType: .icmpCode, name: "icmp code",
-                       component: .icmpCode, family: .ipv4, l4proto: 1, boxDim: 5, inKey: true)
+                       component: .icmpCode, family: .ipv4, l4proto: 1, boxDim: 5, inKey: true,
+                       typeof: .field(desc: 4, template: 2, bits: nil))
         case .icmpType6:
             return Row(load: transport(0, 1), mask: .none, maxValue: 0xff, keyType: .icmpv6Type, name: "icmpv6 type",
-                       component: .icmpType, family: .ipv6, l4proto: 58, boxDim: 4, inKey: true)
+                       component: .icmpType, family: .ipv6, l4proto: 58, boxDim: 4, inKey: true,
+                       typeof: .field(desc: 14, template: 1, bits: nil))
         case .icmpCode6:
             return Row(load: transport(1, 1), mask: .none, maxValue: 0xff, keyType: .icmpv6Code, name: "icmpv6 code",
-                       component: .icmpCode, family: .ipv6, l4proto: 58, boxDim: 5, inKey: true)
+                       component: .icmpCode, family: .ipv6, l4proto: 58, boxDim: 5, inKey: true,
+                       typeof: .field(desc: 14, template: 2, bits: nil))
         case .tcpFlags:
             return Row(load: transport(13, 1), mask: .chosen, maxValue: 0xff, keyType: .tcpFlag, name: "tcp flags",
-                       component: .tcpFlags, l4proto: 6)
+                       component: .tcpFlags, l4proto: 6, boxDim: 9, inKey: true, typeof: .raw(base: 3, offset: 104, bits: 8))
         case .tcpFlags16:
             return Row(load: transport(12, 2), mask: .chosen, maxValue: 0xffff, keyType: .integer(bytes: 2),
-                       component: .tcpFlags, l4proto: 6)
+                       component: .tcpFlags, l4proto: 6, boxDim: 9, inKey: true, typeof: .raw(base: 3, offset: 96, bits: 16))
         case .length4:
             return Row(load: network(2, 2), mask: .none, maxValue: 0xffff, keyType: .integer(bytes: 2), name: "ip length",
-                       component: .packetLength, family: .ipv4)
+                       component: .packetLength, family: .ipv4, boxDim: 7, inKey: true, typeof: .field(desc: 12, template: 5, bits: 16))
         case .length6:
             return Row(load: network(4, 2), mask: .none, maxValue: 0xffff, keyType: .integer(bytes: 2), name: "ip6 length",
-                       component: .packetLength, addend: 40, family: .ipv6)
+                       component: .packetLength, addend: 40, family: .ipv6, boxDim: 7, inKey: true,
+                       typeof: .field(desc: 13, template: 5, bits: 16))
         case .dscp4:
             return Row(load: network(1, 1), mask: .fixed([0xfc]), shift: 2, maxValue: 63, keyType: .integer(bytes: 1),
-                       name: "ip dscp", rawInLookups: true, component: .dscp, family: .ipv4)
+                       name: "ip dscp", rawInLookups: true, component: .dscp, family: .ipv4, boxDim: 8, inKey: true,
+                       typeof: .raw(base: 2, offset: 8, bits: 8))
         case .dscp6:
             return Row(load: network(0, 2), mask: .fixed([0x0f, 0xc0]), shift: 6, maxValue: 63, keyType: .integer(bytes: 2),
-                       name: "ip6 dscp", rawInLookups: true, component: .dscp, family: .ipv6)
+                       name: "ip6 dscp", rawInLookups: true, component: .dscp, family: .ipv6, boxDim: 8, inKey: true,
+                       typeof: .raw(base: 2, offset: 0, bits: 16))
         case .fragOff4:
             return Row(load: network(6, 2), mask: .chosen, maxValue: 0xffff, keyType: .integer(bytes: 2), name: "ip frag-off",
-                       component: .fragment, family: .ipv4)
+                       component: .fragment, family: .ipv4, boxDim: 10, inKey: true, typeof: .field(desc: 12, template: 7, bits: 16))
         case .fragPresent6:
             return Row(load: fragmentHeader(0, 1, presence: true), mask: .none, maxValue: 1, keyType: .integer(bytes: 1),
                        name: "exthdr frag", component: .fragment, family: .ipv6)

@@ -72,9 +72,9 @@ enum SetCodec {
         }
         // The key byte order, as nft records it (NFTNL_UDATA_SET_KEYBYTEORDER, a host-order u32):
         // without it nft 1.0.6 misreads (and for some types crashes on) the elements it lists.
-        let order = set.keyFields.count == 1 ? set.keyFields[0].byteOrder : 2
-        var udata: [UInt8] = [UInt8(NFTNL_UDATA_SET_KEYBYTEORDER.rawValue), 4]
-        withUnsafeBytes(of: order) { udata += $0 }
+        // A key declared by `typeof`: nft writes BYTEORDER_INVALID (0) for a concatenation.
+        let order = set.keyFields.count == 1 ? set.keyFields[0].byteOrder : set.typeof == nil ? 2 : 0
+        var udata = SetUserdata.encode(byteOrder: order, typeof: set.typeof)
         _ = nftnl_set_set_data(s, id(NFTNL_SET_USERDATA), &udata, UInt32(udata.count))
         let nlh = encoder.batch.begin(NFT_MSG_NEWSET, family: encoder.family, flags: NLM_F_CREATE,
                                       origin: .set(index), estimate: 1024 + set.name.utf8.count + encoder.table.name.utf8.count)
@@ -228,6 +228,22 @@ enum SetCodec {
            let raw = nftnl_set_get_data(s, id(NFTNL_SET_DESC_CONCAT), &count), count > 1 {
             fieldLengths = UnsafeRawBufferPointer(start: raw, count: Int(count)).map { UInt32($0) }
         }
+        var udataLength: UInt32 = 0
+        let typeof = nftnl_set_get_data(s, id(NFTNL_SET_USERDATA), &udataLength).flatMap { raw in
+            SetUserdata.typeof(Array(UnsafeRawBufferPointer(start: raw, count: Int(udataLength))))
+        }
+        // A hash set's concatenation has no field lengths: its `typeof` gives those of plain integers.
+        if fieldLengths.count == 1, let typeof, typeof.count > 1 {
+            var lengths: [UInt32] = []
+            for (i, e) in typeof.enumerated() {
+                let id = (keyType >> (6 * UInt32(typeof.count - 1 - i))) & 0x3f
+                switch e {
+                case .raw(_, _, let bits), .field(_, _, let bits?): lengths.append((bits + 7) / 8)
+                case .field: lengths.append(knownTypes.first { $0.id == id && $0.id != NftDataType.integer.id }?.length ?? 0)
+                }
+            }
+            if lengths.reduce(0, { $0 + ($1 + 3) / 4 * 4 }) == keyLength { fieldLengths = lengths }
+        }
         let n = fieldLengths.count
         var keyFields = fieldLengths.enumerated().map { i, length in
             Self.dataType(id: (keyType >> (6 * UInt32(n - 1 - i))) & (n == 1 ? .max : 0x3f), length: length)
@@ -254,7 +270,7 @@ enum SetCodec {
             if case .counter = $0 { true } else { false }
         }
         return NftSet(name: name, flags: flags, keyFields: keyFields, dataType: dataType, objectType: objectType,
-                      elementCounters: elementCounters)
+                      elementCounters: elementCounters, typeof: typeof)
     }
 
     /// The expressions a libnftnl `*_expr_foreach` walks, decoded (a kind the IR lacks as `.unknown`).

@@ -120,14 +120,15 @@ import FlowSpecTestSupport
 
     @Test("merging abandoned early decides as merging everything would, in compile and in the keeper's build")
     func abandonedMerge() {
-        // Routes without a destination, each of its own shape (packet length and DSCP): more
+        // Routes without a destination, each of its own shape (a rate limit, whose packet length
+        // and DSCP stay in the residual: nft cannot declare an object map by `typeof`): more
         // merged rules than the abandon limit, and nothing to dispatch on. Merging goes on whole.
         var undispatchable: [FlowRoute] = []
         for i in 0..<(Tuning.mergeAbandonSlots + 400) {
             let source = FlowPrefix(address: IPAddress(ipv4: 0xc633_6400 | UInt32(i % 256)), length: 32)!
             let components: [Component] = [.sourcePrefix(source), .numeric(.packetLength, [.equal(UInt64(64 + i))]),
                                            .numeric(.dscp, [.equal(UInt64(i % 64))])]
-            undispatchable.append(FlowRoute(family: .ipv4, components: components, actions: [.trafficRateBytes(asn: 0, bytesPerSecond: 0)]))
+            undispatchable.append(FlowRoute(family: .ipv4, components: components, actions: [.trafficRateBytes(asn: 0, bytesPerSecond: 125_000)]))
         }
         let auto = compile(undispatchable)
         #expect(auto.figures.form != TableForm.dispatch && auto.figures.rules > Tuning.mergeAbandonSlots)

@@ -39,20 +39,39 @@ import FlowSpec
                 == .field(.sourcePort, start: 0))
     }
 
-    /// The merge key parts: a snapshot names them by (box dimension, IPv6), which must name one row each.
-    @Test func keyFieldsRoundTripThroughTheirSnapshotForm() {
-        for f in PacketField.allCases {
-            guard let k = KeyField(f) else { continue }
-            #expect(KeyField(dim: k.dim, v6: k.v6) == k)
-        }
+    /// The merge key parts: every row with a box dimension, and the dimensions a box holds.
+    @Test func keyFieldsCoverTheRowsWithABoxDimension() {
         // The key parts' widths as the kernel lays the headers out, written out independently.
         let widths: [PacketField: Int] = [.source4: 4, .destination4: 4, .source6: 16, .destination6: 16, .l4proto: 1,
                                           .sourcePort: 2, .destinationPort: 2, .icmpType4: 1, .icmpCode4: 1,
-                                          .icmpType6: 1, .icmpCode6: 1]
+                                          .icmpType6: 1, .icmpCode6: 1, .tcpFlags: 1, .tcpFlags16: 2,
+                                          .length4: 2, .length6: 2, .dscp4: 1, .dscp6: 2, .fragOff4: 2]
         #expect(Dictionary(uniqueKeysWithValues: PacketField.allCases.compactMap { f in KeyField(f).map { (f, $0.width) } }) == widths)
         #expect(PacketField.allCases.filter { KeyField($0)?.inKey == false } == [.l4proto])
-        #expect(KeyField.dims == 7)
+        // `KeyField.dims` is a literal (read on every overlap test): one more than the largest dimension.
+        #expect(KeyField.dims == PacketField.allCases.compactMap(\.row.boxDim).max()! + 1)
         #expect(KeyField.top(dim: 0, v6: false) == 0xffff_ffff && KeyField.top(dim: 1, v6: true) == .max)
         #expect(KeyField.top(dim: 3, v6: true) == 0xffff && KeyField.top(dim: 6, v6: false) == 0xff)
+        #expect(KeyField.top(dim: 8, v6: true) == 63 && KeyField.top(dim: 10, v6: true) == 0 && KeyField.top(dim: 9, v6: false) == 0xffff)
+        // Every key part a set can hold has the `typeof` form nft records for it.
+        for f in PacketField.allCases where KeyField(f)?.inKey == true { #expect(f.row.typeof != nil, "\(f)") }
+        // Masked fields: the mask is part of the key field (and so of the shape), a fixed mask is not.
+        #expect(KeyField(.tcpFlags, mask: [0x12]) != KeyField(.tcpFlags, mask: [0x02]))
+        #expect(KeyField(.dscp4, mask: [0xfc])?.mask == nil)
+    }
+
+    /// Boxes read under different masks of one field do not compare in it: `tcp flags & 0x02 ==
+    /// 0x02` and `tcp flags & 0x10 == 0x10` share packets (SYN-ACK) though their masked values differ.
+    @Test func boxesUnderDifferentMasksOverlapInTheMaskedField() {
+        func box(_ mask: UInt8, _ value: UInt128) -> Box {
+            var b = Box.full(v6: false)
+            let k = KeyField(.tcpFlags, mask: [mask])!
+            b.r[k.dim] = value...value
+            b.masks = k.maskSignature
+            return b
+        }
+        #expect(box(0x02, 0x02).overlaps(box(0x10, 0x10)))
+        #expect(!box(0x12, 0x02).overlaps(box(0x12, 0x10)))
+        #expect(box(0x12, 0x02).overlaps(Box.full(v6: false)))
     }
 }

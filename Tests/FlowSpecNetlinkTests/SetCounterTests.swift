@@ -155,3 +155,32 @@ struct SetCounterTests {
         #expect(state.routes.map(\.digest) == kept.routes.map(\.digest))
     }
 }
+
+/// Sets keyed by plain integers (packet length, DSCP, TCP flags, fragment bits) carry nft's
+/// `typeof` in their userdata: they read back with it (so a hash set's concatenation, which has no
+/// field lengths, reads back with its parts' widths), and nft lists them.
+@Suite("typeof sets against the kernel (private namespaces)", .enabled(if: Kernel.available, Kernel.reason))
+struct TypeofSetTests {
+    @Test("sets with integer key parts read back as applied, and nft lists their elements")
+    func typeofSetsReadBack() throws {
+        var routes: [FlowRoute] = []
+        for i in 0..<40 {
+            let d = Component.destinationPrefix(FlowPrefix(address: IPAddress(ipv4: 0xcb00_7100 | UInt32(i)), length: 32)!)
+            let drop: [FlowAction] = [.trafficRateBytes(asn: 0, bytesPerSecond: 0)]
+            routes.append(FlowRoute(family: .ipv4, components: [d, .numeric(.ipProtocol, [.equal(17)]), .numeric(.packetLength, [.equal(UInt64(100 + i))])],
+                                    actions: drop))
+            routes.append(FlowRoute(family: .ipv4, components: [d, .bitmask(.fragment, [BitmaskTerm(match: true, value: 0x04)]), .numeric(.dscp, [.equal(UInt64(i % 64))])],
+                                    actions: drop))
+        }
+        let table = compile(routes.ordered(.rfc), options: CompileOptions(dispatch: .never)).table
+        let typed = table.sets.filter { $0.typeof != nil }
+        // A hash set (single values only) and a concatenation among them.
+        #expect(typed.contains { !$0.flags.contains(.interval) && $0.keyFields.count > 1 }, "\(table.sets.map(\.name))")
+        let connection = try NftConnection.inNewNamespace()
+        try connection.apply(table)
+        let installed = try #require(try connection.listTable(name: table.name, family: .inet))
+        #expect(installed.table == expectedReadBack(table))
+        let text = try nft(["list", "ruleset"], in: try #require(connection.namespace))
+        #expect(text.contains("typeof ip daddr . @nh,8,8 . ip frag-off") && text.contains("203.0.113.7 . 0x1c . 8192"), "\(text)")
+    }
+}

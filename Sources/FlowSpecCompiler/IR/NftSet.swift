@@ -27,12 +27,18 @@ public struct NftSet: Sendable, Hashable {
     /// uses it so that a merged rule still counts per route.
     public var elementCounters: Bool
     public var elements: [NftSetElement]
+    /// The key as the expressions it is made of (nft's `typeof`), one per key field; nil for a key
+    /// declared by its types. Needed when a part is a plain integer: the key type then says only
+    /// "integer", and nft (`nft list`) learns each part's width from these expressions, which it
+    /// keeps in the set's userdata (NFTNL_UDATA_SET_KEY_TYPEOF).
+    public var typeof: [NftKeyExpression]?
 
     public init(name: String, flags: Flags, keyFields: [NftDataType], dataType: NftDataType? = nil,
-                objectType: NftObjectType? = nil, elementCounters: Bool = false, elements: [NftSetElement] = []) {
+                objectType: NftObjectType? = nil, elementCounters: Bool = false, elements: [NftSetElement] = [],
+                typeof: [NftKeyExpression]? = nil) {
         self.name = name; self.flags = flags; self.keyFields = keyFields
         self.dataType = dataType; self.objectType = objectType; self.elementCounters = elementCounters
-        self.elements = elements
+        self.elements = elements; self.typeof = typeof
     }
 
     /// Key length in bytes as the kernel sees it: each field padded to 4 bytes (NFT_REG32_SIZE).
@@ -114,4 +120,16 @@ public struct NftDataType: Sendable, Hashable {
 
     /// A plain integer of `bytes` bytes (nft prints it as a number).
     public static func integer(bytes: UInt32) -> NftDataType { NftDataType(id: 4, length: bytes, name: "integer") }
+}
+
+/// One part of a set key as nft records it for a `typeof` declaration: a payload field, named by
+/// nft's own numbering (nftables 1.0.6, `payload_expr_build_udata`), as nft writes it into the
+/// set's userdata so that `nft list` prints the set the same whichever way it was made.
+public enum NftKeyExpression: Sendable, Hashable {
+    /// A field of one of nft's protocol descriptions (`proto_desc` id, template index); `bits`
+    /// only for a plain-integer field (`ip length`), whose width the type does not give.
+    case field(desc: UInt32, template: UInt32, bits: UInt32?)
+    /// A raw payload `@base,offset,length` (nft's base numbering: 1 link, 2 network, 3 transport;
+    /// offset and length in bits).
+    case raw(base: UInt32, offset: UInt32, bits: UInt32)
 }

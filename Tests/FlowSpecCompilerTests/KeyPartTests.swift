@@ -1,0 +1,68 @@
+import Testing
+import FlowSpec
+@testable import FlowSpecCompiler
+
+/// Every match the compiler emits for a route that is not rate-limited can be a set key part
+/// (docs/merging.md, "What is merged"): routes that differ only in their values share one rule.
+@Suite("key parts: packet length, DSCP, TCP flags, fragment bits")
+struct KeyPartTests {
+    static func victim(_ i: Int) -> FlowPrefix { FlowPrefix(address: IPAddress(ipv4: 0xcb00_7100 | UInt32(i % 200)), length: 32)! }
+    static let drop: [FlowAction] = [.trafficRateBytes(asn: 0, bytesPerSecond: 0)]
+
+    /// 200 routes of one kind, each with its own values, interleaved with the other kinds on the
+    /// same victims: each kind is one merged rule, keyed as the table below says.
+    @Test func eachKindMergesIntoOneRule() {
+        var routes: [FlowRoute] = []
+        for i in 0..<200 {
+            let d = Component.destinationPrefix(Self.victim(i))
+            routes.append(FlowRoute(family: .ipv4, components: [d, .numeric(.ipProtocol, [.equal(17)]), .numeric(.sourcePort, [.equal(53)]),
+                                                                .numeric(.packetLength, [NumericTerm(gt: true, eq: true, value: UInt64(100 + i)),
+                                                                                         NumericTerm(and: true, lt: true, eq: true, value: UInt64(1000 + i))])],
+                                    actions: Self.drop))
+            routes.append(FlowRoute(family: .ipv4, components: [d, .numeric(.ipProtocol, [.equal(6)]), .numeric(.destinationPort, [.equal(UInt64(1000 + i))]),
+                                                                .bitmask(.tcpFlags, [BitmaskTerm(match: true, value: 0x02), BitmaskTerm(and: true, not: true, match: true, value: 0x10)])],
+                                    actions: Self.drop))
+            routes.append(FlowRoute(family: .ipv4, components: [d, .bitmask(.fragment, [BitmaskTerm(match: true, value: 0x02)]), .numeric(.dscp, [.equal(UInt64(i % 64))])],
+                                    actions: Self.drop))
+        }
+        let result = compile(routes.ordered(.rfc), options: CompileOptions(dispatch: .never))
+        #expect(result.table.ruleCount == 3, "\(result.table.chains[0].rules.map { NftPrinter.ruleText($0) })")
+        let texts = result.table.chains[0].rules.map { NftPrinter.ruleText($0) }
+        #expect(texts.contains { $0.contains("ip daddr . th sport . ip length @m") })
+        #expect(texts.contains { $0.contains("ip daddr . th dport . @th,104,8 & 0x12 @m") })
+        #expect(texts.contains { $0.contains("ip daddr . @nh,8,8 & 0xfc . ip frag-off & 0x1fff @m") }, "\(texts)")
+        // Plain-integer parts: the set is declared by `typeof`, in nft's own terms.
+        for set in result.table.sets { #expect(set.typeof?.count == set.keyFields.count, "\(set.name)") }
+        #expect(result.table.sets.flatMap { $0.elements }.count == 600)
+    }
+
+    /// Rate-limited routes keep plain-integer matches in the residual (nft 1.0.6 cannot declare
+    /// an object map by `typeof`), both their limit map and their rule for what conforms.
+    @Test func rateLimitedRoutesKeepIntegerMatchesOutOfTheKey() {
+        let routes = (0..<50).map { i in
+            FlowRoute(family: .ipv4, components: [.destinationPrefix(Self.victim(i)), .numeric(.ipProtocol, [.equal(17)]),
+                                                  .numeric(.packetLength, [.equal(UInt64(100 + i))])],
+                      actions: [.trafficRateBytes(asn: 0, bytesPerSecond: 125_000)])
+        }
+        let result = compile(routes.ordered(.rfc), options: CompileOptions(dispatch: .never))
+        #expect(result.table.sets.allSatisfy { $0.typeof == nil })
+        #expect(result.table.chains[0].rules.allSatisfy { !NftPrinter.ruleText($0).contains("ip length @m") })
+    }
+
+    /// A rule that rewrites DSCP spans every DSCP value in its box, and its DSCP match is no key
+    /// part: a later route matching the new value must not move before it.
+    @Test func aMarkingRuleIsNotPassedByARouteMatchingItsNewValue() {
+        let v = Self.victim(1)
+        let routes = [
+            FlowRoute(family: .ipv4, components: [.destinationPrefix(v), .numeric(.dscp, [.equal(1)])], actions: Self.drop),
+            // Re-marks DSCP 5 to 1 and lets evaluation continue (traffic-action terminal bit).
+            FlowRoute(family: .ipv4, components: [.destinationPrefix(Self.victim(2)), .numeric(.dscp, [.equal(5)])],
+                      actions: [.trafficMarking(dscp: 1, value: 1), .trafficAction(sample: false, terminal: true)]),
+            FlowRoute(family: .ipv4, components: [.destinationPrefix(Self.victim(2)), .numeric(.dscp, [.equal(1)])], actions: Self.drop),
+        ]
+        let result = compile(routes, options: CompileOptions(dispatch: .never))
+        // The third route stays after the marking rule: three rules, the last its own.
+        #expect(result.table.ruleCount == 3)
+        #expect(result.ruleRoutes.last == 2)
+    }
+}
