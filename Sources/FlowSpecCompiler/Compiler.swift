@@ -22,8 +22,9 @@ public func compile(_ routes: [FlowRoute], options: CompileOptions = CompileOpti
 /// The merged table of `routes` — `merge(limit)` makes it, or gives up (nil) once its planner
 /// holds more than `limit` slots, and hands back what else it made, finished by the closure only
 /// when the merged table is kept — or, with `options.dispatch == .auto`, the dispatch form
-/// when a packet meets at most 1/`Tuning.dispatchGain` of the rules in it that it meets in the
-/// merged table (considered above `Tuning.dispatchConsiderRules`). Merging gives up at
+/// when a packet's worst path costs at most 1/`Tuning.dispatchGain` of what it costs in the
+/// merged table (`TableFigures.worstCaseCost`: rules, a set lookup counting as
+/// `Tuning.lookupRuleCost`; considered above `Tuning.dispatchConsiderRules`). Merging gives up at
 /// `Tuning.mergeAbandonSlots` slots (the merged chain has at least a rule per slot): the
 /// dispatch form is then built and taken when that is already sure, else everything is merged.
 func chooseForm<Planner>(_ routes: [FlowRoute], options: CompileOptions,
@@ -31,11 +32,11 @@ func chooseForm<Planner>(_ routes: [FlowRoute], options: CompileOptions,
     func dispatched(ifWithin worst: Int) -> CompileResult? {
         guard worst > Tuning.dispatchConsiderRules,
               let d = compileDispatched(routes, options: options, minRules: Tuning.dispatchMinRules),
-              d.figures.worstCaseRules * Tuning.dispatchGain <= worst else { return nil }
+              d.figures.worstCaseCost * Tuning.dispatchGain <= worst else { return nil }
         return d
     }
     func kept(_ merged: (CompileResult, () -> Planner)) -> (result: CompileResult, planner: Planner?) {
-        if let d = dispatched(ifWithin: merged.0.figures.worstCaseRules) { return (d, nil) }
+        if let d = dispatched(ifWithin: merged.0.figures.worstCaseCost) { return (d, nil) }
         return (merged.0, merged.1())
     }
     guard options.merge, options.dispatch == .auto else {

@@ -378,9 +378,16 @@ public final class IncrementalTable {
         guard !g.shadowing.contains(u) else { throw GiveUp(reason: "a route that goes shaped another's set elements") }
         let own = g.boxes(of: u)
         if let name = g.setName {
-            var set = MergePlanner.set(g, elements: own) { self.planner.units[$0].identity }
-            set.name = name
-            log.removedElements[name, default: { var s = set; s.elements = []; return s }()].elements += set.elements
+            var sets = [MergePlanner.set(g, elements: own) { self.planner.units[$0].identity }]
+            sets[0].name = name
+            // A split limiter's limit map loses the route's elements too (no other route's meet them).
+            if g.shape.splitLimiter {
+                sets.append(MergePlanner.limitMap(g, elements: own) { self.planner.units[$0].identity })
+                sets[1].name = name + "_o"
+            }
+            for set in sets {
+                log.removedElements[set.name, default: { var s = set; s.elements = []; return s }()].elements += set.elements
+            }
         }
         g.remove(u, boxes: own)
         compiler.planner.unitGroup[u] = nil
@@ -390,6 +397,7 @@ public final class IncrementalTable {
             log.deletedRules.append(MergedRule.comment(set: name))
             log.deletedSets.insert(name)
             setNames.remove(name)
+            if g.shape.splitLimiter { log.deletedSets.insert(name + "_o") }
         } else {
             log.deletedRules.append(planner.units[u].identity)
         }
@@ -439,6 +447,8 @@ public final class IncrementalTable {
                 // `flags interval` needs another group.
                 if g.setName != nil && !MergePlanner.isInterval(g)
                     && boxes.contains(where: { b in shape.keys.contains { b.point($0.dim) == nil } }) && !shape.hashed { continue }
+                if g.setName != nil && shape.splitLimiter && !shape.hashed && !MergePlanner.isLimitMapInterval(g)
+                    && boxes.contains(where: { b in shape.limitKeys.contains { b.point($0.dim) == nil } }) { continue }
                 let range = g.add(u, boxes, tail: unit.tail)
                 g.shadowing.formUnion(shadowing)
                 compiler.planner.unitGroup[u] = g
@@ -507,15 +517,15 @@ public final class IncrementalTable {
                 // A new group goes in as a merged rule even with one unit: its key lives in its
                 // own set, and the rule is the same whether one route or more join later.
                 var pool = compiler.pool
-                let (merged, set) = compiler.planner.mergedRule(g, pool: &pool) { base in
+                let (merged, sets) = compiler.planner.mergedRuleAndSets(g, pool: &pool) { base in
                     var name = base, n = 2
                     while setNames.contains(name) { name = base + "_\(n)"; n += 1 }
                     return name
                 }
                 compiler.pool = pool
-                g.setName = set.name
-                setNames.insert(set.name)
-                change.newSets.append(set)
+                g.setName = sets[0].name
+                setNames.insert(sets[0].name)
+                change.newSets += sets
                 rule = merged
             }
             if var rule {
@@ -557,6 +567,11 @@ public final class IncrementalTable {
             var set = MergePlanner.set(g, elements: live) { self.compiler.planner.units[$0].identity }
             set.name = g.setName!
             change.addedElements.append(set)
+            if g.shape.splitLimiter {
+                var map = MergePlanner.limitMap(g, elements: live) { self.compiler.planner.units[$0].identity }
+                map.name = g.setName! + "_o"
+                change.addedElements.append(map)
+            }
         }
         change.addedElements.sort { $0.name < $1.name }
         // Value sets whose first rule came or whose last rule went.

@@ -278,6 +278,18 @@ struct MergeShape: Hashable {
     var hostBits: [Int]?
 
     var hashed: Bool { hostBits != nil }
+
+    /// A limit map whose key has a plain-integer part: nft 1.0.6 cannot declare such an object
+    /// map, so the rule looks the whole key up in a plain set (declared by `typeof`) and the
+    /// limit object up by the key's named parts alone (`limitKeys`), which are disjoint between
+    /// the routes of a group (`MergePlanner.pieces`).
+    var splitLimiter: Bool { limiter && keys.contains(where: \.needsTypeof) }
+
+    /// The key parts of a split limiter's object map.
+    var limitKeys: [KeyField] { keys.filter { !$0.needsTypeof } }
+
+    /// The host bits of `limitKeys` in a hash shape (their addresses masked as in the whole key).
+    var limitHostBits: [Int]? { hostBits.map { bits in keys.indices.filter { !keys[$0].needsTypeof }.map { bits[$0] } } }
 }
 
 final class MergeGroup {
@@ -522,8 +534,10 @@ struct MergePlanner {
         }
         // nft 1.0.6 cannot declare an object map by `typeof` (nor one typed `integer` in a
         // concatenation): a rate-limited rule's plain-integer parts stay in the residual.
-        // The rule for what conforms to the limit keeps the same key parts as the limit map.
-        if unit.rateLimited {
+        // A limit map keyed on plain integers needs a named part to hold its objects by
+        // (`MergeShape.splitLimiter`); without one, they stay in the residual — for the rule of
+        // what conforms to the limit too, which keeps the same key parts as the limit map.
+        if unit.rateLimited && !keys.contains(where: { !$0.field.needsTypeof }) {
             for i in keys.indices.reversed() where keys[i].field.needsTypeof {
                 keys.remove(at: i); residual.append(keyMatches.remove(at: i))
             }
@@ -621,6 +635,7 @@ struct MergePlanner {
     /// not allowed, or past `maxElements` pieces, or (unless `exhaustive`) when the group's index
     /// gives up.
     static func pieces(of boxes: [Box], in g: MergeGroup, exhaustive: Bool) -> (boxes: [Box], shadowing: [Int])? {
+        if g.shape.splitLimiter && !limitKeysDisjoint(boxes, in: g, exhaustive: exhaustive) { return nil }
         var out = [Box]()
         var shadowing = [Int]()
         for b in boxes {
@@ -643,6 +658,34 @@ struct MergePlanner {
             out += pieces
         }
         return (out, shadowing)
+    }
+
+    /// A box with only the limit map's key parts of `shape` narrowed (the others whole).
+    static func limitBox(_ b: Box, _ shape: MergeShape) -> Box {
+        var p = Box.full(v6: b.v6)
+        for k in shape.limitKeys { p.r[k.dim] = b.r[k.dim] }
+        return p
+    }
+
+    /// Whether `boxes` (one unit's) meet no element of another unit of `g` in the limit map's key
+    /// parts: the object map then gives each packet the limit of the one route whose whole key
+    /// it matched. Nil-safe: a search the group's index gives up counts as a meeting.
+    static func limitKeysDisjoint(_ boxes: [Box], in g: MergeGroup, exhaustive: Bool) -> Bool {
+        for b in boxes {
+            let q = limitBox(b, g.shape)
+            var met = false
+            let visit = { (c: Int) -> Bool in
+                met = g.boxUnit[c] >= 0 && limitBox(g.boxes[c], g.shape).overlaps(q)
+                return !met
+            }
+            var searched = g.forEachCandidate(q, visit)
+            if !searched && exhaustive {
+                searched = true
+                for c in g.boxes.indices where !visit(c) { break }
+            }
+            if met || !searched { return false }
+        }
+        return true
     }
 
     /// Places the next unit: in a group of its shape when that is provably safe (the earliest
@@ -725,17 +768,18 @@ struct MergePlanner {
                     ruleRoutes.append(units[u].route)
                     continue
                 }
-                let (rule, set) = mergedRule(g, pool: &pool) { base in
+                let (rule, groupSets) = mergedRuleAndSets(g, pool: &pool) { base in
                     shapeCount[base, default: 0] += 1
                     let n = shapeCount[base]!
                     return n > 1 ? base + "_\(n)" : base
                 }
+                let set = groupSets[0]
                 g.setName = set.name
                 merged.append(MergedRule(rule: rules.count, set: set.name, routes: Array(Set(g.units.map { units[$0].route })).sorted(),
                                          elementRoutes: g.boxUnit.compactMap { $0 >= 0 ? units[$0].route : nil }))
                 rules.append(rule)
                 ruleRoutes.append(units[g.units.first ?? 0].route)
-                sets.append(set)
+                sets += groupSets
             }
         }
         return (rules, ruleRoutes, merged, sets)
@@ -744,6 +788,13 @@ struct MergePlanner {
     /// A group's merged rule and its set (every live element). The set keeps the group's name
     /// once it has one; else `name` turns the name the rule's digest gives into the one used.
     func mergedRule(_ g: MergeGroup, pool: inout SetPool, name: (String) -> String) -> (NftRule, NftSet) {
+        let (rule, sets) = mergedRuleAndSets(g, pool: &pool, name: name)
+        return (rule, sets[0])
+    }
+
+    /// A group's merged rule and its sets: the set the rule looks up (named as `mergedRule` says)
+    /// and, for a split limiter, its object map (that name + `_o`).
+    func mergedRuleAndSets(_ g: MergeGroup, pool: inout SetPool, name: (String) -> String) -> (NftRule, [NftSet]) {
         var set = Self.set(g, elements: g.boxes.indices.filter { g.boxUnit[$0] >= 0 }) { units[$0].identity }
         var exprs = g.residual(pool: &pool)
         var loads = [NftExpression]()
@@ -778,11 +829,68 @@ struct MergePlanner {
             set.name = name("m" + d.hex)
         }
         let name = set.name
+        if g.shape.splitLimiter {
+            // The whole key in the plain set (its elements count), then the limit object by the
+            // named parts: `KEY @m limit name NAMED map @m_o`.
+            var map = Self.limitMap(g) { units[$0].identity }
+            map.name = name + "_o"
+            exprs += loads + [.lookup(set: name, sreg: .reg1, invert: false)]
+            exprs += Self.loads(g.shape.limitKeys, hostBits: g.shape.limitHostBits) + [.objrefMap(set: map.name, sreg: .reg1)]
+            exprs += tail
+            return (NftRule(expressions: exprs, comment: MergedRule.comment(set: name)), [set, map])
+        }
         if set.elementCounters && g.shape.limiter { exprs += loads + [.lookup(set: name, sreg: .reg1, invert: false)] }
         exprs += loads
         exprs.append(g.shape.limiter ? .objrefMap(set: name, sreg: .reg1) : .lookup(set: name, sreg: .reg1, invert: false))
         exprs += tail
-        return (NftRule(expressions: exprs, comment: MergedRule.comment(set: name)), set)
+        return (NftRule(expressions: exprs, comment: MergedRule.comment(set: name)), [set])
+    }
+
+    /// The loads of key parts into consecutive registers, addresses masked to `hostBits`.
+    static func loads(_ keys: [KeyField], hostBits: [Int]?) -> [NftExpression] {
+        var loads = [NftExpression]()
+        var unit: UInt32 = 0
+        for (n, k) in keys.enumerated() {
+            let reg = unit % 4 == 0 ? NftRegister(rawValue: 1 + unit / 4) : .reg32(unit)
+            loads += k.load(reg)
+            if let bits = hostBits?[n], bits > 0 {
+                let mask = bigEndianBytes(~(UInt128(1) << UInt128(bits) - 1), width: k.width)
+                loads.append(.bitwise(sreg: reg, dreg: reg, length: UInt32(k.width), mask: mask,
+                                      xor: [UInt8](repeating: 0, count: k.width)))
+            }
+            unit += UInt32((k.width + 3) / 4)
+        }
+        return loads
+    }
+
+    /// A split limiter's object map: each unit's distinct limit-key boxes, mapped to its limit
+    /// object, commented with its route.
+    static func limitMap(_ g: MergeGroup, elements which: [Int]? = nil, comment: (Int) -> String) -> NftSet {
+        let keys = g.shape.limitKeys
+        let concat = keys.count > 1
+        func encode(_ b: Box, high: Bool) -> [UInt8] {
+            var out = [UInt8]()
+            for k in keys {
+                let v = high ? b.r[k.dim].upperBound : b.r[k.dim].lowerBound
+                out += bigEndianBytes(v << UInt128(k.shift), width: k.width)
+                if concat { out += [UInt8](repeating: 0, count: (4 - k.width % 4) % 4) }
+            }
+            return out
+        }
+        let interval = isLimitMapInterval(g)
+        var seen = Set<[UInt8]>()
+        var elements = [NftSetElement]()
+        for i in which ?? Array(g.boxes.indices) where g.boxUnit[i] >= 0 {
+            let b = g.boxes[i], u = g.boxUnit[i]
+            let lo = encode(b, high: false), hi = encode(b, high: true)
+            guard seen.insert(lo + hi).inserted else { continue }
+            var e = NftSetElement(key: lo, comment: comment(u))
+            if interval && (concat || lo != hi) { e.keyEnd = hi }
+            e.objectName = g.limitNames[u]
+            elements.append(e)
+        }
+        return NftSet(name: "", flags: interval ? [.interval, .object] : [.object], keyFields: keys.map(\.type), objectType: .limit,
+                      elements: elements)
     }
 
     /// The set (or object map) of a group with the elements of boxes `which`, unnamed
@@ -810,15 +918,24 @@ struct MergePlanner {
             let b = g.boxes[i]
             var e = NftSetElement(key: encode(b, high: false), comment: comment(g.boxUnit[i]))
             if interval && (concat || keys.contains { b.point($0.dim) == nil }) { e.keyEnd = encode(b, high: true) }
-            if g.shape.limiter { e.objectName = g.limitNames[g.boxUnit[i]] }
+            if g.shape.limiter && !g.shape.splitLimiter { e.objectName = g.limitNames[g.boxUnit[i]] }
             elements.append(e)
         }
         var flags: NftSet.Flags = interval ? [.interval] : []
-        if g.shape.limiter { flags.insert(.object) }
+        // A split limiter's set is a plain one: its limits are in a map of their own (`limitMap`).
+        let objects = g.shape.limiter && !g.shape.splitLimiter
+        if objects { flags.insert(.object) }
         let counted = g.shape.tail.contains { if case .counter = $0 { true } else { false } }
         let typeof = keys.contains(where: \.needsTypeof) ? keys.map { $0.field.row.typeof! } : nil
-        return NftSet(name: "", flags: flags, keyFields: keys.map(\.type), objectType: g.shape.limiter ? .limit : nil,
+        return NftSet(name: "", flags: flags, keyFields: keys.map(\.type), objectType: objects ? .limit : nil,
                       elementCounters: counted, elements: elements, typeof: typeof)
+    }
+
+    /// Whether a split limiter's limit map has `flags interval`: when some box, tombstones too,
+    /// spans a range in a limit key part (so that it never changes while the map is installed).
+    static func isLimitMapInterval(_ g: MergeGroup) -> Bool {
+        // A hash shape's limit keys are masked to one value each, as the whole key's are.
+        !g.shape.hashed && g.boxes.contains { b in g.shape.limitKeys.contains { b.point($0.dim) == nil } }
     }
 
     /// Whether a group's set has `flags interval`: not for hash keys; else when some element

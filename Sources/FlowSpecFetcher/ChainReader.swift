@@ -154,6 +154,10 @@ private struct KeyLookup {
     var set: NftSet
     var parts: [Loaded]
     var object: Bool
+    /// A limit map looked up by part of the key after the whole key was looked up in `set` (the
+    /// merge pass's split limiter, docs/merging.md): each element's limit is the map's element
+    /// with the same comment (route identity).
+    var limitMap: NftSet? = nil
 }
 
 /// One element of a `KeyLookup`, read as a rule of its own.
@@ -354,6 +358,17 @@ private struct RuleWalker {
             parts.append(loaded)
             u += Self.units(f.length)
         }
+        if var previous = keyLookup, object, previous.limitMap == nil, !previous.object, previous.set.name != set.name,
+           set.objectType == .limit, previous.set.elements.contains(where: { $0.comment != nil }),
+           set.elements.allSatisfy({ $0.comment != nil }) {
+            // `KEY @m limit name PART map @m_o`: the limit of each route, by its comment.
+            guard Set(parts).isSubset(of: previous.parts) else {
+                throw fail("limit map \(set.name) is keyed by what the lookup in \(previous.set.name) does not look up")
+            }
+            previous.limitMap = set
+            keyLookup = previous
+            return
+        }
         if var previous = keyLookup {
             guard previous.set.name == set.name, previous.parts == parts else {
                 throw fail("lookups in two sets (\(previous.set.name), \(set.name)): one set per rule is read element by element")
@@ -375,7 +390,9 @@ private struct RuleWalker {
     func expand() throws(FetchProblem) -> [ExpandedElement]? {
         guard let lookup = keyLookup else { return nil }
         let set = lookup.set
-        let limited = lookup.object && set.objectType == .limit
+        let limited = lookup.object && set.objectType == .limit || lookup.limitMap != nil
+        var limitOf: [String: String] = [:]
+        for e in lookup.limitMap?.elements ?? [] { if let c = e.comment, let o = e.objectName, limitOf[c] == nil { limitOf[c] = o } }
         if limited && effect.rate != nil { throw fail("two limits in one rule (a limit and the limit map \(set.name))") }
         if set.elements.isEmpty { throw fail("lookup in the empty set \(set.name): the rule never matches") }
         let concatenated = set.keyFields.count > 1
@@ -416,7 +433,7 @@ private struct RuleWalker {
             }
             if w.pendingLow != nil { throw fail("\(named) of set \(set.name): an address with only a lower bound") }
             if limited {
-                guard let name = e.objectName, let l = limits[name] else {
+                guard let name = lookup.limitMap == nil ? e.objectName : e.comment.flatMap({ limitOf[$0] }), let l = limits[name] else {
                     throw fail("\(named) of limit map \(set.name) names no limit object of the table (\(e.objectName ?? "none"))")
                 }
                 try w.limit(l, named: name)

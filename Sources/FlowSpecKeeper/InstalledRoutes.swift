@@ -78,6 +78,7 @@ public struct InstalledRoutes: Sendable {
             var policed = false
             var mergedSet: NftSet?
             var limitMap = false
+            var limitObjects: [String: [String]]?
             for e in rule.expressions {
                 switch e {
                 case .counter(let p, let b): packets += p; bytes += b
@@ -86,7 +87,14 @@ public struct InstalledRoutes: Sendable {
                 case .objrefMap(let name, _):
                     policed = true
                     if let s = sets[name], s.elements.contains(where: { $0.comment != nil }) {
-                        mergedSet = s; limitMap = true
+                        // A split limiter (`KEY @m limit name PART map @m_o`): the routes and their
+                        // counts are the set's, their limits the map's, by element comment.
+                        if let m = mergedSet, m.name != s.name {
+                            limitObjects = Dictionary(Self.routes(of: s, fallback: m.name).map { ($0.identity, $0.objects) }) { a, _ in a }
+                        } else {
+                            mergedSet = s
+                        }
+                        limitMap = true
                     } else {
                         actions.append("police (map \(name))")
                     }
@@ -107,7 +115,8 @@ public struct InstalledRoutes: Sendable {
             }
             for route in Self.routes(of: set, fallback: rule.comment ?? MergedRule.comment(set: set.name)) {
                 var own = actions
-                if limitMap { own.insert(contentsOf: route.objects.map(police), at: 0) }
+                let objects = limitObjects.map { $0[route.identity] ?? [] } ?? route.objects
+                if limitMap { own.insert(contentsOf: objects.map(police), at: 0) }
                 add(route.identity, packets: route.packets, bytes: route.bytes, actions: own, set: set.name,
                     joinAny: RouteIdentity.isIdentity(route.identity))
             }

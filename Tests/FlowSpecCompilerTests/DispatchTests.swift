@@ -103,13 +103,21 @@ import FlowSpecTestSupport
 
     @Test("auto: the mixed workload dispatches, the uniform one stays merged; figures are what the table holds")
     func costModel() {
-        let mixed = compile(MixedRouteGenerator().routes(count: 3000).ordered(.rfc))
+        let diverse = Self.diverse(3000)
+        let mixed = compile(diverse)
         #expect(mixed.figures.form == .dispatch)
-        let merged = compile(MixedRouteGenerator().routes(count: 3000).ordered(.rfc), options: CompileOptions(dispatch: .never))
+        let merged = compile(diverse, options: CompileOptions(dispatch: .never))
         #expect(mixed.figures.worstCaseRules * Tuning.dispatchGain <= merged.figures.worstCaseRules)
         #expect(mixed.figures.rules == mixed.table.ruleCount && mixed.figures.chains == mixed.table.chains.count)
+        // The mixed workload merges to few rules now that its matches are key parts, but each is a
+        // set lookup, which costs a packet more than the dispatch form's rules: it dispatches.
+        let mix = MixedRouteGenerator().routes(count: 3000).ordered(.rfc)
+        let mixAuto = compile(mix), mixMerged = compile(mix, options: CompileOptions(dispatch: .never))
+        #expect(mixAuto.figures.form == .dispatch && mixMerged.figures.rules < 300, "\(mixMerged.figures)")
+        #expect(mixMerged.figures.worstCaseCost > 2 * mixMerged.figures.worstCaseRules
+                && mixAuto.figures.worstCaseCost * Tuning.dispatchGain <= mixMerged.figures.worstCaseCost)
         // Every route's rules exactly once, and no named set but the maps (value lists are rules).
-        let linear = compile(MixedRouteGenerator().routes(count: 3000).ordered(.rfc), options: CompileOptions(merge: false))
+        let linear = compile(diverse, options: CompileOptions(merge: false))
         #expect(linear.table.sets.isEmpty)
         let count = { (t: NftTable) in t.chains.flatMap(\.rules).filter { $0.comment.map(RouteIdentity.isIdentity) == true }.count }
         #expect(count(mixed.table) == count(linear.table))
@@ -118,15 +126,26 @@ import FlowSpecTestSupport
         #expect(uniform.figures.form == .merged)
     }
 
+    /// Every route of its own shape (a flow label is no key part), on 300 victims: merging leaves
+    /// a rule per route, dispatch a chain of n/300 per victim.
+    static func diverse(_ n: Int) -> [FlowRoute] {
+        (0..<n).map { i in
+            FlowRoute(family: .ipv6, components: [
+                .destinationPrefix(FlowPrefix(address: IPAddress(family: .ipv6, high: 0x2001_0db8_0000_0001, low: UInt64(i % 300) + 1), length: 128)!),
+                .numeric(.ipProtocol, [.equal(6)]), .numeric(.destinationPort, [.equal(443)]), .numeric(.flowLabel, [.equal(UInt64(i))])],
+                      actions: [.trafficRateBytes(asn: 0, bytesPerSecond: 0)])
+        }.ordered(.rfc)
+    }
+
     @Test("merging abandoned early decides as merging everything would, in compile and in the keeper's build")
     func abandonedMerge() {
-        // Routes without a destination, each of its own shape (a rate limit, whose packet length
-        // and DSCP stay in the residual: nft cannot declare an object map by `typeof`): more
+        // Routes without a destination, each of its own shape (a rate limit and no address or
+        // port: its limit map would have no named key part, so packet length and DSCP stay in
+        // the residual — nft cannot declare an object map by `typeof`): more
         // merged rules than the abandon limit, and nothing to dispatch on. Merging goes on whole.
         var undispatchable: [FlowRoute] = []
         for i in 0..<(Tuning.mergeAbandonSlots + 400) {
-            let source = FlowPrefix(address: IPAddress(ipv4: 0xc633_6400 | UInt32(i % 256)), length: 32)!
-            let components: [Component] = [.sourcePrefix(source), .numeric(.packetLength, [.equal(UInt64(64 + i))]),
+            let components: [Component] = [.numeric(.packetLength, [.equal(UInt64(64 + i))]),
                                            .numeric(.dscp, [.equal(UInt64(i % 64))])]
             undispatchable.append(FlowRoute(family: .ipv4, components: components, actions: [.trafficRateBytes(asn: 0, bytesPerSecond: 125_000)]))
         }
@@ -136,8 +155,8 @@ import FlowSpecTestSupport
         let (built, planner) = IncrementalTable.build(undispatchable, order: RouteOrder.rfc, options: CompileOptions())
         let (unabandoned, _) = IncrementalTable.build(undispatchable, order: RouteOrder.rfc, options: CompileOptions(dispatch: .never))
         #expect(built.table == unabandoned.table && planner != nil)
-        // The mixed workload past the limit: the dispatch form, as the full comparison gives it.
-        let mixed = MixedRouteGenerator().routes(count: 7000).ordered(.rfc)
+        // Diverse routes past the limit: the dispatch form, as the full comparison gives it.
+        let mixed = Self.diverse(7000)
         let chosen = compile(mixed)
         #expect(chosen.figures.form == .dispatch)
         #expect(chosen.table == compileDispatched(mixed, options: CompileOptions(), minRules: Tuning.dispatchMinRules)?.table)

@@ -36,17 +36,30 @@ struct KeyPartTests {
         #expect(result.table.sets.flatMap { $0.elements }.count == 600)
     }
 
-    /// Rate-limited routes keep plain-integer matches in the residual (nft 1.0.6 cannot declare
-    /// an object map by `typeof`), both their limit map and their rule for what conforms.
-    @Test func rateLimitedRoutesKeepIntegerMatchesOutOfTheKey() {
-        let routes = (0..<50).map { i in
+    /// Rate-limited routes: nft 1.0.6 cannot declare an object map by `typeof`, so the whole key
+    /// is looked up in a plain set and the limit by the named parts alone, in a map of its own;
+    /// routes whose named parts meet (one victim, two length ranges, two rates) go to two groups.
+    @Test func rateLimitedRoutesLookTheLimitUpByTheNamedParts() {
+        var routes = (0..<50).map { i in
             FlowRoute(family: .ipv4, components: [.destinationPrefix(Self.victim(i)), .numeric(.ipProtocol, [.equal(17)]),
                                                   .numeric(.packetLength, [.equal(UInt64(100 + i))])],
-                      actions: [.trafficRateBytes(asn: 0, bytesPerSecond: 125_000)])
+                      actions: [.trafficRateBytes(asn: 0, bytesPerSecond: Float(125_000 * (i + 1)))])
         }
-        let result = compile(routes.ordered(.rfc), options: CompileOptions(dispatch: .never))
-        #expect(result.table.sets.allSatisfy { $0.typeof == nil })
-        #expect(result.table.chains[0].rules.allSatisfy { !NftPrinter.ruleText($0).contains("ip length @m") })
+        for v in 0..<2 {
+            routes.append(FlowRoute(family: .ipv4, components: [.destinationPrefix(Self.victim(v)), .numeric(.ipProtocol, [.equal(17)]),
+                                                                .numeric(.packetLength, [.equal(900)])],
+                                    actions: [.trafficRateBytes(asn: 0, bytesPerSecond: 1_000)]))
+        }
+        let result = compile(routes, options: CompileOptions(dispatch: .never))
+        let texts = result.table.chains[0].rules.map { NftPrinter.ruleText($0) }
+        let limitRules = texts.filter { $0.contains("limit name ip daddr map @m") }
+        #expect(limitRules.count == 2, "\(texts)")
+        #expect(limitRules.allSatisfy { $0.contains("ip daddr . ip length @m") })
+        let maps = result.table.sets.filter { $0.objectType == .limit }
+        #expect(maps.count == 2 && maps.allSatisfy { $0.keyFields == [.ipv4Address] && $0.typeof == nil && $0.name.hasSuffix("_o") })
+        #expect(maps.map(\.elements.count).sorted() == [2, 50])
+        // Each route's limit is its own object, named in its element, by its comment.
+        for map in maps { #expect(map.elements.allSatisfy { $0.objectName != nil && $0.comment != nil }) }
     }
 
     /// A rule that rewrites DSCP spans every DSCP value in its box, and its DSCP match is no key

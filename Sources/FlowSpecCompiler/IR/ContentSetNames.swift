@@ -53,12 +53,19 @@ public enum ContentSetNames {
     }
 
     /// The sets of the merge pass and the dispatch maps: those named by a rule's `merge <set>`
-    /// or `dispatch <map>` comment.
+    /// or `dispatch <map>` comment, and a merged rule's limit map `<set>_o` (a split limiter's,
+    /// `MergeShape.splitLimiter`).
     public static func mergeSetNames(_ table: NftTable) -> Set<String> {
         var out: Set<String> = []
         for chain in table.chains {
             for rule in chain.rules {
-                if let c = rule.comment, let name = MergedRule.set(inComment: c) ?? DispatchRule.map(inComment: c) { out.insert(name) }
+                guard let c = rule.comment else { continue }
+                if let name = MergedRule.set(inComment: c) {
+                    out.insert(name)
+                    out.insert(name + "_o")
+                } else if let name = DispatchRule.map(inComment: c) {
+                    out.insert(name)
+                }
             }
         }
         return out

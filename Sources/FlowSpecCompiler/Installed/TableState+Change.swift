@@ -23,7 +23,8 @@ extension TableState {
         for o in change.deletedObjects { objects[o.name] = nil }
         for o in change.newObjects { objects[o.name] = ObjectEntry(o) }
         for name in change.deletedSets { sets.remove(name); mergeSets[name] = nil }
-        let merged = Set(change.insertedRules.compactMap { $0.rule.comment.flatMap(MergedRule.set(inComment:)) })
+        // A merged rule's set, and a split limiter's limit map beside it (`<set>_o`).
+        let merged = Set(change.insertedRules.compactMap { $0.rule.comment.flatMap(MergedRule.set(inComment:)) }.flatMap { [$0, $0 + "_o"] })
         for set in change.newSets {
             sets.insert(set.name)
             // A value set (a port list of a rule that did not merge) is not a merge set.
