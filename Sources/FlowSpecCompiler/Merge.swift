@@ -797,18 +797,7 @@ struct MergePlanner {
     func mergedRuleAndSets(_ g: MergeGroup, pool: inout SetPool, name: (String) -> String) -> (NftRule, [NftSet]) {
         var set = Self.set(g, elements: g.boxes.indices.filter { g.boxUnit[$0] >= 0 }) { units[$0].identity }
         var exprs = g.residual(pool: &pool)
-        var loads = [NftExpression]()
-        var unit: UInt32 = 0
-        for (n, k) in g.shape.keys.enumerated() {
-            let reg = unit % 4 == 0 ? NftRegister(rawValue: 1 + unit / 4) : .reg32(unit)
-            loads += k.load(reg)
-            if let bits = g.shape.hostBits?[n], bits > 0 {
-                let mask = bigEndianBytes(~(UInt128(1) << UInt128(bits) - 1), width: k.width)
-                loads.append(.bitwise(sreg: reg, dreg: reg, length: UInt32(k.width), mask: mask,
-                                      xor: [UInt8](repeating: 0, count: k.width)))
-            }
-            unit += UInt32((k.width + 3) / 4)
-        }
+        let loads = Self.loads(g.shape.keys, hostBits: g.shape.hostBits)
         // Counters per route (docs/merging.md): the set's elements count, so the rule's
         // own counter, which would only add up the group, goes. An object map does not
         // update its elements' counters, so a counted limit map is first looked up as a
@@ -863,20 +852,24 @@ struct MergePlanner {
         return loads
     }
 
+    /// The key bytes of box `b` over `keys`: each value shifted into place (DSCP), big-endian,
+    /// padded to 4 bytes per part in a concatenation; the low ends of the ranges, or the high.
+    static func encodeKey(_ b: Box, _ keys: [KeyField], high: Bool) -> [UInt8] {
+        var out = [UInt8]()
+        for k in keys {
+            let v = high ? b.r[k.dim].upperBound : b.r[k.dim].lowerBound
+            out += bigEndianBytes(v << UInt128(k.shift), width: k.width)
+            if keys.count > 1 { out += [UInt8](repeating: 0, count: (4 - k.width % 4) % 4) }
+        }
+        return out
+    }
+
     /// A split limiter's object map: each unit's distinct limit-key boxes, mapped to its limit
     /// object, commented with its route.
     static func limitMap(_ g: MergeGroup, elements which: [Int]? = nil, comment: (Int) -> String) -> NftSet {
         let keys = g.shape.limitKeys
         let concat = keys.count > 1
-        func encode(_ b: Box, high: Bool) -> [UInt8] {
-            var out = [UInt8]()
-            for k in keys {
-                let v = high ? b.r[k.dim].upperBound : b.r[k.dim].lowerBound
-                out += bigEndianBytes(v << UInt128(k.shift), width: k.width)
-                if concat { out += [UInt8](repeating: 0, count: (4 - k.width % 4) % 4) }
-            }
-            return out
-        }
+        func encode(_ b: Box, high: Bool) -> [UInt8] { encodeKey(b, keys, high: high) }
         let interval = isLimitMapInterval(g)
         var seen = Set<[UInt8]>()
         var elements = [NftSetElement]()
@@ -903,15 +896,7 @@ struct MergePlanner {
         let keys = g.shape.keys
         let concat = keys.count > 1
         let interval = Self.isInterval(g)
-        func encode(_ b: Box, high: Bool) -> [UInt8] {
-            var out = [UInt8]()
-            for k in keys {
-                let v = high ? b.r[k.dim].upperBound : b.r[k.dim].lowerBound
-                out += bigEndianBytes(v << UInt128(k.shift), width: k.width)
-                if concat { out += [UInt8](repeating: 0, count: (4 - k.width % 4) % 4) }
-            }
-            return out
-        }
+        func encode(_ b: Box, high: Bool) -> [UInt8] { encodeKey(b, keys, high: high) }
         var elements = [NftSetElement]()
         elements.reserveCapacity(which.count)
         for i in which {
