@@ -86,8 +86,11 @@ public struct CompileResult: Sendable {
     /// For a merged rule, the index of the first route of its group. In the dispatch form, for
     /// each rule of the linear form it was made from.
     public var ruleRoutes: [Int]
-    /// The merged rules (set lookups standing for several routes), in chain order.
+    /// The merged rules (set lookups standing for several routes), in chain order (in a dispatch
+    /// table, in the merged chain it was made from).
     public var merged: [MergedRule]
+    /// For each rule of a merged chain, the destinations it can match (`MergedDispatch`).
+    var coverage: [DestinationCoverage]? = nil
     /// The table's form, size and the most rules a packet meets in it.
     public var figures: TableFigures { TableFigures(table) }
 

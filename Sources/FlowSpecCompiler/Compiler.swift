@@ -13,20 +13,22 @@ public func compile(_ routes: [FlowRoute], options: CompileOptions = CompileOpti
     if options.dispatch == .always { return compileDispatched(routes, options: options, minRules: 1) ?? compileOne(routes, options) }
     return chooseForm(routes, options: options) { abandonAbove in
         var c = RouteCompiler(options: options)
-        c.abandonAboveSlots = abandonAbove
+        c.abandonAboveCost = abandonAbove
         c.addAllInHalves(routes)
         return c.abandoned ? nil : (c.finish(), {})
     }.result
 }
 
-/// The merged table of `routes` — `merge(limit)` makes it, or gives up (nil) once its planner
-/// holds more than `limit` slots, and hands back what else it made, finished by the closure only
-/// when the merged table is kept — or, with `options.dispatch == .auto`, the dispatch form
-/// when a packet's worst path costs at most 1/`Tuning.dispatchGain` of what it costs in the
-/// merged table (`TableFigures.worstCaseCost`: rules, a set lookup counting as
-/// `Tuning.lookupRuleCost`; considered above `Tuning.dispatchConsiderRules`). Merging gives up at
-/// `Tuning.mergeAbandonSlots` slots (the merged chain has at least a rule per slot): the
-/// dispatch form is then built and taken when that is already sure, else everything is merged.
+/// The merged table of `routes` — `merge(limit)` makes it, or gives up (nil) once its chain so
+/// far costs more than `limit` (`MergePlanner.cost`), and hands back what else it made, finished
+/// by the closure only when the merged table is kept — or, with `options.dispatch == .auto`, a
+/// dispatch form: over the merged rules (`MergedDispatch`) when its worst path costs at most
+/// 1/`Tuning.mergedDispatchGain` of the merged table's and no more than
+/// `Tuning.dispatchConsiderRules`; else over the linear rules when it costs at most
+/// 1/`Tuning.dispatchGain` (`TableFigures.worstCaseCost`: rules, a set lookup counting as
+/// `Tuning.lookupRuleCost`; considered above `Tuning.dispatchConsiderRules`). Merging gives up
+/// past `Tuning.mergeAbandonCost`: the linear dispatch is then built and taken when that is
+/// already sure, else everything is merged.
 func chooseForm<Planner>(_ routes: [FlowRoute], options: CompileOptions,
                          merge: (_ abandonAbove: Int?) -> (CompileResult, () -> Planner)?) -> (result: CompileResult, planner: Planner?) {
     func dispatched(ifWithin worst: Int) -> CompileResult? {
@@ -36,15 +38,21 @@ func chooseForm<Planner>(_ routes: [FlowRoute], options: CompileOptions,
         return d
     }
     func kept(_ merged: (CompileResult, () -> Planner)) -> (result: CompileResult, planner: Planner?) {
-        if let d = dispatched(ifWithin: merged.0.figures.worstCaseCost) { return (d, nil) }
+        let cost = merged.0.figures.worstCaseCost
+        // Dispatch over the merged rules first: it keeps the merged table's sets.
+        if cost > Tuning.dispatchConsiderRules, let d = mergedDispatched(merged.0),
+           d.figures.worstCaseCost * Tuning.mergedDispatchGain <= cost, d.figures.worstCaseCost <= Tuning.dispatchConsiderRules {
+            return (d, nil)
+        }
+        if let d = dispatched(ifWithin: cost) { return (d, nil) }
         return (merged.0, merged.1())
     }
     guard options.merge, options.dispatch == .auto else {
         let merged = merge(nil)!
         return (merged.0, merged.1())
     }
-    if let merged = merge(Tuning.mergeAbandonSlots) { return kept(merged) }
-    if let d = dispatched(ifWithin: Tuning.mergeAbandonSlots) { return (d, nil) }
+    if let merged = merge(Tuning.mergeAbandonCost) { return kept(merged) }
+    if let d = dispatched(ifWithin: Tuning.mergeAbandonCost) { return (d, nil) }
     return kept(merge(nil)!)
 }
 
@@ -52,6 +60,19 @@ private func compileOne(_ routes: [FlowRoute], _ options: CompileOptions) -> Com
     var c = RouteCompiler(options: options)
     c.addAllInHalves(routes)
     return c.finish()
+}
+
+/// The dispatch form of a merged result (`MergedDispatch`), nil when it has no coverage (not
+/// merged) or no rule names a destination.
+func mergedDispatched(_ merged: CompileResult) -> CompileResult? {
+    guard let coverage = merged.coverage, let base = merged.table.chains.first,
+          let d = MergedDispatch.build(rules: base.rules, coverage: coverage, base: base.name) else { return nil }
+    var result = merged
+    result.table.chains[0].rules = d.base
+    result.table.chains += d.chains
+    result.table.sets += d.maps
+    result.coverage = nil
+    return result
 }
 
 /// The dispatch form of `routes` (docs/merging.md, "Destination dispatch"): their linear rules,
@@ -133,17 +154,17 @@ struct RouteCompiler {
         for (i, r) in routes.enumerated() {
             add(r, index: first + i)
             after(first + i, self)
-            if let m = abandonAboveSlots, planner.slots.count > m {
+            if let m = abandonAboveCost, planner.cost > m {
                 abandoned = true
                 return
             }
         }
     }
 
-    /// Merging stops (`abandoned`) once the merge planner holds more slots than this: the merged
-    /// chain will have at least one rule per slot, so the dispatch form is known to win when a
-    /// packet meets at most a `Tuning.dispatchGain`-th of that in it (`compile`).
-    var abandonAboveSlots: Int?
+    /// Merging stops (`abandoned`) once the merged chain made so far costs more than this
+    /// (`MergePlanner.cost`, at most what the finished chain will cost), so the dispatch form is
+    /// known to win when its cost is at most a `Tuning.dispatchGain`-th of that (`compile`).
+    var abandonAboveCost: Int?
     private(set) var abandoned = false
 
     /// `addAll`, with the second half of `routes` compiled on another thread while this one
@@ -338,15 +359,19 @@ struct RouteCompiler {
         }
         var merged: [MergedRule] = []
         var mergedSets: [NftSet] = []
+        var coverage: [DestinationCoverage]?
         if options.merge {
             // Only `add` asks the blocker index; `IncrementalTable` places by its own scan.
             planner.blockers = BlockerIndex()
             if !keepPlanner { for case .group(let g) in planner.slots { g.dropIndex() } }
             (rules, ruleRoutes, merged, mergedSets) = planner.emit(pool: &pool)
+            if options.dispatch != .never { coverage = planner.destinationCoverage() }
             if !keepPlanner { planner = MergePlanner(exactCounters: options.counters) }
         }
         let table = makeTable(rules: rules, mergedSets: mergedSets)
-        return CompileResult(table: table, rejected: rejected, notes: notes, ruleRoutes: ruleRoutes, merged: merged)
+        var result = CompileResult(table: table, rejected: rejected, notes: notes, ruleRoutes: ruleRoutes, merged: merged)
+        result.coverage = coverage
+        return result
     }
 
     /// The table of `rules`: the chain with its policy, the pool's sets the rules use, the merge

@@ -444,6 +444,74 @@ extension NftTable {
     /// compiler lists a map's chains in RFC 8955 order of their prefixes, a more specific one
     /// first, and their rules carry their destination match). `show` and `fetch` read a
     /// dispatch table through it. A rule of any other kind is kept as it is.
+    /// Rule lists that are each in the order of one list they were taken from (the chains of a
+    /// dispatch over merged rules, where a rule can be in several chains), merged back into one
+    /// list in that order, each rule once; the counts of a rule's copies add up. Lists without a
+    /// rule in common are concatenated.
+    static func mergedInOrder(_ lists: [[NftRule]]) -> [NftRule] {
+        func key(_ r: NftRule) -> NftRule {
+            var k = r
+            k.expressions = r.expressions.map { if case .counter = $0 { .counter(packets: 0, bytes: 0) } else { $0 } }
+            return k
+        }
+        var id: [NftRule: Int] = [:]
+        var nodes: [NftRule] = []
+        var edges: [[Int]] = []
+        var indegree: [Int] = []
+        for list in lists {
+            var previous: Int?
+            for rule in list {
+                let k = key(rule)
+                let n: Int
+                if let known = id[k] {
+                    n = known
+                    // The copy's counts add to the rule's.
+                    nodes[n].expressions = zip(nodes[n].expressions, rule.expressions).map { a, b in
+                        if case .counter(let p, let y) = a, case .counter(let q, let z) = b { .counter(packets: p + q, bytes: y + z) } else { a }
+                    }
+                } else {
+                    n = nodes.count
+                    id[k] = n
+                    nodes.append(rule); edges.append([]); indegree.append(0)
+                }
+                if let p = previous, p != n { edges[p].append(n); indegree[n] += 1 }
+                previous = n
+            }
+        }
+        if nodes.count == lists.reduce(0, { $0 + $1.count }) { return lists.flatMap { $0 } }
+        // Kahn's order, the rule first seen first among those ready: a binary heap of node numbers.
+        var heap: [Int] = []
+        func push(_ x: Int) {
+            heap.append(x)
+            var i = heap.count - 1
+            while i > 0, heap[(i - 1) / 2] > heap[i] { heap.swapAt(i, (i - 1) / 2); i = (i - 1) / 2 }
+        }
+        func pop() -> Int {
+            let top = heap[0]
+            heap[0] = heap[heap.count - 1]
+            heap.removeLast()
+            var i = 0
+            while true {
+                let l = 2 * i + 1, r = l + 1
+                var m = i
+                if l < heap.count && heap[l] < heap[m] { m = l }
+                if r < heap.count && heap[r] < heap[m] { m = r }
+                if m == i { break }
+                heap.swapAt(i, m); i = m
+            }
+            return top
+        }
+        for n in nodes.indices where indegree[n] == 0 { push(n) }
+        var out: [NftRule] = []
+        out.reserveCapacity(nodes.count)
+        while !heap.isEmpty {
+            let n = pop()
+            out.append(nodes[n])
+            for m in edges[n] { indegree[m] -= 1; if indegree[m] == 0 { push(m) } }
+        }
+        return out
+    }
+
     public func linearRules(ofChain name: String) -> [NftRule] {
         guard let chain = chains.first(where: { $0.name == name }) else { return [] }
         guard chain.rules.contains(where: { $0.comment.flatMap(DispatchRule.map(inComment:)) != nil }) else { return chain.rules }
@@ -451,7 +519,28 @@ extension NftTable {
         for (i, c) in chains.enumerated() where chainIndex[c.name] == nil { chainIndex[c.name] = i }
         var setIndex: [String: Int] = [:]
         for (i, s) in sets.enumerated() where setIndex[s.name] == nil { setIndex[s.name] = i }
+        func dispatchMap(_ rule: NftRule) -> NftSet? {
+            guard let map = rule.comment.flatMap(DispatchRule.map(inComment:)),
+                  rule.expressions.contains(where: { if case .mapLookup(map, _, .verdict) = $0 { true } else { false } }) else { return nil }
+            return setIndex[map].map { sets[$0] }
+        }
         func linear(_ rules: [NftRule], depth: Int) -> [NftRule] {
+            // Dispatch over merged rules (`MergedDispatch`): maps that `goto` chains which each hold
+            // every rule a destination meets, the rules without a destination included. Each chain,
+            // and the base chain's other rules, is in the merged chain's order: merged back into it.
+            let maps = rules.compactMap(dispatchMap)
+            if depth < 16, !maps.isEmpty, maps.allSatisfy({ $0.elements.allSatisfy { if case .goto = $0.verdict { true } else { false } } }) {
+                var seen = Set<Int>()
+                var lists: [[NftRule]] = []
+                for map in maps {
+                    for e in map.elements {
+                        guard let c = e.verdict?.chain, let i = chainIndex[c], seen.insert(i).inserted else { continue }
+                        lists.append(linear(chains[i].rules, depth: depth + 1))
+                    }
+                }
+                lists.append(rules.filter { dispatchMap($0) == nil })
+                return Self.mergedInOrder(lists)
+            }
             var out: [NftRule] = []
             for rule in rules {
                 guard depth < 16, let map = rule.comment.flatMap(DispatchRule.map(inComment:)),
@@ -467,7 +556,7 @@ extension NftTable {
                     guard let i = chainIndex[c], reached.insert(i).inserted else { continue }
                     pending += chains[i].rules.compactMap(\.gotoTarget)
                 }
-                for i in reached.sorted() { out += linear(chains[i].rules.filter { $0.gotoTarget == nil }, depth: depth + 1) }
+                out += Self.mergedInOrder(reached.sorted().map { linear(chains[$0].rules.filter { $0.gotoTarget == nil }, depth: depth + 1) })
             }
             return out
         }

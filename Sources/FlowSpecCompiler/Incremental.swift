@@ -98,7 +98,7 @@ public final class IncrementalTable {
         guard options.merge, options.dispatch != .always else { return (compile(routes, options: options), nil) }
         let (result, table) = chooseForm(routes, options: options) { abandonAbove -> (CompileResult, () -> IncrementalTable)? in
             let t = IncrementalTable(options: options, order: order)
-            t.compiler.abandonAboveSlots = abandonAbove
+            t.compiler.abandonAboveCost = abandonAbove
             var entries: [Entry?] = []
             entries.reserveCapacity(routes.count)
             var units = 0, objects = 0

@@ -464,6 +464,10 @@ struct MergePlanner {
     var slots: [Slot] = []
     /// The boxes (one hull each) of units that stay single, for the overlap tests.
     var singleBox: [Int: Box] = [:]
+    /// What the chain made so far costs a packet that crosses it (`TableFigures.worstCaseCost`):
+    /// a rule per slot, a merged rule (a group of two units or more) as `lookupRuleCost`. Rules
+    /// that look up a value set count as 1 here: never more than the finished chain's cost.
+    var cost = 0
     /// The slots of each shape's groups that may take more units, ascending.
     var groupSlots: [MergeShape: [Int]] = [:]
     /// Every placed box by destination: who may block a unit from joining (`BlockerIndex`).
@@ -701,6 +705,7 @@ struct MergePlanner {
             singles[u] = unit.single
             blockers.insert(a.boxes[0], slot: slots.count, tail: tail)
             slots.append(.single(u))
+            cost += 1
             return
         }
         if let gs = groupSlots[shape], let last = gs.last {
@@ -708,6 +713,7 @@ struct MergePlanner {
                 guard case .group(let g) = slots[at], let (boxes, shadowing) = pieces,
                       shape.hashed || g.boxes.count + boxes.count <= Self.maxIntervalElements else { return false }
                 g.add(u, boxes, tail: unit.tail)
+                if g.units.count == 2 { cost += Tuning.lookupRuleCost - 1 }
                 for b in boxes { blockers.insert(b, slot: at, tail: tail) }
                 g.shadowing.formUnion(shadowing)
                 if tracksGroups { unitGroup[u] = g }
@@ -739,6 +745,7 @@ struct MergePlanner {
         if tracksGroups { unitGroup[u] = g }
         groupSlots[shape, default: []].append(slots.count)
         slots.append(.group(g))
+        cost += 1
     }
 
     /// Records `unit` as the next unit (its tail numbered, see `UnitInfo`), placed nowhere yet;
@@ -749,6 +756,18 @@ struct MergePlanner {
         units.append(UnitInfo(route: unit.route, identity: unit.identity, tailID: tailID))
         if tracksGroups { unitGroup.append(nil) }
         return units.count - 1
+    }
+
+    /// The destinations each rule `emit` makes can match, in its order (`MergedDispatch`).
+    func destinationCoverage() -> [DestinationCoverage] {
+        slots.map { s in
+            switch s {
+            case .single(let u):
+                singleBox[u].map { DestinationCoverage(v6: $0.v6, boxes: [$0]) } ?? .everywhere
+            case .group(let g):
+                DestinationCoverage(v6: g.shape.v6, boxes: g.boxes.indices.lazy.filter { g.boxUnit[$0] >= 0 }.map { g.boxes[$0] })
+            }
+        }
     }
 
     /// The rules, their routes, the merged rules and their sets.

@@ -48,6 +48,14 @@ package enum Tuning {
     /// dispatch table, whose worst path has 436 rules that mostly fail at their first
     /// comparisons, costs 5.9 µs (~15-25 ns a rule).
     package static let lookupRuleCost = 4
+    /// Dispatch over the merged rules is taken when a packet's worst path costs at most half
+    /// what it costs in the merged table, and no more than `dispatchConsiderRules`: it keeps the
+    /// merged table's sets, so its load costs a copy of a merged rule per destination chain it is
+    /// in, not a rule per route. Measured on the mixed workload: at 10k (worst cost 198) 87.6% of
+    /// the empty-table rate against 85.4% for dispatch over linear rules, with 4,546 rules instead
+    /// of 19,276; at 100k (worst cost 542: 137 rules, most of them lookups) 31.2% against 52.0%,
+    /// so there the linear dispatch is kept.
+    package static let mergedDispatchGain = 2
     /// A segment of fewer rules stays in the base chain: a map lookup and a jump cost about as
     /// much as a few rules.
     package static let dispatchMinRules = 16
@@ -62,10 +70,12 @@ package enum Tuning {
     /// segmentation policy's port lists made 68,113 chains of one or two rules at 100k routes
     /// (the kernel took 0.7 s longer to load them) and saved a packet nothing.
     package static let refineRulesPerKey = 4
-    /// With `DispatchMode.auto`, merging stops once the merge planner holds this many slots (the
-    /// merged chain has at least one rule per slot) and the dispatch form is built; it is taken
-    /// when a packet meets at most 1/`dispatchGain` of this in it, which is what the full
+    /// With `DispatchMode.auto`, merging stops once the merged chain made so far costs a packet
+    /// more than this (`MergePlanner.cost`: a rule, a merged rule as `lookupRuleCost`; never more
+    /// than the finished chain's `TableFigures.worstCaseCost`), and the dispatch form is built; it
+    /// is taken when its cost is at most 1/`dispatchGain` of this, which is what the full
     /// comparison would decide too. Else the merge goes on over every route. Saves merging the
-    /// whole of a mix that does not merge: ~2 s of a 100k mixed apply.
-    package static let mergeAbandonSlots = 4096
+    /// whole of a mix that would dispatch anyway: the mixed 100k workload passes 2,048 about
+    /// halfway (its merged chain costs 4,130).
+    package static let mergeAbandonCost = 2048
 }

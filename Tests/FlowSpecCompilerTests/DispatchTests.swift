@@ -48,6 +48,43 @@ import FlowSpecTestSupport
         check(routes.ordered(RouteOrder.rfc), &r, packets: 1500, boundaryEvery: 2)
     }
 
+    /// Dispatch over the merged rules (docs/merging.md, "Dispatch over merged rules"): the same
+    /// outcomes, counters included, as the unmerged form; read back linear, it is the merged
+    /// chain's rules, each once.
+    @Test("dispatch over merged rules means what the route list means", arguments: [UInt64(8), 9])
+    func overMergedRules(seed: UInt64) throws {
+        var r = SplitMix(state: seed)
+        let generator = MixedRouteGenerator()
+        var routes: [FlowRoute] = []
+        for _ in 0..<900 { routes.append(generator.route(Int.random(in: 0..<200_000, using: &r))) }
+        for _ in 0..<100 { routes.append(RandomRoutes.route(&r)) }
+        routes += overlappingRoutes(&r, count: 150)
+        routes = seed == 8 ? routes.ordered(.rfc) : routes.shuffled(using: &r)
+        var options = Self.linear
+        options.merge = true
+        options.dispatch = .auto
+        // The merged chain itself, with its coverage (whichever form `compile` would pick).
+        var compiler = RouteCompiler(options: options)
+        compiler.addAllInHalves(routes)
+        let merged = compiler.finish()
+        let coverage = try #require(merged.coverage)
+        #expect(coverage.count == merged.table.chains[0].rules.count)
+        let dispatched = try #require(mergedDispatched(merged))
+        #expect(dispatched.figures.form == .dispatch && dispatched.table.chains.count > 2)
+        // Sets are shared, not copied: the dispatch table has the merged table's sets and its maps.
+        #expect(dispatched.table.sets.count == merged.table.sets.count + dispatched.table.sets.filter { $0.flags.contains(.map) }.count)
+        let plain = compile(routes, options: Self.linear)
+        MergeTests.expectSameOutcomes(("dispatched over merged", dispatched.table), ("linear", plain.table), routes: routes, &r,
+                                      packets: 1500, boundaryEvery: 2)
+        // Read back as one chain: the merged chain's rules, each once.
+        let flat = dispatched.table.linearRules(ofChain: dispatched.table.chains[0].name)
+        let original = merged.table.chains[0].rules
+        #expect(flat.count == original.count && Set(flat) == Set(original))
+        var flatTable = merged.table
+        flatTable.chains[0].rules = flat
+        MergeTests.expectSameOutcomes(("read back", flatTable), ("linear", plain.table), routes: routes, &r, packets: 500, boundaryEvery: 4)
+    }
+
     @Test("the interval map sends every address to the chain of the most specific prefix")
     func intervals() {
         func p(_ a: UInt32, _ l: Int) -> DispatchKey { DispatchKey(field: .destination(v6: false), value: UInt128(a), length: l) }
@@ -110,12 +147,15 @@ import FlowSpecTestSupport
         #expect(mixed.figures.worstCaseRules * Tuning.dispatchGain <= merged.figures.worstCaseRules)
         #expect(mixed.figures.rules == mixed.table.ruleCount && mixed.figures.chains == mixed.table.chains.count)
         // The mixed workload merges to few rules now that its matches are key parts, but each is a
-        // set lookup, which costs a packet more than the dispatch form's rules: it dispatches.
+        // set lookup, which costs a packet more than a rule that fails early: it dispatches over
+        // the merged rules, sharing their sets.
         let mix = MixedRouteGenerator().routes(count: 3000).ordered(.rfc)
         let mixAuto = compile(mix), mixMerged = compile(mix, options: CompileOptions(dispatch: .never))
         #expect(mixAuto.figures.form == .dispatch && mixMerged.figures.rules < 300, "\(mixMerged.figures)")
+        #expect(Set(mixMerged.table.sets.map(\.name)).isSubset(of: Set(mixAuto.table.sets.map(\.name))))
         #expect(mixMerged.figures.worstCaseCost > 2 * mixMerged.figures.worstCaseRules
-                && mixAuto.figures.worstCaseCost * Tuning.dispatchGain <= mixMerged.figures.worstCaseCost)
+                && mixAuto.figures.worstCaseCost * Tuning.mergedDispatchGain <= mixMerged.figures.worstCaseCost
+                && mixAuto.figures.worstCaseCost <= Tuning.dispatchConsiderRules)
         // Every route's rules exactly once, and no named set but the maps (value lists are rules).
         let linear = compile(diverse, options: CompileOptions(merge: false))
         #expect(linear.table.sets.isEmpty)
@@ -144,13 +184,13 @@ import FlowSpecTestSupport
         // the residual — nft cannot declare an object map by `typeof`): more
         // merged rules than the abandon limit, and nothing to dispatch on. Merging goes on whole.
         var undispatchable: [FlowRoute] = []
-        for i in 0..<(Tuning.mergeAbandonSlots + 400) {
+        for i in 0..<(Tuning.mergeAbandonCost + 400) {
             let components: [Component] = [.numeric(.packetLength, [.equal(UInt64(64 + i))]),
                                            .numeric(.dscp, [.equal(UInt64(i % 64))])]
             undispatchable.append(FlowRoute(family: .ipv4, components: components, actions: [.trafficRateBytes(asn: 0, bytesPerSecond: 125_000)]))
         }
         let auto = compile(undispatchable)
-        #expect(auto.figures.form != TableForm.dispatch && auto.figures.rules > Tuning.mergeAbandonSlots)
+        #expect(auto.figures.form != TableForm.dispatch && auto.figures.rules > Tuning.mergeAbandonCost)
         #expect(auto.table == compile(undispatchable, options: CompileOptions(dispatch: .never)).table)
         let (built, planner) = IncrementalTable.build(undispatchable, order: RouteOrder.rfc, options: CompileOptions())
         let (unabandoned, _) = IncrementalTable.build(undispatchable, order: RouteOrder.rfc, options: CompileOptions(dispatch: .never))

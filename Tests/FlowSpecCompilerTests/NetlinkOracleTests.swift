@@ -72,6 +72,16 @@ struct NetlinkOracleTests {
         try check(routes, label: "random seed \(seed)", merge: seed % 2 == 0)
     }
 
+    /// Dispatch over merged rules: an interval map going to chains that share the merged sets.
+    @Test("dispatch over merged rules lists the same through nft -f and through netlink")
+    func mergedDispatchTable() throws {
+        let routes = MixedRouteGenerator().routes(count: 3000).ordered(.rfc)
+        let compiled = compile(routes, options: Self.options)
+        #expect(compiled.figures.form == .dispatch && compiled.table.sets.contains { !$0.flags.contains(.map) },
+                "\(compiled.figures)")
+        try check(routes, label: "dispatch over merged rules")
+    }
+
     /// The dispatch form: verdict maps over addresses (intervals, nested prefixes), protocols and
     /// ports, chains with gotos.
     @Test("dispatch tables list the same through nft -f and through netlink", arguments: [UInt64(17), 18])

@@ -8,6 +8,22 @@ import FlowSpecNetlink
 /// kernel lists it, to exactly the routes of its linear form, in the same order.
 @Suite("ChainReader: dispatch tables", .serialized)
 struct DispatchReadTests {
+    @Test("the mixed workload dispatched over merged rules reads back as its merged form does")
+    func mergedDispatch() throws {
+        let routes = MixedRouteGenerator().routes(count: 3000).ordered(.rfc)
+        let dispatched = compile(routes)
+        #expect(dispatched.figures.form == .dispatch && dispatched.table.sets.contains { !$0.flags.contains(.map) })
+        let merged = compile(routes, options: CompileOptions(dispatch: .never))
+        let expected = try MergedReadTests.read(merged.table)
+        #expect(expected.problems.isEmpty, "\(expected.problems.prefix(3))")
+        for (source, table) in try MergedReadTests.tables(dispatched) {
+            let got = try MergedReadTests.read(table)
+            #expect(got.problems.isEmpty, "\(source): \(got.problems.prefix(3))")
+            #expect(Dictionary(got.flowRoutes.map { ($0, 1) }, uniquingKeysWith: +) == Dictionary(expected.flowRoutes.map { ($0, 1) }, uniquingKeysWith: +),
+                    "\(source)")
+        }
+    }
+
     @Test("the mixed workload in the dispatch form reads back as its linear form does")
     func mixedWorkload() throws {
         let routes = MixedRouteGenerator().routes(count: 1200).ordered(.rfc)
