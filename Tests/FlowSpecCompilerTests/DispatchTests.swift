@@ -33,16 +33,19 @@ import FlowSpecTestSupport
         check(overlappingRoutes(&r, count: 500).ordered(.rfc), &r, packets: 1500, merge: seed == 4)
     }
 
+    /// Mixed-workload routes picked at random, random routes of every component type and action
+    /// (some without a destination), and nested prefixes over the generator's hosts.
+    static func mixedRoutes(_ r: inout SplitMix, generated: Int, random: Int, overlapping: Int) -> [FlowRoute] {
+        let generator = MixedRouteGenerator()
+        var routes = (0..<generated).map { _ in generator.route(Int.random(in: 0..<200_000, using: &r)) }
+        for _ in 0..<random { routes.append(RandomRoutes.route(&r)) }
+        return routes + overlappingRoutes(&r, count: overlapping)
+    }
+
     @Test("mixed workload with routes of every kind and without a destination interleaved", arguments: [UInt64(6), 7])
     func mixed(seed: UInt64) {
         var r = SplitMix(state: seed)
-        let generator = MixedRouteGenerator()
-        var routes: [FlowRoute] = []
-        for _ in 0..<700 { routes.append(generator.route(Int.random(in: 0..<200_000, using: &r))) }
-        // Random routes of every component type and action (some without a destination), and
-        // nested prefixes over the generator's hosts.
-        for _ in 0..<150 { routes.append(RandomRoutes.route(&r)) }
-        routes += overlappingRoutes(&r, count: 150)
+        var routes = Self.mixedRoutes(&r, generated: 700, random: 150, overlapping: 150)
         routes.shuffle(using: &r)
         check(routes, &r, packets: 1500, boundaryEvery: 2)
         check(routes.ordered(RouteOrder.rfc), &r, packets: 1500, boundaryEvery: 2)
@@ -54,11 +57,7 @@ import FlowSpecTestSupport
     @Test("dispatch over merged rules means what the route list means", arguments: [UInt64(8), 9])
     func overMergedRules(seed: UInt64) throws {
         var r = SplitMix(state: seed)
-        let generator = MixedRouteGenerator()
-        var routes: [FlowRoute] = []
-        for _ in 0..<900 { routes.append(generator.route(Int.random(in: 0..<200_000, using: &r))) }
-        for _ in 0..<100 { routes.append(RandomRoutes.route(&r)) }
-        routes += overlappingRoutes(&r, count: 150)
+        var routes = Self.mixedRoutes(&r, generated: 900, random: 100, overlapping: 150)
         routes = seed == 8 ? routes.ordered(.rfc) : routes.shuffled(using: &r)
         var options = Self.linear
         options.merge = true
