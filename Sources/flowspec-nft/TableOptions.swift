@@ -43,7 +43,7 @@ struct TableOptions: ParsableArguments {
           help: "Merge routes of the same shape and action into set lookups (docs/merging.md): at 100k routes ~10 rules instead of ~120k, loads several times faster and packets traverse it hundreds of times faster; the order of the routes' effects is kept exactly, show still counts per route (set elements carry their route and a counter) and updates are deltas of set elements. --no-merge installs one rule (or a few) per route.")
     var merge = true
 
-    @Option(help: "Destination dispatch (docs/merging.md): the base chain looks the destination address up in a verdict map and jumps to a chain holding only the routes for that destination. auto uses it when the merged table would leave a packet many more rules to meet (route mixes whose shapes do not merge); always whenever routes can be dispatched (even with --no-merge); never keeps one chain.")
+    @Option(help: "Destination dispatch (docs/merging.md): the base chain looks the destination address up in a verdict map and goes to a chain holding only the rules for that destination. auto uses it when the merged table would cost a packet much more (many rules, or many set lookups), over the merged rules (sharing their sets) when that is cheap enough, else over one rule per route; always dispatches over one rule per route whenever routes can be dispatched (even with --no-merge); never keeps one chain.")
     var dispatch: DispatchMode = .auto
 
     func validate() throws {
