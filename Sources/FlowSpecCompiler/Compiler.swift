@@ -40,9 +40,9 @@ func chooseForm<Planner>(_ routes: [FlowRoute], options: CompileOptions,
     func kept(_ merged: (CompileResult, () -> Planner)) -> (result: CompileResult, planner: Planner?) {
         let cost = merged.0.figures.worstCaseCost
         // Dispatch over the merged rules first: it keeps the merged table's sets.
-        if cost > Tuning.dispatchConsiderRules, let d = mergedDispatched(merged.0),
-           d.figures.worstCaseCost * Tuning.mergedDispatchGain <= cost, d.figures.worstCaseCost <= Tuning.dispatchConsiderRules {
-            return (d, nil)
+        if cost > Tuning.dispatchConsiderRules, let d = mergedDispatched(merged.0) {
+            let dCost = d.figures.worstCaseCost
+            if dCost * Tuning.mergedDispatchGain <= cost && dCost <= Tuning.dispatchConsiderRules { return (d, nil) }
         }
         if let d = dispatched(ifWithin: cost) { return (d, nil) }
         return (merged.0, merged.1())
@@ -365,7 +365,11 @@ struct RouteCompiler {
             planner.blockers = BlockerIndex()
             if !keepPlanner { for case .group(let g) in planner.slots { g.dropIndex() } }
             (rules, ruleRoutes, merged, mergedSets) = planner.emit(pool: &pool)
-            if options.dispatch != .never { coverage = planner.destinationCoverage() }
+            // Only a chain that may cost a packet more than `dispatchConsiderRules` is dispatched
+            // (a rule counts at most `lookupRuleCost`): the uniform workload's 10 rules never are.
+            if options.dispatch != .never && rules.count * Tuning.lookupRuleCost > Tuning.dispatchConsiderRules {
+                coverage = planner.destinationCoverage()
+            }
             if !keepPlanner { planner = MergePlanner(exactCounters: options.counters) }
         }
         let table = makeTable(rules: rules, mergedSets: mergedSets)

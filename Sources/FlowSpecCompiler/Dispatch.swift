@@ -50,9 +50,9 @@ public struct TableFigures: Sendable, Hashable, CustomStringConvertible {
         let comments = base?.rules.lazy.compactMap(\.comment) ?? []
         let form: TableForm = comments.contains { DispatchRule.map(inComment: $0) != nil } ? .dispatch
             : comments.contains { MergedRule.set(inComment: $0) != nil } ? .merged : .linear
+        let worst = base.map { table.worstCasePath(fromChain: $0.name, lookupCost: Tuning.lookupRuleCost) } ?? (rules: 0, cost: 0)
         self.init(form: form, rules: table.ruleCount, sets: table.sets.count, chains: table.chains.count,
-                  worstCaseRules: base.map { table.worstCaseRules(fromChain: $0.name) } ?? 0,
-                  worstCaseCost: base.map { table.worstCaseRules(fromChain: $0.name, lookupCost: Tuning.lookupRuleCost) } ?? 0)
+                  worstCaseRules: worst.rules, worstCaseCost: worst.cost)
     }
 
     public var description: String {
@@ -408,32 +408,41 @@ extension NftTable {
     /// The most rules a packet can meet in chain `name` and the chains it jumps or goes to: each
     /// rule counts one; a verdict map adds the costliest chain it leads to, a jump or goto its
     /// target's. Assumes no loops (the kernel refuses them).
-    /// `lookupCost`: what a rule that looks a set up (`lookup`, an object map) counts for.
-    public func worstCaseRules(fromChain name: String, lookupCost: Int = 1) -> Int {
+    public func worstCaseRules(fromChain name: String) -> Int {
+        worstCasePath(fromChain: name, lookupCost: 1).rules
+    }
+
+    /// The worst paths from chain `name`: the most rules a packet can meet, and the highest cost,
+    /// a rule that looks a set up (`lookup`, an object map) counting as `lookupCost`.
+    func worstCasePath(fromChain name: String, lookupCost: Int) -> (rules: Int, cost: Int) {
         let byName = Dictionary(chains.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let setsByName = Dictionary(sets.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        var memo: [String: Int] = [:]
-        func cost(_ c: String) -> Int {
+        var memo: [String: (rules: Int, cost: Int)] = [:]
+        func path(_ c: String) -> (rules: Int, cost: Int) {
             if let m = memo[c] { return m }
-            memo[c] = 0
-            var total = 0
+            memo[c] = (0, 0)
+            var rules = 0, cost = 0
+            func add(_ p: (rules: Int, cost: Int)) { rules += p.rules; cost += p.cost }
             for rule in byName[c]?.rules ?? [] {
-                total += rule.expressions.contains { e in
+                rules += 1
+                cost += rule.expressions.contains { e in
                     switch e { case .lookup, .objrefMap: true; default: false }
                 } ? lookupCost : 1
                 for e in rule.expressions {
                     switch e {
-                    case .immediateVerdict(let v): if let t = v.chain { total += cost(t) }
+                    case .immediateVerdict(let v): if let t = v.chain { add(path(t)) }
                     case .mapLookup(let s, _, .verdict):
-                        total += setsByName[s]?.elements.compactMap { $0.verdict?.chain }.map(cost).max() ?? 0
+                        // The most rules and the highest cost, each over the chains the map leads to.
+                        let paths = setsByName[s]?.elements.compactMap { $0.verdict?.chain }.map(path) ?? []
+                        add((paths.map(\.rules).max() ?? 0, paths.map(\.cost).max() ?? 0))
                     default: break
                     }
                 }
             }
-            memo[c] = total
-            return total
+            memo[c] = (rules, cost)
+            return (rules, cost)
         }
-        return cost(name)
+        return path(name)
     }
 }
 

@@ -517,7 +517,7 @@ public final class IncrementalTable {
                 // A new group goes in as a merged rule even with one unit: its key lives in its
                 // own set, and the rule is the same whether one route or more join later.
                 var pool = compiler.pool
-                let (merged, sets) = compiler.planner.mergedRuleAndSets(g, pool: &pool) { base in
+                let (merged, sets) = compiler.planner.mergedRule(g, pool: &pool) { base in
                     var name = base, n = 2
                     while setNames.contains(name) { name = base + "_\(n)"; n += 1 }
                     return name

@@ -52,9 +52,6 @@ struct KeyField: Hashable {
     /// is a lazy global with a check on every read.
     static let dims = 11
 
-    /// An IPv6-only field (an IPv6 address, ICMPv6): how the snapshot tells the families' rows apart.
-    var v6: Bool { field.row.family == .ipv6 }
-
     /// The key part's type in the set: a plain integer for a field nft's `typeof` names raw.
     var type: NftDataType {
         if case .raw? = field.row.typeof { return .integer(bytes: UInt32(width)) }
@@ -186,13 +183,6 @@ struct Box {
             if k == Self.tcpFlagsDim && !tcp || k == Self.fragmentDim && !fragment { continue }
             return false
         }
-        return true
-    }
-
-    /// Whether `o` lies inside `self`: only asked of boxes of one group, read under the same masks.
-    func contains(_ o: Box) -> Bool {
-        guard v6 == o.v6, masks == o.masks else { return false }
-        for k in 0..<KeyField.dims where o.r[k].lowerBound < r[k].lowerBound || o.r[k].upperBound > r[k].upperBound { return false }
         return true
     }
 
@@ -787,7 +777,7 @@ struct MergePlanner {
                     ruleRoutes.append(units[u].route)
                     continue
                 }
-                let (rule, groupSets) = mergedRuleAndSets(g, pool: &pool) { base in
+                let (rule, groupSets) = mergedRule(g, pool: &pool) { base in
                     shapeCount[base, default: 0] += 1
                     let n = shapeCount[base]!
                     return n > 1 ? base + "_\(n)" : base
@@ -804,16 +794,10 @@ struct MergePlanner {
         return (rules, ruleRoutes, merged, sets)
     }
 
-    /// A group's merged rule and its set (every live element). The set keeps the group's name
-    /// once it has one; else `name` turns the name the rule's digest gives into the one used.
-    func mergedRule(_ g: MergeGroup, pool: inout SetPool, name: (String) -> String) -> (NftRule, NftSet) {
-        let (rule, sets) = mergedRuleAndSets(g, pool: &pool, name: name)
-        return (rule, sets[0])
-    }
-
-    /// A group's merged rule and its sets: the set the rule looks up (named as `mergedRule` says)
+    /// A group's merged rule and its sets (every live element): the set the rule looks up — it keeps the group's name
+    /// once it has one; else `name` turns the name the rule's digest gives into the one used —
     /// and, for a split limiter, its object map (that name + `_o`).
-    func mergedRuleAndSets(_ g: MergeGroup, pool: inout SetPool, name: (String) -> String) -> (NftRule, [NftSet]) {
+    func mergedRule(_ g: MergeGroup, pool: inout SetPool, name: (String) -> String) -> (NftRule, [NftSet]) {
         var set = Self.set(g, elements: g.boxes.indices.filter { g.boxUnit[$0] >= 0 }) { units[$0].identity }
         var exprs = g.residual(pool: &pool)
         let loads = Self.loads(g.shape.keys, hostBits: g.shape.hostBits)
