@@ -79,7 +79,7 @@ public struct CompileNote: Sendable, Hashable, CustomStringConvertible {
 }
 
 public struct CompileResult: Sendable {
-    public var table: NftTable
+    public var table: NftTable { didSet { knownFigures = nil } }
     public var rejected: [RouteRejection]
     public var notes: [CompileNote]
     /// For each rule of the base chain, the index of the route it came from (same order).
@@ -92,7 +92,13 @@ public struct CompileResult: Sendable {
     /// For each rule of a merged chain, the destinations it can match (`MergedDispatch`).
     var coverage: [DestinationCoverage]? = nil
     /// The table's form, size and the most rules a packet meets in it.
-    public var figures: TableFigures { TableFigures(table) }
+    public var figures: TableFigures { knownFigures ?? TableFigures(table) }
+    /// `figures`, worked out once for a table that is not changed any more (a walk of every
+    /// expression: 0.1–0.2 s for a dispatch table of 190k rules); cleared when `table` changes.
+    private(set) var knownFigures: TableFigures?
+
+    /// Works `figures` out now, on this thread, for every later use.
+    mutating func fixFigures() { knownFigures = TableFigures(table) }
 
     public init(table: NftTable, rejected: [RouteRejection], notes: [CompileNote], ruleRoutes: [Int],
                 merged: [MergedRule] = []) {

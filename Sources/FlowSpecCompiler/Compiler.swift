@@ -11,9 +11,10 @@ import FlowSpec
 /// The form (`TableFigures.form`) follows `options.merge` and `options.dispatch` (`chooseForm`).
 public func compile(_ routes: [FlowRoute], options: CompileOptions = CompileOptions()) -> CompileResult {
     if options.dispatch == .always { return compileDispatched(routes, options: options, minRules: 1) ?? compileOne(routes, options) }
-    return chooseForm(routes, options: options) { abandonAbove in
+    return chooseForm(routes, options: options) { abandonAbove, watch in
         var c = RouteCompiler(options: options)
         c.abandonAboveCost = abandonAbove
+        c.costWatch = watch
         c.addAllInHalves(routes)
         return c.abandoned ? nil : (c.finish(), {})
     }.result
@@ -29,11 +30,20 @@ public func compile(_ routes: [FlowRoute], options: CompileOptions = CompileOpti
 /// `Tuning.lookupRuleCost`; considered above `Tuning.dispatchConsiderRules`). Merging gives up
 /// past `Tuning.mergeAbandonCost`: the linear dispatch is then built and taken when that is
 /// already sure, else everything is merged.
+///
+/// The linear dispatch is made on another thread as soon as the merged chain's cost passes
+/// `Tuning.dispatchConsiderRules` (`watch`, which `merge` hands its compiler): from then on it
+/// may be asked for, and on a mixed table it mostly is, while merging goes on to the end or
+/// gives up. The choice is the same as without it; only the work overlaps.
 func chooseForm<Planner>(_ routes: [FlowRoute], options: CompileOptions,
-                         merge: (_ abandonAbove: Int?) -> (CompileResult, () -> Planner)?) -> (result: CompileResult, planner: Planner?) {
+                         merge: (_ abandonAbove: Int?, _ watch: CostWatch?) -> (CompileResult, () -> Planner)?) -> (result: CompileResult, planner: Planner?) {
+    var early: Background<CompileResult?>?
+    let watch = CostWatch(above: Tuning.dispatchConsiderRules) {
+        early = Background { compileDispatched(routes, options: options, minRules: Tuning.dispatchMinRules) }
+    }
     func dispatched(ifWithin worst: Int) -> CompileResult? {
         guard worst > Tuning.dispatchConsiderRules,
-              let d = compileDispatched(routes, options: options, minRules: Tuning.dispatchMinRules),
+              let d = early?.wait() ?? compileDispatched(routes, options: options, minRules: Tuning.dispatchMinRules),
               d.figures.worstCaseCost * Tuning.dispatchGain <= worst else { return nil }
         return d
     }
@@ -48,12 +58,19 @@ func chooseForm<Planner>(_ routes: [FlowRoute], options: CompileOptions,
         return (merged.0, merged.1())
     }
     guard options.merge, options.dispatch == .auto else {
-        let merged = merge(nil)!
+        let merged = merge(nil, nil)!
         return (merged.0, merged.1())
     }
-    if let merged = merge(Tuning.mergeAbandonCost) { return kept(merged) }
+    if let merged = merge(Tuning.mergeAbandonCost, watch) { return kept(merged) }
     if let d = dispatched(ifWithin: Tuning.mergeAbandonCost) { return (d, nil) }
-    return kept(merge(nil)!)
+    return kept(merge(nil, nil)!)
+}
+
+/// Something to do once, when the merged chain made so far first costs more than `above`
+/// (`MergePlanner.cost`).
+struct CostWatch {
+    var above: Int
+    var run: () -> Void
 }
 
 private func compileOne(_ routes: [FlowRoute], _ options: CompileOptions) -> CompileResult {
@@ -87,6 +104,7 @@ func compileDispatched(_ routes: [FlowRoute], options: CompileOptions, minRules:
     result.table.chains[0].rules = d.base
     result.table.chains += d.chains
     result.table.sets += d.maps
+    result.fixFigures()
     return result
 }
 
@@ -154,6 +172,10 @@ struct RouteCompiler {
         for (i, r) in routes.enumerated() {
             add(r, index: first + i)
             after(first + i, self)
+            if let w = costWatch, planner.cost > w.above {
+                costWatch = nil
+                w.run()
+            }
             if let m = abandonAboveCost, planner.cost > m {
                 abandoned = true
                 return
@@ -166,6 +188,8 @@ struct RouteCompiler {
     /// known to win when its cost is at most a `Tuning.dispatchGain`-th of that (`compile`).
     var abandonAboveCost: Int?
     private(set) var abandoned = false
+    /// Run once when the merged chain made so far first costs more than its bound (`chooseForm`).
+    var costWatch: CostWatch?
 
     /// `addAll`, with the second half of `routes` compiled on another thread while this one
     /// compiles the first, for unmerged route sets whose number is in `sizes`. Without merging,

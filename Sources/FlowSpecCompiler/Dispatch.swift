@@ -82,7 +82,16 @@ struct DispatchField: Hashable {
     var width: Int { packetField.row.width * 8 }
     var keyType: NftDataType { packetField.row.keyType }
     /// The load into register 1 (no mask: every row here has none).
-    var load: NftExpression { Field(packetField).load[0] }
+    var load: NftExpression {
+        switch kind {
+        case .destination: v6 ? Self.loads[0] : Self.loads[1]
+        case .transportProtocol: Self.loads[2]
+        case .sourcePort: Self.loads[3]
+        case .destinationPort: Self.loads[4]
+        }
+    }
+    private static let loads: [NftExpression] = [PacketField.destination6, .destination4, .l4proto, .sourcePort, .destinationPort]
+        .map { Field($0).load[0] }
     /// What the chains and maps of this level are named after, inside their parent chain.
     var tag: String {
         switch kind { case .destination: "d"; case .transportProtocol: "p"; case .sourcePort: "sp"; case .destinationPort: "dp" }
@@ -94,6 +103,20 @@ struct DispatchField: Hashable {
         case .transportProtocol: [DispatchField(kind: .sourcePort, v6: v6), DispatchField(kind: .destinationPort, v6: v6)]
         case .sourcePort, .destinationPort: []
         }
+    }
+}
+
+extension DispatchField {
+    /// The field dispatch rule `rule` looks up in map `map` (`meta nfproto …` then the field's
+    /// load and the lookup, as `DispatchBuilder.level` makes it); nil for any other rule.
+    init?(dispatchRule rule: NftRule, map: String) {
+        let e = rule.expressions
+        guard e.count >= 4, case .mapLookup(map, _, .verdict) = e[e.count - 1],
+              case .meta(.nfproto, _) = e[0], case .cmp(.eq, _, let family) = e[1] else { return nil }
+        let v6 = family == [10]
+        let kinds: [Kind] = [.destination, .transportProtocol, .sourcePort, .destinationPort]
+        guard let kind = kinds.first(where: { DispatchField(kind: $0, v6: v6).load == e[e.count - 2] }) else { return nil }
+        self.init(kind: kind, v6: v6)
     }
 }
 
@@ -327,7 +350,8 @@ extension DispatchBuilder {
                 let map = mapName(s.field, n)
                 func chainName(_ p: DispatchKey) -> String { p.chainName(in: chain) + suffix }
                 for p in layout.order {
-                    var chainRules = s.rules[p]!.map { rules[$0] }
+                    let implied = ImpliedMatches.expressions(of: p)
+                    var chainRules = s.rules[p]!.map { ImpliedMatches.stripped(rules[$0], of: p, implied: implied) }
                     if let up = layout.parent[p] {
                         chainRules.append(NftRule(expressions: [.immediateVerdict(.goto(chainName(up)))]))
                     }
@@ -558,14 +582,21 @@ extension NftTable {
                     out.append(rule)
                     continue
                 }
-                // The chains the map leads to, and those they go on to, in the table's order.
+                // The chains the map leads to, and those they go on to, in the table's order, each
+                // rule with the matches its chain's key implies (`ImpliedMatches`).
                 var reached = Set<Int>()
                 var pending = set.elements.compactMap { $0.verdict?.chain }
                 while let c = pending.popLast() {
                     guard let i = chainIndex[c], reached.insert(i).inserted else { continue }
                     pending += chains[i].rules.compactMap(\.gotoTarget)
                 }
-                out += Self.mergedInOrder(reached.sorted().map { linear(chains[$0].rules.filter { $0.gotoTarget == nil }, depth: depth + 1) })
+                let keys = DispatchField(dispatchRule: rule, map: map).map { dispatchKeys(of: set, field: $0, chainIndex: chainIndex) } ?? [:]
+                out += Self.mergedInOrder(reached.sorted().map { i in
+                    let rules = linear(chains[i].rules.filter { $0.gotoTarget == nil }, depth: depth + 1)
+                    guard let key = keys[chains[i].name] else { return rules }
+                    let implied = ImpliedMatches.expressions(of: key)
+                    return rules.map { ImpliedMatches.restored($0, of: key, implied: implied) }
+                })
             }
             return out
         }

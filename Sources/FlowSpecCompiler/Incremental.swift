@@ -96,9 +96,10 @@ public final class IncrementalTable {
                                   options: CompileOptions) -> (CompileResult, IncrementalTable?) {
         // Only a merged table is placed route by route; a dispatch table is diffed whole.
         guard options.merge, options.dispatch != .always else { return (compile(routes, options: options), nil) }
-        let (result, table) = chooseForm(routes, options: options) { abandonAbove -> (CompileResult, () -> IncrementalTable)? in
+        let (result, table) = chooseForm(routes, options: options) { abandonAbove, watch -> (CompileResult, () -> IncrementalTable)? in
             let t = IncrementalTable(options: options, order: order)
             t.compiler.abandonAboveCost = abandonAbove
+            t.compiler.costWatch = watch
             var entries: [Entry?] = []
             entries.reserveCapacity(routes.count)
             var units = 0, objects = 0

@@ -350,7 +350,9 @@ enum SetCodec {
             let flags = nftnl_set_elem_is_set(e, id(NFTNL_SET_ELEM_FLAGS)) ? nftnl_set_elem_get_u32(e, id(NFTNL_SET_ELEM_FLAGS)) : 0
             raw.append((element, flags & NFT_SET_ELEM_INTERVAL_END.rawValue != 0))
         }
-        raw.sort { $0.element.key.lexicographicallyPrecedes($1.element.key) }
+        // At one key, an end marker (of the interval before) sorts before a start: adjacent
+        // intervals share that key.
+        raw.sort { $0.element.key == $1.element.key ? $0.isEnd && !$1.isEnd : $0.element.key.lexicographicallyPrecedes($1.element.key) }
         guard usesEndElements(set) else { return raw.map(\.element) }
         // rbtree: pair each start with the end marker that follows it.
         var out: [NftSetElement] = []

@@ -15,6 +15,20 @@ import Testing
         #expect(IPAddress("1::2::3") == nil)
     }
 
+    /// The byte-level readers accept exactly RFC 4291's forms (a table, not a regex of our own).
+    @Test func addressTextEdges() {
+        let good: [(String, String)] = [
+            ("1::", "1::"), ("::1", "::1"), ("1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7:8"), ("1:2:3:4:5:6::8", "1:2:3:4:5:6:0:8"),
+            ("::2:3:4:5:6:7:8", "0:2:3:4:5:6:7:8"), ("2001:DB8::A", "2001:db8::a"), ("1:2:3:4:5:6:1.2.3.4", "1:2:3:4:5:6:102:304"),
+            ("::1.2.3.4", "::102:304"), ("0.0.0.0", "0.0.0.0"), ("255.255.255.255", "255.255.255.255"), ("010.1.1.1", "10.1.1.1"),
+        ]
+        for (text, printed) in good { #expect(IPAddress(text)?.description == printed, "\(text)") }
+        let bad = ["1:2:3:4:5:6:7:8:9", "1:2:3:4:5:6:7", ":1::", "1:::2", "1:", ":1", "12345::", "1::g", "+1::", "1.2.3.4::",
+                   "1:2:3:4:5:6:7:1.2.3.4", "::1.2.3", "::1.2.3.256", "1.2.3", "1.2.3.4.5", "1..2.3", "1.2.3.", "1234.1.1.1", "",
+                   "::1::", "1:2:3:4:5:6:7:8::"]
+        for text in bad { #expect(IPAddress(text) == nil, "\(text)") }
+    }
+
     @Test func prefixClearsBitsOutsidePattern() {
         let p = FlowPrefix("203.0.113.77/24")!
         #expect(p.description == "203.0.113.0/24")
