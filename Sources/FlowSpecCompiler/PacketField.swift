@@ -184,8 +184,11 @@ package enum PacketField: Int, CaseIterable, Hashable, Sendable {
             return Row(load: fragmentHeader(3, 1), mask: .fixed([0x01]), maxValue: 1, keyType: .integer(bytes: 1),
                        name: "frag more-fragments", component: .fragment, family: .ipv6)
         case .flowLabel:
+            // Box dimension 10 is shared with IPv4's fragment bits: each exists in one family
+            // only, and boxes of two families never overlap.
             return Row(load: network(1, 3), mask: .fixed([0x0f, 0xff, 0xff]), maxValue: 0xfffff, keyType: .integer(bytes: 3),
-                       nftBits: 20, name: "ip6 flowlabel", component: .flowLabel, family: .ipv6)
+                       nftBits: 20, name: "ip6 flowlabel", component: .flowLabel, family: .ipv6, boxDim: 10, inKey: true,
+                       typeof: .field(desc: 13, template: 4, bits: 20))
         }
     }
 }

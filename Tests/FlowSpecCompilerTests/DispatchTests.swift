@@ -165,13 +165,14 @@ import FlowSpecTestSupport
         #expect(uniform.figures.form == .merged)
     }
 
-    /// Every route of its own shape (a flow label is no key part), on 300 victims: merging leaves
+    /// Every route of its own shape (an offset prefix is no key part), on 300 victims: merging leaves
     /// a rule per route, dispatch a chain of n/300 per victim.
     static func diverse(_ n: Int) -> [FlowRoute] {
         (0..<n).map { i in
             FlowRoute(family: .ipv6, components: [
                 .destinationPrefix(FlowPrefix(address: IPAddress(family: .ipv6, high: 0x2001_0db8_0000_0001, low: UInt64(i % 300) + 1), length: 128)!),
-                .numeric(.ipProtocol, [.equal(6)]), .numeric(.destinationPort, [.equal(443)]), .numeric(.flowLabel, [.equal(UInt64(i))])],
+                .sourcePrefix(FlowPrefix(address: IPAddress(family: .ipv6, high: 0, low: UInt64(i) + 1), length: 128, offset: 64)!),
+                .numeric(.ipProtocol, [.equal(6)]), .numeric(.destinationPort, [.equal(443)])],
                       actions: [.trafficRateBytes(asn: 0, bytesPerSecond: 0)])
         }.ordered(.rfc)
     }

@@ -36,6 +36,27 @@ struct KeyPartTests {
         #expect(result.table.sets.flatMap { $0.elements }.count == 600)
     }
 
+    /// IPv6 routes that differ in their flow label: keyed by `ip6 flowlabel` (a 20-bit field in
+    /// 3 bytes; its box dimension is IPv4's fragment bits'). Single values make one rule over a
+    /// hash set, ranges one over an interval set.
+    @Test func flowLabelsMergeIntoOneRule() {
+        var routes: [FlowRoute] = []
+        for i in 0..<100 {
+            let d = Component.destinationPrefix(FlowPrefix(address: IPAddress("2001:db8::\(String(i, radix: 16))")!, length: 128)!)
+            routes.append(FlowRoute(family: .ipv6, components: [d, .numeric(.flowLabel, [.equal(UInt64(0x12345 + i))])], actions: Self.drop))
+            routes.append(FlowRoute(family: .ipv6, components: [d, .numeric(.flowLabel, [NumericTerm(gt: true, eq: true, value: UInt64(0xf0000 + i)),
+                                                                                        NumericTerm(and: true, lt: true, eq: true, value: 0xfffff)])],
+                                    actions: Self.drop))
+        }
+        let result = compile(routes.ordered(.rfc), options: CompileOptions(dispatch: .never))
+        let texts = result.table.chains[0].rules.map { NftPrinter.ruleText($0) }
+        #expect(result.table.ruleCount == 2, "\(texts)")
+        #expect(texts.allSatisfy { $0.contains("ip6 daddr . ip6 flowlabel @m") }, "\(texts)")
+        #expect(result.table.sets.allSatisfy { $0.typeof?.last == .field(desc: 13, template: 4, bits: 20) })
+        #expect(result.table.sets.map { $0.flags.contains(.interval) }.sorted { !$0 && $1 } == [false, true])
+        #expect(result.table.sets.map { $0.elements.count } == [100, 100])
+    }
+
     /// Rate-limited routes: nft 1.0.6 cannot declare an object map by `typeof`, so the whole key
     /// is looked up in a plain set and the limit by the named parts alone, in a map of its own;
     /// routes whose named parts meet (one victim, two length ranges, two rates) go to two groups.

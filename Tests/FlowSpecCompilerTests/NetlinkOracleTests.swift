@@ -65,6 +65,21 @@ struct NetlinkOracleTests {
         try check(try FixtureRoutes.load().ordered(.rfc), label: "fixtures, merge \(merge)", merge: merge)
     }
 
+    @Test("flow label keys (hash and interval sets) list the same through nft -f and through netlink")
+    func flowLabelKeys() throws {
+        var routes: [FlowRoute] = []
+        for i in 0..<60 {
+            let d = Component.destinationPrefix(FlowPrefix(address: IPAddress("2001:db8::\(String(i + 1, radix: 16))")!, length: 128)!)
+            let drop: [FlowAction] = [.trafficRateBytes(asn: 0, bytesPerSecond: 0)]
+            routes.append(FlowRoute(family: .ipv6, components: [d, .numeric(.flowLabel, [.equal(UInt64(0x12345 + i))])], actions: drop))
+            routes.append(FlowRoute(family: .ipv6, components: [d, .numeric(.ipProtocol, [.equal(17)]),
+                                                                .numeric(.flowLabel, [NumericTerm(gt: true, eq: true, value: UInt64(0x80000 + i)),
+                                                                                      NumericTerm(and: true, lt: true, eq: true, value: 0xfffff)])],
+                                    actions: [.trafficMarking(dscp: 10, value: 10)]))
+        }
+        try check(routes.ordered(.rfc), label: "flow label keys")
+    }
+
     @Test("random routes list the same through nft -f and through netlink", arguments: [UInt64(11), 12, 13, 14, 15, 16])
     func randomRoutes(seed: UInt64) throws {
         var r = SplitMix(state: seed)

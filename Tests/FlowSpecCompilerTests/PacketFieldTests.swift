@@ -45,14 +45,14 @@ import FlowSpec
         let widths: [PacketField: Int] = [.source4: 4, .destination4: 4, .source6: 16, .destination6: 16, .l4proto: 1,
                                           .sourcePort: 2, .destinationPort: 2, .icmpType4: 1, .icmpCode4: 1,
                                           .icmpType6: 1, .icmpCode6: 1, .tcpFlags: 1, .tcpFlags16: 2,
-                                          .length4: 2, .length6: 2, .dscp4: 1, .dscp6: 2, .fragOff4: 2]
+                                          .length4: 2, .length6: 2, .dscp4: 1, .dscp6: 2, .fragOff4: 2, .flowLabel: 3]
         #expect(Dictionary(uniqueKeysWithValues: PacketField.allCases.compactMap { f in KeyField(f).map { (f, $0.width) } }) == widths)
         #expect(PacketField.allCases.filter { KeyField($0)?.inKey == false } == [.l4proto])
         // `KeyField.dims` is a literal (read on every overlap test): one more than the largest dimension.
         #expect(KeyField.dims == PacketField.allCases.compactMap(\.row.boxDim).max()! + 1)
         #expect(KeyField.top(dim: 0, v6: false) == 0xffff_ffff && KeyField.top(dim: 1, v6: true) == .max)
         #expect(KeyField.top(dim: 3, v6: true) == 0xffff && KeyField.top(dim: 6, v6: false) == 0xff)
-        #expect(KeyField.top(dim: 8, v6: true) == 63 && KeyField.top(dim: 10, v6: true) == 0 && KeyField.top(dim: 9, v6: false) == 0xffff)
+        #expect(KeyField.top(dim: 8, v6: true) == 63 && KeyField.top(dim: 10, v6: true) == 0xfffff && KeyField.top(dim: 10, v6: false) == 0xffff && KeyField.top(dim: 9, v6: false) == 0xffff)
         // Every key part a set can hold has the `typeof` form nft records for it.
         for f in PacketField.allCases where KeyField(f)?.inKey == true { #expect(f.row.typeof != nil, "\(f)") }
         // Masked fields: the mask is part of the key field (and so of the shape), a fixed mask is not.

@@ -99,6 +99,23 @@ struct DispatchReadTests {
             let p = ImpliedMatches.stripped(s, of: proto)
             #expect(p.expressions.count == s.expressions.count - 2)
             #expect(ImpliedMatches.restored(ImpliedMatches.restored(p, of: proto), of: key) == rule)
+            // A port level below: the source port comes after the destination port's match (a
+            // range here: two equalities on adjacent ports are one load, and no port key).
+            for (kind, value) in [(DispatchField.Kind.sourcePort, UInt128(53)), (.destinationPort, 443)] {
+                let ports: [Component] = kind == .sourcePort
+                    ? [.numeric(.destinationPort, [NumericTerm(gt: true, eq: true, value: 1000), NumericTerm(and: true, lt: true, eq: true, value: 2000)]),
+                       .numeric(.sourcePort, [.equal(53)])]
+                    : [.numeric(.destinationPort, [.equal(443)]),
+                       .numeric(.sourcePort, [NumericTerm(gt: true, eq: true, value: 1000), NumericTerm(and: true, lt: true, eq: true, value: 2000)])]
+                var r = route
+                r.components = route.components.filter { $0.type != .destinationPort } + ports
+                let whole = compile([r], options: CompileOptions(merge: false, dispatch: .never)).table.chains[0].rules[0]
+                let above = ImpliedMatches.stripped(ImpliedMatches.stripped(whole, of: key), of: proto)
+                let port = DispatchKey(field: DispatchField(kind: kind, v6: key.v6), value: value, length: 16)
+                let q = ImpliedMatches.stripped(above, of: port)
+                #expect(q.expressions.count == above.expressions.count - 2, "\(kind)")
+                #expect(ImpliedMatches.restored(q, of: port) == above, "\(kind)")
+            }
             // A rule of another key is not touched.
             let other = DispatchKey(field: key.field, value: key.value ^ (UInt128(1) << UInt128(key.width - key.length)), length: key.length)
             #expect(ImpliedMatches.stripped(rule, of: other) == rule)

@@ -171,6 +171,8 @@ struct TypeofSetTests {
                                     actions: drop))
             routes.append(FlowRoute(family: .ipv4, components: [d, .bitmask(.fragment, [BitmaskTerm(match: true, value: 0x04)]), .numeric(.dscp, [.equal(UInt64(i % 64))])],
                                     actions: drop))
+            let d6 = Component.destinationPrefix(FlowPrefix(address: IPAddress("2001:db8::\(i + 1)")!, length: 128)!)
+            routes.append(FlowRoute(family: .ipv6, components: [d6, .numeric(.flowLabel, [.equal(UInt64(0x12340 + i))])], actions: drop))
         }
         let table = compile(routes.ordered(.rfc), options: CompileOptions(dispatch: .never)).table
         let typed = table.sets.filter { $0.typeof != nil }
@@ -182,5 +184,6 @@ struct TypeofSetTests {
         #expect(installed.table == expectedReadBack(table))
         let text = try nft(["list", "ruleset"], in: try #require(connection.namespace))
         #expect(text.contains("typeof ip daddr . @nh,8,8 . ip frag-off") && text.contains("203.0.113.7 . 0x1c . 8192"), "\(text)")
+        #expect(text.contains("typeof ip6 daddr . ip6 flowlabel") && text.contains("2001:db8::8 . 74567"), "\(text)")
     }
 }
