@@ -6,7 +6,7 @@
 /// (a single address is a block of one, a /28 a block of 16), up to blocks of 256 addresses;
 /// anything wider (no destination at all, say) goes to one list of wide boxes. A unit's box can
 /// only overlap boxes filed under blocks its range meets, or the wide list; those after the
-/// group's slot are the possible blockers. Within an address or block, boxes of one transport protocol are
+/// group's slot are the possible blockers. Within a block, boxes of one transport protocol are
 /// filed apart too: a UDP route never meets the TCP routes of its victim.
 struct BlockerIndex {
     /// The widest destination range filed by address (2^maxLevel addresses: a /24 of IPv4, a

@@ -222,38 +222,20 @@ extension RouteCompiler {
         return Runs(labelled: values.map { ($0...$0, matching.contains($0)) })
     }
 
-    /// A destination or source prefix, loaded as nft loads it: whole octets without a mask when
-    /// the prefix ends on an octet, else the whole address with a mask; an IPv6 pattern with an
-    /// offset loads the octets covering bits [offset, length) (masked unless octet aligned).
+    /// A destination or source prefix's match, loaded as nft loads it (`PrefixLoad`).
     ///
     /// `key`: also say what it accepts as a set key part (only the merge pass reads it).
     mutating func prefixMatch(_ p: FlowPrefix, source: Bool, key wantKey: Bool) -> Match? {
+        guard let load = PrefixLoad(p, source: source) else { return nil }
         let v4 = p.family == .ipv4
-        let start: UInt32 = v4 ? (source ? 12 : 16) : (source ? 8 : 24)
         let width = v4 ? 4 : 16
         let o = Int(p.offset), L = Int(p.length)
-        if L == o { return nil }
         let address = p.address
-        var sb = 0, eb = width, masked = false, mergeable = false
-        if o == 0 {
-            if L % 8 == 0 { eb = L / 8; mergeable = L == width * 8 } else { masked = true }
-        } else {
-            sb = o / 8; eb = (L + 7) / 8
-            masked = o % 8 != 0 || L % 8 != 0
-            mergeable = !masked
-        }
-        let off = start + UInt32(sb), len = UInt32(eb - sb)
-        let data = bytes.bytes(count: eb - sb) { address.byte(sb + $0) }
-        var e: [NftExpression] = []
-        e.reserveCapacity(masked ? 3 : 2)
-        e.append(.payload(base: .network, offset: off, length: len, dreg: .reg1))
-        if masked {
-            let m = IPAddress.mask(from: o, to: L)
-            let maskAddress = IPAddress(family: p.family, high: m.high, low: m.low)
-            e.append(.bitwise(sreg: .reg1, dreg: .reg1, length: len, mask: (sb..<eb).map { maskAddress.byte($0) },
-                              xor: [UInt8](repeating: 0, count: eb - sb)))
-        }
-        e.append(.cmp(op: .eq, sreg: .reg1, data: data))
+        let sb = load.octets.lowerBound
+        let data = bytes.bytes(count: load.octets.count) { address.byte(sb + $0) }
+        let e = load.expressions(comparing: data)
+        let mergeable = load.mask == nil && (o != 0 || L == width * 8)
+        let off = load.offset, len = UInt32(load.octets.count)
         let row: PacketField = v4 ? (source ? .source4 : .destination4) : (source ? .source6 : .destination6)
         // The octets loaded, as the field nft may merge with a neighbour (unmasked only).
         var field = Field(row)
@@ -318,5 +300,54 @@ extension RouteCompiler {
         }
         for i in left.sorted() { alts.append([off(cells[i].0), mf(cells[i].1)]) }
         return alts
+    }
+}
+
+/// How nft loads an address prefix: whole octets without a mask when the prefix ends on an
+/// octet, else the whole address under a mask; an IPv6 pattern with an offset loads the octets
+/// covering bits [offset, length), masked unless octet aligned. The compiler's prefix match and
+/// the destination match a dispatch chain implies (`ImpliedMatches`) are both made here.
+struct PrefixLoad {
+    /// The first octet loaded, in the network header.
+    let offset: UInt32
+    /// The octets of the address loaded.
+    let octets: Range<Int>
+    /// The mask over them, when the prefix does not cover them whole.
+    let mask: [UInt8]?
+
+    /// Nil for a prefix that matches every address (length equal to offset).
+    init?(_ p: FlowPrefix, source: Bool) {
+        let v4 = p.family == .ipv4
+        let start: UInt32 = v4 ? (source ? 12 : 16) : (source ? 8 : 24)
+        let width = v4 ? 4 : 16
+        let o = Int(p.offset), L = Int(p.length)
+        if L == o { return nil }
+        var sb = 0, eb = width, masked = false
+        if o == 0 {
+            if L % 8 == 0 { eb = L / 8 } else { masked = true }
+        } else {
+            sb = o / 8; eb = (L + 7) / 8
+            masked = o % 8 != 0 || L % 8 != 0
+        }
+        offset = start + UInt32(sb)
+        octets = sb..<eb
+        if masked {
+            let m = IPAddress.mask(from: o, to: L)
+            let maskAddress = IPAddress(family: p.family, high: m.high, low: m.low)
+            mask = octets.map { maskAddress.byte($0) }
+        } else {
+            mask = nil
+        }
+    }
+
+    /// The load, the mask if any, and the equality with `data` (the prefix's octets loaded).
+    func expressions(comparing data: [UInt8]) -> [NftExpression] {
+        let len = UInt32(octets.count)
+        var e: [NftExpression] = []
+        e.reserveCapacity(mask == nil ? 2 : 3)
+        e.append(.payload(base: .network, offset: offset, length: len, dreg: .reg1))
+        if let mask { e.append(.bitwise(sreg: .reg1, dreg: .reg1, length: len, mask: mask, xor: [UInt8](repeating: 0, count: octets.count))) }
+        e.append(.cmp(op: .eq, sreg: .reg1, data: data))
+        return e
     }
 }

@@ -63,7 +63,7 @@ public struct TableFigures: Sendable, Hashable, CustomStringConvertible {
 /// What a dispatch map looks up: the destination address of one family (level 1), then, inside
 /// a chain of many rules, the transport protocol, then the source or destination port.
 struct DispatchField: Hashable {
-    enum Kind: Hashable { case destination, transportProtocol, sourcePort, destinationPort }
+    enum Kind: Hashable, CaseIterable { case destination, transportProtocol, sourcePort, destinationPort }
     var kind: Kind
     var v6: Bool
 
@@ -82,16 +82,9 @@ struct DispatchField: Hashable {
     var width: Int { packetField.row.width * 8 }
     var keyType: NftDataType { packetField.row.keyType }
     /// The load into register 1 (no mask: every row here has none).
-    var load: NftExpression {
-        switch kind {
-        case .destination: v6 ? Self.loads[0] : Self.loads[1]
-        case .transportProtocol: Self.loads[2]
-        case .sourcePort: Self.loads[3]
-        case .destinationPort: Self.loads[4]
-        }
-    }
-    private static let loads: [NftExpression] = [PacketField.destination6, .destination4, .l4proto, .sourcePort, .destinationPort]
-        .map { Field($0).load[0] }
+    var load: NftExpression { Self.loads[packetField.rawValue] }
+    /// Every row's load, made once: dispatch asks for it per rule.
+    private static let loads: [NftExpression] = PacketField.allCases.map { Field($0).load[0] }
     /// What the chains and maps of this level are named after, inside their parent chain.
     var tag: String {
         switch kind { case .destination: "d"; case .transportProtocol: "p"; case .sourcePort: "sp"; case .destinationPort: "dp" }
@@ -114,8 +107,7 @@ extension DispatchField {
         guard e.count >= 4, case .mapLookup(map, _, .verdict) = e[e.count - 1],
               case .meta(.nfproto, _) = e[0], case .cmp(.eq, _, let family) = e[1] else { return nil }
         let v6 = family == [10]
-        let kinds: [Kind] = [.destination, .transportProtocol, .sourcePort, .destinationPort]
-        guard let kind = kinds.first(where: { DispatchField(kind: $0, v6: v6).load == e[e.count - 2] }) else { return nil }
+        guard let kind = Kind.allCases.first(where: { DispatchField(kind: $0, v6: v6).load == e[e.count - 2] }) else { return nil }
         self.init(kind: kind, v6: v6)
     }
 }

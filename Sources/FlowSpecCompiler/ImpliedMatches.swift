@@ -1,3 +1,5 @@
+import FlowSpec
+
 /// The matches a dispatch chain's rules may leave out: every packet that reaches the chain of
 /// key `k` already passed them on its way (docs/merging.md, "Implied matches").
 ///
@@ -17,20 +19,13 @@ enum ImpliedMatches {
     static func expressions(of k: DispatchKey) -> [NftExpression] {
         switch k.field.kind {
         case .destination:
-            let nfproto = (k.v6 ? RouteCompiler.nfproto6 : RouteCompiler.nfproto4).exprs
-            let width = k.width / 8
+            // The route's own destination match: the prefix the key stands for, loaded as the
+            // compiler loads it.
+            let address = k.v6 ? IPAddress(family: .ipv6, high: UInt64(truncatingIfNeeded: k.value >> 64), low: UInt64(truncatingIfNeeded: k.value))
+                               : IPAddress(ipv4: UInt32(truncatingIfNeeded: k.value))
+            let load = PrefixLoad(FlowPrefix(address: address, length: k.length)!, source: false)!
             let bytes = k.bytes(k.value)
-            let offset: UInt32 = k.v6 ? 24 : 16
-            if k.length % 8 == 0 {
-                let n = k.length / 8
-                return nfproto + [.payload(base: .network, offset: offset, length: UInt32(n), dreg: .reg1),
-                                  .cmp(op: .eq, sreg: .reg1, data: Array(bytes[0..<n]))]
-            }
-            let mask = k.bytes(~k.hostMask & k.lastValue)
-            return nfproto + [.payload(base: .network, offset: offset, length: UInt32(width), dreg: .reg1),
-                              .bitwise(sreg: .reg1, dreg: .reg1, length: UInt32(width), mask: mask,
-                                       xor: [UInt8](repeating: 0, count: width)),
-                              .cmp(op: .eq, sreg: .reg1, data: bytes)]
+            return (k.v6 ? RouteCompiler.nfproto6 : RouteCompiler.nfproto4).exprs + load.expressions(comparing: Array(bytes[load.octets]))
         case .transportProtocol, .sourcePort, .destinationPort:
             return [k.field.load, .cmp(op: .eq, sreg: .reg1, data: k.bytes(k.value))]
         }
