@@ -32,7 +32,7 @@ struct BlockerIndex {
     mutating func insert(_ b: Box, slot: Int, tail: Int) {
         let id = Int32(boxes.count)
         boxes.append(b); slots.append(Int32(slot)); tails.append(Int32(tail))
-        let d = b.r[1]
+        let d = b.destination
         guard let level = Self.level(d) else { wide.append(id); return }
         levels[b.v6 ? 1 : 0] |= 1 << level
         let proto = Self.proto(b)
@@ -78,7 +78,7 @@ struct BlockerIndex {
                 }
             }
             for q in query {
-                let d = q.r[1]
+                let d = q.destination
                 guard Self.level(d) != nil else { return nil }
                 visit(wide, q)
                 let p = Self.proto(q)

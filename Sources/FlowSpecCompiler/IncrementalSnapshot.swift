@@ -10,7 +10,7 @@ import FlowSpec
 /// version or context (compile options and route order) differs is no snapshot, and `apply`
 /// compiles everything as before.
 extension IncrementalTable {
-    static let magic: [UInt8] = Array("flowspec-nft-incremental".utf8) + [0, 3]
+    static let magic: [UInt8] = Array("flowspec-nft-incremental".utf8) + [0, 4]
 
     /// What a snapshot must have been made with to be used: the compile options and the order.
     static func context(_ options: CompileOptions, _ order: RouteOrder) -> UInt64 {
@@ -266,7 +266,7 @@ extension ByteWriter {
         var mask: UInt16 = b.v6 ? 0x8000 : 0
         for k in 0..<KeyField.dims where b.r[k] != 0...KeyField.top(dim: k, v6: b.v6) { mask |= 1 << UInt16(k) }
         u16(mask)
-        u32(b.masks)
+        u64(b.masks)
         for k in 0..<KeyField.dims where mask & (1 << UInt16(k)) != 0 {
             if k < 2 && b.v6 {
                 u128(b.r[k].lowerBound); u128(b.r[k].upperBound)
@@ -279,7 +279,9 @@ extension ByteWriter {
     mutating func shape(_ s: MergeShape) {
         u8(s.v6 ? 1 : 0)
         list(s.residual) { $0.expressions($1) }
-        list(s.keys) { w, k in w.u8(UInt8(k.field.rawValue)); w.u8(k.mask == nil ? 0 : 1); w.data(k.mask ?? []) }
+        list(s.keys) { w, k in
+            w.u8(UInt8(k.field.rawValue)); w.u8(k.mask == nil ? 0 : 1); w.data(k.mask ?? []); w.u16(k.prefixBits)
+        }
         expressions(s.tail)
         u8(s.limiter ? 1 : 0)
         if let bits = s.hostBits { u8(1); list(bits) { $0.u32(UInt32($1)) } } else { u8(0) }
@@ -380,7 +382,7 @@ extension ByteReader {
     }
 
     mutating func box() -> Box? {
-        guard let mask = u16(), let masks = u32() else { return nil }
+        guard let mask = u16(), let masks = u64() else { return nil }
         let v6 = mask & 0x8000 != 0
         var b = Box.full(v6: v6)
         b.masks = masks
@@ -400,8 +402,13 @@ extension ByteReader {
         guard let v6 = u8(), let residual = list({ $0.expressions() }),
               let keys = list({ r -> KeyField? in
                   guard let raw = r.u8(), let field = PacketField(rawValue: Int(raw)), let masked = r.u8(),
-                        let mask = r.data() else { return nil }
-                  return KeyField(field, mask: masked == 1 ? mask : nil)
+                        let mask = r.data(), let prefixBits = r.u16() else { return nil }
+                  guard prefixBits != 0 else { return KeyField(field, mask: masked == 1 ? mask : nil) }
+                  // An offset prefix's key part: rebuilt from its offset and length alone.
+                  guard field == .source6 || field == .destination6,
+                        let p = FlowPrefix(address: .zero(.ipv6), length: Int(prefixBits & 0xff), offset: Int(prefixBits >> 8)),
+                        p.offset > 0, let load = PrefixLoad(p, source: field == .source6) else { return nil }
+                  return KeyField(offsetPrefix: p, source: field == .source6, load: load)
               }),
               let tail = expressions(), let limiter = u8(), let hasBits = u8() else { return nil }
         var bits: [Int]?

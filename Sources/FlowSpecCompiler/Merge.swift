@@ -9,7 +9,8 @@ import FlowSpec
 /// match (TCP flags, IPv4 fragment bits): the mask is part of the shape, the value the key.
 struct KeyField: Hashable {
     let field: PacketField
-    /// The chosen mask (nil: the row's own, or none).
+    /// The chosen mask (nil: the row's own, or none); for an IPv6 offset prefix, the mask over
+    /// its octets (nil when it covers them whole).
     let mask: [UInt8]?
     /// The field's range in a `Box`, its width, shift and whether it is in a set key: kept here,
     /// read from the row once, because the planner and the set encoder ask for them per unit and
@@ -19,7 +20,14 @@ struct KeyField: Hashable {
     let shift: Int
     let inKey: Bool
     /// `Box.masks` bits for this field's mask (0: a dimension without a chosen mask).
-    let maskSignature: UInt32
+    let maskSignature: UInt64
+    /// For an IPv6 offset prefix (RFC 8956): bits [offset, length) of the address, as
+    /// `offset << 8 | length`; 0 for a whole field. The key part is then the octets holding
+    /// those bits (`octetStart`, `width`) under `mask`, its value their masked big-endian
+    /// integer, held in the address's box dimension under a mask signature of its own (so it
+    /// is compared only with values of the same bits, `Box.overlaps`).
+    let prefixBits: UInt16
+    let octetStart: Int
 
     init?(_ f: PacketField, mask: [UInt8]? = nil) {
         let row = f.row
@@ -29,6 +37,8 @@ struct KeyField: Hashable {
         width = row.width
         shift = row.shift
         inKey = row.inKey
+        prefixBits = 0
+        octetStart = 0
         if row.mask == .chosen && !row.partial {
             self.mask = mask
             let value = mask.map { $0.reduce(UInt32(0)) { $0 << 8 | UInt32($1) } } ?? (UInt32(1) << UInt32(8 * width)) - 1
@@ -41,8 +51,23 @@ struct KeyField: Hashable {
 
     init?(_ f: Field) { self.init(f.packetField, mask: f.mask) }
 
-    static func == (a: KeyField, b: KeyField) -> Bool { a.field == b.field && a.mask == b.mask }
-    func hash(into h: inout Hasher) { h.combine(field); h.combine(mask) }
+    /// The key part of an IPv6 prefix that starts past the first bit: the octets `load` reads,
+    /// masked as it masks them.
+    init(offsetPrefix p: FlowPrefix, source: Bool, load: PrefixLoad) {
+        precondition(p.family == .ipv6 && p.offset > 0, "offset prefixes are IPv6 only")
+        field = source ? .source6 : .destination6
+        mask = load.mask
+        dim = source ? 0 : 1
+        width = load.octets.count
+        shift = 0
+        inKey = true
+        prefixBits = UInt16(p.offset) << 8 | UInt16(p.length)
+        octetStart = load.octets.lowerBound
+        maskSignature = Box.signature(dim: dim, mask: UInt32(prefixBits), wide: false)
+    }
+
+    static func == (a: KeyField, b: KeyField) -> Bool { a.field == b.field && a.mask == b.mask && a.prefixBits == b.prefixBits }
+    func hash(into h: inout Hasher) { h.combine(field); h.combine(mask); h.combine(prefixBits) }
 
     static let dport = KeyField(.destinationPort)!
 
@@ -54,8 +79,16 @@ struct KeyField: Hashable {
 
     /// The key part's type in the set: a plain integer for a field nft's `typeof` names raw.
     var type: NftDataType {
+        if prefixBits != 0 { return .integer(bytes: UInt32(width)) }
         if case .raw? = field.row.typeof { return .integer(bytes: UInt32(width)) }
         return field.row.keyType
+    }
+
+    /// How the set's `typeof` names the part: an offset prefix's octets are a raw network-header
+    /// payload (`@nh,192,64`), as nft names that load.
+    var typeof: NftKeyExpression {
+        guard prefixBits != 0, case .payload(_, let start, _) = field.row.load else { return field.row.typeof! }
+        return .raw(base: 2, offset: 8 * (start + UInt32(octetStart)), bits: UInt32(8 * width))
     }
 
     /// Whether the set must be declared by `typeof` (and carry it): a plain-integer part.
@@ -67,6 +100,8 @@ struct KeyField: Hashable {
     func load(_ dreg: NftRegister) -> [NftExpression] {
         var out: [NftExpression] = switch field.row.load {
         case .meta(let k): [.meta(key: k, dreg: dreg)]
+        case .payload(let b, let o, _) where prefixBits != 0:
+            [.payload(base: b, offset: o + UInt32(octetStart), length: UInt32(width), dreg: dreg)]
         case .payload(let b, let o, let l): [.payload(base: b, offset: o, length: l, dreg: dreg)]
         case .exthdr(let x): [.exthdr(x, dreg: dreg)]
         }
@@ -141,26 +176,33 @@ struct BoxRanges {
 /// value's range: two boxes compare in that dimension only when they were read under the same
 /// mask (`masks`); otherwise the dimension is taken to overlap, which only ever keeps rules apart.
 struct Box {
-    var v6: Bool
     /// One range per `KeyField.dim`, stored inline: the planner makes a box per set element
     /// and compares many, and an array per box made allocation its main cost.
     var r: BoxRanges
     /// The masks of the masked dimensions (`signature`): 0 where the box does not narrow them.
-    var masks: UInt32 = 0
+    var masks: UInt64 = 0
+    var v6: Bool
 
     init(v6: Bool, r: BoxRanges) { self.v6 = v6; self.r = r }
 
     static let tcpFlagsDim = 9
     static let fragmentDim = 10
     /// Bits of `masks` per masked dimension: TCP flags 17 (the mask, and whether it is the
-    /// 16-bit form), IPv4 fragment bits 15.
-    private static let tcpBits: UInt32 = 0x1ffff
-    private static let fragmentBits: UInt32 = 0x7fff << 17
+    /// 16-bit form), IPv4 fragment bits 15, and for each address an IPv6 offset prefix's offset
+    /// and length, 15: the dimension then holds not the address but the masked octets that
+    /// hold the prefix's bits, as one integer (`KeyField.init(offsetPrefix:source:load:)`).
+    /// Whatever reads a box's destination as an address reads `destination`.
+    private static let tcpBits: UInt64 = 0x1ffff
+    private static let fragmentBits: UInt64 = 0x7fff << 17
+    private static let sourceOffsetBits: UInt64 = 0x7fff << 32
+    private static let destinationOffsetBits: UInt64 = 0x7fff << 47
 
-    static func signature(dim: Int, mask: UInt32, wide: Bool) -> UInt32 {
+    static func signature(dim: Int, mask: UInt32, wide: Bool) -> UInt64 {
         switch dim {
-        case tcpFlagsDim: (mask & 0xffff) | (wide ? 0x10000 : 0)
-        case fragmentDim: (mask & 0x7fff) << 17
+        case tcpFlagsDim: UInt64(mask & 0xffff) | (wide ? 0x10000 : 0)
+        case fragmentDim: UInt64(mask & 0x7fff) << 17
+        case 0: UInt64(mask & 0x7fff) << 32
+        case 1: UInt64(mask & 0x7fff) << 47
         default: 0
         }
     }
@@ -179,8 +221,11 @@ struct Box {
         }
         let tcp = masks & Self.tcpBits == o.masks & Self.tcpBits
         let fragment = masks & Self.fragmentBits == o.masks & Self.fragmentBits
+        let source = masks & Self.sourceOffsetBits == o.masks & Self.sourceOffsetBits
+        let destination = masks & Self.destinationOffsetBits == o.masks & Self.destinationOffsetBits
         for k in 0..<KeyField.dims where r[k].upperBound < o.r[k].lowerBound || o.r[k].upperBound < r[k].lowerBound {
-            if k == Self.tcpFlagsDim && !tcp || k == Self.fragmentDim && !fragment { continue }
+            if k == Self.tcpFlagsDim && !tcp || k == Self.fragmentDim && !fragment
+                || k == 0 && !source || k == 1 && !destination { continue }
             return false
         }
         return true
@@ -206,6 +251,18 @@ struct Box {
     }
 
     func point(_ k: Int) -> UInt128? { r[k].lowerBound == r[k].upperBound ? r[k].lowerBound : nil }
+
+    /// The destination addresses the box spans: every address when its destination dimension
+    /// holds an offset prefix's bits.
+    var destination: ClosedRange<UInt128> {
+        masks & Self.destinationOffsetBits == 0 ? r[1] : 0...KeyField.top(dim: 1, v6: v6)
+    }
+
+    /// The one destination address of the box, if it has one.
+    var destinationPoint: UInt128? {
+        let d = destination
+        return d.lowerBound == d.upperBound ? d.lowerBound : nil
+    }
 }
 
 /// Finds the boxes of a group that may overlap a box, through its destination address and
@@ -220,14 +277,14 @@ struct BoxIndex {
 
     mutating func insert(_ b: Box, id: Int) {
         all.append(id)
-        byDP[DP(d: b.point(1), p: b.point(3)), default: []].append(id)
-        byD[b.point(1), default: []].append(id)
+        byDP[DP(d: b.destinationPoint, p: b.point(3)), default: []].append(id)
+        byD[b.destinationPoint, default: []].append(id)
     }
 
     /// Calls `body` with every box that may overlap `q` (until it returns false); false when
     /// there are more than `cap` candidates (then `body` is not called at all).
     func forEachCandidate(_ q: Box, _ body: (Int) -> Bool) -> Bool {
-        guard let d = q.point(1) else {
+        guard let d = q.destinationPoint else {
             guard all.count <= Self.cap else { return false }
             for c in all where !body(c) { break }
             return true
@@ -914,7 +971,7 @@ struct MergePlanner {
         let objects = g.shape.limiter && !g.shape.splitLimiter
         if objects { flags.insert(.object) }
         let counted = g.shape.tail.contains { if case .counter = $0 { true } else { false } }
-        let typeof = keys.contains(where: \.needsTypeof) ? keys.map { $0.field.row.typeof! } : nil
+        let typeof = keys.contains(where: \.needsTypeof) ? keys.map(\.typeof) : nil
         return NftSet(name: "", flags: flags, keyFields: keys.map(\.type), objectType: objects ? .limit : nil,
                       elementCounters: counted, elements: elements, typeof: typeof)
     }

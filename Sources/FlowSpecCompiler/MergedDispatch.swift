@@ -25,8 +25,9 @@ struct DestinationCoverage {
         let top = KeyField.top(dim: 1, v6: v6)
         var rs: [ClosedRange<UInt128>] = []
         for b in boxes {
-            if b.r[1] == 0...top { rs = []; self.ranges = []; return }
-            rs.append(b.r[1])
+            let d = b.destination
+            if d == 0...top { rs = []; self.ranges = []; return }
+            rs.append(d)
         }
         rs.sort { $0.lowerBound < $1.lowerBound }
         var merged: [ClosedRange<UInt128>] = []

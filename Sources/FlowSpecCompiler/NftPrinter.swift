@@ -151,7 +151,8 @@ public enum NftPrinter {
                 switch f.name {
                 case "ipv4_addr": IPAddress(family: .ipv4, bytes: b).description
                 case "ipv6_addr": IPAddress(family: .ipv6, bytes: b).description
-                default: String(beValue(b))
+                // An integer wider than 64 bits (an IPv6 offset prefix's octets) in hex.
+                default: b.count > 8 ? hexText(b) : String(beValue(b))
                 }
             }
             let items = set.elements.map { e in

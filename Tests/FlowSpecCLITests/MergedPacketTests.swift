@@ -22,12 +22,14 @@ struct MergedPacketTests {
         func pick<T>(_ xs: [T]) -> T { xs[Int.random(in: 0..<xs.count, using: &r)] }
         let v6 = Int.random(in: 0..<5, using: &r) == 0
         var comps: [Component] = []
-        let dst = v6 ? pick(["2001:db8:113::10/128", "2001:db8:113::/64", "2001:db8:113::/120", "2001:db8:114::/64"])
+        // IPv6 offset prefixes (the bits past the 64th: h2's ::10 and not) are set key parts too.
+        let dst = v6 ? pick(["2001:db8:113::10/128", "2001:db8:113::/64", "2001:db8:113::/120", "2001:db8:114::/64",
+                             "::10/128 offset 64", "::/96 offset 64", "::11/128 offset 64"])
                      : pick(["203.0.113.10/32", "203.0.113.11/32", "203.0.113.12/32", "203.0.113.13/32",
                              "203.0.113.10/31", "203.0.113.12/30", "203.0.113.8/29", "203.0.113.0/24"])
         comps.append(.destinationPrefix(FlowPrefix(dst)!))
         if Bool.random(using: &r) {
-            let src = v6 ? pick(["2001:db8:5100::10/128", "2001:db8:5100::/64", "2001:db8:5101::/64"])
+            let src = v6 ? pick(["2001:db8:5100::10/128", "2001:db8:5100::/64", "2001:db8:5101::/64", "::10/128 offset 64", "::20/124 offset 64"])
                          : pick(["198.51.100.10/32", "198.51.100.0/24", "198.51.100.0/25", "198.51.100.128/25"])
             comps.append(.sourcePrefix(FlowPrefix(src)!))
         }

@@ -165,13 +165,18 @@ import FlowSpecTestSupport
         #expect(uniform.figures.form == .merged)
     }
 
-    /// Every route of its own shape (an offset prefix is no key part), on 300 victims: merging leaves
-    /// a rule per route, dispatch a chain of n/300 per victim.
+    /// Every route of its own shape, on 300 victims: merging leaves a rule per route, dispatch a
+    /// chain of n/300 per victim. Each route's source is an IPv6 offset prefix of its own offset
+    /// and length (the bits a prefix covers are part of its key field, so of the shape); n ≤ 8,000.
     static func diverse(_ n: Int) -> [FlowRoute] {
-        (0..<n).map { i in
-            FlowRoute(family: .ipv6, components: [
+        precondition(n <= 8000)
+        return (0..<n).map { i in
+            // The i-th (offset, length) with 1 ≤ offset < length ≤ 128.
+            var k = i, offset = 1
+            while k >= 128 - offset { k -= 128 - offset; offset += 1 }
+            return FlowRoute(family: .ipv6, components: [
                 .destinationPrefix(FlowPrefix(address: IPAddress(family: .ipv6, high: 0x2001_0db8_0000_0001, low: UInt64(i % 300) + 1), length: 128)!),
-                .sourcePrefix(FlowPrefix(address: IPAddress(family: .ipv6, high: 0, low: UInt64(i) + 1), length: 128, offset: 64)!),
+                .sourcePrefix(FlowPrefix(address: IPAddress(family: .ipv6, high: 0, low: UInt64(i) + 1), length: offset + 1 + k, offset: offset)!),
                 .numeric(.ipProtocol, [.equal(6)]), .numeric(.destinationPort, [.equal(443)])],
                       actions: [.trafficRateBytes(asn: 0, bytesPerSecond: 0)])
         }.ordered(.rfc)

@@ -57,6 +57,39 @@ struct KeyPartTests {
         #expect(result.table.sets.map { $0.elements.count } == [100, 100])
     }
 
+    /// IPv6 prefixes that start past the first bit (RFC 8956): the octets holding the prefix's
+    /// bits, masked when the bits do not fill them, are the key part (a raw network-header load,
+    /// declared by `typeof`), so routes that differ only in those bits share one rule. The bits
+    /// covered are part of the shape: another offset or length is another set.
+    static func offsetPrefixRoutes() -> [FlowRoute] {
+        var routes: [FlowRoute] = []
+        for i in 0..<100 {
+            let d = Component.destinationPrefix(FlowPrefix(address: IPAddress("2001:db8::\(String(i + 1, radix: 16))")!, length: 128)!)
+            // Bits 64..<96 (octets 8..<12, no mask), then bits 60..<100 (octets 7..<13, masked).
+            let whole = FlowPrefix(address: IPAddress(family: .ipv6, high: 0, low: UInt64(0xab00 + i) << 32), length: 96, offset: 64)!
+            let masked = FlowPrefix(address: IPAddress(family: .ipv6, high: 0x5, low: UInt64(0xcd00 + i) << 28), length: 100, offset: 60)!
+            routes.append(FlowRoute(family: .ipv6, components: [d, .sourcePrefix(whole)], actions: Self.drop))
+            routes.append(FlowRoute(family: .ipv6, components: [d, .sourcePrefix(masked), .numeric(.ipProtocol, [.equal(17)]),
+                                                                .numeric(.sourcePort, [.equal(53)])], actions: Self.drop))
+        }
+        return routes.ordered(.rfc)
+    }
+
+    @Test func offsetPrefixesMergeIntoOneRulePerOffset() {
+        let result = compile(Self.offsetPrefixRoutes(), options: CompileOptions(dispatch: .never))
+        let texts = result.table.chains[0].rules.map { NftPrinter.ruleText($0) }
+        #expect(result.table.ruleCount == 2, "\(texts)")
+        #expect(texts.contains { $0.contains("@nh,128,32 . ip6 daddr @m") }, "\(texts)")
+        #expect(texts.contains { $0.contains("@nh,120,48 & 0xffffffffff0 . ip6 daddr . th sport @m") }, "\(texts.joined(separator: "\n"))")
+        #expect(Set(result.table.sets.compactMap { $0.typeof?.first }) == [.raw(base: 2, offset: 128, bits: 32), .raw(base: 2, offset: 120, bits: 48)])
+        #expect(result.table.sets.allSatisfy { !$0.flags.contains(.interval) && $0.elements.count == 100 })
+        // Another offset of the same octets is another key field, never the same set.
+        let other = FlowRoute(family: .ipv6, components: [.sourcePrefix(FlowPrefix(address: IPAddress(family: .ipv6, high: 0, low: 0xab05 << 32), length: 95, offset: 64)!)],
+                              actions: Self.drop)
+        let more = compile((Self.offsetPrefixRoutes() + [other]).ordered(.rfc), options: CompileOptions(dispatch: .never))
+        #expect(more.table.ruleCount == 3)
+    }
+
     /// Rate-limited routes: nft 1.0.6 cannot declare an object map by `typeof`, so the whole key
     /// is looked up in a plain set and the limit by the named parts alone, in a map of its own;
     /// routes whose named parts meet (one victim, two length ranges, two rates) go to two groups.

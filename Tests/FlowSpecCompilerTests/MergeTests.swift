@@ -225,7 +225,7 @@ func overlappingRoutes(_ r: inout SplitMix, count: Int) -> [FlowRoute] {
         check(routes, &r, packets: packets, boundaryEvery: 1)
     }
 
-    func check(_ routes: [FlowRoute], _ r: inout SplitMix, packets: Int, boundaryEvery: Int) {
+    func check(_ routes: [FlowRoute], _ r: inout SplitMix, packets: Int, boundaryEvery: Int, extra: [TestPacket] = []) {
         let merged = compile(routes, options: Self.options)
         var plain = Self.options
         plain.merge = false
@@ -233,15 +233,16 @@ func overlappingRoutes(_ r: inout SplitMix, count: Int) -> [FlowRoute] {
         #expect(merged.table.ruleCount < unmerged.table.ruleCount,
                 "merging \(unmerged.table.ruleCount) rules left \(merged.table.ruleCount)")
         Self.expectSameOutcomes(("merged", merged.table), ("unmerged", unmerged.table), routes: routes, &r,
-                                packets: packets, boundaryEvery: boundaryEvery)
+                                packets: packets, boundaryEvery: boundaryEvery, extra: extra)
     }
 
     /// Runs `packets` random packets (each like a random route of `routes`) and the boundary
-    /// packets of every `boundaryEvery`-th route through both tables: every outcome (verdict,
-    /// side effects, counters) must be the same.
+    /// packets of every `boundaryEvery`-th route, then `extra`, through both tables: every outcome
+    /// (verdict, side effects, counters) must be the same.
     static func expectSameOutcomes(_ a: (String, NftTable), _ b: (String, NftTable), routes: [FlowRoute], _ r: inout SplitMix,
-                                   packets: Int, boundaryEvery: Int, sourceLocation: SourceLocation = #_sourceLocation) {
-        var sample = [TestPacket]()
+                                   packets: Int, boundaryEvery: Int, extra: [TestPacket] = [],
+                                   sourceLocation: SourceLocation = #_sourceLocation) {
+        var sample = extra
         for _ in 0..<packets { sample.append(TestPacket.random(&r, like: routes.randomElement(using: &r)!)) }
         for (i, route) in routes.enumerated() where i % boundaryEvery == 0 { sample += boundaryPackets(route, &r) }
         var differ = 0
@@ -257,6 +258,43 @@ func overlappingRoutes(_ r: inout SplitMix, count: Int) -> [FlowRoute] {
 
     @Test("merged and unmerged tables treat every sampled and boundary packet alike", arguments: [UInt64(1), 2, 3])
     func equivalence(seed: UInt64) { check(seed: seed, routes: 1500, packets: 4000) }
+
+    /// IPv6 offset prefixes as key parts, overlapping: three (offset, length) pairs over the same
+    /// octets and a few values each, as source or destination, with victims (offset-0 prefixes)
+    /// whose addresses carry such bits, and every action interleaved. Besides random packets
+    /// like the routes, packets between every two victims: each matches routes of either kind.
+    @Test("offset prefix keys: merged and unmerged tables treat every sampled packet alike")
+    func offsetPrefixEquivalence() {
+        var r = SplitMix(state: 7)
+        let spans = [(64, 96), (60, 100), (64, 80)]
+        let victims = (0..<4).map { i in IPAddress(family: .ipv6, high: 0x2001_0db8_0000_0000 | UInt64(i & 1), low: UInt64(i) << 32 | 1) }
+        let routes = (0..<500).map { _ -> FlowRoute in
+            var route = RandomRoutes.route(&r)
+            route.family = .ipv6
+            let (o, l) = spans.randomElement(using: &r)!
+            let bits = IPAddress(family: .ipv6, high: UInt64.random(in: 0...1, using: &r), low: UInt64.random(in: 0...3, using: &r) << 32)
+            let offsetPrefix = FlowPrefix(address: bits.keepingBits(from: o, to: l), length: l, offset: o)!
+            let victim = FlowPrefix(address: victims.randomElement(using: &r)!, length: [126, 128].randomElement(using: &r)!)!
+            // The offset prefix on either side: a destination one is no address to dispatch on.
+            var comps: [Component] = Bool.random(using: &r) ? [.destinationPrefix(victim), .sourcePrefix(offsetPrefix)]
+                                                            : [.destinationPrefix(offsetPrefix), .sourcePrefix(victim)]
+            if Bool.random(using: &r) {
+                comps.append(.numeric(.ipProtocol, [.equal([6, 17].randomElement(using: &r)!)]))
+                comps.append(.numeric(.destinationPort, [.equal(UInt64.random(in: 80...82, using: &r))]))
+            }
+            route.components = comps.sorted { $0.type < $1.type }
+            return route
+        }
+        var between: [TestPacket] = []
+        for s in victims { for d in victims { for proto: UInt8 in [6, 17] { for port: UInt16 in 80...82 {
+            var p = TestPacket(family: .ipv6, src: s, dst: d, proto: proto)
+            p.dport = port
+            between.append(p)
+        } } } }
+        // In list order: RFC order would put every route after the ones it overlaps that are more
+        // specific, so few units would ever pass an overlapping rule.
+        check(routes, &r, packets: 1500, boundaryEvery: 1, extra: between + between)
+    }
 
     /// Whether some element of a set spans more than one key (a prefix or a range).
     static func hasRange(_ set: NftSet) -> Bool {

@@ -80,6 +80,11 @@ struct NetlinkOracleTests {
         try check(routes.ordered(.rfc), label: "flow label keys")
     }
 
+    @Test("IPv6 offset prefixes as set keys list the same through nft -f and through netlink")
+    func offsetPrefixKeys() throws {
+        try check(KeyPartTests.offsetPrefixRoutes(), label: "offset prefix keys")
+    }
+
     @Test("random routes list the same through nft -f and through netlink", arguments: [UInt64(11), 12, 13, 14, 15, 16])
     func randomRoutes(seed: UInt64) throws {
         var r = SplitMix(state: seed)

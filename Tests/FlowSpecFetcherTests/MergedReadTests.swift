@@ -83,6 +83,27 @@ struct MergedReadTests {
         }
     }
 
+    @Test("IPv6 offset prefixes as key parts: the masked octets read back as the prefix with its offset")
+    func offsetPrefixKeys() throws {
+        var routes: [FlowRoute] = []
+        for i in 1...3 {
+            let d = Component.destinationPrefix(p("2001:db8::\(i)/128"))
+            routes.append(route6([d, .sourcePrefix(FlowPrefix(address: IPAddress(family: .ipv6, high: 0, low: UInt64(0xab00 + i) << 32), length: 96, offset: 64)!)], [drop]))
+            routes.append(route6([d, .sourcePrefix(FlowPrefix(address: IPAddress(family: .ipv6, high: 0x5, low: UInt64(0xcd00 + i) << 28), length: 100, offset: 60)!),
+                                 .numeric(.ipProtocol, eq(17)), .numeric(.sourcePort, eq(53))], [drop]))
+        }
+        routes = routes.ordered(.rfc)
+        let compiled = compile(routes, options: CompileOptions(dispatch: .never))
+        #expect(compiled.table.ruleCount == 2)
+        for offset in [UInt32(128), 120] {
+            let (rule, _) = try Self.mergedRule(compiled) { $0.typeof?.first == .raw(base: 2, offset: offset, bits: offset == 128 ? 32 : 48) }
+            let ofRule = routes.filter { r in
+                r.components.contains { if case .sourcePrefix(let s) = $0 { s.offset == (offset == 128 ? 64 : 60) } else { false } }
+            }
+            try Self.expectEachRouteReadBack(ofRule, compiled, rule: rule)
+        }
+    }
+
     @Test("a masked element with bits outside the mask never matches and is left out")
     func maskedElementWithHostBits() throws {
         let routes = (1...2).map { i in
