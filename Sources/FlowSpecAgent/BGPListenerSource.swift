@@ -6,7 +6,8 @@ import Logging
 /// Routes straight from BGP peerings: flowspec-nft's own receive-only speaker (`FlowSpecBGP`).
 ///
 /// The speaker keeps an Adj-RIB-In per peer and delivers the merged set, debounced, after the
-/// initial End-of-RIBs and after every later UPDATE; each delivery is a snapshot for the agent.
+/// initial End-of-RIBs (a snapshot for the agent) and after every later UPDATE (only the routes
+/// that changed, an update for the agent).
 /// A lost peer's routes stay for the speaker's `staleTime` (graceful-restart style) and are then
 /// dropped by a new snapshot; with an infinite stale time they stay until the peer is back and
 /// sends its End-of-RIB.
@@ -24,7 +25,8 @@ public final class BGPListenerSource: RouteSource, @unchecked Sendable {
 
     public func run(_ sink: any SourceSink) async {
         do {
-            try speaker.start()
+            // A caller may start it first, to bind its socket in another network namespace.
+            if !speaker.isStarted { try speaker.start() }
         } catch {
             await sink.deliver(.lost("cannot listen on port \(speaker.config.listenPort): \(error)"))
             return
@@ -41,8 +43,15 @@ public final class BGPListenerSource: RouteSource, @unchecked Sendable {
                     for s in snapshot.stalePeers {
                         logger.notice("peer \(s.peer) is down: keeping its \(s.routeCount) routes for \(Int(s.expiresIn.rounded())) s")
                     }
-                    let routes = snapshot.routes.map { ReadRoute(route: $0, position: "BGP") }
-                    await sink.deliver(.snapshot(ReadResult(routes: routes)))
+                    if let changes = snapshot.changes {
+                        // Only what changed: the agent's RIB follows, at the cost of the change.
+                        let routes = changes.announced.map { ReadRoute(route: $0, position: "BGP") }
+                            + changes.withdrawn.map { ReadRoute(route: $0, withdrawn: true, position: "BGP") }
+                        await sink.deliver(.update(ReadResult(routes: routes)))
+                    } else {
+                        let routes = snapshot.routes.map { ReadRoute(route: $0, position: "BGP") }
+                        await sink.deliver(.snapshot(ReadResult(routes: routes)))
+                    }
                 }
             }
         } onCancel: {

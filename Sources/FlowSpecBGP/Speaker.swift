@@ -74,6 +74,9 @@ public final class Speaker: @unchecked Sendable {
                                   peers: [], deliveredRoutes: nil)
     }
 
+    /// Whether `start` has run (and `stop` not yet).
+    public var isStarted: Bool { thread != nil }
+
     /// Binds the listening socket (on the calling thread) and starts the loop thread.
     public func start() throws(SocketError) {
         listener = try Sock.listen(config.listenAddress, port: config.listenPort)
@@ -385,7 +388,7 @@ public final class Speaker: @unchecked Sendable {
                                            routes: Dictionary(uniqueKeysWithValues: AddressFamily.allCases.map { ($0, rib.current.count($0)) }),
                                            staleRoutes: rib.stale.routes.count,
                                            endOfRIBPending: rib.eorPending.sorted())
-                          }, deliveredRoutes: book.lastDelivered?.count)
+                          }, deliveredRoutes: book.deliveredCount)
         }
     }
 }

@@ -187,6 +187,10 @@ public final class IncrementalTable {
     /// Routes held (installed, or refused by the compiler).
     public var routeCount: Int { entries.count { $0 != nil } }
 
+    /// Routes taken out since the table was built: their places (identities, units, set
+    /// elements' tombstones) stay until it is built again (`CostPolicy.worthRebuilding`).
+    public var retiredRouteCount: Int { entries.count - routeCount }
+
     /// The identities of the routes in the table (held and not refused by the compiler).
     package var installedIdentities: [String] {
         entries.indices.compactMap { i in

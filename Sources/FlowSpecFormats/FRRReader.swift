@@ -235,6 +235,29 @@ extension FRRReader {
     /// object FRR wraps around it) that are Established and have been for at least
     /// `upForAtLeast` milliseconds (a peer without `peerUptimeMsec` counts as settled).
     /// 0 for text that is not JSON.
+    /// What the flowspec RIB of `show bgp ipv4|ipv6 flowspec summary json` depends on, as one
+    /// string: each family's `tableVersion` (bgpd counts every change of a best path, its
+    /// attributes included, and every withdrawal), and each peer's state, session start and
+    /// prefixes received. Equal fingerprints mean the detail would read the same; nil when the
+    /// text is not such a summary.
+    public static func summaryFingerprint(_ json: String) -> String? {
+        guard let object = try? JSONValue.parse(json) else { return nil }
+        var parts: [String] = []
+        func walk(_ v: JSONValue, _ path: String) {
+            guard let members = v.members else { return }
+            if let peers = v["peers"]?.members {
+                parts.append("\(path) v\(v["tableVersion"]?.uint64.map(String.init) ?? "?")")
+                for (name, p) in peers.sorted(by: { $0.0 < $1.0 }) {
+                    parts.append("\(name) \(p["state"]?.string ?? "?") \(p["peerUptimeEstablishedEpoch"]?.uint64 ?? 0) \(p["pfxRcd"]?.uint64 ?? 0)")
+                }
+                return
+            }
+            for (k, m) in members.sorted(by: { $0.0 < $1.0 }) { walk(m, path + "/" + k) }
+        }
+        walk(object, "")
+        return parts.isEmpty ? nil : parts.joined(separator: ";")
+    }
+
     public static func establishedPeers(inSummary json: String, upForAtLeast milliseconds: Int) -> Int {
         guard let object = try? JSONValue.parse(json) else { return 0 }
         func count(_ v: JSONValue) -> Int {

@@ -251,6 +251,12 @@ public final class TableKeeper: @unchecked Sendable {
         }, rejected: readerErrors.map(Rejection.init) + admitted.invalid) {
             throw refusal
         }
+        guard !configuration.policy.worthRebuilding(retired: incremental.retiredRouteCount, of: incremental.routeCount) else {
+            // What withdrawn routes left behind is let go of: compiled whole, and the
+            // difference sent.
+            self.incremental = nil
+            return nil
+        }
         guard let update = incremental.update(to: valid) else {
             givenUp = incremental.givenUp
             self.incremental = nil
@@ -419,6 +425,12 @@ public final class TableKeeper: @unchecked Sendable {
         }
         guard configuration.policy.worthPlacing(changedRoutes, of: totalRoutes) else {
             givenUp = "\(changedRoutes) routes changed: rebuilding the whole table"
+            self.incremental = nil
+            return nil
+        }
+        let retired = incremental.retiredRouteCount
+        guard !configuration.policy.worthRebuilding(retired: retired, of: incremental.routeCount) else {
+            givenUp = "\(retired) routes withdrawn since the table was built: rebuilding it to let go of them"
             self.incremental = nil
             return nil
         }

@@ -63,6 +63,21 @@ struct Bench: ParsableCommand {
     @Option(help: "Seconds of traffic per data-path measurement.")
     var datapathSeconds: Int = 2
 
+    @Flag(help: "Measure the listen daemon's path instead (its speaker, agent and table keeper, in this process, in a private namespace, fed by a scripted BGP peer over loopback): from an UPDATE sent to the kernel commit, for the initial load, one route withdrawn or announced, 10% of the routes replaced at once; CPU per single change; resident memory after each replace-and-back cycle. Writes daemon.json to --out.")
+    var daemon = false
+
+    @Option(help: "Routes the --daemon peer announces (the --workload generator's).")
+    var daemonRoutes: Int = 50_000
+
+    @Option(help: "Single changes --daemon measures (each a withdrawal and an announcement).")
+    var daemonChanges: Int = 20
+
+    @Option(help: "10% replace-and-back cycles --daemon measures (and the resident memory after each).")
+    var daemonCycles: Int = 25
+
+    @Option(help: "The speaker's debounce for --daemon, seconds (listen's default).")
+    var daemonDebounce: Double = 0.2
+
     /// Unmerged (one rule per route): the form the nft -f and iptables rows load, so that they
     /// compare like for like.
     static let unmerged = CompileOptions(merge: false, dispatch: .never)
@@ -70,6 +85,15 @@ struct Bench: ParsableCommand {
     func run() throws {
         let counts = sizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        if daemon {
+            let bench = DaemonBench(routes: daemonRoutes, changes: daemonChanges, cycles: daemonCycles, debounce: daemonDebounce, workload: workload)
+            let result = try bench.run()
+            print(DaemonBench.render(result))
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(result).write(to: URL(fileURLWithPath: "\(out)/daemon.json"))
+            return
+        }
         let me = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
         var rows: [Row] = []
         var shapes: [String] = []

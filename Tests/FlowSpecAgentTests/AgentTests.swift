@@ -461,7 +461,8 @@ func identities(_ t: NftTable?) -> Set<String> {
 /// must not give a table (FRR drops a lost peer's routes family by family).
 @Suite struct FRRPollTests {
     /// A vtysh that answers the summaries from `summaries` (one line per call, in order: `up` or
-    /// `down`) and the route dumps with one IPv4 route.
+    /// `down`, then the table version, 1 if none) and the route dumps with one IPv4 route; each
+    /// route dump is logged to `details`.
     func fakeVtysh(_ summaries: [String]) throws -> (vtysh: [String], dir: URL) {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fsn-vtysh-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -471,12 +472,13 @@ func identities(_ t: NftTable?) -> Set<String> {
             d=\(dir.path)
             case "$2" in
             *summary*)
-              state=$(head -n 1 "$d/summaries"); sed -i 1d "$d/summaries"
+              read state version < "$d/summaries"; sed -i 1d "$d/summaries"
               if [ "$state" = up ]; then s=Established; else s=Active; fi
-              printf '{"peers":{"192.0.2.1":{"state":"%s","peerUptimeMsec":60000}}}' "$s" ;;
+              printf '{"tableVersion":%s,"peers":{"192.0.2.1":{"state":"%s","peerUptimeMsec":60000,"pfxRcd":1}}}' "${version:-1}" "$s" ;;
             *"ipv4 flowspec detail"*)
+              echo ipv4 >> "$d/details"
               printf '[{"to":"203.0.113.96/32","proto":"= 6 "},{"ecomlist":"FS:rate 0.000000"},{"time":"00:00:09"}]' ;;
-            *) printf '' ;;
+            *) echo other >> "$d/details"; printf '' ;;
             esac
             """
         let path = dir.appendingPathComponent("vtysh")
@@ -492,6 +494,21 @@ func identities(_ t: NftTable?) -> Set<String> {
         let poll = await FRRSource(vtysh: vtysh, interval: .seconds(1)).poll()
         guard case .failure(let e) = poll else { Issue.record("a poll across a lost session gave routes"); return }
         #expect(e.description.contains("went down while its routes were read"))
+    }
+
+    /// A poll whose summaries (table versions, peers) are those of the last full read does not
+    /// read the routes; another table version does.
+    @Test func unchangedSummariesSkipTheRoutes() async throws {
+        let (vtysh, dir) = try fakeVtysh(["up 7", "up 3", "up 7", "up 3", "up 7", "up 3", "up 8", "up 3", "up 8", "up 3"])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let source = FRRSource(vtysh: vtysh, interval: .seconds(1))
+        let details = { (try? String(contentsOf: dir.appendingPathComponent("details"), encoding: .utf8))?.split(separator: "\n").count ?? 0 }
+        guard case .success(.routes(_, let fingerprint?)) = await source.poll(unless: nil) else { Issue.record("no routes, or no fingerprint"); return }
+        #expect(details() == 2)
+        guard case .success(.unchanged) = await source.poll(unless: fingerprint) else { Issue.record("unchanged summaries read the routes"); return }
+        #expect(details() == 2)
+        guard case .success(.routes(let r, let next?)) = await source.poll(unless: fingerprint) else { Issue.record("a new table version did not read the routes"); return }
+        #expect(details() == 4 && next != fingerprint && r.currentRoutes().count == 1)
     }
 
     @Test func aStableSessionGivesItsRoutes() async throws {

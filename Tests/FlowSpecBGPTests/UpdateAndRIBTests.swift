@@ -192,9 +192,56 @@ import FlowSpec
         for p in ["p1", "p2"] { bk.sessionUp(p, families: [.ipv4], now: 0) }
         bk.apply("p2", announce([b, a], [ExtendedCommunity(rawValue: 2)]), now: 0)
         bk.apply("p1", announce([a], [ExtendedCommunity(rawValue: 1)]), now: 0)
-        let m = bk.merged()
+        let m = bk.merged.keys.sorted().map { bk.merged[$0]! }
         #expect(m.map(\.nlriBytes) == [hexBytes(nlriA), hexBytes(nlriB)].sorted { $0.lexicographicallyPrecedes($1) })
         #expect(m.first { $0.nlriBytes == hexBytes(nlriA) }?.extendedCommunities == [ExtendedCommunity(rawValue: 1)])
+    }
+
+    /// After the first delivery each one carries only what changed: an application that applies
+    /// the changes to the first delivery's routes holds every delivery's routes. Random
+    /// announcements, replacements and withdrawals by two peers over a few NLRIs, sessions lost
+    /// and back, stale routes expiring.
+    @Test func changesCarryTheDifferenceBetweenDeliveries() {
+        var bk = book(staleTime: 3)
+        for p in ["p1", "p2"] { bk.sessionUp(p, families: [.ipv4], now: 0); bk.apply(p, eor(.ipv4), now: 0) }
+        let nlris: [[Component]] = (0..<6).map { i in [.destinationPrefix(FlowPrefix(address: IPAddress(ipv4: 0xcb00_7100 | UInt32(i)), length: 32)!)] }
+        let initial = bk.tick(now: 0)!
+        #expect(initial.initial && initial.changes == nil)
+        var mirror = initial.routesByKey
+        var r = UInt64(42)
+        func next(_ n: Int) -> Int { r = r &* 6364136223846793005 &+ 1442695040888963407; return Int(r >> 33) % n }
+        var t = 1.0, deliveries = 0
+        for _ in 0..<400 {
+            let peer = next(2) == 0 ? "p1" : "p2"
+            switch next(10) {
+            case 0: bk.sessionDown(peer, now: t)
+            case 1: bk.sessionUp(peer, families: [.ipv4], now: t)
+            case 2: bk.apply(peer, eor(.ipv4), now: t)
+            case 3, 4, 5:
+                var w = UpdateResult(); w.withdrawn = [RouteID(FlowRoute(family: .ipv4, components: nlris[next(6)]))]
+                bk.apply(peer, w, now: t)
+            default: bk.apply(peer, announce([nlris[next(6)]], [ExtendedCommunity(rawValue: UInt64(next(3)))]), now: t)
+            }
+            // The union kept as the RIBs change is the union made from scratch.
+            var union = [RouteID: FlowRoute]()
+            for name in bk.order {
+                let p = bk.peers[name]!
+                for (k, v) in p.current.routes where union[k] == nil { union[k] = v }
+                for (k, v) in p.stale.routes where union[k] == nil { union[k] = v }
+            }
+            #expect(bk.merged == union)
+            t += [0.05, 0.1, 0.3, 1.0][next(4)]
+            if let s = bk.tick(now: t) {
+                deliveries += 1
+                let c = s.changes!
+                #expect(!c.announced.isEmpty || !c.withdrawn.isEmpty)
+                for w in c.withdrawn { #expect(mirror.removeValue(forKey: w.id) == w) }
+                for a in c.announced { #expect(mirror[a.id] != a); mirror[a.id] = a }
+                #expect(mirror == s.routesByKey)
+                #expect(s.routesByKey == bk.merged && s.routesByKey.count == bk.deliveredCount)
+            }
+        }
+        #expect(deliveries > 50)
     }
 
     @Test func lostPeerRoutesStayStaleThenDrop() {
@@ -218,7 +265,7 @@ import FlowSpec
         bk.sessionDown("p1", now: 2)
         bk.sessionUp("p1", families: [.ipv4], now: 3)
         bk.apply("p1", announce([a]), now: 3)
-        #expect(bk.merged().count == 2)   // b still stale until End-of-RIB
+        #expect(bk.merged.count == 2)   // b still stale until End-of-RIB
         bk.apply("p1", eor(.ipv4), now: 3.1)
         #expect(bk.tick(now: 4)?.routes.map(\.nlriBytes) == [hexBytes(nlriA)])
     }

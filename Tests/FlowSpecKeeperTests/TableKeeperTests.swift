@@ -118,6 +118,39 @@ func temporaryDirectory() throws -> String {
         #expect(kernel.changes.count == 1)
     }
 
+    /// Routes withdrawn and announced again and again leave their places in the planner; past
+    /// `rebuildAfterRetired` (and past the routes held) the keeper rebuilds the table whole, so a
+    /// daemon's memory levels off under churn. The rebuilt table is the fresh compile's, sent as
+    /// a difference.
+    @Test func churnRebuildsThePlannerOnce() throws {
+        let kernel = MemoryKernel()
+        var configuration = KeeperConfiguration(options: CompileOptions(merge: true))
+        configuration.policy.rebuildAfterRetired = 50
+        let keeper = TableKeeper(configuration: configuration, writer: kernel)
+        let routes = generator.routes(count: 100)
+        _ = try keeper.install(input(routes))
+        let spare = (0..<30).map { generator.route(1000 + $0) }
+        var held = routes, placed = 0, tiebreak = 100
+        for cycle in 0..<5 {
+            let (gone, new) = cycle % 2 == 0 ? (Array(routes[..<30]), spare) : (spare, Array(routes[..<30]))
+            let adding = new.map { r -> (route: FlowRoute, tiebreak: Int) in tiebreak += 1; return (r, tiebreak) }
+            guard try keeper.update(removing: gone.map(\.id), adding: adding, changedRoutes: 60, totalRoutes: 100) != nil else {
+                // 4 × 30 withdrawn > max(50, 100): the fifth change goes whole.
+                #expect(placed == 4 && keeper.givenUp?.contains("120 routes withdrawn since the table was built") == true, "\(placed) \(keeper.givenUp ?? "")")
+                held = held.filter { r in !gone.contains(r) } + new
+                let outcome = try keeper.install(input(held))
+                guard case .inPlace = outcome.method else { Issue.record("\(outcome.method)"); return }
+                #expect(keeper.followsChanges)
+                let fresh = ContentSetNames.apply(compile(held.ordered(.rfc), options: CompileOptions(merge: true)).table)
+                #expect(canonical(kernel.table)?.sets == canonical(fresh)?.sets)
+                return
+            }
+            placed += 1
+            held = held.filter { r in !gone.contains(r) } + new
+        }
+        Issue.record("the planner was never rebuilt")
+    }
+
     @Test func aRefusedChangeFallsBackToAReplaceAndAFailedReplaceChangesNothing() throws {
         let kernel = MemoryKernel()
         let keeper = TableKeeper(configuration: KeeperConfiguration(options: CompileOptions(merge: false)), writer: kernel)

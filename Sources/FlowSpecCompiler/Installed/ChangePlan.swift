@@ -23,7 +23,17 @@ public struct CostPolicy: Sendable, Hashable {
     public var perElementChanged: Double = 3e-6
     public var perElementLoaded: Double = 2e-6
     public var margin: Double = 0.5
+    /// Routes withdrawn from a table kept in place since it was built (`IncrementalTable` keeps
+    /// what they leave behind) past which the next change rebuilds it whole: past this many,
+    /// and past as many as it holds. Keeps a daemon's memory level under churn.
+    public var rebuildAfterRetired = 50_000
     public init() {}
+
+    /// Whether a table kept in place that holds `routes` routes and has had `retired` withdrawn
+    /// since it was built is better rebuilt.
+    public func worthRebuilding(retired: Int, of routes: Int) -> Bool {
+        retired > max(rebuildAfterRetired, routes)
+    }
 
     /// Whether `changes` routes (or rules and elements) of a table of `routes` routes are worth
     /// placing one by one: up to `inPlaceRoutes`, or a quarter of the routes.
