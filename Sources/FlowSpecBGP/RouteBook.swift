@@ -129,7 +129,7 @@ struct RouteBook {
     /// A session reached Established: routes of an earlier session become stale until this
     /// one's End-of-RIB of their family (RFC 4724 style) or the stale timer.
     mutating func sessionUp(_ peer: String, families: Set<AddressFamily>, now: Double) {
-        guard var p = peers[peer] else { return }
+        guard var p = take(peer) else { return }
         if !p.current.routes.isEmpty {
             p.current.merge(under: p.stale)
             p.stale = p.current
@@ -145,7 +145,7 @@ struct RouteBook {
 
     /// A session was lost: its routes are kept for `staleTime`, then dropped.
     mutating func sessionDown(_ peer: String, now: Double) {
-        guard var p = peers[peer], p.established || !p.current.routes.isEmpty else { return }
+        guard peers[peer].map({ $0.established || !$0.current.routes.isEmpty }) == true, var p = take(peer) else { return }
         p.established = false
         p.eorPending = []
         if !p.current.routes.isEmpty {
@@ -161,7 +161,7 @@ struct RouteBook {
 
     /// Applies an UPDATE's result to the peer's Adj-RIB-In.
     mutating func apply(_ peer: String, _ u: UpdateResult, now: Double) {
-        guard var p = peers[peer] else { return }
+        guard var p = take(peer) else { return }
         let keys = p.current.applyKeys(u)
         peers[peer] = p
         for k in keys { refresh(k) }
@@ -170,7 +170,7 @@ struct RouteBook {
     }
 
     mutating func endOfRIB(_ peer: String, _ family: AddressFamily, now: Double) {
-        guard var p = peers[peer] else { return }
+        guard var p = take(peer) else { return }
         p.eorPending.remove(family)
         var dropped: [RouteID] = []
         if p.stale.count(family) > 0 {
@@ -186,7 +186,7 @@ struct RouteBook {
 
     private mutating func expire(_ now: Double) {
         for name in order {
-            guard var p = peers[name], let until = p.staleUntil, until <= now else { continue }
+            guard let until = peers[name]?.staleUntil, until <= now, var p = take(name) else { continue }
             let dropped = Array(p.stale.routes.keys)
             p.stale.removeAll()
             p.staleUntil = nil
@@ -195,6 +195,11 @@ struct RouteBook {
             changed(now)
         }
     }
+
+    /// Peer `name`'s RIBs, taken out of `peers` to be changed and put back: changed in place
+    /// there, the copy `peers` still held would make the change copy the peer's whole RIB
+    /// (50k routes per UPDATE).
+    private mutating func take(_ name: String) -> PeerRIB? { peers.removeValue(forKey: name) }
 
     /// The route of key `k` in the union: the first peer in configuration order that holds
     /// one, its fresh route over its stale one.

@@ -51,7 +51,12 @@ struct DaemonBench {
         let config = SpeakerConfig(localAS: 65001, routerID: 0x0202_0202, listenAddress: peerAddress, listenPort: 0,
                                    peers: [PeerConfig(address: peerAddress, peerAS: 65309, passive: true)],
                                    holdTime: 90, debounce: debounce, initialSyncTimeout: 120, staleTime: 120)
-        let logger = Logger(label: "bench-daemon") { _ in SwiftLogNoOpLogHandler() }
+        // Quiet, as the measurement wants; FSN_BENCH_LOG=1 shows what the agent logs.
+        let verbose = ProcessInfo.processInfo.environment["FSN_BENCH_LOG"] != nil
+        var logger = Logger(label: "bench-daemon") { label -> any LogHandler in
+            verbose ? StreamLogHandler.standardError(label: label) : SwiftLogNoOpLogHandler()
+        }
+        logger.logLevel = .info
         let source = BGPListenerSource(config: config, logger: logger)
         // The listening socket must be the namespace's: bound on a thread that is in it.
         let started: Swift.Result<Void, SocketError> = try namespace.run {
