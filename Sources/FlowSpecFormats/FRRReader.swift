@@ -237,8 +237,8 @@ extension FRRReader {
     /// 0 for text that is not JSON.
     /// What the flowspec RIB of `show bgp ipv4|ipv6 flowspec summary json` depends on, as one
     /// string: each family's `tableVersion` (bgpd counts every change of a best path, its
-    /// attributes included, and every withdrawal), and each peer's state, session start and
-    /// prefixes received. Equal fingerprints mean the detail would read the same; nil when the
+    /// attributes included, and every withdrawal), and each peer's state, sessions established
+    /// and prefixes received. Equal fingerprints mean the detail would read the same; nil when the
     /// text is not such a summary.
     public static func summaryFingerprint(_ json: String) -> String? {
         guard let object = try? JSONValue.parse(json) else { return nil }
@@ -248,7 +248,9 @@ extension FRRReader {
             if let peers = v["peers"]?.members {
                 parts.append("\(path) v\(v["tableVersion"]?.uint64.map(String.init) ?? "?")")
                 for (name, p) in peers.sorted(by: { $0.0 < $1.0 }) {
-                    parts.append("\(name) \(p["state"]?.string ?? "?") \(p["peerUptimeEstablishedEpoch"]?.uint64 ?? 0) \(p["pfxRcd"]?.uint64 ?? 0)")
+                    // Sessions by their count: bgpd works `peerUptimeEstablishedEpoch` out from
+                    // the clock on each call, and it moves by a second from one call to the next.
+                    parts.append("\(name) \(p["state"]?.string ?? "?") \(p["connectionsEstablished"]?.uint64 ?? 0) \(p["pfxRcd"]?.uint64 ?? 0)")
                 }
                 return
             }

@@ -181,4 +181,67 @@ struct FRRSummaryTests {
         #expect(FRRReader.establishedPeers(inSummary: "{}", upForAtLeast: 3000) == 0)
         #expect(FRRReader.establishedPeers(inSummary: "% No BGP neighbors found", upForAtLeast: 3000) == 0)
     }
+
+    /// `show bgp ipv4 flowspec summary json` of FRR 8.4 in the end-to-end lab (10,009 routes).
+    static let labSummary = #"""
+    {
+      "routerId":"192.0.2.2",
+      "as":65101,
+      "vrfId":0,
+      "vrfName":"default",
+      "tableVersion":10009,
+      "ribCount":10009,
+      "ribMemory":1921728,
+      "peerCount":1,
+      "peerMemory":741464,
+      "peers":{
+        "192.0.2.1":{
+          "remoteAs":65309,
+          "localAs":65101,
+          "version":4,
+          "msgRcvd":50,
+          "msgSent":9,
+          "tableVersion":0,
+          "outq":0,
+          "inq":0,
+          "peerUptime":"00:00:58",
+          "peerUptimeMsec":58000,
+          "peerUptimeEstablishedEpoch":1796527398,
+          "pfxRcd":10009,
+          "pfxSnt":0,
+          "state":"Established",
+          "peerState":"OK",
+          "connectionsEstablished":1,
+          "connectionsDropped":0,
+          "desc":"controller",
+          "idType":"ipv4"
+        }
+      },
+      "failedPeers":0,
+      "displayedPeers":1,
+      "totalPeers":1,
+      "dynamicPeers":0,
+      "bestPath":{
+        "multiPathRelax":"false"
+      }
+    }
+    """#
+
+    /// The fingerprint of a summary: the same while only the uptime moves, another when the
+    /// table version or a peer's prefix count does; nil for text that is no summary.
+    @Test func fingerprintFollowsTheTableVersion() throws {
+        let a = try #require(FRRReader.summaryFingerprint(Self.labSummary))
+        #expect(a.contains("v10009") && a.contains("192.0.2.1 Established 1 10009"), "\(a)")
+        let later = Self.labSummary.replacingOccurrences(of: "\"peerUptimeMsec\":58000", with: "\"peerUptimeMsec\":99000")
+        #expect(FRRReader.summaryFingerprint(later) == a)
+        // bgpd works the session's start out from the clock on each call: it moves by a second.
+        let jitter = Self.labSummary.replacingOccurrences(of: "1796527398", with: "1796527399")
+        #expect(FRRReader.summaryFingerprint(jitter) == a)
+        let restarted = Self.labSummary.replacingOccurrences(of: "\"connectionsEstablished\":1", with: "\"connectionsEstablished\":2")
+        #expect(FRRReader.summaryFingerprint(restarted) != a)
+        let changed = Self.labSummary.replacingOccurrences(of: "\"tableVersion\":10009", with: "\"tableVersion\":10010")
+        #expect(FRRReader.summaryFingerprint(changed) != a)
+        #expect(FRRReader.summaryFingerprint("% No BGP neighbors found") == nil)
+        #expect(FRRReader.summaryFingerprint("{}") == nil)
+    }
 }
