@@ -54,6 +54,9 @@ struct Bench: ParsableCommand {
     @Flag(help: "Only the one-shot fresh loads, merged and --no-merge (time and peak RSS): a quick check of large N such as 1M.")
     var freshOnly = false
 
+    @Option(help: "With --fresh-only: also the fresh merged load of this workload's N routes, in every run between the others, so that two workloads compare side by side in one run (the ratio of the medians, and of each run, is printed).")
+    var beside: Workload?
+
     @Flag(help: "Also measure the data path: packets/s forwarded through a router namespace with the table installed (empty, merged, --no-merge), with iperf3.")
     var datapath = false
 
@@ -164,6 +167,13 @@ struct Bench: ParsableCommand {
                     // One rule per route first: at large N it is the form that finishes.
                     try measureApply("flowspec fresh (--no-merge)", applyArgs + ["--no-merge", "--full", jsonPath])
                     try connection.deleteTable(name: "flowspec", family: .inet)
+                    if let beside {
+                        let path = "\(out)/routes-\(n)-\(beside.rawValue).json"
+                        if r == 0 { try CanonicalJSON.write(beside.routes(count: n)).write(toFile: path, atomically: true, encoding: .utf8) }
+                        try measureApply("flowspec fresh (merged, \(beside.rawValue) workload)", applyArgs + ["--merge", "--full", path])
+                        try connection.deleteTable(name: "flowspec", family: .inet)
+                        try? FileManager.default.removeItem(atPath: stateDir)
+                    }
                     try measureApply("flowspec fresh (merged)", applyArgs + ["--merge", "--full", jsonPath])
                     try? FileManager.default.removeItem(atPath: stateDir)
                     continue
@@ -205,6 +215,16 @@ struct Bench: ParsableCommand {
         print("workload: \(workload.rawValue)")
         for line in shapes { print(line) }
         print(render(rows))
+        if let beside, freshOnly {
+            for n in counts {
+                let mine = rows.filter { $0.n == n && $0.method == "flowspec fresh (merged)" }.map(\.total)
+                let theirs = rows.filter { $0.n == n && $0.method == "flowspec fresh (merged, \(beside.rawValue) workload)" }.map(\.total)
+                guard !mine.isEmpty, mine.count == theirs.count else { continue }
+                let each = zip(mine, theirs).map { String(format: "%.2f", $0 / $1) }.joined(separator: ", ")
+                print(String(format: "N=%d: fresh merged %@ / %@: %.2fx (medians); per run: %@", n, workload.rawValue, beside.rawValue,
+                             Summary(mine).median / Summary(theirs).median, each))
+            }
+        }
         if datapath { print("\n" + renderDataPath(dataRows)) }
     }
 
