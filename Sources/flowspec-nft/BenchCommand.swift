@@ -54,6 +54,9 @@ struct Bench: ParsableCommand {
     @Flag(help: "Only the one-shot fresh loads, merged and --no-merge (time and peak RSS): a quick check of large N such as 1M.")
     var freshOnly = false
 
+    @Option(help: "The kernel-limit reference (scripts/kernel-limit: nftbatch.c, gen.py, gen_updates.py; scripts/bench passes it): builds nftbatch with gcc, generates its workload for each N, and adds in every run the C program's one libnftnl batch of the set form, then this tool's fresh load of the same routes read as BGP hex, without counters and with (the ratios are printed).")
+    var reference: String?
+
     @Option(help: "With --fresh-only: also the fresh merged load of this workload's N routes, in every run between the others, so that two workloads compare side by side in one run (the ratio of the medians, and of each run, is printed).")
     var beside: Workload?
 
@@ -102,8 +105,23 @@ struct Bench: ParsableCommand {
         var shapes: [String] = []
         let dpCounts = datapath ? datapathSizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } : []
         let progress = Progress(total: counts.count * runs * 22 + runs * (1 + 2 * dpCounts.count))
+        var nftbatch: String?
+        if let reference {
+            let binary = "\(out)/nftbatch"
+            let built = runChild(["/usr/bin/gcc", "-O2", "-o", binary, "\(reference)/nftbatch.c", "-lnftnl", "-lmnl"])
+            guard built.status == 0 else { throw CLIError("cannot build \(reference)/nftbatch.c: \(built.output.prefix(500))") }
+            nftbatch = binary
+        }
         for n in counts {
             let generator = workload
+            // The kernel-limit workload of N routes: its rules for nftbatch, the same routes as BGP hex for us.
+            let limitDir = "\(out)/kernel-limit-\(n)"
+            if let reference {
+                let rules = runChild(["/usr/bin/python3", "\(reference)/gen.py", String(n), limitDir])
+                let hex = runChild(["/usr/bin/python3", "\(reference)/gen_updates.py", String(n)])
+                guard rules.status == 0, hex.status == 0 else { throw CLIError("kernel-limit workload: \(rules.output.prefix(300)) \(hex.output.prefix(300))") }
+                try hex.output.write(toFile: "\(limitDir)/updates.hex", atomically: true, encoding: .utf8)
+            }
             let routes = generator.routes(count: n)
             let ordered = routes.ordered(.rfc)
             let jsonPath = "\(out)/routes-\(n).json"
@@ -160,6 +178,19 @@ struct Bench: ParsableCommand {
                     }
                     rows.append(Row(n: n, method: name, run: r, total: c.seconds, user: nil, kernel: nil,
                                     rssMB: Double(c.peakRSSBytes) / 1_048_576))
+                }
+                if let nftbatch {
+                    // The reference row and this tool on the same routes, each from an empty namespace.
+                    try measureExternal("C libnftnl batch, set form (kernel-limit routes)", [nftbatch, "--mode", "set", "\(limitDir)/rules.txt"])
+                    try? connection.deleteTable(name: "flowspec", family: .inet)
+                    var bgpArgs = applyArgs
+                    bgpArgs[bgpArgs.firstIndex(of: "json")!] = "bgp"
+                    try measureApply("flowspec fresh (kernel-limit routes, --no-counters)", bgpArgs + ["--no-counters", "--full", "\(limitDir)/updates.hex"])
+                    try connection.deleteTable(name: "flowspec", family: .inet)
+                    try? FileManager.default.removeItem(atPath: stateDir)
+                    try measureApply("flowspec fresh (kernel-limit routes)", bgpArgs + ["--full", "\(limitDir)/updates.hex"])
+                    try connection.deleteTable(name: "flowspec", family: .inet)
+                    try? FileManager.default.removeItem(atPath: stateDir)
                 }
                 // Interleaved: each method once per run, in the same order. Merged (the default)
                 // first, then --no-merge; each form from an empty namespace.
@@ -223,6 +254,16 @@ struct Bench: ParsableCommand {
                 let each = zip(mine, theirs).map { String(format: "%.2f", $0 / $1) }.joined(separator: ", ")
                 print(String(format: "N=%d: fresh merged %@ / %@: %.2fx (medians); per run: %@", n, workload.rawValue, beside.rawValue,
                              Summary(mine).median / Summary(theirs).median, each))
+            }
+        }
+        if reference != nil {
+            for n in counts {
+                let c = rows.filter { $0.n == n && $0.method == "C libnftnl batch, set form (kernel-limit routes)" }.map(\.total)
+                guard !c.isEmpty else { continue }
+                let bare = rows.filter { $0.n == n && $0.method == "flowspec fresh (kernel-limit routes, --no-counters)" }.map(\.total)
+                let counted = rows.filter { $0.n == n && $0.method == "flowspec fresh (kernel-limit routes)" }.map(\.total)
+                print(String(format: "N=%d kernel-limit routes: flowspec --no-counters %.2fx the C batch, with counters %.2fx (medians)", n,
+                             Summary(bare).median / Summary(c).median, Summary(counted).median / Summary(c).median))
             }
         }
         if datapath { print("\n" + renderDataPath(dataRows)) }

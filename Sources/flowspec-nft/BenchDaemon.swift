@@ -85,7 +85,7 @@ struct DaemonBench {
         try peer.announce(base)
         try peer.endOfRIB()
         guard let loaded = clock.waitCommit(after: before, timeout: 600) else { throw CLIError("the initial load was never committed") }
-        rows.append(Self.row("initial load (\(routes) routes, End-of-RIB)", [loaded - t0], debounce: nil, cpu: nil))
+        rows.append(Self.row("initial load (\(routes) routes, End-of-RIB)", [loaded - t0], debounce: nil))
         var rss = [residentMB()]
 
         // Single changes: withdraw a route, then announce it again.
@@ -104,9 +104,9 @@ struct DaemonBench {
                 if withdraw { withdrawTimes.append(t - t0) } else { announceTimes.append(t - t0) }
             }
         }
-        rows.append(Self.row("1 route withdrawn", withdrawTimes, debounce: debounce, cpu: nil))
-        rows.append(Self.row("1 route announced", announceTimes, debounce: debounce, cpu: nil))
-        rows.append(Self.row("1 route changed: process CPU", cpu, debounce: nil, cpu: nil, valuesAreCPU: true))
+        rows.append(Self.row("1 route withdrawn", withdrawTimes, debounce: debounce))
+        rows.append(Self.row("1 route announced", announceTimes, debounce: debounce))
+        rows.append(Self.row("1 route changed: process CPU", cpu, debounce: nil, valuesAreCPU: true))
 
         // 10% replaced at once (withdrawn, and as many new routes announced), then back; the
         // resident memory after each cycle.
@@ -126,13 +126,13 @@ struct DaemonBench {
             rss.append(residentMB())
         }
         if cycles > 0 {
-            rows.append(Self.row("10% replaced (\(spare.count) out, \(spare.count) in)", replaceTimes, debounce: debounce, cpu: nil))
-            rows.append(Self.row("10% back", backTimes, debounce: debounce, cpu: nil))
+            rows.append(Self.row("10% replaced (\(spare.count) out, \(spare.count) in)", replaceTimes, debounce: debounce))
+            rows.append(Self.row("10% back", backTimes, debounce: debounce))
         }
         return Result(routes: routes, debounceSeconds: debounce, rows: rows, rssMB: rss)
     }
 
-    static func row(_ name: String, _ seconds: [Double], debounce: Double?, cpu: Double?, valuesAreCPU: Bool = false) -> Row {
+    static func row(_ name: String, _ seconds: [Double], debounce: Double?, valuesAreCPU: Bool = false) -> Row {
         let ms = seconds.map { $0 * 1000 }.sorted()
         let median = ms.isEmpty ? 0 : ms[ms.count / 2]
         return Row(measurement: name, count: ms.count, medianMs: median, minMs: ms.first ?? 0, maxMs: ms.last ?? 0,
@@ -273,18 +273,20 @@ final class BenchPeer: @unchecked Sendable {
     func keepAlive(every seconds: Double) -> KeepAlive {
         let k = KeepAlive()
         Thread.detachNewThread { [self] in
+            var last = monotonicNow()
             while !k.stopped {
                 Thread.sleep(forTimeInterval: 0.2)
-                if monotonicNow() - k.last >= seconds { try? send(.keepalive); k.last = monotonicNow() }
+                if monotonicNow() - last >= seconds { try? send(.keepalive); last = monotonicNow() }
             }
         }
         return k
     }
 
     final class KeepAlive: @unchecked Sendable {
-        var stopped = false
-        var last = monotonicNow()
-        func stop() { stopped = true }
+        private let lock = NSLock()
+        private var done = false
+        var stopped: Bool { lock.withLock { done } }
+        func stop() { lock.withLock { done = true } }
     }
 
     /// Announces `routes`: one UPDATE per family and set of communities, at most 60 NLRIs each
