@@ -248,8 +248,9 @@ extension RouteCompiler {
             let hi = (lo & ~host) | host
             key = KeyPart(field: KeyField(row)!, ranges: [(lo & ~host)...hi])
         } else if wantKey {
-            // An IPv6 offset prefix: the masked octets are the key, one value.
-            let v = zip(data, load.mask ?? data.map { _ in 0xff }).reduce(UInt128(0)) { $0 << 8 | UInt128($1.0 & $1.1) }
+            // An IPv6 offset prefix: its octets are the key, one value (a prefix's address has
+            // no bits outside [offset, length), so they are already what the mask leaves).
+            let v = data.reduce(UInt128(0)) { $0 << 8 | UInt128($1) }
             key = KeyPart(field: KeyField(offsetPrefix: p, source: source, load: load), ranges: [v...v])
         }
         return Match(exprs: e, merge: mergeable ? .init(base: .network, offset: off, length: len, op: .eq, data: data, field: field) : nil,

@@ -112,6 +112,7 @@ public final class IncrementalTable {
             }
             if t.compiler.abandoned { return nil }
             t.entries = entries
+            t.routeCount = entries.count { $0 != nil }
             let result = t.compiler.finish()
             return (result, { t.adopt(result); return t })
         }
@@ -184,8 +185,9 @@ public final class IncrementalTable {
         return compiler.makeTable(rules: rules, mergedSets: sets)
     }
 
-    /// Routes held (installed, or refused by the compiler).
-    public var routeCount: Int { entries.count { $0 != nil } }
+    /// Routes held (installed, or refused by the compiler): the entries that are not nil, kept
+    /// as they change (each change asks for it).
+    public internal(set) var routeCount = 0
 
     /// Routes taken out since the table was built: their places (identities, units, set
     /// elements' tombstones) stay until it is built again (`CostPolicy.worthRebuilding`).
@@ -238,6 +240,7 @@ public final class IncrementalTable {
             deletedObjects.formUnion(e.objects)
             if byContent[e.digest] == i { byContent[e.digest] = nil }
             entries[i] = nil
+            routeCount -= 1
             held.remove(id)
             refusals[id] = nil
             notes[id] = nil
@@ -271,6 +274,7 @@ public final class IncrementalTable {
             let made = compiler.objects[objects0...]
             log.newObjects += made
             let digest = contentDigest(r)
+            routeCount += 1
             entries.append(Entry(key: key, units: u0..<compiler.planner.units.count, objects: made.map(\.name), isDefault: false,
                                  digest: digest))
             held.insert(id, index)

@@ -171,6 +171,7 @@ extension IncrementalTable {
         c.planner = p
         t.compiler = c
         t.entries = entries
+        t.routeCount = entries.count { $0 != nil }
         t.index()
         return t
     }

@@ -150,7 +150,10 @@ struct Bench: ParsableCommand {
                 let connection = try NftConnection.inNewNamespace()
                 let ns = connection.namespace!.path
                 let stateDir = "\(out)/state-\(n)-\(r)"
-                let applyArgs = ["/usr/bin/nsenter", "--net=\(ns)", me, "apply", "--from", "json", "--table", "flowspec", "--state-dir", stateDir]
+                func apply(from format: String) -> [String] {
+                    ["/usr/bin/nsenter", "--net=\(ns)", me, "apply", "--from", format, "--table", "flowspec", "--state-dir", stateDir]
+                }
+                let applyArgs = apply(from: "json")
                 /// `expect`: what `apply` must report having done ("by delta", "by full replace");
                 /// when it did the other, the row's name says so.
                 func measureApply(_ name: String, _ args: [String], expect: String? = nil) throws {
@@ -181,14 +184,13 @@ struct Bench: ParsableCommand {
                 }
                 if let nftbatch {
                     // The reference row and this tool on the same routes, each from an empty namespace.
-                    try measureExternal("C libnftnl batch, set form (kernel-limit routes)", [nftbatch, "--mode", "set", "\(limitDir)/rules.txt"])
+                    try measureExternal(Self.referenceRow, [nftbatch, "--mode", "set", "\(limitDir)/rules.txt"])
                     try? connection.deleteTable(name: "flowspec", family: .inet)
-                    var bgpArgs = applyArgs
-                    bgpArgs[bgpArgs.firstIndex(of: "json")!] = "bgp"
-                    try measureApply("flowspec fresh (kernel-limit routes, --no-counters)", bgpArgs + ["--no-counters", "--full", "\(limitDir)/updates.hex"])
+                    let bgpArgs = apply(from: "bgp")
+                    try measureApply(Self.referenceBareRow, bgpArgs + ["--no-counters", "--full", "\(limitDir)/updates.hex"])
                     try connection.deleteTable(name: "flowspec", family: .inet)
                     try? FileManager.default.removeItem(atPath: stateDir)
-                    try measureApply("flowspec fresh (kernel-limit routes)", bgpArgs + ["--full", "\(limitDir)/updates.hex"])
+                    try measureApply(Self.referenceCountedRow, bgpArgs + ["--full", "\(limitDir)/updates.hex"])
                     try connection.deleteTable(name: "flowspec", family: .inet)
                     try? FileManager.default.removeItem(atPath: stateDir)
                 }
@@ -201,7 +203,7 @@ struct Bench: ParsableCommand {
                     if let beside {
                         let path = "\(out)/routes-\(n)-\(beside.rawValue).json"
                         if r == 0 { try CanonicalJSON.write(beside.routes(count: n)).write(toFile: path, atomically: true, encoding: .utf8) }
-                        try measureApply("flowspec fresh (merged, \(beside.rawValue) workload)", applyArgs + ["--merge", "--full", path])
+                        try measureApply(Self.besideRow(beside), applyArgs + ["--merge", "--full", path])
                         try connection.deleteTable(name: "flowspec", family: .inet)
                         try? FileManager.default.removeItem(atPath: stateDir)
                     }
@@ -248,8 +250,7 @@ struct Bench: ParsableCommand {
         print(render(rows))
         if let beside, freshOnly {
             for n in counts {
-                let mine = rows.filter { $0.n == n && $0.method == "flowspec fresh (merged)" }.map(\.total)
-                let theirs = rows.filter { $0.n == n && $0.method == "flowspec fresh (merged, \(beside.rawValue) workload)" }.map(\.total)
+                let mine = Self.totals(rows, n, "flowspec fresh (merged)"), theirs = Self.totals(rows, n, Self.besideRow(beside))
                 guard !mine.isEmpty, mine.count == theirs.count else { continue }
                 let each = zip(mine, theirs).map { String(format: "%.2f", $0 / $1) }.joined(separator: ", ")
                 print(String(format: "N=%d: fresh merged %@ / %@: %.2fx (medians); per run: %@", n, workload.rawValue, beside.rawValue,
@@ -258,15 +259,24 @@ struct Bench: ParsableCommand {
         }
         if reference != nil {
             for n in counts {
-                let c = rows.filter { $0.n == n && $0.method == "C libnftnl batch, set form (kernel-limit routes)" }.map(\.total)
+                let c = Self.totals(rows, n, Self.referenceRow)
                 guard !c.isEmpty else { continue }
-                let bare = rows.filter { $0.n == n && $0.method == "flowspec fresh (kernel-limit routes, --no-counters)" }.map(\.total)
-                let counted = rows.filter { $0.n == n && $0.method == "flowspec fresh (kernel-limit routes)" }.map(\.total)
+                let bare = Self.totals(rows, n, Self.referenceBareRow), counted = Self.totals(rows, n, Self.referenceCountedRow)
                 print(String(format: "N=%d kernel-limit routes: flowspec --no-counters %.2fx the C batch, with counters %.2fx (medians)", n,
                              Summary(bare).median / Summary(c).median, Summary(counted).median / Summary(c).median))
             }
         }
         if datapath { print("\n" + renderDataPath(dataRows)) }
+    }
+
+    static let referenceRow = "C libnftnl batch, set form (kernel-limit routes)"
+    static let referenceBareRow = "flowspec fresh (kernel-limit routes, --no-counters)"
+    static let referenceCountedRow = "flowspec fresh (kernel-limit routes)"
+    static func besideRow(_ w: Workload) -> String { "flowspec fresh (merged, \(w.rawValue) workload)" }
+
+    /// The totals of one row, run by run.
+    static func totals(_ rows: [Row], _ n: Int, _ method: String) -> [Double] {
+        rows.filter { $0.n == n && $0.method == method }.map(\.total)
     }
 
     /// In-process delta updates into an installed N-route table, merged (the default) and

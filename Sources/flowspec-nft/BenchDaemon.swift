@@ -28,8 +28,6 @@ struct DaemonBench {
         var maxMs: Double
         /// Milliseconds beyond the speaker's debounce (median).
         var beyondDebounceMs: Double?
-        /// Process CPU per change, milliseconds (median).
-        var cpuMs: Double?
     }
 
     struct Result: Codable {
@@ -80,12 +78,12 @@ struct DaemonBench {
         var rows: [Row] = []
 
         // Initial load: every route, then End-of-RIB for both families.
-        var t0 = monotonicNow()
+        var t0 = ContinuousClock.now
         var before = clock.count
         try peer.announce(base)
         try peer.endOfRIB()
         guard let loaded = clock.waitCommit(after: before, timeout: 600) else { throw CLIError("the initial load was never committed") }
-        rows.append(Self.row("initial load (\(routes) routes, End-of-RIB)", [loaded - t0], debounce: nil))
+        rows.append(Self.row("initial load (\(routes) routes, End-of-RIB)", [(loaded - t0).seconds], debounce: nil))
         var rss = [residentMB()]
 
         // Single changes: withdraw a route, then announce it again.
@@ -95,18 +93,18 @@ struct DaemonBench {
             for withdraw in [true, false] {
                 let c0 = processCPU()
                 before = clock.count
-                t0 = monotonicNow()
+                t0 = ContinuousClock.now
                 try withdraw ? peer.withdraw([r]) : peer.announce([r])
                 guard let t = clock.waitCommit(after: before, timeout: 30) else { throw CLIError("a single change was never committed") }
                 // The CPU of the whole change: wait until the agent is idle again.
                 _ = clock.waitQuiet(for: 0.05)
                 cpu.append(processCPU() - c0)
-                if withdraw { withdrawTimes.append(t - t0) } else { announceTimes.append(t - t0) }
+                if withdraw { withdrawTimes.append((t - t0).seconds) } else { announceTimes.append((t - t0).seconds) }
             }
         }
         rows.append(Self.row("1 route withdrawn", withdrawTimes, debounce: debounce))
         rows.append(Self.row("1 route announced", announceTimes, debounce: debounce))
-        rows.append(Self.row("1 route changed: process CPU", cpu, debounce: nil, valuesAreCPU: true))
+        rows.append(Self.row("1 route changed: process CPU", cpu, debounce: nil))
 
         // 10% replaced at once (withdrawn, and as many new routes announced), then back; the
         // resident memory after each cycle.
@@ -115,13 +113,13 @@ struct DaemonBench {
         for _ in 0..<cycles {
             for (gone, new) in [(out, spare), (spare, out)] {
                 before = clock.count
-                t0 = monotonicNow()
+                t0 = ContinuousClock.now
                 try peer.withdraw(gone)
                 try peer.announce(new)
                 guard clock.waitCommit(after: before, timeout: 120) != nil else { throw CLIError("a 10% change was never committed") }
                 // A burst may be delivered in more than one piece: the last commit counts.
                 let last = clock.waitQuiet(for: debounce + 0.3)
-                if gone == out { replaceTimes.append(last - t0) } else { backTimes.append(last - t0) }
+                if gone == out { replaceTimes.append((last - t0).seconds) } else { backTimes.append((last - t0).seconds) }
             }
             rss.append(residentMB())
         }
@@ -132,11 +130,11 @@ struct DaemonBench {
         return Result(routes: routes, debounceSeconds: debounce, rows: rows, rssMB: rss)
     }
 
-    static func row(_ name: String, _ seconds: [Double], debounce: Double?, valuesAreCPU: Bool = false) -> Row {
+    static func row(_ name: String, _ seconds: [Double], debounce: Double?) -> Row {
         let ms = seconds.map { $0 * 1000 }.sorted()
         let median = ms.isEmpty ? 0 : ms[ms.count / 2]
         return Row(measurement: name, count: ms.count, medianMs: median, minMs: ms.first ?? 0, maxMs: ms.last ?? 0,
-                   beyondDebounceMs: debounce.map { median - $0 * 1000 }, cpuMs: valuesAreCPU ? median : nil)
+                   beyondDebounceMs: debounce.map { median - $0 * 1000 })
     }
 
     static func render(_ r: Result) -> String {
@@ -156,7 +154,7 @@ struct DaemonBench {
 final class CommitClock: TableWriter, @unchecked Sendable {
     private let inner: NftConnection
     private let condition = NSCondition()
-    private var times: [Double] = []
+    private var times: [ContinuousClock.Instant] = []
 
     init(_ inner: NftConnection) { self.inner = inner }
 
@@ -164,13 +162,13 @@ final class CommitClock: TableWriter, @unchecked Sendable {
 
     private func note() {
         condition.lock()
-        times.append(monotonicNow())
+        times.append(.now)
         condition.broadcast()
         condition.unlock()
     }
 
     /// The time of the first commit after the first `after`, waiting up to `timeout` seconds.
-    func waitCommit(after: Int, timeout: Double) -> Double? {
+    func waitCommit(after: Int, timeout: Double) -> ContinuousClock.Instant? {
         let end = Date(timeIntervalSinceNow: timeout)
         condition.lock()
         defer { condition.unlock() }
@@ -179,13 +177,13 @@ final class CommitClock: TableWriter, @unchecked Sendable {
     }
 
     /// Waits until no commit came for `quiet` seconds; returns the time of the last commit.
-    func waitQuiet(for quiet: Double) -> Double {
+    func waitQuiet(for quiet: Double) -> ContinuousClock.Instant {
         condition.lock()
         defer { condition.unlock() }
         while true {
             let seen = times.count
             _ = condition.wait(until: Date(timeIntervalSinceNow: quiet))
-            if times.count == seen { return times.last ?? 0 }
+            if times.count == seen { return times.last ?? .now }
         }
     }
 
@@ -273,10 +271,10 @@ final class BenchPeer: @unchecked Sendable {
     func keepAlive(every seconds: Double) -> KeepAlive {
         let k = KeepAlive()
         Thread.detachNewThread { [self] in
-            var last = monotonicNow()
+            var last = ContinuousClock.now
             while !k.stopped {
                 Thread.sleep(forTimeInterval: 0.2)
-                if monotonicNow() - last >= seconds { try? send(.keepalive); last = monotonicNow() }
+                if ContinuousClock.now - last >= .seconds(seconds) { try? send(.keepalive); last = .now }
             }
         }
         return k
@@ -300,9 +298,10 @@ final class BenchPeer: @unchecked Sendable {
             groups[k, default: []].append(r.components)
         }
         for k in order {
-            for chunk in stride(from: 0, to: groups[k]!.count, by: 60) {
-                let nlris = Array(groups[k]![chunk..<min(chunk + 60, groups[k]!.count)])
-                try send(.update(.flowspec(family: k.family, announce: nlris, extendedCommunities: k.communities)))
+            let nlris = groups[k]!
+            for chunk in stride(from: 0, to: nlris.count, by: 60) {
+                try send(.update(.flowspec(family: k.family, announce: Array(nlris[chunk..<min(chunk + 60, nlris.count)]),
+                                           extendedCommunities: k.communities)))
             }
         }
     }
@@ -319,12 +318,6 @@ final class BenchPeer: @unchecked Sendable {
     func endOfRIB() throws {
         for family in AddressFamily.allCases { try send(.update(.flowspec(family: family))) }
     }
-}
-
-private func monotonicNow() -> Double {
-    var t = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &t)
-    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
 }
 
 /// User + system CPU seconds of this process so far.
