@@ -140,6 +140,12 @@ public actor Agent: SourceSink {
         switch event {
         case .snapshot(let result):
             healthy()
+            // Every route of a poll unreadable is a speaker or reader gone wrong, not a
+            // withdrawal of everything: the routes held (and the table) stay.
+            if result.nothingUsable && !configuration.guards.acceptUnusableInput {
+                refused(.unusable(result.errors.map(Rejection.init)))
+                return
+            }
             var next = [RouteID: Entry]()
             var routesChanged = false
             for r in result.currentRoutes() {

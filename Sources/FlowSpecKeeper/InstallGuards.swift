@@ -11,9 +11,15 @@ public struct InstallGuards: Sendable, Hashable {
     public var allowEmpty: Bool
     /// The largest share (0…1) of the installed routes one install may take out; nil: any.
     public var maxWithdrawal: Double?
+    /// An input whose every item was rejected may be installed (as a table of no route). Off by
+    /// default everywhere: such an input is a wrong format, family or a broken speaker, not a
+    /// withdrawal (`apply --allow-empty` turns it on).
+    public var acceptUnusableInput: Bool
 
-    public init(allOrNothing: Bool = false, allowEmpty: Bool = true, maxWithdrawal: Double? = nil) {
+    public init(allOrNothing: Bool = false, allowEmpty: Bool = true, maxWithdrawal: Double? = nil,
+                acceptUnusableInput: Bool = false) {
         self.allOrNothing = allOrNothing; self.allowEmpty = allowEmpty; self.maxWithdrawal = maxWithdrawal
+        self.acceptUnusableInput = acceptUnusableInput
     }
 }
 
@@ -26,6 +32,8 @@ public enum KeeperRefusal: Error, Sendable, Hashable, CustomStringConvertible {
     case empty(installed: Int?)
     /// The install would take out `withdrawn` of the `installed` routes, more than `limit` of them.
     case tooManyWithdrawn(withdrawn: Int, installed: Int, limit: Double)
+    /// Every item of the input was rejected (these): nothing in it is a route to install.
+    case unusable([Rejection])
 
     public var description: String {
         switch self {
@@ -35,6 +43,8 @@ public enum KeeperRefusal: Error, Sendable, Hashable, CustomStringConvertible {
             "the new table holds no route and would replace one of \(installed.map { "\($0) routes" } ?? "unknown content") (--allow-empty allows it)"
         case .tooManyWithdrawn(let withdrawn, let installed, let limit):
             "\(withdrawn) of the \(installed) installed routes would be withdrawn at once, more than \(Self.percent(limit)) (--max-withdraw)"
+        case .unusable(let errors):
+            "no item of the input is a usable route (\(errors.count) rejected); a wrong format or family? (--allow-empty installs an empty table)"
         }
     }
 

@@ -107,6 +107,9 @@ public final class TableKeeper: @unchecked Sendable {
         let clock = ContinuousClock(), start = clock.now
         adoptLoaded()
         let guards = configuration.guards
+        if input.nothingUsable && !guards.acceptUnusableInput {
+            throw KeeperRefusal.unusable(input.errors.map(Rejection.init))
+        }
         // What the guards compare with, taken before an attempt in place changes the planner.
         let previousCount = installedRouteCount()
         let previousIDs = guards.maxWithdrawal != nil ? installedIdentities() : nil

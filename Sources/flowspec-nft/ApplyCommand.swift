@@ -57,7 +57,8 @@ struct Apply: ParsableCommand {
 
     func run() throws {
         let start = ContinuousClock.now
-        let guards = InstallGuards(allOrNothing: strict, allowEmpty: allowEmpty, maxWithdrawal: withdrawal.maxWithdrawal)
+        let guards = InstallGuards(allOrNothing: strict, allowEmpty: allowEmpty, maxWithdrawal: withdrawal.maxWithdrawal,
+                                   acceptUnusableInput: allowEmpty)
         let configuration = KeeperConfiguration(order: table.routeOrder, scope: table.routeScope,
                                                 options: table.compileOptions, guards: guards)
         let connection: NftConnection
@@ -74,6 +75,9 @@ struct Apply: ParsableCommand {
             for e in errors { print("  \(e.isRoute ? "rejected" : "unreadable") \(e)") }
             printError("nothing changed: \(KeeperRefusal.rejected(errors))")
             throw ExitCode(2)
+        } catch KeeperRefusal.unusable(let errors) {
+            for e in errors { print("  unreadable \(e)") }
+            throw CLIError("nothing changed: \(KeeperRefusal.unusable(errors))")
         } catch let error as KeeperRefusal {
             throw CLIError("nothing changed: \(error)")
         } catch let error as NetlinkError {

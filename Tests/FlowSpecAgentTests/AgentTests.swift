@@ -373,6 +373,22 @@ func identities(_ t: NftTable?) -> Set<String> {
         #expect(await agent.refusedCount == 1)
     }
 
+    /// A poll whose every route is unreadable (a speaker gone wrong) is refused: the last good
+    /// table stays, the refusal is counted; a readable poll goes in again.
+    @Test func aPollWithNothingUsableKeepsTheLastGoodTable() async {
+        let routes = RouteGenerator().routes(count: 20)
+        let applier = ChangeApplier()
+        let agent = makeAgent(applier, merge: true)
+        await agent.deliver(.snapshot(result(routes)))
+        #expect(await eventually { applier.tables == 1 })
+        let before = applier.current
+        await agent.deliver(.snapshot(ReadResult(routes: [], errors: [ReadError(position: "route 1", reason: "not a flowspec route")])))
+        #expect(await eventually { await agent.refusedCount == 1 })
+        #expect(applier.current == before)
+        await agent.deliver(.snapshot(result(Array(routes[..<15]))))
+        #expect(await eventually { heldIdentities(applier.current) == Set(routes[..<15].map(\.identity)) })
+    }
+
     @Test func aRefusedChangeFallsBackToTheWholeTable() async {
         let generator = RouteGenerator()
         let applier = ChangeApplier()

@@ -169,19 +169,23 @@ struct ApplyDeltaCLITests {
         let typo = try write("typo.json", (1...10).map { "203.0.113.\($0)/32" } + ["203.0.113.300/32"])
         let half = try write("half.json", (1...5).map { "203.0.113.\($0)/32" })
         let empty = try write("empty.json", [])
+        let invalid = try write("invalid.json", ["203.0.113.300/32", "198.51.100.0/33"])
         let apply = "\(flowspecNft) apply --from json --state-dir \(dir.path)/state"
         let r = try run(["unshare", "-n", "sh", "-c", """
             \(flowspecNft) show; echo "status $?"; \(apply) \(good); echo "status $?"; \(apply) --strict \(typo); echo "status $?"; \(apply) \(typo); echo "status $?"; \
             \(apply) \(empty); echo "status $?"; \(apply) --max-withdraw 40 \(half); echo "status $?"; \
+            \(apply) \(invalid); echo "status $?"; \
             \(flowspecNft) show --json | grep -c '"identity"'; \(apply) --allow-empty \(empty); echo "status $?"
             """])
         let statuses = r.out.split(separator: "\n").filter { $0.hasPrefix("status ") }
         // `show` of a missing table first: not 0 either.
-        #expect(statuses == ["status 1", "status 0", "status 2", "status 3", "status 1", "status 1", "status 0"], "\(r.out)\(r.err)")
+        #expect(statuses == ["status 1", "status 0", "status 2", "status 3", "status 1", "status 1", "status 1", "status 0"], "\(r.out)\(r.err)")
         #expect(r.out.contains("unreadable route 11: destination \"203.0.113.300/32\""), "\(r.out)")
         #expect(r.err.contains("nothing changed: 1 input items or routes rejected and all or nothing asked for (--strict)"), "\(r.err)")
         #expect(r.err.contains("would replace one of 10 routes (--allow-empty allows it)"), "\(r.err)")
         #expect(r.err.contains("5 of the 10 installed routes would be withdrawn at once, more than 40% (--max-withdraw)"), "\(r.err)")
+        #expect(r.err.contains("nothing changed: no item of the input is a usable route (2 rejected)"), "\(r.err)")
+        #expect(r.out.contains("unreadable route 2: destination \"198.51.100.0/33\""), "\(r.out)")
         // After the refusals the table still holds the ten routes.
         #expect(r.out.contains("\n10\n"), "\(r.out)")
     }

@@ -247,6 +247,28 @@ func temporaryDirectory() throws -> String {
         #expect(kernel.table?.chains.first?.rules.isEmpty == true)
     }
 
+    /// An input whose every item was rejected is refused whole, with no table and over one
+    /// (a wrong `--from` or family, a broken speaker), unless accepted explicitly.
+    @Test func anInputWithNothingUsableIsRefused() throws {
+        let kernel = MemoryKernel()
+        let unusable = ReadResult(routes: [], errors: [ReadError(position: "line 1", reason: "not a route"),
+                                                       ReadError(position: "line 2", reason: "not a route")])
+        let refusal = KeeperRefusal.unusable([Rejection(position: "line 1", cause: .unreadable("not a route")),
+                                              Rejection(position: "line 2", cause: .unreadable("not a route"))])
+        #expect(throws: refusal) { try TableKeeper(configuration: KeeperConfiguration(), writer: kernel).install(unusable) }
+        #expect(kernel.table == nil && kernel.replaces == 0)
+        let keeper = TableKeeper(configuration: KeeperConfiguration(), writer: kernel)
+        _ = try keeper.install(input(generator.routes(count: 5)))
+        let installed = kernel.table
+        #expect(throws: refusal) { try keeper.install(unusable) }
+        #expect(kernel.table == installed)
+        var configuration = KeeperConfiguration()
+        configuration.guards.acceptUnusableInput = true
+        let outcome = try TableKeeper(configuration: configuration, writer: kernel).install(unusable)
+        #expect(outcome.installed == 0 && outcome.rejected.count == 2)
+        #expect(kernel.table?.chains.first?.rules.isEmpty == true)
+    }
+
     /// Every rejection says by its cause what went wrong: an unreadable item, a route that
     /// breaks the RFC, a route the kernel cannot express; the others are installed.
     @Test func rejectionsCarryTheirCause() throws {
