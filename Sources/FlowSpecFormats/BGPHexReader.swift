@@ -81,13 +81,22 @@ enum HexText {
     static func lines(_ text: String) throws(UnreadableInput) -> [(Int, Substring)] {
         var out = [(Int, Substring)]()
         var n = 0, anything = false
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        // On the UTF-8 code units: splitting by Characters costs grapheme breaking on every byte.
+        let utf8 = text.utf8
+        var start = utf8.startIndex
+        while true {
+            let end = utf8[start...].firstIndex(of: UInt8(ascii: "\n")) ?? utf8.endIndex
             n += 1
-            let t = line.drop { $0 == " " || $0 == "\t" || $0 == "\r" }
-            if t.isEmpty { continue }
-            anything = true
-            if t.hasPrefix("#") { continue }
-            out.append((n, t))
+            var first = start
+            while first < end, [UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\r")].contains(utf8[first]) {
+                first = utf8.index(after: first)
+            }
+            if first < end {
+                anything = true
+                if utf8[first] != UInt8(ascii: "#") { out.append((n, text[first..<end])) }
+            }
+            guard end < utf8.endIndex else { break }
+            start = utf8.index(after: end)
         }
         if !anything { throw UnreadableInput("empty input: no line at all") }
         return out

@@ -38,9 +38,11 @@ public enum NLRIHexReader {
                 let list = FlowNLRICodec.decodeList(bytes, family: family, options: options)
                 if isLast, let error = list.framingError, case .truncated = error { throw HexText.cut(line: n, error.description) }
                 var index = 0
+                let prefix = position + ", NLRI "
+                result.routes.reserveCapacity(result.routes.count + list.entries.count)
                 for e in list.entries {
                     index += 1
-                    let pos = "\(position), NLRI \(index)"
+                    let pos = prefix + String(index)
                     switch e.content {
                     case .components(let c):
                         result.routes.append(ReadRoute(route: FlowRoute(family: family, components: c), position: pos))

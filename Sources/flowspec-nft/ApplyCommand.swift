@@ -26,8 +26,9 @@ struct Apply: ParsableCommand {
         A large difference, a table of another shape, or an unknown or stale state gives a full \
         replace (docs/benchmarks.md explains the threshold); --full forces it.
 
-        Guards: with --strict nothing is committed when any input item or route is rejected; a \
-        table of routes is not replaced by an empty one without --allow-empty; with \
+        Guards: an input whose every item was rejected (a wrong --from or --family?) is refused \
+        (--allow-empty installs it as an empty table); with --strict nothing is committed when \
+        any input item or route is rejected; a table of routes is not replaced by an empty one without --allow-empty; with \
         --max-withdraw PERCENT, an apply that would take out more than that share of the \
         installed routes is refused. A refused apply leaves the kernel and the saved state as \
         they were.

@@ -84,6 +84,12 @@ struct Bench: ParsableCommand {
     @Option(help: "The speaker's debounce for --daemon, seconds (listen's default).")
     var daemonDebounce: Double = 0.2
 
+    @Flag(help: "Measure the readers instead: every reader on each of its adversarial inputs (AdversarialInputs: whitespace runs, deep nesting, long strings and lines) of --readers-size bytes, --runs times (best and median reported). Needs no root. Writes readers.json to --out.")
+    var readers = false
+
+    @Option(help: "Bytes of each --readers input.")
+    var readersSize: Int = 10_000_000
+
     /// Unmerged (one rule per route): the form the nft -f and iptables rows load, so that they
     /// compare like for like.
     static let unmerged = CompileOptions(merge: false, dispatch: .never)
@@ -91,6 +97,14 @@ struct Bench: ParsableCommand {
     func run() throws {
         let counts = sizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        if readers {
+            let rows = ReaderBench(size: readersSize, runs: runs).run()
+            print(ReaderBench.render(rows))
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(rows).write(to: URL(fileURLWithPath: "\(out)/readers.json"))
+            return
+        }
         if daemon {
             let bench = DaemonBench(routes: daemonRoutes, changes: daemonChanges, cycles: daemonCycles, debounce: daemonDebounce, workload: workload)
             let result = try bench.run()
