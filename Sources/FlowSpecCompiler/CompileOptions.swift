@@ -26,6 +26,14 @@ public struct CompileOptions: Sendable, Hashable {
     /// and dispatch far fewer; `.always` whenever some routes can be dispatched, merging or not;
     /// `.never` keeps one chain.
     public var dispatch: DispatchMode
+    /// The devices of an ingress hook (`--device`): one base chain hooks them all.
+    public var devices: [String] = []
+    /// Hardware offload of the base chain (`--offload`, ingress only). The kernel offloads no
+    /// set lookup, so an offloaded table keeps one rule per route (no merge, no dispatch).
+    public var offload = false
+    /// `ct state established,related accept` before every route (`--accept-established`): the
+    /// return traffic of the flows a default-drop table allows (docs/semantics.md).
+    public var acceptEstablished = false
 
     public init(tableName: String = "flowspec", chainName: String = "filter", hook: NftHook = .forward,
                 priority: Int32 = 0, defaultPolicy: Policy = .accept, logGroup: UInt16 = 0,
@@ -82,7 +90,8 @@ public struct CompileResult: Sendable {
     public var table: NftTable { didSet { knownFigures = nil } }
     public var rejected: [RouteRejection]
     public var notes: [CompileNote]
-    /// For each rule of the base chain, the index of the route it came from (same order).
+    /// For each rule of the base chain, the index of the route it came from (same order; the
+    /// accept-established rule, first when asked for, is no route's and has no entry).
     /// For a merged rule, the index of the first route of its group. In the dispatch form, for
     /// each rule of the linear form it was made from.
     public var ruleRoutes: [Int]

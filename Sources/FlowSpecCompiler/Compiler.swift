@@ -82,10 +82,11 @@ private func compileOne(_ routes: [FlowRoute], _ options: CompileOptions) -> Com
 /// The dispatch form of a merged result (`MergedDispatch`), nil when it has no coverage (not
 /// merged) or no rule names a destination.
 func mergedDispatched(_ merged: CompileResult) -> CompileResult? {
-    guard let coverage = merged.coverage, let base = merged.table.chains.first,
-          let d = MergedDispatch.build(rules: base.rules, coverage: coverage, base: base.name) else { return nil }
+    guard let coverage = merged.coverage, let base = merged.table.chains.first else { return nil }
+    let (prologue, rules) = AcceptEstablished.split(base.rules)
+    guard let d = MergedDispatch.build(rules: rules, coverage: coverage, base: base.name) else { return nil }
     var result = merged
-    result.table.chains[0].rules = d.base
+    result.table.chains[0].rules = prologue + d.base
     result.table.chains += d.chains
     result.table.sets += d.maps
     result.coverage = nil
@@ -98,10 +99,11 @@ func compileDispatched(_ routes: [FlowRoute], options: CompileOptions, minRules:
     var linear = options
     linear.merge = false
     var result = compileOne(routes, linear)
-    guard let d = DispatchBuilder.build(rules: result.table.chains[0].rules, base: options.chainName, ruleRoutes: result.ruleRoutes,
+    let (prologue, rules) = AcceptEstablished.split(result.table.chains[0].rules)
+    guard let d = DispatchBuilder.build(rules: rules, base: options.chainName, ruleRoutes: result.ruleRoutes,
                                         destination: { i in (routes[i].family == .ipv6, DispatchKey(destinationOf: routes[i])) },
                                         minRules: minRules, protocolMinRules: Tuning.protocolDispatchMinRules) else { return nil }
-    result.table.chains[0].rules = d.base
+    result.table.chains[0].rules = prologue + d.base
     result.table.chains += d.chains
     result.table.sets += d.maps
     result.fixFigures()
@@ -406,9 +408,11 @@ struct RouteCompiler {
     /// sets and the objects.
     func makeTable(rules: [NftRule], mergedSets: [NftSet]) -> NftTable {
         let p: NftChainPolicy = policy ?? (options.defaultPolicy == .drop ? .drop : .accept)
-        let chain = NftChain(name: options.chainName,
-                             base: .init(type: "filter", hook: options.hook, priority: options.priority, policy: p),
+        var chain = NftChain(name: options.chainName,
+                             base: .init(type: "filter", hook: options.hook, priority: options.priority, policy: p,
+                                         devices: options.devices, offload: options.offload),
                              rules: rules)
+        if options.acceptEstablished { chain.rules.insert(AcceptEstablished.rule(counters: options.counters), at: 0) }
         // A set made for a route that then installed no rule (it never matches, or has no effect)
         // is dropped: the kernel has no use for it, and nft refuses an untyped unused integer set.
         var used = Set<String>()

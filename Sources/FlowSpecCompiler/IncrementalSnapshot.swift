@@ -17,6 +17,7 @@ extension IncrementalTable {
         var d = StableDigest()
         d.add(options.tableName); d.add(options.chainName); d.add(options.hook.rawValue); d.add(options.priority)
         d.add(options.defaultPolicy == .drop); d.add(UInt32(options.logGroup)); d.add(options.counters); d.add(options.merge)
+        d.add(options.devices.joined(separator: "\u{0}")); d.add(options.offload); d.add(options.acceptEstablished)
         for (target, mark) in options.redirectMarks.map({ ("\($0.key)", $0.value) }).sorted(by: { $0.0 < $1.0 }) {
             d.add(target); d.add(mark)
         }
@@ -330,6 +331,7 @@ extension ByteWriter {
     mutating func expression(_ e: NftExpression) {
         switch e {
         case .meta(let k, let d): u8(0); u32(k.rawValue); register(d)
+        case .ct(let k, let d): u8(18); u32(k.rawValue); register(d)
         case .metaSet(let k, let s): u8(1); u32(k.rawValue); register(s)
         case .payload(let b, let o, let l, let d): u8(2); u32(b.rawValue); u32(o); u32(l); register(d)
         case .payloadSet(let b, let o, let l, let s, let ct, let co):
@@ -512,6 +514,9 @@ extension ByteReader {
             guard let d = register(), let bytes = data() else { return nil }
             return .immediateData(dreg: d, data: bytes)
         case 17: return string().map { .unknown(name: $0) }
+        case 18:
+            guard let k = u32().flatMap(NftCtKey.init(rawValue:)), let d = register() else { return nil }
+            return .ct(key: k, dreg: d)
         default: return nil
         }
     }

@@ -39,7 +39,10 @@ public enum NftPrinter {
         for chain in table.chains {
             out += "\tchain \(chain.name) {\n"
             if let b = chain.base {
-                out += "\t\ttype \(b.type) hook \(b.hook.name) priority \(b.priority); policy \(b.policy == .drop ? "drop" : "accept");\n"
+                let devices = b.devices.count == 1 ? " device \(quoted(b.devices[0]))"
+                    : b.devices.isEmpty ? "" : " devices = { \(b.devices.map(quoted).joined(separator: ", ")) }"
+                out += "\t\ttype \(b.type) hook \(b.hook.name)\(devices) priority \(b.priority); policy \(b.policy == .drop ? "drop" : "accept");\n"
+                if b.offload { out += "\t\tflags offload;\n" }
             }
             for rule in chain.rules { out += "\t\t" + ruleText(rule, objectTypes: objectTypes) + "\n" }
             out += "\t}\n"
@@ -252,6 +255,16 @@ struct Decompiler {
             let e = exprs[i]
             switch e {
             case .meta(let k, _): try relation(.meta(k), mask: takeMask())
+            case .ct(.state, _):
+                // nft's `ct state a,b`: the state bits masked, compared with 0.
+                guard i + 2 < exprs.count, case .bitwise(_, _, 4, let mask, let xor) = exprs[i + 1], xor.allSatisfy({ $0 == 0 }),
+                      case .cmp(.neq, _, let zero) = exprs[i + 2], zero == [0, 0, 0, 0] else { throw fail("ct state without its mask test") }
+                let bits = mask.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
+                let names: [(UInt32, String)] = [(NftCtState.invalid, "invalid"), (NftCtState.established, "established"),
+                                                 (NftCtState.related, "related"), (NftCtState.new, "new"), (NftCtState.untracked, "untracked")]
+                guard bits != 0, bits & ~names.reduce(0, { $0 | $1.0 }) == 0 else { throw fail("ct state bits 0x\(String(bits, radix: 16))") }
+                out.append("ct state " + names.filter { bits & $0.0 != 0 }.map(\.1).joined(separator: ","))
+                i += 3
             case .exthdr(let x, _): try relation(.exthdr(x), mask: takeMask())
             case .payload where concatLoads() > 1:
                 try concatenation()

@@ -40,6 +40,8 @@ public enum ChainReader {
         var limits: [String: NftLimit] = [:]
         for case .limit(let name, let l) in table.objects where limits[name] == nil { limits[name] = l }
         for (i, rule) in chainRules.enumerated() {
+            // The table's own return-traffic rule (`--accept-established`) stands for no route.
+            if AcceptEstablished.isIt(rule) { continue }
             let position = RulePosition(index: i + 1, handle: ruleHandles.flatMap { i < $0.count ? $0[i] : nil },
                                         comment: rule.comment)
             var walker = RuleWalker(sets: sets, limits: limits, position: position, tableFamilies: tableFamilies)
@@ -232,6 +234,8 @@ private struct RuleWalker {
             case .iifname: store(dreg, .unsupported("the input interface (iif/iifname)"), bytes: 16)
             case .oifname: store(dreg, .unsupported("the output interface (oifname)"), bytes: 16)
             }
+        case .ct:
+            if case .ct(_, let dreg) = e { store(dreg, .unsupported("connection tracking state (ct state)"), bytes: 4) }
         case .payload(let base, let offset, let length, let dreg):
             store(dreg, .payload(base: base, offset: offset, length: length, mask: nil, xor: nil), bytes: length)
         case .exthdr(let h, let dreg):
@@ -246,6 +250,9 @@ private struct RuleWalker {
                 store(dreg, .payload(base: b, offset: o, length: l, mask: mask, xor: x), bytes: length)
             case .exthdrField(let t, let o, let l, nil)? where x == nil:
                 store(dreg, .exthdrField(type: t, offset: o, length: l, mask: mask), bytes: length)
+            case .unsupported(let what)?:
+                // A mask on something with no flowspec form (`ct state a,b`): that is the reason.
+                store(dreg, .unsupported(what), bytes: length)
             default:
                 throw fail("bitwise on a register that does not hold a packet field")
             }

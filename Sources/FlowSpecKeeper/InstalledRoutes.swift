@@ -37,6 +37,11 @@ public struct InstalledRoutes: Sendable {
     public var chain: String
     public var hook: String
     public var policy: String
+    /// The devices of an ingress hook, and whether offload was asked for.
+    public var devices: [String]
+    public var offload: Bool
+    /// The counters of the accept-established rule (`--accept-established`), when there is one.
+    public var acceptedEstablished: (packets: UInt64, bytes: UInt64)?
     public var entries: [Entry] = []
 
     public init(_ t: NftTable) {
@@ -45,6 +50,13 @@ public struct InstalledRoutes: Sendable {
         chain = base?.name ?? "-"
         hook = base?.base?.hook.name ?? "-"
         policy = base?.base.map { $0.policy == .drop ? "drop" : "accept" } ?? "-"
+        devices = base?.base?.devices ?? []
+        offload = base?.base?.offload ?? false
+        if let rule = base?.rules.first, AcceptEstablished.isIt(rule) {
+            var counted: (packets: UInt64, bytes: UInt64) = (0, 0)
+            for case .counter(let p, let b) in rule.expressions { counted = (counted.packets + p, counted.bytes + b) }
+            acceptedEstablished = counted
+        }
         var limits = [String: NftLimit]()
         for case .limit(let name, let l) in t.objects { limits[name] = l }
         var sets = [String: NftSet]()
@@ -72,7 +84,7 @@ public struct InstalledRoutes: Sendable {
         }
 
         // A dispatch table is listed in its linear form (its chains' rules in place of the map).
-        for rule in base.map({ t.linearRules(ofChain: $0.name) }) ?? [] {
+        for rule in base.map({ t.linearRules(ofChain: $0.name) }) ?? [] where !AcceptEstablished.isIt(rule) {
             var packets: UInt64 = 0, bytes: UInt64 = 0
             var actions = [String]()
             var policed = false

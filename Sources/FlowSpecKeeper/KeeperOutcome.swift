@@ -40,6 +40,9 @@ public struct KeeperOutcome: Sendable {
     public var notes: [String]
     /// Routes left out by route-target scoping (meant for other switches; not errors).
     public var outOfScope: Int
+    /// What the table does that its operator may not mean (`TableAdvice`), when the whole table
+    /// was compiled.
+    public var warnings: [String] = []
     /// The table's size, when the whole table was compiled (a change in place compiles only the
     /// routes that changed).
     public var rules: Int? { figures?.rules }

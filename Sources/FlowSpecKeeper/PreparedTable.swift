@@ -16,6 +16,8 @@ public struct PreparedTable: Sendable {
     public var compiled: CompileResult
     /// Compiler notes with the input position of their route.
     public var notes: [String]
+    /// `TableAdvice.warnings` of the compiled table.
+    public var warnings: [String] = []
 
     /// Routes left out by route-target scoping (not errors: they are meant for other switches).
     public var outOfScope: [ReadRoute]
@@ -71,6 +73,7 @@ public struct PreparedTable: Sendable {
         }
         rejectedRouteCount = rejected.count - readerErrors
         notes = compiled.notes.map { n in "\(position(n.index)): \(n.message)" }
+        warnings = TableAdvice.warnings(compiled.table)
     }
 }
 

@@ -481,5 +481,6 @@ extension KeeperOutcome {
         self.init(read: p.read.count, installed: p.installedCount,
                   rejected: p.rejected, notes: p.notes, outOfScope: p.outOfScope.count,
                   method: method, prepareTime: prepareTime, report: .nothing(generation: 0))
+        warnings = p.warnings
     }
 }

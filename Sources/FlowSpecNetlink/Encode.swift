@@ -44,6 +44,16 @@ struct TableEncoder {
             nftnl_chain_set_s32(c, id(NFTNL_CHAIN_PRIO), base.priority)
             nftnl_chain_set_u32(c, id(NFTNL_CHAIN_POLICY), base.policy.rawValue)
             nftnl_chain_set_str(c, id(NFTNL_CHAIN_TYPE), base.type)
+            // As nft sends them: one device as NFTA_HOOK_DEV, more as NFTA_HOOK_DEVS.
+            if base.devices.count == 1 {
+                nftnl_chain_set_str(c, id(NFTNL_CHAIN_DEV), base.devices[0])
+            } else if !base.devices.isEmpty {
+                // A NULL-terminated array of names; libnftnl copies them.
+                var names: [UnsafePointer<CChar>?] = base.devices.map { UnsafePointer(strdup($0)) } + [nil]
+                defer { for n in names { free(UnsafeMutablePointer(mutating: n)) } }
+                _ = names.withUnsafeMutableBufferPointer { nftnl_chain_set_array(c, id(NFTNL_CHAIN_DEVICES), $0.baseAddress) }
+            }
+            if base.offload { nftnl_chain_set_u32(c, id(NFTNL_CHAIN_FLAGS), UInt32(NFT_CHAIN_HW_OFFLOAD.rawValue)) }
         }
         let nlh = batch.begin(NFT_MSG_NEWCHAIN, family: family, flags: NLM_F_CREATE, origin: .chain(index),
                               estimate: 512 + table.name.utf8.count + chain.name.utf8.count)

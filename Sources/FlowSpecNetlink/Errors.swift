@@ -101,3 +101,16 @@ func errnoDescription(_ code: Int32) -> String {
     guard let text = strerror(code) else { return "errno \(code)" }
     return String(cString: text) + " (errno \(code))"
 }
+
+extension NetlinkError {
+    /// The reason, for the operator, when the kernel refused a base chain's hardware offload
+    /// (EOPNOTSUPP on the chain): a driver of `devices` cannot run nftables rules in hardware.
+    /// Nil for any other error. The rules' own errors that follow it only echo it.
+    public func offloadRefusal(devices: [String]) -> String? {
+        guard case .rejected(let faults) = self,
+              let fault = faults.first(where: { if case .chain = $0.object { $0.errno == EOPNOTSUPP } else { false } }) else { return nil }
+        return "--offload: the kernel refused to run \(fault.object) in hardware on \(devices.joined(separator: ", ")) (\(fault.errnoText)): "
+            + "the driver of a device there cannot offload nftables rules (veth and most virtual devices cannot; "
+            + "`ethtool -k DEV` shows hw-tc-offload)"
+    }
+}

@@ -196,8 +196,16 @@ enum ChainCodec {
             throw .undecodable(object: "chain \(name)", reason: "policy \(rawPolicy)")
         }
         let type = nftnl_chain_get_str(c, id(NFTNL_CHAIN_TYPE)).map { String(cString: $0) } ?? "filter"
+        var devices: [String] = []
+        if nftnl_chain_is_set(c, id(NFTNL_CHAIN_DEV)), let d = nftnl_chain_get_str(c, id(NFTNL_CHAIN_DEV)) {
+            devices = [String(cString: d)]
+        } else if nftnl_chain_is_set(c, id(NFTNL_CHAIN_DEVICES)), var p = nftnl_chain_get_array(c, id(NFTNL_CHAIN_DEVICES)) {
+            while let d = p.pointee { devices.append(String(cString: d)); p += 1 }
+        }
+        let offload = nftnl_chain_is_set(c, id(NFTNL_CHAIN_FLAGS))
+            && nftnl_chain_get_u32(c, id(NFTNL_CHAIN_FLAGS)) & UInt32(NFT_CHAIN_HW_OFFLOAD.rawValue) != 0
         return NftChain(name: name, base: .init(type: type, hook: hook, priority: nftnl_chain_get_s32(c, id(NFTNL_CHAIN_PRIO)),
-                                                policy: policy))
+                                                policy: policy, devices: devices, offload: offload))
     }
 }
 

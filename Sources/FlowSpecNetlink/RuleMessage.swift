@@ -50,6 +50,7 @@ struct RuleMessage {
     private mutating func expression(_ e: NftExpression) throws(ExpressionUnencodable) {
         switch e {
         case .meta(let key, let dreg): MetaExpr.write(key: key, dreg: dreg, sreg: nil, into: &self)
+        case .ct(let key, let dreg): CtExpr.write(key: key, dreg: dreg, into: &self)
         case .metaSet(let key, let sreg): MetaExpr.write(key: key, dreg: nil, sreg: sreg, into: &self)
         case .payload(let base, let offset, let length, let dreg):
             PayloadExpr.write(base: base, offset: offset, length: length, dreg: dreg, into: &self)

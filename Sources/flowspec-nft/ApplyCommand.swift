@@ -6,6 +6,7 @@ import FlowSpecFormats
 import FlowSpecKeeper
 import FlowSpecNetlink
 import Foundation
+import Glibc
 
 struct Apply: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -82,9 +83,13 @@ struct Apply: ParsableCommand {
         } catch let error as KeeperRefusal {
             throw CLIError("nothing changed: \(error)")
         } catch let error as NetlinkError {
+            if table.offload, let why = error.offloadRefusal(devices: table.devices) { throw CLIError("nothing changed: \(why)") }
             throw CLIError("nothing changed: \(error)")
         }
         report(outcome, start: start)
+        for d in table.devices where if_nametoindex(d) == 0 {
+            print("  warning: device \(d) does not exist (yet): the kernel hooks the table to it when it appears")
+        }
         if !outcome.rejected.isEmpty { throw ExitCode(3) }
     }
 
@@ -105,6 +110,7 @@ struct Apply: ParsableCommand {
         }
         for e in outcome.rejected { print("  \(e.isRoute ? "rejected" : "unreadable") \(e)") }
         for n in outcome.notes { print("  note: \(n)") }
+        for w in outcome.warnings { print("  warning: \(w)") }
     }
 }
 

@@ -8,10 +8,11 @@ import FlowSpecCompiler
 /// The hooks a table of the tool may take (postrouting is not one: filtering there comes after
 /// the routing decision and local delivery).
 enum HookOption: String, ExpressibleByArgument, CaseIterable {
-    case prerouting, forward, input, output
+    case ingress, prerouting, forward, input, output
 
     var hook: NftHook {
         switch self {
+        case .ingress: .ingress
         case .prerouting: .prerouting
         case .forward: .forward
         case .input: .input

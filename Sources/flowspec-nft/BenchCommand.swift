@@ -84,6 +84,12 @@ struct Bench: ParsableCommand {
     @Option(help: "The speaker's debounce for --daemon, seconds (listen's default).")
     var daemonDebounce: Double = 0.2
 
+    @Flag(help: "Measure where a flood is dropped best instead (needs iperf3): --flood-routes mixed routes plus one route dropping a UDP flood, the table on the router namespace's forward hook, at prerouting raw and at ingress on the device facing the flood, and no table, interleaved in each of --runs runs of --datapath-seconds; the flood's arrival rate, what the route dropped, and the throughput of a TCP transfer beside it. Writes flood.json to --out.")
+    var flood = false
+
+    @Option(help: "Mixed routes installed besides the flood's drop route for --flood.")
+    var floodRoutes: Int = 10_000
+
     @Flag(help: "Measure the readers instead: every reader on each of its adversarial inputs (AdversarialInputs: whitespace runs, deep nesting, long strings and lines) of --readers-size bytes, --runs times (best and median reported). Needs no root. Writes readers.json to --out.")
     var readers = false
 
@@ -97,6 +103,16 @@ struct Bench: ParsableCommand {
     func run() throws {
         let counts = sizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        if flood {
+            let progress = Progress(total: runs * 4)
+            let rows = try measureFlood(routes: floodRoutes, runs: runs, seconds: datapathSeconds, progress: progress)
+            progress.finish()
+            print(Self.renderFlood(rows))
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(rows).write(to: URL(fileURLWithPath: "\(out)/flood.json"))
+            return
+        }
         if readers {
             let rows = ReaderBench(size: readersSize, runs: runs).run()
             print(ReaderBench.render(rows))

@@ -29,6 +29,7 @@ final class DataPathLab {
     let h2: NetworkNamespace
     let router: NftConnection
     private var server: pid_t = 0
+    private var servers: [pid_t] = []
     static let port = "5201"
 
     init() throws {
@@ -56,11 +57,18 @@ final class DataPathLab {
 
     /// Stops the iperf3 server (the namespaces go with this object).
     func close() {
-        guard server > 0 else { return }
-        kill(server, SIGTERM)
-        var status: Int32 = 0
-        while waitpid(server, &status, 0) < 0 && errno == EINTR {}
+        for pid in servers + (server > 0 ? [server] : []) {
+            kill(pid, SIGTERM)
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        }
         server = 0
+        servers = []
+    }
+
+    /// Another iperf3 server in h2, on `port`.
+    func startServer(port: String) throws {
+        servers.append(try spawnBackground(["/usr/bin/nsenter", "--net=\(h2.path)", "/usr/bin/iperf3", "-s", "-B", "203.0.113.2", "-p", port]))
     }
 
     private func run(_ ns: NetworkNamespace, _ args: String...) throws {
@@ -69,15 +77,21 @@ final class DataPathLab {
     }
 
     /// Packets r has sent out of r2 (towards h2).
-    func forwardedPackets() throws -> Int {
+    func forwardedPackets() throws -> Int { try deviceCounter("r2", field: 9) }
+
+    /// Packets r has received on r1 (from h1).
+    func arrivedPackets() throws -> Int { try deviceCounter("r1", field: 1) }
+
+    /// A counter of r's device `device` in /proc/net/dev ("dev: rx_bytes rx_packets (6 more rx
+    /// fields) tx_bytes tx_packets ...": field 1 is rx packets, 9 tx packets).
+    private func deviceCounter(_ device: String, field: Int) throws -> Int {
         let c = runChild(["/usr/bin/nsenter", "--net=\(r.path)", "/bin/cat", "/proc/net/dev"])
-        guard c.status == 0, let line = c.output.split(separator: "\n").first(where: { $0.trimmingCharacters(in: .whitespaces).hasPrefix("r2:") }) else {
-            throw CLIError("cannot read r2's counters: \(c.output)")
+        guard c.status == 0, let line = c.output.split(separator: "\n").first(where: { $0.trimmingCharacters(in: .whitespaces).hasPrefix("\(device):") }) else {
+            throw CLIError("cannot read \(device)'s counters: \(c.output)")
         }
-        // "r2: rx_bytes rx_packets (6 more rx fields) tx_bytes tx_packets ..."
         let fields = line.split(separator: ":", maxSplits: 1)[1].split(separator: " ")
-        guard fields.count > 9, let tx = Int(fields[9]) else { throw CLIError("unexpected /proc/net/dev line: \(line)") }
-        return tx
+        guard fields.count > field, let n = Int(fields[field]) else { throw CLIError("unexpected /proc/net/dev line: \(line)") }
+        return n
     }
 
     /// UDP from h1 to h2 as fast as iperf3 sends (64-byte payloads, port 5201: no generated

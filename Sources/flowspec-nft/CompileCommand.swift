@@ -23,6 +23,7 @@ struct Compile: ParsableCommand {
         let p = PreparedTable(input: try input.read(), order: table.routeOrder, scope: table.routeScope, options: table.compileOptions)
         for e in p.rejected { printError("# \(e.isRoute ? "rejected" : "unreadable") \(e)") }
         printError("# \(p.compiled.figures)")
+        for w in TableAdvice.warnings(p.compiled.table) { printError("# warning: \(w)") }
         print(NftPrinter.render(ContentSetNames.apply(p.compiled.table), replace: true), terminator: "")
         if !p.rejected.isEmpty { throw ExitCode(3) }
     }

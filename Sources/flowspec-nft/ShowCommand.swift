@@ -51,7 +51,11 @@ struct Show: ParsableCommand {
 
 extension InstalledRoutes {
     func text() -> String {
-        var lines = ["table inet \(table), chain \(chain) (hook \(hook)), policy \(policy), \(entries.count) routes"]
+        let where_ = devices.isEmpty ? "hook \(hook)" : "hook \(hook) on \(devices.joined(separator: ", "))"
+        var lines = ["table inet \(table), chain \(chain) (\(where_)\(offload ? ", offloaded" : "")), policy \(policy), \(entries.count) routes"]
+        if let a = acceptedEstablished {
+            lines.append(String(format: "    -  %12llu pkts %14llu bytes  ", a.packets, a.bytes) + "replies of allowed flows (ct state established,related)  → accept")
+        }
         for (i, e) in entries.enumerated() {
             let what = e.route?.description ?? e.identity
             lines.append(String(format: "%5d  %12llu pkts %14llu bytes  ", i + 1, e.packets, e.bytes) +
@@ -84,7 +88,9 @@ extension InstalledRoutes {
         let routes = entries.map { e in
             "{\"identity\":\(esc(e.identity)),\"match\":\(e.route.map { esc($0.description) } ?? "null"),\"rules\":\(e.rules),\"packets\":\(e.packets),\"bytes\":\(e.bytes),\"actions\":[\(e.actions.map(esc).joined(separator: ","))],\"sets\":[\(e.sets.map(esc).joined(separator: ","))]}"
         }
-        return "{\"table\":\(esc(table)),\"chain\":\(esc(chain)),\"hook\":\(esc(hook)),\"policy\":\(esc(policy)),\"routes\":[\n" +
+        let established = acceptedEstablished.map { "{\"packets\":\($0.packets),\"bytes\":\($0.bytes)}" } ?? "null"
+        return "{\"table\":\(esc(table)),\"chain\":\(esc(chain)),\"hook\":\(esc(hook)),\"devices\":[\(devices.map(esc).joined(separator: ","))],"
+            + "\"offload\":\(offload),\"policy\":\(esc(policy)),\"acceptEstablished\":\(established),\"routes\":[\n" +
             routes.joined(separator: ",\n") + "\n]}"
     }
 }

@@ -7,8 +7,18 @@ struct TableOptions: ParsableArguments {
     @Option(help: "Name of the tool's own inet table.")
     var table: String = "flowspec"
 
-    @Option(help: "Netfilter hook of the base chain: prerouting, forward, input or output.")
+    @Option(help: "Netfilter hook of the base chain: ingress (per device, before everything else: --device), prerouting (with --priority raw, before connection tracking), forward, input or output. docs/lowering.md and docs/deployment.md say which to use where.")
     var hook: HookOption = .forward
+
+    @Option(name: .customLong("device"), parsing: .singleValue,
+            help: ArgumentHelp("With --hook ingress: a device the table filters as packets arrive on it (repeatable; one chain hooks them all). A device that does not exist yet is hooked when it appears.", valueName: "if"))
+    var devices: [String] = []
+
+    @Flag(help: "With --hook ingress: ask the devices' drivers to run the table in hardware (NFT_CHAIN_HW_OFFLOAD). The kernel offloads no set lookup, so the table keeps one rule per route (as --no-merge). A device whose driver cannot is refused by name, and nothing is applied.")
+    var offload = false
+
+    @Flag(help: "Put `ct state established,related accept` first, so that a default-drop table lets the replies of the flows it allows back in (flowspec routes are stateless; docs/semantics.md). Not with --hook ingress, nor prerouting or output at a priority that runs before connection tracking (-200 or less).")
+    var acceptEstablished = false
 
     @Option(parsing: .unconditional, help: "Priority of the base chain: a number (negative values run earlier, e.g. --priority -10) or a name as nft prints it: raw, mangle, dstnat, filter, security, srcnat, with an offset such as filter-10.")
     var priority: ChainPriority = ChainPriority(argument: "filter")!
@@ -48,6 +58,21 @@ struct TableOptions: ParsableArguments {
 
     func validate() throws {
         if table.isEmpty || table.count > 255 { throw ValidationError("--table must be 1 to 255 characters") }
+        if hook == .ingress && devices.isEmpty { throw ValidationError("--hook ingress needs the devices it filters: --device IF (repeatable)") }
+        if hook != .ingress && !devices.isEmpty { throw ValidationError("--device is for --hook ingress (the other hooks see every device)") }
+        for d in devices where d.isEmpty || d.utf8.count > 15 || d.contains("/") || d.contains(where: \.isWhitespace) {
+            throw ValidationError("--device \(d): not a device name (1 to 15 characters, no '/' or spaces)")
+        }
+        if Set(devices).count != devices.count { throw ValidationError("--device: a device is named twice") }
+        if offload && hook != .ingress { throw ValidationError("--offload is for --hook ingress: hardware runs tables where packets arrive") }
+        if acceptEstablished {
+            if hook == .ingress {
+                throw ValidationError("--accept-established: connection tracking has not run at the ingress hook, so no packet is established there")
+            }
+            if (hook == .prerouting || hook == .output) && priority.value <= -200 {
+                throw ValidationError("--accept-established: at \(hook.rawValue) priority \(priority.value) the table runs before connection tracking (-200), so no packet is established yet")
+            }
+        }
     }
 
     var routeOrder: RouteOrder { order == .rfc ? .rfc : .sequence(sequenceCarrier) }
@@ -65,6 +90,10 @@ struct TableOptions: ParsableArguments {
         o.counters = !noCounters
         o.merge = merge
         o.dispatch = dispatch
+        o.devices = devices
+        o.offload = offload
+        o.acceptEstablished = acceptEstablished
+        if offload { o.merge = false; o.dispatch = .never }
         return o
     }
 }

@@ -22,6 +22,8 @@ enum WatchConfigFile {
     static let flags: [String: String?] = [
         "flush-on-exit": "no-flush-on-exit",
         "no-counters": nil,
+        "offload": nil,
+        "accept-established": nil,
     ]
 
     static func arguments(path: String) throws -> [String] {

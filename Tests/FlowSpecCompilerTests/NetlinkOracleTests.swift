@@ -37,10 +37,13 @@ struct NetlinkOracleTests {
         return (r.status, r.err)
     }
 
-    func check(_ routes: [FlowRoute], label: String, merge: Bool = true, dispatch: DispatchMode = .auto) throws {
+    @discardableResult
+    func check(_ routes: [FlowRoute], label: String, merge: Bool = true, dispatch: DispatchMode = .auto,
+               configure: (inout CompileOptions) -> Void = { _ in }) throws -> (NftTable, NftConnection) {
         var options = Self.options
         options.merge = merge
         options.dispatch = dispatch
+        configure(&options)
         let table = compile(routes, options: options).table
         let viaNft = try NetworkNamespace.create()
         let (status, message) = try Self.loadText(NftPrinter.render(table, replace: true), into: viaNft)
@@ -58,6 +61,31 @@ struct NetlinkOracleTests {
             Issue.record("\(label): listings differ at line \(first)\n--- nft -f ---\n\(context(la))\n--- netlink ---\n\(context(lb))")
         }
         #expect(table.ruleCount > 0)
+        return (table, connection)
+    }
+
+    /// The edge forms (issue #17): an ingress chain on one device or several (one of them not
+    /// there yet: the kernel keeps the name), and the accept-established rule first, merged,
+    /// unmerged and dispatched; read back through netlink as compiled.
+    @Test("ingress chains and the accept-established rule list the same through nft -f and through netlink",
+          arguments: [(["fsn-up0"], false), (["fsn-up0", "fsn-up1"], true)])
+    func edgeForms(devices: [String], established: Bool) throws {
+        let routes = try FixtureRoutes.load().ordered(.rfc)
+        for merge in [true, false] {
+            let (table, connection) = try check(routes, label: "devices \(devices), merge \(merge)", merge: merge) {
+                $0.hook = .ingress; $0.priority = -500; $0.devices = devices
+            }
+            let read = try #require(try connection.listTable(name: table.name, family: .inet)).table
+            #expect(read.chains[0].base == table.chains[0].base)
+        }
+        for dispatch in [DispatchMode.never, .always] {
+            let (table, connection) = try check(routes, label: "accept established, dispatch \(dispatch)", dispatch: dispatch) {
+                $0.acceptEstablished = true; $0.defaultPolicy = .drop
+            }
+            #expect(table.chains[0].rules.first.map(AcceptEstablished.isIt) == true)
+            let read = try #require(try connection.listTable(name: table.name, family: .inet)).table
+            #expect(read.chains[0].rules.first == table.chains[0].rules.first)
+        }
     }
 
     @Test("the fixture routes list the same through nft -f and through netlink", arguments: [true, false])

@@ -130,6 +130,7 @@ extension ExpressionCodec {
         switch expression {
         case .unknown(let kind): throw ExpressionUnencodable(reason: "expression \(kind) was read from the kernel and has no IR form, so it cannot be written back")
         case .meta, .metaSet: name = MetaExpr.name
+        case .ct: name = CtExpr.name
         case .payload, .payloadSet: name = PayloadExpr.name
         case .exthdr: name = ExthdrExpr.name
         case .cmp: name = CmpExpr.name
@@ -147,6 +148,9 @@ extension ExpressionCodec {
         switch expression {
         case .meta(let key, let dreg): MetaExpr.reference(key: key, dreg: dreg, sreg: nil, e)
         case .metaSet(let key, let sreg): MetaExpr.reference(key: key, dreg: nil, sreg: sreg, e)
+        case .ct(let key, let dreg):
+            e.set(NFTNL_EXPR_CT_KEY, u32: key.rawValue)
+            e.set(NFTNL_EXPR_CT_DREG, register: dreg)
         case .payload(let base, let offset, let length, let dreg):
             PayloadExpr.reference(base: base, offset: offset, length: length, dreg: dreg, e)
         case .payloadSet(let base, let offset, let length, let sreg, let csumType, let csumOffset):

@@ -66,7 +66,7 @@ struct RuleMessageTests {
     /// Every form an expression is encoded in, so that the check above covers each encoder (and
     /// each branch of one: with and without a prefix, a chain, an inversion).
     static let everyForm: Set<String> = [
-        "meta", "meta set", "payload", "payload set", "exthdr", "cmp", "bitwise", "range",
+        "meta", "meta set", "ct", "payload", "payload set", "exthdr", "cmp", "bitwise", "range",
         "lookup", "lookup inverted", "map lookup", "objref", "objref map", "counter", "limit",
         "log", "log with prefix", "immediate verdict", "immediate verdict with chain", "immediate data",
     ]
@@ -76,6 +76,7 @@ struct RuleMessageTests {
         switch e {
         case .meta: "meta"
         case .metaSet: "meta set"
+        case .ct: "ct"
         case .payload: "payload"
         case .payloadSet: "payload set"
         case .exthdr: "exthdr"

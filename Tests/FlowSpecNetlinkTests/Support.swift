@@ -114,6 +114,9 @@ func everythingTable(name: String = "flowspec") -> NftTable {
         NftRule(expressions: [.meta(key: .nfproto, dreg: .reg1), .cmp(op: .eq, sreg: .reg1, data: ipv6),
                 .exthdr(NftExthdr(type: 44, offset: 0, length: 1, presence: true), dreg: .reg1),
                 .cmp(op: .neq, sreg: .reg1, data: [0]), .immediateVerdict(.goto("sub"))], comment: "route-fragment"),
+        NftRule(expressions: [.ct(key: .state, dreg: .reg1),
+                              .bitwise(sreg: .reg1, dreg: .reg1, length: 4, mask: [6, 0, 0, 0], xor: [0, 0, 0, 0]),
+                              .cmp(op: .neq, sreg: .reg1, data: [0, 0, 0, 0]), .immediateVerdict(.accept)], comment: "established"),
         NftRule(expressions: [.immediateVerdict(.jump("sub"))]),
     ]
     let sub: [NftRule] = [

@@ -27,6 +27,16 @@ public enum NftMetaKey: UInt32, Sendable, Hashable {
     case oifname = 7      // NFT_META_OIFNAME
 }
 
+/// Connection tracking keys the IR uses (enum nft_ct_keys).
+public enum NftCtKey: UInt32, Sendable, Hashable {
+    case state = 0        // NFT_CT_STATE: a bitmask of the packet's ctinfo
+}
+
+/// `ct state` bits (NF_CT_STATE_BIT and the untracked bit), as the kernel loads them.
+public enum NftCtState {
+    public static let invalid: UInt32 = 1, established: UInt32 = 2, related: UInt32 = 4, new: UInt32 = 8, untracked: UInt32 = 64
+}
+
 /// NFT_CMP_*.
 public enum NftCmpOp: UInt32, Sendable, Hashable {
     case eq = 0, neq = 1, lt = 2, lte = 3, gt = 4, gte = 5
@@ -80,6 +90,8 @@ public struct NftExthdr: Sendable, Hashable {
 /// fields are host values (libnftnl converts them).
 public enum NftExpression: Sendable, Hashable {
     case meta(key: NftMetaKey, dreg: NftRegister)
+    /// A connection tracking key loaded into a register (`ct state`).
+    case ct(key: NftCtKey, dreg: NftRegister)
     case metaSet(key: NftMetaKey, sreg: NftRegister)
     case payload(base: NftPayloadBase, offset: UInt32, length: UInt32, dreg: NftRegister)
     /// Writes `length` bytes at `offset`, fixing the checksum (type 1 = inet checksum at

@@ -35,11 +35,14 @@ public enum NftHook: UInt32, Sendable, Hashable, CaseIterable {
     case forward = 2
     case output = 3
     case postrouting = 4
+    /// The inet family's ingress hook (NF_INET_INGRESS, Linux 5.10): per device, before
+    /// prerouting, connection tracking and the route lookup.
+    case ingress = 5
 
     public var name: String {
         switch self {
         case .prerouting: "prerouting"; case .input: "input"; case .forward: "forward"
-        case .output: "output"; case .postrouting: "postrouting"
+        case .output: "output"; case .postrouting: "postrouting"; case .ingress: "ingress"
         }
     }
 }
@@ -56,8 +59,17 @@ public struct NftChain: Sendable, Hashable {
         public var hook: NftHook
         public var priority: Int32
         public var policy: NftChainPolicy
-        public init(type: String = "filter", hook: NftHook, priority: Int32, policy: NftChainPolicy) {
+        /// The devices an ingress chain hooks (empty for the other hooks). The kernel keeps the
+        /// names: a device that does not exist yet, or goes and comes back, is hooked when it
+        /// appears (Linux 6.18 here; older kernels refuse a missing device).
+        public var devices: [String]
+        /// Hardware offload asked for (NFT_CHAIN_HW_OFFLOAD): the kernel refuses the chain unless
+        /// every device's driver can take its rules.
+        public var offload: Bool
+        public init(type: String = "filter", hook: NftHook, priority: Int32, policy: NftChainPolicy,
+                    devices: [String] = [], offload: Bool = false) {
             self.type = type; self.hook = hook; self.priority = priority; self.policy = policy
+            self.devices = devices; self.offload = offload
         }
     }
 

@@ -68,6 +68,7 @@ package struct StableDigest {
         case .immediateVerdict(let v): add(UInt8(16)); add(v)
         case .immediateData(let r, let d): add(UInt8(17)); add(r.rawValue); add(d)
         case .unknown(let name): add(UInt8(18)); add(name)
+        case .ct(let k, let r): add(UInt8(19)); add(k.rawValue); add(r.rawValue)
         }
     }
 

@@ -127,6 +127,8 @@ public struct TableShape: Sendable {
         var c = StableDigest()
         c.add(table.chains[0].name); c.add(base.type); c.add(base.hook.rawValue); c.add(base.priority)
         c.add(base.policy.rawValue)
+        // Only when present, so that the digests of the tables of before stay what they were.
+        if !base.devices.isEmpty || base.offload { c.add(base.devices.joined(separator: "\u{0}")); c.add(base.offload) }
         chainDigest = c.value
         var objectEntries: [String: TableState.ObjectEntry] = [:]
         for o in table.objects { objectEntries[o.name] = .init(o) }
@@ -177,7 +179,9 @@ public struct TableShape: Sendable {
         routes.reserveCapacity(range.count)
         var i = range.lowerBound
         while i < range.upperBound {
-            guard let id = rules[i].comment, RouteIdentity.isIdentity(id) || MergedRule.set(inComment: id).map({ mergeSets[$0] != nil }) == true,
+            // The accept-established rule is kept or changed like a route's.
+            guard let id = rules[i].comment, RouteIdentity.isIdentity(id) || MergedRule.set(inComment: id).map({ mergeSets[$0] != nil }) == true
+                    || id == AcceptEstablished.comment,
                   seen.insert(id).inserted else { return nil }
             var j = i
             var d = RouteDigest(id)

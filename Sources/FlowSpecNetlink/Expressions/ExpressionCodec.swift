@@ -27,6 +27,7 @@ enum ExpressionCodec {
     static func decodeKnown(_ e: Expr) throws(NetlinkError) -> NftExpression {
         switch e.name {
         case MetaExpr.name: return try MetaExpr.decode(e)
+        case CtExpr.name: return try CtExpr.decode(e)
         case PayloadExpr.name: return try PayloadExpr.decode(e)
         case ExthdrExpr.name: return try ExthdrExpr.decode(e)
         case CmpExpr.name: return try CmpExpr.decode(e)
