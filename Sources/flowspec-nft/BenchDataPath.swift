@@ -29,7 +29,6 @@ final class DataPathLab {
     let h2: NetworkNamespace
     let router: NftConnection
     private var server: pid_t = 0
-    private var servers: [pid_t] = []
     static let port = "5201"
 
     init() throws {
@@ -57,18 +56,11 @@ final class DataPathLab {
 
     /// Stops the iperf3 server (the namespaces go with this object).
     func close() {
-        for pid in servers + (server > 0 ? [server] : []) {
-            kill(pid, SIGTERM)
-            var status: Int32 = 0
-            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        }
+        guard server > 0 else { return }
+        kill(server, SIGTERM)
+        var status: Int32 = 0
+        while waitpid(server, &status, 0) < 0 && errno == EINTR {}
         server = 0
-        servers = []
-    }
-
-    /// Another iperf3 server in h2, on `port`.
-    func startServer(port: String) throws {
-        servers.append(try spawnBackground(["/usr/bin/nsenter", "--net=\(h2.path)", "/usr/bin/iperf3", "-s", "-B", "203.0.113.2", "-p", port]))
     }
 
     private func run(_ ns: NetworkNamespace, _ args: String...) throws {
