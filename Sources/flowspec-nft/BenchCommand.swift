@@ -84,7 +84,7 @@ struct Bench: ParsableCommand {
     @Option(help: "The speaker's debounce for --daemon, seconds (listen's default).")
     var daemonDebounce: Double = 0.2
 
-    @Flag(help: "Measure where a flood is dropped best instead (needs iperf3 and python3): --flood-routes mixed routes plus one route dropping a UDP flood, the table on the router namespace's forward hook, at prerouting raw and at ingress on the device facing the flood, and no table, interleaved in each of --runs runs of --datapath-seconds; the flood's arrival rate, what the route dropped, and the throughput of a TCP transfer beside it. Writes flood.json to --out.")
+    @Flag(help: "Measure where a flood is dropped best instead (needs iperf3 and gcc): --flood-routes mixed routes plus one route dropping a UDP flood, the table on the router namespace's forward hook, at prerouting raw and at ingress on the device facing the flood, and no table, interleaved in each of --runs runs of --datapath-seconds; the flood's arrival rate, what the route dropped, and the throughput of a TCP transfer beside it. Writes flood.json to --out.")
     var flood = false
 
     @Option(help: "Mixed routes installed besides the flood's drop route for --flood.")
