@@ -33,6 +33,10 @@ public struct BGPNotification: Hashable, Sendable, Error, CustomStringConvertibl
     public static let unsupportedOptionalParameter = BGPNotification(Self.openMessageError, 4)
     public static let unacceptableHoldTime = BGPNotification(Self.openMessageError, 6)
     public static let malformedAttributeList = BGPNotification(Self.updateMessageError, 1)
+    /// 3/2 with the unrecognized attribute (flags, type, length and value) as data.
+    public static func unrecognizedWellKnownAttribute(_ attribute: [UInt8]) -> BGPNotification {
+        BGPNotification(Self.updateMessageError, 2, data: attribute)
+    }
     public static let optionalAttributeError = BGPNotification(Self.updateMessageError, 9)
     public static let holdTimerExpiredNotification = BGPNotification(Self.holdTimerExpired, 0)
     /// 5/x: a message not expected in the state (RFC 6608 subcodes 1 OpenSent, 2 OpenConfirm, 3 Established).
