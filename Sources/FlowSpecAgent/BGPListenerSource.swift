@@ -39,6 +39,10 @@ public final class BGPListenerSource: RouteSource, @unchecked Sendable {
                     logger.notice("peer \(peer): \(from.rawValue) → \(to.rawValue)\(reason.isEmpty ? "" : " (\(reason))")")
                 case .updateFaults(let peer, let faults):
                     for f in faults { logger.warning("peer \(peer): \(f)") }
+                case .connectionsRefused(let counts):
+                    for (cause, n) in counts.sorted(by: { $0.key < $1.key }) {
+                        logger.warning("connections refused: \(cause) (\(n)×)")
+                    }
                 case .routes(let snapshot):
                     for s in snapshot.stalePeers {
                         logger.notice("peer \(s.peer) is down: keeping its \(s.routeCount) routes for \(Int(s.expiresIn.rounded())) s")

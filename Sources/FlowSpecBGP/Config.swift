@@ -14,7 +14,10 @@ public struct SpeakerConfig: Sendable {
     public var holdTime: UInt16
     /// Seconds between outgoing connection attempts, and the idle time after a session error.
     public var connectRetryTime: Double
-    /// Hold time used while waiting for the peer's OPEN (RFC 4271 §8.2.2 suggests 4 minutes).
+    /// Longest wait for the peer's OPEN once a connection is up (the OpenSent hold time). RFC
+    /// 4271 §8.2.2 suggests 4 minutes, but every speaker sends its OPEN as soon as TCP is up, and
+    /// a connection that stays silent holds a descriptor and the peer's one pending slot: a few
+    /// seconds is plenty for a real peer and frees the slot from an idle one quickly.
     public var openHoldTime: Double
     /// Quiet time after the last change before the route set is delivered.
     public var debounce: Double
@@ -28,7 +31,7 @@ public struct SpeakerConfig: Sendable {
 
     public init(localAS: UInt32, routerID: UInt32, listenAddress: IPAddress = .zero(.ipv4),
                 listenPort: UInt16 = 179, peers: [PeerConfig], holdTime: UInt16 = 90,
-                connectRetryTime: Double = 30, openHoldTime: Double = 240, debounce: Double = 0.2,
+                connectRetryTime: Double = 30, openHoldTime: Double = 5, debounce: Double = 0.2,
                 maxDebounceDelay: Double = 2, initialSyncTimeout: Double = 30, staleTime: Double = 120) {
         self.localAS = localAS; self.routerID = routerID
         self.listenAddress = listenAddress; self.listenPort = listenPort; self.peers = peers

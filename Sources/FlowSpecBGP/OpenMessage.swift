@@ -44,6 +44,9 @@ public struct BGPNotification: Hashable, Sendable, Error, CustomStringConvertibl
         BGPNotification(Self.fsmError, state == .openSent ? 1 : state == .openConfirm ? 2 : 3)
     }
     public static let administrativeShutdown = BGPNotification(Self.cease, 2)
+    /// 6/5 (RFC 4486): sent on a connection the speaker will not keep (another from the same
+    /// peer replaced it).
+    public static let connectionRejected = BGPNotification(Self.cease, 5)
     public static let connectionCollision = BGPNotification(Self.cease, 7)
 
     public var message: BGPMessage { .notification(code: code, subcode: subcode, data: data) }

@@ -90,9 +90,9 @@ enum Sock {
         if a.family == .ipv6 { setInt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, 0) }
         try bindTo(fd, a, port)
         #if canImport(Glibc)
-        let rc = Glibc.listen(fd, 16)
+        let rc = Glibc.listen(fd, 64)
         #else
-        let rc = Darwin.listen(fd, 16)
+        let rc = Darwin.listen(fd, 64)
         #endif
         guard rc == 0 else { let e = errno; close(fd); throw SocketError(operation: "listen", errno: e) }
         return fd
@@ -106,8 +106,19 @@ enum Sock {
         return address(ss)?.1 ?? 0
     }
 
-    /// One pending connection, or nil when none is waiting.
-    static func accept(_ fd: Int32) -> (fd: Int32, address: IPAddress, port: UInt16)? {
+    enum Accepted {
+        case connection(fd: Int32, address: IPAddress, port: UInt16)
+        /// No connection waiting.
+        case none
+        /// This one went away before it was accepted (or was refused by a policy): try the next.
+        case skipped
+        /// accept(2) failed in a way the next call will repeat (EMFILE, ENFILE, ENOBUFS, ENOMEM):
+        /// the listener stays readable, so the caller must stop polling it for a while.
+        case failed(Int32)
+    }
+
+    /// One pending connection, if any.
+    static func accept(_ fd: Int32) -> Accepted {
         var ss = sockaddr_storage()
         var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let c = withUnsafeMutablePointer(to: &ss) {
@@ -119,12 +130,19 @@ enum Sock {
                 #endif
             }
         }
-        guard c >= 0 else { return nil }
+        guard c >= 0 else {
+            let e = errno
+            switch e {
+            case EAGAIN, EWOULDBLOCK: return .none
+            case EINTR, ECONNABORTED, EPROTO, EPERM: return .skipped
+            default: return .failed(e)
+            }
+        }
         _ = fcntl(c, F_SETFL, fcntl(c, F_GETFL) | O_NONBLOCK)
         _ = fcntl(c, F_SETFD, FD_CLOEXEC)
-        guard let (a, p) = address(ss) else { close(c); return nil }
+        guard let (a, p) = address(ss) else { close(c); return .skipped }
         setInt(c, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
-        return (c, a, p)
+        return .connection(fd: c, address: a, port: p)
     }
 
     /// Starts a non-blocking connect; completion is signalled by POLLOUT, then `connectError`.

@@ -13,6 +13,11 @@ public enum SpeakerEvent: Sendable {
     case routes(RouteSnapshot)
     /// RFC 7606 cases met in an UPDATE from the peer (routes treated as withdrawn, ...).
     case updateFaults(peer: String, faults: [UpdateFault])
+    /// Connections closed at once, and accept(2) failures, since the last such event, counted
+    /// by cause ("192.0.2.9: not a configured peer", ...). Reported at most every
+    /// `Speaker.refusalReportInterval` seconds, so a flood of connections makes a few events,
+    /// not one per connection.
+    case connectionsRefused([String: Int])
 }
 
 /// A `show`-style snapshot.
@@ -30,6 +35,9 @@ public struct SpeakerStatus: Sendable {
         public var routes: [AddressFamily: Int]
         public var staleRoutes: Int
         public var endOfRIBPending: [AddressFamily]
+        /// Connections from the peer's address closed at once because another one of the peer
+        /// was already opening (and had sent its OPEN), or replaced by a newer one before it did.
+        public var refusedConnections: Int = 0
     }
 
     public var localAS: UInt32
@@ -38,6 +46,10 @@ public struct SpeakerStatus: Sendable {
     public var peers: [Peer]
     /// Routes in the last delivered set (nil before the first delivery).
     public var deliveredRoutes: Int?
+    /// Connections from addresses that are not configured peers, closed at once.
+    public var unknownConnections: Int = 0
+    /// accept(2) failures that paused accepting (no descriptor left, ...).
+    public var acceptFailures: Int = 0
 }
 
 /// A receive-only BGP-4 speaker for the flowspec families. It accepts and opens connections,
@@ -60,6 +72,15 @@ public final class Speaker: @unchecked Sendable {
     private(set) public var boundPort: UInt16 = 0
 
     fileprivate enum Command { case stop, refresh }
+
+    /// Shortest and longest pause of accepting after accept(2) failed for lack of descriptors
+    /// or memory: the listener stays readable then, and polling it again at once would spin.
+    static let acceptBackoff: ClosedRange<Double> = 0.05...1
+    /// Accepted connections handled per loop iteration at most: a continuous flood of
+    /// connections must not starve the sessions' own timers and reads.
+    static let acceptsPerIteration = 64
+    /// Least time between two `connectionsRefused` events.
+    public static let refusalReportInterval: Double = 10
 
     private let onEvent: (@Sendable (SpeakerEvent) -> Void)?
 
@@ -139,7 +160,12 @@ public final class Speaker: @unchecked Sendable {
         var state: PeerState = .idle
         var reason = "configured"
         var establishedSince: Double?
+        var refusedConnections = 0
         var established: Connection? { connections.first { $0.session.state == .established } }
+        /// The peer's incoming connection that is not Established yet: at most one at a time.
+        var pendingIncoming: Connection? {
+            connections.first { $0.session.direction == .incoming && $0.session.state < .established && !$0.session.isClosed }
+        }
         init(_ c: PeerConfig) { config = c }
     }
 
@@ -151,6 +177,18 @@ public final class Speaker: @unchecked Sendable {
         var peers: [PeerRuntime]
         var book: RouteBook
         var running = true
+        /// Accepting is paused until then, after accept(2) failed (`Speaker.acceptBackoff`).
+        var acceptPausedUntil: Double?
+        var acceptPause: Double = 0
+        var unknownConnections = 0, acceptFailures = 0
+        /// A descriptor kept in reserve (/dev/null): when accept(2) fails for want of one, it is
+        /// given up to accept the next connection, which is then kept, refused or made to replace
+        /// a silent one of its peer, so the queue keeps draining and a real peer's connection is
+        /// reached even at the limit (then `acceptPausedUntil` while no reserve is left).
+        var reserve: Int32 = -1
+        /// Refusals not reported yet, by cause, and when the last report went out.
+        var refusals: [String: Int] = [:]
+        var refusalsReportedAt = -Double.infinity
 
         init(speaker: Speaker, listener: Int32, wake: Int32, now: Double) {
             self.speaker = speaker; config = speaker.config; self.listener = listener; self.wake = wake
@@ -159,12 +197,13 @@ public final class Speaker: @unchecked Sendable {
                              initialTimeout: config.initialSyncTimeout, staleTime: config.staleTime, now: now)
             for p in peers where !p.config.passive { p.retryAt = now }
             for p in peers { updateState(p, reason: p.config.passive ? "passive, waiting for the peer" : "starting") }
+            reserve = open("/dev/null", O_RDONLY | O_CLOEXEC)
         }
 
         func run() {
             while running {
-                var fds = [pollfd(fd: wake, events: Int16(POLLIN), revents: 0),
-                           pollfd(fd: listener, events: Int16(POLLIN), revents: 0)]
+                var fds = [pollfd(fd: wake, events: Int16(POLLIN), revents: 0)]
+                if acceptPausedUntil == nil { fds.append(pollfd(fd: listener, events: Int16(POLLIN), revents: 0)) }
                 for p in peers {
                     if let c = p.connecting { fds.append(pollfd(fd: c.fd, events: Int16(POLLOUT), revents: 0)) }
                     for c in p.connections {
@@ -204,6 +243,8 @@ public final class Speaker: @unchecked Sendable {
         func nextDeadline() -> Double? {
             var d = [Double]()
             if let b = book.nextDeadline { d.append(b) }
+            if let a = acceptPausedUntil { d.append(a) }
+            if !refusals.isEmpty { d.append(refusalsReportedAt + Speaker.refusalReportInterval) }
             for p in peers {
                 if let r = p.retryAt { d.append(r) }
                 if let c = p.connecting { d.append(c.since + config.connectRetryTime) }
@@ -215,16 +256,70 @@ public final class Speaker: @unchecked Sendable {
         // MARK: Connections
 
         func acceptAll(now: Double) {
-            while let (fd, address, _) = Sock.accept(listener) {
-                guard let p = peers.first(where: { $0.config.address == address }) else {
-                    close(fd)   // not a configured peer
+            for _ in 0..<Speaker.acceptsPerIteration {
+                switch Sock.accept(listener) {
+                case .none:
+                    acceptPause = 0
+                    return
+                case .skipped:
                     continue
+                case .failed(let e):
+                    acceptFailures += 1
+                    if (e == EMFILE || e == ENFILE) && reserve >= 0 {
+                        close(reserve)
+                        reserve = -1
+                        if case .connection(let fd, let address, _) = Sock.accept(listener) { admit(fd, from: address, now: now) }
+                        reserve = open("/dev/null", O_RDONLY | O_CLOEXEC)
+                        refused("accept failed: \(String(cString: strerror(e))) (served from the reserve descriptor)")
+                        if reserve >= 0 { continue }
+                    }
+                    // Out of descriptors or memory: the connection stays queued and the listener
+                    // readable. Back off (doubling) instead of spinning; sessions and timers go on,
+                    // and the queued connection is accepted once a descriptor is free.
+                    acceptPause = min(max(acceptPause * 2, Speaker.acceptBackoff.lowerBound), Speaker.acceptBackoff.upperBound)
+                    acceptPausedUntil = now + acceptPause
+                    refused("accept failed: \(String(cString: strerror(e)))")
+                    return
+                case .connection(let fd, let address, _):
+                    admit(fd, from: address, now: now)
                 }
-                let c = Connection(fd: fd, session: Session(direction: .incoming, config: config, peer: p.config))
-                p.connections.append(c)
-                perform(p, c, c.session.start(now: now), now: now)
             }
         }
+
+        /// A new connection from `address`: closed at once unless it is a configured peer's, and
+        /// at most one of a peer's incoming connections is pending (not Established) at a time,
+        /// which with collision detection is all a peer needs. A pending connection that has
+        /// sent a valid OPEN keeps its place (the new one is closed); one still silent gives it
+        /// to the new one (a peer that restarted, or a flood from its address: each costs the
+        /// next nothing, and the real peer's OPEN, usually there when its connection is
+        /// accepted, gets its connection the place).
+        func admit(_ fd: Int32, from address: IPAddress, now: Double) {
+            guard let p = peers.first(where: { $0.config.address == address }) else {
+                close(fd)
+                unknownConnections += 1
+                refused("\(address): not a configured peer")
+                return
+            }
+            if let pending = p.pendingIncoming {
+                p.refusedConnections += 1
+                if pending.session.state >= .openConfirm {
+                    close(fd)
+                    refused("\(address): another connection of the peer is opening")
+                    return
+                }
+                refused("\(address): a silent connection of the peer replaced by a newer one")
+                perform(p, pending, pending.session.close(.connectionRejected,
+                                                          reason: "replaced by a newer connection from the peer (6/5 sent)"), now: now)
+            }
+            let c = Connection(fd: fd, session: Session(direction: .incoming, config: config, peer: p.config))
+            p.connections.append(c)
+            perform(p, c, c.session.start(now: now), now: now)
+            // The peer sends its OPEN as soon as TCP is up: it is often there already.
+            serve(p, c, Int16(POLLIN), now: now)
+        }
+
+        /// Counts a refused connection (or failed accept) for the next `connectionsRefused` event.
+        func refused(_ cause: String) { refusals[cause, default: 0] += 1 }
 
         func startConnect(_ p: PeerRuntime, now: Double) {
             p.retryAt = nil
@@ -314,6 +409,7 @@ public final class Speaker: @unchecked Sendable {
                 guard let loser = Collision.loser(localID: config.routerID, remoteID: open.identifier,
                                                   existing: (other.session.direction, other.session.state),
                                                   new: c.session.direction) else { continue }
+                // Same direction: only against an Established one, and the new one goes.
                 let victim = loser == c.session.direction ? c : other
                 perform(p, victim, victim.session.close(.connectionCollision,
                                                         reason: "connection collision: \(loser.rawValue) connection closed (6/7)"),
@@ -322,6 +418,13 @@ public final class Speaker: @unchecked Sendable {
         }
 
         func timers(now: Double) {
+            if let a = acceptPausedUntil, a <= now { acceptPausedUntil = nil }
+            if reserve < 0 { reserve = open("/dev/null", O_RDONLY | O_CLOEXEC) }
+            if !refusals.isEmpty, now >= refusalsReportedAt + Speaker.refusalReportInterval {
+                speaker.emit(.connectionsRefused(refusals))
+                refusals = [:]
+                refusalsReportedAt = now
+            }
             for p in peers {
                 for c in p.connections { perform(p, c, c.session.tick(now: now), now: now) }
                 if let c = p.connecting, now >= c.since + config.connectRetryTime {
@@ -359,6 +462,7 @@ public final class Speaker: @unchecked Sendable {
                 updateState(p, reason: "speaker stopped")
             }
             close(listener)
+            if reserve >= 0 { close(reserve) }
             speaker.publish(status(now: now))
             speaker.finish()
         }
@@ -387,8 +491,10 @@ public final class Speaker: @unchecked Sendable {
                                            holdTime: s?.holdTime,
                                            routes: Dictionary(uniqueKeysWithValues: AddressFamily.allCases.map { ($0, rib.current.count($0)) }),
                                            staleRoutes: rib.stale.routes.count,
-                                           endOfRIBPending: rib.eorPending.sorted())
-                          }, deliveredRoutes: book.deliveredCount)
+                                           endOfRIBPending: rib.eorPending.sorted(),
+                                           refusedConnections: p.refusedConnections)
+                          }, deliveredRoutes: book.deliveredCount,
+                          unknownConnections: unknownConnections, acceptFailures: acceptFailures)
         }
     }
 }

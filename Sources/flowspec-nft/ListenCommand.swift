@@ -54,6 +54,9 @@ struct Listen: ParsableCommand {
     @Option(help: "Hold time to offer, seconds (0, or 3 and more).")
     var holdTime: UInt16 = 90
 
+    @Option(help: "Seconds to wait for a peer's OPEN once its TCP connection is up; a silent connection is closed then (and gives its peer's one pending place to a newer one at once).")
+    var openTimeout: Double = 5
+
     @Option(help: "Seconds to collect UPDATEs before rebuilding the table.")
     var debounce: Double = 0.2
 
@@ -97,8 +100,9 @@ struct Listen: ParsableCommand {
         }
         let (address, port) = try Self.listenAddress(listen)
         if holdTime != 0 && holdTime < 3 { throw ValidationError("--hold-time must be 0 or at least 3 seconds") }
+        guard openTimeout > 0, openTimeout.isFinite else { throw ValidationError("--open-timeout must be a positive number of seconds") }
         return SpeakerConfig(localAS: localAs, routerID: id.ipv4Value, listenAddress: address, listenPort: port,
-                             peers: peers, holdTime: holdTime, debounce: debounce,
+                             peers: peers, holdTime: holdTime, openHoldTime: openTimeout, debounce: debounce,
                              staleTime: onPeerLoss == .keep ? .infinity : peerLossTime)
     }
 

@@ -42,10 +42,12 @@ final class ListenStatus: @unchecked Sendable {
                 "families": p.families.map(\.name),
                 "routes": Dictionary(uniqueKeysWithValues: p.routes.map { ($0.key.name, $0.value) }),
                 "stale-routes": p.staleRoutes,
+                "refused-connections": p.refusedConnections,
             ]
         }
         let doc: [String: Any] = ["pid": Int(getpid()), "local-as": s.localAS, "port": Int(s.listenPort),
-                                  "routes": s.deliveredRoutes ?? NSNull(), "peers": peers]
+                                  "routes": s.deliveredRoutes ?? NSNull(), "peers": peers,
+                                  "unknown-connections": s.unknownConnections, "accept-failures": s.acceptFailures]
         do {
             let data = try JSONSerialization.data(withJSONObject: doc, options: [.sortedKeys])
             try data.write(to: URL(fileURLWithPath: path + ".tmp"))
