@@ -44,6 +44,40 @@ public struct SpeakerConfig: Sendable {
     public static let families: [AddressFamily] = [.ipv4, .ipv6]
 }
 
+/// How many routes a peer may hold in its Adj-RIB-In (`maximum-prefix` in other speakers), and
+/// what happens to an UPDATE that would take it over.
+public struct RouteLimit: Sendable, Hashable {
+    public enum Action: String, Sendable, Hashable, CaseIterable {
+        /// New routes beyond the limit are not taken (replacements and withdrawals are); they
+        /// are counted and reported. A refused route is not remembered: it comes back only when
+        /// the peer announces it again (ROUTE-REFRESH asks for that).
+        case refuse
+        /// The session is closed with Cease 6/1 (RFC 4486: Maximum Number of Prefixes Reached,
+        /// with AFI, SAFI and the limit as data) and the peer is neither connected to nor
+        /// accepted from for `restartDelay` seconds; the UPDATE that crossed is not applied.
+        case restart
+    }
+
+    /// Routes of all families together; nil: no such limit.
+    public var total: Int?
+    /// Routes of one family.
+    public var perFamily: [AddressFamily: Int]
+    public var action: Action
+    public var restartDelay: Double
+
+    public init(total: Int? = nil, perFamily: [AddressFamily: Int] = [:], action: Action = .refuse, restartDelay: Double = 60) {
+        self.total = total; self.perFamily = perFamily; self.action = action; self.restartDelay = restartDelay
+    }
+
+    /// The limit a route of `family` meets first: its family's or the total.
+    func bound(_ family: AddressFamily) -> Int? {
+        switch (perFamily[family], total) {
+        case let (f?, t?): min(f, t)
+        case let (f, t): f ?? t
+        }
+    }
+}
+
 /// One configured neighbour.
 public struct PeerConfig: Sendable, Hashable {
     public var address: IPAddress
@@ -55,11 +89,13 @@ public struct PeerConfig: Sendable, Hashable {
     /// Source address for outgoing connections; nil uses the listen address when it is not
     /// the wildcard, else whatever the kernel picks.
     public var localAddress: IPAddress?
+    /// The most routes the peer may hold; nil: no limit.
+    public var routeLimit: RouteLimit?
 
     public init(address: IPAddress, peerAS: UInt32, port: UInt16 = 179, passive: Bool = false,
-                localAddress: IPAddress? = nil) {
+                localAddress: IPAddress? = nil, routeLimit: RouteLimit? = nil) {
         self.address = address; self.peerAS = peerAS; self.port = port; self.passive = passive
-        self.localAddress = localAddress
+        self.localAddress = localAddress; self.routeLimit = routeLimit
     }
 
     /// The name events and status use for this peer: its address.

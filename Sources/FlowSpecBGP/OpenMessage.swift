@@ -44,6 +44,12 @@ public struct BGPNotification: Hashable, Sendable, Error, CustomStringConvertibl
         BGPNotification(Self.fsmError, state == .openSent ? 1 : state == .openConfirm ? 2 : 3)
     }
     public static let administrativeShutdown = BGPNotification(Self.cease, 2)
+    /// 6/1 (RFC 4486 §4): Maximum Number of Prefixes Reached, with AFI, SAFI and the limit.
+    public static func maximumPrefixesReached(family: AddressFamily, limit: Int) -> BGPNotification {
+        let l = UInt32(clamping: limit)
+        return BGPNotification(Self.cease, 1, data: [UInt8(family.rawValue >> 8), UInt8(family.rawValue & 0xff), MPNLRIs.flowspecSAFI,
+                                                     UInt8(l >> 24), UInt8((l >> 16) & 0xff), UInt8((l >> 8) & 0xff), UInt8(l & 0xff)])
+    }
     /// 6/5 (RFC 4486): sent on a connection the speaker will not keep (another from the same
     /// peer replaced it).
     public static let connectionRejected = BGPNotification(Self.cease, 5)

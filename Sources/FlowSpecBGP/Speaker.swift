@@ -18,6 +18,11 @@ public enum SpeakerEvent: Sendable {
     /// `Speaker.refusalReportInterval` seconds, so a flood of connections makes a few events,
     /// not one per connection.
     case connectionsRefused([String: Int])
+    /// A peer's routes met its `RouteLimit` (`limit` routes of `family`, or of all families):
+    /// with `.refuse`, `refused` new routes were left out since the last such event (reported at
+    /// most every `Speaker.refusalReportInterval` seconds); with `.restart`, the session was
+    /// just closed with Cease 6/1 and the peer is held down for the limit's restart delay.
+    case routeLimit(peer: String, family: AddressFamily, limit: Int, action: RouteLimit.Action, refused: Int)
 }
 
 /// A `show`-style snapshot.
@@ -38,6 +43,13 @@ public struct SpeakerStatus: Sendable {
         /// Connections from the peer's address closed at once because another one of the peer
         /// was already opening (and had sent its OPEN), or replaced by a newer one before it did.
         public var refusedConnections: Int = 0
+        /// New routes left out by the peer's route limit (`RouteLimit.Action.refuse`), in all.
+        public var refusedRoutes: Int = 0
+        /// Sessions closed because the peer went over its route limit (`.restart`).
+        public var routeLimitRestarts: Int = 0
+        /// Seconds left before the peer is connected to or accepted from again, after going over
+        /// its route limit.
+        public var heldDownFor: Double?
     }
 
     public var localAS: UInt32
@@ -149,6 +161,8 @@ public final class Speaker: @unchecked Sendable {
         let fd: Int32
         var session: Session
         var outbox: [UInt8] = []
+        /// Its descriptor is closed: actions still queued for it are dropped.
+        var done = false
         init(fd: Int32, session: Session) { self.fd = fd; self.session = session }
     }
 
@@ -161,6 +175,12 @@ public final class Speaker: @unchecked Sendable {
         var reason = "configured"
         var establishedSince: Double?
         var refusedConnections = 0
+        var refusedRoutes = 0, routeLimitRestarts = 0
+        /// Route-limit refusals not reported yet, by family, and when the last report went out.
+        var unreportedRefusals: [AddressFamily: Int] = [:]
+        var refusalsReportedAt = -Double.infinity
+        /// Neither connected to nor accepted from before then (after a route-limit restart).
+        var heldDownUntil: Double?
         var established: Connection? { connections.first { $0.session.state == .established } }
         /// The peer's incoming connection that is not Established yet: at most one at a time.
         var pendingIncoming: Connection? {
@@ -246,6 +266,10 @@ public final class Speaker: @unchecked Sendable {
             if let a = acceptPausedUntil { d.append(a) }
             if !refusals.isEmpty { d.append(refusalsReportedAt + Speaker.refusalReportInterval) }
             for p in peers {
+                if !p.unreportedRefusals.isEmpty { d.append(p.refusalsReportedAt + Speaker.refusalReportInterval) }
+                if let h = p.heldDownUntil { d.append(h) }
+            }
+            for p in peers {
                 if let r = p.retryAt { d.append(r) }
                 if let c = p.connecting { d.append(c.since + config.connectRetryTime) }
                 for c in p.connections { if let n = c.session.nextDeadline { d.append(n) } }
@@ -298,6 +322,12 @@ public final class Speaker: @unchecked Sendable {
                 close(fd)
                 unknownConnections += 1
                 refused("\(address): not a configured peer")
+                return
+            }
+            if let until = p.heldDownUntil, now < until {
+                close(fd)
+                p.refusedConnections += 1
+                refused("\(address): held down after going over its route limit")
                 return
             }
             if let pending = p.pendingIncoming {
@@ -370,6 +400,7 @@ public final class Speaker: @unchecked Sendable {
         /// Carries out a session's actions: sends, state changes, routes, collisions, closing.
         func perform(_ p: PeerRuntime, _ c: Connection, _ actions: [Session.Action], now: Double) {
             for a in actions {
+                guard !c.done else { return }
                 switch a {
                 case .send(let bytes):
                     c.outbox += bytes
@@ -386,10 +417,11 @@ public final class Speaker: @unchecked Sendable {
                     resolveCollision(p, c, open, now: now)
                 case .update(let r):
                     if !r.faults.isEmpty { speaker.emit(.updateFaults(peer: p.config.name, faults: r.faults)) }
-                    if p.established === c { book.apply(p.config.name, r, now: now) }
+                    if p.established === c { receive(r, from: p, on: c, now: now) }
                 case .closed(let reason):
                     flush(c)
                     close(c.fd)
+                    c.done = true
                     let wasEstablished = c.session.establishedAt != nil
                     p.connections.removeAll { $0 === c }
                     if wasEstablished {
@@ -399,9 +431,44 @@ public final class Speaker: @unchecked Sendable {
                     if !p.config.passive, p.connecting == nil, p.established == nil, p.retryAt == nil {
                         p.retryAt = now + config.connectRetryTime
                     }
+                    if let h = p.heldDownUntil, !p.config.passive { p.retryAt = max(p.retryAt ?? h, h) }
                     updateState(p, reason: reason)
                 }
             }
+        }
+
+        /// An UPDATE of the Established session `c`, within the peer's route limit.
+        func receive(_ r: UpdateResult, from p: PeerRuntime, on c: Connection, now: Double) {
+            guard let limit = p.config.routeLimit else {
+                book.apply(p.config.name, r, now: now)
+                return
+            }
+            if limit.action == .restart, let over = book.excess(p.config.name, r, within: limit) {
+                p.routeLimitRestarts += 1
+                p.heldDownUntil = now + limit.restartDelay
+                speaker.emit(.routeLimit(peer: p.config.name, family: over.family, limit: over.limit, action: .restart, refused: 0))
+                let n = BGPNotification.maximumPrefixesReached(family: over.family, limit: over.limit)
+                perform(p, c, c.session.close(n, reason: "over the route limit (\(over.limit) \(over.family.name) routes): NOTIFICATION 6/1 sent, restart in \(Int(limit.restartDelay)) s"),
+                        now: now)
+                return
+            }
+            let refused = book.apply(p.config.name, r, limit: limit, now: now)
+            for (f, n) in refused {
+                p.refusedRoutes += n
+                p.unreportedRefusals[f, default: 0] += n
+            }
+            reportRouteRefusals(p, now: now)
+        }
+
+        /// Emits the peer's route-limit refusals not reported yet, if the last report is old enough.
+        func reportRouteRefusals(_ p: PeerRuntime, now: Double) {
+            guard !p.unreportedRefusals.isEmpty, now >= p.refusalsReportedAt + Speaker.refusalReportInterval,
+                  let limit = p.config.routeLimit else { return }
+            for (f, n) in p.unreportedRefusals.sorted(by: { $0.key < $1.key }) {
+                speaker.emit(.routeLimit(peer: p.config.name, family: f, limit: limit.bound(f) ?? 0, action: .refuse, refused: n))
+            }
+            p.unreportedRefusals = [:]
+            p.refusalsReportedAt = now
         }
 
         func resolveCollision(_ p: PeerRuntime, _ c: Connection, _ open: OpenMessage, now: Double) {
@@ -426,6 +493,11 @@ public final class Speaker: @unchecked Sendable {
                 refusalsReportedAt = now
             }
             for p in peers {
+                reportRouteRefusals(p, now: now)
+                if let h = p.heldDownUntil, h <= now {
+                    p.heldDownUntil = nil
+                    updateState(p, reason: "route-limit hold-down over")
+                }
                 for c in p.connections { perform(p, c, c.session.tick(now: now), now: now) }
                 if let c = p.connecting, now >= c.since + config.connectRetryTime {
                     close(c.fd)
@@ -471,6 +543,7 @@ public final class Speaker: @unchecked Sendable {
             let best = p.connections.map(\.session.state).max() ?? .idle
             let new: PeerState = best > .active ? best
                 : p.connecting != nil ? .connect
+                : p.heldDownUntil != nil ? .idle
                 : (p.retryAt != nil || p.config.passive) && running ? .active : .idle
             if new != p.state {
                 speaker.emit(.peerState(peer: p.config.name, from: p.state, to: new, reason: reason))
@@ -492,7 +565,9 @@ public final class Speaker: @unchecked Sendable {
                                            routes: Dictionary(uniqueKeysWithValues: AddressFamily.allCases.map { ($0, rib.current.count($0)) }),
                                            staleRoutes: rib.stale.routes.count,
                                            endOfRIBPending: rib.eorPending.sorted(),
-                                           refusedConnections: p.refusedConnections)
+                                           refusedConnections: p.refusedConnections,
+                                           refusedRoutes: p.refusedRoutes, routeLimitRestarts: p.routeLimitRestarts,
+                                           heldDownFor: p.heldDownUntil.map { max(0, $0 - now) })
                           }, deliveredRoutes: book.deliveredCount,
                           unknownConnections: unknownConnections, acceptFailures: acceptFailures)
         }

@@ -8,6 +8,26 @@ import Logging
 
 enum PeerLossPolicy: String, ExpressibleByArgument, CaseIterable { case keep, flush }
 
+extension RouteLimit.Action: ExpressibleByArgument {}
+
+/// A value of --max-routes: `N`, `none`, `ipv4=N` or `ipv6=N`.
+enum MaxRoutesOption: ExpressibleByArgument {
+    case total(Int?)
+    case family(AddressFamily, Int)
+
+    init?(argument: String) {
+        if argument == "none" { self = .total(nil); return }
+        let parts = argument.split(separator: "=", maxSplits: 1)
+        if parts.count == 1 {
+            guard let n = Int(argument), n > 0 else { return nil }
+            self = .total(n)
+            return
+        }
+        guard let f = FamilyOption(rawValue: String(parts[0]))?.family, let n = Int(parts[1]), n > 0 else { return nil }
+        self = .family(f, n)
+    }
+}
+
 struct Listen: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Receive flowspec routes over BGP and keep the kernel table in step (a daemon).",
@@ -57,6 +77,15 @@ struct Listen: ParsableCommand {
     @Option(help: "Seconds to wait for a peer's OPEN once its TCP connection is up; a silent connection is closed then (and gives its peer's one pending place to a newer one at once).")
     var openTimeout: Double = 5
 
+    @Option(parsing: .singleValue, help: ArgumentHelp("Most routes each peer may hold: N for all its families together, ipv4=N or ipv6=N for one family (repeatable), none for no limit. Default \(Listen.defaultMaxRoutes) in all.", valueName: "n"))
+    var maxRoutes: [MaxRoutesOption] = []
+
+    @Option(help: "What a peer going over --max-routes gets: refuse (the new routes beyond the limit are left out, counted and logged; the session stays) or restart (Cease 6/1, RFC 4486, and the session is restarted after --max-routes-restart-delay).")
+    var maxRoutesAction: RouteLimit.Action = .refuse
+
+    @Option(help: "Seconds a peer is neither connected to nor accepted from after going over --max-routes with --max-routes-action restart.")
+    var maxRoutesRestartDelay: Double = 60
+
     @Option(help: "Seconds to collect UPDATEs before rebuilding the table.")
     var debounce: Double = 0.2
 
@@ -92,11 +121,12 @@ struct Listen: ParsableCommand {
         guard peerAs.count == peer.count || peerAs.count == 1 else {
             throw ValidationError("give one --peer-as per --peer (in order), or a single --peer-as for all")
         }
+        let limit = try routeLimit()
         var peers = [PeerConfig]()
         for (i, p) in peer.enumerated() {
             guard let address = IPAddress(p) else { throw ValidationError("--peer must be an IP address, not '\(p)'") }
             peers.append(PeerConfig(address: address, peerAS: peerAs.count == 1 ? peerAs[0] : peerAs[i],
-                                    port: peerPort, passive: passive))
+                                    port: peerPort, passive: passive, routeLimit: limit))
         }
         let (address, port) = try Self.listenAddress(listen)
         if holdTime != 0 && holdTime < 3 { throw ValidationError("--hold-time must be 0 or at least 3 seconds") }
@@ -104,6 +134,30 @@ struct Listen: ParsableCommand {
         return SpeakerConfig(localAS: localAs, routerID: id.ipv4Value, listenAddress: address, listenPort: port,
                              peers: peers, holdTime: holdTime, openHoldTime: openTimeout, debounce: debounce,
                              staleTime: onPeerLoss == .keep ? .infinity : peerLossTime)
+    }
+
+    /// The default of --max-routes: a peer's routes of all families together. A flowspec peer
+    /// normally sends hundreds or thousands of routes; this bounds what a broken or hostile one
+    /// costs (memory, docs/listener.md "Limits and their defaults") while leaving room for large
+    /// DDoS mitigation sets.
+    static let defaultMaxRoutes = 200_000
+
+    /// The route limit of every peer, from --max-routes and its action; nil for `none`.
+    func routeLimit() throws -> RouteLimit? {
+        guard maxRoutesRestartDelay >= 0, maxRoutesRestartDelay.isFinite else {
+            throw ValidationError("--max-routes-restart-delay must be 0 or more seconds")
+        }
+        var limit = RouteLimit(total: Self.defaultMaxRoutes, action: maxRoutesAction, restartDelay: maxRoutesRestartDelay)
+        var totalGiven = false
+        for option in maxRoutes {
+            switch option {
+            case .total(let n): limit.total = n; totalGiven = true
+            case .family(let f, let n): limit.perFamily[f] = n
+            }
+        }
+        // Family limits alone replace the default total.
+        if !totalGiven && !limit.perFamily.isEmpty { limit.total = nil }
+        return limit.total == nil && limit.perFamily.isEmpty ? nil : limit
     }
 
     /// `ADDR:PORT`, `ADDR`, `:PORT`, `[v6]:PORT`.

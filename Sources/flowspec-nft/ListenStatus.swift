@@ -43,6 +43,9 @@ final class ListenStatus: @unchecked Sendable {
                 "routes": Dictionary(uniqueKeysWithValues: p.routes.map { ($0.key.name, $0.value) }),
                 "stale-routes": p.staleRoutes,
                 "refused-connections": p.refusedConnections,
+                "refused-routes": p.refusedRoutes,
+                "route-limit-restarts": p.routeLimitRestarts,
+                "held-down-for": p.heldDownFor.map { Int($0.rounded(.up)) } ?? NSNull(),
             ]
         }
         let doc: [String: Any] = ["pid": Int(getpid()), "local-as": s.localAS, "port": Int(s.listenPort),
@@ -67,8 +70,12 @@ final class ListenStatus: @unchecked Sendable {
         for p in peers {
             let routes = (p["routes"] as? [String: Int] ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
             let stale = p["stale-routes"] as? Int ?? 0
+            let refused = p["refused-routes"] as? Int ?? 0, restarts = p["route-limit-restarts"] as? Int ?? 0
             lines.append("  peer \(p["peer"] ?? "?") AS \(p["as"] ?? "?"): \(p["state"] ?? "?")" +
-                         (routes.isEmpty ? "" : ", routes \(routes)") + (stale > 0 ? ", stale \(stale)" : ""))
+                         (routes.isEmpty ? "" : ", routes \(routes)") + (stale > 0 ? ", stale \(stale)" : "") +
+                         (refused > 0 ? ", \(refused) routes refused by the route limit" : "") +
+                         (restarts > 0 ? ", \(restarts) route-limit restarts" : "") +
+                         ((p["held-down-for"] as? Int).map { ", held down \($0) s" } ?? ""))
         }
         return lines.joined(separator: "\n")
     }
