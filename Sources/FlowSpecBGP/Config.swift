@@ -91,11 +91,20 @@ public struct PeerConfig: Sendable, Hashable {
     public var localAddress: IPAddress?
     /// The most routes the peer may hold; nil: no limit.
     public var routeLimit: RouteLimit?
+    /// TCP-MD5 key (RFC 2385, 1 to 80 octets) shared with the peer: the kernel then drops every
+    /// segment from the peer's address without a valid signature, before a connection exists.
+    public var md5Key: [UInt8]?
+    /// GTSM (RFC 5082): the peer is at most this many hops away (1: directly connected). Our
+    /// segments leave with TTL 255 and the kernel drops the peer's that arrive with less than
+    /// 256 − hops. nil: no TTL check.
+    public var ttlSecurityHops: UInt8?
 
     public init(address: IPAddress, peerAS: UInt32, port: UInt16 = 179, passive: Bool = false,
-                localAddress: IPAddress? = nil, routeLimit: RouteLimit? = nil) {
+                localAddress: IPAddress? = nil, routeLimit: RouteLimit? = nil, md5Key: [UInt8]? = nil,
+                ttlSecurityHops: UInt8? = nil) {
         self.address = address; self.peerAS = peerAS; self.port = port; self.passive = passive
         self.localAddress = localAddress; self.routeLimit = routeLimit
+        self.md5Key = md5Key; self.ttlSecurityHops = ttlSecurityHops
     }
 
     /// The name events and status use for this peer: its address.
@@ -120,4 +129,9 @@ public enum PeerState: String, Sendable, Hashable, Comparable {
 extension IPAddress {
     /// True for 0.0.0.0 and ::.
     var isUnspecified: Bool { high == 0 && low == 0 }
+
+    /// ::ffff:a.b.c.d for an IPv4 address (how an IPv6 socket names it).
+    var ipv4Mapped: IPAddress {
+        IPAddress(family: .ipv6, bytes: [UInt8](repeating: 0, count: 10) + [0xff, 0xff] + bytes)
+    }
 }

@@ -112,7 +112,10 @@ public final class Speaker: @unchecked Sendable {
 
     /// Binds the listening socket (on the calling thread) and starts the loop thread.
     public func start() throws(SocketError) {
-        listener = try Sock.listen(config.listenAddress, port: config.listenPort)
+        let config = config
+        listener = try Sock.listen(config.listenAddress, port: config.listenPort) { fd throws(SocketError) in
+            try Self.protectListener(fd, config: config)
+        }
         boundPort = Sock.localPort(listener)
         var p: [Int32] = [0, 0]
         guard pipe(&p) == 0 else { throw SocketError(operation: "pipe", errno: errno) }
@@ -121,6 +124,21 @@ public final class Speaker: @unchecked Sendable {
         let loop = Loop(speaker: self, listener: listener, wake: p[0], now: monotonicNow())
         lock.withLock { published = loop.status(now: monotonicNow()) }
         thread = try PThread { loop.run() }
+    }
+
+    /// The listener's share of the peers' protection: every peer's MD5 key (connections accepted
+    /// from it inherit the key), TTL 255 out when a peer uses GTSM (the SYN-ACK too), and the
+    /// lowest TTL every peer allows when all of them use GTSM (else each accepted connection
+    /// gets its peer's minimum when it is accepted).
+    static func protectListener(_ fd: Int32, config: SpeakerConfig) throws(SocketError) {
+        let family = config.listenAddress.family
+        for p in config.peers {
+            if let key = p.md5Key { try Sock.setMD5Key(fd, socketFamily: family, peer: p.address, key: key) }
+        }
+        let hops = config.peers.map(\.ttlSecurityHops)
+        guard hops.contains(where: { $0 != nil }) else { return }
+        let all = hops.allSatisfy { $0 != nil } ? hops.compactMap { $0 }.max() : nil
+        try Sock.setTTLSecurity(fd, socketFamily: family, hops: all)
     }
 
     /// Sends Cease/Administrative Shutdown to every peer, closes all sockets, ends `events`.
@@ -341,6 +359,15 @@ public final class Speaker: @unchecked Sendable {
                 perform(p, pending, pending.session.close(.connectionRejected,
                                                           reason: "replaced by a newer connection from the peer (6/5 sent)"), now: now)
             }
+            if let hops = p.config.ttlSecurityHops {
+                do throws(SocketError) {
+                    try Sock.setTTLSecurity(fd, socketFamily: config.listenAddress.family, hops: hops)
+                } catch {
+                    close(fd)
+                    refused("\(address): \(error)")
+                    return
+                }
+            }
             let c = Connection(fd: fd, session: Session(direction: .incoming, config: config, peer: p.config))
             p.connections.append(c)
             perform(p, c, c.session.start(now: now), now: now)
@@ -355,7 +382,11 @@ public final class Speaker: @unchecked Sendable {
             p.retryAt = nil
             let local = p.config.localAddress ?? (config.listenAddress.isUnspecified ? nil : config.listenAddress)
             do {
-                let fd = try Sock.connect(to: p.config.address, port: p.config.port, from: local)
+                let peer = p.config
+                let fd = try Sock.connect(to: peer.address, port: peer.port, from: local) { fd throws(SocketError) in
+                    if let key = peer.md5Key { try Sock.setMD5Key(fd, socketFamily: peer.address.family, peer: peer.address, key: key) }
+                    if let hops = peer.ttlSecurityHops { try Sock.setTTLSecurity(fd, socketFamily: peer.address.family, hops: hops) }
+                }
                 p.connecting = (fd, now)
                 updateState(p, reason: "connecting to port \(p.config.port)")
             } catch {

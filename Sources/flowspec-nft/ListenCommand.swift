@@ -62,6 +62,12 @@ struct Listen: ParsableCommand {
     @Option(parsing: .singleValue, help: ArgumentHelp("The peer's AS number (one per --peer, or one for all).", valueName: "asn"))
     var peerAs: [UInt32] = []
 
+    @Option(parsing: .singleValue, help: ArgumentHelp("A file holding the TCP-MD5 key (RFC 2385) of the session: its first line, 1 to 80 octets; the key itself never goes on a command line. One per --peer (in order; `none` for a peer without), or one for all.", valueName: "file"))
+    var password: [String] = []
+
+    @Option(parsing: .singleValue, help: ArgumentHelp("GTSM (RFC 5082): the peer is at most HOPS hops away (1: directly connected); our packets leave with TTL 255 and the kernel drops the peer's that arrive with less than 256 - HOPS. One per --peer (in order; 0 for a peer without), or one for all.", valueName: "hops"))
+    var ttlSecurity: [UInt8] = []
+
     @Option(help: ArgumentHelp("Where to accept connections: ADDR:PORT, ADDR or :PORT ([v6]:PORT for IPv6).", valueName: "addr:port"))
     var listen: String = "0.0.0.0:179"
 
@@ -122,11 +128,22 @@ struct Listen: ParsableCommand {
             throw ValidationError("give one --peer-as per --peer (in order), or a single --peer-as for all")
         }
         let limit = try routeLimit()
+        guard password.count <= 1 || password.count == peer.count else {
+            throw ValidationError("give one --password per --peer (in order, `none` for a peer without), or a single one for all")
+        }
+        guard ttlSecurity.count <= 1 || ttlSecurity.count == peer.count else {
+            throw ValidationError("give one --ttl-security per --peer (in order, 0 for a peer without), or a single one for all")
+        }
+        var keys: [String: [UInt8]] = [:]
+        for file in Set(password) where file != "none" { keys[file] = try Self.readKey(file) }
         var peers = [PeerConfig]()
         for (i, p) in peer.enumerated() {
             guard let address = IPAddress(p) else { throw ValidationError("--peer must be an IP address, not '\(p)'") }
+            let keyFile = password.isEmpty ? "none" : password[password.count == 1 ? 0 : i]
+            let hops = ttlSecurity.isEmpty ? 0 : ttlSecurity[ttlSecurity.count == 1 ? 0 : i]
             peers.append(PeerConfig(address: address, peerAS: peerAs.count == 1 ? peerAs[0] : peerAs[i],
-                                    port: peerPort, passive: passive, routeLimit: limit))
+                                    port: peerPort, passive: passive, routeLimit: limit,
+                                    md5Key: keys[keyFile], ttlSecurityHops: hops == 0 ? nil : hops))
         }
         let (address, port) = try Self.listenAddress(listen)
         if holdTime != 0 && holdTime < 3 { throw ValidationError("--hold-time must be 0 or at least 3 seconds") }
@@ -160,6 +177,27 @@ struct Listen: ParsableCommand {
         return limit.total == nil && limit.perFamily.isEmpty ? nil : limit
     }
 
+    /// The TCP-MD5 key in `path`: its first line (without the line end), 1 to 80 octets.
+    static func readKey(_ path: String) throws -> [UInt8] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ValidationError("--password \(path): cannot read the file (--password takes a file holding the key, not the key)")
+        }
+        let key = Array(data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).first ?? [])
+        let trimmed = key.last == UInt8(ascii: "\r") ? Array(key.dropLast()) : key
+        guard (1...80).contains(trimmed.count) else {
+            throw ValidationError("--password \(path): the key (first line) has \(trimmed.count) octets; TCP-MD5 takes 1 to 80")
+        }
+        return trimmed
+    }
+
+    /// Key files others than the owner may read, for a warning at start.
+    func readableKeyFiles() -> [String] {
+        Set(password).filter { file in
+            guard file != "none", let mode = (try? FileManager.default.attributesOfItem(atPath: file))?[.posixPermissions] as? Int else { return false }
+            return mode & 0o077 != 0
+        }.sorted()
+    }
+
     /// `ADDR:PORT`, `ADDR`, `:PORT`, `[v6]:PORT`.
     static func listenAddress(_ text: String) throws -> (IPAddress, UInt16) {
         var host = Substring(text), port: UInt16 = 179
@@ -183,6 +221,7 @@ struct Listen: ParsableCommand {
 
     func run() throws {
         let logger = startLogging(label: "flowspec-nft.listen", level: logLevel)
+        for file in readableKeyFiles() { logger.warning("--password \(file): the key file is readable by others than its owner (chmod 600)") }
         let source = BGPListenerSource(config: try speakerConfig(), logger: logger)
         let configuration = AgentConfiguration(order: table.routeOrder, scope: table.routeScope, options: table.compileOptions,
                                                debounce: .zero, sourceTimeout: .seconds(3600), onSourceLoss: .keep,

@@ -35,8 +35,11 @@ final class ListenStatus: @unchecked Sendable {
 
     private func write() {
         let s = speaker.status()
+        let configs = Dictionary(speaker.config.peers.map { ($0.name, $0) }) { a, _ in a }
         let peers: [[String: Any]] = s.peers.map { p in
             [
+                "md5": configs[p.name]?.md5Key != nil,
+                "ttl-security": configs[p.name]?.ttlSecurityHops.map { Int($0) } ?? NSNull(),
                 "peer": p.name, "as": p.peerAS, "state": p.state.rawValue, "last-reason": p.lastReason,
                 "uptime": p.uptime.map { Int($0) } ?? NSNull(),
                 "families": p.families.map(\.name),
@@ -71,7 +74,9 @@ final class ListenStatus: @unchecked Sendable {
             let routes = (p["routes"] as? [String: Int] ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
             let stale = p["stale-routes"] as? Int ?? 0
             let refused = p["refused-routes"] as? Int ?? 0, restarts = p["route-limit-restarts"] as? Int ?? 0
-            lines.append("  peer \(p["peer"] ?? "?") AS \(p["as"] ?? "?"): \(p["state"] ?? "?")" +
+            let protections = ((p["md5"] as? Bool) == true ? ["md5"] : []) + ((p["ttl-security"] as? Int).map { ["ttl-security \($0)"] } ?? [])
+            lines.append("  peer \(p["peer"] ?? "?") AS \(p["as"] ?? "?")" + (protections.isEmpty ? "" : " (\(protections.joined(separator: ", ")))") +
+                         ": \(p["state"] ?? "?")" +
                          (routes.isEmpty ? "" : ", routes \(routes)") + (stale > 0 ? ", stale \(stale)" : "") +
                          (refused > 0 ? ", \(refused) routes refused by the route limit" : "") +
                          (restarts > 0 ? ", \(restarts) route-limit restarts" : "") +
