@@ -128,7 +128,7 @@ public enum PeerState: String, Sendable, Hashable, Comparable {
 
 extension IPAddress {
     /// True for 0.0.0.0 and ::.
-    var isUnspecified: Bool { high == 0 && low == 0 }
+    public var isUnspecified: Bool { high == 0 && low == 0 }
 
     /// ::ffff:a.b.c.d for an IPv4 address (how an IPv6 socket names it).
     var ipv4Mapped: IPAddress {

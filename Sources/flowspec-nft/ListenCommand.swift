@@ -3,6 +3,7 @@ import FlowSpec
 import FlowSpecAgent
 import FlowSpecKeeper
 import FlowSpecBGP
+import FlowSpecCompiler
 import Foundation
 import Logging
 
@@ -100,6 +101,9 @@ struct Listen: ParsableCommand {
 
     @Option(help: "After --peer-loss-time: flush (drop the lost peer's routes) or keep them until it is back.")
     var onPeerLoss: PeerLossPolicy = .flush
+
+    @Flag(help: "With --hook input, output or prerouting: let received routes filter the listener's own BGP sessions too. By default the table's first rules accept TCP between each peer and us on the BGP ports, so that no route (a drop-everything one, say) can cut the session it came over (docs/lowering.md).")
+    var filterOwnSessions = false
 
     @Flag(help: "Remove the table when exiting on SIGTERM/SIGINT.")
     var flushOnExit = false
@@ -219,11 +223,24 @@ struct Listen: ParsableCommand {
         return (a, port)
     }
 
+    /// The compile options: the table's, with the peers' sessions protected on a hook that sees
+    /// the host's own traffic unless --filter-own-sessions.
+    func compileOptions(_ speaker: SpeakerConfig) -> CompileOptions {
+        var o = table.compileOptions
+        guard !filterOwnSessions, [.input, .output, .prerouting].contains(o.hook) else { return o }
+        o.protectedSessions = speaker.peers.map { p in
+            ProtectedSession(peer: p.address, local: p.localAddress ?? (speaker.listenAddress.isUnspecified ? nil : speaker.listenAddress),
+                             localPort: speaker.listenPort, peerPort: p.port)
+        }
+        return o
+    }
+
     func run() throws {
         let logger = startLogging(label: "flowspec-nft.listen", level: logLevel)
         for file in readableKeyFiles() { logger.warning("--password \(file): the key file is readable by others than its owner (chmod 600)") }
-        let source = BGPListenerSource(config: try speakerConfig(), logger: logger)
-        let configuration = AgentConfiguration(order: table.routeOrder, scope: table.routeScope, options: table.compileOptions,
+        let speakerConfig = try speakerConfig()
+        let source = BGPListenerSource(config: speakerConfig, logger: logger)
+        let configuration = AgentConfiguration(order: table.routeOrder, scope: table.routeScope, options: compileOptions(speakerConfig),
                                                debounce: .zero, sourceTimeout: .seconds(3600), onSourceLoss: .keep,
                                                guards: InstallGuards(maxWithdrawal: withdrawal.maxWithdrawal))
         let agent = Agent(configuration: configuration, writer: try netlinkWriter(), logger: logger)
