@@ -46,6 +46,10 @@ public final class BGPListenerSource: RouteSource, @unchecked Sendable {
                     case .restart:
                         logger.error("peer \(peer): over its route limit (\(limit), \(family.name)): session closed with Cease 6/1, restarting after the delay (--max-routes-action restart)")
                     }
+                case .importRefused(let peer, let counts):
+                    for (entry, n) in counts.sorted(by: { $0.key < $1.key }) {
+                        logger.warning("peer \(peer): \(n) routes refused by the import filter: they touch \"\(entry)\" (--import)")
+                    }
                 case .connectionsRefused(let counts):
                     for (cause, n) in counts.sorted(by: { $0.key < $1.key }) {
                         logger.warning("connections refused: \(cause) (\(n)×)")

@@ -28,16 +28,21 @@ public struct SpeakerConfig: Sendable {
     /// How long a lost peer's routes stay in the delivered set (graceful-restart style) before
     /// they are dropped. 0 drops them at once.
     public var staleTime: Double
+    /// Received routes that touch protected traffic are refused (treated as withdrawn), for
+    /// every peer; nil: all are taken.
+    public var importFilter: ImportFilter?
 
     public init(localAS: UInt32, routerID: UInt32, listenAddress: IPAddress = .zero(.ipv4),
                 listenPort: UInt16 = 179, peers: [PeerConfig], holdTime: UInt16 = 90,
                 connectRetryTime: Double = 30, openHoldTime: Double = 5, debounce: Double = 0.2,
-                maxDebounceDelay: Double = 2, initialSyncTimeout: Double = 30, staleTime: Double = 120) {
+                maxDebounceDelay: Double = 2, initialSyncTimeout: Double = 30, staleTime: Double = 120,
+                importFilter: ImportFilter? = nil) {
         self.localAS = localAS; self.routerID = routerID
         self.listenAddress = listenAddress; self.listenPort = listenPort; self.peers = peers
         self.holdTime = holdTime; self.connectRetryTime = connectRetryTime; self.openHoldTime = openHoldTime
         self.debounce = debounce; self.maxDebounceDelay = maxDebounceDelay
         self.initialSyncTimeout = initialSyncTimeout; self.staleTime = staleTime
+        self.importFilter = importFilter
     }
 
     /// The families this speaker offers: IPv4 and IPv6 flowspec.

@@ -23,6 +23,9 @@ public enum SpeakerEvent: Sendable {
     /// most every `Speaker.refusalReportInterval` seconds); with `.restart`, the session was
     /// just closed with Cease 6/1 and the peer is held down for the limit's restart delay.
     case routeLimit(peer: String, family: AddressFamily, limit: Int, action: RouteLimit.Action, refused: Int)
+    /// Routes of the peer refused by the import filter since the last such event, by the name
+    /// of the protected entry they touched (at most every `Speaker.refusalReportInterval` s).
+    case importRefused(peer: String, counts: [String: Int])
 }
 
 /// A `show`-style snapshot.
@@ -47,6 +50,8 @@ public struct SpeakerStatus: Sendable {
         public var refusedRoutes: Int = 0
         /// Sessions closed because the peer went over its route limit (`.restart`).
         public var routeLimitRestarts: Int = 0
+        /// Routes refused by the import filter, in all, by the protected entry they touched.
+        public var importRefused: [String: Int] = [:]
         /// Seconds left before the peer is connected to or accepted from again, after going over
         /// its route limit.
         public var heldDownFor: Double?
@@ -196,6 +201,8 @@ public final class Speaker: @unchecked Sendable {
         var refusedRoutes = 0, routeLimitRestarts = 0
         /// Route-limit refusals not reported yet, by family, and when the last report went out.
         var unreportedRefusals: [AddressFamily: Int] = [:]
+        /// Import-filter refusals by protected entry: in all, and not reported yet.
+        var importRefused: [String: Int] = [:], unreportedImport: [String: Int] = [:]
         var refusalsReportedAt = -Double.infinity
         /// Neither connected to nor accepted from before then (after a route-limit restart).
         var heldDownUntil: Double?
@@ -284,7 +291,7 @@ public final class Speaker: @unchecked Sendable {
             if let a = acceptPausedUntil { d.append(a) }
             if !refusals.isEmpty { d.append(refusalsReportedAt + Speaker.refusalReportInterval) }
             for p in peers {
-                if !p.unreportedRefusals.isEmpty { d.append(p.refusalsReportedAt + Speaker.refusalReportInterval) }
+                if !p.unreportedRefusals.isEmpty || !p.unreportedImport.isEmpty { d.append(p.refusalsReportedAt + Speaker.refusalReportInterval) }
                 if let h = p.heldDownUntil { d.append(h) }
             }
             for p in peers {
@@ -468,8 +475,25 @@ public final class Speaker: @unchecked Sendable {
             }
         }
 
-        /// An UPDATE of the Established session `c`, within the peer's route limit.
-        func receive(_ r: UpdateResult, from p: PeerRuntime, on c: Connection, now: Double) {
+        /// An UPDATE of the Established session `c`: routes the import filter refuses become
+        /// withdrawals (an earlier version of the key goes too), the rest within the route limit.
+        func receive(_ u: UpdateResult, from p: PeerRuntime, on c: Connection, now: Double) {
+            var r = u
+            if let filter = config.importFilter, !r.announced.isEmpty {
+                var kept: [FlowRoute] = []
+                kept.reserveCapacity(r.announced.count)
+                for route in r.announced {
+                    if let why = filter.refusal(for: route) {
+                        r.withdrawn.append(RouteID(route))
+                        p.importRefused[why, default: 0] += 1
+                        p.unreportedImport[why, default: 0] += 1
+                    } else {
+                        kept.append(route)
+                    }
+                }
+                r.announced = kept
+                reportRouteRefusals(p, now: now)
+            }
             guard let limit = p.config.routeLimit else {
                 book.apply(p.config.name, r, now: now)
                 return
@@ -493,12 +517,16 @@ public final class Speaker: @unchecked Sendable {
 
         /// Emits the peer's route-limit refusals not reported yet, if the last report is old enough.
         func reportRouteRefusals(_ p: PeerRuntime, now: Double) {
-            guard !p.unreportedRefusals.isEmpty, now >= p.refusalsReportedAt + Speaker.refusalReportInterval,
-                  let limit = p.config.routeLimit else { return }
-            for (f, n) in p.unreportedRefusals.sorted(by: { $0.key < $1.key }) {
-                speaker.emit(.routeLimit(peer: p.config.name, family: f, limit: limit.bound(f) ?? 0, action: .refuse, refused: n))
+            guard !p.unreportedRefusals.isEmpty || !p.unreportedImport.isEmpty,
+                  now >= p.refusalsReportedAt + Speaker.refusalReportInterval else { return }
+            if let limit = p.config.routeLimit {
+                for (f, n) in p.unreportedRefusals.sorted(by: { $0.key < $1.key }) {
+                    speaker.emit(.routeLimit(peer: p.config.name, family: f, limit: limit.bound(f) ?? 0, action: .refuse, refused: n))
+                }
             }
+            if !p.unreportedImport.isEmpty { speaker.emit(.importRefused(peer: p.config.name, counts: p.unreportedImport)) }
             p.unreportedRefusals = [:]
+            p.unreportedImport = [:]
             p.refusalsReportedAt = now
         }
 
@@ -598,6 +626,7 @@ public final class Speaker: @unchecked Sendable {
                                            endOfRIBPending: rib.eorPending.sorted(),
                                            refusedConnections: p.refusedConnections,
                                            refusedRoutes: p.refusedRoutes, routeLimitRestarts: p.routeLimitRestarts,
+                                           importRefused: p.importRefused,
                                            heldDownFor: p.heldDownUntil.map { max(0, $0 - now) })
                           }, deliveredRoutes: book.deliveredCount,
                           unknownConnections: unknownConnections, acceptFailures: acceptFailures)

@@ -4,6 +4,7 @@ import FlowSpecAgent
 import FlowSpecKeeper
 import FlowSpecBGP
 import FlowSpecCompiler
+import FlowSpecFormats
 import Foundation
 import Logging
 
@@ -102,6 +103,9 @@ struct Listen: ParsableCommand {
     @Option(help: "After --peer-loss-time: flush (drop the lost peer's routes) or keep them until it is back.")
     var onPeerLoss: PeerLossPolicy = .flush
 
+    @Option(name: .customLong("import"), help: ArgumentHelp("An import filter: a JSON file of protected traffic in the canonical match vocabulary, {\"protect\": [{\"name\": ..., \"match\": {...}}, ...]}; a received route that could match any of it is refused (treated as withdrawn), counted and logged with the entry's name (docs/listener.md).", valueName: "file"))
+    var importFile: String?
+
     @Flag(help: "With --hook input, output or prerouting: let received routes filter the listener's own BGP sessions too. By default the table's first rules accept TCP between each peer and us on the BGP ports, so that no route (a drop-everything one, say) can cut the session it came over (docs/lowering.md).")
     var filterOwnSessions = false
 
@@ -154,7 +158,7 @@ struct Listen: ParsableCommand {
         guard openTimeout > 0, openTimeout.isFinite else { throw ValidationError("--open-timeout must be a positive number of seconds") }
         return SpeakerConfig(localAS: localAs, routerID: id.ipv4Value, listenAddress: address, listenPort: port,
                              peers: peers, holdTime: holdTime, openHoldTime: openTimeout, debounce: debounce,
-                             staleTime: onPeerLoss == .keep ? .infinity : peerLossTime)
+                             staleTime: onPeerLoss == .keep ? .infinity : peerLossTime, importFilter: try importFilter())
     }
 
     /// The default of --max-routes: a peer's routes of all families together. A flowspec peer
@@ -179,6 +183,19 @@ struct Listen: ParsableCommand {
         // Family limits alone replace the default total.
         if !totalGiven && !limit.perFamily.isEmpty { limit.total = nil }
         return limit.total == nil && limit.perFamily.isEmpty ? nil : limit
+    }
+
+    /// The import filter of --import, if any.
+    func importFilter() throws -> ImportFilter? {
+        guard let importFile else { return nil }
+        guard let data = FileManager.default.contents(atPath: importFile) else {
+            throw ValidationError("--import \(importFile): cannot read the file")
+        }
+        do throws(ImportFilterProblem) {
+            return try ImportFilterReader.read(data)
+        } catch {
+            throw ValidationError("--import \(importFile): \(error)")
+        }
     }
 
     /// The TCP-MD5 key in `path`: its first line (without the line end), 1 to 80 octets.

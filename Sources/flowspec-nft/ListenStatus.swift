@@ -48,6 +48,7 @@ final class ListenStatus: @unchecked Sendable {
                 "refused-connections": p.refusedConnections,
                 "refused-routes": p.refusedRoutes,
                 "route-limit-restarts": p.routeLimitRestarts,
+                "import-refused": p.importRefused,
                 "held-down-for": p.heldDownFor.map { Int($0.rounded(.up)) } ?? NSNull(),
             ]
         }
@@ -80,6 +81,7 @@ final class ListenStatus: @unchecked Sendable {
                          (routes.isEmpty ? "" : ", routes \(routes)") + (stale > 0 ? ", stale \(stale)" : "") +
                          (refused > 0 ? ", \(refused) routes refused by the route limit" : "") +
                          (restarts > 0 ? ", \(restarts) route-limit restarts" : "") +
+                         ((p["import-refused"] as? [String: Int]).map { $0.values.reduce(0, +) }.map { $0 > 0 ? ", \($0) routes refused by the import filter" : "" } ?? "") +
                          ((p["held-down-for"] as? Int).map { ", held down \($0) s" } ?? ""))
         }
         return lines.joined(separator: "\n")

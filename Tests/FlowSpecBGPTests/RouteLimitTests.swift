@@ -120,3 +120,34 @@ func withdrawal(_ family: AddressFamily, _ range: Range<Int>) -> UpdateResult {
         #expect(log.wait { speaker.status().peers[0].state == .established })
     }
 }
+
+@Suite(.serialized) struct ImportFilterSessionTests {
+    @Test func routesTouchingProtectedTrafficAreRefusedCountedAndReported() throws {
+        let filter = ImportFilter(entries: [
+            .init(name: "the switch", family: .ipv4, components: [.destinationPrefix(FlowPrefix("203.0.113.2/32")!)]),
+        ])
+        let config = SpeakerConfig(localAS: 65001, routerID: 0x0202_0202, listenAddress: IPAddress("127.0.0.1")!, listenPort: 0,
+                                   peers: [PeerConfig(address: IPAddress("127.0.0.1")!, peerAS: 65309, passive: true)],
+                                   holdTime: 3, debounce: 0.1, maxDebounceDelay: 1, initialSyncTimeout: 10, staleTime: 0,
+                                   importFilter: filter)
+        let log = EventLog()
+        let speaker = Speaker(config: config, onEvent: log.record)
+        try speaker.start()
+        defer { speaker.stop() }
+        let peer = try #require(ScriptedPeer.connect(port: speaker.boundPort))
+        defer { peer.close() }
+        _ = try #require(peer.handshake(holdTime: 0))
+        // 203.0.113.0..3/32: .2 is the switch; a /24 without a protocol touches it too.
+        let toSwitchNet: [Component] = [.destinationPrefix(FlowPrefix("203.0.113.0/24")!), .numeric(.ipProtocol, [.equal(17)])]
+        peer.send(.update(.flowspec(family: .ipv4, announce: hostRoutes(.ipv4, 0..<4) + [toSwitchNet], extendedCommunities: [drop])))
+        peer.send(.update(.flowspec(family: .ipv4)))
+        peer.send(.update(.flowspec(family: .ipv6)))
+        #expect(log.wait { log.snapshots.count == 1 })
+        let kept = Set(log.snapshots.first?.routes.map(\.nlriBytes) ?? [])
+        let expected = Set([0, 1, 3].map { FlowRoute(family: .ipv4, components: hostRoutes(.ipv4, $0..<($0 + 1))[0]).nlriBytes })
+        #expect(kept == expected)
+        #expect(speaker.status().peers[0].importRefused == ["the switch": 2])
+        #expect(log.all.contains { if case .importRefused(_, ["the switch": 2]) = $0 { true } else { false } })
+        #expect(speaker.status().peers[0].state == .established)
+    }
+}

@@ -46,7 +46,9 @@ import FlowSpecFormats
                                 (["--password", dir + "/good.key", "--password", "none", "--password", "none"], "one --password per --peer"),
                                 (["--ttl-security", "1", "--ttl-security", "1", "--ttl-security", "2"], "one --ttl-security per --peer"),
                                 (["--max-routes", "ipv5=3"], "--max-routes"),
-                                (["--max-routes", "0"], "--max-routes")] {
+                                (["--max-routes", "0"], "--max-routes"),
+                                (["--import", dir + "/missing.json"], "--import"),
+                                (["--import", dir + "/good.key"], "not JSON")] {
             let r = try run(base + args, check: false)
             #expect(r.status != 0 && r.err.contains(message), "\(args): \(r.err)")
         }
