@@ -26,6 +26,7 @@ public struct AdjRIBIn: Sendable, Hashable {
             if counts[k.family] == 0 { counts[k.family] = nil }
             changed.append(k)
         }
+        if !u.withdrawn.isEmpty { routes.shrinkIfSparse() }
         for r in u.announced {
             let k = RouteID(r)
             if let i = routes.index(forKey: k) {
@@ -119,7 +120,7 @@ public struct RouteSnapshot: Sendable, Hashable {
 }
 
 /// What one delivery changed: routes announced (new, or replacing the one with their key) and
-/// routes withdrawn (as they were delivered), each sorted by key.
+/// routes withdrawn (as they were delivered), each in the order the peers changed them.
 public struct RouteChanges: Sendable, Hashable {
     public var announced: [FlowRoute]
     public var withdrawn: [FlowRoute]
@@ -149,8 +150,11 @@ struct RouteBook {
     /// UPDATE cost ~0.2 s of CPU when the union was rebuilt, sorted and compared).
     private(set) var merged: [RouteID: FlowRoute] = [:]
     /// Keys whose route in `merged` changed since the last delivery, with the route delivered
-    /// then (nil: none).
+    /// then (nil: none), and the keys in the order they were first touched: a delivery lists
+    /// its changes in that order (the peer's), with no sort of the change (sorting 100k keys
+    /// cost ~0.5 s of a flood).
     private var touched: [RouteID: FlowRoute?] = [:]
+    private var touchedOrder: [RouteID] = []
     /// How many routes the last delivery held (nil before the first).
     private(set) var deliveredCount: Int?
 
@@ -264,8 +268,9 @@ struct RouteBook {
     private mutating func refresh(_ k: RouteID) {
         let now = winner(k), old = merged[k]
         guard now != old else { return }
-        if touched[k] == nil { touched[k] = .some(old) }
+        if touched[k] == nil { touched[k] = .some(old); touchedOrder.append(k) }
         merged[k] = now
+        if now == nil { merged.shrinkIfSparse() }
     }
 
     var allSynced: Bool { order.allSatisfy { peers[$0]!.established && peers[$0]!.eorPending.isEmpty } }
@@ -287,22 +292,25 @@ struct RouteBook {
             initialDone = true
             pendingSince = nil; lastChange = nil
             touched = [:]
+            touchedOrder = []
             deliveredCount = merged.count
             return RouteSnapshot(routesByKey: merged, initial: true, synchronized: synced, stalePeers: stalePeers(now: now))
         }
         guard let since = pendingSince, let last = lastChange,
               now >= last + debounce || now >= since + maxDelay else { return nil }
         pendingSince = nil; lastChange = nil
-        var announced: [(RouteID, FlowRoute)] = [], withdrawn: [(RouteID, FlowRoute)] = []
-        for (k, before) in touched {
-            let after = merged[k]
+        var announced: [FlowRoute] = [], withdrawn: [FlowRoute] = []
+        for k in touchedOrder {
+            let before = touched[k]!, after = merged[k]
             if after == before { continue }
-            if let after { announced.append((k, after)) } else if let before { withdrawn.append((k, before)) }
+            if let after { announced.append(after) } else if let before { withdrawn.append(before) }
         }
+        // Emptied, the storage of a flood's keys goes too (`removeAll` would keep it).
         touched = [:]
+        touchedOrder = []
         guard !announced.isEmpty || !withdrawn.isEmpty else { return nil }
         deliveredCount = merged.count
-        let changes = RouteChanges(announced: announced.sorted { $0.0 < $1.0 }.map(\.1), withdrawn: withdrawn.sorted { $0.0 < $1.0 }.map(\.1))
+        let changes = RouteChanges(announced: announced, withdrawn: withdrawn)
         return RouteSnapshot(routesByKey: merged, initial: false, synchronized: true, stalePeers: stalePeers(now: now), changes: changes)
     }
 
