@@ -405,7 +405,7 @@ struct RouteCompiler {
     }
 
     /// The table of `rules`: the chain with its policy and the table's own rules first
-    /// (`TablePrologue`: own sessions, then accept-established), the pool's sets the rules use,
+    /// (`TablePrologue`: accept-established, then own sessions), the pool's sets the rules use,
     /// the merge sets and the objects.
     func makeTable(rules: [NftRule], mergedSets: [NftSet]) -> NftTable {
         let p: NftChainPolicy = policy ?? (options.defaultPolicy == .drop ? .drop : .accept)
@@ -414,7 +414,7 @@ struct RouteCompiler {
                              base: .init(type: "filter", hook: options.hook, priority: options.priority, policy: p,
                                          devices: options.devices, offload: options.offload),
                              rules: own.isEmpty ? rules : own + rules)
-        if options.acceptEstablished { chain.rules.insert(AcceptEstablished.rule(counters: options.counters), at: own.count) }
+        if options.acceptEstablished { chain.rules.insert(AcceptEstablished.rule(counters: options.counters), at: 0) }
         // A set made for a route that then installed no rule (it never matches, or has no effect)
         // is dropped: the kernel has no use for it, and nft refuses an untyped unused integer set.
         var used = Set<String>()

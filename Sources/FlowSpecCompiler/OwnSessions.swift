@@ -1,7 +1,7 @@
 import FlowSpec
 
 /// A BGP session of the host the table filters, whose packets the table accepts before any
-/// route. A table on a hook that sees the host's own traffic (input, output, prerouting) would
+/// route. A table on a hook that sees the host's own traffic (input, output, prerouting, ingress) would
 /// otherwise apply received routes to the very session they came over: a drop-everything route
 /// (0/0 → 0/0, rate 0) cuts it, the hold timer expires and the routes that cut it can never be
 /// withdrawn. Junos added flowspec import policies for the same reason ("to prevent the flow
@@ -34,7 +34,7 @@ public enum OwnSessions {
 
     /// The rules for `options.protectedSessions` on `options.hook`: per session, the TCP packets
     /// between the peer and us whose port on our side is our listening port or on the peer's
-    /// side the peer's — the packets from the peer on input and prerouting, ours to it on
+    /// side the peer's — the packets from the peer on input, prerouting and ingress, ours to it on
     /// output, both ways on forward (where they never pass, but the table says what it was
     /// asked). Each rule accepts (with a counter when the table counts), so `show` lists how
     /// many packets each session had let through. They are made by the route compiler from
@@ -76,9 +76,10 @@ public enum OwnSessions {
     }
 }
 
-/// The table's own rules at the head of the base chain, before any route: the own-session rules
-/// (`OwnSessions`), then the accept-established rule (`AcceptEstablished`). They carry no route
-/// identity, no route is placed before them, and dispatch works on the rules after them.
+/// The table's own rules at the head of the base chain, before any route: the accept-established
+/// rule (`AcceptEstablished`, first: `show` and `TableAdvice` look for it there), then the
+/// own-session rules (`OwnSessions`). They carry no route identity, no route is placed before
+/// them, and dispatch works on the rules after them.
 enum TablePrologue {
     /// The rules of a base chain split into the table's own leading rules and the rest.
     static func split(_ rules: [NftRule]) -> (prologue: [NftRule], rest: [NftRule]) {

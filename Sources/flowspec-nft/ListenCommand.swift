@@ -106,7 +106,7 @@ struct Listen: ParsableCommand {
     @Option(name: .customLong("import"), help: ArgumentHelp("An import filter: a JSON file of protected traffic in the canonical match vocabulary, {\"protect\": [{\"name\": ..., \"match\": {...}}, ...]}; a received route that could match any of it is refused (treated as withdrawn), counted and logged with the entry's name (docs/listener.md).", valueName: "file"))
     var importFile: String?
 
-    @Flag(help: "With --hook input, output or prerouting: let received routes filter the listener's own BGP sessions too. By default the table's first rules accept TCP between each peer and us on the BGP ports, so that no route (a drop-everything one, say) can cut the session it came over (docs/lowering.md).")
+    @Flag(help: "With --hook input, output, prerouting or ingress: let received routes filter the listener's own BGP sessions too. By default the table's first rules accept TCP between each peer and us on the BGP ports, so that no route (a drop-everything one, say) can cut the session it came over (docs/lowering.md).")
     var filterOwnSessions = false
 
     @Flag(help: "Remove the table when exiting on SIGTERM/SIGINT.")
@@ -244,7 +244,7 @@ struct Listen: ParsableCommand {
     /// the host's own traffic unless --filter-own-sessions.
     func compileOptions(_ speaker: SpeakerConfig) -> CompileOptions {
         var o = table.compileOptions
-        guard !filterOwnSessions, [.input, .output, .prerouting].contains(o.hook) else { return o }
+        guard !filterOwnSessions, [.input, .output, .prerouting, .ingress].contains(o.hook) else { return o }
         o.protectedSessions = speaker.peers.map { p in
             ProtectedSession(peer: p.address, local: p.localAddress ?? (speaker.listenAddress.isUnspecified ? nil : speaker.listenAddress),
                              localPort: speaker.listenPort, peerPort: p.port)

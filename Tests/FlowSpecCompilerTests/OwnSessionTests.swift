@@ -119,3 +119,20 @@ extension OwnSessionTests {
         }
     }
 }
+
+extension OwnSessionTests {
+    /// With --accept-established too: its rule first (where `show` and the advice look for it),
+    /// the own-session rules after it, in every form; the table is one the state can follow.
+    @Test func acceptEstablishedComesFirstThenTheSessions() throws {
+        let routes = Self.hostileRoutes.ordered(.rfc)
+        for (merge, dispatch) in [(true, DispatchMode.never), (false, .never), (false, .always)] {
+            var o = options(hook: .input, merge: merge, dispatch: dispatch)
+            o.acceptEstablished = true
+            let table = compile(routes, options: o).table
+            let comments = table.chains[0].rules.prefix(3).map(\.comment)
+            #expect(comments == [AcceptEstablished.comment, "own-session 192.0.2.1", "own-session 192.0.2.1"], "\(merge) \(dispatch)")
+            #expect(TablePrologue.split(table.chains[0].rules).prologue.count == 3)
+            if dispatch == .never { #expect(TableShape(table) != nil) }
+        }
+    }
+}
