@@ -4,7 +4,7 @@ extension Dictionary {
     /// go, so the tables of a daemon that held 100k routes would stay that large after they
     /// were withdrawn. The copy costs the entries left, at most an eighth of the removals that
     /// made it due.
-    package mutating func shrinkIfSparse() {
+    public mutating func shrinkIfSparse() {
         guard capacity > 1024, count < capacity / 8 else { return }
         self = Dictionary(minimumCapacity: count).merging(self) { a, _ in a }
     }

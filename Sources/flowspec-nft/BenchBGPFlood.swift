@@ -15,6 +15,9 @@ import Glibc
 struct BGPFloodBench {
     var routes: Int
     var perUpdate: Int
+    /// Announce-and-withdraw cycles: the resident size after each withdrawal shows whether it
+    /// levels off.
+    var cycles: Int
     var workload: Workload
     var out: String
 
@@ -37,6 +40,8 @@ struct BGPFloodBench {
         var rssPeakMB: Double
         var rssAfterWithdrawMB: Double
         var rssAfterWithdrawLaterMB: Double
+        /// After the withdrawal of each cycle.
+        var rssAfterEachWithdrawMB: [Double]
         /// (installed − before) per 10k routes.
         var rssPer10kMB: Double
     }
@@ -111,15 +116,20 @@ struct BGPFloodBench {
                          afterLastUpdateSeconds: max(0, (lastChange - sent).seconds), daemonCPUSeconds: try Self.cpu(pid) - cpu0,
                          installedRoutes: installed)
         }
-        phases.append(try phase("announce", announce, expect: routes))
-        let rssInstalled = try Self.status(pid, "VmRSS")
+        var rssInstalled = 0.0, rssAfterEach: [Double] = []
+        for cycle in 0..<max(cycles, 1) {
+            phases.append(try phase("announce", announce, expect: routes))
+            if cycle == 0 { rssInstalled = try Self.status(pid, "VmRSS") }
+            phases.append(try phase("withdraw", withdraw, expect: 0))
+            rssAfterEach.append(try Self.status(pid, "VmRSS"))
+        }
         let rssPeak = try Self.status(pid, "VmHWM")
-        phases.append(try phase("withdraw", withdraw, expect: 0))
-        let rssAfter = try Self.status(pid, "VmRSS")
+        let rssAfter = rssAfterEach[0]
         sleep(5)
         let rssLater = try Self.status(pid, "VmRSS")
         return Result(routes: routes, perUpdate: perUpdate, phases: phases, rssBeforeMB: rssBefore, rssInstalledMB: rssInstalled,
                       rssPeakMB: rssPeak, rssAfterWithdrawMB: rssAfter, rssAfterWithdrawLaterMB: rssLater,
+                      rssAfterEachWithdrawMB: rssAfterEach,
                       rssPer10kMB: (rssInstalled - rssBefore) / Double(max(routes, 1)) * 10_000)
     }
 
@@ -156,6 +166,9 @@ struct BGPFloodBench {
         }
         s += String(format: "resident MB: before %.0f, routes installed %.0f (%.1f per 10k routes), peak %.0f, after the withdrawal %.0f, 5 s later %.0f\n",
                     r.rssBeforeMB, r.rssInstalledMB, r.rssPer10kMB, r.rssPeakMB, r.rssAfterWithdrawMB, r.rssAfterWithdrawLaterMB)
+        if r.rssAfterEachWithdrawMB.count > 1 {
+            s += "resident MB after each cycle's withdrawal: " + r.rssAfterEachWithdrawMB.map { String(format: "%.0f", $0) }.joined(separator: " ") + "\n"
+        }
         return s
     }
 }

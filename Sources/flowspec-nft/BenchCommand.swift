@@ -99,6 +99,9 @@ struct Bench: ParsableCommand {
     @Option(help: "NLRIs per UPDATE of --bgp-flood.")
     var bgpFloodPerUpdate: Int = 4
 
+    @Option(help: "Announce-and-withdraw cycles of --bgp-flood (the resident memory after each withdrawal).")
+    var bgpFloodCycles: Int = 1
+
     @Flag(help: "Measure the readers instead: every reader on each of its adversarial inputs (AdversarialInputs: whitespace runs, deep nesting, long strings and lines) of --readers-size bytes, --runs times (best and median reported). Needs no root. Writes readers.json to --out.")
     var readers = false
 
@@ -131,7 +134,7 @@ struct Bench: ParsableCommand {
             return
         }
         if bgpFlood {
-            let result = try BGPFloodBench(routes: bgpFloodRoutes, perUpdate: bgpFloodPerUpdate, workload: workload, out: out).run()
+            let result = try BGPFloodBench(routes: bgpFloodRoutes, perUpdate: bgpFloodPerUpdate, cycles: bgpFloodCycles, workload: workload, out: out).run()
             print(BGPFloodBench.render(result))
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
