@@ -39,6 +39,21 @@ public final class BGPListenerSource: RouteSource, @unchecked Sendable {
                     logger.notice("peer \(peer): \(from.rawValue) → \(to.rawValue)\(reason.isEmpty ? "" : " (\(reason))")")
                 case .updateFaults(let peer, let faults):
                     for f in faults { logger.warning("peer \(peer): \(f)") }
+                case .routeLimit(let peer, let family, let limit, let action, let refused):
+                    switch action {
+                    case .refuse:
+                        logger.warning("peer \(peer): \(refused) new \(family.name) routes refused: route limit \(limit) reached (--max-routes)")
+                    case .restart:
+                        logger.error("peer \(peer): over its route limit (\(limit), \(family.name)): session closed with Cease 6/1, restarting after the delay (--max-routes-action restart)")
+                    }
+                case .importRefused(let peer, let counts):
+                    for (entry, n) in counts.sorted(by: { $0.key < $1.key }) {
+                        logger.warning("peer \(peer): \(n) routes refused by the import filter: they touch \"\(entry)\" (--import)")
+                    }
+                case .connectionsRefused(let counts):
+                    for (cause, n) in counts.sorted(by: { $0.key < $1.key }) {
+                        logger.warning("connections refused: \(cause) (\(n)×)")
+                    }
                 case .routes(let snapshot):
                     for s in snapshot.stalePeers {
                         logger.notice("peer \(s.peer) is down: keeping its \(s.routeCount) routes for \(Int(s.expiresIn.rounded())) s")

@@ -33,6 +33,10 @@ public struct BGPNotification: Hashable, Sendable, Error, CustomStringConvertibl
     public static let unsupportedOptionalParameter = BGPNotification(Self.openMessageError, 4)
     public static let unacceptableHoldTime = BGPNotification(Self.openMessageError, 6)
     public static let malformedAttributeList = BGPNotification(Self.updateMessageError, 1)
+    /// 3/2 with the unrecognized attribute (flags, type, length and value) as data.
+    public static func unrecognizedWellKnownAttribute(_ attribute: [UInt8]) -> BGPNotification {
+        BGPNotification(Self.updateMessageError, 2, data: attribute)
+    }
     public static let optionalAttributeError = BGPNotification(Self.updateMessageError, 9)
     public static let holdTimerExpiredNotification = BGPNotification(Self.holdTimerExpired, 0)
     /// 5/x: a message not expected in the state (RFC 6608 subcodes 1 OpenSent, 2 OpenConfirm, 3 Established).
@@ -40,6 +44,15 @@ public struct BGPNotification: Hashable, Sendable, Error, CustomStringConvertibl
         BGPNotification(Self.fsmError, state == .openSent ? 1 : state == .openConfirm ? 2 : 3)
     }
     public static let administrativeShutdown = BGPNotification(Self.cease, 2)
+    /// 6/1 (RFC 4486 §4): Maximum Number of Prefixes Reached, with AFI, SAFI and the limit.
+    public static func maximumPrefixesReached(family: AddressFamily, limit: Int) -> BGPNotification {
+        let l = UInt32(clamping: limit)
+        return BGPNotification(Self.cease, 1, data: [UInt8(family.rawValue >> 8), UInt8(family.rawValue & 0xff), MPNLRIs.flowspecSAFI,
+                                                     UInt8(l >> 24), UInt8((l >> 16) & 0xff), UInt8((l >> 8) & 0xff), UInt8(l & 0xff)])
+    }
+    /// 6/5 (RFC 4486): sent on a connection the speaker will not keep (another from the same
+    /// peer replaced it).
+    public static let connectionRejected = BGPNotification(Self.cease, 5)
     public static let connectionCollision = BGPNotification(Self.cease, 7)
 
     public var message: BGPMessage { .notification(code: code, subcode: subcode, data: data) }

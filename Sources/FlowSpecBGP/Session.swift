@@ -179,12 +179,14 @@ struct Session {
 
 /// RFC 4271 §6.8 connection collision: which of two connections to one peer to close.
 /// The connection initiated by the speaker with the higher BGP identifier survives (the
-/// identifiers compared as unsigned 32-bit integers); an Established one always survives.
+/// identifiers compared as unsigned 32-bit integers); an Established one always survives, the
+/// new one is closed "unconditionally" whatever its direction (a second incoming connection
+/// while the session is up: the peer restarted and the old connection is not dead yet).
 enum Collision {
     static func loser(localID: UInt32, remoteID: UInt32, existing: (Session.Direction, PeerState),
                       new: Session.Direction) -> Session.Direction? {
-        guard existing.0 != new else { return nil }
         if existing.1 == .established { return new }
+        guard existing.0 != new else { return nil }
         guard existing.1 >= .openConfirm else { return nil }
         // Local higher: keep the connection we initiated (outgoing), close the incoming one.
         return localID > remoteID ? .incoming : .outgoing

@@ -83,16 +83,19 @@ enum Sock {
         guard rc == 0 else { let e = errno; close(fd); throw SocketError(operation: "bind \(a) port \(port)", errno: e) }
     }
 
-    /// A listening socket; on `::` it also accepts IPv4 (IPV6_V6ONLY off).
-    static func listen(_ a: IPAddress, port: UInt16) throws(SocketError) -> Int32 {
+    /// A listening socket; on `::` it also accepts IPv4 (IPV6_V6ONLY off). `configure` runs
+    /// on the bound socket before it listens (keys and TTLs must be there before the first SYN).
+    static func listen(_ a: IPAddress, port: UInt16,
+                       configure: (Int32) throws(SocketError) -> Void = { _ throws(SocketError) in }) throws(SocketError) -> Int32 {
         let fd = try socketFor(a.family)
         setInt(fd, SOL_SOCKET, SO_REUSEADDR, 1)
         if a.family == .ipv6 { setInt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, 0) }
         try bindTo(fd, a, port)
+        do throws(SocketError) { try configure(fd) } catch { close(fd); throw error }
         #if canImport(Glibc)
-        let rc = Glibc.listen(fd, 16)
+        let rc = Glibc.listen(fd, 64)
         #else
-        let rc = Darwin.listen(fd, 16)
+        let rc = Darwin.listen(fd, 64)
         #endif
         guard rc == 0 else { let e = errno; close(fd); throw SocketError(operation: "listen", errno: e) }
         return fd
@@ -106,8 +109,19 @@ enum Sock {
         return address(ss)?.1 ?? 0
     }
 
-    /// One pending connection, or nil when none is waiting.
-    static func accept(_ fd: Int32) -> (fd: Int32, address: IPAddress, port: UInt16)? {
+    enum Accepted {
+        case connection(fd: Int32, address: IPAddress, port: UInt16)
+        /// No connection waiting.
+        case none
+        /// This one went away before it was accepted (or was refused by a policy): try the next.
+        case skipped
+        /// accept(2) failed in a way the next call will repeat (EMFILE, ENFILE, ENOBUFS, ENOMEM):
+        /// the listener stays readable, so the caller must stop polling it for a while.
+        case failed(Int32)
+    }
+
+    /// One pending connection, if any.
+    static func accept(_ fd: Int32) -> Accepted {
         var ss = sockaddr_storage()
         var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let c = withUnsafeMutablePointer(to: &ss) {
@@ -119,19 +133,29 @@ enum Sock {
                 #endif
             }
         }
-        guard c >= 0 else { return nil }
+        guard c >= 0 else {
+            let e = errno
+            switch e {
+            case EAGAIN, EWOULDBLOCK: return .none
+            case EINTR, ECONNABORTED, EPROTO, EPERM: return .skipped
+            default: return .failed(e)
+            }
+        }
         _ = fcntl(c, F_SETFL, fcntl(c, F_GETFL) | O_NONBLOCK)
         _ = fcntl(c, F_SETFD, FD_CLOEXEC)
-        guard let (a, p) = address(ss) else { close(c); return nil }
+        guard let (a, p) = address(ss) else { close(c); return .skipped }
         setInt(c, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
-        return (c, a, p)
+        return .connection(fd: c, address: a, port: p)
     }
 
     /// Starts a non-blocking connect; completion is signalled by POLLOUT, then `connectError`.
-    static func connect(to a: IPAddress, port: UInt16, from local: IPAddress?) throws(SocketError) -> Int32 {
+    /// `configure` runs on the socket before the SYN goes out.
+    static func connect(to a: IPAddress, port: UInt16, from local: IPAddress?,
+                        configure: (Int32) throws(SocketError) -> Void = { _ throws(SocketError) in }) throws(SocketError) -> Int32 {
         let fd = try socketFor(a.family)
         if let local, local.family == a.family { try bindTo(fd, local, 0) }
         setInt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
+        do throws(SocketError) { try configure(fd) } catch { close(fd); throw error }
         var (ss, len) = storage(a, port: port)
         let rc = withUnsafePointer(to: &ss) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
@@ -154,6 +178,47 @@ enum Sock {
         var len = socklen_t(MemoryLayout<Int32>.size)
         guard getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 else { return errno }
         return err
+    }
+
+    /// Sets an integer socket option, or says which one failed.
+    static func set(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Int32, _ what: String) throws(SocketError) {
+        var v = value
+        guard setsockopt(fd, level, name, &v, socklen_t(MemoryLayout<Int32>.size)) == 0 else {
+            throw SocketError(operation: "setsockopt \(what)", errno: errno)
+        }
+    }
+
+    /// Installs the TCP-MD5 key (RFC 2385) for `peer` on `fd`, whose address family is
+    /// `socketFamily`: a connecting socket signs its segments and checks the peer's; on a
+    /// listener, every segment from `peer` (the SYN first) must carry a valid signature, and the
+    /// connections it accepts inherit the key. An IPv4 peer on an IPv6 socket is named by its
+    /// IPv4-mapped address, as the kernel sees it there.
+    static func setMD5Key(_ fd: Int32, socketFamily: AddressFamily, peer: IPAddress, key: [UInt8]) throws(SocketError) {
+        guard (1...Int(TCP_MD5SIG_MAXKEYLEN)).contains(key.count) else {
+            throw SocketError(operation: "TCP-MD5 key for \(peer): \(key.count) octets (1 to \(TCP_MD5SIG_MAXKEYLEN))", errno: EINVAL)
+        }
+        var sig = tcp_md5sig()
+        let address = socketFamily == .ipv6 && peer.family == .ipv4 ? peer.ipv4Mapped : peer
+        (sig.tcpm_addr, _) = storage(address, port: 0)
+        sig.tcpm_keylen = UInt16(key.count)
+        withUnsafeMutableBytes(of: &sig.tcpm_key) { for (i, b) in key.enumerated() { $0[i] = b } }
+        guard setsockopt(fd, Int32(IPPROTO_TCP), TCP_MD5SIG, &sig, socklen_t(MemoryLayout<tcp_md5sig>.size)) == 0 else {
+            throw SocketError(operation: "setsockopt TCP_MD5SIG for \(peer)", errno: errno)
+        }
+    }
+
+    /// GTSM (RFC 5082) on `fd`: our segments leave with TTL (hop limit) 255, and the peer's are
+    /// dropped by the kernel unless they arrive with at least 256 − `hops` (IP_MINTTL,
+    /// IPV6_MINHOPCOUNT), i.e. from at most `hops` hops away. `minimum` nil sets only the
+    /// outgoing TTL (a listener serving peers without GTSM too). IPv4 options apply to an IPv6
+    /// socket's IPv4-mapped traffic, so an IPv6 socket gets both.
+    static func setTTLSecurity(_ fd: Int32, socketFamily: AddressFamily, hops: UInt8?) throws(SocketError) {
+        let minimum = hops.map { Int32(256 - Int($0)) }
+        try set(fd, Int32(IPPROTO_IP), IP_TTL, 255, "IP_TTL 255")
+        if let minimum { try set(fd, Int32(IPPROTO_IP), IP_MINTTL, minimum, "IP_MINTTL \(minimum)") }
+        guard socketFamily == .ipv6 else { return }
+        try set(fd, Int32(IPPROTO_IPV6), IPV6_UNICAST_HOPS, 255, "IPV6_UNICAST_HOPS 255")
+        if let minimum { try set(fd, Int32(IPPROTO_IPV6), IPV6_MINHOPCOUNT, minimum, "IPV6_MINHOPCOUNT \(minimum)") }
     }
 
     enum ReadResult { case data([UInt8]), wouldBlock, closed(String) }

@@ -51,10 +51,14 @@ public struct UpdateDecoder: Sendable {
 
     private enum Category { case wellKnown, optionalTransitive, optionalNonTransitive }
 
+    /// The attributes this decoder recognises, by category. Every well-known attribute is
+    /// here (RFC 4271 §5: ORIGIN, AS_PATH, NEXT_HOP, LOCAL_PREF, ATOMIC_AGGREGATE); an attribute
+    /// outside this list that claims to be well-known (optional bit clear) is the "unrecognized
+    /// well-known attribute" of RFC 4271 §6.3.
     private static func category(_ code: UInt8) -> Category? {
         switch code {
         case 1, 2, 3, 5, 6: .wellKnown
-        case 7, 8, 16, 25, 32: .optionalTransitive
+        case 7, 8, 16, 17, 18, 25, 32, 35: .optionalTransitive
         case 4, 9, 10, 14, 15: .optionalNonTransitive
         default: nil
         }
@@ -126,6 +130,14 @@ public struct UpdateDecoder: Sendable {
                 continue
             }
             seen.insert(code)
+
+            // RFC 4271 §6.3: an attribute we do not know that says it is well-known (optional
+            // bit clear) cannot be skipped the way an unknown optional one is; RFC 7606 leaves
+            // this case as it was: NOTIFICATION 3/2 with the attribute (type, length, value).
+            guard Self.category(code) != nil || flags & PathAttribute.optional != 0 else {
+                return reset(.unrecognizedWellKnownAttribute(Array(b[start..<i])), "RFC 4271 §6.3",
+                             "unrecognized well-known attribute \(code) (flags 0x\(hexString([flags])))")
+            }
 
             // RFC 7606 §3 (c): optional/transitive bits that contradict the attribute type.
             if let cat = Self.category(code) {

@@ -22,12 +22,6 @@ public enum AcceptEstablished {
     /// Whether `rule` is this rule (read back from the kernel, its counter's values aside).
     public static func isIt(_ rule: NftRule) -> Bool { rule.comment == comment }
 
-    /// The rules of a base chain split into the accept-established rule (when first) and the rest.
-    static func split(_ rules: [NftRule]) -> (prologue: [NftRule], rest: [NftRule]) {
-        guard let first = rules.first, isIt(first) else { return ([], rules) }
-        return ([first], Array(rules.dropFirst()))
-    }
-
     /// `ct state` bits are a host-order u32 in the register.
     private static func le(_ v: UInt32) -> [UInt8] { withUnsafeBytes(of: v) { Array($0) } }
 }

@@ -34,15 +34,18 @@ public struct CompileOptions: Sendable, Hashable {
     /// `ct state established,related accept` before every route (`--accept-established`): the
     /// return traffic of the flows a default-drop table allows (docs/semantics.md).
     public var acceptEstablished = false
+    /// The host's own BGP sessions, accepted by the first rules of the base chain before any
+    /// route (`OwnSessions`; docs/lowering.md). Empty: none.
+    public var protectedSessions: [ProtectedSession]
 
     public init(tableName: String = "flowspec", chainName: String = "filter", hook: NftHook = .forward,
                 priority: Int32 = 0, defaultPolicy: Policy = .accept, logGroup: UInt16 = 0,
                 redirectMarks: [RouteTarget: UInt32] = [:], counters: Bool = true, merge: Bool = true,
-                dispatch: DispatchMode = .auto) {
+                dispatch: DispatchMode = .auto, protectedSessions: [ProtectedSession] = []) {
         self.tableName = tableName; self.chainName = chainName; self.hook = hook
         self.priority = priority; self.defaultPolicy = defaultPolicy; self.logGroup = logGroup
         self.redirectMarks = redirectMarks; self.counters = counters; self.merge = merge
-        self.dispatch = dispatch
+        self.dispatch = dispatch; self.protectedSessions = protectedSessions
     }
 }
 

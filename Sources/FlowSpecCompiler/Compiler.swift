@@ -83,7 +83,7 @@ private func compileOne(_ routes: [FlowRoute], _ options: CompileOptions) -> Com
 /// merged) or no rule names a destination.
 func mergedDispatched(_ merged: CompileResult) -> CompileResult? {
     guard let coverage = merged.coverage, let base = merged.table.chains.first else { return nil }
-    let (prologue, rules) = AcceptEstablished.split(base.rules)
+    let (prologue, rules) = TablePrologue.split(base.rules)
     guard let d = MergedDispatch.build(rules: rules, coverage: coverage, base: base.name) else { return nil }
     var result = merged
     result.table.chains[0].rules = prologue + d.base
@@ -99,7 +99,7 @@ func compileDispatched(_ routes: [FlowRoute], options: CompileOptions, minRules:
     var linear = options
     linear.merge = false
     var result = compileOne(routes, linear)
-    let (prologue, rules) = AcceptEstablished.split(result.table.chains[0].rules)
+    let (prologue, rules) = TablePrologue.split(result.table.chains[0].rules)
     guard let d = DispatchBuilder.build(rules: rules, base: options.chainName, ruleRoutes: result.ruleRoutes,
                                         destination: { i in (routes[i].family == .ipv6, DispatchKey(destinationOf: routes[i])) },
                                         minRules: minRules, protocolMinRules: Tuning.protocolDispatchMinRules) else { return nil }
@@ -404,14 +404,16 @@ struct RouteCompiler {
         return result
     }
 
-    /// The table of `rules`: the chain with its policy, the pool's sets the rules use, the merge
-    /// sets and the objects.
+    /// The table of `rules`: the chain with its policy and the table's own rules first
+    /// (`TablePrologue`: accept-established, then own sessions), the pool's sets the rules use,
+    /// the merge sets and the objects.
     func makeTable(rules: [NftRule], mergedSets: [NftSet]) -> NftTable {
         let p: NftChainPolicy = policy ?? (options.defaultPolicy == .drop ? .drop : .accept)
+        let own = OwnSessions.rules(options)
         var chain = NftChain(name: options.chainName,
                              base: .init(type: "filter", hook: options.hook, priority: options.priority, policy: p,
                                          devices: options.devices, offload: options.offload),
-                             rules: rules)
+                             rules: own.isEmpty ? rules : own + rules)
         if options.acceptEstablished { chain.rules.insert(AcceptEstablished.rule(counters: options.counters), at: 0) }
         // A set made for a route that then installed no rule (it never matches, or has no effect)
         // is dropped: the kernel has no use for it, and nft refuses an untyped unused integer set.

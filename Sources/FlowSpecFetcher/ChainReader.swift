@@ -42,6 +42,8 @@ public enum ChainReader {
         for (i, rule) in chainRules.enumerated() {
             // The table's own return-traffic rule (`--accept-established`) stands for no route.
             if AcceptEstablished.isIt(rule) { continue }
+            // Nor do the rules that keep the listener's own BGP sessions (`OwnSessions`).
+            if OwnSessions.isComment(rule.comment) { continue }
             let position = RulePosition(index: i + 1, handle: ruleHandles.flatMap { i < $0.count ? $0[i] : nil },
                                         comment: rule.comment)
             var walker = RuleWalker(sets: sets, limits: limits, position: position, tableFamilies: tableFamilies)

@@ -90,6 +90,18 @@ struct Bench: ParsableCommand {
     @Option(help: "Mixed routes installed besides the flood's drop route for --flood.")
     var floodRoutes: Int = 10_000
 
+    @Flag(help: "Measure the listen daemon under a BGP flood instead: this binary's `listen` as a child process in a private namespace, a scripted peer sending --bgp-flood-routes routes in UPDATEs of --bgp-flood-per-update NLRIs as fast as the socket takes them, then withdrawing them all; the time from the last UPDATE to the last kernel commit, the daemon's CPU and resident memory. Writes bgp-flood.json to --out.")
+    var bgpFlood = false
+
+    @Option(help: "Routes of --bgp-flood (the --workload generator's).")
+    var bgpFloodRoutes: Int = 100_000
+
+    @Option(help: "NLRIs per UPDATE of --bgp-flood.")
+    var bgpFloodPerUpdate: Int = 4
+
+    @Option(help: "Announce-and-withdraw cycles of --bgp-flood (the resident memory after each withdrawal).")
+    var bgpFloodCycles: Int = 1
+
     @Flag(help: "Measure the readers instead: every reader on each of its adversarial inputs (AdversarialInputs: whitespace runs, deep nesting, long strings and lines) of --readers-size bytes, --runs times (best and median reported). Needs no root. Writes readers.json to --out.")
     var readers = false
 
@@ -119,6 +131,14 @@ struct Bench: ParsableCommand {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             try encoder.encode(rows).write(to: URL(fileURLWithPath: "\(out)/readers.json"))
+            return
+        }
+        if bgpFlood {
+            let result = try BGPFloodBench(routes: bgpFloodRoutes, perUpdate: bgpFloodPerUpdate, cycles: bgpFloodCycles, workload: workload, out: out).run()
+            print(BGPFloodBench.render(result))
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(result).write(to: URL(fileURLWithPath: "\(out)/bgp-flood.json"))
             return
         }
         if daemon {

@@ -287,9 +287,9 @@ final class BenchPeer: @unchecked Sendable {
         func stop() { lock.withLock { done = true } }
     }
 
-    /// Announces `routes`: one UPDATE per family and set of communities, at most 60 NLRIs each
-    /// (well inside 4,096 bytes).
-    func announce(_ routes: [FlowRoute]) throws {
+    /// Announces `routes`: one UPDATE per family and set of communities, at most `perUpdate`
+    /// NLRIs each (60 is well inside 4,096 bytes).
+    func announce(_ routes: [FlowRoute], perUpdate: Int = 60) throws {
         struct Key: Hashable { var family: AddressFamily; var communities: [ExtendedCommunity] }
         var groups: [Key: [[Component]]] = [:], order: [Key] = []
         for r in routes {
@@ -299,18 +299,62 @@ final class BenchPeer: @unchecked Sendable {
         }
         for k in order {
             let nlris = groups[k]!
-            for chunk in stride(from: 0, to: nlris.count, by: 60) {
-                try send(.update(.flowspec(family: k.family, announce: Array(nlris[chunk..<min(chunk + 60, nlris.count)]),
+            for chunk in stride(from: 0, to: nlris.count, by: perUpdate) {
+                try send(.update(.flowspec(family: k.family, announce: Array(nlris[chunk..<min(chunk + perUpdate, nlris.count)]),
                                            extendedCommunities: k.communities)))
             }
         }
     }
 
-    func withdraw(_ routes: [FlowRoute]) throws {
+    func withdraw(_ routes: [FlowRoute], perUpdate: Int = 60) throws {
         for family in AddressFamily.allCases {
             let nlris = routes.filter { $0.family == family }.map(\.components)
-            for chunk in stride(from: 0, to: nlris.count, by: 60) {
-                try send(.update(.flowspec(family: family, withdraw: Array(nlris[chunk..<min(chunk + 60, nlris.count)]))))
+            for chunk in stride(from: 0, to: nlris.count, by: perUpdate) {
+                try send(.update(.flowspec(family: family, withdraw: Array(nlris[chunk..<min(chunk + perUpdate, nlris.count)]))))
+            }
+        }
+    }
+
+    /// The messages `announce` would send, encoded beforehand (so that a flood goes out at the
+    /// socket's pace, not the encoder's).
+    static func encodedAnnouncements(_ routes: [FlowRoute], perUpdate: Int) throws -> [UInt8] {
+        var out: [UInt8] = []
+        struct Key: Hashable { var family: AddressFamily; var communities: [ExtendedCommunity] }
+        var groups: [Key: [[Component]]] = [:], order: [Key] = []
+        for r in routes {
+            let k = Key(family: r.family, communities: r.extendedCommunities)
+            if groups[k] == nil { order.append(k) }
+            groups[k, default: []].append(r.components)
+        }
+        for k in order {
+            let nlris = groups[k]!
+            for chunk in stride(from: 0, to: nlris.count, by: perUpdate) {
+                out += try BGPMessage.update(.flowspec(family: k.family, announce: Array(nlris[chunk..<min(chunk + perUpdate, nlris.count)]),
+                                                       extendedCommunities: k.communities)).encode()
+            }
+        }
+        return out
+    }
+
+    static func encodedWithdrawals(_ routes: [FlowRoute], perUpdate: Int) throws -> [UInt8] {
+        var out: [UInt8] = []
+        for family in AddressFamily.allCases {
+            let nlris = routes.filter { $0.family == family }.map(\.components)
+            for chunk in stride(from: 0, to: nlris.count, by: perUpdate) {
+                out += try BGPMessage.update(.flowspec(family: family, withdraw: Array(nlris[chunk..<min(chunk + perUpdate, nlris.count)]))).encode()
+            }
+        }
+        return out
+    }
+
+    /// Sends bytes already encoded (several messages).
+    func sendRaw(_ bytes: [UInt8]) throws {
+        try lock.withLock {
+            var at = 0
+            while at < bytes.count {
+                let k = bytes[at...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                guard k > 0 else { throw CLIError("the bench peer's connection closed") }
+                at += k
             }
         }
     }

@@ -3,10 +3,32 @@ import FlowSpec
 import FlowSpecAgent
 import FlowSpecKeeper
 import FlowSpecBGP
+import FlowSpecCompiler
+import FlowSpecFormats
 import Foundation
 import Logging
 
 enum PeerLossPolicy: String, ExpressibleByArgument, CaseIterable { case keep, flush }
+
+extension RouteLimit.Action: ExpressibleByArgument {}
+
+/// A value of --max-routes: `N`, `none`, `ipv4=N` or `ipv6=N`.
+enum MaxRoutesOption: ExpressibleByArgument {
+    case total(Int?)
+    case family(AddressFamily, Int)
+
+    init?(argument: String) {
+        if argument == "none" { self = .total(nil); return }
+        let parts = argument.split(separator: "=", maxSplits: 1)
+        if parts.count == 1 {
+            guard let n = Int(argument), n > 0 else { return nil }
+            self = .total(n)
+            return
+        }
+        guard let f = FamilyOption(rawValue: String(parts[0]))?.family, let n = Int(parts[1]), n > 0 else { return nil }
+        self = .family(f, n)
+    }
+}
 
 struct Listen: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -42,6 +64,12 @@ struct Listen: ParsableCommand {
     @Option(parsing: .singleValue, help: ArgumentHelp("The peer's AS number (one per --peer, or one for all).", valueName: "asn"))
     var peerAs: [UInt32] = []
 
+    @Option(parsing: .singleValue, help: ArgumentHelp("A file holding the TCP-MD5 key (RFC 2385) of the session: its first line, 1 to 80 octets; the key itself never goes on a command line. One per --peer (in order; `none` for a peer without), or one for all.", valueName: "file"))
+    var password: [String] = []
+
+    @Option(parsing: .singleValue, help: ArgumentHelp("GTSM (RFC 5082): the peer is at most HOPS hops away (1: directly connected); our packets leave with TTL 255 and the kernel drops the peer's that arrive with less than 256 - HOPS. One per --peer (in order; 0 for a peer without), or one for all.", valueName: "hops"))
+    var ttlSecurity: [UInt8] = []
+
     @Option(help: ArgumentHelp("Where to accept connections: ADDR:PORT, ADDR or :PORT ([v6]:PORT for IPv6).", valueName: "addr:port"))
     var listen: String = "0.0.0.0:179"
 
@@ -54,6 +82,18 @@ struct Listen: ParsableCommand {
     @Option(help: "Hold time to offer, seconds (0, or 3 and more).")
     var holdTime: UInt16 = 90
 
+    @Option(help: "Seconds to wait for a peer's OPEN once its TCP connection is up; a silent connection is closed then (and gives its peer's one pending place to a newer one at once).")
+    var openTimeout: Double = 5
+
+    @Option(parsing: .singleValue, help: ArgumentHelp("Most routes each peer may hold: N for all its families together, ipv4=N or ipv6=N for one family (repeatable), none for no limit. Default \(Listen.defaultMaxRoutes) in all.", valueName: "n"))
+    var maxRoutes: [MaxRoutesOption] = []
+
+    @Option(help: "What a peer going over --max-routes gets: refuse (the new routes beyond the limit are left out, counted and logged; the session stays) or restart (Cease 6/1, RFC 4486, and the session is restarted after --max-routes-restart-delay).")
+    var maxRoutesAction: RouteLimit.Action = .refuse
+
+    @Option(help: "Seconds a peer is neither connected to nor accepted from after going over --max-routes with --max-routes-action restart.")
+    var maxRoutesRestartDelay: Double = 60
+
     @Option(help: "Seconds to collect UPDATEs before rebuilding the table.")
     var debounce: Double = 0.2
 
@@ -62,6 +102,12 @@ struct Listen: ParsableCommand {
 
     @Option(help: "After --peer-loss-time: flush (drop the lost peer's routes) or keep them until it is back.")
     var onPeerLoss: PeerLossPolicy = .flush
+
+    @Option(name: .customLong("import"), help: ArgumentHelp("An import filter: a JSON file of protected traffic in the canonical match vocabulary, {\"protect\": [{\"name\": ..., \"match\": {...}}, ...]}; a received route that could match any of it is refused (treated as withdrawn), counted and logged with the entry's name (docs/listener.md).", valueName: "file"))
+    var importFile: String?
+
+    @Flag(help: "With --hook input, output, prerouting or ingress: let received routes filter the listener's own BGP sessions too. By default the table's first rules accept TCP between each peer and us on the BGP ports, so that no route (a drop-everything one, say) can cut the session it came over (docs/lowering.md).")
+    var filterOwnSessions = false
 
     @Flag(help: "Remove the table when exiting on SIGTERM/SIGINT.")
     var flushOnExit = false
@@ -89,17 +135,88 @@ struct Listen: ParsableCommand {
         guard peerAs.count == peer.count || peerAs.count == 1 else {
             throw ValidationError("give one --peer-as per --peer (in order), or a single --peer-as for all")
         }
+        let limit = try routeLimit()
+        guard password.count <= 1 || password.count == peer.count else {
+            throw ValidationError("give one --password per --peer (in order, `none` for a peer without), or a single one for all")
+        }
+        guard ttlSecurity.count <= 1 || ttlSecurity.count == peer.count else {
+            throw ValidationError("give one --ttl-security per --peer (in order, 0 for a peer without), or a single one for all")
+        }
+        var keys: [String: [UInt8]] = [:]
+        for file in Set(password) where file != "none" { keys[file] = try Self.readKey(file) }
         var peers = [PeerConfig]()
         for (i, p) in peer.enumerated() {
             guard let address = IPAddress(p) else { throw ValidationError("--peer must be an IP address, not '\(p)'") }
+            let keyFile = password.isEmpty ? "none" : password[password.count == 1 ? 0 : i]
+            let hops = ttlSecurity.isEmpty ? 0 : ttlSecurity[ttlSecurity.count == 1 ? 0 : i]
             peers.append(PeerConfig(address: address, peerAS: peerAs.count == 1 ? peerAs[0] : peerAs[i],
-                                    port: peerPort, passive: passive))
+                                    port: peerPort, passive: passive, routeLimit: limit,
+                                    md5Key: keys[keyFile], ttlSecurityHops: hops == 0 ? nil : hops))
         }
         let (address, port) = try Self.listenAddress(listen)
         if holdTime != 0 && holdTime < 3 { throw ValidationError("--hold-time must be 0 or at least 3 seconds") }
+        guard openTimeout > 0, openTimeout.isFinite else { throw ValidationError("--open-timeout must be a positive number of seconds") }
         return SpeakerConfig(localAS: localAs, routerID: id.ipv4Value, listenAddress: address, listenPort: port,
-                             peers: peers, holdTime: holdTime, debounce: debounce,
-                             staleTime: onPeerLoss == .keep ? .infinity : peerLossTime)
+                             peers: peers, holdTime: holdTime, openHoldTime: openTimeout, debounce: debounce,
+                             staleTime: onPeerLoss == .keep ? .infinity : peerLossTime, importFilter: try importFilter())
+    }
+
+    /// The default of --max-routes: a peer's routes of all families together. A flowspec peer
+    /// normally sends hundreds or thousands of routes; this bounds what a broken or hostile one
+    /// costs (memory, docs/listener.md "Limits and their defaults") while leaving room for large
+    /// DDoS mitigation sets.
+    static let defaultMaxRoutes = 200_000
+
+    /// The route limit of every peer, from --max-routes and its action; nil for `none`.
+    func routeLimit() throws -> RouteLimit? {
+        guard maxRoutesRestartDelay >= 0, maxRoutesRestartDelay.isFinite else {
+            throw ValidationError("--max-routes-restart-delay must be 0 or more seconds")
+        }
+        var limit = RouteLimit(total: Self.defaultMaxRoutes, action: maxRoutesAction, restartDelay: maxRoutesRestartDelay)
+        var totalGiven = false
+        for option in maxRoutes {
+            switch option {
+            case .total(let n): limit.total = n; totalGiven = true
+            case .family(let f, let n): limit.perFamily[f] = n
+            }
+        }
+        // Family limits alone replace the default total.
+        if !totalGiven && !limit.perFamily.isEmpty { limit.total = nil }
+        return limit.total == nil && limit.perFamily.isEmpty ? nil : limit
+    }
+
+    /// The import filter of --import, if any.
+    func importFilter() throws -> ImportFilter? {
+        guard let importFile else { return nil }
+        guard let data = FileManager.default.contents(atPath: importFile) else {
+            throw ValidationError("--import \(importFile): cannot read the file")
+        }
+        do throws(ImportFilterProblem) {
+            return try ImportFilterReader.read(data)
+        } catch {
+            throw ValidationError("--import \(importFile): \(error)")
+        }
+    }
+
+    /// The TCP-MD5 key in `path`: its first line (without the line end), 1 to 80 octets.
+    static func readKey(_ path: String) throws -> [UInt8] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ValidationError("--password \(path): cannot read the file (--password takes a file holding the key, not the key)")
+        }
+        let key = Array(data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).first ?? [])
+        let trimmed = key.last == UInt8(ascii: "\r") ? Array(key.dropLast()) : key
+        guard (1...80).contains(trimmed.count) else {
+            throw ValidationError("--password \(path): the key (first line) has \(trimmed.count) octets; TCP-MD5 takes 1 to 80")
+        }
+        return trimmed
+    }
+
+    /// Key files others than the owner may read, for a warning at start.
+    func readableKeyFiles() -> [String] {
+        Set(password).filter { file in
+            guard file != "none", let mode = (try? FileManager.default.attributesOfItem(atPath: file))?[.posixPermissions] as? Int else { return false }
+            return mode & 0o077 != 0
+        }.sorted()
     }
 
     /// `ADDR:PORT`, `ADDR`, `:PORT`, `[v6]:PORT`.
@@ -123,10 +240,24 @@ struct Listen: ParsableCommand {
         return (a, port)
     }
 
+    /// The compile options: the table's, with the peers' sessions protected on a hook that sees
+    /// the host's own traffic unless --filter-own-sessions.
+    func compileOptions(_ speaker: SpeakerConfig) -> CompileOptions {
+        var o = table.compileOptions
+        guard !filterOwnSessions, [.input, .output, .prerouting, .ingress].contains(o.hook) else { return o }
+        o.protectedSessions = speaker.peers.map { p in
+            ProtectedSession(peer: p.address, local: p.localAddress ?? (speaker.listenAddress.isUnspecified ? nil : speaker.listenAddress),
+                             localPort: speaker.listenPort, peerPort: p.port)
+        }
+        return o
+    }
+
     func run() throws {
         let logger = startLogging(label: "flowspec-nft.listen", level: logLevel)
-        let source = BGPListenerSource(config: try speakerConfig(), logger: logger)
-        let configuration = AgentConfiguration(order: table.routeOrder, scope: table.routeScope, options: table.compileOptions,
+        for file in readableKeyFiles() { logger.warning("--password \(file): the key file is readable by others than its owner (chmod 600)") }
+        let speakerConfig = try speakerConfig()
+        let source = BGPListenerSource(config: speakerConfig, logger: logger)
+        let configuration = AgentConfiguration(order: table.routeOrder, scope: table.routeScope, options: compileOptions(speakerConfig),
                                                debounce: .zero, sourceTimeout: .seconds(3600), onSourceLoss: .keep,
                                                guards: InstallGuards(maxWithdrawal: withdrawal.maxWithdrawal))
         let agent = Agent(configuration: configuration, writer: try netlinkWriter(), logger: logger)

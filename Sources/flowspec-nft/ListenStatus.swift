@@ -35,17 +35,26 @@ final class ListenStatus: @unchecked Sendable {
 
     private func write() {
         let s = speaker.status()
+        let configs = Dictionary(speaker.config.peers.map { ($0.name, $0) }) { a, _ in a }
         let peers: [[String: Any]] = s.peers.map { p in
             [
+                "md5": configs[p.name]?.md5Key != nil,
+                "ttl-security": configs[p.name]?.ttlSecurityHops.map { Int($0) } ?? NSNull(),
                 "peer": p.name, "as": p.peerAS, "state": p.state.rawValue, "last-reason": p.lastReason,
                 "uptime": p.uptime.map { Int($0) } ?? NSNull(),
                 "families": p.families.map(\.name),
                 "routes": Dictionary(uniqueKeysWithValues: p.routes.map { ($0.key.name, $0.value) }),
                 "stale-routes": p.staleRoutes,
+                "refused-connections": p.refusedConnections,
+                "refused-routes": p.refusedRoutes,
+                "route-limit-restarts": p.routeLimitRestarts,
+                "import-refused": p.importRefused,
+                "held-down-for": p.heldDownFor.map { Int($0.rounded(.up)) } ?? NSNull(),
             ]
         }
         let doc: [String: Any] = ["pid": Int(getpid()), "local-as": s.localAS, "port": Int(s.listenPort),
-                                  "routes": s.deliveredRoutes ?? NSNull(), "peers": peers]
+                                  "routes": s.deliveredRoutes ?? NSNull(), "peers": peers,
+                                  "unknown-connections": s.unknownConnections, "accept-failures": s.acceptFailures]
         do {
             let data = try JSONSerialization.data(withJSONObject: doc, options: [.sortedKeys])
             try data.write(to: URL(fileURLWithPath: path + ".tmp"))
@@ -65,8 +74,15 @@ final class ListenStatus: @unchecked Sendable {
         for p in peers {
             let routes = (p["routes"] as? [String: Int] ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
             let stale = p["stale-routes"] as? Int ?? 0
-            lines.append("  peer \(p["peer"] ?? "?") AS \(p["as"] ?? "?"): \(p["state"] ?? "?")" +
-                         (routes.isEmpty ? "" : ", routes \(routes)") + (stale > 0 ? ", stale \(stale)" : ""))
+            let refused = p["refused-routes"] as? Int ?? 0, restarts = p["route-limit-restarts"] as? Int ?? 0
+            let protections = ((p["md5"] as? Bool) == true ? ["md5"] : []) + ((p["ttl-security"] as? Int).map { ["ttl-security \($0)"] } ?? [])
+            lines.append("  peer \(p["peer"] ?? "?") AS \(p["as"] ?? "?")" + (protections.isEmpty ? "" : " (\(protections.joined(separator: ", ")))") +
+                         ": \(p["state"] ?? "?")" +
+                         (routes.isEmpty ? "" : ", routes \(routes)") + (stale > 0 ? ", stale \(stale)" : "") +
+                         (refused > 0 ? ", \(refused) routes refused by the route limit" : "") +
+                         (restarts > 0 ? ", \(restarts) route-limit restarts" : "") +
+                         ((p["import-refused"] as? [String: Int]).map { $0.values.reduce(0, +) }.map { $0 > 0 ? ", \($0) routes refused by the import filter" : "" } ?? "") +
+                         ((p["held-down-for"] as? Int).map { ", held down \($0) s" } ?? ""))
         }
         return lines.joined(separator: "\n")
     }

@@ -35,8 +35,13 @@ final class ScriptedPeer {
 
     init(fd: Int32) { self.fd = fd; setTimeout(seconds: 5) }
 
-    static func connect(port: UInt16, host: String = "127.0.0.1") -> ScriptedPeer? {
+    static func connect(port: UInt16, host: String = "127.0.0.1", from source: String? = nil) -> ScriptedPeer? {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        if let source {
+            var (local, localLen) = Sock.storage(IPAddress(source)!, port: 0)
+            let b = withUnsafePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, localLen) } }
+            guard b == 0 else { Glibc.close(fd); return nil }
+        }
         var (ss, len) = Sock.storage(IPAddress(host)!, port: port)
         let rc = withUnsafePointer(to: &ss) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, len) } }
         guard rc == 0 else { Glibc.close(fd); return nil }
@@ -87,6 +92,18 @@ final class ScriptedPeer {
     }
 
     func close() { Glibc.close(fd) }
+
+    /// Whether the speaker closed the connection (EOF, after any NOTIFICATION) within `seconds`.
+    func closedBySpeaker(within seconds: Int = 3) -> Bool {
+        setTimeout(seconds: seconds)
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let k = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if k > 0 { continue }   // OPEN, NOTIFICATION: read on to the end
+            if k == 0 { return true }
+            return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR
+        }
+    }
 }
 
 @Suite(.serialized) struct LoopbackTests {
@@ -165,6 +182,61 @@ final class ScriptedPeer {
         let bad = try #require(peer.read(type: 3))
         #expect(Array(bad[19...20]) == [2, 2])
         peer.close()
+    }
+
+    @Test func silentConnectionsGetOnePendingPlaceAndTheOpenTimeout() throws {
+        var cfg = config(peers: [PeerConfig(address: IPAddress("127.0.0.1")!, peerAS: 65309, passive: true)])
+        cfg.openHoldTime = 1
+        let log = EventLog()
+        let speaker = Speaker(config: cfg, onEvent: log.record)
+        try speaker.start()
+        defer { speaker.stop() }
+
+        // A connection from an address that is not a peer is closed at once, and counted.
+        let stranger = try #require(ScriptedPeer.connect(port: speaker.boundPort, from: "127.0.0.2"))
+        #expect(stranger.closedBySpeaker(within: 2))
+        stranger.close()
+        #expect(log.wait(2) { speaker.status().unknownConnections == 1 })
+        #expect(log.wait(2) {
+            log.all.contains { if case .connectionsRefused(let c) = $0 { c["127.0.0.2: not a configured peer"] == 1 } else { false } }
+        })
+
+        // 40 silent connections from the peer's address: each new one takes the one pending
+        // place from the one before, which is closed (6/5) at once; the last is held only for
+        // the pre-OPEN timeout (1 s), then closed with 4/0.
+        var idle = [ScriptedPeer]()
+        for _ in 0..<40 { idle.append(try #require(ScriptedPeer.connect(port: speaker.boundPort))) }
+        defer { idle.forEach { $0.close() } }
+        let start = monotonicNow()
+        for c in idle.dropLast() { #expect(c.closedBySpeaker(within: 3)) }
+        #expect(log.wait(3) { speaker.status().peers[0].refusedConnections == 39 })
+        let last = try #require(idle.last)
+        #expect(last.read(type: 1) != nil)                   // it was sent our OPEN
+        let hold = try #require(last.read(type: 3))
+        #expect(Array(hold[19...20]) == [4, 0])
+        #expect(monotonicNow() - start < 3)
+        #expect(last.closedBySpeaker(within: 2))
+
+        // A pending connection that has sent its OPEN keeps its place: a newer one is closed.
+        let real = try #require(ScriptedPeer.connect(port: speaker.boundPort))
+        defer { real.close() }
+        _ = try #require(real.read(type: 1))
+        real.send(OpenMessage(localAS: 65309, holdTime: 3, identifier: 0x0101_0101).message)
+        _ = try #require(real.read(type: 4))                  // OpenConfirm on the speaker's side
+        let late = try #require(ScriptedPeer.connect(port: speaker.boundPort))
+        #expect(late.closedBySpeaker(within: 2))
+        late.close()
+        real.send(.keepalive)
+        #expect(log.wait { established(speaker) })
+        // Established, and a new connection from the peer's address may still open (a restarted
+        // peer; collision detection then settles it): the session stays.
+        let again = try #require(ScriptedPeer.connect(port: speaker.boundPort))
+        #expect(again.read(type: 1) != nil)
+        again.send(OpenMessage(localAS: 65309, holdTime: 3, identifier: 0x0101_0101).message)
+        let cease = try #require(again.read(type: 3))
+        #expect(Array(cease[19...20]) == [6, 7])
+        again.close()
+        #expect(established(speaker))
     }
 
     @Test func eventsStreamEndsOnStop() async throws {

@@ -87,8 +87,8 @@ import FlowSpec
     @Test func openHoldTimerBeforeOpen() {
         var s = Session(direction: .outgoing, config: testConfig, peer: testConfig.peers[0])
         _ = s.start(now: 0)
-        #expect(s.tick(now: 239).isEmpty)
-        #expect(notification(s.tick(now: 241))! == (4, 0))
+        #expect(s.tick(now: 4.9).isEmpty)
+        #expect(notification(s.tick(now: 5.1))! == (4, 0))
     }
 
     @Test func messageHeaderErrors() {
@@ -151,6 +151,9 @@ import FlowSpec
     }
     @Test func establishedAlwaysSurvivesAndOpenSentIsNotACollisionYet() {
         #expect(Collision.loser(localID: 10, remoteID: 5, existing: (.incoming, .established), new: .outgoing) == .outgoing)
+        // An Established connection survives a new one of the same direction too (RFC 4271 §6.8).
+        #expect(Collision.loser(localID: 10, remoteID: 5, existing: (.incoming, .established), new: .incoming) == .incoming)
+        #expect(Collision.loser(localID: 10, remoteID: 5, existing: (.incoming, .openConfirm), new: .incoming) == nil)
         #expect(Collision.loser(localID: 10, remoteID: 5, existing: (.incoming, .openSent), new: .outgoing) == nil)
         // Identifiers compare as unsigned integers: 0xc0000202 > 0x0a000001.
         #expect(Collision.loser(localID: 0xc000_0202, remoteID: 0x0a00_0001, existing: (.outgoing, .openConfirm), new: .incoming) == .incoming)

@@ -99,6 +99,38 @@ import FlowSpec
         #expect(r.faults.map(\.action) == [.attributeDiscard])
     }
 
+    @Test func unrecognizedWellKnownAttributeResets_4271_6_3() {
+        // Code 99 with the optional bit clear: an unknown attribute that says it is well-known.
+        let unknown = attr(0x40, 99, [1, 2, 3])
+        let r = d.decode(body: rawUpdate(origin + asPath + unknown + mpReach(.ipv4, [a])))
+        #expect(r.reset == BGPNotification(3, 2, data: [0x40, 99, 3, 1, 2, 3]))
+        #expect(r.announced.isEmpty && r.withdrawn.isEmpty)
+        #expect(r.faults.map(\.rule) == ["RFC 4271 §6.3"] && r.faults.map(\.action) == [.sessionReset])
+        // With the extended-length bit the data keeps the 2-octet length as received.
+        let long: [UInt8] = [0x50, 99, 0, 1, 7]
+        #expect(d.decode(body: rawUpdate(origin + asPath + long)).reset?.data == [0x50, 99, 0, 1, 7])
+    }
+
+    @Test func unrecognizedOptionalAttributesAreKeptOrSkipped() {
+        // Optional transitive and optional non-transitive attributes we do not know: routes kept.
+        for flags: UInt8 in [0xc0, 0x80] {
+            let r = d.decode(body: rawUpdate(origin + asPath + attr(flags, 99, [1, 2, 3]) + mpReach(.ipv4, [a])))
+            #expect(r.reset == nil && r.faults.isEmpty && r.announced.count == 1)
+        }
+    }
+
+    @Test func sessionSendsTheUnrecognizedAttributeInItsNotification() {
+        var s = Session(direction: .incoming, config: testConfig, peer: testConfig.peers[0])
+        _ = s.start(now: 0)
+        _ = s.receive(bytes(OpenMessage(localAS: 65309, holdTime: 6, identifier: 0xc000_0201).message), now: 0)
+        _ = s.receive(bytes(.keepalive), now: 0)
+        let body = rawUpdate(origin + asPath + attr(0x40, 99, [9]) + mpReach(.ipv4, [a]))
+        let out = s.receive([UInt8](repeating: 0xff, count: 16) + [0, UInt8(19 + body.count), 2] + body, now: 1)
+        let sent = out.compactMap { if case .send(let b) = $0, b[18] == 3 { b } else { nil } }
+        #expect(sent.map { Array($0[19...]) } == [[3, 2, 0x40, 99, 1, 9]])
+        #expect(s.isClosed)
+    }
+
     @Test func endOfRIBPerFamily() {
         #expect(d.decode(body: body(BGPUpdate.flowspec(family: .ipv6))).endOfRIB == .ipv6)
         #expect(d.decode(body: rawUpdate(mpUnreach(.ipv4, [a]))).endOfRIB == nil)

@@ -29,6 +29,31 @@ import FlowSpecFormats
         #expect(help.contains("default: forward") && help.contains("default: filter") && !help.contains("default: 2)"))
     }
 
+    /// listen refuses what it cannot honour before it binds anything: a --password that is not
+    /// a readable key file (a key typed on the command line is refused as such), a key too long
+    /// for TCP-MD5, counts of --password/--ttl-security that do not match the peers, a bad
+    /// --max-routes.
+    @Test func listenRefusesBadPeerProtectionAndLimits() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fsn-cli-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try String(repeating: "k", count: 81).write(toFile: dir + "/long.key", atomically: true, encoding: .utf8)
+        try "good\n".write(toFile: dir + "/good.key", atomically: true, encoding: .utf8)
+        let base = [flowspecNft, "listen", "--local-as", "65001", "--router-id", "192.0.2.2", "--status-file", "",
+                    "--peer", "192.0.2.1", "--peer", "192.0.2.5", "--peer-as", "65309"]
+        for (args, message) in [(["--password", "s3cret"], "cannot read the file"),
+                                (["--password", dir + "/long.key"], "81 octets"),
+                                (["--password", dir + "/good.key", "--password", "none", "--password", "none"], "one --password per --peer"),
+                                (["--ttl-security", "1", "--ttl-security", "1", "--ttl-security", "2"], "one --ttl-security per --peer"),
+                                (["--max-routes", "ipv5=3"], "--max-routes"),
+                                (["--max-routes", "0"], "--max-routes"),
+                                (["--import", dir + "/missing.json"], "--import"),
+                                (["--import", dir + "/good.key"], "not JSON")] {
+            let r = try run(base + args, check: false)
+            #expect(r.status != 0 && r.err.contains(message), "\(args): \(r.err)")
+        }
+    }
+
     @Test func parsePrintsRoutesAndErrorsAsOneJSONObject() throws {
         let r = try run([flowspecNft, "parse", "--from", "json", Self.fixtures + "/json/default-routes.json"])
         let obj = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])

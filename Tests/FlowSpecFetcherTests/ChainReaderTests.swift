@@ -215,3 +215,19 @@ struct ChainReaderUnitTests {
                                                 largeCommunities: [LargeCommunity(global: 65309, local1: 10, local2: 0)])])
     }
 }
+
+/// The listener's own-session rules (`OwnSessions`) are the table's, not routes: fetch skips them.
+@Test func fetchSkipsTheOwnSessionRules() throws {
+    var o = CompileOptions(hook: .input, merge: false, dispatch: .never,
+                           protectedSessions: [ProtectedSession(peer: IPAddress("192.0.2.1")!, local: IPAddress("192.0.2.2")!)])
+    let route = FlowRoute(family: .ipv4, components: [.destinationPrefix(FlowPrefix("203.0.113.0/24")!)],
+                          actions: [.trafficRateBytes(asn: 0, bytesPerSecond: 0)])
+    let protected = compile([route], options: o).table
+    o.protectedSessions = []
+    let plain = compile([route], options: o).table
+    #expect(protected.chains[0].rules.count == plain.chains[0].rules.count + 2)
+    // The same routes as the table without them (the route, and the chain policy's).
+    let a = try ChainReader.read(table: protected, chain: "filter"), b = try ChainReader.read(table: plain, chain: "filter")
+    #expect(a.isComplete && a.flowRoutes.map(\.identity) == b.flowRoutes.map(\.identity), "\(a.problems)")
+    #expect(a.flowRoutes.contains { $0.id == FlowRoute(family: .ipv4, components: route.components).id })
+}

@@ -179,9 +179,9 @@ public struct TableShape: Sendable {
         routes.reserveCapacity(range.count)
         var i = range.lowerBound
         while i < range.upperBound {
-            // The accept-established rule is kept or changed like a route's.
+            // The table's own rules (accept-established, own sessions) are kept or changed like a route's.
             guard let id = rules[i].comment, RouteIdentity.isIdentity(id) || MergedRule.set(inComment: id).map({ mergeSets[$0] != nil }) == true
-                    || id == AcceptEstablished.comment,
+                    || id == AcceptEstablished.comment || OwnSessions.isComment(id),
                   seen.insert(id).inserted else { return nil }
             var j = i
             var d = RouteDigest(id)
