@@ -42,7 +42,9 @@ struct ListenOwnSessionTests {
             Thread.sleep(forTimeInterval: 0.3)
         }
         #expect(state != "Established", "the session survived a route dropping it\n\(lab.log)")
-        #expect(lab.log.contains("hold timer expired"), "\(lab.log)")
+        // Cut by a hold timer: ours (the peer's KEEPALIVEs are dropped), or on a loaded machine
+        // sometimes the peer's first (our KEEPALIVEs stall behind the ACKs the route drops).
+        #expect(lab.log.contains("hold timer expired") || lab.log.contains("4/0 Hold Timer Expired"), "\(lab.log)")
         #expect(!(try lab.show()).contains { ($0["identity"] as? String)?.hasPrefix("own-session") == true })
     }
 }
