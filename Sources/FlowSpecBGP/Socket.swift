@@ -148,6 +148,17 @@ enum Sock {
         return .connection(fd: c, address: a, port: p)
     }
 
+    /// The process's limit of open descriptors (RLIMIT_NOFILE, soft); `Int.max` when unlimited.
+    static func descriptorLimit() -> Int {
+        var rl = rlimit()
+        #if canImport(Glibc)
+        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &rl) == 0 else { return .max }
+        #else
+        guard getrlimit(RLIMIT_NOFILE, &rl) == 0 else { return .max }
+        #endif
+        return rl.rlim_cur >= UInt64(Int.max) ? .max : Int(rl.rlim_cur)
+    }
+
     /// Starts a non-blocking connect; completion is signalled by POLLOUT, then `connectError`.
     /// `configure` runs on the socket before the SYN goes out.
     static func connect(to a: IPAddress, port: UInt16, from local: IPAddress?,

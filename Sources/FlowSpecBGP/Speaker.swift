@@ -67,6 +67,9 @@ public struct SpeakerStatus: Sendable {
     public var unknownConnections: Int = 0
     /// accept(2) failures that paused accepting (no descriptor left, ...).
     public var acceptFailures: Int = 0
+    /// Connections closed at once because the process's descriptors were nearly all in use
+    /// (`Speaker.descriptorHeadroom`).
+    public var lowDescriptorRefusals: Int = 0
 }
 
 /// A receive-only BGP-4 speaker for the flowspec families. It accepts and opens connections,
@@ -93,6 +96,13 @@ public final class Speaker: @unchecked Sendable {
     /// Shortest and longest pause of accepting after accept(2) failed for lack of descriptors
     /// or memory: the listener stays readable then, and polling it again at once would spin.
     static let acceptBackoff: ClosedRange<Double> = 0.05...1
+    /// Descriptors the speaker leaves to the rest of the process: it keeps no new connection
+    /// whose descriptor is within this many of the limit (unless it replaces a silent one of its
+    /// peer, which frees one). The process must never run out: libdispatch, which Swift
+    /// concurrency runs on, opens /proc files to watch its threads and aborts the process when
+    /// it cannot (seen with 60 peers' connections under a limit of 40). A sixteenth of the limit,
+    /// at least 16.
+    static func descriptorHeadroom(limit: Int) -> Int { max(16, limit / 16) }
     /// Accepted connections handled per loop iteration at most: a continuous flood of
     /// connections must not starve the sessions' own timers and reads.
     static let acceptsPerIteration = 64
@@ -225,7 +235,13 @@ public final class Speaker: @unchecked Sendable {
         /// Accepting is paused until then, after accept(2) failed (`Speaker.acceptBackoff`).
         var acceptPausedUntil: Double?
         var acceptPause: Double = 0
-        var unknownConnections = 0, acceptFailures = 0
+        var unknownConnections = 0, acceptFailures = 0, lowDescriptorRefusals = 0
+        /// Connections whose descriptor is at or above this are kept only when they free another
+        /// (`Speaker.descriptorHeadroom`).
+        let descriptorCeiling: Int = {
+            let limit = Sock.descriptorLimit()
+            return limit == .max ? .max : limit - Speaker.descriptorHeadroom(limit: limit)
+        }()
         /// A descriptor kept in reserve (/dev/null): when accept(2) fails for want of one, it is
         /// given up to accept the next connection, which is then kept, refused or made to replace
         /// a silent one of its peer, so the queue keeps draining and a real peer's connection is
@@ -353,6 +369,14 @@ public final class Speaker: @unchecked Sendable {
                 close(fd)
                 p.refusedConnections += 1
                 refused("\(address): held down after going over its route limit")
+                return
+            }
+            let replaces = p.pendingIncoming.map { $0.session.state < .openConfirm } ?? false
+            if Int(fd) >= descriptorCeiling && !replaces {
+                close(fd)
+                p.refusedConnections += 1
+                lowDescriptorRefusals += 1
+                refused("\(address): descriptors nearly exhausted (descriptor \(fd), kept below \(descriptorCeiling))")
                 return
             }
             if let pending = p.pendingIncoming {
@@ -629,7 +653,8 @@ public final class Speaker: @unchecked Sendable {
                                            importRefused: p.importRefused,
                                            heldDownFor: p.heldDownUntil.map { max(0, $0 - now) })
                           }, deliveredRoutes: book.deliveredCount,
-                          unknownConnections: unknownConnections, acceptFailures: acceptFailures)
+                          unknownConnections: unknownConnections, acceptFailures: acceptFailures,
+                          lowDescriptorRefusals: lowDescriptorRefusals)
         }
     }
 }

@@ -66,15 +66,17 @@ struct BGPFloodBench {
         // nsenter execs the listener in place: the child is the daemon.
         let pid = daemon.processIdentifier
 
+        // A debug build on a loaded machine may take seconds to listen.
         var peer: BenchPeer?
-        for _ in 0..<100 where peer == nil {
+        for _ in 0..<600 where peer == nil {
+            guard daemon.isRunning else { throw CLIError("the listener exited (see \(out)/bgp-flood-listen.log)") }
             peer = try? BenchPeer.connect(in: namespace, port: 1179)
             if peer == nil { usleep(100_000) }
         }
         guard let peer else { throw CLIError("the listener never accepted the bench peer") }
         try peer.handshake()
         try peer.endOfRIB()
-        let tableUp = ContinuousClock.now + .seconds(30)
+        let tableUp = ContinuousClock.now + .seconds(60)
         while try !connection.tableExists(name: "flowspec", family: .inet) {
             guard ContinuousClock.now < tableUp else { throw CLIError("the listener installed no first table") }
             usleep(10_000)

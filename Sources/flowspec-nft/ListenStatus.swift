@@ -54,7 +54,8 @@ final class ListenStatus: @unchecked Sendable {
         }
         let doc: [String: Any] = ["pid": Int(getpid()), "local-as": s.localAS, "port": Int(s.listenPort),
                                   "routes": s.deliveredRoutes ?? NSNull(), "peers": peers,
-                                  "unknown-connections": s.unknownConnections, "accept-failures": s.acceptFailures]
+                                  "unknown-connections": s.unknownConnections, "accept-failures": s.acceptFailures,
+                                  "low-descriptor-refusals": s.lowDescriptorRefusals]
         do {
             let data = try JSONSerialization.data(withJSONObject: doc, options: [.sortedKeys])
             try data.write(to: URL(fileURLWithPath: path + ".tmp"))

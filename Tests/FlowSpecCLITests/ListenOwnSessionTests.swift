@@ -34,15 +34,20 @@ struct ListenOwnSessionTests {
         defer { lab.close() }
         try lab.start(extra: ["--filter-own-sessions"])
         try lab.waitForDropAll()
-        let end = Date().addingTimeInterval(12)
+        let end = Date().addingTimeInterval(20)
         var state = ""
         while Date() < end {
-            state = (try? lab.peerStatus()["state"] as? String) ?? ""
-            if state != "Established" { break }
+            // Only a status actually read counts (the file is rewritten every second).
+            if let s = try? lab.peerStatus()["state"] as? String {
+                state = s
+                if state != "Established" { break }
+            }
             Thread.sleep(forTimeInterval: 0.3)
         }
         #expect(state != "Established", "the session survived a route dropping it\n\(lab.log)")
-        #expect(lab.log.contains("hold timer expired"), "\(lab.log)")
+        // Cut by a hold timer: ours (the peer's KEEPALIVEs are dropped), or on a loaded machine
+        // sometimes the peer's first (our KEEPALIVEs stall behind the ACKs the route drops).
+        #expect(lab.log.contains("hold timer expired") || lab.log.contains("4/0 Hold Timer Expired"), "\(lab.log)")
         #expect(!(try lab.show()).contains { ($0["identity"] as? String)?.hasPrefix("own-session") == true })
     }
 }
@@ -134,9 +139,14 @@ private final class DropAllLab {
         try run(["ip", "netns", "exec", ctl, "ping", "-c", "2", "-W", "1", "192.0.2.2"], check: false).status == 0
     }
 
+    /// The peer's entry in the status file (read again a few times while it is being replaced).
     func peerStatus() throws -> [String: Any] {
-        let data = try Data(contentsOf: URL(fileURLWithPath: dir + "/listen.json"))
-        let o = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
-        return try #require((o["peers"] as? [[String: Any]])?.first)
+        for _ in 0..<10 {
+            if let data = FileManager.default.contents(atPath: dir + "/listen.json"),
+               let o = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+               let peer = (o["peers"] as? [[String: Any]])?.first { return peer }
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        throw ShellError(command: "read \(dir)/listen.json", status: -1, stderr: "no status file")
     }
 }
