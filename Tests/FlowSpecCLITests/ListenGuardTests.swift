@@ -187,8 +187,11 @@ def read_message(s):
     static let flood = prologue + #"""
 port, per, addrs = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]
 socks = []
-for a in addrs:
-    for _ in range(per):
+# Round robin over the addresses: the listener's accept queue holds 64 connections, so in
+# this order the first ones queued come from 60 different peers, each taking a descriptor
+# (a peer's next connection replaces its silent one and costs nothing more).
+for _ in range(per):
+    for a in addrs:
         s = socket.socket()
         s.bind((a, 0))
         s.setblocking(False)
