@@ -37,6 +37,10 @@ public struct CompileOptions: Sendable, Hashable {
     /// The host's own BGP sessions, accepted by the first rules of the base chain before any
     /// route (`OwnSessions`; docs/lowering.md). Empty: none.
     public var protectedSessions: [ProtectedSession]
+    /// Route targets standing for groups of interfaces (`--interface-group`): a route carrying
+    /// one matches only packets that arrived on its groups' interfaces (`iifname`, a key part of
+    /// merged sets; docs/lowering.md, "Interface scoping"). Empty: no route is scoped.
+    public var interfaceGroups = InterfaceGroups()
 
     public init(tableName: String = "flowspec", chainName: String = "filter", hook: NftHook = .forward,
                 priority: Int32 = 0, defaultPolicy: Policy = .accept, logGroup: UInt16 = 0,

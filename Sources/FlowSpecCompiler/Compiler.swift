@@ -275,7 +275,9 @@ struct RouteCompiler {
         do { plan = try actionPlan(route, index: index, id: id) } catch {
             rejected.append(RouteRejection(index: index, route: route, reason: error.reason)); return
         }
-        if route.isDefaultPolicy {
+        // A default-policy route scoped to interfaces is the default of those interfaces only:
+        // a rule (last, as ordering puts it), not the chain's policy.
+        if route.isDefaultPolicy && !options.interfaceGroups.scopes(route) {
             if defaults[route.family] != nil {
                 note(index, id, .noEffect, "a second \(route.family.name) default-policy route (only 0/0 prefixes) has no effect; the first one decides")
                 return

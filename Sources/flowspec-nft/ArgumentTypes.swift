@@ -67,6 +67,20 @@ struct RedirectMark: ExpressibleByArgument {
     }
 }
 
+/// `RT=IF[,IF...]` of `--interface-group`: a route target and the interfaces its routes apply on.
+struct InterfaceGroupOption: ExpressibleByArgument {
+    var target: RouteTarget
+    var interfaces: [String]
+    init?(argument: String) {
+        let parts = argument.split(separator: "=", maxSplits: 1)
+        guard parts.count == 2, let rt = RouteTarget(parts[0]) else { return nil }
+        let names = parts[1].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        guard !names.isEmpty else { return nil }
+        target = rt
+        interfaces = names
+    }
+}
+
 /// `MARK=RT` of `fetch --mark-target`: a packet mark and the redirect route target it stands for.
 struct MarkTarget: ExpressibleByArgument {
     var mark: UInt32

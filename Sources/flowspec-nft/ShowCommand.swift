@@ -14,8 +14,9 @@ struct Show: ParsableCommand {
         set, each element commented with its route's identity and counted by its own counter. A \
         route's packets and bytes add up all its rules and elements (a rate-limited route counts \
         every packet before the limit and again what conforms, merged or not). Rows follow the \
-        chain; within one merged rule the routes are in RFC 8955 order. --json gives the same rows \
-        with each route's identity, rule count and the merged sets it is in.
+        chain; within one merged rule the routes are in RFC 8955 order. A route scoped to interfaces \
+        (--interface-group) says `on IF,...`. --json gives the same rows with each route's identity, \
+        rule count, the merged sets it is in and its interfaces.
 
         Exit status: 0 the table was listed; 1 there is no such table, or it could not be read.
         """)
@@ -57,7 +58,8 @@ extension InstalledRoutes {
             lines.append(String(format: "    -  %12llu pkts %14llu bytes  ", a.packets, a.bytes) + "replies of allowed flows (ct state established,related)  → accept")
         }
         for (i, e) in entries.enumerated() {
-            let what = e.route?.description ?? e.identity
+            var what = e.route?.description ?? e.identity
+            if !e.interfaces.isEmpty { what += " on " + e.interfaces.joined(separator: ",") }
             lines.append(String(format: "%5d  %12llu pkts %14llu bytes  ", i + 1, e.packets, e.bytes) +
                          "\(what)  → \(e.actions.joined(separator: ", "))" + Self.note(e))
         }
@@ -86,7 +88,7 @@ extension InstalledRoutes {
             return "\"" + o + "\""
         }
         let routes = entries.map { e in
-            "{\"identity\":\(esc(e.identity)),\"match\":\(e.route.map { esc($0.description) } ?? "null"),\"rules\":\(e.rules),\"packets\":\(e.packets),\"bytes\":\(e.bytes),\"actions\":[\(e.actions.map(esc).joined(separator: ","))],\"sets\":[\(e.sets.map(esc).joined(separator: ","))]}"
+            "{\"identity\":\(esc(e.identity)),\"match\":\(e.route.map { esc($0.description) } ?? "null"),\"rules\":\(e.rules),\"packets\":\(e.packets),\"bytes\":\(e.bytes),\"actions\":[\(e.actions.map(esc).joined(separator: ","))],\"sets\":[\(e.sets.map(esc).joined(separator: ","))],\"interfaces\":[\(e.interfaces.map(esc).joined(separator: ","))]}"
         }
         let established = acceptedEstablished.map { "{\"packets\":\($0.packets),\"bytes\":\($0.bytes)}" } ?? "null"
         return "{\"table\":\(esc(table)),\"chain\":\(esc(chain)),\"hook\":\(esc(hook)),\"devices\":[\(devices.map(esc).joined(separator: ","))],"
