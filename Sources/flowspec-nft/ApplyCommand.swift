@@ -67,7 +67,8 @@ struct Apply: ParsableCommand {
         do { connection = try NftConnection() } catch { throw CLIError("nothing changed: \(error)") }
         // The previous run's state is read on other CPUs while the input is read.
         let keeper = TableKeeper(configuration: configuration, writer: connection,
-                                 store: StateStore(directory: stateDir, table: table.table), trustStored: !full)
+                                 store: StateStore(directory: stateDir, table: table.table), trustStored: !full,
+                                 policyRoutes: try table.redirect.policyRoutes())
         let outcome: KeeperOutcome
         do {
             outcome = try keeper.install(try input.read())
