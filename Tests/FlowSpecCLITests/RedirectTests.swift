@@ -141,5 +141,74 @@ struct RedirectTests {
         let rules = try s.rules()
         #expect(!rules.contains("0x46530000"), "no rule for rejected routes: \(rules)")
     }
-}
 
+    static let vrfRoute = """
+    {"routes":[
+    {"family":"ipv4","match":{"destination":"203.0.113.10/32","protocol":"==17","destination-port":"==5353"},"actions":[{"redirect":"65000:666"}]}
+    ]}
+    """
+
+    /// Whether this kernel makes VRF devices (the vrf module): tried in a namespace of its own.
+    static let vrfAvailable: Bool = {
+        guard canUseNamespaces else { return false }
+        let ns = "fsnvrf\(getpid())"
+        defer { _ = try? run(["ip", "netns", "del", ns], check: false) }
+        guard (try? run(["ip", "netns", "add", ns], check: false))?.status == 0 else { return false }
+        return (try? run(["ip", "-n", ns, "link", "add", "vrf-x", "type", "vrf", "table", "10"], check: false))?.status == 0
+    }()
+
+    @Test("VRF redirect: the flow lands in the VRF (to-h3 is its device, its table routes to h3); other traffic keeps its path",
+          .enabled(if: vrfAvailable, "the kernel cannot make VRF devices (no vrf module)"))
+    func vrfRedirect() throws {
+        let s = try ScrubLab()
+        defer { s.close() }
+        let lab = s.lab
+        try lab.exec(lab.r, ["ip", "link", "add", "scrub", "type", "vrf", "table", "666"])
+        try lab.exec(lab.r, ["ip", "link", "set", "scrub", "up"])
+        try lab.exec(lab.r, ["ip", "link", "set", "to-h3", "master", "scrub"])
+        try lab.exec(lab.r, ["ip", "addr", "add", "192.0.2.1/24", "dev", "to-h3"], check: false)
+        try lab.exec(lab.r, ["ip", "route", "add", "default", "via", "192.0.2.10", "vrf", "scrub"])
+        let r = try lab.flowspecNft(["apply", "--from", "json", "--hook", "prerouting", "--priority", "mangle", "--vrf", "65000:666=scrub", "-"],
+                                    stdin: Self.vrfRoute)
+        #expect(r.status == 0, "\(r.out)\(r.err)")
+        let rules = try s.rules()
+        #expect(rules.contains("fwmark 0x465300ff lookup 666 proto 245"), "\(rules)")
+        let (h2, h3) = try s.count(ports: [5353, 22]) {
+            try sendUDP(lab: lab, to: "203.0.113.10", port: 5353, count: 20, size: 100, interval: 0.002)
+            try sendUDP(lab: lab, to: "203.0.113.10", port: 22, count: 20, size: 100, interval: 0.002)
+        }
+        #expect(h3[5353] == 20 && h2[5353] == nil, "the redirected flow goes through the VRF: h2 \(h2), h3 \(h3)")
+        #expect(h2[22] == 20, "other traffic keeps its path: \(h2)")
+    }
+
+    @Test("--vrf naming a device that is not a VRF: nothing changes, the device is named")
+    func vrfNotAVRF() throws {
+        let s = try ScrubLab()
+        defer { s.close() }
+        let r = try s.lab.flowspecNft(["apply", "--from", "json", "--hook", "prerouting", "--vrf", "65000:666=to-h3", "-"],
+                                      stdin: Self.vrfRoute, check: false)
+        #expect(r.status == 1 && r.err.contains("to-h3 is not a VRF") && r.err.contains("nothing changed"), "\(r.out)\(r.err)")
+        let table = try s.lab.exec(s.lab.r, ["nft", "list", "tables"]).out
+        #expect(!table.contains("flowspec"), "\(table)")
+    }
+
+    @Test("--unmapped-redirect: reject leaves the flow alone (route rejected), ignore applies the route's drop")
+    func unmappedRedirect() throws {
+        let routes = """
+        {"routes":[
+        {"family":"ipv4","match":{"destination":"203.0.113.10/32","protocol":"==17","destination-port":"==5353"},"actions":[{"redirect":"65000:777"},{"traffic-rate-bytes":0}]}
+        ]}
+        """
+        for (mode, delivered) in [("reject", 10), ("ignore", 0)] {
+            let s = try ScrubLab()
+            defer { s.close() }
+            let r = try s.lab.flowspecNft(["apply", "--from", "json", "--hook", "prerouting", "--unmapped-redirect", mode, "-"], stdin: routes, check: false)
+            #expect(r.status == (mode == "reject" ? 3 : 0), "\(r.out)\(r.err)")
+            if mode == "ignore" { #expect(r.out.contains("redirect is ignored"), "\(r.out)") }
+            let (h2, h3) = try s.count(ports: [5353]) {
+                try sendUDP(lab: s.lab, to: "203.0.113.10", port: 5353, count: 10, size: 100, interval: 0.002)
+            }
+            #expect((h2[5353] ?? 0) == delivered && h3[5353] == nil, "\(mode): h2 \(h2), h3 \(h3)")
+        }
+    }
+}
