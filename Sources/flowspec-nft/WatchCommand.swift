@@ -108,7 +108,12 @@ struct Watch: ParsableCommand {
         let logger = startLogging(label: "flowspec-nft.watch", level: settings.logLevel)
         let source = try settings.makeSource()
         let configuration = try settings.agentConfiguration(defaultDebounce: source.defaultDebounce)
-        let agent = Agent(configuration: configuration, writer: try netlinkWriter(), logger: logger)
+        let agent = Agent(configuration: configuration, writer: try netlinkWriter(), logger: logger,
+                          policyRoutes: try settings.table.redirect.policyRoutes())
+        // Redirect next hops followed through rtnetlink (docs/lowering.md, "Redirect").
+        let follower = try nextHopFollower(agent)
+        follower.start()
+        defer { follower.stop() }
         let flushOnExit = Unchecked(settings.flushOnExit)
         let started = Unchecked(settings.sourceSettings)
         let configPath = config

@@ -46,7 +46,8 @@ struct RedirectTests {
         }
 
         func rules() throws -> String { try lab.exec(lab.r, ["ip", "rule", "show"]).out }
-        func routes(table: String) throws -> String { try lab.exec(lab.r, ["ip", "route", "show", "table", table]).out }
+        /// The routes of `table` ("" while it has never existed: `ip` then fails).
+        func routes(table: String) throws -> String { try lab.exec(lab.r, ["ip", "route", "show", "table", table], check: false).out }
     }
 
     static func redirectRoute(_ extra: String = "") -> String {
@@ -210,5 +211,72 @@ struct RedirectTests {
             }
             #expect((h2[5353] ?? 0) == delivered && h3[5353] == nil, "\(mode): h2 \(h2), h3 \(h3)")
         }
+    }
+
+    /// An ExaBGP API line announcing the redirect-to-IP route (0x010c, next hop 192.0.2.10).
+    static let exabgpAnnounce = #"{ "exabgp": "4.0.1", "type": "update", "neighbor": { "address": { "local": "192.0.2.1", "peer": "192.0.2.9" }, "asn": { "local": 65108, "peer": 65309 }, "direction": "receive", "message": { "update": { "attribute": { "origin": "igp", "extended-community": [ { "value": 75646400025198592, "string": "redirect-to-nexthop-ietf 192.0.2.10" } ] }, "announce": { "ipv4 flow": { "no-nexthop": [ { "destination-ipv4": [ "203.0.113.10/32" ], "protocol": [ "=udp" ], "destination-port": [ "=5353" ], "string": "flow destination-ipv4 203.0.113.10/32 protocol =udp destination-port =5353" } ] } } } } } }"#
+
+    /// Polls `check` every 50 ms for up to `seconds`.
+    static func eventually(_ seconds: Double, _ check: () throws -> Bool) rethrows -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if try check() { return true }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        return try check()
+    }
+
+    @Test("watch follows a next hop that goes away and comes back (rtnetlink), and --flush-on-exit removes the rules and routes")
+    func daemonFollowsNextHop() throws {
+        let s = try ScrubLab()
+        defer { s.close() }
+        let lab = s.lab
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["ip", "netns", "exec", lab.r, FlowSpecCLITests.flowspecNft, "watch", "--source", "exabgp", "--hook", "prerouting",
+                       "--priority", "mangle", "--debounce", "0", "--flush-on-exit", "--log-level", "info"]
+        let input = Pipe()
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("fsn-watch-\(UUID().uuidString)")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: log) }
+        p.standardInput = input
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = try FileHandle(forWritingTo: log)
+        try p.run()
+        // The exabgp source reads standard input until it ends: closed first, then SIGTERM.
+        defer { if p.isRunning { try? input.fileHandleForWriting.close(); p.terminate(); p.waitUntilExit() } }
+        func logText() -> String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+        input.fileHandleForWriting.write(Data((Self.exabgpAnnounce + "\n").utf8))
+        let table = Self.firstTable
+        #expect(try Self.eventually(10) { try s.routes(table: table).contains("default via 192.0.2.10 dev to-h3") }, "\(logText())")
+        #expect(try Self.eventually(5) { try lab.exec(lab.r, ["nft", "list", "tables"]).out.contains("flowspec") })
+        let (h2a, h3a) = try s.count(ports: [5353]) {
+            try sendUDP(lab: lab, to: "203.0.113.10", port: 5353, count: 10, size: 100, interval: 0.002)
+        }
+        #expect(h3a[5353] == 10 && h2a[5353] == nil, "redirected by the daemon: h2 \(h2a), h3 \(h3a)")
+
+        // The next hop goes away: its link down, the kernel has no path; the table answers unreachable.
+        try lab.exec(lab.r, ["ip", "link", "set", "to-h3", "down"])
+        #expect(try Self.eventually(5) { try s.routes(table: table).contains("unreachable default") }, "\((try? s.routes(table: table)) ?? "")\n\(logText())")
+        let (h2b, h3b) = try s.count(ports: [5353]) {
+            try sendUDP(lab: lab, to: "203.0.113.10", port: 5353, count: 10, size: 100, interval: 0.002)
+        }
+        #expect(h2b[5353] == nil && h3b[5353] == nil, "next hop gone: the flow is not delivered elsewhere: h2 \(h2b), h3 \(h3b)")
+
+        // It comes back: followed again.
+        try lab.exec(lab.r, ["ip", "link", "set", "to-h3", "up"])
+        #expect(try Self.eventually(5) { try s.routes(table: table).contains("default via 192.0.2.10 dev to-h3") }, "\((try? s.routes(table: table)) ?? "")\n\(logText())")
+        let (h2c, h3c) = try s.count(ports: [5353]) {
+            try sendUDP(lab: lab, to: "203.0.113.10", port: 5353, count: 10, size: 100, interval: 0.002)
+        }
+        #expect(h3c[5353] == 10 && h2c[5353] == nil, "next hop back: h2 \(h2c), h3 \(h3c)")
+        #expect(logText().contains("redirect next hop 192.0.2.10"), "\(logText())")
+
+        try input.fileHandleForWriting.close()
+        p.terminate()
+        p.waitUntilExit()
+        let rules = try s.rules()
+        #expect(!rules.contains("0x46530000"), "--flush-on-exit: \(rules)")
+        #expect(try s.routes(table: table).isEmpty)
     }
 }
