@@ -95,11 +95,24 @@ public actor Agent: SourceSink {
     /// Times a guard refused the routes held (`AgentConfiguration.guards`).
     public private(set) var refusedCount = 0
 
-    public init(configuration: AgentConfiguration, writer: sending any TableWriter, logger: Logger) {
+    /// - Parameter policyRoutes: makes the redirects' rules and routes (redirect-to-IP, VRFs)
+    ///   around every change (`TableKeeper`); `NextHopFollower` keeps their next hops current.
+    public init(configuration: AgentConfiguration, writer: sending any TableWriter, logger: Logger,
+                policyRoutes: sending PolicyRoutes? = nil) {
         self.configuration = configuration
-        keeper = TableKeeper(configuration: configuration.keeper, writer: writer)
+        keeper = TableKeeper(configuration: configuration.keeper, writer: writer, policyRoutes: policyRoutes)
         self.logger = logger
         unhealthySince = ContinuousClock.now
+    }
+
+    /// Resolves the redirect next hops again and changes the routes of those whose path changed
+    /// (`NextHopFollower` calls it after rtnetlink notifications); logs each change.
+    public func followNextHops() {
+        do {
+            for change in try keeper.followNextHops() { logger.notice("redirect \(change)") }
+        } catch {
+            logger.error("redirect next hops could not be followed (the routes stay as they were): \(error)")
+        }
     }
 
     // MARK: - Running
@@ -348,6 +361,7 @@ public actor Agent: SourceSink {
             logger.info("\(keeper.givenUp ?? "the change cannot be made in place"); installing the whole table")
             return .notInPlace
         }
+        if let problem = keeper.routingProblem { logger.warning("redirect rules and routes no longer needed stay until the next change: \(problem)") }
         for key in dirty { installedRoutes[key] = rib[key]?.route.route }
         dirty = []
         if removed > 0 { installedRoutes.shrinkIfSparse() }

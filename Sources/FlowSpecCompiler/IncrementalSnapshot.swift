@@ -21,6 +21,10 @@ extension IncrementalTable {
         for (target, mark) in options.redirectMarks.map({ ("\($0.key)", $0.value) }).sorted(by: { $0.0 < $1.0 }) {
             d.add(target); d.add(mark)
         }
+        for (nextHop, mark) in options.nextHopMarks.sorted(by: { $0.key < $1.key }) {
+            d.add("\(nextHop)"); d.add(mark)
+        }
+        d.add(options.unmappedRedirect.rawValue)
         for session in options.protectedSessions { d.add(session.comment); d.add("\(session)") }
         for (target, names) in options.interfaceGroups.groups.sorted(by: { $0.key < $1.key }) {
             d.add("\(target)"); d.add(names.joined(separator: ","))

@@ -18,6 +18,10 @@ func netlinkWriter() throws -> NftConnection {
     do { return try NftConnection() } catch { throw CLIError("cannot open netlink: \(error)") }
 }
 
+func nextHopFollower(_ agent: Agent) throws -> NextHopFollower {
+    do { return try NextHopFollower(agent: agent) } catch { throw CLIError("cannot listen to rtnetlink for redirect next hops: \(error)") }
+}
+
 /// Runs `agent` on `source` until the source ends or SIGTERM/SIGINT arrives; then shuts the
 /// agent down (removing the table if `flushOnExit`). SIGHUP calls `onHangup`.
 func runDaemon(agent: Agent, source: any RouteSource, logger: Logger, flushOnExit: Unchecked<Bool>,

@@ -260,7 +260,12 @@ struct Listen: ParsableCommand {
         let configuration = AgentConfiguration(order: table.routeOrder, scope: table.routeScope, options: compileOptions(speakerConfig),
                                                debounce: .zero, sourceTimeout: .seconds(3600), onSourceLoss: .keep,
                                                guards: InstallGuards(maxWithdrawal: withdrawal.maxWithdrawal))
-        let agent = Agent(configuration: configuration, writer: try netlinkWriter(), logger: logger)
+        let agent = Agent(configuration: configuration, writer: try netlinkWriter(), logger: logger,
+                          policyRoutes: try table.redirect.policyRoutes())
+        // Redirect next hops followed through rtnetlink (docs/lowering.md, "Redirect").
+        let follower = try nextHopFollower(agent)
+        follower.start()
+        defer { follower.stop() }
         let status = ListenStatus(path: statusFile, speaker: source.speaker, logger: logger)
         status.start()
         defer { status.stop() }

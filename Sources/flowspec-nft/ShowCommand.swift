@@ -27,6 +27,8 @@ struct Show: ParsableCommand {
     @Flag(help: "Print JSON instead of text.")
     var json = false
 
+    @OptionGroup(title: "Redirect") var redirect: RedirectRangeOptions
+
     @Option(help: "The status file of a running `flowspec-nft listen`, whose peers are listed too.")
     var statusFile: String = ListenStatus.defaultPath
 
@@ -45,6 +47,11 @@ struct Show: ParsableCommand {
         let summary = InstalledRoutes(installed.table)
         if json { print(summary.json()) } else {
             print(summary.text())
+            // The redirects' rules and routes (docs/lowering.md, "Redirect"): best effort, the table is what was asked for.
+            if let routes = try? PolicyRoutes(configuration: PolicyRoutes.Configuration(ranges: redirect.ranges), writer: RoutingConnection()),
+               let lines = try? routes.text() {
+                for line in lines { print(line) }
+            }
             if let peers = ListenStatus.peersText(path: statusFile) { print(peers) }
         }
     }

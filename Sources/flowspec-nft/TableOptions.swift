@@ -33,8 +33,10 @@ struct TableOptions: ParsableArguments {
     var sequenceCarrier: SequenceCarrier = .trafficMarking
 
     @Option(name: .customLong("redirect-mark"), parsing: .singleValue,
-            help: ArgumentHelp("Map a redirect route target to a packet mark, e.g. 65309:100=0x10 (repeatable). An unmapped redirect is rejected.", valueName: "rt=mark"))
+            help: ArgumentHelp("Map a redirect route target to a packet mark, e.g. 65309:100=0x10 (repeatable), for `ip rule`s of your own (--vrf makes them). An unmapped redirect follows --unmapped-redirect.", valueName: "rt=mark"))
     var redirectMarks: [RedirectMark] = []
+
+    @OptionGroup(title: "Redirect") var redirect: RedirectOptions
 
     @Option(name: .customLong("route-target"), parsing: .singleValue,
             help: ArgumentHelp("Install only routes carrying this route target (repeatable), e.g. 65309:10 or 192.0.2.1:10.", valueName: "asn:n"))
@@ -68,6 +70,9 @@ struct TableOptions: ParsableArguments {
             throw ValidationError("--device \(d): not a device name (1 to 15 characters, no '/' or spaces)")
         }
         if Set(devices).count != devices.count { throw ValidationError("--device: a device is named twice") }
+        if let both = redirect.vrfs.first(where: { v in redirectMarks.contains { $0.target == v.target } }) {
+            throw ValidationError("--vrf \(both.target): the route target also has a --redirect-mark")
+        }
         if offload && hook != .ingress { throw ValidationError("--offload is for --hook ingress: hardware runs tables where packets arrive") }
         for o in interfaceGroupOptions {
             for name in o.interfaces {
@@ -110,6 +115,7 @@ struct TableOptions: ParsableArguments {
         o.priority = priority.value
         o.defaultPolicy = policy == .accept ? .accept : .drop
         o.redirectMarks = Dictionary(redirectMarks.map { ($0.target, $0.mark) }, uniquingKeysWith: { _, last in last })
+        o.unmappedRedirect = redirect.unmappedRedirect
         o.logGroup = logGroup
         o.counters = !noCounters
         o.merge = merge
