@@ -82,6 +82,8 @@ public actor Agent: SourceSink {
     private var dirty = Set<RouteID>()
     private var installedRoutes = [RouteID: FlowRoute]()
     private var reportedRejections = Set<Rejection>()
+    /// The compiler notes logged already, by message (`noteOnce`).
+    private var notedMessages = Set<String>()
     private var pending: Task<Void, Never>?
     private var retry: Task<Void, Never>?
     /// Since when the source has given no good read (nil while healthy). Starts at creation: a
@@ -373,6 +375,7 @@ public actor Agent: SourceSink {
         logger.info("table inet \(configuration.options.tableName): +\(added) -\(removed) ~\(changed) routes in place (\(c.insertedRules.count) rules in, \(c.deletedRules.count) out, \(c.addedElementCount) set elements in, \(c.removedElementCount) out); installed \(update.installed); applied in \(seconds(clock.now - start)) s")
         for e in rejected { logger.warning("rejected \(e)") }
         for r in update.rejected { logger.warning("rejected \(r.route.identity): \(r.reason)") }
+        noteOnce(update.notes)
         return .applied(applied)
     }
 
@@ -418,7 +421,22 @@ public actor Agent: SourceSink {
             logger.warning("\(e.isRoute ? "rejected" : "unreadable") \(e)")
         }
         reportedRejections = rejections
+        noteOnce(outcome.notes)
         return applied
+    }
+
+    /// Logs each kind of compiler note once for the daemon's life: a note's text without the
+    /// route it is about (a redirect ignored by `--unmapped-redirect ignore` is logged once per
+    /// route target, not per route and commit), with the first route that had it.
+    private func noteOnce(_ notes: [String]) {
+        for n in notes {
+            // "POSITION: route I (IDENTITY): MESSAGE" or "IDENTITY: MESSAGE": the message is
+            // what follows the last "): " or, without one, the first ": ".
+            let message = n.range(of: "): ", options: .backwards).map { String(n[$0.upperBound...]) }
+                ?? n.range(of: ": ").map { String(n[$0.upperBound...]) } ?? n
+            guard notedMessages.insert(message).inserted else { continue }
+            logger.notice("note (said once): \(n)")
+        }
     }
 
     /// A guard refused the routes held: the last good table stays, loudly, until the routes

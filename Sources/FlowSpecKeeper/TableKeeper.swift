@@ -476,6 +476,8 @@ public final class TableKeeper: @unchecked Sendable {
         /// Added routes the compiler refused.
         public var rejected: [RouteRejection]
         public var installed: Int
+        /// The compiler's notes on the added routes (`CompileNote` text, by route identity).
+        public var notes: [String] = []
     }
 
     /// Takes the routes of `removing` out of the installed merged table and puts
@@ -560,7 +562,9 @@ public final class TableKeeper: @unchecked Sendable {
             }
         }
         state = current
-        return Update(change: update.change, rejected: update.rejected, installed: incremental.installedRouteCount)
+        var made = Update(change: update.change, rejected: update.rejected, installed: incremental.installedRouteCount)
+        for (route, _) in adding { for n in incremental.notes[route.identity] ?? [] { made.notes.append("\(route.identity): \(n)") } }
+        return made
     }
 
     // MARK: - Configuration and removal
