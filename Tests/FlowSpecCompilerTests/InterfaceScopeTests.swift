@@ -182,6 +182,49 @@ import FlowSpecTestSupport
                                       packets: 0, boundaryEvery: 1_000_000, extra: extra)
     }
 
+    /// Changes in place (`IncrementalTable`) of scoped routes, and the planner's snapshot, whose
+    /// boxes hold the 128-bit interface dimension: each update's table means what a fresh
+    /// unmerged compile of the routes then held means, on every interface.
+    @Test("scoped routes changed in place, and the snapshot of their planner")
+    func changesInPlace() throws {
+        var r = SplitMix(state: 71)
+        let options = Self.options(merge: true)
+        var routes = IncrementalTests.unique(overlappingRoutes(&r, count: 300).map { Self.scoped($0, &r) })
+        let (_, built) = IncrementalTable.build(routes, order: .rfc, options: options)
+        var table = try #require(built)
+        let bytes = table.serialized()
+        let restored = try #require(IncrementalTable.restore(bytes, options: options, order: .rfc))
+        #expect(difference(restored.table, table.table) == nil && restored.serialized() == bytes)
+        var other = options
+        other.interfaceGroups = try InterfaceGroups([Self.edge: ["eth9"]])
+        #expect(IncrementalTable.restore(bytes, options: other, order: .rfc) == nil, "a snapshot made with other groups")
+        table = restored
+        var next = 10_000, applied = 0
+        for step in 0..<8 {
+            var removing: [String] = [], adding: [(route: FlowRoute, tiebreak: Int)] = []
+            for _ in 0..<2 where !routes.isEmpty { removing.append(routes.remove(at: Int.random(in: 0..<routes.count, using: &r)).identity) }
+            for new in IncrementalTests.unique(overlappingRoutes(&r, count: 3).map { Self.scoped($0, &r) })
+            where !routes.contains(where: { $0.identity == new.identity }) {
+                routes.append(new); adding.append((new, next)); next += 1
+            }
+            guard table.update(removing: removing, adding: adding) != nil else {
+                table = try #require(IncrementalTable.build(routes, order: .rfc, options: options).1)
+                continue
+            }
+            applied += 1
+            let reference = compile(routes.ordered(.rfc), options: Self.options(merge: false)).table
+            var differ = 0
+            for k in 0..<120 {
+                let like = k < adding.count * 12 ? adding[k / 12].route : routes.randomElement(using: &r)!
+                var p = TestPacket.random(&r, like: like).aimed(at: like)
+                p.inputInterface = Self.arrivals[k % Self.arrivals.count]
+                if evaluate(table.table, p, over: MergeTests.over(k)) != evaluate(reference, p, over: MergeTests.over(k)) { differ += 1 }
+            }
+            #expect(differ == 0, "step \(step): \(differ) packets differ")
+        }
+        #expect(applied >= 5, "only \(applied) of 8 updates in place")
+    }
+
     @Test("interface groups: names checked, union of a route's groups, targets found back from names")
     func groupsModel() throws {
         #expect(throws: InvalidInterfaceName.self) { try InterfaceGroups([Self.edge: ["eth*"]]) }
