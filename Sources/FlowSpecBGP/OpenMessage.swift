@@ -72,12 +72,15 @@ public enum Capability: Hashable, Sendable {
     case routeRefresh
     /// Code 65 (RFC 6793).
     case fourOctetAS(UInt32)
+    /// Code 6 (RFC 8654): messages other than OPEN and KEEPALIVE may be up to 65535 octets.
+    case extendedMessage
     case other(code: UInt8, value: [UInt8])
 
     var code: UInt8 {
         switch self {
         case .multiprotocol: 1
         case .routeRefresh: 2
+        case .extendedMessage: 6
         case .fourOctetAS: 65
         case .other(let c, _): c
         }
@@ -86,7 +89,7 @@ public enum Capability: Hashable, Sendable {
     var value: [UInt8] {
         switch self {
         case .multiprotocol(let afi, let safi): [UInt8(afi >> 8), UInt8(afi & 0xff), 0, safi]
-        case .routeRefresh: []
+        case .routeRefresh, .extendedMessage: []
         case .fourOctetAS(let a): [UInt8(a >> 24), UInt8((a >> 16) & 0xff), UInt8((a >> 8) & 0xff), UInt8(a & 0xff)]
         case .other(_, let v): v
         }
@@ -97,6 +100,7 @@ public enum Capability: Hashable, Sendable {
         switch code {
         case 1 where v.count == 4: return .multiprotocol(afi: UInt16(v[0]) << 8 | UInt16(v[1]), safi: v[3])
         case 2 where v.isEmpty: return .routeRefresh
+        case 6 where v.isEmpty: return .extendedMessage
         case 65 where v.count == 4: return .fourOctetAS(v.reduce(0) { $0 << 8 | UInt32($1) })
         default: return .other(code: code, value: v)
         }
@@ -119,15 +123,17 @@ public struct OpenMessage: Hashable, Sendable {
         self.identifier = identifier; self.capabilities = capabilities
     }
 
-    /// Our OPEN: multiprotocol for both flowspec families, route refresh, 4-octet AS, and the
-    /// graceful-restart capability (RFC 4724) with no restart time and no families: it asks
-    /// nothing of the peer but makes FRR and GoBGP send End-of-RIB, which they send only to
-    /// GR-aware peers — without it the first table waits for the initial-sync timeout.
+    /// Our OPEN: multiprotocol for both flowspec families, route refresh, extended messages
+    /// (RFC 8654: FRR 8.4 packs flowspec UPDATEs past 4096 octets, a reflector's 4097-octet
+    /// UPDATE reset every session in the fabric lab), 4-octet AS, and the graceful-restart
+    /// capability (RFC 4724) with no restart time and no families: it asks nothing of the peer
+    /// but makes FRR and GoBGP send End-of-RIB, which they send only to GR-aware peers — without
+    /// it the first table waits for the initial-sync timeout.
     public init(localAS: UInt32, holdTime: UInt16, identifier: UInt32) {
         self.init(myAS: localAS > 0xffff ? OpenMessage.asTrans : UInt16(localAS), holdTime: holdTime,
                   identifier: identifier,
                   capabilities: SpeakerConfig.families.map { .multiprotocol(afi: $0.rawValue, safi: MPNLRIs.flowspecSAFI) }
-                      + [.routeRefresh, .fourOctetAS(localAS), OpenMessage.gracefulRestartAware])
+                      + [.routeRefresh, .extendedMessage, .fourOctetAS(localAS), OpenMessage.gracefulRestartAware])
     }
 
     /// Graceful restart (code 64): restart flags 0, restart time 0, no AFI/SAFI entries.
@@ -140,6 +146,8 @@ public struct OpenMessage: Hashable, Sendable {
     }
 
     public var supportsFourOctetAS: Bool { capabilities.contains { if case .fourOctetAS = $0 { true } else { false } } }
+    /// The peer takes messages up to 65535 octets (RFC 8654).
+    public var supportsExtendedMessages: Bool { capabilities.contains(.extendedMessage) }
     /// Code 2, or the pre-standard code 128 some speakers still send.
     public var supportsRouteRefresh: Bool {
         capabilities.contains { c in

@@ -28,6 +28,10 @@ struct Session {
     private(set) var establishedAt: Double?
     private var buffer: [UInt8] = []
     private var decoder = UpdateDecoder()
+    /// The longest message the peer may send: 4096, or 65535 once both OPENs carried the
+    /// extended message capability (RFC 8654; we always send it). The OPEN comes before, and a
+    /// KEEPALIVE is 19 octets (`lengthOK`).
+    private(set) var maxMessageLength = BGPMessage.maxLength
 
     init(direction: Direction, config: SpeakerConfig, peer: PeerConfig) {
         self.direction = direction; self.config = config; self.peer = peer
@@ -81,10 +85,11 @@ struct Session {
         while !closedFlag {
             let length: Int
             do throws(WireError) {
-                guard let l = try BGPMessage.frameLength(buffer, maxLength: BGPMessage.maxLength) else { break }
+                guard let l = try BGPMessage.frameLength(buffer, maxLength: maxMessageLength) else { break }
                 length = l
             } catch {
-                // RFC 4271 §6.1: marker → 1/1, length outside 19...4096 → 1/2 with the length.
+                // RFC 4271 §6.1: marker → 1/1, length outside 19...4096 (65535 with RFC 8654)
+                // → 1/2 with the length.
                 let n: BGPNotification = if case .badMarker = error { .connectionNotSynchronized }
                     else { .badMessageLength(Int(buffer[16]) << 8 | Int(buffer[17])) }
                 out += close(n, reason: "message header error: \(error) (NOTIFICATION \(n.code)/\(n.subcode) sent)")
@@ -164,6 +169,7 @@ struct Session {
             return close(error, reason: "OPEN rejected: NOTIFICATION \(error) sent")
         }
         remoteOpen = open
+        if open.supportsExtendedMessages { maxMessageLength = BGPMessage.maxExtendedLength }
         holdTime = Double(min(config.holdTime, open.holdTime))
         families = open.flowspecFamilies.intersection(SpeakerConfig.families)
         decoder = UpdateDecoder(families: families, fourOctetAS: open.supportsFourOctetAS,

@@ -11,7 +11,8 @@ import FlowSpec
         #expect(back.supportsRouteRefresh && back.supportsFourOctetAS)
         #expect(back.myAS == 65001 && back.autonomousSystem == 65001)
         // Capability octets: type 2, len 6, MP code 1 len 4 AFI 1 res SAFI 133.
-        #expect(o.encodeBody().count == 10 + 8 * 2 + 4 + 8 + 6)
+        #expect(o.encodeBody().count == 10 + 8 * 2 + 4 + 4 + 8 + 6)
+        #expect(back.supportsExtendedMessages)
         #expect(back.capabilities.contains(OpenMessage.gracefulRestartAware))
         #expect(Array(o.encodeBody()[10..<18]) == [2, 6, 1, 4, 0, 1, 0, 133])
     }
@@ -43,7 +44,13 @@ import FlowSpec
 }
 
 @Suite struct SessionFSMTests {
-    let peerOpen = bytes(OpenMessage(localAS: 65309, holdTime: 6, identifier: 0xc000_0201).message)
+    /// The peer's OPEN, without the extended message capability unless asked (RFC 8654).
+    static func peerOpen(extended: Bool = false) -> [UInt8] {
+        var o = OpenMessage(localAS: 65309, holdTime: 6, identifier: 0xc000_0201)
+        if !extended { o.capabilities.removeAll { $0 == .extendedMessage } }
+        return bytes(o.message)
+    }
+    let peerOpen = Self.peerOpen()
 
     func sent(_ a: [Session.Action]) -> [[UInt8]] { a.compactMap { if case .send(let b) = $0 { b } else { nil } } }
     func notification(_ a: [Session.Action]) -> (UInt8, UInt8)? {
@@ -51,10 +58,10 @@ import FlowSpec
         return nil
     }
 
-    func established(now: Double = 0) -> Session {
+    func established(now: Double = 0, extended: Bool = false) -> Session {
         var s = Session(direction: .incoming, config: testConfig, peer: testConfig.peers[0])
         _ = s.start(now: now)
-        _ = s.receive(peerOpen, now: now)
+        _ = s.receive(Self.peerOpen(extended: extended), now: now)
         _ = s.receive(bytes(.keepalive), now: now)
         return s
     }
@@ -106,6 +113,27 @@ import FlowSpec
         s = established()
         let ka20 = [UInt8](repeating: 0xff, count: 16) + [0, 20, 4, 0]
         #expect(notification(s.receive(ka20, now: 1))! == (1, 2))
+    }
+
+    /// RFC 8654: we always offer extended messages; a peer that offers them too may send
+    /// UPDATEs up to 65535 octets (FRR 8.4 sends 4097-octet flowspec UPDATEs), one that does not
+    /// is held to 4096.
+    @Test func extendedMessagesOnlyWhenBothOffered() throws {
+        #expect(OpenMessage(localAS: 65001, holdTime: 90, identifier: 1).supportsExtendedMessages)
+        // An UPDATE of 5000 octets: an unknown optional transitive attribute pads it.
+        let padding = [UInt8](repeating: 0, count: 5000 - 19 - 4 - 4)
+        var body: [UInt8] = [0, 0]                                          // no withdrawn routes
+        let attribute: [UInt8] = [0xd0, 0xfe, UInt8(padding.count >> 8), UInt8(padding.count & 0xff)] + padding
+        body += [UInt8(attribute.count >> 8), UInt8(attribute.count & 0xff)] + attribute
+        let update = [UInt8](repeating: 0xff, count: 16) + [UInt8(5000 >> 8), UInt8(5000 & 0xff), 2] + body
+        try #require(update.count == 5000)
+        var s = established(extended: true)
+        #expect(s.state == .established)
+        let a = s.receive(update, now: 1)
+        #expect(notification(a) == nil && !s.isClosed, "a 5000-octet UPDATE after both offered extended messages: \(a)")
+        s = established(extended: false)
+        let b = s.receive(update, now: 1)
+        #expect(notification(b)! == (1, 2) && s.isClosed)
     }
 
     @Test func badPeerASGetsNotification2_2() {
