@@ -56,7 +56,9 @@ public final class BGPListenerSource: RouteSource, @unchecked Sendable {
                     }
                 case .routes(let snapshot):
                     for s in snapshot.stalePeers {
-                        logger.notice("peer \(s.peer) is down: keeping its \(s.routeCount) routes for \(Int(s.expiresIn.rounded())) s")
+                        // --on-peer-loss keep makes the time infinite: Int(.infinity) traps (a crash seen in the fabric lab)
+                        let left = s.expiresIn.isFinite ? "for \(Int(s.expiresIn.rounded())) s" : "until it is back"
+                        logger.notice("peer \(s.peer) is down: keeping its \(s.routeCount) routes \(left)")
                     }
                     if let changes = snapshot.changes {
                         // Only what changed: the agent's RIB follows, at the cost of the change.
