@@ -56,9 +56,7 @@ public final class BGPListenerSource: RouteSource, @unchecked Sendable {
                     }
                 case .routes(let snapshot):
                     for s in snapshot.stalePeers {
-                        // --on-peer-loss keep makes the time infinite: Int(.infinity) traps (a crash seen in the fabric lab)
-                        let left = s.expiresIn.isFinite ? "for \(Int(s.expiresIn.rounded())) s" : "until it is back"
-                        logger.notice("peer \(s.peer) is down: keeping its \(s.routeCount) routes \(left)")
+                        logger.notice("peer \(s.peer) is down: keeping its \(s.routeCount) routes \(Self.keepingFor(s.expiresIn))")
                     }
                     if let changes = snapshot.changes {
                         // Only what changed: the agent's RIB follows, at the cost of the change.
@@ -74,5 +72,13 @@ public final class BGPListenerSource: RouteSource, @unchecked Sendable {
         } onCancel: {
             speaker.stop()
         }
+    }
+}
+
+extension BGPListenerSource {
+    /// How long a lost peer's routes are kept, for the log: `--on-peer-loss keep` makes the time
+    /// infinite, and `Int(.infinity)` traps (every listener of the fabric lab crashed on it).
+    static func keepingFor(_ seconds: Double) -> String {
+        seconds.isFinite ? "for \(Int(seconds.rounded())) s" : "until it is back"
     }
 }

@@ -585,3 +585,12 @@ struct RecordingLogHandler: LogHandler {
         #expect(identities(applier.applied.last).count == 4)
     }
 }
+
+@Suite struct ListenerSourceLogTests {
+    /// `--on-peer-loss keep` keeps a lost peer's routes for ever: the log line says so instead of
+    /// converting an infinite time to an integer (which trapped every listener of the fabric lab).
+    @Test func aPeerKeptForEverIsLoggedWithoutTrapping() {
+        #expect(BGPListenerSource.keepingFor(.infinity) == "until it is back")
+        #expect(BGPListenerSource.keepingFor(89.6) == "for 90 s")
+    }
+}
