@@ -18,8 +18,15 @@ func netlinkWriter() throws -> NftConnection {
     do { return try NftConnection() } catch { throw CLIError("cannot open netlink: \(error)") }
 }
 
+/// How long shutting down may take after SIGTERM/SIGINT (the source stopped, `--flush-on-exit`
+/// done) before the process exits anyway, status 1: a daemon must stop when it is told to,
+/// whatever a source or the kernel is stuck in. The sources' children are killed at once
+/// (`Command`), and removing a table takes milliseconds, so only a fault gets here.
+let shutdownLimit: Duration = .seconds(10)
+
 /// Runs `agent` on `source` until the source ends or SIGTERM/SIGINT arrives; then shuts the
-/// agent down (removing the table if `flushOnExit`). SIGHUP calls `onHangup`.
+/// agent down (removing the table if `flushOnExit`). SIGHUP calls `onHangup`. A second
+/// SIGTERM/SIGINT, or a shutdown longer than `shutdownLimit`, exits at once.
 func runDaemon(agent: Agent, source: any RouteSource, logger: Logger, flushOnExit: Unchecked<Bool>,
                onHangup: @escaping @Sendable () -> Void) {
     let done = DispatchSemaphore(value: 0)
@@ -31,15 +38,25 @@ func runDaemon(agent: Agent, source: any RouteSource, logger: Logger, flushOnExi
     }
     let queue = DispatchQueue(label: "flowspec-nft.signals")
     var sources = [DispatchSourceSignal]()
+    let stopping = Unchecked(false)
     for sig in [SIGTERM, SIGINT, SIGHUP] {
         signal(sig, SIG_IGN)
         let s = DispatchSource.makeSignalSource(signal: sig, queue: queue)
         s.setEventHandler {
+            let name = sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "SIGHUP"
             if sig == SIGHUP {
                 onHangup()
+            } else if stopping.value {
+                logger.critical("signal \(name) again while shutting down: exiting now")
+                exit(1)
             } else {
-                logger.notice("signal \(sig == SIGTERM ? "SIGTERM" : "SIGINT"): shutting down")
+                stopping.value = true
+                logger.notice("signal \(name): shutting down")
                 runner.cancel()
+                queue.asyncAfter(deadline: .now() + shutdownLimit.seconds) {
+                    logger.critical("shutdown not finished after \(shutdownLimit.secondsText) s: exiting now")
+                    exit(1)
+                }
             }
         }
         s.resume()
@@ -48,4 +65,3 @@ func runDaemon(agent: Agent, source: any RouteSource, logger: Logger, flushOnExi
     done.wait()
     sources.forEach { $0.cancel() }
 }
-

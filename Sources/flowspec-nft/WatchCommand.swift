@@ -32,6 +32,9 @@ struct Watch: ParsableCommand {
     @Option(help: "Seconds between FRR polls / GoBGP count checks (fractions allowed).")
     var interval: Double = 5
 
+    @Option(help: ArgumentHelp("Seconds a vtysh or gobgp command may take; one slower is killed (with what it started) and counts as a failed read. Default: twice --interval, at least 10 s (frr) or 30 s (gobgp).", valueName: "seconds"))
+    var commandTimeout: Double?
+
     @Option(help: ArgumentHelp("The vtysh command, split into words like a shell would, e.g. \"vtysh --vty_socket /run/frr\".", valueName: "command"))
     var vtysh: String = "vtysh"
 
@@ -62,6 +65,7 @@ struct Watch: ParsableCommand {
     func validate() throws {
         if interval <= 0 || !interval.isFinite { throw ValidationError("--interval must be a positive number of seconds") }
         if let d = debounce, d < 0 || !d.isFinite { throw ValidationError("--debounce must be 0 or more seconds") }
+        if let t = commandTimeout, t <= 0 || !t.isFinite { throw ValidationError("--command-timeout must be a positive number of seconds") }
         if sourceTimeout <= 0 || !sourceTimeout.isFinite { throw ValidationError("--source-timeout must be a positive number of seconds") }
     }
 
@@ -85,9 +89,10 @@ struct Watch: ParsableCommand {
 
     func makeSource() throws -> any RouteSource {
         guard let source else { throw CLIError("watch needs --source frr|gobgp|exabgp (or `source` in --config)") }
+        let timeout = commandTimeout.map { Duration.seconds($0) }
         switch source {
-        case .frr: return FRRSource(vtysh: try shellWords(vtysh), interval: .seconds(interval))
-        case .gobgp: return GoBGPSource(gobgp: try shellWords(gobgp), interval: .seconds(interval))
+        case .frr: return FRRSource(vtysh: try shellWords(vtysh), interval: .seconds(interval), commandTimeout: timeout)
+        case .gobgp: return GoBGPSource(gobgp: try shellWords(gobgp), interval: .seconds(interval), commandTimeout: timeout)
         case .exabgp: return ExaBGPSource()
         }
     }
@@ -100,7 +105,7 @@ struct Watch: ParsableCommand {
     }
 
     /// What only a restart changes.
-    var sourceSettings: [String] { [source?.rawValue ?? "", "\(interval)", vtysh, gobgp, "\(logLevel)"] }
+    var sourceSettings: [String] { [source?.rawValue ?? "", "\(interval)", "\(commandTimeout ?? 0)", vtysh, gobgp, "\(logLevel)"] }
 
     func run() throws {
         let commandLine = Self.commandLineArguments
