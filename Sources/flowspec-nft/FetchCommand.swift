@@ -31,9 +31,11 @@ struct Fetch: ParsableCommand {
         output (BIRD, ExaBGP; JSON has no comments).
 
         Examples:
-          flowspec-nft fetch --from nft --chain 'inet fw forward_filter' > /etc/bird/flowspec.conf
+          flowspec-nft fetch --from nft --chain 'inet fw forward_filter' \\
+            > /etc/bird/flowspec.conf
           iptables-save | flowspec-nft fetch --from iptables-save --to exabgp -
-          ip6tables-save | flowspec-nft fetch --from iptables-save --chain INPUT --to json
+          ip6tables-save | flowspec-nft fetch --from iptables-save \\
+            --chain INPUT --to json
         """)
 
     @Option(help: "Where the chain comes from: nft (the kernel, current network namespace) or iptables-save (text).")

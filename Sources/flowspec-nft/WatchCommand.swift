@@ -69,23 +69,16 @@ struct Watch: ParsableCommand {
         if sourceTimeout <= 0 || !sourceTimeout.isFinite { throw ValidationError("--source-timeout must be a positive number of seconds") }
     }
 
+    /// Watch's own flags, for its config file.
+    static let configFlags: [String: String?] = ["flush-on-exit": "no-flush-on-exit"]
+
     /// This command with the config file's settings under the command line's.
     static func merged(commandLine: [String], configPath: String?) throws -> Watch {
-        guard let configPath else { return try parseAsRoot(commandLine) as! Watch }
-        let fromFile = try WatchConfigFile.arguments(path: configPath)
-        do {
-            return try parseAsRoot(fromFile + commandLine) as! Watch
-        } catch {
-            throw CLIError("\(configPath): \(fullMessage(for: error))")
-        }
+        try merged(commandLine: commandLine, configPath: configPath, flags: configFlags)
     }
 
     /// The arguments after `watch` on this process's command line.
-    static var commandLineArguments: [String] {
-        let all = CommandLine.arguments
-        guard let i = all.firstIndex(of: "watch") else { return Array(all.dropFirst()) }
-        return Array(all[(i + 1)...])
-    }
+    static var commandLineArguments: [String] { arguments(after: "watch") }
 
     func makeSource() throws -> any RouteSource {
         guard let source else { throw CLIError("watch needs --source frr|gobgp|exabgp (or `source` in --config)") }
