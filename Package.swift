@@ -47,7 +47,9 @@ let package = Package(
             "FlowSpec", "FlowSpecFormats", "FlowSpecCompiler", "FlowSpecKeeper", "FlowSpecNetlink", "FlowSpecBGP", "FlowSpecFetcher", "FlowSpecAgent",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
-        ]),
+        ], plugins: ["VersionPlugin"]),
+        // `buildVersion` for `flowspec-nft --version`, from scripts/version before every build.
+        .plugin(name: "VersionPlugin", capability: .buildTool()),
         // Shared by the test targets: random routes and the RFC packet model (not a product).
         .target(name: "FlowSpecTestSupport", dependencies: ["FlowSpec", "FlowSpecCompiler"], path: "Tests/Support"),
         .testTarget(name: "FlowSpecTests", dependencies: ["FlowSpec", "FlowSpecTestSupport"]),
