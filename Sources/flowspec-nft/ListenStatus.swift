@@ -65,12 +65,19 @@ final class ListenStatus: @unchecked Sendable {
         }
     }
 
-    /// The peers section for `show`, if a live listener wrote `path`.
-    static func peersText(path: String) -> String? {
+    /// The status a live listener wrote to `path` (its text and its document); nil when there is
+    /// none or its writer is gone.
+    static func live(path: String) -> (json: String, document: [String: Any])? {
         guard let data = FileManager.default.contents(atPath: path),
               let doc = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let pid = doc["pid"] as? Int, kill(pid_t(pid), 0) == 0,
-              let peers = doc["peers"] as? [[String: Any]] else { return nil }
+              let pid = doc["pid"] as? Int, kill(pid_t(pid), 0) == 0 else { return nil }
+        return (String(decoding: data, as: UTF8.self), doc)
+    }
+
+    /// The peers section for `show`, from a live listener's status document.
+    static func peersText(_ doc: [String: Any]) -> String {
+        let pid = doc["pid"] as? Int ?? 0
+        let peers = doc["peers"] as? [[String: Any]] ?? []
         var lines = ["BGP listener (pid \(pid)), AS \(doc["local-as"] ?? "?"), port \(doc["port"] ?? "?"):"]
         for p in peers {
             let routes = (p["routes"] as? [String: Int] ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FlowSpec
 import FlowSpecCompiler
+import FlowSpecFormats
 import FlowSpecKeeper
 import FlowSpecNetlink
 import Foundation
@@ -14,8 +15,10 @@ struct Show: ParsableCommand {
         set, each element commented with its route's identity and counted by its own counter. A \
         route's packets and bytes add up all its rules and elements (a rate-limited route counts \
         every packet before the limit and again what conforms, merged or not). Rows follow the \
-        chain; within one merged rule the routes are in RFC 8955 order. --json gives the same rows \
-        with each route's identity, rule count and the merged sets it is in.
+        chain; within one merged rule the routes are in RFC 8955 order. The last row counts the \
+        packets no route decided, which the chain policy took. --json gives the same rows with \
+        each route's identity, family, match object (as `parse` writes it), rule count and the \
+        merged sets it is in, and a running listener's peers (--status-file).
 
         Exit status: 0 the table was listed; 1 there is no such table, or it could not be read.
         """)
@@ -38,13 +41,16 @@ struct Show: ParsableCommand {
         }
         guard let installed else {
             // Exit status 1: a missing table is not an empty one.
-            if json { print(#"{"table":null,"routes":[]}"#) } else { print("no table inet \(table)") }
+            if json { print(#"{"table":null,"routes":[]}"#) } else { printError("no table inet \(table)") }
             throw ExitCode(1)
         }
-        let summary = InstalledRoutes(installed.table)
-        if json { print(summary.json()) } else {
+        let base = installed.table.chains.first { $0.base != nil }
+        let counted = base.flatMap { installed.policyCounters[$0.name] }.map { (packets: $0.packets, bytes: $0.bytes) }
+        let summary = InstalledRoutes(installed.table, policyCounted: counted)
+        let listener = ListenStatus.live(path: statusFile)
+        if json { print(summary.json(listener: listener?.json)) } else {
             print(summary.text())
-            if let peers = ListenStatus.peersText(path: statusFile) { print(peers) }
+            if let listener { print(ListenStatus.peersText(listener.document)) }
         }
     }
 }
@@ -61,6 +67,9 @@ extension InstalledRoutes {
             lines.append(String(format: "%5d  %12llu pkts %14llu bytes  ", i + 1, e.packets, e.bytes) +
                          "\(what)  → \(e.actions.joined(separator: ", "))" + Self.note(e))
         }
+        if let p = policyCounted {
+            lines.append(String(format: "    -  %12llu pkts %14llu bytes  ", p.packets, p.bytes) + "no route decided: chain policy  → \(policy)")
+        }
         return lines.joined(separator: "\n")
     }
 
@@ -72,25 +81,21 @@ extension InstalledRoutes {
         return parts.isEmpty ? "" : "  (" + parts.joined(separator: ", ") + ")"
     }
 
-    func json() -> String {
-        func esc(_ s: String) -> String {
-            var o = ""
-            for c in s.unicodeScalars {
-                switch c {
-                case "\"": o += "\\\""
-                case "\\": o += "\\\\"
-                case _ where c.value < 0x20: o += String(format: "\\u%04x", c.value)
-                default: o.unicodeScalars.append(c)
-                }
-            }
-            return "\"" + o + "\""
-        }
+    /// The rows as JSON: per route its identity, family, canonical match object (as `parse`
+    /// writes it; null for a hashed identity), display text, counts, actions and sets; the policy
+    /// row's counts; and `listener`, a live listener's status document (peers), when given.
+    func json(listener: String? = nil) -> String {
+        let esc = CanonicalJSON.quoted
         let routes = entries.map { e in
-            "{\"identity\":\(esc(e.identity)),\"match\":\(e.route.map { esc($0.description) } ?? "null"),\"rules\":\(e.rules),\"packets\":\(e.packets),\"bytes\":\(e.bytes),\"actions\":[\(e.actions.map(esc).joined(separator: ","))],\"sets\":[\(e.sets.map(esc).joined(separator: ","))]}"
+            "{\"identity\":\(esc(e.identity)),\"family\":\(e.route.map { esc($0.family.name) } ?? "null"),"
+                + "\"match\":\(e.route.map(CanonicalJSON.matchJSON) ?? "null"),\"description\":\(esc(e.route?.description ?? e.identity)),"
+                + "\"rules\":\(e.rules),\"packets\":\(e.packets),\"bytes\":\(e.bytes),"
+                + "\"actions\":[\(e.actions.map(esc).joined(separator: ","))],\"sets\":[\(e.sets.map(esc).joined(separator: ","))]}"
         }
         let established = acceptedEstablished.map { "{\"packets\":\($0.packets),\"bytes\":\($0.bytes)}" } ?? "null"
+        let counted = policyCounted.map { "{\"packets\":\($0.packets),\"bytes\":\($0.bytes)}" } ?? "null"
         return "{\"table\":\(esc(table)),\"chain\":\(esc(chain)),\"hook\":\(esc(hook)),\"devices\":[\(devices.map(esc).joined(separator: ","))],"
-            + "\"offload\":\(offload),\"policy\":\(esc(policy)),\"acceptEstablished\":\(established),\"routes\":[\n" +
-            routes.joined(separator: ",\n") + "\n]}"
+            + "\"offload\":\(offload),\"policy\":\(esc(policy)),\"policyCounter\":\(counted),\"acceptEstablished\":\(established),"
+            + "\"listener\":\(listener ?? "null"),\"routes\":[\n" + routes.joined(separator: ",\n") + "\n]}"
     }
 }

@@ -189,7 +189,7 @@ private final class PeerLab {
         var byIdentity = [String: Installed]()
         for route in routes {
             guard let id = route["identity"] as? String else { continue }
-            byIdentity[id] = Installed(match: route["match"] as? String ?? "", actions: route["actions"] as? [String] ?? [],
+            byIdentity[id] = Installed(match: route["description"] as? String ?? "", actions: route["actions"] as? [String] ?? [],
                                        rules: route["rules"] as? Int ?? 0)
         }
         return ((o["policy"] as? String) ?? "", byIdentity)
