@@ -68,29 +68,34 @@ struct Apply: ParsableCommand {
         // The previous run's state is read on other CPUs while the input is read.
         let keeper = TableKeeper(configuration: configuration, writer: connection,
                                  store: StateStore(directory: stateDir, table: table.table), trustStored: !full)
-        let outcome: KeeperOutcome
-        do {
-            outcome = try keeper.install(try input.read())
-        } catch let error as CLIError {
-            throw error
-        } catch KeeperRefusal.rejected(let errors) {
-            for e in errors { print("  \(e.isRoute ? "rejected" : "unreadable") \(e)") }
-            printError("nothing changed: \(KeeperRefusal.rejected(errors))")
-            throw ExitCode(2)
-        } catch KeeperRefusal.unusable(let errors) {
-            for e in errors { print("  unreadable \(e)") }
-            throw CLIError("nothing changed: \(KeeperRefusal.unusable(errors))")
-        } catch let error as KeeperRefusal {
-            throw CLIError("nothing changed: \(error)")
-        } catch let error as NetlinkError {
-            if table.offload, let why = error.offloadRefusal(devices: table.devices) { throw CLIError("nothing changed: \(why)") }
-            throw CLIError("nothing changed: \(error)")
-        }
+        let outcome = try Self.refusals(table: table) { try keeper.install(try input.read()) }
         report(outcome, start: start)
         for d in table.devices where if_nametoindex(d) == 0 {
             print("  warning: device \(d) does not exist (yet): the kernel hooks the table to it when it appears")
         }
         if !outcome.rejected.isEmpty { throw ExitCode(3) }
+    }
+
+    /// `body`'s result; a refusal (a guard's, the kernel's) printed as nothing changed, with
+    /// exit status 2 for `--strict`, 1 otherwise.
+    static func refusals<T>(table: TableOptions, nothing: String = "nothing changed", _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as CLIError {
+            throw error
+        } catch KeeperRefusal.rejected(let errors) {
+            for e in errors { print("  \(e.isRoute ? "rejected" : "unreadable") \(e)") }
+            printError("\(nothing): \(KeeperRefusal.rejected(errors))")
+            throw ExitCode(2)
+        } catch KeeperRefusal.unusable(let errors) {
+            for e in errors { print("  unreadable \(e)") }
+            throw CLIError("\(nothing): \(KeeperRefusal.unusable(errors))")
+        } catch let error as KeeperRefusal {
+            throw CLIError("\(nothing): \(error)")
+        } catch let error as NetlinkError {
+            if table.offload, let why = error.offloadRefusal(devices: table.devices) { throw CLIError("\(nothing): \(why)") }
+            throw CLIError("\(nothing): \(error)")
+        }
     }
 
     func report(_ outcome: KeeperOutcome, start: ContinuousClock.Instant) {
