@@ -3,6 +3,7 @@ import FlowSpecCompiler
 import FlowSpecFormats
 import FlowSpecKeeper
 import FlowSpecNetlink
+import Foundation
 import Logging
 
 /// What to do with the installed table once the source has been unreadable for
@@ -94,6 +95,10 @@ public actor Agent: SourceSink {
     public private(set) var flushCount = 0
     /// Times a guard refused the routes held (`AgentConfiguration.guards`).
     public private(set) var refusedCount = 0
+    /// The last commit: when, and how (`TableMetrics.kind`: delta or full).
+    private var lastCommit: (at: Date, kind: String)?
+    /// Called with the status after every commit, flush and change of the source's health.
+    private var observer: (@Sendable (AgentStatus) -> Void)?
 
     public init(configuration: AgentConfiguration, writer: sending any TableWriter, logger: Logger) {
         self.configuration = configuration
@@ -135,9 +140,30 @@ public actor Agent: SourceSink {
         }
     }
 
+    // MARK: - Status
+
+    /// What the agent holds and did last, for status files.
+    public var status: AgentStatus {
+        AgentStatus(table: configuration.options.tableName, sourceHealthy: unhealthySince == nil,
+                    unhealthyFor: unhealthySince.map { clock.now - $0 }, routesReceived: rib.count,
+                    installed: isInstalled ? lastApplied?.installed : nil, lastApplied: lastApplied,
+                    lastCommit: lastCommit?.at, lastCommitKind: lastCommit?.kind, refusals: refusedCount, flushes: flushCount)
+    }
+
+    /// Calls `observer` with the status after every commit, table removal and change of the
+    /// source's health (a status file is written then, never behind the table).
+    public func observe(_ observer: @escaping @Sendable (AgentStatus) -> Void) {
+        self.observer = observer
+        observer(status)
+    }
+
+    private func notify() { observer?(status) }
+
     // MARK: - Events
 
     public func deliver(_ event: SourceEvent) async {
+        defer { TableMetrics.recordReceived(rib.count) }
+        TableMetrics.recordSourceEvent(event.metricKind, healthy: event.isGoodRead)
         switch event {
         case .snapshot(let result):
             healthy()
@@ -217,6 +243,8 @@ public actor Agent: SourceSink {
 
 
     private func healthy() {
+        let flipped = unhealthySince != nil
+        defer { if flipped { notify() } }
         if lossHandled {
             logger.notice("source readable again")
         } else if let since = unhealthySince, isInstalled {
@@ -227,7 +255,7 @@ public actor Agent: SourceSink {
     }
 
     private func unhealthy(_ reason: String) {
-        if unhealthySince == nil { unhealthySince = clock.now }
+        if unhealthySince == nil { unhealthySince = clock.now; notify() }
         logger.error("source unreadable, table left as it is: \(reason)")
     }
 
@@ -252,6 +280,9 @@ public actor Agent: SourceSink {
                 flushCount += 1
                 installedRoutes = [:]
                 reportedRejections = []
+                TableMetrics.recordFlush()
+                TableMetrics.recordTable(nil)
+                notify()
                 logger.warning("no good read for \(seconds(silent)) s: table inet \(configuration.options.tableName) removed (--on-source-loss flush)")
             } catch {
                 logger.error("no good read for \(seconds(silent)) s: removing table inet \(configuration.options.tableName) failed: \(error)")
@@ -348,6 +379,13 @@ public actor Agent: SourceSink {
             logger.info("\(keeper.givenUp ?? "the change cannot be made in place"); installing the whole table")
             return .notInPlace
         }
+        let kind: String? = update.change.isEmpty ? nil : "delta"
+        TableMetrics.recordCommit(kind: kind, duration: clock.now - start)
+        TableMetrics.recordRoutes(installed: update.installed, rejected: rejected + update.rejected.map {
+            Rejection(position: $0.route.identity, route: $0.route, cause: .inexpressible($0.reason))
+        }, outOfScope: nil)
+        TableMetrics.recordTable(keeper.installed)
+        if let kind { lastCommit = (Date(), kind) }
         for key in dirty { installedRoutes[key] = rib[key]?.route.route }
         dirty = []
         if removed > 0 { installedRoutes.shrinkIfSparse() }
@@ -359,6 +397,7 @@ public actor Agent: SourceSink {
         logger.info("table inet \(configuration.options.tableName): +\(added) -\(removed) ~\(changed) routes in place (\(c.insertedRules.count) rules in, \(c.deletedRules.count) out, \(c.addedElementCount) set elements in, \(c.removedElementCount) out); installed \(update.installed); applied in \(seconds(clock.now - start)) s")
         for e in rejected { logger.warning("rejected \(e)") }
         for r in update.rejected { logger.warning("rejected \(r.route.identity): \(r.reason)") }
+        notify()
         return .applied(applied)
     }
 
@@ -375,6 +414,7 @@ public actor Agent: SourceSink {
             refused(refusal)
             return nil
         } catch {
+            TableMetrics.recordFailedCommit()
             logger.error("kernel refused table inet \(configuration.options.tableName), previous table unchanged: \(error); retrying in 1 s")
             retry = Task {
                 try? await Task.sleep(for: .seconds(1))
@@ -385,6 +425,11 @@ public actor Agent: SourceSink {
         var now = [RouteID: FlowRoute]()
         for (k, e) in entries { now[k] = e.route.route }
         dirty = []
+        let kind = TableMetrics.kind(outcome.method)
+        TableMetrics.recordCommit(kind: kind, duration: clock.now - start)
+        TableMetrics.recordRoutes(installed: outcome.installed, rejected: outcome.rejected, outOfScope: outcome.outOfScope)
+        TableMetrics.recordTable(keeper.installed)
+        if let kind { lastCommit = (Date(), kind) }
         if case .unchanged = outcome.method {
             logger.debug("routes changed, table did not: kernel left alone")
             installedRoutes = now
@@ -404,6 +449,7 @@ public actor Agent: SourceSink {
             logger.warning("\(e.isRoute ? "rejected" : "unreadable") \(e)")
         }
         reportedRejections = rejections
+        notify()
         return applied
     }
 
@@ -411,6 +457,8 @@ public actor Agent: SourceSink {
     /// change again (or the configuration does).
     private func refused(_ refusal: KeeperRefusal) {
         refusedCount += 1
+        TableMetrics.recordRefusal()
+        notify()
         logger.critical("table inet \(configuration.options.tableName) left as it is, the routes held are refused: \(refusal)")
     }
 
@@ -432,6 +480,7 @@ public actor Agent: SourceSink {
         if flush {
             do {
                 try keeper.remove()
+                TableMetrics.recordTable(nil)
                 logger.notice("table inet \(name) removed on exit")
             } catch {
                 logger.error("removing table inet \(name) on exit failed: \(error)")

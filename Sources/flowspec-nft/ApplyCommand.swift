@@ -57,7 +57,36 @@ struct Apply: ParsableCommand {
     @Option(help: "Directory for the committed table's state (used for delta updates).")
     var stateDir: String = "/run/flowspec-nft"
 
+    @Option(help: ArgumentHelp("Write this run's metrics there, in the Prometheus text format, for node_exporter's textfile collector (a name ending in .prom in its --collector.textfile.directory): whether it committed, how, how long it took, the table's size; written also when the run fails. docs/metrics.md.", valueName: "file"))
+    var metricsFile: String?
+
     func run() throws {
+        guard let metricsFile else { return try install() }
+        let metrics = ProcessMetrics()
+        metrics.bootstrap()
+        var status: Int32 = 0
+        defer {
+            var out = PromText()
+            out.family("flowspec_apply_exit_status", "gauge", "The exit status of the last apply (0 committed, 1 nothing changed, 2 --strict refused, 3 committed with rejections).")
+            out.sample("flowspec_apply_exit_status", [("table", table.table)], Double(status))
+            out.family("flowspec_apply_last_run_timestamp_seconds", "gauge", "When the last apply ran (Unix time).")
+            out.sample("flowspec_apply_last_run_timestamp_seconds", [("table", table.table)], Date().timeIntervalSince1970.rounded())
+            let text = out.text
+            metrics.add { text }
+            do { try metrics.write(to: metricsFile) } catch { printError("\(error)") }
+        }
+        do {
+            try install()
+        } catch let e as ExitCode {
+            status = e.rawValue
+            throw e
+        } catch {
+            status = 1
+            throw error
+        }
+    }
+
+    func install() throws {
         let start = ContinuousClock.now
         let guards = InstallGuards(allOrNothing: strict, allowEmpty: allowEmpty, maxWithdrawal: withdrawal.maxWithdrawal,
                                    acceptUnusableInput: allowEmpty)
@@ -69,6 +98,9 @@ struct Apply: ParsableCommand {
         let keeper = TableKeeper(configuration: configuration, writer: connection,
                                  store: StateStore(directory: stateDir, table: table.table), trustStored: !full)
         let outcome = try Self.refusals(table: table) { try keeper.install(try input.read()) }
+        TableMetrics.recordCommit(kind: TableMetrics.kind(outcome.method), duration: ContinuousClock.now - start)
+        TableMetrics.recordRoutes(installed: outcome.installed, rejected: outcome.rejected, outOfScope: outcome.outOfScope)
+        if let figures = outcome.figures { TableMetrics.recordTable(figures) }
         report(outcome, start: start)
         for d in table.devices where if_nametoindex(d) == 0 {
             print("  warning: device \(d) does not exist (yet): the kernel hooks the table to it when it appears")

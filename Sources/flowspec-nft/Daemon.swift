@@ -4,14 +4,35 @@ import FlowSpecNetlink
 import Foundation
 import Logging
 
-/// swift-log to standard error at `level`; the daemons' only output.
-func startLogging(label: String, level: Logger.Level) -> Logger {
+/// swift-log to standard error at `level`, as text or JSON lines; the daemons' only output.
+func startLogging(label: String, level: Logger.Level, format: LogFormat = .text) -> Logger {
     LoggingSystem.bootstrap { label in
-        var h = StreamLogHandler.standardError(label: label)
-        h.logLevel = level
-        return h
+        switch format {
+        case .text:
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = level
+            return h
+        case .json:
+            return JSONLogHandler(label: label, logLevel: level)
+        }
     }
     return Logger(label: label)
+}
+
+/// The process's metrics (the agent's through swift-metrics, the table's route counters, and
+/// `extra` collectors), served at `--metrics` when given; nil without it.
+func startMetrics(_ options: DaemonOptions, table: Unchecked<String>, logger: Logger,
+                  extra: [@Sendable () -> String] = []) throws -> MetricsEndpoint? {
+    let metrics = ProcessMetrics()
+    metrics.bootstrap()
+    guard let at = options.metrics else { return nil }
+    let counters = try RouteCounters(table: table, top: options.metricsTop)
+    metrics.add { counters.text() }
+    for e in extra { metrics.add(e) }
+    let endpoint = try MetricsEndpoint(address: at.address, port: at.port) { metrics.text() }
+    endpoint.start()
+    logger.info("metrics at http://\(at.address.family == .ipv6 ? "[\(at.address)]" : "\(at.address)"):\(endpoint.port)/metrics")
+    return endpoint
 }
 
 func netlinkWriter() throws -> NftConnection {
@@ -28,9 +49,12 @@ let shutdownLimit: Duration = .seconds(10)
 /// agent down (removing the table if `flushOnExit`). SIGHUP calls `onHangup`. A second
 /// SIGTERM/SIGINT, or a shutdown longer than `shutdownLimit`, exits at once.
 func runDaemon(agent: Agent, source: any RouteSource, logger: Logger, flushOnExit: Unchecked<Bool>,
-               onHangup: @escaping @Sendable () -> Void) {
+               observer: (@Sendable (AgentStatus) -> Void)? = nil, onHangup: @escaping @Sendable () -> Void) {
     let done = DispatchSemaphore(value: 0)
-    let runner = Task { await agent.run(source) }
+    let runner = Task {
+        if let observer { await agent.observe(observer) }
+        await agent.run(source)
+    }
     Task {
         await runner.value
         await agent.shutdown(flush: flushOnExit.value)

@@ -126,9 +126,7 @@ struct Listen: ParsableCommand {
     @Option(help: "Where to write the peers' status for `flowspec-nft show` (empty: none).")
     var statusFile: String = ListenStatus.defaultPath
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: Logger.Level = .info
-
+    @OptionGroup var daemon: DaemonOptions
     @OptionGroup var table: TableOptions
     @OptionGroup var withdrawal: WithdrawalGuard
 
@@ -290,7 +288,7 @@ struct Listen: ParsableCommand {
         return ["\(copy.localAs ?? 0)", copy.routerId ?? "", "\(copy.peer)", "\(copy.peerAs)", "\(copy.password)", "\(copy.ttlSecurity)",
                 copy.listen, "\(copy.peerPort)", "\(copy.passive)", "\(copy.holdTime)", "\(copy.openTimeout)", "\(copy.maxRoutes.map(\.text))",
                 "\(copy.maxRoutesAction)", "\(copy.maxRoutesRestartDelay)", "\(copy.debounce)", "\(copy.peerLossTime)", "\(copy.onPeerLoss)",
-                copy.importFile ?? "", "\(copy.filterOwnSessions)", copy.statusFile, "\(copy.logLevel)"]
+                copy.importFile ?? "", "\(copy.filterOwnSessions)", copy.statusFile] + copy.daemon.settings
     }
 
     func agentConfiguration(_ speaker: SpeakerConfig) -> AgentConfiguration {
@@ -303,25 +301,31 @@ struct Listen: ParsableCommand {
         let commandLine = Self.arguments(after: "listen")
         let configPath = config
         let settings = try Self.merged(commandLine: commandLine, configPath: configPath)
-        let logger = startLogging(label: "flowspec-nft.listen", level: settings.logLevel)
+        let logger = startLogging(label: "flowspec-nft.listen", level: settings.daemon.logLevel, format: settings.daemon.logFormat)
         for file in settings.readableKeyFiles() { logger.warning("--password \(file): the key file is readable by others than its owner (chmod 600)") }
         let speakerConfig = try settings.speakerConfig()
         let source = BGPListenerSource(config: speakerConfig, logger: logger)
-        let agent = Agent(configuration: settings.agentConfiguration(speakerConfig), writer: try netlinkWriter(), logger: logger)
+        let configuration = settings.agentConfiguration(speakerConfig)
+        let tableName = Unchecked(configuration.options.tableName)
+        let speaker = source.speaker
+        let endpoint = try startMetrics(settings.daemon, table: tableName, logger: logger, extra: [{ PeerMetrics.text(speaker.status()) }])
+        defer { endpoint?.stop() }
+        let agent = Agent(configuration: configuration, writer: try netlinkWriter(), logger: logger)
         let status = ListenStatus(path: settings.statusFile, speaker: source.speaker, logger: logger)
         status.start()
         defer { status.stop() }
         let flushOnExit = Unchecked(settings.flushOnExit)
         let started = settings.restartSettings
-        runDaemon(agent: agent, source: source, logger: logger, flushOnExit: flushOnExit) {
+        runDaemon(agent: agent, source: source, logger: logger, flushOnExit: flushOnExit, observer: { status.update($0) }) {
             if configPath != nil {
                 do {
                     let fresh = try Self.merged(commandLine: commandLine, configPath: configPath)
                     if fresh.restartSettings != started {
-                        logger.warning("SIGHUP: peer, speaker, status file and log level changes take effect on restart only")
+                        logger.warning("SIGHUP: peer, speaker, status file, log and metrics changes take effect on restart only")
                     }
                     flushOnExit.value = fresh.flushOnExit
                     let c = fresh.agentConfiguration(speakerConfig)
+                    tableName.value = c.options.tableName
                     Task { await agent.reconfigure(c) }
                 } catch {
                     logger.error("SIGHUP: configuration not reloaded, keeping the current one: \(error)")

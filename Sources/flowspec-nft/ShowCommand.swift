@@ -18,7 +18,8 @@ struct Show: ParsableCommand {
         chain; within one merged rule the routes are in RFC 8955 order. The last row counts the \
         packets no route decided, which the chain policy took. --json gives the same rows with \
         each route's identity, family, match object (as `parse` writes it), rule count and the \
-        merged sets it is in, and a running listener's peers (--status-file).
+        merged sets it is in, and a running listener's peers (--status-file) and watch's status \
+        (--watch-status-file).
 
         Exit status: 0 the table was listed; 1 there is no such table, or it could not be read.
         """)
@@ -31,6 +32,9 @@ struct Show: ParsableCommand {
 
     @Option(help: "The status file of a running `flowspec-nft listen`, whose peers are listed too.")
     var statusFile: String = ListenStatus.defaultPath
+
+    @Option(help: "The status file of a running `flowspec-nft watch`, whose source and last commit are shown too.")
+    var watchStatusFile: String = WatchStatus.defaultPath
 
     func run() throws {
         let installed: InstalledTable?
@@ -47,10 +51,11 @@ struct Show: ParsableCommand {
         let base = installed.table.chains.first { $0.base != nil }
         let counted = base.flatMap { installed.policyCounters[$0.name] }.map { (packets: $0.packets, bytes: $0.bytes) }
         let summary = InstalledRoutes(installed.table, policyCounted: counted)
-        let listener = ListenStatus.live(path: statusFile)
-        if json { print(summary.json(listener: listener?.json)) } else {
+        let listener = StatusFile.live(path: statusFile), watch = StatusFile.live(path: watchStatusFile)
+        if json { print(summary.json(listener: listener?.json, watch: watch?.json)) } else {
             print(summary.text())
             if let listener { print(ListenStatus.peersText(listener.document)) }
+            if let watch { print(WatchStatus.text(watch.document)) }
         }
     }
 }
@@ -84,7 +89,7 @@ extension InstalledRoutes {
     /// The rows as JSON: per route its identity, family, canonical match object (as `parse`
     /// writes it; null for a hashed identity), display text, counts, actions and sets; the policy
     /// row's counts; and `listener`, a live listener's status document (peers), when given.
-    func json(listener: String? = nil) -> String {
+    func json(listener: String? = nil, watch: String? = nil) -> String {
         let esc = CanonicalJSON.quoted
         let routes = entries.map { e in
             "{\"identity\":\(esc(e.identity)),\"family\":\(e.route.map { esc($0.family.name) } ?? "null"),"
@@ -96,6 +101,6 @@ extension InstalledRoutes {
         let counted = policyCounted.map { "{\"packets\":\($0.packets),\"bytes\":\($0.bytes)}" } ?? "null"
         return "{\"table\":\(esc(table)),\"chain\":\(esc(chain)),\"hook\":\(esc(hook)),\"devices\":[\(devices.map(esc).joined(separator: ","))],"
             + "\"offload\":\(offload),\"policy\":\(esc(policy)),\"policyCounter\":\(counted),\"acceptEstablished\":\(established),"
-            + "\"listener\":\(listener ?? "null"),\"routes\":[\n" + routes.joined(separator: ",\n") + "\n]}"
+            + "\"listener\":\(listener ?? "null"),\"watch\":\(watch ?? "null"),\"routes\":[\n" + routes.joined(separator: ",\n") + "\n]}"
     }
 }

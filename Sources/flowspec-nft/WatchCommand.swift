@@ -56,9 +56,10 @@ struct Watch: ParsableCommand {
     @Option(help: ArgumentHelp("A config file (key = value lines, or a JSON object) with any of these options; flags override it. SIGHUP re-reads it.", valueName: "file"))
     var config: String?
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: Logger.Level = .info
+    @Option(help: ArgumentHelp("Where to write watch's status (source, last commit) at every commit, for `flowspec-nft show` and monitoring (empty: none).", valueName: "file"))
+    var statusFile: String = WatchStatus.defaultPath
 
+    @OptionGroup var daemon: DaemonOptions
     @OptionGroup var table: TableOptions
     @OptionGroup var withdrawal: WithdrawalGuard
 
@@ -98,26 +99,32 @@ struct Watch: ParsableCommand {
     }
 
     /// What only a restart changes.
-    var sourceSettings: [String] { [source?.rawValue ?? "", "\(interval)", "\(commandTimeout ?? 0)", vtysh, gobgp, "\(logLevel)"] }
+    var sourceSettings: [String] { [source?.rawValue ?? "", "\(interval)", "\(commandTimeout ?? 0)", vtysh, gobgp, statusFile] + daemon.settings }
 
     func run() throws {
         let commandLine = Self.commandLineArguments
         let settings = try Self.merged(commandLine: commandLine, configPath: config)
-        let logger = startLogging(label: "flowspec-nft.watch", level: settings.logLevel)
+        let logger = startLogging(label: "flowspec-nft.watch", level: settings.daemon.logLevel, format: settings.daemon.logFormat)
         let source = try settings.makeSource()
         let configuration = try settings.agentConfiguration(defaultDebounce: source.defaultDebounce)
+        let tableName = Unchecked(configuration.options.tableName)
+        let endpoint = try startMetrics(settings.daemon, table: tableName, logger: logger)
+        defer { endpoint?.stop() }
         let agent = Agent(configuration: configuration, writer: try netlinkWriter(), logger: logger)
+        let status = WatchStatus(path: settings.statusFile, source: source.name, logger: logger)
+        defer { status.stop() }
         let flushOnExit = Unchecked(settings.flushOnExit)
         let started = Unchecked(settings.sourceSettings)
         let configPath = config
-        runDaemon(agent: agent, source: source, logger: logger, flushOnExit: flushOnExit) {
+        runDaemon(agent: agent, source: source, logger: logger, flushOnExit: flushOnExit, observer: { status.update($0) }) {
             do {
                 let fresh = try Self.merged(commandLine: commandLine, configPath: configPath)
                 if fresh.sourceSettings != started.value {
-                    logger.warning("SIGHUP: source, interval, command and log level changes take effect on restart only")
+                    logger.warning("SIGHUP: source, interval, command, status file, log and metrics changes take effect on restart only")
                 }
                 flushOnExit.value = fresh.flushOnExit
                 let c = try fresh.agentConfiguration(defaultDebounce: source.defaultDebounce)
+                tableName.value = c.options.tableName
                 Task { await agent.reconfigure(c) }
             } catch {
                 logger.error("SIGHUP: configuration not reloaded, keeping the current one: \(error)")

@@ -22,6 +22,7 @@ struct ListenConfigTests {
                 status-file = \(lab.dir)/listen.json
                 table = \(table)
                 flush-on-exit = true
+                metrics = 127.0.0.1:9343
                 """.write(toFile: config, atomically: true, encoding: .utf8)
         }
         try write(table: "fsncfg", holdTime: 90)
@@ -45,11 +46,19 @@ struct ListenConfigTests {
         let status = try lab.status()
         #expect(status["local-as"] as? Int == 65001 && status["port"] as? Int == 1179, "\(status)")
         #expect((status["peers"] as? [[String: Any]])?.first?["peer"] as? String == "127.0.0.2")
+        #expect((status["agent"] as? [String: Any])?["table"] as? String == "fsncfg", "the agent's status beside the peers: \(status)")
+        // The peers in the metrics (from the config file's `metrics`).
+        let scrape = "import urllib.request\nprint(urllib.request.urlopen('http://127.0.0.1:9343/metrics', timeout=20).read().decode())"
+        let metrics = try run(["ip", "netns", "exec", lab.ns, "python3", "-c", scrape]).out
+        #expect(metrics.contains("flowspec_bgp_peer_established{peer=\"127.0.0.2\"} 0"), "\(metrics)")
+        #expect(metrics.contains("flowspec_bgp_peer_state{peer=\"127.0.0.2\",state=\"Active\"} 1"))
+        #expect(metrics.contains("flowspec_bgp_updates_received_total{peer=\"127.0.0.2\"} 0"))
+        #expect(metrics.contains("flowspec_table_present{table=\"fsncfg\"} 0"))
 
         try write(table: "fsncfg2", holdTime: 60)
         kill(daemon.processIdentifier, SIGHUP)
         #expect(wait(10) { logText().contains("configuration reloaded: table inet fsncfg2") }, "\(logText())")
-        #expect(logText().contains("SIGHUP: peer, speaker, status file and log level changes take effect on restart only"))
+        #expect(logText().contains("SIGHUP: peer, speaker, status file, log and metrics changes take effect on restart only"))
 
         kill(daemon.processIdentifier, SIGTERM)
         #expect(wait(10) { !daemon.isRunning }, "\(logText())")
