@@ -1,6 +1,6 @@
 #ifndef FLOWSPEC_CNFTNL_SHIM_H
 #define FLOWSPEC_CNFTNL_SHIM_H
-// The one C surface of flowspec-nft: libnftnl + libmnl + the kernel's netfilter uapi.
+// The one C surface of flowspec-nft: libnftnl + libmnl + the kernel's netfilter and rtnetlink uapi.
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -15,6 +15,9 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nf_tables.h>
+#include <linux/rtnetlink.h>
+#include <linux/fib_rules.h>
+#include <linux/if_link.h>
 #include <libmnl/libmnl.h>
 #include <libnftnl/common.h>
 #include <libnftnl/batch.h>
@@ -55,4 +58,8 @@ static inline int flowspec_malloc_trim(size_t pad) { return malloc_trim(pad); }
 // Sizes of uapi structs (NLMSG_HDRLEN and friends are macros Swift cannot call).
 static inline size_t flowspec_nlmsghdr_len(void) { return NLMSG_HDRLEN; }
 static inline size_t flowspec_nlmsg_align(size_t len) { return NLMSG_ALIGN(len); }
+// rtnetlink's header sizes (struct layouts Swift sees, named as the kernel names them).
+static inline size_t flowspec_rtmsg_len(void) { return sizeof(struct rtmsg); }
+static inline size_t flowspec_fib_rule_hdr_len(void) { return sizeof(struct fib_rule_hdr); }
+static inline size_t flowspec_ifinfomsg_len(void) { return sizeof(struct ifinfomsg); }
 #endif

@@ -83,6 +83,8 @@ public actor Agent: SourceSink {
     private var dirty = Set<RouteID>()
     private var installedRoutes = [RouteID: FlowRoute]()
     private var reportedRejections = Set<Rejection>()
+    /// The compiler notes logged already, by message (`noteOnce`).
+    private var notedMessages = Set<String>()
     private var pending: Task<Void, Never>?
     private var retry: Task<Void, Never>?
     /// Since when the source has given no good read (nil while healthy). Starts at creation: a
@@ -100,11 +102,24 @@ public actor Agent: SourceSink {
     /// Called with the status after every commit, flush and change of the source's health.
     private var observer: (@Sendable (AgentStatus) -> Void)?
 
-    public init(configuration: AgentConfiguration, writer: sending any TableWriter, logger: Logger) {
+    /// - Parameter policyRoutes: makes the redirects' rules and routes (redirect-to-IP, VRFs)
+    ///   around every change (`TableKeeper`); `NextHopFollower` keeps their next hops current.
+    public init(configuration: AgentConfiguration, writer: sending any TableWriter, logger: Logger,
+                policyRoutes: sending PolicyRoutes? = nil) {
         self.configuration = configuration
-        keeper = TableKeeper(configuration: configuration.keeper, writer: writer)
+        keeper = TableKeeper(configuration: configuration.keeper, writer: writer, policyRoutes: policyRoutes)
         self.logger = logger
         unhealthySince = ContinuousClock.now
+    }
+
+    /// Resolves the redirect next hops again and changes the routes of those whose path changed
+    /// (`NextHopFollower` calls it after rtnetlink notifications); logs each change.
+    public func followNextHops() {
+        do {
+            for change in try keeper.followNextHops() { logger.notice("redirect \(change)") }
+        } catch {
+            logger.error("redirect next hops could not be followed (the routes stay as they were): \(error)")
+        }
     }
 
     // MARK: - Running
@@ -386,6 +401,7 @@ public actor Agent: SourceSink {
         }, outOfScope: nil)
         TableMetrics.recordTable(keeper.installed)
         if let kind { lastCommit = (Date(), kind) }
+        if let problem = keeper.routingProblem { logger.warning("redirect rules and routes no longer needed stay until the next change: \(problem)") }
         for key in dirty { installedRoutes[key] = rib[key]?.route.route }
         dirty = []
         if removed > 0 { installedRoutes.shrinkIfSparse() }
@@ -397,6 +413,7 @@ public actor Agent: SourceSink {
         logger.info("table inet \(configuration.options.tableName): +\(added) -\(removed) ~\(changed) routes in place (\(c.insertedRules.count) rules in, \(c.deletedRules.count) out, \(c.addedElementCount) set elements in, \(c.removedElementCount) out); installed \(update.installed); applied in \(seconds(clock.now - start)) s")
         for e in rejected { logger.warning("rejected \(e)") }
         for r in update.rejected { logger.warning("rejected \(r.route.identity): \(r.reason)") }
+        noteOnce(update.notes)
         notify()
         return .applied(applied)
     }
@@ -449,8 +466,23 @@ public actor Agent: SourceSink {
             logger.warning("\(e.isRoute ? "rejected" : "unreadable") \(e)")
         }
         reportedRejections = rejections
+        noteOnce(outcome.notes)
         notify()
         return applied
+    }
+
+    /// Logs each kind of compiler note once for the daemon's life: a note's text without the
+    /// route it is about (a redirect ignored by `--unmapped-redirect ignore` is logged once per
+    /// route target, not per route and commit), with the first route that had it.
+    private func noteOnce(_ notes: [String]) {
+        for n in notes {
+            // "POSITION: route I (IDENTITY): MESSAGE" or "IDENTITY: MESSAGE": the message is
+            // what follows the last "): " or, without one, the first ": ".
+            let message = n.range(of: "): ", options: .backwards).map { String(n[$0.upperBound...]) }
+                ?? n.range(of: ": ").map { String(n[$0.upperBound...]) } ?? n
+            guard notedMessages.insert(message).inserted else { continue }
+            logger.notice("note (said once): \(n)")
+        }
     }
 
     /// A guard refused the routes held: the last good table stays, loudly, until the routes

@@ -15,6 +15,13 @@ public struct CompileOptions: Sendable, Hashable {
     public var logGroup: UInt16
     /// Route target -> fwmark for redirect (RFC 8955 §7.4); an unmapped target rejects the route.
     public var redirectMarks: [RouteTarget: UInt32]
+    /// Next hop -> fwmark for redirect-to-IP (0x010c). A `TableKeeper` with `PolicyRoutes` fills
+    /// it, and installs `ip rule fwmark M lookup T` with a route via the next hop in table T
+    /// before any rule sets the mark (docs/lowering.md, "Redirect"). An unmapped next hop rejects the route.
+    public var nextHopMarks: [IPAddress: UInt32] = [:]
+    /// A redirect to a route target with no mark: reject the route, or leave the redirect out
+    /// and apply its other actions (`--unmapped-redirect`).
+    public var unmappedRedirect: UnmappedRedirect = .reject
     /// An anonymous counter in every rule, so that `show` can report packets and bytes per route;
     /// merged rules count per set element instead (`NftSet.elementCounters`, docs/merging.md).
     public var counters: Bool
@@ -37,6 +44,10 @@ public struct CompileOptions: Sendable, Hashable {
     /// The host's own BGP sessions, accepted by the first rules of the base chain before any
     /// route (`OwnSessions`; docs/lowering.md). Empty: none.
     public var protectedSessions: [ProtectedSession]
+    /// Route targets standing for groups of interfaces (`--interface-group`): a route carrying
+    /// one matches only packets that arrived on its groups' interfaces (`iifname`, a key part of
+    /// merged sets; docs/lowering.md, "Interface scoping"). Empty: no route is scoped.
+    public var interfaceGroups = InterfaceGroups()
 
     public init(tableName: String = "flowspec", chainName: String = "filter", hook: NftHook = .forward,
                 priority: Int32 = 0, defaultPolicy: Policy = .accept, logGroup: UInt16 = 0,

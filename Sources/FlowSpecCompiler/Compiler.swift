@@ -275,7 +275,9 @@ struct RouteCompiler {
         do { plan = try actionPlan(route, index: index, id: id) } catch {
             rejected.append(RouteRejection(index: index, route: route, reason: error.reason)); return
         }
-        if route.isDefaultPolicy {
+        // A default-policy route scoped to interfaces is the default of those interfaces only:
+        // a rule (last, as ordering puts it), not the chain's policy.
+        if route.isDefaultPolicy && !options.interfaceGroups.scopes(route) {
             if defaults[route.family] != nil {
                 note(index, id, .noEffect, "a second \(route.family.name) default-policy route (only 0/0 prefixes) has no effect; the first one decides")
                 return
@@ -491,12 +493,17 @@ struct RouteCompiler {
             case .redirect(let rt):
                 if redirectSeen { note(index, id, .adjustedAction, "several redirect communities; only the first applies"); continue }
                 redirectSeen = true
-                guard let mark = options.redirectMarks[rt] else {
-                    throw Rejection(reason: "redirect to route target \(rt) has no fwmark (add it to the redirect marks)")
+                if let mark = options.redirectMarks[rt] {
+                    plan.mark = mark
+                } else if options.unmappedRedirect == .ignore {
+                    note(index, id, .adjustedAction, "redirect to route target \(rt) has no VRF or mark: the redirect is ignored, the route's other actions apply")
+                } else {
+                    throw Rejection(reason: "redirect to route target \(rt) has no VRF or fwmark (map it with --vrf or --redirect-mark, or --unmapped-redirect ignore)")
                 }
-                plan.mark = mark
-            case .redirectToIP(let ip, _):
-                throw Rejection(reason: "redirect to IP \(ip) is not supported: the nftables filter hook cannot change the next hop")
+            case .redirectToIP(let ip, let copy):
+                if redirectSeen { note(index, id, .adjustedAction, "several redirect communities; only the first applies"); continue }
+                redirectSeen = true
+                plan.mark = try Self.nextHopMark(ip, copy: copy, family: route.family, marks: options.nextHopMarks)
             case .trafficMarking(let dscp, let value):
                 if markingSeen { note(index, id, .adjustedAction, "several traffic-marking communities; only the first applies"); continue }
                 markingSeen = true
@@ -512,6 +519,20 @@ struct RouteCompiler {
         }
         if plan.drop { plan.limit = nil }
         return plan
+    }
+
+    /// The mark of a redirect to next hop `ip` (0x010c) from a route of `family`, or why there is none.
+    static func nextHopMark(_ ip: IPAddress, copy: Bool, family: AddressFamily, marks: [IPAddress: UInt32]) throws(Rejection) -> UInt32 {
+        if copy {
+            throw Rejection(reason: "redirect to IP \(ip) with the copy bit: nftables copies packets (dup) only in ip, ip6 and netdev tables, not in the inet table this tool installs, and redirecting the original instead would drop its normal path")
+        }
+        guard ip.family == family else {
+            throw Rejection(reason: "redirect to IP \(ip) from an \(family.name) route: the next hop is of the other family")
+        }
+        guard let mark = marks[ip] else {
+            throw Rejection(reason: "redirect to IP \(ip) has no mark: policy routing is not set up for it (compiled without a keeper's policy routes, or the redirect range is full)")
+        }
+        return mark
     }
 
     /// A rate in units per second as an nft limit: per second when at least 1, else per the

@@ -123,6 +123,7 @@ extension RouteCompiler {
         }
 
         slots.common.append(family == .ipv4 ? Self.nfproto4 : Self.nfproto6)
+        if let names = options.interfaceGroups.interfaces(of: route) { slots.common.append(interfaceMatch(names, key: keys)) }
 
         for c in route.components {
             if let p = c.prefix, p.family != family {
@@ -210,6 +211,28 @@ extension RouteCompiler {
         }
         if let t = numeric(.flowLabel) { numericMatch(.flowLabel, Runs(accepted: t, max: 0xfffff), max: 0xfffff) }
         return never ? nil : slots
+    }
+
+    /// `iifname "a"`, or for several interfaces `iifname @set` (a shared set of their names):
+    /// the route's interface scope. As a key part, one point per name in the box's 128-bit
+    /// interface dimension (the name's bytes as a big-endian integer).
+    mutating func interfaceMatch(_ names: [String], key: Bool) -> Match {
+        let values = names.map(InterfaceGroups.bytes).sorted { $0.lexicographicallyPrecedes($1) }
+        var e = [NftExpression]()
+        Field.inputInterface.appendLoad(to: &e)
+        if values.count == 1 {
+            e.append(.cmp(op: .eq, sreg: .reg1, data: values[0]))
+        } else {
+            e.append(.lookup(set: pool.name(forInterfaces: values), sreg: .reg1, invert: false))
+        }
+        var m = Match(exprs: e, merge: nil)
+        if key {
+            m.key = KeyPart(field: KeyField.inputInterface, ranges: values.map { b in
+                let v = b.reduce(UInt128(0)) { $0 << 8 | UInt128($1) }
+                return v...v
+            })
+        }
+        return m
     }
 
     /// Every value of `mask`'s bits, labelled by whether the list matches it.

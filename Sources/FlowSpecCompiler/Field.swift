@@ -43,7 +43,7 @@ struct Field: Hashable {
 
     var width: Int {
         switch source {
-        case .meta: 1
+        case .meta(let k): k.length
         case .payload(_, _, let l): Int(l)
         case .exthdr(let e): Int(e.length)
         }
@@ -105,6 +105,7 @@ extension Field {
     static func length(_ f: AddressFamily) -> Field { Field(f == .ipv4 ? .length4 : .length6) }
     static func dscp(_ f: AddressFamily) -> Field { Field(f == .ipv4 ? .dscp4 : .dscp6) }
     static let flowLabel = Field(.flowLabel)
+    static let inputInterface = Field(.inputInterface)
     /// IPv4 `ip frag-off` (flags and offset) under `mask`.
     static func fragOff(mask: UInt16) -> Field {
         Field(.fragOff4, mask: mask == 0xffff ? nil : [UInt8(mask >> 8), UInt8(mask & 0xff)], maxValue: UInt64(mask))

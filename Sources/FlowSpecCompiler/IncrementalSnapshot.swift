@@ -10,7 +10,7 @@ import FlowSpec
 /// version or context (compile options and route order) differs is no snapshot, and `apply`
 /// compiles everything as before.
 extension IncrementalTable {
-    static let magic: [UInt8] = Array("flowspec-nft-incremental".utf8) + [0, 4]
+    static let magic: [UInt8] = Array("flowspec-nft-incremental".utf8) + [0, 5]
 
     /// What a snapshot must have been made with to be used: the compile options and the order.
     static func context(_ options: CompileOptions, _ order: RouteOrder) -> UInt64 {
@@ -21,7 +21,14 @@ extension IncrementalTable {
         for (target, mark) in options.redirectMarks.map({ ("\($0.key)", $0.value) }).sorted(by: { $0.0 < $1.0 }) {
             d.add(target); d.add(mark)
         }
+        for (nextHop, mark) in options.nextHopMarks.sorted(by: { $0.key < $1.key }) {
+            d.add("\(nextHop)"); d.add(mark)
+        }
+        d.add(options.unmappedRedirect.rawValue)
         for session in options.protectedSessions { d.add(session.comment); d.add("\(session)") }
+        for (target, names) in options.interfaceGroups.groups.sorted(by: { $0.key < $1.key }) {
+            d.add("\(target)"); d.add(names.joined(separator: ","))
+        }
         d.add("\(order)")
         return d.value
     }
@@ -271,7 +278,7 @@ extension ByteWriter {
         u16(mask)
         u64(b.masks)
         for k in 0..<KeyField.dims where mask & (1 << UInt16(k)) != 0 {
-            if k < 2 && b.v6 {
+            if k < 2 && b.v6 || k == KeyField.interfaceDim {
                 u128(b.r[k].lowerBound); u128(b.r[k].upperBound)
             } else {
                 u32(UInt32(b.r[k].lowerBound)); u32(UInt32(b.r[k].upperBound))
@@ -391,7 +398,7 @@ extension ByteReader {
         var b = Box.full(v6: v6)
         b.masks = masks
         for k in 0..<KeyField.dims where mask & (1 << UInt16(k)) != 0 {
-            if k < 2 && v6 {
+            if k < 2 && v6 || k == KeyField.interfaceDim {
                 guard let lo = u128(), let hi = u128(), lo <= hi else { return nil }
                 b.r[k] = lo...hi
             } else {

@@ -92,6 +92,19 @@ struct SetPool {
         return set.name
     }
 
+    /// The set of interface names `names` (16 bytes each, ascending): `iifname @set`.
+    mutating func name(forInterfaces names: [[UInt8]]) -> String {
+        var bounds = [UInt64]()
+        bounds.reserveCapacity(names.count * 2)
+        for n in names { bounds.append(beValue(n[0..<8])); bounds.append(beValue(n[8..<16])) }
+        let key = Key(scope: nil, type: .ifname, width: 16, bounds: bounds)
+        if let i = index[key] { return sets[i].name }
+        let set = NftSet(name: "set\(sets.count)", flags: [], keyFields: [.ifname], elements: names.map { NftSetElement(key: $0) })
+        index[key] = sets.count
+        sets.append(set)
+        return set.name
+    }
+
     /// Takes in the sets of `other` (a pool of a later part of the same table), in the order
     /// `other` made them: one of the same content keeps this pool's set, a new one is numbered
     /// after this pool's — the names one pool would have given them all. Returns the names of

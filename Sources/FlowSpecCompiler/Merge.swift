@@ -70,12 +70,15 @@ struct KeyField: Hashable {
     func hash(into h: inout Hasher) { h.combine(field); h.combine(mask); h.combine(prefixBits) }
 
     static let dport = KeyField(.destinationPort)!
+    static let inputInterface = KeyField(.inputInterface)!
 
-    /// The number of box dimensions (`BoxRanges`: two addresses and nine smaller fields): one
-    /// more than the largest `PacketField.Row.boxDim` (a test checks it). A literal, not derived:
-    /// the planner's overlap tests read it hundreds of millions of times, and a derived static
-    /// is a lazy global with a check on every read.
-    static let dims = 11
+    /// The number of box dimensions (`BoxRanges`: two addresses, nine smaller fields and the
+    /// input interface): one more than the largest `PacketField.Row.boxDim` (a test checks it).
+    /// A literal, not derived: the planner's overlap tests read it hundreds of millions of
+    /// times, and a derived static is a lazy global with a check on every read.
+    static let dims = 12
+    /// The input interface's dimension (`PacketField.inputInterface`).
+    static let interfaceDim = 11
 
     /// The key part's type in the set: a plain integer for a field nft's `typeof` names raw.
     var type: NftDataType {
@@ -150,20 +153,23 @@ struct MergeUnit {
     var single: [NftExpression] { singleMatches + tail }
 }
 
-/// The ranges of a box, stored as small as their fields allow: addresses need 128 bits, the
-/// other fields 32 at most. A million routes make over a million boxes.
+/// The ranges of a box, stored as small as their fields allow: addresses and the input
+/// interface's name need 128 bits (dimensions 0, 1 and 11), the other fields 32 at most. A
+/// million routes make over a million boxes.
 struct BoxRanges {
-    private var addresses: InlineArray<2, ClosedRange<UInt128>> = InlineArray(repeating: 0...0)
+    private var wide: InlineArray<3, ClosedRange<UInt128>> = InlineArray(repeating: 0...0)
     private var low: InlineArray<9, UInt32> = InlineArray(repeating: 0)
     private var high: InlineArray<9, UInt32> = InlineArray(repeating: 0)
 
     subscript(k: Int) -> ClosedRange<UInt128> {
-        get { k < 2 ? addresses[k] : UInt128(low[k - 2])...UInt128(high[k - 2]) }
+        get { k < 2 ? wide[k] : k < 11 ? UInt128(low[k - 2])...UInt128(high[k - 2]) : wide[2] }
         set {
             if k < 2 {
-                addresses[k] = newValue
-            } else {
+                wide[k] = newValue
+            } else if k < 11 {
                 low[k - 2] = UInt32(newValue.lowerBound); high[k - 2] = UInt32(newValue.upperBound)
+            } else {
+                wide[2] = newValue
             }
         }
     }
@@ -582,6 +588,12 @@ struct MergePlanner {
             if !seen.insert(k.field.dim).inserted { mergeable = false }
             keys.append(k)
             keyMatches.append(m)
+        }
+        // An interface name has no `typeof` form here (nft records `meta iifname` unlike a
+        // payload field): a key declared by `typeof` leaves the name in the residual, where
+        // routes of the same interface scope still share a rule.
+        if keys.contains(where: \.field.needsTypeof), let i = keys.firstIndex(where: { $0.field.dim == KeyField.interfaceDim }) {
+            keys.remove(at: i); residual.append(keyMatches.remove(at: i))
         }
         // nft 1.0.6 cannot declare an object map by `typeof` (nor one typed `integer` in a
         // concatenation): a rate-limited rule's plain-integer parts stay in the residual.

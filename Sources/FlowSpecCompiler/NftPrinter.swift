@@ -117,6 +117,7 @@ public enum NftPrinter {
             let top = PacketField.allCases.first { $0.row.nftBits != nil && $0.row.name == typeof }
                 .map { Field($0).encode(UInt64(clamping: $0.row.maxValue)) }
             func v(_ b: [UInt8]) -> String {
+                if key == .ifname { return ifnameText(b) }
                 let b = top.map { t in b.allSatisfy { $0 == 0xff } ? t : b } ?? b
                 return decimal ? String(beValue(b)) : hexText(b)
             }
@@ -154,6 +155,7 @@ public enum NftPrinter {
                 switch f.name {
                 case "ipv4_addr": IPAddress(family: .ipv4, bytes: b).description
                 case "ipv6_addr": IPAddress(family: .ipv6, bytes: b).description
+                case "ifname": ifnameText(b)
                 // An integer wider than 64 bits (an IPv6 offset prefix's octets) in hex.
                 default: b.count > 8 ? hexText(b) : String(beValue(b))
                 }
@@ -192,6 +194,11 @@ func verdictText(_ v: NftVerdict) -> String {
     case .jump(let c): "jump \(c)"
     case .goto(let c): "goto \(c)"
     }
+}
+
+/// An interface name as nft writes it: the bytes before the first zero, quoted.
+func ifnameText(_ b: [UInt8]) -> String {
+    "\"" + String(decoding: b.prefix { $0 != 0 }, as: UTF8.self) + "\""
 }
 
 /// Big-endian integer of up to 8 bytes.
@@ -234,7 +241,7 @@ struct Decompiler {
 
     init(exprs: [NftExpression]) { self.exprs = exprs }
 
-    enum Format { case decimal, hex, nfproto, ipv4, ipv6 }
+    enum Format { case decimal, hex, nfproto, ipv4, ipv6, ifname }
 
     /// A recognised field: its nft name, the mask part printed after it (`& 0x12`), the value
     /// format and the shift that turns register bytes into field values.
@@ -344,7 +351,10 @@ struct Decompiler {
             typeofNames.append(f.name)
             i += 1
         }
-        let key = names.joined(separator: " . ")
+        var key = names.joined(separator: " . ")
+        // In `limit name KEY map @m` nft's grammar takes no `&` in a part: a masked part goes in
+        // parentheses there (`(ip saddr & 255.255.255.0) . ip daddr`), the same expressions.
+        if case .objrefMap = exprs[i] { key = names.map { $0.contains(" & ") ? "(\($0))" : $0 }.joined(separator: " . ") }
         if recordUsage, case .lookup(let set, _, _) = exprs[i] { usage[set] = typeofNames.joined(separator: " . ") }
         if recordUsage, case .objrefMap(let set, _) = exprs[i] { usage[set] = typeofNames.joined(separator: " . ") }
         switch exprs[i] {
@@ -421,7 +431,7 @@ struct Decompiler {
             if recordUsage { usage[set] = f.name }
             out.append("\(f.name)\(f.maskText) \(invert ? "!= " : "")@\(set)")
         case .objrefMap(let set, _):
-            out.append("\(objectKind(set)) name \(f.name)\(f.maskText) map @\(set)")
+            out.append("\(objectKind(set)) name \(f.maskText.isEmpty ? f.name : "(\(f.name)\(f.maskText))") map @\(set)")
         case .mapLookup(let set, _, .verdict):
             out.append("\(f.name)\(f.maskText) vmap @\(set)")
         default:
@@ -441,6 +451,7 @@ struct Decompiler {
             return "\(a)"
         case .hex: return hexText(v)
         case .decimal: return v.count <= 8 ? String(beValue(v)) : hexText(v)
+        case .ifname: return ifnameText(v)
         }
     }
 
@@ -495,6 +506,7 @@ struct Decompiler {
             if r.mask == .chosen {
                 return FieldText(name: name, maskText: mask.map { " & " + hexText($0) } ?? "", format: .hex)
             }
+            if r.keyType == .ifname { return FieldText(name: name, format: .ifname) }
             return FieldText(name: name, shift: r.shift)
         }
     }

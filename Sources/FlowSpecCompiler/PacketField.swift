@@ -24,6 +24,9 @@ package enum PacketField: Int, CaseIterable, Hashable, Sendable {
     /// The IPv6 Fragment header: present or not, its offset, its M flag.
     case fragPresent6, fragOffset6, moreFragments6
     case flowLabel
+    /// `iifname`: the interface a packet arrived on, for routes scoped to interfaces by their
+    /// route target (`CompileOptions.interfaceGroups`). Not a flowspec component.
+    case inputInterface
 
     /// Where a field is loaded from.
     package enum Load: Hashable, Sendable {
@@ -60,8 +63,9 @@ package enum PacketField: Int, CaseIterable, Hashable, Sendable {
         /// nft's `ip6 dscp @set` inserts a right shift that is wrong on a 2-byte register on
         /// little-endian hosts: lookups of the field are printed raw (docs/lowering.md).
         package var rawInLookups = false
-        /// The flowspec component the field stands for (or, fragment bits, is part of).
-        package var component: ComponentType
+        /// The flowspec component the field stands for (or, fragment bits, is part of); nil for
+        /// the input interface, which stands for a route target's interface group.
+        package var component: ComponentType?
         /// Component value = field value + addend (IPv6 payload length + 40 is packet length).
         package var addend: UInt64 = 0
         /// The family the field exists in (nil: both). A network-header field is read only
@@ -87,7 +91,7 @@ package enum PacketField: Int, CaseIterable, Hashable, Sendable {
         /// Bytes loaded.
         package var width: Int {
             switch load {
-            case .meta: 1
+            case .meta(let k): k.length
             case .payload(_, _, let l): Int(l)
             case .exthdr(let x): Int(x.length)
             }
@@ -189,6 +193,12 @@ package enum PacketField: Int, CaseIterable, Hashable, Sendable {
             return Row(load: network(1, 3), mask: .fixed([0x0f, 0xff, 0xff]), maxValue: 0xfffff, keyType: .integer(bytes: 3),
                        nftBits: 20, name: "ip6 flowlabel", component: .flowLabel, family: .ipv6, boxDim: 10, inKey: true,
                        typeof: .field(desc: 13, template: 4, bits: 20))
+        case .inputInterface:
+            // The name's 16 bytes as one big-endian integer, in a box dimension of 128 bits
+            // (`BoxRanges`): a name is a point, and every other name lies outside it. No
+            // `typeof`: a key that needs one leaves the name in the rule (`MergePlanner.analyse`).
+            return Row(load: .meta(.iifname), mask: .none, maxValue: .max, keyType: .ifname, name: "iifname",
+                       component: nil, boxDim: 11, inKey: true)
         }
     }
 }

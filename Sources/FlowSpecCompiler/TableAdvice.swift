@@ -4,11 +4,18 @@
 /// of routes that only continue (traffic-action T bit set, RFC 8955 §7.3).
 public enum TableAdvice {
     public static func warnings(_ table: NftTable) -> [String] {
+        guard let base = table.chains.first(where: { $0.base != nil }) else { return [] }
+        var out: [String] = []
+        // A redirect marks packets for policy routing, which the routing decision reads: on a
+        // hook after it the mark changes no route (a filter chain at output does not reroute).
+        if let hook = base.base?.hook, hook == .forward || hook == .input || hook == .output,
+           table.chains.contains(where: { $0.rules.contains { $0.expressions.contains { if case .metaSet(.mark, _) = $0 { true } else { false } } } }) {
+            out.append("redirect routes mark packets at the \(hook.name) hook, after the routing decision: the mark sends none of them "
+                       + "elsewhere; redirect needs --hook prerouting (e.g. --priority mangle) or ingress (docs/lowering.md, \"Redirect\")")
+        }
         // Dropped by default: the chain policy, or a family's default-policy route as the last
         // rule (one family's 0/0 → 0/0 drop is a rule, the policy serves both families).
-        guard let base = table.chains.first(where: { $0.base != nil }),
-              base.base?.policy == .drop || base.rules.last.map(Self.isFamilyCatchAllDrop) == true else { return [] }
-        var out: [String] = []
+        guard base.base?.policy == .drop || base.rules.last.map(Self.isFamilyCatchAllDrop) == true else { return out }
         let rules = table.chains.flatMap(\.rules).filter { $0.comment.map(Self.isRouteComment) ?? false }
         let accepting = Set(rules.filter { $0.expressions.last == .immediateVerdict(.accept) }.compactMap(\.comment))
         if !accepting.isEmpty && base.rules.first.map(AcceptEstablished.isIt) != true {

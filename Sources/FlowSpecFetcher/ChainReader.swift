@@ -134,6 +134,8 @@ private enum Loaded: Hashable {
     /// `length` bytes at `offset` of IPv6 extension header `type`, narrowed by a bitwise `mask`.
     case exthdrField(type: UInt8, offset: UInt32, length: UInt32, mask: [UInt8]?)
     case data([UInt8])
+    /// `meta iifname`: the name of the interface the packet arrived on.
+    case inputInterface
     case unsupported(String)
 }
 
@@ -233,7 +235,7 @@ private struct RuleWalker {
             case .length: store(dreg, .unsupported("meta length"), bytes: 4)
             case .mark: store(dreg, .unsupported("meta mark (as a match)"), bytes: 4)
             case .iif: store(dreg, .unsupported("the input interface (iif/iifname)"), bytes: 4)
-            case .iifname: store(dreg, .unsupported("the input interface (iif/iifname)"), bytes: 16)
+            case .iifname: store(dreg, .inputInterface, bytes: 16)
             case .oifname: store(dreg, .unsupported("the output interface (oifname)"), bytes: 16)
             }
         case .ct:
@@ -482,6 +484,13 @@ private struct RuleWalker {
         let x = a.match, y = b.match
         guard a.effect == b.effect, x.families == y.families, x.destinations == y.destinations, x.sources == y.sources,
               x.bitmask == y.bitmask, Set(x.numeric.keys) == Set(y.numeric.keys) else { return nil }
+        // Elements of one route on several interfaces differ in the interface alone.
+        if x.interfaces != y.interfaces {
+            guard x.numeric == y.numeric, let i = x.interfaces, let j = y.interfaces else { return nil }
+            var u = a
+            u.match.interfaces = i.union(j)
+            return u
+        }
         let differing = x.numeric.keys.filter { x.numeric[$0] != y.numeric[$0] }
         guard differing.count <= 1 else { return nil }
         var u = a
@@ -516,6 +525,19 @@ private struct RuleWalker {
             throw fail("\(what) has no flowspec component")
         case .data:
             throw fail("test of an immediate value")
+        case .inputInterface:
+            // An interface scope (`--interface-group`): one name, or a set of names.
+            func name(_ b: [UInt8]) -> String { String(decoding: b.prefix { $0 != 0 }, as: UTF8.self) }
+            switch t {
+            case .compare(.eq, let data) where data.count == 16:
+                match.and(interfaces: [name(data)])
+            case .range(inverted: false, let lo, let hi) where lo == hi && lo.count == 16:
+                match.and(interfaces: [name(lo)])
+            case .lookup(let set, false) where set.keyFields == [.ifname] && !set.flags.contains(.interval):
+                match.and(interfaces: Set(set.elements.map { name($0.key) }))
+            default:
+                throw fail("an input interface test other than iifname \"name\" or a set of names (a wildcard, a negation, a range) has no route-target form")
+            }
         case .present(let type):
             guard case .compare(let op, let data) = t, data.count == 1, op == .eq || op == .neq, data[0] <= 1 else {
                 throw fail("unusual test of exthdr \(type) presence")
@@ -685,6 +707,8 @@ private struct RuleWalker {
             if type == .packetLength && addend > 0 {
                 match.warnings.append("ip6 length is the payload length: packet-length = value + 40")
             }
+            // Payload fields only come here: every one stands for a component.
+            guard let type else { throw fail("\(f.row.name ?? "a field") has no flowspec component") }
             match.and(type, IntervalSet(out))
         case .merged(let fields):
             guard case .compare(.eq, let data) = t, data.count == Int(length) else {
@@ -695,7 +719,8 @@ private struct RuleWalker {
             var at = 0
             for f in fields {
                 let w = f.row.width, v = be(Array(data[at..<(at + w)]))
-                match.and(f.row.component, IntervalSet([v...v]))
+                guard let type = f.row.component else { throw fail("\(f.row.name ?? "a field") has no flowspec component") }
+                match.and(type, IntervalSet([v...v]))
                 at += w
             }
         case .tcpFlags:

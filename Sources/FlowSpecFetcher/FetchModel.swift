@@ -105,6 +105,9 @@ public struct FetchOptions: Sendable {
     /// decoded components instead of the ones read from the expressions (a warning says when
     /// they differ). Off: the identity is only cross-checked.
     public var preferIdentity: Bool
+    /// `iifname` tests become the route targets of these groups (`--interface-group`, as the
+    /// table was applied with); a rule scoped to interfaces no groups make up is a problem.
+    public var interfaceGroups = InterfaceGroups()
 
     /// `sequenceCarrier` by default is `SequenceCarrier.inert`, which no router acts on.
     public init(sequenceStep: UInt64 = 10, sequenceCarrier: SequenceCarrier? = .inert,

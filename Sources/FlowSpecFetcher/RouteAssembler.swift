@@ -200,6 +200,14 @@ struct RouteAssembler {
             }
             actions.append(.redirect(target))
         }
+        if let names = rule.match.interfaces {
+            guard let targets = options.interfaceGroups.targets(for: names) else {
+                problems.append(FetchProblem(position: rule.position,
+                                             reason: "scoped to input interface\(names.count == 1 ? "" : "s") \(names.sorted().joined(separator: ",")), which no --interface-group makes up (give the groups the table was applied with)"))
+                return
+            }
+            actions += targets.map(FlowAction.routeTarget)
+        }
         var communities = actions.map(\.community)
         var large: [LargeCommunity] = []
         let sequence = UInt64(sequenceIndex) * options.sequenceStep

@@ -21,10 +21,18 @@ struct RuleMatch: Hashable, Sendable {
     /// The protocol came from `ip6 nexthdr` (the first next header), not the upper-layer protocol:
     /// it cannot show that two rules match different packets.
     var protocolIsFirstHeader = false
+    /// nil: any input interface; otherwise the interfaces the rule is scoped to (`iifname`),
+    /// which become route targets through `FetchOptions.interfaceGroups`.
+    var interfaces: Set<String>?
 
     static func == (a: Self, b: Self) -> Bool {
         a.families == b.families && a.destinations == b.destinations && a.sources == b.sources
-            && a.numeric == b.numeric && a.bitmask == b.bitmask
+            && a.numeric == b.numeric && a.bitmask == b.bitmask && a.interfaces == b.interfaces
+    }
+
+    /// ANDs an input-interface constraint.
+    mutating func and(interfaces names: Set<String>) {
+        interfaces = interfaces.map { $0.intersection(names) } ?? names
     }
     func hash(into h: inout Hasher) { h.combine(families); h.combine(numeric) }
 

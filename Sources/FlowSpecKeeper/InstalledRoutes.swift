@@ -31,6 +31,9 @@ public struct InstalledRoutes: Sendable {
         public var actions: [String]
         /// The sets whose elements stand for this route (merged rules), in chain order.
         public var sets: [String] = []
+        /// The input interfaces the route is scoped to (`--interface-group`), sorted; empty:
+        /// every interface.
+        public var interfaces: [String] = []
     }
 
     public var table: String
@@ -71,19 +74,21 @@ public struct InstalledRoutes: Sendable {
             guard let l = limits[name] else { return "police (\(name))" }
             return "police \(l.rate) \(l.kind == .bytes ? "bytes" : "packets")/\(l.unit)"
         }
-        func add(_ id: String, packets: UInt64, bytes: UInt64, actions: [String], set: String?, joinAny: Bool) {
+        func add(_ id: String, packets: UInt64, bytes: UInt64, actions: [String], set: String?, joinAny: Bool,
+                 interfaces: Set<String>) {
             let actions = actions.isEmpty ? ["continue"] : actions
             let at: Int? = joinAny ? position[id] : (entries.last?.identity == id ? entries.count - 1 : nil)
             guard let at else {
                 if joinAny { position[id] = entries.count }
                 entries.append(Entry(identity: id, route: RouteIdentity.decode(id), rules: 1, packets: packets, bytes: bytes,
-                                     actions: actions, sets: set.map { [$0] } ?? []))
+                                     actions: actions, sets: set.map { [$0] } ?? [], interfaces: interfaces.sorted()))
                 return
             }
             var e = entries[at]
             e.rules += 1; e.packets += packets; e.bytes += bytes
             for a in actions where !e.actions.contains(a) { e.actions.append(a) }
             if let set, !e.sets.contains(set) { e.sets.append(set) }
+            if !interfaces.isSubset(of: e.interfaces) { e.interfaces = Set(e.interfaces).union(interfaces).sorted() }
             entries[at] = e
         }
 
@@ -124,9 +129,11 @@ public struct InstalledRoutes: Sendable {
                 default: break
                 }
             }
+            let ruleInterfaces = Self.interfaces(of: rule, sets: sets)
             guard let set = mergedSet else {
                 let id = rule.comment ?? "(no comment)"
-                add(id, packets: packets, bytes: bytes, actions: actions, set: nil, joinAny: RouteIdentity.isIdentity(id))
+                add(id, packets: packets, bytes: bytes, actions: actions, set: nil, joinAny: RouteIdentity.isIdentity(id),
+                    interfaces: ruleInterfaces)
                 continue
             }
             for route in Self.routes(of: set, fallback: rule.comment ?? MergedRule.comment(set: set.name)) {
@@ -134,30 +141,58 @@ public struct InstalledRoutes: Sendable {
                 let objects = limitObjects.map { $0[route.identity] ?? [] } ?? route.objects
                 if limitMap { own.insert(contentsOf: objects.map(police), at: 0) }
                 add(route.identity, packets: route.packets, bytes: route.bytes, actions: own, set: set.name,
-                    joinAny: RouteIdentity.isIdentity(route.identity))
+                    joinAny: RouteIdentity.isIdentity(route.identity), interfaces: ruleInterfaces.union(route.interfaces))
             }
         }
     }
 
-    /// One route's share of a merged set: its elements' counts and the objects they map to.
+    /// One route's share of a merged set: its elements' counts, the objects they map to and the
+    /// input interfaces in their keys.
     struct SetRoute {
         var identity: String
         var packets: UInt64 = 0
         var bytes: UInt64 = 0
         var objects: [String] = []
+        var interfaces: Set<String> = []
     }
+
+    /// The interfaces a rule tests outside any merged key: `iifname "x"` or `iifname @set` (a
+    /// set of names), as the compiler scopes a route (`CompileOptions.interfaceGroups`).
+    static func interfaces(of rule: NftRule, sets: [String: NftSet]) -> Set<String> {
+        var out: Set<String> = []
+        let e = rule.expressions
+        for i in e.indices.dropLast() {
+            guard case .meta(.iifname, let reg) = e[i] else { continue }
+            switch e[i + 1] {
+            case .cmp(.eq, reg, let data): out.insert(name(data[...]))
+            case .lookup(let s, reg, false) where sets[s]?.keyFields == [.ifname]:
+                for element in sets[s]!.elements { out.insert(name(element.key[...])) }
+            default: continue
+            }
+        }
+        return out
+    }
+
+    /// An interface name from its IFNAMSIZ bytes.
+    static func name(_ bytes: ArraySlice<UInt8>) -> String { String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self) }
 
     /// The routes of a merged set, by element comment (an element without one counts for
     /// `fallback`, the rule), in RFC 8955 order; identities that do not decode follow in element order.
     static func routes(of set: NftSet, fallback: String) -> [SetRoute] {
         var byIdentity = [String: Int]()
         var out = [SetRoute]()
+        // Where the interface part of a concatenated key is (each part padded to 4 bytes).
+        var interfaceAt: Int?
+        if set.keyFields.count > 1, let k = set.keyFields.firstIndex(of: .ifname) {
+            interfaceAt = set.keyFields[..<k].reduce(0) { $0 + (Int($1.length) + 3) / 4 * 4 }
+        }
         for e in set.elements {
             let id = e.comment ?? fallback
             let k = byIdentity[id] ?? { byIdentity[id] = out.count; out.append(SetRoute(identity: id)); return out.count - 1 }()
             out[k].packets += e.counter?.packets ?? 0
             out[k].bytes += e.counter?.bytes ?? 0
             if let o = e.objectName, !out[k].objects.contains(o) { out[k].objects.append(o) }
+            if let at = interfaceAt, e.key.count >= at + 16 { out[k].interfaces.insert(name(e.key[at..<(at + 16)])) }
         }
         let keys = out.map { RouteIdentity.decode($0.identity).map(RFC8955SortKey.init) }
         return out.indices.sorted { a, b in

@@ -63,12 +63,24 @@ public final class TableKeeper: @unchecked Sendable {
     /// Sizes of the store's snapshot and journal, to know when the journal is worth folding.
     private var snapshotBytes = 0, journalBytes = 0
 
+    /// The rules and routes of the table's redirects (`PolicyRoutes`), when the tool makes them.
+    public let policyRoutes: PolicyRoutes?
+    /// Per installed route identity, its redirect that `policyRoutes` carries out.
+    private var routeTargets: [String: RedirectTarget] = [:]
+    /// The redirects of the routes being installed, pruned to once the table is committed.
+    private var pendingTargets: [String: RedirectTarget]?
+
     /// - Parameters:
     ///   - store: where the state of the installed table is kept between processes. The previous
     ///     process's files start loading now, on other CPUs, while the caller reads its input.
     ///   - trustStored: false ignores the stored state (`apply --full`); it is still replaced.
+    ///   - policyRoutes: makes the redirects' rules and routes (redirect-to-IP, `--vrf`) around
+    ///     every change: their marks join the compile options.
     public init(configuration: KeeperConfiguration, writer: any TableWriter, store: StateStore? = nil,
-                trustStored: Bool = true) {
+                trustStored: Bool = true, policyRoutes: PolicyRoutes? = nil) {
+        var configuration = configuration
+        if let policyRoutes { Self.addMarks(of: policyRoutes, to: &configuration.options) }
+        self.policyRoutes = policyRoutes
         self.configuration = configuration
         self.writer = writer
         self.store = store
@@ -124,7 +136,50 @@ public final class TableKeeper: @unchecked Sendable {
     ///
     /// The input is consumed: its routes are freed once admitted (validated and scoped), not
     /// held through the commit (13 MB at 100k unmerged routes).
+    ///
+    /// With `policyRoutes`, the redirects' rules and routes are made before the table that sets
+    /// their marks is committed, and those no route needs any more are removed after it.
     public func install(_ input: consuming ReadResult) throws -> KeeperOutcome {
+        guard let policyRoutes else { return try installRoutes(input) }
+        pendingTargets = nil
+        let outcome = try installRoutes(input)
+        if let next = pendingTargets {
+            routeTargets = next
+            pendingTargets = nil
+            try policyRoutes.prune(keeping: Set(next.values))
+        }
+        return outcome
+    }
+
+    /// The marks `policyRoutes` gives next hops and VRFs, in `options` (an explicit
+    /// `redirectMarks` entry for a route target wins).
+    private static func addMarks(of policyRoutes: PolicyRoutes, to options: inout CompileOptions) {
+        options.nextHopMarks = policyRoutes.nextHopMarks
+        options.redirectMarks.merge(policyRoutes.vrfMarks) { explicit, _ in explicit }
+    }
+
+    /// Gives the redirects of `routes` their marks (a new mark is a new configuration: a planner
+    /// made with the old marks is let go of) and makes their rules and routes, before any table
+    /// that sets the marks is committed.
+    private func prepareRedirects(_ routes: [FlowRoute]) throws {
+        guard let policyRoutes else { return }
+        var targets: [String: RedirectTarget] = [:]
+        for r in routes { if let t = policyRoutes.target(of: r) { targets[r.identity] = t } }
+        if policyRoutes.assign(Set(targets.values)) {
+            Self.addMarks(of: policyRoutes, to: &configuration.options)
+            if let incremental { table = incremental.table; self.incremental = nil }
+        }
+        try policyRoutes.ensure(Set(targets.values))
+        pendingTargets = targets
+    }
+
+    /// Re-resolves the redirect next hops and changes their routes where the path changed (a
+    /// daemon calls it on rtnetlink notifications); one line per change.
+    public func followNextHops() throws -> [String] {
+        try policyRoutes?.follow() ?? []
+    }
+
+    private func installRoutes(_ input: consuming ReadResult) throws -> KeeperOutcome {
         let clock = ContinuousClock(), start = clock.now
         adoptLoaded()
         let guards = configuration.guards
@@ -138,6 +193,7 @@ public final class TableKeeper: @unchecked Sendable {
         let readerErrors = input.errors
         // Its last use: the input goes to the admitted routes and is freed with them.
         var admitted: AdmittedRoutes? = AdmittedRoutes(input, scope: configuration.scope)
+        try prepareRedirects(admitted!.valid)
         if let done = try installInPlace(readerErrors, admitted!, start: start, previousCount: previousCount, previousIDs: previousIDs) {
             return done
         }
@@ -426,6 +482,8 @@ public final class TableKeeper: @unchecked Sendable {
         /// Added routes the compiler refused.
         public var rejected: [RouteRejection]
         public var installed: Int
+        /// The compiler's notes on the added routes (`CompileNote` text, by route identity).
+        public var notes: [String] = []
     }
 
     /// Takes the routes of `removing` out of the installed merged table and puts
@@ -435,8 +493,42 @@ public final class TableKeeper: @unchecked Sendable {
     /// planner giving up (`givenUp`), the kernel refusing — and then nothing was changed: call
     /// `install` with the whole route set. Throws, with nothing changed, when a guard refuses the
     /// change (`configuration.guards`, as `install` would).
+    ///
+    /// With `policyRoutes`, a redirect next hop without a mark yet gives nil (`install` gives it
+    /// one); the rules and routes of the added routes' redirects are made before the change, and
+    /// those no route needs any more removed after it (a failure there is in `routingProblem`).
     public func update(removing: [RouteID], adding: [(route: FlowRoute, tiebreak: Int)],
                        changedRoutes: Int, totalRoutes: Int) throws(KeeperRefusal) -> Update? {
+        guard let policyRoutes else {
+            return try updateRoutes(removing: removing, adding: adding, changedRoutes: changedRoutes, totalRoutes: totalRoutes)
+        }
+        routingProblem = nil
+        var next = routeTargets
+        for id in removing { next[id.description] = nil }
+        for (route, _) in adding { next[route.identity] = policyRoutes.target(of: route) }
+        let targets = Set(next.values)
+        guard policyRoutes.hasMarks(for: targets) else {
+            givenUp = "a redirect next hop needs a mark: rebuilding the whole table"
+            return nil
+        }
+        do { try policyRoutes.ensure(targets) } catch {
+            givenUp = "the redirects' rules and routes could not be made: \(error)"
+            return nil
+        }
+        guard let done = try updateRoutes(removing: removing, adding: adding, changedRoutes: changedRoutes, totalRoutes: totalRoutes) else {
+            return nil
+        }
+        routeTargets = next
+        do { try policyRoutes.prune(keeping: targets) } catch { routingProblem = "\(error)" }
+        return done
+    }
+
+    /// Why the last `update` could not remove the redirects' rules and routes no route needs any
+    /// more (they stay until the next change); nil when it could.
+    public private(set) var routingProblem: String?
+
+    private func updateRoutes(removing: [RouteID], adding: [(route: FlowRoute, tiebreak: Int)],
+                              changedRoutes: Int, totalRoutes: Int) throws(KeeperRefusal) -> Update? {
         givenUp = nil
         guard let incremental, var current = state else { givenUp = "no merged table installed (a dispatch or unmerged table is compiled whole)"; return nil }
         let before = incremental.installedRouteCount
@@ -476,7 +568,9 @@ public final class TableKeeper: @unchecked Sendable {
             }
         }
         state = current
-        return Update(change: update.change, rejected: update.rejected, installed: incremental.installedRouteCount)
+        var made = Update(change: update.change, rejected: update.rejected, installed: incremental.installedRouteCount)
+        for (route, _) in adding { for n in incremental.notes[route.identity] ?? [] { made.notes.append("\(route.identity): \(n)") } }
+        return made
     }
 
     // MARK: - Configuration and removal
@@ -485,15 +579,19 @@ public final class TableKeeper: @unchecked Sendable {
     /// removes, the table installed now).
     public func reconfigure(_ new: KeeperConfiguration) {
         configuration = new
+        if let policyRoutes { Self.addMarks(of: policyRoutes, to: &configuration.options) }
         if let incremental { table = incremental.table; self.incremental = nil }
     }
 
-    /// Removes the table from the kernel and forgets it (and its stored state).
+    /// Removes the table from the kernel and forgets it (and its stored state); then, the
+    /// marks gone, the redirects' rules and routes.
     public func remove() throws {
         let name = installedName ?? configuration.options.tableName
         store?.remove()
         incremental = nil; table = nil; state = nil; loading = nil; installedName = nil; plannerStored = false
         try writer.deleteTable(name: name, family: .inet)
+        routeTargets = [:]
+        try policyRoutes?.removeAll()
     }
 }
 

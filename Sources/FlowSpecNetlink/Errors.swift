@@ -75,6 +75,8 @@ public enum NetlinkError: Error, Sendable, Hashable, CustomStringConvertible {
     case unencodable(object: BatchObject, reason: String)
     /// Something the kernel returned could not be decoded into the IR.
     case undecodable(object: String, reason: String)
+    /// The kernel refused a policy-routing request (a rule, a route, a lookup): what was asked, and why.
+    case routing(operation: String, errno: Int32)
 
     public var description: String {
         switch self {
@@ -88,6 +90,7 @@ public enum NetlinkError: Error, Sendable, Hashable, CustomStringConvertible {
         case .unacknowledged(let d): "no acknowledgement from the kernel, outcome unknown: \(d)"
         case .unencodable(let o, let r): "\(o) cannot be encoded: \(r)"
         case .undecodable(let o, let r): "cannot decode \(o): \(r)"
+        case .routing(let op, let e): "\(op): \(errnoDescription(e))"
         }
     }
 

@@ -311,7 +311,7 @@ enum SetCodec {
     static let knownTypes: [NftDataType] = [
         .verdict, .ipv4Address, .ipv6Address, .inetProto, .inetService, .icmpType, .tcpFlag, .icmpv6Type, .nfproto,
         .mark, .dscp, .integer,
-        .icmpCode, .icmpv6Code,
+        .icmpCode, .icmpv6Code, .ifname,
     ]
 
     /// The IR type with this id and length (the named constants first, so they compare equal).

@@ -1,8 +1,9 @@
 import CNftnl
 import Glibc
 
-/// One NETLINK_NETFILTER socket (libmnl), with extended acks on and acks capped so that an
-/// error carries the offset of the attribute at fault but not a copy of our message.
+/// One netlink socket (libmnl): NETLINK_NETFILTER for nf_tables, NETLINK_ROUTE for policy
+/// routing. Extended acks on and acks capped so that an error carries the offset of the attribute
+/// at fault but not a copy of our message.
 ///
 /// Not Sendable: one owner at a time, like a file descriptor.
 final class NetlinkSocket {
@@ -16,9 +17,10 @@ final class NetlinkSocket {
     let receiveBuffer: UnsafeMutableRawPointer
     static let receiveBufferCapacity = 256 * 1024
 
-    init() throws(NetlinkError) {
-        guard let mnl = mnl_socket_open(NETLINK_NETFILTER) else { throw .call("socket(NETLINK_NETFILTER)") }
-        guard mnl_socket_bind(mnl, 0, pid_t(MNL_SOCKET_AUTOPID)) == 0 else {
+    /// `groups`: the multicast groups (a bit mask of the first 32) to listen to (`RouteMonitor`).
+    init(protocol family: Int32 = NETLINK_NETFILTER, groups: UInt32 = 0) throws(NetlinkError) {
+        guard let mnl = mnl_socket_open(family) else { throw .call(family == NETLINK_ROUTE ? "socket(NETLINK_ROUTE)" : "socket(NETLINK_NETFILTER)") }
+        guard mnl_socket_bind(mnl, groups, pid_t(MNL_SOCKET_AUTOPID)) == 0 else {
             let code = errno
             mnl_socket_close(mnl)
             throw .call("bind(netlink)", code)
@@ -27,6 +29,8 @@ final class NetlinkSocket {
         // Best effort: older kernels lack these; errors are then reported without offsets.
         _ = mnl_socket_setsockopt(mnl, NETLINK_EXT_ACK, &on, socklen_t(MemoryLayout<Int32>.size))
         _ = mnl_socket_setsockopt(mnl, NETLINK_CAP_ACK, &on, socklen_t(MemoryLayout<Int32>.size))
+        // rtnetlink dumps filtered by the kernel (a route dump of one table, not of a full table).
+        if family == NETLINK_ROUTE { _ = mnl_socket_setsockopt(mnl, NETLINK_GET_STRICT_CHK, &on, socklen_t(MemoryLayout<Int32>.size)) }
         self.mnl = mnl
         self.fd = mnl_socket_get_fd(mnl)
         self.portID = mnl_socket_get_portid(mnl)

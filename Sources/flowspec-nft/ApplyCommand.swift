@@ -27,6 +27,12 @@ struct Apply: ParsableCommand {
         A large difference, a table of another shape, or an unknown or stale state gives a full \
         replace (docs/benchmarks.md explains the threshold); --full forces it.
 
+        Redirects (docs/lowering.md, "Redirect"): a redirect-to-IP route marks its flow, and the \
+        tool makes an `ip rule fwmark M lookup T` and, in its table T, routes via the next hop as \
+        the kernel reaches it now; --vrf RT=DEVICE sends a redirect route target into a VRF. The \
+        rules and routes are made before the table that marks, and removed after the table that \
+        stopped marking; the mark needs --hook prerouting (or ingress).
+
         Guards: an input whose every item was rejected (a wrong --from or --family?) is refused \
         (--allow-empty installs it as an empty table); with --strict nothing is committed when \
         any input item or route is rejected; a table of routes is not replaced by an empty one without --allow-empty; with \
@@ -96,7 +102,8 @@ struct Apply: ParsableCommand {
         do { connection = try NftConnection() } catch { throw CLIError("nothing changed: \(error)") }
         // The previous run's state is read on other CPUs while the input is read.
         let keeper = TableKeeper(configuration: configuration, writer: connection,
-                                 store: StateStore(directory: stateDir, table: table.table), trustStored: !full)
+                                 store: StateStore(directory: stateDir, table: table.table), trustStored: !full,
+                                 policyRoutes: try table.redirect.policyRoutes())
         let outcome = try Self.refusals(table: table) { try keeper.install(try input.read()) }
         TableMetrics.recordCommit(kind: TableMetrics.kind(outcome.method), duration: ContinuousClock.now - start)
         TableMetrics.recordRoutes(installed: outcome.installed, rejected: outcome.rejected, outOfScope: outcome.outOfScope)

@@ -78,6 +78,20 @@ struct RedirectMark: ExpressibleByArgument {
     }
 }
 
+/// `RT=IF[,IF...]` of `--interface-group`: a route target and the interfaces its routes apply on.
+struct InterfaceGroupOption: ExpressibleByArgument {
+    var target: RouteTarget
+    var interfaces: [String]
+    init?(argument: String) {
+        let parts = argument.split(separator: "=", maxSplits: 1)
+        guard parts.count == 2, let rt = RouteTarget(parts[0]) else { return nil }
+        let names = parts[1].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        guard !names.isEmpty else { return nil }
+        target = rt
+        interfaces = names
+    }
+}
+
 /// `RT=MARK` of `fetch --mark-target`: the packet mark that stands for a redirect route target.
 struct MarkTarget: ExpressibleByArgument {
     var mark: UInt32

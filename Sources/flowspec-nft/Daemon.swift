@@ -45,6 +45,10 @@ func netlinkWriter() throws -> NftConnection {
 /// (`Command`), and removing a table takes milliseconds, so only a fault gets here.
 let shutdownLimit: Duration = .seconds(10)
 
+func nextHopFollower(_ agent: Agent) throws -> NextHopFollower {
+    do { return try NextHopFollower(agent: agent) } catch { throw CLIError("cannot listen to rtnetlink for redirect next hops: \(error)") }
+}
+
 /// Runs `agent` on `source` until the source ends or SIGTERM/SIGINT arrives; then shuts the
 /// agent down (removing the table if `flushOnExit`). SIGHUP calls `onHangup`. A second
 /// SIGTERM/SIGINT, or a shutdown longer than `shutdownLimit`, exits at once.

@@ -68,9 +68,18 @@ struct Fetch: ParsableCommand {
     @Option(help: "The AS number put in traffic-rate communities (informational).")
     var rateAsn: UInt16 = 0
 
+    @Option(name: .customLong("interface-group"), parsing: .singleValue,
+            help: ArgumentHelp("Read a rule scoped to input interfaces (iifname) as carrying the route targets of the groups its interfaces make up, e.g. 65309:20=eth1,eth2 (repeatable; as the table was applied with). Without it such a rule is unsupported.", valueName: "rt=if,..."))
+    var interfaceGroup: [InterfaceGroupOption] = []
+
     func validate() throws {
         if strict && skipUnsupported { throw ValidationError("--strict and --skip-unsupported exclude each other") }
         if sequenceStep == 0 { throw ValidationError("--sequence-step must be at least 1") }
+        for o in interfaceGroup {
+            for name in o.interfaces {
+                if let problem = InterfaceGroups.problem(name) { throw ValidationError("--interface-group \(o.target): interface \"\(name)\": \(problem)") }
+            }
+        }
         switch from {
         case .nft:
             guard let chain else { throw ValidationError("--from nft needs --chain 'FAMILY TABLE CHAIN'") }
@@ -103,9 +112,11 @@ struct Fetch: ParsableCommand {
     }
 
     var fetchOptions: FetchOptions {
-        FetchOptions(sequenceStep: sequenceStep, sequenceCarrier: sequenceCarrier.carrier,
-                     markTargets: Dictionary(markTarget.map { ($0.mark, $0.target) }, uniquingKeysWith: { _, last in last }),
-                     rateASN: rateAsn)
+        var o = FetchOptions(sequenceStep: sequenceStep, sequenceCarrier: sequenceCarrier.carrier,
+                             markTargets: Dictionary(markTarget.map { ($0.mark, $0.target) }, uniquingKeysWith: { _, last in last }),
+                             rateASN: rateAsn)
+        for g in interfaceGroup { try? o.interfaceGroups.add(g.target, g.interfaces) }
+        return o
     }
 
     func fetchNft(_ name: NftChainName, options: FetchOptions) throws -> FetchResult {

@@ -15,10 +15,11 @@ struct Show: ParsableCommand {
         set, each element commented with its route's identity and counted by its own counter. A \
         route's packets and bytes add up all its rules and elements (a rate-limited route counts \
         every packet before the limit and again what conforms, merged or not). Rows follow the \
-        chain; within one merged rule the routes are in RFC 8955 order. The last row counts the \
-        packets no route decided, which the chain policy took. --json gives the same rows with \
-        each route's identity, family, match object (as `parse` writes it), rule count and the \
-        merged sets it is in, and a running listener's peers (--status-file) and watch's status \
+        chain; within one merged rule the routes are in RFC 8955 order. A route scoped to interfaces \
+        (--interface-group) says `on IF,...`. The last row counts the packets no route decided, \
+        which the chain policy took. --json gives the same rows with each route's identity, \
+        family, match object (as `parse` writes it), rule count, the merged sets it is in and its \
+        interfaces, and a running listener's peers (--status-file) and watch's status \
         (--watch-status-file).
 
         Exit status: 0 the table was listed; 1 there is no such table, or it could not be read.
@@ -29,6 +30,8 @@ struct Show: ParsableCommand {
 
     @Flag(help: "Print JSON instead of text.")
     var json = false
+
+    @OptionGroup(title: "Redirect") var redirect: RedirectRangeOptions
 
     @Option(help: "The status file of a running `flowspec-nft listen`, whose peers are listed too.")
     var statusFile: String = ListenStatus.defaultPath
@@ -54,6 +57,11 @@ struct Show: ParsableCommand {
         let listener = StatusFile.live(path: statusFile), watch = StatusFile.live(path: watchStatusFile)
         if json { print(summary.json(listener: listener?.json, watch: watch?.json)) } else {
             print(summary.text())
+            // The redirects' rules and routes (docs/lowering.md, "Redirect"): best effort, the table is what was asked for.
+            if let routes = try? PolicyRoutes(configuration: PolicyRoutes.Configuration(ranges: redirect.ranges), writer: RoutingConnection()),
+               let lines = try? routes.text() {
+                for line in lines { print(line) }
+            }
             if let listener { print(ListenStatus.peersText(listener.document)) }
             if let watch { print(WatchStatus.text(watch.document)) }
         }
@@ -68,7 +76,8 @@ extension InstalledRoutes {
             lines.append(String(format: "    -  %12llu pkts %14llu bytes  ", a.packets, a.bytes) + "replies of allowed flows (ct state established,related)  → accept")
         }
         for (i, e) in entries.enumerated() {
-            let what = e.route?.description ?? e.identity
+            var what = e.route?.description ?? e.identity
+            if !e.interfaces.isEmpty { what += " on " + e.interfaces.joined(separator: ",") }
             lines.append(String(format: "%5d  %12llu pkts %14llu bytes  ", i + 1, e.packets, e.bytes) +
                          "\(what)  → \(e.actions.joined(separator: ", "))" + Self.note(e))
         }
@@ -95,7 +104,8 @@ extension InstalledRoutes {
             "{\"identity\":\(esc(e.identity)),\"family\":\(e.route.map { esc($0.family.name) } ?? "null"),"
                 + "\"match\":\(e.route.map(CanonicalJSON.matchJSON) ?? "null"),\"description\":\(esc(e.route?.description ?? e.identity)),"
                 + "\"rules\":\(e.rules),\"packets\":\(e.packets),\"bytes\":\(e.bytes),"
-                + "\"actions\":[\(e.actions.map(esc).joined(separator: ","))],\"sets\":[\(e.sets.map(esc).joined(separator: ","))]}"
+                + "\"actions\":[\(e.actions.map(esc).joined(separator: ","))],\"sets\":[\(e.sets.map(esc).joined(separator: ","))],"
+                + "\"interfaces\":[\(e.interfaces.map(esc).joined(separator: ","))]}"
         }
         let established = acceptedEstablished.map { "{\"packets\":\($0.packets),\"bytes\":\($0.bytes)}" } ?? "null"
         let counted = policyCounted.map { "{\"packets\":\($0.packets),\"bytes\":\($0.bytes)}" } ?? "null"

@@ -33,15 +33,21 @@ struct TableOptions: ParsableArguments {
     var sequenceCarrier: SequenceCarrier = .trafficMarking
 
     @Option(name: .customLong("redirect-mark"), parsing: .singleValue,
-            help: ArgumentHelp("Map a redirect route target to a packet mark, e.g. 65309:100=0x10 (repeatable). An unmapped redirect is rejected.", valueName: "rt=mark"))
+            help: ArgumentHelp("Map a redirect route target to a packet mark, e.g. 65309:100=0x10 (repeatable), for `ip rule`s of your own (--vrf makes them). An unmapped redirect follows --unmapped-redirect.", valueName: "rt=mark"))
     var redirectMarks: [RedirectMark] = []
+
+    @OptionGroup(title: "Redirect") var redirect: RedirectOptions
 
     @Option(name: .customLong("route-target"), parsing: .singleValue,
             help: ArgumentHelp("Install only routes carrying this route target (repeatable), e.g. 65309:10 or 192.0.2.1:10.", valueName: "asn:n"))
     var routeTargets: [RouteTarget] = []
 
-    @Option(help: "With --route-target: what routes carrying no route target do: apply or ignore.")
+    @Option(help: "With --route-target or --interface-group: what routes carrying none of those route targets do: apply (on every interface) or ignore.")
     var untargeted: RouteScope.Untargeted = .apply
+
+    @Option(name: .customLong("interface-group"), parsing: .singleValue,
+            help: ArgumentHelp("Scope the routes carrying a route target to interfaces, e.g. 65309:20=eth1,eth2 (repeatable): such a route matches only packets that arrived on those interfaces (iifname; merged routes keep sharing sets). A route carrying several such targets applies on all their interfaces; one carrying none follows --untargeted. Not with --hook output (it has no input interface); at --hook ingress the interfaces must be --device's.", valueName: "rt=if,..."))
+    var interfaceGroupOptions: [InterfaceGroupOption] = []
 
     @Option(help: "nflog group for routes with the traffic-action sample bit.")
     var logGroup: UInt16 = 0
@@ -64,7 +70,23 @@ struct TableOptions: ParsableArguments {
             throw ValidationError("--device \(d): not a device name (1 to 15 characters, no '/' or spaces)")
         }
         if Set(devices).count != devices.count { throw ValidationError("--device: a device is named twice") }
+        if let both = redirect.vrfs.first(where: { v in redirectMarks.contains { $0.target == v.target } }) {
+            throw ValidationError("--vrf \(both.target): the route target also has a --redirect-mark")
+        }
         if offload && hook != .ingress { throw ValidationError("--offload is for --hook ingress: hardware runs tables where packets arrive") }
+        for o in interfaceGroupOptions {
+            for name in o.interfaces {
+                if let problem = InterfaceGroups.problem(name) {
+                    throw ValidationError("--interface-group \(o.target)=\(o.interfaces.joined(separator: ",")): interface \"\(name)\": \(problem)")
+                }
+                if hook == .ingress && !devices.contains(name) {
+                    throw ValidationError("--interface-group \(o.target): interface \(name) is not hooked by the table; add --device \(name)")
+                }
+            }
+        }
+        if !interfaceGroupOptions.isEmpty && hook == .output {
+            throw ValidationError("--interface-group: packets at the output hook have no input interface (use input, forward, prerouting or ingress)")
+        }
         if acceptEstablished {
             if hook == .ingress {
                 throw ValidationError("--accept-established: connection tracking has not run at the ingress hook, so no packet is established there")
@@ -77,7 +99,14 @@ struct TableOptions: ParsableArguments {
 
     var routeOrder: RouteOrder { order == .rfc ? .rfc : .sequence(sequenceCarrier) }
 
-    var routeScope: RouteScope { RouteScope(targets: Set(routeTargets), untargeted: untargeted) }
+    /// The `--interface-group` options (validated by `validate`).
+    var interfaceGroups: InterfaceGroups {
+        var g = InterfaceGroups()
+        for o in interfaceGroupOptions { try? g.add(o.target, o.interfaces) }
+        return g
+    }
+
+    var routeScope: RouteScope { RouteScope(targets: Set(routeTargets), untargeted: untargeted, interfaceGroups: interfaceGroups) }
 
     var compileOptions: CompileOptions {
         var o = CompileOptions()
@@ -86,6 +115,7 @@ struct TableOptions: ParsableArguments {
         o.priority = priority.value
         o.defaultPolicy = policy == .accept ? .accept : .drop
         o.redirectMarks = Dictionary(redirectMarks.map { ($0.target, $0.mark) }, uniquingKeysWith: { _, last in last })
+        o.unmappedRedirect = redirect.unmappedRedirect
         o.logGroup = logGroup
         o.counters = !noCounters
         o.merge = merge
@@ -93,6 +123,7 @@ struct TableOptions: ParsableArguments {
         o.devices = devices
         o.offload = offload
         o.acceptEstablished = acceptEstablished
+        o.interfaceGroups = interfaceGroups
         if offload { o.merge = false; o.dispatch = .never }
         return o
     }

@@ -18,7 +18,10 @@ struct Watch: ParsableCommand {
         seconds; --source gobgp reads GoBGP's RIB once and then follows `gobgp monitor global rib`, \
         checking the route counts every --interval seconds; --source exabgp reads ExaBGP's JSON API \
         stream on standard input (run it as an ExaBGP API process). The table is rebuilt after each \
-        change (debounced) and swapped in atomically; when it comes out the same, nothing is touched.
+        change (debounced) and swapped in atomically; when it comes out the same, nothing is touched. \
+        Redirect next hops (docs/lowering.md, "Redirect") are followed through rtnetlink: after a \
+        route, address or link change they are resolved again and their routes changed. \
+        --vrf, --unreachable-next-hop and the --redirect-* ranges take effect on restart only.
 
         Fail-static: when the speaker cannot be read or its output does not parse, the last good \
         table stays; after --source-timeout seconds without a good read, --on-source-loss keep|flush \
@@ -110,7 +113,12 @@ struct Watch: ParsableCommand {
         let tableName = Unchecked(configuration.options.tableName)
         let endpoint = try startMetrics(settings.daemon, table: tableName, logger: logger)
         defer { endpoint?.stop() }
-        let agent = Agent(configuration: configuration, writer: try netlinkWriter(), logger: logger)
+        let agent = Agent(configuration: configuration, writer: try netlinkWriter(), logger: logger,
+                          policyRoutes: try settings.table.redirect.policyRoutes())
+        // Redirect next hops followed through rtnetlink (docs/lowering.md, "Redirect").
+        let follower = try nextHopFollower(agent)
+        follower.start()
+        defer { follower.stop() }
         let status = WatchStatus(path: settings.statusFile, source: source.name, logger: logger)
         defer { status.stop() }
         let flushOnExit = Unchecked(settings.flushOnExit)

@@ -535,3 +535,53 @@ func identities(_ t: NftTable?) -> Set<String> {
         #expect(r.currentRoutes().map(\.route.identity) == [route("203.0.113.96/32", proto: 6).identity])
     }
 }
+
+/// Keeps what is logged, for tests that check what a daemon says.
+final class LogRecord: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [(Logger.Level, String)] = []
+    func append(_ level: Logger.Level, _ message: String) { lock.withLock { lines.append((level, message)) } }
+    var messages: [(Logger.Level, String)] { lock.withLock { lines } }
+}
+
+struct RecordingLogHandler: LogHandler {
+    let record: LogRecord
+    var logLevel: Logger.Level = .trace
+    var metadata: Logger.Metadata = [:]
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String,
+             file: String, function: String, line: UInt) {
+        record.append(level, "\(message)")
+    }
+}
+
+@Suite struct AgentNoteTests {
+    /// `--unmapped-redirect ignore`: the routes keep their other actions, and the daemon says
+    /// so once per route target, not once per route and commit.
+    @Test func anIgnoredRedirectIsLoggedOncePerTarget() async {
+        let record = LogRecord()
+        let logger = Logger(label: "test") { _ in RecordingLogHandler(record: record) }
+        var options = CompileOptions(merge: false)
+        options.unmappedRedirect = .ignore
+        let applier = FakeApplier()
+        let agent = Agent(configuration: AgentConfiguration(options: options, debounce: .zero), writer: applier, logger: logger)
+        func redirected(_ dst: String, _ target: String) -> FlowRoute {
+            FlowRoute(family: .ipv4, components: [.destinationPrefix(FlowPrefix(dst)!)],
+                      actions: [.trafficRateBytes(asn: 0, bytesPerSecond: 1000), .redirect(RouteTarget(target)!)])
+        }
+        let first = [redirected("203.0.113.1/32", "65309:7"), redirected("203.0.113.2/32", "65309:7")]
+        await agent.deliver(.snapshot(result(first)))
+        #expect(await eventually { applier.applied.count == 1 })
+        await agent.deliver(.snapshot(result(first + [redirected("203.0.113.3/32", "65309:7"), redirected("203.0.113.4/32", "65309:8")])))
+        #expect(await eventually { applier.applied.count == 2 })
+        let notes = record.messages.filter { $0.1.contains("note (said once)") }
+        #expect(notes.count == 2, "\(notes)")
+        #expect(notes.allSatisfy { $0.0 == .notice })
+        #expect(notes.contains { $0.1.contains("65309:7") } && notes.contains { $0.1.contains("65309:8") })
+        // The routes are installed with their rate limit.
+        #expect(identities(applier.applied.last).count == 4)
+    }
+}

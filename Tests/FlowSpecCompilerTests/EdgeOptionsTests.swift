@@ -88,4 +88,17 @@ import Testing
         // An accepting policy: nothing to say.
         #expect(TableAdvice.warnings(compile([continuing, allowSSH], options: CompileOptions()).table).isEmpty)
     }
+
+    /// A redirect marks packets for policy routing: after the routing decision (forward, input,
+    /// output) the mark moves nothing, which is worth saying; at prerouting it is where it works.
+    @Test func warningAboutRedirectsAfterTheRoutingDecision() {
+        let target = RouteTarget("65309:100")!
+        let redirect = route("203.0.113.30/32", actions: [.redirect(target)])
+        for hook in [NftHook.forward, .input, .output] {
+            let w = TableAdvice.warnings(compile([redirect], options: CompileOptions(hook: hook, redirectMarks: [target: 0x10])).table)
+            #expect(w.count == 1 && w[0].contains("after the routing decision") && w[0].contains("--hook prerouting"), "\(hook): \(w)")
+        }
+        #expect(TableAdvice.warnings(compile([redirect], options: CompileOptions(hook: .prerouting, priority: -150, redirectMarks: [target: 0x10])).table).isEmpty)
+        #expect(TableAdvice.warnings(compile([allowSSH], options: CompileOptions()).table).isEmpty)
+    }
 }

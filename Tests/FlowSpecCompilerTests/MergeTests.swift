@@ -79,6 +79,7 @@ func evaluate(_ table: NftTable, _ packet: TestPacket, over: (String) -> Bool) -
                     switch k {
                     case .nfproto: write(r, [p.family == .ipv4 ? 2 : 10])
                     case .l4proto: write(r, [p.proto])
+                    case .iifname: write(r, InterfaceGroups.bytes(p.inputInterface))
                     default: continue rules
                     }
                 case .payload(let b, let o, let l, let r):

@@ -45,7 +45,8 @@ import FlowSpec
         let widths: [PacketField: Int] = [.source4: 4, .destination4: 4, .source6: 16, .destination6: 16, .l4proto: 1,
                                           .sourcePort: 2, .destinationPort: 2, .icmpType4: 1, .icmpCode4: 1,
                                           .icmpType6: 1, .icmpCode6: 1, .tcpFlags: 1, .tcpFlags16: 2,
-                                          .length4: 2, .length6: 2, .dscp4: 1, .dscp6: 2, .fragOff4: 2, .flowLabel: 3]
+                                          .length4: 2, .length6: 2, .dscp4: 1, .dscp6: 2, .fragOff4: 2, .flowLabel: 3,
+                                          .inputInterface: 16]
         #expect(Dictionary(uniqueKeysWithValues: PacketField.allCases.compactMap { f in KeyField(f).map { (f, $0.width) } }) == widths)
         #expect(PacketField.allCases.filter { KeyField($0)?.inKey == false } == [.l4proto])
         // `KeyField.dims` is a literal (read on every overlap test): one more than the largest dimension.
@@ -53,8 +54,14 @@ import FlowSpec
         #expect(KeyField.top(dim: 0, v6: false) == 0xffff_ffff && KeyField.top(dim: 1, v6: true) == .max)
         #expect(KeyField.top(dim: 3, v6: true) == 0xffff && KeyField.top(dim: 6, v6: false) == 0xff)
         #expect(KeyField.top(dim: 8, v6: true) == 63 && KeyField.top(dim: 10, v6: true) == 0xfffff && KeyField.top(dim: 10, v6: false) == 0xffff && KeyField.top(dim: 9, v6: false) == 0xffff)
-        // Every key part a set can hold has the `typeof` form nft records for it.
-        for f in PacketField.allCases where KeyField(f)?.inKey == true { #expect(f.row.typeof != nil, "\(f)") }
+        // The input interface's name: 16 bytes in a 128-bit dimension of its own, for both families.
+        #expect(KeyField.interfaceDim == KeyField.inputInterface.dim && KeyField.top(dim: KeyField.interfaceDim, v6: false) == .max)
+        var b = Box.full(v6: false)
+        b.r[KeyField.interfaceDim] = 5...5
+        #expect(b.r[KeyField.interfaceDim] == 5...5 && b.r[10] == 0...0xffff && b.r[1] == 0...0xffff_ffff)
+        // Every key part a set can hold has the `typeof` form nft records for it, but the
+        // interface's name, which leaves a key declared by `typeof` (`MergePlanner.analyse`).
+        for f in PacketField.allCases where KeyField(f)?.inKey == true && f != .inputInterface { #expect(f.row.typeof != nil, "\(f)") }
         // Masked fields: the mask is part of the key field (and so of the shape), a fixed mask is not.
         #expect(KeyField(.tcpFlags, mask: [0x12]) != KeyField(.tcpFlags, mask: [0x02]))
         #expect(KeyField(.dscp4, mask: [0xfc])?.mask == nil)

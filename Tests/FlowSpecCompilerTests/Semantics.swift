@@ -56,6 +56,7 @@ func ruleMatches(_ rule: NftRule, _ p: TestPacket, sets: [String: NftSet]) -> Bo
             switch k {
             case .nfproto: reg = [p.family == .ipv4 ? 2 : 10]
             case .l4proto: reg = [p.proto]
+            case .iifname: reg = InterfaceGroups.bytes(p.inputInterface)
             default: return false
             }
         case .payload(let b, let o, let l, _):

@@ -116,11 +116,20 @@ public struct TestPacket: CustomStringConvertible {
     public var fragOffset: UInt16 = 0
     public var fragHeader = false
     public var flowLabel: UInt32 = 0
+    /// The interface the packet arrived on (`meta iifname`); empty: none (a local packet).
+    public var inputInterface = ""
 
     public var isTransport: Bool { fragOffset == 0 }
 
     public var description: String {
-        "\(src)→\(dst) proto \(proto) sport \(sport) dport \(dport) icmp \(icmpType)/\(icmpCode) flags 0x\(String(tcpFlags, radix: 16)) len \(totalLength) dscp \(dscp) df \(df) mf \(mf) off \(fragOffset) fh \(fragHeader) label \(flowLabel)"
+        "\(src)→\(dst) proto \(proto) sport \(sport) dport \(dport) icmp \(icmpType)/\(icmpCode) flags 0x\(String(tcpFlags, radix: 16)) len \(totalLength) dscp \(dscp) df \(df) mf \(mf) off \(fragOffset) fh \(fragHeader) label \(flowLabel)\(inputInterface.isEmpty ? "" : " iif " + inputInterface)"
+    }
+
+    /// The route's meaning under interface scoping: its RFC 8955/8956 meaning, on the
+    /// interfaces of its groups only (every interface when it is not scoped).
+    public func matches(_ route: FlowRoute, groups: InterfaceGroups) -> Bool {
+        if let names = groups.interfaces(of: route), !names.contains(inputInterface) { return false }
+        return matches(route)
     }
 
     /// RFC 8955/8956 meaning of the route for this packet.

@@ -25,6 +25,15 @@ public enum NftMetaKey: UInt32, Sendable, Hashable {
     case iif = 4          // NFT_META_IIF
     case iifname = 6      // NFT_META_IIFNAME
     case oifname = 7      // NFT_META_OIFNAME
+
+    /// The bytes a load of the key writes into its register.
+    public var length: Int {
+        switch self {
+        case .nfproto, .l4proto: 1
+        case .iifname, .oifname: 16    // IFNAMSIZ
+        case .length, .mark, .iif: 4
+        }
+    }
 }
 
 /// Connection tracking keys the IR uses (enum nft_ct_keys).

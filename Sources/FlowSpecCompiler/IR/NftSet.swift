@@ -112,11 +112,20 @@ public struct NftDataType: Sendable, Hashable {
     public static let nfproto = NftDataType(id: 2, length: 1, name: "nf_proto")
     public static let mark = NftDataType(id: 19, length: 4, name: "mark")
     public static let dscp = NftDataType(id: 36, length: 1, name: "dscp")
+    /// An interface name: IFNAMSIZ bytes, the name and zeros after it (`meta iifname`).
+    public static let ifname = NftDataType(id: 41, length: 16, name: "ifname")
 
-    /// nft's byte order for the type — BYTEORDER_BIG_ENDIAN (2), or BYTEORDER_INVALID (0) for
-    /// `inet_proto`, which nft leaves unset. nft writes it into a set's userdata and reads it back
-    /// to decode elements, so sets made through netlink carry it too.
-    public var byteOrder: UInt32 { id == NftDataType.inetProto.id ? 0 : 2 }
+    /// nft's byte order for the type — BYTEORDER_BIG_ENDIAN (2), BYTEORDER_INVALID (0) for
+    /// `inet_proto`, which nft leaves unset, or BYTEORDER_HOST_ENDIAN (1) for `ifname`, a
+    /// string. nft writes it into a set's userdata and reads it back to decode elements, so sets
+    /// made through netlink carry it too.
+    public var byteOrder: UInt32 {
+        switch id {
+        case NftDataType.inetProto.id: 0
+        case NftDataType.ifname.id: 1
+        default: 2
+        }
+    }
 
     /// A plain integer of `bytes` bytes (nft prints it as a number).
     public static func integer(bytes: UInt32) -> NftDataType { NftDataType(id: 4, length: bytes, name: "integer") }

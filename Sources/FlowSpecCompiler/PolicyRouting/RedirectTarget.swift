@@ -1,0 +1,37 @@
+import FlowSpec
+
+/// Where a route's redirect sends its packets: the VRF a route target names (RFC 8955 §7.4) or a
+/// next hop (0x010c, draft-ietf-idr-flowspec-redirect-ip). A route's first redirect community,
+/// of either kind, is the one that applies; the compiler notes the others (`actionPlan`).
+public enum RedirectTarget: Hashable, Sendable, CustomStringConvertible {
+    case routeTarget(RouteTarget)
+    /// `copy`: the copy bit, a copy to the next hop while the original goes on.
+    case nextHop(IPAddress, copy: Bool)
+
+    /// The first redirect of `route`, or nil.
+    public init?(of route: FlowRoute) {
+        for c in route.extendedCommunities {
+            switch FlowAction(c) {
+            case .redirect(let rt): self = .routeTarget(rt); return
+            case .redirectToIP(let ip, let copy): self = .nextHop(ip, copy: copy); return
+            default: continue
+            }
+        }
+        return nil
+    }
+
+    public var description: String {
+        switch self {
+        case .routeTarget(let rt): "route target \(rt)"
+        case .nextHop(let ip, let copy): "next hop \(ip)" + (copy ? " (copy)" : "")
+        }
+    }
+}
+
+/// What the compiler does with a redirect to a route target that has no mark (`--unmapped-redirect`).
+public enum UnmappedRedirect: String, Sendable, Hashable, CaseIterable {
+    /// The route is rejected, its other actions with it (the redirect cannot be honoured).
+    case reject
+    /// The redirect is left out and the route's other actions (rate, marking, drop) apply; noted.
+    case ignore
+}

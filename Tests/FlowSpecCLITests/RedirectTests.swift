@@ -1,0 +1,282 @@
+import Foundation
+import Testing
+
+/// Redirects done in the kernel (issue #22), with packets: h1 → r → h2 is the normal path; a
+/// scrubber h3 hangs off r at 192.0.2.10 and also answers for 203.0.113.10, so a redirected
+/// flow that reaches it is counted there and not at h2.
+@Suite("redirect in the kernel with packets", .enabled(if: canUseNamespaces, "needs root and network namespaces"), .serialized)
+struct RedirectTests {
+    static let nextHop = "192.0.2.10"
+
+    /// The lab of `RouterLab` plus the scrubber h3 behind r's device to-h3 (192.0.2.0/24).
+    final class ScrubLab {
+        let lab: RouterLab
+        let h3: String
+
+        init() throws {
+            lab = try RouterLab()
+            h3 = lab.h2 + "s"
+            do {
+                try run(["ip", "netns", "add", h3])
+                try run(["ip", "link", "add", "eth0", "netns", h3, "type", "veth", "peer", "name", "to-h3", "netns", lab.r])
+                try run(["ip", "-n", h3, "addr", "add", "192.0.2.10/24", "dev", "eth0"])
+                try run(["ip", "-n", h3, "addr", "add", "203.0.113.10/32", "dev", "lo"])
+                try run(["ip", "-n", lab.r, "addr", "add", "192.0.2.1/24", "dev", "to-h3"])
+                for (ns, d) in [(h3, "lo"), (h3, "eth0"), (lab.r, "to-h3")] { try run(["ip", "-n", ns, "link", "set", d, "up"]) }
+                try run(["ip", "-n", h3, "route", "add", "default", "via", "192.0.2.1"])
+            } catch {
+                close()
+                throw error
+            }
+        }
+
+        func close() {
+            _ = try? run(["ip", "netns", "del", h3], check: false)
+            lab.close()
+        }
+
+        /// UDP datagrams h2 and h3 count on `ports` while `body` sends.
+        func count(ports: [Int], _ body: () throws -> Void) throws -> (h2: [Int: Int], h3: [Int: Int]) {
+            let s2 = try PacketServer(namespace: lab.h2, ports: ports)
+            let s3: PacketServer
+            do { s3 = try PacketServer(namespace: h3, ports: ports) } catch { _ = s2.stop(); throw error }
+            do { try body() } catch { _ = s2.stop(); _ = s3.stop(); throw error }
+            Thread.sleep(forTimeInterval: 0.3)
+            return (s2.stop().mapValues(\.packets), s3.stop().mapValues(\.packets))
+        }
+
+        func rules() throws -> String { try lab.exec(lab.r, ["ip", "rule", "show"]).out }
+        /// The routes of `table` ("" while it has never existed: `ip` then fails).
+        func routes(table: String) throws -> String { try lab.exec(lab.r, ["ip", "route", "show", "table", table], check: false).out }
+    }
+
+    static func redirectRoute(_ extra: String = "") -> String {
+        """
+        {"routes":[
+        {"family":"ipv4","match":{"destination":"203.0.113.10/32","protocol":"==17","destination-port":"==5353"},"actions":[\(extra){"redirect-to-ip":"\(nextHop)"}]}
+        ]}
+        """
+    }
+
+    static let firstTable = "1179844608"  // 0x46530000
+
+    @Test("redirect-to-IP: the flow arrives at the next hop, other traffic keeps its path; withdrawn, rule and routes go after the marks")
+    func redirectToIP() throws {
+        let s = try ScrubLab()
+        defer { s.close() }
+        let lab = s.lab
+        let r = try lab.flowspecNft(["apply", "--from", "json", "--hook", "prerouting", "--priority", "mangle", "-"], stdin: Self.redirectRoute())
+        #expect(r.status == 0 && r.out.contains("committed"), "\(r.out)\(r.err)")
+        let rules = try s.rules()
+        #expect(rules.contains("fwmark 0x46530000 lookup \(Self.firstTable) proto 245"), "\(rules)")
+        let table = try s.routes(table: Self.firstTable)
+        #expect(table.contains("default via 192.0.2.10 dev to-h3"), "\(table)")
+        #expect(table.contains("192.0.2.10 dev to-h3"), "\(table)")
+        let (h2, h3) = try s.count(ports: [5353, 22]) {
+            try sendUDP(lab: lab, to: "203.0.113.10", port: 5353, count: 20, size: 100, interval: 0.002)
+            try sendUDP(lab: lab, to: "203.0.113.10", port: 22, count: 20, size: 100, interval: 0.002)
+        }
+        #expect(h3[5353] == 20 && h2[5353] == nil, "the redirected flow goes to the next hop: h2 \(h2), h3 \(h3)")
+        #expect(h2[22] == 20 && h3[22] == nil, "other traffic keeps its path: h2 \(h2), h3 \(h3)")
+        let show = try lab.flowspecNft(["show"])
+        #expect(show.out.contains("redirect mark 0x46530000") && show.out.contains("default via 192.0.2.10 dev to-h3"), "\(show.out)")
+        // A second run reads the mark back from the kernel: nothing changes.
+        let again = try lab.flowspecNft(["apply", "--from", "json", "--hook", "prerouting", "--priority", "mangle", "-"], stdin: Self.redirectRoute())
+        #expect(again.out.contains("no change"), "\(again.out)\(again.err)")
+        // Withdrawn: the table stops marking, then the rule and the routes go.
+        let empty = try lab.flowspecNft(["apply", "--from", "json", "--hook", "prerouting", "--priority", "mangle", "--allow-empty", "-"],
+                                        stdin: #"{"routes":[]}"#)
+        #expect(empty.status == 0, "\(empty.out)\(empty.err)")
+        let rulesAfter = try s.rules()
+        #expect(!rulesAfter.contains("0x46530000"), "\(rulesAfter)")
+        #expect(try s.routes(table: Self.firstTable).isEmpty)
+        let (after2, after3) = try s.count(ports: [5353]) {
+            try sendUDP(lab: lab, to: "203.0.113.10", port: 5353, count: 10, size: 100, interval: 0.002)
+        }
+        #expect(after2[5353] == 10 && after3[5353] == nil, "withdrawn, the flow takes its normal path: h2 \(after2), h3 \(after3)")
+    }
+
+    @Test("flush removes the redirect rules and routes with the table")
+    func flushRemovesThem() throws {
+        let s = try ScrubLab()
+        defer { s.close() }
+        try s.lab.flowspecNft(["apply", "--from", "json", "--hook", "prerouting", "-"], stdin: Self.redirectRoute())
+        #expect(try s.rules().contains("0x46530000"))
+        let f = try s.lab.flowspecNft(["flush"])
+        #expect(f.status == 0, "\(f.out)\(f.err)")
+        let rulesAfter = try s.rules()
+        #expect(!rulesAfter.contains("0x46530000"), "\(rulesAfter)")
+        #expect(try s.routes(table: Self.firstTable).isEmpty)
+    }
+
+    @Test("a route with rate and redirect applies both: the next hop gets the flow, policed")
+    func rateAndRedirect() throws {
+        let s = try ScrubLab()
+        defer { s.close() }
+        // 10,000 bytes/s, 200 datagrams of 500 bytes in one second: about 2 × 10,000 bytes pass
+        // (PacketTests.rateLimit), all of them to the next hop.
+        let r = try s.lab.flowspecNft(["apply", "--from", "json", "--hook", "prerouting", "--priority", "mangle", "-"],
+                                      stdin: Self.redirectRoute(#"{"traffic-rate-bytes":10000},"#))
+        #expect(r.status == 0, "\(r.out)\(r.err)")
+        let (h2, h3) = try s.count(ports: [5353]) {
+            try sendUDP(lab: s.lab, to: "203.0.113.10", port: 5353, count: 200, size: 500, interval: 0.005)
+        }
+        let passed = h3[5353] ?? 0
+        #expect(passed >= 20 && passed <= 60, "got \(passed) of 200 packets through a 10 kB/s limit at the next hop")
+        #expect(h2[5353] == nil, "nothing of the flow on the normal path: \(h2)")
+    }
+
+    @Test("redirect-to-IP with the copy bit, or of another family, is rejected with the reason")
+    func refusedRedirects() throws {
+        let s = try ScrubLab()
+        defer { s.close() }
+        let routes = """
+        {"routes":[
+        {"family":"ipv4","match":{"destination":"203.0.113.10/32"},"actions":[{"redirect-to-ip":{"address":"192.0.2.10","copy":true}}]},
+        {"family":"ipv6","match":{"destination":"2001:db8:113::10/128"},"actions":[{"redirect-to-ip":"192.0.2.10"}]}
+        ]}
+        """
+        let r = try s.lab.flowspecNft(["apply", "--from", "json", "--hook", "prerouting", "-"], stdin: routes, check: false)
+        #expect(r.status == 3, "\(r.out)\(r.err)")
+        #expect(r.out.contains("copy bit") && r.out.contains("of the other family"), "\(r.out)")
+        let rules = try s.rules()
+        #expect(!rules.contains("0x46530000"), "no rule for rejected routes: \(rules)")
+    }
+
+    static let vrfRoute = """
+    {"routes":[
+    {"family":"ipv4","match":{"destination":"203.0.113.10/32","protocol":"==17","destination-port":"==5353"},"actions":[{"redirect":"65000:666"}]}
+    ]}
+    """
+
+    /// Whether this kernel makes VRF devices (the vrf module): tried in a namespace of its own.
+    static let vrfAvailable: Bool = {
+        guard canUseNamespaces else { return false }
+        let ns = "fsnvrf\(getpid())"
+        defer { _ = try? run(["ip", "netns", "del", ns], check: false) }
+        guard (try? run(["ip", "netns", "add", ns], check: false))?.status == 0 else { return false }
+        return (try? run(["ip", "-n", ns, "link", "add", "vrf-x", "type", "vrf", "table", "10"], check: false))?.status == 0
+    }()
+
+    @Test("VRF redirect: the flow lands in the VRF (to-h3 is its device, its table routes to h3); other traffic keeps its path",
+          .enabled(if: vrfAvailable, "the kernel cannot make VRF devices (no vrf module)"))
+    func vrfRedirect() throws {
+        let s = try ScrubLab()
+        defer { s.close() }
+        let lab = s.lab
+        try lab.exec(lab.r, ["ip", "link", "add", "scrub", "type", "vrf", "table", "666"])
+        try lab.exec(lab.r, ["ip", "link", "set", "scrub", "up"])
+        try lab.exec(lab.r, ["ip", "link", "set", "to-h3", "master", "scrub"])
+        try lab.exec(lab.r, ["ip", "addr", "add", "192.0.2.1/24", "dev", "to-h3"], check: false)
+        try lab.exec(lab.r, ["ip", "route", "add", "default", "via", "192.0.2.10", "vrf", "scrub"])
+        let r = try lab.flowspecNft(["apply", "--from", "json", "--hook", "prerouting", "--priority", "mangle", "--vrf", "65000:666=scrub", "-"],
+                                    stdin: Self.vrfRoute)
+        #expect(r.status == 0, "\(r.out)\(r.err)")
+        let rules = try s.rules()
+        #expect(rules.contains("fwmark 0x465300ff lookup 666 proto 245"), "\(rules)")
+        let (h2, h3) = try s.count(ports: [5353, 22]) {
+            try sendUDP(lab: lab, to: "203.0.113.10", port: 5353, count: 20, size: 100, interval: 0.002)
+            try sendUDP(lab: lab, to: "203.0.113.10", port: 22, count: 20, size: 100, interval: 0.002)
+        }
+        #expect(h3[5353] == 20 && h2[5353] == nil, "the redirected flow goes through the VRF: h2 \(h2), h3 \(h3)")
+        #expect(h2[22] == 20, "other traffic keeps its path: \(h2)")
+    }
+
+    @Test("--vrf naming a device that is not a VRF: nothing changes, the device is named")
+    func vrfNotAVRF() throws {
+        let s = try ScrubLab()
+        defer { s.close() }
+        let r = try s.lab.flowspecNft(["apply", "--from", "json", "--hook", "prerouting", "--vrf", "65000:666=to-h3", "-"],
+                                      stdin: Self.vrfRoute, check: false)
+        #expect(r.status == 1 && r.err.contains("to-h3 is not a VRF") && r.err.contains("nothing changed"), "\(r.out)\(r.err)")
+        let table = try s.lab.exec(s.lab.r, ["nft", "list", "tables"]).out
+        #expect(!table.contains("flowspec"), "\(table)")
+    }
+
+    @Test("--unmapped-redirect: reject leaves the flow alone (route rejected), ignore applies the route's drop")
+    func unmappedRedirect() throws {
+        let routes = """
+        {"routes":[
+        {"family":"ipv4","match":{"destination":"203.0.113.10/32","protocol":"==17","destination-port":"==5353"},"actions":[{"redirect":"65000:777"},{"traffic-rate-bytes":0}]}
+        ]}
+        """
+        for (mode, delivered) in [("reject", 10), ("ignore", 0)] {
+            let s = try ScrubLab()
+            defer { s.close() }
+            let r = try s.lab.flowspecNft(["apply", "--from", "json", "--hook", "prerouting", "--unmapped-redirect", mode, "-"], stdin: routes, check: false)
+            #expect(r.status == (mode == "reject" ? 3 : 0), "\(r.out)\(r.err)")
+            if mode == "ignore" { #expect(r.out.contains("redirect is ignored"), "\(r.out)") }
+            let (h2, h3) = try s.count(ports: [5353]) {
+                try sendUDP(lab: s.lab, to: "203.0.113.10", port: 5353, count: 10, size: 100, interval: 0.002)
+            }
+            #expect((h2[5353] ?? 0) == delivered && h3[5353] == nil, "\(mode): h2 \(h2), h3 \(h3)")
+        }
+    }
+
+    /// An ExaBGP API line announcing the redirect-to-IP route (0x010c, next hop 192.0.2.10).
+    static let exabgpAnnounce = #"{ "exabgp": "4.0.1", "type": "update", "neighbor": { "address": { "local": "192.0.2.1", "peer": "192.0.2.9" }, "asn": { "local": 65108, "peer": 65309 }, "direction": "receive", "message": { "update": { "attribute": { "origin": "igp", "extended-community": [ { "value": 75646400025198592, "string": "redirect-to-nexthop-ietf 192.0.2.10" } ] }, "announce": { "ipv4 flow": { "no-nexthop": [ { "destination-ipv4": [ "203.0.113.10/32" ], "protocol": [ "=udp" ], "destination-port": [ "=5353" ], "string": "flow destination-ipv4 203.0.113.10/32 protocol =udp destination-port =5353" } ] } } } } } }"#
+
+    /// Polls `check` every 50 ms for up to `seconds`.
+    static func eventually(_ seconds: Double, _ check: () throws -> Bool) rethrows -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if try check() { return true }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        return try check()
+    }
+
+    @Test("watch follows a next hop that goes away and comes back (rtnetlink), and --flush-on-exit removes the rules and routes")
+    func daemonFollowsNextHop() throws {
+        let s = try ScrubLab()
+        defer { s.close() }
+        let lab = s.lab
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["ip", "netns", "exec", lab.r, FlowSpecCLITests.flowspecNft, "watch", "--source", "exabgp", "--hook", "prerouting",
+                       "--priority", "mangle", "--debounce", "0", "--flush-on-exit", "--log-level", "info"]
+        let input = Pipe()
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("fsn-watch-\(UUID().uuidString)")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: log) }
+        p.standardInput = input
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = try FileHandle(forWritingTo: log)
+        try p.run()
+        // The exabgp source reads standard input until it ends: closed first, then SIGTERM.
+        defer { if p.isRunning { try? input.fileHandleForWriting.close(); p.terminate(); p.waitUntilExit() } }
+        func logText() -> String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+        input.fileHandleForWriting.write(Data((Self.exabgpAnnounce + "\n").utf8))
+        let table = Self.firstTable
+        #expect(try Self.eventually(10) { try s.routes(table: table).contains("default via 192.0.2.10 dev to-h3") }, "\(logText())")
+        #expect(try Self.eventually(5) { try lab.exec(lab.r, ["nft", "list", "tables"]).out.contains("flowspec") })
+        let (h2a, h3a) = try s.count(ports: [5353]) {
+            try sendUDP(lab: lab, to: "203.0.113.10", port: 5353, count: 10, size: 100, interval: 0.002)
+        }
+        #expect(h3a[5353] == 10 && h2a[5353] == nil, "redirected by the daemon: h2 \(h2a), h3 \(h3a)")
+
+        // The next hop goes away: its link down, the kernel has no path; the table answers unreachable.
+        try lab.exec(lab.r, ["ip", "link", "set", "to-h3", "down"])
+        #expect(try Self.eventually(5) { try s.routes(table: table).contains("unreachable default") }, "\((try? s.routes(table: table)) ?? "")\n\(logText())")
+        let (h2b, h3b) = try s.count(ports: [5353]) {
+            try sendUDP(lab: lab, to: "203.0.113.10", port: 5353, count: 10, size: 100, interval: 0.002)
+        }
+        #expect(h2b[5353] == nil && h3b[5353] == nil, "next hop gone: the flow is not delivered elsewhere: h2 \(h2b), h3 \(h3b)")
+
+        // It comes back: followed again.
+        try lab.exec(lab.r, ["ip", "link", "set", "to-h3", "up"])
+        #expect(try Self.eventually(5) { try s.routes(table: table).contains("default via 192.0.2.10 dev to-h3") }, "\((try? s.routes(table: table)) ?? "")\n\(logText())")
+        let (h2c, h3c) = try s.count(ports: [5353]) {
+            try sendUDP(lab: lab, to: "203.0.113.10", port: 5353, count: 10, size: 100, interval: 0.002)
+        }
+        #expect(h3c[5353] == 10 && h2c[5353] == nil, "next hop back: h2 \(h2c), h3 \(h3c)")
+        #expect(logText().contains("redirect next hop 192.0.2.10"), "\(logText())")
+
+        try input.fileHandleForWriting.close()
+        p.terminate()
+        p.waitUntilExit()
+        let rules = try s.rules()
+        #expect(!rules.contains("0x46530000"), "--flush-on-exit: \(rules)")
+        #expect(try s.routes(table: table).isEmpty)
+    }
+}

@@ -1,0 +1,163 @@
+import FlowSpec
+import FlowSpecCompiler
+import FlowSpecFormats
+import FlowSpecKeeper
+import Foundation
+import Testing
+
+/// What happened, in order, to the nft table and to the rules and routes.
+final class OperationLog { var entries: [String] = [] }
+
+/// Rules and routes in memory, as the kernel keeps them; next hops' paths and VRF tables set by
+/// the test. Every write is logged.
+final class MemoryRouting: PolicyRoutingWriter {
+    var ruleSet: [FibRule] = []
+    var routeSet: [FibRoute] = []
+    var paths: [IPAddress: NextHopPath] = [:]
+    var vrfs: [String: UInt32] = [:]
+    let log: OperationLog
+    init(log: OperationLog) { self.log = log }
+
+    func rules(family: AddressFamily) throws -> [FibRule] { ruleSet.filter { $0.family == family } }
+    func routes(table: UInt32, family: AddressFamily) throws -> [FibRoute] { routeSet.filter { $0.table == table && $0.family == family } }
+    func add(_ rule: FibRule) throws {
+        guard !ruleSet.contains(rule) else { throw NotThere() }
+        ruleSet.append(rule); log.entries.append("add rule 0x\(String(rule.mark, radix: 16)) \(rule.family.name) → \(rule.table)")
+    }
+    func delete(_ rule: FibRule) throws {
+        guard let i = ruleSet.firstIndex(of: rule) else { throw NotThere() }
+        ruleSet.remove(at: i); log.entries.append("delete rule 0x\(String(rule.mark, radix: 16)) \(rule.family.name)")
+    }
+    func replace(_ route: FibRoute) throws {
+        routeSet.removeAll { $0.table == route.table && $0.destination == route.destination && $0.prefixLength == route.prefixLength }
+        routeSet.append(route); log.entries.append("route \(route)")
+    }
+    func delete(_ route: FibRoute) throws {
+        guard let i = routeSet.firstIndex(of: route) else { throw NotThere() }
+        routeSet.remove(at: i); log.entries.append("delete route \(route)")
+    }
+    func path(to address: IPAddress) throws -> NextHopPath { paths[address] ?? .unreachable }
+    func vrfTable(device: String) throws -> UInt32 {
+        guard let t = vrfs[device] else { throw NotThere() }
+        return t
+    }
+    func deviceName(_ index: UInt32) -> String? { "if\(index)" }
+    struct NotThere: Error {}
+}
+
+/// The nft side, logged into the same log.
+final class LoggedKernel: TableWriter {
+    let kernel = MemoryKernel()
+    let log: OperationLog
+    init(log: OperationLog) { self.log = log }
+    func generation() throws -> UInt32 { try kernel.generation() }
+    func stamp(ofTable name: String, family: NftFamily) throws -> UInt64? { try kernel.stamp(ofTable: name, family: family) }
+    func replace(_ table: consuming NftTable, shape: TableShape?) throws -> (ApplyReport, TableState?) {
+        log.entries.append("nft replace"); return try kernel.replace(table, shape: shape)
+    }
+    func apply(_ change: TableChange, over state: inout TableState) throws -> ApplyReport {
+        log.entries.append("nft change"); return try kernel.apply(change, over: &state)
+    }
+    func tableExists(name: String, family: NftFamily) throws -> Bool { try kernel.tableExists(name: name, family: family) }
+    func deleteTable(name: String, family: NftFamily) throws { log.entries.append("nft delete"); try kernel.deleteTable(name: name, family: family) }
+}
+
+/// `PolicyRoutes` and the keeper's order of changes (issue #22; docs/lowering.md, "Redirect").
+@Suite struct PolicyRoutesTests {
+    static let nh = IPAddress("192.0.2.10")!
+    static let rt = RouteTarget("65000:666")!
+
+    static func input(_ actions: [[FlowAction]]) -> ReadResult {
+        ReadResult(routes: actions.enumerated().map { i, a in
+            ReadRoute(route: FlowRoute(family: .ipv4, components: [.destinationPrefix(FlowPrefix("203.0.113.\(10 + i)/32")!)], actions: a),
+                      position: "route \(i + 1)")
+        })
+    }
+
+    static func marks(_ table: NftTable?) -> Set<UInt32> {
+        var out = Set<UInt32>()
+        for rule in table?.chains.flatMap(\.rules) ?? [] {
+            for (a, b) in zip(rule.expressions, rule.expressions.dropFirst()) {
+                if case .immediateData(_, let d) = a, case .metaSet(.mark, _) = b, d.count == 4 {
+                    out.insert(UInt32(d[0]) | UInt32(d[1]) << 8 | UInt32(d[2]) << 16 | UInt32(d[3]) << 24)
+                }
+            }
+        }
+        return out
+    }
+
+    @Test("install: the next hop's routes, then its rule, then the nft batch; withdrawn: the batch, then the rule, then the routes")
+    func orderOfChanges() throws {
+        let log = OperationLog()
+        let routing = MemoryRouting(log: log)
+        routing.paths[Self.nh] = .via(gateway: nil, device: 3)
+        let kernel = LoggedKernel(log: log)
+        let keeper = TableKeeper(configuration: KeeperConfiguration(options: CompileOptions(merge: false)), writer: kernel,
+                                 policyRoutes: try PolicyRoutes(configuration: .init(), writer: routing))
+        let outcome = try keeper.install(Self.input([[.redirectToIP(Self.nh, copy: false)]]))
+        #expect(outcome.rejected.isEmpty)
+        #expect(Self.marks(kernel.kernel.table) == [0x4653_0000])
+        #expect(log.entries == ["route 192.0.2.10/32 dev #3 table 1179844608",
+                                "route default via 192.0.2.10 dev #3 table 1179844608",
+                                "add rule 0x46530000 ipv4 → 1179844608",
+                                "nft replace"], "\(log.entries)")
+        log.entries = []
+        _ = try keeper.install(Self.input([[.trafficRateBytes(asn: 0, bytesPerSecond: 0)]]))
+        #expect(Self.marks(kernel.kernel.table).isEmpty)
+        #expect(log.entries.first?.hasPrefix("nft") == true && log.entries.dropFirst().first == "delete rule 0x46530000 ipv4", "\(log.entries)")
+        #expect(routing.routeSet.isEmpty && routing.ruleSet.isEmpty)
+    }
+
+    @Test("a VRF target: a mark from the top of the range, rules for both families to the VRF's table; remove() takes the table first")
+    func vrf() throws {
+        let log = OperationLog()
+        let routing = MemoryRouting(log: log)
+        routing.vrfs["scrub"] = 666
+        let kernel = LoggedKernel(log: log)
+        let policy = try PolicyRoutes(configuration: .init(vrfs: [Self.rt: "scrub"]), writer: routing)
+        #expect(policy.vrfMarks == [Self.rt: 0x4653_00ff])
+        let keeper = TableKeeper(configuration: KeeperConfiguration(options: CompileOptions(merge: false)), writer: kernel, policyRoutes: policy)
+        _ = try keeper.install(Self.input([[.redirect(Self.rt), .trafficRateBytes(asn: 0, bytesPerSecond: 1000)]]))
+        #expect(Self.marks(kernel.kernel.table) == [0x4653_00ff])
+        #expect(Set(routing.ruleSet) == [FibRule(family: .ipv4, priority: 100, mark: 0x4653_00ff, table: 666),
+                                        FibRule(family: .ipv6, priority: 100, mark: 0x4653_00ff, table: 666)])
+        #expect(routing.routeSet.isEmpty, "the VRF's table is the operator's")
+        // The VRF's table changes (the device made again): the next install follows it.
+        routing.vrfs["scrub"] = 777
+        _ = try keeper.install(Self.input([[.redirect(Self.rt), .trafficRateBytes(asn: 0, bytesPerSecond: 1000)]]))
+        #expect(Set(routing.ruleSet.map(\.table)) == [777])
+        log.entries = []
+        try keeper.remove()
+        #expect(log.entries.first == "nft delete" && routing.ruleSet.isEmpty, "\(log.entries)")
+    }
+
+    @Test("a VRF that does not exist: nothing is changed and the error says so")
+    func missingVRF() throws {
+        let log = OperationLog()
+        let kernel = LoggedKernel(log: log)
+        let keeper = TableKeeper(configuration: KeeperConfiguration(), writer: kernel,
+                                 policyRoutes: try PolicyRoutes(configuration: .init(vrfs: [Self.rt: "scrub"]), writer: MemoryRouting(log: log)))
+        #expect(throws: (any Error).self) { try keeper.install(Self.input([[.redirect(Self.rt)]])) }
+        #expect(kernel.kernel.table == nil && log.entries.isEmpty)
+    }
+
+    @Test("next hops: unreachable or normal-path; marks stay per next hop; a full range frees unused slots")
+    func nextHops() throws {
+        let routing = MemoryRouting(log: OperationLog())
+        let a = IPAddress("192.0.2.10")!, b = IPAddress("192.0.2.11")!, c = IPAddress("192.0.2.12")!
+        let ranges = RedirectRanges(count: 2)
+        for (mode, kind) in [(UnreachableNextHop.unreachable, FibRoute.Kind.unreachable), (.normalPath, .throw)] {
+            let p = try PolicyRoutes(configuration: .init(ranges: ranges, unreachableNextHop: mode), writer: routing)
+            p.assign([.nextHop(a, copy: false)])
+            try p.ensure([.nextHop(a, copy: false)])
+            #expect(Set(routing.routeSet.map(\.kind)) == [kind])
+            try p.removeAll()
+        }
+        let p = try PolicyRoutes(configuration: .init(ranges: ranges), writer: routing)
+        p.assign([.nextHop(a, copy: false), .nextHop(b, copy: false)])
+        #expect(p.nextHopMarks == [a: ranges.mark(0), b: ranges.mark(1)])
+        #expect(!p.assign([.nextHop(b, copy: false)]), "kept")
+        #expect(p.assign([.nextHop(b, copy: false), .nextHop(c, copy: false)]))
+        #expect(p.nextHopMarks == [b: ranges.mark(1), c: ranges.mark(0)], "a's slot given to c, b keeps its mark")
+    }
+}
