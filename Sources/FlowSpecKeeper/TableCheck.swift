@@ -59,8 +59,8 @@ extension TableKeeper {
     /// sent to the kernel, which validates all of it and then drops it.
     ///
     /// The keeper's writer must be a checking one (`commits` false: `NftConnection` with
-    /// `checkOnly`), and its store, if any, read-only (a programming error otherwise: it traps
-    /// before anything is done). Throws what `install` throws: a guard's refusal, the kernel's.
+    /// `checkOnly`), its store, if any, read-only, and its policy routes, if any, written through
+    /// `CheckedPolicyRouting` (a programming error otherwise: it traps before anything is done). Throws what `install` throws: a guard's refusal, the kernel's.
     public func check(_ input: consuming ReadResult) throws -> CheckReport {
         precondition(!writesAnything, "TableKeeper.check needs a checking writer (commits false) and a read-only store")
         let options = configuration.options

@@ -107,7 +107,7 @@ public final class TableKeeper: @unchecked Sendable {
     public private(set) var givenUp: String?
 
     /// Whether what this keeper does reaches the kernel or its store (`check` needs neither).
-    var writesAnything: Bool { writer.commits || store.map { !$0.readOnly } == true }
+    var writesAnything: Bool { writer.commits || store.map { !$0.readOnly } == true || policyRoutes?.commits == true }
 
     /// The table named `name` as the kernel holds it, through the writer (nil when absent).
     func installedTable(name: String) throws -> NftTable? { try writer.installedTable(name: name, family: .inet) }

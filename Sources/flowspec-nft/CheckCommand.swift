@@ -47,7 +47,8 @@ struct Check: ParsableCommand {
         do { connection = try NftConnection() } catch { throw CLIError("nothing checked: \(error)") }
         connection.checkOnly = true
         let keeper = TableKeeper(configuration: configuration, writer: connection,
-                                 store: StateStore(directory: stateDir, table: table.table, readOnly: true), trustStored: !full)
+                                 store: StateStore(directory: stateDir, table: table.table, readOnly: true), trustStored: !full,
+                                 policyRoutes: try table.redirect.policyRoutes(checking: true))
         let report = try Apply.refusals(table: table, nothing: "apply would change nothing") { try keeper.check(try input.read()) }
         print(Self.text(report, table: table.table))
         if !report.outcome.rejected.isEmpty { throw ExitCode(3) }
