@@ -20,10 +20,11 @@ public protocol PolicyRoutingWriter: AnyObject {
     func vrfTable(device: String) throws -> UInt32
     /// The name of interface `index`, for people (nil when it is gone).
     func deviceName(_ index: UInt32) -> String?
+    /// Whether its writes reach the kernel (`CheckedPolicyRouting`'s do not).
+    var commits: Bool { get }
 }
 
 extension PolicyRoutingWriter {
-    /// Whether its writes reach the kernel (`CheckedPolicyRouting`'s do not).
     public var commits: Bool { true }
 }
 
