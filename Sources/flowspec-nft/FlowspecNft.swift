@@ -15,6 +15,6 @@ struct FlowspecNft: ParsableCommand {
           flowspec-nft show                        # installed routes with counters
         """,
         version: buildVersion,
-        subcommands: [Parse.self, Compile.self, Apply.self, Check.self, Show.self, Flush.self, Watch.self, Listen.self, Fetch.self, Bench.self]
+        subcommands: [Parse.self, Compile.self, Apply.self, Check.self, Show.self, Explain.self, Flush.self, Watch.self, Listen.self, Fetch.self, Bench.self]
     )
 }

@@ -9,7 +9,7 @@ import FlowSpecFormats
         .appendingPathComponent("../FlowSpecFormatsTests/Fixtures").standardized.path
 
     @Test func everySubcommandExplainsItself() throws {
-        for sub in ["", "parse", "compile", "apply", "check", "show", "flush", "watch", "listen", "fetch", "bench"] {
+        for sub in ["", "parse", "compile", "apply", "check", "show", "explain", "flush", "watch", "listen", "fetch", "bench"] {
             let r = try run([flowspecNft] + (sub.isEmpty ? [] : [sub]) + ["--help"])
             #expect(r.out.contains("USAGE"), "\(sub) --help")
         }
@@ -32,7 +32,7 @@ import FlowSpecFormats
     /// Examples stay pasteable: an indented line of --help (an example, an option's text) is
     /// never followed by an unindented one, which is what a command wrapped at 80 columns gives.
     @Test func helpExamplesAreNotWrappedMidCommand() throws {
-        for sub in ["", "parse", "compile", "apply", "check", "show", "flush", "watch", "listen", "fetch", "bench"] {
+        for sub in ["", "parse", "compile", "apply", "check", "show", "explain", "flush", "watch", "listen", "fetch", "bench"] {
             let lines = try run([flowspecNft] + (sub.isEmpty ? [] : [sub]) + ["--help"]).out.split(separator: "\n", omittingEmptySubsequences: false)
             for (a, b) in zip(lines, lines.dropFirst()) where a.hasPrefix("  ") && !b.isEmpty {
                 #expect(b.hasPrefix(" "), "\(sub) --help wraps `\(a)` onto `\(b)`")
