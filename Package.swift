@@ -22,6 +22,8 @@ let package = Package(
         // three add ~MEASURED s to a clean debug build).
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // `swift package generate-documentation` (scripts/docs): a command plugin, built only when run.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // The flowspec model and the RFC 8955/8956 wire codec: pure Swift, no I/O, no C.
