@@ -69,7 +69,19 @@ final class ChildProcess: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, out[1], 1)
         posix_spawn_file_actions_adddup2(&actions, err[1], 2)
-        let rc = posix_spawn(&child, path, &actions, &attributes, &argvC, environ)
+        // Nothing else of this process goes with the child: not a netlink socket, not another
+        // command's pipe, not a file another thread is writing (whose exec would then fail
+        // with ETXTBSY for as long as the child lives).
+        _ = Self.addCloseFrom.map { $0(&actions, 3) }
+        var rc = posix_spawn(&child, path, &actions, &attributes, &argvC, environ)
+        // A file just written may still be open for writing in a child another thread is
+        // starting (between its fork and its exec): the kernel refuses to run it meanwhile.
+        var tries = 0
+        while rc == ETXTBSY && tries < 20 {
+            usleep(5_000)
+            tries += 1
+            rc = posix_spawn(&child, path, &actions, &attributes, &argvC, environ)
+        }
         close(out[1]); close(err[1])
         guard rc == 0 else {
             close(out[0]); close(err[0])
@@ -79,6 +91,14 @@ final class ChildProcess: @unchecked Sendable {
         stdout = out[0]
         stderr = err[0]
     }
+
+    /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34 and later), which Swift cannot
+    /// see (it is declared under _GNU_SOURCE only): the child closes every descriptor from the
+    /// given one up. Nil on a C library without it.
+    private static let addCloseFrom: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32)? = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+        return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
+    }()
 
     /// The executable for `name`: as given when it holds a slash, else the first match on PATH.
     static func executable(_ name: String) throws(SourceError) -> String {

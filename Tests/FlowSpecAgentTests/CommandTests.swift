@@ -62,10 +62,11 @@ import Testing
         let start = ContinuousClock.now
         let output = try await Command([path], timeout: .seconds(1)).run()
         let took = ContinuousClock.now - start
-        #expect(output.timedOut && took < .seconds(5), "took \(took)")
+        // Well under the children's 300 s; loose, for a loaded machine running tests in parallel.
+        #expect(output.timedOut && took < .seconds(30), "took \(took)")
         #expect(String(decoding: output.stdout, as: UTF8.self) == "partial\n")
         let shell = try #require(Self.pid(dir, "shell")), sleeper = try #require(Self.pid(dir, "sleep"))
-        #expect(await eventually(.seconds(5)) { Self.gone(shell) && Self.gone(sleeper) }, "left running: \(shell) \(sleeper)")
+        #expect(await eventually(.seconds(30)) { Self.gone(shell) && Self.gone(sleeper) }, "left running: \(shell) \(sleeper)")
         guard case .failure(let e) = await Command([path], timeout: .milliseconds(300)).output(what: "`show`: vtysh") else {
             Issue.record("a timeout read as good"); return
         }
@@ -79,9 +80,9 @@ import Testing
         defer { try? FileManager.default.removeItem(at: dir) }
         let start = ContinuousClock.now
         let output = try await Command([path], timeout: .seconds(1)).run()
-        #expect(output.timedOut && ContinuousClock.now - start < .seconds(5))
+        #expect(output.timedOut && ContinuousClock.now - start < .seconds(30))
         let sleeper = try #require(Self.pid(dir, "sleep"))
-        #expect(await eventually(.seconds(5)) { Self.gone(sleeper) })
+        #expect(await eventually(.seconds(30)) { Self.gone(sleeper) })
     }
 
     /// Cancelling the task that runs a command (a daemon shutting down) kills it at once.
@@ -93,11 +94,11 @@ import Testing
         let start = ContinuousClock.now
         task.cancel()
         let result = await task.result
-        #expect(ContinuousClock.now - start < .seconds(3))
+        #expect(ContinuousClock.now - start < .seconds(30))
         guard case .failure(let e) = result else { Issue.record("a cancelled command gave output"); return }
         #expect("\(e)".contains("cancelled"))
         let shell = try #require(Self.pid(dir, "shell"))
-        #expect(await eventually(.seconds(5)) { Self.gone(shell) })
+        #expect(await eventually(.seconds(30)) { Self.gone(shell) })
     }
 
     /// The child does not inherit the daemons' ignored signals: SIGTERM ends it.
@@ -108,6 +109,16 @@ import Testing
         defer { try? FileManager.default.removeItem(at: dir) }
         let output = try await Command([path], timeout: .seconds(30)).run()
         #expect(output.status == 128 + SIGTERM && output.stdout.isEmpty)
+    }
+
+    /// The child gets standard input, output and error, nothing else of this process (a
+    /// descriptor another thread has open is not held open by a long-running child).
+    @Test func theChildInheritsNoOtherDescriptor() async throws {
+        let fd = open("/dev/null", O_RDONLY)  // no O_CLOEXEC
+        defer { close(fd) }
+        #expect(fd > 2)
+        let output = try await Command(["/bin/sh", "-c", "ls /proc/$$/fd"], timeout: .seconds(30)).run()
+        #expect(String(decoding: output.stdout, as: UTF8.self).split(separator: "\n") == ["0", "1", "2"], "\(String(decoding: output.stdout, as: UTF8.self))")
     }
 
     @Test func aMissingCommandIsNamed() async {
@@ -136,7 +147,7 @@ import Testing
         let start = ContinuousClock.now
         hung.cancel()
         await hung.value
-        #expect(ContinuousClock.now - start < .seconds(3))
+        #expect(ContinuousClock.now - start < .seconds(30))
         #expect(await sink.events.count == 1, "a cancelled poll is not reported as a failed read")
     }
 }
