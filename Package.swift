@@ -17,6 +17,13 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        // The daemons' and apply's metrics: the API (the agent records through it), and the
+        // Prometheus text format the CLI serves or writes (docs/metrics.md; with swift-atomics, the
+        // three add ~MEASURED s to a clean debug build).
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // `swift package generate-documentation` (scripts/docs): a command plugin, built only when run.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // The flowspec model and the RFC 8955/8956 wire codec: pure Swift, no I/O, no C.
@@ -35,6 +42,7 @@ let package = Package(
         .target(name: "FlowSpecAgent", dependencies: [
             "FlowSpec", "FlowSpecFormats", "FlowSpecCompiler", "FlowSpecKeeper", "FlowSpecNetlink", "FlowSpecBGP",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
         ]),
         // A receive-only BGP-4 speaker for the flowspec families (RFC 4271, 4760, 6793, 2918, 7606).
         .target(name: "FlowSpecBGP", dependencies: ["FlowSpec"]),
@@ -47,7 +55,11 @@ let package = Package(
             "FlowSpec", "FlowSpecFormats", "FlowSpecCompiler", "FlowSpecKeeper", "FlowSpecNetlink", "FlowSpecBGP", "FlowSpecFetcher", "FlowSpecAgent",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
-        ]),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+        ], plugins: ["VersionPlugin"]),
+        // `buildVersion` for `flowspec-nft --version`, from scripts/version before every build.
+        .plugin(name: "VersionPlugin", capability: .buildTool()),
         // Shared by the test targets: random routes and the RFC packet model (not a product).
         .target(name: "FlowSpecTestSupport", dependencies: ["FlowSpec", "FlowSpecCompiler"], path: "Tests/Support"),
         .testTarget(name: "FlowSpecTests", dependencies: ["FlowSpec", "FlowSpecTestSupport"]),

@@ -131,6 +131,22 @@ public enum SequenceCarrier: Hashable, Sendable {
 
     public static let `default`: SequenceCarrier = .trafficMarking
 
+    /// A carrier no router acts on: a large community (RFC 8092) whose global administrator is
+    /// AS 4294967295, which RFC 7300 reserves, so it is no network's community namespace and no
+    /// policy anywhere gives it a meaning. `fetch` writes sequence numbers here by default;
+    /// `traffic-marking`, the historical convention, asks every RFC-compliant router to rewrite
+    /// the DSCP of the traffic to the number's low 6 bits.
+    public static let inert: SequenceCarrier = .largeCommunity(global: 4_294_967_295)
+
+    /// The command-line form, as `init(argument:)` reads it.
+    public var argument: String {
+        switch self {
+        case .trafficMarking: "traffic-marking"
+        case .extendedCommunity(let type, let subtype): "ext:\(type):\(subtype)"
+        case .largeCommunity(let global): "large:\(global)"
+        }
+    }
+
     /// The command-line form: `traffic-marking`, `ext:TYPE:SUBTYPE` or `large:GLOBAL` (numbers
     /// decimal or 0x-hex); nil for anything else.
     public init?(argument: String) {

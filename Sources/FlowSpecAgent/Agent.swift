@@ -3,6 +3,7 @@ import FlowSpecCompiler
 import FlowSpecFormats
 import FlowSpecKeeper
 import FlowSpecNetlink
+import Foundation
 import Logging
 
 /// What to do with the installed table once the source has been unreadable for
@@ -96,6 +97,10 @@ public actor Agent: SourceSink {
     public private(set) var flushCount = 0
     /// Times a guard refused the routes held (`AgentConfiguration.guards`).
     public private(set) var refusedCount = 0
+    /// The last commit: when, and how (`TableMetrics.kind`: delta or full).
+    private var lastCommit: (at: Date, kind: String)?
+    /// Called with the status after every commit, flush and change of the source's health.
+    private var observer: (@Sendable (AgentStatus) -> Void)?
 
     /// - Parameter policyRoutes: makes the redirects' rules and routes (redirect-to-IP, VRFs)
     ///   around every change (`TableKeeper`); `NextHopFollower` keeps their next hops current.
@@ -150,9 +155,30 @@ public actor Agent: SourceSink {
         }
     }
 
+    // MARK: - Status
+
+    /// What the agent holds and did last, for status files.
+    public var status: AgentStatus {
+        AgentStatus(table: configuration.options.tableName, sourceHealthy: unhealthySince == nil,
+                    unhealthyFor: unhealthySince.map { clock.now - $0 }, routesReceived: rib.count,
+                    installed: isInstalled ? lastApplied?.installed : nil, lastApplied: lastApplied,
+                    lastCommit: lastCommit?.at, lastCommitKind: lastCommit?.kind, refusals: refusedCount, flushes: flushCount)
+    }
+
+    /// Calls `observer` with the status after every commit, table removal and change of the
+    /// source's health (a status file is written then, never behind the table).
+    public func observe(_ observer: @escaping @Sendable (AgentStatus) -> Void) {
+        self.observer = observer
+        observer(status)
+    }
+
+    private func notify() { observer?(status) }
+
     // MARK: - Events
 
     public func deliver(_ event: SourceEvent) async {
+        defer { TableMetrics.recordReceived(rib.count) }
+        TableMetrics.recordSourceEvent(event.metricKind, healthy: event.isGoodRead)
         switch event {
         case .snapshot(let result):
             healthy()
@@ -232,6 +258,8 @@ public actor Agent: SourceSink {
 
 
     private func healthy() {
+        let flipped = unhealthySince != nil
+        defer { if flipped { notify() } }
         if lossHandled {
             logger.notice("source readable again")
         } else if let since = unhealthySince, isInstalled {
@@ -242,7 +270,7 @@ public actor Agent: SourceSink {
     }
 
     private func unhealthy(_ reason: String) {
-        if unhealthySince == nil { unhealthySince = clock.now }
+        if unhealthySince == nil { unhealthySince = clock.now; notify() }
         logger.error("source unreadable, table left as it is: \(reason)")
     }
 
@@ -267,6 +295,9 @@ public actor Agent: SourceSink {
                 flushCount += 1
                 installedRoutes = [:]
                 reportedRejections = []
+                TableMetrics.recordFlush()
+                TableMetrics.recordTable(nil)
+                notify()
                 logger.warning("no good read for \(seconds(silent)) s: table inet \(configuration.options.tableName) removed (--on-source-loss flush)")
             } catch {
                 logger.error("no good read for \(seconds(silent)) s: removing table inet \(configuration.options.tableName) failed: \(error)")
@@ -363,6 +394,13 @@ public actor Agent: SourceSink {
             logger.info("\(keeper.givenUp ?? "the change cannot be made in place"); installing the whole table")
             return .notInPlace
         }
+        let kind: String? = update.change.isEmpty ? nil : "delta"
+        TableMetrics.recordCommit(kind: kind, duration: clock.now - start)
+        TableMetrics.recordRoutes(installed: update.installed, rejected: rejected + update.rejected.map {
+            Rejection(position: $0.route.identity, route: $0.route, cause: .inexpressible($0.reason))
+        }, outOfScope: nil)
+        TableMetrics.recordTable(keeper.installed)
+        if let kind { lastCommit = (Date(), kind) }
         if let problem = keeper.routingProblem { logger.warning("redirect rules and routes no longer needed stay until the next change: \(problem)") }
         for key in dirty { installedRoutes[key] = rib[key]?.route.route }
         dirty = []
@@ -376,6 +414,7 @@ public actor Agent: SourceSink {
         for e in rejected { logger.warning("rejected \(e)") }
         for r in update.rejected { logger.warning("rejected \(r.route.identity): \(r.reason)") }
         noteOnce(update.notes)
+        notify()
         return .applied(applied)
     }
 
@@ -392,6 +431,7 @@ public actor Agent: SourceSink {
             refused(refusal)
             return nil
         } catch {
+            TableMetrics.recordFailedCommit()
             logger.error("kernel refused table inet \(configuration.options.tableName), previous table unchanged: \(error); retrying in 1 s")
             retry = Task {
                 try? await Task.sleep(for: .seconds(1))
@@ -402,6 +442,11 @@ public actor Agent: SourceSink {
         var now = [RouteID: FlowRoute]()
         for (k, e) in entries { now[k] = e.route.route }
         dirty = []
+        let kind = TableMetrics.kind(outcome.method)
+        TableMetrics.recordCommit(kind: kind, duration: clock.now - start)
+        TableMetrics.recordRoutes(installed: outcome.installed, rejected: outcome.rejected, outOfScope: outcome.outOfScope)
+        TableMetrics.recordTable(keeper.installed)
+        if let kind { lastCommit = (Date(), kind) }
         if case .unchanged = outcome.method {
             logger.debug("routes changed, table did not: kernel left alone")
             installedRoutes = now
@@ -422,6 +467,7 @@ public actor Agent: SourceSink {
         }
         reportedRejections = rejections
         noteOnce(outcome.notes)
+        notify()
         return applied
     }
 
@@ -443,6 +489,8 @@ public actor Agent: SourceSink {
     /// change again (or the configuration does).
     private func refused(_ refusal: KeeperRefusal) {
         refusedCount += 1
+        TableMetrics.recordRefusal()
+        notify()
         logger.critical("table inet \(configuration.options.tableName) left as it is, the routes held are refused: \(refusal)")
     }
 
@@ -464,6 +512,7 @@ public actor Agent: SourceSink {
         if flush {
             do {
                 try keeper.remove()
+                TableMetrics.recordTable(nil)
                 logger.notice("table inet \(name) removed on exit")
             } catch {
                 logger.error("removing table inet \(name) on exit failed: \(error)")

@@ -1,192 +1,163 @@
-import FlowSpec
 import Foundation
+import Glibc
 
-/// Splits a command line the way a POSIX shell splits words: blanks separate words, single
-/// quotes keep everything literally, double quotes keep blanks (a backslash there escapes
-/// `"`, `\`, `$` and `` ` ``), a backslash outside quotes escapes the next character. No
-/// expansion of any kind: `--vtysh "vtysh --vty_socket /run/frr -N 'site a'"` is four words.
-public func shellWords(_ line: String) throws(SourceError) -> [String] {
-    var words = [String]()
-    var word = ""
-    var inWord = false
-    var quote: Character?
-    var escaped = false
-    for c in line {
-        if escaped {
-            if quote == "\"" && !"\"\\$`".contains(c) { word.append("\\") }
-            word.append(c); escaped = false; inWord = true
-            continue
+/// A child process started with `posix_spawn`, in a process group of its own, its standard
+/// output and error on pipes and its standard input `/dev/null`.
+///
+/// Not Foundation's `Process`: that one learns of its child's exit through a CFRunLoop source,
+/// and in a network namespace whose `lo` is down CoreFoundation could not make its wakeup
+/// socket pair ("Could not create wakeup socket pair for CFSocket"): the child became a zombie
+/// nobody reaped, `waitUntilExit` never returned, and the daemon waiting on it could not stop.
+/// Here the exit is learnt with `waitid`, nothing depends on a run loop, and every wait has a
+/// bound (`Command`).
+///
+/// The child gets the default disposition of the signals the daemons ignore or handle
+/// (SIGTERM, SIGINT, SIGHUP, SIGPIPE) and an empty signal mask: ignored signals are inherited
+/// across exec, so a vtysh started by a daemon would otherwise ignore SIGTERM. Its own process
+/// group lets `signal` reach what it started too (a shell script's `sleep`, holding the pipes).
+final class ChildProcess: @unchecked Sendable {
+    let pid: pid_t
+    /// Read ends of the child's standard output and error (close-on-exec); whoever reads them
+    /// closes them.
+    let stdout: Int32
+    let stderr: Int32
+    let name: String
+
+    private let lock = NSLock()
+    /// The exit status once reaped (after which the pid is no longer ours to signal).
+    private var reaped: Int32?
+
+    /// Serialises the making of pipes and the spawn: a child spawned by another thread between
+    /// `pipe` and `FD_CLOEXEC` would hold the write ends, and the reader would see no EOF.
+    private static let spawnLock = NSLock()
+
+    /// Starts `argv` (argv[0] a path, or a name found on PATH).
+    init(_ argv: [String]) throws(SourceError) {
+        precondition(!argv.isEmpty)
+        name = argv[0]
+        let path = try Self.executable(argv[0])
+        var out: [Int32] = [-1, -1], err: [Int32] = [-1, -1]
+        var actions = posix_spawn_file_actions_t()
+        var attributes = posix_spawnattr_t()
+        posix_spawn_file_actions_init(&actions)
+        posix_spawnattr_init(&attributes)
+        defer {
+            posix_spawn_file_actions_destroy(&actions)
+            posix_spawnattr_destroy(&attributes)
         }
-        switch (quote, c) {
-        case ("'", "'"), ("\"", "\""): quote = nil
-        case ("'", _): word.append(c)
-        case ("\"", "\\"): escaped = true
-        case ("\"", _): word.append(c)
-        case (nil, "'"), (nil, "\""): quote = c; inWord = true
-        case (nil, "\\"): escaped = true
-        case (nil, " "), (nil, "\t"), (nil, "\n"):
-            if inWord { words.append(word); word = ""; inWord = false }
-        default: word.append(c); inWord = true
+        var defaults = sigset_t(), empty = sigset_t()
+        sigemptyset(&defaults)
+        for s in [SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGQUIT] { sigaddset(&defaults, s) }
+        sigemptyset(&empty)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+
+        var argvC: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+        defer { for p in argvC { free(p) } }
+        var child = pid_t()
+        Self.spawnLock.lock()
+        defer { Self.spawnLock.unlock() }
+        guard pipe(&out) == 0 else { throw SourceError("cannot start \(argv[0]): pipe: \(String(cString: strerror(errno)))") }
+        guard pipe(&err) == 0 else {
+            let e = errno
+            close(out[0]); close(out[1])
+            throw SourceError("cannot start \(argv[0]): pipe: \(String(cString: strerror(e)))")
         }
+        for fd in out + err { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, out[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, err[1], 2)
+        // Nothing else of this process goes with the child: not a netlink socket, not another
+        // command's pipe, not a file another thread is writing (whose exec would then fail
+        // with ETXTBSY for as long as the child lives).
+        _ = Self.addCloseFrom.map { $0(&actions, 3) }
+        var rc = posix_spawn(&child, path, &actions, &attributes, &argvC, environ)
+        // A file just written may still be open for writing in a child another thread is
+        // starting (between its fork and its exec): the kernel refuses to run it meanwhile.
+        var tries = 0
+        while rc == ETXTBSY && tries < 20 {
+            usleep(5_000)
+            tries += 1
+            rc = posix_spawn(&child, path, &actions, &attributes, &argvC, environ)
+        }
+        close(out[1]); close(err[1])
+        guard rc == 0 else {
+            close(out[0]); close(err[0])
+            throw SourceError("cannot start \(argv[0]): \(String(cString: strerror(rc)))")
+        }
+        pid = child
+        stdout = out[0]
+        stderr = err[0]
     }
-    if escaped { throw SourceError("command line ends with a lone backslash: \(line)") }
-    if quote != nil { throw SourceError("unclosed quote in command line: \(line)") }
-    if inWord { words.append(word) }
-    if words.isEmpty { throw SourceError("empty command line") }
-    return words
-}
 
-/// A value moved across threads (or shared with signal handlers) by hand; the code using it
-/// orders the accesses itself.
-public final class Unchecked<T>: @unchecked Sendable {
-    public var value: T
-    public init(_ value: T) { self.value = value }
-}
-
-/// What a finished command printed.
-public struct CommandOutput: Sendable {
-    public var status: Int32
-    public var stdout: Data
-    public var stderr: String
-    public var timedOut: Bool
-}
-
-enum ChildProcess {
-    /// Reads `handle` to its end on another thread (so a child filling both pipes cannot block);
-    /// the returned function waits for it and gives the bytes.
-    static func readInBackground(_ handle: FileHandle) -> @Sendable () -> Data {
-        let data = Unchecked(Data())
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async {
-            data.value = handle.readDataToEndOfFile()
-            group.leave()
-        }
-        return { group.wait(); return data.value }
-    }
+    /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34 and later), which Swift cannot
+    /// see (it is declared under _GNU_SOURCE only): the child closes every descriptor from the
+    /// given one up. Nil on a C library without it.
+    private static let addCloseFrom: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32)? = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+        return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
+    }()
 
     /// The executable for `name`: as given when it holds a slash, else the first match on PATH.
-    static func executable(_ name: String) throws(SourceError) -> URL {
-        if name.contains("/") { return URL(fileURLWithPath: name) }
+    static func executable(_ name: String) throws(SourceError) -> String {
+        if name.contains("/") { return name }
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
         for dir in path.split(separator: ":") {
             let candidate = "\(dir)/\(name)"
-            if FileManager.default.isExecutableFile(atPath: candidate) { return URL(fileURLWithPath: candidate) }
+            if access(candidate, X_OK) == 0 { return candidate }
         }
         throw SourceError("\(name): command not found on PATH")
     }
 
-    static func make(_ argv: [String]) throws(SourceError) -> (Process, Pipe, Pipe) {
-        let p = Process()
-        p.executableURL = try executable(argv[0])
-        p.arguments = Array(argv.dropFirst())
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        p.standardInput = FileHandle.nullDevice
-        return (p, out, err)
+    /// Sends `sig` to the child's process group: the child and what it started. Only until the
+    /// child is reaped: while it is a zombie its group id cannot be taken by another process,
+    /// afterwards it could.
+    func signalGroup(_ sig: Int32) {
+        lock.lock()
+        defer { lock.unlock() }
+        if reaped == nil { _ = kill(-pid, sig) }
     }
 
-    /// The standard output of `argv` run to its end (`run`), or why it is no good read: it could
-    /// not start, took longer than `timeout` (killed), or exited non-zero (with its standard
-    /// error). `what` names the command in the message.
-    static func output(_ argv: [String], timeout: Duration, what: String) async -> Result<Data, SourceError> {
-        let output: CommandOutput
-        do { output = try await run(argv, timeout: timeout) } catch { return .failure(error) }
-        if output.timedOut { return .failure(SourceError("\(what) took over \(seconds(timeout)) s; killed")) }
-        let stderr = output.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
-        if output.status != 0 {
-            return .failure(SourceError("\(what) exited with status \(output.status)" + (stderr.isEmpty ? "" : ": \(stderr)")))
+    /// The exit status if the child has exited (reaping it), else nil; never blocks.
+    func exitStatus() -> Int32? {
+        lock.lock()
+        defer { lock.unlock() }
+        if let reaped { return reaped }
+        var status: Int32 = 0
+        var r: pid_t
+        repeat { r = waitpid(pid, &status, WNOHANG) } while r < 0 && errno == EINTR
+        if r == pid {
+            reaped = Self.decode(status)
+        } else if r < 0 {
+            // ECHILD: someone else reaped it (a SIGCHLD set to SIG_IGN); nothing to report.
+            reaped = -1
         }
-        return .success(output.stdout)
+        return reaped
     }
 
-    /// Runs `argv` to its end on a thread of its own (the blocking reads stay off the
-    /// concurrency pool), killing it after `timeout`.
-    static func run(_ argv: [String], timeout: Duration) async throws(SourceError) -> CommandOutput {
-        let (process, out, err) = try make(argv)
-        let box = Unchecked((process, out, err))
-        let result: Result<CommandOutput, SourceError> = await withCheckedContinuation { continuation in
-            Thread.detachNewThread {
-                let (p, out, err) = box.value
-                do { try p.run() } catch {
-                    continuation.resume(returning: .failure(SourceError("cannot start \(argv[0]): \(error)")))
-                    return
-                }
-                let timedOut = Unchecked(false)
-                let killer = DispatchWorkItem {
-                    if p.isRunning { timedOut.value = true; kill(p.processIdentifier, SIGKILL) }
-                }
-                DispatchQueue.global().asyncAfter(deadline: .now() + timeout.seconds, execute: killer)
-                let stderr = ChildProcess.readInBackground(err.fileHandleForReading)
-                let data = out.fileHandleForReading.readDataToEndOfFile()
-                let errData = stderr()
-                p.waitUntilExit()
-                killer.cancel()
-                continuation.resume(returning: .success(CommandOutput(
-                    status: p.terminationStatus, stdout: data,
-                    stderr: String(decoding: errData, as: UTF8.self), timedOut: timedOut.value)))
-            }
-        }
-        return try result.get()
-    }
-}
-
-/// A line of a stream, or its end.
-enum StreamLine: Sendable {
-    case line(String)
-    /// The stream ended; for a child process, its exit status and what it printed on stderr.
-    case ended(String)
-}
-
-/// Reads lines from a file descriptor on a thread of its own until EOF.
-func readLines(fd: Int32, into continuation: AsyncStream<StreamLine>.Continuation, onEnd: @escaping @Sendable () -> String) {
-    Thread.detachNewThread {
-        var pending = [UInt8]()
-        var buffer = [UInt8](repeating: 0, count: 65536)
+    /// Waits for the child to exit, at most until `deadline` (polling every few milliseconds:
+    /// it is called once the pipes are at their end, when the child is exiting).
+    func waitForExit(until deadline: ContinuousClock.Instant) -> Int32? {
         while true {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            var start = 0
-            for i in 0..<n where buffer[i] == 0x0a {
-                pending.append(contentsOf: buffer[start..<i])
-                continuation.yield(.line(String(decoding: pending, as: UTF8.self)))
-                pending.removeAll(keepingCapacity: true)
-                start = i + 1
-            }
-            pending.append(contentsOf: buffer[start..<n])
-        }
-        if !pending.isEmpty { continuation.yield(.line(String(decoding: pending, as: UTF8.self))) }
-        continuation.yield(.ended(onEnd()))
-        continuation.finish()
-    }
-}
-
-/// A long-running child process whose stdout is read line by line (`gobgp monitor`).
-final class LineProcess: @unchecked Sendable {
-    private let process: Process
-    let lines: AsyncStream<StreamLine>
-
-    init(_ argv: [String]) throws(SourceError) {
-        let (p, out, err) = try ChildProcess.make(argv)
-        process = p
-        let (stream, continuation) = AsyncStream.makeStream(of: StreamLine.self)
-        lines = stream
-        do { try p.run() } catch { throw SourceError("cannot start \(argv[0]): \(error)") }
-        let stderr = ChildProcess.readInBackground(err.fileHandleForReading)
-        let name = argv.joined(separator: " ")
-        readLines(fd: out.fileHandleForReading.fileDescriptor, into: continuation) {
-            let errData = stderr()
-            p.waitUntilExit()
-            let text = String(decoding: errData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            return "`\(name)` exited with status \(p.terminationStatus)" + (text.isEmpty ? "" : ": \(text)")
+            if let s = exitStatus() { return s }
+            if ContinuousClock.now >= deadline { return nil }
+            usleep(2_000)
         }
     }
 
-    func terminate() {
-        if process.isRunning { process.terminate() }
+    /// Waits for the child to exit, however long it takes (without reaping it first, so that
+    /// `signalGroup` stays safe meanwhile).
+    func waitForExit() -> Int32 {
+        var info = siginfo_t()
+        while waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT) < 0 && errno == EINTR {}
+        return exitStatus() ?? -1
     }
 
-    deinit { terminate() }
+    /// An exit code, or 128 + the signal that ended the child (as a shell reports it).
+    static func decode(_ status: Int32) -> Int32 {
+        let signal = status & 0x7f
+        return signal == 0 ? (status >> 8) & 0xff : 128 + signal
+    }
 }

@@ -14,15 +14,18 @@ public struct FRRSource: RouteSource {
     public let defaultDebounce: Duration = .zero
     public var vtysh: [String]
     public var interval: Duration
-    /// A poll slower than this is killed and counts as a failed read (vtysh hangs while a busy
-    /// bgpd does not answer).
+    /// A vtysh command slower than this is killed (with what it started) and the poll counts as
+    /// a failed read: vtysh hangs while a busy bgpd does not answer.
     public var commandTimeout: Duration
 
-    public init(vtysh: [String], interval: Duration) {
+    /// `commandTimeout` nil: twice the interval, at least 10 s.
+    public init(vtysh: [String], interval: Duration, commandTimeout: Duration? = nil) {
         self.vtysh = vtysh
         self.interval = interval
-        commandTimeout = max(interval * 2, .seconds(10))
+        self.commandTimeout = commandTimeout ?? Self.defaultCommandTimeout(interval: interval)
     }
+
+    public static func defaultCommandTimeout(interval: Duration) -> Duration { max(interval * 2, .seconds(10)) }
 
     /// A poll whose summaries are those of the last full read skips reading the routes, but
     /// at least this often they are read whole anyway.
@@ -41,6 +44,8 @@ public struct FRRSource: RouteSource {
                 // A good read that found nothing new: the agent stays healthy, nothing is compared.
                 await sink.deliver(.update(ReadResult()))
             case .failure(let e):
+                // A poll cut short by a shutdown is no news about the speaker.
+                if Task.isCancelled { return }
                 last = nil
                 await sink.deliver(.failed(e.description))
             }
@@ -152,7 +157,7 @@ extension FRRSource {
 
     /// The output of one vtysh `command`.
     func vtyshOutput(_ command: String) async -> Result<Data, SourceError> {
-        await ChildProcess.output(vtysh + ["-c", command], timeout: commandTimeout, what: "`\(command)`: vtysh")
+        await Command(vtysh + ["-c", command], timeout: commandTimeout).output(what: "`\(command)`: vtysh")
     }
 }
 

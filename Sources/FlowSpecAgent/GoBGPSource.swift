@@ -22,10 +22,11 @@ public struct GoBGPSource: RouteSource {
     public var interval: Duration
     public var commandTimeout: Duration
 
-    public init(gobgp: [String], interval: Duration) {
+    /// `commandTimeout` nil: twice the interval, at least 30 s (a full JSON RIB is slow).
+    public init(gobgp: [String], interval: Duration, commandTimeout: Duration? = nil) {
         self.gobgp = gobgp
         self.interval = interval
-        commandTimeout = max(interval * 2, .seconds(30))
+        self.commandTimeout = commandTimeout ?? max(interval * 2, .seconds(30))
     }
 
     static func familyArgument(_ f: AddressFamily) -> String { "\(f.name)-flowspec" }
@@ -61,7 +62,10 @@ public struct GoBGPSource: RouteSource {
 
         switch await fullRead() {
         case .success(let r): await sink.deliver(.snapshot(r))
-        case .failure(let e): await sink.deliver(.failed(e.description)); return
+        case .failure(let e):
+            // A read cut short by a shutdown is no news about the speaker.
+            if !Task.isCancelled { await sink.deliver(.failed(e.description)) }
+            return
         }
 
         await withTaskGroup(of: Void.self) { group in
@@ -89,7 +93,7 @@ public struct GoBGPSource: RouteSource {
                     for family in [AddressFamily.ipv4, .ipv6] {
                         switch await summaryCount(family) {
                         case .failure(let e):
-                            await sink.deliver(.failed(e.description))
+                            if !Task.isCancelled { await sink.deliver(.failed(e.description)) }
                             return
                         case .success(let theirs):
                             let ours = await sink.routeCount(family)
@@ -157,7 +161,7 @@ public struct GoBGPSource: RouteSource {
     }
 
     func command(_ args: [String]) async -> Result<String, SourceError> {
-        await ChildProcess.output(gobgp + args, timeout: commandTimeout, what: "`gobgp \(args.joined(separator: " "))`")
+        await Command(gobgp + args, timeout: commandTimeout).output(what: "`gobgp \(args.joined(separator: " "))`")
             .map { String(decoding: $0, as: UTF8.self) }
     }
 }

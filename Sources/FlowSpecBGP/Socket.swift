@@ -13,8 +13,9 @@ public struct SocketError: Error, Sendable, CustomStringConvertible {
 }
 
 /// Thin wrappers over the POSIX socket calls the speaker needs. Every descriptor is
-/// non-blocking; the event loop in `Speaker` waits with poll(2).
-enum Sock {
+/// non-blocking; the event loop in `Speaker` waits with poll(2). (The CLI's metrics endpoint
+/// listens and accepts through them too.)
+package enum Sock {
     static func storage(_ a: IPAddress, port: UInt16) -> (sockaddr_storage, socklen_t) {
         var ss = sockaddr_storage()
         if a.family == .ipv4 {
@@ -85,7 +86,7 @@ enum Sock {
 
     /// A listening socket; on `::` it also accepts IPv4 (IPV6_V6ONLY off). `configure` runs
     /// on the bound socket before it listens (keys and TTLs must be there before the first SYN).
-    static func listen(_ a: IPAddress, port: UInt16,
+    package static func listen(_ a: IPAddress, port: UInt16,
                        configure: (Int32) throws(SocketError) -> Void = { _ throws(SocketError) in }) throws(SocketError) -> Int32 {
         let fd = try socketFor(a.family)
         setInt(fd, SOL_SOCKET, SO_REUSEADDR, 1)
@@ -102,14 +103,14 @@ enum Sock {
     }
 
     /// The port a socket is bound to (for listeners on port 0).
-    static func localPort(_ fd: Int32) -> UInt16 {
+    package static func localPort(_ fd: Int32) -> UInt16 {
         var ss = sockaddr_storage()
         var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
         _ = withUnsafeMutablePointer(to: &ss) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
         return address(ss)?.1 ?? 0
     }
 
-    enum Accepted {
+    package enum Accepted {
         case connection(fd: Int32, address: IPAddress, port: UInt16)
         /// No connection waiting.
         case none
@@ -121,7 +122,7 @@ enum Sock {
     }
 
     /// One pending connection, if any.
-    static func accept(_ fd: Int32) -> Accepted {
+    package static func accept(_ fd: Int32) -> Accepted {
         var ss = sockaddr_storage()
         var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let c = withUnsafeMutablePointer(to: &ss) {

@@ -55,6 +55,11 @@ public struct SpeakerStatus: Sendable {
         /// Seconds left before the peer is connected to or accepted from again, after going over
         /// its route limit.
         public var heldDownFor: Double?
+        /// UPDATE messages received from the peer, on any of its connections.
+        public var updates: Int = 0
+        /// UPDATEs whose routes were treated as withdrawn for a malformed attribute or NLRI
+        /// (RFC 7606 treat-as-withdraw).
+        public var treatAsWithdraw: Int = 0
     }
 
     public var localAS: UInt32
@@ -209,6 +214,7 @@ public final class Speaker: @unchecked Sendable {
         var establishedSince: Double?
         var refusedConnections = 0
         var refusedRoutes = 0, routeLimitRestarts = 0
+        var updates = 0, treatAsWithdraw = 0
         /// Route-limit refusals not reported yet, by family, and when the last report went out.
         var unreportedRefusals: [AddressFamily: Int] = [:]
         /// Import-filter refusals by protected entry: in all, and not reported yet.
@@ -478,6 +484,8 @@ public final class Speaker: @unchecked Sendable {
                 case .openReceived(let open):
                     resolveCollision(p, c, open, now: now)
                 case .update(let r):
+                    p.updates += 1
+                    if r.faults.contains(where: { $0.action == .treatAsWithdraw }) { p.treatAsWithdraw += 1 }
                     if !r.faults.isEmpty { speaker.emit(.updateFaults(peer: p.config.name, faults: r.faults)) }
                     if p.established === c { receive(r, from: p, on: c, now: now) }
                 case .closed(let reason):
@@ -651,7 +659,8 @@ public final class Speaker: @unchecked Sendable {
                                            refusedConnections: p.refusedConnections,
                                            refusedRoutes: p.refusedRoutes, routeLimitRestarts: p.routeLimitRestarts,
                                            importRefused: p.importRefused,
-                                           heldDownFor: p.heldDownUntil.map { max(0, $0 - now) })
+                                           heldDownFor: p.heldDownUntil.map { max(0, $0 - now) },
+                                           updates: p.updates, treatAsWithdraw: p.treatAsWithdraw)
                           }, deliveredRoutes: book.deliveredCount,
                           unknownConnections: unknownConnections, acceptFailures: acceptFailures,
                           lowDescriptorRefusals: lowDescriptorRefusals)

@@ -414,7 +414,8 @@ struct RouteCompiler {
         let own = OwnSessions.rules(options)
         var chain = NftChain(name: options.chainName,
                              base: .init(type: "filter", hook: options.hook, priority: options.priority, policy: p,
-                                         devices: options.devices, offload: options.offload),
+                                         devices: options.devices, offload: options.offload,
+                                         counters: options.counters && !options.offload),
                              rules: own.isEmpty ? rules : own + rules)
         if options.acceptEstablished { chain.rules.insert(AcceptEstablished.rule(counters: options.counters), at: 0) }
         // A set made for a route that then installed no rule (it never matches, or has no effect)

@@ -109,7 +109,8 @@ public struct FetchOptions: Sendable {
     /// table was applied with); a rule scoped to interfaces no groups make up is a problem.
     public var interfaceGroups = InterfaceGroups()
 
-    public init(sequenceStep: UInt64 = 10, sequenceCarrier: SequenceCarrier? = .trafficMarking,
+    /// `sequenceCarrier` by default is `SequenceCarrier.inert`, which no router acts on.
+    public init(sequenceStep: UInt64 = 10, sequenceCarrier: SequenceCarrier? = .inert,
                 markTargets: [UInt32: RouteTarget] = [:], rateASN: UInt16 = 0, preferIdentity: Bool = false) {
         self.sequenceStep = sequenceStep; self.sequenceCarrier = sequenceCarrier
         self.markTargets = markTargets; self.rateASN = rateASN; self.preferIdentity = preferIdentity

@@ -264,7 +264,7 @@ struct RouteDecoder {
                 if family == nil { family = p.family }
                 c = type == .destinationPrefix ? .destinationPrefix(p) : .sourcePrefix(p)
             case .numeric:
-                c = .numeric(type, try numericTerms(node, type))
+                c = .numeric(type, try numericTerms(node, type, family: family))
             case .bitmask:
                 c = .bitmask(type, try bitmaskTerms(node, type))
             }
@@ -310,12 +310,12 @@ struct RouteDecoder {
         }
     }
 
-    func numericTerms(_ n: Int, _ type: ComponentType) throws(RouteProblem) -> [NumericTerm] {
+    func numericTerms(_ n: Int, _ type: ComponentType, family: AddressFamily? = nil) throws(RouteProblem) -> [NumericTerm] {
         do {
             var terms = [NumericTerm]()
             try appendTerms(n, type, top: true, into: &terms) { (b) throws(OperatorText.SyntaxError) in
-                try OperatorText.parseNumeric(bytes: b, type: type)
-            } object: { (o) throws(RouteProblem) in try numericTermObject(o, type) }
+                try OperatorText.parseNumeric(bytes: b, type: type, family: family)
+            } object: { (o) throws(RouteProblem) in try numericTermObject(o, type, family: family) }
             return terms
         } catch {
             throw RouteProblem("\(type.name): \(error.reason)")
@@ -369,8 +369,8 @@ struct RouteDecoder {
     }
 
     /// `{"and":true,"op":"<=","value":2048,"length":2}`
-    func numericTermObject(_ n: Int, _ type: ComponentType) throws(RouteProblem) -> NumericTerm {
-        let (and, op, value, length) = try termFields(n, type)
+    func numericTermObject(_ n: Int, _ type: ComponentType, family: AddressFamily? = nil) throws(RouteProblem) -> NumericTerm {
+        let (and, op, value, length) = try termFields(n, type, family: family)
         let opText = op ?? "=="
         guard let bits = OperatorText.numericBits(opText) else {
             throw RouteProblem("unknown numeric operator \"\(opText)\" (== < <= > >= != true false)")
@@ -404,7 +404,7 @@ struct RouteDecoder {
         catch { throw RouteProblem(error.message) }
     }
 
-    func termFields(_ n: Int, _ type: ComponentType) throws(RouteProblem) -> (Bool, String?, UInt64?, UInt64?) {
+    func termFields(_ n: Int, _ type: ComponentType, family: AddressFamily? = nil) throws(RouteProblem) -> (Bool, String?, UInt64?, UInt64?) {
         var and = false
         var op: String? = nil
         var value: UInt64? = nil
@@ -417,7 +417,7 @@ struct RouteDecoder {
                 op = tape.string(v)
             case "value":
                 if tape.kind(v) == .string {
-                    do { value = try OperatorText.parseValue(tape.string(v), type: type) }
+                    do { value = try OperatorText.parseValue(tape.string(v), type: type, family: family) }
                     catch { throw RouteProblem(error.message) }
                 } else {
                     value = try unsigned(v, "value", max: .max)

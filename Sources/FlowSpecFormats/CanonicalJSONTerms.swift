@@ -63,10 +63,11 @@ public enum OperatorText {
     // MARK: Reading
 
     /// Parses the compact form of a numeric operator list for a component of type `type`
-    /// (the type decides which value names are allowed, e.g. `tcp` for protocol).
-    public static func parseNumeric(_ text: String, type: ComponentType) throws(SyntaxError) -> [NumericTerm] {
+    /// (the type decides which value names are allowed, e.g. `tcp` for protocol; ICMP type names
+    /// need the route's `family`, for ICMP and ICMPv6 number them apart).
+    public static func parseNumeric(_ text: String, type: ComponentType, family: AddressFamily? = nil) throws(SyntaxError) -> [NumericTerm] {
         var t = text
-        let r = t.withUTF8 { b in Result { () throws(SyntaxError) in try parseNumeric(bytes: b, type: type) } }
+        let r = t.withUTF8 { b in Result { () throws(SyntaxError) in try parseNumeric(bytes: b, type: type, family: family) } }
         return try r.get()
     }
 
@@ -77,8 +78,8 @@ public enum OperatorText {
         return try r.get()
     }
 
-    static func parseNumeric(bytes: UnsafeBufferPointer<UInt8>, type: ComponentType) throws(SyntaxError) -> [NumericTerm] {
-        var s = TermScanner(b: bytes, type: type)
+    static func parseNumeric(bytes: UnsafeBufferPointer<UInt8>, type: ComponentType, family: AddressFamily? = nil) throws(SyntaxError) -> [NumericTerm] {
+        var s = TermScanner(b: bytes, type: type, family: family)
         var terms = [NumericTerm]()
         var and = s.leadingAnd()
         while true {
@@ -166,10 +167,10 @@ public enum OperatorText {
     }
 
     /// Parses one value (decimal, `0x` hex, or a name valid for `type`) that fills the whole text.
-    static func parseValue(_ text: String, type: ComponentType) throws(SyntaxError) -> UInt64 {
+    static func parseValue(_ text: String, type: ComponentType, family: AddressFamily? = nil) throws(SyntaxError) -> UInt64 {
         var t = text
         let r = t.withUTF8 { b in Result { () throws(SyntaxError) -> UInt64 in
-            var s = TermScanner(b: b, type: type)
+            var s = TermScanner(b: b, type: type, family: family)
             var v: UInt64 = 0
             var first = true
             repeat {
@@ -209,9 +210,11 @@ extension FragmentBit {
 private struct TermScanner {
     let b: UnsafeBufferPointer<UInt8>
     let type: ComponentType
+    /// The route's family, when known: ICMP type names depend on it.
+    let family: AddressFamily?
     var i = 0
 
-    init(b: UnsafeBufferPointer<UInt8>, type: ComponentType) { self.b = b; self.type = type }
+    init(b: UnsafeBufferPointer<UInt8>, type: ComponentType, family: AddressFamily? = nil) { self.b = b; self.type = type; self.family = family }
 
     var text: String { String(decoding: b, as: UTF8.self) }
 
@@ -314,8 +317,11 @@ private struct TermScanner {
         guard (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) else { return nil }
         while let d = peek(), isNameByte(d) { i += 1 }
         let name = String(decoding: UnsafeBufferPointer(rebasing: b[start..<i]), as: UTF8.self)
-        guard let v = ValueNames.value(of: name, for: type) else {
-            throw error(at: start, "unknown value name '\(name)' for \(type.name)" + ValueNames.hint(for: type))
+        guard let v = ValueNames.value(of: name, for: type, family: family) else {
+            if type == .icmpType, family == nil, ValueNames.icmpTypeNamed(name) {
+                throw error(at: start, "ICMP type names depend on the family (echo-request is 8 in ICMP, 128 in ICMPv6): give \"family\" or a prefix, or the number")
+            }
+            throw error(at: start, "unknown value name '\(name)' for \(type.name)" + ValueNames.hint(for: type, family: family))
         }
         return v
     }
@@ -352,21 +358,54 @@ enum ValueNames {
         "icmpv6": 58, "ipv6-icmp": 58, "sctp": 132,
     ]
 
-    static func value(of name: String, for type: ComponentType) -> UInt64? {
-        let n = String(name.lowercased().map { $0 == "_" ? "-" : $0 })
+    /// ICMP types by the names nft gives them (`nft describe icmp type`).
+    static let icmpTypes: [String: UInt64] = [
+        "echo-reply": 0, "destination-unreachable": 3, "source-quench": 4, "redirect": 5, "echo-request": 8,
+        "router-advertisement": 9, "router-solicitation": 10, "time-exceeded": 11, "parameter-problem": 12,
+        "timestamp-request": 13, "timestamp-reply": 14, "info-request": 15, "info-reply": 16,
+        "address-mask-request": 17, "address-mask-reply": 18,
+    ]
+    /// ICMPv6 types by the names nft gives them (`nft describe icmpv6 type`).
+    static let icmpv6Types: [String: UInt64] = [
+        "destination-unreachable": 1, "packet-too-big": 2, "time-exceeded": 3, "parameter-problem": 4,
+        "echo-request": 128, "echo-reply": 129, "mld-listener-query": 130, "mld-listener-report": 131,
+        "mld-listener-done": 132, "mld-listener-reduction": 132, "nd-router-solicit": 133, "nd-router-advert": 134,
+        "nd-neighbor-solicit": 135, "nd-neighbor-advert": 136, "nd-redirect": 137, "router-renumbering": 138,
+        "ind-neighbor-solicit": 141, "ind-neighbor-advert": 142, "mld2-listener-report": 143,
+    ]
+
+    static func normalized(_ name: String) -> String { String(name.lowercased().map { $0 == "_" ? "-" : $0 }) }
+
+    static func value(of name: String, for type: ComponentType, family: AddressFamily? = nil) -> UInt64? {
+        let n = normalized(name)
         switch type {
         case .tcpFlags: return tcpFlags[n]
         case .fragment: return fragment[n]
         case .ipProtocol: return protocols[n]
+        case .icmpType:
+            switch family {
+            case .ipv4?: return icmpTypes[n]
+            case .ipv6?: return icmpv6Types[n]
+            // Without a family only a name both agree on (none do today) could be read.
+            default: return icmpTypes[n].flatMap { v in icmpv6Types[n] == v ? v : nil }
+            }
         default: return nil
         }
     }
 
-    static func hint(for type: ComponentType) -> String {
+    /// Whether `name` names an ICMP or ICMPv6 type.
+    static func icmpTypeNamed(_ name: String) -> Bool {
+        let n = normalized(name)
+        return icmpTypes[n] != nil || icmpv6Types[n] != nil
+    }
+
+    static func hint(for type: ComponentType, family: AddressFamily? = nil) -> String {
         switch type {
         case .tcpFlags: " (fin syn rst psh ack urg ece cwr)"
         case .fragment: " (dont-fragment is-fragment first-fragment last-fragment)"
         case .ipProtocol: " (icmp igmp tcp udp gre esp ah icmpv6 sctp)"
+        case .icmpType:
+            " (" + (family == .ipv6 ? icmpv6Types : icmpTypes).sorted { $0.value < $1.value }.map(\.key).joined(separator: " ") + ", or a number)"
         default: ": \(type.name) takes numbers"
         }
     }

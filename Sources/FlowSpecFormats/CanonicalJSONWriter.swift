@@ -63,11 +63,34 @@ extension CanonicalJSON {
         return "{\"community\":\"0x" + String(repeating: "0", count: 16 - digits.count) + digits + "\"}"
     }
 
+    /// A route's match object, as in the canonical route (`{"destination":"203.0.113.10/32",…}`).
+    public static func matchJSON(_ route: FlowRoute) -> String {
+        var out = "{"
+        appendMatch(route, to: &out)
+        return out + "}"
+    }
+
     /// Appends a route object without its closing brace, so callers can add members.
     static func appendRoute(_ r: FlowRoute, to out: inout String) {
         out += "{\"family\":\""
         out += r.family.name
         out += "\",\"match\":{"
+        appendMatch(r, to: &out)
+        out += "},\"actions\":["
+        for (i, c) in r.extendedCommunities.enumerated() {
+            if i > 0 { out += "," }
+            out += json(c)
+        }
+        out += "]"
+        if !r.largeCommunities.isEmpty {
+            out += ",\"large-communities\":["
+            out += r.largeCommunities.map { "\"\($0.global):\($0.local1):\($0.local2)\"" }.joined(separator: ",")
+            out += "]"
+        }
+    }
+
+    /// The match object's members.
+    static func appendMatch(_ r: FlowRoute, to out: inout String) {
         for (i, c) in r.components.enumerated() {
             if i > 0 { out += "," }
             out += "\""
@@ -79,17 +102,6 @@ extension CanonicalJSON {
             case .bitmask(let type, let terms): out += OperatorText.format(terms, type: type)
             }
             out += "\""
-        }
-        out += "},\"actions\":["
-        for (i, c) in r.extendedCommunities.enumerated() {
-            if i > 0 { out += "," }
-            out += json(c)
-        }
-        out += "]"
-        if !r.largeCommunities.isEmpty {
-            out += ",\"large-communities\":["
-            out += r.largeCommunities.map { "\"\($0.global):\($0.local1):\($0.local2)\"" }.joined(separator: ",")
-            out += "]"
         }
     }
 
@@ -108,7 +120,7 @@ extension CanonicalJSON {
     }
 
     /// A JSON string literal (quotes included).
-    static func quoted(_ s: String) -> String {
+    public static func quoted(_ s: String) -> String {
         var out = "\""
         for u in s.unicodeScalars {
             switch u {

@@ -45,9 +45,13 @@ public struct InstalledRoutes: Sendable {
     public var offload: Bool
     /// The counters of the accept-established rule (`--accept-established`), when there is one.
     public var acceptedEstablished: (packets: UInt64, bytes: UInt64)?
+    /// The packets and bytes the chain's policy decided (no route did), when the kernel counts
+    /// them (`NftChain.Base.counters`; the listing gives them apart from the table).
+    public var policyCounted: (packets: UInt64, bytes: UInt64)?
     public var entries: [Entry] = []
 
-    public init(_ t: NftTable) {
+    public init(_ t: NftTable, policyCounted: (packets: UInt64, bytes: UInt64)? = nil) {
+        self.policyCounted = policyCounted
         table = t.name
         let base = t.chains.first { $0.base != nil }
         chain = base?.name ?? "-"

@@ -19,6 +19,7 @@ public enum InstallMethod: Sendable, Hashable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .unchanged: "no change"
+        case .inPlace(0, 0, 0, 0): "no change"
         case .inPlace(let ro, let ri, let eo, let ei):
             "delta in place: \(eo) set elements out, \(ei) in, \(ro) rules out, \(ri) in"
         case .replace(let reason): "full replace (\(reason))"

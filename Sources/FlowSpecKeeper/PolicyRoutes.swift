@@ -41,6 +41,8 @@ public final class PolicyRoutes {
 
     public let configuration: Configuration
     private let writer: any PolicyRoutingWriter
+    /// Whether its rules and routes reach the kernel (not through `CheckedPolicyRouting`).
+    public var commits: Bool { writer.commits }
     private var ranges: RedirectRanges { configuration.ranges }
     /// Next hop → slot; kept for this object's life (see the type's comment).
     public private(set) var nextHopSlots: [IPAddress: Int] = [:]

@@ -13,9 +13,12 @@ import Glibc
 public struct StateStore: Sendable {
     /// The state file; the snapshot and journal sit next to it.
     public let path: String
+    /// Reads what the previous run left and never writes or removes anything (`check`).
+    public let readOnly: Bool
 
-    public init(directory: String, table: String) {
+    public init(directory: String, table: String, readOnly: Bool = false) {
         path = "\(directory)/\(Self.namespaceID("/proc/self/ns/net") ?? "unknown")-\(table).state"
+        self.readOnly = readOnly
     }
 
     /// `DEV-INODE` of the network namespace file at `path`.
@@ -30,6 +33,7 @@ public struct StateStore: Sendable {
     /// short-lived namespace. A namespace held only by an open descriptor looks dead here: its
     /// files go, which costs its next apply a full replace, nothing more.
     func pruneDeadNamespaces() {
+        if readOnly { return }
         var alive = Set<String>()
         for dir in ["/proc", "/run/netns"] {
             guard let d = opendir(dir) else { continue }
@@ -75,7 +79,7 @@ public struct StateStore: Sendable {
     /// Saves the state and, when given, one more journal record. The state goes last: a state
     /// is only ever found next to the snapshot and journal of the table it describes, or none.
     func save(_ state: TableState, journal record: [UInt8]? = nil) {
-        guard makeDirectory() else { return }
+        guard !readOnly, makeDirectory() else { return }
         if let record {
             let fd = open(journalPath, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
             guard fd >= 0 else { return }
@@ -89,16 +93,17 @@ public struct StateStore: Sendable {
     /// Writes `snapshot` as the table's snapshot, with an empty journal (no state: `save` comes
     /// after). False when it could not be written.
     func saveSnapshot(_ snapshot: [UInt8]) -> Bool {
-        guard makeDirectory() else { return false }
+        guard !readOnly, makeDirectory() else { return false }
         unlink(journalPath)
         return Self.replace(snapshotPath, with: snapshot)
     }
 
     /// Removes the state, so that no run trusts the snapshot and journal until it is saved again.
-    func removeState() { unlink(path) }
+    func removeState() { if !readOnly { unlink(path) } }
 
     /// Removes the state, the snapshot and the journal.
     func remove() {
+        if readOnly { return }
         removeState()
         unlink(journalPath)
         unlink(snapshotPath)

@@ -106,6 +106,12 @@ public final class TableKeeper: @unchecked Sendable {
     /// Why the last `update` could not be made in place (the planner's reason).
     public private(set) var givenUp: String?
 
+    /// Whether what this keeper does reaches the kernel or its store (`check` needs neither).
+    var writesAnything: Bool { writer.commits || store.map { !$0.readOnly } == true || policyRoutes?.commits == true }
+
+    /// The table named `name` as the kernel holds it, through the writer (nil when absent).
+    func installedTable(name: String) throws -> NftTable? { try writer.installedTable(name: name, family: .inet) }
+
     /// Whether a change of `changedRoutes` routes of `totalRoutes` is one `update` would place
     /// (`CostPolicy.worthPlacing`). A caller asks before it gathers the change (validating and
     /// sorting 100k changed routes only to hear "too many" cost ~0.4 s of a flood); when it is

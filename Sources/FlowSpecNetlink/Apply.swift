@@ -115,7 +115,8 @@ extension NftConnection {
                 echoedRule: (UInt32, UInt64) -> Void = { _, _ in }) throws(NetlinkError) -> Duration {
         let ackSequence = batch.lastSequence
         batch.addFlags(NLM_F_ACK, seq: ackSequence)
-        batch.endBatch()
+        // Without its end the kernel validates the batch and aborts it (`checkOnly`).
+        if !checkOnly { batch.endBatch() }
         // Replies: at most one per message (errors), each charged ~1 KiB of socket memory.
         try socket.ensureBuffers(send: batch.length + 65536,
                                  receive: min(1 << 20 + batch.messageCount * 1024, 1 << 30))

@@ -68,6 +68,8 @@ extension NftConnection {
         let kernelTime = try commit(batch, table: table) { seq, handle in
             if let i = insertedAt[seq] { handles[i] = handle }
         }
+        if checkOnly { return ApplyReport(messages: batch.messageCount, bytes: batch.length, generation: state.generation,
+                                          buildTime: buildTime, kernelTime: kernelTime) }
         guard handles.allSatisfy({ $0 != nil }) else {
             throw .unacknowledged(detail: "committed, but the kernel echoed \(handles.compactMap { $0 }.count) of \(handles.count) new rule handles")
         }

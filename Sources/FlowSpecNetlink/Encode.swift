@@ -54,6 +54,11 @@ struct TableEncoder {
                 _ = names.withUnsafeMutableBufferPointer { nftnl_chain_set_array(c, id(NFTNL_CHAIN_DEVICES), $0.baseAddress) }
             }
             if base.offload { nftnl_chain_set_u32(c, id(NFTNL_CHAIN_FLAGS), UInt32(NFT_CHAIN_HW_OFFLOAD.rawValue)) }
+            // Both set: libnftnl sends NFTA_CHAIN_COUNTERS, and the kernel keeps the chain's stats.
+            if base.counters {
+                nftnl_chain_set_u64(c, id(NFTNL_CHAIN_PACKETS), 0)
+                nftnl_chain_set_u64(c, id(NFTNL_CHAIN_BYTES), 0)
+            }
         }
         let nlh = batch.begin(NFT_MSG_NEWCHAIN, family: family, flags: NLM_F_CREATE, origin: .chain(index),
                               estimate: 512 + table.name.utf8.count + chain.name.utf8.count)

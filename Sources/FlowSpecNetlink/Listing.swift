@@ -24,6 +24,9 @@ public struct InstalledTable: Sendable, Hashable {
     public var objectHandles: [String: UInt64]
     /// Values of named counter objects.
     public var counters: [String: CounterValue]
+    /// Per base chain whose kernel counts them (`NftChain.Base.counters`): the packets and bytes
+    /// its policy decided.
+    public var policyCounters: [String: CounterValue] = [:]
 }
 
 extension NftConnection {
@@ -139,6 +142,7 @@ extension NftConnection {
             let chain = try ChainCodec.decode(c)
             installed.table.chains.append(chain)
             installed.chainHandles[chain.name] = nftnl_chain_get_u64(c, id(NFTNL_CHAIN_HANDLE))
+            if let counted = ChainCodec.counters(c) { installed.policyCounters[chain.name] = counted }
         })
 
         // Rules, in chain order, one dump per chain: the kernel resumes a dump by walking the
@@ -205,7 +209,14 @@ enum ChainCodec {
         let offload = nftnl_chain_is_set(c, id(NFTNL_CHAIN_FLAGS))
             && nftnl_chain_get_u32(c, id(NFTNL_CHAIN_FLAGS)) & UInt32(NFT_CHAIN_HW_OFFLOAD.rawValue) != 0
         return NftChain(name: name, base: .init(type: type, hook: hook, priority: nftnl_chain_get_s32(c, id(NFTNL_CHAIN_PRIO)),
-                                                policy: policy, devices: devices, offload: offload))
+                                                policy: policy, devices: devices, offload: offload,
+                                                counters: counters(c) != nil))
+    }
+
+    /// The packets and bytes a base chain's policy decided, when the kernel keeps them.
+    static func counters(_ c: OpaquePointer) -> CounterValue? {
+        guard nftnl_chain_is_set(c, id(NFTNL_CHAIN_PACKETS)), nftnl_chain_is_set(c, id(NFTNL_CHAIN_BYTES)) else { return nil }
+        return CounterValue(packets: nftnl_chain_get_u64(c, id(NFTNL_CHAIN_PACKETS)), bytes: nftnl_chain_get_u64(c, id(NFTNL_CHAIN_BYTES)))
     }
 }
 

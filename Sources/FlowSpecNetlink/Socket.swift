@@ -153,6 +153,11 @@ public final class NftConnection {
     let socket: NetlinkSocket
     /// The private namespace this connection lives in, if it made one (`inNewNamespace`).
     public let namespace: NetworkNamespace?
+    /// Every batch is sent without its end message, as `nft -c` does: the kernel runs all of it,
+    /// reports what it refuses, and then drops it (NFNL_ABORT_VALIDATE): nothing is committed, the
+    /// generation does not move. A change's new rule handles are then unknown (no echo comes
+    /// from an aborted batch), so the state passed to `apply(_:over:)` stays as it was.
+    public var checkOnly = false
 
     /// A connection in the calling thread's network namespace.
     public init() throws(NetlinkError) {

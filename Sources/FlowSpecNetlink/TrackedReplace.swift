@@ -50,6 +50,8 @@ extension NftConnection {
         var owned = consume table
         let stamp = TableStamp.make()
         let (report, first, last) = try replace(&owned, basedOn: expected, echoEnds: true, releasingRules: releasing, stamp: stamp)
+        // Checked, not committed: there is no new table to have a state of.
+        if checkOnly { _ = pending.wait(); return (report, nil) }
         guard let shape = pending.wait() else { return (report, nil) }
         if rules == 0 {
             return (report, TableState(shape: shape, handles: { _ in 0 }, generation: (try? generation()) ?? 0, stamp: stamp))
@@ -65,5 +67,11 @@ extension NftConnection: TableWriter {
     /// (`Tuning.releaseMinRules`).
     public func replace(_ table: consuming NftTable, shape: TableShape?) throws -> (ApplyReport, TableState?) {
         try applyTracked(table, shape: shape.map { .made($0) }, basedOn: nil, releasingRules: true)
+    }
+
+    public var commits: Bool { !checkOnly }
+
+    public func installedTable(name: String, family: NftFamily) throws -> NftTable? {
+        try listTable(name: name, family: family)?.table
     }
 }

@@ -63,7 +63,36 @@ struct Apply: ParsableCommand {
     @Option(help: "Directory for the committed table's state (used for delta updates).")
     var stateDir: String = "/run/flowspec-nft"
 
+    @Option(help: ArgumentHelp("Write this run's metrics there, in the Prometheus text format, for node_exporter's textfile collector (a name ending in .prom in its --collector.textfile.directory): whether it committed, how, how long it took, the table's size; written also when the run fails. docs/metrics.md.", valueName: "file"))
+    var metricsFile: String?
+
     func run() throws {
+        guard let metricsFile else { return try install() }
+        let metrics = ProcessMetrics()
+        metrics.bootstrap()
+        var status: Int32 = 0
+        defer {
+            var out = PromText()
+            out.family("flowspec_apply_exit_status", "gauge", "The exit status of the last apply (0 committed, 1 nothing changed, 2 --strict refused, 3 committed with rejections).")
+            out.sample("flowspec_apply_exit_status", [("table", table.table)], Double(status))
+            out.family("flowspec_apply_last_run_timestamp_seconds", "gauge", "When the last apply ran (Unix time).")
+            out.sample("flowspec_apply_last_run_timestamp_seconds", [("table", table.table)], Date().timeIntervalSince1970.rounded())
+            let text = out.text
+            metrics.add { text }
+            do { try metrics.write(to: metricsFile) } catch { printError("\(error)") }
+        }
+        do {
+            try install()
+        } catch let e as ExitCode {
+            status = e.rawValue
+            throw e
+        } catch {
+            status = 1
+            throw error
+        }
+    }
+
+    func install() throws {
         let start = ContinuousClock.now
         let guards = InstallGuards(allOrNothing: strict, allowEmpty: allowEmpty, maxWithdrawal: withdrawal.maxWithdrawal,
                                    acceptUnusableInput: allowEmpty)
@@ -75,29 +104,37 @@ struct Apply: ParsableCommand {
         let keeper = TableKeeper(configuration: configuration, writer: connection,
                                  store: StateStore(directory: stateDir, table: table.table), trustStored: !full,
                                  policyRoutes: try table.redirect.policyRoutes())
-        let outcome: KeeperOutcome
-        do {
-            outcome = try keeper.install(try input.read())
-        } catch let error as CLIError {
-            throw error
-        } catch KeeperRefusal.rejected(let errors) {
-            for e in errors { print("  \(e.isRoute ? "rejected" : "unreadable") \(e)") }
-            printError("nothing changed: \(KeeperRefusal.rejected(errors))")
-            throw ExitCode(2)
-        } catch KeeperRefusal.unusable(let errors) {
-            for e in errors { print("  unreadable \(e)") }
-            throw CLIError("nothing changed: \(KeeperRefusal.unusable(errors))")
-        } catch let error as KeeperRefusal {
-            throw CLIError("nothing changed: \(error)")
-        } catch let error as NetlinkError {
-            if table.offload, let why = error.offloadRefusal(devices: table.devices) { throw CLIError("nothing changed: \(why)") }
-            throw CLIError("nothing changed: \(error)")
-        }
+        let outcome = try Self.refusals(table: table) { try keeper.install(try input.read()) }
+        TableMetrics.recordCommit(kind: TableMetrics.kind(outcome.method), duration: ContinuousClock.now - start)
+        TableMetrics.recordRoutes(installed: outcome.installed, rejected: outcome.rejected, outOfScope: outcome.outOfScope)
+        if let figures = outcome.figures { TableMetrics.recordTable(figures) }
         report(outcome, start: start)
         for d in table.devices where if_nametoindex(d) == 0 {
             print("  warning: device \(d) does not exist (yet): the kernel hooks the table to it when it appears")
         }
         if !outcome.rejected.isEmpty { throw ExitCode(3) }
+    }
+
+    /// `body`'s result; a refusal (a guard's, the kernel's) printed as nothing changed, with
+    /// exit status 2 for `--strict`, 1 otherwise.
+    static func refusals<T>(table: TableOptions, nothing: String = "nothing changed", _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as CLIError {
+            throw error
+        } catch KeeperRefusal.rejected(let errors) {
+            for e in errors { print("  \(e.isRoute ? "rejected" : "unreadable") \(e)") }
+            printError("\(nothing): \(KeeperRefusal.rejected(errors))")
+            throw ExitCode(2)
+        } catch KeeperRefusal.unusable(let errors) {
+            for e in errors { print("  unreadable \(e)") }
+            throw CLIError("\(nothing): \(KeeperRefusal.unusable(errors))")
+        } catch let error as KeeperRefusal {
+            throw CLIError("\(nothing): \(error)")
+        } catch let error as NetlinkError {
+            if table.offload, let why = error.offloadRefusal(devices: table.devices) { throw CLIError("\(nothing): \(why)") }
+            throw CLIError("\(nothing): \(error)")
+        }
     }
 
     func report(_ outcome: KeeperOutcome, start: ContinuousClock.Instant) {

@@ -32,13 +32,7 @@ enum FamilyOption: String, ExpressibleByArgument, CaseIterable {
 }
 
 extension SequenceCarrier: ExpressibleByArgument {
-    public var defaultValueDescription: String {
-        switch self {
-        case .trafficMarking: "traffic-marking"
-        case .extendedCommunity(let type, let subtype): "ext:\(type):\(subtype)"
-        case .largeCommunity(let global): "large:\(global)"
-        }
-    }
+    public var defaultValueDescription: String { argument }
 }
 
 extension RouteScope.Untargeted: ExpressibleByArgument {}
@@ -55,15 +49,32 @@ struct PacketMark: ExpressibleByArgument, Hashable {
     }
 }
 
+/// A redirect route target and a packet mark, written `RT=MARK` (`65309:100=0x10`) by both
+/// `--redirect-mark` and `fetch --mark-target`. The two parts cannot be mistaken for each other
+/// (a route target has a colon, a mark none), so `MARK=RT`, the order `--mark-target` once took,
+/// is read too.
+struct TargetMark {
+    var target: RouteTarget
+    var mark: UInt32
+
+    init?(_ argument: String) {
+        let parts = argument.split(separator: "=", maxSplits: 1).map(String.init)
+        guard parts.count == 2 else { return nil }
+        let (rt, mark) = parts[0].contains(":") ? (parts[0], parts[1]) : (parts[1], parts[0])
+        guard let target = RouteTarget(rt), let m = PacketMark(argument: mark) else { return nil }
+        self.target = target
+        self.mark = m.value
+    }
+}
+
 /// `RT=MARK` of `--redirect-mark`: a redirect route target and the packet mark it becomes.
 struct RedirectMark: ExpressibleByArgument {
     var target: RouteTarget
     var mark: UInt32
     init?(argument: String) {
-        let parts = argument.split(separator: "=", maxSplits: 1)
-        guard parts.count == 2, let rt = RouteTarget(parts[0]), let mark = PacketMark(argument: String(parts[1])) else { return nil }
-        target = rt
-        self.mark = mark.value
+        guard let p = TargetMark(argument) else { return nil }
+        target = p.target
+        mark = p.mark
     }
 }
 
@@ -81,15 +92,14 @@ struct InterfaceGroupOption: ExpressibleByArgument {
     }
 }
 
-/// `MARK=RT` of `fetch --mark-target`: a packet mark and the redirect route target it stands for.
+/// `RT=MARK` of `fetch --mark-target`: the packet mark that stands for a redirect route target.
 struct MarkTarget: ExpressibleByArgument {
     var mark: UInt32
     var target: RouteTarget
     init?(argument: String) {
-        let parts = argument.split(separator: "=", maxSplits: 1)
-        guard parts.count == 2, let mark = PacketMark(argument: String(parts[0])), let rt = RouteTarget(parts[1]) else { return nil }
-        self.mark = mark.value
-        target = rt
+        guard let p = TargetMark(argument) else { return nil }
+        mark = p.mark
+        target = p.target
     }
 }
 

@@ -53,23 +53,18 @@ struct BGPFloodBench {
         guard up.status == 0 else { throw CLIError("cannot bring up lo in the bench namespace: \(up.output)") }
 
         let me = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
-        let daemon = Process()
-        daemon.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
-        daemon.arguments = ["--net=\(namespace.path)", me, "listen", "--local-as", "65001", "--router-id", "192.0.2.2",
-                            "--listen", "127.0.0.1:1179", "--peer", "127.0.0.1", "--peer-as", "65309", "--passive",
-                            "--hold-time", "0", "--status-file", "", "--max-routes", "none", "--log-level", "info"]
-        FileManager.default.createFile(atPath: out + "/bgp-flood-listen.log", contents: nil)
-        daemon.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: out + "/bgp-flood-listen.log"))
-        daemon.standardOutput = FileHandle.nullDevice
-        try daemon.run()
-        defer { daemon.terminate(); daemon.waitUntilExit() }
         // nsenter execs the listener in place: the child is the daemon.
-        let pid = daemon.processIdentifier
+        let pid = try spawnBackground(["/usr/bin/nsenter", "--net=\(namespace.path)", me, "listen", "--local-as", "65001",
+                                       "--router-id", "192.0.2.2", "--listen", "127.0.0.1:1179", "--peer", "127.0.0.1",
+                                       "--peer-as", "65309", "--passive", "--hold-time", "0", "--status-file", "",
+                                       "--max-routes", "none", "--log-level", "info"],
+                                      stderrPath: out + "/bgp-flood-listen.log")
+        defer { stopChild(pid) }
 
         // A debug build on a loaded machine may take seconds to listen.
         var peer: BenchPeer?
         for _ in 0..<600 where peer == nil {
-            guard daemon.isRunning else { throw CLIError("the listener exited (see \(out)/bgp-flood-listen.log)") }
+            guard childRuns(pid) else { throw CLIError("the listener exited (see \(out)/bgp-flood-listen.log)") }
             peer = try? BenchPeer.connect(in: namespace, port: 1179)
             if peer == nil { usleep(100_000) }
         }

@@ -87,18 +87,45 @@ struct Summary {
     }
 }
 
-/// Starts `command` (argv[0] a path) without waiting for it, output discarded; the caller
-/// stops it by its pid.
-func spawnBackground(_ command: [String]) throws -> pid_t {
+/// Starts `command` (argv[0] a path) without waiting for it, output discarded (or standard
+/// error written to `stderrPath`); the caller stops it by its pid.
+func spawnBackground(_ command: [String], stderrPath: String? = nil) throws -> pid_t {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
     posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-    posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    if let stderrPath {
+        posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    } else {
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    }
     var argv: [UnsafeMutablePointer<CChar>?] = command.map { strdup($0) } + [nil]
     defer { for p in argv { free(p) } }
     var pid = pid_t()
     let rc = posix_spawn(&pid, command[0], &actions, nil, &argv, environ)
     guard rc == 0 else { throw CLIError("cannot start \(command[0]): \(String(cString: strerror(rc)))") }
     return pid
+}
+
+/// Whether the child `pid` still runs (reaping it if it has exited).
+func childRuns(_ pid: pid_t) -> Bool {
+    var status: Int32 = 0
+    return waitpid(pid, &status, WNOHANG) == 0
+}
+
+/// Stops the child `pid`: SIGTERM, then SIGKILL if it is still there after `grace`; reaps it.
+func stopChild(_ pid: pid_t, grace: Duration = .seconds(10)) {
+    guard childRuns(pid) else { return }
+    kill(pid, SIGTERM)
+    let end = ContinuousClock.now + grace
+    while childRuns(pid) {
+        if ContinuousClock.now >= end {
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            return
+        }
+        usleep(10_000)
+    }
 }

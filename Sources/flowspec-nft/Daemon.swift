@@ -4,30 +4,61 @@ import FlowSpecNetlink
 import Foundation
 import Logging
 
-/// swift-log to standard error at `level`; the daemons' only output.
-func startLogging(label: String, level: Logger.Level) -> Logger {
+/// swift-log to standard error at `level`, as text or JSON lines; the daemons' only output.
+func startLogging(label: String, level: Logger.Level, format: LogFormat = .text) -> Logger {
     LoggingSystem.bootstrap { label in
-        var h = StreamLogHandler.standardError(label: label)
-        h.logLevel = level
-        return h
+        switch format {
+        case .text:
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = level
+            return h
+        case .json:
+            return JSONLogHandler(label: label, logLevel: level)
+        }
     }
     return Logger(label: label)
+}
+
+/// The process's metrics (the agent's through swift-metrics, the table's route counters, and
+/// `extra` collectors), served at `--metrics` when given; nil without it.
+func startMetrics(_ options: DaemonOptions, table: Unchecked<String>, logger: Logger,
+                  extra: [@Sendable () -> String] = []) throws -> MetricsEndpoint? {
+    let metrics = ProcessMetrics()
+    metrics.bootstrap()
+    guard let at = options.metrics else { return nil }
+    let counters = try RouteCounters(table: table, top: options.metricsTop)
+    metrics.add { counters.text() }
+    for e in extra { metrics.add(e) }
+    let endpoint = try MetricsEndpoint(address: at.address, port: at.port) { metrics.text() }
+    endpoint.start()
+    logger.info("metrics at http://\(at.address.family == .ipv6 ? "[\(at.address)]" : "\(at.address)"):\(endpoint.port)/metrics")
+    return endpoint
 }
 
 func netlinkWriter() throws -> NftConnection {
     do { return try NftConnection() } catch { throw CLIError("cannot open netlink: \(error)") }
 }
 
+/// How long shutting down may take after SIGTERM/SIGINT (the source stopped, `--flush-on-exit`
+/// done) before the process exits anyway, status 1: a daemon must stop when it is told to,
+/// whatever a source or the kernel is stuck in. The sources' children are killed at once
+/// (`Command`), and removing a table takes milliseconds, so only a fault gets here.
+let shutdownLimit: Duration = .seconds(10)
+
 func nextHopFollower(_ agent: Agent) throws -> NextHopFollower {
     do { return try NextHopFollower(agent: agent) } catch { throw CLIError("cannot listen to rtnetlink for redirect next hops: \(error)") }
 }
 
 /// Runs `agent` on `source` until the source ends or SIGTERM/SIGINT arrives; then shuts the
-/// agent down (removing the table if `flushOnExit`). SIGHUP calls `onHangup`.
+/// agent down (removing the table if `flushOnExit`). SIGHUP calls `onHangup`. A second
+/// SIGTERM/SIGINT, or a shutdown longer than `shutdownLimit`, exits at once.
 func runDaemon(agent: Agent, source: any RouteSource, logger: Logger, flushOnExit: Unchecked<Bool>,
-               onHangup: @escaping @Sendable () -> Void) {
+               observer: (@Sendable (AgentStatus) -> Void)? = nil, onHangup: @escaping @Sendable () -> Void) {
     let done = DispatchSemaphore(value: 0)
-    let runner = Task { await agent.run(source) }
+    let runner = Task {
+        if let observer { await agent.observe(observer) }
+        await agent.run(source)
+    }
     Task {
         await runner.value
         await agent.shutdown(flush: flushOnExit.value)
@@ -35,15 +66,25 @@ func runDaemon(agent: Agent, source: any RouteSource, logger: Logger, flushOnExi
     }
     let queue = DispatchQueue(label: "flowspec-nft.signals")
     var sources = [DispatchSourceSignal]()
+    let stopping = Unchecked(false)
     for sig in [SIGTERM, SIGINT, SIGHUP] {
         signal(sig, SIG_IGN)
         let s = DispatchSource.makeSignalSource(signal: sig, queue: queue)
         s.setEventHandler {
+            let name = sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "SIGHUP"
             if sig == SIGHUP {
                 onHangup()
+            } else if stopping.value {
+                logger.critical("signal \(name) again while shutting down: exiting now")
+                exit(1)
             } else {
-                logger.notice("signal \(sig == SIGTERM ? "SIGTERM" : "SIGINT"): shutting down")
+                stopping.value = true
+                logger.notice("signal \(name): shutting down")
                 runner.cancel()
+                queue.asyncAfter(deadline: .now() + shutdownLimit.seconds) {
+                    logger.critical("shutdown not finished after \(shutdownLimit.secondsText) s: exiting now")
+                    exit(1)
+                }
             }
         }
         s.resume()
@@ -52,4 +93,3 @@ func runDaemon(agent: Agent, source: any RouteSource, logger: Logger, flushOnExi
     done.wait()
     sources.forEach { $0.cancel() }
 }
-

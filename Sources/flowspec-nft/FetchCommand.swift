@@ -31,9 +31,11 @@ struct Fetch: ParsableCommand {
         output (BIRD, ExaBGP; JSON has no comments).
 
         Examples:
-          flowspec-nft fetch --from nft --chain 'inet fw forward_filter' > /etc/bird/flowspec.conf
+          flowspec-nft fetch --from nft --chain 'inet fw forward_filter' \\
+            > /etc/bird/flowspec.conf
           iptables-save | flowspec-nft fetch --from iptables-save --to exabgp -
-          ip6tables-save | flowspec-nft fetch --from iptables-save --chain INPUT --to json
+          ip6tables-save | flowspec-nft fetch --from iptables-save \\
+            --chain INPUT --to json
         """)
 
     @Option(help: "Where the chain comes from: nft (the kernel, current network namespace) or iptables-save (text).")
@@ -57,10 +59,10 @@ struct Fetch: ParsableCommand {
     @Option(help: "Sequence number step: rule i gets i × step.")
     var sequenceStep: UInt64 = 10
 
-    @Option(help: ArgumentHelp("Where the sequence number travels: traffic-marking (the historical convention; collides with real DSCP marking), ext:TYPE:SUBTYPE (an extended community, e.g. ext:0x80:0x00), large:GLOBAL (a large community GLOBAL:sequence:0) or none; the same forms apply --order sequence reads.", valueName: "carrier"))
-    var sequenceCarrier: FetchSequenceCarrier = .carrier(.trafficMarking)
+    @Option(help: ArgumentHelp("Where the sequence number travels: large:GLOBAL (a large community GLOBAL:sequence:0; by default GLOBAL is AS 4294967295, reserved by RFC 7300, so no router acts on it), ext:TYPE:SUBTYPE (an extended community, e.g. ext:0x80:0x00), traffic-marking (the historical convention: an RFC-compliant router rewrites the traffic's DSCP to the number) or none. Read them back with apply/watch/listen --order sequence --sequence-carrier and the same value.", valueName: "carrier"))
+    var sequenceCarrier: FetchSequenceCarrier = .carrier(.inert)
 
-    @Option(parsing: .singleValue, help: ArgumentHelp("Read `meta mark set MARK` / `-j MARK --set-mark MARK` as a redirect to route target RT, e.g. 0x10=65309:100 (repeatable).", valueName: "mark=rt"))
+    @Option(parsing: .singleValue, help: ArgumentHelp("Read `meta mark set MARK` / `-j MARK --set-mark MARK` as a redirect to route target RT, e.g. 65309:100=0x10, the order of --redirect-mark (repeatable; MARK=RT is read too).", valueName: "rt=mark"))
     var markTarget: [MarkTarget] = []
 
     @Option(help: "The AS number put in traffic-rate communities (informational).")
@@ -106,7 +108,7 @@ struct Fetch: ParsableCommand {
         if strict && !result.problems.isEmpty {
             throw CLIError("\(result.problems.count) rule\(result.problems.count == 1 ? "" : "s") cannot be expressed as flowspec (--strict); nothing written")
         }
-        print(FetchOutput.render(result, target: to, listSkipped: skipUnsupported), terminator: "")
+        print(FetchOutput.render(result, target: to, listSkipped: skipUnsupported, carrier: sequenceCarrier.carrier), terminator: "")
     }
 
     var fetchOptions: FetchOptions {

@@ -5,7 +5,7 @@ import FlowSpecFormats
 /// The text `fetch` writes for one target. Every route is labelled with the rule it came from
 /// (a comment for BIRD, the route name for ExaBGP) so that an operator can find it in the chain.
 enum FetchOutput {
-    static func render(_ result: FetchResult, target: FetchTarget, listSkipped: Bool) -> String {
+    static func render(_ result: FetchResult, target: FetchTarget, listSkipped: Bool, carrier: SequenceCarrier?) -> String {
         switch target {
         case .json:
             // Canonical JSON has no comments: skipped rules are reported on standard error only.
@@ -17,15 +17,27 @@ enum FetchOutput {
             }
             var text = BIRDWriter.write(result.flowRoutes, comments: comments)
             // After the writer's first (title) line.
-            let head = header(result, listSkipped: listSkipped)
+            let head = carrierLine(carrier) + header(result, listSkipped: listSkipped)
             if !head.isEmpty, let newline = text.firstIndex(of: "\n") {
                 text.insert(contentsOf: head, at: text.index(after: newline))
             }
             return text
         case .exabgp:
-            return header(result, listSkipped: listSkipped)
+            return carrierLine(carrier) + header(result, listSkipped: listSkipped)
                 + ExaBGPConfigWriter.write(result.flowRoutes, names: routeNames(result.routes))
         }
+    }
+
+    /// Where the sequence numbers travel and how a switch reads them back, for whoever loads
+    /// the output.
+    static func carrierLine(_ carrier: SequenceCarrier?) -> String {
+        guard let carrier else { return "# No sequence numbers: receivers order the routes by RFC 8955.\n" }
+        let place = switch carrier {
+        case .trafficMarking: "in traffic-marking (a router that applies it rewrites DSCP)"
+        case .extendedCommunity(let type, let subtype): "in extended community type \(type) sub-type \(subtype)"
+        case .largeCommunity(let global): "in large community \(global):SEQUENCE:0"
+        }
+        return "# Sequence numbers \(place); read with --order sequence --sequence-carrier \(carrier.argument).\n"
     }
 
     /// `# …` lines saying which rules are missing: each of them (with --skip-unsupported), or

@@ -14,6 +14,7 @@ struct FlowspecNft: ParsableCommand {
           flowspec-nft watch --source frr          # follow FRR, keep the table in step
           flowspec-nft show                        # installed routes with counters
         """,
-        subcommands: [Parse.self, Compile.self, Apply.self, Show.self, Flush.self, Watch.self, Listen.self, Fetch.self, Bench.self]
+        version: buildVersion,
+        subcommands: [Parse.self, Compile.self, Apply.self, Check.self, Show.self, Explain.self, Flush.self, Watch.self, Listen.self, Fetch.self, Bench.self]
     )
 }

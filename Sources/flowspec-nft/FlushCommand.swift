@@ -14,7 +14,12 @@ struct Flush: ParsableCommand {
 
     func run() throws {
         do {
-            try NftConnection().deleteTable(name: table, family: .inet)
+            let connection = try NftConnection()
+            guard try connection.tableExists(name: table, family: .inet) else {
+                print("no table inet \(table); nothing to remove")
+                return
+            }
+            try connection.deleteTable(name: table, family: .inet)
         } catch {
             throw CLIError("\(error)")
         }

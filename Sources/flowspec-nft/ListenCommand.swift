@@ -17,6 +17,14 @@ enum MaxRoutesOption: ExpressibleByArgument {
     case total(Int?)
     case family(AddressFamily, Int)
 
+    /// As written on the command line.
+    var text: String {
+        switch self {
+        case .total(let n): n.map(String.init) ?? "none"
+        case .family(let f, let n): "\(f.name)=\(n)"
+        }
+    }
+
     init?(argument: String) {
         if argument == "none" { self = .total(nil); return }
         let parts = argument.split(separator: "=", maxSplits: 1)
@@ -45,18 +53,18 @@ struct Listen: ParsableCommand {
         (debounced) and swapped in atomically. When a peer is lost its routes stay for \
         --peer-loss-time seconds, then --on-peer-loss decides: flush drops them, keep keeps them \
         until the peer is back. Peer states and applied changes are logged to standard error; \
-        the status file (--status-file) lets `flowspec-nft show` list the peers. See docs/listener.md.
+        the status file (--status-file) lets `flowspec-nft show` list the peers. SIGTERM/SIGINT         exit (the table stays unless --flush-on-exit); SIGHUP re-reads --config and asks the peers         for their routes again (route refresh). See docs/listener.md.
 
         Example (peering with FRR on the same switch over loopback):
-          flowspec-nft listen --local-as 65105 --router-id 192.0.2.2 --listen 127.0.0.1:1179 \\
-            --peer 127.0.0.1 --peer-as 65105 --passive
+          flowspec-nft listen --local-as 65105 --router-id 192.0.2.2 \\
+            --listen 127.0.0.1:1179 --peer 127.0.0.1 --peer-as 65105 --passive
         """)
 
-    @Option(help: "Our AS number (4-octet ASNs allowed).")
-    var localAs: UInt32
+    @Option(help: "Our AS number (4-octet ASNs allowed; required, here or in --config).")
+    var localAs: UInt32?
 
-    @Option(help: "Our BGP identifier, an IPv4 address.")
-    var routerId: String
+    @Option(help: "Our BGP identifier, an IPv4 address (required, here or in --config).")
+    var routerId: String?
 
     @Option(parsing: .singleValue, help: ArgumentHelp("A peer address (repeatable; pair each with a --peer-as, in order).", valueName: "address"))
     var peer: [String] = []
@@ -109,25 +117,30 @@ struct Listen: ParsableCommand {
     @Flag(help: "With --hook input, output, prerouting or ingress: let received routes filter the listener's own BGP sessions too. By default the table's first rules accept TCP between each peer and us on the BGP ports, so that no route (a drop-everything one, say) can cut the session it came over (docs/lowering.md).")
     var filterOwnSessions = false
 
-    @Flag(help: "Remove the table when exiting on SIGTERM/SIGINT.")
+    @Flag(inversion: .prefixedNo, exclusivity: .chooseLast, help: "Remove the table when exiting on SIGTERM/SIGINT.")
     var flushOnExit = false
+
+    @Option(help: ArgumentHelp("A config file (key = value lines, or a JSON object, as for watch) with any of these options; flags override it. SIGHUP re-reads it: table options, --max-withdraw and --flush-on-exit take effect at once, the other settings on restart.", valueName: "file"))
+    var config: String?
 
     @Option(help: "Where to write the peers' status for `flowspec-nft show` (empty: none).")
     var statusFile: String = ListenStatus.defaultPath
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: Logger.Level = .info
-
+    @OptionGroup var daemon: DaemonOptions
     @OptionGroup var table: TableOptions
     @OptionGroup var withdrawal: WithdrawalGuard
 
     func validate() throws {
+        // With a config file the settings are checked once merged with it (`merged`).
+        if config != nil { return }
         _ = try speakerConfig()
         if debounce < 0 || !debounce.isFinite { throw ValidationError("--debounce must be 0 or more seconds") }
         if peerLossTime < 0 || !peerLossTime.isFinite { throw ValidationError("--peer-loss-time must be 0 or more seconds") }
     }
 
     func speakerConfig() throws -> SpeakerConfig {
+        guard let localAs else { throw ValidationError("listen needs --local-as N (or `local-as` in --config)") }
+        guard let routerId else { throw ValidationError("listen needs --router-id A (or `router-id` in --config)") }
         guard let id = IPAddress(routerId), id.family == .ipv4 else {
             throw ValidationError("--router-id must be an IPv4 address, not '\(routerId)'")
         }
@@ -252,24 +265,77 @@ struct Listen: ParsableCommand {
         return o
     }
 
+    /// Listen's own flags, for its config file.
+    static let configFlags: [String: String?] = ["flush-on-exit": "no-flush-on-exit", "passive": nil, "filter-own-sessions": nil]
+
+    /// The settings of the command line over those of --config (which is left out of the
+    /// result, so that the merged settings are validated whole).
+    static func merged(commandLine: [String], configPath: String?) throws -> Listen {
+        var rest = [String](), i = 0
+        while i < commandLine.count {
+            let a = commandLine[i]
+            if a == "--config" { i += 2; continue }
+            if !a.hasPrefix("--config=") { rest.append(a) }
+            i += 1
+        }
+        return try merged(commandLine: configPath == nil ? commandLine : rest, configPath: configPath, flags: configFlags)
+    }
+
+    /// What only a restart changes: everything but the table options, the withdrawal guard and
+    /// --flush-on-exit.
+    var restartSettings: [String] {
+        let copy = self
+        return ["\(copy.localAs ?? 0)", copy.routerId ?? "", "\(copy.peer)", "\(copy.peerAs)", "\(copy.password)", "\(copy.ttlSecurity)",
+                copy.listen, "\(copy.peerPort)", "\(copy.passive)", "\(copy.holdTime)", "\(copy.openTimeout)", "\(copy.maxRoutes.map(\.text))",
+                "\(copy.maxRoutesAction)", "\(copy.maxRoutesRestartDelay)", "\(copy.debounce)", "\(copy.peerLossTime)", "\(copy.onPeerLoss)",
+                copy.importFile ?? "", "\(copy.filterOwnSessions)", copy.statusFile] + copy.daemon.settings
+    }
+
+    func agentConfiguration(_ speaker: SpeakerConfig) -> AgentConfiguration {
+        AgentConfiguration(order: table.routeOrder, scope: table.routeScope, options: compileOptions(speaker),
+                           debounce: .zero, sourceTimeout: .seconds(3600), onSourceLoss: .keep,
+                           guards: InstallGuards(maxWithdrawal: withdrawal.maxWithdrawal))
+    }
+
     func run() throws {
-        let logger = startLogging(label: "flowspec-nft.listen", level: logLevel)
-        for file in readableKeyFiles() { logger.warning("--password \(file): the key file is readable by others than its owner (chmod 600)") }
-        let speakerConfig = try speakerConfig()
+        let commandLine = Self.arguments(after: "listen")
+        let configPath = config
+        let settings = try Self.merged(commandLine: commandLine, configPath: configPath)
+        let logger = startLogging(label: "flowspec-nft.listen", level: settings.daemon.logLevel, format: settings.daemon.logFormat)
+        for file in settings.readableKeyFiles() { logger.warning("--password \(file): the key file is readable by others than its owner (chmod 600)") }
+        let speakerConfig = try settings.speakerConfig()
         let source = BGPListenerSource(config: speakerConfig, logger: logger)
-        let configuration = AgentConfiguration(order: table.routeOrder, scope: table.routeScope, options: compileOptions(speakerConfig),
-                                               debounce: .zero, sourceTimeout: .seconds(3600), onSourceLoss: .keep,
-                                               guards: InstallGuards(maxWithdrawal: withdrawal.maxWithdrawal))
+        let configuration = settings.agentConfiguration(speakerConfig)
+        let tableName = Unchecked(configuration.options.tableName)
+        let speaker = source.speaker
+        let endpoint = try startMetrics(settings.daemon, table: tableName, logger: logger, extra: [{ PeerMetrics.text(speaker.status()) }])
+        defer { endpoint?.stop() }
         let agent = Agent(configuration: configuration, writer: try netlinkWriter(), logger: logger,
-                          policyRoutes: try table.redirect.policyRoutes())
+                          policyRoutes: try settings.table.redirect.policyRoutes())
         // Redirect next hops followed through rtnetlink (docs/lowering.md, "Redirect").
         let follower = try nextHopFollower(agent)
         follower.start()
         defer { follower.stop() }
-        let status = ListenStatus(path: statusFile, speaker: source.speaker, logger: logger)
+        let status = ListenStatus(path: settings.statusFile, speaker: source.speaker, logger: logger)
         status.start()
         defer { status.stop() }
-        runDaemon(agent: agent, source: source, logger: logger, flushOnExit: Unchecked(flushOnExit)) {
+        let flushOnExit = Unchecked(settings.flushOnExit)
+        let started = settings.restartSettings
+        runDaemon(agent: agent, source: source, logger: logger, flushOnExit: flushOnExit, observer: { status.update($0) }) {
+            if configPath != nil {
+                do {
+                    let fresh = try Self.merged(commandLine: commandLine, configPath: configPath)
+                    if fresh.restartSettings != started {
+                        logger.warning("SIGHUP: peer, speaker, status file, log and metrics changes take effect on restart only")
+                    }
+                    flushOnExit.value = fresh.flushOnExit
+                    let c = fresh.agentConfiguration(speakerConfig)
+                    tableName.value = c.options.tableName
+                    Task { await agent.reconfigure(c) }
+                } catch {
+                    logger.error("SIGHUP: configuration not reloaded, keeping the current one: \(error)")
+                }
+            }
             logger.notice("SIGHUP: asking the peers to send their routes again (route refresh)")
             source.speaker.requestRefresh()
         }

@@ -1,11 +1,13 @@
 import Dispatch
+import FlowSpecAgent
 import FlowSpec
 import FlowSpecBGP
 import Foundation
 import Logging
 
-/// The listener's peers, written as JSON every second so `flowspec-nft show` (another process)
-/// can list them. The file names its writer's pid; a file whose writer is gone is ignored.
+/// The listener's peers, written as JSON every second and with the agent's status at every
+/// commit (`Agent.observe`), so `flowspec-nft show` (another process) can list them and the file
+/// never lags the table. The file names its writer's pid; a file whose writer is gone is ignored.
 final class ListenStatus: @unchecked Sendable {
     static let defaultPath = "/run/flowspec-nft/listen.json"
 
@@ -13,6 +15,8 @@ final class ListenStatus: @unchecked Sendable {
     private let speaker: Speaker
     private let logger: Logger
     private var timer: DispatchSourceTimer?
+    private let queue = DispatchQueue(label: "flowspec-nft.status")
+    private var agent: AgentStatus?
 
     init(path: String, speaker: Speaker, logger: Logger) {
         self.path = path; self.speaker = speaker; self.logger = logger
@@ -20,20 +24,39 @@ final class ListenStatus: @unchecked Sendable {
 
     func start() {
         guard !path.isEmpty else { return }
-        try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        let t = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "flowspec-nft.status"))
+        StatusFile.makeDirectory(for: path)
+        let t = DispatchSource.makeTimerSource(queue: queue)
         t.schedule(deadline: .now() + 1, repeating: 1)
-        t.setEventHandler { [weak self] in self?.write() }
+        t.setEventHandler { [weak self] in
+            self?.started = true
+            self?.write()
+        }
         t.resume()
         timer = t
     }
 
+    /// Set by the first timed write, a second after the start: the file appears once the
+    /// listener is up (tests and scripts wait for it).
+    private var started = false
+
+    /// The agent's status after a commit: written at once (once the file exists), with the
+    /// peers as they are now.
+    func update(_ status: AgentStatus) {
+        queue.async { [weak self] in
+            guard let self else { return }
+            agent = status
+            if started { write() }
+        }
+    }
+
     func stop() {
         timer?.cancel()
+        queue.sync {}
         if !path.isEmpty { try? FileManager.default.removeItem(atPath: path) }
     }
 
     private func write() {
+        guard !path.isEmpty else { return }
         let s = speaker.status()
         let configs = Dictionary(speaker.config.peers.map { ($0.name, $0) }) { a, _ in a }
         let peers: [[String: Any]] = s.peers.map { p in
@@ -49,28 +72,23 @@ final class ListenStatus: @unchecked Sendable {
                 "refused-routes": p.refusedRoutes,
                 "route-limit-restarts": p.routeLimitRestarts,
                 "import-refused": p.importRefused,
+                "updates": p.updates,
+                "treat-as-withdraw": p.treatAsWithdraw,
                 "held-down-for": p.heldDownFor.map { Int($0.rounded(.up)) } ?? NSNull(),
             ]
         }
-        let doc: [String: Any] = ["pid": Int(getpid()), "local-as": s.localAS, "port": Int(s.listenPort),
+        let doc: [String: Any] = ["local-as": s.localAS, "port": Int(s.listenPort),
                                   "routes": s.deliveredRoutes ?? NSNull(), "peers": peers,
                                   "unknown-connections": s.unknownConnections, "accept-failures": s.acceptFailures,
-                                  "low-descriptor-refusals": s.lowDescriptorRefusals]
-        do {
-            let data = try JSONSerialization.data(withJSONObject: doc, options: [.sortedKeys])
-            try data.write(to: URL(fileURLWithPath: path + ".tmp"))
-            _ = rename(path + ".tmp", path)
-        } catch {
-            logger.debug("status file \(path): \(error)")
-        }
+                                  "low-descriptor-refusals": s.lowDescriptorRefusals,
+                                  "agent": agent?.json ?? NSNull()]
+        StatusFile.write(doc, to: path, logger: logger)
     }
 
-    /// The peers section for `show`, if a live listener wrote `path`.
-    static func peersText(path: String) -> String? {
-        guard let data = FileManager.default.contents(atPath: path),
-              let doc = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let pid = doc["pid"] as? Int, kill(pid_t(pid), 0) == 0,
-              let peers = doc["peers"] as? [[String: Any]] else { return nil }
+    /// The peers section for `show`, from a live listener's status document.
+    static func peersText(_ doc: [String: Any]) -> String {
+        let pid = doc["pid"] as? Int ?? 0
+        let peers = doc["peers"] as? [[String: Any]] ?? []
         var lines = ["BGP listener (pid \(pid)), AS \(doc["local-as"] ?? "?"), port \(doc["port"] ?? "?"):"]
         for p in peers {
             let routes = (p["routes"] as? [String: Int] ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")

@@ -58,9 +58,13 @@ struct RedirectOptions: ParsableArguments {
                                    unreachableNextHop: unreachableNextHop)
     }
 
-    /// The tool's policy routes in this namespace, read back from the kernel.
-    func policyRoutes() throws -> PolicyRoutes {
-        do { return try PolicyRoutes(configuration: configuration, writer: try RoutingConnection()) } catch {
+    /// The tool's policy routes in this namespace, read back from the kernel; `checking`: its
+    /// writes dropped (`check`).
+    func policyRoutes(checking: Bool = false) throws -> PolicyRoutes {
+        do {
+            let connection = try RoutingConnection()
+            return try PolicyRoutes(configuration: configuration, writer: checking ? CheckedPolicyRouting(connection) : connection)
+        } catch {
             throw CLIError("nothing changed: cannot read the policy routing rules: \(error)")
         }
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FlowSpec
 import FlowSpecCompiler
+import FlowSpecFormats
 import FlowSpecKeeper
 import FlowSpecNetlink
 import Foundation
@@ -15,8 +16,11 @@ struct Show: ParsableCommand {
         route's packets and bytes add up all its rules and elements (a rate-limited route counts \
         every packet before the limit and again what conforms, merged or not). Rows follow the \
         chain; within one merged rule the routes are in RFC 8955 order. A route scoped to interfaces \
-        (--interface-group) says `on IF,...`. --json gives the same rows with each route's identity, \
-        rule count, the merged sets it is in and its interfaces.
+        (--interface-group) says `on IF,...`. The last row counts the packets no route decided, \
+        which the chain policy took. --json gives the same rows with each route's identity, \
+        family, match object (as `parse` writes it), rule count, the merged sets it is in and its \
+        interfaces, and a running listener's peers (--status-file) and watch's status \
+        (--watch-status-file).
 
         Exit status: 0 the table was listed; 1 there is no such table, or it could not be read.
         """)
@@ -32,6 +36,9 @@ struct Show: ParsableCommand {
     @Option(help: "The status file of a running `flowspec-nft listen`, whose peers are listed too.")
     var statusFile: String = ListenStatus.defaultPath
 
+    @Option(help: "The status file of a running `flowspec-nft watch`, whose source and last commit are shown too.")
+    var watchStatusFile: String = WatchStatus.defaultPath
+
     func run() throws {
         let installed: InstalledTable?
         do {
@@ -41,18 +48,22 @@ struct Show: ParsableCommand {
         }
         guard let installed else {
             // Exit status 1: a missing table is not an empty one.
-            if json { print(#"{"table":null,"routes":[]}"#) } else { print("no table inet \(table)") }
+            if json { print(#"{"table":null,"routes":[]}"#) } else { printError("no table inet \(table)") }
             throw ExitCode(1)
         }
-        let summary = InstalledRoutes(installed.table)
-        if json { print(summary.json()) } else {
+        let base = installed.table.chains.first { $0.base != nil }
+        let counted = base.flatMap { installed.policyCounters[$0.name] }.map { (packets: $0.packets, bytes: $0.bytes) }
+        let summary = InstalledRoutes(installed.table, policyCounted: counted)
+        let listener = StatusFile.live(path: statusFile), watch = StatusFile.live(path: watchStatusFile)
+        if json { print(summary.json(listener: listener?.json, watch: watch?.json)) } else {
             print(summary.text())
             // The redirects' rules and routes (docs/lowering.md, "Redirect"): best effort, the table is what was asked for.
             if let routes = try? PolicyRoutes(configuration: PolicyRoutes.Configuration(ranges: redirect.ranges), writer: RoutingConnection()),
                let lines = try? routes.text() {
                 for line in lines { print(line) }
             }
-            if let peers = ListenStatus.peersText(path: statusFile) { print(peers) }
+            if let listener { print(ListenStatus.peersText(listener.document)) }
+            if let watch { print(WatchStatus.text(watch.document)) }
         }
     }
 }
@@ -70,6 +81,9 @@ extension InstalledRoutes {
             lines.append(String(format: "%5d  %12llu pkts %14llu bytes  ", i + 1, e.packets, e.bytes) +
                          "\(what)  → \(e.actions.joined(separator: ", "))" + Self.note(e))
         }
+        if let p = policyCounted {
+            lines.append(String(format: "    -  %12llu pkts %14llu bytes  ", p.packets, p.bytes) + "no route decided: chain policy  → \(policy)")
+        }
         return lines.joined(separator: "\n")
     }
 
@@ -81,25 +95,22 @@ extension InstalledRoutes {
         return parts.isEmpty ? "" : "  (" + parts.joined(separator: ", ") + ")"
     }
 
-    func json() -> String {
-        func esc(_ s: String) -> String {
-            var o = ""
-            for c in s.unicodeScalars {
-                switch c {
-                case "\"": o += "\\\""
-                case "\\": o += "\\\\"
-                case _ where c.value < 0x20: o += String(format: "\\u%04x", c.value)
-                default: o.unicodeScalars.append(c)
-                }
-            }
-            return "\"" + o + "\""
-        }
+    /// The rows as JSON: per route its identity, family, canonical match object (as `parse`
+    /// writes it; null for a hashed identity), display text, counts, actions and sets; the policy
+    /// row's counts; and `listener`, a live listener's status document (peers), when given.
+    func json(listener: String? = nil, watch: String? = nil) -> String {
+        let esc = CanonicalJSON.quoted
         let routes = entries.map { e in
-            "{\"identity\":\(esc(e.identity)),\"match\":\(e.route.map { esc($0.description) } ?? "null"),\"rules\":\(e.rules),\"packets\":\(e.packets),\"bytes\":\(e.bytes),\"actions\":[\(e.actions.map(esc).joined(separator: ","))],\"sets\":[\(e.sets.map(esc).joined(separator: ","))],\"interfaces\":[\(e.interfaces.map(esc).joined(separator: ","))]}"
+            "{\"identity\":\(esc(e.identity)),\"family\":\(e.route.map { esc($0.family.name) } ?? "null"),"
+                + "\"match\":\(e.route.map(CanonicalJSON.matchJSON) ?? "null"),\"description\":\(esc(e.route?.description ?? e.identity)),"
+                + "\"rules\":\(e.rules),\"packets\":\(e.packets),\"bytes\":\(e.bytes),"
+                + "\"actions\":[\(e.actions.map(esc).joined(separator: ","))],\"sets\":[\(e.sets.map(esc).joined(separator: ","))],"
+                + "\"interfaces\":[\(e.interfaces.map(esc).joined(separator: ","))]}"
         }
         let established = acceptedEstablished.map { "{\"packets\":\($0.packets),\"bytes\":\($0.bytes)}" } ?? "null"
+        let counted = policyCounted.map { "{\"packets\":\($0.packets),\"bytes\":\($0.bytes)}" } ?? "null"
         return "{\"table\":\(esc(table)),\"chain\":\(esc(chain)),\"hook\":\(esc(hook)),\"devices\":[\(devices.map(esc).joined(separator: ","))],"
-            + "\"offload\":\(offload),\"policy\":\(esc(policy)),\"acceptEstablished\":\(established),\"routes\":[\n" +
-            routes.joined(separator: ",\n") + "\n]}"
+            + "\"offload\":\(offload),\"policy\":\(esc(policy)),\"policyCounter\":\(counted),\"acceptEstablished\":\(established),"
+            + "\"listener\":\(listener ?? "null"),\"watch\":\(watch ?? "null"),\"routes\":[\n" + routes.joined(separator: ",\n") + "\n]}"
     }
 }

@@ -29,7 +29,7 @@ struct TableOptions: ParsableArguments {
     @Option(help: "Rule order: rfc (RFC 8955 §5.1) or sequence (sequence numbers carried in traffic-marking, RFC order after them).")
     var order: OrderOption = .rfc
 
-    @Option(help: ArgumentHelp("Where --order sequence finds the sequence number: traffic-marking (the historical convention; the marking is then not applied as DSCP), ext:TYPE:SUBTYPE (an extended community, low 32 bits; hex or decimal), or large:GLOBAL (a large community's first local part).", valueName: "carrier"))
+    @Option(help: ArgumentHelp("Where --order sequence finds the sequence number: traffic-marking (the historical convention; the marking is then not applied as DSCP), ext:TYPE:SUBTYPE (an extended community, low 32 bits; hex or decimal), or large:GLOBAL (a large community's first local part; `fetch` writes large:4294967295 by default, a community no router acts on).", valueName: "carrier"))
     var sequenceCarrier: SequenceCarrier = .trafficMarking
 
     @Option(name: .customLong("redirect-mark"), parsing: .singleValue,

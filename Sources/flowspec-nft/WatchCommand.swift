@@ -35,6 +35,9 @@ struct Watch: ParsableCommand {
     @Option(help: "Seconds between FRR polls / GoBGP count checks (fractions allowed).")
     var interval: Double = 5
 
+    @Option(help: ArgumentHelp("Seconds a vtysh or gobgp command may take; one slower is killed (with what it started) and counts as a failed read. Default: twice --interval, at least 10 s (frr) or 30 s (gobgp).", valueName: "seconds"))
+    var commandTimeout: Double?
+
     @Option(help: ArgumentHelp("The vtysh command, split into words like a shell would, e.g. \"vtysh --vty_socket /run/frr\".", valueName: "command"))
     var vtysh: String = "vtysh"
 
@@ -56,41 +59,37 @@ struct Watch: ParsableCommand {
     @Option(help: ArgumentHelp("A config file (key = value lines, or a JSON object) with any of these options; flags override it. SIGHUP re-reads it.", valueName: "file"))
     var config: String?
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: Logger.Level = .info
+    @Option(help: ArgumentHelp("Where to write watch's status (source, last commit) at every commit, for `flowspec-nft show` and monitoring (empty: none).", valueName: "file"))
+    var statusFile: String = WatchStatus.defaultPath
 
+    @OptionGroup var daemon: DaemonOptions
     @OptionGroup var table: TableOptions
     @OptionGroup var withdrawal: WithdrawalGuard
 
     func validate() throws {
         if interval <= 0 || !interval.isFinite { throw ValidationError("--interval must be a positive number of seconds") }
         if let d = debounce, d < 0 || !d.isFinite { throw ValidationError("--debounce must be 0 or more seconds") }
+        if let t = commandTimeout, t <= 0 || !t.isFinite { throw ValidationError("--command-timeout must be a positive number of seconds") }
         if sourceTimeout <= 0 || !sourceTimeout.isFinite { throw ValidationError("--source-timeout must be a positive number of seconds") }
     }
 
+    /// Watch's own flags, for its config file.
+    static let configFlags: [String: String?] = ["flush-on-exit": "no-flush-on-exit"]
+
     /// This command with the config file's settings under the command line's.
     static func merged(commandLine: [String], configPath: String?) throws -> Watch {
-        guard let configPath else { return try parseAsRoot(commandLine) as! Watch }
-        let fromFile = try WatchConfigFile.arguments(path: configPath)
-        do {
-            return try parseAsRoot(fromFile + commandLine) as! Watch
-        } catch {
-            throw CLIError("\(configPath): \(fullMessage(for: error))")
-        }
+        try merged(commandLine: commandLine, configPath: configPath, flags: configFlags)
     }
 
     /// The arguments after `watch` on this process's command line.
-    static var commandLineArguments: [String] {
-        let all = CommandLine.arguments
-        guard let i = all.firstIndex(of: "watch") else { return Array(all.dropFirst()) }
-        return Array(all[(i + 1)...])
-    }
+    static var commandLineArguments: [String] { arguments(after: "watch") }
 
     func makeSource() throws -> any RouteSource {
         guard let source else { throw CLIError("watch needs --source frr|gobgp|exabgp (or `source` in --config)") }
+        let timeout = commandTimeout.map { Duration.seconds($0) }
         switch source {
-        case .frr: return FRRSource(vtysh: try shellWords(vtysh), interval: .seconds(interval))
-        case .gobgp: return GoBGPSource(gobgp: try shellWords(gobgp), interval: .seconds(interval))
+        case .frr: return FRRSource(vtysh: try shellWords(vtysh), interval: .seconds(interval), commandTimeout: timeout)
+        case .gobgp: return GoBGPSource(gobgp: try shellWords(gobgp), interval: .seconds(interval), commandTimeout: timeout)
         case .exabgp: return ExaBGPSource()
         }
     }
@@ -103,31 +102,37 @@ struct Watch: ParsableCommand {
     }
 
     /// What only a restart changes.
-    var sourceSettings: [String] { [source?.rawValue ?? "", "\(interval)", vtysh, gobgp, "\(logLevel)"] }
+    var sourceSettings: [String] { [source?.rawValue ?? "", "\(interval)", "\(commandTimeout ?? 0)", vtysh, gobgp, statusFile] + daemon.settings }
 
     func run() throws {
         let commandLine = Self.commandLineArguments
         let settings = try Self.merged(commandLine: commandLine, configPath: config)
-        let logger = startLogging(label: "flowspec-nft.watch", level: settings.logLevel)
+        let logger = startLogging(label: "flowspec-nft.watch", level: settings.daemon.logLevel, format: settings.daemon.logFormat)
         let source = try settings.makeSource()
         let configuration = try settings.agentConfiguration(defaultDebounce: source.defaultDebounce)
+        let tableName = Unchecked(configuration.options.tableName)
+        let endpoint = try startMetrics(settings.daemon, table: tableName, logger: logger)
+        defer { endpoint?.stop() }
         let agent = Agent(configuration: configuration, writer: try netlinkWriter(), logger: logger,
                           policyRoutes: try settings.table.redirect.policyRoutes())
         // Redirect next hops followed through rtnetlink (docs/lowering.md, "Redirect").
         let follower = try nextHopFollower(agent)
         follower.start()
         defer { follower.stop() }
+        let status = WatchStatus(path: settings.statusFile, source: source.name, logger: logger)
+        defer { status.stop() }
         let flushOnExit = Unchecked(settings.flushOnExit)
         let started = Unchecked(settings.sourceSettings)
         let configPath = config
-        runDaemon(agent: agent, source: source, logger: logger, flushOnExit: flushOnExit) {
+        runDaemon(agent: agent, source: source, logger: logger, flushOnExit: flushOnExit, observer: { status.update($0) }) {
             do {
                 let fresh = try Self.merged(commandLine: commandLine, configPath: configPath)
                 if fresh.sourceSettings != started.value {
-                    logger.warning("SIGHUP: source, interval, command and log level changes take effect on restart only")
+                    logger.warning("SIGHUP: source, interval, command, status file, log and metrics changes take effect on restart only")
                 }
                 flushOnExit.value = fresh.flushOnExit
                 let c = try fresh.agentConfiguration(defaultDebounce: source.defaultDebounce)
+                tableName.value = c.options.tableName
                 Task { await agent.reconfigure(c) }
             } catch {
                 logger.error("SIGHUP: configuration not reloaded, keeping the current one: \(error)")

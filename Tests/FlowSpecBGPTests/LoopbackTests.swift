@@ -144,6 +144,8 @@ final class ScriptedPeer {
         #expect(log.snapshots.last?.routes.map(\.nlriBytes) == [b])
         #expect(log.faults.contains { $0.rule == "RFC 7606 §7.14" })
         #expect(established(speaker))
+        // Counted for the metrics: four UPDATEs, one of them treated as withdrawn.
+        #expect(speaker.status().peers[0].updates == 4 && speaker.status().peers[0].treatAsWithdraw == 1)
         // ROUTE-REFRESH reaches the peer for both families.
         speaker.requestRefresh()
         let rr = try #require(peer.read(type: 5))

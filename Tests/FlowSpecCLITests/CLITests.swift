@@ -9,7 +9,7 @@ import FlowSpecFormats
         .appendingPathComponent("../FlowSpecFormatsTests/Fixtures").standardized.path
 
     @Test func everySubcommandExplainsItself() throws {
-        for sub in ["", "parse", "compile", "apply", "show", "flush", "watch", "listen", "fetch", "bench"] {
+        for sub in ["", "parse", "compile", "apply", "check", "show", "explain", "flush", "watch", "listen", "fetch", "bench"] {
             let r = try run([flowspecNft] + (sub.isEmpty ? [] : [sub]) + ["--help"])
             #expect(r.out.contains("USAGE"), "\(sub) --help")
         }
@@ -27,6 +27,34 @@ import FlowSpecFormats
         // Words joined by single spaces: --help wraps its lines.
         let help = try run([flowspecNft, "apply", "--help"]).out.split(whereSeparator: \.isWhitespace).joined(separator: " ")
         #expect(help.contains("default: forward") && help.contains("default: filter") && !help.contains("default: 2)"))
+    }
+
+    /// Examples stay pasteable: an indented line of --help (an example, an option's text) is
+    /// never followed by an unindented one, which is what a command wrapped at 80 columns gives.
+    @Test func helpExamplesAreNotWrappedMidCommand() throws {
+        for sub in ["", "parse", "compile", "apply", "check", "show", "explain", "flush", "watch", "listen", "fetch", "bench"] {
+            let lines = try run([flowspecNft] + (sub.isEmpty ? [] : [sub]) + ["--help"]).out.split(separator: "\n", omittingEmptySubsequences: false)
+            for (a, b) in zip(lines, lines.dropFirst()) where a.hasPrefix("  ") && !b.isEmpty {
+                #expect(b.hasPrefix(" "), "\(sub) --help wraps `\(a)` onto `\(b)`")
+            }
+        }
+    }
+
+    /// listen takes --config and --no-flush-on-exit as watch does; what the file lacks is named.
+    @Test func listenTakesAConfigFile() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fsn-cli-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "local-as = 65001\nrouter-id = 192.0.2.2\n".write(toFile: dir + "/a.conf", atomically: true, encoding: .utf8)
+        let r = try run([flowspecNft, "listen", "--config", dir + "/a.conf", "--no-flush-on-exit"], check: false)
+        #expect(r.status != 0 && r.err.contains(dir + "/a.conf: give at least one --peer"), "\(r.err)")
+        try "local-as = 65001\nrouter-id = 192.0.2.2\npeer = 192.0.2.1\npeer-as = 65309\nhold-time = 2\n".write(toFile: dir + "/b.conf", atomically: true, encoding: .utf8)
+        let b = try run([flowspecNft, "listen", "--config", dir + "/b.conf"], check: false)
+        #expect(b.status != 0 && b.err.contains("--hold-time must be 0 or at least 3"), "\(b.err)")
+        let missing = try run([flowspecNft, "listen", "--config", dir + "/none.conf"], check: false)
+        #expect(missing.status != 0 && missing.err.contains("cannot read config file"), "\(missing.err)")
+        let noRouterID = try run([flowspecNft, "listen", "--local-as", "65001", "--peer", "192.0.2.1", "--peer-as", "1"], check: false)
+        #expect(noRouterID.status != 0 && noRouterID.err.contains("--router-id"), "\(noRouterID.err)")
     }
 
     /// listen refuses what it cannot honour before it binds anything: a --password that is not

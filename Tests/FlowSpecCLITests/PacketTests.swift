@@ -36,8 +36,22 @@ struct PacketTests {
             let show = try lab.flowspecNft(["show", "--json"])
             let obj = try #require(try JSONSerialization.jsonObject(with: Data(show.out.utf8)) as? [String: Any])
             let entries = try #require(obj["routes"] as? [[String: Any]])
-            let port80 = entries.first { ($0["match"] as? String)?.contains("destination-port ==80") == true }
+            let port80 = entries.first { ($0["description"] as? String)?.contains("destination-port ==80") == true }
             #expect((port80?["packets"] as? Int ?? 0) > 0)
+            // The match as `parse` writes it, with the family beside it.
+            #expect(port80?["family"] as? String == "ipv4")
+            #expect(port80?["match"] as? [String: String] == ["destination": "203.0.113.10/32", "protocol": "==6", "destination-port": "==80"])
+            // What no route decided (the connections to port 22, the pings of .10) the policy
+            // took, and the kernel counted it.
+            let policy = try #require(obj["policyCounter"] as? [String: Int], "\(obj)")
+            #expect((policy["packets"] ?? 0) > 0 && (policy["bytes"] ?? 0) > 0)
+            let text = try lab.flowspecNft(["show"]).out
+            #expect(text.split(separator: "\n").last?.contains("no route decided: chain policy  → accept") == true, "\(text)")
+            // A missing table is an error of show (status 1), not of flush.
+            let missing = try lab.flowspecNft(["show", "--table", "absent"], check: false)
+            #expect(missing.status == 1 && missing.err.contains("no table inet absent"))
+            let flush = try lab.flowspecNft(["flush", "--table", "absent"])
+            #expect(flush.out.contains("no table inet absent; nothing to remove"))
         }
     }
 
@@ -114,7 +128,7 @@ struct PacketTests {
         let show = try lab.flowspecNft(["show", "--json"])
         let obj = try #require(try JSONSerialization.jsonObject(with: Data(show.out.utf8)) as? [String: Any])
         return try #require(obj["routes"] as? [[String: Any]]).map {
-            ShownRoute(identity: $0["identity"] as? String ?? "", match: $0["match"] as? String ?? "",
+            ShownRoute(identity: $0["identity"] as? String ?? "", match: $0["description"] as? String ?? "",
                        packets: $0["packets"] as? Int ?? -1, bytes: $0["bytes"] as? Int ?? -1,
                        merged: !(($0["sets"] as? [Any]) ?? []).isEmpty)
         }

@@ -53,6 +53,13 @@ func keepInStep(with routeSets: [ReadResult], on connection: NftConnection) thro
         let keeperEnd = try #require(me.range(of: "// END keeper example"))
         #expect(doc.contains(String(me[keeperBegin.upperBound..<keeperEnd.lowerBound])),
                 "docs/library.md must contain the keeper example exactly as compiled here")
+        // The DocC landing article (scripts/docs) shows both too, and the import lines.
+        let article = try String(contentsOf: Self.root.appendingPathComponent("Sources/FlowSpecKeeper/FlowSpecKeeper.docc/FlowSpecKeeper.md"), encoding: .utf8)
+        #expect(article.contains(example) && article.contains(String(me[keeperBegin.upperBound..<keeperEnd.lowerBound])),
+                "the DocC article must contain both examples exactly as compiled here")
+        for module in ["FlowSpec", "FlowSpecFormats", "FlowSpecCompiler", "FlowSpecKeeper", "FlowSpecNetlink"] {
+            #expect(article.contains("import \(module) "), "the DocC article shows `import \(module)`")
+        }
     }
 
     @Test(.enabled(if: NFT.available, "needs root (applies a table in a private network namespace)"))

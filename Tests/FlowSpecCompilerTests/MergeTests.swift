@@ -3,141 +3,14 @@ import FlowSpec
 import FlowSpecTestSupport
 @testable import FlowSpecCompiler
 
-/// What a chain does to a packet: the verdict (nil: the policy), and every side effect in order.
-struct Outcome: Equatable {
-    var verdict: NftVerdict?
-    var mark: UInt32?
-    var dscp: UInt8?
-    var logs = 0
-    /// The limit objects the packet was measured against, in order.
-    var limiters: [String] = []
-    /// The counters the packet was counted by, in order, each named by the route it counts for:
-    /// a rule's counter by the rule's comment, a set element's own counter (sets with
-    /// `elementCounters`, found by a plain lookup; object maps do not count) by the element's.
-    var counted: [String] = []
-}
+/// What a chain does to a packet: the library's interpreter's outcome.
+typealias Outcome = PacketOutcome
 
-/// Runs a packet through the base chain as the kernel would, including concatenated keys
-/// (registers as bytes), interval and concatenated (per-field) set lookups, object maps, verdict
-/// maps, jumps and gotos to regular chains, and DSCP rewrites. `over` says whether a limit
-/// object is over its rate for this packet.
+/// Runs a packet through the base chain as the kernel would (`TableInterpreter`, in the
+/// library since `explain` uses it); what it cannot follow is an issue of the test.
 func evaluate(_ table: NftTable, _ packet: TestPacket, over: (String) -> Bool) -> Outcome {
-    var p = packet
-    var out = Outcome()
-    let sets = Dictionary(uniqueKeysWithValues: table.sets.map { ($0.name, $0) })
-    let chains = Dictionary(uniqueKeysWithValues: table.chains.map { ($0.name, $0) })
-    func offset(_ r: NftRegister) -> Int { r.rawValue >= 8 ? Int(r.rawValue - 8) * 4 : Int(r.rawValue - 1) * 16 }
-    func less(_ a: ArraySlice<UInt8>, _ b: ArraySlice<UInt8>) -> Int {
-        for (x, y) in zip(a, b) where x != y { return x < y ? -1 : 1 }
-        return 0
-    }
-    func find(_ s: NftSet, _ reg: [UInt8], _ at: Int) -> NftSetElement? {
-        let concat = s.keyFields.count > 1
-        let widths = s.keyFields.map { Int($0.length) }
-        return s.elements.first { e in
-            var o = 0
-            for w in widths {
-                let x = reg[(at + o)..<(at + o + w)]
-                let lo = e.key[o..<(o + w)], hi = (e.keyEnd ?? e.key)[o..<(o + w)]
-                if less(x, lo) < 0 || less(x, hi) > 0 { return false }
-                o += concat ? (w + 3) / 4 * 4 : w
-            }
-            return true
-        }
-    }
-    /// Runs `chain`; a terminal verdict, or nil when the chain ends (evaluation goes on in the
-    /// chain that jumped). A goto ends this chain with the chain it goes to.
-    func run(_ chain: NftChain, depth: Int) -> NftVerdict? {
-        if depth > 16 { Issue.record("chains nest deeper than the kernel allows"); return .drop }
-        rules: for rule in chain.rules {
-            var reg = [UInt8](repeating: 0, count: 64)
-            func write(_ r: NftRegister, _ b: [UInt8]) {
-                let o = offset(r)
-                for k in 0..<((b.count + 3) / 4 * 4) { reg[o + k] = k < b.count ? b[k] : 0 }
-            }
-            var effects = out
-            /// Follows a jump or goto of this rule; the verdict to return, or nil to go on with
-            /// the next rule.
-            func follow(_ v: NftVerdict) -> NftVerdict?? {
-                out = effects
-                switch v {
-                case .accept, .drop: return .some(v)
-                case .jump(let c):
-                    guard let next = chains[c] else { Issue.record("jump to missing chain \(c)"); return .some(.drop) }
-                    if let v = run(next, depth: depth + 1) { return .some(v) }
-                    return nil
-                case .goto(let c):
-                    guard let next = chains[c] else { Issue.record("goto missing chain \(c)"); return .some(.drop) }
-                    return .some(run(next, depth: depth + 1))
-                case .return: return .some(nil)
-                case .continue: return nil
-                }
-            }
-            for e in rule.expressions {
-                switch e {
-                case .meta(let k, let r):
-                    switch k {
-                    case .nfproto: write(r, [p.family == .ipv4 ? 2 : 10])
-                    case .l4proto: write(r, [p.proto])
-                    case .iifname: write(r, InterfaceGroups.bytes(p.inputInterface))
-                    default: continue rules
-                    }
-                case .payload(let b, let o, let l, let r):
-                    let src: [UInt8]
-                    if b == .network { src = p.network } else if b == .transport, p.isTransport { src = p.transport } else { continue rules }
-                    write(r, Array(src[Int(o)..<Int(o + l)]))
-                case .exthdr(let x, let r):
-                    let h = p.fragmentHeader
-                    if x.presence { write(r, [h == nil ? 0 : 1]) } else {
-                        guard let h else { continue rules }
-                        write(r, Array(h[Int(x.offset)..<Int(x.offset + x.length)]))
-                    }
-                case .bitwise(let s, let d, let l, let m, let x):
-                    let o = offset(s)
-                    write(d, (0..<Int(l)).map { (reg[o + $0] & m[$0]) ^ x[$0] })
-                case .cmp(let op, let r, let d):
-                    let c = less(reg[offset(r)..<(offset(r) + d.count)], d[...])
-                    let ok = switch op { case .eq: c == 0; case .neq: c != 0; case .lt: c < 0; case .lte: c <= 0; case .gt: c > 0; case .gte: c >= 0 }
-                    if !ok { continue rules }
-                case .range(let op, let r, let from, let to):
-                    let x = reg[offset(r)..<(offset(r) + from.count)]
-                    if (less(x, from[...]) >= 0 && less(x, to[...]) <= 0) != (op == .eq) { continue rules }
-                case .lookup(let name, let r, let invert):
-                    guard let s = sets[name] else { continue rules }
-                    let found = find(s, reg, offset(r))
-                    if (found != nil) == invert { continue rules }
-                    if s.elementCounters, let e = found { effects.counted.append(e.comment ?? "(element without comment)") }
-                case .mapLookup(let name, let r, .verdict):
-                    guard let s = sets[name], let el = find(s, reg, offset(r)), let v = el.verdict else { continue rules }
-                    if let result = follow(v) { return result }
-                    continue rules
-                case .objrefMap(let name, let r):
-                    guard let s = sets[name], let el = find(s, reg, offset(r)), let o = el.objectName else { continue rules }
-                    effects.limiters.append(o)
-                    if !over(o) { out = effects; continue rules }
-                case .objref(_, let name):
-                    effects.limiters.append(name)
-                    if !over(name) { out = effects; continue rules }
-                case .counter: effects.counted.append(rule.comment ?? "(rule without comment)")
-                case .log: effects.logs += 1
-                case .immediateData(_, let d): effects.mark = UInt32(d[0]) | UInt32(d[1]) << 8 | UInt32(d[2]) << 16 | UInt32(d[3]) << 24
-                case .metaSet: break
-                case .payloadSet(_, _, _, let r, _, _):
-                    let b0 = reg[offset(r)], b1 = reg[offset(r) + 1]
-                    let d = p.family == .ipv4 ? b1 >> 2 : (b0 & 0x0f) << 2 | b1 >> 6
-                    p.dscp = d; effects.dscp = d
-                case .immediateVerdict(let v):
-                    if let result = follow(v) { return result }
-                    continue rules
-                default: Issue.record("unexpected \(e)"); return .drop
-                }
-            }
-            out = effects
-        }
-        return nil
-    }
-    guard let base = table.chains.first(where: { $0.base != nil }) else { return out }
-    out.verdict = run(base, depth: 0)
+    let out = TableInterpreter.evaluate(table, packet, over: over)
+    for problem in out.problems { Issue.record("\(problem)") }
     return out
 }
 

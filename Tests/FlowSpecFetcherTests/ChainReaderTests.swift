@@ -73,7 +73,7 @@ let operatorRoutes: [FlowRoute] = [
 
 @Suite("ChainReader: nft chains read back from the kernel (private namespaces)", .enabled(if: Kernel.available, Kernel.reason))
 struct ChainReaderKernelTests {
-    static let options = FetchOptions(markTargets: [7: RouteTarget("65309:100")!])
+    static let options = FetchOptions(sequenceCarrier: .trafficMarking, markTargets: [7: RouteTarget("65309:100")!])
 
     @Test func operatorChainBecomesTheIntendedRoutes() throws {
         let installed = try loadAndList(operatorRuleset, table: "fw", family: .inet)

@@ -58,6 +58,40 @@ struct FetchCLITests {
         #expect(policy.isDefaultPolicy && policy.actions.contains(.trafficRateBytes(asn: 0, bytesPerSecond: 0)))
     }
 
+    /// By default the sequence numbers ride in a large community no router acts on (AS
+    /// 4294967295, reserved), not in traffic-marking, which a compliant router applies as DSCP;
+    /// the output says where they are and how to read them back.
+    @Test func theDefaultSequenceCarrierIsOneNoRouterActsOn() throws {
+        let (status, out, err) = try FetchCLI.run(["fetch", "--from", "iptables-save", "--to", "json"], input: FetchCLI.sample)
+        #expect(status == 0, "\(err)")
+        let routes = try CanonicalJSON.read([UInt8](out.utf8)).routes.map(\.route)
+        let numbers = routes.compactMap { SequenceCarrier.inert.sequenceNumber(of: $0) }
+        #expect(numbers.count == routes.count && numbers == numbers.sorted() && numbers.first == 10, "\(numbers)")
+        // Rule 7 sets DSCP: its marking is its own, not a sequence number.
+        #expect(routes.allSatisfy { r in r.actions.allSatisfy { if case .trafficMarking = $0 { r.component(.destinationPrefix)?.prefix?.description == "203.0.113.20/32" } else { true } } })
+        #expect(routes.allSatisfy { $0.largeCommunities.contains { $0.global == 4_294_967_295 } })
+        let (_, bird, _) = try FetchCLI.run(["fetch", "--from", "iptables-save"], input: FetchCLI.sample)
+        #expect(bird.contains("# Sequence numbers in large community 4294967295:SEQUENCE:0; read with --order sequence --sequence-carrier large:4294967295."))
+        let (_, marking, _) = try FetchCLI.run(["fetch", "--from", "iptables-save", "--sequence-carrier", "traffic-marking"], input: FetchCLI.sample)
+        #expect(marking.contains("rewrites DSCP"))
+    }
+
+    /// `--mark-target` takes RT=MARK, the order of `--redirect-mark`, and still reads MARK=RT.
+    @Test func markTargetTakesTheOrderOfRedirectMark() throws {
+        let input = "*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -d 203.0.113.30/32 -j MARK --set-mark 0x10\nCOMMIT\n"
+        var outputs: [String] = []
+        for pair in ["65309:100=0x10", "0x10=65309:100", "65309:100=16"] {
+            let (status, out, err) = try FetchCLI.run(["fetch", "--from", "iptables-save", "--to", "json", "--mark-target", pair], input: input)
+            #expect(status == 0, "\(pair): \(err)")
+            outputs.append(out)
+        }
+        #expect(Set(outputs).count == 1)
+        let route = try #require(try CanonicalJSON.read([UInt8](outputs[0].utf8)).routes.first?.route)
+        #expect(route.actions.contains(.redirect(RouteTarget("65309:100")!)), "\(route.actions)")
+        let (bad, _, err) = try FetchCLI.run(["fetch", "--from", "iptables-save", "--mark-target", "0x10=0x20"], input: input)
+        #expect(bad != 0 && err.contains("--mark-target"))
+    }
+
     @Test func strictFailsAndWritesNothing() throws {
         let (status, out, err) = try FetchCLI.run(["fetch", "--from", "iptables-save", "--strict"], input: FetchCLI.sample)
         #expect(status != 0)
@@ -101,7 +135,7 @@ struct FetchCLITests {
     }
 
     @Test(.enabled(if: Bird.available, Bird.reason)) func birdAcceptsTheOutputWithEveryCarrier() throws {
-        for carrier in ["traffic-marking", "ext:0x80:0x00", "large:65309", "none"] {
+        for carrier in ["traffic-marking", "ext:0x80:0x00", "large:65309", "large:4294967295", "none"] {
             let (status, out, err) = try FetchCLI.run(["fetch", "--from", "iptables-save", "--skip-unsupported",
                                                       "--sequence-carrier", carrier], input: FetchCLI.sample)
             #expect(status == 0, "\(err)")

@@ -36,7 +36,7 @@ COMMIT
 
 @Suite("IptablesSaveReader")
 struct IptablesSaveReaderTests {
-    let result = IptablesSaveReader.read(iptablesSample, options: FetchOptions(markTargets: [7: RouteTarget("65309:100")!]))
+    let result = IptablesSaveReader.read(iptablesSample, options: FetchOptions(sequenceCarrier: .trafficMarking, markTargets: [7: RouteTarget("65309:100")!]))
 
     @Test func supportedRulesBecomeRoutes() {
         let want: [FlowRoute] = [

@@ -221,6 +221,28 @@ struct CanonicalJSONTests {
         #expect(line.contains(#""icmp-type":"&==3""#))
     }
 
+    /// nft's ICMP and ICMPv6 type names, read by the route's family (the same name is another
+    /// number in each); a name without a family to read it by is refused with the reason.
+    @Test("ICMP type names as nft gives them, per family")
+    func icmpTypeNames() throws {
+        let text = """
+        {"routes":[
+        {"match":{"destination":"203.0.113.0/24","icmp-type":"echo-request, destination_unreachable"}},
+        {"family":"ipv6","match":{"icmp-type":[{"value":"Echo-Request"}, "==nd-neighbor-solicit"]}},
+        {"family":"ipv4","match":{"icmp-type":"packet-too-big"}},
+        {"match":{"protocol":"icmp","icmp-type":"echo-request"}}
+        ]}
+        """
+        let r = try CanonicalJSON.read(text)
+        #expect(r.routes.count == 2)
+        #expect(r.routes.first?.route.component(.icmpType)?.numericTerms == [.equal(8), .equal(3)])
+        #expect(r.routes.last?.route.component(.icmpType)?.numericTerms == [.equal(128), .equal(135)])
+        #expect(r.errors.map(\.position) == ["route 3", "route 4"])
+        #expect(r.errors.first?.reason.contains("unknown value name 'packet-too-big' for icmp-type (echo-reply destination-unreachable") == true,
+                "\(r.errors)")
+        #expect(r.errors.last?.reason.contains("ICMP type names depend on the family") == true, "\(r.errors)")
+    }
+
     @Test("the brief's example route, hand-written actions of every kind")
     func handWrittenActions() throws {
         let text = """

@@ -14,13 +14,20 @@ final class MemoryKernel: TableWriter {
     var replaces = 0
     var changes: [TableChange] = []
     var refuse = false
+    /// Checking, as `NftConnection.checkOnly`: writes are validated (counted) and dropped.
+    var checking = false
+    var checked = 0
     private var nextHandle: UInt64 = 1
+
+    var commits: Bool { !checking }
+    func installedTable(name: String, family: NftFamily) throws -> NftTable? { table?.name == name ? table : nil }
 
     func generation() throws -> UInt32 { generationNow }
     func stamp(ofTable name: String, family: NftFamily) throws -> UInt64? { table == nil ? nil : UInt64(replaces) }
 
     func replace(_ table: consuming NftTable, shape: TableShape?) throws -> (ApplyReport, TableState?) {
         if refuse { throw KernelRefusal() }
+        if checking { checked += 1; return (.nothing(generation: generationNow), nil) }
         let table = copy table
         self.table = table
         replaces += 1
@@ -35,6 +42,7 @@ final class MemoryKernel: TableWriter {
     func apply(_ change: TableChange, over state: inout TableState) throws -> ApplyReport {
         if refuse { throw KernelRefusal() }
         guard state.generation == generationNow else { throw KernelRefusal() }
+        if checking { checked += 1; return .nothing(generation: generationNow) }
         changes.append(change)
         table = table.map { applyingChange(change, to: $0) }
         let handles = change.insertedRules.indices.map { nextHandle + UInt64($0) }
@@ -203,6 +211,55 @@ func temporaryDirectory() throws -> String {
         let full = try TableKeeper(configuration: configuration, writer: kernel, store: store, trustStored: false).install(input(routes))
         #expect(full.method == .replace(reason: "asked for (--full)"))
         #expect(kernel.changes.count == changes + 1)
+    }
+
+    /// `check` lists the routes a new route set adds, removes and changes against the table the
+    /// kernel holds, plans the change as `install` would (in place here), has the writer check it,
+    /// and commits nothing: the kernel's table, its generation and the stored state stay.
+    @Test(arguments: [true, false])
+    func checkListsTheChangeAndCommitsNothing(merge: Bool) throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let kernel = MemoryKernel()
+        let configuration = KeeperConfiguration(options: CompileOptions(merge: merge))
+        let store = StateStore(directory: directory + "/state", table: "flowspec")
+        var routes = generator.routes(count: 200)
+        _ = try TableKeeper(configuration: configuration, writer: kernel, store: store).install(input(routes))
+        let before = kernel.table, generation = kernel.generationNow
+        func files() throws -> [String: Data] {
+            var out: [String: Data] = [:]
+            for f in try FileManager.default.contentsOfDirectory(atPath: directory + "/state") {
+                out[f] = try Data(contentsOf: URL(fileURLWithPath: directory + "/state/" + f))
+            }
+            return out
+        }
+        let stored = try files()
+        let removed = routes.remove(at: 17)
+        let added = generator.route(7000)
+        routes.append(added)
+        var changed = routes[3]
+        changed.extendedCommunities = [FlowAction.trafficRateBytes(asn: 0, bytesPerSecond: 12_500).community]
+        routes[3] = changed
+
+        kernel.checking = true
+        let keeper = TableKeeper(configuration: configuration, writer: kernel,
+                                 store: StateStore(directory: directory + "/state", table: "flowspec", readOnly: true))
+        let report = try keeper.check(input(routes))
+        #expect(report.diff.added.map(\.identity) == [added.identity])
+        #expect(report.diff.removed.map(\.identity) == [removed.identity])
+        #expect(report.diff.changed.map(\.after.identity) == [changed.identity])
+        #expect(report.diff.changed.first?.after.actions.first?.hasPrefix("police 12500 bytes/second") == true, "\(report.diff.changed)")
+        #expect(report.diff.kept == 198 && report.diff.policy == nil)
+        guard case .inPlace = report.outcome.method else { Issue.record("\(report.outcome.method)"); return }
+        #expect(kernel.checked == 1)
+        #expect(kernel.table == before && kernel.generationNow == generation && kernel.changes.isEmpty && kernel.replaces == 1)
+        #expect(try files() == stored)
+        // Nothing installed: every route is added, and the policy appears.
+        let empty = MemoryKernel()
+        empty.checking = true
+        let first = try TableKeeper(configuration: configuration, writer: empty).check(input(routes))
+        #expect(first.diff.added.count == 200 && first.diff.removed.isEmpty && first.diff.policy?.before == "-")
+        #expect(empty.table == nil && empty.checked == 1)
     }
 
     /// Each guard refuses before anything is sent, in place (merged) and whole (unmerged); the

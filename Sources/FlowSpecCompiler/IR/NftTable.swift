@@ -66,10 +66,14 @@ public struct NftChain: Sendable, Hashable {
         /// Hardware offload asked for (NFT_CHAIN_HW_OFFLOAD): the kernel refuses the chain unless
         /// every device's driver can take its rules.
         public var offload: Bool
+        /// The kernel counts the packets the policy decides (NFTA_CHAIN_COUNTERS: a base chain's
+        /// counters move only when evaluation falls off its end), for `show`'s policy row. nft's
+        /// text has no syntax for it; iptables-nft uses the same counters for its chain policies.
+        public var counters: Bool
         public init(type: String = "filter", hook: NftHook, priority: Int32, policy: NftChainPolicy,
-                    devices: [String] = [], offload: Bool = false) {
+                    devices: [String] = [], offload: Bool = false, counters: Bool = false) {
             self.type = type; self.hook = hook; self.priority = priority; self.policy = policy
-            self.devices = devices; self.offload = offload
+            self.devices = devices; self.offload = offload; self.counters = counters
         }
     }
 

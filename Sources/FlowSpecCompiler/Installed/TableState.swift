@@ -129,6 +129,7 @@ public struct TableShape: Sendable {
         c.add(base.policy.rawValue)
         // Only when present, so that the digests of the tables of before stay what they were.
         if !base.devices.isEmpty || base.offload { c.add(base.devices.joined(separator: "\u{0}")); c.add(base.offload) }
+        if base.counters { c.add("policy counters") }
         chainDigest = c.value
         var objectEntries: [String: TableState.ObjectEntry] = [:]
         for o in table.objects { objectEntries[o.name] = .init(o) }

@@ -20,4 +20,15 @@ public protocol TableWriter: AnyObject {
     func tableExists(name: String, family: NftFamily) throws -> Bool
     /// Removes the table (quietly when absent).
     func deleteTable(name: String, family: NftFamily) throws
+    /// Whether what it is given reaches the kernel. A checking writer (`NftConnection` with
+    /// `checkOnly`) has every batch validated by the kernel and then dropped: nothing commits.
+    var commits: Bool { get }
+    /// The table as the kernel holds it now, read back; nil when absent or when the writer
+    /// cannot read (`TableKeeper.check` lists what would change against it).
+    func installedTable(name: String, family: NftFamily) throws -> NftTable?
+}
+
+extension TableWriter {
+    public var commits: Bool { true }
+    public func installedTable(name: String, family: NftFamily) throws -> NftTable? { nil }
 }

@@ -1,8 +1,9 @@
 import ArgumentParser
 import Foundation
 
-/// The `--config FILE` of `watch`: every setting a flag can carry, as command-line arguments that
-/// go before the real ones (so flags override the file, the last occurrence of an option wins).
+/// The `--config FILE` of `watch` and `listen`: every setting a flag can carry, as command-line
+/// arguments that go before the real ones (so flags override the file, the last occurrence of an
+/// option wins).
 ///
 /// Two spellings, told apart by the first character:
 ///
@@ -17,16 +18,19 @@ import Foundation
 ///
 /// Values are taken literally up to the end of the line (a `#` after a blank starts a comment),
 /// with surrounding blanks removed; quotes are not needed and are not removed.
-enum WatchConfigFile {
-    /// Options that are flags (no value): `true` writes the flag, `false` its negation if any.
-    static let flags: [String: String?] = [
-        "flush-on-exit": "no-flush-on-exit",
+enum ConfigFile {
+    /// The flags (options without a value) of the table options, which both daemons take:
+    /// `true` writes the flag, `false` its negation if any.
+    static let tableFlags: [String: String?] = [
         "no-counters": nil,
         "offload": nil,
         "accept-established": nil,
+        "merge": "no-merge",
+        "no-merge": nil,
     ]
 
-    static func arguments(path: String) throws -> [String] {
+    /// The file's settings as arguments; `flags` are the command's flags (name → negation).
+    static func arguments(path: String, flags: [String: String?]) throws -> [String] {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw CLIError("cannot read config file \(path)")
         }
@@ -35,14 +39,15 @@ enum WatchConfigFile {
         var args = [String]()
         for (key, value) in pairs {
             if key == "config" { throw CLIError("\(path): `config` cannot be set in a config file") }
-            if let negation = flags[key] {
+            if let negation = flags[key] ?? tableFlags[key] {
                 switch value.lowercased() {
                 case "true", "yes", "1": args.append("--\(key)")
                 case "false", "no", "0": if let n = negation { args.append("--\(n)") }
                 default: throw CLIError("\(path): \(key) wants true or false, not '\(value)'")
                 }
             } else {
-                args.append("--\(key)=\(value)")
+                // `--key=` would read as a missing value: an empty one goes as its own argument.
+                args += value.isEmpty ? ["--\(key)", ""] : ["--\(key)=\(value)"]
             }
         }
         return args
@@ -101,5 +106,26 @@ enum WatchConfigFile {
             }
         }
         return pairs
+    }
+}
+
+extension ParsableCommand {
+    /// The arguments after `name` (the subcommand) on this process's command line.
+    static func arguments(after name: String) -> [String] {
+        let all = CommandLine.arguments
+        guard let i = all.firstIndex(of: name) else { return Array(all.dropFirst()) }
+        return Array(all[(i + 1)...])
+    }
+
+    /// This command parsed from `configPath`'s settings (`flags`: its flags) followed by
+    /// `commandLine`; without a config file, from the command line alone.
+    static func merged(commandLine: [String], configPath: String?, flags: [String: String?]) throws -> Self {
+        guard let configPath else { return try parseAsRoot(commandLine) as! Self }
+        let fromFile = try ConfigFile.arguments(path: configPath, flags: flags)
+        do {
+            return try parseAsRoot(fromFile + commandLine) as! Self
+        } catch {
+            throw CLIError("\(configPath): \(message(for: error))")
+        }
     }
 }
