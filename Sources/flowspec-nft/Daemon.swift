@@ -49,6 +49,16 @@ func nextHopFollower(_ agent: Agent) throws -> NextHopFollower {
     do { return try NextHopFollower(agent: agent) } catch { throw CLIError("cannot listen to rtnetlink for redirect next hops: \(error)") }
 }
 
+/// The daemons' agent on the kernel, with its redirect next hops followed through rtnetlink
+/// (docs/lowering.md, "Redirect"); the caller stops the follower.
+func startAgent(_ configuration: AgentConfiguration, table: TableOptions, logger: Logger) throws -> (Agent, NextHopFollower) {
+    let agent = Agent(configuration: configuration, writer: try netlinkWriter(), logger: logger,
+                      policyRoutes: try table.redirect.policyRoutes())
+    let follower = try nextHopFollower(agent)
+    follower.start()
+    return (agent, follower)
+}
+
 /// Runs `agent` on `source` until the source ends or SIGTERM/SIGINT arrives; then shuts the
 /// agent down (removing the table if `flushOnExit`). SIGHUP calls `onHangup`. A second
 /// SIGTERM/SIGINT, or a shutdown longer than `shutdownLimit`, exits at once.

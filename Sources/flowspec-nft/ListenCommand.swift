@@ -310,11 +310,7 @@ struct Listen: ParsableCommand {
         let speaker = source.speaker
         let endpoint = try startMetrics(settings.daemon, table: tableName, logger: logger, extra: [{ PeerMetrics.text(speaker.status()) }])
         defer { endpoint?.stop() }
-        let agent = Agent(configuration: configuration, writer: try netlinkWriter(), logger: logger,
-                          policyRoutes: try settings.table.redirect.policyRoutes())
-        // Redirect next hops followed through rtnetlink (docs/lowering.md, "Redirect").
-        let follower = try nextHopFollower(agent)
-        follower.start()
+        let (agent, follower) = try startAgent(configuration, table: settings.table, logger: logger)
         defer { follower.stop() }
         let status = ListenStatus(path: settings.statusFile, speaker: source.speaker, logger: logger)
         status.start()

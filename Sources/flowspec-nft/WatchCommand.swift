@@ -113,11 +113,7 @@ struct Watch: ParsableCommand {
         let tableName = Unchecked(configuration.options.tableName)
         let endpoint = try startMetrics(settings.daemon, table: tableName, logger: logger)
         defer { endpoint?.stop() }
-        let agent = Agent(configuration: configuration, writer: try netlinkWriter(), logger: logger,
-                          policyRoutes: try settings.table.redirect.policyRoutes())
-        // Redirect next hops followed through rtnetlink (docs/lowering.md, "Redirect").
-        let follower = try nextHopFollower(agent)
-        follower.start()
+        let (agent, follower) = try startAgent(configuration, table: settings.table, logger: logger)
         defer { follower.stop() }
         let status = WatchStatus(path: settings.statusFile, source: source.name, logger: logger)
         defer { status.stop() }
