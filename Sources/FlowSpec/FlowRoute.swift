@@ -6,13 +6,17 @@ public struct FlowRoute: Hashable, Sendable {
     public var components: [Component]
     public var extendedCommunities: [ExtendedCommunity]
     public var largeCommunities: [LargeCommunity]
+    /// IPv6 Address Specific Extended Communities (RFC 5701, attribute 25), in the order received.
+    public var ipv6ExtendedCommunities: [IPv6ExtendedCommunity]
 
     public init(family: AddressFamily, components: [Component],
-                extendedCommunities: [ExtendedCommunity] = [], largeCommunities: [LargeCommunity] = []) {
+                extendedCommunities: [ExtendedCommunity] = [], largeCommunities: [LargeCommunity] = [],
+                ipv6ExtendedCommunities: [IPv6ExtendedCommunity] = []) {
         self.family = family
         self.components = components
         self.extendedCommunities = extendedCommunities
         self.largeCommunities = largeCommunities
+        self.ipv6ExtendedCommunities = ipv6ExtendedCommunities
     }
 
     public init(family: AddressFamily, components: [Component], actions: [FlowAction]) {
@@ -21,6 +25,10 @@ public struct FlowRoute: Hashable, Sendable {
 
     /// The decoded extended communities, in the order received.
     public var actions: [FlowAction] { extendedCommunities.map(FlowAction.init) }
+
+    /// The decoded IPv6 Address Specific Extended Communities, in the order received. They come
+    /// after `actions` wherever order matters (attribute 25 follows attribute 16).
+    public var ipv6Actions: [IPv6FlowAction] { ipv6ExtendedCommunities.map(IPv6FlowAction.init) }
 
     public func component(_ type: ComponentType) -> Component? {
         components.first { $0.type == type }

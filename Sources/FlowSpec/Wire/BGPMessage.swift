@@ -112,12 +112,13 @@ public struct BGPUpdate: Hashable, Sendable {
 
     /// An UPDATE announcing and/or withdrawing flowspec routes of one family. Attributes are
     /// written in type-code order: `baseAttributes` (ORIGIN, AS_PATH, ...), MP_REACH_NLRI,
-    /// MP_UNREACH_NLRI, then the communities. Without anything to announce only MP_UNREACH_NLRI
+    /// MP_UNREACH_NLRI, then the communities (16, 25, 32). Without anything to announce only MP_UNREACH_NLRI
     /// is sent; with nothing at all, the result is the End-of-RIB marker of the family.
     public static func flowspec(
         family: AddressFamily, announce: [[Component]] = [], withdraw: [[Component]] = [],
         extendedCommunities: [ExtendedCommunity] = [], largeCommunities: [LargeCommunity] = [],
-        baseAttributes: [PathAttribute] = [.originIGP, .emptyASPath]
+        baseAttributes: [PathAttribute] = [.originIGP, .emptyASPath],
+        ipv6ExtendedCommunities: [IPv6ExtendedCommunity] = []
     ) -> BGPUpdate {
         var attrs = [PathAttribute]()
         if !announce.isEmpty {
@@ -130,6 +131,7 @@ public struct BGPUpdate: Hashable, Sendable {
         if !announce.isEmpty {
             if !extendedCommunities.isEmpty { attrs.append(.extendedCommunities(extendedCommunities)) }
             if !largeCommunities.isEmpty { attrs.append(.largeCommunities(largeCommunities)) }
+            if !ipv6ExtendedCommunities.isEmpty { attrs.append(.ipv6ExtendedCommunities(ipv6ExtendedCommunities)) }
         }
         attrs.sort { $0.code < $1.code }
         return BGPUpdate(attributes: attrs)
@@ -160,6 +162,12 @@ public struct BGPUpdate: Hashable, Sendable {
         return []
     }
 
+    /// The IPv6 Address Specific Extended Communities (RFC 5701), from the first attribute 25.
+    public var ipv6ExtendedCommunities: [IPv6ExtendedCommunity] {
+        for a in attributes { if case .ipv6ExtendedCommunities(let c) = a.value { return c } }
+        return []
+    }
+
     /// True for an End-of-RIB marker: nothing but an empty MP_UNREACH_NLRI (RFC 4724 §2), or
     /// an empty UPDATE (IPv4 unicast).
     public var isEndOfRIB: Bool {
@@ -171,11 +179,11 @@ public struct BGPUpdate: Hashable, Sendable {
         }
     }
 
-    /// The flowspec content: announced routes (with this UPDATE's extended and large
-    /// communities), withdrawn routes, per-NLRI errors, and the AFI/SAFI pairs skipped.
+    /// The flowspec content: announced routes (with this UPDATE's extended, IPv6 extended and
+    /// large communities), withdrawn routes, per-NLRI errors, and the AFI/SAFI pairs skipped.
     public var flowspec: FlowspecContent {
         var out = FlowspecContent()
-        let ext = extendedCommunities, large = largeCommunities
+        let ext = extendedCommunities, large = largeCommunities, ext6 = ipv6ExtendedCommunities
         func collect(_ nlri: MPNLRIs, afi: UInt16, safi: UInt8, withdrawn: Bool) {
             guard case .flowspec(let family, let list) = nlri else {
                 out.skipped.append(FlowspecContent.AFISAFI(afi: afi, safi: safi, withdrawn: withdrawn))
@@ -188,7 +196,8 @@ public struct BGPUpdate: Hashable, Sendable {
                 case .components(let c):
                     let route = withdrawn
                         ? FlowRoute(family: family, components: c)
-                        : FlowRoute(family: family, components: c, extendedCommunities: ext, largeCommunities: large)
+                        : FlowRoute(family: family, components: c, extendedCommunities: ext, largeCommunities: large,
+                                    ipv6ExtendedCommunities: ext6)
                     out.routes.append(.init(route: route, withdrawn: withdrawn, index: index))
                 case .malformed(_, let error):
                     out.errors.append(.init(error: error, withdrawn: withdrawn, index: index))

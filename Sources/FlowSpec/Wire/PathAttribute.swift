@@ -11,7 +11,9 @@ public struct PathAttribute: Hashable, Sendable {
         case mpUnreach(MPUnreachNLRI)
         case extendedCommunities([ExtendedCommunity])
         case largeCommunities([LargeCommunity])
-        /// Any other attribute (ORIGIN, AS_PATH, IPv6 address-specific extended communities, ...).
+        /// IPv6 Address Specific Extended Communities (RFC 5701), 20 octets each.
+        case ipv6ExtendedCommunities([IPv6ExtendedCommunity])
+        /// Any other attribute (ORIGIN, AS_PATH, ...).
         case raw([UInt8])
     }
 
@@ -41,6 +43,10 @@ public struct PathAttribute: Hashable, Sendable {
 
     public static func extendedCommunities(_ c: [ExtendedCommunity]) -> PathAttribute {
         PathAttribute(flags: optional | transitive, code: extendedCommunitiesCode, value: .extendedCommunities(c))
+    }
+
+    public static func ipv6ExtendedCommunities(_ c: [IPv6ExtendedCommunity]) -> PathAttribute {
+        PathAttribute(flags: optional | transitive, code: ipv6ExtendedCommunitiesCode, value: .ipv6ExtendedCommunities(c))
     }
 
     public static func largeCommunities(_ c: [LargeCommunity]) -> PathAttribute {
@@ -96,6 +102,18 @@ public struct PathAttribute: Hashable, Sendable {
                 out.append(LargeCommunity(global: g, local1: l1, local2: l2))
             }
             return .largeCommunities(out)
+        case ipv6ExtendedCommunitiesCode:
+            let size = IPv6ExtendedCommunity.octets
+            guard c.remaining % size == 0 else {
+                throw .overlong(offset: c.offset + c.remaining - c.remaining % size, field: .ipv6ExtendedCommunities,
+                                extra: c.remaining % size)
+            }
+            var out = [IPv6ExtendedCommunity]()
+            out.reserveCapacity(c.remaining / size)
+            while !c.isAtEnd {
+                out.append(IPv6ExtendedCommunity(bytes: try c.array(size, .ipv6ExtendedCommunities))!)
+            }
+            return .ipv6ExtendedCommunities(out)
         default:
             return .raw(c.rest())
         }
@@ -112,6 +130,9 @@ public struct PathAttribute: Hashable, Sendable {
         case .extendedCommunities(let cs):
             value.reserveCapacity(cs.count * 8)
             for c in cs { appendBigEndian(c.rawValue, 8, &value) }
+        case .ipv6ExtendedCommunities(let cs):
+            value.reserveCapacity(cs.count * IPv6ExtendedCommunity.octets)
+            for c in cs { value += c.bytes }
         case .largeCommunities(let cs):
             value.reserveCapacity(cs.count * 12)
             for c in cs {

@@ -11,6 +11,7 @@ public enum WireField: String, Hashable, Sendable {
     case nextHop = "next hop"
     case extendedCommunities = "extended communities"
     case largeCommunities = "large communities"
+    case ipv6ExtendedCommunities = "IPv6 address-specific extended communities"
     case nlriLength = "NLRI length"
     case nlri = "NLRI"
     case componentType = "component type"
