@@ -23,7 +23,7 @@ public struct UpdateFault: Hashable, Sendable, CustomStringConvertible {
 
 /// What one UPDATE means for the Adj-RIB-In.
 public struct UpdateResult: Hashable, Sendable {
-    /// Routes to add or replace, with the UPDATE's extended and large communities.
+    /// Routes to add or replace, with the UPDATE's extended, IPv6 extended and large communities.
     public var announced: [FlowRoute] = []
     /// Keys to remove: MP_UNREACH_NLRI entries and everything treated as withdrawn.
     public var withdrawn: [RouteID] = []
@@ -95,7 +95,7 @@ public struct UpdateDecoder: Sendable {
         var reach: (family: AddressFamily, list: NLRIList)?
         var unreach: (family: AddressFamily, list: NLRIList)?
         var mpUnreachEmpty: AddressFamily?
-        var ext = [ExtendedCommunity](), large = [LargeCommunity]()
+        var ext = [ExtendedCommunity](), large = [LargeCommunity](), ext6 = [IPv6ExtendedCommunity]()
         var attributeCount = 0
         var framing: String?
         var i = aStart
@@ -227,7 +227,14 @@ public struct UpdateDecoder: Sendable {
                     }
                 }
             case PathAttribute.ipv6ExtendedCommunitiesCode:
-                if length == 0 || length % 20 != 0 { withdrawAll("RFC 7606 §7.15", "IPv6 extended communities of length \(length)") }
+                let size = IPv6ExtendedCommunity.octets
+                if length == 0 || length % size != 0 {
+                    withdrawAll("RFC 7606 §7.15", "IPv6 extended communities of length \(length) (not a non-zero multiple of 20)")
+                } else {
+                    ext6 = stride(from: value.startIndex, to: value.endIndex, by: size).map {
+                        IPv6ExtendedCommunity(bytes: value[$0..<($0 + size)])!
+                    }
+                }
             case PathAttribute.largeCommunitiesCode:
                 if length == 0 || length % 12 != 0 {
                     withdrawAll("RFC 8092 §6", "LARGE_COMMUNITIES of length \(length)")
@@ -275,7 +282,8 @@ public struct UpdateDecoder: Sendable {
         for e in reach.list.entries {
             switch e.content {
             case .components(let c) where !treatAsWithdraw:
-                r.announced.append(FlowRoute(family: reach.family, components: c, extendedCommunities: ext, largeCommunities: large))
+                r.announced.append(FlowRoute(family: reach.family, components: c, extendedCommunities: ext, largeCommunities: large,
+                                             ipv6ExtendedCommunities: ext6))
             case .components:
                 r.withdrawn.append(key(e, reach.family))
             case .malformed(_, let err):
