@@ -517,11 +517,46 @@ struct RouteCompiler {
                 note(index, id, .ignoredCommunity, "extended community 0x\(String(c.rawValue, radix: 16)) is not a flowspec action; ignored")
             }
         }
+        // Attribute 25 after attribute 16: an 8-octet redirect comes first.
+        for community in route.ipv6ExtendedCommunities {
+            switch IPv6FlowAction(community) {
+            case .redirectToIP(let ip, let copy):
+                if redirectSeen { note(index, id, .adjustedAction, "several redirect communities; only the first applies"); continue }
+                redirectSeen = true
+                plan.mark = try Self.nextHopMark(ip, copy: copy, family: route.family, marks: options.nextHopMarks)
+            case .rtRedirect(let address, let local):
+                if redirectSeen { note(index, id, .adjustedAction, "several redirect communities; only the first applies"); continue }
+                redirectSeen = true
+                // Route targets with an IPv6 global (RFC 5701) cannot be named by --vrf or
+                // --redirect-mark (`RouteTarget` has AS and IPv4 globals), so this redirect is
+                // never mapped: handled as any unmapped redirect.
+                let what = "rt-redirect-ipv6 (RFC 8956 §6.1) to route target [\(address)]:\(local)"
+                if options.unmappedRedirect == .ignore {
+                    note(index, id, .adjustedAction, "\(what) cannot be mapped to a VRF or mark (IPv6 route targets are not supported): the redirect is ignored, the route's other actions apply")
+                } else {
+                    throw Rejection(reason: "\(what): IPv6 route targets are not supported (--vrf and --redirect-mark take AS or IPv4 route targets), so the redirect cannot be honoured (or --unmapped-redirect ignore)")
+                }
+            case .unknown(let c):
+                note(index, id, .ignoredCommunity, "IPv6 address-specific extended community \(c) is not a flowspec action; ignored"
+                     + Self.nonStandardIPv6Redirect(c))
+            }
+        }
         if plan.drop { plan.limit = nil }
         return plan
     }
 
-    /// The mark of a redirect to next hop `ip` (0x010c) from a route of `family`, or why there is none.
+    /// What a speaker meant by a non-standard IPv6 redirect code, for the note that ignores it:
+    /// FRR 8.4 sends rt-redirect-ipv6 as 0x800d, GoBGP its IPv6 redirect as 0x800b, where RFC 8956
+    /// §6.1 has 0x000d. Not read as redirects: the codes are not the RFC's.
+    static func nonStandardIPv6Redirect(_ c: IPv6ExtendedCommunity) -> String {
+        switch (c.type, c.subtype) {
+        case (0x80, 0x0d): " (FRR's code for rt-redirect-ipv6; RFC 8956 §6.1 has 0x000d)"
+        case (0x80, 0x0b): " (GoBGP's code for a redirect to an IPv6 route target; RFC 8956 §6.1 has 0x000d)"
+        default: ""
+        }
+    }
+
+    /// The mark of a redirect to next hop `ip` (0x010c, or 0x000c in attribute 25) from a route of `family`, or why there is none.
     static func nextHopMark(_ ip: IPAddress, copy: Bool, family: AddressFamily, marks: [IPAddress: UInt32]) throws(Rejection) -> UInt32 {
         if copy {
             throw Rejection(reason: "redirect to IP \(ip) with the copy bit: nftables copies packets (dup) only in ip, ip6 and netdev tables, not in the inet table this tool installs, and redirecting the original instead would drop its normal path")

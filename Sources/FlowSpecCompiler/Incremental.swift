@@ -607,7 +607,8 @@ public final class IncrementalTable {
     }
 }
 
-/// A digest of everything that makes a route (family, NLRI, extended and large communities),
+/// A digest of everything that makes a route (family, NLRI, extended, large and IPv6 extended
+/// communities),
 /// the same in every process: an `IncrementalTable` snapshot keeps it per route, and the next
 /// `apply` compares it to tell changed routes from kept ones.
 func contentDigest(_ route: FlowRoute) -> UInt64 {
@@ -618,6 +619,11 @@ func contentDigest(_ route: FlowRoute) -> UInt64 {
     for c in route.extendedCommunities { d.add(c.rawValue) }
     d.add(UInt64(route.largeCommunities.count))
     for c in route.largeCommunities { d.add(c.global); d.add(c.local1); d.add(c.local2) }
+    // Only when present, so that the digests of routes without them are as before.
+    if !route.ipv6ExtendedCommunities.isEmpty {
+        d.add(UInt64(route.ipv6ExtendedCommunities.count))
+        for c in route.ipv6ExtendedCommunities { d.add(c.bytes) }
+    }
     return d.value
 }
 

@@ -10,7 +10,7 @@ import FlowSpec
 /// version or context (compile options and route order) differs is no snapshot, and `apply`
 /// compiles everything as before.
 extension IncrementalTable {
-    static let magic: [UInt8] = Array("flowspec-nft-incremental".utf8) + [0, 5]
+    static let magic: [UInt8] = Array("flowspec-nft-incremental".utf8) + [0, 6]
 
     /// What a snapshot must have been made with to be used: the compile options and the order.
     static func context(_ options: CompileOptions, _ order: RouteOrder) -> UInt64 {
@@ -201,6 +201,7 @@ extension IncrementalTable {
             w.data(a.route.nlriBytes)
             w.list(a.route.extendedCommunities) { $0.u64($1.rawValue) }
             w.list(a.route.largeCommunities) { w, c in w.u32(c.global); w.u32(c.local1); w.u32(c.local2) }
+            w.list(a.route.ipv6ExtendedCommunities) { $0.data($1.bytes) }
             w.u64(UInt64(bitPattern: Int64(a.tiebreak)))
         }
         var w = ByteWriter()
@@ -224,10 +225,12 @@ extension IncrementalTable {
                                 guard let g = b.u32(), let l1 = b.u32(), let l2 = b.u32() else { return nil }
                                 return LargeCommunity(global: g, local1: l1, local2: l2)
                             }),
+                            let ext6 = b.list({ $0.data().flatMap { IPv6ExtendedCommunity(bytes: $0) } }),
                             let tiebreak = b.u64() else { return nil }
                       let family: AddressFamily = f == 4 ? .ipv4 : .ipv6
                       guard let components = try? FlowNLRICodec.decodeComponents(nlri, family: family) else { return nil }
-                      return (FlowRoute(family: family, components: components, extendedCommunities: ext, largeCommunities: large),
+                      return (FlowRoute(family: family, components: components, extendedCommunities: ext, largeCommunities: large,
+                                        ipv6ExtendedCommunities: ext6),
                               Int(Int64(bitPattern: tiebreak)))
                   }), b.atEnd,
                   update(removing: removed, adding: added) != nil else { return false }

@@ -160,4 +160,31 @@ final class LoggedKernel: TableWriter {
         #expect(p.assign([.nextHop(b, copy: false), .nextHop(c, copy: false)]))
         #expect(p.nextHopMarks == [b: ranges.mark(1), c: ranges.mark(0)], "a's slot given to c, b keeps its mark")
     }
+
+    @Test("an IPv6 next hop (attribute 25, 0x000c): its /128 and default in its table, an ip -6 rule, read back by the next process")
+    func ipv6NextHop() throws {
+        let log = OperationLog()
+        let routing = MemoryRouting(log: log)
+        let nh6 = IPAddress("2001:db8:2::10")!
+        routing.paths[nh6] = .via(gateway: nil, device: 4)
+        let kernel = LoggedKernel(log: log)
+        let keeper = TableKeeper(configuration: KeeperConfiguration(options: CompileOptions(merge: false)), writer: kernel,
+                                 policyRoutes: try PolicyRoutes(configuration: .init(), writer: routing))
+        let route = FlowRoute(family: .ipv6, components: [.destinationPrefix(FlowPrefix("2001:db8:113::10/128")!)],
+                              ipv6ExtendedCommunities: [IPv6FlowAction.redirectToIP(nh6, copy: false).community])
+        let outcome = try keeper.install(ReadResult(routes: [ReadRoute(route: route, position: "route 1")]))
+        #expect(outcome.rejected.isEmpty, "\(outcome.rejected)")
+        #expect(Self.marks(kernel.kernel.table) == [0x4653_0000])
+        #expect(log.entries == ["route 2001:db8:2::10/128 dev #4 table 1179844608",
+                                "route default via 2001:db8:2::10 dev #4 table 1179844608",
+                                "add rule 0x46530000 ipv6 → 1179844608",
+                                "nft replace"], "\(log.entries)")
+        // A new process finds the next hop's mark in the kernel.
+        let again = try PolicyRoutes(configuration: .init(), writer: routing)
+        #expect(again.nextHopMarks == [nh6: 0x4653_0000])
+        // Gone: an unreachable table.
+        routing.paths[nh6] = nil
+        #expect(try again.follow().count == 1)
+        #expect(routing.routeSet.allSatisfy { $0.kind == .unreachable && $0.family == .ipv6 })
+    }
 }

@@ -1,8 +1,10 @@
 import FlowSpec
 
 /// Where a route's redirect sends its packets: the VRF a route target names (RFC 8955 §7.4) or a
-/// next hop (0x010c, draft-ietf-idr-flowspec-redirect-ip). A route's first redirect community,
-/// of either kind, is the one that applies; the compiler notes the others (`actionPlan`).
+/// next hop (0x010c, or 0x000c in attribute 25 for IPv6: draft-ietf-idr-flowspec-redirect-ip).
+/// A route's first redirect community, of either kind, is the one that applies, the extended
+/// communities (attribute 16) before the IPv6 ones (attribute 25); the compiler notes the others
+/// (`actionPlan`). An rt-redirect-ipv6 (RFC 8956 §6.1) has no target here: it cannot be mapped.
 public enum RedirectTarget: Hashable, Sendable, CustomStringConvertible {
     case routeTarget(RouteTarget)
     /// `copy`: the copy bit, a copy to the next hop while the original goes on.
@@ -15,6 +17,13 @@ public enum RedirectTarget: Hashable, Sendable, CustomStringConvertible {
             case .redirect(let rt): self = .routeTarget(rt); return
             case .redirectToIP(let ip, let copy): self = .nextHop(ip, copy: copy); return
             default: continue
+            }
+        }
+        for c in route.ipv6ExtendedCommunities {
+            switch IPv6FlowAction(c) {
+            case .redirectToIP(let ip, let copy): self = .nextHop(ip, copy: copy); return
+            case .rtRedirect: return nil
+            case .unknown: continue
             }
         }
         return nil

@@ -1,0 +1,99 @@
+import Testing
+import FlowSpec
+@testable import FlowSpecCompiler
+
+private let dst6 = Component.destinationPrefix(FlowPrefix("2001:db8:113::10/128")!)
+private let dst4 = Component.destinationPrefix(FlowPrefix("203.0.113.10/32")!)
+private let nextHop6 = IPAddress("2001:db8:2::10")!
+
+private func route6(_ ext6: [IPv6ExtendedCommunity], _ actions: [FlowAction] = [], family: AddressFamily = .ipv6) -> FlowRoute {
+    FlowRoute(family: family, components: [family == .ipv6 ? dst6 : dst4], extendedCommunities: actions.map(\.community),
+              ipv6ExtendedCommunities: ext6)
+}
+
+private func marks(_ r: CompileResult) -> [UInt32] {
+    r.table.chains[0].rules.flatMap { rule in
+        zip(rule.expressions, rule.expressions.dropFirst()).compactMap { pair -> UInt32? in
+            guard case .immediateData(_, let d) = pair.0, case .metaSet(.mark, _) = pair.1, d.count == 4 else { return nil }
+            return UInt32(d[0]) | UInt32(d[1]) << 8 | UInt32(d[2]) << 16 | UInt32(d[3]) << 24
+        }
+    }
+}
+
+/// Redirects carried by IPv6 Address Specific Extended Communities (attribute 25), as the
+/// compiler lowers them: the IPv6 redirect-to-IP like the IPv4 one, rt-redirect-ipv6 as an
+/// unmappable redirect.
+@Suite struct IPv6RedirectCompileTests {
+    let redirect = IPv6FlowAction.redirectToIP(nextHop6, copy: false).community
+
+    @Test("redirect to an IPv6 next hop (0x000c) sets the next hop's mark, merged or not")
+    func nextHopMark() {
+        for merge in [true, false] {
+            var o = CompileOptions(merge: merge)
+            o.nextHopMarks = [nextHop6: 0x4653_0002]
+            let r = compile([route6([redirect])], options: o)
+            #expect(r.rejected.isEmpty, "\(r.rejected)")
+            #expect(marks(r) == [0x4653_0002])
+        }
+        #expect(RedirectTarget(of: route6([redirect])) == .nextHop(nextHop6, copy: false))
+    }
+
+    @Test("0x000c is rejected with its reason: the copy bit, an IPv4 route, no mark")
+    func refused() {
+        var o = CompileOptions()
+        o.nextHopMarks = [nextHop6: 0x4653_0002]
+        let copy = compile([route6([IPv6FlowAction.redirectToIP(nextHop6, copy: true).community])], options: o)
+        #expect(copy.rejected.first?.reason.contains("copy bit") == true)
+        let family = compile([route6([redirect], family: .ipv4)], options: o)
+        #expect(family.rejected.first?.reason.contains("other family") == true)
+        let unmapped = compile([route6([IPv6FlowAction.redirectToIP(IPAddress("2001:db8:2::11")!, copy: false).community])], options: o)
+        #expect(unmapped.rejected.first?.reason.contains("has no mark") == true)
+    }
+
+    @Test("rt-redirect-ipv6 (RFC 8956 §6.1) cannot be mapped: rejected by default, ignored with --unmapped-redirect ignore")
+    func rtRedirectIPv6() {
+        let routes = [route6([IPv6FlowAction.rtRedirect(address: IPAddress("2001:db8::1")!, local: 100).community],
+                             [.trafficRateBytes(asn: 0, bytesPerSecond: 0)])]
+        let rejected = compile(routes)
+        #expect(rejected.rejected.count == 1 && rejected.table.chains[0].rules.isEmpty)
+        #expect(rejected.rejected.first?.reason.contains("rt-redirect-ipv6") == true
+                && rejected.rejected.first?.reason.contains("IPv6 route targets are not supported") == true, "\(rejected.rejected)")
+        var o = CompileOptions()
+        o.unmappedRedirect = .ignore
+        let ignored = compile(routes, options: o)
+        #expect(ignored.rejected.isEmpty)
+        #expect(ignored.notes.contains { $0.message.contains("redirect is ignored") })
+        #expect(ignored.table.chains[0].rules.first?.expressions.contains(.immediateVerdict(.drop)) == true, "the drop applies")
+        #expect(RedirectTarget(of: routes[0]) == nil)
+    }
+
+    @Test("other attribute-25 communities are noted and ignored; FRR's and GoBGP's redirect codes are named")
+    func unknownNoted() {
+        let frr = IPv6ExtendedCommunity(type: 0x80, subtype: 0x0d, address: IPAddress("2001:db8::1")!, local: 100)
+        let rt6 = IPv6ExtendedCommunity(type: 0x00, subtype: 0x02, address: IPAddress("2001:db8::1")!, local: 100)
+        let r = compile([route6([frr, rt6], [.trafficRateBytes(asn: 0, bytesPerSecond: 0)])])
+        #expect(r.rejected.isEmpty)
+        #expect(r.notes.filter { $0.kind == .ignoredCommunity }.count == 2)
+        #expect(r.notes.contains { $0.message.contains("FRR's code for rt-redirect-ipv6") })
+    }
+
+    @Test("an 8-octet redirect comes before attribute 25's: it applies, the IPv6 one is noted")
+    func attribute16First() {
+        let rt = RouteTarget("65000:666")!
+        var o = CompileOptions(redirectMarks: [rt: 0x66])
+        o.nextHopMarks = [nextHop6: 0x4653_0002]
+        let route = route6([redirect], [.redirect(rt)])
+        let r = compile([route], options: o)
+        #expect(marks(r) == [0x66])
+        #expect(r.notes.contains { $0.message.contains("several redirect communities") })
+        #expect(RedirectTarget(of: route) == .routeTarget(rt))
+    }
+
+    @Test("the route's content digest covers attribute 25 (an incremental apply sees the change); without it, it is as before")
+    func digest() {
+        let plain = FlowRoute(family: .ipv6, components: [dst6])
+        #expect(contentDigest(route6([])) == contentDigest(plain))
+        #expect(contentDigest(route6([redirect])) != contentDigest(plain))
+        #expect(contentDigest(route6([redirect])) != contentDigest(route6([IPv6FlowAction.redirectToIP(nextHop6, copy: true).community])))
+    }
+}
