@@ -66,6 +66,9 @@ public enum BIRDWriter {
             case .failure(let e): return .failure(e)
             }
         }
+        if let c = route.ipv6ExtendedCommunities.first {
+            return .failure(Unwritable(reason: "\(c.action): BIRD's filters have no IPv6 address-specific extended communities (attribute 25), so the route cannot be given with it"))
+        }
         let v4 = route.family == .ipv4
         var text = "  route \(v4 ? "flow4" : "flow6") { \(parts.map { $0 + ";" }.joined(separator: " ")) }"
         var attributes: [String] = []

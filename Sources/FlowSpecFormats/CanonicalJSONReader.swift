@@ -204,11 +204,16 @@ struct RouteDecoder {
         guard let family else { throw RouteProblem("no family: give \"family\" (ipv4 or ipv6) or a destination or source prefix") }
 
         var communities = [ExtendedCommunity]()
+        var ipv6Communities = [IPv6ExtendedCommunity]()
         if let a = actionsNode {
             guard tape.kind(a) == .array else { throw RouteProblem("actions must be an array, not \(CanonicalJSON.describe(tape.kind(a)))") }
             for (i, e) in tape.elements(a).enumerated() {
-                do { communities.append(try action(e)) }
-                catch { throw RouteProblem("actions[\(i + 1)]: \(error.reason)") }
+                do {
+                    switch try action(e) {
+                    case .extended(let c): communities.append(c)
+                    case .ipv6(let c): ipv6Communities.append(c)
+                    }
+                } catch { throw RouteProblem("actions[\(i + 1)]: \(error.reason)") }
             }
         }
         var large = [LargeCommunity]()
@@ -218,7 +223,8 @@ struct RouteDecoder {
         }
 
         let route = FlowRoute(family: family, components: components,
-                              extendedCommunities: communities, largeCommunities: large)
+                              extendedCommunities: communities, largeCommunities: large,
+                              ipv6ExtendedCommunities: ipv6Communities)
         for c in components {
             if !c.type.exists(in: family) { throw RouteProblem("\(c.type.name) exists only in ipv6 routes") }
             if let p = c.prefix, p.family != family {
@@ -431,12 +437,18 @@ struct RouteDecoder {
 
     // MARK: Actions
 
-    static let actionKeys = "traffic-rate-bytes, traffic-rate-packets, traffic-action, redirect, redirect-to-ip, traffic-marking, route-target, community"
+    static let actionKeys = "traffic-rate-bytes, traffic-rate-packets, traffic-action, redirect, redirect-to-ip, rt-redirect-ipv6, traffic-marking, route-target, community, ipv6-community"
 
-    func action(_ n: Int) throws(RouteProblem) -> ExtendedCommunity {
+    /// An action's community: 8 octets (attribute 16) or, for the IPv6 forms, 20 (attribute 25).
+    enum ActionCommunity {
+        case extended(ExtendedCommunity)
+        case ipv6(IPv6ExtendedCommunity)
+    }
+
+    func action(_ n: Int) throws(RouteProblem) -> ActionCommunity {
         if tape.kind(n) == .string {
             let s = tape.string(n)
-            if s == "drop" { return FlowAction.trafficRateBytes(asn: 0, bytesPerSecond: 0).community }
+            if s == "drop" { return .extended(FlowAction.trafficRateBytes(asn: 0, bytesPerSecond: 0).community) }
             throw RouteProblem("unknown action \"\(s)\" (an action is an object such as {\"traffic-rate-bytes\":0}, or \"drop\")")
         }
         guard tape.kind(n) == .object else { throw RouteProblem("an action must be an object such as {\"traffic-rate-bytes\":0}") }
@@ -449,7 +461,7 @@ struct RouteDecoder {
                 if asnNode != nil { throw RouteProblem("\"asn\" appears twice") }
                 asnNode = v
             case "traffic-rate-bytes", "traffic-rate-packets", "traffic-action", "redirect", "redirect-to-ip",
-                 "traffic-marking", "route-target", "community":
+                 "rt-redirect-ipv6", "traffic-marking", "route-target", "community", "ipv6-community":
                 if let p = primary { throw RouteProblem("one action per object: found \"\(p.key)\" and \"\(key)\"") }
                 primary = (key, v)
             default:
@@ -467,16 +479,16 @@ struct RouteDecoder {
                 throw RouteProblem("\(key) must be a number (bytes or packets per second; 0 drops)")
             }
             guard rate.isFinite else { throw RouteProblem("\(key) \(tape.numberText(v)) does not fit a 32-bit float") }
-            return key == "traffic-rate-bytes"
+            return .extended(key == "traffic-rate-bytes"
                 ? FlowAction.trafficRateBytes(asn: asn, bytesPerSecond: rate).community
-                : FlowAction.trafficRatePackets(asn: asn, packetsPerSecond: rate).community
+                : FlowAction.trafficRatePackets(asn: asn, packetsPerSecond: rate).community)
         case "traffic-action":
-            return FlowAction.trafficAction(sample: try flag(v, "sample"), terminal: try flag(v, "terminal")).community
+            return .extended(FlowAction.trafficAction(sample: try flag(v, "sample"), terminal: try flag(v, "terminal")).community)
         case "redirect", "route-target":
             guard tape.kind(v) == .string, let rt = RouteTargetText.parse(tape.string(v)) else {
                 throw RouteProblem("\(key) must be \"ASN:N\", \"ASNL:N\" (4-octet AS) or \"IPv4:N\", not \(text(v))")
             }
-            return key == "redirect" ? FlowAction.redirect(rt).community : FlowAction.routeTarget(rt).community
+            return .extended(key == "redirect" ? FlowAction.redirect(rt).community : FlowAction.routeTarget(rt).community)
         case "redirect-to-ip":
             var addressNode = v
             var copy = false
@@ -493,12 +505,35 @@ struct RouteDecoder {
                 addressNode = a
             }
             guard tape.kind(addressNode) == .string, let address = IPAddress(tape.string(addressNode)) else {
-                throw RouteProblem("redirect-to-ip must be an IPv4 address or {\"address\":\"192.0.2.1\",\"copy\":false}")
+                throw RouteProblem("redirect-to-ip must be an IP address or {\"address\":\"192.0.2.1\",\"copy\":false}")
             }
-            guard address.family == .ipv4 else {
-                throw RouteProblem("redirect-to-ip (0x010c) carries an IPv4 address; \(address) is IPv6")
+            // IPv4: 0x010c in the extended communities; IPv6: 0x000c in the IPv6 ones (attribute 25).
+            return address.family == .ipv4
+                ? .extended(FlowAction.redirectToIP(address, copy: copy).community)
+                : .ipv6(IPv6FlowAction.redirectToIP(address, copy: copy).community)
+        case "rt-redirect-ipv6":
+            guard tape.kind(v) == .object else {
+                throw RouteProblem("rt-redirect-ipv6 must be {\"address\":\"2001:db8::1\",\"local\":100}, not \(text(v))")
             }
-            return FlowAction.redirectToIP(address, copy: copy).community
+            var address: IPAddress? = nil, local: UInt64? = nil
+            for (k2, v2) in tape.members(v) {
+                switch tape.string(k2) {
+                case "address":
+                    guard tape.kind(v2) == .string, let a = IPAddress(tape.string(v2)), a.family == .ipv6 else {
+                        throw RouteProblem("rt-redirect-ipv6 address must be an IPv6 address, not \(text(v2))")
+                    }
+                    address = a
+                case "local": local = try unsigned(v2, "local", max: 0xffff)
+                case let other: throw RouteProblem("unknown key \"\(other)\" in rt-redirect-ipv6 (address, local)")
+                }
+            }
+            guard let address, let local else { throw RouteProblem("rt-redirect-ipv6 needs an \"address\" and a \"local\"") }
+            return .ipv6(IPv6FlowAction.rtRedirect(address: address, local: UInt16(local)).community)
+        case "ipv6-community":
+            guard tape.kind(v) == .string, let raw = RouteDecoder.hex20(tape.string(v)), let c = IPv6ExtendedCommunity(bytes: raw) else {
+                throw RouteProblem("ipv6-community must be the 20 octets in hex, e.g. \"0x000c20010db80000000000000000000000010000\", not \(text(v))")
+            }
+            return .ipv6(c)
         case "traffic-marking":
             if tape.kind(v) == .object {
                 var value: UInt64? = nil
@@ -510,16 +545,16 @@ struct RouteDecoder {
                     }
                 }
                 guard let value else { throw RouteProblem("traffic-marking needs \"dscp\" or \"value\"") }
-                return ExtendedCommunity(type: 0x80, subtype: 0x09, value: value)
+                return .extended(ExtendedCommunity(type: 0x80, subtype: 0x09, value: value))
             }
             let value = try unsigned(v, "traffic-marking", max: 0xffff_ffff_ffff)
-            return ExtendedCommunity(type: 0x80, subtype: 0x09, value: value)
+            return .extended(ExtendedCommunity(type: 0x80, subtype: 0x09, value: value))
         default: // community
-            if tape.kind(v) == .number { return ExtendedCommunity(rawValue: try unsigned(v, "community", max: .max)) }
+            if tape.kind(v) == .number { return .extended(ExtendedCommunity(rawValue: try unsigned(v, "community", max: .max))) }
             guard tape.kind(v) == .string, let raw = RouteDecoder.hex64(tape.string(v)) else {
                 throw RouteProblem("community must be the 8 octets in hex, e.g. \"0x8006000000000000\", not \(text(v))")
             }
-            return ExtendedCommunity(rawValue: raw)
+            return .extended(ExtendedCommunity(rawValue: raw))
         }
     }
 
@@ -543,6 +578,23 @@ struct RouteDecoder {
             if key == name { result = try bool(v, key) }
         }
         return result
+    }
+
+    /// `0x` and exactly 40 hex digits: the 20 octets of an IPv6 address-specific community.
+    static func hex20(_ s: String) -> [UInt8]? {
+        var t = Substring(s)
+        guard t.hasPrefix("0x") || t.hasPrefix("0X") else { return nil }
+        t = t.dropFirst(2)
+        guard t.utf8.count == 40, t.allSatisfy(\.isHexDigit) else { return nil }
+        var out = [UInt8]()
+        var i = t.startIndex
+        while i < t.endIndex {
+            let j = t.index(i, offsetBy: 2)
+            guard let b = UInt8(t[i..<j], radix: 16) else { return nil }
+            out.append(b)
+            i = j
+        }
+        return out
     }
 
     static func hex64(_ s: String) -> UInt64? {

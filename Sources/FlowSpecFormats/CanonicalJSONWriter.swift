@@ -63,6 +63,23 @@ extension CanonicalJSON {
         return "{\"community\":\"0x" + String(repeating: "0", count: 16 - digits.count) + digits + "\"}"
     }
 
+    /// One IPv6 address-specific extended community as an action object: the readable form when
+    /// it re-encodes to the same 20 octets, otherwise `{"ipv6-community":"0x…"}` (40 hex digits).
+    public static func json(_ community: IPv6ExtendedCommunity) -> String {
+        let a = community.action
+        var readable: String? = nil
+        switch a {
+        case .redirectToIP(let address, let copy):
+            readable = "{\"redirect-to-ip\":{\"address\":\"\(address)\",\"copy\":\(copy)}}"
+        case .rtRedirect(let address, let local):
+            readable = "{\"rt-redirect-ipv6\":{\"address\":\"\(address)\",\"local\":\(local)}}"
+        case .unknown:
+            break
+        }
+        if let readable, a.community == community { return readable }
+        return "{\"ipv6-community\":\"0x" + hexString(community.bytes) + "\"}"
+    }
+
     /// A route's match object, as in the canonical route (`{"destination":"203.0.113.10/32",…}`).
     public static func matchJSON(_ route: FlowRoute) -> String {
         var out = "{"
@@ -79,6 +96,11 @@ extension CanonicalJSON {
         out += "},\"actions\":["
         for (i, c) in r.extendedCommunities.enumerated() {
             if i > 0 { out += "," }
+            out += json(c)
+        }
+        // Attribute 25's after attribute 16's: the reader sorts them back by size.
+        for (i, c) in r.ipv6ExtendedCommunities.enumerated() {
+            if i > 0 || !r.extendedCommunities.isEmpty { out += "," }
             out += json(c)
         }
         out += "]"

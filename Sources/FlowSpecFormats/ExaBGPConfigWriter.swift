@@ -48,6 +48,16 @@ public enum ExaBGPConfigWriter {
             default: then.append(raw(a.community))
             }
         }
+        // Attribute 25: ExaBGP's configuration has a word for the IPv6 redirect-to-IP without the
+        // copy bit only (`redirect-to-nexthop-ietf`, 0x000c); its `extended-community` takes
+        // 8-octet communities, so the others cannot be written.
+        for c in route.ipv6ExtendedCommunities {
+            let a = c.action
+            guard case .redirectToIP(let ip, false) = a, a.community == c else {
+                return .failure(Unwritable(reason: "\(a): ExaBGP's configuration cannot give this IPv6 address-specific extended community (of those it writes only redirect-to-nexthop-ietf, without the copy bit)"))
+            }
+            then.append("redirect-to-nexthop-ietf \(ip);")
+        }
         if !route.largeCommunities.isEmpty {
             then.append("large-community [ " + route.largeCommunities.map { "\($0.global):\($0.local1):\($0.local2)" }.joined(separator: " ") + " ];")
         }

@@ -9,7 +9,10 @@ import FlowSpec
 /// lossless. Bitmask components are NOT lossless in the lists: ExaBGP prints every bit of a term
 /// as its own element (`match 0x29` → `"=fin", "=push", "=urg"`, exactly like three OR-ed terms), so
 /// they are read from the route's `string` form, which joins one term's bits with `+`. Extended
-/// communities are read from the integer `value` (the strings round rates and are empty for 0x8108).
+/// communities are read from the integer `value` (the strings round rates and are empty for 0x8108);
+/// so are the IPv6 address-specific ones of `extended-community-ipv6` (attribute 25, RFC 5701),
+/// whose `value` is the 20 octets as one decimal integer of up to 160 bits (ExaBGP's
+/// `ExtendedCommunityBase.json`; its string for 0x000c is `redirect-to-nexthop-ietf <IPv6>`).
 public enum ExaBGPReader {
     /// An End-of-RIB marker for a flowspec family.
     public struct EndOfRIB: Hashable, Sendable {
@@ -89,6 +92,15 @@ public enum ExaBGPReader {
             if let v = ec["value"]?.uint64 { communities.append(ExtendedCommunity(rawValue: v)) }
             else { attributeWarnings.append("extended community \(ec["string"]?.brief ?? ec.brief) without an integer value; dropped") }
         }
+        var ipv6Communities = [IPv6ExtendedCommunity]()
+        for ec in update["attribute"]?["extended-community-ipv6"]?.array ?? [] {
+            if let text = ec["value"]?.numberText, let octets = decimalOctets(text, count: IPv6ExtendedCommunity.octets),
+               let c = IPv6ExtendedCommunity(bytes: octets) {
+                ipv6Communities.append(c)
+            } else {
+                attributeWarnings.append("IPv6 extended community \(ec["string"]?.brief ?? ec.brief) without a 160-bit integer value; dropped")
+            }
+        }
         var index = 0
         for (familyKey, byNextHop) in update["announce"]?.members ?? [] {
             guard let family = flowFamily(familyKey) else {
@@ -101,7 +113,8 @@ public enum ExaBGPReader {
                     let pos = "\(where_), route \(index)"
                     switch readRoute(route, family: family) {
                     case .success(let (components, warnings)):
-                        let r = FlowRoute(family: family, components: components, extendedCommunities: communities)
+                        let r = FlowRoute(family: family, components: components, extendedCommunities: communities,
+                                          ipv6ExtendedCommunities: ipv6Communities)
                         result.routes.append(ReadRoute(route: r, position: pos, warnings: warnings + attributeWarnings))
                     case .failure(let p): result.errors.append(ReadError(position: pos, reason: p.reason))
                     }
@@ -122,6 +135,23 @@ public enum ExaBGPReader {
             }
         }
         return LineResult(result: result)
+    }
+
+    /// A non-negative decimal integer as `count` big-endian octets, or nil when it is not one or
+    /// does not fit.
+    static func decimalOctets(_ text: String, count: Int) -> [UInt8]? {
+        guard !text.isEmpty, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+        var out = [UInt8](repeating: 0, count: count)
+        for digit in text.utf8 {
+            var carry = UInt16(digit - 0x30)
+            for i in stride(from: count - 1, through: 0, by: -1) {
+                let v = UInt16(out[i]) * 10 + carry
+                out[i] = UInt8(v & 0xff)
+                carry = v >> 8
+            }
+            guard carry == 0 else { return nil }
+        }
+        return out
     }
 
     static func flowFamily(_ key: String) -> AddressFamily? {

@@ -69,4 +69,42 @@ extension FRRReader {
         }
         return (out, warnings)
     }
+
+    /// FRR 8.4's `ecom6list` (the IPv6 address-specific extended communities, attribute 25, in
+    /// `ecommunity_ecom2str`'s route-map format), read back where the text allows.
+    ///
+    /// FRR 8.4 prints its own rt-redirect-ipv6 code 0x800d as `FS:redirect VRF RT:<IPv6>:<N>`,
+    /// which gives the 20 octets back. It prints the draft's redirect-to-IPv6 0x000c and RFC 8956's
+    /// rt-redirect-ipv6 0x000d as `UNK:0, 12` and `UNK:0, 13`, without the address: such a route
+    /// cannot be read from this output (its redirect would be lost), so it is an error. Other
+    /// `UNK:` items are unknown communities, dropped with a warning; anything else (FRR 8.4 prints
+    /// a 20-octet route target through its 8-octet code, garbling it) too.
+    static func ipv6CommunitiesFrom(_ list: String) -> Result<([IPv6ExtendedCommunity], [String]), SpeakerProblem> {
+        var out = [IPv6ExtendedCommunity]()
+        var warnings = [String]()
+        let words = list.split(separator: " ", omittingEmptySubsequences: true)
+        var i = 0
+        while i < words.count {
+            var item = [words[i]]
+            if words[i] == "FS:redirect" { item += words[(i + 1)..<min(i + 3, words.count)] }
+            else if words[i].hasPrefix("UNK:"), words[i].hasSuffix(","), i + 1 < words.count { item.append(words[i + 1]) }
+            i += item.count
+            let text = item.joined(separator: " ")
+            if item.count == 3, item[0] == "FS:redirect", item[1] == "VRF", item[2].hasPrefix("RT:") {
+                let body = item[2].dropFirst(3)
+                guard let colon = body.lastIndex(of: ":"), let address = IPAddress(body[..<colon]), address.family == .ipv6,
+                      let local = UInt16(body[body.index(after: colon)...]) else {
+                    warnings.append("\"\(text)\": redirect target not understood; dropped"); continue
+                }
+                out.append(IPv6ExtendedCommunity(type: 0x80, subtype: 0x0d, address: address, local: local))
+            } else if text == "UNK:0, 12" {
+                return .failure("\"\(text)\": FRR 8.4 prints a redirect to an IPv6 next hop (0x000c, draft-ietf-idr-flowspec-redirect-ip) this way, without the next hop, so the route cannot be read from this output (read it from the wire: the listener or a capture)")
+            } else if text == "UNK:0, 13" {
+                return .failure("\"\(text)\": FRR 8.4 prints rt-redirect-ipv6 (0x000d, RFC 8956 §6.1) this way, without the route target, so the route cannot be read from this output (read it from the wire: the listener or a capture)")
+            } else {
+                warnings.append("IPv6 extended community \"\(text)\" not understood; dropped")
+            }
+        }
+        return .success((out, warnings))
+    }
 }

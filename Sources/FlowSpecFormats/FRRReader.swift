@@ -145,10 +145,15 @@ public enum FRRReader {
             let (c, w) = communitiesFrom(list)
             communities = c; warnings += w
         }
+        var ipv6Communities = [IPv6ExtendedCommunity]()
         if let list6 = path.ecom6list, !list6.isEmpty {
-            warnings.append("IPv6 address-specific extended communities \"\(list6)\" are not represented; ignored")
+            switch ipv6CommunitiesFrom(list6) {
+            case .success(let (c, w)): ipv6Communities = c; warnings += w
+            case .failure(let p): return fail(p.reason)
+            }
         }
-        return .success(ReadRoute(route: FlowRoute(family: family, components: components, extendedCommunities: communities),
+        return .success(ReadRoute(route: FlowRoute(family: family, components: components, extendedCommunities: communities,
+                                                   ipv6ExtendedCommunities: ipv6Communities),
                                   position: position, warnings: warnings))
     }
 

@@ -7,7 +7,8 @@ import FlowSpec
 /// (`apiutil.Path`: `nlri`, `age`, `best`, `attrs`, `stale`, `withdrawal`, `source-id`,
 /// `neighbor-ip`). `nlri.value` lists the components with the raw operator byte (`op`) and value,
 /// so the match is lossless. Extended communities (attribute type 16) are decoded objects; see
-/// `community(from:)` for what each keeps. IPv6 prefixes with a non-zero offset are decoded wrongly
+/// `community(from:)` for what each keeps, and `ipv6Community(from:)` for the IPv6 address-specific
+/// ones (attribute type 25). IPv6 prefixes with a non-zero offset are decoded wrongly
 /// by GoBGP 3.10 (it reads `length` bits of pattern instead of `length − offset`, taking octets
 /// of what follows), so such paths are reported as errors, never read.
 public enum GoBGPReader {
@@ -193,6 +194,7 @@ public enum GoBGPReader {
 
         var warnings = [String]()
         var communities = [ExtendedCommunity]()
+        var ipv6Communities = [IPv6ExtendedCommunity]()
         for attr in attrs {
             switch attr["type"]?.uint64 {
             case 16:
@@ -203,7 +205,12 @@ public enum GoBGPReader {
                     }
                 }
             case 25:
-                warnings.append("IPv6 address-specific extended communities (attribute 25) are not represented; ignored")
+                for ec in attr["value"]?.array ?? [] {
+                    switch ipv6Community(from: ec) {
+                    case .success(let c): ipv6Communities.append(c)
+                    case .failure(let p): warnings.append(p.reason)
+                    }
+                }
             default: break
             }
         }
@@ -213,7 +220,8 @@ public enum GoBGPReader {
            others.contains(where: { ($0["value"]?.array ?? []).contains { ($0["offset"]?.uint64 ?? 0) != 0 } }) {
             warnings.append("this path came in an UPDATE that also carried an IPv6 prefix with a non-zero offset, which GoBGP 3.10 decodes by reading too many octets; the components of the routes after it in that UPDATE may be misread")
         }
-        let route = FlowRoute(family: family, components: components, extendedCommunities: communities)
+        let route = FlowRoute(family: family, components: components, extendedCommunities: communities,
+                              ipv6ExtendedCommunities: ipv6Communities)
         return .route(ReadRoute(route: route, withdrawn: withdrawn, position: position, warnings: warnings))
     }
 
@@ -256,6 +264,34 @@ public enum GoBGPReader {
             }
         }
         return bad()
+    }
+
+    /// One IPv6 address-specific extended community of GoBGP's JSON (attribute 25), rebuilt as
+    /// its 20 octets.
+    ///
+    /// Lossless: the IPv6-address-specific types 0x00 and 0x40 with any sub-type (GoBGP's
+    /// `IPv6AddressSpecificExtended`: `{"type":0,"subtype":12,"value":"2001:db8::1:0"}`, the
+    /// address then `:` and the local part — so redirect-to-IPv6 0x000c and rt-redirect-ipv6
+    /// 0x000d), GoBGP's own IPv6 redirect 0x800b (`RedirectIPv6AddressSpecificExtended`, same
+    /// value form), and, after 3.10, unknown ones (`UnknownIP6Extended`: the 19 octets after the
+    /// type as base64). GoBGP 3.10 keeps only 7 octets of the others: reported, not kept.
+    static func ipv6Community(from ec: JSONValue) -> Result<IPv6ExtendedCommunity, SpeakerProblem> {
+        guard let type64 = ec["type"]?.uint64, type64 <= 255, let sub64 = ec["subtype"]?.uint64, sub64 <= 255 else {
+            return .failure("IPv6 extended community without type/subtype: \(ec.brief); dropped")
+        }
+        let type = UInt8(type64), sub = UInt8(sub64)
+        let value = ec["value"]
+        if let text = value?.string {
+            if type == 0x00 || type == 0x40 || (type == 0x80 && sub == 0x0b),
+               let colon = text.lastIndex(of: ":"), let local = UInt16(text[text.index(after: colon)...]),
+               let address = IPAddress(text[..<colon]), address.family == .ipv6 {
+                return .success(IPv6ExtendedCommunity(type: type, subtype: sub, address: address, local: local))
+            }
+            if let raw = base64(text), raw.count == 19, raw[0] == sub, let c = IPv6ExtendedCommunity(bytes: [type] + raw) {
+                return .success(c)
+            }
+        }
+        return .failure("IPv6 extended community type \(type) subtype \(sub) (\(value?.brief ?? "no value")) not understood (GoBGP 3.10 prints 7 of the 20 octets of types it does not know); dropped")
     }
 
     /// `A:N` (2-octet AS, 32-bit local), `a.b.c.d:N`, `hi.lo:N` or `N:N` (4-octet AS, 16-bit local),

@@ -320,7 +320,7 @@ struct CanonicalJSONTests {
             (#"{"family":"ipv4","match":{"protocol":"==6"},"actions":[{"traffic-rate-bytes":0,"redirect":"1:1"}]}"#, "one action per object"),
             (#"{"family":"ipv4","match":{"protocol":"==6"},"actions":[{"redirect":"x:1"}]}"#, "actions[1]: redirect must be"),
             (#"{"family":"ipv4","match":{"protocol":"==6"},"actions":[{"traffic-rate-bytes":1e40}]}"#, "does not fit a 32-bit float"),
-            (#"{"family":"ipv4","match":{"protocol":"==6"},"actions":[{"redirect-to-ip":"2001:db8::1"}]}"#, "is IPv6"),
+            (#"{"family":"ipv4","match":{"protocol":"==6"},"actions":[{"redirect-to-ip":"2001:db8::zz"}]}"#, "must be an IP address"),
             (#"{"family":"ipv4","match":{"protocol":"==6"},"actions":[{"redirect":"1:1","asn":5}]}"#, "\"asn\" belongs to"),
             (#"{"family":"ipv4","match":{"destination":"203.0.113.1/33"}}"#, "longer than 32"),
             (#"{"family":"ipv4","match":{"destination":"203.0.113.1/32 offset 8"}}"#, "IPv4 prefixes have no offset"),
