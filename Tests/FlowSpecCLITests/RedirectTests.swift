@@ -2,13 +2,14 @@ import Foundation
 import Testing
 
 /// Redirects done in the kernel (issue #22), with packets: h1 → r → h2 is the normal path; a
-/// scrubber h3 hangs off r at 192.0.2.10 and also answers for 203.0.113.10, so a redirected
-/// flow that reaches it is counted there and not at h2.
+/// scrubber h3 hangs off r at 192.0.2.10 and 2001:db8:2::10 and also answers for 203.0.113.10 and
+/// 2001:db8:113::10, so a redirected flow that reaches it is counted there and not at h2.
 @Suite("redirect in the kernel with packets", .enabled(if: canUseNamespaces, "needs root and network namespaces"), .serialized)
 struct RedirectTests {
     static let nextHop = "192.0.2.10"
 
-    /// The lab of `RouterLab` plus the scrubber h3 behind r's device to-h3 (192.0.2.0/24).
+    /// The lab of `RouterLab` plus the scrubber h3 behind r's device to-h3 (192.0.2.0/24,
+    /// 2001:db8:2::/64).
     final class ScrubLab {
         let lab: RouterLab
         let h3: String
@@ -22,8 +23,12 @@ struct RedirectTests {
                 try run(["ip", "-n", h3, "addr", "add", "192.0.2.10/24", "dev", "eth0"])
                 try run(["ip", "-n", h3, "addr", "add", "203.0.113.10/32", "dev", "lo"])
                 try run(["ip", "-n", lab.r, "addr", "add", "192.0.2.1/24", "dev", "to-h3"])
+                try run(["ip", "-n", h3, "-6", "addr", "add", "2001:db8:2::10/64", "dev", "eth0", "nodad"])
+                try run(["ip", "-n", h3, "-6", "addr", "add", "2001:db8:113::10/128", "dev", "lo"])
+                try run(["ip", "-n", lab.r, "-6", "addr", "add", "2001:db8:2::1/64", "dev", "to-h3", "nodad"])
                 for (ns, d) in [(h3, "lo"), (h3, "eth0"), (lab.r, "to-h3")] { try run(["ip", "-n", ns, "link", "set", d, "up"]) }
                 try run(["ip", "-n", h3, "route", "add", "default", "via", "192.0.2.1"])
+                try run(["ip", "-n", h3, "-6", "route", "add", "default", "via", "2001:db8:2::1"])
             } catch {
                 close()
                 throw error
@@ -45,9 +50,22 @@ struct RedirectTests {
             return (s2.stop().mapValues(\.packets), s3.stop().mapValues(\.packets))
         }
 
-        func rules() throws -> String { try lab.exec(lab.r, ["ip", "rule", "show"]).out }
+        /// Waits (up to 10 s) until IPv6 works from h1 to h2 and from r to h3: for a second or two
+        /// after an interface comes up the kernel's IPv6 neighbour discovery loses packets (its
+        /// link-local address is still tentative), which IPv4 does not.
+        func waitForIPv6() throws {
+            let ready = try RedirectTests.eventually(10) {
+                try lab.exec(lab.h1, ["ping", "-6", "-c", "1", "-W", "1", "2001:db8:113::10"], check: false).status == 0
+                    && lab.exec(lab.r, ["ping", "-6", "-c", "1", "-W", "1", "2001:db8:2::10"], check: false).status == 0
+            }
+            if !ready { throw ShellError(command: "ping -6", status: -1, stderr: "IPv6 in the lab did not come up in 10 s") }
+        }
+
+        func rules(_ family: String = "-4") throws -> String { try lab.exec(lab.r, ["ip", family, "rule", "show"]).out }
         /// The routes of `table` ("" while it has never existed: `ip` then fails).
-        func routes(table: String) throws -> String { try lab.exec(lab.r, ["ip", "route", "show", "table", table], check: false).out }
+        func routes(table: String, _ family: String = "-4") throws -> String {
+            try lab.exec(lab.r, ["ip", family, "route", "show", "table", table], check: false).out
+        }
     }
 
     static func redirectRoute(_ extra: String = "") -> String {
@@ -278,5 +296,128 @@ struct RedirectTests {
         let rules = try s.rules()
         #expect(!rules.contains("0x46530000"), "--flush-on-exit: \(rules)")
         #expect(try s.routes(table: table).isEmpty)
+    }
+
+    // MARK: IPv6 (attribute 25, 0x000c)
+
+    static let nextHop6 = "2001:db8:2::10"
+
+    static func redirectRoute6(_ extra: String = "") -> String {
+        """
+        {"routes":[
+        {"family":"ipv6","match":{"destination":"2001:db8:113::10/128","next-header":"==17","destination-port":"==5353"},"actions":[\(extra){"redirect-to-ip":"\(nextHop6)"}]}
+        ]}
+        """
+    }
+
+    @Test("IPv6 redirect-to-IP: the flow arrives at the IPv6 next hop, other traffic keeps its path; withdrawn, the -6 rule and routes go")
+    func redirectToIPv6() throws {
+        let s = try ScrubLab()
+        defer { s.close() }
+        let lab = s.lab
+        try s.waitForIPv6()
+        let r = try lab.flowspecNft(["apply", "--from", "json", "--hook", "prerouting", "--priority", "mangle", "-"], stdin: Self.redirectRoute6())
+        #expect(r.status == 0 && r.out.contains("committed"), "\(r.out)\(r.err)")
+        let rules = try s.rules("-6")
+        #expect(rules.contains("fwmark 0x46530000 lookup \(Self.firstTable) proto 245"), "\(rules)")
+        #expect(!(try s.rules("-4")).contains("0x46530000"), "no IPv4 rule for an IPv6 next hop")
+        let table = try s.routes(table: Self.firstTable, "-6")
+        #expect(table.contains("default via 2001:db8:2::10 dev to-h3"), "\(table)")
+        #expect(table.contains("2001:db8:2::10 dev to-h3"), "\(table)")
+        let (h2, h3) = try s.count(ports: [5353, 22]) {
+            try sendUDP(lab: lab, to: "2001:db8:113::10", port: 5353, count: 20, size: 100, interval: 0.002)
+            try sendUDP(lab: lab, to: "2001:db8:113::10", port: 22, count: 20, size: 100, interval: 0.002)
+            try sendUDP(lab: lab, to: "203.0.113.10", port: 5353, count: 20, size: 100, interval: 0.002)
+        }
+        #expect(h3[5353] == 20 && h2[5353] == 20, "the IPv6 flow goes to the next hop, the IPv4 one on its path: h2 \(h2), h3 \(h3)")
+        #expect(h2[22] == 20 && h3[22] == nil, "other IPv6 traffic keeps its path: h2 \(h2), h3 \(h3)")
+        let show = try lab.flowspecNft(["show"])
+        #expect(show.out.contains("redirect mark 0x46530000") && show.out.contains("default via 2001:db8:2::10 dev to-h3"), "\(show.out)")
+        let again = try lab.flowspecNft(["apply", "--from", "json", "--hook", "prerouting", "--priority", "mangle", "-"], stdin: Self.redirectRoute6())
+        #expect(again.out.contains("no change"), "\(again.out)\(again.err)")
+        let empty = try lab.flowspecNft(["apply", "--from", "json", "--hook", "prerouting", "--priority", "mangle", "--allow-empty", "-"],
+                                        stdin: #"{"routes":[]}"#)
+        #expect(empty.status == 0, "\(empty.out)\(empty.err)")
+        #expect(!(try s.rules("-6")).contains("0x46530000"))
+        #expect(try s.routes(table: Self.firstTable, "-6").isEmpty)
+        let (after2, after3) = try s.count(ports: [5353]) {
+            try sendUDP(lab: lab, to: "2001:db8:113::10", port: 5353, count: 10, size: 100, interval: 0.002)
+        }
+        #expect(after2[5353] == 10 && after3[5353] == nil, "withdrawn, the flow takes its normal path: h2 \(after2), h3 \(after3)")
+    }
+
+    @Test("rt-redirect-ipv6 and the IPv6 copy bit are rejected with the reason; nothing is marked")
+    func refusedIPv6Redirects() throws {
+        let s = try ScrubLab()
+        defer { s.close() }
+        let routes = """
+        {"routes":[
+        {"family":"ipv6","match":{"destination":"2001:db8:113::10/128"},"actions":[{"redirect-to-ip":{"address":"2001:db8:2::10","copy":true}}]},
+        {"family":"ipv6","match":{"destination":"2001:db8:113::11/128"},"actions":[{"rt-redirect-ipv6":{"address":"2001:db8::1","local":100}}]}
+        ]}
+        """
+        let r = try s.lab.flowspecNft(["apply", "--from", "json", "--hook", "prerouting", "-"], stdin: routes, check: false)
+        #expect(r.status == 3, "\(r.out)\(r.err)")
+        #expect(r.out.contains("copy bit") && r.out.contains("IPv6 route targets are not supported"), "\(r.out)")
+        #expect(!(try s.rules("-6")).contains("0x46530000"))
+    }
+
+    /// An ExaBGP API line announcing the IPv6 redirect-to-IP route: attribute 25's 0x000c to
+    /// 2001:db8:2::10, as ExaBGP prints it (the 20 octets as one decimal integer).
+    static let exabgpAnnounce6 = #"{ "exabgp": "4.0.1", "type": "update", "neighbor": { "address": { "local": "192.0.2.1", "peer": "192.0.2.9" }, "asn": { "local": 65108, "peer": 65309 }, "direction": "receive", "message": { "update": { "attribute": { "origin": "igp", "extended-community-ipv6": [ { "value": 270396894049897452160223707358247110338150400, "string": "redirect-to-nexthop-ietf 2001:db8:2::10" } ] }, "announce": { "ipv6 flow": { "no-nexthop": [ { "destination-ipv6": [ "2001:db8:113::10/128/0" ], "next-header": [ "=udp" ], "destination-port": [ "=5353" ], "string": "flow destination-ipv6 2001:db8:113::10/128/0 next-header =udp destination-port =5353" } ] } } } } } }"#
+
+    @Test("watch follows an IPv6 next hop that goes away and comes back (rtnetlink), and --flush-on-exit removes the -6 rule and routes")
+    func daemonFollowsIPv6NextHop() throws {
+        let s = try ScrubLab()
+        defer { s.close() }
+        let lab = s.lab
+        // Keep to-h3's IPv6 address while it is down (by default the kernel drops it with the link).
+        try lab.exec(lab.r, ["sysctl", "-qw", "net.ipv6.conf.all.keep_addr_on_down=1"])
+        try s.waitForIPv6()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["ip", "netns", "exec", lab.r, FlowSpecCLITests.flowspecNft, "watch", "--source", "exabgp", "--hook", "prerouting",
+                       "--priority", "mangle", "--debounce", "0", "--flush-on-exit", "--log-level", "info"]
+        let input = Pipe()
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("fsn-watch-\(UUID().uuidString)")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: log) }
+        p.standardInput = input
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = try FileHandle(forWritingTo: log)
+        try p.run()
+        defer { if p.isRunning { try? input.fileHandleForWriting.close(); p.terminate(); p.waitUntilExit() } }
+        func logText() -> String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+        input.fileHandleForWriting.write(Data((Self.exabgpAnnounce6 + "\n").utf8))
+        let table = Self.firstTable
+        func routes() -> String { (try? s.routes(table: table, "-6")) ?? "" }
+        #expect(try Self.eventually(10) { routes().contains("default via 2001:db8:2::10 dev to-h3") }, "\(logText())")
+        #expect(try Self.eventually(5) { try lab.exec(lab.r, ["nft", "list", "tables"]).out.contains("flowspec") })
+        let (h2a, h3a) = try s.count(ports: [5353]) {
+            try sendUDP(lab: lab, to: "2001:db8:113::10", port: 5353, count: 10, size: 100, interval: 0.002)
+        }
+        #expect(h3a[5353] == 10 && h2a[5353] == nil, "redirected by the daemon: h2 \(h2a), h3 \(h3a)")
+
+        try lab.exec(lab.r, ["ip", "link", "set", "to-h3", "down"])
+        #expect(Self.eventually(5) { routes().contains("unreachable default") }, "\(routes())\n\(logText())")
+        let (h2b, h3b) = try s.count(ports: [5353]) {
+            try sendUDP(lab: lab, to: "2001:db8:113::10", port: 5353, count: 10, size: 100, interval: 0.002)
+        }
+        #expect(h2b[5353] == nil && h3b[5353] == nil, "next hop gone: the flow is not delivered elsewhere: h2 \(h2b), h3 \(h3b)")
+
+        try lab.exec(lab.r, ["ip", "link", "set", "to-h3", "up"])
+        #expect(Self.eventually(5) { routes().contains("default via 2001:db8:2::10 dev to-h3") }, "\(routes())\n\(logText())")
+        try s.waitForIPv6()  // the link came up again: neighbour discovery needs its second
+        let (h2c, h3c) = try s.count(ports: [5353]) {
+            try sendUDP(lab: lab, to: "2001:db8:113::10", port: 5353, count: 10, size: 100, interval: 0.002)
+        }
+        #expect(h3c[5353] == 10 && h2c[5353] == nil, "next hop back: h2 \(h2c), h3 \(h3c)")
+        #expect(logText().contains("redirect next hop 2001:db8:2::10"), "\(logText())")
+
+        try input.fileHandleForWriting.close()
+        p.terminate()
+        p.waitUntilExit()
+        #expect(!(try s.rules("-6")).contains("0x46530000"), "--flush-on-exit")
+        #expect(routes().isEmpty)
     }
 }
