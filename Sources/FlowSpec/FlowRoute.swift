@@ -6,6 +6,14 @@ public struct FlowRoute: Hashable, Sendable {
     public var components: [Component]
     public var extendedCommunities: [ExtendedCommunity]
     public var largeCommunities: [LargeCommunity]
+    /// The operator's note on the route (the canonical format's `comment`); not part of the BGP
+    /// route. The compiler keeps it beside the route identity in the kernel (the rules' and set
+    /// elements' userdata, at most `FlowRoute.maxCommentBytes` of it), so `show` can print it.
+    public var comment: String?
+
+    /// The most of a comment the kernel keeps: with the identity (at most 120 bytes) it stays
+    /// within the 256 bytes of userdata a rule or set element may carry (NFT_USERDATA_MAXLEN).
+    public static let maxCommentBytes = 128
 
     public init(family: AddressFamily, components: [Component],
                 extendedCommunities: [ExtendedCommunity] = [], largeCommunities: [LargeCommunity] = []) {

@@ -242,6 +242,7 @@ public final class IncrementalTable {
             entries[i] = nil
             routeCount -= 1
             held.remove(id)
+            compiler.routeComments.set(nil, for: id)
             refusals[id] = nil
             notes[id] = nil
         }
@@ -283,7 +284,8 @@ public final class IncrementalTable {
         let rejected = compiler.rejected, noted = compiler.notes
         for r in rejected { refusals[compiler.identities[r.index]] = r.reason }
         for n in noted { notes[n.identity, default: []].append(n.message) }
-        let change = try makeChange(&log)
+        var change = try makeChange(&log)
+        compiler.routeComments.annotate(&change)
         return Update(change: change, rejected: rejected, notes: noted, removed: removing, added: adding)
     }
 
@@ -607,7 +609,8 @@ public final class IncrementalTable {
     }
 }
 
-/// A digest of everything that makes a route (family, NLRI, extended and large communities),
+/// A digest of everything that makes a route (family, NLRI, extended and large communities, and
+/// the operator's comment, which the kernel keeps beside the identity),
 /// the same in every process: an `IncrementalTable` snapshot keeps it per route, and the next
 /// `apply` compares it to tell changed routes from kept ones.
 func contentDigest(_ route: FlowRoute) -> UInt64 {
@@ -618,6 +621,8 @@ func contentDigest(_ route: FlowRoute) -> UInt64 {
     for c in route.extendedCommunities { d.add(c.rawValue) }
     d.add(UInt64(route.largeCommunities.count))
     for c in route.largeCommunities { d.add(c.global); d.add(c.local1); d.add(c.local2) }
+    // Only when there is one: the digests of routes without a comment stay what they were.
+    if let comment = route.comment { d.add(UInt8(0xc0)); d.add(comment) }
     return d.value
 }
 

@@ -44,7 +44,12 @@ public enum NftPrinter {
                 out += "\t\ttype \(b.type) hook \(b.hook.name)\(devices) priority \(b.priority); policy \(b.policy == .drop ? "drop" : "accept");\n"
                 if b.offload { out += "\t\tflags offload;\n" }
             }
-            for rule in chain.rules { out += "\t\t" + ruleText(rule, objectTypes: objectTypes) + "\n" }
+            for rule in chain.rules {
+                out += "\t\t" + ruleText(rule, objectTypes: objectTypes)
+                // nft has no place for it (the kernel keeps it beside the comment): a note for the reader.
+                if let note = rule.routeComment { out += " # " + String(note.map { $0.isNewline ? " " : $0 }) }
+                out += "\n"
+            }
             out += "\t}\n"
         }
         out += "}\n"

@@ -71,4 +71,36 @@ struct KeeperKernelTests {
         #expect(try keeper.install(input(routes)).method == .replace(reason: "the ruleset changed since the state was taken"))
         #expect(try connection.stamp(ofTable: "flowspec", family: .inet) != stamp)
     }
+
+    /// The route's comment (the canonical format's `comment`) is kept in the kernel beside the
+    /// identity: `show`'s rows (`InstalledRoutes`) carry it, a changed comment goes in place as
+    /// a changed route, and a keeper with no state of its own finds the table unchanged.
+    @Test func routeCommentsAreKeptAndChangedInPlace() throws {
+        let connection = try NftConnection.inNewNamespace()
+        let keeper = TableKeeper(configuration: configuration, writer: connection)
+        var routes = generator.routes(count: 200)
+        for i in stride(from: 0, to: routes.count, by: 5) { routes[i].comment = "customer \(i)" }
+        _ = try keeper.install(input(routes))
+        func shown() throws -> [String: String] {
+            let table = try #require(try connection.listTable(name: "flowspec", family: .inet)).table
+            return Dictionary(InstalledRoutes(table).entries.compactMap { e in e.comment.map { (e.identity, $0) } }) { a, _ in a }
+        }
+        #expect(try shown() == Dictionary(uniqueKeysWithValues: routes.compactMap { r in r.comment.map { (r.identity, $0) } }))
+
+        routes[5].comment = "customer 5, moved"
+        routes[6].comment = "newly commented"
+        routes[10].comment = nil
+        let outcome = try keeper.install(input(routes))
+        guard case .inPlace(_, _, let out, let into) = outcome.method else { Issue.record("\(outcome.method)"); return }
+        #expect(out == 3 && into == 3, "\(outcome.method)")
+        let now = try shown()
+        #expect(now[routes[5].identity] == "customer 5, moved" && now[routes[6].identity] == "newly commented")
+        #expect(now[routes[10].identity] == nil && now[routes[15].identity] == "customer 15")
+        // The kernel's table, read by a keeper without state, is the one these routes make.
+        let fresh = try TableKeeper(configuration: configuration, writer: connection).install(input(routes))
+        #expect(fresh.method.description == "no change", "\(fresh.method)")
+        // nft lists the table (it skips the TLV it does not know).
+        let listed = try nft(["-j", "list", "table", "inet", "flowspec"], in: try #require(connection.namespace))
+        #expect(listed.hasPrefix("{\"nftables\""), "\(listed.prefix(300))")
+    }
 }
