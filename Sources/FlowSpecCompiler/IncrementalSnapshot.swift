@@ -49,7 +49,7 @@ extension IncrementalTable {
         w.dictionary(notes.sorted { $0.key < $1.key }) { w, v in w.list(v) { $0.string($1) } }
         w.dictionary(valueSetNames.sorted { $0.key < $1.key }) { $0.string($1) }
         w.dictionary(valueSetRefs.sorted { $0.key < $1.key }) { $0.u32(UInt32($1)) }
-        w.dictionary(compiler.routeComments.sorted { $0.key < $1.key }) { $0.string($1) }
+        w.dictionary(compiler.routeComments.byIdentity.sorted { $0.key < $1.key }) { $0.string($1) }
         // The planner.
         w.u8(p.exactCounters ? 1 : 0)
         var tails = [[NftExpression]](repeating: [], count: p.tailIDs.count)
@@ -120,7 +120,7 @@ extension IncrementalTable {
         guard let refusals = r.dictionary({ $0.string() }), let notes = r.dictionary({ $0.list { $0.string() } }),
               let valueSetNames = r.dictionary({ $0.string() }), let valueSetRefs = r.dictionary({ $0.u32().map(Int.init) }),
               let routeComments = r.dictionary({ $0.string() }), let exact = r.u8() else { return nil }
-        c.routeComments = routeComments
+        c.routeComments = RouteComments(routeComments)
         t.refusals = refusals
         t.notes = notes
         t.valueSetNames = valueSetNames

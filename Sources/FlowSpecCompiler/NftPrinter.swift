@@ -406,7 +406,8 @@ struct Decompiler {
     mutating func relation(_ load: PacketField.Load, mask: [UInt8]?) throws(NftDecodeError) {
         i += 1
         guard i < exprs.count else { throw fail("load without a relation") }
-        let isLookup: Bool = if case .lookup = exprs[i] { true } else { false }
+        // An object map's key is a lookup key too: a masked prefix prints with its mask.
+        let isLookup: Bool = switch exprs[i] { case .lookup, .objrefMap: true; default: false }
         let f = try field(load, mask: mask, forLookup: isLookup)
         func value(_ d: [UInt8]) -> String { format(d, f) }
         switch exprs[i] {

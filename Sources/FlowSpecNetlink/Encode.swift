@@ -237,6 +237,14 @@ enum RuleComment {
         return nil
     }
 
+    /// Sets the rule's userdata to its comments (libnftnl's way; `RuleMessage` writes them itself).
+    static func encode(_ rule: NftRule, into r: OpaquePointer) {
+        guard rule.comment != nil || rule.routeComment != nil else { return }
+        UserdataComment.withTLVs(rule.comment, routeComment: rule.routeComment, type: NFTNL_UDATA_RULE_COMMENT.rawValue) { tlv in
+            _ = nftnl_rule_set_data(r, id(NFTNL_RULE_USERDATA), tlv.baseAddress, UInt32(tlv.count))
+        }
+    }
+
     /// The comments in a rule's userdata.
     static func decode(_ rule: OpaquePointer) -> (comment: String?, routeComment: String?) {
         var length: UInt32 = 0

@@ -47,6 +47,7 @@ struct NetlinkOracleTests {
         let table = compile(routes, options: options).table
         let viaNft = try NetworkNamespace.create()
         let (status, message) = try Self.loadText(NftPrinter.render(table, replace: true), into: viaNft)
+        if ProcessInfo.processInfo.environment["ORACLE_DUMP"] != nil { try NftPrinter.render(table, replace: true).write(toFile: "/tmp/oracle-\(label).nft", atomically: true, encoding: .utf8) }
         #expect(status == 0, "nft -f refused the printed text (\(label)): \(message.prefix(2000))")
         let connection = try NftConnection.inNewNamespace()
         try connection.apply(table)

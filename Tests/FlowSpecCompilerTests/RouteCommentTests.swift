@@ -65,13 +65,14 @@ import FlowSpecTestSupport
         next[21].comment = "now commented"
         next[30].comment = nil
         let update = try #require(table.update(to: next))
-        let added = (update.change.addedElements + update.change.newSets).flatMap(\.elements) + update.change.insertedRules.map {
-            NftSetElement(key: [], comment: $0.rule.comment, routeComment: $0.rule.routeComment)
+        var pairs: [(String, String?)] = (update.change.addedElements + update.change.newSets).flatMap(\.elements).compactMap { e in
+            e.comment.map { ($0, e.routeComment) }
         }
-        let byIdentity = Dictionary(added.compactMap { e in e.comment.map { ($0, e.routeComment) } }) { a, _ in a }
-        #expect(byIdentity[routes[20].identity] == .some("moved to rack 9"))
-        #expect(byIdentity[routes[21].identity] == .some("now commented"))
-        #expect(byIdentity[routes[30].identity] == .some(nil))
+        pairs += update.change.insertedRules.compactMap { i in i.rule.comment.map { ($0, i.rule.routeComment) } }
+        let byIdentity: [String: String?] = Dictionary(pairs, uniquingKeysWith: { a, _ in a })
+        #expect(byIdentity[routes[20].identity] == Optional(Optional("moved to rack 9")))
+        #expect(byIdentity[routes[21].identity] == Optional(Optional("now commented")))
+        #expect(byIdentity[routes[30].identity] == Optional(Optional<String>.none))
         #expect(Set(byIdentity.keys) == [routes[20].identity, routes[21].identity, routes[30].identity])
         // The whole table now says what a fresh compile of the new routes says.
         let fresh = compile(next.ordered(.rfc), options: IncrementalTests.options)

@@ -255,7 +255,7 @@ struct CanonicalJSONTests {
           {"redirect-to-ip":"192.0.2.1"},{"redirect-to-ip":{"address":"192.0.2.9","copy":true}},
           {"traffic-marking":46},{"traffic-marking":{"value":1000}},{"traffic-marking":{"dscp":8}},
           {"route-target":"65309:5"},{"community":"0x0303000000000001"},{"community":1},"drop"],
-         "large-communities":["65309:1:2"],"withdrawn":true,"comment":"kept: \u00e9 \"quoted\""}
+         "large-communities":["65309:1:2"],"withdrawn":true,"comment":"kept: \\u00e9 \\"quoted\\""}
         ]}
         """
         let routes = try readOK(text)
