@@ -96,7 +96,10 @@ extension String {
         while let r = self[from...].range(of: s) { out.append(r.lowerBound); from = r.upperBound }
         return out
     }
+}
 
+@Suite("GoBGP monitor lines without their MP_REACH lists")
+struct GoBGPReachSkipTests {
     /// A monitor line as gobgpd 3.10 prints a path that came in an UPDATE of `count` routes:
     /// its MP_REACH lists all of them.
     static func monitorLine(_ n: Int, of count: Int, v6: Bool = false, offsetAt: Int? = nil, withdrawal: Bool = false) -> String {
@@ -114,8 +117,8 @@ extension String {
     /// Skipping the MP_REACH lists reads every line as a full parse does (routes, withdrawals,
     /// warnings), and refuses to skip a list with an IPv6 offset (whose warning needs it).
     @Test func monitorLinesReadTheSameWithoutTheReachLists() {
-        var lines = [Self.monitorLine(7, of: 130), Self.monitorLine(0, of: 1), Self.monitorLine(129, of: 130, withdrawal: true),
-                     Self.monitorLine(3, of: 40, v6: true), Self.monitorLine(3, of: 40, v6: true, offsetAt: 20)]
+        var lines = [GoBGPReachSkipTests.monitorLine(7, of: 130), GoBGPReachSkipTests.monitorLine(0, of: 1), GoBGPReachSkipTests.monitorLine(129, of: 130, withdrawal: true),
+                     GoBGPReachSkipTests.monitorLine(3, of: 40, v6: true), GoBGPReachSkipTests.monitorLine(3, of: 40, v6: true, offsetAt: 20)]
         // The list as the first member, a string with an escaped quote before it, and a cut line.
         lines.append(lines[0].replacingOccurrences(of: #"{"type":14,"nexthop":"0.0.0.0","afi":1,"safi":133,"value":"#, with: #"{"type":14,"value":"#)
             .replacingOccurrences(of: #"]},{"type":16"#, with: #"],"nexthop":"0.0.0.0","afi":1,"safi":133},{"type":16"#))

@@ -27,6 +27,18 @@ rack_fps_ok() { # every odd leaf has leaf1's table, every even leaf leaf2's, and
   [ "$a" != "$b" ] && [[ "$a" == "routes=$1 "* ]] || return 1
   for n in "${FLEAVES[@]}"; do i=$((i + 1)); [ "$(fab fp "$n")" = "$([ $((i % 2)) = 1 ] && echo "$a" || echo "$b")" ] || return 1; done
 }
+# wait_idle NAME SECONDS: NAME's watch has caught up with its speaker: it used less than 0.1 s
+# of CPU in one second (leaf8's `gobgp monitor` lines come for a while after the routes are in:
+# every path the reflectors send again is printed again).
+wait_idle() {
+  local pid end a b; pid=$(cat "$FRUN/$1/watch.pid" 2>/dev/null) || return 1; end=$((SECONDS + $2))
+  while [ $SECONDS -lt $end ]; do
+    a=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null) || return 1; sleep 1
+    b=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null) || return 1
+    [ $((b - a)) -lt 10 ] && return 0
+  done
+  return 1
+}
 all_fps() { local n; for n in "${FLEAVES[@]}"; do echo "$n $(fab fp "$n")"; done; }
 # nft monitor in every leaf's namespace, into $FRUN/NAME/monitor-TAG.txt; stop with stop_monitors
 start_monitors() { local n; MONS=(); for n in "${FLEAVES[@]}"; do fnsx "$n" nft monitor ruleset > "$FRUN/$n/monitor-$1.txt" 2>&1 & MONS+=($!); done; sleep 0.5; }
@@ -64,6 +76,9 @@ echo "time: fabric, $FROUTES2 routes, controller -> last leaf commit: $(echo "$o
 for n in "${FLEAVES[@]}"; do echo "note: fabric RSS (KB) with $FROUTES2 routes, $n: $(fab rss "$n")"; done
 check "fabric: $FROUTES more routes from the controller reach the kernels of all eight leaves" [ $rc -eq 0 ]
 check "fabric: every leaf holds its rack's table after the load" rack_fps_ok $((FROUTES2 + 1))
+t1=$(now)
+check "fabric: leaf8 (GoBGP + watch) caught up with gobgp's monitor after the load (within 120 s)" wait_idle leaf8 120
+echo "time: fabric, leaf8 idle again $(awk -v a="$t0" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}') s after birdc configure (waited $(awk -v a="$t1" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}') s)"
 
 # ------------------------------------------------------------------ one change, $FCHANGES times
 change_once() { # PORT OLD: move the probe route to PORT; echo per-leaf times; packets checked
