@@ -8,6 +8,8 @@ FCHANGES=${E2E_FABRIC_CHANGES:-20}
 # Every check waits for all eight leaves, leaf8 (GoBGP + watch) included: `gobgp monitor` formats
 # each path with its UPDATE's whole MP_REACH, so leaf8 is the slowest to take a load (docs/e2e.md).
 FLEAVES=(leaf1 leaf2 leaf3 leaf4 leaf5 leaf6 leaf7 leaf8)
+# E2E_FABRIC_WAIT_GOBGP=0 (the scale run): the checks leave leaf8 out; its progress is printed.
+[ "${E2E_FABRIC_WAIT_GOBGP:-1}" = 1 ] || FLEAVES=(leaf1 leaf2 leaf3 leaf4 leaf5 leaf6 leaf7)
 FID=fsf$$
 FRUN=${LAB_BASE:-/run/fsn-e2e}/$FID
 
@@ -73,12 +75,14 @@ out=$(python3 "$D/fabric-wait.py" --t0 "$t0" --timeout $((60 + FROUTES2 / 500)) 
 rc=$?
 echo "$out" | sed "s/^/time: fabric, $FROUTES more routes (to $FROUTES2), from birdc configure to the leaf's commit: /; s/\$/ s/"
 echo "time: fabric, $FROUTES2 routes, controller -> last leaf commit: $(echo "$out" | awk '{print $2}' | sort -n | tail -1) s"
-for n in "${FLEAVES[@]}"; do echo "note: fabric RSS (KB) with $FROUTES2 routes, $n: $(fab rss "$n")"; done
+for n in leaf1 leaf2 leaf3 leaf4 leaf5 leaf6 leaf7 leaf8; do echo "note: fabric RSS (KB) with $FROUTES2 routes, $n: $(fab rss "$n")"; done
 check "fabric: $FROUTES more routes from the controller reach the kernels of all eight leaves" [ $rc -eq 0 ]
 check "fabric: every leaf holds its rack's table after the load" rack_fps_ok $((FROUTES2 + 1))
 t1=$(now)
+if [ "${E2E_FABRIC_WAIT_GOBGP:-1}" = 1 ]; then
 check "fabric: leaf8 (GoBGP + watch) caught up with gobgp's monitor after the load (within 120 s)" wait_idle leaf8 120
 echo "time: fabric, leaf8 idle again $(awk -v a="$t0" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}') s after birdc configure (waited $(awk -v a="$t1" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}') s)"
+else echo "note: fabric, leaf8 (GoBGP + watch) had $(fab count leaf8) of $((FROUTES2 + 1)) routes $(awk -v a="$t0" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}') s after birdc configure"; fi
 
 # ------------------------------------------------------------------ one change, $FCHANGES times
 change_once() { # PORT OLD: move the probe route to PORT; echo per-leaf times; packets checked
