@@ -50,7 +50,7 @@ monitor_quiet() { local n; for n in "${FLEAVES[@]}"; do grep -Eq '^(add|delete|f
 echo "fabric lab $FID: $FROUTES routes, $FCHANGES changes"
 trap 'fab_cleanup; cleanup' EXIT
 t0=$(now)
-if ! FABRIC_ROUTES=$FROUTES LAB_WAIT=$((90 + FROUTES / 500)) fab up >"/tmp/e2e-$FID-up.log" 2>&1; then
+if ! FABRIC_WAIT_GOBGP=${E2E_FABRIC_WAIT_GOBGP:-1} FABRIC_ROUTES=$FROUTES LAB_WAIT=$((90 + FROUTES / 500)) fab up >"/tmp/e2e-$FID-up.log" 2>&1; then
   cat "/tmp/e2e-$FID-up.log"; rm -f "/tmp/e2e-$FID-up.log"
   fail "fabric: lab up (controller, 2 reflectors, 8 leaves)"; return 0
 fi
