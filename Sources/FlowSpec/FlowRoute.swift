@@ -5,9 +5,34 @@ public struct FlowRoute: Hashable, Sendable {
     /// Components in strictly increasing type order (RFC 8955 §4.2); `validate()` checks it.
     public var components: [Component]
     public var extendedCommunities: [ExtendedCommunity]
-    public var largeCommunities: [LargeCommunity]
+    /// What few routes carry (large communities, IPv6 address-specific extended communities, a
+    /// comment), in a box of its own: a route stays 32 bytes, and routes are held in several
+    /// copies (each peer's RIB, the merged set, the agent's). A comment stored in the route
+    /// itself made a 100k-route listener 39 MB larger.
+    private var extras: Extras?
+
+    public var largeCommunities: [LargeCommunity] {
+        get { extras?.value.largeCommunities ?? [] }
+        set { changeExtras { $0.largeCommunities = newValue } }
+    }
+
     /// IPv6 Address Specific Extended Communities (RFC 5701, attribute 25), in the order received.
-    public var ipv6ExtendedCommunities: [IPv6ExtendedCommunity]
+    public var ipv6ExtendedCommunities: [IPv6ExtendedCommunity] {
+        get { extras?.value.ipv6ExtendedCommunities ?? [] }
+        set { changeExtras { $0.ipv6ExtendedCommunities = newValue } }
+    }
+
+    /// The operator's note on the route (the canonical format's `comment`); not part of the BGP
+    /// route. The compiler keeps it beside the route identity in the kernel (the rules' and set
+    /// elements' userdata, at most `FlowRoute.maxCommentBytes` of it), so `show` can print it.
+    public var comment: String? {
+        get { extras?.value.comment }
+        set { changeExtras { $0.comment = newValue } }
+    }
+
+    /// The most of a comment the kernel keeps: with the identity (at most 120 bytes) it stays
+    /// within the 256 bytes of userdata a rule or set element may carry (NFT_USERDATA_MAXLEN).
+    public static let maxCommentBytes = 128
 
     public init(family: AddressFamily, components: [Component],
                 extendedCommunities: [ExtendedCommunity] = [], largeCommunities: [LargeCommunity] = [],
@@ -15,8 +40,15 @@ public struct FlowRoute: Hashable, Sendable {
         self.family = family
         self.components = components
         self.extendedCommunities = extendedCommunities
-        self.largeCommunities = largeCommunities
-        self.ipv6ExtendedCommunities = ipv6ExtendedCommunities
+        if !largeCommunities.isEmpty || !ipv6ExtendedCommunities.isEmpty {
+            extras = Extras(Extras.Value(largeCommunities: largeCommunities, ipv6ExtendedCommunities: ipv6ExtendedCommunities))
+        }
+    }
+
+    private mutating func changeExtras(_ change: (inout Extras.Value) -> Void) {
+        var value = extras?.value ?? Extras.Value()
+        change(&value)
+        extras = value.isEmpty ? nil : Extras(value)
     }
 
     public init(family: AddressFamily, components: [Component], actions: [FlowAction]) {
@@ -135,4 +167,20 @@ extension IPAddress {
         if n >= 64 { return IPAddress(family: family, high: low << UInt64(n - 64), low: 0) }
         return IPAddress(family: family, high: high << UInt64(n) | low >> UInt64(64 - n), low: low << UInt64(n))
     }
+}
+
+/// `FlowRoute`'s rarely used fields, immutable (a change makes a new box), compared by value.
+private final class Extras: Hashable, Sendable {
+    struct Value: Hashable, Sendable {
+        var largeCommunities: [LargeCommunity] = []
+        var ipv6ExtendedCommunities: [IPv6ExtendedCommunity] = []
+        var comment: String?
+        var isEmpty: Bool { largeCommunities.isEmpty && ipv6ExtendedCommunities.isEmpty && comment == nil }
+    }
+
+    let value: Value
+    init(_ value: Value) { self.value = value }
+
+    static func == (a: Extras, b: Extras) -> Bool { a === b || a.value == b.value }
+    func hash(into hasher: inout Hasher) { hasher.combine(value) }
 }

@@ -49,7 +49,10 @@ public struct FRRSource: RouteSource {
                 last = nil
                 await sink.deliver(.failed(e.description))
             }
-            try? await Task.sleep(for: interval)
+            // Polls start every `interval` (a poll longer than that is followed by the next at
+            // once), not `interval` after the last one ended: a poll of a large RIB takes a good
+            // part of a second, which would otherwise be added to every change's wait.
+            try? await Task.sleep(until: now + interval, clock: .continuous)
         }
     }
 

@@ -13,8 +13,13 @@ import Foundation
 /// applied after the snapshot, in order, and the result is the RIB as of the last line.
 ///
 /// GoBGP 3.10's monitor ignores `-a` (checked on gobgpd 3.10: an ipv4-flowspec monitor prints
-/// ipv6 paths too), so each monitor keeps only the paths of its own family; a fixed GoBGP
-/// behaves the same.
+/// ipv6 paths too), so both monitors print every path, and the gobgp command formats each one
+/// (with the whole MP_REACH of its UPDATE, ~37 KB of JSON) twice. The first monitor that
+/// prints a path of the other family shows it: that monitor is then followed for both families
+/// and the other one is ended. Until then each monitor keeps only the paths of its own family,
+/// which is also how a GoBGP that honours `-a` is followed. (Its lines are in the order gobgpd
+/// made the events, so events the ended monitor delivered first come again in order: the RIB
+/// ends the same.)
 public struct GoBGPSource: RouteSource {
     public let name = "gobgp"
     public let defaultDebounce: Duration = .milliseconds(200)
@@ -51,6 +56,7 @@ public struct GoBGPSource: RouteSource {
             }
         }
         defer { for (_, m) in monitors { m.terminate() } }
+        let started = monitors
         // Merge both monitors into one ordered stream of events.
         let (events, continuation) = AsyncStream.makeStream(of: (AddressFamily, StreamLine).self)
         let forwarders = monitors.map { family, m in
@@ -71,12 +77,19 @@ public struct GoBGPSource: RouteSource {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 var lineNumber = [AddressFamily.ipv4: 0, .ipv6: 0]
+                // The monitor followed for both families once one showed it ignores `-a`.
+                var sole: AddressFamily?
                 for await (family, event) in events {
+                    if let sole, family != sole { continue }
                     switch event {
                     case .line(let text):
                         lineNumber[family, default: 0] += 1
                         var r = GoBGPReader.readMonitorLine(text, lineNumber: lineNumber[family] ?? 0)
-                        r.routes.removeAll { $0.route.family != family }
+                        if sole == nil, r.routes.contains(where: { $0.route.family != family }) {
+                            sole = family
+                            for (f, m) in started where f != family { m.terminate() }
+                        }
+                        if sole == nil { r.routes.removeAll { $0.route.family != family } }
                         r.prefix("\(Self.familyArgument(family)) monitor")
                         if !r.routes.isEmpty || !r.errors.isEmpty { await sink.deliver(.update(r)) }
                     case .ended(let why):
@@ -87,6 +100,7 @@ public struct GoBGPSource: RouteSource {
             }
             group.addTask {
                 var mismatches = [AddressFamily: Int]()
+                var held = [AddressFamily: Int]()
                 while !Task.isCancelled {
                     try? await Task.sleep(for: interval)
                     if Task.isCancelled { return }
@@ -97,9 +111,13 @@ public struct GoBGPSource: RouteSource {
                             return
                         case .success(let theirs):
                             let ours = await sink.routeCount(family)
-                            if theirs == ours { mismatches[family] = 0; continue }
+                            defer { held[family] = ours }
+                            // Equal, or the monitor still moving the count (a load it has not
+                            // caught up with, when a full read would only slow it): no drift.
+                            if theirs == ours || held[family] != ours { mismatches[family] = 0; continue }
                             mismatches[family, default: 0] += 1
-                            // One mismatch may be an UPDATE in flight; two in a row is drift.
+                            // One mismatch may be an UPDATE in flight; two in a row with the
+                            // count standing still is drift.
                             if mismatches[family, default: 0] >= 2 {
                                 mismatches = [:]
                                 switch await fullRead() {

@@ -28,6 +28,9 @@ public struct SpeakerConfig: Sendable {
     /// How long a lost peer's routes stay in the delivered set (graceful-restart style) before
     /// they are dropped. 0 drops them at once.
     public var staleTime: Double
+    /// The peers send the same routes (route reflectors): a lost peer's routes go at once while
+    /// another peer is Established with its End-of-RIB of the family (`RouteBook.redundant`).
+    public var redundantPeers = false
     /// Received routes that touch protected traffic are refused (treated as withdrawn), for
     /// every peer; nil: all are taken.
     public var importFilter: ImportFilter?

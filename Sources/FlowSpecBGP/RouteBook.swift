@@ -141,6 +141,12 @@ struct RouteBook {
     let order: [String]
     var peers: [String: PeerRIB]
     let debounce: Double, maxDelay: Double, initialTimeout: Double, staleTime: Double
+    /// The peers send the same routes (redundant route reflectors): a lost peer's routes of a
+    /// family go at once while another peer is Established with its End-of-RIB of that family
+    /// in, which then stands for them; `staleTime` applies only while none is. Without it a lost
+    /// peer's routes are kept for `staleTime` whatever the others say, so a route the live
+    /// reflector withdraws stays until the lost one is back (or the time is up).
+    var redundant = false
     let started: Double
     private(set) var initialDone = false
     private var pendingSince: Double?
@@ -200,7 +206,26 @@ struct RouteBook {
         }
         peers[peer] = p
         changed(now)
+        if redundant {
+            for f in AddressFamily.allCases where isCovered(f, except: peer) { dropStale(of: peer, f, now: now) }
+        }
         if staleTime <= 0 { expire(now) }
+    }
+
+    /// Whether a peer other than `except` is Established with its End-of-RIB of `family` in.
+    private func isCovered(_ family: AddressFamily, except: String) -> Bool {
+        order.contains { $0 != except && peers[$0].map { $0.established && !$0.eorPending.contains(family) } == true }
+    }
+
+    /// Drops lost peer `name`'s stale routes of `family`.
+    private mutating func dropStale(of name: String, _ family: AddressFamily, now: Double) {
+        guard peers[name].map({ !$0.established && $0.stale.count(family) > 0 }) == true, var p = take(name) else { return }
+        let dropped = p.stale.routes.keys.filter { $0.family == family }
+        p.stale.removeAll(family)
+        if p.stale.routes.isEmpty { p.staleUntil = nil }
+        peers[name] = p
+        for k in dropped { refresh(k) }
+        changed(now)
     }
 
     /// Applies an UPDATE's result to the peer's Adj-RIB-In, new routes beyond `limit` left
@@ -235,6 +260,10 @@ struct RouteBook {
         peers[peer] = p
         for k in dropped { refresh(k) }
         if !initialDone { changed(now) }
+        // This peer now stands for the family: the lost peers' routes of it go.
+        if redundant, peers[peer]?.established == true {
+            for other in order where other != peer { dropStale(of: other, family, now: now) }
+        }
     }
 
     private mutating func expire(_ now: Double) {

@@ -262,6 +262,7 @@ public final class Speaker: @unchecked Sendable {
             peers = config.peers.map(PeerRuntime.init)
             book = RouteBook(peers: config.peers.map(\.name), debounce: config.debounce, maxDelay: config.maxDebounceDelay,
                              initialTimeout: config.initialSyncTimeout, staleTime: config.staleTime, now: now)
+            book.redundant = config.redundantPeers
             for p in peers where !p.config.passive { p.retryAt = now }
             for p in peers { updateState(p, reason: p.config.passive ? "passive, waiting for the peer" : "starting") }
             reserve = open("/dev/null", O_RDONLY | O_CLOEXEC)

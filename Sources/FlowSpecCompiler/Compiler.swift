@@ -130,6 +130,8 @@ struct RouteCompiler {
     /// have one (`mayLimit`).
     var identities: [String] = []
     var limitNames: [String?] = []
+    /// The comments of the routes that have one (`finish` puts them on their rules and elements).
+    var routeComments = RouteComments()
 
     init(options: CompileOptions) {
         self.options = options
@@ -251,6 +253,7 @@ struct RouteCompiler {
         objectNames.formUnion(other.objectNames)
         identities.append(contentsOf: other.identities)
         limitNames.append(contentsOf: other.limitNames)
+        routeComments.formUnion(other.routeComments)
         var o = 0
         for (i, end) in objectsEnd.enumerated() {
             objects.append(contentsOf: other.objects[o..<end])
@@ -263,6 +266,7 @@ struct RouteCompiler {
     mutating func addIdentity(_ id: String, of r: FlowRoute) {
         identities.append(id)
         limitNames.append(Self.mayLimit(r) ? Self.limitBaseName(id) : nil)
+        if let comment = r.comment { routeComments.set(comment, for: id) }
     }
 
     mutating func note(_ index: Int, _ id: String, _ kind: CompileNote.Kind, _ message: String) {
@@ -408,7 +412,7 @@ struct RouteCompiler {
 
     /// The table of `rules`: the chain with its policy and the table's own rules first
     /// (`TablePrologue`: accept-established, then own sessions), the pool's sets the rules use,
-    /// the merge sets and the objects.
+    /// the merge sets and the objects; the routes' comments on their rules and elements.
     func makeTable(rules: [NftRule], mergedSets: [NftSet]) -> NftTable {
         let p: NftChainPolicy = policy ?? (options.defaultPolicy == .drop ? .drop : .accept)
         let own = OwnSessions.rules(options)
@@ -425,7 +429,9 @@ struct RouteCompiler {
             for e in rule.expressions { if let s = e.lookedUpSet { used.insert(s) } }
         }
         let sets = pool.sets.filter { used.contains($0.name) } + mergedSets
-        return NftTable(name: options.tableName, family: .inet, sets: sets, objects: objects, chains: [chain])
+        var table = NftTable(name: options.tableName, family: .inet, sets: sets, objects: objects, chains: [chain])
+        routeComments.annotate(&table)
+        return table
     }
 
     /// A stable object name from the route identity: `rate_` + identity with `:`/`#` as `_`.

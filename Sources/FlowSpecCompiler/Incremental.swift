@@ -242,6 +242,7 @@ public final class IncrementalTable {
             entries[i] = nil
             routeCount -= 1
             held.remove(id)
+            compiler.routeComments.set(nil, for: id)
             refusals[id] = nil
             notes[id] = nil
         }
@@ -283,7 +284,8 @@ public final class IncrementalTable {
         let rejected = compiler.rejected, noted = compiler.notes
         for r in rejected { refusals[compiler.identities[r.index]] = r.reason }
         for n in noted { notes[n.identity, default: []].append(n.message) }
-        let change = try makeChange(&log)
+        var change = try makeChange(&log)
+        compiler.routeComments.annotate(&change)
         return Update(change: change, rejected: rejected, notes: noted, removed: removing, added: adding)
     }
 
@@ -608,7 +610,7 @@ public final class IncrementalTable {
 }
 
 /// A digest of everything that makes a route (family, NLRI, extended, large and IPv6 extended
-/// communities),
+/// communities, and the operator's comment, which the kernel keeps beside the identity),
 /// the same in every process: an `IncrementalTable` snapshot keeps it per route, and the next
 /// `apply` compares it to tell changed routes from kept ones.
 func contentDigest(_ route: FlowRoute) -> UInt64 {
@@ -619,11 +621,13 @@ func contentDigest(_ route: FlowRoute) -> UInt64 {
     for c in route.extendedCommunities { d.add(c.rawValue) }
     d.add(UInt64(route.largeCommunities.count))
     for c in route.largeCommunities { d.add(c.global); d.add(c.local1); d.add(c.local2) }
-    // Only when present, so that the digests of routes without them are as before.
+    // Each only when present (tagged), so that the digests of routes without them are as before.
     if !route.ipv6ExtendedCommunities.isEmpty {
+        d.add(UInt8(0xc6))
         d.add(UInt64(route.ipv6ExtendedCommunities.count))
         for c in route.ipv6ExtendedCommunities { d.add(c.bytes) }
     }
+    if let comment = route.comment { d.add(UInt8(0xc0)); d.add(comment) }
     return d.value
 }
 

@@ -10,7 +10,7 @@ import FlowSpec
 /// version or context (compile options and route order) differs is no snapshot, and `apply`
 /// compiles everything as before.
 extension IncrementalTable {
-    static let magic: [UInt8] = Array("flowspec-nft-incremental".utf8) + [0, 6]
+    static let magic: [UInt8] = Array("flowspec-nft-incremental".utf8) + [0, 7]
 
     /// What a snapshot must have been made with to be used: the compile options and the order.
     static func context(_ options: CompileOptions, _ order: RouteOrder) -> UInt64 {
@@ -49,6 +49,7 @@ extension IncrementalTable {
         w.dictionary(notes.sorted { $0.key < $1.key }) { w, v in w.list(v) { $0.string($1) } }
         w.dictionary(valueSetNames.sorted { $0.key < $1.key }) { $0.string($1) }
         w.dictionary(valueSetRefs.sorted { $0.key < $1.key }) { $0.u32(UInt32($1)) }
+        w.dictionary(compiler.routeComments.byIdentity.sorted { $0.key < $1.key }) { $0.string($1) }
         // The planner.
         w.u8(p.exactCounters ? 1 : 0)
         var tails = [[NftExpression]](repeating: [], count: p.tailIDs.count)
@@ -118,7 +119,8 @@ extension IncrementalTable {
         }
         guard let refusals = r.dictionary({ $0.string() }), let notes = r.dictionary({ $0.list { $0.string() } }),
               let valueSetNames = r.dictionary({ $0.string() }), let valueSetRefs = r.dictionary({ $0.u32().map(Int.init) }),
-              let exact = r.u8() else { return nil }
+              let routeComments = r.dictionary({ $0.string() }), let exact = r.u8() else { return nil }
+        c.routeComments = RouteComments(routeComments)
         t.refusals = refusals
         t.notes = notes
         t.valueSetNames = valueSetNames
@@ -203,6 +205,7 @@ extension IncrementalTable {
             w.list(a.route.largeCommunities) { w, c in w.u32(c.global); w.u32(c.local1); w.u32(c.local2) }
             w.list(a.route.ipv6ExtendedCommunities) { $0.data($1.bytes) }
             w.u64(UInt64(bitPattern: Int64(a.tiebreak)))
+            w.optionalString(a.route.comment)
         }
         var w = ByteWriter()
         w.u8(journalTag)
@@ -226,12 +229,13 @@ extension IncrementalTable {
                                 return LargeCommunity(global: g, local1: l1, local2: l2)
                             }),
                             let ext6 = b.list({ $0.data().flatMap { IPv6ExtendedCommunity(bytes: $0) } }),
-                            let tiebreak = b.u64() else { return nil }
+                            let tiebreak = b.u64(), let comment = b.optionalString() else { return nil }
                       let family: AddressFamily = f == 4 ? .ipv4 : .ipv6
                       guard let components = try? FlowNLRICodec.decodeComponents(nlri, family: family) else { return nil }
-                      return (FlowRoute(family: family, components: components, extendedCommunities: ext, largeCommunities: large,
-                                        ipv6ExtendedCommunities: ext6),
-                              Int(Int64(bitPattern: tiebreak)))
+                      var route = FlowRoute(family: family, components: components, extendedCommunities: ext, largeCommunities: large,
+                                            ipv6ExtendedCommunities: ext6)
+                      route.comment = comment
+                      return (route, Int(Int64(bitPattern: tiebreak)))
                   }), b.atEnd,
                   update(removing: removed, adding: added) != nil else { return false }
         }

@@ -44,7 +44,12 @@ public enum NftPrinter {
                 out += "\t\ttype \(b.type) hook \(b.hook.name)\(devices) priority \(b.priority); policy \(b.policy == .drop ? "drop" : "accept");\n"
                 if b.offload { out += "\t\tflags offload;\n" }
             }
-            for rule in chain.rules { out += "\t\t" + ruleText(rule, objectTypes: objectTypes) + "\n" }
+            for rule in chain.rules {
+                out += "\t\t" + ruleText(rule, objectTypes: objectTypes)
+                // nft has no place for it (the kernel keeps it beside the comment): a note for the reader.
+                if let note = rule.routeComment { out += " # " + String(note.map { $0.isNewline ? " " : $0 }) }
+                out += "\n"
+            }
             out += "\t}\n"
         }
         out += "}\n"
@@ -401,7 +406,8 @@ struct Decompiler {
     mutating func relation(_ load: PacketField.Load, mask: [UInt8]?) throws(NftDecodeError) {
         i += 1
         guard i < exprs.count else { throw fail("load without a relation") }
-        let isLookup: Bool = if case .lookup = exprs[i] { true } else { false }
+        // An object map's key is a lookup key too: a masked prefix prints with its mask.
+        let isLookup: Bool = switch exprs[i] { case .lookup, .objrefMap: true; default: false }
         let f = try field(load, mask: mask, forLookup: isLookup)
         func value(_ d: [UInt8]) -> String { format(d, f) }
         switch exprs[i] {

@@ -166,13 +166,13 @@ struct RouteDecoder {
 
     init(tape: JSONTape) { self.tape = tape }
 
-    static let routeKeys = "family, match, actions, large-communities, withdrawn"
+    static let routeKeys = "family, match, actions, large-communities, comment, withdrawn"
 
     mutating func route(_ n: Int) throws(RouteProblem) -> FlowRoute {
         guard tape.kind(n) == .object else {
             throw RouteProblem("a route must be a JSON object, not \(CanonicalJSON.describe(tape.kind(n)))")
         }
-        var familyNode: Int?, matchNode: Int?, actionsNode: Int?, largeNode: Int?, withdrawnNode: Int?
+        var familyNode: Int?, matchNode: Int?, actionsNode: Int?, largeNode: Int?, withdrawnNode: Int?, commentNode: Int?
         func set(_ slot: inout Int?, _ v: Int, _ key: String) throws(RouteProblem) {
             if slot != nil { throw RouteProblem("\"\(key)\" appears twice") }
             slot = v
@@ -185,8 +185,9 @@ struct RouteDecoder {
             case "actions": try set(&actionsNode, v, key)
             case "large-communities": try set(&largeNode, v, key)
             case "withdrawn": try set(&withdrawnNode, v, key)
-            // Written by `parse` (and free-form notes): not part of the route.
-            case "position", "identity", "warnings", "comment": continue
+            case "comment": try set(&commentNode, v, key)
+            // Written by `parse`: not part of the route.
+            case "position", "identity", "warnings": continue
             default: throw RouteProblem("unknown key \"\(key)\" (a route has \(RouteDecoder.routeKeys))")
             }
         }
@@ -222,9 +223,13 @@ struct RouteDecoder {
             for e in tape.elements(l) { large.append(try largeCommunity(e)) }
         }
 
-        let route = FlowRoute(family: family, components: components,
+        var route = FlowRoute(family: family, components: components,
                               extendedCommunities: communities, largeCommunities: large,
                               ipv6ExtendedCommunities: ipv6Communities)
+        if let c = commentNode {
+            guard tape.kind(c) == .string else { throw RouteProblem("comment must be a string, not \(CanonicalJSON.describe(tape.kind(c)))") }
+            route.comment = tape.string(c)
+        }
         for c in components {
             if !c.type.exists(in: family) { throw RouteProblem("\(c.type.name) exists only in ipv6 routes") }
             if let p = c.prefix, p.family != family {

@@ -3,7 +3,7 @@ import FlowSpec
 extension CanonicalJSON {
     /// Writes routes as `{"routes":[` + one route per line + `]}`, so a diff of two route sets
     /// shows one line per changed route. Keys come in a fixed order (family, match in component
-    /// type order, actions, large-communities); reading the text back gives equal `FlowRoute`s.
+    /// type order, actions, large-communities, comment); reading the text back gives equal `FlowRoute`s.
     public static func write(_ routes: [FlowRoute]) -> String {
         var out = "{\"routes\":["
         for (i, r) in routes.enumerated() {
@@ -108,6 +108,10 @@ extension CanonicalJSON {
             out += ",\"large-communities\":["
             out += r.largeCommunities.map { "\"\($0.global):\($0.local1):\($0.local2)\"" }.joined(separator: ",")
             out += "]"
+        }
+        if let comment = r.comment {
+            out += ",\"comment\":"
+            out += quoted(comment)
         }
     }
 

@@ -23,7 +23,7 @@ public enum GoBGPReader {
     ///   its closing `}`, a syntax error (it hides whatever follows), or not an object. A cut or
     ///   damaged dump would otherwise read as a smaller table and replace the installed one.
     public static func read(_ text: String, family: AddressFamily? = nil) throws(UnreadableInput) -> ReadResult {
-        var stream = JSONStream(text)
+        var stream = JSONStream(withoutReachNLRIs(text))
         var dumps = [JSONValue]()
         while true {
             stream.skipWhitespace()
@@ -74,7 +74,7 @@ public enum GoBGPReader {
     /// the `-a` flag does not filter the watch, so lines may carry other families: paths that are
     /// not flowspec are skipped without error.
     public static func readMonitorLine(_ line: String, lineNumber: Int = 1, family: AddressFamily? = nil) -> ReadResult {
-        monitorLine(JSONLine(line), lineNumber: lineNumber, family: family)
+        monitorLine(JSONLine(withoutReachNLRIs(line)), lineNumber: lineNumber, family: family)
     }
 
     /// Reads every line of a captured monitor stream.

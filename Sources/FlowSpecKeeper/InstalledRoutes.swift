@@ -34,6 +34,8 @@ public struct InstalledRoutes: Sendable {
         /// The input interfaces the route is scoped to (`--interface-group`), sorted; empty:
         /// every interface.
         public var interfaces: [String] = []
+        /// The route's comment (`FlowRoute.comment`), as the kernel keeps it beside the identity.
+        public var comment: String?
     }
 
     public var table: String
@@ -75,13 +77,14 @@ public struct InstalledRoutes: Sendable {
             return "police \(l.rate) \(l.kind == .bytes ? "bytes" : "packets")/\(l.unit)"
         }
         func add(_ id: String, packets: UInt64, bytes: UInt64, actions: [String], set: String?, joinAny: Bool,
-                 interfaces: Set<String>) {
+                 interfaces: Set<String>, comment: String?) {
             let actions = actions.isEmpty ? ["continue"] : actions
             let at: Int? = joinAny ? position[id] : (entries.last?.identity == id ? entries.count - 1 : nil)
             guard let at else {
                 if joinAny { position[id] = entries.count }
                 entries.append(Entry(identity: id, route: RouteIdentity.decode(id), rules: 1, packets: packets, bytes: bytes,
-                                     actions: actions, sets: set.map { [$0] } ?? [], interfaces: interfaces.sorted()))
+                                     actions: actions, sets: set.map { [$0] } ?? [], interfaces: interfaces.sorted(),
+                                     comment: comment))
                 return
             }
             var e = entries[at]
@@ -89,6 +92,7 @@ public struct InstalledRoutes: Sendable {
             for a in actions where !e.actions.contains(a) { e.actions.append(a) }
             if let set, !e.sets.contains(set) { e.sets.append(set) }
             if !interfaces.isSubset(of: e.interfaces) { e.interfaces = Set(e.interfaces).union(interfaces).sorted() }
+            if e.comment == nil { e.comment = comment }
             entries[at] = e
         }
 
@@ -133,7 +137,7 @@ public struct InstalledRoutes: Sendable {
             guard let set = mergedSet else {
                 let id = rule.comment ?? "(no comment)"
                 add(id, packets: packets, bytes: bytes, actions: actions, set: nil, joinAny: RouteIdentity.isIdentity(id),
-                    interfaces: ruleInterfaces)
+                    interfaces: ruleInterfaces, comment: rule.routeComment)
                 continue
             }
             for route in Self.routes(of: set, fallback: rule.comment ?? MergedRule.comment(set: set.name)) {
@@ -141,7 +145,8 @@ public struct InstalledRoutes: Sendable {
                 let objects = limitObjects.map { $0[route.identity] ?? [] } ?? route.objects
                 if limitMap { own.insert(contentsOf: objects.map(police), at: 0) }
                 add(route.identity, packets: route.packets, bytes: route.bytes, actions: own, set: set.name,
-                    joinAny: RouteIdentity.isIdentity(route.identity), interfaces: ruleInterfaces.union(route.interfaces))
+                    joinAny: RouteIdentity.isIdentity(route.identity), interfaces: ruleInterfaces.union(route.interfaces),
+                    comment: route.comment)
             }
         }
     }
@@ -154,6 +159,7 @@ public struct InstalledRoutes: Sendable {
         var bytes: UInt64 = 0
         var objects: [String] = []
         var interfaces: Set<String> = []
+        var comment: String?
     }
 
     /// The interfaces a rule tests outside any merged key: `iifname "x"` or `iifname @set` (a
@@ -192,6 +198,7 @@ public struct InstalledRoutes: Sendable {
             out[k].packets += e.counter?.packets ?? 0
             out[k].bytes += e.counter?.bytes ?? 0
             if let o = e.objectName, !out[k].objects.contains(o) { out[k].objects.append(o) }
+            if out[k].comment == nil { out[k].comment = e.routeComment }
             if let at = interfaceAt, e.key.count >= at + 16 { out[k].interfaces.insert(name(e.key[at..<(at + 16)])) }
         }
         let keys = out.map { RouteIdentity.decode($0.identity).map(RFC8955SortKey.init) }

@@ -133,12 +133,11 @@ struct TableEncoder {
     static func rule(_ rule: NftRule, table: [UInt8], family: UInt8, chain: String, cChain: [UInt8], chainIndex: Int,
                      index: Int, batch: BatchBuffer, before: UInt64? = nil, echo: Bool = false) throws(NetlinkError) {
         var estimate = 256 + table.count + cChain.count
-        if let comment = rule.comment {
-            guard RuleComment.fits(comment) else {
-                throw .unencodable(object: .rule(chain: chain, index: index, comment: comment),
-                                   reason: "comment longer than \(RuleComment.maxBytes) bytes")
+        if rule.comment != nil || rule.routeComment != nil {
+            if let problem = RuleComment.problem(rule) {
+                throw .unencodable(object: .rule(chain: chain, index: index, comment: rule.comment), reason: problem)
             }
-            estimate += comment.utf8.count + 8
+            estimate += UserdataComment.size(rule.comment, rule.routeComment) + 8
         }
         for expression in rule.expressions { estimate += ExpressionCodec.sizeEstimate(expression) }
         let flags = NLM_F_CREATE | (echo ? NLM_F_ECHO : 0) | (before == nil ? NLM_F_APPEND : 0)
@@ -163,17 +162,39 @@ struct TableEncoder {
 
 /// A comment as nft stores it in an object's userdata: one TLV (type byte, length byte, the text
 /// with its NUL). Rules use type NFTNL_UDATA_RULE_COMMENT, set elements
-/// NFTNL_UDATA_SET_ELEM_COMMENT; `nft list` shows either as `comment "..."`.
+/// NFTNL_UDATA_SET_ELEM_COMMENT; `nft list` shows either as `comment "..."`. The route's own
+/// comment (`NftRule.routeComment`) follows as a TLV of type `routeCommentType`, which nft
+/// skips as it skips every type it does not know.
 enum UserdataComment {
-    /// Calls `body` with the TLV (type byte, length byte counting the NUL, text, NUL), built in
-    /// temporary storage: rule messages are written by the hundred thousand.
-    static func withTLV<R>(_ comment: String, type: UInt32, _ body: (UnsafeMutableBufferPointer<UInt8>) -> R) -> R {
-        let count = comment.utf8.count
-        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: count + 3) { tlv in
-            tlv[0] = UInt8(truncatingIfNeeded: type)
-            tlv[1] = UInt8(truncatingIfNeeded: count + 1)
-            _ = UnsafeMutableBufferPointer(rebasing: tlv[2...]).initialize(from: comment.utf8)
-            tlv[count + 2] = 0
+    /// The TLV type of a route comment: far above the types libnftnl defines (0 and 1 for rules
+    /// and set elements), so that a later nft does not read it as one of its own.
+    static let routeCommentType: UInt8 = 0xf0
+
+    /// The kernel's limit on an object's userdata (NFT_USERDATA_MAXLEN).
+    static let maxBytes = 256
+
+    /// The bytes of the TLVs of `comment` (type `type`) and `routeComment`.
+    static func size(_ comment: String?, _ routeComment: String?) -> Int {
+        (comment.map { $0.utf8.count + 3 } ?? 0) + (routeComment.map { $0.utf8.count + 3 } ?? 0)
+    }
+
+    /// Calls `body` with the TLVs (type byte, length byte counting the NUL, text, NUL) of
+    /// `comment` and then `routeComment`, built in temporary storage: rule messages are written
+    /// by the hundred thousand.
+    static func withTLVs<R>(_ comment: String?, routeComment: String? = nil, type: UInt32,
+                            _ body: (UnsafeMutableBufferPointer<UInt8>) -> R) -> R {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: size(comment, routeComment)) { tlv in
+            var at = 0
+            func put(_ text: String, _ kind: UInt8) {
+                let count = text.utf8.count
+                tlv[at] = kind
+                tlv[at + 1] = UInt8(truncatingIfNeeded: count + 1)
+                _ = UnsafeMutableBufferPointer(rebasing: tlv[(at + 2)...]).initialize(from: text.utf8)
+                tlv[at + 2 + count] = 0
+                at += count + 3
+            }
+            if let comment { put(comment, UInt8(truncatingIfNeeded: type)) }
+            if let routeComment { put(routeComment, routeCommentType) }
             return body(tlv)
         }
     }
@@ -193,28 +214,43 @@ enum UserdataComment {
         }
         return nil
     }
+
+    /// The comment (TLV `type`) and route comment in `userdata`.
+    static func read(_ type: UInt32, in userdata: UnsafeRawBufferPointer) -> (comment: String?, routeComment: String?) {
+        (find(type, in: userdata), find(UInt32(routeCommentType), in: userdata))
+    }
 }
 
 /// The rule comment: userdata TLV NFTNL_UDATA_RULE_COMMENT, so `nft list` shows it as
-/// `comment "..."`.
+/// `comment "..."`, and the route comment beside it.
 enum RuleComment {
     /// The TLV length is one byte and includes the NUL.
     static let maxBytes = 254
 
-    static func fits(_ comment: String) -> Bool { comment.utf8.count <= maxBytes }
+    /// Why a rule's comments cannot be sent, or nil.
+    static func problem(_ rule: NftRule) -> String? {
+        if let c = rule.comment, c.utf8.count > maxBytes { return "comment longer than \(maxBytes) bytes" }
+        if let c = rule.routeComment, c.utf8.count > maxBytes { return "route comment longer than \(maxBytes) bytes" }
+        if UserdataComment.size(rule.comment, rule.routeComment) > UserdataComment.maxBytes {
+            return "comment and route comment longer than the kernel's \(UserdataComment.maxBytes) bytes of userdata"
+        }
+        return nil
+    }
 
-    static func encode(_ comment: String, into rule: OpaquePointer) {
-        UserdataComment.withTLV(comment, type: NFTNL_UDATA_RULE_COMMENT.rawValue) { tlv in
-            _ = nftnl_rule_set_data(rule, id(NFTNL_RULE_USERDATA), tlv.baseAddress, UInt32(tlv.count))
+    /// Sets the rule's userdata to its comments (libnftnl's way; `RuleMessage` writes them itself).
+    static func encode(_ rule: NftRule, into r: OpaquePointer) {
+        guard rule.comment != nil || rule.routeComment != nil else { return }
+        UserdataComment.withTLVs(rule.comment, routeComment: rule.routeComment, type: NFTNL_UDATA_RULE_COMMENT.rawValue) { tlv in
+            _ = nftnl_rule_set_data(r, id(NFTNL_RULE_USERDATA), tlv.baseAddress, UInt32(tlv.count))
         }
     }
 
-    /// The comment in a rule's userdata, if it has one.
-    static func decode(_ rule: OpaquePointer) -> String? {
+    /// The comments in a rule's userdata.
+    static func decode(_ rule: OpaquePointer) -> (comment: String?, routeComment: String?) {
         var length: UInt32 = 0
         guard nftnl_rule_is_set(rule, id(NFTNL_RULE_USERDATA)),
-              let data = nftnl_rule_get_data(rule, id(NFTNL_RULE_USERDATA), &length) else { return nil }
-        return UserdataComment.find(NFTNL_UDATA_RULE_COMMENT.rawValue, in: UnsafeRawBufferPointer(start: data, count: Int(length)))
+              let data = nftnl_rule_get_data(rule, id(NFTNL_RULE_USERDATA), &length) else { return (nil, nil) }
+        return UserdataComment.read(NFTNL_UDATA_RULE_COMMENT.rawValue, in: UnsafeRawBufferPointer(start: data, count: Int(length)))
     }
 }
 

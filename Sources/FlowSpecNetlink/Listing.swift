@@ -223,14 +223,14 @@ enum ChainCodec {
 /// Rules: encode is `TableEncoder.rule`; the decode half (expressions through `ExpressionCodec`).
 enum RuleCodec {
     static func decode(_ r: OpaquePointer) -> NftRule {
-        let comment = RuleComment.decode(r)
+        let (comment, routeComment) = RuleComment.decode(r)
         var expressions: [NftExpression] = []
-        guard let iterator = nftnl_expr_iter_create(r) else { return NftRule(expressions: [], comment: comment) }
+        guard let iterator = nftnl_expr_iter_create(r) else { return NftRule(expressions: [], comment: comment, routeComment: routeComment) }
         defer { nftnl_expr_iter_destroy(iterator) }
         while let e = nftnl_expr_iter_next(iterator) {
             expressions.append(ExpressionCodec.decode(e))
         }
-        return NftRule(expressions: expressions, comment: comment)
+        return NftRule(expressions: expressions, comment: comment, routeComment: routeComment)
     }
 }
 

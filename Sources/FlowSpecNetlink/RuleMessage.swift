@@ -34,7 +34,7 @@ struct RuleMessage {
         bytes(NFTA_RULE_TABLE, table)
         bytes(NFTA_RULE_CHAIN, chain)
         if let before { u64(NFTA_RULE_POSITION, before) }
-        if let comment = rule.comment { userdata(comment) }
+        if rule.comment != nil || rule.routeComment != nil { userdata(rule.comment, rule.routeComment) }
         if rule.expressions.isEmpty { return }
         guard let list = nestStart(NFTA_RULE_EXPRESSIONS) else { return }
         for e in rule.expressions {
@@ -120,11 +120,11 @@ struct RuleMessage {
         return nest
     }
 
-    /// The comment as userdata (see `RuleComment`): type, length, text, NUL.
-    private mutating func userdata(_ comment: String) {
+    /// The comments as userdata (see `RuleComment`): type, length, text, NUL, each.
+    private mutating func userdata(_ comment: String?, _ routeComment: String?) {
         guard fits else { return }
         let (nlh, room) = (nlh, room)
-        fits = UserdataComment.withTLV(comment, type: NFTNL_UDATA_RULE_COMMENT.rawValue) { tlv in
+        fits = UserdataComment.withTLVs(comment, routeComment: routeComment, type: NFTNL_UDATA_RULE_COMMENT.rawValue) { tlv in
             mnl_attr_put_check(nlh, room, UInt16(NFTA_RULE_USERDATA.rawValue), tlv.count, tlv.baseAddress)
         }
     }

@@ -124,6 +124,10 @@ enum SetCodec {
                     throw .unencodable(object: .setElements(set: set.name, elements: i..<(i + 1), element: i),
                                        reason: "comment longer than \(NftSetElement.maxCommentBytes) bytes (nft's limit)")
                 }
+                if UserdataComment.size(element.comment, element.routeComment) > UserdataComment.maxBytes {
+                    throw .unencodable(object: .setElements(set: set.name, elements: i..<(i + 1), element: i),
+                                       reason: "comment and route comment longer than the kernel's \(UserdataComment.maxBytes) bytes of userdata")
+                }
                 if element.counter != nil && !set.elementCounters {
                     throw .unencodable(object: .setElements(set: set.name, elements: i..<(i + 1), element: i),
                                        reason: "an element counter in a set declared without `counter`")
@@ -169,8 +173,9 @@ enum SetCodec {
                 if let objectName = element.objectName {
                     _ = nftnl_set_elem_set_str(e, id(NFTNL_SET_ELEM_OBJREF), objectName)
                 }
-                if let comment = element.comment {
-                    UserdataComment.withTLV(comment, type: NFTNL_UDATA_SET_ELEM_COMMENT.rawValue) { tlv in
+                if element.comment != nil || element.routeComment != nil {
+                    UserdataComment.withTLVs(element.comment, routeComment: element.routeComment,
+                                             type: NFTNL_UDATA_SET_ELEM_COMMENT.rawValue) { tlv in
                         _ = nftnl_set_elem_set(e, id(NFTNL_SET_ELEM_USERDATA), tlv.baseAddress, UInt32(tlv.count))
                     }
                 }
@@ -341,8 +346,8 @@ enum SetCodec {
             var length: UInt32 = 0
             if nftnl_set_elem_is_set(e, id(NFTNL_SET_ELEM_USERDATA)),
                let data = nftnl_set_elem_get(e, id(NFTNL_SET_ELEM_USERDATA), &length) {
-                element.comment = UserdataComment.find(NFTNL_UDATA_SET_ELEM_COMMENT.rawValue,
-                                                       in: UnsafeRawBufferPointer(start: data, count: Int(length)))
+                (element.comment, element.routeComment) = UserdataComment.read(NFTNL_UDATA_SET_ELEM_COMMENT.rawValue,
+                                                                               in: UnsafeRawBufferPointer(start: data, count: Int(length)))
             }
             for case .counter(let packets, let bytes) in expressions({ nftnl_set_elem_expr_foreach(e, $0, $1) }) {
                 element.counter = NftCounter(packets: packets, bytes: bytes)

@@ -52,8 +52,11 @@ struct Listen: ParsableCommand {
         The table is rebuilt after the peers' End-of-RIB and after every later UPDATE \
         (debounced) and swapped in atomically. When a peer is lost its routes stay for \
         --peer-loss-time seconds, then --on-peer-loss decides: flush drops them, keep keeps them \
-        until the peer is back. Peer states and applied changes are logged to standard error; \
-        the status file (--status-file) lets `flowspec-nft show` list the peers. SIGTERM/SIGINT         exit (the table stays unless --flush-on-exit); SIGHUP re-reads --config and asks the peers         for their routes again (route refresh). See docs/listener.md.
+        until the peer is back; with --redundant-peers (route reflectors sending the same routes) \
+        they go at once while another peer is synchronized. Peer states and applied changes are logged to standard error; \
+        the status file (--status-file) lets `flowspec-nft show` list the peers. SIGTERM/SIGINT \
+        exit (the table stays unless --flush-on-exit); SIGHUP re-reads --config and asks the peers \
+        for their routes again (route refresh). See docs/listener.md.
 
         Example (peering with FRR on the same switch over loopback):
           flowspec-nft listen --local-as 65105 --router-id 192.0.2.2 \\
@@ -110,6 +113,9 @@ struct Listen: ParsableCommand {
 
     @Option(help: "After --peer-loss-time: flush (drop the lost peer's routes) or keep them until it is back.")
     var onPeerLoss: PeerLossPolicy = .flush
+
+    @Flag(help: "The peers send the same routes (redundant route reflectors): a lost peer's routes go at once while another peer is Established with its End-of-RIB of the family, so the table follows the live one (a route it withdraws goes); --peer-loss-time and --on-peer-loss apply only while no other peer is. Without it a lost peer's routes stay for --peer-loss-time whatever the others say.")
+    var redundantPeers = false
 
     @Option(name: .customLong("import"), help: ArgumentHelp("An import filter: a JSON file of protected traffic in the canonical match vocabulary, {\"protect\": [{\"name\": ..., \"match\": {...}}, ...]}; a received route that could match any of it is refused (treated as withdrawn), counted and logged with the entry's name (docs/listener.md).", valueName: "file"))
     var importFile: String?
@@ -169,9 +175,11 @@ struct Listen: ParsableCommand {
         let (address, port) = try Self.listenAddress(listen)
         if holdTime != 0 && holdTime < 3 { throw ValidationError("--hold-time must be 0 or at least 3 seconds") }
         guard openTimeout > 0, openTimeout.isFinite else { throw ValidationError("--open-timeout must be a positive number of seconds") }
-        return SpeakerConfig(localAS: localAs, routerID: id.ipv4Value, listenAddress: address, listenPort: port,
-                             peers: peers, holdTime: holdTime, openHoldTime: openTimeout, debounce: debounce,
-                             staleTime: onPeerLoss == .keep ? .infinity : peerLossTime, importFilter: try importFilter())
+        var config = SpeakerConfig(localAS: localAs, routerID: id.ipv4Value, listenAddress: address, listenPort: port,
+                                   peers: peers, holdTime: holdTime, openHoldTime: openTimeout, debounce: debounce,
+                                   staleTime: onPeerLoss == .keep ? .infinity : peerLossTime, importFilter: try importFilter())
+        config.redundantPeers = redundantPeers
+        return config
     }
 
     /// The default of --max-routes: a peer's routes of all families together. A flowspec peer
@@ -266,7 +274,8 @@ struct Listen: ParsableCommand {
     }
 
     /// Listen's own flags, for its config file.
-    static let configFlags: [String: String?] = ["flush-on-exit": "no-flush-on-exit", "passive": nil, "filter-own-sessions": nil]
+    static let configFlags: [String: String?] = ["flush-on-exit": "no-flush-on-exit", "passive": nil, "filter-own-sessions": nil,
+                                                 "redundant-peers": nil]
 
     /// The settings of the command line over those of --config (which is left out of the
     /// result, so that the merged settings are validated whole).
@@ -287,7 +296,7 @@ struct Listen: ParsableCommand {
         let copy = self
         return ["\(copy.localAs ?? 0)", copy.routerId ?? "", "\(copy.peer)", "\(copy.peerAs)", "\(copy.password)", "\(copy.ttlSecurity)",
                 copy.listen, "\(copy.peerPort)", "\(copy.passive)", "\(copy.holdTime)", "\(copy.openTimeout)", "\(copy.maxRoutes.map(\.text))",
-                "\(copy.maxRoutesAction)", "\(copy.maxRoutesRestartDelay)", "\(copy.debounce)", "\(copy.peerLossTime)", "\(copy.onPeerLoss)",
+                "\(copy.maxRoutesAction)", "\(copy.maxRoutesRestartDelay)", "\(copy.debounce)", "\(copy.peerLossTime)", "\(copy.onPeerLoss)", "\(copy.redundantPeers)",
                 copy.importFile ?? "", "\(copy.filterOwnSessions)", copy.statusFile] + copy.daemon.settings
     }
 

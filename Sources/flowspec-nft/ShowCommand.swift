@@ -16,10 +16,11 @@ struct Show: ParsableCommand {
         route's packets and bytes add up all its rules and elements (a rate-limited route counts \
         every packet before the limit and again what conforms, merged or not). Rows follow the \
         chain; within one merged rule the routes are in RFC 8955 order. A route scoped to interfaces \
-        (--interface-group) says `on IF,...`. The last row counts the packets no route decided, \
+        (--interface-group) says `on IF,...`; a route's comment (the `comment` of the canonical \
+        format, kept in the kernel beside the identity) follows its row after `#`. The last row counts the packets no route decided, \
         which the chain policy took. --json gives the same rows with each route's identity, \
-        family, match object (as `parse` writes it), rule count, the merged sets it is in and its \
-        interfaces, and a running listener's peers (--status-file) and watch's status \
+        family, match object (as `parse` writes it), rule count, the merged sets it is in, its \
+        interfaces and comment, and a running listener's peers (--status-file) and watch's status \
         (--watch-status-file).
 
         Exit status: 0 the table was listed; 1 there is no such table, or it could not be read.
@@ -79,12 +80,18 @@ extension InstalledRoutes {
             var what = e.route?.description ?? e.identity
             if !e.interfaces.isEmpty { what += " on " + e.interfaces.joined(separator: ",") }
             lines.append(String(format: "%5d  %12llu pkts %14llu bytes  ", i + 1, e.packets, e.bytes) +
-                         "\(what)  → \(e.actions.joined(separator: ", "))" + Self.note(e))
+                         "\(what)  → \(e.actions.joined(separator: ", "))" + Self.note(e)
+                         + (e.comment.map { "  # " + Self.oneLine($0) } ?? ""))
         }
         if let p = policyCounted {
             lines.append(String(format: "    -  %12llu pkts %14llu bytes  ", p.packets, p.bytes) + "no route decided: chain policy  → \(policy)")
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// A comment on one line: control characters (a newline, say) as spaces.
+    static func oneLine(_ s: String) -> String {
+        String(String.UnicodeScalarView(s.unicodeScalars.map { $0.properties.generalCategory == .control ? " " : $0 }))
     }
 
     /// `(2 rules)`, `(merged)`, `(2 rules, merged)` or nothing.
@@ -96,7 +103,8 @@ extension InstalledRoutes {
     }
 
     /// The rows as JSON: per route its identity, family, canonical match object (as `parse`
-    /// writes it; null for a hashed identity), display text, counts, actions and sets; the policy
+    /// writes it; null for a hashed identity), display text, counts, actions, sets, interfaces and
+    /// comment; the policy
     /// row's counts; and `listener`, a live listener's status document (peers), when given.
     func json(listener: String? = nil, watch: String? = nil) -> String {
         let esc = CanonicalJSON.quoted
@@ -105,7 +113,7 @@ extension InstalledRoutes {
                 + "\"match\":\(e.route.map(CanonicalJSON.matchJSON) ?? "null"),\"description\":\(esc(e.route?.description ?? e.identity)),"
                 + "\"rules\":\(e.rules),\"packets\":\(e.packets),\"bytes\":\(e.bytes),"
                 + "\"actions\":[\(e.actions.map(esc).joined(separator: ","))],\"sets\":[\(e.sets.map(esc).joined(separator: ","))],"
-                + "\"interfaces\":[\(e.interfaces.map(esc).joined(separator: ","))]}"
+                + "\"interfaces\":[\(e.interfaces.map(esc).joined(separator: ","))],\"comment\":\(e.comment.map(esc) ?? "null")}"
         }
         let established = acceptedEstablished.map { "{\"packets\":\($0.packets),\"bytes\":\($0.bytes)}" } ?? "null"
         let counted = policyCounted.map { "{\"packets\":\($0.packets),\"bytes\":\($0.bytes)}" } ?? "null"

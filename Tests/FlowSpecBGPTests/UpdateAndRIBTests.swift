@@ -301,4 +301,33 @@ import FlowSpec
         bk.apply("p1", eor(.ipv4), now: 3.1)
         #expect(bk.tick(now: 4)?.routes.map(\.nlriBytes) == [hexBytes(nlriA)])
     }
+
+    /// Two reflectors send the same routes; one is lost (kept forever, `--on-peer-loss keep`),
+    /// then the other withdraws a route. Without `redundant` the lost reflector's copy keeps it;
+    /// with it the table follows the live reflector, and is kept whole when both are lost.
+    @Test(arguments: [false, true]) func aWithdrawalThroughTheLiveReflector(redundant: Bool) {
+        var bk = book(staleTime: .infinity)
+        bk.redundant = redundant
+        for p in ["p1", "p2"] {
+            bk.sessionUp(p, families: [.ipv4], now: 0)
+            bk.apply(p, announce([a, b]), now: 0)
+            bk.apply(p, eor(.ipv4), now: 0)
+        }
+        #expect(bk.tick(now: 1)?.routes.count == 2)
+        bk.sessionDown("p1", now: 2)
+        #expect(bk.tick(now: 3) == nil, "the same routes: nothing to deliver")
+        var w = UpdateResult(); w.withdrawn = [RouteID(FlowRoute(family: .ipv4, components: b))]
+        bk.apply("p2", w, now: 4)
+        #expect(bk.tick(now: 5)?.routes.map(\.nlriBytes) == (redundant ? [hexBytes(nlriA)] : nil))
+        #expect(bk.stalePeers(now: 5).map(\.peer) == (redundant ? [] : ["p1"]))
+        // The other one lost too: what it held stays (fail-static).
+        bk.sessionDown("p2", now: 6)
+        _ = bk.tick(now: 7)
+        #expect(bk.merged.count == (redundant ? 1 : 2))
+        // p1 back with its routes (b withdrawn at the controller): a stays, b goes at its End-of-RIB.
+        bk.sessionUp("p1", families: [.ipv4], now: 8)
+        bk.apply("p1", announce([a]), now: 8)
+        bk.apply("p1", eor(.ipv4), now: 8)
+        #expect(bk.merged.count == 1)
+    }
 }

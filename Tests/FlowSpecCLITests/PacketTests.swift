@@ -17,7 +17,7 @@ struct PacketTests {
     func dropMatchesOnlyItsRoute() throws {
         let routes = """
         {"routes":[
-        {"family":"ipv4","match":{"destination":"203.0.113.10/32","protocol":"==6","destination-port":"==80"},"actions":["drop"]},
+        {"family":"ipv4","match":{"destination":"203.0.113.10/32","protocol":"==6","destination-port":"==80"},"actions":["drop"],"comment":"web: closed for INC-42"},
         {"family":"ipv4","match":{"destination":"203.0.113.11/32","protocol":"==1","icmp-type":"==8"},"actions":["drop"]},
         {"family":"ipv6","match":{"destination":"2001:db8:113::10/128","protocol":"==6","destination-port":">=80&<=81"},"actions":["drop"]}
         ]}
@@ -41,12 +41,16 @@ struct PacketTests {
             // The match as `parse` writes it, with the family beside it.
             #expect(port80?["family"] as? String == "ipv4")
             #expect(port80?["match"] as? [String: String] == ["destination": "203.0.113.10/32", "protocol": "==6", "destination-port": "==80"])
+            // The route's comment came back from the kernel; the others have none.
+            #expect(port80?["comment"] as? String == "web: closed for INC-42")
+            #expect(entries.filter { $0["comment"] is String }.count == 1)
             // What no route decided (the connections to port 22, the pings of .10) the policy
             // took, and the kernel counted it.
             let policy = try #require(obj["policyCounter"] as? [String: Int], "\(obj)")
             #expect((policy["packets"] ?? 0) > 0 && (policy["bytes"] ?? 0) > 0)
             let text = try lab.flowspecNft(["show"]).out
             #expect(text.split(separator: "\n").last?.contains("no route decided: chain policy  → accept") == true, "\(text)")
+            #expect(text.split(separator: "\n").contains { $0.contains("destination-port ==80") && $0.hasSuffix("# web: closed for INC-42") }, "\(text)")
             // A missing table is an error of show (status 1), not of flush.
             let missing = try lab.flowspecNft(["show", "--table", "absent"], check: false)
             #expect(missing.status == 1 && missing.err.contains("no table inet absent"))

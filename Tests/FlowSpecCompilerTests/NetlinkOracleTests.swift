@@ -47,6 +47,7 @@ struct NetlinkOracleTests {
         let table = compile(routes, options: options).table
         let viaNft = try NetworkNamespace.create()
         let (status, message) = try Self.loadText(NftPrinter.render(table, replace: true), into: viaNft)
+        if ProcessInfo.processInfo.environment["ORACLE_DUMP"] != nil { try NftPrinter.render(table, replace: true).write(toFile: "/tmp/oracle-\(label).nft", atomically: true, encoding: .utf8) }
         #expect(status == 0, "nft -f refused the printed text (\(label)): \(message.prefix(2000))")
         let connection = try NftConnection.inNewNamespace()
         try connection.apply(table)
@@ -120,6 +121,32 @@ struct NetlinkOracleTests {
         let text = NftPrinter.render(compile(routes, options: Self.options).table)
         #expect(text.contains("limit name (ip"), "no masked limit map in the sample")
         try check(routes, label: "masked limit maps")
+    }
+
+    /// Route comments (`FlowRoute.comment`) are a userdata TLV nft does not know: it lists the
+    /// table as if they were not there, and netlink reads them back on every rule and element.
+    @Test("commented routes list the same through nft -f and through netlink, and read back with their comments",
+          arguments: [true, false])
+    func routeComments(merge: Bool) throws {
+        var r = SplitMix(state: 19)
+        var routes = try FixtureRoutes.load() + (0..<150).map { _ in RandomRoutes.route(&r) } + RouteGenerator().routes(count: 200)
+        var seen = Set<String>()
+        routes = routes.filter { seen.insert($0.identity).inserted }
+        for i in routes.indices where i % 2 == 0 {
+            routes[i].comment = i % 4 == 0 ? "tenant \(i) \"web\"" : String(repeating: "ü", count: 90)
+        }
+        let (table, connection) = try check(routes.ordered(.rfc), label: "comments, merge \(merge)", merge: merge)
+        let read = try #require(try connection.listTable(name: table.name, family: .inet)).table
+        func notes(_ t: NftTable) -> [String: String] {
+            var out = [String: String]()
+            for r in t.chains.flatMap(\.rules) { if let c = r.comment, let n = r.routeComment { out[c] = n } }
+            for s in t.sets { for e in s.elements { if let c = e.comment, let n = e.routeComment { out[c] = n } } }
+            return out
+        }
+        let compiled = notes(table)
+        #expect(compiled.count > 20)
+        #expect(notes(read) == compiled)
+        #expect(compiled.values.allSatisfy { $0.utf8.count <= FlowRoute.maxCommentBytes })
     }
 
     @Test("the fixture routes list the same through nft -f and through netlink", arguments: [true, false])

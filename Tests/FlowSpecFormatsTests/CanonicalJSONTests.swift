@@ -255,7 +255,7 @@ struct CanonicalJSONTests {
           {"redirect-to-ip":"192.0.2.1"},{"redirect-to-ip":{"address":"192.0.2.9","copy":true}},
           {"traffic-marking":46},{"traffic-marking":{"value":1000}},{"traffic-marking":{"dscp":8}},
           {"route-target":"65309:5"},{"community":"0x0303000000000001"},{"community":1},"drop"],
-         "large-communities":["65309:1:2"],"withdrawn":true,"comment":"ignored"}
+         "large-communities":["65309:1:2"],"withdrawn":true,"comment":"kept: \\u00e9 \\"quoted\\""}
         ]}
         """
         let routes = try readOK(text)
@@ -274,6 +274,14 @@ struct CanonicalJSONTests {
             .trafficRateBytes(asn: 0, bytesPerSecond: 0),
         ])
         #expect(r.route.largeCommunities == [LargeCommunity(global: 65309, local1: 1, local2: 2)])
+        #expect(r.route.comment == "kept: é \"quoted\"")
+        #expect(routes.first?.route.comment == nil)
+        // Written back and read again: the same routes, comment included.
+        let again = try readOK(CanonicalJSON.write(routes.map(\.route)))
+        #expect(again.map(\.route) == routes.map(\.route))
+        // A comment is a string.
+        let bad = try CanonicalJSON.read(#"[{"match":{"destination":"203.0.113.10/32"},"comment":7}]"#)
+        #expect(bad.routes.isEmpty && bad.errors.first?.reason.contains("comment must be a string") == true, "\(bad.errors)")
     }
 
     @Test("prefix forms: IPv6 offset both ways, host bits outside the prefix give a warning")

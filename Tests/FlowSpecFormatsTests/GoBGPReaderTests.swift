@@ -97,3 +97,43 @@ extension String {
         return out
     }
 }
+
+@Suite("GoBGP monitor lines without their MP_REACH lists")
+struct GoBGPReachSkipTests {
+    /// A monitor line as gobgpd 3.10 prints a path that came in an UPDATE of `count` routes:
+    /// its MP_REACH lists all of them.
+    static func monitorLine(_ n: Int, of count: Int, v6: Bool = false, offsetAt: Int? = nil, withdrawal: Bool = false) -> String {
+        func nlri(_ k: Int) -> String {
+            let prefix = v6 ? #"{"type":1,"value":{"prefix":"2001:db8::\#(String(k, radix: 16))/128"},"offset":\#(k == offsetAt ? 64 : 0)}"#
+                            : #"{"type":1,"value":{"prefix":"203.0.\#(k / 256).\#(k % 256)/32"}}"#
+            return #"{"value":[\#(prefix),{"type":3,"value":[{"op":129,"value":6}]},{"type":5,"value":[{"op":19,"value":1024},{"op":213,"value":2048}]}]}"#
+        }
+        let reach = v6 ? #"{"type":14,"nexthop":"::","afi":2,"safi":133,"value":["# : #"{"type":14,"nexthop":"0.0.0.0","afi":1,"safi":133,"value":["#
+        let all = (0..<count).map(nlri).joined(separator: ",")
+        let own = String(nlri(n).dropFirst(#"{"value":"#.count).dropLast())
+        return #"[{"nlri":{"value":\#(own)},"age":1795736618,"best":false,"attrs":[{"type":1,"value":2},\#(reach)\#(all)]},{"type":16,"value":[{"type":128,"subtype":6,"as":0,"rate":0}]}],"stale":false\#(withdrawal ? #","withdrawal":true"# : "")}]"#
+    }
+
+    /// Skipping the MP_REACH lists reads every line as a full parse does (routes, withdrawals,
+    /// warnings), and refuses to skip a list with an IPv6 offset (whose warning needs it).
+    @Test func monitorLinesReadTheSameWithoutTheReachLists() {
+        var lines = [GoBGPReachSkipTests.monitorLine(7, of: 130), GoBGPReachSkipTests.monitorLine(0, of: 1), GoBGPReachSkipTests.monitorLine(129, of: 130, withdrawal: true),
+                     GoBGPReachSkipTests.monitorLine(3, of: 40, v6: true), GoBGPReachSkipTests.monitorLine(3, of: 40, v6: true, offsetAt: 20)]
+        // The list as the first member, a string with an escaped quote before it, and a cut line.
+        lines.append(lines[0].replacingOccurrences(of: #"{"type":14,"nexthop":"0.0.0.0","afi":1,"safi":133,"value":"#, with: #"{"type":14,"value":"#)
+            .replacingOccurrences(of: #"]},{"type":16"#, with: #"],"nexthop":"0.0.0.0","afi":1,"safi":133},{"type":16"#))
+        lines.append(lines[0].replacingOccurrences(of: #""stale":false"#, with: #""note":"a \"quoted\" ] {","stale":false"#))
+        lines.append(String(lines[0].prefix(lines[0].count / 2)))
+        for (i, line) in lines.enumerated() {
+            let skipped = GoBGPReader.readMonitorLine(line)
+            let full = GoBGPReader.monitorLine(JSONLine(line), lineNumber: 1, family: nil)
+            #expect(skipped.routes == full.routes && skipped.errors == full.errors, "line \(i)")
+            #expect(i == 7 || (skipped.errors.isEmpty && skipped.routes.count == 1), "line \(i): \(skipped.errors)")
+        }
+        #expect(GoBGPReader.withoutReachNLRIs(lines[0]).utf8.count < 600 && lines[0].utf8.count > 20_000)
+        #expect(GoBGPReader.withoutReachNLRIs(lines[4]) == lines[4], "a list with an offset stays")
+        #expect(GoBGPReader.withoutReachNLRIs(lines[7]) == lines[7], "a cut line stays")
+        #expect(GoBGPReader.readMonitorLine(lines[4]).routes.first?.warnings.contains { $0.contains("non-zero offset") } == true)
+        #expect(GoBGPReader.readMonitorLine(lines[2]).routes.first?.withdrawn == true, "\(GoBGPReader.readMonitorLine(lines[2]).errors) \(lines[2].suffix(300))")
+    }
+}

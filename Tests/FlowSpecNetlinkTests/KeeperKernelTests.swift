@@ -71,4 +71,41 @@ struct KeeperKernelTests {
         #expect(try keeper.install(input(routes)).method == .replace(reason: "the ruleset changed since the state was taken"))
         #expect(try connection.stamp(ofTable: "flowspec", family: .inet) != stamp)
     }
+
+    /// The route's comment (the canonical format's `comment`) is kept in the kernel beside the
+    /// identity: `show`'s rows (`InstalledRoutes`) carry it, a changed comment goes in place as
+    /// a changed route, and a keeper with no state of its own finds the table unchanged.
+    @Test func routeCommentsAreKeptAndChangedInPlace() throws {
+        let connection = try NftConnection.inNewNamespace()
+        let keeper = TableKeeper(configuration: configuration, writer: connection)
+        var routes = generator.routes(count: 200)
+        for i in stride(from: 0, to: routes.count, by: 5) { routes[i].comment = "customer \(i)" }
+        _ = try keeper.install(input(routes))
+        func shown() throws -> [String: String] {
+            let table = try #require(try connection.listTable(name: "flowspec", family: .inet)).table
+            return Dictionary(InstalledRoutes(table).entries.compactMap { e in e.comment.map { (e.identity, $0) } }) { a, _ in a }
+        }
+        #expect(try shown() == Dictionary(uniqueKeysWithValues: routes.compactMap { r in r.comment.map { (r.identity, $0) } }))
+
+        // The elements of the three routes changed, and nothing else, go out and in again.
+        let changed: Set<String> = [routes[5].identity, routes[6].identity, routes[10].identity]
+        let before = try #require(try connection.listTable(name: "flowspec", family: .inet)).table
+        let theirs = before.sets.flatMap(\.elements).count { $0.comment.map(changed.contains) ?? false }
+            + before.chains.flatMap(\.rules).count { $0.comment.map(changed.contains) ?? false }
+        routes[5].comment = "customer 5, moved"
+        routes[6].comment = "newly commented"
+        routes[10].comment = nil
+        let outcome = try keeper.install(input(routes))
+        guard case .inPlace(let rulesOut, let rulesIn, let out, let into) = outcome.method else { Issue.record("\(outcome.method)"); return }
+        #expect(theirs >= 3 && rulesOut + out == theirs && rulesIn + into == theirs, "\(outcome.method), \(theirs) elements and rules")
+        let now = try shown()
+        #expect(now[routes[5].identity] == "customer 5, moved" && now[routes[6].identity] == "newly commented")
+        #expect(now[routes[10].identity] == nil && now[routes[15].identity] == "customer 15")
+        // The same routes again: nothing to change (the digests of the comments agree).
+        let again = try keeper.install(input(routes))
+        #expect(again.method.description == "no change", "\(again.method)")
+        // nft lists the table (it skips the TLV it does not know).
+        let listed = try nft(["-j", "list", "table", "inet", "flowspec"], in: try #require(connection.namespace))
+        #expect(listed.hasPrefix("{\"nftables\""), "\(listed.prefix(300))")
+    }
 }

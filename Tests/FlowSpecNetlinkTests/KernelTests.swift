@@ -159,7 +159,17 @@ struct EncodingTests {
     }
 
     @Test func longCommentsAreRefusedBeforeAnythingIsSent() {
-        #expect(RuleComment.fits(String(repeating: "x", count: 254)))
-        #expect(!RuleComment.fits(String(repeating: "x", count: 255)))
+        func rule(_ comment: Int, _ routeComment: Int? = nil) -> NftRule {
+            NftRule(expressions: [], comment: String(repeating: "x", count: comment), routeComment: routeComment.map { String(repeating: "y", count: $0) })
+        }
+        // The kernel takes 256 bytes of userdata (NFT_USERDATA_MAXLEN): a TLV is the text, its NUL,
+        // a type and a length byte.
+        #expect(RuleComment.problem(rule(253)) == nil)
+        #expect(RuleComment.problem(rule(254))?.contains("256 bytes of userdata") == true)
+        #expect(RuleComment.problem(rule(255)) == "comment longer than 254 bytes")
+        // Both TLVs: the longest identity (120 bytes) and the longest kept comment fit.
+        #expect(RuleComment.problem(rule(120, 128)) == nil)
+        #expect(RuleComment.problem(rule(124, 126)) == nil)
+        #expect(RuleComment.problem(rule(125, 126))?.contains("256 bytes of userdata") == true)
     }
 }

@@ -188,13 +188,12 @@ extension TableEncoder {
         nftnl_rule_set_u32(r, id(NFTNL_RULE_FAMILY), UInt32(family))
         if let before { nftnl_rule_set_u64(r, id(NFTNL_RULE_POSITION), before) }
         var estimate = 256 + table.utf8.count + chain.utf8.count
-        if let comment = rule.comment {
-            guard RuleComment.fits(comment) else {
-                throw .unencodable(object: .rule(chain: chain, index: index, comment: comment),
-                                   reason: "comment longer than \(RuleComment.maxBytes) bytes")
+        if rule.comment != nil || rule.routeComment != nil {
+            if let problem = RuleComment.problem(rule) {
+                throw .unencodable(object: .rule(chain: chain, index: index, comment: rule.comment), reason: problem)
             }
-            RuleComment.encode(comment, into: r)
-            estimate += comment.utf8.count + 8
+            RuleComment.encode(rule, into: r)
+            estimate += UserdataComment.size(rule.comment, rule.routeComment) + 8
         }
         for expression in rule.expressions {
             let encoded: OpaquePointer?

@@ -5,10 +5,11 @@
 FAB="$LAB --fabric"
 FROUTES=${E2E_FABRIC_ROUTES:-500}
 FCHANGES=${E2E_FABRIC_CHANGES:-20}
-# leaf8 (GoBGP + watch) is a known gap (docs/e2e.md): `gobgp monitor global rib -j` repeats the
-# UPDATE's whole MP_REACH per path, and the watch takes ~50 routes/s from it (500 routes: ~10 s,
-# 586 MB RSS). The timed checks wait for leaf1-7; leaf8 is reported by XFAIL lines at the end.
-FLEAVES=(leaf1 leaf2 leaf3 leaf4 leaf5 leaf6 leaf7)
+# Every check waits for all eight leaves, leaf8 (GoBGP + watch) included: `gobgp monitor` formats
+# each path with its UPDATE's whole MP_REACH, so leaf8 is the slowest to take a load (docs/e2e.md).
+FLEAVES=(leaf1 leaf2 leaf3 leaf4 leaf5 leaf6 leaf7 leaf8)
+# E2E_FABRIC_WAIT_GOBGP=0 (the scale run): the checks leave leaf8 out; its progress is printed.
+[ "${E2E_FABRIC_WAIT_GOBGP:-1}" = 1 ] || FLEAVES=(leaf1 leaf2 leaf3 leaf4 leaf5 leaf6 leaf7)
 FID=fsf$$
 FRUN=${LAB_BASE:-/run/fsn-e2e}/$FID
 
@@ -28,6 +29,18 @@ rack_fps_ok() { # every odd leaf has leaf1's table, every even leaf leaf2's, and
   [ "$a" != "$b" ] && [[ "$a" == "routes=$1 "* ]] || return 1
   for n in "${FLEAVES[@]}"; do i=$((i + 1)); [ "$(fab fp "$n")" = "$([ $((i % 2)) = 1 ] && echo "$a" || echo "$b")" ] || return 1; done
 }
+# wait_idle NAME SECONDS: NAME's watch has caught up with its speaker: it used less than 0.1 s
+# of CPU in one second (leaf8's `gobgp monitor` lines come for a while after the routes are in:
+# every path the reflectors send again is printed again).
+wait_idle() {
+  local pid end a b; pid=$(cat "$FRUN/$1/watch.pid" 2>/dev/null) || return 1; end=$((SECONDS + $2))
+  while [ $SECONDS -lt $end ]; do
+    a=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null) || return 1; sleep 1
+    b=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null) || return 1
+    [ $((b - a)) -lt 10 ] && return 0
+  done
+  return 1
+}
 all_fps() { local n; for n in "${FLEAVES[@]}"; do echo "$n $(fab fp "$n")"; done; }
 # nft monitor in every leaf's namespace, into $FRUN/NAME/monitor-TAG.txt; stop with stop_monitors
 start_monitors() { local n; MONS=(); for n in "${FLEAVES[@]}"; do fnsx "$n" nft monitor ruleset > "$FRUN/$n/monitor-$1.txt" 2>&1 & MONS+=($!); done; sleep 0.5; }
@@ -37,7 +50,7 @@ monitor_quiet() { local n; for n in "${FLEAVES[@]}"; do grep -Eq '^(add|delete|f
 echo "fabric lab $FID: $FROUTES routes, $FCHANGES changes"
 trap 'fab_cleanup; cleanup' EXIT
 t0=$(now)
-if ! FABRIC_ROUTES=$FROUTES LAB_WAIT=$((90 + FROUTES / 500)) fab up >"/tmp/e2e-$FID-up.log" 2>&1; then
+if ! FABRIC_WAIT_GOBGP=${E2E_FABRIC_WAIT_GOBGP:-1} FABRIC_ROUTES=$FROUTES LAB_WAIT=$((90 + FROUTES / 500)) fab up >"/tmp/e2e-$FID-up.log" 2>&1; then
   cat "/tmp/e2e-$FID-up.log"; rm -f "/tmp/e2e-$FID-up.log"
   fail "fabric: lab up (controller, 2 reflectors, 8 leaves)"; return 0
 fi
@@ -60,14 +73,16 @@ t0=$(now); fab configure
 fwait_specs
 out=$(python3 "$D/fabric-wait.py" --t0 "$t0" --timeout $((60 + FROUTES2 / 500)) --installed $((FROUTES2 + 1)) "${SPECS[@]}")
 rc=$?
-echo "note: fabric, leaf8 (GoBGP + watch) had $(fab count leaf8) of $((FROUTES2 + 1)) routes when leaf1-7 were done"
 echo "$out" | sed "s/^/time: fabric, $FROUTES more routes (to $FROUTES2), from birdc configure to the leaf's commit: /; s/\$/ s/"
 echo "time: fabric, $FROUTES2 routes, controller -> last leaf commit: $(echo "$out" | awk '{print $2}' | sort -n | tail -1) s"
-for n in "${FLEAVES[@]}" leaf8; do echo "note: fabric RSS (KB) with $FROUTES2 routes, $n: $(fab rss "$n")"; done
-check "fabric: $FROUTES more routes from the controller reach the kernels of leaf1-7" [ $rc -eq 0 ]
-LOAD8=$(python3 "$D/fabric-wait.py" --t0 "$t0" --timeout 60 --installed $((FROUTES2 + 1)) "leaf8=$FRUN/leaf8/daemon.log")
-echo "time: fabric, $FROUTES more routes, to leaf8 (GoBGP + watch): $LOAD8"
-check "fabric: leaf1-7 hold their rack's table after the load" rack_fps_ok $((FROUTES2 + 1))
+for n in leaf1 leaf2 leaf3 leaf4 leaf5 leaf6 leaf7 leaf8; do echo "note: fabric RSS (KB) with $FROUTES2 routes, $n: $(fab rss "$n")"; done
+check "fabric: $FROUTES more routes from the controller reach the kernels of all eight leaves" [ $rc -eq 0 ]
+check "fabric: every leaf holds its rack's table after the load" rack_fps_ok $((FROUTES2 + 1))
+t1=$(now)
+if [ "${E2E_FABRIC_WAIT_GOBGP:-1}" = 1 ]; then
+check "fabric: leaf8 (GoBGP + watch) caught up with gobgp's monitor after the load (within 120 s)" wait_idle leaf8 120
+echo "time: fabric, leaf8 idle again $(awk -v a="$t0" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}') s after birdc configure (waited $(awk -v a="$t1" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}') s)"
+else echo "note: fabric, leaf8 (GoBGP + watch) had $(fab count leaf8) of $((FROUTES2 + 1)) routes $(awk -v a="$t0" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}') s after birdc configure"; fi
 
 # ------------------------------------------------------------------ one change, $FCHANGES times
 change_once() { # PORT OLD: move the probe route to PORT; echo per-leaf times; packets checked
@@ -91,7 +106,7 @@ for n in "${FLEAVES[@]}"; do
   echo "time: fabric, one change ($FCHANGES changes) to $n's kernel: $(awk -v n=$n '$1 == n && $2 ~ /^[0-9.]+$/ {print $2}' "$FRUN/changes.txt" | stats) s"
 done
 echo "time: fabric, one change, all leaves but leaf7 (FRR polled 1 s): $(grep -v '^leaf7 ' "$FRUN/changes.txt" | awk '$2 ~ /^[0-9.]+$/ {print $2}' | stats) s"
-check "fabric: $FCHANGES single changes each reached the kernels of leaf1-7, packets dropped/passed as changed" [ $fails -eq 0 ]
+check "fabric: $FCHANGES single changes each reached the kernels of all eight leaves, packets dropped/passed as changed" [ $fails -eq 0 ]
 BASEFPS=$(all_fps)
 
 # ------------------------------------------------------------------ a reflector killed
@@ -102,7 +117,7 @@ check "fabric: rr1 killed: packets as before (h1 -> h2 :22 passes, :9100 dropped
 port=$([ "$old" = 8080 ] && echo 8443 || echo 8080)
 out=$(change_once $port $old); rc=$?
 echo "$out" | sed 's/^/time: fabric, a change with rr1 down, via rr2: /; s/$/ s/'
-check "fabric: rr1 killed: a change still reaches the kernels of leaf1-7 through rr2" [ $rc -eq 0 ]
+check "fabric: rr1 killed: a change still reaches the kernels of all eight leaves through rr2" [ $rc -eq 0 ]
 old=$port
 sleep 1
 BASEFPS=$(all_fps)
@@ -167,13 +182,9 @@ fwait_specs
 out=$(python3 "$D/fabric-wait.py" --t0 "$t0" --timeout 60 --installed 0 "${SPECS[@]}")
 rc=$?
 echo "time: fabric, everything withdrawn, controller -> last leaf commit: $(echo "$out" | awk '{print $2}' | sort -n | tail -1) s"
-check "fabric: controller withdraws everything: the tables of leaf1-7 empty as asked" eval '[ $rc -eq 0 ] && [ "$(all_fps | awk "{print \$2}" | sort -u)" = "routes=0" ]'
+check "fabric: controller withdraws everything: the tables of all eight leaves empty as asked" eval '[ $rc -eq 0 ] && [ "$(all_fps | awk "{print \$2}" | sort -u)" = "routes=0" ]'
 check "fabric: withdraw-all, unlike controller death: leaf1 logged the withdrawal (+0 -N, installed 0) with both reflectors Established" eval \
-  'grep -Eq "\+0 -[0-9]+ ~0 routes.*installed 0;" "$FRUN/leaf1/daemon.log" && [ "$(leaf_established leaf1)" = 2 ]'
-
-# ------------------------------------------------------------------ leaf8, the known gap
-xcheck "fabric: leaf8 (GoBGP + watch) took the $FROUTES-route load within the 60 s the others had" eval "grep -q 'leaf8 [0-9]' <<< \"\$LOAD8\""
-xcheck "fabric: leaf8 (GoBGP + watch) emptied its table with the others" eval '[ "$(fab count leaf8)" = 0 ]'
+  'grep -Eq "\+0 -[0-9]+ ~0 routes.*installed 0[,;]" "$FRUN/leaf1/daemon.log" && [ "$(leaf_established leaf1)" = 2 ]'
 
 # ------------------------------------------------------------------ teardown
 fab down >/dev/null 2>&1

@@ -67,6 +67,9 @@ public struct NftSetElement: Sendable, Hashable {
     /// pass puts the identity of the element's route here, so the kernel itself says which route
     /// an element (and its counter) belongs to. At most `maxCommentBytes` bytes.
     public var comment: String?
+    /// The comment of the element's route (`FlowRoute.comment`), stored beside `comment` in the
+    /// element's userdata, as a rule's `routeComment` is.
+    public var routeComment: String?
     /// The element's own counter (NFTA_SET_ELEM_EXPR): its values when read back from the kernel,
     /// or the initial values to install. Nil in a set with `elementCounters` means "the set's
     /// counter, from zero" (the kernel copies it onto the element). Only in a set with

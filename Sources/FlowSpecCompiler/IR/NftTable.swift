@@ -91,8 +91,11 @@ public struct NftRule: Sendable, Hashable {
     /// Stored as the rule's userdata comment (NFTNL_UDATA_RULE_COMMENT), shown by `nft list`.
     /// The compiler puts the route identity here.
     public var comment: String?
+    /// The comment of the rule's route (`FlowRoute.comment`), stored beside `comment` as a userdata
+    /// TLV of our own (`RouteComments`): nft does not show it, `show` does.
+    public var routeComment: String?
 
-    public init(expressions: [NftExpression], comment: String? = nil) {
-        self.expressions = expressions; self.comment = comment
+    public init(expressions: [NftExpression], comment: String? = nil, routeComment: String? = nil) {
+        self.expressions = expressions; self.comment = comment; self.routeComment = routeComment
     }
 }

@@ -96,10 +96,11 @@ package struct StableDigest {
         add(set.elementCounters)
     }
 
-    /// An element's key, data and comment (counter values excepted: state, not content).
+    /// An element's key, data, comment and route comment (counter values excepted: state, not content).
     package mutating func add(_ e: NftSetElement) {
         add(e.key); add(e.keyEnd ?? [0xff, 0xfe]); add(e.objectName ?? "\u{0}")
         if let v = e.verdict { add(v) } else { add(UInt8(0)) }
         add(e.comment ?? "\u{0}")
+        if let note = e.routeComment { add(UInt8(0xc0)); add(note) }
     }
 }

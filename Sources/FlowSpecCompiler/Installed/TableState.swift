@@ -198,7 +198,8 @@ public struct TableShape: Sendable {
 }
 
 /// The digest of a route's rules (a run of rules with one comment) in a `TableState`: its
-/// comment, then each rule's expressions, with the digest of every limit object a rule names.
+/// comment, then each rule's expressions, with the digest of every limit object a rule names,
+/// and its route comment.
 package struct RouteDigest {
     private var d = StableDigest()
     package init(_ comment: String) { d.add(comment) }
@@ -210,6 +211,8 @@ package struct RouteDigest {
             d.add(rule.expressions[k])
             if case .objref(_, let name) = rule.expressions[k] { d.add(objectDigest(name)) }
         }
+        // Only when there is one: the digests of rules without it stay what they were.
+        if let note = rule.routeComment { d.add(UInt8(0xc0)); d.add(note) }
     }
 
     package var value: UInt64 { d.value }
