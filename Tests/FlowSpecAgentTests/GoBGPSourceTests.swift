@@ -102,8 +102,12 @@ struct GoBGPSourceTests {
         #expect(text("full.log").split(separator: "\n").count == 2, "\(text("full.log"))")
         // Now gobgpd says 30 and nothing comes: drift, read in full after two checks.
         try "30".write(toFile: dir + "/count-ipv4-flowspec", atomically: false, encoding: .utf8)
-        #expect(await wait(5) { text("full.log").split(separator: "\n").count >= 4 }, "\(text("full.log"))")
-        #expect(await sink.snapshots >= 2)
+        // The re-read's snapshot is delivered once both families' commands are done.
+        let reread = await wait(5) {
+            let snapshots = await sink.snapshots
+            return text("full.log").split(separator: "\n").count >= 4 && snapshots >= 2
+        }
+        #expect(reread, "\(text("full.log"))")
         let failures = await sink.failures
         #expect(failures.isEmpty, "\(failures)")
         run.cancel()
