@@ -467,6 +467,14 @@ struct RouteCompiler {
 
     // MARK: actions
 
+    /// Whether this is the route's first redirect community (of either attribute); a later one
+    /// is noted and skipped.
+    private mutating func firstRedirect(_ seen: inout Bool, _ index: Int, _ id: String) -> Bool {
+        if seen { note(index, id, .adjustedAction, "several redirect communities; only the first applies"); return false }
+        seen = true
+        return true
+    }
+
     mutating func actionPlan(_ route: FlowRoute, index: Int, id: String) throws(Rejection) -> ActionPlan {
         var plan = ActionPlan()
         var rateSeen = false, markingSeen = false, redirectSeen = false
@@ -497,8 +505,7 @@ struct RouteCompiler {
                 plan.sample = plan.sample || sample
                 plan.continues = plan.continues || terminal
             case .redirect(let rt):
-                if redirectSeen { note(index, id, .adjustedAction, "several redirect communities; only the first applies"); continue }
-                redirectSeen = true
+                guard firstRedirect(&redirectSeen, index, id) else { continue }
                 if let mark = options.redirectMarks[rt] {
                     plan.mark = mark
                 } else if options.unmappedRedirect == .ignore {
@@ -507,8 +514,7 @@ struct RouteCompiler {
                     throw Rejection(reason: "redirect to route target \(rt) has no VRF or fwmark (map it with --vrf or --redirect-mark, or --unmapped-redirect ignore)")
                 }
             case .redirectToIP(let ip, let copy):
-                if redirectSeen { note(index, id, .adjustedAction, "several redirect communities; only the first applies"); continue }
-                redirectSeen = true
+                guard firstRedirect(&redirectSeen, index, id) else { continue }
                 plan.mark = try Self.nextHopMark(ip, copy: copy, family: route.family, marks: options.nextHopMarks)
             case .trafficMarking(let dscp, let value):
                 if markingSeen { note(index, id, .adjustedAction, "several traffic-marking communities; only the first applies"); continue }
@@ -527,12 +533,10 @@ struct RouteCompiler {
         for community in route.ipv6ExtendedCommunities {
             switch IPv6FlowAction(community) {
             case .redirectToIP(let ip, let copy):
-                if redirectSeen { note(index, id, .adjustedAction, "several redirect communities; only the first applies"); continue }
-                redirectSeen = true
+                guard firstRedirect(&redirectSeen, index, id) else { continue }
                 plan.mark = try Self.nextHopMark(ip, copy: copy, family: route.family, marks: options.nextHopMarks)
             case .rtRedirect(let address, let local):
-                if redirectSeen { note(index, id, .adjustedAction, "several redirect communities; only the first applies"); continue }
-                redirectSeen = true
+                guard firstRedirect(&redirectSeen, index, id) else { continue }
                 // Route targets with an IPv6 global (RFC 5701) cannot be named by --vrf or
                 // --redirect-mark (`RouteTarget` has AS and IPv4 globals), so this redirect is
                 // never mapped: handled as any unmapped redirect.
