@@ -50,10 +50,16 @@ public struct IPAddress: Hashable, Sendable, Comparable {
     }
 
     /// Builds an address from network-order bytes (4 or 16 of them, or fewer: missing bytes are zero).
-    public init(family: AddressFamily, bytes: some Collection<UInt8>) {
+    /// Inlinable so that callers in other modules get it specialized: unspecialized, each call
+    /// looked up the generic metadata of its iterator (1,770 instructions; 12% of `compile`'s
+    /// printing of 20k uniform routes).
+    @inlinable public init(family: AddressFamily, bytes: some Collection<UInt8>) {
         var h: UInt64 = 0, l: UInt64 = 0
-        for (i, b) in bytes.enumerated() where i < 16 {
+        var i = 0
+        for b in bytes {
+            if i >= 16 { break }
             if i < 8 { h |= UInt64(b) << UInt64(56 - 8 * i) } else { l |= UInt64(b) << UInt64(56 - 8 * (i - 8)) }
+            i += 1
         }
         self.init(family: family, high: h, low: l)
     }

@@ -21,7 +21,13 @@ struct BlockerIndex {
     /// An aligned block of 2^level addresses (`value` is its first address shifted right by
     /// `level`), a protocol (`anyProtocol`: the box does not fix one) and a destination port
     /// (`anyPort`: the box does not fix one; boxes without a protocol are filed under `anyPort`).
-    private struct Key: Hashable { var v6: Bool; var level: UInt8; var value: UInt128; var proto: UInt16; var port: UInt32 }
+    private struct Key: Hashable {
+        var v6: Bool; var level: UInt8; var value: UInt128; var proto: UInt16; var port: UInt32
+        /// One word for the hasher instead of six (every insert files a box under three keys).
+        func hash(into h: inout Hasher) {
+            h.combine(BoxIndex.fold(value) ^ (UInt64(port) << 31 | UInt64(proto) << 16 | UInt64(level) << 1 | (v6 ? 1 : 0)))
+        }
+    }
     private static let anyProtocol: UInt16 = 0x100
     private static let protocolDim = 6
     private static let portDim = 3

@@ -353,6 +353,14 @@ struct RouteCompiler {
         let combos = slots.combinations()
         let limited = tails.contains { $0.contains { if case .objref = $0 { true } else { false } } }
         for combo in combos {
+            if options.merge && !MergeUnit.needsPool(combo) {
+                for t in tails {
+                    let unit = MergeUnit(route: index, v6: route.family == .ipv6, identity: id, matches: combo, tail: t, singleMatches: nil,
+                                         rateLimited: limited)
+                    if captured != nil { captured!.append(unit) } else { planner.add(unit) }
+                }
+                continue
+            }
             // Exactly the size of the rule (payload merging can only make it shorter): the IR of
             // a million rules is most of `apply`'s memory.
             var matches = [NftExpression]()

@@ -53,7 +53,7 @@ extension IncrementalTable {
         // The planner.
         w.u8(p.exactCounters ? 1 : 0)
         var tails = [[NftExpression]](repeating: [], count: p.tailIDs.count)
-        for (t, i) in p.tailIDs { tails[i] = t }
+        for (t, i) in p.tailIDs.ids { tails[i] = t }
         w.list(tails) { $0.expressions($1) }
         w.list(p.units) { w, u in w.u32(UInt32(u.route)); w.u32(UInt32(u.tailID)) }
         w.list(p.singles.sorted { $0.key < $1.key }) { w, s in w.u32(UInt32(s.key)); w.expressions(s.value) }
@@ -128,7 +128,7 @@ extension IncrementalTable {
         var p = MergePlanner(exactCounters: exact == 1)
         p.tracksGroups = true
         guard let tails = r.list({ $0.expressions() }) else { return nil }
-        for (i, tail) in tails.enumerated() { p.tailIDs[tail] = i }
+        for (i, tail) in tails.enumerated() { p.tailIDs.set(tail, i) }
         guard let units = r.list({ r -> MergePlanner.UnitInfo? in
             guard let route = r.u32(), let tail = r.u32(), Int(route) < idCount, Int(tail) < tails.count else { return nil }
             return .init(route: Int(route), identity: c.identities[Int(route)], tailID: Int(tail))

@@ -47,6 +47,7 @@ struct KeyField: Hashable {
             self.mask = nil
             maskSignature = 0
         }
+        needsTypeof = type.name == "integer"
     }
 
     init?(_ f: Field) { self.init(f.packetField, mask: f.mask) }
@@ -64,6 +65,7 @@ struct KeyField: Hashable {
         prefixBits = UInt16(p.offset) << 8 | UInt16(p.length)
         octetStart = load.octets.lowerBound
         maskSignature = Box.signature(dim: dim, mask: UInt32(prefixBits), wide: false)
+        needsTypeof = true
     }
 
     static func == (a: KeyField, b: KeyField) -> Bool { a.field == b.field && a.mask == b.mask && a.prefixBits == b.prefixBits }
@@ -95,7 +97,8 @@ struct KeyField: Hashable {
     }
 
     /// Whether the set must be declared by `typeof` (and carry it): a plain-integer part.
-    var needsTypeof: Bool { type.name == "integer" }
+    /// Stored: the planner asks for every unit, and `type` reads the field's row (strings).
+    private(set) var needsTypeof = false
 
     /// The key part's load into `dreg`, and its mask: the row's fixed mask (DSCP) or the chosen
     /// one. Values stay shifted in the register (`@nh,8,8 & 0xfc`): nft's `ip dscp` in a
@@ -142,15 +145,31 @@ struct MergeUnit {
     /// Statements after the matches (counter, log, limit, modifications, verdict).
     var tail: [NftExpression]
     /// The rule's match expressions as installed when it stays on its own (nft's payload
-    /// merging applied); `single` adds the tail. Kept apart so that the rules of units that
-    /// join a group, most of them, are never built.
-    var singleMatches: [NftExpression]
+    /// merging applied); `single` adds the tail. Nil when the merging names no value set
+    /// (`needsPool`): `single` then makes them, so that the rules of units that join a group,
+    /// most of them, are never built.
+    var singleMatches: [NftExpression]?
     /// One of the rules of a rate-limited route (its limit map, or the rule for what conforms):
     /// both keep the same key parts, so the route reads back as one (`fetch`, `show`).
     var rateLimited = false
 
     /// The rule as it is installed when it stays on its own.
-    var single: [NftExpression] { singleMatches + tail }
+    var single: [NftExpression] {
+        if let s = singleMatches { return s + tail }
+        var out = [NftExpression]()
+        out.reserveCapacity(matches.reduce(0) { $0 + $1.exprs.count } + tail.count)
+        var untouched = SetPool()   // `needsPool` is false: the merging asks no set of it
+        appendMergedPayloadMatches(matches, to: &out, pool: &untouched)
+        out += tail
+        return out
+    }
+
+    /// Whether nft's payload merging of `matches` may name a value set (merging two adjacent
+    /// `!=` matches makes a lookup of a set of the values): then it must run when the route is
+    /// compiled, so that sets are named in the same order whichever units end up single.
+    static func needsPool(_ matches: [Match]) -> Bool {
+        matches.contains { $0.merge?.op == .neq }
+    }
 }
 
 /// The ranges of a box, stored as small as their fields allow: addresses and the input
@@ -160,6 +179,20 @@ struct BoxRanges {
     private var wide: InlineArray<3, ClosedRange<UInt128>> = InlineArray(repeating: 0...0)
     private var low: InlineArray<9, UInt32> = InlineArray(repeating: 0)
     private var high: InlineArray<9, UInt32> = InlineArray(repeating: 0)
+
+    /// Widens every range to cover `o`'s too (a group's hull).
+    mutating func widen(_ o: BoxRanges) {
+        for k in 0..<3 {
+            let a = wide[k], b = o.wide[k]
+            if b.lowerBound < a.lowerBound || b.upperBound > a.upperBound {
+                wide[k] = min(a.lowerBound, b.lowerBound)...max(a.upperBound, b.upperBound)
+            }
+        }
+        for k in 0..<9 {
+            low[k] = min(low[k], o.low[k])
+            high[k] = max(high[k], o.high[k])
+        }
+    }
 
     subscript(k: Int) -> ClosedRange<UInt128> {
         get { k < 2 ? wide[k] : k < 11 ? UInt128(low[k - 2])...UInt128(high[k - 2]) : wide[2] }
@@ -275,16 +308,25 @@ struct Box {
 /// destination port when those are single values. Gives up (nil) past `cap` candidates: the
 /// caller then treats it as an overlap, which is always safe.
 struct BoxIndex {
-    struct DP: Hashable { var d: UInt128?; var p: UInt128? }
+    struct DP: Hashable {
+        var d: UInt128?
+        var p: UInt128?
+        /// One word for the hasher instead of four (each lookup hashes its key).
+        func hash(into h: inout Hasher) {
+            h.combine((d.map(BoxIndex.fold) ?? 0x9e37_79b9) &* 31 &+ (p.map(BoxIndex.fold) ?? 0x85eb_ca6b))
+        }
+    }
+    static func fold(_ v: UInt128) -> UInt64 { UInt64(truncatingIfNeeded: v) ^ UInt64(truncatingIfNeeded: v >> 64) &* 0x9e37_79b9_7f4a_7c15 }
     var all: [Int] = []
     var byDP: [DP: [Int]] = [:]
-    var byD: [UInt128?: [Int]] = [:]
+    /// By destination alone (`p` nil).
+    var byD: [DP: [Int]] = [:]
     static let cap = 4096
 
     mutating func insert(_ b: Box, id: Int) {
         all.append(id)
         byDP[DP(d: b.destinationPoint, p: b.point(3)), default: []].append(id)
-        byD[b.destinationPoint, default: []].append(id)
+        byD[DP(d: b.destinationPoint, p: nil), default: []].append(id)
     }
 
     /// Calls `body` with every box that may overlap `q` (until it returns false); false when
@@ -301,7 +343,7 @@ struct BoxIndex {
             buckets = ((byDP[DP(d: d, p: p)] ?? empty, byDP[DP(d: d, p: nil)] ?? empty),
                        (byDP[DP(d: nil, p: p)] ?? empty, byDP[DP(d: nil, p: nil)] ?? empty))
         } else {
-            buckets = ((byD[d] ?? empty, byD[nil] ?? empty), (empty, empty))
+            buckets = ((byD[DP(d: d, p: nil)] ?? empty, byD[DP(d: nil, p: nil)] ?? empty), (empty, empty))
         }
         guard buckets.0.0.count + buckets.0.1.count + buckets.1.0.count + buckets.1.1.count <= Self.cap else { return false }
         for c in buckets.0.0 where !body(c) { return true }
@@ -316,11 +358,11 @@ struct BoxIndex {
 /// the same key fields, the same action (up to the limit object, for rate limits) and the same
 /// kind of set.
 struct MergeShape: Hashable {
-    var v6: Bool
-    var residual: [[NftExpression]]
-    var keys: [KeyField]
-    var tail: [NftExpression]
-    var limiter: Bool
+    let v6: Bool
+    let residual: [[NftExpression]]
+    let keys: [KeyField]
+    let tail: [NftExpression]
+    let limiter: Bool
     /// For rules whose key parts are all aligned blocks — an address prefix, or a single value
     /// — of one size per field: the host bits of each key field (0 for a single value). Such
     /// rules share hash sets (no `flags interval`): the rule masks each address to its prefix
@@ -328,9 +370,32 @@ struct MergeShape: Hashable {
     /// kernel inserts and finds an element in O(1). Nil when some key part is another range
     /// (a port range, a list of prefixes of different lengths): such rules go to interval sets,
     /// whose inserts cost in proportion to the set's size.
-    var hostBits: [Int]?
+    let hostBits: [Int]?
 
     var hashed: Bool { hostBits != nil }
+
+    init(v6: Bool, residual: [[NftExpression]], keys: [KeyField], tail: [NftExpression], limiter: Bool, hostBits: [Int]?) {
+        self.v6 = v6; self.residual = residual; self.keys = keys; self.tail = tail; self.limiter = limiter; self.hostBits = hostBits
+        var q: UInt64 = (v6 ? 1 : 0) | (limiter ? 2 : 0) | UInt64(residual.count) << 2 | UInt64(tail.count) << 8
+        for k in keys { q = q &* 31 &+ (UInt64(k.dim) | UInt64(k.prefixBits) << 8 | k.maskSignature << 24) }
+        for b in hostBits ?? [-1] { q = q &* 31 &+ UInt64(bitPattern: Int64(b)) }
+        for r in residual { q = q &* 31 &+ UInt64(r.count) }
+        quick = q
+    }
+
+    /// A word made of the shape's sizes, key fields and host bits: two shapes that differ in it
+    /// differ, so `==` compares it first, and the expression arrays only when it is equal (the
+    /// planner looks up every unit's shape among the last few; most of them differ).
+    private let quick: UInt64
+
+    static func == (a: MergeShape, b: MergeShape) -> Bool {
+        a.quick == b.quick && a.v6 == b.v6 && a.limiter == b.limiter && a.hostBits == b.hostBits && a.keys == b.keys
+            && a.tail == b.tail && a.residual == b.residual
+    }
+
+    func hash(into h: inout Hasher) {
+        h.combine(quick); h.combine(residual); h.combine(tail)
+    }
 
     /// A limit map whose key has a plain-integer part: nft 1.0.6 cannot declare such an object
     /// map, so the rule looks the whole key up in a plain set (declared by `typeof`) and the
@@ -420,14 +485,7 @@ final class MergeGroup {
     }
 
     func widenHull(_ b: Box) {
-        if var h = hull {
-            for k in 0..<KeyField.dims {
-                h.r[k] = min(h.r[k].lowerBound, b.r[k].lowerBound)...max(h.r[k].upperBound, b.r[k].upperBound)
-            }
-            hull = h
-        } else {
-            hull = b
-        }
+        if hull == nil { hull = b } else { hull!.r.widen(b.r) }
     }
 
     /// Lets the index go (a compile about to emit its sets no longer searches them; at a
@@ -509,7 +567,7 @@ struct MergePlanner {
     var units: [UnitInfo] = []
     /// The rule of each unit that stays single.
     var singles: [Int: [NftExpression]] = [:]
-    var tailIDs: [[NftExpression]: Int] = [:]
+    var tailIDs = RecentLookup<[NftExpression]>()
     /// The group each unit joined (nil: it stays single); kept only when `tracksGroups`
     /// (`IncrementalTable`): a million units' references are 10 MB a plain compile does not need.
     var unitGroup: [MergeGroup?] = []
@@ -521,8 +579,9 @@ struct MergePlanner {
     /// a rule per slot, a merged rule (a group of two units or more) as `lookupRuleCost`. Rules
     /// that look up a value set count as 1 here: never more than the finished chain's cost.
     var cost = 0
-    /// The slots of each shape's groups that may take more units, ascending.
-    var groupSlots: [MergeShape: [Int]] = [:]
+    /// The slots of each shape's groups that may take more units, ascending, by the shape's number.
+    var groupSlots: [[Int]] = []
+    var shapeIDs = RecentLookup<MergeShape>()
     /// Every placed box by destination: who may block a unit from joining (`BlockerIndex`).
     /// Only `add` keeps it; `IncrementalTable` places by its own scan once built.
     var blockers = BlockerIndex()
@@ -571,9 +630,12 @@ struct MergePlanner {
         var hull = Box.full(v6: v6)
         var keys = [KeyPart]()
         var residual = [Match]()
-        var seen = Set<Int>()
+        residual.reserveCapacity(unit.matches.count)
+        keys.reserveCapacity(unit.matches.count)
+        var seen: UInt64 = 0   // the key dimensions met (bit per `KeyField.dim`)
         var mergeable = true
         var keyMatches = [Match]()
+        keyMatches.reserveCapacity(unit.matches.count)
         // A rule that rewrites DSCP moves packets between DSCP values: its box spans them all,
         // and its own DSCP match is no key part (docs/merging.md, "Why it is safe").
         let rewritesDSCP = unit.tail.contains { if case .payloadSet = $0 { true } else { false } }
@@ -585,7 +647,8 @@ struct MergePlanner {
                 hull.masks |= k.field.maskSignature
             }
             if !k.field.inKey { residual.append(m); continue }
-            if !seen.insert(k.field.dim).inserted { mergeable = false }
+            if seen & (1 << UInt64(k.field.dim)) != 0 { mergeable = false }
+            seen |= 1 << UInt64(k.field.dim)
             keys.append(k)
             keyMatches.append(m)
         }
@@ -701,21 +764,24 @@ struct MergePlanner {
         if g.shape.splitLimiter && !limitKeysDisjoint(boxes, in: g, exhaustive: exhaustive) { return nil }
         var out = [Box]()
         var shadowing = [Int]()
+        // The group's arrays as locals: read through the class in the closure, every element
+        // read was an exclusivity check.
+        let boxUnit = g.boxUnit, groupBoxes = g.boxes, terminal = g.terminal
         for b in boxes {
             var pieces = [b]
             var refused = false
             let visit = { (c: Int) -> Bool in
-                guard g.boxUnit[c] >= 0, g.boxes[c].overlaps(b) else { return true }
-                guard g.terminal else { refused = true; return false }
-                pieces = pieces.flatMap { $0.subtracting(g.boxes[c]) }
-                shadowing.append(g.boxUnit[c])
+                guard boxUnit[c] >= 0, groupBoxes[c].overlaps(b) else { return true }
+                guard terminal else { refused = true; return false }
+                pieces = pieces.flatMap { $0.subtracting(groupBoxes[c]) }
+                shadowing.append(boxUnit[c])
                 if pieces.count > Self.maxElements { refused = true; return false }
                 return true
             }
             var searched = g.forEachCandidate(b, visit)
             if !searched && exhaustive {
                 searched = true
-                for c in g.boxes.indices where !visit(c) { break }
+                for c in groupBoxes.indices where !visit(c) { break }
             }
             if refused || !searched { return nil }
             out += pieces
@@ -767,7 +833,10 @@ struct MergePlanner {
             cost += 1
             return
         }
-        if let gs = groupSlots[shape], let last = gs.last {
+        let shapeID = shapeIDs.id(of: shape)
+        if shapeID == groupSlots.count { groupSlots.append([]) }
+        let gs = groupSlots[shapeID]
+        if let last = gs.last {
             func join(_ at: Int, _ pieces: (boxes: [Box], shadowing: [Int])?) -> Bool {
                 guard case .group(let g) = slots[at], let (boxes, shadowing) = pieces,
                       shape.hashed || g.boxes.count + boxes.count <= Self.maxIntervalElements else { return false }
@@ -778,7 +847,7 @@ struct MergePlanner {
                 if tracksGroups { unitGroup[u] = g }
                 // A full interval group takes no more units: no use trying it again.
                 if !shape.hashed && g.boxes.count > Self.maxIntervalElements - Self.maxElements {
-                    groupSlots[shape]!.removeAll { $0 == at }
+                    groupSlots[shapeID].removeAll { $0 == at }
                 }
                 return true
             }
@@ -802,7 +871,7 @@ struct MergePlanner {
         g.add(u, a.boxes, tail: unit.tail)
         for b in a.boxes { blockers.insert(b, slot: slots.count, tail: tail) }
         if tracksGroups { unitGroup[u] = g }
-        groupSlots[shape, default: []].append(slots.count)
+        groupSlots[shapeID].append(slots.count)
         slots.append(.group(g))
         cost += 1
     }
@@ -810,8 +879,7 @@ struct MergePlanner {
     /// Records `unit` as the next unit (its tail numbered, see `UnitInfo`), placed nowhere yet;
     /// returns its number.
     mutating func register(_ unit: MergeUnit) -> Int {
-        let tailID: Int
-        if let id = tailIDs[unit.tail] { tailID = id } else { tailID = tailIDs.count; tailIDs[unit.tail] = tailID }
+        let tailID = tailIDs.id(of: unit.tail)
         units.append(UnitInfo(route: unit.route, identity: unit.identity, tailID: tailID))
         if tracksGroups { unitGroup.append(nil) }
         return units.count - 1
