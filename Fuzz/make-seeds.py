@@ -128,7 +128,21 @@ def main():
         attribute(0xC0, 32, bytes(range(12))),
         attribute(0xC0, 25, bytes(20)),
     ])
+    # Attribute 25 (RFC 5701) with a redirect to an IPv6 next hop (0x000c, copy bit clear) and an
+    # rt-redirect-ipv6 (0x000d, RFC 8956 §6.1) to [2001:db8::2]:100, then FRR's 0x800d.
+    ipv6_ecs = (bytes.fromhex("000c") + bytes.fromhex("20010db8000000000000000000000001") + bytes.fromhex("0000")
+                + bytes.fromhex("000d") + bytes.fromhex("20010db8000000000000000000000002") + bytes.fromhex("0064")
+                + bytes.fromhex("800d") + bytes.fromhex("20010db8000000000000000000000003") + bytes.fromhex("0001"))
+    # 2001:db8:113::53/128, next-header 17.
+    host6 = bytes.fromhex("018000" "20010db8011300000000000000000053" "038111")
+    redirect6 = update_body([
+        attribute(0x40, 1, b"\x00"),
+        attribute(0x40, 2, bytes.fromhex("020100000001")),
+        attribute(0x90, 14, bytes.fromhex("00028500") + b"\x00" + bytes([len(host6)]) + host6),
+        attribute(0xC0, 25, ipv6_ecs),
+    ])
     hand = {
+        "redirect-ipv6": message(2, redirect6),
         "keepalive": message(4, b""),
         "notification": message(3, bytes.fromhex("0602")),
         "route-refresh": message(5, bytes.fromhex("00018500")),
@@ -158,6 +172,7 @@ def main():
         elif k % 3 == 2:
             lines = ["0x" + " ".join(l[i:i + 8] for i in range(0, len(l), 8)) for l in lines]
         add("fuzz-bgp-hex", f"capture-{k:02}", f"# capture group {k}\n" + "\n".join(lines) + "\n")
+    add("fuzz-bgp-hex", "redirect-ipv6", hand["redirect-ipv6"].hex() + "\n")
     add("fuzz-bgp-hex", "eor-and-keepalive", "\n".join(m.hex() for m in [hand["eor-ipv4"], hand["keepalive"], hand["announce-ipv6"]]))
     runs4 = [r for m in updates for (afi, r) in nlri_runs(m) if afi == 1 and r]
     runs6 = [r for m in updates for (afi, r) in nlri_runs(m) if afi == 2 and r]
@@ -173,6 +188,15 @@ def main():
     routes = doc["routes"]
     for k, group in enumerate(chunks(routes, 4)):
         add("fuzz-json", f"default-routes-{k:02}", json.dumps({"routes": group}, indent=None))
+    add("fuzz-json", "redirect-ipv6", json.dumps({"routes": [
+        {"family": "ipv6", "match": {"destination": "2001:db8:113::53/128", "protocol": "==17"},
+         "actions": [{"redirect-to-ip": {"address": "2001:db8:2::10", "copy": False}}]},
+        {"family": "ipv6", "match": {"destination": "2001:db8:113::/64"},
+         "actions": [{"rt-redirect-ipv6": {"address": "2001:db8::1", "local": 100}},
+                     {"ipv6-community": "0x800d20010db80000000000000000000000010064"}, {"traffic-rate-bytes": 0}]},
+        {"family": "ipv4", "match": {"destination": "203.0.113.96/32"}, "actions": [{"redirect-to-ip": "192.0.2.1"}],
+         "comment": "scrubbing: redirect"},
+    ]}))
     add("fuzz-json", "bare-array", json.dumps(routes[:3]))
     add("fuzz-json", "one-route", json.dumps(routes[0], indent=2))
     add("fuzz-json", "empty", '{"routes":[]}')
@@ -215,6 +239,21 @@ def main():
                 p["withdrawal"] = True
             lines.append(json.dumps([p], separators=(",", ":")))
         add("fuzz-gobgp", f"{tag}-monitor", "\n".join(lines) + "\n")
+    # Attribute 25 as GoBGP prints it (IPv6AddressSpecificExtended: the address, `:`, the local part;
+    # an unknown one as the 19 octets after the type in base64).
+    path = {"nlri": {"value": [{"type": 1, "value": {"prefix": "2001:db8:113::53/128"}, "offset": 0},
+                               {"type": 3, "value": [{"op": 129, "value": 17}]}]},
+            "age": 1795727771, "best": True,
+            "attrs": [{"type": 1, "value": 0}, {"type": 2, "as_paths": [{"segment_type": 2, "num": 1, "asns": [65309]}]},
+                      {"type": 25, "value": [{"type": 0, "subtype": 12, "value": "2001:db8:2::10:0"},
+                                             {"type": 0, "subtype": 13, "value": "2001:db8::1:100"},
+                                             {"type": 128, "subtype": 11, "value": "2001:db8::3:1"},
+                                             {"type": 64, "subtype": 2, "value": "AgAAAAAAAAAAAAAAAAAAAAAAAA=="}]},
+                      {"type": 14, "nexthop": "::", "afi": 2, "safi": 133, "value": []}],
+            "stale": False, "source-id": "192.0.2.1", "neighbor-ip": "192.0.2.5"}
+    add("fuzz-gobgp", "redirect-ipv6", json.dumps({"[destination: 2001:db8:113::53/128/0][protocol: ==udp]": [path]},
+                                                  separators=(",", ":")) + "\n")
+    add("fuzz-gobgp", "redirect-ipv6-monitor", json.dumps([path], separators=(",", ":")) + "\n")
     add("fuzz-gobgp", "empty", "{}\n")
 
     # -- ExaBGP API stream lines
@@ -223,6 +262,15 @@ def main():
     for k, l in enumerate(exa):
         add("fuzz-exabgp", f"line-{k:02}", l + "\n")
     add("fuzz-exabgp", "stream", "\n".join(exa[:3]) + "\n")
+    # extended-community-ipv6 (attribute 25): each community a 160-bit integer.
+    ec6 = [int.from_bytes(ipv6_ecs[i:i + 20], "big") for i in range(0, len(ipv6_ecs), 20)]
+    add("fuzz-exabgp", "redirect-ipv6", json.dumps({
+        "exabgp": "4.0.1", "type": "update",
+        "neighbor": {"address": {"local": "192.0.2.10", "peer": "192.0.2.9"}, "direction": "receive",
+                     "message": {"update": {
+                         "attribute": {"origin": "igp", "extended-community-ipv6": [{"value": v, "string": "redirect"} for v in ec6]},
+                         "announce": {"ipv6 flow": {"no-nexthop": [{"destination-ipv6": ["2001:db8:113::53/128/0"],
+                                                                   "next-header": ["=udp"]}]}}}}}}) + "\n")
     add("fuzz-exabgp", "state", '{"exabgp":"4.0.1","type":"state","neighbor":{"address":{"peer":"192.0.2.9"},"state":"up"}}\n')
     add("fuzz-exabgp", "eor", '{"exabgp":"4.0.1","type":"update","neighbor":{"message":{"eor":{"afi":"ipv6","safi":"flow"}}}}\n')
 

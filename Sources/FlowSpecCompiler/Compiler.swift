@@ -163,6 +163,8 @@ struct RouteCompiler {
         if !options.merge {
             rules.reserveCapacity(rules.count + routes.count)
             ruleRoutes.reserveCapacity(ruleRoutes.count + routes.count)
+        } else if captured == nil {
+            planner.reserve(units: routes.count)
         }
         // The route identities (rule comments) and limit object names first, in a pass of their own:
         // each identity is computed once, and these strings, which live as long as the table, lie

@@ -317,16 +317,34 @@ struct BoxIndex {
         }
     }
     static func fold(_ v: UInt128) -> UInt64 { UInt64(truncatingIfNeeded: v) ^ UInt64(truncatingIfNeeded: v >> 64) &* 0x9e37_79b9_7f4a_7c15 }
-    var all: [Int] = []
-    var byDP: [DP: [Int]] = [:]
+
+    /// The boxes filed under one key, as a list through `nextDP` or `nextD` (by position in
+    /// `all`), oldest first: the order `MergePlanner.pieces` subtracts them in. Most keys hold
+    /// one box; an array per key was an allocation per box, two per insert.
+    struct List { var first: Int32 = -1; var last: Int32 = -1; var count = 0 }
+
+    private(set) var all: [Int] = []
+    private var byDP: [DP: List] = [:]
     /// By destination alone (`p` nil).
-    var byD: [DP: [Int]] = [:]
+    private var byD: [DP: List] = [:]
+    private var nextDP: [Int32] = []
+    private var nextD: [Int32] = []
     static let cap = 4096
 
     mutating func insert(_ b: Box, id: Int) {
+        let at = Int32(all.count)
         all.append(id)
-        byDP[DP(d: b.destinationPoint, p: b.point(3)), default: []].append(id)
-        byD[DP(d: b.destinationPoint, p: nil), default: []].append(id)
+        nextDP.append(-1)
+        nextD.append(-1)
+        let d = b.destinationPoint
+        Self.append(at, to: &byDP[DP(d: d, p: b.point(3)), default: List()], next: &nextDP)
+        Self.append(at, to: &byD[DP(d: d, p: nil), default: List()], next: &nextD)
+    }
+
+    private static func append(_ at: Int32, to list: inout List, next: inout [Int32]) {
+        if list.count == 0 { list.first = at } else { next[Int(list.last)] = at }
+        list.last = at
+        list.count += 1
     }
 
     /// Calls `body` with every box that may overlap `q` (until it returns false); false when
@@ -337,19 +355,26 @@ struct BoxIndex {
             for c in all where !body(c) { break }
             return true
         }
-        let empty: [Int] = []
-        let buckets: (([Int], [Int]), ([Int], [Int]))
+        let none = List()
+        let lists: InlineArray<4, List>
+        let byPort: Bool
         if let p = q.point(3) {
-            buckets = ((byDP[DP(d: d, p: p)] ?? empty, byDP[DP(d: d, p: nil)] ?? empty),
-                       (byDP[DP(d: nil, p: p)] ?? empty, byDP[DP(d: nil, p: nil)] ?? empty))
+            lists = [byDP[DP(d: d, p: p)] ?? none, byDP[DP(d: d, p: nil)] ?? none,
+                     byDP[DP(d: nil, p: p)] ?? none, byDP[DP(d: nil, p: nil)] ?? none]
+            byPort = true
         } else {
-            buckets = ((byD[DP(d: d, p: nil)] ?? empty, byD[DP(d: nil, p: nil)] ?? empty), (empty, empty))
+            lists = [byD[DP(d: d, p: nil)] ?? none, byD[DP(d: nil, p: nil)] ?? none, none, none]
+            byPort = false
         }
-        guard buckets.0.0.count + buckets.0.1.count + buckets.1.0.count + buckets.1.1.count <= Self.cap else { return false }
-        for c in buckets.0.0 where !body(c) { return true }
-        for c in buckets.0.1 where !body(c) { return true }
-        for c in buckets.1.0 where !body(c) { return true }
-        for c in buckets.1.1 where !body(c) { return true }
+        guard lists[0].count + lists[1].count + lists[2].count + lists[3].count <= Self.cap else { return false }
+        let next = byPort ? nextDP : nextD
+        for i in 0..<4 {
+            var at = lists[i].first
+            while at >= 0, lists[i].count > 0 {
+                if !body(all[Int(at)]) { return true }
+                at = next[Int(at)]
+            }
+        }
         return true
     }
 }
@@ -874,6 +899,12 @@ struct MergePlanner {
         groupSlots[shapeID].append(slots.count)
         slots.append(.group(g))
         cost += 1
+    }
+
+    /// Makes room for about `n` more units (the routes a compile is about to add).
+    mutating func reserve(units n: Int) {
+        units.reserveCapacity(units.count + n)
+        blockers.reserve(n)
     }
 
     /// Records `unit` as the next unit (its tail numbered, see `UnitInfo`), placed nowhere yet;
