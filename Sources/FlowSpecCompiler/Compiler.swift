@@ -163,7 +163,8 @@ struct RouteCompiler {
         if !options.merge {
             rules.reserveCapacity(rules.count + routes.count)
             ruleRoutes.reserveCapacity(ruleRoutes.count + routes.count)
-        } else if captured == nil {
+        } else if captured == nil && planner.units.isEmpty {
+            // A first pass (a compile, an `IncrementalTable` built): reserved once, not per call.
             planner.reserve(units: routes.count)
         }
         // The route identities (rule comments) and limit object names first, in a pass of their own:
