@@ -325,8 +325,12 @@ struct BoxIndex {
 
     private(set) var all: [Int] = []
     private var byDP: [DP: List] = [:]
-    /// By destination alone (`p` nil).
-    private var byD: [DP: List] = [:]
+    /// By destination alone (`p` nil), for queries without a single port: made at the first
+    /// such query, from `destinations`. The boxes of a group whose shape has a port in its key
+    /// all have one, so its queries never need it, and it is never made.
+    private var byD: [DP: List]?
+    /// Each box's destination point, until `byD` is made.
+    private var destinations: [UInt128?] = []
     private var nextDP: [Int32] = []
     private var nextD: [Int32] = []
     static let cap = 4096
@@ -335,10 +339,25 @@ struct BoxIndex {
         let at = Int32(all.count)
         all.append(id)
         nextDP.append(-1)
-        nextD.append(-1)
         let d = b.destinationPoint
         Self.append(at, to: &byDP[DP(d: d, p: b.point(3)), default: List()], next: &nextDP)
-        Self.append(at, to: &byD[DP(d: d, p: nil), default: List()], next: &nextD)
+        if byD == nil {
+            destinations.append(d)
+        } else {
+            nextD.append(-1)
+            Self.append(at, to: &byD![DP(d: d, p: nil), default: List()], next: &nextD)
+        }
+    }
+
+    /// Files every box by destination alone, in insertion order.
+    private mutating func makeByDestination() {
+        var lists: [DP: List] = [:]
+        nextD = [Int32](repeating: -1, count: all.count)
+        for (at, d) in destinations.enumerated() {
+            Self.append(Int32(at), to: &lists[DP(d: d, p: nil), default: List()], next: &nextD)
+        }
+        byD = lists
+        destinations = []
     }
 
     private static func append(_ at: Int32, to list: inout List, next: inout [Int32]) {
@@ -349,12 +368,13 @@ struct BoxIndex {
 
     /// Calls `body` with every box that may overlap `q` (until it returns false); false when
     /// there are more than `cap` candidates (then `body` is not called at all).
-    func forEachCandidate(_ q: Box, _ body: (Int) -> Bool) -> Bool {
+    mutating func forEachCandidate(_ q: Box, _ body: (Int) -> Bool) -> Bool {
         guard let d = q.destinationPoint else {
             guard all.count <= Self.cap else { return false }
             for c in all where !body(c) { break }
             return true
         }
+        if q.point(3) == nil && byD == nil { makeByDestination() }
         let none = List()
         let lists: InlineArray<4, List>
         let byPort: Bool
@@ -363,7 +383,7 @@ struct BoxIndex {
                      byDP[DP(d: nil, p: p)] ?? none, byDP[DP(d: nil, p: nil)] ?? none]
             byPort = true
         } else {
-            lists = [byD[DP(d: d, p: nil)] ?? none, byD[DP(d: nil, p: nil)] ?? none, none, none]
+            lists = [byD![DP(d: d, p: nil)] ?? none, byD![DP(d: nil, p: nil)] ?? none, none, none]
             byPort = false
         }
         guard lists[0].count + lists[1].count + lists[2].count + lists[3].count <= Self.cap else { return false }
