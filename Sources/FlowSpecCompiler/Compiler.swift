@@ -356,9 +356,12 @@ struct RouteCompiler {
         let combos = slots.combinations()
         let limited = tails.contains { $0.contains { if case .objref = $0 { true } else { false } } }
         for combo in combos {
-            if options.merge && !MergeUnit.needsPool(combo) {
+            if options.merge {
+                // The unit's own rule is made now only when making it names a value set
+                // (`MergeUnit.needsPool`); otherwise only if the unit stays single.
+                let single = MergeUnit.needsPool(combo) ? mergePayloadMatches(combo, pool: &pool) : nil
                 for t in tails {
-                    let unit = MergeUnit(route: index, v6: route.family == .ipv6, identity: id, matches: combo, tail: t, singleMatches: nil,
+                    let unit = MergeUnit(route: index, v6: route.family == .ipv6, identity: id, matches: combo, tail: t, singleMatches: single,
                                          rateLimited: limited)
                     if captured != nil { captured!.append(unit) } else { planner.add(unit) }
                 }
@@ -370,11 +373,7 @@ struct RouteCompiler {
             matches.reserveCapacity(combo.reduce(0) { $0 + $1.exprs.count } + tails.last!.count)
             appendMergedPayloadMatches(combo, to: &matches, pool: &pool)
             for (k, t) in tails.enumerated() {
-                if options.merge {
-                    let unit = MergeUnit(route: index, v6: route.family == .ipv6, identity: id, matches: combo, tail: t, singleMatches: matches,
-                                         rateLimited: limited)
-                    if captured != nil { captured!.append(unit) } else { planner.add(unit) }
-                } else if k == tails.count - 1 {
+                if k == tails.count - 1 {
                     // The last tail takes the match expressions over (no copy).
                     matches += t
                     rules.append(NftRule(expressions: matches, comment: id))

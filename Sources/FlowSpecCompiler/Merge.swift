@@ -318,12 +318,14 @@ struct BoxIndex {
     }
     static func fold(_ v: UInt128) -> UInt64 { UInt64(truncatingIfNeeded: v) ^ UInt64(truncatingIfNeeded: v >> 64) &* 0x9e37_79b9_7f4a_7c15 }
 
-    /// The boxes filed under one key, as a list through `nextDP` or `nextD` (by position in
-    /// `all`), oldest first: the order `MergePlanner.pieces` subtracts them in. Most keys hold
-    /// one box; an array per key was an allocation per box, two per insert.
+    /// The boxes filed under one key, as a list through `nextDP` or `nextD`, oldest first: the
+    /// order `MergePlanner.pieces` subtracts them in. Most keys hold one box; an array per key
+    /// was an allocation per box, two per insert.
     struct List { var first: Int32 = -1; var last: Int32 = -1; var count = 0 }
 
-    private(set) var all: [Int] = []
+    /// The boxes filed, numbered 0, 1, … in the order they came (a group files its boxes in
+    /// order: the numbers are their indexes in the group).
+    private(set) var count = 0
     private var byDP: [DP: List] = [:]
     /// By destination alone (`p` nil), for queries without a single port: made at the first
     /// such query, from `destinations`. The boxes of a group whose shape has a port in its key
@@ -335,9 +337,10 @@ struct BoxIndex {
     private var nextD: [Int32] = []
     static let cap = 4096
 
-    mutating func insert(_ b: Box, id: Int) {
-        let at = Int32(all.count)
-        all.append(id)
+    /// Files box number `count`.
+    mutating func insert(_ b: Box) {
+        let at = Int32(count)
+        count += 1
         nextDP.append(-1)
         let d = b.destinationPoint
         Self.append(at, to: &byDP[DP(d: d, p: b.point(3)), default: List()], next: &nextDP)
@@ -352,7 +355,7 @@ struct BoxIndex {
     /// Files every box by destination alone, in insertion order.
     private mutating func makeByDestination() {
         var lists: [DP: List] = [:]
-        nextD = [Int32](repeating: -1, count: all.count)
+        nextD = [Int32](repeating: -1, count: count)
         for (at, d) in destinations.enumerated() {
             Self.append(Int32(at), to: &lists[DP(d: d, p: nil), default: List()], next: &nextD)
         }
@@ -370,8 +373,8 @@ struct BoxIndex {
     /// there are more than `cap` candidates (then `body` is not called at all).
     mutating func forEachCandidate(_ q: Box, _ body: (Int) -> Bool) -> Bool {
         guard let d = q.destinationPoint else {
-            guard all.count <= Self.cap else { return false }
-            for c in all where !body(c) { break }
+            guard count <= Self.cap else { return false }
+            for c in 0..<count where !body(c) { break }
             return true
         }
         if q.point(3) == nil && byD == nil { makeByDestination() }
@@ -390,8 +393,8 @@ struct BoxIndex {
         let next = byPort ? nextDP : nextD
         for i in 0..<4 {
             var at = lists[i].first
-            while at >= 0, lists[i].count > 0 {
-                if !body(all[Int(at)]) { return true }
+            while at >= 0 {
+                if !body(Int(at)) { return true }
                 at = next[Int(at)]
             }
         }
@@ -423,7 +426,7 @@ struct MergeShape: Hashable {
         self.v6 = v6; self.residual = residual; self.keys = keys; self.tail = tail; self.limiter = limiter; self.hostBits = hostBits
         var q: UInt64 = (v6 ? 1 : 0) | (limiter ? 2 : 0) | UInt64(residual.count) << 2 | UInt64(tail.count) << 8
         for k in keys { q = q &* 31 &+ (UInt64(k.dim) | UInt64(k.prefixBits) << 8 | k.maskSignature << 24) }
-        for b in hostBits ?? [-1] { q = q &* 31 &+ UInt64(bitPattern: Int64(b)) }
+        if let hostBits { for b in hostBits { q = q &* 31 &+ UInt64(truncatingIfNeeded: b) } } else { q = q &* 31 &+ .max }
         for r in residual { q = q &* 31 &+ UInt64(r.count) }
         quick = q
     }
@@ -512,7 +515,7 @@ final class MergeGroup {
         units.append(u)
         for case .objref(_, let name) in tail { limitNames[u] = name }
         for b in bs {
-            if indexedBoxes == boxes.count { index.insert(b, id: boxes.count); indexedBoxes += 1 }
+            if indexedBoxes == boxes.count { index.insert(b); indexedBoxes += 1 }
             boxes.append(b); boxUnit.append(u)
             widenHull(b)
         }
@@ -549,7 +552,7 @@ final class MergeGroup {
                 for c in boxes.indices where !body(c) { break }
                 return true
             }
-            for i in indexedBoxes..<boxes.count { index.insert(boxes[i], id: i) }
+            for i in indexedBoxes..<boxes.count { index.insert(boxes[i]) }
             indexedBoxes = boxes.count
         }
         return index.forEachCandidate(q, body)

@@ -587,19 +587,9 @@ struct RouteDecoder {
 
     /// `0x` and exactly 40 hex digits: the 20 octets of an IPv6 address-specific community.
     static func hex20(_ s: String) -> [UInt8]? {
-        var t = Substring(s)
-        guard t.hasPrefix("0x") || t.hasPrefix("0X") else { return nil }
-        t = t.dropFirst(2)
-        guard t.utf8.count == 40, t.allSatisfy(\.isHexDigit) else { return nil }
-        var out = [UInt8]()
-        var i = t.startIndex
-        while i < t.endIndex {
-            let j = t.index(i, offsetBy: 2)
-            guard let b = UInt8(t[i..<j], radix: 16) else { return nil }
-            out.append(b)
-            i = j
-        }
-        return out
+        guard s.utf8.count == 42, s.hasPrefix("0x") || s.hasPrefix("0X"),
+              case .bytes(let octets) = HexText.decode(Substring(s)), octets.count == 20 else { return nil }
+        return octets
     }
 
     static func hex64(_ s: String) -> UInt64? {

@@ -91,12 +91,10 @@ extension FRRReader {
             i += item.count
             let text = item.joined(separator: " ")
             if item.count == 3, item[0] == "FS:redirect", item[1] == "VRF", item[2].hasPrefix("RT:") {
-                let body = item[2].dropFirst(3)
-                guard let colon = body.lastIndex(of: ":"), let address = IPAddress(body[..<colon]), address.family == .ipv6,
-                      let local = UInt16(body[body.index(after: colon)...]) else {
+                guard let c = IPv6ExtendedCommunity(type: 0x80, subtype: 0x0d, addressAndLocal: item[2].dropFirst(3)) else {
                     warnings.append("\"\(text)\": redirect target not understood; dropped"); continue
                 }
-                out.append(IPv6ExtendedCommunity(type: 0x80, subtype: 0x0d, address: address, local: local))
+                out.append(c)
             } else if text == "UNK:0, 12" {
                 return .failure("\"\(text)\": FRR 8.4 prints a redirect to an IPv6 next hop (0x000c, draft-ietf-idr-flowspec-redirect-ip) this way, without the next hop, so the route cannot be read from this output (read it from the wire: the listener or a capture)")
             } else if text == "UNK:0, 13" {

@@ -283,9 +283,8 @@ public enum GoBGPReader {
         let value = ec["value"]
         if let text = value?.string {
             if type == 0x00 || type == 0x40 || (type == 0x80 && sub == 0x0b),
-               let colon = text.lastIndex(of: ":"), let local = UInt16(text[text.index(after: colon)...]),
-               let address = IPAddress(text[..<colon]), address.family == .ipv6 {
-                return .success(IPv6ExtendedCommunity(type: type, subtype: sub, address: address, local: local))
+               let c = IPv6ExtendedCommunity(type: type, subtype: sub, addressAndLocal: Substring(text)) {
+                return .success(c)
             }
             if let raw = base64(text), raw.count == 19, raw[0] == sub, let c = IPv6ExtendedCommunity(bytes: [type] + raw) {
                 return .success(c)

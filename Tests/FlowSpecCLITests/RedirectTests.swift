@@ -244,58 +244,96 @@ struct RedirectTests {
         return try check()
     }
 
-    @Test("watch follows a next hop that goes away and comes back (rtnetlink), and --flush-on-exit removes the rules and routes")
-    func daemonFollowsNextHop() throws {
+    /// What one family's daemon test varies: the ExaBGP line announcing the redirected flow, its
+    /// next hop and destination, `ip`'s family flag.
+    struct DaemonCase {
+        let announce: String
+        let nextHop: String
+        let destination: String
+        let ipFamily: String
+        var v6: Bool { ipFamily == "-6" }
+    }
+
+    /// `watch --source exabgp` in r (prerouting, mangle priority, `--flush-on-exit`), fed ExaBGP
+    /// lines on standard input, its log in a file.
+    final class ExaBGPWatch {
+        let process = Process()
+        let input = Pipe()
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("fsn-watch-\(UUID().uuidString)")
+
+        init(in ns: String) throws {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["ip", "netns", "exec", ns, FlowSpecCLITests.flowspecNft, "watch", "--source", "exabgp", "--hook", "prerouting",
+                                 "--priority", "mangle", "--debounce", "0", "--flush-on-exit", "--log-level", "info"]
+            FileManager.default.createFile(atPath: log.path, contents: nil)
+            process.standardInput = input
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = try FileHandle(forWritingTo: log)
+            try process.run()
+        }
+
+        func send(_ line: String) { input.fileHandleForWriting.write(Data((line + "\n").utf8)) }
+        var logText: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+
+        /// The exabgp source reads standard input until it ends: closed first, then SIGTERM.
+        func stop() {
+            guard process.isRunning else { return }
+            try? input.fileHandleForWriting.close()
+            process.terminate()
+            process.waitUntilExit()
+        }
+
+        deinit {
+            stop()
+            try? FileManager.default.removeItem(at: log)
+        }
+    }
+
+    /// The daemon test of either family: redirected, the next hop's link down (unreachable, no
+    /// delivery elsewhere) and up again (followed), then `--flush-on-exit`.
+    func checkDaemonFollowsNextHop(_ c: DaemonCase) throws {
         let s = try ScrubLab()
         defer { s.close() }
         let lab = s.lab
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["ip", "netns", "exec", lab.r, FlowSpecCLITests.flowspecNft, "watch", "--source", "exabgp", "--hook", "prerouting",
-                       "--priority", "mangle", "--debounce", "0", "--flush-on-exit", "--log-level", "info"]
-        let input = Pipe()
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent("fsn-watch-\(UUID().uuidString)")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: log) }
-        p.standardInput = input
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = try FileHandle(forWritingTo: log)
-        try p.run()
-        // The exabgp source reads standard input until it ends: closed first, then SIGTERM.
-        defer { if p.isRunning { try? input.fileHandleForWriting.close(); p.terminate(); p.waitUntilExit() } }
-        func logText() -> String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
-        input.fileHandleForWriting.write(Data((Self.exabgpAnnounce + "\n").utf8))
-        let table = Self.firstTable
-        #expect(try Self.eventually(10) { try s.routes(table: table).contains("default via 192.0.2.10 dev to-h3") }, "\(logText())")
-        #expect(try Self.eventually(5) { try lab.exec(lab.r, ["nft", "list", "tables"]).out.contains("flowspec") })
-        let (h2a, h3a) = try s.count(ports: [5353]) {
-            try sendUDP(lab: lab, to: "203.0.113.10", port: 5353, count: 10, size: 100, interval: 0.002)
+        if c.v6 {
+            // Keep to-h3's IPv6 address while it is down (by default the kernel drops it with the link).
+            try lab.exec(lab.r, ["sysctl", "-qw", "net.ipv6.conf.all.keep_addr_on_down=1"])
+            try s.waitForIPv6()
         }
+        let watch = try ExaBGPWatch(in: lab.r)
+        defer { watch.stop() }
+        watch.send(c.announce)
+        let table = Self.firstTable
+        func routes() -> String { (try? s.routes(table: table, c.ipFamily)) ?? "" }
+        func send() throws { try sendUDP(lab: lab, to: c.destination, port: 5353, count: 10, size: 100, interval: 0.002) }
+        #expect(Self.eventually(10) { routes().contains("default via \(c.nextHop) dev to-h3") }, "\(watch.logText)")
+        #expect(try Self.eventually(5) { try lab.exec(lab.r, ["nft", "list", "tables"]).out.contains("flowspec") })
+        let (h2a, h3a) = try s.count(ports: [5353], send)
         #expect(h3a[5353] == 10 && h2a[5353] == nil, "redirected by the daemon: h2 \(h2a), h3 \(h3a)")
 
         // The next hop goes away: its link down, the kernel has no path; the table answers unreachable.
         try lab.exec(lab.r, ["ip", "link", "set", "to-h3", "down"])
-        #expect(try Self.eventually(5) { try s.routes(table: table).contains("unreachable default") }, "\((try? s.routes(table: table)) ?? "")\n\(logText())")
-        let (h2b, h3b) = try s.count(ports: [5353]) {
-            try sendUDP(lab: lab, to: "203.0.113.10", port: 5353, count: 10, size: 100, interval: 0.002)
-        }
+        #expect(Self.eventually(5) { routes().contains("unreachable default") }, "\(routes())\n\(watch.logText)")
+        let (h2b, h3b) = try s.count(ports: [5353], send)
         #expect(h2b[5353] == nil && h3b[5353] == nil, "next hop gone: the flow is not delivered elsewhere: h2 \(h2b), h3 \(h3b)")
 
         // It comes back: followed again.
         try lab.exec(lab.r, ["ip", "link", "set", "to-h3", "up"])
-        #expect(try Self.eventually(5) { try s.routes(table: table).contains("default via 192.0.2.10 dev to-h3") }, "\((try? s.routes(table: table)) ?? "")\n\(logText())")
-        let (h2c, h3c) = try s.count(ports: [5353]) {
-            try sendUDP(lab: lab, to: "203.0.113.10", port: 5353, count: 10, size: 100, interval: 0.002)
-        }
+        #expect(Self.eventually(5) { routes().contains("default via \(c.nextHop) dev to-h3") }, "\(routes())\n\(watch.logText)")
+        if c.v6 { try s.waitForIPv6() }  // the link came up again: neighbour discovery needs its second
+        let (h2c, h3c) = try s.count(ports: [5353], send)
         #expect(h3c[5353] == 10 && h2c[5353] == nil, "next hop back: h2 \(h2c), h3 \(h3c)")
-        #expect(logText().contains("redirect next hop 192.0.2.10"), "\(logText())")
+        #expect(watch.logText.contains("redirect next hop \(c.nextHop)"), "\(watch.logText)")
 
-        try input.fileHandleForWriting.close()
-        p.terminate()
-        p.waitUntilExit()
-        let rules = try s.rules()
+        watch.stop()
+        let rules = try s.rules(c.ipFamily)
         #expect(!rules.contains("0x46530000"), "--flush-on-exit: \(rules)")
-        #expect(try s.routes(table: table).isEmpty)
+        #expect(routes().isEmpty)
+    }
+
+    @Test("watch follows a next hop that goes away and comes back (rtnetlink), and --flush-on-exit removes the rules and routes")
+    func daemonFollowsNextHop() throws {
+        try checkDaemonFollowsNextHop(DaemonCase(announce: Self.exabgpAnnounce, nextHop: Self.nextHop, destination: "203.0.113.10", ipFamily: "-4"))
     }
 
     // MARK: IPv6 (attribute 25, 0x000c)
@@ -368,56 +406,6 @@ struct RedirectTests {
 
     @Test("watch follows an IPv6 next hop that goes away and comes back (rtnetlink), and --flush-on-exit removes the -6 rule and routes")
     func daemonFollowsIPv6NextHop() throws {
-        let s = try ScrubLab()
-        defer { s.close() }
-        let lab = s.lab
-        // Keep to-h3's IPv6 address while it is down (by default the kernel drops it with the link).
-        try lab.exec(lab.r, ["sysctl", "-qw", "net.ipv6.conf.all.keep_addr_on_down=1"])
-        try s.waitForIPv6()
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["ip", "netns", "exec", lab.r, FlowSpecCLITests.flowspecNft, "watch", "--source", "exabgp", "--hook", "prerouting",
-                       "--priority", "mangle", "--debounce", "0", "--flush-on-exit", "--log-level", "info"]
-        let input = Pipe()
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent("fsn-watch-\(UUID().uuidString)")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: log) }
-        p.standardInput = input
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = try FileHandle(forWritingTo: log)
-        try p.run()
-        defer { if p.isRunning { try? input.fileHandleForWriting.close(); p.terminate(); p.waitUntilExit() } }
-        func logText() -> String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
-        input.fileHandleForWriting.write(Data((Self.exabgpAnnounce6 + "\n").utf8))
-        let table = Self.firstTable
-        func routes() -> String { (try? s.routes(table: table, "-6")) ?? "" }
-        #expect(try Self.eventually(10) { routes().contains("default via 2001:db8:2::10 dev to-h3") }, "\(logText())")
-        #expect(try Self.eventually(5) { try lab.exec(lab.r, ["nft", "list", "tables"]).out.contains("flowspec") })
-        let (h2a, h3a) = try s.count(ports: [5353]) {
-            try sendUDP(lab: lab, to: "2001:db8:113::10", port: 5353, count: 10, size: 100, interval: 0.002)
-        }
-        #expect(h3a[5353] == 10 && h2a[5353] == nil, "redirected by the daemon: h2 \(h2a), h3 \(h3a)")
-
-        try lab.exec(lab.r, ["ip", "link", "set", "to-h3", "down"])
-        #expect(Self.eventually(5) { routes().contains("unreachable default") }, "\(routes())\n\(logText())")
-        let (h2b, h3b) = try s.count(ports: [5353]) {
-            try sendUDP(lab: lab, to: "2001:db8:113::10", port: 5353, count: 10, size: 100, interval: 0.002)
-        }
-        #expect(h2b[5353] == nil && h3b[5353] == nil, "next hop gone: the flow is not delivered elsewhere: h2 \(h2b), h3 \(h3b)")
-
-        try lab.exec(lab.r, ["ip", "link", "set", "to-h3", "up"])
-        #expect(Self.eventually(5) { routes().contains("default via 2001:db8:2::10 dev to-h3") }, "\(routes())\n\(logText())")
-        try s.waitForIPv6()  // the link came up again: neighbour discovery needs its second
-        let (h2c, h3c) = try s.count(ports: [5353]) {
-            try sendUDP(lab: lab, to: "2001:db8:113::10", port: 5353, count: 10, size: 100, interval: 0.002)
-        }
-        #expect(h3c[5353] == 10 && h2c[5353] == nil, "next hop back: h2 \(h2c), h3 \(h3c)")
-        #expect(logText().contains("redirect next hop 2001:db8:2::10"), "\(logText())")
-
-        try input.fileHandleForWriting.close()
-        p.terminate()
-        p.waitUntilExit()
-        #expect(!(try s.rules("-6")).contains("0x46530000"), "--flush-on-exit")
-        #expect(routes().isEmpty)
+        try checkDaemonFollowsNextHop(DaemonCase(announce: Self.exabgpAnnounce6, nextHop: Self.nextHop6, destination: "2001:db8:113::10", ipFamily: "-6"))
     }
 }

@@ -11,15 +11,6 @@ private func route6(_ ext6: [IPv6ExtendedCommunity], _ actions: [FlowAction] = [
               ipv6ExtendedCommunities: ext6)
 }
 
-private func marks(_ r: CompileResult) -> [UInt32] {
-    r.table.chains[0].rules.flatMap { rule in
-        zip(rule.expressions, rule.expressions.dropFirst()).compactMap { pair -> UInt32? in
-            guard case .immediateData(_, let d) = pair.0, case .metaSet(.mark, _) = pair.1, d.count == 4 else { return nil }
-            return UInt32(d[0]) | UInt32(d[1]) << 8 | UInt32(d[2]) << 16 | UInt32(d[3]) << 24
-        }
-    }
-}
-
 /// Redirects carried by IPv6 Address Specific Extended Communities (attribute 25), as the
 /// compiler lowers them: the IPv6 redirect-to-IP like the IPv4 one, rt-redirect-ipv6 as an
 /// unmappable redirect.

@@ -11,16 +11,6 @@ private func route(_ a: [FlowAction], family: AddressFamily = .ipv4) -> FlowRout
     FlowRoute(family: family, components: [family == .ipv4 ? dst : dst6], actions: a)
 }
 
-/// The mark a rule sets: `immediate reg1 <mark>` then `meta mark set reg1`.
-private func marks(_ r: CompileResult) -> [UInt32] {
-    r.table.chains[0].rules.flatMap { rule in
-        zip(rule.expressions, rule.expressions.dropFirst()).compactMap { pair -> UInt32? in
-            guard case .immediateData(_, let d) = pair.0, case .metaSet(.mark, _) = pair.1, d.count == 4 else { return nil }
-            return UInt32(d[0]) | UInt32(d[1]) << 8 | UInt32(d[2]) << 16 | UInt32(d[3]) << 24
-        }
-    }
-}
-
 /// Redirects as the compiler lowers them (issue #22; docs/lowering.md, "Redirect").
 @Suite struct RedirectCompileTests {
     @Test("redirect-to-IP sets the next hop's mark, merged or not")

@@ -215,3 +215,15 @@ enum FixtureRoutes {
         return routes
     }
 }
+
+// MARK: redirect marks
+
+/// The marks a table's rules set: `immediate reg1 <mark>` then `meta mark set reg1`.
+func marks(_ r: CompileResult) -> [UInt32] {
+    r.table.chains[0].rules.flatMap { rule in
+        zip(rule.expressions, rule.expressions.dropFirst()).compactMap { pair -> UInt32? in
+            guard case .immediateData(_, let d) = pair.0, case .metaSet(.mark, _) = pair.1, d.count == 4 else { return nil }
+            return UInt32(d[0]) | UInt32(d[1]) << 8 | UInt32(d[2]) << 16 | UInt32(d[3]) << 24
+        }
+    }
+}
