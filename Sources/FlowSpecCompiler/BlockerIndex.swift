@@ -25,7 +25,7 @@ struct BlockerIndex {
         var v6: Bool; var level: UInt8; var value: UInt128; var proto: UInt16; var port: UInt32
         /// One word for the hasher instead of six (every insert files a box under three keys).
         func hash(into h: inout Hasher) {
-            h.combine(BoxIndex.fold(value) ^ (UInt64(port) << 31 | UInt64(proto) << 16 | UInt64(level) << 1 | (v6 ? 1 : 0)))
+            h.combine(BoxIndex.mix(BoxIndex.fold(value), UInt64(port) << 24 | UInt64(proto) << 8 | UInt64(level) << 1 | (v6 ? 1 : 0)))
         }
     }
     private static let anyProtocol: UInt16 = 0x100

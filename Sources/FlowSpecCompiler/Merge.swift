@@ -313,10 +313,15 @@ struct BoxIndex {
         var p: UInt128?
         /// One word for the hasher instead of four (each lookup hashes its key).
         func hash(into h: inout Hasher) {
-            h.combine((d.map(BoxIndex.fold) ?? 0x9e37_79b9) &* 31 &+ (p.map(BoxIndex.fold) ?? 0x85eb_ca6b))
+            h.combine(BoxIndex.mix(d.map(BoxIndex.fold) ?? 0x9e37_79b9, p.map(BoxIndex.fold) ?? 0x85eb_ca6b))
         }
     }
+    /// A 128-bit value as one word (its halves, the high one multiplied so that IPv6 addresses
+    /// differing only there do not cancel out).
     static func fold(_ v: UInt128) -> UInt64 { UInt64(truncatingIfNeeded: v) ^ UInt64(truncatingIfNeeded: v >> 64) &* 0x9e37_79b9_7f4a_7c15 }
+    /// Two words as one, each multiplied by its own odd constant: neighbouring addresses and ports
+    /// (`d + 1` with `p − k`) do not give the same word, as a plain `d * 31 + p` did.
+    static func mix(_ a: UInt64, _ b: UInt64) -> UInt64 { a &* 0x9e37_79b9_7f4a_7c15 &+ b &* 0xc2b2_ae3d_27d4_eb4f }
 
     /// The boxes filed under one key, as a list through `nextDP` or `nextD`, oldest first: the
     /// order `MergePlanner.pieces` subtracts them in. Most keys hold one box; an array per key
