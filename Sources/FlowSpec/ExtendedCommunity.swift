@@ -35,14 +35,15 @@ public enum FlowAction: Hashable, Sendable {
     /// 0x8007 (RFC 8955 §7.3). `terminal` is the T bit (bit 47, 0x01): when SET, evaluation
     /// CONTINUES with later routes; when clear, it stops at this route. `sample` is bit 46 (0x02).
     case trafficAction(sample: Bool, terminal: Bool)
-    /// 0x8008 / 0x8108 / 0x8208: redirect to the VRF whose import route target this is.
+    /// 0x8008 / 0x8108 / 0x8208: redirect to the VRF whose import route target this is. Never
+    /// an IPv6 global (that redirect is `IPv6FlowAction.rtRedirect`).
     case redirect(RouteTarget)
     /// 0x010c (draft-ietf-idr-flowspec-redirect-ip): redirect to an IPv4 next hop, with the copy bit.
     case redirectToIP(IPAddress, copy: Bool)
     /// 0x8009: set DSCP to the low 6 bits. `value` keeps the whole 6-octet field, which the
     /// historical sequence-number convention uses.
     case trafficMarking(dscp: UInt8, value: UInt64)
-    /// 0x0002 / 0x0102 / 0x0202: a route target (scoping, not an action).
+    /// 0x0002 / 0x0102 / 0x0202: a route target (scoping, not an action). Never an IPv6 global.
     case routeTarget(RouteTarget)
     /// Anything else: kept and reported, never dropped silently.
     case unknown(ExtendedCommunity)
@@ -73,6 +74,7 @@ public enum FlowAction: Hashable, Sendable {
             case .as2(let a): ExtendedCommunity(type: sub == 0x08 ? 0x80 : 0x00, subtype: sub, value: UInt64(a) << 32 | UInt64(t.local))
             case .ipv4(let a): ExtendedCommunity(type: sub == 0x08 ? 0x81 : 0x01, subtype: sub, value: UInt64(a) << 16 | UInt64(t.local & 0xffff))
             case .as4(let a): ExtendedCommunity(type: sub == 0x08 ? 0x82 : 0x02, subtype: sub, value: UInt64(a) << 16 | UInt64(t.local & 0xffff))
+            case .ipv6: preconditionFailure("route target \(t) has an IPv6 global: it travels in attribute 25 (IPv6FlowAction.rtRedirect), not in an 8-octet community")
             }
         }
         switch self {

@@ -488,6 +488,17 @@ struct RouteCompiler {
     mutating func actionPlan(_ route: FlowRoute, index: Int, id: String) throws(Rejection) -> ActionPlan {
         var plan = ActionPlan()
         var rateSeen = false, markingSeen = false, redirectSeen = false
+        /// A redirect to a route target: its mark (`--vrf`, `--redirect-mark`), else
+        /// `--unmapped-redirect`. `what` names the community in the note or the rejection.
+        func redirect(to rt: RouteTarget, _ what: String) throws(Rejection) {
+            if let mark = options.redirectMarks[rt] {
+                plan.mark = mark
+            } else if options.unmappedRedirect == .ignore {
+                note(index, id, .adjustedAction, "\(what) has no VRF or mark: the redirect is ignored, the route's other actions apply")
+            } else {
+                throw Rejection(reason: "\(what) has no VRF or fwmark (map it with --vrf or --redirect-mark, or --unmapped-redirect ignore)")
+            }
+        }
         for community in route.extendedCommunities {
             let a = FlowAction(community)
             switch a {
@@ -516,13 +527,7 @@ struct RouteCompiler {
                 plan.continues = plan.continues || terminal
             case .redirect(let rt):
                 guard firstRedirect(&redirectSeen, index, id) else { continue }
-                if let mark = options.redirectMarks[rt] {
-                    plan.mark = mark
-                } else if options.unmappedRedirect == .ignore {
-                    note(index, id, .adjustedAction, "redirect to route target \(rt) has no VRF or mark: the redirect is ignored, the route's other actions apply")
-                } else {
-                    throw Rejection(reason: "redirect to route target \(rt) has no VRF or fwmark (map it with --vrf or --redirect-mark, or --unmapped-redirect ignore)")
-                }
+                try redirect(to: rt, "redirect to route target \(rt)")
             case .redirectToIP(let ip, let copy):
                 guard firstRedirect(&redirectSeen, index, id) else { continue }
                 plan.mark = try Self.nextHopMark(ip, copy: copy, family: route.family, marks: options.nextHopMarks)
@@ -547,15 +552,8 @@ struct RouteCompiler {
                 plan.mark = try Self.nextHopMark(ip, copy: copy, family: route.family, marks: options.nextHopMarks)
             case .rtRedirect(let address, let local):
                 guard firstRedirect(&redirectSeen, index, id) else { continue }
-                // Route targets with an IPv6 global (RFC 5701) cannot be named by --vrf or
-                // --redirect-mark (`RouteTarget` has AS and IPv4 globals), so this redirect is
-                // never mapped: handled as any unmapped redirect.
-                let what = "rt-redirect-ipv6 (RFC 8956 §6.1) to route target [\(address)]:\(local)"
-                if options.unmappedRedirect == .ignore {
-                    note(index, id, .adjustedAction, "\(what) cannot be mapped to a VRF or mark (IPv6 route targets are not supported): the redirect is ignored, the route's other actions apply")
-                } else {
-                    throw Rejection(reason: "\(what): IPv6 route targets are not supported (--vrf and --redirect-mark take AS or IPv4 route targets), so the redirect cannot be honoured (or --unmapped-redirect ignore)")
-                }
+                let rt = RouteTarget(global: .ipv6(address), local: UInt32(local))
+                try redirect(to: rt, "rt-redirect-ipv6 (RFC 8956 §6.1) to route target \(rt)")
             case .unknown(let c):
                 note(index, id, .ignoredCommunity, "IPv6 address-specific extended community \(c) is not a flowspec action; ignored"
                      + Self.nonStandardIPv6Redirect(c))

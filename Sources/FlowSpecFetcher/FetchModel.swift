@@ -97,7 +97,8 @@ public struct FetchOptions: Sendable {
     /// Flowspec receivers order routes by RFC 8955 §5.1, not by arrival; a receiver that wants
     /// the chain order back (`--order sequence`) reads the number from this community.
     public var sequenceCarrier: SequenceCarrier?
-    /// `meta mark set M` / `-j MARK --set-mark M` become a redirect to this route target.
+    /// `meta mark set M` / `-j MARK --set-mark M` become a redirect to this route target (an
+    /// rt-redirect-ipv6 in attribute 25 when its global is IPv6).
     public var markTargets: [UInt32: RouteTarget]
     /// The AS put in traffic-rate communities (informational, RFC 8955 §7.1).
     public var rateASN: UInt16

@@ -182,6 +182,7 @@ struct RouteAssembler {
     private mutating func emit(_ rule: ReadRule, continues: Bool, sequenceIndex: Int, isPolicy: Bool = false) {
         let effect = rule.effect
         var actions: [FlowAction] = []
+        var ipv6Communities: [IPv6ExtendedCommunity] = []
         var warnings = rule.match.warnings + effect.warnings
         if let rate = effect.rate {
             let value = Float(rate.perSecond)
@@ -198,7 +199,12 @@ struct RouteAssembler {
                                              reason: "mark \(mark) has no route target (give a mark → route-target map)"))
                 return
             }
-            actions.append(.redirect(target))
+            if case .ipv6(let address) = target.global {
+                // rt-redirect-ipv6 (RFC 8956 §6.1): an IPv6 route target travels in attribute 25.
+                ipv6Communities.append(IPv6FlowAction.rtRedirect(address: address, local: UInt16(truncatingIfNeeded: target.local)).community)
+            } else {
+                actions.append(.redirect(target))
+            }
         }
         if let names = rule.match.interfaces {
             guard let targets = options.interfaceGroups.targets(for: names) else {
@@ -291,7 +297,7 @@ struct RouteAssembler {
                         if !isPolicy { extra.append("matches every packet: read as the default-policy route; later rules are unreachable") }
                     }
                     let route = FlowRoute(family: family, components: components, extendedCommunities: communities,
-                                          largeCommunities: large)
+                                          largeCommunities: large, ipv6ExtendedCommunities: ipv6Communities)
                     routes.append(FetchedRoute(route: route, position: rule.position, sequence: carried, warnings: extra))
                     made += 1
                 }

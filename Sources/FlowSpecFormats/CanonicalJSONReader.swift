@@ -491,7 +491,9 @@ struct RouteDecoder {
             return .extended(FlowAction.trafficAction(sample: try flag(v, "sample"), terminal: try flag(v, "terminal")).community)
         case "redirect", "route-target":
             guard tape.kind(v) == .string, let rt = RouteTargetText.parse(tape.string(v)) else {
-                throw RouteProblem("\(key) must be \"ASN:N\", \"ASNL:N\" (4-octet AS) or \"IPv4:N\", not \(text(v))")
+                let ipv6 = tape.kind(v) == .string && RouteTarget(tape.string(v), allowingIPv6: true) != nil
+                throw RouteProblem("\(key) must be \"ASN:N\", \"ASNL:N\" (4-octet AS) or \"IPv4:N\", not \(text(v))"
+                                   + (ipv6 && key == "redirect" ? " (a redirect to an IPv6 route target is {\"rt-redirect-ipv6\":{\"address\":…,\"local\":…}}, attribute 25)" : ""))
             }
             return .extended(key == "redirect" ? FlowAction.redirect(rt).community : FlowAction.routeTarget(rt).community)
         case "redirect-to-ip":

@@ -49,7 +49,8 @@ struct PacketMark: ExpressibleByArgument, Hashable {
     }
 }
 
-/// A redirect route target and a packet mark, written `RT=MARK` (`65309:100=0x10`) by both
+/// A redirect route target and a packet mark, written `RT=MARK` (`65309:100=0x10`, or with an IPv6
+/// global for rt-redirect-ipv6: `[2001:db8::1]:100=0x10`) by both
 /// `--redirect-mark` and `fetch --mark-target`. The two parts cannot be mistaken for each other
 /// (a route target has a colon, a mark none), so `MARK=RT`, the order `--mark-target` once took,
 /// is read too.
@@ -61,7 +62,7 @@ struct TargetMark {
         let parts = argument.split(separator: "=", maxSplits: 1).map(String.init)
         guard parts.count == 2 else { return nil }
         let (rt, mark) = parts[0].contains(":") ? (parts[0], parts[1]) : (parts[1], parts[0])
-        guard let target = RouteTarget(rt), let m = PacketMark(argument: mark) else { return nil }
+        guard let target = RouteTarget(rt, allowingIPv6: true), let m = PacketMark(argument: mark) else { return nil }
         self.target = target
         self.mark = m.value
     }

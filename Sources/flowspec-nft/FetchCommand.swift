@@ -62,7 +62,7 @@ struct Fetch: ParsableCommand {
     @Option(help: ArgumentHelp("Where the sequence number travels: large:GLOBAL (a large community GLOBAL:sequence:0; by default GLOBAL is AS 4294967295, reserved by RFC 7300, so no router acts on it), ext:TYPE:SUBTYPE (an extended community, e.g. ext:0x80:0x00), traffic-marking (the historical convention: an RFC-compliant router rewrites the traffic's DSCP to the number) or none. Read them back with apply/watch/listen --order sequence --sequence-carrier and the same value.", valueName: "carrier"))
     var sequenceCarrier: FetchSequenceCarrier = .carrier(.inert)
 
-    @Option(parsing: .singleValue, help: ArgumentHelp("Read `meta mark set MARK` / `-j MARK --set-mark MARK` as a redirect to route target RT, e.g. 65309:100=0x10, the order of --redirect-mark (repeatable; MARK=RT is read too).", valueName: "rt=mark"))
+    @Option(parsing: .singleValue, help: ArgumentHelp("Read `meta mark set MARK` / `-j MARK --set-mark MARK` as a redirect to route target RT, e.g. 65309:100=0x10 ([2001:db8::1]:100=0x10: an rt-redirect-ipv6, which only --to json can write), the order of --redirect-mark (repeatable; MARK=RT is read too).", valueName: "rt=mark"))
     var markTarget: [MarkTarget] = []
 
     @Option(help: "The AS number put in traffic-rate communities (informational).")

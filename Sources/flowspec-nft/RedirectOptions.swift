@@ -33,7 +33,7 @@ struct RedirectRangeOptions: ParsableArguments {
 /// What redirects do (apply, watch, listen): VRF targets, unmapped targets, unreachable next hops.
 struct RedirectOptions: ParsableArguments {
     @Option(name: .customLong("vrf"), parsing: .singleValue,
-            help: ArgumentHelp("Send a redirect route target's packets into a Linux VRF device, e.g. 65000:666=vrf-scrub (repeatable): the route marks them and an `ip rule fwmark` made by the tool looks up the VRF's table.", valueName: "rt=device"))
+            help: ArgumentHelp("Send a redirect route target's packets into a Linux VRF device, e.g. 65000:666=vrf-scrub, or [2001:db8::1]:666=vrf-scrub for rt-redirect-ipv6 (repeatable): the route marks them and an `ip rule fwmark` made by the tool looks up the VRF's table.", valueName: "rt=device"))
     var vrfs: [VRFTarget] = []
 
     @Option(help: "A redirect route target with neither --vrf nor --redirect-mark: reject the route (with its other actions), or ignore the redirect and apply the rest (noted).")
@@ -76,7 +76,7 @@ struct VRFTarget: ExpressibleByArgument {
     var device: String
     init?(argument: String) {
         let parts = argument.split(separator: "=", maxSplits: 1)
-        guard parts.count == 2, let rt = RouteTarget(parts[0]) else { return nil }
+        guard parts.count == 2, let rt = RouteTarget(parts[0], allowingIPv6: true) else { return nil }
         target = rt
         device = String(parts[1])
     }

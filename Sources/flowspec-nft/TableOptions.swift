@@ -33,7 +33,7 @@ struct TableOptions: ParsableArguments {
     var sequenceCarrier: SequenceCarrier = .trafficMarking
 
     @Option(name: .customLong("redirect-mark"), parsing: .singleValue,
-            help: ArgumentHelp("Map a redirect route target to a packet mark, e.g. 65309:100=0x10 (repeatable), for `ip rule`s of your own (--vrf makes them). An unmapped redirect follows --unmapped-redirect.", valueName: "rt=mark"))
+            help: ArgumentHelp("Map a redirect route target to a packet mark, e.g. 65309:100=0x10, or [2001:db8::1]:100=0x10 for rt-redirect-ipv6 (repeatable), for `ip rule`s of your own (--vrf makes them). An unmapped redirect follows --unmapped-redirect.", valueName: "rt=mark"))
     var redirectMarks: [RedirectMark] = []
 
     @OptionGroup(title: "Redirect") var redirect: RedirectOptions

@@ -200,15 +200,19 @@ struct RedirectTests {
         #expect(h2[22] == 20, "other traffic keeps its path: \(h2)")
     }
 
-    @Test("--vrf naming a device that is not a VRF: nothing changes, the device is named")
+    @Test("--vrf naming a device that is not a VRF (for an 8-octet or an rt-redirect-ipv6 target): nothing changes, the device is named")
     func vrfNotAVRF() throws {
         let s = try ScrubLab()
         defer { s.close() }
-        let r = try s.lab.flowspecNft(["apply", "--from", "json", "--hook", "prerouting", "--vrf", "65000:666=to-h3", "-"],
-                                      stdin: Self.vrfRoute, check: false)
-        #expect(r.status == 1 && r.err.contains("to-h3 is not a VRF") && r.err.contains("nothing changed"), "\(r.out)\(r.err)")
+        for (target, routes) in [("65000:666", Self.vrfRoute), ("[2001:db8::1]:100", Self.rtRedirectRoute6)] {
+            let r = try s.lab.flowspecNft(["apply", "--from", "json", "--hook", "prerouting", "--vrf", "\(target)=to-h3", "-"],
+                                          stdin: routes, check: false)
+            #expect(r.status == 1 && r.err.contains("to-h3 is not a VRF") && r.err.contains("nothing changed"), "\(target): \(r.out)\(r.err)")
+        }
         let table = try s.lab.exec(s.lab.r, ["nft", "list", "tables"]).out
         #expect(!table.contains("flowspec"), "\(table)")
+        let bad = try s.lab.flowspecNft(["apply", "--from", "json", "--vrf", "[2001:db8::1]:65536=scrub", "-"], stdin: Self.vrfRoute, check: false)
+        #expect(bad.status != 0 && bad.err.contains("--vrf"), "\(bad.err)")
     }
 
     @Test("--unmapped-redirect: reject leaves the flow alone (route rejected), ignore applies the route's drop")
@@ -384,7 +388,35 @@ struct RedirectTests {
         #expect(after2[5353] == 10 && after3[5353] == nil, "withdrawn, the flow takes its normal path: h2 \(after2), h3 \(after3)")
     }
 
-    @Test("rt-redirect-ipv6 and the IPv6 copy bit are rejected with the reason; nothing is marked")
+    /// rt-redirect-ipv6 (RFC 8956 §6.1, attribute 25's 0x000d) to [2001:db8::1]:100 for the UDP
+    /// 5353 flow to 2001:db8:113::10.
+    static let rtRedirectRoute6 = """
+        {"routes":[
+        {"family":"ipv6","match":{"destination":"2001:db8:113::10/128","next-header":"==17","destination-port":"==5353"},"actions":[{"rt-redirect-ipv6":{"address":"2001:db8::1","local":100}}]}
+        ]}
+        """
+
+    @Test("rt-redirect-ipv6 mapped by --redirect-mark [2001:db8::1]:100=0x10: the flow follows the operator's ip -6 rule to h3, other traffic keeps its path")
+    func rtRedirectIPv6Mapped() throws {
+        let s = try ScrubLab()
+        defer { s.close() }
+        let lab = s.lab
+        try s.waitForIPv6()
+        try lab.exec(lab.r, ["ip", "-6", "route", "add", "default", "via", Self.nextHop6, "table", "100"])
+        try lab.exec(lab.r, ["ip", "-6", "rule", "add", "fwmark", "0x10", "lookup", "100", "priority", "100"])
+        let r = try lab.flowspecNft(["apply", "--from", "json", "--hook", "prerouting", "--priority", "mangle",
+                                     "--redirect-mark", "[2001:db8::1]:100=0x10", "-"], stdin: Self.rtRedirectRoute6)
+        #expect(r.status == 0 && r.out.contains("committed"), "\(r.out)\(r.err)")
+        let (h2, h3) = try s.count(ports: [5353, 22]) {
+            try sendUDP(lab: lab, to: "2001:db8:113::10", port: 5353, count: 20, size: 100, interval: 0.002)
+            try sendUDP(lab: lab, to: "2001:db8:113::10", port: 22, count: 20, size: 100, interval: 0.002)
+        }
+        #expect(h3[5353] == 20 && h2[5353] == nil, "the flow goes by the marked table to h3: h2 \(h2), h3 \(h3)")
+        #expect(h2[22] == 20 && h3[22] == nil, "other traffic keeps its path: h2 \(h2), h3 \(h3)")
+        #expect(!(try s.rules("-6")).contains("0x46530000"), "--redirect-mark makes no rule of the tool's")
+    }
+
+    @Test("rt-redirect-ipv6 without a mapping and the IPv6 copy bit are rejected with the reason; nothing is marked")
     func refusedIPv6Redirects() throws {
         let s = try ScrubLab()
         defer { s.close() }
@@ -394,9 +426,10 @@ struct RedirectTests {
         {"family":"ipv6","match":{"destination":"2001:db8:113::11/128"},"actions":[{"rt-redirect-ipv6":{"address":"2001:db8::1","local":100}}]}
         ]}
         """
-        let r = try s.lab.flowspecNft(["apply", "--from", "json", "--hook", "prerouting", "-"], stdin: routes, check: false)
+        let r = try s.lab.flowspecNft(["apply", "--from", "json", "--hook", "prerouting", "--redirect-mark", "[2001:db8::1]:101=0x10", "-"],
+                                      stdin: routes, check: false)
         #expect(r.status == 3, "\(r.out)\(r.err)")
-        #expect(r.out.contains("copy bit") && r.out.contains("IPv6 route targets are not supported"), "\(r.out)")
+        #expect(r.out.contains("copy bit") && r.out.contains("rt-redirect-ipv6 (RFC 8956 §6.1) to route target [2001:db8::1]:100 has no VRF or fwmark"), "\(r.out)")
         #expect(!(try s.rules("-6")).contains("0x46530000"))
     }
 

@@ -12,8 +12,8 @@ private func route6(_ ext6: [IPv6ExtendedCommunity], _ actions: [FlowAction] = [
 }
 
 /// Redirects carried by IPv6 Address Specific Extended Communities (attribute 25), as the
-/// compiler lowers them: the IPv6 redirect-to-IP like the IPv4 one, rt-redirect-ipv6 as an
-/// unmappable redirect.
+/// compiler lowers them: the IPv6 redirect-to-IP like the IPv4 one, rt-redirect-ipv6 like the
+/// 8-octet redirect, to a route target with an IPv6 global.
 @Suite struct IPv6RedirectCompileTests {
     let redirect = IPv6FlowAction.redirectToIP(nextHop6, copy: false).community
 
@@ -41,21 +41,31 @@ private func route6(_ ext6: [IPv6ExtendedCommunity], _ actions: [FlowAction] = [
         #expect(unmapped.rejected.first?.reason.contains("has no mark") == true)
     }
 
-    @Test("rt-redirect-ipv6 (RFC 8956 §6.1) cannot be mapped: rejected by default, ignored with --unmapped-redirect ignore")
+    @Test("rt-redirect-ipv6 (RFC 8956 §6.1) is a route target with an IPv6 global: mapped, it sets the mark; unmapped, rejected or (ignore) left out")
     func rtRedirectIPv6() {
-        let routes = [route6([IPv6FlowAction.rtRedirect(address: IPAddress("2001:db8::1")!, local: 100).community],
-                             [.trafficRateBytes(asn: 0, bytesPerSecond: 0)])]
-        let rejected = compile(routes)
-        #expect(rejected.rejected.count == 1 && rejected.table.chains[0].rules.isEmpty)
-        #expect(rejected.rejected.first?.reason.contains("rt-redirect-ipv6") == true
-                && rejected.rejected.first?.reason.contains("IPv6 route targets are not supported") == true, "\(rejected.rejected)")
+        let address = IPAddress("2001:db8::1")!
+        let rt = RouteTarget(global: .ipv6(address), local: 100)
+        let routes = [route6([IPv6FlowAction.rtRedirect(address: address, local: 100).community],
+                             [.trafficRateBytes(asn: 0, bytesPerSecond: 1000)])]
+        #expect(RedirectTarget(of: routes[0]) == .routeTarget(rt))
+        for merge in [true, false] {
+            let mapped = compile(routes, options: CompileOptions(redirectMarks: [rt: 0x10], merge: merge))
+            #expect(mapped.rejected.isEmpty, "\(mapped.rejected)")
+            #expect(marks(mapped) == [0x10])
+        }
+        // The same address with another local part, or an 8-octet target, is another target.
+        for other in [RouteTarget(global: .ipv6(address), local: 101), RouteTarget("65000:100")!] {
+            let rejected = compile(routes, options: CompileOptions(redirectMarks: [other: 0x10]))
+            #expect(rejected.rejected.count == 1 && rejected.table.chains[0].rules.isEmpty)
+            #expect(rejected.rejected.first?.reason.contains("rt-redirect-ipv6 (RFC 8956 §6.1) to route target [2001:db8::1]:100 has no VRF or fwmark") == true,
+                    "\(rejected.rejected)")
+        }
         var o = CompileOptions()
         o.unmappedRedirect = .ignore
-        let ignored = compile(routes, options: o)
+        let ignored = compile([route6(routes[0].ipv6ExtendedCommunities, [.trafficRateBytes(asn: 0, bytesPerSecond: 0)])], options: o)
         #expect(ignored.rejected.isEmpty)
         #expect(ignored.notes.contains { $0.message.contains("redirect is ignored") })
         #expect(ignored.table.chains[0].rules.first?.expressions.contains(.immediateVerdict(.drop)) == true, "the drop applies")
-        #expect(RedirectTarget(of: routes[0]) == nil)
     }
 
     @Test("other attribute-25 communities are noted and ignored; FRR's and GoBGP's redirect codes are named")

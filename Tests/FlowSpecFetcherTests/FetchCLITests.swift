@@ -92,6 +92,19 @@ struct FetchCLITests {
         #expect(bad != 0 && err.contains("--mark-target"))
     }
 
+    /// An IPv6 route target in `--mark-target` makes the mark an rt-redirect-ipv6 (attribute 25),
+    /// which BIRD's filters cannot write: that route is reported, not written without it.
+    @Test func markTargetWithAnIPv6RouteTarget() throws {
+        let input = "*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -d 203.0.113.30/32 -j MARK --set-mark 0x10\nCOMMIT\n"
+        let (status, out, err) = try FetchCLI.run(["fetch", "--from", "iptables-save", "--to", "json", "--mark-target", "[2001:db8::1]:100=0x10"], input: input)
+        #expect(status == 0, "\(err)")
+        let route = try #require(try CanonicalJSON.read([UInt8](out.utf8)).routes.first?.route)
+        #expect(route.ipv6Actions == [.rtRedirect(address: IPAddress("2001:db8::1")!, local: 100)], "\(route)")
+        #expect(!route.actions.contains { if case .redirect = $0 { true } else { false } })
+        let (_, bird, birdErr) = try FetchCLI.run(["fetch", "--from", "iptables-save", "--mark-target", "2001:db8::1:100=0x10"], input: input)
+        #expect((bird + birdErr).contains("BIRD's filters have no IPv6 address-specific extended communities"), "\(bird)\(birdErr)")
+    }
+
     @Test func strictFailsAndWritesNothing() throws {
         let (status, out, err) = try FetchCLI.run(["fetch", "--from", "iptables-save", "--strict"], input: FetchCLI.sample)
         #expect(status != 0)

@@ -187,4 +187,27 @@ final class LoggedKernel: TableWriter {
         #expect(try again.follow().count == 1)
         #expect(routing.routeSet.allSatisfy { $0.kind == .unreachable && $0.family == .ipv6 })
     }
+
+    @Test("a VRF for an rt-redirect-ipv6 target ([2001:db8::1]:666): the keeper marks the route and makes the VRF's rules; an 8-octet 65000:666 is another target")
+    func ipv6RouteTargetVRF() throws {
+        let log = OperationLog()
+        let routing = MemoryRouting(log: log)
+        routing.vrfs["scrub6"] = 667
+        let kernel = LoggedKernel(log: log)
+        let rt6 = RouteTarget("[2001:db8::1]:666", allowingIPv6: true)!
+        let policy = try PolicyRoutes(configuration: .init(vrfs: [rt6: "scrub6"]), writer: routing)
+        #expect(policy.vrfMarks == [rt6: 0x4653_00ff])
+        let keeper = TableKeeper(configuration: KeeperConfiguration(options: CompileOptions(merge: false)), writer: kernel, policyRoutes: policy)
+        let route = FlowRoute(family: .ipv6, components: [.destinationPrefix(FlowPrefix("2001:db8:113::10/128")!)],
+                              ipv6ExtendedCommunities: [IPv6FlowAction.rtRedirect(address: IPAddress("2001:db8::1")!, local: 666).community])
+        #expect(policy.target(of: route) == .routeTarget(rt6))
+        let outcome = try keeper.install(ReadResult(routes: [ReadRoute(route: route, position: "route 1")]))
+        #expect(outcome.rejected.isEmpty, "\(outcome.rejected)")
+        #expect(Self.marks(kernel.kernel.table) == [0x4653_00ff])
+        #expect(Set(routing.ruleSet) == [FibRule(family: .ipv4, priority: 100, mark: 0x4653_00ff, table: 667),
+                                        FibRule(family: .ipv6, priority: 100, mark: 0x4653_00ff, table: 667)])
+        // The 8-octet redirect 65000:666 is not mapped by the IPv6 target.
+        let other = try keeper.install(Self.input([[.redirect(Self.rt)]]))
+        #expect(other.rejected.count == 1 && "\(other.rejected[0])".contains("65000:666 has no VRF"), "\(other.rejected)")
+    }
 }

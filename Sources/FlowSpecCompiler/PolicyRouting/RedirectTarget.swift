@@ -4,7 +4,7 @@ import FlowSpec
 /// next hop (0x010c, or 0x000c in attribute 25 for IPv6: draft-ietf-idr-flowspec-redirect-ip).
 /// A route's first redirect community, of either kind, is the one that applies, the extended
 /// communities (attribute 16) before the IPv6 ones (attribute 25); the compiler notes the others
-/// (`actionPlan`). An rt-redirect-ipv6 (RFC 8956 §6.1) has no target here: it cannot be mapped.
+/// (`actionPlan`). An rt-redirect-ipv6 (RFC 8956 §6.1) is a route target with an IPv6 global.
 public enum RedirectTarget: Hashable, Sendable, CustomStringConvertible {
     case routeTarget(RouteTarget)
     /// `copy`: the copy bit, a copy to the next hop while the original goes on.
@@ -22,7 +22,8 @@ public enum RedirectTarget: Hashable, Sendable, CustomStringConvertible {
         for c in route.ipv6ExtendedCommunities {
             switch IPv6FlowAction(c) {
             case .redirectToIP(let ip, let copy): self = .nextHop(ip, copy: copy); return
-            case .rtRedirect: return nil
+            case .rtRedirect(let address, let local):
+                self = .routeTarget(RouteTarget(global: .ipv6(address), local: UInt32(local))); return
             case .unknown: continue
             }
         }
