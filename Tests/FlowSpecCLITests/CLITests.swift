@@ -205,6 +205,35 @@ struct ApplyDeltaCLITests {
         #expect(shows[2].contains("destination-port ==1000") && !shows[2].contains("destination-port ==1300"))
     }
 
+    /// `show --digest` in the kernel: the same routes give the same line merged and unmerged,
+    /// another route another line; no table: `none` and status 1.
+    @Test func showDigestComparesTables() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fsn-digest-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func write(_ name: String, _ ports: [Int]) throws -> String {
+            let path = dir.appendingPathComponent(name).path
+            try ("{\"routes\":[" + ports.map { """
+                {"family":"ipv4","match":{"destination":"203.0.113.\($0 % 200)/32","protocol":"==6","destination-port":"==\($0)"},"actions":["drop"]}
+                """ }.joined(separator: ",") + "]}").write(toFile: path, atomically: true, encoding: .utf8)
+            return path
+        }
+        let a = try write("a.json", Array(1000..<1300)), b = try write("b.json", Array(1000..<1301))
+        let apply = "\(flowspecNft) apply --from json --state-dir \(dir.path)/state"
+        let r = try run(["unshare", "-n", "sh", "-c", """
+            \(flowspecNft) show --digest; echo "status $?"; \
+            \(apply) \(a) >/dev/null && \(flowspecNft) show --digest && \(apply) --no-merge \(a) >/dev/null && \(flowspecNft) show --digest && \
+            \(apply) \(b) >/dev/null && \(flowspecNft) show --digest
+            """])
+        let lines = r.out.split(separator: "\n").map(String.init)
+        try #require(lines.count == 5, "\(r.out)\(r.err)")
+        #expect(lines[0] == "none" && lines[1] == "status 1")
+        #expect(lines[2].hasPrefix("routes=300 policy=accept digest=") && lines[2] == lines[3], "merged and unmerged: \(lines)")
+        #expect(lines[4].hasPrefix("routes=301 ") && lines[4] != lines[2])
+        let both = try run([flowspecNft, "show", "--digest", "--json"], check: false)
+        #expect(both.status != 0 && both.err.contains("choose one"), "\(both.err)")
+    }
+
     /// The exit statuses of `show` without a table and of `apply` and its guards: 3 committed with a rejected item listed as
     /// unreadable, 2 nothing committed under --strict, 1 an empty input over a table of routes or
     /// too many withdrawn at once; the table stays as it was after each refusal.
