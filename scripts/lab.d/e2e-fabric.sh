@@ -210,7 +210,9 @@ check "fabric: withdraw-all, unlike controller death: leaf1 logged the withdrawa
   'grep -Eq "\+0 -[0-9]+ ~0 routes.*installed 0[,;]" "$FRUN/leaf1/daemon.log" && [ "$(leaf_established leaf1)" = 2 ]'
 
 # ------------------------------------------------------------------ teardown
+if [ "${E2E_KEEP:-0}" = 1 ]; then echo "fabric lab $FID kept (LAB_ID=$FID scripts/lab --fabric down)"; else
 fab down >/dev/null 2>&1
 check "fabric: lab down removes every namespace, process and file of the fabric" \
   eval '! ip netns list | grep -q "^$FID-" && [ ! -e "$FRUN" ] && ! pgrep -f "$FRUN" >/dev/null'
+fi
 trap cleanup EXIT
