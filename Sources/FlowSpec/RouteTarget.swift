@@ -47,9 +47,6 @@ public struct RouteTarget: Hashable, Sendable, Comparable {
         } else { return nil }
     }
 
-    /// Whether the target has an IPv6 Global Administrator (attribute 25 only).
-    public var isIPv6: Bool { if case .ipv6 = global { true } else { false } }
-
     public static func < (a: Self, b: Self) -> Bool { (a.global, a.local) < (b.global, b.local) }
 }
 

@@ -475,10 +475,9 @@ final class MergeGroup {
     var units: [Int] = []
     var boxes: [Box] = []
     var boxUnit: [Int] = []
-    /// Holds boxes 0..<indexedBoxes: a group read back from a snapshot is indexed only once it is
+    /// Holds boxes 0..<index.count: a group read back from a snapshot is indexed only once it is
     /// searched more than a few times (`forEachCandidate`).
     private var index = BoxIndex()
-    private var indexedBoxes = 0
     private var linearSearches = 0
     /// A terminal action (accept or drop, no limit): overlapping elements may be dropped or split.
     let terminal: Bool
@@ -520,7 +519,7 @@ final class MergeGroup {
         units.append(u)
         for case .objref(_, let name) in tail { limitNames[u] = name }
         for b in bs {
-            if indexedBoxes == boxes.count { index.insert(b); indexedBoxes += 1 }
+            if index.count == boxes.count { index.insert(b) }
             boxes.append(b); boxUnit.append(u)
             widenHull(b)
         }
@@ -545,20 +544,18 @@ final class MergeGroup {
     /// million routes the indexes are ~200 MB).
     func dropIndex() {
         index = BoxIndex()
-        indexedBoxes = 0
     }
 
     /// `BoxIndex.forEachCandidate` over the group's boxes; a group not indexed yet is searched
     /// box by box (exhaustively: true) the first few times, then indexed.
     func forEachCandidate(_ q: Box, _ body: (Int) -> Bool) -> Bool {
-        if indexedBoxes < boxes.count {
+        if index.count < boxes.count {
             if linearSearches < 64 {
                 linearSearches += 1
                 for c in boxes.indices where !body(c) { break }
                 return true
             }
-            for i in indexedBoxes..<boxes.count { index.insert(boxes[i]) }
-            indexedBoxes = boxes.count
+            for i in index.count..<boxes.count { index.insert(boxes[i]) }
         }
         return index.forEachCandidate(q, body)
     }

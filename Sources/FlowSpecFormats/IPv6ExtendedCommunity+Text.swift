@@ -3,11 +3,10 @@ import FlowSpec
 extension IPv6ExtendedCommunity {
     /// A community of `type` and `subtype` from the speakers' text of its administrators,
     /// `<IPv6 address>:<local>` (GoBGP's `2001:db8::1:100`, FRR's `RT:2001:db8::1:100` after the
-    /// `RT:`): the last `:` ends the address. Nil when the address is not IPv6 or the local part
-    /// not a 16-bit number.
+    /// `RT:`), read as an IPv6 route target is (`RouteTarget(_:allowingIPv6:)`). Nil when the
+    /// address is not IPv6 or the local part not a 16-bit number.
     init?(type: UInt8, subtype: UInt8, addressAndLocal text: Substring) {
-        guard let colon = text.lastIndex(of: ":"), let local = UInt16(text[text.index(after: colon)...]),
-              let address = IPAddress(text[..<colon]), address.family == .ipv6 else { return nil }
-        self.init(type: type, subtype: subtype, address: address, local: local)
+        guard let target = RouteTarget(text, allowingIPv6: true), case .ipv6(let address) = target.global else { return nil }
+        self.init(type: type, subtype: subtype, address: address, local: UInt16(target.local))
     }
 }

@@ -63,12 +63,12 @@ struct Show: ParsableCommand {
             if json { print(#"{"table":null,"routes":[]}"#) } else if digest { print("none") } else { printError("no table inet \(table)") }
             throw ExitCode(1)
         }
-        let base = installed.table.chains.first { $0.base != nil }
-        let counted = base.flatMap { installed.policyCounters[$0.name] }.map { (packets: $0.packets, bytes: $0.bytes) }
         if digest {
             print(InstalledRoutes(installed.table, decodingRoutes: false).digest)
             return
         }
+        let base = installed.table.chains.first { $0.base != nil }
+        let counted = base.flatMap { installed.policyCounters[$0.name] }.map { (packets: $0.packets, bytes: $0.bytes) }
         let summary = InstalledRoutes(installed.table, policyCounted: counted)
         let listener = StatusFile.live(path: statusFile), watch = StatusFile.live(path: watchStatusFile)
         if json { print(summary.json(listener: listener?.json, watch: watch?.json)) } else {

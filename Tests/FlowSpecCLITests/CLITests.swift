@@ -164,18 +164,20 @@ import FlowSpecFormats
 /// ruleset in between (private network namespace, throwaway state directory).
 @Suite(.enabled(if: canUseNamespaces, "needs root and network namespaces"))
 struct ApplyDeltaCLITests {
+    /// Canonical JSON of one drop route per port: TCP to 203.0.113.(port % 200), that port.
+    static func portRoutes(_ ports: [Int]) -> String {
+        "{\"routes\":[" + ports.map { """
+            {"family":"ipv4","match":{"destination":"203.0.113.\($0 % 200)/32","protocol":"==6","destination-port":"==\($0)"},"actions":["drop"]}
+            """ }.joined(separator: ",") + "]}"
+    }
+
     @Test func aSecondApplyIsADeltaUnlessTheRulesetChanged() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fsn-delta-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
-        func routes(_ ports: [Int]) -> String {
-            "{\"routes\":[" + ports.map { """
-                {"family":"ipv4","match":{"destination":"203.0.113.\($0 % 200)/32","protocol":"==6","destination-port":"==\($0)"},"actions":["drop"]}
-                """ }.joined(separator: ",") + "]}"
-        }
         let old = dir.appendingPathComponent("old.json"), new = dir.appendingPathComponent("new.json")
-        try routes(Array(1000..<1300)).write(to: old, atomically: true, encoding: .utf8)
-        try routes(Array(1001..<1301)).write(to: new, atomically: true, encoding: .utf8)
+        try Self.portRoutes(Array(1000..<1300)).write(to: old, atomically: true, encoding: .utf8)
+        try Self.portRoutes(Array(1001..<1301)).write(to: new, atomically: true, encoding: .utf8)
         let apply = "\(flowspecNft) apply --from json --state-dir \(dir.path)/state"
         let r = try run(["unshare", "-n", "sh", "-c", """
             \(apply) \(old.path) && \(apply) \(new.path) && \(flowspecNft) show --json && echo ===== && \
@@ -213,9 +215,7 @@ struct ApplyDeltaCLITests {
         defer { try? FileManager.default.removeItem(at: dir) }
         func write(_ name: String, _ ports: [Int]) throws -> String {
             let path = dir.appendingPathComponent(name).path
-            try ("{\"routes\":[" + ports.map { """
-                {"family":"ipv4","match":{"destination":"203.0.113.\($0 % 200)/32","protocol":"==6","destination-port":"==\($0)"},"actions":["drop"]}
-                """ }.joined(separator: ",") + "]}").write(toFile: path, atomically: true, encoding: .utf8)
+            try Self.portRoutes(ports).write(toFile: path, atomically: true, encoding: .utf8)
             return path
         }
         let a = try write("a.json", Array(1000..<1300)), b = try write("b.json", Array(1000..<1301))

@@ -344,13 +344,16 @@ struct RedirectTests {
 
     static let nextHop6 = "2001:db8:2::10"
 
-    static func redirectRoute6(_ extra: String = "") -> String {
+    /// The UDP 5353 flow to 2001:db8:113::10 with `actions` (JSON array elements).
+    static func route6(actions: String) -> String {
         """
         {"routes":[
-        {"family":"ipv6","match":{"destination":"2001:db8:113::10/128","next-header":"==17","destination-port":"==5353"},"actions":[\(extra){"redirect-to-ip":"\(nextHop6)"}]}
+        {"family":"ipv6","match":{"destination":"2001:db8:113::10/128","next-header":"==17","destination-port":"==5353"},"actions":[\(actions)]}
         ]}
         """
     }
+
+    static func redirectRoute6(_ extra: String = "") -> String { route6(actions: extra + #"{"redirect-to-ip":"\#(nextHop6)"}"#) }
 
     @Test("IPv6 redirect-to-IP: the flow arrives at the IPv6 next hop, other traffic keeps its path; withdrawn, the -6 rule and routes go")
     func redirectToIPv6() throws {
@@ -390,11 +393,7 @@ struct RedirectTests {
 
     /// rt-redirect-ipv6 (RFC 8956 §6.1, attribute 25's 0x000d) to [2001:db8::1]:100 for the UDP
     /// 5353 flow to 2001:db8:113::10.
-    static let rtRedirectRoute6 = """
-        {"routes":[
-        {"family":"ipv6","match":{"destination":"2001:db8:113::10/128","next-header":"==17","destination-port":"==5353"},"actions":[{"rt-redirect-ipv6":{"address":"2001:db8::1","local":100}}]}
-        ]}
-        """
+    static let rtRedirectRoute6 = route6(actions: #"{"rt-redirect-ipv6":{"address":"2001:db8::1","local":100}}"#)
 
     @Test("rt-redirect-ipv6 mapped by --redirect-mark [2001:db8::1]:100=0x10: the flow follows the operator's ip -6 rule to h3, other traffic keeps its path")
     func rtRedirectIPv6Mapped() throws {

@@ -74,6 +74,24 @@ final class LoggedKernel: TableWriter {
         })
     }
 
+    /// A keeper (unmerged) whose policy routes map `target` to the VRF `device` of table `table`,
+    /// over in-memory routing and kernel sharing one log.
+    struct VRFSetup {
+        let log = OperationLog()
+        let routing: MemoryRouting
+        let kernel: LoggedKernel
+        let policy: PolicyRoutes
+        let keeper: TableKeeper
+
+        init(_ target: RouteTarget, device: String, table: UInt32) throws {
+            routing = MemoryRouting(log: log)
+            routing.vrfs[device] = table
+            kernel = LoggedKernel(log: log)
+            policy = try PolicyRoutes(configuration: .init(vrfs: [target: device]), writer: routing)
+            keeper = TableKeeper(configuration: KeeperConfiguration(options: CompileOptions(merge: false)), writer: kernel, policyRoutes: policy)
+        }
+    }
+
     static func marks(_ table: NftTable?) -> Set<UInt32> {
         var out = Set<UInt32>()
         for rule in table?.chains.flatMap(\.rules) ?? [] {
@@ -110,13 +128,9 @@ final class LoggedKernel: TableWriter {
 
     @Test("a VRF target: a mark from the top of the range, rules for both families to the VRF's table; remove() takes the table first")
     func vrf() throws {
-        let log = OperationLog()
-        let routing = MemoryRouting(log: log)
-        routing.vrfs["scrub"] = 666
-        let kernel = LoggedKernel(log: log)
-        let policy = try PolicyRoutes(configuration: .init(vrfs: [Self.rt: "scrub"]), writer: routing)
-        #expect(policy.vrfMarks == [Self.rt: 0x4653_00ff])
-        let keeper = TableKeeper(configuration: KeeperConfiguration(options: CompileOptions(merge: false)), writer: kernel, policyRoutes: policy)
+        let v = try VRFSetup(Self.rt, device: "scrub", table: 666)
+        let (log, routing, kernel, keeper) = (v.log, v.routing, v.kernel, v.keeper)
+        #expect(v.policy.vrfMarks == [Self.rt: 0x4653_00ff])
         _ = try keeper.install(Self.input([[.redirect(Self.rt), .trafficRateBytes(asn: 0, bytesPerSecond: 1000)]]))
         #expect(Self.marks(kernel.kernel.table) == [0x4653_00ff])
         #expect(Set(routing.ruleSet) == [FibRule(family: .ipv4, priority: 100, mark: 0x4653_00ff, table: 666),
@@ -190,14 +204,10 @@ final class LoggedKernel: TableWriter {
 
     @Test("a VRF for an rt-redirect-ipv6 target ([2001:db8::1]:666): the keeper marks the route and makes the VRF's rules; an 8-octet 65000:666 is another target")
     func ipv6RouteTargetVRF() throws {
-        let log = OperationLog()
-        let routing = MemoryRouting(log: log)
-        routing.vrfs["scrub6"] = 667
-        let kernel = LoggedKernel(log: log)
         let rt6 = RouteTarget("[2001:db8::1]:666", allowingIPv6: true)!
-        let policy = try PolicyRoutes(configuration: .init(vrfs: [rt6: "scrub6"]), writer: routing)
+        let v = try VRFSetup(rt6, device: "scrub6", table: 667)
+        let (routing, kernel, policy, keeper) = (v.routing, v.kernel, v.policy, v.keeper)
         #expect(policy.vrfMarks == [rt6: 0x4653_00ff])
-        let keeper = TableKeeper(configuration: KeeperConfiguration(options: CompileOptions(merge: false)), writer: kernel, policyRoutes: policy)
         let route = FlowRoute(family: .ipv6, components: [.destinationPrefix(FlowPrefix("2001:db8:113::10/128")!)],
                               ipv6ExtendedCommunities: [IPv6FlowAction.rtRedirect(address: IPAddress("2001:db8::1")!, local: 666).community])
         #expect(policy.target(of: route) == .routeTarget(rt6))

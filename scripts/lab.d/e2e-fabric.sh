@@ -111,7 +111,8 @@ change_once() { # PORT OLD: move the probe route to PORT; echo per-leaf times; p
   local port=$1 old=$2 t0 out rc
   fab write-probe "$port"
   t0=$(now); fab configure; t0=$(ctl_commit "$t0")
-  fwait_specs "LAB_ID=$FID $LAB --fabric show %s | grep -q 'source 198.51.100.10/32 protocol ==6 destination-port ==$port\"' && ! LAB_ID=$FID $LAB --fabric show %s | grep -q 'source 198.51.100.10/32 protocol ==6 destination-port ==$old\"'"
+  # One listing per check: at 50,000 routes a `show --json` is over a second of CPU.
+  fwait_specs "t=\$(LAB_ID=$FID $LAB --fabric show %s); grep -q 'source 198.51.100.10/32 protocol ==6 destination-port ==$port\"' <<<\"\$t\" && ! grep -q 'source 198.51.100.10/32 protocol ==6 destination-port ==$old\"' <<<\"\$t\""
   out=$(python3 "$D/fabric-wait.py" --t0 "$t0" --timeout 20 "${SPECS[@]}")
   rc=$?
   echo "$out"
