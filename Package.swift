@@ -66,7 +66,7 @@ let package = Package(
         .testTarget(name: "FlowSpecFetcherTests", dependencies: ["FlowSpec", "FlowSpecFormats", "FlowSpecCompiler", "FlowSpecFetcher", "FlowSpecNetlink", "FlowSpecTestSupport"]),
         .testTarget(name: "FlowSpecAgentTests", dependencies: ["FlowSpec", "FlowSpecFormats", "FlowSpecCompiler", "FlowSpecKeeper", "FlowSpecNetlink", "FlowSpecAgent", "FlowSpecTestSupport"]),
         .testTarget(name: "FlowSpecKeeperTests", dependencies: ["FlowSpec", "FlowSpecFormats", "FlowSpecCompiler", "FlowSpecKeeper", "FlowSpecTestSupport"]),
-        .testTarget(name: "FlowSpecBGPTests", dependencies: ["FlowSpec", "FlowSpecBGP"]),
+        .testTarget(name: "FlowSpecBGPTests", dependencies: ["FlowSpec", "FlowSpecBGP", "FlowSpecTestSupport"]),
         .testTarget(name: "FlowSpecFormatsTests", dependencies: ["FlowSpec", "FlowSpecFormats", "FlowSpecTestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "FlowSpecCompilerTests", dependencies: ["FlowSpec", "FlowSpecFormats", "FlowSpecCompiler", "FlowSpecKeeper", "FlowSpecNetlink", "FlowSpecAgent", "FlowSpecTestSupport"]),

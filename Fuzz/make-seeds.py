@@ -183,6 +183,22 @@ def main():
         add("fuzz-nlri-hex", f"ipv6-{k:02}", r.hex() + "\n")
     add("fuzz-nlri-hex", "doc", "# v4-01 and v4-41, one line\n0c0120cb00710a038106058150 0f0120cb0071610381060591138806800000\n")
 
+    # -- BMP streams (fuzz-bmp: the first octet picks the read size): route monitoring messages
+    # around captured UPDATEs, as Loc-RIB and as a global peer, with initiation and statistics.
+    def bmp(type_, body):
+        return bytes([3]) + (6 + len(body)).to_bytes(4, "big") + bytes([type_]) + body
+
+    def peer(type_=3, flags=0):
+        return (bytes([type_, flags]) + bytes(8) + bytes(12) + bytes([192, 0, 2, 1])
+                + (65105).to_bytes(4, "big") + bytes([192, 0, 2, 2]) + bytes(8))
+
+    initiation = bmp(4, (2).to_bytes(2, "big") + (5).to_bytes(2, "big") + b"gobgp")
+    for k, group in enumerate(chunks(updates, 4)[:8]):
+        stream = initiation + b"".join(bmp(0, peer(3 if k % 2 == 0 else 0, 0x20 * (k % 4 == 1)) + m) for m in group)
+        add("fuzz-bmp", f"capture-{k:02}", bytes([k * 37 % 256]) + stream)
+    add("fuzz-bmp", "framing", bytes([0]) + initiation + bmp(1, peer(0) + bytes(4)) + bmp(3, peer(0, 0x80))
+        + bmp(0, peer() + hand["eor-ipv4"]) + bmp(6, b"") + bmp(5, bytes.fromhex("000000020000")))
+
     # -- canonical JSON
     doc = json.loads((FIX / "json/default-routes.json").read_text())
     routes = doc["routes"]

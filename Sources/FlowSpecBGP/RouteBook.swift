@@ -44,6 +44,19 @@ public struct AdjRIBIn: Sendable, Hashable {
         return changed
     }
 
+    /// `apply`, saying what changed for a follower of this RIB: the routes now held under every
+    /// key the UPDATE changed, and the routes withdrawn as they were held.
+    public mutating func applyChanges(_ u: UpdateResult) -> RouteChanges {
+        var before = [RouteID: FlowRoute]()
+        for k in u.withdrawn { if let r = routes[k] { before[k] = r } }
+        var changes = RouteChanges(announced: [], withdrawn: [])
+        var seen = Set<RouteID>()
+        for k in applyKeys(u) where seen.insert(k).inserted {
+            if let r = routes[k] { changes.announced.append(r) } else if let r = before[k] { changes.withdrawn.append(r) }
+        }
+        return changes
+    }
+
     mutating func applyKeys(_ u: UpdateResult) -> [RouteID] {
         var refused: [AddressFamily: Int] = [:]
         return applyKeys(u, refused: &refused)

@@ -43,6 +43,10 @@ public struct UpdateDecoder: Sendable {
     public var fourOctetAS: Bool
     public var external: Bool
     public var options: WireOptions
+    /// Whether a route needs ORIGIN and AS_PATH (RFC 7606 §3 (d)). Not for what a router relays
+    /// from its Loc-RIB over BMP (RFC 9069): a route it originated itself carries only what it
+    /// keeps (GoBGP keeps no AS_PATH for a route added with `gobgp global rib add`).
+    public var requiresOriginAndASPath = true
 
     public init(families: Set<AddressFamily> = [.ipv4, .ipv6], fourOctetAS: Bool = true, external: Bool = true,
                 options: WireOptions = .standard) {
@@ -274,7 +278,7 @@ public struct UpdateDecoder: Sendable {
         }
         guard let reach else { return r }
         // RFC 7606 §3 (d): routes without the well-known mandatory ORIGIN and AS_PATH.
-        if !reach.list.entries.isEmpty, !treatAsWithdraw, !(seen.contains(1) && seen.contains(2)) {
+        if requiresOriginAndASPath, !reach.list.entries.isEmpty, !treatAsWithdraw, !(seen.contains(1) && seen.contains(2)) {
             treatAsWithdraw = true
             r.faults.append(UpdateFault(rule: "RFC 7606 §3 (d)", action: .treatAsWithdraw,
                                         detail: "ORIGIN or AS_PATH missing"))

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Dispatch
+import FlowSpec
 import FlowSpecAgent
 import FlowSpecKeeper
 import FlowSpecNetlink
@@ -16,7 +17,8 @@ struct Watch: ParsableCommand {
         discussion: """
         --source frr polls `vtysh -c 'show bgp ipv4|ipv6 flowspec detail json'` every --interval \
         seconds; --source gobgp reads GoBGP's RIB once and then follows `gobgp monitor global rib`, \
-        checking the route counts every --interval seconds; --source exabgp reads ExaBGP's JSON API \
+        checking the route counts every --interval seconds (with --bmp, gobgpd sends its Loc-RIB to \
+        watch over BMP instead, for large RIBs); --source exabgp reads ExaBGP's JSON API \
         stream on standard input (run it as an ExaBGP API process). The table is rebuilt after each \
         change (debounced) and swapped in atomically; when it comes out the same, nothing is touched. \
         Redirect next hops (docs/lowering.md, "Redirect") are followed through rtnetlink: after a \
@@ -43,6 +45,9 @@ struct Watch: ParsableCommand {
 
     @Option(help: ArgumentHelp("The gobgp command, split like --vtysh, e.g. \"gobgp -u 127.0.0.1 -p 50051\".", valueName: "command"))
     var gobgp: String = "gobgp"
+
+    @Option(help: ArgumentHelp("With --source gobgp: follow gobgpd through BMP instead of `gobgp monitor` (for large RIBs). watch listens on ADDRESS:PORT (ADDRESS 127.0.0.1 when only a PORT is given) and asks gobgpd to send its Loc-RIB there (`gobgp bmp add … local-rib`; `bmp del` on exit). See docs/watch.md.", valueName: "[address:]port"))
+    var bmp: String?
 
     @Option(help: "Seconds to collect changes before rebuilding the table (default: 0 for frr, 0.2 for streams).")
     var debounce: Double?
@@ -71,6 +76,24 @@ struct Watch: ParsableCommand {
         if let d = debounce, d < 0 || !d.isFinite { throw ValidationError("--debounce must be 0 or more seconds") }
         if let t = commandTimeout, t <= 0 || !t.isFinite { throw ValidationError("--command-timeout must be a positive number of seconds") }
         if sourceTimeout <= 0 || !sourceTimeout.isFinite { throw ValidationError("--source-timeout must be a positive number of seconds") }
+        if let bmp { _ = try Self.bmpStation(bmp) }
+    }
+
+    /// `--bmp`: `PORT`, `ADDRESS:PORT` or `[IPv6]:PORT`.
+    static func bmpStation(_ text: String) throws -> (IPAddress, UInt16) {
+        let bad = ValidationError("--bmp \(text): expected PORT, ADDRESS:PORT or [IPv6 ADDRESS]:PORT, e.g. 127.0.0.1:11019")
+        var host = "127.0.0.1", portText = Substring(text)
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+            host = String(text[text.index(after: text.startIndex)..<close])
+            guard text[close...].hasPrefix("]:") else { throw bad }
+            portText = text[text.index(close, offsetBy: 2)...]
+        } else if let colon = text.lastIndex(of: ":") {
+            host = String(text[..<colon])
+            portText = text[text.index(after: colon)...]
+        }
+        guard let address = IPAddress(host), let port = UInt16(portText), port > 0 else { throw bad }
+        if address.family == .ipv4, text.hasPrefix("[") { throw bad }
+        return (address, port)
     }
 
     /// Watch's own flags, for its config file.
@@ -86,10 +109,16 @@ struct Watch: ParsableCommand {
 
     func makeSource() throws -> any RouteSource {
         guard let source else { throw CLIError("watch needs --source frr|gobgp|exabgp (or `source` in --config)") }
+        if bmp != nil, source != .gobgp { throw CLIError("--bmp follows GoBGP: it needs --source gobgp") }
         let timeout = commandTimeout.map { Duration.seconds($0) }
         switch source {
         case .frr: return FRRSource(vtysh: try shellWords(vtysh), interval: .seconds(interval), commandTimeout: timeout)
-        case .gobgp: return GoBGPSource(gobgp: try shellWords(gobgp), interval: .seconds(interval), commandTimeout: timeout)
+        case .gobgp:
+            if let bmp {
+                let (address, port) = try Self.bmpStation(bmp)
+                return GoBGPBMPSource(gobgp: try shellWords(gobgp), address: address, port: port, interval: .seconds(interval), commandTimeout: timeout)
+            }
+            return GoBGPSource(gobgp: try shellWords(gobgp), interval: .seconds(interval), commandTimeout: timeout)
         case .exabgp: return ExaBGPSource()
         }
     }
@@ -102,7 +131,7 @@ struct Watch: ParsableCommand {
     }
 
     /// What only a restart changes.
-    var sourceSettings: [String] { [source?.rawValue ?? "", "\(interval)", "\(commandTimeout ?? 0)", vtysh, gobgp, statusFile] + daemon.settings }
+    var sourceSettings: [String] { [source?.rawValue ?? "", "\(interval)", "\(commandTimeout ?? 0)", vtysh, gobgp, bmp ?? "", statusFile] + daemon.settings }
 
     func run() throws {
         let commandLine = Self.commandLineArguments

@@ -21,7 +21,7 @@ import Testing
     static func missing(_ kind: String) -> String? {
         if getuid() != 0 { return "not root: real-daemon watch tests need namespaces" }
         if binary == nil { return "flowspec-nft binary not built" }
-        let tools = ["frr": ["bird", "birdc", "/usr/lib/frr/bgpd", "vtysh"], "gobgp": ["bird", "birdc", "gobgpd", "gobgp"],
+        let tools = ["frr": ["bird", "birdc", "/usr/lib/frr/bgpd", "vtysh"], "gobgp": ["bird", "birdc", "gobgpd", "gobgp"], "gobgp-bmp": ["bird", "birdc", "gobgpd", "gobgp"],
                      "exabgp": ["bird", "birdc", "exabgp"]][kind]!
         for t in tools {
             let found = t.hasPrefix("/") ? FileManager.default.isExecutableFile(atPath: t)
@@ -41,7 +41,7 @@ import Testing
         }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.arguments = [Self.script.path, kind, Self.binary!.path, "\(getpid() % 10000)\(kind.prefix(1))"]
+        p.arguments = [Self.script.path, kind, Self.binary!.path, "\(getpid() % 10000)\(kind == "gobgp-bmp" ? "b" : kind.prefix(1))"]
         let out = Pipe()
         p.standardOutput = out
         p.standardError = out
@@ -61,6 +61,10 @@ import Testing
     func frr() async throws { try await run("frr") }
     @Test(.enabled(if: SpeakerTests.missing("gobgp") == nil, "needs root, the built binary, BIRD and GoBGP (scripts/setup --e2e)"))
     func gobgp() async throws { try await run("gobgp") }
+    /// `watch --source gobgp --bmp`: gobgpd's Loc-RIB over BMP; also gobgpd restarted (the
+    /// station registered again) and `bmp del` on exit.
+    @Test(.enabled(if: SpeakerTests.missing("gobgp-bmp") == nil, "needs root, the built binary, BIRD and GoBGP (scripts/setup --e2e)"))
+    func gobgpBMP() async throws { try await run("gobgp-bmp") }
     @Test(.enabled(if: SpeakerTests.missing("exabgp") == nil, "needs root, the built binary, BIRD and ExaBGP (scripts/setup --e2e)"))
     func exabgp() async throws { try await run("exabgp") }
 }

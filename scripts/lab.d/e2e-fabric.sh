@@ -5,11 +5,12 @@
 FAB="$LAB --fabric"
 FROUTES=${E2E_FABRIC_ROUTES:-500}
 FCHANGES=${E2E_FABRIC_CHANGES:-20}
-# Every check waits for all eight leaves, leaf8 (GoBGP + watch) included: `gobgp monitor` formats
-# each path with its UPDATE's whole MP_REACH, so leaf8 is the slowest to take a load (docs/e2e.md).
+# Every check waits for all eight leaves, leaf8 (GoBGP + watch --bmp) included
+# (E2E_FABRIC_GOBGP_FEED=monitor: the watch follows `gobgp monitor` instead, which formats each
+# path with its UPDATE's whole MP_REACH and is the slowest to take a load; docs/e2e.md).
 FLEAVES=(leaf1 leaf2 leaf3 leaf4 leaf5 leaf6 leaf7 leaf8)
-# E2E_FABRIC_WAIT_GOBGP=0 (the scale run): the checks leave leaf8 out, and it runs gobgpd alone
-# (no watch: at 50,000 routes its gobgp CLI reads took the VM's memory, docs/e2e.md).
+# E2E_FABRIC_WAIT_GOBGP=0: the checks leave leaf8 out, and it runs gobgpd alone (no watch: with
+# `gobgp monitor` at 50,000 routes its gobgp CLI reads took the VM's memory, docs/e2e.md).
 [ "${E2E_FABRIC_WAIT_GOBGP:-1}" = 1 ] || FLEAVES=(leaf1 leaf2 leaf3 leaf4 leaf5 leaf6 leaf7)
 FID=fsf$$
 FRUN=${LAB_BASE:-/run/fsn-e2e}/$FID
@@ -71,7 +72,7 @@ monitor_quiet() { local n; for n in "${FLEAVES[@]}"; do grep -Eq '^(add|delete|f
 echo "fabric lab $FID: $FROUTES routes, $FCHANGES changes, rr1 ${E2E_FABRIC_RR1:-frr}"
 trap 'fab_cleanup; cleanup' EXIT
 t0=$(now)
-if ! FABRIC_RR1=${E2E_FABRIC_RR1:-frr} FABRIC_WAIT_GOBGP=${E2E_FABRIC_WAIT_GOBGP:-1} FABRIC_ROUTES=$FROUTES LAB_WAIT=$((90 + FROUTES / 500)) fab up >"/tmp/e2e-$FID-up.log" 2>&1; then
+if ! FABRIC_GOBGP_FEED=${E2E_FABRIC_GOBGP_FEED:-bmp} FABRIC_RR1=${E2E_FABRIC_RR1:-frr} FABRIC_WAIT_GOBGP=${E2E_FABRIC_WAIT_GOBGP:-1} FABRIC_ROUTES=$FROUTES LAB_WAIT=$((90 + FROUTES / 500)) fab up >"/tmp/e2e-$FID-up.log" 2>&1; then
   cat "/tmp/e2e-$FID-up.log"; rm -f "/tmp/e2e-$FID-up.log"
   fail "fabric: lab up (controller, 2 reflectors, 8 leaves)"; return 0
 fi
@@ -102,7 +103,7 @@ check "fabric: $FROUTES more routes from the controller reach the kernels of all
 check "fabric: every leaf holds its rack's table after the load" rack_fps_ok $((FROUTES2 + 1))
 t1=$(now)
 if [ "${E2E_FABRIC_WAIT_GOBGP:-1}" = 1 ]; then
-check "fabric: leaf8 (GoBGP + watch) caught up with gobgp's monitor after the load (within 120 s)" wait_idle leaf8 120
+check "fabric: leaf8 (GoBGP + watch) caught up with gobgpd after the load (within 120 s)" wait_idle leaf8 120
 echo "time: fabric, leaf8 idle again $(awk -v a="$t0" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}') s after birdc configure (waited $(awk -v a="$t1" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}') s)"
 else echo "note: fabric, leaf8 runs gobgpd without its watch at this size (E2E_FABRIC_WAIT_GOBGP=0): gobgpd RSS $(fab rss leaf8)"; fi
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# watch-lab.sh KIND BIN ID: BIRD -> KIND (frr|gobgp|exabgp) in two namespaces, `flowspec-nft
+# watch-lab.sh KIND BIN ID: BIRD -> KIND (frr|gobgp|gobgp-bmp|exabgp) in two namespaces, `flowspec-nft
 # watch --source KIND` next to the speaker; checks that the kernel table follows BIRD's routes
 # (add, withdraw, changed action) and stays when the speaker is killed. Cleans up on any exit.
 set -euo pipefail
@@ -104,7 +104,7 @@ FRR
   ip netns exec $R "$BIN" watch --source frr --interval 0.5 --vtysh "vtysh --vty_socket $D/frr" 2>"$D/watch.log" &
   kill_speaker() { kill -9 "$(cat "$D/frr/bgpd.pid")"; }
   ;;
-gobgp)
+gobgp|gobgp-bmp)
   cat > "$D/gobgpd.toml" <<GO
 [global.config]
   as = 65105
@@ -125,7 +125,9 @@ gobgp)
 GO
   ip netns exec $R gobgpd -f "$D/gobgpd.toml" -t toml --api-hosts 127.0.0.1:50051 --pprof-disable >"$D/gobgpd.log" 2>&1 &
   GOPID=$!
-  ip netns exec $R "$BIN" watch --source gobgp --interval 0.5 --gobgp "gobgp -u 127.0.0.1 -p 50051" 2>"$D/watch.log" &
+  BMP=""; [ "$KIND" = gobgp-bmp ] && BMP="--bmp 127.0.0.1:11019"
+  ip netns exec $R "$BIN" watch --source gobgp $BMP --interval 0.5 --gobgp "gobgp -u 127.0.0.1 -p 50051" 2>"$D/watch.log" &
+  WPID=$!
   kill_speaker() { kill -9 $GOPID; }
   ;;
 exabgp)
@@ -174,4 +176,19 @@ kill_speaker
 sleep 1.5
 table_is 3 203.0.113.12/32 '"police' || fail "table not kept after the speaker died"
 grep -qiE 'unreadable|ended|lost' "$D/watch.log" || fail "speaker loss not logged"
+if [ "$KIND" = gobgp-bmp ]; then
+  # gobgpd back: watch registers its station again (a restarted gobgpd forgot it), takes the
+  # dump and follows BIRD's routes as before.
+  ip netns exec $R gobgpd -f "$D/gobgpd.toml" -t toml --api-hosts 127.0.0.1:50051 --pprof-disable >>"$D/gobgpd.log" 2>&1 &
+  wait_table 30 3 203.0.113.12/32 '"police' 2001:db8:113::10/128 || fail "table not kept while gobgpd came back"
+  routes 1
+  ip netns exec $C birdc -s "$D/bird.ctl" configure >/dev/null
+  wait_table 30 3 203.0.113.10/32 '!203.0.113.12/32' '!"police' || fail "changes not followed after gobgpd came back"
+  grep -q 'BMP session with gobgpd ended' "$D/watch.log" || fail "BMP loss not logged"
+  # Exit takes the station out of gobgpd.
+  kill -TERM $WPID
+  for _ in $(seq 50); do kill -0 $WPID 2>/dev/null || break; sleep 0.1; done
+  left=$(ip netns exec $R gobgp -u 127.0.0.1 -p 50051 bmp del 127.0.0.1:11019 2>&1 || true)
+  grep -q "isn't found" <<<"$left" || fail "the station still registered in gobgpd after exit: $left"
+fi
 echo "OK $KIND"

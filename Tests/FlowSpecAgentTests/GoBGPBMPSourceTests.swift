@@ -1,0 +1,174 @@
+import Foundation
+import Glibc
+import Testing
+import FlowSpec
+import FlowSpecFormats
+import FlowSpecTestSupport
+@testable import FlowSpecAgent
+
+/// A sink that holds what it is given, as the agent does, and records every event.
+private actor Holding: SourceSink {
+    var rib: [String: FlowRoute] = [:]
+    var snapshots: [Int] = []
+    var updates = 0
+    var failures: [String] = []
+
+    func deliver(_ event: SourceEvent) async {
+        switch event {
+        case .snapshot(let r):
+            snapshots.append(r.routes.count)
+            rib = [:]
+            for route in r.routes where !route.withdrawn { rib[route.route.identity] = route.route }
+        case .update(let r):
+            updates += 1
+            for route in r.routes {
+                if route.withdrawn { rib[route.route.identity] = nil } else { rib[route.route.identity] = route.route }
+            }
+        case .failed(let why), .lost(let why): failures.append(why)
+        case .resync, .endOfRIB: break
+        }
+    }
+
+    func routeCount(_ family: AddressFamily) async -> Int { rib.values.count { $0.family == family } }
+    var held: Set<String> { Set(rib.keys) }
+}
+
+/// `GoBGPBMPSource` against a stand-in `gobgp` (a shell script: `bmp add`/`del` logged, and
+/// refused as gobgpd refuses a station it has; `summary` gives the count a test sets) and a test
+/// playing gobgpd's BMP side.
+@Suite("GoBGP over BMP: the dump held apart until whole, then changes", .serialized)
+struct GoBGPBMPSourceTests {
+    static func fakeGobgp(in dir: String) throws -> String {
+        let script = """
+        #!/bin/bash
+        D=\(dir)
+        case "$1 $2" in
+          "bmp add")
+            echo "add $3 $4" >> $D/bmp.log
+            if [ -e $D/registered ]; then echo "rpc error: code = Unknown desc = bmp client $3 is already configured" >&2; exit 1; fi
+            echo "$3" > $D/target; touch $D/registered ;;
+          "bmp del")
+            echo "del $3" >> $D/bmp.log
+            rm -f $D/registered ;;
+          "global rib")
+            n=$(cat $D/count-$4 2>/dev/null || echo 0)
+            echo "Table $4"; echo "Destination: $n, Path: $n" ;;
+        esac
+        """
+        let path = dir + "/gobgp"
+        try script.write(toFile: path, atomically: false, encoding: .utf8)
+        chmod(path, 0o755)
+        return path
+    }
+
+    static func until(_ seconds: Double, _ condition: () async -> Bool) async -> Bool {
+        let end = Date().addingTimeInterval(seconds)
+        while Date() < end {
+            if await condition() { return true }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return await condition()
+    }
+
+    static func connect(_ port: UInt16) -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var sin = sockaddr_in()
+        sin.sin_family = sa_family_t(AF_INET)
+        sin.sin_port = port.bigEndian
+        sin.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let rc = withUnsafePointer(to: &sin) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        #expect(rc == 0)
+        return fd
+    }
+
+    static func send(_ fd: Int32, _ b: [UInt8]) { _ = b.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
+
+    @Test("a partial dump never reaches the agent; the whole one does as one snapshot; then changes; a lost session keeps the table; drift restarts the session; exit unregisters")
+    func dumpThenChanges() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fsn-bmp-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let gobgp = try Self.fakeGobgp(in: dir)
+        func count(_ n: Int) throws { try "\(n)".write(toFile: dir + "/count-ipv4-flowspec", atomically: true, encoding: .utf8) }
+        func log() -> [String] { ((try? String(contentsOfFile: dir + "/bmp.log", encoding: .utf8)) ?? "").split(separator: "\n").map(String.init) }
+        let routes = RouteGenerator().routes(count: 8)
+        try count(5)
+
+        let sink = Holding()
+        let source = GoBGPBMPSource(gobgp: [gobgp], address: IPAddress("127.0.0.1")!, port: 0, interval: .milliseconds(300))
+        let task = Task { await source.run(sink) }
+        #expect(await Self.until(5) { FileManager.default.fileExists(atPath: dir + "/target") })
+        let target = try String(contentsOfFile: dir + "/target", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(target.hasPrefix("127.0.0.1:"))
+        #expect(log() == ["add \(target) local-rib"])
+        let port = UInt16(target.split(separator: ":").last!)!
+
+        // Three of five: held apart, however long the station stays quiet.
+        let c1 = Self.connect(port)
+        Self.send(c1, BMPEncoding.initiation() + routes[0..<3].flatMap { BMPEncoding.announce($0) })
+        try await Task.sleep(for: .seconds(1.2))
+        #expect(await sink.snapshots.isEmpty)
+        // The rest: one snapshot of five.
+        Self.send(c1, routes[3..<5].flatMap { BMPEncoding.announce($0) })
+        #expect(await Self.until(5) { await sink.snapshots == [5] })
+        #expect(await sink.held == Set(routes[0..<5].map(\.identity)))
+
+        // Changes go as updates.
+        try count(5)
+        Self.send(c1, BMPEncoding.withdraw(routes[0]) + BMPEncoding.announce(routes[5]))
+        #expect(await Self.until(5) { await sink.held == Set(routes[1..<6].map(\.identity)) })
+        #expect(await sink.snapshots == [5])
+
+        // The session lost: a failure, the routes held as they were.
+        close(c1)
+        #expect(await Self.until(5) { await sink.failures.contains { $0.contains("BMP session with gobgpd ended") } })
+        #expect(await sink.held == Set(routes[1..<6].map(\.identity)))
+
+        // A new session: its partial dump is not shown, its whole one replaces everything.
+        try count(3)
+        let c2 = Self.connect(port)
+        Self.send(c2, BMPEncoding.initiation() + routes[5..<7].flatMap { BMPEncoding.announce($0) })
+        try await Task.sleep(for: .seconds(1.2))
+        #expect(await sink.snapshots == [5])
+        #expect(await sink.held == Set(routes[1..<6].map(\.identity)))
+        Self.send(c2, BMPEncoding.announce(routes[7]))
+        #expect(await Self.until(5) { await sink.snapshots == [5, 3] })
+        #expect(await sink.held == Set(routes[5..<8].map(\.identity)))
+
+        // gobgpd's count drifts away and stands: the session is restarted (del, add).
+        try count(4)
+        #expect(await Self.until(5) { log().suffix(2) == ["del \(target)", "add \(target) local-rib"] })
+        #expect(await sink.failures.contains { $0.contains("restarting the session") })
+        #expect(await sink.held == Set(routes[5..<8].map(\.identity)))
+        close(c2)
+
+        task.cancel()
+        await task.value
+        #expect(log().last == "del \(target)")
+    }
+
+    @Test("a station gobgpd already has (a watch that did not exit cleanly) is removed and added again")
+    func alreadyConfigured() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fsn-bmp-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let gobgp = try Self.fakeGobgp(in: dir)
+        FileManager.default.createFile(atPath: dir + "/registered", contents: nil)
+        let sink = Holding()
+        let source = GoBGPBMPSource(gobgp: [gobgp], address: IPAddress("127.0.0.1")!, port: 0, interval: .seconds(1))
+        let task = Task { await source.run(sink) }
+        func log() -> [String] { ((try? String(contentsOfFile: dir + "/bmp.log", encoding: .utf8)) ?? "").split(separator: "\n").map(String.init) }
+        #expect(await Self.until(5) { log().count >= 3 })
+        let l = log()
+        #expect(l.count == 3 && l[0].hasPrefix("add ") && l[1].hasPrefix("del ") && l[2].hasPrefix("add "), "\(l)")
+        #expect(await sink.failures.isEmpty)
+        task.cancel()
+        await task.value
+    }
+
+    @Test("--bmp: PORT, ADDRESS:PORT, [IPv6]:PORT; gobgp's target form")
+    func stationText() {
+        #expect(GoBGPBMPSource.target(IPAddress("127.0.0.1")!, 11019) == "127.0.0.1:11019")
+        #expect(GoBGPBMPSource.target(IPAddress("::1")!, 11019) == "[::1]:11019")
+    }
+}

@@ -1,0 +1,38 @@
+import FlowSpec
+
+/// BMP messages (RFC 7854) as a monitored router sends them, for tests of the station and of
+/// `watch --bmp`. GoBGP's Loc-RIB export sends one path per UPDATE, as `announce` does here.
+public enum BMPEncoding {
+    public static func message(type: UInt8, body: [UInt8]) -> [UInt8] {
+        [3] + be32(UInt32(6 + body.count)) + [type] + body
+    }
+
+    /// The 42-octet per-peer header; Loc-RIB (type 3) by default, with a zero address.
+    public static func peerHeader(type: UInt8 = 3, flags: UInt8 = 0, address: [UInt8] = Array(repeating: 0, count: 16),
+                                  asNumber: UInt32 = 65105, bgpID: UInt32 = 0xc000_0202) -> [UInt8] {
+        [type, flags] + Array(repeating: 0, count: 8) + address + be32(asNumber) + be32(bgpID) + be32(1_765_000_000) + be32(0)
+    }
+
+    public static func initiation(sysName: String = "gobgp", sysDescr: String = "test") -> [UInt8] {
+        func tlv(_ t: UInt16, _ s: String) -> [UInt8] { let b = Array(s.utf8); return be16(t) + be16(UInt16(b.count)) + b }
+        return message(type: 4, body: tlv(2, sysName) + tlv(1, sysDescr))
+    }
+
+    public static func termination() -> [UInt8] { message(type: 5, body: be16(0) + be16(2) + be16(0)) }
+
+    public static func routeMonitoring(_ update: BGPUpdate, peer: [UInt8] = peerHeader()) -> [UInt8] {
+        message(type: 0, body: peer + (try! BGPMessage.update(update).encode(maxLength: 65_535)))
+    }
+
+    /// One route announced, alone in its UPDATE.
+    public static func announce(_ r: FlowRoute, peer: [UInt8] = peerHeader()) -> [UInt8] {
+        routeMonitoring(.flowspec(family: r.family, announce: [r.components], extendedCommunities: r.extendedCommunities), peer: peer)
+    }
+
+    public static func withdraw(_ r: FlowRoute, peer: [UInt8] = peerHeader()) -> [UInt8] {
+        routeMonitoring(.flowspec(family: r.family, withdraw: [r.components]), peer: peer)
+    }
+
+    static func be16(_ v: UInt16) -> [UInt8] { [UInt8(v >> 8), UInt8(v & 0xff)] }
+    static func be32(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xff), UInt8(v >> 8 & 0xff), UInt8(v & 0xff)] }
+}
