@@ -244,9 +244,12 @@ extension FRRReader {
     /// string: each family's `tableVersion` (bgpd counts every change of a best path, its
     /// attributes included, and every withdrawal), and each peer's state, sessions established
     /// and prefixes received. Equal fingerprints mean the detail would read the same; nil when the
-    /// text is not such a summary.
+    /// text is not such a summary. `{}` is what bgpd prints for a family no peer is activated in
+    /// (its RIB can hold nothing): a fingerprint of its own. Taking it for "no summary" made every
+    /// poll of an IPv4-only FRR read the whole RIB (at 50k routes, 0.65 s of CPU per second).
     public static func summaryFingerprint(_ json: String) -> String? {
         guard let object = try? JSONValue.parse(json) else { return nil }
+        if let m = object.members, m.isEmpty { return "no peers" }
         var parts: [String] = []
         func walk(_ v: JSONValue, _ path: String) {
             guard let members = v.members else { return }

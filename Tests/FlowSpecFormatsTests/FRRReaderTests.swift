@@ -242,6 +242,9 @@ struct FRRSummaryTests {
         let changed = Self.labSummary.replacingOccurrences(of: "\"tableVersion\":10009", with: "\"tableVersion\":10010")
         #expect(FRRReader.summaryFingerprint(changed) != a)
         #expect(FRRReader.summaryFingerprint("% No BGP neighbors found") == nil)
-        #expect(FRRReader.summaryFingerprint("{}") == nil)
+        // A family no peer is activated in: stable, and not any summary's.
+        #expect(FRRReader.summaryFingerprint("{}") == "no peers")
+        #expect(FRRReader.summaryFingerprint("{\n}\n") == "no peers")
+        #expect(FRRReader.summaryFingerprint("[]") == nil)
     }
 }
