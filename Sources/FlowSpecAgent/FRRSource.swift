@@ -17,6 +17,9 @@ public struct FRRSource: RouteSource {
     /// A vtysh command slower than this is killed (with what it started) and the poll counts as
     /// a failed read: vtysh hangs while a busy bgpd does not answer.
     public var commandTimeout: Duration
+    /// Each family's routes as the last poll read them (`FRRReadMemo`): a poll after one change
+    /// parses that route, not the RIB.
+    private let memos = [AddressFamily.ipv4: FRRReadMemo(), .ipv6: FRRReadMemo()]
 
     /// `commandTimeout` nil: twice the interval, at least 10 s.
     public init(vtysh: [String], interval: Duration, commandTimeout: Duration? = nil) {
@@ -117,7 +120,7 @@ public struct FRRSource: RouteSource {
             case .success(let d): stdout = d
             }
             do {
-                var part = try FRRReader.read(String(decoding: stdout, as: UTF8.self), family: family)
+                var part = try memos[family]!.read(String(decoding: stdout, as: UTF8.self), family: family)
                 part.prefix(family.name)
                 all.append(part)
             } catch {

@@ -77,6 +77,9 @@ public enum NetlinkError: Error, Sendable, Hashable, CustomStringConvertible {
     case undecodable(object: String, reason: String)
     /// The kernel refused a policy-routing request (a rule, a route, a lookup): what was asked, and why.
     case routing(operation: String, errno: Int32)
+    /// Another writer committed during every one of `attempts` reads of a table (for
+    /// `NftConnection.consistentReadTimeout`): no consistent copy was read.
+    case changedWhileReading(attempts: Int)
 
     public var description: String {
         switch self {
@@ -91,6 +94,8 @@ public enum NetlinkError: Error, Sendable, Hashable, CustomStringConvertible {
         case .unencodable(let o, let r): "\(o) cannot be encoded: \(r)"
         case .undecodable(let o, let r): "cannot decode \(o): \(r)"
         case .routing(let op, let e): "\(op): \(errnoDescription(e))"
+        case .changedWhileReading(let n):
+            "the ruleset changed during each of \(n) reads of the table (another writer is committing); read again later"
         }
     }
 

@@ -73,7 +73,34 @@ extension NftConnection {
     }
 
     /// Reads table `name` of `family` back through netlink, or nil if there is none.
-    public func listTable(name: String, family: NftFamily) throws(NetlinkError) -> InstalledTable? {
+    ///
+    /// One table is read with several dumps (objects, sets, each set's elements, chains, rules),
+    /// and a large set's elements take many messages: a commit in between gives a table that never
+    /// existed (the fabric lab once read 43,607 of 50,001 routes while a listener replaced its
+    /// table; `ConsistentReadTests` read 3,238 of 10,000 or 20,000). So the ruleset generation is
+    /// read before and after, and a read it changed under is made again, after a short pause
+    /// (a writer's commits come in bursts: a load, a debounced change). After
+    /// `consistentWithin` seconds of such reads, `changedWhileReading`.
+    public func listTable(name: String, family: NftFamily,
+                          consistentWithin: Double = consistentReadTimeout) throws(NetlinkError) -> InstalledTable? {
+        var clock = timespec()
+        func now() -> Double { clock_gettime(CLOCK_MONOTONIC, &clock); return Double(clock.tv_sec) + Double(clock.tv_nsec) / 1e9 }
+        let deadline = now() + consistentWithin
+        var attempts = 0
+        while true {
+            attempts += 1
+            let before = try generation()
+            let table = try listTableOnce(name: name, family: family)
+            if try generation() == before { return table }
+            if now() >= deadline { throw .changedWhileReading(attempts: attempts) }
+            usleep(useconds_t(min(attempts, 10) * 5_000))
+        }
+    }
+
+    /// How long `listTable` reads again, by default, a table that commits keep changing under it.
+    public static let consistentReadTimeout: Double = 10
+
+    private func listTableOnce(name: String, family: NftFamily) throws(NetlinkError) -> InstalledTable? {
         let f = UInt16(family.rawValue)
         guard let (handle, stamp) = try table(name: name, family: family) else { return nil }
         var installed = InstalledTable(table: NftTable(name: name, family: family), handle: handle, stamp: stamp, chainHandles: [:],
@@ -127,6 +154,8 @@ extension NftConnection {
             })
             installed.table.sets[i].elements = try SetCodec.decodeElements(s, as: set)
         }
+
+        betweenListingDumps?()
 
         // Chains.
         try dump(NFT_MSG_GETCHAIN, family: f, build: { nlh in

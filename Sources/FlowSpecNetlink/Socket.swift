@@ -158,6 +158,9 @@ public final class NftConnection {
     /// generation does not move. A change's new rule handles are then unknown (no echo comes
     /// from an aborted batch), so the state passed to `apply(_:over:)` stays as it was.
     public var checkOnly = false
+    /// For tests: runs within each read of `listTable`, after the sets and before the chains and
+    /// rules, where another writer's commit makes a read that `listTable` must not return.
+    var betweenListingDumps: (() -> Void)?
 
     /// A connection in the calling thread's network namespace.
     public init() throws(NetlinkError) {
