@@ -208,6 +208,7 @@ t0=$(now); fab configure; t0=$(ctl_commit "$t0")
 fwait_specs
 out=$(python3 "$D/fabric-wait.py" --t0 "$t0" --timeout 60 --installed 0 "${SPECS[@]}")
 rc=$?
+echo "$out" | sed "s/^/time: fabric, everything withdrawn, from the controller's commit to the leaf's commit: /; s/\$/ s/"
 echo "time: fabric, everything withdrawn, controller -> last leaf commit: $(echo "$out" | awk '{print $2}' | sort -n | tail -1) s"
 check "fabric: controller withdraws everything: the tables of all eight leaves empty as asked" eval '[ $rc -eq 0 ] && [ "$(all_fps | awk "{print \$2}" | sort -u)" = "routes=0" ]'
 check "fabric: withdraw-all, unlike controller death: leaf1 logged the withdrawal (+0 -N, installed 0) with both reflectors Established" eval \
