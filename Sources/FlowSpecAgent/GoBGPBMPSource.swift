@@ -16,7 +16,11 @@ import Foundation
 /// nothing received between. Then they go to the agent as one snapshot, and every later UPDATE
 /// as a change. Until then the agent keeps the table it has: a restarted gobgpd or a lost BMP
 /// session never shows a partial table. An End-of-RIB for every family (a speaker that sends
-/// them) also ends the dump.
+/// them) also ends the dump. And, as for FRR, a dump counts only once one of gobgpd's BGP peers
+/// has been Established for `settle` (BMP peer up messages, sent for every Established peer at
+/// the start of the session and as sessions come up; gobgpd 3.10 stamps the first ones with the
+/// time of the BMP session, so a new session waits `settle` at least): a gobgpd that has just
+/// started holds what its peers have sent so far, an empty or partial RIB that is not the policy.
 ///
 /// After the dump the counts are checked every `interval`; two mismatches in a row with the
 /// held count standing still restart the BMP session (`bmp del`, `bmp add`: a fresh dump). While
@@ -30,6 +34,9 @@ public struct GoBGPBMPSource: RouteSource {
     public var port: UInt16
     public var interval: Duration
     public var commandTimeout: Duration
+    /// How long a BGP peer of gobgpd must have been Established before a dump counts (FRR's
+    /// source waits as long).
+    public var settle: Duration = .seconds(3)
 
     public init(gobgp: [String], address: IPAddress, port: UInt16, interval: Duration, commandTimeout: Duration? = nil) {
         self.gobgp = gobgp
@@ -106,6 +113,11 @@ public struct GoBGPBMPSource: RouteSource {
         var equalChecks = 0
         var mismatches = 0
         var heldAtLastCheck: Int?
+        /// gobgpd's Established BGP peers, with when they came up (wall-clock seconds).
+        var peersUp: [IPAddress: Double] = [:]
+        /// When the dump was first found whole but no peer had settled, and whether that was said.
+        var waitingForPeersSince: ContinuousClock.Instant?
+        var reportedNoPeer = false
 
         init(source: GoBGPBMPSource, target: String, sink: any SourceSink) {
             self.source = source; self.target = target; self.sink = sink
@@ -135,6 +147,7 @@ public struct GoBGPBMPSource: RouteSource {
                 connected = true; synced = false
                 endOfRIB = []; errors = []; updates = 0; otherMonitoring = 0
                 equalChecks = 0; mismatches = 0; heldAtLastCheck = nil
+                peersUp = [:]; waitingForPeersSince = nil; reportedNoPeer = false
                 lastMessage = .now
             case .disconnected(let why):
                 connected = false
@@ -147,6 +160,13 @@ public struct GoBGPBMPSource: RouteSource {
                 equalChecks = 0
                 var change = ReadResult()
                 for m in messages {
+                    switch m {
+                    case .peerUp(let p):
+                        let now = Date().timeIntervalSince1970
+                        peersUp[p.address] = p.timestamp > 0 ? min(Double(p.timestamp), now) : now
+                    case .peerDown(let p): peersUp[p.address] = nil
+                    default: break
+                    }
                     guard case .routeMonitoring(let peer, let body) = m else { continue }
                     guard peer.type == BMPPeer.locRIB else { otherMonitoring += 1; continue }
                     updates += 1
@@ -166,9 +186,15 @@ public struct GoBGPBMPSource: RouteSource {
                     if !change.routes.isEmpty || !change.errors.isEmpty { await sink.deliver(.update(change)) }
                 } else {
                     errors += change.errors
-                    if endOfRIB.isSuperset(of: [.ipv4, .ipv6]) { await deliverSnapshot() }
+                    if endOfRIB.isSuperset(of: [.ipv4, .ipv6]), peerSettled { await deliverSnapshot() }
                 }
             }
+        }
+
+        /// One of gobgpd's BGP peers has been Established for `settle`.
+        var peerSettled: Bool {
+            let now = Date().timeIntervalSince1970, settle = Double(source.settle.components.seconds)
+            return peersUp.values.contains { now - $0 >= settle }
         }
 
         mutating func deliverSnapshot() async {
@@ -196,10 +222,20 @@ public struct GoBGPBMPSource: RouteSource {
                     // A message that came while the command ran makes the next check count
                     // from zero (`handle` resets it).
                     equalChecks = theirs == ours ? equalChecks + 1 : 0
-                    if equalChecks >= 2 { await deliverSnapshot() }
-                    else if theirs != ours, otherMonitoring > 0, updates == 0, now - lastMessage >= .seconds(5) {
-                        await sink.deliver(.failed("gobgpd sends BMP route monitoring but no Loc-RIB (\(otherMonitoring) messages of other RIBs): its BMP server \(target) must use route-monitoring-policy local-rib"))
-                        otherMonitoring = 0
+                    guard equalChecks >= 2 else {
+                        if theirs != ours, otherMonitoring > 0, updates == 0, now - lastMessage >= .seconds(5) {
+                            await sink.deliver(.failed("gobgpd sends BMP route monitoring but no Loc-RIB (\(otherMonitoring) messages of other RIBs): its BMP server \(target) must use route-monitoring-policy local-rib"))
+                            otherMonitoring = 0
+                        }
+                        return
+                    }
+                    if peerSettled { await deliverSnapshot(); return }
+                    // Whole, but gobgpd's RIB may still be filling: held, and said once.
+                    let since = waitingForPeersSince ?? now
+                    waitingForPeersSince = since
+                    if !reportedNoPeer, now - since >= .seconds(5) {
+                        reportedNoPeer = true
+                        await sink.deliver(.failed("gobgpd has no BGP peer Established for \(Int(source.settle.components.seconds)) s (its RIB holds \(ours[.ipv4] ?? 0) + \(ours[.ipv6] ?? 0) routes): keeping the last table"))
                     }
                 }
                 return

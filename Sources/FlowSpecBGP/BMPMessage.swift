@@ -29,6 +29,9 @@ public struct BMPPeer: Sendable, Hashable {
     public var address: IPAddress
     public var asNumber: UInt32
     public var bgpID: UInt32
+    /// When the router says the event happened (seconds since 1970; 0 when it gives none). For a
+    /// peer up sent at the start of a session, GoBGP gives the time the session came up.
+    public var timestamp: UInt32 = 0
 
     public static let locRIB: UInt8 = 3
 
@@ -113,7 +116,7 @@ public struct BMPFramer: Sendable {
         let address = flags & 0x80 != 0 && b[0] != BMPPeer.locRIB
             ? IPAddress(family: .ipv6, bytes: b[10..<26])
             : IPAddress(family: .ipv4, bytes: b[22..<26])
-        return BMPPeer(type: b[0], flags: flags, address: address, asNumber: be32(b, 26), bgpID: be32(b, 30))
+        return BMPPeer(type: b[0], flags: flags, address: address, asNumber: be32(b, 26), bgpID: be32(b, 30), timestamp: be32(b, 34))
     }
 
     /// The body of the BGP UPDATE a route monitoring message carries.

@@ -105,7 +105,7 @@ struct GoBGPBMPSourceTests {
 
         // Three of five: held apart, however long the station stays quiet.
         let c1 = Self.connect(port)
-        Self.send(c1, BMPEncoding.initiation() + routes[0..<3].flatMap { BMPEncoding.announce($0) })
+        Self.send(c1, BMPEncoding.initiation() + BMPEncoding.peerUp() + routes[0..<3].flatMap { BMPEncoding.announce($0) })
         try await Task.sleep(for: .seconds(1.2))
         #expect(await sink.snapshots.isEmpty)
         // The rest: one snapshot of five.
@@ -127,7 +127,7 @@ struct GoBGPBMPSourceTests {
         // A new session: its partial dump is not shown, its whole one replaces everything.
         try count(3)
         let c2 = Self.connect(port)
-        Self.send(c2, BMPEncoding.initiation() + routes[5..<7].flatMap { BMPEncoding.announce($0) })
+        Self.send(c2, BMPEncoding.initiation() + BMPEncoding.peerUp() + routes[5..<7].flatMap { BMPEncoding.announce($0) })
         try await Task.sleep(for: .seconds(1.2))
         #expect(await sink.snapshots == [5])
         #expect(await sink.held == Set(routes[1..<6].map(\.identity)))
@@ -146,6 +146,40 @@ struct GoBGPBMPSourceTests {
         task.cancel()
         await task.value
         #expect(log().last == "del \(target)")
+    }
+
+    @Test("a whole dump waits for one of gobgpd's peers to have been up for the settle time; without one it is held and said once")
+    func dumpWaitsForASettledPeer() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fsn-bmp-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let gobgp = try Self.fakeGobgp(in: dir)
+        try "2".write(toFile: dir + "/count-ipv4-flowspec", atomically: true, encoding: .utf8)
+        let routes = RouteGenerator().routes(count: 2)
+        let sink = Holding()
+        var source = GoBGPBMPSource(gobgp: [gobgp], address: IPAddress("127.0.0.1")!, port: 0, interval: .milliseconds(300))
+        source.settle = .seconds(2)
+        let task = Task { await source.run(sink) }
+        #expect(await Self.until(20) { FileManager.default.fileExists(atPath: dir + "/target") })
+        let target = try String(contentsOfFile: dir + "/target", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let port = UInt16(target.split(separator: ":").last!)!
+
+        // No peer up: the whole dump is held, and after 5 s that is said.
+        let c1 = Self.connect(port)
+        Self.send(c1, BMPEncoding.initiation() + routes.flatMap { BMPEncoding.announce($0) })
+        #expect(await Self.until(20) { await sink.failures.contains { $0.contains("no BGP peer Established") } })
+        #expect(await sink.snapshots.isEmpty)
+        close(c1)
+
+        // A peer that has just come up: held for the settle time, then delivered.
+        let c2 = Self.connect(port)
+        let sent = Date()
+        Self.send(c2, BMPEncoding.initiation() + BMPEncoding.peerUp(secondsAgo: 0) + routes.flatMap { BMPEncoding.announce($0) })
+        #expect(await Self.until(20) { await sink.snapshots == [2] })
+        #expect(Date().timeIntervalSince(sent) >= 1.0, "delivered \(Date().timeIntervalSince(sent)) s after the peer came up")
+        close(c2)
+        task.cancel()
+        await task.value
     }
 
     @Test("a station gobgpd already has (a watch that did not exit cleanly) is removed and added again")

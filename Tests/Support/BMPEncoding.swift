@@ -1,4 +1,5 @@
 import FlowSpec
+import Foundation
 
 /// BMP messages (RFC 7854) as a monitored router sends them, for tests of the station and of
 /// `watch --bmp`. GoBGP's Loc-RIB export sends one path per UPDATE, as `announce` does here.
@@ -16,6 +17,19 @@ public enum BMPEncoding {
     public static func initiation(sysName: String = "gobgp", sysDescr: String = "test") -> [UInt8] {
         func tlv(_ t: UInt16, _ s: String) -> [UInt8] { let b = Array(s.utf8); return be16(t) + be16(UInt16(b.count)) + b }
         return message(type: 4, body: tlv(2, sysName) + tlv(1, sysDescr))
+    }
+
+    /// A global peer's session up, stamped `secondsAgo` before now (RFC 7854 §4.10; the open
+    /// messages and addresses are not read by the station, so they are left empty here).
+    public static func peerUp(_ address: [UInt8] = Array(repeating: 0, count: 12) + [192, 0, 2, 1], secondsAgo: UInt32 = 60) -> [UInt8] {
+        var header = peerHeader(type: 0, address: address)
+        let now = UInt32(Date().timeIntervalSince1970)
+        header.replaceSubrange(34..<38, with: be32(now - secondsAgo))
+        return message(type: 3, body: header + Array(repeating: 0, count: 20))
+    }
+
+    public static func peerDown(_ address: [UInt8] = Array(repeating: 0, count: 12) + [192, 0, 2, 1]) -> [UInt8] {
+        message(type: 2, body: peerHeader(type: 0, address: address) + [4])
     }
 
     public static func termination() -> [UInt8] { message(type: 5, body: be16(0) + be16(2) + be16(0)) }

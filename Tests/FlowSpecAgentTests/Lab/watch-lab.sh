@@ -12,7 +12,7 @@ cleanup() {
     for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
     ip netns del "$ns" 2>/dev/null || true
   done
-  rm -rf "$D"
+  [ -n "${KEEP_LOG:-}" ] && cp "$D/watch.log" "$KEEP_LOG"; rm -rf "$D"
 }
 fail() { echo "FAIL: $*"; echo "--- watch log"; cat "$D/watch.log" 2>/dev/null | tail -40; echo "--- table"; ip netns exec $R "$BIN" show 2>&1 | head -20; exit 1; }
 trap cleanup EXIT
