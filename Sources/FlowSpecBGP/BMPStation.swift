@@ -82,14 +82,12 @@ public final class BMPStation: @unchecked Sendable {
             // Read what is there (up to a few MB per wake-up, so a long dump is handed on in
             // pieces) and pass on every whole message.
             var closedBecause: String?
-            for _ in 0..<64 {
+            reading: for _ in 0..<64 {
                 switch Sock.read(connection) {
                 case .data(let bytes): framer.append(bytes)
-                case .wouldBlock: break
-                case .closed(let why): closedBecause = why
+                case .wouldBlock: break reading
+                case .closed(let why): closedBecause = why; break reading
                 }
-                if closedBecause != nil { break }
-                if framer.pending < 65536 && fds[1].revents & Int16(POLLIN) == 0 { break }
                 var probe = pollfd(fd: connection, events: Int16(POLLIN), revents: 0)
                 if poll(&probe, 1, 0) <= 0 { break }
             }
