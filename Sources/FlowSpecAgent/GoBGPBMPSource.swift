@@ -193,8 +193,8 @@ public struct GoBGPBMPSource: RouteSource {
 
         /// One of gobgpd's BGP peers has been Established for `settle`.
         var peerSettled: Bool {
-            let now = Date().timeIntervalSince1970, settle = Double(source.settle.components.seconds)
-            return peersUp.values.contains { now - $0 >= settle }
+            let now = Date().timeIntervalSince1970
+            return peersUp.values.contains { now - $0 >= source.settle.seconds }
         }
 
         mutating func deliverSnapshot() async {
@@ -235,7 +235,7 @@ public struct GoBGPBMPSource: RouteSource {
                     waitingForPeersSince = since
                     if !reportedNoPeer, now - since >= .seconds(5) {
                         reportedNoPeer = true
-                        await sink.deliver(.failed("gobgpd has no BGP peer Established for \(Int(source.settle.components.seconds)) s (its RIB holds \(ours[.ipv4] ?? 0) + \(ours[.ipv6] ?? 0) routes): keeping the last table"))
+                        await sink.deliver(.failed("gobgpd has no BGP peer Established for \(source.settle.secondsText) s (its RIB holds \(ours[.ipv4] ?? 0) + \(ours[.ipv6] ?? 0) routes): keeping the last table"))
                     }
                 }
                 return
@@ -262,22 +262,18 @@ public struct GoBGPBMPSource: RouteSource {
         func counts() async -> Result<[AddressFamily: Int], SourceError> {
             var r = [AddressFamily: Int]()
             for family in [AddressFamily.ipv4, .ipv6] {
-                let args = ["global", "rib", "-a", GoBGPSource.familyArgument(family), "summary"]
-                switch await source.command(args) {
+                switch await source.gobgpCommand.destinations(family) {
                 case .failure(let e): return .failure(e)
-                case .success(let text):
-                    guard let n = GoBGPSource.destinations(inSummary: text) else {
-                        return .failure(SourceError("gobgp summary for \(family.name) has no `Destination:` count: \(text.prefix(200))"))
-                    }
-                    r[family] = n
+                case .success(let n): r[family] = n
                 }
             }
             return .success(r)
         }
     }
 
+    var gobgpCommand: GoBGPCommand { GoBGPCommand(gobgp: gobgp, timeout: commandTimeout) }
+
     func command(_ args: [String], timeout: Duration? = nil) async -> Result<String, SourceError> {
-        await Command(gobgp + args, timeout: timeout ?? commandTimeout).output(what: "`gobgp \(args.joined(separator: " "))`")
-            .map { String(decoding: $0, as: UTF8.self) }
+        await GoBGPCommand(gobgp: gobgp, timeout: timeout ?? commandTimeout).run(args)
     }
 }

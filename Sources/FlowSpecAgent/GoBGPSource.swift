@@ -161,12 +161,7 @@ public struct GoBGPSource: RouteSource {
     /// `Destination: N` of `global rib -a FAMILY summary`: the number of NLRIs, at any RIB size
     /// a few milliseconds.
     public func summaryCount(_ family: AddressFamily) async -> Result<Int, SourceError> {
-        switch await command(["global", "rib", "-a", Self.familyArgument(family), "summary"]) {
-        case .failure(let e): return .failure(e)
-        case .success(let text):
-            if let n = Self.destinations(inSummary: text) { return .success(n) }
-            return .failure(SourceError("gobgp summary for \(family.name) has no `Destination:` count: \(text.prefix(200))"))
-        }
+        await GoBGPCommand(gobgp: gobgp, timeout: commandTimeout).destinations(family)
     }
 
     /// Reads `Destination: 12, Path: 12` out of GoBGP's summary text.
@@ -179,7 +174,27 @@ public struct GoBGPSource: RouteSource {
     }
 
     func command(_ args: [String]) async -> Result<String, SourceError> {
-        await Command(gobgp + args, timeout: commandTimeout).output(what: "`gobgp \(args.joined(separator: " "))`")
+        await GoBGPCommand(gobgp: gobgp, timeout: commandTimeout).run(args)
+    }
+}
+
+/// The `gobgp` command, as both GoBGP sources run it: one invocation, its output as text.
+struct GoBGPCommand {
+    var gobgp: [String]
+    var timeout: Duration
+
+    func run(_ args: [String]) async -> Result<String, SourceError> {
+        await Command(gobgp + args, timeout: timeout).output(what: "`gobgp \(args.joined(separator: " "))`")
             .map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// `Destination: N` of `global rib -a FAMILY summary`.
+    func destinations(_ family: AddressFamily) async -> Result<Int, SourceError> {
+        switch await run(["global", "rib", "-a", GoBGPSource.familyArgument(family), "summary"]) {
+        case .failure(let e): return .failure(e)
+        case .success(let text):
+            if let n = GoBGPSource.destinations(inSummary: text) { return .success(n) }
+            return .failure(SourceError("gobgp summary for \(family.name) has no `Destination:` count: \(text.prefix(200))"))
+        }
     }
 }

@@ -83,16 +83,14 @@ extension NftConnection {
     /// `consistentWithin` seconds of such reads, `changedWhileReading`.
     public func listTable(name: String, family: NftFamily,
                           consistentWithin: Double = consistentReadTimeout) throws(NetlinkError) -> InstalledTable? {
-        var clock = timespec()
-        func now() -> Double { clock_gettime(CLOCK_MONOTONIC, &clock); return Double(clock.tv_sec) + Double(clock.tv_nsec) / 1e9 }
-        let deadline = now() + consistentWithin
+        let deadline = ContinuousClock.now + .seconds(consistentWithin)
         var attempts = 0
         while true {
             attempts += 1
             let before = try generation()
             let table = try listTableOnce(name: name, family: family)
             if try generation() == before { return table }
-            if now() >= deadline { throw .changedWhileReading(attempts: attempts) }
+            if ContinuousClock.now >= deadline { throw .changedWhileReading(attempts: attempts) }
             usleep(useconds_t(min(attempts, 10) * 5_000))
         }
     }

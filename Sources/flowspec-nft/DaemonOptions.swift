@@ -33,7 +33,7 @@ struct MetricsAddress: ExpressibleByArgument {
     var text: String
 
     init?(argument: String) {
-        guard let (a, p) = try? Listen.listenAddress(argument), argument.contains(":") else { return nil }
+        guard let (a, p) = try? Listen.listenAddress(argument, option: "--metrics", defaultPort: nil) else { return nil }
         address = a
         port = p
         text = argument

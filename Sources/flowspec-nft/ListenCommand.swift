@@ -240,24 +240,27 @@ struct Listen: ParsableCommand {
         }.sorted()
     }
 
-    /// `ADDR:PORT`, `ADDR`, `:PORT`, `[v6]:PORT`.
-    static func listenAddress(_ text: String) throws -> (IPAddress, UInt16) {
-        var host = Substring(text), port: UInt16 = 179
+    /// `ADDR:PORT`, `ADDR`, `:PORT`, `[v6]:PORT` for `option`; without a port, `defaultPort`
+    /// (an error when there is none); `:PORT` is every IPv4 address. `--listen`, `--metrics` and
+    /// `watch --bmp` read their addresses with it.
+    static func listenAddress(_ text: String, option: String = "--listen", defaultPort: UInt16? = 179) throws -> (IPAddress, UInt16) {
+        var host = Substring(text), port = defaultPort
         if host.hasPrefix("[") {
-            guard let close = host.firstIndex(of: "]") else { throw ValidationError("bad --listen '\(text)'") }
+            guard let close = host.firstIndex(of: "]") else { throw ValidationError("bad \(option) '\(text)'") }
             let rest = host[host.index(after: close)...]
             host = host[host.index(after: host.startIndex)..<close]
             if rest.hasPrefix(":") {
-                guard let p = UInt16(rest.dropFirst()) else { throw ValidationError("bad port in --listen '\(text)'") }
+                guard let p = UInt16(rest.dropFirst()) else { throw ValidationError("bad port in \(option) '\(text)'") }
                 port = p
             }
         } else if let colon = host.lastIndex(of: ":"), host.filter({ $0 == ":" }).count == 1 {
-            guard let p = UInt16(host[host.index(after: colon)...]) else { throw ValidationError("bad port in --listen '\(text)'") }
+            guard let p = UInt16(host[host.index(after: colon)...]) else { throw ValidationError("bad port in \(option) '\(text)'") }
             port = p
             host = host[..<colon]
         }
+        guard let port else { throw ValidationError("no port in \(option) '\(text)'") }
         if host.isEmpty { return (.zero(.ipv4), port) }
-        guard let a = IPAddress(host) else { throw ValidationError("bad address in --listen '\(text)'") }
+        guard let a = IPAddress(host) else { throw ValidationError("bad address in \(option) '\(text)'") }
         return (a, port)
     }
 

@@ -46,7 +46,7 @@ struct Watch: ParsableCommand {
     @Option(help: ArgumentHelp("The gobgp command, split like --vtysh, e.g. \"gobgp -u 127.0.0.1 -p 50051\".", valueName: "command"))
     var gobgp: String = "gobgp"
 
-    @Option(help: ArgumentHelp("With --source gobgp: follow gobgpd through BMP instead of `gobgp monitor` (for large RIBs). watch listens on ADDRESS:PORT (ADDRESS 127.0.0.1 when only a PORT is given) and asks gobgpd to send its Loc-RIB there (`gobgp bmp add … local-rib`; `bmp del` on exit). See docs/watch.md.", valueName: "[address:]port"))
+    @Option(help: ArgumentHelp("With --source gobgp: follow gobgpd through BMP instead of `gobgp monitor` (for large RIBs). watch listens on ADDRESS:PORT (127.0.0.1 when only a PORT is given; [v6]:PORT for IPv6) and asks gobgpd to send its Loc-RIB there (`gobgp bmp add … local-rib`; `bmp del` on exit). See docs/watch.md.", valueName: "[address:]port"))
     var bmp: String?
 
     @Option(help: "Seconds to collect changes before rebuilding the table (default: 0 for frr, 0.2 for streams).")
@@ -79,20 +79,11 @@ struct Watch: ParsableCommand {
         if let bmp { _ = try Self.bmpStation(bmp) }
     }
 
-    /// `--bmp`: `PORT`, `ADDRESS:PORT` or `[IPv6]:PORT`.
+    /// `--bmp`: `PORT` (on the loopback), or `ADDR:PORT` and `[v6]:PORT` as `--listen` reads them.
     static func bmpStation(_ text: String) throws -> (IPAddress, UInt16) {
-        let bad = ValidationError("--bmp \(text): expected PORT, ADDRESS:PORT or [IPv6 ADDRESS]:PORT, e.g. 127.0.0.1:11019")
-        var host = "127.0.0.1", portText = Substring(text)
-        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
-            host = String(text[text.index(after: text.startIndex)..<close])
-            guard text[close...].hasPrefix("]:") else { throw bad }
-            portText = text[text.index(close, offsetBy: 2)...]
-        } else if let colon = text.lastIndex(of: ":") {
-            host = String(text[..<colon])
-            portText = text[text.index(after: colon)...]
-        }
-        guard let address = IPAddress(host), let port = UInt16(portText), port > 0 else { throw bad }
-        if address.family == .ipv4, text.hasPrefix("[") { throw bad }
+        let (address, port) = try UInt16(text).map { (IPAddress("127.0.0.1")!, $0) }
+            ?? Listen.listenAddress(text, option: "--bmp", defaultPort: nil)
+        guard port > 0 else { throw ValidationError("--bmp '\(text)': port 0") }
         return (address, port)
     }
 

@@ -6,33 +6,6 @@ import FlowSpecFormats
 import FlowSpecTestSupport
 @testable import FlowSpecAgent
 
-/// A sink that holds what it is given, as the agent does, and records every event.
-private actor Holding: SourceSink {
-    var rib: [String: FlowRoute] = [:]
-    var snapshots: [Int] = []
-    var updates = 0
-    var failures: [String] = []
-
-    func deliver(_ event: SourceEvent) async {
-        switch event {
-        case .snapshot(let r):
-            snapshots.append(r.routes.count)
-            rib = [:]
-            for route in r.routes where !route.withdrawn { rib[route.route.identity] = route.route }
-        case .update(let r):
-            updates += 1
-            for route in r.routes {
-                if route.withdrawn { rib[route.route.identity] = nil } else { rib[route.route.identity] = route.route }
-            }
-        case .failed(let why), .lost(let why): failures.append(why)
-        case .resync, .endOfRIB: break
-        }
-    }
-
-    func routeCount(_ family: AddressFamily) async -> Int { rib.values.count { $0.family == family } }
-    var held: Set<String> { Set(rib.keys) }
-}
-
 /// `GoBGPBMPSource` against a stand-in `gobgp` (a shell script: `bmp add`/`del` logged, and
 /// refused as gobgpd refuses a station it has; `summary` gives the count a test sets) and a test
 /// playing gobgpd's BMP side.
@@ -61,6 +34,24 @@ struct GoBGPBMPSourceTests {
         return path
     }
 
+    /// A scratch directory with the stand-in gobgp in it (the caller removes it).
+    static func scratch() throws -> (dir: String, gobgp: String) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fsn-bmp-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return (dir, try fakeGobgp(in: dir))
+    }
+
+    static func log(_ dir: String) -> [String] {
+        ((try? String(contentsOfFile: dir + "/bmp.log", encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+    }
+
+    /// The station's `host:port` as watch registered it with the stand-in gobgp, and its port.
+    static func registered(_ dir: String) async throws -> (target: String, port: UInt16) {
+        #expect(await until(20) { FileManager.default.fileExists(atPath: dir + "/target") })
+        let target = try String(contentsOfFile: dir + "/target", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        return (target, try #require(target.split(separator: ":").last.flatMap { UInt16($0) }))
+    }
+
     static func until(_ seconds: Double, _ condition: () async -> Bool) async -> Bool {
         let end = Date().addingTimeInterval(seconds)
         while Date() < end {
@@ -70,54 +61,37 @@ struct GoBGPBMPSourceTests {
         return await condition()
     }
 
-    static func connect(_ port: UInt16) -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var sin = sockaddr_in()
-        sin.sin_family = sa_family_t(AF_INET)
-        sin.sin_port = port.bigEndian
-        sin.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &sin) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        #expect(rc == 0)
-        return fd
-    }
-
-    static func send(_ fd: Int32, _ b: [UInt8]) { _ = b.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
-
     @Test("a partial dump never reaches the agent; the whole one does as one snapshot; then changes; a lost session keeps the table; drift restarts the session; exit unregisters")
     func dumpThenChanges() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fsn-bmp-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let (dir, gobgp) = try Self.scratch()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let gobgp = try Self.fakeGobgp(in: dir)
         func count(_ n: Int) throws { try "\(n)".write(toFile: dir + "/count-ipv4-flowspec", atomically: true, encoding: .utf8) }
-        func log() -> [String] { ((try? String(contentsOfFile: dir + "/bmp.log", encoding: .utf8)) ?? "").split(separator: "\n").map(String.init) }
+        func log() -> [String] { Self.log(dir) }
         let routes = RouteGenerator().routes(count: 8)
         try count(5)
 
-        let sink = Holding()
+        let sink = HoldingSink()
         let source = GoBGPBMPSource(gobgp: [gobgp], address: IPAddress("127.0.0.1")!, port: 0, interval: .milliseconds(300))
         let task = Task { await source.run(sink) }
-        #expect(await Self.until(20) { FileManager.default.fileExists(atPath: dir + "/target") })
-        let target = try String(contentsOfFile: dir + "/target", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let (target, port) = try await Self.registered(dir)
         #expect(target.hasPrefix("127.0.0.1:"))
         #expect(log() == ["add \(target) local-rib"])
-        let port = UInt16(target.split(separator: ":").last!)!
 
         // Three of five: held apart, however long the station stays quiet.
-        let c1 = Self.connect(port)
-        Self.send(c1, BMPEncoding.initiation() + BMPEncoding.peerUp() + routes[0..<3].flatMap { BMPEncoding.announce($0) })
+        let c1 = try TestSocket.connect(port)
+        TestSocket.send(c1, BMPEncoding.initiation() + BMPEncoding.peerUp() + routes[0..<3].flatMap { BMPEncoding.announce($0) })
         try await Task.sleep(for: .seconds(1.2))
-        #expect(await sink.snapshots.isEmpty)
+        #expect(await sink.snapshotSizes.isEmpty)
         // The rest: one snapshot of five.
-        Self.send(c1, routes[3..<5].flatMap { BMPEncoding.announce($0) })
-        #expect(await Self.until(20) { await sink.snapshots == [5] })
+        TestSocket.send(c1, routes[3..<5].flatMap { BMPEncoding.announce($0) })
+        #expect(await Self.until(20) { await sink.snapshotSizes == [5] })
         #expect(await sink.held == Set(routes[0..<5].map(\.identity)))
 
         // Changes go as updates.
         try count(5)
-        Self.send(c1, BMPEncoding.withdraw(routes[0]) + BMPEncoding.announce(routes[5]))
+        TestSocket.send(c1, BMPEncoding.withdraw(routes[0]) + BMPEncoding.announce(routes[5]))
         #expect(await Self.until(20) { await sink.held == Set(routes[1..<6].map(\.identity)) })
-        #expect(await sink.snapshots == [5])
+        #expect(await sink.snapshotSizes == [5])
 
         // The session lost: a failure, the routes held as they were.
         close(c1)
@@ -126,13 +100,13 @@ struct GoBGPBMPSourceTests {
 
         // A new session: its partial dump is not shown, its whole one replaces everything.
         try count(3)
-        let c2 = Self.connect(port)
-        Self.send(c2, BMPEncoding.initiation() + BMPEncoding.peerUp() + routes[5..<7].flatMap { BMPEncoding.announce($0) })
+        let c2 = try TestSocket.connect(port)
+        TestSocket.send(c2, BMPEncoding.initiation() + BMPEncoding.peerUp() + routes[5..<7].flatMap { BMPEncoding.announce($0) })
         try await Task.sleep(for: .seconds(1.2))
-        #expect(await sink.snapshots == [5])
+        #expect(await sink.snapshotSizes == [5])
         #expect(await sink.held == Set(routes[1..<6].map(\.identity)))
-        Self.send(c2, BMPEncoding.announce(routes[7]))
-        #expect(await Self.until(20) { await sink.snapshots == [5, 3] })
+        TestSocket.send(c2, BMPEncoding.announce(routes[7]))
+        #expect(await Self.until(20) { await sink.snapshotSizes == [5, 3] })
         #expect(await sink.held == Set(routes[5..<8].map(\.identity)))
 
         // gobgpd's count drifts away and stands: the session is restarted (del, add).
@@ -150,32 +124,28 @@ struct GoBGPBMPSourceTests {
 
     @Test("a whole dump waits for one of gobgpd's peers to have been up for the settle time; without one it is held and said once")
     func dumpWaitsForASettledPeer() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fsn-bmp-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let (dir, gobgp) = try Self.scratch()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let gobgp = try Self.fakeGobgp(in: dir)
         try "2".write(toFile: dir + "/count-ipv4-flowspec", atomically: true, encoding: .utf8)
         let routes = RouteGenerator().routes(count: 2)
-        let sink = Holding()
+        let sink = HoldingSink()
         var source = GoBGPBMPSource(gobgp: [gobgp], address: IPAddress("127.0.0.1")!, port: 0, interval: .milliseconds(300))
         source.settle = .seconds(2)
         let task = Task { await source.run(sink) }
-        #expect(await Self.until(20) { FileManager.default.fileExists(atPath: dir + "/target") })
-        let target = try String(contentsOfFile: dir + "/target", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-        let port = UInt16(target.split(separator: ":").last!)!
+        let (_, port) = try await Self.registered(dir)
 
         // No peer up: the whole dump is held, and after 5 s that is said.
-        let c1 = Self.connect(port)
-        Self.send(c1, BMPEncoding.initiation() + routes.flatMap { BMPEncoding.announce($0) })
+        let c1 = try TestSocket.connect(port)
+        TestSocket.send(c1, BMPEncoding.initiation() + routes.flatMap { BMPEncoding.announce($0) })
         #expect(await Self.until(20) { await sink.failures.contains { $0.contains("no BGP peer Established") } })
-        #expect(await sink.snapshots.isEmpty)
+        #expect(await sink.snapshotSizes.isEmpty)
         close(c1)
 
         // A peer that has just come up: held for the settle time, then delivered.
-        let c2 = Self.connect(port)
+        let c2 = try TestSocket.connect(port)
         let sent = Date()
-        Self.send(c2, BMPEncoding.initiation() + BMPEncoding.peerUp(secondsAgo: 0) + routes.flatMap { BMPEncoding.announce($0) })
-        #expect(await Self.until(20) { await sink.snapshots == [2] })
+        TestSocket.send(c2, BMPEncoding.initiation() + BMPEncoding.peerUp(secondsAgo: 0) + routes.flatMap { BMPEncoding.announce($0) })
+        #expect(await Self.until(20) { await sink.snapshotSizes == [2] })
         #expect(Date().timeIntervalSince(sent) >= 1.0, "delivered \(Date().timeIntervalSince(sent)) s after the peer came up")
         close(c2)
         task.cancel()
@@ -184,15 +154,13 @@ struct GoBGPBMPSourceTests {
 
     @Test("a station gobgpd already has (a watch that did not exit cleanly) is removed and added again")
     func alreadyConfigured() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fsn-bmp-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let (dir, gobgp) = try Self.scratch()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let gobgp = try Self.fakeGobgp(in: dir)
         FileManager.default.createFile(atPath: dir + "/registered", contents: nil)
-        let sink = Holding()
+        let sink = HoldingSink()
         let source = GoBGPBMPSource(gobgp: [gobgp], address: IPAddress("127.0.0.1")!, port: 0, interval: .seconds(1))
         let task = Task { await source.run(sink) }
-        func log() -> [String] { ((try? String(contentsOfFile: dir + "/bmp.log", encoding: .utf8)) ?? "").split(separator: "\n").map(String.init) }
+        func log() -> [String] { Self.log(dir) }
         #expect(await Self.until(20) { log().count >= 3 })
         let l = log()
         #expect(l.count == 3 && l[0].hasPrefix("add ") && l[1].hasPrefix("del ") && l[2].hasPrefix("add "), "\(l)")

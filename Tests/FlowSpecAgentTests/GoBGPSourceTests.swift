@@ -4,16 +4,19 @@ import FlowSpec
 import FlowSpecFormats
 @testable import FlowSpecAgent
 
-/// A sink that holds what it is given, as the agent does, and records every event.
-private actor HoldingSink: SourceSink {
+/// A sink that holds what it is given, as the agent does, and records every event (shared by the
+/// GoBGP sources' tests).
+actor HoldingSink: SourceSink {
     var rib: [String: FlowRoute] = [:]
-    var snapshots = 0
+    /// The route count of each snapshot, in order.
+    var snapshotSizes: [Int] = []
+    var snapshots: Int { snapshotSizes.count }
     var failures: [String] = []
 
     func deliver(_ event: SourceEvent) async {
         switch event {
         case .snapshot(let r):
-            snapshots += 1
+            snapshotSizes.append(r.routes.count)
             rib = [:]
             for route in r.routes where !route.withdrawn { rib[route.route.identity] = route.route }
         case .update(let r):
@@ -26,6 +29,7 @@ private actor HoldingSink: SourceSink {
     }
 
     func routeCount(_ family: AddressFamily) async -> Int { rib.values.count { $0.family == family } }
+    var held: Set<String> { Set(rib.keys) }
 }
 
 /// `GoBGPSource` against a stand-in `gobgp` (a shell script) that behaves as gobgp 3.10 does:

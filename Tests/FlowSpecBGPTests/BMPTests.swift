@@ -93,20 +93,6 @@ struct BMPTests {
         #expect(rib.routes.count == 1)
     }
 
-    /// A client socket to the station.
-    static func connect(_ port: UInt16) throws -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var sin = sockaddr_in()
-        sin.sin_family = sa_family_t(AF_INET)
-        sin.sin_port = port.bigEndian
-        sin.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &sin) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard rc == 0 else { throw BMPError("connect: errno \(errno)") }
-        return fd
-    }
-
-    static func send(_ fd: Int32, _ b: [UInt8]) { _ = b.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
-
     @Test("the station: messages in order, a newer connection replaces the older, a framing error closes the connection")
     func station() async throws {
         let station = BMPStation(address: IPAddress("127.0.0.1")!, port: 0)
@@ -121,11 +107,11 @@ struct BMPTests {
                 return e
             }
         }
-        let first = try Self.connect(station.boundPort)
+        let first = try TestSocket.connect(station.boundPort)
         guard case .connected = await next() else { Issue.record("no connected event"); return }
         // 300 one-route UPDATEs in one write: they may come in several reads, in order.
         let many = RouteGenerator().routes(count: 300)
-        Self.send(first, BMPEncoding.initiation() + many.flatMap { BMPEncoding.announce($0) })
+        TestSocket.send(first, BMPEncoding.initiation() + many.flatMap { BMPEncoding.announce($0) })
         var got = [BMPMessage]()
         while got.count < 301, case .messages(let m)? = await next() { got += m }
         #expect(got.count == 301)
@@ -135,12 +121,12 @@ struct BMPTests {
         }
         #expect(announced == many)
 
-        let second = try Self.connect(station.boundPort)
+        let second = try TestSocket.connect(station.boundPort)
         guard case .disconnected(let why) = await next() else { Issue.record("the first connection was not dropped"); return }
         #expect(why.contains("replaced"))
         guard case .connected = await next() else { Issue.record("no connected event for the second"); return }
         var bad = BMPEncoding.initiation(); bad[0] = 1
-        Self.send(second, bad)
+        TestSocket.send(second, bad)
         guard case .disconnected(let why2) = await next() else { Issue.record("a bad version did not close the connection"); return }
         #expect(why2.contains("version 1"))
         close(first); close(second)

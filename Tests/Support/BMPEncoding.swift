@@ -1,5 +1,8 @@
 import FlowSpec
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// BMP messages (RFC 7854) as a monitored router sends them, for tests of the station and of
 /// `watch --bmp`. GoBGP's Loc-RIB export sends one path per UPDATE, as `announce` does here.
@@ -49,4 +52,28 @@ public enum BMPEncoding {
 
     static func be16(_ v: UInt16) -> [UInt8] { [UInt8(v >> 8), UInt8(v & 0xff)] }
     static func be32(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xff), UInt8(v >> 8 & 0xff), UInt8(v & 0xff)] }
+}
+
+/// A plain TCP client on the loopback, for tests that play a router towards a station.
+public enum TestSocket {
+    public struct Failed: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    public static func connect(_ port: UInt16) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var sin = sockaddr_in()
+        sin.sin_family = sa_family_t(AF_INET)
+        sin.sin_port = port.bigEndian
+        sin.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let rc = withUnsafePointer(to: &sin) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard rc == 0 else { let e = errno; close(fd); throw Failed(description: "connect to port \(port): errno \(e)") }
+        return fd
+    }
+
+    public static func send(_ fd: Int32, _ bytes: [UInt8]) {
+        _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    }
 }
