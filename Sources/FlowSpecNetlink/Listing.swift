@@ -80,7 +80,9 @@ extension NftConnection {
     /// table; `ConsistentReadTests` read 3,238 of 10,000 or 20,000). So the ruleset generation is
     /// read before and after, and a read it changed under is made again, after a short pause
     /// (a writer's commits come in bursts: a load, a debounced change). After
-    /// `consistentWithin` seconds of such reads, `changedWhileReading`.
+    /// `consistentWithin` seconds of such reads, and at least `consistentReadMinimumAttempts`
+    /// (one read of a large table may take longer than that: the debug build's 100k-route flood
+    /// test read for over 10 s while the listener committed), `changedWhileReading`.
     public func listTable(name: String, family: NftFamily,
                           consistentWithin: Double = consistentReadTimeout) throws(NetlinkError) -> InstalledTable? {
         let deadline = ContinuousClock.now + .seconds(consistentWithin)
@@ -90,13 +92,17 @@ extension NftConnection {
             let before = try generation()
             let table = try listTableOnce(name: name, family: family)
             if try generation() == before { return table }
-            if ContinuousClock.now >= deadline { throw .changedWhileReading(attempts: attempts) }
+            if attempts >= Self.consistentReadMinimumAttempts, ContinuousClock.now >= deadline {
+                throw .changedWhileReading(attempts: attempts)
+            }
             usleep(useconds_t(min(attempts, 10) * 5_000))
         }
     }
 
     /// How long `listTable` reads again, by default, a table that commits keep changing under it.
     public static let consistentReadTimeout: Double = 10
+    /// Reads `listTable` makes before it gives up, however long they took.
+    public static let consistentReadMinimumAttempts = 3
 
     private func listTableOnce(name: String, family: NftFamily) throws(NetlinkError) -> InstalledTable? {
         let f = UInt16(family.rawValue)

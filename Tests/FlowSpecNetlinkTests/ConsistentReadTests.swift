@@ -56,7 +56,7 @@ struct ConsistentReadTests {
         #expect(throws: NetlinkError.self) { _ = try reader.listTable(name: "flowspec", family: .inet, consistentWithin: 0.2) }
         do { _ = try reader.listTable(name: "flowspec", family: .inet, consistentWithin: 0.2) } catch {
             guard case .changedWhileReading(let n) = error else { Issue.record("\(error)"); return }
-            #expect(n >= 2)
+            #expect(n >= NftConnection.consistentReadMinimumAttempts)
         }
         reader.betweenListingDumps = nil
         let t = try #require(try reader.listTable(name: "flowspec", family: .inet))
