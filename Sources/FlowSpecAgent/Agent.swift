@@ -399,7 +399,7 @@ public actor Agent: SourceSink {
         TableMetrics.recordRoutes(installed: update.installed, rejected: rejected + update.rejected.map {
             Rejection(position: $0.route.identity, route: $0.route, cause: .inexpressible($0.reason))
         }, outOfScope: nil)
-        TableMetrics.recordTable(keeper.installed)
+        TableMetrics.recordTable(keeper.installedSize)
         if let kind { lastCommit = (Date(), kind) }
         if let problem = keeper.routingProblem { logger.warning("redirect rules and routes no longer needed stay until the next change: \(problem)") }
         for key in dirty { installedRoutes[key] = rib[key]?.route.route }
@@ -445,7 +445,7 @@ public actor Agent: SourceSink {
         let kind = TableMetrics.kind(outcome.method)
         TableMetrics.recordCommit(kind: kind, duration: clock.now - start)
         TableMetrics.recordRoutes(installed: outcome.installed, rejected: outcome.rejected, outOfScope: outcome.outOfScope)
-        TableMetrics.recordTable(keeper.installed)
+        TableMetrics.recordTable(keeper.installedSize)
         if let kind { lastCommit = (Date(), kind) }
         if case .unchanged = outcome.method {
             logger.debug("routes changed, table did not: kernel left alone")

@@ -78,7 +78,15 @@ public enum NftPrinter {
 
     /// A comment as an nft string (nft has no escape for `"`, so it becomes `'`).
     static func quoted(_ comment: String) -> String {
-        "\"" + String(comment.map { $0 == "\"" ? "'" : $0 }) + "\""
+        // By UTF-8 byte: a `"` is one byte in UTF-8 and never part of another character's
+        // encoding. Mapping the `Character`s (grapheme breaking) cost a quarter of `compile`'s
+        // instructions at 20k routes.
+        var out = [UInt8]()
+        out.reserveCapacity(comment.utf8.count + 2)
+        out.append(UInt8(ascii: "\""))
+        for b in comment.utf8 { out.append(b == UInt8(ascii: "\"") ? UInt8(ascii: "'") : b) }
+        out.append(UInt8(ascii: "\""))
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// What follows an element's key: its own counter and its comment, in nft's order

@@ -96,6 +96,25 @@ public final class TableKeeper: @unchecked Sendable {
     /// `remove`, and while only the stored state of another process's table is known).
     public var installed: NftTable? { incremental?.table ?? table }
 
+    /// The size of the table in the kernel as this keeper installed it (`installed`'s), for a
+    /// daemon's metrics after every change: kept as commits are made (with the ruleset
+    /// generation it is true for), and counted from `installed` only when that is not known.
+    public var installedSize: TableSize? {
+        if let state, state.generation != 0, let size, size.generation == state.generation { return size.size }
+        guard let table = installed else { return nil }
+        let counted = TableSize(table)
+        if let state, state.generation != 0 { size = (state.generation, counted) }
+        return counted
+    }
+    private var size: (generation: UInt32, size: TableSize)?
+
+    /// Carries the kept size over a committed change from the state `before` to `after`.
+    private func noteCommitted(_ change: TableChange, before: UInt32, after: TableState) {
+        guard var kept = size, kept.generation == before, before != 0 else { size = nil; return }
+        kept.size.apply(change, rules: after.ruleCount)
+        size = after.generation != 0 ? (after.generation, kept.size) : nil
+    }
+
     /// Whether this keeper has a table in the kernel (it may no longer know its content, after
     /// an update the planner gave up on).
     public var isInstalled: Bool { installedName != nil }
@@ -293,7 +312,9 @@ public final class TableKeeper: @unchecked Sendable {
                     // Held once while it changes: a second reference would copy it (100k routes).
                     state = nil
                     do {
+                        let before = current.generation
                         let report = try writer.apply(change, over: &current)
+                        noteCommitted(change, before: before, after: current)
                         state = current
                         return (report, InstallMethod(change))
                     } catch {
@@ -304,8 +325,11 @@ public final class TableKeeper: @unchecked Sendable {
         }
         if !trustStored && store != nil { reason = "asked for (--full)" }
         state = nil
+        let replacing = TableSize(compiled)
+        size = nil
         let (report, next) = try writer.replace(compiled, shape: shape)
         state = next
+        if let next, next.generation != 0 { size = (next.generation, replacing) }
         return (report, .replace(reason: reason))
     }
 
@@ -379,7 +403,9 @@ public final class TableKeeper: @unchecked Sendable {
         state = nil
         if !change.isEmpty {
             do {
+                let before = current.generation
                 report = try writer.apply(change, over: &current)
+                noteCommitted(change, before: before, after: current)
             } catch {
                 // Nothing was committed: the state still describes the kernel.
                 store?.save(current)
@@ -558,7 +584,9 @@ public final class TableKeeper: @unchecked Sendable {
         state = nil
         if !update.change.isEmpty {
             do {
+                let before = current.generation
                 _ = try writer.apply(update.change, over: &current)
+                noteCommitted(update.change, before: before, after: current)
             } catch {
                 givenUp = "the change could not be sent (\(error))"
                 state = current
@@ -588,7 +616,7 @@ public final class TableKeeper: @unchecked Sendable {
     public func remove() throws {
         let name = installedName ?? configuration.options.tableName
         store?.remove()
-        incremental = nil; table = nil; state = nil; loading = nil; installedName = nil; plannerStored = false
+        incremental = nil; table = nil; state = nil; loading = nil; installedName = nil; plannerStored = false; size = nil
         try writer.deleteTable(name: name, family: .inet)
         routeTargets = [:]
         try policyRoutes?.removeAll()

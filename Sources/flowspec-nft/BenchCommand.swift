@@ -81,6 +81,9 @@ struct Bench: ParsableCommand {
     @Option(help: "10% replace-and-back cycles --daemon measures (and the resident memory after each).")
     var daemonCycles: Int = 25
 
+    @Option(help: "Routes --daemon announces at once at the end, beside the --daemon-routes (a controller growing its policy; a fabric leaf's load), then withdraws: the time to the last commit and its process CPU, each way. 0 leaves it out.")
+    var daemonGrow: Int = 50_000
+
     @Option(help: "The speaker's debounce for --daemon, seconds (listen's default).")
     var daemonDebounce: Double = 0.2
 
@@ -142,7 +145,7 @@ struct Bench: ParsableCommand {
             return
         }
         if daemon {
-            let bench = DaemonBench(routes: daemonRoutes, changes: daemonChanges, cycles: daemonCycles, debounce: daemonDebounce, workload: workload)
+            let bench = DaemonBench(routes: daemonRoutes, changes: daemonChanges, cycles: daemonCycles, grow: daemonGrow, debounce: daemonDebounce, workload: workload)
             let result = try bench.run()
             print(DaemonBench.render(result))
             let encoder = JSONEncoder()

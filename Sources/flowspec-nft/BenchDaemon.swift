@@ -12,11 +12,13 @@ import Logging
 /// over the namespace's loopback. Measures, from the moment the peer sends an UPDATE to the
 /// kernel commit it causes: the initial load, one route withdrawn or announced, 10% of the
 /// routes replaced at once; the process CPU each single change costs; and the resident memory
-/// after every replace-and-back cycle (whether it levels off).
+/// after every replace-and-back cycle (whether it levels off); then `grow` more routes at once
+/// and back (what a fabric leaf takes when the controller's policy grows, docs/e2e.md).
 struct DaemonBench {
     var routes: Int
     var changes: Int
     var cycles: Int
+    var grow: Int
     var debounce: Double
     var workload: Workload
 
@@ -73,8 +75,11 @@ struct DaemonBench {
         let keepalive = peer.keepAlive(every: 10)
         defer { keepalive.stop() }
 
-        let all = workload.routes(count: routes + routes / 10)
-        let base = Array(all[..<routes]), spare = Array(all[routes...])
+        // The generators make route i the same whatever the count: base, spare and growth are
+        // distinct routes, and base and spare those of the runs before growth was measured.
+        let all = workload.routes(count: routes + routes / 10 + grow)
+        let base = Array(all[..<routes]), spare = Array(all[routes..<(routes + routes / 10)])
+        let growth = Array(all[(routes + routes / 10)...])
         var rows: [Row] = []
 
         // Initial load: every route, then End-of-RIB for both families.
@@ -127,6 +132,23 @@ struct DaemonBench {
             rows.append(Self.row("10% replaced (\(spare.count) out, \(spare.count) in)", replaceTimes, debounce: debounce))
             rows.append(Self.row("10% back", backTimes, debounce: debounce))
         }
+
+        // Growth: `grow` more routes at once, then withdrawn; the last commit of each (a burst
+        // may be delivered in pieces) and the process CPU until the agent is idle again.
+        if !growth.isEmpty {
+            for withdraw in [false, true] {
+                let c0 = processCPU()
+                before = clock.count
+                t0 = ContinuousClock.now
+                try withdraw ? peer.withdraw(growth) : peer.announce(growth)
+                guard clock.waitCommit(after: before, timeout: 600) != nil else { throw CLIError("the growth was never committed") }
+                let last = clock.waitQuiet(for: debounce + 0.5)
+                let what = withdraw ? "\(growth.count) routes withdrawn at once (back to \(routes))" : "\(growth.count) routes announced at once (to \(routes + growth.count))"
+                rows.append(Self.row(what, [(last - t0).seconds], debounce: debounce))
+                rows.append(Self.row(what + ": process CPU", [processCPU() - c0], debounce: nil))
+            }
+            rss.append(residentMB())
+        }
         return Result(routes: routes, debounceSeconds: debounce, rows: rows, rssMB: rss)
     }
 
@@ -144,7 +166,7 @@ struct DaemonBench {
             let beyond = row.beyondDebounceMs.map { String(format: "%.1f", $0) } ?? ""
             out += "| \(row.measurement) | \(row.count) | \(String(format: "%.1f", row.medianMs)) | \(String(format: "%.1f", row.minMs)) | \(String(format: "%.1f", row.maxMs)) | \(beyond) |\n"
         }
-        out += "resident MB after the load, then after each 10% replace-and-back cycle: "
+        out += "resident MB after the load, then after each 10% replace-and-back cycle (and after the growth and back): "
         out += r.rssMB.map { String(format: "%.0f", $0) }.joined(separator: " ") + "\n"
         return out
     }

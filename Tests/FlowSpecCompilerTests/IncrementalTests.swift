@@ -103,6 +103,8 @@ func difference(_ a: NftTable, _ b: NftTable) -> String? {
         var (result, built) = IncrementalTable.build(routes, order: .rfc, options: Self.options)
         var table = try #require(built)
         var installed = ContentSetNames.apply(result.table)
+        // The size a daemon reports, carried over each change, against the new table counted.
+        var size = TableSize(installed)
         var applied = 0, gaveUp = 0
         var next = 10_000
         for step in 0..<25 {
@@ -132,12 +134,15 @@ func difference(_ a: NftTable, _ b: NftTable) -> String? {
                 let stepped = applying(change, to: installed)
                 let diff = difference(stepped, now)
                 #expect(diff == nil, "step \(step): the change does not turn the installed table into the new one: \(diff ?? "")")
+                size.apply(change, rules: now.ruleCount)
+                #expect(size == TableSize(now), "step \(step): size carried over the change \(size), counted \(TableSize(now))")
                 installed = now
             } else {
                 gaveUp += 1
                 (result, built) = IncrementalTable.build(routes, order: .rfc, options: Self.options)
                 table = try #require(built)
                 installed = ContentSetNames.apply(result.table)
+                size = TableSize(installed)
                 continue
             }
             // The meaning: against an unmerged compile of the routes now held, in RFC order.

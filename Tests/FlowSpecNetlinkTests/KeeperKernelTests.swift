@@ -109,3 +109,48 @@ struct KeeperKernelTests {
         #expect(listed.hasPrefix("{\"nftables\""), "\(listed.prefix(300))")
     }
 }
+
+@Suite("The size a daemon reports, kept per commit (private namespaces)", .enabled(if: Kernel.available, Kernel.reason))
+struct KeptSizeKernelTests {
+    /// Mixed routes (value sets, limit maps, singles and merge sets), then changes in place
+    /// through both of the keeper's paths — a whole route set (`install`) and routes changed
+    /// (`update`) — and a whole replace: after each, the size the keeper carried over the commit
+    /// equals the installed table counted, and the table the kernel lists.
+    @Test func theKeptSizeIsTheTablesSize() throws {
+        let connection = try NftConnection.inNewNamespace()
+        let keeper = TableKeeper(configuration: KeeperConfiguration(options: CompileOptions(merge: true)), writer: connection)
+        let generator = MixedRouteGenerator()
+        let pool = generator.routes(count: 1600)
+        var routes = Array(pool[..<1200])
+        func check(_ step: String) throws {
+            let kept = try #require(keeper.installedSize, "\(step): no size")
+            let counted = TableSize(try #require(keeper.installed))
+            #expect(kept == counted, "\(step): kept \(kept), counted \(counted)")
+            let listed = try #require(try connection.listTable(name: "flowspec", family: .inet)?.table)
+            #expect(kept.rules == listed.ruleCount && kept.sets == listed.sets.count
+                    && kept.setElements == listed.sets.reduce(0) { $0 + $1.elements.count }, "\(step): kept \(kept), listed \(TableSize(listed))")
+        }
+        _ = try keeper.install(input(routes))
+        try check("the first install")
+        var inPlace = 0
+        for step in 0..<12 {
+            let out = Array(routes[(step * 37 % 1100)..<(step * 37 % 1100 + 5)])
+            let new = Array(pool[(1200 + step * 30)..<(1200 + step * 30 + 8)])
+            if step % 2 == 0 {
+                routes.removeAll { r in out.contains { $0.identity == r.identity } }
+                routes += new
+                if case .inPlace = try keeper.install(input(routes)).method { inPlace += 1 }
+            } else {
+                let made = try keeper.update(removing: out.map(\.id), adding: new.enumerated().map { ($0.element, 5000 + step * 10 + $0.offset) },
+                                             changedRoutes: out.count + new.count, totalRoutes: routes.count)
+                routes.removeAll { r in out.contains { $0.identity == r.identity } }
+                routes += new
+                if made != nil { inPlace += 1 } else { _ = try keeper.install(input(routes)) }
+            }
+            try check("step \(step)")
+        }
+        #expect(inPlace >= 10, "only \(inPlace) of 12 changes in place")
+        _ = try keeper.install(input(Array(pool[400...])))
+        try check("a whole replace")
+    }
+}
