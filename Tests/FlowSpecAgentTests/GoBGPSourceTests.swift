@@ -79,14 +79,15 @@ struct GoBGPSourceTests {
         lines += (2...21).map { Self.path("203.0.113.\($0)/32", v6: false) }
         let gobgp = try Self.fakeGobgp(in: dir, lines: lines)
         // gobgpd's counts are the final ones from the start: while the monitors deliver, ours
-        // differs but moves. The check interval is ten times the lines' spacing, so a loaded
-        // machine (forks of `sleep` slowed to several tenths of a second) still shows the count
-        // moving between two checks; a 0.3 s interval read the RIB in full mid-stream under load
-        // and the empty full read replaced what had arrived.
+        // differs but moves. The check interval is twenty times the lines' spacing, so a loaded
+        // machine (the agent tests run beside real FRR, BIRD and gobgpd; a line then took up to
+        // half a second) still shows the count moving between two checks: a 0.3 s interval read
+        // the RIB in full mid-stream under load, and the empty full read replaced what had
+        // arrived. The waits below end as soon as their condition holds.
         try "21".write(toFile: dir + "/count-ipv4-flowspec", atomically: false, encoding: .utf8)
         try "1".write(toFile: dir + "/count-ipv6-flowspec", atomically: false, encoding: .utf8)
         let sink = HoldingSink()
-        let source = GoBGPSource(gobgp: [gobgp], interval: .seconds(1), commandTimeout: .seconds(5))
+        let source = GoBGPSource(gobgp: [gobgp], interval: .seconds(2), commandTimeout: .seconds(5))
         let run = Task { await source.follow(sink) }
         func text(_ name: String) -> String { (try? String(contentsOfFile: dir + "/" + name, encoding: .utf8)) ?? "" }
         func wait(_ seconds: Double, _ ok: () async -> Bool) async -> Bool {
@@ -94,7 +95,7 @@ struct GoBGPSourceTests {
             while Date() < end { if await ok() { return true }; try? await Task.sleep(for: .milliseconds(50)) }
             return await ok()
         }
-        let all = await wait(10) {
+        let all = await wait(40) {
             let v4 = await sink.routeCount(.ipv4), v6 = await sink.routeCount(.ipv6)
             return v4 == 21 && v6 == 1
         }
@@ -105,12 +106,12 @@ struct GoBGPSourceTests {
         #expect(log.filter { $0.hasPrefix("start") }.count == 2)
         #expect(log.filter { $0.hasPrefix("terminated") }.count == 1, "\(log)")
         // The full read at start only, although the counts differed for ~2 s.
-        try await Task.sleep(for: .milliseconds(1500))
+        try await Task.sleep(for: .milliseconds(2500))
         #expect(text("full.log").split(separator: "\n").count == 2, "\(text("full.log"))")
         // Now gobgpd says 30 and nothing comes: drift, read in full after two checks.
         try "30".write(toFile: dir + "/count-ipv4-flowspec", atomically: false, encoding: .utf8)
         // The re-read's snapshot is delivered once both families' commands are done.
-        let reread = await wait(10) {
+        let reread = await wait(20) {
             let snapshots = await sink.snapshots
             return text("full.log").split(separator: "\n").count >= 4 && snapshots >= 2
         }
