@@ -84,6 +84,9 @@ struct Bench: ParsableCommand {
     @Option(help: "Routes --daemon announces at once at the end, beside the --daemon-routes (a controller growing its policy; a fabric leaf's load), then withdraws: the time to the last commit and its process CPU, each way. 0 leaves it out.")
     var daemonGrow: Int = 50_000
 
+    @Option(help: "The table form for --daemon, as listen's --dispatch: auto (listen's default) dispatches the mixed workload on the destination, a form every change compiles and replaces whole; never keeps the merged form, which changes in place.")
+    var daemonDispatch: DispatchMode = .auto
+
     @Option(help: "The speaker's debounce for --daemon, seconds (listen's default).")
     var daemonDebounce: Double = 0.2
 
@@ -145,7 +148,7 @@ struct Bench: ParsableCommand {
             return
         }
         if daemon {
-            let bench = DaemonBench(routes: daemonRoutes, changes: daemonChanges, cycles: daemonCycles, grow: daemonGrow, debounce: daemonDebounce, workload: workload)
+            let bench = DaemonBench(routes: daemonRoutes, changes: daemonChanges, cycles: daemonCycles, grow: daemonGrow, dispatch: daemonDispatch, debounce: daemonDebounce, workload: workload)
             let result = try bench.run()
             print(DaemonBench.render(result))
             let encoder = JSONEncoder()

@@ -19,6 +19,7 @@ struct DaemonBench {
     var changes: Int
     var cycles: Int
     var grow: Int
+    var dispatch: DispatchMode = .auto
     var debounce: Double
     var workload: Workload
 
@@ -34,6 +35,8 @@ struct DaemonBench {
 
     struct Result: Codable {
         var routes: Int
+        var workload: String
+        var dispatch: String
         var debounceSeconds: Double
         var rows: [Row]
         /// Resident set size in MB after the initial load, then after each cycle.
@@ -63,7 +66,7 @@ struct DaemonBench {
             do throws(SocketError) { try source.speaker.start(); return .success(()) } catch { return .failure(error) }
         }
         try started.get()
-        let agent = Agent(configuration: AgentConfiguration(debounce: .zero, sourceTimeout: .seconds(3600)), writer: clock, logger: logger)
+        let agent = Agent(configuration: AgentConfiguration(options: CompileOptions(dispatch: dispatch), debounce: .zero, sourceTimeout: .seconds(3600)), writer: clock, logger: logger)
         let task = Task { await agent.run(source) }
         defer {
             task.cancel()
@@ -149,7 +152,7 @@ struct DaemonBench {
             }
             rss.append(residentMB())
         }
-        return Result(routes: routes, debounceSeconds: debounce, rows: rows, rssMB: rss)
+        return Result(routes: routes, workload: workload.rawValue, dispatch: dispatch.rawValue, debounceSeconds: debounce, rows: rows, rssMB: rss)
     }
 
     static func row(_ name: String, _ seconds: [Double], debounce: Double?) -> Row {
@@ -160,7 +163,7 @@ struct DaemonBench {
     }
 
     static func render(_ r: Result) -> String {
-        var out = "listen path, \(r.routes) routes, speaker debounce \(r.debounceSeconds) s (from the UPDATE sent to the commit)\n"
+        var out = "listen path, \(r.routes) \(r.workload) routes, --dispatch \(r.dispatch), speaker debounce \(r.debounceSeconds) s (from the UPDATE sent to the commit)\n"
         out += "| measurement | n | median ms | min ms | max ms | beyond debounce ms (median) |\n|---|---|---|---|---|---|\n"
         for row in r.rows {
             let beyond = row.beyondDebounceMs.map { String(format: "%.1f", $0) } ?? ""

@@ -346,7 +346,7 @@ func identities(_ t: NftTable?) -> Set<String> {
         let agent = makeAgent(applier, merge: true)
         await agent.deliver(.snapshot(result(routes)))
         #expect(await eventually { applier.tables == 1 })
-        // More than 1,000 routes and a quarter of them: a whole table, not a change.
+        // More than 1,000 routes and half of them: a whole table, not a change.
         await agent.deliver(.update(result(Array(routes[0..<1100]), withdrawn: true)))
         #expect(await eventually { applier.tables == 2 })
         #expect(applier.changes.isEmpty)
