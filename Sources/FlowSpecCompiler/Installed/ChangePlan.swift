@@ -6,7 +6,9 @@
 /// Placing a route costs about twice what compiling it in a whole table does, so half is where
 /// the two meet; the kernel's part favours the change (only its elements are sent). Measured
 /// (docs/benchmarks.md, "Session 16"): 50,000 routes announced beside 50,000 took 2.6–3.6 s to
-/// the commit in place, 5.1–5.7 s compiled and replaced whole. The second is the kernel's: it finds a rule by handle (to delete it, or to insert next
+/// the commit in place, 5.1–5.7 s compiled and replaced whole.
+///
+/// The second limit is the kernel's: it finds a rule by handle (to delete it, or to insert next
 /// to it) by walking the chain's list, so each changed rule costs about `perChange` plus
 /// `perRuleWalked` times the chain length; every commit that touches the chain also rebuilds its
 /// rule array (`perRuleCommitted` per rule), while a full replace costs about `perRuleLoaded` per
