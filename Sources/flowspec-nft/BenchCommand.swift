@@ -118,6 +118,15 @@ struct Bench: ParsableCommand {
     /// compare like for like.
     static let unmerged = CompileOptions(merge: false, dispatch: .never)
 
+    func validate() throws {
+        if daemon {
+            guard daemonRoutes > 0 else { throw ValidationError("--daemon-routes must be at least 1") }
+            for (name, value) in [("--daemon-changes", daemonChanges), ("--daemon-cycles", daemonCycles), ("--daemon-grow", daemonGrow)] where value < 0 {
+                throw ValidationError("\(name) must not be negative")
+            }
+        }
+    }
+
     func run() throws {
         let counts = sizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
