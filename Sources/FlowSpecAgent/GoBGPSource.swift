@@ -144,7 +144,7 @@ public struct GoBGPSource: RouteSource {
         var all = ReadResult()
         for family in [AddressFamily.ipv4, .ipv6] {
             let args = ["global", "rib", "-a", Self.familyArgument(family), "-j"]
-            switch await command(args) {
+            switch await gobgpCommand.run(args) {
             case .failure(let e): return .failure(e)
             case .success(let text):
                 var part: ReadResult
@@ -161,7 +161,7 @@ public struct GoBGPSource: RouteSource {
     /// `Destination: N` of `global rib -a FAMILY summary`: the number of NLRIs, at any RIB size
     /// a few milliseconds.
     public func summaryCount(_ family: AddressFamily) async -> Result<Int, SourceError> {
-        await GoBGPCommand(gobgp: gobgp, timeout: commandTimeout).destinations(family)
+        await gobgpCommand.destinations(family)
     }
 
     /// Reads `Destination: 12, Path: 12` out of GoBGP's summary text.
@@ -173,9 +173,7 @@ public struct GoBGPSource: RouteSource {
         return nil
     }
 
-    func command(_ args: [String]) async -> Result<String, SourceError> {
-        await GoBGPCommand(gobgp: gobgp, timeout: commandTimeout).run(args)
-    }
+    var gobgpCommand: GoBGPCommand { GoBGPCommand(gobgp: gobgp, timeout: commandTimeout) }
 }
 
 /// The `gobgp` command, as both GoBGP sources run it: one invocation, its output as text.

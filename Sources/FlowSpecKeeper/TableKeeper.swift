@@ -108,11 +108,18 @@ public final class TableKeeper: @unchecked Sendable {
     }
     private var size: (generation: UInt32, size: TableSize)?
 
-    /// Carries the kept size over a committed change from the state `before` to `after`.
-    private func noteCommitted(_ change: TableChange, before: UInt32, after: TableState) {
-        guard var kept = size, kept.generation == before, before != 0 else { size = nil; return }
-        kept.size.apply(change, rules: after.ruleCount)
-        size = after.generation != 0 ? (after.generation, kept.size) : nil
+    /// Sends `change` over `current` (the state it was planned on, then the state after it),
+    /// and carries the kept size over the commit.
+    private func send(_ change: TableChange, over current: inout TableState) throws -> ApplyReport {
+        let before = current.generation
+        let report = try writer.apply(change, over: &current)
+        if var kept = size, kept.generation == before, before != 0, current.generation != 0 {
+            kept.size.apply(change, rules: current.ruleCount)
+            size = (current.generation, kept.size)
+        } else {
+            size = nil
+        }
+        return report
     }
 
     /// Whether this keeper has a table in the kernel (it may no longer know its content, after
@@ -312,9 +319,7 @@ public final class TableKeeper: @unchecked Sendable {
                     // Held once while it changes: a second reference would copy it (100k routes).
                     state = nil
                     do {
-                        let before = current.generation
-                        let report = try writer.apply(change, over: &current)
-                        noteCommitted(change, before: before, after: current)
+                        let report = try send(change, over: &current)
                         state = current
                         return (report, InstallMethod(change))
                     } catch {
@@ -403,9 +408,7 @@ public final class TableKeeper: @unchecked Sendable {
         state = nil
         if !change.isEmpty {
             do {
-                let before = current.generation
-                report = try writer.apply(change, over: &current)
-                noteCommitted(change, before: before, after: current)
+                report = try send(change, over: &current)
             } catch {
                 // Nothing was committed: the state still describes the kernel.
                 store?.save(current)
@@ -584,9 +587,7 @@ public final class TableKeeper: @unchecked Sendable {
         state = nil
         if !update.change.isEmpty {
             do {
-                let before = current.generation
-                _ = try writer.apply(update.change, over: &current)
-                noteCommitted(update.change, before: before, after: current)
+                _ = try send(update.change, over: &current)
             } catch {
                 givenUp = "the change could not be sent (\(error))"
                 state = current

@@ -39,7 +39,8 @@ struct DaemonBench {
         var dispatch: String
         var debounceSeconds: Double
         var rows: [Row]
-        /// Resident set size in MB after the initial load, then after each cycle.
+        /// Resident set size in MB after the initial load, then after each cycle, then after the
+        /// growth and back.
         var rssMB: [Double]
     }
 
@@ -114,20 +115,29 @@ struct DaemonBench {
         rows.append(Self.row("1 route announced", announceTimes, debounce: debounce))
         rows.append(Self.row("1 route changed: process CPU", cpu, debounce: nil))
 
+        /// A burst of UPDATEs (`send`): seconds to its last commit (a burst may be delivered in
+        /// more than one piece: the commits until `quiet` passes without one) and the process CPU.
+        func burst(_ what: String, timeout: Double, quiet: Double, _ send: () throws -> Void) throws -> (seconds: Double, cpu: Double) {
+            let c0 = processCPU()
+            let before = clock.count
+            let t0 = ContinuousClock.now
+            try send()
+            guard clock.waitCommit(after: before, timeout: timeout) != nil else { throw CLIError("\(what) was never committed") }
+            let last = clock.waitQuiet(for: debounce + quiet)
+            return ((last - t0).seconds, processCPU() - c0)
+        }
+
         // 10% replaced at once (withdrawn, and as many new routes announced), then back; the
         // resident memory after each cycle.
         let out = Array(base[..<spare.count])
         var replaceTimes: [Double] = [], backTimes: [Double] = []
         for _ in 0..<cycles {
             for (gone, new) in [(out, spare), (spare, out)] {
-                before = clock.count
-                t0 = ContinuousClock.now
-                try peer.withdraw(gone)
-                try peer.announce(new)
-                guard clock.waitCommit(after: before, timeout: 120) != nil else { throw CLIError("a 10% change was never committed") }
-                // A burst may be delivered in more than one piece: the last commit counts.
-                let last = clock.waitQuiet(for: debounce + 0.3)
-                if gone == out { replaceTimes.append((last - t0).seconds) } else { backTimes.append((last - t0).seconds) }
+                let (seconds, _) = try burst("a 10% change", timeout: 120, quiet: 0.3) {
+                    try peer.withdraw(gone)
+                    try peer.announce(new)
+                }
+                if gone == out { replaceTimes.append(seconds) } else { backTimes.append(seconds) }
             }
             rss.append(residentMB())
         }
@@ -136,19 +146,15 @@ struct DaemonBench {
             rows.append(Self.row("10% back", backTimes, debounce: debounce))
         }
 
-        // Growth: `grow` more routes at once, then withdrawn; the last commit of each (a burst
-        // may be delivered in pieces) and the process CPU until the agent is idle again.
+        // Growth: `grow` more routes at once, then withdrawn.
         if !growth.isEmpty {
             for withdraw in [false, true] {
-                let c0 = processCPU()
-                before = clock.count
-                t0 = ContinuousClock.now
-                try withdraw ? peer.withdraw(growth) : peer.announce(growth)
-                guard clock.waitCommit(after: before, timeout: 600) != nil else { throw CLIError("the growth was never committed") }
-                let last = clock.waitQuiet(for: debounce + 0.5)
                 let what = withdraw ? "\(growth.count) routes withdrawn at once (back to \(routes))" : "\(growth.count) routes announced at once (to \(routes + growth.count))"
-                rows.append(Self.row(what, [(last - t0).seconds], debounce: debounce))
-                rows.append(Self.row(what + ": process CPU", [processCPU() - c0], debounce: nil))
+                let (seconds, cpu) = try burst("the growth", timeout: 600, quiet: 0.5) {
+                    try withdraw ? peer.withdraw(growth) : peer.announce(growth)
+                }
+                rows.append(Self.row(what, [seconds], debounce: debounce))
+                rows.append(Self.row(what + ": process CPU", [cpu], debounce: nil))
             }
             rss.append(residentMB())
         }
