@@ -240,6 +240,20 @@ extension FRRReader {
     /// object FRR wraps around it) that are Established and have been for at least
     /// `upForAtLeast` milliseconds (a peer without `peerUptimeMsec` counts as settled).
     /// 0 for text that is not JSON.
+    /// The JSON values of `text` one after the other, each as its text: what vtysh prints for
+    /// several `-c` commands (their outputs back to back). Nil when `text` is not such a run.
+    public static func documents(_ text: String) -> [String]? {
+        var stream = JSONStream(text)
+        var out: [String] = []
+        while true {
+            stream.skipWhitespace()
+            if stream.atEnd { return out }
+            let start = stream.offset
+            guard (try? stream.value()) != nil else { return nil }
+            out.append(String(decoding: UnsafeBufferPointer(rebasing: stream.bytes[start..<stream.offset]), as: UTF8.self))
+        }
+    }
+
     /// What the flowspec RIB of `show bgp ipv4|ipv6 flowspec summary json` depends on, as one
     /// string: each family's `tableVersion` (bgpd counts every change of a best path, its
     /// attributes included, and every withdrawal), and each peer's state, sessions established

@@ -16,7 +16,7 @@ struct Watch: ParsableCommand {
         abstract: "Keep the kernel table in step with a BGP speaker on this switch (a daemon).",
         discussion: """
         --source frr polls `vtysh -c 'show bgp ipv4|ipv6 flowspec detail json'` every --interval \
-        seconds; --source gobgp reads GoBGP's RIB once and then follows `gobgp monitor global rib`, \
+        seconds (with --vty-socket, the same commands straight on bgpd's socket, without vtysh); --source gobgp reads GoBGP's RIB once and then follows `gobgp monitor global rib`, \
         checking the route counts every --interval seconds (with --bmp, gobgpd sends its Loc-RIB to \
         watch over BMP instead, for large RIBs); --source exabgp reads ExaBGP's JSON API \
         stream on standard input (run it as an ExaBGP API process). The table is rebuilt after each \
@@ -42,6 +42,9 @@ struct Watch: ParsableCommand {
 
     @Option(help: ArgumentHelp("The vtysh command, split into words like a shell would, e.g. \"vtysh --vty_socket /run/frr\".", valueName: "command"))
     var vtysh: String = "vtysh"
+
+    @Option(help: ArgumentHelp("With --source frr: read bgpd's vty socket (bgpd.vty, or the directory holding it, as vtysh's --vty_socket) instead of running vtysh: no process per poll. Takes precedence over --vtysh.", valueName: "path"))
+    var vtySocket: String?
 
     @Option(help: ArgumentHelp("The gobgp command, split like --vtysh, e.g. \"gobgp -u 127.0.0.1 -p 50051\".", valueName: "command"))
     var gobgp: String = "gobgp"
@@ -77,6 +80,7 @@ struct Watch: ParsableCommand {
         if let t = commandTimeout, t <= 0 || !t.isFinite { throw ValidationError("--command-timeout must be a positive number of seconds") }
         if sourceTimeout <= 0 || !sourceTimeout.isFinite { throw ValidationError("--source-timeout must be a positive number of seconds") }
         if let bmp { _ = try Self.bmpStation(bmp) }
+        if vtySocket?.isEmpty == true { throw ValidationError("--vty-socket needs a path") }
     }
 
     /// `--bmp`: `PORT` (on the loopback), or `ADDR:PORT` and `[v6]:PORT` as `--listen` reads them.
@@ -101,9 +105,10 @@ struct Watch: ParsableCommand {
     func makeSource() throws -> any RouteSource {
         guard let source else { throw CLIError("watch needs --source frr|gobgp|exabgp (or `source` in --config)") }
         if bmp != nil, source != .gobgp { throw CLIError("--bmp follows GoBGP: it needs --source gobgp") }
+        if vtySocket != nil, source != .frr { throw CLIError("--vty-socket is bgpd's: it needs --source frr") }
         let timeout = commandTimeout.map { Duration.seconds($0) }
         switch source {
-        case .frr: return FRRSource(vtysh: try shellWords(vtysh), interval: .seconds(interval), commandTimeout: timeout)
+        case .frr: return FRRSource(vtysh: try shellWords(vtysh), vtySocket: vtySocket, interval: .seconds(interval), commandTimeout: timeout)
         case .gobgp:
             if let bmp {
                 let (address, port) = try Self.bmpStation(bmp)
@@ -122,7 +127,7 @@ struct Watch: ParsableCommand {
     }
 
     /// What only a restart changes.
-    var sourceSettings: [String] { [source?.rawValue ?? "", "\(interval)", "\(commandTimeout ?? 0)", vtysh, gobgp, bmp ?? "", statusFile] + daemon.settings }
+    var sourceSettings: [String] { [source?.rawValue ?? "", "\(interval)", "\(commandTimeout ?? 0)", vtysh, vtySocket ?? "", gobgp, bmp ?? "", statusFile] + daemon.settings }
 
     func run() throws {
         let commandLine = Self.commandLineArguments

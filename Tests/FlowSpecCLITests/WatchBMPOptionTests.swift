@@ -17,3 +17,13 @@ import Testing
         #expect(r.status == 64 && r.err.contains("--bmp"), "\(value): \(r.status) \(r.err)")
     }
 }
+
+/// `watch --vty-socket`: bgpd's, so only with `--source frr`; an empty path is a usage error.
+@Suite struct WatchVtySocketOptionTests {
+    @Test func itIsBgpdsAndNeedsAPath() throws {
+        let gobgp = try run([flowspecNft, "watch", "--source", "gobgp", "--vty-socket", "/run/frr", "--status-file", ""], check: false)
+        #expect(gobgp.status != 0 && gobgp.err.contains("--vty-socket is bgpd's: it needs --source frr"), "\(gobgp.err)")
+        let empty = try run([flowspecNft, "watch", "--source", "frr", "--vty-socket", "", "--status-file", ""], check: false)
+        #expect(empty.status == 64 && empty.err.contains("--vty-socket needs a path"), "\(empty.status) \(empty.err)")
+    }
+}

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import FlowSpec
+import FlowSpecTestSupport
 @testable import FlowSpecFormats
 
 /// `FRRReadMemo` reads what `FRRReader.read` reads — routes, positions, warnings, errors — on a
@@ -82,5 +83,91 @@ import FlowSpec
         #expect(throws: UnreadableInput.self) { _ = try memo.read("{\"routes\":[]}", family: .ipv4) }
         // And a clean dump after them reads the same again.
         try Self.same(memo, Self.route1 + Self.route2, .ipv4, "clean again")
+    }
+
+    // MARK: what changed (`lastChanges`)
+
+    /// One route's array as FRR prints it: a path per rate (two reflectors give two).
+    static func array(host: Int, port: Int, rates: [Int], badKey: Bool = false) -> String {
+        let paths = rates.map { rate in
+            """
+              {
+                "to":"203.0.113.\(host)/32",
+                "proto":"= 6 ",
+                "\(badKey ? "nope" : "dstp")":"= \(port) "
+              },
+              {
+                "ecomlist":"FS:rate \(rate).000000"
+              },
+              {
+                "time":"00:00:0\(host % 10)"
+              }
+            """
+        }
+        return "[\n" + paths.joined(separator: ",\n") + "\n]\n"
+    }
+
+    /// The routes a read leaves current, by NLRI.
+    static func current(_ r: ReadResult) -> [RouteID: FlowRoute] {
+        Dictionary(r.currentRoutes().map { ($0.route.id, $0.route) }, uniquingKeysWith: { _, b in b })
+    }
+
+    /// A RIB that changes at random between reads — routes come, go and change their rate, gain
+    /// a second path, an array is refused, an NLRI turns up in two arrays, text comes between
+    /// arrays, the RIB empties — read by one memo: whenever it gives `lastChanges`, they take the
+    /// current routes of the read before to those of this one; they are given whenever this read
+    /// and the one before were clean; and their positions are never those of an earlier read.
+    @Test func changesTakeTheLastReadToThisOne() throws {
+        var rng = SplitMix(state: 0x5eed_f22)
+        // Host → (port, rates); an NLRI is host + port.
+        var rib: [Int: (port: Int, rates: [Int])] = [:]
+        for h in 0..<40 { rib[h] = (80, [0]) }
+        let memo = FRRReadMemo()
+        var held: [RouteID: FlowRoute] = [:]
+        var previousClean = false
+        var positions = Set<String>()
+        var diffs = 0, snapshots = 0
+        for step in 0..<400 {
+            for _ in 0..<Int.random(in: 0...3, using: &rng) {
+                let h = Int.random(in: 0..<64, using: &rng)
+                switch Int.random(in: 0..<4, using: &rng) {
+                case 0: rib[h] = nil
+                case 1: rib[h] = (Int.random(in: 80...82, using: &rng), [Int.random(in: 0...2, using: &rng) * 1000])
+                case 2: if let r = rib[h] { rib[h] = (r.port, r.rates + [Int.random(in: 0...2, using: &rng) * 1000]) }
+                default: if let r = rib[h] { rib[h] = (r.port, [r.rates[0] + 1000]) }
+                }
+            }
+            var arrays = rib.keys.sorted().map { h in Self.array(host: h, port: rib[h]!.port, rates: rib[h]!.rates) }
+            let trouble = Int.random(in: 0..<20, using: &rng)
+            var clean = true, damaged = false
+            if trouble == 0 { arrays.insert(Self.array(host: 99, port: 80, rates: [0], badKey: true), at: 0); clean = false }
+            if trouble == 1, let h = rib.keys.min() {
+                // The same NLRI in a second array (FRR prints one per NLRI).
+                arrays.append(Self.array(host: h, port: rib[h]!.port, rates: [7000]))
+            }
+            if trouble == 2, arrays.count >= 2 { arrays.insert("% Unknown command\n", at: arrays.count / 2); damaged = true }
+            if trouble == 3 { rib = [:]; arrays = [] }
+            let text = arrays.joined()
+            let want = try FRRReader.read(text, family: .ipv4)
+            let got = try memo.read(text, family: .ipv4)
+            #expect(got.routes == want.routes && got.errors == want.errors, "step \(step): the whole read")
+            clean = clean && !damaged && want.errors.isEmpty
+            if let changes = memo.lastChanges {
+                diffs += 1
+                #expect(changes.errors.isEmpty)
+                for r in changes.routes {
+                    #expect(positions.insert(r.position).inserted, "step \(step): position \(r.position) given before")
+                    if r.withdrawn { held[r.route.id] = nil } else { held[r.route.id] = r.route }
+                }
+                #expect(held == Self.current(want), "step \(step): the changes do not give this read's routes")
+            } else {
+                snapshots += 1
+                #expect(!(clean && previousClean && trouble != 1), "step \(step): a clean read after a clean one gave no changes")
+                held = Self.current(want)
+            }
+            for r in got.routes { positions.insert("read-whole " + r.position) }
+            previousClean = clean && trouble != 1
+        }
+        #expect(diffs > 200 && snapshots > 20, "\(diffs) reads as changes, \(snapshots) whole")
     }
 }

@@ -247,4 +247,13 @@ struct FRRSummaryTests {
         #expect(FRRReader.summaryFingerprint("{\n}\n") == "no peers")
         #expect(FRRReader.summaryFingerprint("[]") == nil)
     }
+
+    /// vtysh prints the outputs of several `-c` commands back to back.
+    @Test func documentsCutsARunOfJSONValues() {
+        #expect(FRRReader.documents("{\"a\":1}\n{}\n") == ["{\"a\":1}", "{}"])
+        #expect(FRRReader.documents(" [1, {\"b\": [2]}] {\"c\":\"}{\"}") == ["[1, {\"b\": [2]}]", "{\"c\":\"}{\"}"])
+        #expect(FRRReader.documents("") == [])
+        #expect(FRRReader.documents("{\"a\":1}\n% Unknown command\n") == nil)
+        #expect(FRRReader.documents("{\"a\":") == nil)
+    }
 }
