@@ -62,7 +62,9 @@ private final class VtyExchange: @unchecked Sendable {
     }
 
     func run() -> Result<Data, SourceError> {
-        let s = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        // Non-blocking: a unix-socket connect would otherwise wait, without any bound, on a
+        // daemon whose backlog is full; every wait here goes through `wait(for:on:)`.
+        let s = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         guard s >= 0 else { return .failure(SourceError("socket: \(String(cString: strerror(errno)))")) }
         let started = lock.withLock { () -> Bool in
             if cancelled { return false }
@@ -83,7 +85,10 @@ private final class VtyExchange: @unchecked Sendable {
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(s, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
-        guard connected == 0 else { return .failure(SourceError("cannot connect: \(String(cString: strerror(errno)))")) }
+        guard connected == 0 else {
+            let why = errno == EAGAIN ? "the daemon takes no connection (its backlog is full)" : String(cString: strerror(errno))
+            return .failure(SourceError("cannot connect: \(why)"))
+        }
 
         var out = Array(command.utf8)
         out.append(0)
@@ -91,7 +96,7 @@ private final class VtyExchange: @unchecked Sendable {
         while sent < out.count {
             guard wait(for: Int16(POLLOUT), on: s) else { return .failure(timedOutOrCancelled) }
             let n = out[sent...].withUnsafeBytes { send(s, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if n < 0 && errno == EINTR { continue }
+            if n < 0 && (errno == EINTR || errno == EAGAIN) { continue }
             guard n > 0 else { return .failure(SourceError("send: \(String(cString: strerror(errno)))")) }
             sent += n
         }
@@ -101,7 +106,7 @@ private final class VtyExchange: @unchecked Sendable {
         while true {
             guard wait(for: Int16(POLLIN), on: s) else { return .failure(timedOutOrCancelled) }
             let n = chunk.withUnsafeMutableBytes { recv(s, $0.baseAddress, $0.count, 0) }
-            if n < 0 && errno == EINTR { continue }
+            if n < 0 && (errno == EINTR || errno == EAGAIN) { continue }
             guard n > 0 else {
                 return .failure(lock.withLock { cancelled } ? SourceError("cancelled") : SourceError("the daemon closed the connection before the end of its answer"))
             }

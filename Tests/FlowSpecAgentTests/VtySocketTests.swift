@@ -10,7 +10,7 @@ import FlowSpecFormats
     static let routes = 20_000
 
     /// Starts the stand-in in a fresh directory; its socket is `bgpd.vty` there.
-    static func standIn() throws -> (dir: String, server: Process) {
+    static func standIn(full: Bool = false) throws -> (dir: String, server: Process) {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fsn-vty-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let script = #"""
@@ -37,7 +37,19 @@ import FlowSpecFormats
                     c.sendall(("% [BGP] Unknown command: " + cmd + "\n").encode() + b"\0\0\0\x02")
                 c.close()
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            s.bind(path); s.listen(16)
+            s.bind(path)
+            if len(sys.argv) > 3:
+                # A daemon that takes no connection: its backlog filled, nothing accepted.
+                s.listen(0)
+                held = []
+                while True:
+                    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); c.setblocking(False)
+                    try: c.connect(path)
+                    except BlockingIOError: break
+                    held.append(c)
+                open(sys.argv[1] + "/ready", "w").close()
+                time.sleep(3600)
+            s.listen(16)
             open(sys.argv[1] + "/ready", "w").close()
             while True:
                 c, _ = s.accept()
@@ -46,7 +58,7 @@ import FlowSpecFormats
         try script.write(toFile: dir + "/bgpd.py", atomically: true, encoding: .utf8)
         let server = Process()
         server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        server.arguments = ["python3", dir + "/bgpd.py", dir, "\(routes)"]
+        server.arguments = ["python3", dir + "/bgpd.py", dir, "\(routes)"] + (full ? ["full"] : [])
         server.standardOutput = FileHandle.nullDevice
         server.standardError = FileHandle.nullDevice
         try server.run()
@@ -99,6 +111,18 @@ import FlowSpecFormats
         task.cancel()
         guard case .failure(let cancelled) = await task.value else { Issue.record("a cancelled read gave output"); return }
         #expect(cancelled.description.contains("cancelled") && ContinuousClock.now - cancelledAt < .seconds(5), "\(cancelled)")
+    }
+
+    /// A daemon that takes no connection (its backlog full) is a failed read at once, not a
+    /// connect that waits without a bound.
+    @Test func aDaemonTakingNoConnectionIsAFailedRead() async throws {
+        let s = try Self.standIn(full: true)
+        defer { Self.stop(s) }
+        let start = ContinuousClock.now
+        guard case .failure(let e) = await VtySocket(path: s.dir, timeout: .seconds(300)).output("show bgp ipv4 flowspec summary json") else {
+            Issue.record("a daemon with a full backlog gave output"); return
+        }
+        #expect(e.description.contains("takes no connection") && ContinuousClock.now - start < .seconds(10), "\(e)")
     }
 
     /// With `vtySocket`, polls read bgpd's socket; vtysh (here one that does not exist) is not run.
