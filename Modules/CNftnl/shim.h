@@ -54,6 +54,8 @@ static inline uint32_t flowspec_nft_data_verdict(void) { return (uint32_t)NFT_DA
 // heap to the system (used while a large batch is encoded, see NftConnection.replace).
 #include <malloc.h>
 static inline int flowspec_malloc_trim(size_t pad) { return malloc_trim(pad); }
+/* glibc malloc arenas at most (mallopt M_ARENA_MAX). */
+static inline int flowspec_malloc_arena_max(int n) { return mallopt(M_ARENA_MAX, n); }
 
 // Sizes of uapi structs (NLMSG_HDRLEN and friends are macros Swift cannot call).
 static inline size_t flowspec_nlmsghdr_len(void) { return NLMSG_HDRLEN; }

@@ -52,6 +52,8 @@ func nextHopFollower(_ agent: Agent) throws -> NextHopFollower {
 /// The daemons' agent on the kernel, with its redirect next hops followed through rtnetlink
 /// (docs/lowering.md, "Redirect"); the caller stops the follower.
 func startAgent(_ configuration: AgentConfiguration, table: TableOptions, logger: Logger) throws -> (Agent, NextHopFollower) {
+    // Before the daemon's threads allocate: see `FreedMemory.limitHeaps`.
+    FreedMemory.limitHeaps(to: 2)
     let agent = Agent(configuration: configuration, writer: try netlinkWriter(), logger: logger,
                       policyRoutes: try table.redirect.policyRoutes())
     let follower = try nextHopFollower(agent)
