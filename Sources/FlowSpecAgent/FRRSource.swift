@@ -3,12 +3,15 @@ import FlowSpecFormats
 import Foundation
 
 /// Polls FRR: `VTYSH -c 'show bgp ipv4 flowspec detail json'` and the same for ipv6 (or the
-/// same commands on bgpd's vty socket, `vtySocket`), every `interval`. Each poll is a snapshot of the whole flowspec RIB — unless the families'
-/// summaries, read first, show nothing changed since the last one (`Poll.unchanged`).
+/// same commands on bgpd's vty socket, `vtySocket`), every `interval`. The first poll, and the
+/// first after a failed one, gives the whole flowspec RIB; the next ones give what changed
+/// (`Poll.changes`), or nothing when the families' summaries, read first, show no change since
+/// the last read (`Poll.unchanged`).
 ///
-/// The families are read by two invocations rather than one with two `-c`: the two outputs
-/// would run together, and a route without a prefix (a port-only match) could then not be told
-/// apart as IPv4 or IPv6. A dump of 50k routes costs bgpd ~0.2 s, so polling every 1–5 s is cheap.
+/// The families' routes are read by two invocations rather than one with two `-c`: the two
+/// outputs would run together, and a route without a prefix (a port-only match) could then not
+/// be told apart as IPv4 or IPv6 (the summaries, which name no route, come from one). bgpd's
+/// dump of 50k routes takes 0.2–0.5 s (one or two paths each): polling every 1–5 s is cheap.
 public struct FRRSource: RouteSource {
     public let name = "frr"
     public let defaultDebounce: Duration = .zero
@@ -83,7 +86,8 @@ public struct FRRSource: RouteSource {
         case changes(ReadResult, fingerprint: [String]?)
         /// The summaries are those of the last full read (`FRRReader.summaryFingerprint`): the
         /// routes were not read. A poll of an idle 10k-route RIB every second cost ~0.1 s of
-        /// bgpd's and vtysh's CPU and as much of ours; now it costs two summaries.
+        /// bgpd's and vtysh's CPU and as much of ours; now it costs the two summaries (one vtysh
+        /// run, or two requests on bgpd's socket).
         case unchanged
     }
 
