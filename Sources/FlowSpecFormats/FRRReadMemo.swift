@@ -1,8 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import FlowSpec
 
 /// What one FRR dump's routes read as, kept for the next dump of the same speaker: `watch --source
@@ -59,7 +54,8 @@ public final class FRRReadMemo: @unchecked Sendable {
             // Runs of bytes copied whole between the ages: this is most of a poll's work after a
             // change (15 MB at 50,000 routes with two paths each).
             while i < range.upperBound {
-                guard let at = Self.age(in: base, from: i, to: range.upperBound) else {
+                // memchr for the `m` of `"time":"`: two in a path's text, against a `"` every few bytes.
+                guard let at = ByteSearch.first(Self.ageKey, anchor: 3, in: base, count: range.upperBound, from: i) else {
                     out.append(contentsOf: UnsafeBufferPointer(rebasing: b[i..<range.upperBound]))
                     break
                 }
@@ -73,19 +69,6 @@ public final class FRRReadMemo: @unchecked Sendable {
 
         static let ageKey: StaticString = #""time":""#
 
-        /// Where the first `"time":"` in `from..<to` starts: memchr for its `m` (two in a path's
-        /// text, against a `"` every few bytes), memcmp for the rest.
-        static func age(in base: UnsafePointer<UInt8>, from: Int, to end: Int) -> Int? {
-            let n = ageKey.utf8CodeUnitCount, m = 3
-            var at = from + m
-            while at <= end - n + m {
-                guard let hit = memchr(base + at, Int32(UInt8(ascii: "m")), end - n + m - at + 1) else { return nil }
-                let q = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
-                if memcmp(base + q - m, ageKey.utf8Start, n) == 0 { return q - m }
-                at = q + 1
-            }
-            return nil
-        }
 
         /// One block of bytes, not octet by octet (50,000 keys of ~150 octets per poll).
         func hash(into h: inout Hasher) { bytes.withUnsafeBytes { h.combine(bytes: $0) } }
@@ -189,8 +172,7 @@ public final class FRRReadMemo: @unchecked Sendable {
         var withdrawn: [RouteID: FlowRoute] = [:]
         var withdrawnOrder: [RouteID] = []
         for (key, outcome) in gone {
-            for (route, _, _) in Self.current(outcome) {
-                let id = RouteID(route)
+            for (id, route, _, _) in Self.current(outcome) {
                 guard arrayOf[id] == key else { continue }
                 arrayOf[id] = nil
                 withdrawn[id] = route
@@ -200,8 +182,7 @@ public final class FRRReadMemo: @unchecked Sendable {
         var announced: [ReadRoute] = []
         for (key, index) in missed {
             guard let outcome = next[key] else { return nil }
-            for (route, path, warnings) in Self.current(outcome) {
-                let id = RouteID(route)
+            for (id, route, path, warnings) in Self.current(outcome) {
                 if let other = arrayOf[id], other != key { return nil }
                 arrayOf[id] = key
                 withdrawn[id] = nil
@@ -218,16 +199,16 @@ public final class FRRReadMemo: @unchecked Sendable {
 
     /// The routes an array leaves current, as `ReadResult.currentRoutes` takes them: per NLRI
     /// the last path's route, in the order the NLRIs first come; with the path's number when
-    /// the array has several, and the reader's warnings.
-    private static func current(_ outcome: ChunkOutcome) -> [(FlowRoute, Int?, [String])] {
+    /// the array has several, and the reader's warnings; each with its NLRI's identity.
+    private static func current(_ outcome: ChunkOutcome) -> [(RouteID, FlowRoute, Int?, [String])] {
         guard case .paths(let paths) = outcome else { return [] }
-        var out: [(FlowRoute, Int?, [String])] = []
+        var out: [(RouteID, FlowRoute, Int?, [String])] = []
         var slot: [RouteID: Int] = [:]
         for (i, p) in paths.enumerated() {
             guard case .route(let r, let w) = p else { continue }
-            let item = (r, paths.count > 1 ? i + 1 : nil, w)
-            if paths.count == 1 { return [item] }
             let id = RouteID(r)
+            let item = (id, r, paths.count > 1 ? i + 1 : nil, w)
+            if paths.count == 1 { return [item] }
             if let k = slot[id] { out[k] = item } else { slot[id] = out.count; out.append(item) }
         }
         return out
@@ -238,8 +219,7 @@ public final class FRRReadMemo: @unchecked Sendable {
         var out: [RouteID: Key] = [:]
         out.reserveCapacity(next.count)
         for (key, outcome) in next {
-            for (route, _, _) in current(outcome) {
-                let id = RouteID(route)
+            for (id, _, _, _) in current(outcome) {
                 if let other = out.updateValue(key, forKey: id), other != key { return nil }
             }
         }

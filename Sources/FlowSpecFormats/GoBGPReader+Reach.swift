@@ -45,7 +45,7 @@ extension GoBGPReader {
             while j < u.count && u[j] != quote { j += u[j] == backslash ? 2 : 1 }
             return j + 1
         }
-        while let p = find(#"{"type":14,"#, in: base, count: u.count, from: i) {
+        while let p = ByteSearch.first(#"{"type":14,"#, in: base, count: u.count, from: i) {
             var j = p + 1, depth = 1
             var list: Range<Int>?
             while j < u.count && depth > 0 {
@@ -90,7 +90,7 @@ extension GoBGPReader {
     private static func hasNonZeroOffset(_ base: UnsafePointer<UInt8>, _ range: Range<Int>) -> Bool {
         let key: StaticString = #""offset":"#
         var from = range.lowerBound
-        while let at = find(key, in: base, count: range.upperBound, from: from) {
+        while let at = ByteSearch.first(key, in: base, count: range.upperBound, from: from) {
             let v = at + 9
             guard v < range.upperBound else { return true }
             let next = v + 1 < range.upperBound ? base[v + 1] : 0
@@ -98,19 +98,5 @@ extension GoBGPReader {
             from = v
         }
         return false
-    }
-
-    /// The index of the first `pattern` (ASCII) in bytes `from..<count` at `base` (memchr for its
-    /// first byte, memcmp for the rest).
-    private static func find(_ pattern: StaticString, in base: UnsafePointer<UInt8>, count: Int, from: Int) -> Int? {
-        let n = pattern.utf8CodeUnitCount
-        var at = from
-        while at + n <= count {
-            guard let hit = memchr(base + at, Int32(pattern.utf8Start[0]), count - n + 1 - at) else { return nil }
-            let i = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
-            if memcmp(base + i, pattern.utf8Start, n) == 0 { return i }
-            at = i + 1
-        }
-        return nil
     }
 }
