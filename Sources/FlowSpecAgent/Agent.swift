@@ -86,6 +86,9 @@ public actor Agent: SourceSink {
     /// The compiler notes logged already, by message (`noteOnce`).
     private var notedMessages = Set<String>()
     private var pending: Task<Void, Never>?
+    /// Routes of a change still arriving were taken in (`partialUpdate`): the `update` that
+    /// completes it applies them, even if it brings nothing more.
+    private var changeInProgress = false
     private var retry: Task<Void, Never>?
     /// Since when the source has given no good read (nil while healthy). Starts at creation: a
     /// source that never answers is a lost source too.
@@ -203,25 +206,14 @@ public actor Agent: SourceSink {
             if changed || !isInstalled { scheduleApply() }
         case .update(let result):
             healthy()
-            for e in result.errors { logger.warning("unreadable \(e.position): \(e.reason)") }
-            var changed = false, shrink = false
-            defer { if shrink { rib.shrinkIfSparse() } }
-            for r in result.routes {
-                let key = r.route.id
-                if r.withdrawn {
-                    if rib.removeValue(forKey: key) != nil { changed = true; dirty.insert(key); shrink = true }
-                } else if var old = rib[key] {
-                    if old.route.route != r.route { changed = true; dirty.insert(key) }
-                    old.route = r
-                    old.stale = false
-                    rib[key] = old
-                } else {
-                    rib[key] = Entry(route: r, sequence: newSequence())
-                    changed = true
-                    dirty.insert(key)
-                }
+            let changed = take(result)
+            if changed || changeInProgress || !isInstalled {
+                changeInProgress = false
+                scheduleApply()
             }
-            if changed || !isInstalled { scheduleApply() }
+        case .partialUpdate(let result):
+            healthy()
+            if take(result) { changeInProgress = true }
         case .resync:
             healthy()
             for k in rib.keys { rib[k]?.stale = true }
@@ -238,6 +230,36 @@ public actor Agent: SourceSink {
         case .lost(let reason):
             unhealthy(reason)
         }
+    }
+
+    /// Takes an update's announcements and withdrawals into the RIB; returns whether a route changed.
+    private func take(_ result: ReadResult) -> Bool {
+        for e in result.errors { logger.warning("unreadable \(e.position): \(e.reason)") }
+        var changed = false, shrink = false
+        defer { if shrink { rib.shrinkIfSparse() } }
+        // Room made once for a flood's routes: grown by doublings, the RIB and the dirty keys
+        // rehashed every key each time (a fifth of the agent's part of a 100k flood).
+        if result.routes.count > 1024 {
+            let announced = result.routes.count { !$0.withdrawn }
+            rib.reserveCapacity(rib.count + announced)
+            dirty.reserveCapacity(dirty.count + result.routes.count)
+        }
+        for r in result.routes {
+            let key = r.route.id
+            if r.withdrawn {
+                if rib.removeValue(forKey: key) != nil { changed = true; dirty.insert(key); shrink = true }
+            } else if var old = rib[key] {
+                if old.route.route != r.route { changed = true; dirty.insert(key) }
+                old.route = r
+                old.stale = false
+                rib[key] = old
+            } else {
+                rib[key] = Entry(route: r, sequence: newSequence())
+                changed = true
+                dirty.insert(key)
+            }
+        }
+        return changed
     }
 
     public func routeCount(_ family: AddressFamily) -> Int {

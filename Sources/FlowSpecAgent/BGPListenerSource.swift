@@ -54,15 +54,15 @@ public final class BGPListenerSource: RouteSource, @unchecked Sendable {
                     for (cause, n) in counts.sorted(by: { $0.key < $1.key }) {
                         logger.warning("connections refused: \(cause) (\(n)×)")
                     }
+                case .routesChanging(let changes):
+                    await sink.deliver(.partialUpdate(ReadResult(routes: Self.readRoutes(changes))))
                 case .routes(let snapshot):
                     for s in snapshot.stalePeers {
                         logger.notice("peer \(s.peer) is down: keeping its \(s.routeCount) routes \(Self.keepingFor(s.expiresIn))")
                     }
                     if let changes = snapshot.changes {
                         // Only what changed: the agent's RIB follows, at the cost of the change.
-                        let routes = changes.announced.map { ReadRoute(route: $0, position: "BGP") }
-                            + changes.withdrawn.map { ReadRoute(route: $0, withdrawn: true, position: "BGP") }
-                        await sink.deliver(.update(ReadResult(routes: routes)))
+                        await sink.deliver(.update(ReadResult(routes: Self.readRoutes(changes))))
                     } else {
                         let routes = snapshot.routes.map { ReadRoute(route: $0, position: "BGP") }
                         await sink.deliver(.snapshot(ReadResult(routes: routes)))
@@ -76,6 +76,15 @@ public final class BGPListenerSource: RouteSource, @unchecked Sendable {
 }
 
 extension BGPListenerSource {
+    /// A change as the agent takes it: the routes announced, then those withdrawn.
+    static func readRoutes(_ changes: RouteChanges) -> [ReadRoute] {
+        var routes = [ReadRoute]()
+        routes.reserveCapacity(changes.announced.count + changes.withdrawn.count)
+        for r in changes.announced { routes.append(ReadRoute(route: r, position: "BGP")) }
+        for r in changes.withdrawn { routes.append(ReadRoute(route: r, withdrawn: true, position: "BGP")) }
+        return routes
+    }
+
     /// How long a lost peer's routes are kept, for the log: `--on-peer-loss keep` makes the time
     /// infinite, and `Int(.infinity)` traps (every listener of the fabric lab crashed on it).
     static func keepingFor(_ seconds: Double) -> String {

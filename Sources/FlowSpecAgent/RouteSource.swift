@@ -9,6 +9,11 @@ public enum SourceEvent: Sendable {
     case snapshot(ReadResult)
     /// Announcements and withdrawals (a stream line): applied on top of the routes held.
     case update(ReadResult)
+    /// Announcements and withdrawals of a change still arriving (a flood, mid-way): taken
+    /// into the routes held at once, applied with the `update` that completes the change (which
+    /// may hold nothing more). The agent's part of a flood is then done while the speaker reads
+    /// the rest and debounces.
+    case partialUpdate(ReadResult)
     /// The speaker will send its whole RIB again (a BGP session came up): the routes held become
     /// stale; they stay installed until the End-of-RIB of their family, which drops those that
     /// were not announced again (as in BGP graceful restart, RFC 4724).

@@ -92,6 +92,7 @@ extension SourceEvent {
         switch self {
         case .snapshot: "snapshot"
         case .update: "update"
+        case .partialUpdate: "partial-update"
         case .resync: "resync"
         case .endOfRIB: "end-of-rib"
         case .failed: "failed"

@@ -237,7 +237,7 @@ struct RouteBook {
         p.stale.removeAll(family)
         if p.stale.routes.isEmpty { p.staleUntil = nil }
         peers[name] = p
-        for k in dropped { refresh(k) }
+        refresh(dropped)
         changed(now)
     }
 
@@ -249,7 +249,7 @@ struct RouteBook {
         guard var p = take(peer) else { return refused }
         let keys = p.current.applyKeys(u, limit: limit, refused: &refused)
         peers[peer] = p
-        for k in keys { refresh(k) }
+        refresh(keys)
         if let f = u.endOfRIB { endOfRIB(peer, f, now: now) }
         if !keys.isEmpty { changed(now) }
         return refused
@@ -271,7 +271,7 @@ struct RouteBook {
         }
         if p.stale.routes.isEmpty { p.staleUntil = nil }
         peers[peer] = p
-        for k in dropped { refresh(k) }
+        refresh(dropped)
         if !initialDone { changed(now) }
         // This peer now stands for the family: the lost peers' routes of it go.
         if redundant, peers[peer]?.established == true {
@@ -286,7 +286,7 @@ struct RouteBook {
             p.stale.removeAll()
             p.staleUntil = nil
             peers[name] = p
-            for k in dropped { refresh(k) }
+            refresh(dropped)
             changed(now)
         }
     }
@@ -306,14 +306,29 @@ struct RouteBook {
         return nil
     }
 
-    /// Puts key `k`'s winner into `merged`, noting the route delivered before the first change.
-    private mutating func refresh(_ k: RouteID) {
-        let now = winner(k), old = merged[k]
-        guard now != old else { return }
-        if touched[k] == nil { touched[k] = .some(old); touchedOrder.append(k) }
-        merged[k] = now
-        if now == nil { merged.shrinkIfSparse() }
+    /// Puts each key's winner into `merged`, noting the route delivered before its first
+    /// change. The peers' RIBs are looked up once for all the keys, not once per key and peer
+    /// (a flood's 100k keys each copied a peer's RIBs out of `peers` by its name), and each key
+    /// costs three lookups: its winner, `merged` and `touched`.
+    private mutating func refresh(_ keys: [RouteID]) {
+        guard !keys.isEmpty else { return }
+        let ribs = order.map { peers[$0]! }
+        for k in keys {
+            var now: FlowRoute?
+            for p in ribs {
+                if let r = p.current.routes[k] ?? (p.stale.routes.isEmpty ? nil : p.stale.routes[k]) { now = r; break }
+            }
+            let old = if let now { merged.updateValue(now, forKey: k) } else { merged.removeValue(forKey: k) }
+            guard now != old else { continue }
+            var first = false
+            Self.keep(&touched[k, default: { first = true; return old }()])
+            if first { touchedOrder.append(k) }
+        }
+        merged.shrinkIfSparse()
     }
+
+    /// Lets `touched[k, default: …]` insert its default with one lookup.
+    private static func keep(_: inout FlowRoute?) {}
 
     var allSynced: Bool { order.allSatisfy { peers[$0]!.established && peers[$0]!.eorPending.isEmpty } }
 
@@ -341,6 +356,34 @@ struct RouteBook {
         guard let since = pendingSince, let last = lastChange,
               now >= last + debounce || now >= since + maxDelay else { return nil }
         pendingSince = nil; lastChange = nil
+        let changes = takeTouched()
+        // After changes in progress, the delivery that completes them goes out even when what
+        // is left is nothing: it tells the application the burst is over.
+        guard !changes.announced.isEmpty || !changes.withdrawn.isEmpty || changesInProgress else { return nil }
+        changesInProgress = false
+        deliveredCount = merged.count
+        return RouteSnapshot(routesByKey: merged, initial: false, synchronized: true, stalePeers: stalePeers(now: now), changes: changes)
+    }
+
+    /// Changes given out while the debounce still runs (`takeChangesInProgress`): the next
+    /// `tick` delivery completes them.
+    private var changesInProgress = false
+
+    /// What changed since the last delivery, once at least `minimum` keys did and the initial
+    /// delivery is made; the debounce goes on, and the `tick` delivery that ends it holds only
+    /// what changed after this. A flood's routes then reach the application while the rest
+    /// are still being read and the debounce runs, instead of all of them after it.
+    mutating func takeChangesInProgress(minimum: Int) -> RouteChanges? {
+        guard initialDone, pendingSince != nil, touchedOrder.count >= minimum else { return nil }
+        let changes = takeTouched()
+        guard !changes.announced.isEmpty || !changes.withdrawn.isEmpty else { return nil }
+        changesInProgress = true
+        deliveredCount = merged.count
+        return changes
+    }
+
+    /// The routes of the keys touched since the last delivery, against what it held; forgets them.
+    private mutating func takeTouched() -> RouteChanges {
         var announced: [FlowRoute] = [], withdrawn: [FlowRoute] = []
         for k in touchedOrder {
             let before = touched[k]!, after = merged[k]
@@ -350,10 +393,7 @@ struct RouteBook {
         // Emptied, the storage of a flood's keys goes too (`removeAll` would keep it).
         touched = [:]
         touchedOrder = []
-        guard !announced.isEmpty || !withdrawn.isEmpty else { return nil }
-        deliveredCount = merged.count
-        let changes = RouteChanges(announced: announced, withdrawn: withdrawn)
-        return RouteSnapshot(routesByKey: merged, initial: false, synchronized: true, stalePeers: stalePeers(now: now), changes: changes)
+        return RouteChanges(announced: announced, withdrawn: withdrawn)
     }
 
     /// When `tick` next has something to do.

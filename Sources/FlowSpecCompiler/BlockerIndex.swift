@@ -21,11 +21,11 @@ struct BlockerIndex {
     /// An aligned block of 2^level addresses (`value` is its first address shifted right by
     /// `level`), a protocol (`anyProtocol`: the box does not fix one) and a destination port
     /// (`anyPort`: the box does not fix one; boxes without a protocol are filed under `anyPort`).
-    private struct Key: Hashable {
+    private struct Key: WordHashable {
         var v6: Bool; var level: UInt8; var value: UInt128; var proto: UInt16; var port: UInt32
-        /// One word for the hasher instead of six (every insert files a box under three keys).
-        func hash(into h: inout Hasher) {
-            h.combine(BoxIndex.mix(BoxIndex.fold(value), UInt64(port) << 24 | UInt64(proto) << 8 | UInt64(level) << 1 | (v6 ? 1 : 0)))
+        /// One word instead of six (every insert files a box under three keys).
+        var word: UInt64 {
+            BoxIndex.mix(BoxIndex.fold(value), UInt64(port) << 24 | UInt64(proto) << 8 | UInt64(level) << 1 | (v6 ? 1 : 0))
         }
     }
     private static let anyProtocol: UInt16 = 0x100
@@ -41,7 +41,7 @@ struct BlockerIndex {
     /// The boxes filed under each key, as a list through the filings (newest first): a box is
     /// filed under up to three keys, and an array per key — most keys hold one or two boxes —
     /// cost more memory than the boxes (160 MB at a million routes).
-    private var heads: [Key: Int32] = [:]
+    private var heads = WordTable<Key, Int32>()
     private var filedBox: [Int32] = []
     private var filedNext: [Int32] = []
     /// Per family, the levels some box is filed at: a query looks only there.

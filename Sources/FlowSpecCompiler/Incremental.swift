@@ -79,14 +79,14 @@ public final class IncrementalTable {
     public static func build(_ routes: [FlowRoute], keys: [RouteOrderKey], order: RouteOrder,
                              options: CompileOptions) -> (CompileResult, IncrementalTable?) {
         let (result, table) = unindexed(routes, keys: keys, order: order, options: options)
-        table?.indexRoutes()
-        for case .group(let g) in table?.compiler.planner.slots ?? [] { g.indexMembers() }
+        table?.prepareForUpdates()
         return (result, table)
     }
 
-    /// `build`, for a table that is only written as a snapshot (`serialized`), as `apply` does:
-    /// without the lookups of its routes by identity and content (~30 ms at 100k) and of its
-    /// groups' members, which only updates use (a restored snapshot makes them when updated).
+    /// `build` without the lookups of its routes by identity and content (~30 ms at 100k) and of
+    /// its groups' members, which only updates use: for a table only written as a snapshot
+    /// (`serialized`), as `apply` does (a restored snapshot makes them when updated), or whose
+    /// caller makes them on another CPU while it commits the table (`prepareForUpdates`).
     package static func buildForSnapshot(_ routes: [FlowRoute], keys: [RouteOrderKey], order: RouteOrder,
                                         options: CompileOptions) -> (CompileResult, IncrementalTable?) {
         unindexed(routes, keys: keys, order: order, options: options)
@@ -153,10 +153,14 @@ public final class IncrementalTable {
         reindex()
     }
 
-    /// Makes now the lookups of the routes held that an update needs (otherwise the first update
-    /// makes them, ~25 ms at 100k routes): for a caller with a CPU to spare before it knows the
-    /// change, as `apply` has while it reads its input.
-    package func prepareForUpdates() { indexRoutes() }
+    /// Makes now the lookups of the routes held and of the groups' members that an update needs
+    /// (otherwise the first update makes them, ~40 ms at 100k routes): for a caller with a CPU to
+    /// spare before it knows the change, as `apply` has while it reads its input and a daemon
+    /// while the kernel takes the table it built.
+    package func prepareForUpdates() {
+        indexRoutes()
+        for case .group(let g) in compiler.planner.slots { g.indexMembers() }
+    }
 
     /// Makes `held` and `byContent` (at `build`, or on first need after `restore`).
     private func indexRoutes() {

@@ -308,13 +308,11 @@ struct Box {
 /// destination port when those are single values. Gives up (nil) past `cap` candidates: the
 /// caller then treats it as an overlap, which is always safe.
 struct BoxIndex {
-    struct DP: Hashable {
+    struct DP: WordHashable {
         var d: UInt128?
         var p: UInt128?
-        /// One word for the hasher instead of four (each lookup hashes its key).
-        func hash(into h: inout Hasher) {
-            h.combine(BoxIndex.mix(d.map(BoxIndex.fold) ?? 0x9e37_79b9, p.map(BoxIndex.fold) ?? 0x85eb_ca6b))
-        }
+        /// One word instead of four (each lookup hashes its key).
+        var word: UInt64 { BoxIndex.mix(d.map(BoxIndex.fold) ?? 0x9e37_79b9, p.map(BoxIndex.fold) ?? 0x85eb_ca6b) }
     }
     /// A 128-bit value as one word (its halves, the high one multiplied so that IPv6 addresses
     /// differing only there do not cancel out).
@@ -331,11 +329,11 @@ struct BoxIndex {
     /// The boxes filed, numbered 0, 1, … in the order they came (a group files its boxes in
     /// order: the numbers are their indexes in the group).
     private(set) var count = 0
-    private var byDP: [DP: List] = [:]
+    private var byDP = WordTable<DP, List>()
     /// By destination alone (`p` nil), for queries without a single port: made at the first
     /// such query, from `destinations`. The boxes of a group whose shape has a port in its key
     /// all have one, so its queries never need it, and it is never made.
-    private var byD: [DP: List]?
+    private var byD: WordTable<DP, List>?
     /// Each box's destination point, until `byD` is made.
     private var destinations: [UInt128?] = []
     private var nextDP: [Int32] = []
@@ -359,7 +357,7 @@ struct BoxIndex {
 
     /// Files every box by destination alone, in insertion order.
     private mutating func makeByDestination() {
-        var lists: [DP: List] = [:]
+        var lists = WordTable<DP, List>()
         nextD = [Int32](repeating: -1, count: count)
         for (at, d) in destinations.enumerated() {
             Self.append(Int32(at), to: &lists[DP(d: d, p: nil), default: List()], next: &nextD)

@@ -234,10 +234,10 @@ public final class TableKeeper: @unchecked Sendable {
             // batch needs that memory), leaving the compiled table, renamed in place.
             var prepared = PreparedTable(admitting: admitted.take()!, readerErrors: readerErrors, order: order, options: options,
                                          keysUpTo: storing ? Tuning.storedMaxRoutes : .max, build: options.merge ? { routes, keys in
+                // Its lookups for updates are made during the commit (below), or never when it
+                // is stored.
                 let result: CompileResult
-                (result, incremental) = storing
-                    ? IncrementalTable.buildForSnapshot(routes, keys: keys, order: order, options: options)
-                    : IncrementalTable.build(routes, keys: keys, order: order, options: options)
+                (result, incremental) = IncrementalTable.buildForSnapshot(routes, keys: keys, order: order, options: options)
                 return result
             } : nil)
             ContentSetNames.apply(to: &prepared.compiled.table)
@@ -255,6 +255,7 @@ public final class TableKeeper: @unchecked Sendable {
             if let refusal { throw refusal }
         }
         if let old = installed, old == compiled {
+            if !storing { incremental?.prepareForUpdates() }
             self.incremental = incremental ?? self.incremental
             outcome.report = .nothing(generation: state?.generation ?? 0)
             return outcome
@@ -275,6 +276,10 @@ public final class TableKeeper: @unchecked Sendable {
             incremental = nil
             plannerStored = true
         }
+        // Kept, the planner gets its lookups for updates on another CPU while the kernel takes
+        // the table (~40 ms at 100k routes, no longer before the commit).
+        let indexed = incremental.map { table in Background { table.prepareForUpdates() } }
+        defer { indexed?.wait() }
         do {
             if let previousName, previousName != compiled.name {
                 try writer.deleteTable(name: previousName, family: compiled.family)

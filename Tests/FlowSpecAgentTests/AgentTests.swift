@@ -195,6 +195,35 @@ func identities(_ t: NftTable?) -> Set<String> {
         #expect(identities(applier.applied.first) == Set(routes.map(\.identity)))
     }
 
+    /// Parts of a change still arriving are taken in but not applied; the update that completes
+    /// the change applies them with its own routes, and does so when it brings nothing more.
+    @Test func partialUpdatesWaitForTheUpdateThatCompletesThem() async {
+        let applier = FakeApplier()
+        let agent = makeAgent(applier)
+        await agent.deliver(.snapshot(result([a])))
+        #expect(await eventually { applier.applied.count == 1 })
+        let more = (2...5).map { route("203.0.113.\($0)/32") }
+        await agent.deliver(.partialUpdate(result(Array(more[..<2]))))
+        await agent.deliver(.partialUpdate(result([a], withdrawn: true)))
+        try? await Task.sleep(for: .milliseconds(200))
+        #expect(applier.applied.count == 1, "a partial update was applied on its own")
+        #expect(await agent.routes.count == 2)
+        await agent.deliver(.update(result(Array(more[2...]))))
+        #expect(await eventually { applier.applied.count == 2 })
+        #expect(identities(applier.applied.last) == Set(more.map(\.identity)))
+        // Completed by an update with nothing in it.
+        await agent.deliver(.partialUpdate(result([more[0]], withdrawn: true)))
+        try? await Task.sleep(for: .milliseconds(200))
+        #expect(applier.applied.count == 2)
+        await agent.deliver(.update(result([])))
+        #expect(await eventually { applier.applied.count == 3 })
+        #expect(identities(applier.applied.last) == Set(more[1...].map(\.identity)))
+        // An empty update with no change in progress applies nothing.
+        await agent.deliver(.update(result([])))
+        try? await Task.sleep(for: .milliseconds(200))
+        #expect(applier.applied.count == 3)
+    }
+
     @Test func failedReadsKeepTheTable() async {
         let applier = FakeApplier()
         let agent = makeAgent(applier, timeout: .milliseconds(200), policy: .keep)

@@ -19,7 +19,7 @@ actor HoldingSink: SourceSink {
             snapshotSizes.append(r.routes.count)
             rib = [:]
             for route in r.routes where !route.withdrawn { rib[route.route.identity] = route.route }
-        case .update(let r):
+        case .update(let r), .partialUpdate(let r):
             for route in r.routes {
                 if route.withdrawn { rib[route.route.identity] = nil } else { rib[route.route.identity] = route.route }
             }

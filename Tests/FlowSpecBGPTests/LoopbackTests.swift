@@ -241,6 +241,70 @@ final class ScriptedPeer {
         #expect(established(speaker))
     }
 
+    /// A flood sent at once reaches the application in parts while the speaker still reads and
+    /// debounces (`routesChanging`), completed by one `routes` event; the parts and the last
+    /// delivery together hold every route, each once, and the withdrawal of them all likewise.
+    @Test func aFloodIsGivenOutInPartsCompletedByOneDelivery() throws {
+        let log = EventLog()
+        let speaker = Speaker(config: config(peers: [PeerConfig(address: IPAddress("127.0.0.1")!, peerAS: 65309, passive: true)]),
+                              onEvent: log.record)
+        try speaker.start()
+        defer { speaker.stop() }
+        let peer = try #require(ScriptedPeer.connect(port: speaker.boundPort))
+        defer { peer.close() }
+        _ = try #require(peer.handshake(holdTime: 0))
+        peer.send(.update(.flowspec(family: .ipv4)))
+        peer.send(.update(.flowspec(family: .ipv6)))
+        #expect(log.wait { log.snapshots.count == 1 })
+        // 40,000 routes in UPDATEs of 4, in four writes 20 ms apart (within the 0.1 s debounce):
+        // each of the speaker's loop iterations that reads past `changesInProgressMinimum`
+        // changes gives them out.
+        let n = 40_000
+        let nlris: [[Component]] = (0..<n).map { i in
+            [.destinationPrefix(FlowPrefix(address: IPAddress(ipv4: 0xcb00_7100 | UInt32(i & 0xff)), length: 32)!),
+             .numeric(.destinationPort, [.equal(UInt64(1 + i / 256))])]
+        }
+        func flood(withdraw: Bool) {
+            for chunk in stride(from: 0, to: n, by: n / 4) {
+                var bytes = [UInt8]()
+                for k in stride(from: chunk, to: chunk + n / 4, by: 4) {
+                    let part = Array(nlris[k..<k + 4])
+                    bytes += FlowSpecBGPTests.bytes(.update(withdraw ? .flowspec(family: .ipv4, withdraw: part)
+                                                                  : .flowspec(family: .ipv4, announce: part, extendedCommunities: [drop])))
+                }
+                peer.send(bytes)
+                usleep(20_000)
+            }
+        }
+        func deliveries() -> (parts: [RouteChanges], last: RouteChanges?) {
+            var parts: [RouteChanges] = [], last: RouteChanges?
+            for e in log.all.dropFirst(eventsBefore) {
+                if case .routesChanging(let c) = e { #expect(last == nil, "a part after the delivery that completes it"); parts.append(c) }
+                if case .routes(let s) = e { last = s.changes }
+            }
+            return (parts, last)
+        }
+        var eventsBefore = log.all.count
+        flood(withdraw: false)
+        #expect(log.wait(30) { deliveries().last != nil })
+        var (parts, last) = deliveries()
+        #expect(!parts.isEmpty)
+        var announced = parts.flatMap(\.announced) + (last?.announced ?? [])
+        #expect(announced.count == n && Set(announced.map(\.id)).count == n)
+        #expect(parts.allSatisfy { $0.withdrawn.isEmpty } && last?.withdrawn.isEmpty == true)
+        #expect(log.snapshots.last?.routesByKey.count == n)
+
+        eventsBefore = log.all.count
+        flood(withdraw: true)
+        #expect(log.wait(30) { deliveries().last != nil })
+        (parts, last) = deliveries()
+        #expect(!parts.isEmpty)
+        announced = parts.flatMap(\.announced) + (last?.announced ?? [])
+        let withdrawn = parts.flatMap(\.withdrawn) + (last?.withdrawn ?? [])
+        #expect(announced.isEmpty && withdrawn.count == n && Set(withdrawn.map(\.id)).count == n)
+        #expect(log.snapshots.last?.routesByKey.isEmpty == true)
+    }
+
     @Test func eventsStreamEndsOnStop() async throws {
         let speaker = Speaker(config: config(peers: [PeerConfig(address: IPAddress("127.0.0.1")!, peerAS: 65309, passive: true)]))
         try speaker.start()

@@ -219,6 +219,31 @@ import FlowSpec
         #expect(delivered == [4.0])
     }
 
+    /// Changes are taken in progress only from `minimum` keys on and after the first delivery;
+    /// the debounce goes on, and its delivery completes them even when nothing is left.
+    @Test func aChangeTakenInProgressIsCompletedEvenWhenNothingIsLeft() {
+        var bk = book()
+        bk.sessionUp("p1", families: [.ipv4], now: 0)
+        bk.apply("p1", announce([a, b]), now: 0)
+        #expect(bk.takeChangesInProgress(minimum: 1) == nil, "before the first delivery")
+        for p in ["p1", "p2"] { bk.sessionUp(p, families: [.ipv4], now: 0); bk.apply(p, eor(.ipv4), now: 0) }
+        #expect(bk.tick(now: 0)?.initial == true)
+        let c = route(.ipv4, "0120cb007103")
+        bk.apply("p2", announce([c]), now: 1)
+        #expect(bk.takeChangesInProgress(minimum: 2) == nil)
+        bk.apply("p1", announce([a], [ExtendedCommunity(rawValue: 7)]), now: 1.05)
+        let part = bk.takeChangesInProgress(minimum: 2)
+        #expect(part?.announced.count == 2 && part?.withdrawn.isEmpty == true)
+        #expect(bk.tick(now: 1.1) == nil, "the debounce goes on")
+        let last = bk.tick(now: 1.25)
+        #expect(last?.changes == RouteChanges(announced: [], withdrawn: []) && last?.routesByKey.count == 2)
+        #expect(bk.tick(now: 2) == nil)
+        // Without a part taken, a change undone within the debounce delivers nothing.
+        bk.apply("p1", announce([a]), now: 3)
+        bk.apply("p1", announce([a], [ExtendedCommunity(rawValue: 7)]), now: 3.05)
+        #expect(bk.tick(now: 3.3) == nil)
+    }
+
     @Test func unionOrderAndFirstPeerWins() {
         var bk = book()
         for p in ["p1", "p2"] { bk.sessionUp(p, families: [.ipv4], now: 0) }
@@ -232,8 +257,11 @@ import FlowSpec
     /// After the first delivery each one carries only what changed: an application that applies
     /// the changes to the first delivery's routes holds every delivery's routes. Random
     /// announcements, replacements and withdrawals by two peers over a few NLRIs, sessions lost
-    /// and back, stale routes expiring.
-    @Test func changesCarryTheDifferenceBetweenDeliveries() {
+    /// and back, stale routes expiring. With `inProgress`, changes are also taken while the
+    /// debounce runs (`takeChangesInProgress`, as the speaker does in a flood): applied too,
+    /// they and the delivery that completes them give the same routes, and every change taken
+    /// so is completed by a delivery, empty or not.
+    @Test(arguments: [false, true]) func changesCarryTheDifferenceBetweenDeliveries(inProgress: Bool) {
         var bk = book(staleTime: 3)
         for p in ["p1", "p2"] { bk.sessionUp(p, families: [.ipv4], now: 0); bk.apply(p, eor(.ipv4), now: 0) }
         let nlris: [[Component]] = (0..<6).map { i in [.destinationPrefix(FlowPrefix(address: IPAddress(ipv4: 0xcb00_7100 | UInt32(i)), length: 32)!)] }
@@ -242,7 +270,7 @@ import FlowSpec
         var mirror = initial.routesByKey
         var r = UInt64(42)
         func next(_ n: Int) -> Int { r = r &* 6364136223846793005 &+ 1442695040888963407; return Int(r >> 33) % n }
-        var t = 1.0, deliveries = 0
+        var t = 1.0, deliveries = 0, parts = 0, partTaken = false
         for _ in 0..<400 {
             let peer = next(2) == 0 ? "p1" : "p2"
             switch next(10) {
@@ -262,11 +290,21 @@ import FlowSpec
                 for (k, v) in p.stale.routes where union[k] == nil { union[k] = v }
             }
             #expect(bk.merged == union)
+            if inProgress, next(3) == 0, let c = bk.takeChangesInProgress(minimum: 1 + next(2)) {
+                parts += 1
+                partTaken = true
+                #expect(!c.announced.isEmpty || !c.withdrawn.isEmpty)
+                for w in c.withdrawn { #expect(mirror.removeValue(forKey: w.id) == w) }
+                for a in c.announced { #expect(mirror[a.id] != a); mirror[a.id] = a }
+                #expect(mirror == bk.merged && mirror.count == bk.deliveredCount)
+                #expect(bk.nextDeadline != nil, "a change taken in progress is completed by a delivery")
+            }
             t += [0.05, 0.1, 0.3, 1.0][next(4)]
             if let s = bk.tick(now: t) {
                 deliveries += 1
                 let c = s.changes!
-                #expect(!c.announced.isEmpty || !c.withdrawn.isEmpty)
+                #expect(!c.announced.isEmpty || !c.withdrawn.isEmpty || partTaken)
+                partTaken = false
                 for w in c.withdrawn { #expect(mirror.removeValue(forKey: w.id) == w) }
                 for a in c.announced { #expect(mirror[a.id] != a); mirror[a.id] = a }
                 #expect(mirror == s.routesByKey)
@@ -274,6 +312,7 @@ import FlowSpec
             }
         }
         #expect(deliveries > 50)
+        #expect(inProgress == (parts > 20))
     }
 
     @Test func lostPeerRoutesStayStaleThenDrop() {
