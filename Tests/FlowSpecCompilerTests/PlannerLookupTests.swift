@@ -27,6 +27,37 @@ import FlowSpec
         #expect(restored.id(of: "c") == 2)
     }
 
+    /// A key whose word is chosen by the test: many keys share a word, so probing has to
+    /// compare keys, and words that differ only in their low bits meet the same home slots.
+    struct Collider: WordHashable {
+        var id: Int
+        var word: UInt64 { UInt64(id % 37) << 40 }
+    }
+
+    @Test("WordTable gives what a Dictionary gives, through growth, colliding words, defaults and replacements")
+    func wordTable() {
+        var table = WordTable<Collider, Int>()
+        var reference: [Int: Int] = [:]
+        var r: UInt64 = 7
+        func next(_ n: Int) -> Int { r = r &* 6364136223846793005 &+ 1442695040888963407; return Int(r >> 33) % n }
+        for step in 0..<20_000 {
+            let k = next(3_000)
+            switch next(3) {
+            case 0:
+                #expect(table.updateValue(step, forKey: Collider(id: k)) == reference.updateValue(step, forKey: k))
+            case 1:
+                table[Collider(id: k), default: -1] += 1
+                reference[k, default: -1] += 1
+            default:
+                #expect(table[Collider(id: k)] == reference[k])
+            }
+            if step == 5_000 { table.reserveCapacity(4_000) }
+        }
+        #expect(table.count == reference.count)
+        for k in 0..<3_100 { #expect(table[Collider(id: k)] == reference[k]) }
+        #expect(WordTable<Collider, Int>()[Collider(id: 1)] == nil)
+    }
+
     static func shape(residual: [[NftExpression]], tail: [NftExpression] = [.immediateVerdict(.drop)],
                       keys: [KeyField] = [KeyField(.destination4)!, KeyField(.destinationPort)!], hostBits: [Int]? = [0, 0]) -> MergeShape {
         MergeShape(v6: false, residual: residual, keys: keys, tail: tail, limiter: false, hostBits: hostBits)
