@@ -20,6 +20,10 @@ struct BGPFloodBench {
     var cycles: Int
     var workload: Workload
     var out: String
+    /// The kernel-limit program and its 100k routes' rules (`bench --reference`): timed before
+    /// and after the floods, it says how fast the VM was during them (its speed varies by day,
+    /// up to twice: docs/benchmarks.md, sessions 17 and 18).
+    var reference: (binary: String, rules: String)?
 
     struct Phase: Codable {
         var name: String
@@ -44,9 +48,24 @@ struct BGPFloodBench {
         var rssAfterEachWithdrawMB: [Double]
         /// (installed − before) per 10k routes.
         var rssPer10kMB: Double
+        /// The kernel-limit C program's 100k batch (set form, total seconds) before and after the
+        /// floods, each in a fresh namespace; nil without `--reference`.
+        var referenceSeconds: [Double]?
+    }
+
+    /// One run of the kernel-limit program in a fresh namespace: its total time, in seconds.
+    func runReference() throws -> Double? {
+        guard let reference else { return nil }
+        let c = runChild(["/usr/bin/unshare", "-n", reference.binary, "--mode", "set", reference.rules])
+        guard c.status == 0, let field = c.output.split(separator: " ").first(where: { $0.hasPrefix("total_ms=") }),
+              let ms = Double(field.dropFirst("total_ms=".count)) else {
+            throw CLIError("the kernel-limit reference failed: \(c.output.prefix(300))")
+        }
+        return ms / 1000
     }
 
     func run() throws -> Result {
+        let referenceBefore = try runReference()
         let connection = try NftConnection.inNewNamespace()
         guard let namespace = connection.namespace else { throw CLIError("no namespace") }
         let up = runChild(["/usr/bin/nsenter", "--net=\(namespace.path)", "ip", "link", "set", "lo", "up"])
@@ -124,10 +143,12 @@ struct BGPFloodBench {
         let rssAfter = rssAfterEach[0]
         sleep(5)
         let rssLater = try Self.status(pid, "VmRSS")
+        let referenceAfter = try runReference()
         return Result(routes: routes, perUpdate: perUpdate, phases: phases, rssBeforeMB: rssBefore, rssInstalledMB: rssInstalled,
                       rssPeakMB: rssPeak, rssAfterWithdrawMB: rssAfter, rssAfterWithdrawLaterMB: rssLater,
                       rssAfterEachWithdrawMB: rssAfterEach,
-                      rssPer10kMB: (rssInstalled - rssBefore) / Double(max(routes, 1)) * 10_000)
+                      rssPer10kMB: (rssInstalled - rssBefore) / Double(max(routes, 1)) * 10_000,
+                      referenceSeconds: referenceBefore.flatMap { b in referenceAfter.map { [b, $0] } })
     }
 
     /// A `/proc/PID/status` memory line (kB) in MB.
@@ -163,6 +184,10 @@ struct BGPFloodBench {
         }
         s += String(format: "resident MB: before %.0f, routes installed %.0f (%.1f per 10k routes), peak %.0f, after the withdrawal %.0f, 5 s later %.0f\n",
                     r.rssBeforeMB, r.rssInstalledMB, r.rssPer10kMB, r.rssPeakMB, r.rssAfterWithdrawMB, r.rssAfterWithdrawLaterMB)
+        if let ref = r.referenceSeconds {
+            s += "the VM this run: the kernel-limit C program's 100k batch (set form) took " + ref.map { String(format: "%.2f", $0) }.joined(separator: " s before and ")
+                + " s after the floods (in a fresh namespace each)\n"
+        }
         if r.rssAfterEachWithdrawMB.count > 1 {
             s += "resident MB after each cycle's withdrawal: " + r.rssAfterEachWithdrawMB.map { String(format: "%.0f", $0) }.joined(separator: " ") + "\n"
         }

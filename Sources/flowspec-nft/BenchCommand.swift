@@ -96,7 +96,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Mixed routes installed besides the flood's drop route for --flood.")
     var floodRoutes: Int = 10_000
 
-    @Flag(help: "Measure the listen daemon under a BGP flood instead: this binary's `listen` as a child process in a private namespace, a scripted peer sending --bgp-flood-routes routes in UPDATEs of --bgp-flood-per-update NLRIs as fast as the socket takes them, then withdrawing them all; the time from the last UPDATE to the last kernel commit, the daemon's CPU and resident memory. Writes bgp-flood.json to --out.")
+    @Flag(help: "Measure the listen daemon under a BGP flood instead: this binary's `listen` as a child process in a private namespace, a scripted peer sending --bgp-flood-routes routes in UPDATEs of --bgp-flood-per-update NLRIs as fast as the socket takes them, then withdrawing them all; the time from the last UPDATE to the last kernel commit, the daemon's CPU and resident memory. With --reference (scripts/bench passes it), the kernel-limit C program's batch of its own 100k routes is timed in a fresh namespace before and after the floods: the VM's speed that run. Writes bgp-flood.json to --out.")
     var bgpFlood = false
 
     @Option(help: "Routes of --bgp-flood (the --workload generator's).")
@@ -149,7 +149,15 @@ struct Bench: ParsableCommand {
             return
         }
         if bgpFlood {
-            let result = try BGPFloodBench(routes: bgpFloodRoutes, perUpdate: bgpFloodPerUpdate, cycles: bgpFloodCycles, workload: workload, out: out).run()
+            var bench = BGPFloodBench(routes: bgpFloodRoutes, perUpdate: bgpFloodPerUpdate, cycles: bgpFloodCycles, workload: workload, out: out)
+            if let reference {
+                // The VM's speed beside the flood: the C program's batch of its own 100k routes.
+                let limitDir = "\(out)/kernel-limit-100000"
+                let rules = runChild(["/usr/bin/python3", "\(reference)/gen.py", "100000", limitDir])
+                guard rules.status == 0 else { throw CLIError("kernel-limit workload: \(rules.output.prefix(300))") }
+                bench.reference = (try Self.buildReference(reference, out: out), "\(limitDir)/rules.txt")
+            }
+            let result = try bench.run()
             print(BGPFloodBench.render(result))
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -170,13 +178,7 @@ struct Bench: ParsableCommand {
         var shapes: [String] = []
         let dpCounts = datapath ? datapathSizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } : []
         let progress = Progress(total: counts.count * runs * 22 + runs * (1 + 2 * dpCounts.count))
-        var nftbatch: String?
-        if let reference {
-            let binary = "\(out)/nftbatch"
-            let built = runChild(["/usr/bin/gcc", "-O2", "-o", binary, "\(reference)/nftbatch.c", "-lnftnl", "-lmnl"])
-            guard built.status == 0 else { throw CLIError("cannot build \(reference)/nftbatch.c: \(built.output.prefix(500))") }
-            nftbatch = binary
-        }
+        let nftbatch = try reference.map { try Self.buildReference($0, out: out) }
         for n in counts {
             let generator = workload
             // The kernel-limit workload of N routes: its rules for nftbatch, the same routes as BGP hex for us.
@@ -332,6 +334,14 @@ struct Bench: ParsableCommand {
             }
         }
         if datapath { print("\n" + renderDataPath(dataRows)) }
+    }
+
+    /// Builds the kernel-limit program of `reference` (its nftbatch.c) into `out`; its path.
+    static func buildReference(_ reference: String, out: String) throws -> String {
+        let binary = "\(out)/nftbatch"
+        let built = runChild(["/usr/bin/gcc", "-O2", "-o", binary, "\(reference)/nftbatch.c", "-lnftnl", "-lmnl"])
+        guard built.status == 0 else { throw CLIError("cannot build \(reference)/nftbatch.c: \(built.output.prefix(500))") }
+        return binary
     }
 
     static let referenceRow = "C libnftnl batch, set form (kernel-limit routes)"
