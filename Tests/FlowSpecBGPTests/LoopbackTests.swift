@@ -115,10 +115,14 @@ final class ScriptedPeer {
 
     func established(_ s: Speaker) -> Bool { s.status().peers.first?.state == .established }
 
+    /// A speaker waiting for one peer on 127.0.0.1, its events in `log`.
+    func passiveSpeaker(_ log: EventLog) -> Speaker {
+        Speaker(config: config(peers: [PeerConfig(address: IPAddress("127.0.0.1")!, peerAS: 65309, passive: true)]), onEvent: log.record)
+    }
+
     @Test func scriptedPeerRoutesGarbageResetsAndStalls() throws {
         let log = EventLog()
-        let speaker = Speaker(config: config(peers: [PeerConfig(address: IPAddress("127.0.0.1")!, peerAS: 65309, passive: true)]),
-                              onEvent: log.record)
+        let speaker = passiveSpeaker(log)
         try speaker.start()
         defer { speaker.stop() }
         let a = hexBytes(nlriA), b = hexBytes(nlriB)
@@ -246,8 +250,7 @@ final class ScriptedPeer {
     /// delivery together hold every route, each once, and the withdrawal of them all likewise.
     @Test func aFloodIsGivenOutInPartsCompletedByOneDelivery() throws {
         let log = EventLog()
-        let speaker = Speaker(config: config(peers: [PeerConfig(address: IPAddress("127.0.0.1")!, peerAS: 65309, passive: true)]),
-                              onEvent: log.record)
+        let speaker = passiveSpeaker(log)
         try speaker.start()
         defer { speaker.stop() }
         let peer = try #require(ScriptedPeer.connect(port: speaker.boundPort))
