@@ -296,12 +296,11 @@ struct RouteBook {
     /// (50k routes per UPDATE).
     private mutating func take(_ name: String) -> PeerRIB? { peers.removeValue(forKey: name) }
 
-    /// The route of key `k` in the union: the first peer in configuration order that holds
-    /// one, its fresh route over its stale one.
-    func winner(_ k: RouteID) -> FlowRoute? {
-        for name in order {
-            let p = peers[name]!
-            if let r = p.current.routes[k] ?? p.stale.routes[k] { return r }
+    /// The route of key `k` in the union of `ribs` (the peers' in configuration order): the
+    /// first peer that holds one, its fresh route over its stale one.
+    private static func winner(_ k: RouteID, in ribs: [PeerRIB]) -> FlowRoute? {
+        for p in ribs {
+            if let r = p.current.routes[k] ?? (p.stale.routes.isEmpty ? nil : p.stale.routes[k]) { return r }
         }
         return nil
     }
@@ -314,10 +313,7 @@ struct RouteBook {
         guard !keys.isEmpty else { return }
         let ribs = order.map { peers[$0]! }
         for k in keys {
-            var now: FlowRoute?
-            for p in ribs {
-                if let r = p.current.routes[k] ?? (p.stale.routes.isEmpty ? nil : p.stale.routes[k]) { now = r; break }
-            }
+            let now = Self.winner(k, in: ribs)
             let old = if let now { merged.updateValue(now, forKey: k) } else { merged.removeValue(forKey: k) }
             guard now != old else { continue }
             var first = false

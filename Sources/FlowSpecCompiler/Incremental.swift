@@ -78,7 +78,7 @@ public final class IncrementalTable {
     /// is off (unmerged tables change by whole rules: `TableChange.plan(from:to:)` serves them).
     public static func build(_ routes: [FlowRoute], keys: [RouteOrderKey], order: RouteOrder,
                              options: CompileOptions) -> (CompileResult, IncrementalTable?) {
-        let (result, table) = unindexed(routes, keys: keys, order: order, options: options)
+        let (result, table) = buildUnindexed(routes, keys: keys, order: order, options: options)
         table?.prepareForUpdates()
         return (result, table)
     }
@@ -87,13 +87,8 @@ public final class IncrementalTable {
     /// its groups' members, which only updates use: for a table only written as a snapshot
     /// (`serialized`), as `apply` does (a restored snapshot makes them when updated), or whose
     /// caller makes them on another CPU while it commits the table (`prepareForUpdates`).
-    package static func buildForSnapshot(_ routes: [FlowRoute], keys: [RouteOrderKey], order: RouteOrder,
-                                        options: CompileOptions) -> (CompileResult, IncrementalTable?) {
-        unindexed(routes, keys: keys, order: order, options: options)
-    }
-
-    private static func unindexed(_ routes: [FlowRoute], keys: [RouteOrderKey], order: RouteOrder,
-                                  options: CompileOptions) -> (CompileResult, IncrementalTable?) {
+    package static func buildUnindexed(_ routes: [FlowRoute], keys: [RouteOrderKey], order: RouteOrder,
+                                      options: CompileOptions) -> (CompileResult, IncrementalTable?) {
         // Only a merged table is placed route by route; a dispatch table is diffed whole.
         guard options.merge, options.dispatch != .always else { return (compile(routes, options: options), nil) }
         let (result, table) = chooseForm(routes, options: options) { abandonAbove, watch -> (CompileResult, () -> IncrementalTable)? in

@@ -69,7 +69,6 @@ public final class FRRReadMemo: @unchecked Sendable {
 
         static let ageKey: StaticString = #""time":""#
 
-
         /// One block of bytes, not octet by octet (50,000 keys of ~150 octets per poll).
         func hash(into h: inout Hasher) { bytes.withUnsafeBytes { h.combine(bytes: $0) } }
     }

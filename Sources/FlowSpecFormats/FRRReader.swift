@@ -236,10 +236,6 @@ public enum FRRReader {
 }
 
 extension FRRReader {
-    /// The peers of `show bgp ipv4|ipv6 flowspec summary json` (with or without the per-family
-    /// object FRR wraps around it) that are Established and have been for at least
-    /// `upForAtLeast` milliseconds (a peer without `peerUptimeMsec` counts as settled).
-    /// 0 for text that is not JSON.
     /// The JSON values of `text` one after the other, each as its text: what vtysh prints for
     /// several `-c` commands (their outputs back to back). Nil when `text` is not such a run.
     public static func documents(_ text: String) -> [String]? {
@@ -282,6 +278,10 @@ extension FRRReader {
         return parts.isEmpty ? nil : parts.joined(separator: ";")
     }
 
+    /// The peers of `show bgp ipv4|ipv6 flowspec summary json` (with or without the per-family
+    /// object FRR wraps around it) that are Established and have been for at least
+    /// `upForAtLeast` milliseconds (a peer without `peerUptimeMsec` counts as settled).
+    /// 0 for text that is not JSON.
     public static func establishedPeers(inSummary json: String, upForAtLeast milliseconds: Int) -> Int {
         guard let object = try? JSONValue.parse(json) else { return 0 }
         func count(_ v: JSONValue) -> Int {

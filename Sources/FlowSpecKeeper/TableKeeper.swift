@@ -237,7 +237,7 @@ public final class TableKeeper: @unchecked Sendable {
                 // Its lookups for updates are made during the commit (below), or never when it
                 // is stored.
                 let result: CompileResult
-                (result, incremental) = IncrementalTable.buildForSnapshot(routes, keys: keys, order: order, options: options)
+                (result, incremental) = IncrementalTable.buildUnindexed(routes, keys: keys, order: order, options: options)
                 return result
             } : nil)
             ContentSetNames.apply(to: &prepared.compiled.table)
